@@ -1,0 +1,27 @@
+import { GraphQLError } from 'graphql';
+import type { PrismaClient } from '../db/client.ts';
+import { parseBearer, resolveApiToken, type Principal } from './tokens.ts';
+
+/**
+ * The one place that turns a caller's credentials into a principal, for HTTP requests (the
+ * `Authorization` header) and WebSocket connections (`connection_init` payload) alike. Roles and
+ * tenants are carried on the principal; authorization rules read nothing else.
+ */
+export async function authenticate(
+  prisma: PrismaClient,
+  credentials: { authorization?: string | null; connectionParams?: Readonly<Record<string, unknown>> | undefined },
+): Promise<Principal | null> {
+  const fromParams = credentials.connectionParams
+    ? (credentials.connectionParams.authorization ?? credentials.connectionParams.Authorization)
+    : undefined;
+  const header = typeof fromParams === 'string' ? fromParams : credentials.authorization;
+  const token = parseBearer(header);
+  if (!token) return null;
+  return resolveApiToken(prisma, token);
+}
+
+export function unauthenticated(): GraphQLError {
+  return new GraphQLError('Missing or invalid API token: send "Authorization: Bearer <token>"', {
+    extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
+  });
+}

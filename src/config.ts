@@ -1,0 +1,136 @@
+/**
+ * Configuration, read once from the environment and validated at start-up.
+ * Every bad variable is reported at once with its own message, so an operator fixes them in one go.
+ */
+
+export type DatabaseConfig =
+  | { kind: 'pglite'; /** data directory, or undefined for an in-memory database */ dataDir: string | undefined }
+  | { kind: 'postgres'; url: string };
+
+export type MqttConfig =
+  | { kind: 'embedded'; port: number; host: string }
+  | { kind: 'external'; url: string; /** shared-subscription group name used by every Doppel instance */ group: string; username?: string; password?: string };
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface TwinLimits {
+  /** Max serialized size of one twin section (reported or desired), in bytes. */
+  maxSectionBytes: number;
+  /** Max nesting depth of a twin section. */
+  maxDepth: number;
+  /** Max length of a key. */
+  maxKeyLength: number;
+}
+
+export interface Config {
+  /** HTTP port for GraphQL, GraphiQL, /healthz and /readyz (0 = pick a free port). */
+  port: number;
+  host: string;
+  database: DatabaseConfig;
+  mqtt: MqttConfig;
+  logLevel: LogLevel;
+  /** Directory for embedded-mode files (PGlite data, the bootstrap admin token). */
+  dataDir: string;
+  /** Whether to create an admin token on first start when none exists (embedded mode default). */
+  bootstrapAdminToken: boolean;
+  /** Max size of an MQTT payload accepted from a device, in bytes. */
+  maxPayloadBytes: number;
+  twinLimits: TwinLimits;
+  /** How long SIGTERM may take to drain before we force-close, in ms. */
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Reads and validates the configuration from an environment (defaults to `process.env`). */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = [];
+
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^\d+$/.test(raw.trim())) {
+      problems.push(`${name}=${JSON.stringify(raw)} is not a whole number`);
+      return fallback;
+    }
+    const value = Number(raw);
+    if (value < min || value > max) {
+      problems.push(`${name}=${raw} is out of range (${min}–${max})`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name}=${JSON.stringify(raw)} is not a boolean (true/false)`);
+    return fallback;
+  };
+
+  const dataDir = env.DOPPEL_DATA_DIR || './data';
+  const port = int('PORT', 4000, 0, 65535);
+  const host = env.HOST || '0.0.0.0';
+
+  let database: DatabaseConfig = { kind: 'pglite', dataDir: `${dataDir}/pglite` };
+  const databaseUrl = env.DATABASE_URL?.trim();
+  if (databaseUrl) {
+    if (/^postgres(ql)?:\/\//.test(databaseUrl)) database = { kind: 'postgres', url: databaseUrl };
+    else if (databaseUrl === 'memory://' || databaseUrl === 'pglite:memory') database = { kind: 'pglite', dataDir: undefined };
+    else if (databaseUrl.startsWith('pglite:')) database = { kind: 'pglite', dataDir: databaseUrl.slice('pglite:'.length) };
+    else if (databaseUrl.startsWith('file:')) database = { kind: 'pglite', dataDir: databaseUrl.slice('file:'.length) };
+    else problems.push(`DATABASE_URL must be postgres://…, postgresql://…, pglite:<dir>, file:<dir> or memory:// (got ${JSON.stringify(databaseUrl)})`);
+  }
+
+  let mqtt: MqttConfig = { kind: 'embedded', port: int('MQTT_PORT', 1883, 0, 65535), host: env.MQTT_HOST || '0.0.0.0' };
+  const mqttUrl = env.MQTT_URL?.trim();
+  if (mqttUrl) {
+    if (!/^(mqtts?|wss?|tcp|tls):\/\//.test(mqttUrl)) {
+      problems.push(`MQTT_URL must be mqtt://, mqtts://, ws:// or wss:// (got ${JSON.stringify(mqttUrl)})`);
+    } else {
+      const group = env.MQTT_SHARED_GROUP || 'doppel';
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(group)) problems.push(`MQTT_SHARED_GROUP must match [A-Za-z0-9_-]{1,64}`);
+      mqtt = {
+        kind: 'external',
+        url: mqttUrl,
+        group,
+        ...(env.MQTT_USERNAME ? { username: env.MQTT_USERNAME } : {}),
+        ...(env.MQTT_PASSWORD ? { password: env.MQTT_PASSWORD } : {}),
+      };
+    }
+  }
+
+  const logLevelRaw = (env.LOG_LEVEL || 'info').toLowerCase();
+  let logLevel: LogLevel = 'info';
+  if ((LOG_LEVELS as readonly string[]).includes(logLevelRaw)) logLevel = logLevelRaw as LogLevel;
+  else problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(env.LOG_LEVEL)})`);
+
+  const config: Config = {
+    port,
+    host,
+    database,
+    mqtt,
+    logLevel,
+    dataDir,
+    bootstrapAdminToken: bool('DOPPEL_BOOTSTRAP_TOKEN', true),
+    maxPayloadBytes: int('MQTT_MAX_PAYLOAD_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
+    twinLimits: {
+      maxSectionBytes: int('TWIN_MAX_SECTION_BYTES', 32 * 1024, 256, 16 * 1024 * 1024),
+      maxDepth: int('TWIN_MAX_DEPTH', 10, 1, 64),
+      maxKeyLength: int('TWIN_MAX_KEY_LENGTH', 128, 1, 1024),
+    },
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+  };
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,18 @@
+import type { Principal } from './auth/tokens.ts';
+import type { Config } from './config.ts';
+import type { PrismaClient } from './db/client.ts';
+import type { EventBus } from './events/bus.ts';
+import type { Logger } from './logger.ts';
+import type { DeviceService } from './services/devices.ts';
+import type { TwinService } from './services/twins.ts';
+
+/** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/context.ts). */
+export interface GraphQLContext {
+  principal: Principal;
+  prisma: PrismaClient;
+  bus: EventBus;
+  config: Config;
+  logger: Logger;
+  devices: DeviceService;
+  twins: TwinService;
+}

@@ -1,0 +1,40 @@
+import { createPubSub, type PubSub } from 'graphql-yoga';
+import type { JsonObject } from '../domain/twin.ts';
+
+/** A twin changed: one accepted patch that changed the visible document. */
+export interface TwinChangedEvent {
+  deviceUuid: string;
+  deviceId: string;
+  tenantId: string;
+  version: number;
+  section: 'reported' | 'desired';
+  /** The effective merge patch (what actually changed). */
+  patch: JsonObject;
+  source: 'device' | 'api';
+  actor: string | null;
+  at: number;
+}
+
+/** A device connected to or disconnected from the broker (or reported its status). */
+export interface DeviceConnectionEvent {
+  deviceUuid: string;
+  deviceId: string;
+  tenantId: string;
+  connected: boolean;
+  at: number;
+}
+
+export type DoppelEvents = {
+  twinChanged: [TwinChangedEvent];
+  deviceConnection: [DeviceConnectionEvent];
+};
+
+/**
+ * Live events for subscriptions. In-process by default; the event target is swappable (Redis in
+ * scale-out mode) without touching publishers or subscribers.
+ */
+export type EventBus = PubSub<DoppelEvents>;
+
+export function createEventBus(options: Parameters<typeof createPubSub<DoppelEvents>>[0] = {}): EventBus {
+  return createPubSub<DoppelEvents>(options);
+}

@@ -1,0 +1,99 @@
+import type { IncomingMessage } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { ExecutionArgs } from 'graphql';
+import { authenticate, unauthenticated } from '../auth/authenticate.ts';
+import type { Principal } from '../auth/tokens.ts';
+import type { GraphQLContext } from '../context.ts';
+import { buildSchema } from '../schema/index.ts';
+
+export const GRAPHQL_PATH = '/graphql';
+
+/** What the context factory needs besides the caller: the shared services. */
+export type ContextServices = Omit<GraphQLContext, 'principal'>;
+
+interface InitialContext {
+  request: Request;
+  /** Set for WebSocket operations: the principal resolved once in `onConnect`. */
+  wsPrincipal?: Principal;
+}
+
+/** Yoga over HTTP (queries, mutations, SSE subscriptions) with one context factory for every transport. */
+export function createGraphQL(services: ContextServices, options: { graphiql: boolean }) {
+  const yoga: YogaServerInstance<InitialContext, GraphQLContext> = createYoga<InitialContext, GraphQLContext>({
+    schema: buildSchema(),
+    graphqlEndpoint: GRAPHQL_PATH,
+    maskedErrors: true,
+    landingPage: false,
+    logging: {
+      debug: (...args) => services.logger.debug({ args }, 'yoga'),
+      info: (...args) => services.logger.info({ args }, 'yoga'),
+      warn: (...args) => services.logger.warn({ args }, 'yoga'),
+      error: (...args) => services.logger.error({ args }, 'yoga'),
+    },
+    graphiql: options.graphiql
+      ? {
+          title: 'Doppel',
+          subscriptionsProtocol: 'WS',
+          headers: JSON.stringify({ Authorization: 'Bearer <paste the token from data/admin-token>' }, null, 2),
+        }
+      : false,
+    context: async ({ request, wsPrincipal }): Promise<GraphQLContext> => {
+      const principal = wsPrincipal ?? (await authenticate(services.prisma, { authorization: request.headers.get('authorization') }));
+      if (!principal) throw unauthenticated();
+      return { ...services, principal };
+    },
+  });
+  return yoga;
+}
+
+/**
+ * graphql-ws on the same HTTP server and path. The token comes in `connection_init`
+ * (`{"authorization": "Bearer …"}`); a missing or bad one closes the socket with 4403. Operations go
+ * through Yoga's envelop, so plugins and the context factory are the same as over HTTP.
+ */
+export function attachWebSocket(httpServer: HttpServer, yoga: ReturnType<typeof createGraphQL>, services: ContextServices) {
+  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
+  const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; principal?: Principal }>(
+    {
+      onConnect: async (ctx) => {
+        const authorization = ctx.extra.request.headers.authorization;
+        const principal = await authenticate(services.prisma, { connectionParams: ctx.connectionParams, authorization });
+        if (!principal) return false;
+        ctx.extra.principal = principal;
+        return true;
+      },
+      execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
+      subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      onSubscribe: async (ctx, _id, payload) => {
+        const request = new Request(`http://localhost${GRAPHQL_PATH}`, { method: 'POST' });
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          request,
+          wsPrincipal: ctx.extra.principal,
+          params: payload,
+        } as InitialContext & { params: unknown });
+        const document = parse(payload.query);
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema,
+          operationName: payload.operationName ?? null,
+          document,
+          variableValues: payload.variables ?? {},
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wsServer,
+  );
+  return {
+    async close(): Promise<void> {
+      for (const client of wsServer.clients) client.close(1001, 'server shutting down');
+      await disposable.dispose();
+      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Counters for what Doppel refused, ignored or handled, rendered in the Prometheus text format at
+ * `/metrics`. Kept dependency-free: a handful of labelled counters does not need a client library.
+ */
+export class Metrics {
+  private readonly counters = new Map<string, { help: string; values: Map<string, number> }>();
+
+  /** Adds `by` to the counter `name` with the given labels. */
+  inc(name: string, labels: Record<string, string> = {}, by = 1): void {
+    let counter = this.counters.get(name);
+    if (!counter) {
+      counter = { help: name, values: new Map() };
+      this.counters.set(name, counter);
+    }
+    const key = labelKey(labels);
+    counter.values.set(key, (counter.values.get(key) ?? 0) + by);
+  }
+
+  describe(name: string, help: string): void {
+    const counter = this.counters.get(name);
+    if (counter) counter.help = help;
+    else this.counters.set(name, { help, values: new Map() });
+  }
+
+  get(name: string, labels: Record<string, string> = {}): number {
+    return this.counters.get(name)?.values.get(labelKey(labels)) ?? 0;
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    for (const [name, { help, values }] of this.counters) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const [labels, value] of values) lines.push(`${name}${labels} ${value}`);
+    }
+    return `${lines.join('\n')}\n`;
+  }
+}
+
+function labelKey(labels: Record<string, string>): string {
+  const entries = Object.entries(labels).sort(([a], [b]) => a.localeCompare(b));
+  if (entries.length === 0) return '';
+  return `{${entries.map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`).join(',')}}`;
+}

@@ -1,0 +1,188 @@
+/**
+ * The device bridge: turns contract v1 messages from any broker transport into service calls, and
+ * service events into messages for devices. It knows topics only through topics.ts and payloads only
+ * through contract.ts; the broker it speaks through is behind MqttTransport.
+ */
+import type { Logger } from '../logger.ts';
+import { ThrottledLog } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { DeviceService } from '../services/devices.ts';
+import type { TwinService } from '../services/twins.ts';
+import type { TwinLimits } from '../config.ts';
+import type { JsonObject } from '../domain/twin.ts';
+import { encode, parseGet, parseReported, parseStatus, type DeltaMessage, type GetAccepted, type Rejected, type ReportedAccepted } from './contract.ts';
+import { topics } from './topics.ts';
+import type { ConnectionEvent, InboundMessage, MqttTransport } from './transport.ts';
+import type { LastSeenTracker } from '../services/presence.ts';
+
+export interface BridgeOptions {
+  transport: MqttTransport;
+  devices: DeviceService;
+  twins: TwinService;
+  lastSeen: LastSeenTracker;
+  metrics: Metrics;
+  logger: Logger;
+  maxPayloadBytes: number;
+  twinLimits: TwinLimits;
+  /** Reads a device's current delta (to hand it over on connect when non-empty). */
+  loadDelta: (deviceId: string) => Promise<DeltaMessage | null>;
+  now?: () => number;
+}
+
+export const REJECTED_METRIC = 'doppel_mqtt_rejected_total';
+export const HANDLED_METRIC = 'doppel_mqtt_messages_total';
+
+export function createBridge(options: BridgeOptions) {
+  const { transport, devices, twins, metrics, logger } = options;
+  const now = options.now ?? Date.now;
+  const throttled = new ThrottledLog(logger);
+  const limits = { maxBytes: options.maxPayloadBytes, maxDepth: options.twinLimits.maxDepth };
+  metrics.describe(REJECTED_METRIC, 'Device messages refused, by topic kind and reason code.');
+  metrics.describe(HANDLED_METRIC, 'Device messages handled, by topic kind.');
+
+  function reject(msg: InboundMessage, reason: { code: string; message: string; clientToken?: string; path?: string[] }): void {
+    metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: reason.code });
+    throttled.warn(
+      `${msg.deviceId}:${msg.topic.kind}`,
+      { deviceId: msg.deviceId, kind: msg.topic.kind, code: reason.code, reason: reason.message },
+      'device message refused',
+    );
+  }
+
+  async function publishJson(topic: string, body: object, retain = false): Promise<void> {
+    try {
+      await transport.publish(topic, encode(body), { qos: 1, retain });
+    } catch (error) {
+      logger.warn({ err: error, topic }, 'publish to device failed');
+    }
+  }
+
+  function rejection(reason: { code: string; message: string; clientToken?: string; path?: string[] }): Rejected {
+    return {
+      ...(reason.clientToken !== undefined ? { clientToken: reason.clientToken } : {}),
+      code: reason.code,
+      message: reason.message,
+      ...(reason.path ? { path: reason.path } : {}),
+    };
+  }
+
+  async function onReported(msg: InboundMessage): Promise<void> {
+    const parsed = parseReported(msg.payload, limits, msg.receivedAt);
+    if (!parsed.ok) {
+      reject(msg, parsed);
+      await publishJson(topics.reportedRejected(msg.deviceId), rejection(parsed));
+      return;
+    }
+    const { state, ts, clientToken } = parsed.value;
+    const outcome = await twins.applyPatch({
+      deviceId: msg.deviceId,
+      section: 'reported',
+      patch: state,
+      ts,
+      source: 'device',
+      actor: `device:${msg.deviceId}`,
+    });
+    const token = clientToken !== undefined ? { clientToken } : {};
+    if (!outcome.ok) {
+      const issue = 'issues' in outcome.error ? (outcome.error as { issues: Array<{ code: string; path: string[] }> }).issues[0] : undefined;
+      const reason = {
+        code: issue?.code ?? outcome.error.code,
+        message: outcome.error.message,
+        ...token,
+        ...(issue ? { path: ['state', ...issue.path] } : {}),
+      };
+      reject(msg, reason);
+      await publishJson(topics.reportedRejected(msg.deviceId), rejection(reason));
+      return;
+    }
+    const accepted: ReportedAccepted = { ...token, version: outcome.version };
+    await publishJson(topics.reportedAccepted(msg.deviceId), accepted);
+  }
+
+  async function onGet(msg: InboundMessage): Promise<void> {
+    const parsed = parseGet(msg.payload, limits);
+    if (!parsed.ok) {
+      reject(msg, parsed);
+      await publishJson(topics.getRejected(msg.deviceId), rejection(parsed));
+      return;
+    }
+    const token = parsed.value.clientToken !== undefined ? { clientToken: parsed.value.clientToken } : {};
+    const outcome = await twins.get(msg.deviceId);
+    if (!outcome.ok) {
+      const reason = { code: outcome.error.code, message: outcome.error.message, ...token };
+      reject(msg, reason);
+      await publishJson(topics.getRejected(msg.deviceId), rejection(reason));
+      return;
+    }
+    const { twin } = outcome;
+    const reply: GetAccepted = { ...token, version: twin.version, reported: twin.reported, desired: twin.desired, delta: twin.delta };
+    await publishJson(topics.getAccepted(msg.deviceId), reply);
+  }
+
+  async function onStatus(msg: InboundMessage): Promise<void> {
+    const parsed = parseStatus(msg.payload);
+    if (!parsed.ok) {
+      reject(msg, parsed);
+      return;
+    }
+    await devices.setConnection(msg.deviceId, parsed.value === 'online', msg.receivedAt);
+    if (parsed.value === 'online') await handOverDelta(msg.deviceId);
+  }
+
+  /** Publishes the current delta on connect so a device catches up even if the broker lost its retained copy. */
+  async function handOverDelta(deviceId: string): Promise<void> {
+    const delta = await options.loadDelta(deviceId);
+    if (delta && Object.keys(delta.delta).length > 0) await publishJson(topics.delta(deviceId), delta, true);
+  }
+
+  async function handle(msg: InboundMessage): Promise<void> {
+    metrics.inc(HANDLED_METRIC, { kind: msg.topic.kind });
+    options.lastSeen.touch(msg.deviceId, msg.receivedAt);
+    try {
+      switch (msg.topic.kind) {
+        case 'twinReported':
+          return await onReported(msg);
+        case 'twinGet':
+          return await onGet(msg);
+        case 'status':
+          return await onStatus(msg);
+        case 'telemetry':
+        case 'commandAck':
+          // Telemetry ingestion and command acks are separate capabilities; until they are wired,
+          // these messages are counted and dropped rather than half-handled.
+          metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: 'NOT_SUPPORTED' });
+          return;
+      }
+    } catch (error) {
+      metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: 'INTERNAL' });
+      logger.error({ err: error, deviceId: msg.deviceId, kind: msg.topic.kind }, 'device message failed');
+      throw error;
+    }
+  }
+
+  function onConnection(event: ConnectionEvent): void {
+    void (async () => {
+      try {
+        await devices.setConnection(event.deviceId, event.connected, event.at);
+        if (event.connected) await handOverDelta(event.deviceId);
+      } catch (error) {
+        logger.error({ err: error, deviceId: event.deviceId }, 'recording a connection event failed');
+      }
+    })();
+  }
+
+  twins.onDeltaChanged((deviceId: string, version: number, delta: JsonObject) => {
+    const message: DeltaMessage = { version, delta };
+    void publishJson(topics.delta(deviceId), message, true);
+  });
+
+  transport.setMessageHandler(handle);
+  transport.setConnectionHandler(onConnection);
+
+  return {
+    /** Clears what the server retained for a device (after it is deleted). */
+    async clearRetained(deviceId: string): Promise<void> {
+      await transport.publish(topics.delta(deviceId), '', { qos: 1, retain: true });
+    },
+  };
+}

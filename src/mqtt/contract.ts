@@ -1,0 +1,120 @@
+/**
+ * Payloads of device contract v1 (DESIGN §3), with the validation of what devices send. Pure: the
+ * bridge feeds it bytes and publishes what it returns.
+ */
+import type { JsonObject } from '../domain/twin.ts';
+import { isPlainObject, parseTimestamp } from '../domain/twin.ts';
+import { parseJsonBounded } from '../domain/json-limits.ts';
+
+/** `devices/{id}/twin/reported`: a merge patch of the reported state. */
+export interface ReportedMessage {
+  /** JSON merge patch (RFC 7386) of the reported state; `null` deletes a key. */
+  state: JsonObject;
+  /** When the device observed this state: epoch ms or ISO-8601. Defaults to receive time. */
+  ts?: number | string;
+  /** Echoed in the reply so the device can match it to this message. */
+  clientToken?: string;
+}
+
+/** `devices/{id}/twin/reported/accepted` */
+export interface ReportedAccepted {
+  clientToken?: string;
+  version: number;
+}
+
+/** `devices/{id}/twin/reported/rejected` and `…/twin/get/rejected` */
+export interface Rejected {
+  clientToken?: string;
+  /** Stable code, e.g. MALFORMED_JSON, NOT_AN_OBJECT, TOO_DEEP, INVALID_KEY, TOO_LARGE. */
+  code: string;
+  message: string;
+  /** Path of the offending key inside `state`, when there is one. */
+  path?: string[];
+}
+
+/** `devices/{id}/twin/get` */
+export interface GetRequest {
+  clientToken?: string;
+}
+
+/** `devices/{id}/twin/get/accepted` */
+export interface GetAccepted {
+  clientToken?: string;
+  version: number;
+  reported: JsonObject;
+  desired: JsonObject;
+  delta: JsonObject;
+}
+
+/** `devices/{id}/twin/delta` (retained) */
+export interface DeltaMessage {
+  version: number;
+  delta: JsonObject;
+}
+
+/** `devices/{id}/status` (retained, also the Last Will): the bare word, not JSON. */
+export type StatusWord = 'online' | 'offline';
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; code: string; message: string; clientToken?: string; path?: string[] };
+
+export interface PayloadLimits {
+  maxBytes: number;
+  maxDepth: number;
+}
+
+const CLIENT_TOKEN_MAX = 64;
+
+function readClientToken(body: Record<string, unknown>): { ok: true; value: string | undefined } | { ok: false; message: string } {
+  const token = body.clientToken;
+  if (token === undefined) return { ok: true, value: undefined };
+  if (typeof token !== 'string' || token.length > CLIENT_TOKEN_MAX) {
+    return { ok: false, message: `clientToken must be a string of at most ${CLIENT_TOKEN_MAX} characters` };
+  }
+  return { ok: true, value: token };
+}
+
+/** Parses a `twin/reported` message; `now` is the receive time used when the device sends no `ts`. */
+export function parseReported(payload: Buffer, limits: PayloadLimits, now: number): Parsed<{ state: JsonObject; ts: number; clientToken?: string }> {
+  // `state` sits one level below the message root, hence the +1.
+  const parsed = parseJsonBounded(payload, { maxBytes: limits.maxBytes, maxDepth: limits.maxDepth + 1 });
+  if (!parsed.ok) return { ok: false, code: parsed.code === 'MALFORMED' ? 'MALFORMED_JSON' : parsed.code, message: parsed.message };
+  const body = parsed.value;
+  if (!isPlainObject(body)) return { ok: false, code: 'NOT_AN_OBJECT', message: 'message must be a JSON object {"state": {...}}' };
+  const token = readClientToken(body);
+  if (!token.ok) return { ok: false, code: 'INVALID_CLIENT_TOKEN', message: token.message };
+  const clientToken = token.value;
+  const withToken = clientToken === undefined ? {} : { clientToken };
+  if (!('state' in body)) return { ok: false, code: 'MISSING_STATE', message: 'message has no "state"', ...withToken };
+  if (!isPlainObject(body.state)) {
+    return { ok: false, code: 'NOT_AN_OBJECT', message: '"state" must be a JSON object (a merge patch)', path: ['state'], ...withToken };
+  }
+  let ts = now;
+  if (body.ts !== undefined) {
+    const parsedTs = parseTimestamp(body.ts, now);
+    if (parsedTs instanceof Error) return { ok: false, code: 'INVALID_TIMESTAMP', message: parsedTs.message, path: ['ts'], ...withToken };
+    ts = parsedTs;
+  }
+  return { ok: true, value: { state: body.state as JsonObject, ts, ...withToken } };
+}
+
+/** Parses a `twin/get` message; an empty payload is a request without a client token. */
+export function parseGet(payload: Buffer, limits: PayloadLimits): Parsed<GetRequest> {
+  if (payload.length === 0) return { ok: true, value: {} };
+  const parsed = parseJsonBounded(payload, { maxBytes: Math.min(limits.maxBytes, 4096), maxDepth: 2 });
+  if (!parsed.ok) return { ok: false, code: parsed.code === 'MALFORMED' ? 'MALFORMED_JSON' : parsed.code, message: parsed.message };
+  if (!isPlainObject(parsed.value)) return { ok: false, code: 'NOT_AN_OBJECT', message: 'message must be a JSON object' };
+  const token = readClientToken(parsed.value);
+  if (!token.ok) return { ok: false, code: 'INVALID_CLIENT_TOKEN', message: token.message };
+  return { ok: true, value: token.value === undefined ? {} : { clientToken: token.value } };
+}
+
+/** Parses a `status` message: exactly `online` or `offline` (surrounding whitespace tolerated). */
+export function parseStatus(payload: Buffer): Parsed<StatusWord> {
+  const word = payload.length <= 16 ? payload.toString('utf8').trim() : '';
+  if (word === 'online' || word === 'offline') return { ok: true, value: word };
+  return { ok: false, code: 'INVALID_STATUS', message: 'status must be the bare word "online" or "offline"' };
+}
+
+export function encode(message: object): string {
+  return JSON.stringify(message);
+}

@@ -1,0 +1,186 @@
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { filter, pipe } from 'graphql-yoga';
+import { builder } from '../builder.ts';
+import type { DeviceConnectionEvent } from '../events/bus.ts';
+import type { Prisma } from '../generated/prisma/client.ts';
+import { AlreadyExistsError, NotFoundError, ValidationError } from '../services/errors.ts';
+
+export const DeviceModelRef = builder.prismaNode('DeviceModel', {
+  id: { field: 'id' },
+  description: 'The type of a device.',
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    description: t.exposeString('description', { nullable: true }),
+    version: t.exposeInt('version'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+export const DeviceRef = builder.prismaNode('Device', {
+  id: { field: 'id' },
+  description: 'A device and its digital twin.',
+  fields: (t) => ({
+    deviceId: t.exposeString('deviceId', { description: 'The device id, also its MQTT username.' }),
+    name: t.exposeString('name', { nullable: true }),
+    tags: t.exposeStringList('tags'),
+    model: t.relation('model', { nullable: true }),
+    connected: t.exposeBoolean('connected', { description: 'Whether the device is connected to the broker now.' }),
+    lastSeenAt: t.expose('lastSeenAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    twin: t.relation('twin', { onNull: 'error' }),
+  }),
+});
+
+const DeviceFilter = builder.inputType('DeviceFilter', {
+  fields: (t) => ({
+    tag: t.string({ required: false, description: 'Devices carrying this tag.' }),
+    tags: t.stringList({ required: false, description: 'Devices carrying all of these tags.' }),
+    connected: t.boolean({ required: false }),
+    model: t.string({ required: false, description: 'Name of the device model.' }),
+  }),
+});
+
+type DeviceFilterInput = typeof DeviceFilter.$inferInput;
+
+function deviceWhere(tenantId: string, f: DeviceFilterInput | null | undefined): Prisma.DeviceWhereInput {
+  const tags = [...(f?.tags ?? []), ...(f?.tag ? [f.tag] : [])];
+  return {
+    tenantId,
+    ...(tags.length > 0 ? { tags: { hasEvery: tags } } : {}),
+    ...(f?.connected != null ? { connected: f.connected } : {}),
+    ...(f?.model ? { model: { name: f.model } } : {}),
+  };
+}
+
+builder.queryFields((t) => ({
+  device: t.prismaField({
+    type: 'Device',
+    nullable: true,
+    args: { deviceId: t.arg.string({ required: true }) },
+    resolve: (query, _root, { deviceId }, ctx) =>
+      ctx.prisma.device.findFirst({ ...query, where: { tenantId: ctx.principal.tenantId, deviceId } }),
+  }),
+  devices: t.prismaConnection(
+    {
+      type: 'Device',
+      cursor: 'id',
+      args: { filter: t.arg({ type: DeviceFilter, required: false }) },
+      defaultSize: 50,
+      maxSize: 500,
+      totalCount: (_parent, args, ctx) => ctx.prisma.device.count({ where: deviceWhere(ctx.principal.tenantId, args.filter) }),
+      resolve: (query, _root, args, ctx) =>
+        ctx.prisma.device.findMany({ ...query, where: deviceWhere(ctx.principal.tenantId, args.filter) }),
+    },
+    { name: 'DeviceConnection' },
+    { name: 'DeviceEdge' },
+  ),
+  deviceModels: t.prismaField({
+    type: ['DeviceModel'],
+    resolve: (query, _root, _args, ctx) =>
+      ctx.prisma.deviceModel.findMany({ ...query, where: { tenantId: ctx.principal.tenantId }, orderBy: { name: 'asc' } }),
+  }),
+}));
+
+const CredentialsRef = builder
+  .objectRef<{ username: string; password: string }>('DeviceCredentials')
+  .implement({
+    description: 'MQTT credentials. The password is shown only in this response; Doppel keeps only its hash.',
+    fields: (t) => ({
+      username: t.exposeString('username'),
+      password: t.exposeString('password'),
+    }),
+  });
+
+const DeviceWithCredentialsRef = builder
+  .objectRef<{ deviceUuid: string; credentials: { username: string; password: string } }>('DeviceWithCredentials')
+  .implement({
+    fields: (t) => ({
+      device: t.prismaField({
+        type: 'Device',
+        resolve: (query, parent, _args, ctx) => ctx.prisma.device.findUniqueOrThrow({ ...query, where: { id: parent.deviceUuid } }),
+      }),
+      credentials: t.field({ type: CredentialsRef, resolve: (p) => p.credentials }),
+    }),
+  });
+
+const RegisterDeviceInput = builder.inputType('RegisterDeviceInput', {
+  fields: (t) => ({
+    deviceId: t.string({ required: true, description: '1–64 characters of A–Z, a–z, 0–9, ".", "_", "-".' }),
+    name: t.string({ required: false }),
+    tags: t.stringList({ required: false }),
+    model: t.string({ required: false, description: 'Device model name; created on first use.' }),
+  }),
+});
+
+const DeleteDevicePayload = builder.objectRef<{ deviceId: string; id: string }>('DeleteDevicePayload').implement({
+  fields: (t) => ({
+    deviceId: t.exposeString('deviceId'),
+    id: t.field({ type: 'ID', description: 'Global id of the deleted device.', resolve: (p) => p.id }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  registerDevice: t.field({
+    type: DeviceWithCredentialsRef,
+    description: 'Registers a device and returns its MQTT credentials (shown once).',
+    errors: { types: [ValidationError, AlreadyExistsError] },
+    args: { input: t.arg({ type: RegisterDeviceInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const { device, credentials } = await ctx.devices.register({
+        tenantId: ctx.principal.tenantId,
+        deviceId: input.deviceId,
+        name: input.name ?? null,
+        tags: input.tags ?? [],
+        modelName: input.model ?? null,
+      });
+      return { deviceUuid: device.id, credentials };
+    },
+  }),
+  rotateDeviceCredentials: t.field({
+    type: DeviceWithCredentialsRef,
+    description: 'Issues a new secret; the old one stops working at once and open sessions are closed.',
+    errors: { types: [NotFoundError] },
+    args: { deviceId: t.arg.string({ required: true }) },
+    resolve: async (_root, { deviceId }, ctx) => {
+      const { device, credentials } = await ctx.devices.rotateCredentials(ctx.principal.tenantId, deviceId);
+      return { deviceUuid: device.id, credentials };
+    },
+  }),
+  deleteDevice: t.field({
+    type: DeleteDevicePayload,
+    errors: { types: [NotFoundError] },
+    args: { deviceId: t.arg.string({ required: true }) },
+    resolve: async (_root, { deviceId }, ctx) => {
+      const uuid = await ctx.devices.remove(ctx.principal.tenantId, deviceId);
+      return { deviceId, id: encodeGlobalID('Device', uuid) };
+    },
+  }),
+}));
+
+
+const DeviceConnectionEventRef = builder.objectRef<DeviceConnectionEvent>('DeviceConnectionEvent').implement({
+  fields: (t) => ({
+    deviceId: t.exposeString('deviceId'),
+    connected: t.exposeBoolean('connected'),
+    at: t.field({ type: 'DateTime', resolve: (e) => new Date(e.at) }),
+    device: t.prismaField({
+      type: 'Device',
+      nullable: true,
+      resolve: (query, e, _args, ctx) => ctx.prisma.device.findUnique({ ...query, where: { id: e.deviceUuid } }),
+    }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  deviceConnection: t.field({
+    type: DeviceConnectionEventRef,
+    description: 'Devices connecting and disconnecting. Omit deviceId for every device you may see.',
+    args: { deviceId: t.arg.string({ required: false }) },
+    subscribe: (_root, { deviceId }, ctx) =>
+      pipe(
+        ctx.bus.subscribe('deviceConnection'),
+        filter((e) => e.tenantId === ctx.principal.tenantId && (deviceId == null || e.deviceId === deviceId)),
+      ),
+    resolve: (event) => event,
+  }),
+}));

@@ -1,0 +1,18 @@
+// Importing a domain module registers its types on the builder; this file only collects them.
+import { builder } from '../builder.ts';
+import './scalars.ts';
+import './errors.ts';
+import './device.ts';
+import './twin.ts';
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
+
+let schema: ReturnType<typeof builder.toSchema> | undefined;
+
+/** The executable schema, built on first use (and once per process: it is immutable). */
+export function buildSchema() {
+  schema ??= builder.toSchema({ sortSchema: true });
+  return schema;
+}

@@ -1,0 +1,110 @@
+import { filter, pipe } from 'graphql-yoga';
+import { builder } from '../builder.ts';
+import { metadataTree, type SectionMeta } from '../domain/twin.ts';
+import type { TwinChangedEvent } from '../events/bus.ts';
+import { NotFoundError, ValidationError, VersionConflictError } from '../services/errors.ts';
+
+builder.prismaObject('Twin', {
+  description: 'The digital twin of a device: what it reported, what is desired, and the difference.',
+  fields: (t) => ({
+    version: t.exposeInt('version', { description: 'Rises by one with every accepted change.' }),
+    reported: t.expose('reported', { type: 'JSON', description: 'Last state reported by the device.' }),
+    desired: t.expose('desired', { type: 'JSON', description: 'State the device should reach.' }),
+    delta: t.expose('delta', { type: 'JSON', description: 'Desired leaves that differ from reported.' }),
+    metadata: t.field({
+      type: 'JSON',
+      description: 'Per-leaf metadata {ts} (epoch ms) shaped like reported and desired.',
+      select: { reportedMeta: true, desiredMeta: true },
+      resolve: (twin) => ({
+        reported: metadataTree(twin.reportedMeta as unknown as SectionMeta),
+        desired: metadataTree(twin.desiredMeta as unknown as SectionMeta),
+      }),
+    }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+const UpdateDesiredPayload = builder.objectRef<{ deviceUuid: string; changed: boolean; version: number }>('UpdateDesiredPayload').implement({
+  fields: (t) => ({
+    changed: t.exposeBoolean('changed', { description: 'False when the patch changed nothing (version unchanged).' }),
+    version: t.exposeInt('version'),
+    twin: t.prismaField({
+      type: 'Twin',
+      resolve: (query, p, _args, ctx) => ctx.prisma.twin.findUniqueOrThrow({ ...query, where: { deviceId: p.deviceUuid } }),
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  updateDesired: t.field({
+    type: UpdateDesiredPayload,
+    description:
+      'Merges a JSON merge patch (RFC 7386; null deletes) into the desired state. With ifVersion, fails with VersionConflict unless the twin is at that version.',
+    errors: { types: [ValidationError, VersionConflictError, NotFoundError] },
+    args: {
+      deviceId: t.arg.string({ required: true }),
+      patch: t.arg({ type: 'JSON', required: true }),
+      ifVersion: t.arg.int({ required: false }),
+    },
+    resolve: async (_root, args, ctx) => {
+      // Tenant check before the write: a device of another tenant is simply not found.
+      const device = await ctx.prisma.device.findFirst({
+        where: { tenantId: ctx.principal.tenantId, deviceId: args.deviceId },
+        select: { id: true },
+      });
+      if (!device) throw new NotFoundError('Device', args.deviceId);
+      const outcome = await ctx.twins.applyPatch({
+        deviceId: args.deviceId,
+        section: 'desired',
+        patch: args.patch,
+        source: 'api',
+        actor: `token:${ctx.principal.tokenId}`,
+        ...(args.ifVersion != null ? { ifVersion: args.ifVersion } : {}),
+      });
+      if (!outcome.ok) {
+        const { error } = outcome;
+        if (error instanceof ValidationError) {
+          throw new ValidationError(error.message, error.issues.map((i) => ({ ...i, path: ['patch', ...i.path] })));
+        }
+        throw error;
+      }
+      return { deviceUuid: device.id, changed: outcome.changed, version: outcome.version };
+    },
+  }),
+}));
+
+const TwinSectionEnum = builder.enumType('TwinSection', { values: ['reported', 'desired'] as const });
+const ChangeSourceEnum = builder.enumType('ChangeSource', { values: ['device', 'api'] as const });
+
+const TwinChangeRef = builder.objectRef<TwinChangedEvent>('TwinChange').implement({
+  description: 'One accepted change of a twin.',
+  fields: (t) => ({
+    deviceId: t.exposeString('deviceId'),
+    version: t.exposeInt('version'),
+    section: t.field({ type: TwinSectionEnum, resolve: (e) => e.section }),
+    patch: t.field({ type: 'JSON', description: 'What changed, as a merge patch.', resolve: (e) => e.patch }),
+    source: t.field({ type: ChangeSourceEnum, resolve: (e) => e.source }),
+    actor: t.exposeString('actor', { nullable: true }),
+    at: t.field({ type: 'DateTime', resolve: (e) => new Date(e.at) }),
+    twin: t.prismaField({
+      type: 'Twin',
+      nullable: true,
+      description: 'The twin as it is when this event is delivered (may be newer than `version`).',
+      resolve: (query, e, _args, ctx) => ctx.prisma.twin.findUnique({ ...query, where: { deviceId: e.deviceUuid } }),
+    }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  twinChanged: t.field({
+    type: TwinChangeRef,
+    description: 'Every accepted twin change. Omit deviceId for every device you may see.',
+    args: { deviceId: t.arg.string({ required: false }) },
+    subscribe: (_root, { deviceId }, ctx) =>
+      pipe(
+        ctx.bus.subscribe('twinChanged'),
+        filter((e) => e.tenantId === ctx.principal.tenantId && (deviceId == null || e.deviceId === deviceId)),
+      ),
+    resolve: (event) => event,
+  }),
+}));

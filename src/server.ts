@@ -1,0 +1,217 @@
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { bootstrapAdminToken } from './auth/tokens.ts';
+import type { Config } from './config.ts';
+import { openDatabase, type Database } from './db/client.ts';
+import { applyMigrations } from './db/migrate.ts';
+import { createEventBus, type EventBus } from './events/bus.ts';
+import { attachWebSocket, createGraphQL, GRAPHQL_PATH } from './http/graphql.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { Metrics } from './metrics.ts';
+import { createBridge } from './mqtt/bridge.ts';
+import type { DeltaMessage } from './mqtt/contract.ts';
+import { createEmbeddedTransport } from './mqtt/embedded-broker.ts';
+import { createExternalTransport } from './mqtt/external-client.ts';
+import type { MqttTransport } from './mqtt/transport.ts';
+import { createDeviceService } from './services/devices.ts';
+import { createLastSeenTracker } from './services/presence.ts';
+import { createTwinService } from './services/twins.ts';
+import type { JsonObject } from './domain/twin.ts';
+
+/** Parts a caller may supply instead of the ones the config describes (tests, embedding). */
+export interface ServerDeps {
+  logger?: Logger;
+  database?: Database;
+  transport?: MqttTransport;
+  bus?: EventBus;
+  /** Apply pending migrations on start. Default: yes for PGlite, no for PostgreSQL (run `npm run db:migrate`). */
+  migrate?: boolean;
+}
+
+export interface RunningServer {
+  /** Base URL of the HTTP server, e.g. http://127.0.0.1:4000 */
+  url: string;
+  httpPort: number;
+  /** Port of the embedded MQTT broker, undefined with an external broker. */
+  mqttPort: number | undefined;
+  database: Database;
+  metrics: Metrics;
+  /** Where the bootstrap admin token was written, when this start created it. */
+  adminTokenFile: string | undefined;
+}
+
+export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '..', 'prisma', 'migrations');
+
+/**
+ * Builds a Doppel server from its configuration. Nothing listens or connects until `start()`;
+ * `stop()` drains and closes everything within `config.shutdownTimeoutMs`.
+ */
+export function createServer(config: Config, deps: ServerDeps = {}) {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const metrics = new Metrics();
+  let running: RunningServer | undefined;
+  let teardown: Array<() => Promise<void>> = [];
+
+  async function start(): Promise<RunningServer> {
+    if (running) return running;
+    try {
+      return await startOnce();
+    } catch (error) {
+      await runTeardown();
+      throw error;
+    }
+  }
+
+  async function startOnce(): Promise<RunningServer> {
+    const database = deps.database ?? (await openDatabase(config.database));
+    if (!deps.database) teardown.unshift(() => database.close());
+    if (deps.migrate ?? config.database.kind === 'pglite') {
+      await applyMigrations(database, { migrationsDir: MIGRATIONS_DIR, log: (m) => logger.info(m) });
+    }
+    const { prisma } = database;
+    const adminToken = config.bootstrapAdminToken ? await bootstrapAdminToken(prisma, config.dataDir, logger) : undefined;
+
+    const bus = deps.bus ?? createEventBus();
+    const twins = createTwinService({ sql: database.sql, bus, limits: config.twinLimits, logger });
+    const lastSeen = createLastSeenTracker(database.sql, logger);
+
+    // The transport needs the device registry to authenticate, and the registry needs the transport to
+    // disconnect devices: the late-bound reference breaks the cycle.
+    let transportRef: MqttTransport | undefined;
+    let bridgeRef: ReturnType<typeof createBridge> | undefined;
+    const devices = createDeviceService({
+      db: database,
+      bus,
+      logger,
+      disconnect: (deviceId) => transportRef?.disconnectDevice(deviceId) ?? Promise.resolve(false),
+      clearRetained: (deviceId) => bridgeRef?.clearRetained(deviceId) ?? Promise.resolve(),
+    });
+    const transport =
+      deps.transport ??
+      (config.mqtt.kind === 'embedded'
+        ? createEmbeddedTransport({
+            port: config.mqtt.port,
+            host: config.mqtt.host,
+            authenticator: devices,
+            logger: logger.child({ component: 'broker' }),
+            maxPayloadBytes: config.maxPayloadBytes,
+          })
+        : createExternalTransport({
+            url: config.mqtt.url,
+            group: config.mqtt.group,
+            ...(config.mqtt.username ? { username: config.mqtt.username } : {}),
+            ...(config.mqtt.password ? { password: config.mqtt.password } : {}),
+            logger: logger.child({ component: 'mqtt' }),
+          }));
+    transportRef = transport;
+
+    const loadDelta = async (deviceId: string): Promise<DeltaMessage | null> => {
+      const twin = await prisma.twin.findFirst({ where: { device: { deviceId } }, select: { version: true, delta: true } });
+      return twin ? { version: twin.version, delta: twin.delta as JsonObject } : null;
+    };
+    bridgeRef = createBridge({
+      transport,
+      devices,
+      twins,
+      lastSeen,
+      metrics,
+      logger: logger.child({ component: 'bridge' }),
+      maxPayloadBytes: config.maxPayloadBytes,
+      twinLimits: config.twinLimits,
+      loadDelta,
+    });
+
+    const services = { prisma, bus, config, logger, devices, twins };
+    const yoga = createGraphQL(services, { graphiql: true });
+    const httpServer = http.createServer((req, res) => {
+      void handleHttp(req, res);
+    });
+
+    async function handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+      const url = req.url ?? '/';
+      if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
+      if (url === '/readyz') {
+        const checks = { database: await database.sql.query('SELECT 1').then(() => true, () => false), mqtt: transport.isReady() };
+        const ready = checks.database && checks.mqtt;
+        return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
+      }
+      if (url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(metrics.render());
+        return;
+      }
+      if (url === '/' ) {
+        res.writeHead(302, { location: GRAPHQL_PATH });
+        res.end();
+        return;
+      }
+      const length = Number(req.headers['content-length'] ?? 0);
+      if (length > MAX_BODY_BYTES) return sendJson(res, 413, { errors: [{ message: `request body over ${MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      await yoga.handleNodeRequestAndResponse(req, res, {} as never);
+    }
+
+    const ws = attachWebSocket(httpServer, yoga, services);
+    teardown.unshift(async () => {
+      await ws.close();
+      httpServer.closeAllConnections();
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    });
+
+    await transport.start();
+    // Inbound work stops first on shutdown, then queued twin writes drain, then the database closes.
+    teardown.unshift(async () => {
+      await transport.stop();
+      await twins.drain();
+      await lastSeen.stop();
+    });
+
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(config.port, config.host, () => resolve());
+    });
+    const address = httpServer.address() as AddressInfo;
+    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    running = {
+      url: `http://${host}:${address.port}`,
+      httpPort: address.port,
+      mqttPort: transport.port,
+      database,
+      metrics,
+      adminTokenFile: adminToken?.created ? adminToken.file : undefined,
+    };
+    logger.info(
+      { graphql: `${running.url}${GRAPHQL_PATH}`, mqtt: transport.kind === 'embedded' ? `mqtt://${host}:${transport.port}` : (config.mqtt as { url: string }).url, database: database.kind },
+      'Doppel is running',
+    );
+    return running;
+  }
+
+  async function runTeardown(): Promise<void> {
+    const steps = teardown;
+    teardown = [];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (error) {
+        logger.warn({ err: error }, 'shutdown step failed');
+      }
+    }
+  }
+
+  async function stop(): Promise<void> {
+    const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref());
+    const result = await Promise.race([runTeardown().then(() => 'done' as const), deadline]);
+    if (result === 'timeout') logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; closing anyway');
+    running = undefined;
+  }
+
+  return { start, stop, logger };
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
