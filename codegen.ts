@@ -14,6 +14,7 @@ const config: CodegenConfig = {
       presetConfig: { fragmentMasking: false },
       config: {
         useTypeImports: true,
+        importExtension: '.ts',
         enumsAsTypes: true,
         scalars: { JSON: 'unknown', DateTime: 'string' },
       },

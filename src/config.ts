@@ -20,6 +20,8 @@ export interface TwinLimits {
   maxDepth: number;
   /** Max length of a key. */
   maxKeyLength: number;
+  /** How far in the future a device timestamp may be (clock skew) before it is refused, in ms. */
+  maxFutureSkewMs: number;
 }
 
 export interface Config {
@@ -127,6 +129,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxSectionBytes: int('TWIN_MAX_SECTION_BYTES', 32 * 1024, 256, 16 * 1024 * 1024),
       maxDepth: int('TWIN_MAX_DEPTH', 10, 1, 64),
       maxKeyLength: int('TWIN_MAX_KEY_LENGTH', 128, 1, 1024),
+      maxFutureSkewMs: int('TWIN_MAX_FUTURE_SKEW_MS', 10 * 60_000, 0, 7 * 24 * 3_600_000),
     },
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
   };

@@ -3,23 +3,23 @@
  * `/metrics`. Kept dependency-free: a handful of labelled counters does not need a client library.
  */
 export class Metrics {
-  private readonly counters = new Map<string, { help: string; values: Map<string, number> }>();
+  private readonly counters = new Map<string, { help: string; type: 'counter' | 'gauge'; values: Map<string, number> }>();
 
   /** Adds `by` to the counter `name` with the given labels. */
   inc(name: string, labels: Record<string, string> = {}, by = 1): void {
     let counter = this.counters.get(name);
     if (!counter) {
-      counter = { help: name, values: new Map() };
+      counter = { help: name, type: 'counter', values: new Map() };
       this.counters.set(name, counter);
     }
     const key = labelKey(labels);
     counter.values.set(key, (counter.values.get(key) ?? 0) + by);
   }
 
-  describe(name: string, help: string): void {
+  describe(name: string, help: string, type: 'counter' | 'gauge' = 'counter'): void {
     const counter = this.counters.get(name);
-    if (counter) counter.help = help;
-    else this.counters.set(name, { help, values: new Map() });
+    if (counter) Object.assign(counter, { help, type });
+    else this.counters.set(name, { help, type, values: new Map() });
   }
 
   get(name: string, labels: Record<string, string> = {}): number {
@@ -28,8 +28,8 @@ export class Metrics {
 
   render(): string {
     const lines: string[] = [];
-    for (const [name, { help, values }] of this.counters) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+    for (const [name, { help, type, values }] of this.counters) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, value] of values) lines.push(`${name}${labels} ${value}`);
     }
     return `${lines.join('\n')}\n`;

@@ -148,10 +148,10 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       }
       const length = Number(req.headers['content-length'] ?? 0);
       if (length > MAX_BODY_BYTES) return sendJson(res, 413, { errors: [{ message: `request body over ${MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
-      await yoga.handleNodeRequestAndResponse(req, res, {} as never);
+      await yoga.requestListener(req, res);
     }
 
-    const ws = attachWebSocket(httpServer, yoga, services);
+    const ws = attachWebSocket(httpServer, yoga, services, metrics);
     teardown.unshift(async () => {
       await ws.close();
       httpServer.closeAllConnections();

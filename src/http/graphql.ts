@@ -7,6 +7,7 @@ import type { ExecutionArgs } from 'graphql';
 import { authenticate, unauthenticated } from '../auth/authenticate.ts';
 import type { Principal } from '../auth/tokens.ts';
 import type { GraphQLContext } from '../context.ts';
+import type { Metrics } from '../metrics.ts';
 import { buildSchema } from '../schema/index.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -54,7 +55,15 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
  * (`{"authorization": "Bearer …"}`); a missing or bad one closes the socket with 4403. Operations go
  * through Yoga's envelop, so plugins and the context factory are the same as over HTTP.
  */
-export function attachWebSocket(httpServer: HttpServer, yoga: ReturnType<typeof createGraphQL>, services: ContextServices) {
+export const WS_ACTIVE_METRIC = 'doppel_graphql_ws_operations_active';
+
+export function attachWebSocket(
+  httpServer: HttpServer,
+  yoga: ReturnType<typeof createGraphQL>,
+  services: ContextServices,
+  metrics: Metrics,
+) {
+  metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
   const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; principal?: Principal }>(
     {
@@ -67,6 +76,9 @@ export function attachWebSocket(httpServer: HttpServer, yoga: ReturnType<typeof 
       },
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      // Counted once the operation is executing, i.e. the subscription is listening for events.
+      onOperation: () => metrics.inc(WS_ACTIVE_METRIC),
+      onComplete: () => metrics.inc(WS_ACTIVE_METRIC, {}, -1),
       onSubscribe: async (ctx, _id, payload) => {
         const request = new Request(`http://localhost${GRAPHQL_PATH}`, { method: 'POST' });
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({

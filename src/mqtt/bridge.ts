@@ -36,7 +36,7 @@ export function createBridge(options: BridgeOptions) {
   const { transport, devices, twins, metrics, logger } = options;
   const now = options.now ?? Date.now;
   const throttled = new ThrottledLog(logger);
-  const limits = { maxBytes: options.maxPayloadBytes, maxDepth: options.twinLimits.maxDepth };
+  const limits = { maxBytes: options.maxPayloadBytes, maxDepth: options.twinLimits.maxDepth, maxFutureSkewMs: options.twinLimits.maxFutureSkewMs };
   metrics.describe(REJECTED_METRIC, 'Device messages refused, by topic kind and reason code.');
   metrics.describe(HANDLED_METRIC, 'Device messages handled, by topic kind.');
 

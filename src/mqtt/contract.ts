@@ -60,6 +60,8 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; code: string; mess
 export interface PayloadLimits {
   maxBytes: number;
   maxDepth: number;
+  /** A device `ts` further ahead of the server clock than this is refused: it would win every later write. */
+  maxFutureSkewMs: number;
 }
 
 const CLIENT_TOKEN_MAX = 64;
@@ -90,7 +92,7 @@ export function parseReported(payload: Buffer, limits: PayloadLimits, now: numbe
   }
   let ts = now;
   if (body.ts !== undefined) {
-    const parsedTs = parseTimestamp(body.ts, now);
+    const parsedTs = parseTimestamp(body.ts, now, { maxFutureMs: limits.maxFutureSkewMs });
     if (parsedTs instanceof Error) return { ok: false, code: 'INVALID_TIMESTAMP', message: parsedTs.message, path: ['ts'], ...withToken };
     ts = parsedTs;
   }

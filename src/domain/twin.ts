@@ -1,0 +1,571 @@
+/**
+ * The twin reducer: how a JSON merge patch (RFC 7386) changes one twin section (reported or desired),
+ * the delta between desired and reported, and per-leaf metadata. Pure: no I/O, no clocks.
+ *
+ * Why it is built this way (DESIGN.md §4, §9): two instances may handle the same device, and MQTT
+ * redelivers, so patches arrive late, twice, and out of order. The section is therefore stored not as
+ * a document but as a state-based CRDT — a map from paths to timestamped entries whose merge is a
+ * join (commutative, associative, idempotent). Any arrival order of the same patches yields the same
+ * map, and the visible document is a pure function of the map. With distinct timestamps that
+ * document equals applying the patches with RFC 7386 in timestamp order.
+ *
+ * States are immutable values: functions here never mutate their inputs, and a new state may share
+ * objects (e.g. array values) with the previous state and with the patch result. Do not mutate them.
+ */
+import type { TwinLimits } from '../config.ts';
+import { TwinValidationError } from './errors.ts';
+
+export { TwinValidationError } from './errors.ts';
+export type { TwinErrorCode } from './errors.ts';
+
+export type JsonPrimitive = string | number | boolean | null;
+export type JsonArray = JsonValue[];
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+export type JsonValue = JsonPrimitive | JsonArray | JsonObject;
+
+/**
+ * What the section knows about one path. Field names are one letter because a section's metadata is
+ * stored as JSONB and every entry repeats them.
+ */
+export interface Entry {
+  /** Timestamp of the write, epoch ms. */
+  t: number;
+  /** 'o' = an object exists here, 'd' = deleted (tombstone), 'v' = a leaf value. */
+  k: 'o' | 'd' | 'v';
+  /** The value, for 'v' only: a non-null primitive or an array (arrays are leaves, compared whole). */
+  v?: JsonValue;
+  /**
+   * "clearedAt": the max `t` of any 'v' or 'd' entry ever merged at this path. A value or tombstone
+   * here wiped every older descendant, and that must stay true after a newer 'o' re-creates the object.
+   * Stored only where it says something: on a 'v'/'d' winner it always equals `t`, so it is omitted.
+   */
+  c?: number;
+}
+
+/** A section's metadata: JSON-encoded key path (e.g. `["a","b"]`) → entry. The root is implicit and always an object. */
+export type SectionMeta = Record<string, Entry>;
+
+/** One twin section: the metadata (the truth) and the visible document (a cache of `materialize(meta)`). */
+export interface SectionState {
+  meta: SectionMeta;
+  doc: JsonObject;
+}
+
+export type ApplyResult =
+  | {
+      ok: true;
+      /** The visible document changed (the twin version should rise, an event should go out). */
+      changed: boolean;
+      /** The metadata changed (it must be stored), which can happen without a visible change, e.g. a late, superseded patch. */
+      metaChanged: boolean;
+      state: SectionState;
+      /** What actually changed in the visible document, as a merge patch (deletions as null): `mergePatch(old.doc, applied)` equals the new doc. */
+      applied: JsonObject;
+    }
+  | { ok: false; error: TwinValidationError };
+
+/** A tree shaped like the visible document: objects stay objects, every leaf (a value or an array) becomes `{ ts }`. */
+export interface MetadataTree {
+  [key: string]: MetadataTree | { ts: number };
+}
+
+/** The latest date a JS `Date` can represent; later timestamps could not be shown as ISO strings. */
+const MAX_DATE_MS = 8.64e15;
+
+/** A plain JSON object: not null, not an array, not a Date/Map/class instance. */
+export function isPlainObject(value: unknown): value is JsonObject {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  // null-prototype objects are what GraphQL literal parsers and `Object.create(null)` produce.
+  return proto === Object.prototype || proto === null;
+}
+
+/** A section nothing was ever written to. */
+export function emptySection(): SectionState {
+  return { meta: {}, doc: {} };
+}
+
+/**
+ * JSON with object keys sorted (by UTF-16 code units), so equal values have one spelling whatever
+ * their key order — PostgreSQL's JSONB, for one, reorders keys. `-0` is written as `0`.
+ * Expects a JSON value of bounded depth (validated input).
+ */
+export function canonicalJson(value: JsonValue): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k]!)}`).join(',')}}`;
+}
+
+function jsonEqual(a: JsonValue, b: JsonValue): boolean {
+  if (a === b) return true; // primitives (0 === -0, as in JSON)
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+const hasOwn = (obj: object, key: string): boolean => Object.hasOwn(obj, key);
+
+/** Plain assignment of `__proto__` would set the prototype instead of a key; this never does. */
+function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
+/** A copy with object keys in sorted order and -0 as 0, so stored values do not depend on who wrote them. */
+function canonicalize(value: JsonValue): JsonValue {
+  if (typeof value === 'number') return value === 0 ? 0 : value;
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(canonicalize);
+  const out: JsonObject = {};
+  for (const k of Object.keys(value).sort()) setOwn(out, k, canonicalize(value[k]!));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The join
+// ---------------------------------------------------------------------------------------------
+
+const RANK = { o: 0, d: 1, v: 2 } as const;
+
+/**
+ * Total order on entries: newer `t` wins; at equal `t`, a value beats a tombstone beats an object
+ * marker (so at one instant "set a to 5" wins over "put keys inside a", as if it came second); then
+ * canonical JSON breaks ties between different values deterministically.
+ */
+function compareEntries(a: Entry, b: Entry): number {
+  if (a.t !== b.t) return a.t < b.t ? -1 : 1;
+  if (a.k !== b.k) return RANK[a.k] - RANK[b.k];
+  if (a.k !== 'v') return 0;
+  const ca = canonicalJson(a.v ?? null);
+  const cb = canonicalJson(b.v ?? null);
+  return ca < cb ? -1 : ca > cb ? 1 : 0;
+}
+
+/** The effective clearedAt of an entry, whether or not `c` was stored (see `Entry.c`). */
+function clearedAt(e: Entry): number {
+  const own = e.k === 'o' ? -Infinity : e.t;
+  return e.c === undefined ? own : Math.max(e.c, own);
+}
+
+/** `e` with clearedAt `c`, keeping `c` only where it is not implied by the entry itself. */
+function withClearedAt(e: Entry, c: number): Entry {
+  const out: Entry = { t: e.t, k: e.k };
+  if (e.k === 'v') out.v = e.v;
+  if (e.k === 'o' ? c !== -Infinity : c > e.t) out.c = c;
+  return out;
+}
+
+/**
+ * The join of two entries at one path. Returns `old` itself when nothing changes, so callers can tell
+ * a no-op (a replay) by identity.
+ */
+function mergeEntry(old: Entry | undefined, incoming: Entry): Entry {
+  if (old === undefined) return withClearedAt(incoming, clearedAt(incoming));
+  const c = Math.max(clearedAt(old), clearedAt(incoming));
+  // On a tie (same t, kind and canonical value) keep `old`: the two are the same entry.
+  const winner = compareEntries(incoming, old) > 0 ? incoming : old;
+  if (winner === old && c === clearedAt(old)) return old;
+  return withClearedAt(winner, c);
+}
+
+/** The join of two metadata maps: merging the same maps in any order or grouping gives the same map. */
+export function mergeMeta(a: SectionMeta, b: SectionMeta): SectionMeta {
+  const out: SectionMeta = { ...a };
+  for (const key of Object.keys(b)) out[key] = mergeEntry(hasOwn(out, key) ? out[key] : undefined, b[key]!);
+  return out;
+}
+
+/**
+ * The entries a patch writes at time `ts`. Every object in the patch, interior or empty, leaves an
+ * 'o' marker at its own path; that is what lets `materialize` decide visibility from ancestors alone:
+ * a descendant written at `ts` always comes with markers at all its ancestors at `ts`, so a later
+ * value or tombstone at an ancestor is necessarily newer than the descendant.
+ */
+function flattenPatch(patch: JsonObject, ts: number, prefix: string[], out: Array<[pathKey: string, entry: Entry, top: string]>): void {
+  for (const key of Object.keys(patch)) {
+    const value = patch[key]!;
+    const path = [...prefix, key];
+    const pathKey = JSON.stringify(path);
+    if (value === null) {
+      out.push([pathKey, { t: ts, k: 'd' }, path[0]!]);
+    } else if (isPlainObject(value)) {
+      out.push([pathKey, { t: ts, k: 'o' }, path[0]!]);
+      flattenPatch(value, ts, path, out);
+    } else {
+      // A private canonical copy: the stored value neither aliases the caller's patch nor depends on its key order.
+      out.push([pathKey, { t: ts, k: 'v', v: canonicalize(value) }, path[0]!]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Materializing
+// ---------------------------------------------------------------------------------------------
+
+interface Child {
+  name: string;
+  key: string;
+  entry: Entry;
+}
+
+const byName = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
+
+/**
+ * Parent path key → children sorted by name (sorted so that every instance builds the document with
+ * the same key order and writes byte-identical JSON). Path keys are taken as this module writes them
+ * (`JSON.stringify` of the path; JSONB keeps key text verbatim), so a parent is found by re-encoding.
+ */
+function indexChildren(meta: SectionMeta, keys: Iterable<string>): Map<string, Child[]> {
+  const index = new Map<string, Child[]>();
+  for (const key of keys) {
+    let path: unknown;
+    try {
+      path = JSON.parse(key);
+    } catch {
+      continue; // not ours; never let a bad row break reading the twin
+    }
+    if (!Array.isArray(path) || path.length === 0 || !path.every((s) => typeof s === 'string')) continue;
+    const parent = JSON.stringify(path.slice(0, -1));
+    let list = index.get(parent);
+    if (list === undefined) index.set(parent, (list = []));
+    list.push({ name: path[path.length - 1] as string, key, entry: meta[key]! });
+  }
+  for (const list of index.values()) list.sort((x, y) => byName(x.name, y.name));
+  return index;
+}
+
+/** `["name","b"]` → `["name"`: the encoded first path element, which all keys under `name` share. */
+function topPrefix(key: string): string {
+  let i = 2;
+  while (i < key.length && key.charCodeAt(i) !== 0x22 /* " */) i += key.charCodeAt(i) === 0x5c /* backslash */ ? 2 : 1;
+  return key.slice(0, i + 1);
+}
+
+/**
+ * The visible tree under `parentKey`. `ceiling` is the max clearedAt of all ancestors: an entry is
+ * visible only if it is newer than every value/tombstone ever written at an ancestor. Strictly newer:
+ * at equal ts a value beats an object marker, so in the equivalent replay order the value came last
+ * and wiped the descendant written at that same ts. (Ancestors being 'o' is implied by walking only
+ * through 'o' nodes.)
+ */
+function walk<L>(index: Map<string, Child[]>, parentKey: string, ceiling: number, leaf: (e: Entry) => L): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const { name, key, entry } of index.get(parentKey) ?? []) {
+    if (entry.t <= ceiling || entry.k === 'd') continue;
+    if (entry.k === 'v') setOwn(out, name, leaf(entry));
+    else setOwn(out, name, walk(index, key, Math.max(ceiling, clearedAt(entry)), leaf));
+  }
+  return out;
+}
+
+const leafValue = (e: Entry): JsonValue => e.v ?? null;
+
+/** The visible document of a section. */
+export function materialize(meta: SectionMeta): JsonObject {
+  return walk(indexChildren(meta, Object.keys(meta)), '[]', -Infinity, leafValue) as JsonObject;
+}
+
+/** Per-leaf metadata shaped like the visible document; leaves are `{ ts }` (epoch ms of the write that set them). */
+export function metadataTree(meta: SectionMeta): MetadataTree {
+  return walk(indexChildren(meta, Object.keys(meta)), '[]', -Infinity, (e) => ({ ts: e.t })) as MetadataTree;
+}
+
+/** The merge patch that turns `before` into `after` (deletions as null, unchanged keys omitted). */
+function diffDocs(before: JsonObject, after: JsonObject): JsonObject {
+  const out: JsonObject = {};
+  for (const key of Object.keys(before)) if (!hasOwn(after, key)) setOwn(out, key, null);
+  for (const key of Object.keys(after)) {
+    const b = after[key]!;
+    if (!hasOwn(before, key)) {
+      setOwn(out, key, b);
+      continue;
+    }
+    const a = before[key]!;
+    if (isPlainObject(a) && isPlainObject(b)) {
+      const sub = diffDocs(a, b);
+      if (Object.keys(sub).length > 0) setOwn(out, key, sub);
+    } else if (!jsonEqual(a, b)) {
+      // Also covers object ↔ non-object: a merge patch replaces a non-object with an object and vice versa.
+      setOwn(out, key, b);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delta
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The desired leaves (values and whole arrays) that reported does not have with an equal value,
+ * nested as in desired. Empty objects in desired ask for nothing, so they contribute nothing.
+ * The result is empty exactly when every desired leaf is present in reported with an equal value.
+ */
+export function computeDelta(desired: JsonObject, reported: JsonObject): JsonObject {
+  const out: JsonObject = {};
+  for (const key of Object.keys(desired)) {
+    const want = desired[key]!;
+    // hasOwn, not `reported[key]`: `reported.constructor` would otherwise be Object.
+    const have = hasOwn(reported, key) ? reported[key] : undefined;
+    if (isPlainObject(want)) {
+      const sub = computeDelta(want, isPlainObject(have) ? have : {});
+      if (Object.keys(sub).length > 0) setOwn(out, key, sub);
+    } else if (have === undefined || !jsonEqual(want, have)) {
+      setOwn(out, key, want);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------------------
+
+/** How a key or value is shown in messages: readable, and short even for a 100 KB key. */
+function showKey(key: string): string {
+  return JSON.stringify(key.length > 40 ? `${key.slice(0, 32)}…` : key);
+}
+
+function childWhere(where: string, key: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${where}.${key}` : `${where}[${showKey(key)}]`;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object';
+  }
+  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
+  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
+}
+
+// PostgreSQL's JSONB refuses both (\u0000: "unsupported Unicode escape sequence"; a lone surrogate:
+// "invalid input syntax"), and JSON.parse happily produces them from escapes. Refusing them here turns
+// a database error on someone else's write into a clear error for the sender.
+const NUL = /\u0000/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function stringProblem(s: string): string | undefined {
+  if (NUL.test(s)) return 'contains a NUL character (\\u0000), which cannot be stored';
+  if (LONE_SURROGATE.test(s)) return 'contains an unpaired UTF-16 surrogate, which is not valid Unicode';
+  return undefined;
+}
+
+function codePointLength(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+class Validator {
+  constructor(
+    private readonly limits: TwinLimits,
+    private readonly label: string,
+  ) {}
+
+  patch(patch: unknown): TwinValidationError | undefined {
+    if (!isPlainObject(patch)) {
+      return new TwinValidationError('NOT_AN_OBJECT', `${this.label} must be a JSON object, not ${describe(patch)}`, []);
+    }
+    return this.object(patch, [], this.label, 1);
+  }
+
+  private key(key: string, path: string[], where: string): TwinValidationError | undefined {
+    const fail = (why: string) => new TwinValidationError('INVALID_KEY', `key ${showKey(key)} at ${where} ${why}`, [...path, key]);
+    if (key === '') return new TwinValidationError('INVALID_KEY', `empty key at ${where}`, [...path, key]);
+    if (key.startsWith('$')) return fail(`starts with '$'`);
+    // Cheap first: a string has at least as many UTF-16 units as characters.
+    if (key.length > this.limits.maxKeyLength) {
+      const length = codePointLength(key);
+      if (length > this.limits.maxKeyLength) return fail(`is ${length} characters long; the limit is ${this.limits.maxKeyLength}`);
+    }
+    // Code elsewhere may still write `obj[key] = …`; for this key that would replace the prototype.
+    if (key === '__proto__') return fail('is reserved');
+    const problem = stringProblem(key);
+    return problem === undefined ? undefined : fail(problem);
+  }
+
+  /** `depth` is the nesting level of `obj` itself: the patch is level 1, so `{a:{b:1}}` has depth 2. */
+  private object(obj: JsonObject, path: string[], where: string, depth: number): TwinValidationError | undefined {
+    for (const key of Object.keys(obj)) {
+      const error = this.key(key, path, where) ?? this.value(obj[key], [...path, key], childWhere(where, key), depth);
+      if (error) return error;
+    }
+    return undefined;
+  }
+
+  private value(value: unknown, path: string[], where: string, parentDepth: number): TwinValidationError | undefined {
+    const invalid = (why: string) => new TwinValidationError('INVALID_VALUE', `${where} ${why}`, path);
+    switch (typeof value) {
+      case 'boolean':
+        return undefined;
+      case 'number':
+        return Number.isFinite(value) ? undefined : invalid(`is ${describe(value)}; numbers must be finite`);
+      case 'string': {
+        const problem = stringProblem(value);
+        return problem === undefined ? undefined : invalid(problem);
+      }
+      case 'object': {
+        if (value === null) return undefined;
+        const isArray = Array.isArray(value);
+        if (!isArray && !isPlainObject(value)) return invalid(`is ${describe(value)}, not a plain JSON object`);
+        // Checked before descending, so recursion stays bounded by maxDepth even for cyclic input.
+        const depth = parentDepth + 1;
+        if (depth > this.limits.maxDepth) {
+          return new TwinValidationError('TOO_DEEP', `${where} is nested ${depth} levels deep; the limit is ${this.limits.maxDepth}`, path);
+        }
+        if (!isArray) return this.object(value, path, where, depth);
+        const array = value as unknown[];
+        for (let i = 0; i < array.length; i++) {
+          const itemWhere = `${where}[${i}]`;
+          // A hole serializes as null but is not a JSON value; keys inside arrays follow the same rules.
+          if (!(i in array)) return new TwinValidationError('INVALID_VALUE', `${itemWhere} is an empty array slot`, [...path, String(i)]);
+          const error = this.value(array[i], [...path, String(i)], itemWhere, depth);
+          if (error) return error;
+        }
+        return undefined;
+      }
+      default:
+        // undefined, function, symbol, bigint
+        return invalid(`is ${describe(value)}, which is not a JSON value`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying a patch
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Validates `patch` in full, then merges it into `state` as of time `ts` (epoch ms). Never partial:
+ * on any error the state is untouched. A replay, or a patch entirely superseded by newer writes,
+ * is accepted with `changed: false`.
+ *
+ * @param label how the patch root is named in error messages ("state" for the MQTT payload field).
+ */
+export function applyPatch(state: SectionState, patch: unknown, ts: number, limits: TwinLimits, label = 'state'): ApplyResult {
+  // A NaN or infinite ts would break the total order the whole design rests on: a caller bug, not input.
+  if (!Number.isFinite(ts) || ts < 0) throw new RangeError(`applyPatch: ts must be a finite, non-negative epoch-ms number (got ${ts})`);
+
+  const error = new Validator(limits, label).patch(patch);
+  if (error) return { ok: false, error };
+
+  const entries: Array<[string, Entry, string]> = [];
+  flattenPatch(patch as JsonObject, ts, [], entries);
+
+  // Paths in one patch are distinct, so each entry merges independently against the old map.
+  const updates = new Map<string, Entry>();
+  const touched = new Set<string>(); // top-level names with a changed entry at or below them
+  for (const [key, entry, top] of entries) {
+    const old = hasOwn(state.meta, key) ? state.meta[key] : undefined;
+    const merged = mergeEntry(old, entry);
+    if (merged === old) continue;
+    updates.set(key, merged);
+    touched.add(top);
+  }
+  if (updates.size === 0) return { ok: true, changed: false, metaChanged: false, state, applied: {} };
+
+  // A new map (the caller's state stays untouched). Copied key by key: several times faster than
+  // spreading a large object. The same pass picks out the keys under touched names: visibility at a
+  // path depends only on the entries at it and its ancestors, so only those subtrees can change and
+  // only they are re-materialized. This assumes state.doc is materialize(state.meta).
+  const prefixes = new Set([...touched].map((name) => JSON.stringify([name]).slice(0, -1)));
+  const meta: SectionMeta = {};
+  const keys: string[] = [];
+  for (const key of Object.keys(state.meta)) {
+    meta[key] = state.meta[key]!;
+    if (prefixes.has(topPrefix(key)) && !updates.has(key)) keys.push(key);
+  }
+  for (const [key, entry] of updates) {
+    meta[key] = entry;
+    keys.push(key);
+  }
+  const fresh = walk(indexChildren(meta, keys), '[]', -Infinity, leafValue) as JsonObject;
+  const before: JsonObject = {};
+  for (const name of touched) if (hasOwn(state.doc, name)) setOwn(before, name, state.doc[name]!);
+  const applied = diffDocs(before, fresh);
+  const changed = Object.keys(applied).length > 0;
+  let doc = state.doc;
+  if (changed) {
+    // Rebuilt in sorted key order, exactly as materialize would build it.
+    doc = {};
+    const names = Object.keys(state.doc).filter((name) => !touched.has(name)).concat(Object.keys(fresh)).sort(byName);
+    for (const name of names) setOwn(doc, name, hasOwn(fresh, name) ? fresh[name]! : state.doc[name]!);
+    // Only when the document changes: an unchanged document was accepted before, and refusing a
+    // no-op (say, after the limit was lowered) would turn replays into errors.
+    const bytes = Buffer.byteLength(JSON.stringify(doc), 'utf8');
+    if (bytes > limits.maxSectionBytes) {
+      return {
+        ok: false,
+        error: new TwinValidationError('TOO_LARGE', `${label} would be ${bytes} bytes as JSON; the limit is ${limits.maxSectionBytes} bytes`, []),
+      };
+    }
+  }
+  return { ok: true, changed, metaChanged: true, state: { meta, doc }, applied };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device timestamps
+// ---------------------------------------------------------------------------------------------
+
+// RFC 3339 / ISO-8601 calendar date-time. A time without a zone is refused rather than read as the
+// server's local time; a bare date is UTC midnight (as in JavaScript).
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?)?$/;
+
+function daysInMonth(year: number, month: number): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+}
+
+/**
+ * A device's `ts`: epoch milliseconds or an ISO-8601 date-time with a zone (`Z` or `±hh:mm`).
+ * Absent (undefined or null) means "now" (receive time).
+ *
+ * @param options.maxFutureMs if set, refuse timestamps further than this ahead of `now`: a leaf written
+ *   with a far-future ts wins against every later write until that time comes.
+ */
+export function parseTimestamp(input: unknown, now: number, options: { maxFutureMs?: number } = {}): number | TwinValidationError {
+  const fail = (message: string) => new TwinValidationError('INVALID_TIMESTAMP', message, ['ts']);
+  let ms: number;
+  if (input === undefined || input === null) {
+    ms = now;
+  } else if (typeof input === 'number') {
+    if (!Number.isFinite(input)) return fail(`ts ${describe(input)} is not a finite number`);
+    ms = input;
+  } else if (typeof input === 'string') {
+    const shown = showKey(input);
+    const m = ISO.exec(input);
+    if (m === null) return fail(`ts ${shown} is not an ISO-8601 date-time (like 2024-05-01T12:00:00Z) or epoch milliseconds`);
+    const [, y, mo, d, h, mi, s, frac, z, sign, oh, om] = m;
+    if (h !== undefined && z === undefined && sign === undefined) {
+      return fail(`ts ${shown} has no time zone; add Z or an offset like +02:00`);
+    }
+    const year = Number(y);
+    const month = Number(mo);
+    const day = Number(d);
+    const hour = Number(h ?? 0);
+    const minute = Number(mi ?? 0);
+    const second = Number(s ?? 0);
+    const offset = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om ?? 0));
+    if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59 || Number(oh ?? 0) > 23 || Number(om ?? 0) > 59) {
+      return fail(`ts ${shown} is not a valid date-time`);
+    }
+    // Checked before Date.UTC, which maps years 0–99 to 1900–1999. (1969 can still be 1970 in UTC.)
+    if (year < 1969) return fail(`ts ${shown} is before 1970`);
+    const millis = frac === undefined ? 0 : Number(frac.slice(0, 3).padEnd(3, '0'));
+    ms = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offset * 60_000;
+  } else {
+    return fail(`ts must be epoch milliseconds or an ISO-8601 string, not ${describe(input)}`);
+  }
+  const shown = typeof input === 'string' ? showKey(input) : String(ms);
+  if (ms < 0) return fail(`ts ${shown} is negative (before 1970)`);
+  if (ms > MAX_DATE_MS) return fail(`ts ${shown} is after the latest date JavaScript can represent`);
+  if (options.maxFutureMs !== undefined && ms > now + options.maxFutureMs) {
+    return fail(`ts ${shown} is ${ms - now} ms ahead of the server clock; the limit is ${options.maxFutureMs} ms`);
+  }
+  return ms;
+}

@@ -1,0 +1,64 @@
+/* eslint-disable */
+import * as types from './graphql.ts';
+import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+
+/**
+ * Map of all GraphQL operations in the project.
+ *
+ * This map has several performance disadvantages:
+ * 1. It is not tree-shakeable, so it will include all operations in the project.
+ * 2. It is not minifiable, so the string of a GraphQL query will be multiple times inside the bundle.
+ * 3. It does not support dead code elimination, so it will add unused operations.
+ *
+ * Therefore it is highly recommended to use the babel or swc plugin for production.
+ * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
+ */
+type Documents = {
+    "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n": typeof types.RegisterDocument,
+    "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n": typeof types.TwinDocument,
+    "\n  mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {\n    updateDesired(deviceId: $deviceId, patch: $patch, ifVersion: $ifVersion) {\n      __typename\n      ... on UpdateDesiredPayload { changed version twin { version desired delta } }\n      ... on VersionConflict { code expectedVersion currentVersion }\n      ... on ValidationError { code fieldErrors { path code message } }\n      ... on NotFound { code }\n    }\n  }\n": typeof types.UpdateDesiredDocument,
+    "\n  subscription TwinChanged($deviceId: String) {\n    twinChanged(deviceId: $deviceId) { deviceId version section patch source twin { version reported } }\n  }\n": typeof types.TwinChangedDocument,
+};
+const documents: Documents = {
+    "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n": types.RegisterDocument,
+    "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n": types.TwinDocument,
+    "\n  mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {\n    updateDesired(deviceId: $deviceId, patch: $patch, ifVersion: $ifVersion) {\n      __typename\n      ... on UpdateDesiredPayload { changed version twin { version desired delta } }\n      ... on VersionConflict { code expectedVersion currentVersion }\n      ... on ValidationError { code fieldErrors { path code message } }\n      ... on NotFound { code }\n    }\n  }\n": types.UpdateDesiredDocument,
+    "\n  subscription TwinChanged($deviceId: String) {\n    twinChanged(deviceId: $deviceId) { deviceId version section patch source twin { version reported } }\n  }\n": types.TwinChangedDocument,
+};
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ *
+ *
+ * @example
+ * ```ts
+ * const query = graphql(`query GetUser($id: ID!) { user(id: $id) { name } }`);
+ * ```
+ *
+ * The query argument is unknown!
+ * Please regenerate the types.
+ */
+export function graphql(source: string): unknown;
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n"): (typeof documents)["\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n"): (typeof documents)["\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {\n    updateDesired(deviceId: $deviceId, patch: $patch, ifVersion: $ifVersion) {\n      __typename\n      ... on UpdateDesiredPayload { changed version twin { version desired delta } }\n      ... on VersionConflict { code expectedVersion currentVersion }\n      ... on ValidationError { code fieldErrors { path code message } }\n      ... on NotFound { code }\n    }\n  }\n"): (typeof documents)["\n  mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {\n    updateDesired(deviceId: $deviceId, patch: $patch, ifVersion: $ifVersion) {\n      __typename\n      ... on UpdateDesiredPayload { changed version twin { version desired delta } }\n      ... on VersionConflict { code expectedVersion currentVersion }\n      ... on ValidationError { code fieldErrors { path code message } }\n      ... on NotFound { code }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription TwinChanged($deviceId: String) {\n    twinChanged(deviceId: $deviceId) { deviceId version section patch source twin { version reported } }\n  }\n"): (typeof documents)["\n  subscription TwinChanged($deviceId: String) {\n    twinChanged(deviceId: $deviceId) { deviceId version section patch source twin { version reported } }\n  }\n"];
+
+export function graphql(source: string) {
+  return (documents as any)[source] ?? {};
+}
+
+export type DocumentType<TDocumentNode extends DocumentNode<any, any>> = TDocumentNode extends DocumentNode<  infer TType,  any>  ? TType  : never;

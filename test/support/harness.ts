@@ -1,0 +1,229 @@
+/**
+ * Starts a real Doppel server for a test file: on the embedded defaults (PGlite in memory, Aedes on
+ * port 0), or against PostgreSQL and an external broker when DOPPEL_TEST_DATABASE_URL /
+ * DOPPEL_TEST_MQTT_URL are set (CI runs the suites both ways). Every server gets a fresh database.
+ */
+import { randomBytes } from 'node:crypto';
+import { createClient, type Client as WsClient } from 'graphql-ws';
+import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+import pg from 'pg';
+import { print, type FormattedExecutionResult } from "graphql";
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import WebSocket from 'ws';
+import { createApiToken, type Role } from '../../src/auth/tokens.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { openDatabase, type Database } from '../../src/db/client.ts';
+import { applyMigrations } from '../../src/db/migrate.ts';
+import { WS_ACTIVE_METRIC } from '../../src/http/graphql.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createServer, MIGRATIONS_DIR, type RunningServer } from '../../src/server.ts';
+
+export const externalDatabaseUrl = process.env.DOPPEL_TEST_DATABASE_URL || undefined;
+export const externalMqttUrl = process.env.DOPPEL_TEST_MQTT_URL || undefined;
+/** True when the broker is Doppel's own (device auth and ACLs are enforced by us). */
+export const embeddedBroker = !externalMqttUrl;
+export const modeName = `${externalDatabaseUrl ? 'postgres' : 'pglite'}+${externalMqttUrl ? 'external-mqtt' : 'aedes'}`;
+
+/** A unique device id per test, so suites sharing an external broker never see each other's retained messages. */
+export function uniqueDeviceId(prefix = 'dev'): string {
+  return `${prefix}-${randomBytes(5).toString('hex')}`;
+}
+
+/** Creates a throwaway PostgreSQL database; returns its URL and a function that drops it. */
+async function createScratchDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `doppel_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface TestServer {
+  config: Config;
+  running: RunningServer;
+  database: Database;
+  /** Admin token for the default tenant. */
+  token: string;
+  httpUrl: string;
+  wsUrl: string;
+  mqttUrl: string;
+  /** POSTs a GraphQL operation with the admin token (or the given one / none). */
+  gql<R, V>(document: TypedDocumentNode<R, V> | string, variables?: V, token?: string | null): Promise<FormattedExecutionResult<R> & { status: number }>;
+  /** A graphql-ws client authenticated with the admin token (or the given one). */
+  ws(token?: string | null): WsClient;
+  /** An mqtt.js client; username/password as given. Closed by stop(). */
+  mqtt(options: IClientOptions): Promise<MqttClient>;
+  createToken(role?: Role, tenantId?: string): Promise<string>;
+  /** Waits until at least `count` WebSocket operations are live on the server (subscriptions listening). */
+  waitForSubscriptions(count: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const cleanups: Array<() => Promise<void>> = [];
+  let databaseUrl = 'memory://';
+  if (externalDatabaseUrl) {
+    const scratch = await createScratchDatabase(externalDatabaseUrl);
+    databaseUrl = scratch.url;
+    cleanups.push(scratch.drop);
+  }
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MQTT_PORT: '0',
+    MQTT_HOST: '127.0.0.1',
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: process.env.DOPPEL_TEST_LOG_LEVEL ?? 'silent',
+    DOPPEL_BOOTSTRAP_TOKEN: 'false',
+    ...(externalMqttUrl ? { MQTT_URL: externalMqttUrl, MQTT_SHARED_GROUP: `test${randomBytes(4).toString('hex')}` } : {}),
+    ...env,
+  });
+  const database = await openDatabase(config.database);
+  cleanups.unshift(() => database.close());
+  await applyMigrations(database, { migrationsDir: MIGRATIONS_DIR });
+  const server = createServer(config, { database, logger: createLogger(config.logLevel) });
+  const running = await server.start();
+  cleanups.unshift(() => server.stop());
+
+  const { token } = await createApiToken(database.prisma, { name: 'test admin', role: 'admin', tenantId: 'default' });
+  const httpUrl = `${running.url}/graphql`;
+  const wsUrl = httpUrl.replace(/^http/, 'ws');
+  const mqttUrl = externalMqttUrl ?? `mqtt://127.0.0.1:${running.mqttPort}`;
+  const clients: MqttClient[] = [];
+  const wsClients: WsClient[] = [];
+
+  return {
+    config,
+    running,
+    database,
+    token,
+    httpUrl,
+    wsUrl,
+    mqttUrl,
+    async gql(document, variables, as = token) {
+      const query = typeof document === 'string' ? document : print(document);
+      const response = await fetch(httpUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(as ? { authorization: `Bearer ${as}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await response.json()) as FormattedExecutionResult<never>;
+      return { ...body, status: response.status };
+    },
+    ws(as = token) {
+      const client = createClient({
+        url: wsUrl,
+        webSocketImpl: WebSocket,
+        lazy: false,
+        retryAttempts: 0,
+        connectionParams: as ? { authorization: `Bearer ${as}` } : {},
+      });
+      wsClients.push(client);
+      return client;
+    },
+    async mqtt(options) {
+      const client = mqtt.connect(mqttUrl, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
+      clients.push(client);
+      await new Promise<void>((resolve, reject) => {
+        client.once('connect', () => resolve());
+        client.once('error', reject);
+        client.once('close', () => reject(new Error('connection closed before CONNACK')));
+      });
+      return client;
+    },
+    async createToken(role = 'admin', tenantId = 'default') {
+      return (await createApiToken(database.prisma, { name: `test ${role}`, role, tenantId })).token;
+    },
+    async waitForSubscriptions(count) {
+      const deadline = Date.now() + 10_000;
+      while (running.metrics.get(WS_ACTIVE_METRIC) < count) {
+        if (Date.now() > deadline) throw new Error(`only ${running.metrics.get(WS_ACTIVE_METRIC)} of ${count} subscriptions became active`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    async stop() {
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+      await Promise.all(wsClients.map((c) => c.dispose()));
+      for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    },
+  };
+}
+
+/** Collects MQTT messages on a client, and waits for the next one on a topic. */
+export function messageWaiter(client: MqttClient) {
+  const seen: Array<{ topic: string; payload: Buffer; retain: boolean }> = [];
+  const waiters: Array<{ match: (t: string) => boolean; resolve: (m: { topic: string; payload: Buffer; retain: boolean }) => void }> = [];
+  client.on('message', (topic, payload, packet) => {
+    const message = { topic, payload, retain: packet.retain };
+    const i = waiters.findIndex((w) => w.match(topic));
+    if (i >= 0) waiters.splice(i, 1)[0]!.resolve(message);
+    else seen.push(message);
+  });
+  return {
+    seen,
+    next(topic: string, timeoutMs = 10_000): Promise<{ topic: string; payload: Buffer; retain: boolean; json: unknown }> {
+      const i = seen.findIndex((m) => m.topic === topic);
+      const wrap = (m: { topic: string; payload: Buffer; retain: boolean }) => ({ ...m, json: m.payload.length ? JSON.parse(m.payload.toString()) : null });
+      if (i >= 0) return Promise.resolve(wrap(seen.splice(i, 1)[0]!));
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no message on ${topic} within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({
+          match: (t) => t === topic,
+          resolve: (m) => {
+            clearTimeout(timer);
+            resolve(wrap(m));
+          },
+        });
+      });
+    },
+  };
+}
+
+/** Subscribes with graphql-ws and collects events; `next()` waits for the next one. */
+export function subscribe<T>(client: WsClient, query: string, variables: Record<string, unknown> = {}) {
+  const events: Array<FormattedExecutionResult<T, unknown>> = [];
+  const waiters: Array<(e: FormattedExecutionResult<T, unknown>) => void> = [];
+  let ended: Error | null = null;
+  const unsubscribe = client.subscribe<T>(
+    { query, variables },
+    {
+      next: (e) => {
+        const w = waiters.shift();
+        if (w) w(e);
+        else events.push(e);
+      },
+      error: (e) => {
+        ended = e instanceof Error ? e : new Error(JSON.stringify(e));
+      },
+      complete: () => undefined,
+    },
+  );
+  return {
+    unsubscribe,
+    get error() {
+      return ended;
+    },
+    next(timeoutMs = 10_000): Promise<FormattedExecutionResult<T, unknown>> {
+      const e = events.shift();
+      if (e) return Promise.resolve(e);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no subscription event within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push((ev) => {
+          clearTimeout(timer);
+          resolve(ev);
+        });
+      });
+    },
+  };
+}
