@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
+import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type { DatabaseConfig } from '../config.ts';
 import { PrismaClient } from '../generated/prisma/client.ts';
@@ -56,12 +57,25 @@ export interface Database {
  * undefined) or PostgreSQL through a `pg` pool. Both go through Prisma driver adapters, so the rest of
  * the code never branches on the kind.
  */
-export async function openDatabase(config: DatabaseConfig, options: { poolSize?: number } = {}): Promise<Database> {
+export interface OpenDatabaseOptions {
+  poolSize?: number;
+  /** Called with every SQL statement Prisma sends (tests count queries with it). */
+  onQuery?: (sql: string) => void;
+}
+
+function createPrisma(adapter: SqlDriverAdapterFactory, onQuery?: (sql: string) => void): PrismaClient {
+  if (!onQuery) return new PrismaClient({ adapter });
+  const prisma = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
+  prisma.$on('query' as never, (event: { query: string }) => onQuery(event.query));
+  return prisma;
+}
+
+export async function openDatabase(config: DatabaseConfig, options: OpenDatabaseOptions = {}): Promise<Database> {
   if (config.kind === 'pglite') {
     if (config.dataDir) fs.mkdirSync(config.dataDir, { recursive: true });
     const pglite = config.dataDir ? new PGlite(config.dataDir) : new PGlite();
     await pglite.waitReady;
-    const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+    const prisma = createPrisma(new PrismaPGlite(pglite), options.onQuery);
     const runner = pgliteRunner(pglite);
     return {
       prisma,
@@ -85,7 +99,7 @@ export async function openDatabase(config: DatabaseConfig, options: { poolSize?:
   const pool = new pg.Pool({ connectionString: config.url, max: options.poolSize ?? 10 });
   // An idle client losing its server emits 'error' on the pool; unhandled, that would kill the process.
   pool.on('error', () => {});
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const prisma = createPrisma(new PrismaPg(pool), options.onQuery);
   return {
     prisma,
     sql: {

@@ -21,8 +21,15 @@ interface InitialContext {
   wsPrincipal?: Principal;
 }
 
+/** GraphiQL's page itself is public (it holds no data); every GraphQL operation needs a token. */
+function isGraphiQLPage(request: Request): boolean {
+  return request.method === 'GET' && (request.headers.get('accept') ?? '').includes('text/html');
+}
+
 /** Yoga over HTTP (queries, mutations, SSE subscriptions) with one context factory for every transport. */
 export function createGraphQL(services: ContextServices, options: { graphiql: boolean }) {
+  // Resolved before Yoga parses anything, so an unauthenticated request costs one hash lookup.
+  const principals = new WeakMap<Request, Principal>();
   const yoga: YogaServerInstance<InitialContext, GraphQLContext> = createYoga<InitialContext, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
@@ -41,8 +48,27 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
           headers: JSON.stringify({ Authorization: 'Bearer <paste the token from data/admin-token>' }, null, 2),
         }
       : false,
-    context: async ({ request, wsPrincipal }): Promise<GraphQLContext> => {
-      const principal = wsPrincipal ?? (await authenticate(services.prisma, { authorization: request.headers.get('authorization') }));
+    plugins: [
+      {
+        async onRequest({ request, url, endResponse, fetchAPI }) {
+          if (url.pathname !== GRAPHQL_PATH || (options.graphiql && isGraphiQLPage(request))) return;
+          const principal = await authenticate(services.prisma, { authorization: request.headers.get('authorization') });
+          if (principal) {
+            principals.set(request, principal);
+            return;
+          }
+          const error = unauthenticated();
+          endResponse(
+            new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }), {
+              status: 401,
+              headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer' },
+            }),
+          );
+        },
+      },
+    ],
+    context: ({ request, wsPrincipal }): GraphQLContext => {
+      const principal = wsPrincipal ?? principals.get(request);
       if (!principal) throw unauthenticated();
       return { ...services, principal };
     },

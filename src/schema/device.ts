@@ -7,6 +7,8 @@ import { AlreadyExistsError, NotFoundError, ValidationError } from '../services/
 
 export const DeviceModelRef = builder.prismaNode('DeviceModel', {
   id: { field: 'id' },
+  // node(id) never crosses tenants: the lookup itself is scoped.
+  findUnique: (id, ctx) => ({ id, tenantId: ctx.principal.tenantId }),
   description: 'The type of a device.',
   fields: (t) => ({
     name: t.exposeString('name'),
@@ -18,6 +20,7 @@ export const DeviceModelRef = builder.prismaNode('DeviceModel', {
 
 export const DeviceRef = builder.prismaNode('Device', {
   id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id, tenantId: ctx.principal.tenantId }),
   description: 'A device and its digital twin.',
   fields: (t) => ({
     deviceId: t.exposeString('deviceId', { description: 'The device id, also its MQTT username.' }),

@@ -14,12 +14,22 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  mutation RegisterDevice($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials { device { id deviceId tags model { name } } credentials { username password } }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n      ... on AlreadyExists { resource key }\n    }\n  }\n": typeof types.RegisterDeviceDocument,
+    "\n  query DevicesPage($first: Int, $after: String, $filter: DeviceFilter) {\n    devices(first: $first, after: $after, filter: $filter) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { cursor node { id deviceId tags connected model { id name } twin { version reported desired delta metadata } } }\n    }\n  }\n": typeof types.DevicesPageDocument,
+    "\n  query NodeLookup($id: ID!) {\n    node(id: $id) { __typename id ... on Device { deviceId } }\n  }\n": typeof types.NodeLookupDocument,
+    "\n  mutation DeleteDevice($deviceId: String!) {\n    deleteDevice(deviceId: $deviceId) { __typename ... on DeleteDevicePayload { deviceId id } ... on NotFound { code resource key } }\n  }\n": typeof types.DeleteDeviceDocument,
+    "\n  mutation Rotate($deviceId: String!) {\n    rotateDeviceCredentials(deviceId: $deviceId) {\n      __typename\n      ... on DeviceWithCredentials { credentials { username password } }\n      ... on NotFound { code }\n    }\n  }\n": typeof types.RotateDocument,
     "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n": typeof types.RegisterDocument,
     "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n": typeof types.TwinDocument,
     "\n  mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {\n    updateDesired(deviceId: $deviceId, patch: $patch, ifVersion: $ifVersion) {\n      __typename\n      ... on UpdateDesiredPayload { changed version twin { version desired delta } }\n      ... on VersionConflict { code expectedVersion currentVersion }\n      ... on ValidationError { code fieldErrors { path code message } }\n      ... on NotFound { code }\n    }\n  }\n": typeof types.UpdateDesiredDocument,
     "\n  subscription TwinChanged($deviceId: String) {\n    twinChanged(deviceId: $deviceId) { deviceId version section patch source twin { version reported } }\n  }\n": typeof types.TwinChangedDocument,
 };
 const documents: Documents = {
+    "\n  mutation RegisterDevice($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials { device { id deviceId tags model { name } } credentials { username password } }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n      ... on AlreadyExists { resource key }\n    }\n  }\n": types.RegisterDeviceDocument,
+    "\n  query DevicesPage($first: Int, $after: String, $filter: DeviceFilter) {\n    devices(first: $first, after: $after, filter: $filter) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { cursor node { id deviceId tags connected model { id name } twin { version reported desired delta metadata } } }\n    }\n  }\n": types.DevicesPageDocument,
+    "\n  query NodeLookup($id: ID!) {\n    node(id: $id) { __typename id ... on Device { deviceId } }\n  }\n": types.NodeLookupDocument,
+    "\n  mutation DeleteDevice($deviceId: String!) {\n    deleteDevice(deviceId: $deviceId) { __typename ... on DeleteDevicePayload { deviceId id } ... on NotFound { code resource key } }\n  }\n": types.DeleteDeviceDocument,
+    "\n  mutation Rotate($deviceId: String!) {\n    rotateDeviceCredentials(deviceId: $deviceId) {\n      __typename\n      ... on DeviceWithCredentials { credentials { username password } }\n      ... on NotFound { code }\n    }\n  }\n": types.RotateDocument,
     "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n": types.RegisterDocument,
     "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n": types.TwinDocument,
     "\n  mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {\n    updateDesired(deviceId: $deviceId, patch: $patch, ifVersion: $ifVersion) {\n      __typename\n      ... on UpdateDesiredPayload { changed version twin { version desired delta } }\n      ... on VersionConflict { code expectedVersion currentVersion }\n      ... on ValidationError { code fieldErrors { path code message } }\n      ... on NotFound { code }\n    }\n  }\n": types.UpdateDesiredDocument,
@@ -40,6 +50,26 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RegisterDevice($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials { device { id deviceId tags model { name } } credentials { username password } }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n      ... on AlreadyExists { resource key }\n    }\n  }\n"): (typeof documents)["\n  mutation RegisterDevice($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials { device { id deviceId tags model { name } } credentials { username password } }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n      ... on AlreadyExists { resource key }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DevicesPage($first: Int, $after: String, $filter: DeviceFilter) {\n    devices(first: $first, after: $after, filter: $filter) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { cursor node { id deviceId tags connected model { id name } twin { version reported desired delta metadata } } }\n    }\n  }\n"): (typeof documents)["\n  query DevicesPage($first: Int, $after: String, $filter: DeviceFilter) {\n    devices(first: $first, after: $after, filter: $filter) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { cursor node { id deviceId tags connected model { id name } twin { version reported desired delta metadata } } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query NodeLookup($id: ID!) {\n    node(id: $id) { __typename id ... on Device { deviceId } }\n  }\n"): (typeof documents)["\n  query NodeLookup($id: ID!) {\n    node(id: $id) { __typename id ... on Device { deviceId } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DeleteDevice($deviceId: String!) {\n    deleteDevice(deviceId: $deviceId) { __typename ... on DeleteDevicePayload { deviceId id } ... on NotFound { code resource key } }\n  }\n"): (typeof documents)["\n  mutation DeleteDevice($deviceId: String!) {\n    deleteDevice(deviceId: $deviceId) { __typename ... on DeleteDevicePayload { deviceId id } ... on NotFound { code resource key } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation Rotate($deviceId: String!) {\n    rotateDeviceCredentials(deviceId: $deviceId) {\n      __typename\n      ... on DeviceWithCredentials { credentials { username password } }\n      ... on NotFound { code }\n    }\n  }\n"): (typeof documents)["\n  mutation Rotate($deviceId: String!) {\n    rotateDeviceCredentials(deviceId: $deviceId) {\n      __typename\n      ... on DeviceWithCredentials { credentials { username password } }\n      ... on NotFound { code }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -65,6 +65,8 @@ export interface TestServer {
   /** An mqtt.js client; username/password as given. Closed by stop(). */
   mqtt(options: IClientOptions): Promise<MqttClient>;
   createToken(role?: Role, tenantId?: string): Promise<string>;
+  /** Every SQL statement Prisma sent so far (clear it with `queries.length = 0`). */
+  queries: string[];
   /** Waits until at least `count` WebSocket operations are live on the server (subscriptions listening). */
   waitForSubscriptions(count: number): Promise<void>;
   stop(): Promise<void>;
@@ -89,7 +91,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ...(externalMqttUrl ? { MQTT_URL: externalMqttUrl, MQTT_SHARED_GROUP: `test${randomBytes(4).toString('hex')}` } : {}),
     ...env,
   });
-  const database = await openDatabase(config.database);
+  const queries: string[] = [];
+  const database = await openDatabase(config.database, { onQuery: (sql) => queries.push(sql) });
   cleanups.unshift(() => database.close());
   await applyMigrations(database, { migrationsDir: MIGRATIONS_DIR });
   const server = createServer(config, { database, logger: createLogger(config.logLevel) });
@@ -105,6 +108,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
 
   return {
     config,
+    queries,
     running,
     database,
     token,
@@ -127,6 +131,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
         webSocketImpl: WebSocket,
         lazy: false,
         retryAttempts: 0,
+        onNonLazyError: () => undefined,
         connectionParams: as ? { authorization: `Bearer ${as}` } : {},
       });
       wsClients.push(client);
