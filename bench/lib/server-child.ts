@@ -4,10 +4,14 @@
  * embedded Aedes or an external broker). Its `process.cpuUsage()`, RSS and event-loop figures are
  * therefore the server's alone; the orchestrator reads them over IPC at the window's edges.
  */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { Session } from 'node:inspector/promises';
+import path from 'node:path';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { createApiToken } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config.ts';
-import { openDatabase, type Database } from '../../src/db/client.ts';
+import { openDatabase, type Database, type SqlExecutor } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createServer, MIGRATIONS_DIR } from '../../src/server.ts';
@@ -15,6 +19,24 @@ import { serveRpc } from './rpc.ts';
 
 export interface ServerStartParams {
   env: Record<string, string>;
+  /**
+   * EXPERIMENT, not a Doppel setting: overrides the embedded Aedes broker's message concurrency (its
+   * mqemitter's `concurrency`, Aedes default 100) by patching mqemitter at run time, to test what
+   * changing it in src/mqtt/embedded-broker.ts would do. Undefined = untouched.
+   */
+  aedesConcurrency?: number;
+  /** Time and count every raw SQL statement the services issue (`database.sql`), per statement kind. */
+  traceSql?: boolean;
+}
+
+/** Per statement kind, since the last mark. */
+export interface SqlTrace {
+  statement: string;
+  calls: number;
+  totalMs: number;
+  /** Mean length of the longest array parameter (≈ rows per set-based statement). */
+  meanBatch: number;
+  maxBatch: number;
 }
 
 export interface ServerStarted {
@@ -54,7 +76,66 @@ setInterval(() => {
   if (rss > peakRss) peakRss = rss;
 }, 50).unref();
 
+/** CPU profile of the measured window only (start-up, registration and warm-up are left out). */
+let profiler: Session | undefined;
+
+async function startProfile(): Promise<void> {
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  // 1 ms sampling keeps the overhead small over a 20 s window.
+  await profiler.post('Profiler.setSamplingInterval', { interval: 1000 });
+  await profiler.post('Profiler.start');
+}
+
+async function stopProfile(file: string): Promise<string | undefined> {
+  const session = profiler;
+  profiler = undefined;
+  if (!session) return undefined;
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(profile));
+  return file;
+}
+
+const sqlTrace = new Map<string, { calls: number; totalMs: number; batchSum: number; maxBatch: number }>();
+
+/** Wraps the raw-SQL executor the services use; Prisma's own queries are not counted. */
+function traced(sql: SqlExecutor): SqlExecutor {
+  return {
+    async query<T>(text: string, params?: readonly unknown[]): Promise<T[]> {
+      const started = performance.now();
+      try {
+        return await sql.query<T>(text, params);
+      } finally {
+        const key = text.replace(/\s+/g, ' ').trim().slice(0, 70);
+        const batch = Math.max(0, ...(params ?? []).map((p) => (Array.isArray(p) ? p.length : 0)));
+        const entry = sqlTrace.get(key) ?? { calls: 0, totalMs: 0, batchSum: 0, maxBatch: 0 };
+        entry.calls++;
+        entry.totalMs += performance.now() - started;
+        entry.batchSum += batch;
+        entry.maxBatch = Math.max(entry.maxBatch, batch);
+        sqlTrace.set(key, entry);
+      }
+    },
+  };
+}
+
+function patchAedesConcurrency(concurrency: number): void {
+  // Aedes builds its mqemitter inside the broker constructor from `opts.concurrency`, which
+  // createEmbeddedTransport does not pass; mqemitter reads `this.concurrency` on every emit.
+  const require = createRequire(createRequire(import.meta.url).resolve('aedes'));
+  const MQEmitter = require('mqemitter') as { prototype: { emit: (...args: unknown[]) => unknown; concurrency: number } };
+  const emit = MQEmitter.prototype.emit;
+  MQEmitter.prototype.emit = function patchedEmit(this: { concurrency: number }, ...args: unknown[]) {
+    this.concurrency = concurrency;
+    return emit.apply(this, args);
+  };
+}
+
 function mark(): void {
+  sqlTrace.clear();
   cpuMark = process.cpuUsage();
   eluMark = performance.eventLoopUtilization();
   peakRss = process.memoryUsage.rss();
@@ -63,19 +144,26 @@ function mark(): void {
 }
 
 serveRpc({
-  async start({ env }: ServerStartParams): Promise<ServerStarted> {
+  async start({ env, traceSql, aedesConcurrency }: ServerStartParams): Promise<ServerStarted> {
+    if (aedesConcurrency !== undefined) patchAedesConcurrency(aedesConcurrency);
     const config = loadConfig(env);
     database = await openDatabase(config.database);
     await applyMigrations(database, { migrationsDir: MIGRATIONS_DIR });
-    server = createServer(config, { database, logger: createLogger(config.logLevel) });
+    const db = traceSql ? { ...database, sql: traced(database.sql) } : database;
+    server = createServer(config, { database: db, logger: createLogger(config.logLevel) });
     const running = await server.start();
     metrics = running.metrics;
     const { token } = await createApiToken(database.prisma, { name: 'bench admin', role: 'admin', tenantId: 'default' });
     return { url: running.url, mqttPort: running.mqttPort, token, pid: process.pid };
   },
-  mark(): null {
+  async mark({ profile }: { profile?: boolean } = {}): Promise<null> {
+    if (profile) await startProfile();
     mark();
     return null;
+  },
+  /** Stops the window profile (if one runs) and writes it to `file`. */
+  async endProfile({ file }: { file: string }): Promise<string | undefined> {
+    return stopProfile(file);
   },
   usage(): ServerUsage {
     const cpu = process.cpuUsage(cpuMark);
@@ -91,6 +179,15 @@ serveRpc({
       loopDelayP99: loopDelay.percentile(99) / 1e6,
       loopDelayMax: loopDelay.max / 1e6,
     };
+  },
+  sqlTrace(): SqlTrace[] {
+    return [...sqlTrace].map(([statement, e]) => ({
+      statement,
+      calls: e.calls,
+      totalMs: e.totalMs,
+      meanBatch: e.calls ? e.batchSum / e.calls : 0,
+      maxBatch: e.maxBatch,
+    }));
   },
   metric({ name }: { name: string }): number {
     return metrics?.get(name) ?? 0;

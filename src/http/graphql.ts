@@ -44,7 +44,6 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
     graphiql: options.graphiql
       ? {
           title: 'Doppel',
-          subscriptionsProtocol: 'WS',
           headers: JSON.stringify({ Authorization: 'Bearer <paste the token from data/admin-token>' }, null, 2),
         }
       : false,

@@ -31,11 +31,14 @@ export interface ThermostatPhysics {
   ambient: number;
   /** Time constant of the drift, ms: after this long, ~63 % of the gap to the goal is closed. Default 20 s. */
   tauMs: number;
-  /** Amplitude of sensor noise per tick, °C (uniform in ±noise). Default 0.05. */
+  /**
+   * Amplitude of sensor noise per tick, °C (uniform in ±noise). Default 0.1: at one decimal the
+   * reading then flickers by a tenth about half the time, so a settled room still reports now and then.
+   */
   noise: number;
 }
 
-export const DEFAULT_PHYSICS: ThermostatPhysics = { ambient: 18, tauMs: 20_000, noise: 0.05 };
+export const DEFAULT_PHYSICS: ThermostatPhysics = { ambient: 18, tauMs: 20_000, noise: 0.1 };
 
 /** A source of uniform numbers in [0, 1), like `Math.random`. */
 export type Random = () => number;
@@ -117,8 +120,11 @@ export function tick<S extends JsonObject>(
   const current = finite(state.temperature) ?? physics.ambient;
   const target = finite(state.targetTemperature);
   const goal = state.mode === 'off' || target === undefined ? physics.ambient : target;
-  const closed = 1 - Math.exp(-Math.max(0, elapsedMs) / physics.tauMs);
-  const next = round1(current + (goal - current) * closed + (random() - 0.5) * 2 * physics.noise);
+  const gap = goal - current;
+  let step = gap * (1 - Math.exp(-Math.max(0, elapsedMs) / physics.tauMs));
+  // Readings have one decimal: without a minimum step the last tenth of a degree would never be closed.
+  if (elapsedMs > 0 && Math.abs(gap) >= 0.1 && Math.abs(step) < 0.1) step = Math.sign(gap) * 0.1;
+  const next = round1(current + step + (random() - 0.5) * 2 * physics.noise);
   const nextState = { ...state, temperature: next };
   return { state: nextState, changed: diff(state, nextState) };
 }

@@ -1,0 +1,640 @@
+/**
+ * `npm run bench:twin` — reported-state updates per second, end to end:
+ *
+ *   mqtt.js devices ─QoS 1─▶ broker ─▶ bridge ─▶ twin merge ─▶ database ─▶ twinChanged ─▶ graphql-ws subscriber
+ *
+ * on PGlite (embedded Aedes) and on PostgreSQL (BENCH_DATABASE_URL; BENCH_MQTT_URL adds a run through
+ * an external broker), each beside a raw-SQL baseline measured in the same invocation on the same kind
+ * of database (see bench/lib/raw-child.ts for exactly which statements). Three processes per run, so
+ * CPU is separable: the Doppel server (bench/lib/server-child.ts), the load generator
+ * (bench/lib/load-child.ts) and this orchestrator, which only samples and prints.
+ *
+ *   npm run bench:twin                      # defaults: 200 devices, QoS 1, closed loop, 5 s warm-up, 20 s window
+ *   npm run bench:twin -- --seconds 10 --mode postgres --repeat 2
+ *   npm run bench:twin -- --rate 4000       # open loop: 4,000 reports/s offered, whatever the replies do
+ *   npm run bench:twin -- --cpu-prof        # + a CPU profile of the server over the window, summarized
+ *   npm run bench:twin -- --record          # + a dated entry in bench/RESULTS.md
+ *
+ * See docs/benchmarks.md for what each figure means.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { WS_ACTIVE_METRIC } from '../src/http/graphql.ts';
+import type { BenchDevice, LoadResult } from './lib/load-child.ts';
+import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
+import type { RawResult, RawVariant } from './lib/raw-child.ts';
+import { spawnChild, type RpcChild } from './lib/rpc.ts';
+import type { ServerStarted, ServerUsage, SqlTrace } from './lib/server-child.ts';
+import { fmt, markdownTable, table } from './lib/stats.ts';
+import { mosquittoMatcher, postgresMatcher, processDelta, sampleMachine, sampleProcesses, type MachineSample, type ProcessSample } from './lib/sysstat.ts';
+
+const BENCH_DIR = import.meta.dirname;
+const ROOT = path.resolve(BENCH_DIR, '..');
+
+// ---------------------------------------------------------------------------------------------------
+// Options
+
+const HELP = `usage: npm run bench:twin -- [options]
+
+  --mode <m>             pglite | postgres | postgres+ext-mqtt (repeatable). Default: pglite, plus
+                         postgres when BENCH_DATABASE_URL is set, plus postgres+ext-mqtt when
+                         BENCH_MQTT_URL is set too.
+  --devices <n>          simulated devices (default 200)
+  --qos <0|1>            MQTT QoS of reports and replies (default 1)
+  --rate <n>             open loop: offered reports/s over all devices (default: closed loop)
+  --warmup <s>           warm-up before the window (default 5)
+  --seconds <s>          measured window (default 20)
+  --drain <s>            longest wait for outstanding replies/events after the window (default 15)
+  --baseline-seconds <s> window of each raw-SQL baseline variant (default 5, after 1 s warm-up)
+  --no-baseline          skip the raw-SQL baselines
+  --no-subscriber        no graphql-ws subscriber (isolates the subscription cost)
+  --repeat <n>           run every mode n times (default 1)
+  --pin                  taskset: server (and raw baseline) on CPU 0, load generator on CPU 1
+  --trace-sql            count and time the server's raw SQL statements in the window (batch sizes)
+  --x-aedes-concurrency <n>  EXPERIMENT: patch the embedded Aedes broker's mqemitter concurrency
+                         (default 100) at run time, to test a change to src/mqtt/embedded-broker.ts
+  --cpu-prof             profile the server over the window; writes bench/profiles/*.cpuprofile and prints a summary
+  --record               append a dated entry to bench/RESULTS.md
+  --json <file>          also write every figure as JSON
+
+env: BENCH_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres (a scratch database is
+     created there and dropped after), BENCH_MQTT_URL=mqtt://127.0.0.1:18830 (external broker; device
+     auth is then not enforced by Doppel), BENCH_LOG_LEVEL (server log level, default silent).`;
+
+const { values: opts } = parseArgs({
+  options: {
+    mode: { type: 'string', multiple: true },
+    devices: { type: 'string', default: '200' },
+    qos: { type: 'string', default: '1' },
+    rate: { type: 'string' },
+    warmup: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '20' },
+    drain: { type: 'string', default: '15' },
+    'baseline-seconds': { type: 'string', default: '5' },
+    'no-baseline': { type: 'boolean', default: false },
+    'no-subscriber': { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
+    pin: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    'trace-sql': { type: 'boolean', default: false },
+    'x-aedes-concurrency': { type: 'string' },
+    record: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  allowPositionals: false,
+});
+
+if (opts.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+function num(name: string, raw: string | undefined, min: number, max: number): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    console.error(`--${name} must be a number in ${min}…${max} (got ${raw})`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const DEVICES = num('devices', opts.devices, 1, 10_000);
+const QOS = num('qos', opts.qos, 0, 1) as 0 | 1;
+const RATE = opts.rate === undefined ? undefined : num('rate', opts.rate, 1, 1_000_000);
+const WARMUP_MS = num('warmup', opts.warmup, 0, 600) * 1000;
+const MEASURE_MS = num('seconds', opts.seconds, 1, 3600) * 1000;
+const DRAIN_MS = num('drain', opts.drain, 0, 600) * 1000;
+const BASELINE_MS = num('baseline-seconds', opts['baseline-seconds'], 1, 600) * 1000;
+const REPEAT = num('repeat', opts.repeat, 1, 20);
+const SUBSCRIBE = !opts['no-subscriber'];
+const PROFILE = opts['cpu-prof'];
+const TRACE_SQL = opts['trace-sql'];
+const AEDES_CONCURRENCY = opts['x-aedes-concurrency'] === undefined ? undefined : num('x-aedes-concurrency', opts['x-aedes-concurrency'], 1, 1_000_000);
+const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
+const MQTT_URL = process.env.BENCH_MQTT_URL || undefined;
+const PINS = opts.pin ? { server: '0', load: '1', raw: '0' } : undefined;
+if (PINS && os.availableParallelism() < 2) {
+  console.error('--pin needs at least 2 CPUs');
+  process.exit(2);
+}
+
+type ModeName = 'pglite' | 'postgres' | 'postgres+ext-mqtt';
+interface Mode {
+  name: ModeName;
+  db: 'pglite' | 'postgres';
+  mqttUrl: string | undefined;
+}
+
+function modes(): Mode[] {
+  const requested = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : []), ...(DATABASE_URL && MQTT_URL ? ['postgres+ext-mqtt'] : [])]) as string[];
+  return requested.map((name): Mode => {
+    if (name === 'pglite') return { name, db: 'pglite', mqttUrl: undefined };
+    if (name !== 'postgres' && name !== 'postgres+ext-mqtt') {
+      console.error(`unknown --mode ${name} (pglite | postgres | postgres+ext-mqtt)`);
+      process.exit(2);
+    }
+    if (!DATABASE_URL) {
+      console.error(`--mode ${name} needs BENCH_DATABASE_URL=postgres://…`);
+      process.exit(2);
+    }
+    if (name === 'postgres+ext-mqtt' && !MQTT_URL) {
+      console.error('--mode postgres+ext-mqtt needs BENCH_MQTT_URL=mqtt://…');
+      process.exit(2);
+    }
+    return { name, db: 'postgres', mqttUrl: name === 'postgres+ext-mqtt' ? MQTT_URL : undefined };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Creates a throwaway database next to BENCH_DATABASE_URL; returns its URL, name and a dropper. */
+async function createScratchDatabase(adminUrl: string, tag: string): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+  const name = `doppel_bench_${tag}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    drop: async () => {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+async function registerDevices(httpUrl: string, token: string, count: number, prefix: string): Promise<BenchDevice[]> {
+  const query = `mutation Register($input: RegisterDeviceInput!) {
+    registerDevice(input: $input) {
+      __typename
+      ... on DeviceWithCredentials { credentials { username password } }
+      ... on Error { message }
+    }
+  }`;
+  const ids = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
+  const out: BenchDevice[] = [];
+  const queue = [...ids];
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
+        const response = await fetch(httpUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query, variables: { input: { deviceId, name: `bench ${deviceId}` } } }),
+        });
+        const body = (await response.json()) as {
+          data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string }; message?: string } };
+          errors?: unknown;
+        };
+        const result = body.data?.registerDevice;
+        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials) {
+          throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
+        }
+        out.push({ deviceId, ...result.credentials });
+      }
+    }),
+  );
+  return out;
+}
+
+function commitId(): string {
+  // Read the ref from .git directly (no git process); fall back to "unknown".
+  try {
+    const gitDir = path.join(ROOT, '.git');
+    const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
+    if (!head.startsWith('ref: ')) return head.slice(0, 7);
+    const ref = head.slice(5);
+    const loose = path.join(gitDir, ref);
+    if (fs.existsSync(loose)) return fs.readFileSync(loose, 'utf8').trim().slice(0, 7);
+    const packed = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8');
+    const line = packed.split('\n').find((l) => l.endsWith(` ${ref}`));
+    return line ? line.slice(0, 7) : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// One end-to-end run
+
+interface WindowSamples {
+  machine?: MachineSample;
+  postgres?: ProcessSample;
+  mosquitto?: ProcessSample;
+}
+
+interface PathResult {
+  mode: ModeName;
+  run: number;
+  load: LoadResult;
+  server: ServerUsage;
+  serverPid: number;
+  /** CPU-seconds in the window by PostgreSQL (bench database backends + WAL writer/bgwriter/checkpointer). */
+  postgresCpu: number | undefined;
+  mosquittoCpu: number | undefined;
+  /** Busy CPU-seconds of the whole machine in the window (all cores). */
+  machineBusy: number | undefined;
+  profileFile: string | undefined;
+  /** With --trace-sql: the server's raw statements (sampled after the drain, so slightly past the window). */
+  sql: SqlTrace[] | undefined;
+  setupSeconds: number;
+}
+
+async function runPath(mode: Mode, run: number): Promise<PathResult> {
+  const setupStarted = Date.now();
+  const tag = randomBytes(3).toString('hex');
+  const cleanups: Array<() => Promise<unknown>> = [];
+  let server: RpcChild | undefined;
+  let load: RpcChild | undefined;
+  try {
+    let databaseUrl = 'memory://';
+    let dbName: string | undefined;
+    if (mode.db === 'postgres') {
+      const scratch = await createScratchDatabase(DATABASE_URL!, 'e2e');
+      databaseUrl = scratch.url;
+      dbName = scratch.name;
+      cleanups.push(scratch.drop);
+    }
+    server = spawnChild('server-child.ts', { ...(PINS ? { cpus: PINS.server } : {}) });
+    const srv = server;
+    cleanups.unshift(async () => {
+      await srv.call('stop', undefined, 30_000).catch(() => srv.kill());
+      await srv.exited;
+    });
+    const env: Record<string, string> = {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      MQTT_PORT: '0',
+      MQTT_HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
+      DOPPEL_BOOTSTRAP_TOKEN: 'false',
+      ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `bench${tag}` } : {}),
+    };
+    const started = await srv.call<ServerStarted>('start', { env, traceSql: TRACE_SQL, aedesConcurrency: AEDES_CONCURRENCY });
+    const httpUrl = `${started.url}/graphql`;
+    const devices = await registerDevices(httpUrl, started.token, DEVICES, `bench${tag}`);
+
+    load = spawnChild('load-child.ts', { ...(PINS ? { cpus: PINS.load } : {}) });
+    const gen = load;
+    cleanups.unshift(async () => {
+      await gen.call('close', undefined, 30_000).catch(() => gen.kill());
+      await gen.exited;
+    });
+    await gen.call('connect', {
+      mqttUrl: mode.mqttUrl ?? `mqtt://127.0.0.1:${started.mqttPort}`,
+      wsUrl: httpUrl.replace(/^http/, 'ws'),
+      token: started.token,
+      devices,
+      qos: QOS,
+      subscribe: SUBSCRIBE,
+    });
+    if (SUBSCRIBE) {
+      const deadline = Date.now() + 10_000;
+      while ((await srv.call<number>('metric', { name: WS_ACTIVE_METRIC })) < 1) {
+        if (Date.now() > deadline) throw new Error('the twinChanged subscription never became active');
+        await sleep(20);
+      }
+    }
+    // Let the connection events' writes settle before the warm-up starts.
+    await sleep(500);
+    const setupSeconds = (Date.now() - setupStarted) / 1000;
+
+    const pgMatch = dbName ? postgresMatcher(dbName) : undefined;
+    const before: WindowSamples = {};
+    const after: WindowSamples = {};
+    let serverUsage: Promise<ServerUsage> | undefined;
+    let profileFile: Promise<string | undefined> = Promise.resolve(undefined);
+    let marked: Promise<unknown> = Promise.resolve();
+    gen.on('window-start', () => {
+      marked = srv.call('mark', { profile: PROFILE });
+      before.machine = sampleMachine();
+      if (pgMatch) before.postgres = sampleProcesses(pgMatch);
+      if (mode.mqttUrl) before.mosquitto = sampleProcesses(mosquittoMatcher);
+    });
+    gen.on('window-end', () => {
+      serverUsage = marked.then(() => srv.call<ServerUsage>('usage'));
+      after.machine = sampleMachine();
+      if (pgMatch) after.postgres = sampleProcesses(pgMatch);
+      if (mode.mqttUrl) after.mosquitto = sampleProcesses(mosquittoMatcher);
+      if (PROFILE) {
+        const file = path.join(BENCH_DIR, 'profiles', `server-${mode.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+        profileFile = serverUsage.then(() => srv.call<string | undefined>('endProfile', { file }));
+      }
+    });
+    const loadResult = await gen.call<LoadResult>(
+      'run',
+      { warmupMs: WARMUP_MS, measureMs: MEASURE_MS, drainMs: DRAIN_MS, rate: RATE, maxOutstanding: 200_000 },
+      WARMUP_MS + MEASURE_MS + DRAIN_MS + 60_000,
+    );
+    if (!serverUsage) throw new Error('the load generator never reported the end of its window');
+    const usage = await serverUsage;
+    const file = await profileFile;
+    const sql = TRACE_SQL ? await srv.call<SqlTrace[]>('sqlTrace') : undefined;
+
+    return {
+      mode: mode.name,
+      run,
+      load: loadResult,
+      server: usage,
+      serverPid: started.pid,
+      postgresCpu: before.postgres && after.postgres ? processDelta(before.postgres, after.postgres) : undefined,
+      mosquittoCpu: before.mosquitto && after.mosquitto ? processDelta(before.mosquitto, after.mosquitto) : undefined,
+      machineBusy: before.machine && after.machine ? after.machine.busy - before.machine.busy : undefined,
+      profileFile: file,
+      sql,
+      setupSeconds,
+    };
+  } finally {
+    for (const cleanup of cleanups) await cleanup().catch((err: unknown) => console.error('cleanup failed:', err));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Raw SQL baseline
+
+const VARIANTS: RawVariant[] = ['row', 'row+log', 'set+log'];
+
+interface BaselineResult extends RawResult {
+  postgresCpu: number | undefined;
+}
+
+async function runBaseline(db: 'pglite' | 'postgres'): Promise<BaselineResult[]> {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  try {
+    let database: { kind: 'pglite'; dataDir: undefined } | { kind: 'postgres'; url: string } = { kind: 'pglite', dataDir: undefined };
+    let dbName: string | undefined;
+    if (db === 'postgres') {
+      const scratch = await createScratchDatabase(DATABASE_URL!, 'raw');
+      database = { kind: 'postgres', url: scratch.url };
+      dbName = scratch.name;
+      cleanups.push(scratch.drop);
+    }
+    const raw = spawnChild('raw-child.ts', { ...(PINS ? { cpus: PINS.raw } : {}) });
+    cleanups.unshift(async () => {
+      await raw.call('close', undefined, 30_000).catch(() => raw.kill());
+      await raw.exited;
+    });
+    await raw.call('setup', { database, devices: DEVICES });
+    const pgMatch = dbName ? postgresMatcher(dbName) : undefined;
+    let pgBefore: ProcessSample | undefined;
+    let pgAfter: ProcessSample | undefined;
+    raw.on('window-start', () => {
+      if (pgMatch) pgBefore = sampleProcesses(pgMatch);
+    });
+    raw.on('window-end', () => {
+      if (pgMatch) pgAfter = sampleProcesses(pgMatch);
+    });
+    const results: BaselineResult[] = [];
+    for (const variant of VARIANTS) {
+      pgBefore = pgAfter = undefined;
+      const result = await raw.call<RawResult>('run', { variant, concurrency: DEVICES, warmupMs: 1000, measureMs: BASELINE_MS }, BASELINE_MS + 60_000);
+      results.push({ ...result, postgresCpu: pgBefore && pgAfter ? processDelta(pgBefore, pgAfter) : undefined });
+    }
+    return results;
+  } finally {
+    for (const cleanup of cleanups) await cleanup().catch((err: unknown) => console.error('cleanup failed:', err));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reporting
+
+const VARIANT_LABEL: Record<RawVariant, string> = {
+  row: 'raw row UPDATE',
+  'row+log': 'raw row UPDATE+log',
+  'set+log': 'raw set UPDATE+log',
+};
+
+function updatesPerSecond(r: PathResult): number {
+  return r.load.windowSeconds > 0 ? r.load.acceptedInWindow / r.load.windowSeconds : Number.NaN;
+}
+
+function perThousand(cpu: number | undefined, updates: number): number | undefined {
+  return cpu === undefined || updates === 0 ? undefined : cpu / (updates / 1000);
+}
+
+const HEADER = ['path', 'upd/s', 'evt/s', 'acc p50', 'acc p99', 'evt p50', 'evt p99', 'srv CPU-s/1k', 'pg CPU-s/1k', 'mqtt CPU-s/1k', 'load CPU-s/1k', 'peak RSS MB', 'ELU', 'ratio'];
+
+function rowsFor(r: PathResult, baseline: BaselineResult[] | undefined): string[][] {
+  const updates = r.load.acceptedInWindow;
+  const ups = updatesPerSecond(r);
+  const srvCpu = r.server.cpuUser + r.server.cpuSystem;
+  const rows: string[][] = [
+    [
+      `doppel ${r.mode}`,
+      fmt(ups),
+      fmt(r.load.eventsInWindow / r.load.windowSeconds),
+      `${fmt(r.load.acceptLatency.p50, 1)} ms`,
+      `${fmt(r.load.acceptLatency.p99, 1)} ms`,
+      SUBSCRIBE ? `${fmt(r.load.eventLatency.p50, 1)} ms` : '–',
+      SUBSCRIBE ? `${fmt(r.load.eventLatency.p99, 1)} ms` : '–',
+      fmt(perThousand(srvCpu, updates), 3),
+      fmt(perThousand(r.postgresCpu, updates), 3),
+      fmt(perThousand(r.mosquittoCpu, updates), 3),
+      fmt(perThousand(r.load.cpuSeconds, updates), 3),
+      fmt(r.server.peakRss / 2 ** 20),
+      fmt(r.server.elu, 2),
+      '1.00',
+    ],
+  ];
+  for (const b of baseline ?? []) {
+    const bups = b.updatesInWindow / b.windowSeconds;
+    rows.push([
+      `${VARIANT_LABEL[b.variant]}`,
+      fmt(bups),
+      '–',
+      `${fmt(b.p50, 1)} ms`,
+      `${fmt(b.p99, 1)} ms`,
+      '–',
+      '–',
+      fmt(perThousand(b.cpuSeconds, b.updatesInWindow), 3),
+      fmt(perThousand(b.postgresCpu, b.updatesInWindow), 3),
+      '–',
+      '–',
+      fmt(b.peakRss / 2 ** 20),
+      '–',
+      `doppel = ${fmt(ups / bups, 2)}×`,
+    ]);
+  }
+  return rows;
+}
+
+function integrityLine(r: PathResult): string {
+  const l = r.load;
+  const problems =
+    l.unanswered + l.rejectedTotal + l.missingEvents + l.duplicateEvents + l.reorderedEvents + l.unexpectedEvents + l.versionGaps + l.versionMismatches;
+  return (
+    `integrity: ${problems === 0 && !l.overloaded ? 'OK' : 'PROBLEMS'} — published ${fmt(l.published)}, accepted ${fmt(l.acceptedTotal)}, rejected ${fmt(l.rejectedTotal)}, ` +
+    `unanswered ${fmt(l.unanswered)}, events ${fmt(l.eventsTotal)}` +
+    (SUBSCRIBE ? `, missing ${fmt(l.missingEvents)}, duplicate ${fmt(l.duplicateEvents)}, reordered ${fmt(l.reorderedEvents)}, unexpected ${fmt(l.unexpectedEvents)}` : ' (no subscriber)') +
+    `, version gaps ${fmt(l.versionGaps)}, event/accept version mismatches ${fmt(l.versionMismatches)}` +
+    `; backlog max ${fmt(l.maxOutstanding)}, at window end ${fmt(l.outstandingAtWindowEnd)}, drained in ${fmt(l.drainMs / 1000, 1)} s` +
+    (l.overloaded ? ' — STOPPED EARLY: backlog over limit' : '') +
+    (l.subscriptionErrors.length ? `; errors: ${l.subscriptionErrors.join(' | ')}` : '')
+  );
+}
+
+function machineLine(r: PathResult): string {
+  const seconds = r.load.windowSeconds;
+  const ours = r.server.cpuUser + r.server.cpuSystem + r.load.cpuSeconds + (r.postgresCpu ?? 0) + (r.mosquittoCpu ?? 0);
+  const busy = r.machineBusy;
+  return (
+    `cpu in window (cores busy on average): server ${fmt((r.server.cpuUser + r.server.cpuSystem) / seconds, 2)} ` +
+    `(user ${fmt(r.server.cpuUser / seconds, 2)}, sys ${fmt(r.server.cpuSystem / seconds, 2)}), load generator ${fmt(r.load.cpuSeconds / seconds, 2)}` +
+    (r.postgresCpu !== undefined ? `, postgres ${fmt(r.postgresCpu / seconds, 2)}` : '') +
+    (r.mosquittoCpu !== undefined ? `, mosquitto ${fmt(r.mosquittoCpu / seconds, 2)}` : '') +
+    (busy !== undefined ? `; whole machine ${fmt(busy / seconds, 2)} of ${os.availableParallelism()} (not ours: ${fmt(Math.max(0, busy - ours) / seconds, 2)})` : '') +
+    `; server event loop: utilization ${fmt(r.server.elu, 2)}, delay p99 ${fmt(r.server.loopDelayP99, 1)} ms, max ${fmt(r.server.loopDelayMax, 0)} ms; server max RSS ${fmt(r.server.maxRss / 2 ** 20)} MB`
+  );
+}
+
+function describeSetup(): string {
+  const loop = RATE === undefined ? 'closed loop (next report as soon as the previous is accepted)' : `open loop, ${fmt(RATE)} reports/s offered`;
+  return [
+    `doppel twin bench — ${new Date().toISOString()} — commit ${commitId()} — node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'})`,
+    `load: ${DEVICES} devices, QoS ${QOS}, ${loop}; warm-up ${WARMUP_MS / 1000} s, window ${MEASURE_MS / 1000} s; ` +
+      `subscriber: ${SUBSCRIBE ? 'one graphql-ws client, twinChanged for all devices { deviceId version patch }' : 'none'}`,
+    `processes: server = child process running createServer() (Aedes and PGlite inside it when used); load generator = child process ` +
+      `(${DEVICES} mqtt.js clients + the graphql-ws client); raw baseline = child process; PostgreSQL/Mosquitto = their own processes; ` +
+      (PINS ? `pinned with taskset: server and raw baseline on CPU ${PINS.server}, load generator on CPU ${PINS.load}, PostgreSQL unpinned` : 'no CPU pinning'),
+    ...(AEDES_CONCURRENCY !== undefined ? [`EXPERIMENT: embedded Aedes mqemitter concurrency patched to ${AEDES_CONCURRENCY} at run time (Doppel does not set it; Aedes default 100) — not a stock build`] : []),
+    `baselines: ${opts['no-baseline'] ? 'skipped' : `same database kind, fresh database, ${DEVICES} twins, ${DEVICES} concurrent closed-loop writers through the server's driver (pg pool of 10 / one PGlite); ${BASELINE_MS / 1000} s window each after 1 s warm-up`}`,
+  ].join('\n');
+}
+
+const LEGEND = `upd/s = accepted replies per second in the window; evt/s = twinChanged events per second; acc/evt = latency publish→accepted / publish→twinChanged
+(raw rows: statement latency incl. pool queueing); CPU-s/1k = CPU-seconds per 1,000 updates (srv = server process via process.cpuUsage, or the
+raw-baseline process — which for PGlite includes the database; pg = PostgreSQL processes of the bench database; load = load-generator process);
+peak RSS = server (or raw) process, sampled every 50 ms in the window; ELU = server event-loop utilization; ratio = doppel upd/s ÷ baseline upd/s.
+raw row UPDATE     = UPDATE "Twin" SET reported = reported || $1, version = version + 1 WHERE "deviceId" = $2 RETURNING version (one per report)
+raw row UPDATE+log = the same + INSERT INTO "TwinChange" in one statement (the change log Doppel also writes)
+raw set UPDATE+log = one UPDATE … FROM unnest + INSERT per batch of everything queued (Doppel's write shape without its SELECT, merge and metadata)`;
+
+// ---------------------------------------------------------------------------------------------------
+// Main
+
+interface RunRecord {
+  path: PathResult;
+  baseline: BaselineResult[] | undefined;
+}
+
+async function main(): Promise<void> {
+  const selected = modes();
+  const setup = describeSetup();
+  console.log(setup);
+  console.log('');
+  const records: RunRecord[] = [];
+  const outputs: string[] = [];
+  for (let run = 1; run <= REPEAT; run++) {
+    const baselines = new Map<'pglite' | 'postgres', BaselineResult[]>();
+    for (const mode of selected) {
+      process.stdout.write(`▶ ${mode.name}${REPEAT > 1 ? ` run ${run}/${REPEAT}` : ''}: end to end… `);
+      const result = await runPath(mode, run);
+      process.stdout.write(`${fmt(updatesPerSecond(result))} upd/s (setup ${fmt(result.setupSeconds, 1)} s)`);
+      let baseline = baselines.get(mode.db);
+      if (!opts['no-baseline'] && !baseline) {
+        process.stdout.write(`; raw baseline on ${mode.db}… `);
+        baseline = await runBaseline(mode.db);
+        baselines.set(mode.db, baseline);
+        process.stdout.write('done');
+      }
+      process.stdout.write('\n\n');
+      records.push({ path: result, baseline });
+      const text = [
+        `${mode.name}${REPEAT > 1 ? ` — run ${run}/${REPEAT}` : ''}${mode.mqttUrl ? ` — external broker ${mode.mqttUrl}` : mode.name === 'pglite' || mode.name === 'postgres' ? ' — embedded Aedes' : ''}`,
+        table(HEADER, rowsFor(result, baseline)),
+        integrityLine(result),
+        machineLine(result),
+      ].join('\n');
+      console.log(text);
+      console.log('');
+      outputs.push(text);
+      if (result.sql) {
+        console.log('server SQL (raw statements from the window start to the end of the drain):');
+        console.log(
+          table(
+            ['statement', 'calls', 'calls/s', 'mean ms', 'total s', 'mean batch', 'max batch'],
+            result.sql.map((q) => [q.statement, fmt(q.calls), fmt(q.calls / result.load.windowSeconds), fmt(q.totalMs / q.calls, 2), fmt(q.totalMs / 1000, 2), fmt(q.meanBatch, 1), fmt(q.maxBatch)]),
+          ),
+        );
+        console.log('');
+      }
+      if (result.profileFile) {
+        const profile = JSON.parse(fs.readFileSync(result.profileFile, 'utf8')) as Parameters<typeof summarizeProfile>[0];
+        console.log(`CPU profile of the server over the window: ${path.relative(process.cwd(), result.profileFile)}`);
+        console.log(renderSummary(summarizeProfile(profile), 20));
+        console.log('');
+      }
+    }
+  }
+  console.log(LEGEND);
+
+  if (records.length > 1) {
+    console.log('');
+    console.log('summary');
+    const summaryRows = records.map(({ path: r, baseline }) => {
+      const ups = updatesPerSecond(r);
+      const ratio = (v: RawVariant) => {
+        const b = baseline?.find((x) => x.variant === v);
+        return b ? fmt(ups / (b.updatesInWindow / b.windowSeconds), 2) : '–';
+      };
+      return [`${r.mode} #${r.run}`, fmt(ups), `${fmt(r.load.acceptLatency.p99, 1)} ms`, `${fmt(r.load.eventLatency.p99, 1)} ms`, ratio('row'), ratio('row+log'), ratio('set+log')];
+    });
+    console.log(table(['run', 'upd/s', 'acc p99', 'evt p99', '÷ row', '÷ row+log', '÷ set+log'], summaryRows));
+  }
+
+  if (opts.json) {
+    fs.writeFileSync(opts.json, JSON.stringify({ setup, options: { DEVICES, QOS, RATE, WARMUP_MS, MEASURE_MS, PINS }, records }, null, 2));
+  }
+  if (opts.record) record(setup, records);
+}
+
+function record(setup: string, records: RunRecord[]): void {
+  const file = path.join(BENCH_DIR, 'RESULTS.md');
+  if (!fs.existsSync(file)) {
+    fs.writeFileSync(
+      file,
+      '# Benchmark results\n\nAppended by `npm run bench:twin -- --record` (see docs/benchmarks.md). Absolute figures drift between runs and\nmachines; compare ratios to the baselines measured in the same run.\n',
+    );
+  }
+  const header = [...HEADER];
+  const entry: string[] = [];
+  const date = new Date().toISOString().slice(0, 10);
+  entry.push('', `## ${date} — ${commitId()} — bench:twin — ${[...new Set(records.map((r) => r.path.mode))].join(', ')}`, '');
+  entry.push('```', setup, `command: npm run bench:twin -- ${process.argv.slice(2).join(' ')}`.trimEnd(), '```', '');
+  for (const { path: r, baseline } of records) {
+    entry.push(`**${r.mode}**${REPEAT > 1 ? ` run ${r.run}` : ''}`, '');
+    entry.push(markdownTable(header, rowsFor(r, baseline)), '');
+    entry.push(`- ${integrityLine(r)}`, `- ${machineLine(r)}`, '');
+  }
+  fs.appendFileSync(file, `${entry.join('\n')}\n`);
+  console.log(`\nrecorded in ${path.relative(process.cwd(), file)}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,431 @@
+/**
+ * One simulated device on the wire: the MQTT edge around the pure thermostat model (model.ts). It
+ * speaks device contract v1 (DESIGN §3) the way a well-behaved device should:
+ *
+ * - connects as itself (username = device id) with a retained Last Will `offline` on its status
+ *   topic, subscribes to its own `twin/#`, announces `online` (retained) and reports its full state;
+ * - on its first connection it reads its twin (`twin/get`) and resumes from the state it reported
+ *   last, as a real thermostat remembers its settings across a power cycle;
+ * - every interval advances the model and reports what changed;
+ * - on a delta, merges it into its state and reports the applied keys back with a clientToken, and
+ *   logs the `…/accepted` answer with the version the twin reached;
+ * - with `flap`, now and then drops its connection without a DISCONNECT (so the broker fires the Last
+ *   Will) and comes back a few seconds later;
+ * - on stop, publishes `offline` and disconnects cleanly.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import {
+  encode,
+  type DeltaMessage,
+  type GetAccepted,
+  type GetRequest,
+  type ReportedAccepted,
+  type ReportedMessage,
+  type Rejected,
+  type StatusWord,
+} from '../mqtt/contract.ts';
+import { topics } from '../mqtt/topics.ts';
+import type { JsonObject } from '../domain/twin.ts';
+import { isPlainObject } from '../domain/twin.ts';
+import type { DeviceCredentials } from './credentials.ts';
+import { applyDelta, DEFAULT_PHYSICS, initialState, mergePatch, tick, type Random, type ThermostatPhysics } from './model.ts';
+
+export interface SimulatedDeviceOptions {
+  deviceId: string;
+  credentials: DeviceCredentials;
+  /** Broker URL, e.g. mqtt://127.0.0.1:1883. */
+  mqttUrl: string;
+  /** How often the device advances its model and reports what changed, ms. */
+  intervalMs: number;
+  /** Probability per interval of an abrupt disconnect (0 = never). */
+  flap?: number;
+  /** How long a flapped device stays away, ms: uniform in [min, max]. Default [2000, 6000]. */
+  flapDowntimeMs?: readonly [number, number];
+  /** Receives one human-readable line per event. */
+  log: (line: string) => void;
+  /** How the device is named in log lines (e.g. the id padded to align columns). Default: the id. */
+  label?: string;
+  /** Uniform [0, 1) source for the model, flapping and phase. Default `Math.random`. */
+  random?: Random;
+  now?: () => number;
+  physics?: ThermostatPhysics;
+  /**
+   * Called when the broker refuses the credentials (e.g. a stale secret in the credentials file);
+   * returns fresh ones, e.g. rotated through GraphQL. Tried once per refusal streak.
+   */
+  renewCredentials?: () => Promise<DeviceCredentials>;
+  /** How long `start()` waits for the first connection before it rejects, ms. Default 15000. */
+  connectTimeoutMs?: number;
+  /** Pause after the broker refuses a connection before trying again, ms. Default 5000. */
+  retryDelayMs?: number;
+  /** How long the first connection waits for the `twin/get` answer before starting from defaults, ms. Default 3000. */
+  resumeTimeoutMs?: number;
+}
+
+export interface SimulatedDevice {
+  readonly deviceId: string;
+  /** The device's current state (what it reports). */
+  readonly state: JsonObject;
+  /** Connected and announced `online`. */
+  readonly online: boolean;
+  /** Connects and resolves once the device is online; rejects if it cannot connect in time. */
+  start(): Promise<void>;
+  /** Publishes `offline`, disconnects cleanly and stops every timer. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** Contract v1 status word, typed so a typo cannot reach the wire. */
+const ONLINE: StatusWord = 'online';
+const OFFLINE: StatusWord = 'offline';
+/** MQTT 3.1.1 CONNACK codes: bad user name or password, not authorized. */
+const AUTH_REFUSED = new Set([4, 5]);
+
+export function createSimulatedDevice(options: SimulatedDeviceOptions): SimulatedDevice {
+  const { deviceId, mqttUrl, intervalMs, log } = options;
+  const label = options.label ?? deviceId;
+  const random = options.random ?? Math.random;
+  const now = options.now ?? Date.now;
+  const physics = options.physics ?? DEFAULT_PHYSICS;
+  const flap = options.flap ?? 0;
+  const [downMin, downMax] = options.flapDowntimeMs ?? [2000, 6000];
+  const retryDelayMs = options.retryDelayMs ?? 5000;
+  let credentials = options.credentials;
+
+  let state: JsonObject = initialState(random, physics);
+  let client: MqttClient | undefined;
+  let online = false;
+  let everOnline = false;
+  /** Whether the device has read its twin back (once per process, like a boot). */
+  let resumed = false;
+  /** Waiting for the answer to our `twin/get`, by clientToken. */
+  let twinRequest: { clientToken: string; resolve: (twin: GetAccepted | undefined) => void } | undefined;
+  let stopped = false;
+  /** Highest delta version followed; copies of it (retained, hand-over on connect) are ignored. */
+  let lastDeltaVersion = -1;
+  /** The newest delta that arrived while connecting or resuming: followed once the device is online. */
+  let deferredDelta: DeltaMessage | undefined;
+  let seq = 0;
+  let lastTs = 0;
+  let lastTick = now();
+  /** Reports waiting for their answer, by clientToken: what was sent and why. */
+  const pending = new Map<string, { patch: JsonObject; note?: string }>();
+  let problemShown = false;
+  let renewTried = false;
+  let lastError: string | undefined;
+  let tickTimer: NodeJS.Timeout | undefined;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let firstOnline: { resolve: () => void; reject: (error: Error) => void } | undefined;
+
+  // Device timestamps, strictly increasing: two reports in one millisecond must not tie, or the
+  // server's tie-break (not arrival order) would decide which value of a leaf wins.
+  function nextTs(): number {
+    lastTs = Math.max(now(), lastTs + 1);
+    return lastTs;
+  }
+
+  function openSession(): void {
+    const c = mqtt.connect(mqttUrl, {
+      protocolVersion: 4,
+      clientId: deviceId,
+      username: credentials.username,
+      password: credentials.password,
+      clean: true,
+      // We subscribe ourselves on every connect; mqtt.js' own resubscription would subscribe twice
+      // and get the retained delta twice.
+      resubscribe: false,
+      reconnectPeriod: 2000,
+      connectTimeout: 10_000,
+      keepalive: 30,
+      will: { topic: topics.status(deviceId), payload: Buffer.from(OFFLINE), qos: 1, retain: true },
+    });
+    client = c;
+    c.on('connect', () => void onConnect(c));
+    c.on('message', (topic, payload) => onMessage(c, topic, payload));
+    c.on('close', () => onClose(c));
+    c.on('error', (error) => onError(c, error));
+  }
+
+  async function onConnect(c: MqttClient): Promise<void> {
+    try {
+      await c.subscribeAsync(topics.twinFilter(deviceId), { qos: 1 });
+      await c.publishAsync(topics.status(deviceId), ONLINE, { qos: 1, retain: true });
+    } catch (error) {
+      if (c === client && !stopped) log(`${label} ! could not subscribe or announce online: ${(error as Error).message}`);
+      return;
+    }
+    if (c !== client || stopped) return;
+    problemShown = false;
+    renewTried = false;
+    lastError = undefined;
+    const first = !everOnline;
+    everOnline = true;
+    log(`${label} online${first ? ` (Last Will: "offline" on ${topics.status(deviceId)})` : ' again'}`);
+    let resumedDelta: DeltaMessage | undefined;
+    if (!resumed) {
+      // Deltas arriving meanwhile wait (deferredDelta): they apply to the resumed state, not the defaults.
+      const twin = await readTwin(c);
+      if (c !== client || stopped) return;
+      // Asked and answered, or asked on a working connection and ignored: either way, do not ask again.
+      if (twin || c.connected) resumed = true;
+      else return; // the connection dropped meanwhile; the next connect resumes
+      if (twin && Object.keys(twin.reported).length > 0) {
+        state = mergePatch(state, twin.reported);
+        log(`${label} resumed from its twin v${twin.version} (last reported state)`);
+      }
+      if (twin) resumedDelta = { version: twin.version, delta: twin.delta };
+    }
+    online = true;
+    report(state, 'full state');
+    // The freshest of: the delta in the twin/get answer, and one that arrived before we were online.
+    const deferred = [resumedDelta, deferredDelta].filter((d) => d !== undefined).sort((a, b) => b.version - a.version)[0];
+    deferredDelta = undefined;
+    // An empty one only says "nothing to do" at connect time: not worth a line.
+    if (deferred) followDelta(deferred, { quietWhenEmpty: true });
+    firstOnline?.resolve();
+    firstOnline = undefined;
+  }
+
+  function onMessage(c: MqttClient, topic: string, payload: Buffer): void {
+    if (c !== client || stopped) return;
+    if (topic === topics.delta(deviceId)) {
+      // An empty retained payload means the server cleared the delta (device deleted): nothing to do.
+      if (payload.length === 0) return;
+      const message = parseJson(payload);
+      if (!isPlainObject(message) || typeof message.version !== 'number' || !isPlainObject(message.delta)) {
+        log(`${label} ! ignored a malformed delta: ${payload.toString('utf8').slice(0, 120)}`);
+        return;
+      }
+      const delta: DeltaMessage = { version: message.version, delta: message.delta };
+      if (!online) {
+        if (!deferredDelta || delta.version > deferredDelta.version) deferredDelta = delta;
+        return;
+      }
+      followDelta(delta);
+    } else if (topic === topics.reportedAccepted(deviceId)) {
+      const message = parseJson(payload) as Partial<ReportedAccepted> | undefined;
+      const sent = typeof message?.clientToken === 'string' ? pending.get(message.clientToken) : undefined;
+      if (sent) pending.delete(message!.clientToken!);
+      const what = sent ? ` ${JSON.stringify(sent.patch)}${sent.note ? ` (${sent.note})` : ''}` : '';
+      log(`${label} → reported v${message?.version ?? '?'}${what}`);
+    } else if (topic === topics.getAccepted(deviceId) || topic === topics.getRejected(deviceId)) {
+      const message = parseJson(payload) as Partial<GetAccepted> | undefined;
+      if (!twinRequest || message?.clientToken !== twinRequest.clientToken) return;
+      const ok =
+        topic === topics.getAccepted(deviceId) &&
+        typeof message.version === 'number' &&
+        isPlainObject(message.reported) &&
+        isPlainObject(message.delta);
+      twinRequest.resolve(ok ? (message as GetAccepted) : undefined);
+    } else if (topic === topics.reportedRejected(deviceId)) {
+      const message = parseJson(payload) as Partial<Rejected> | undefined;
+      const sent = typeof message?.clientToken === 'string' ? pending.get(message.clientToken) : undefined;
+      if (sent) pending.delete(message!.clientToken!);
+      log(`${label} ! report refused: ${message?.code ?? '?'}: ${message?.message ?? ''}${sent ? ` — sent ${JSON.stringify(sent.patch)}` : ''}`);
+    }
+  }
+
+  /** Asks for the whole twin; undefined when refused or unanswered in time (then defaults it is). */
+  function readTwin(c: MqttClient): Promise<GetAccepted | undefined> {
+    const clientToken = `g${++seq}`;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(undefined), options.resumeTimeoutMs ?? 3000);
+      function done(twin: GetAccepted | undefined): void {
+        clearTimeout(timer);
+        if (twinRequest?.clientToken === clientToken) twinRequest = undefined;
+        resolve(twin);
+      }
+      twinRequest = { clientToken, resolve: done };
+      const request: GetRequest = { clientToken };
+      c.publish(topics.twinGet(deviceId), encode(request), { qos: 1 }, (error) => {
+        if (error) done(undefined);
+      });
+    });
+  }
+
+  function followDelta(message: DeltaMessage, { quietWhenEmpty = false } = {}): void {
+    // Deltas repeat: the broker's retained copy on every subscribe, the server's hand-over on every
+    // `online`. Versions only rise, so anything not newer than what we followed is a copy.
+    if (message.version <= lastDeltaVersion) return;
+    lastDeltaVersion = message.version;
+    if (Object.keys(message.delta).length === 0) {
+      if (!quietWhenEmpty) log(`${label} ← delta v${message.version} {} (in sync)`);
+      return;
+    }
+    log(`${label} ← delta v${message.version} ${JSON.stringify(message.delta)}`);
+    const applied = applyDelta(state, message.delta);
+    state = applied.state;
+    report(applied.report, `applied delta v${message.version}`);
+  }
+
+  function report(patch: JsonObject, note?: string): void {
+    const c = client;
+    if (!c || !c.connected) return;
+    const clientToken = `r${++seq}`;
+    pending.set(clientToken, note === undefined ? { patch } : { patch, note });
+    // Answers lost with a dropped connection never come: keep the map from growing without bound.
+    if (pending.size > 256) pending.delete(pending.keys().next().value!);
+    const message: ReportedMessage = { state: patch, ts: nextTs(), clientToken };
+    c.publish(topics.twinReported(deviceId), encode(message), { qos: 1 }, (error) => {
+      if (error && c === client && !stopped) log(`${label} ! report not sent: ${error.message}`);
+    });
+  }
+
+  function onClose(c: MqttClient): void {
+    if (c !== client || stopped) return;
+    if (online) {
+      online = false;
+      log(`${label} connection lost; reconnecting`);
+    }
+  }
+
+  function onError(c: MqttClient, error: Error & { code?: unknown }): void {
+    if (c !== client || stopped) return;
+    lastError = error.message;
+    if (typeof error.code !== 'number') {
+      // Network trouble: mqtt.js keeps reconnecting by itself. One line per outage is enough.
+      if (!problemShown) log(`${label} ! ${error.message}; retrying every 2 s`);
+      problemShown = true;
+      return;
+    }
+    // The broker refused the CONNECT; mqtt.js gives up on this client, so we decide what is next.
+    online = false;
+    client = undefined;
+    c.end(true);
+    if (AUTH_REFUSED.has(error.code) && options.renewCredentials && !renewTried) {
+      renewTried = true;
+      log(`${label} ! the broker refused the stored secret (${error.message}); issuing a new one`);
+      options.renewCredentials().then(
+        (fresh) => {
+          credentials = fresh;
+          if (!stopped) openSession();
+        },
+        (renewError: Error) => {
+          lastError = renewError.message;
+          log(`${label} ! could not issue a new secret: ${renewError.message}; retrying in ${retryDelayMs / 1000} s`);
+          retryLater();
+        },
+      );
+      return;
+    }
+    if (!problemShown) log(`${label} ! ${error.message}; retrying in ${retryDelayMs / 1000} s`);
+    problemShown = true;
+    retryLater();
+  }
+
+  function retryLater(delayMs = retryDelayMs): void {
+    if (stopped) return;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      if (!stopped && !client) openSession();
+    }, delayMs);
+  }
+
+  function step(): void {
+    const t = now();
+    const advanced = tick(state, t - lastTick, random, physics);
+    lastTick = t;
+    state = advanced.state;
+    if (!online) return;
+    if (flap > 0 && random() < flap) {
+      dropAbruptly();
+      return;
+    }
+    if (Object.keys(advanced.changed).length > 0) report(advanced.changed);
+  }
+
+  function dropAbruptly(): void {
+    const c = client;
+    if (!c) return;
+    client = undefined;
+    online = false;
+    pending.clear();
+    const downtime = Math.round(downMin + random() * (downMax - downMin));
+    log(`${label} ↯ dropped off abruptly (flap): the broker publishes its Last Will "offline"; back in ${(downtime / 1000).toFixed(1)} s`);
+    // end(true) closes the socket without a DISCONNECT packet — what the broker sees when a device loses power.
+    c.end(true);
+    retryLater(downtime);
+  }
+
+  return {
+    deviceId,
+    get state() {
+      return state;
+    },
+    get online() {
+      return online;
+    },
+    start() {
+      if (stopped) return Promise.reject(new Error(`${deviceId} is stopped`));
+      if (client || tickTimer) return Promise.reject(new Error(`${deviceId} is already started`));
+      return new Promise<void>((resolve, reject) => {
+        const timeoutMs = options.connectTimeoutMs ?? 15_000;
+        const timer = setTimeout(() => {
+          firstOnline = undefined;
+          reject(new Error(`${deviceId} could not connect to ${mqttUrl} within ${timeoutMs / 1000} s${lastError ? `: ${lastError}` : ''}`));
+        }, timeoutMs);
+        firstOnline = {
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          reject: (error) => {
+            clearTimeout(timer);
+            reject(error);
+          },
+        };
+        lastTick = now();
+        // A random phase spreads the devices' reports over the interval instead of bunching them.
+        tickTimer = setTimeout(function loop() {
+          step();
+          if (!stopped) tickTimer = setTimeout(loop, intervalMs);
+        }, Math.round(random() * intervalMs));
+        openSession();
+      });
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(tickTimer);
+      clearTimeout(reconnectTimer);
+      firstOnline?.reject(new Error(`${deviceId} was stopped before it came online`));
+      firstOnline = undefined;
+      const c = client;
+      client = undefined;
+      const wasOnline = online;
+      online = false;
+      if (!c) return;
+      if (wasOnline && c.connected) {
+        // Say goodbye properly: retained `offline`, then DISCONNECT, so the Last Will is discarded.
+        const sent = await within(c.publishAsync(topics.status(deviceId), OFFLINE, { qos: 1, retain: true }), 2000);
+        const ended = await within(c.endAsync(false), 2000);
+        if (!ended) c.end(true);
+        log(`${label} offline${sent && ended ? ' (disconnected cleanly)' : ' (the broker did not answer; connection closed)'}`);
+      } else {
+        c.end(true);
+        log(everOnline ? `${label} stopped while offline (its Last Will already said "offline")` : `${label} stopped before it ever connected`);
+      }
+    },
+  };
+}
+
+function parseJson(payload: Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `promise` settled successfully within `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
