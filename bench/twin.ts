@@ -500,7 +500,7 @@ function machineLine(r: PathResult): string {
   const busy = r.machineBusy;
   return (
     `cpu in window (cores busy on average): server ${fmt((r.server.cpuUser + r.server.cpuSystem) / seconds, 2)} ` +
-    `(user ${fmt(r.server.cpuUser / seconds, 2)}, sys ${fmt(r.server.cpuSystem / seconds, 2)}), load generator ${fmt(r.load.cpuSeconds / seconds, 2)}` +
+    `(user ${fmt(r.server.cpuUser / seconds, 2)}, sys ${fmt(r.server.cpuSystem / seconds, 2)}), load generator ${fmt(r.load.cpuSeconds / seconds, 2)} (its event loop ${fmt(r.load.elu, 2)} busy)` +
     (r.postgresCpu !== undefined ? `, postgres ${fmt(r.postgresCpu / seconds, 2)}` : '') +
     (r.mosquittoCpu !== undefined ? `, mosquitto ${fmt(r.mosquittoCpu / seconds, 2)}` : '') +
     (busy !== undefined ? `; whole machine ${fmt(busy / seconds, 2)} of ${os.availableParallelism()} (not ours: ${fmt(Math.max(0, busy - ours) / seconds, 2)})` : '') +

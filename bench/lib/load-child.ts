@@ -9,7 +9,7 @@
  * Open loop (`rate`): devices publish on a fixed schedule whatever the replies do; the backlog
  * (published − answered) then shows whether the server keeps up.
  */
-import { performance } from 'node:perf_hooks';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { createClient, type Client as WsClient } from 'graphql-ws';
 import mqtt, { type MqttClient } from 'mqtt';
 import WebSocket from 'ws';
@@ -87,6 +87,8 @@ export interface LoadResult {
   drainMs: number;
   /** This process' CPU-seconds inside the window. */
   cpuSeconds: number;
+  /** This process' event-loop utilization inside the window (near 1 = the generator itself is a limit). */
+  elu: number;
   subscriptionErrors: string[];
 }
 
@@ -117,6 +119,8 @@ const subscriptionErrors: string[] = [];
 
 // Run state
 let running = false;
+/** Offered reports/s in open loop; undefined = closed loop. */
+let rate: number | undefined;
 let windowStart = Number.POSITIVE_INFINITY;
 let windowEnd = Number.POSITIVE_INFINITY;
 let published = 0;
@@ -209,8 +213,6 @@ function onEvent(data: TwinChangedPayload | null | undefined): void {
   const t = change.patch?.t;
   if (typeof t === 'number' && inWindow(t)) eventLat.push(now - t);
 }
-
-let rate: number | undefined;
 
 function summarize(samples: Samples): LatencySummary {
   const values = samples.toArray();
@@ -319,7 +321,8 @@ serveRpc({
     }
 
     // Window edges: the orchestrator samples the server's CPU and memory when it hears these.
-    const cpuAt = { start: process.cpuUsage(), end: process.cpuUsage() };
+    const cpuAt = { start: process.cpuUsage() };
+    let eluStart: EventLoopUtilization = performance.eventLoopUtilization();
     let outstandingAtWindowEnd = 0;
     await new Promise<void>((resolve) => {
       const check = setInterval(() => {
@@ -331,6 +334,7 @@ serveRpc({
       }, 100);
       setTimeout(() => {
         cpuAt.start = process.cpuUsage();
+        eluStart = performance.eventLoopUtilization();
         emitEvent('window-start');
         setTimeout(() => {
           clearInterval(check);
@@ -341,6 +345,7 @@ serveRpc({
     const actualEnd = performance.now();
     if (overloaded) windowEnd = actualEnd;
     const cpu = process.cpuUsage(cpuAt.start);
+    const elu = performance.eventLoopUtilization(eluStart).utilization;
     emitEvent('window-end');
     outstandingAtWindowEnd = published - answered;
     running = false;
@@ -402,6 +407,7 @@ serveRpc({
       overloaded,
       drainMs,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      elu,
       subscriptionErrors: subscriptionErrors.slice(0, 5),
     };
   },

@@ -53,6 +53,19 @@ export function category(frame: CallFrame): string {
   return path.relative(ROOT, file) || file;
 }
 
+/** Coarse pipeline stage of an owner (see byOwner), so a profile reads as "where along the path". */
+export function stage(owner: string): string {
+  if (owner === '(idle)' || owner === '(garbage collector)' || owner === '(program)') return owner;
+  if (/^src\/mqtt\/|^(aedes|aedes-.*|mqtt-packet|mqemitter|qlobber|bl|fastfall|fastparallel|fastseries|reusify|hyperid|retimer|end-of-stream|process-nextick-args)$/.test(owner)) return 'MQTT broker / bridge';
+  if (/^(pg|pg-.*|postgres-.*|pgpass|@electric-sql\/pglite|pglite-prisma-adapter|wasm)$/.test(owner)) return 'database driver (incl. PGlite)';
+  if (/^src\/(domain|services)\//.test(owner)) return 'twin service + reducer';
+  if (/^(ws|graphql-ws|graphql|graphql-yoga|@graphql-.*|@repeaterjs\/.*|@whatwg-node\/.*|@envelop\/.*|@pothos\/.*|src\/(schema|http|events)\/.*)/.test(owner)) return 'GraphQL subscriptions';
+  if (/^@prisma\/|^src\/generated\//.test(owner)) return 'Prisma';
+  if (/^(pino|pino-.*|sonic-boom|src\/logger\.ts)$/.test(owner)) return 'logging';
+  if (owner.startsWith('bench/')) return 'bench instrumentation';
+  return 'other';
+}
+
 function functionKey(frame: CallFrame): string {
   const name = frame.functionName || '(anonymous)';
   return `${name} ${category(frame)}:${frame.lineNumber + 1}`;
@@ -114,8 +127,13 @@ export function renderSummary(summary: ProfileSummary, top = 25): string {
   const pct = (ms: number) => `${fmt((100 * ms) / summary.totalMs, 1)}%`;
   const busy = summary.totalMs - (summary.byCategory.find(([c]) => c === '(idle)')?.[1] ?? 0);
   const rows = (list: Array<[string, number]>) => list.slice(0, top).map(([k, ms]) => [k.slice(0, 110), fmt(ms), pct(ms)]);
+  const stages = new Map<string, number>();
+  for (const [owner, ms] of summary.byOwner) stages.set(stage(owner), (stages.get(stage(owner)) ?? 0) + ms);
   return [
     `profile: ${fmt(summary.totalMs)} ms sampled, ${fmt(busy)} ms not idle`,
+    '',
+    'time by stage of the path (self time charged to the nearest package / file, see below)',
+    table(['stage', 'ms', 'share'], rows([...stages].sort((a, b) => b[1] - a[1]))),
     '',
     'self time by package / file',
     table(['where', 'ms', 'share'], rows(summary.byCategory)),

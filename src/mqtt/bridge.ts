@@ -129,10 +129,20 @@ export function createBridge(options: BridgeOptions) {
     if (parsed.value === 'online') await handOverDelta(msg.deviceId);
   }
 
+  // Newest delta version published per device. A hand-over reads the delta and publishes it later; a
+  // change committed in between publishes a newer one, which the older must not overwrite (retained).
+  const publishedDeltaVersions = new Map<string, number>();
+
+  async function publishDelta(deviceId: string, message: DeltaMessage): Promise<void> {
+    if (message.version < (publishedDeltaVersions.get(deviceId) ?? -1)) return;
+    publishedDeltaVersions.set(deviceId, message.version);
+    await publishJson(topics.delta(deviceId), message, true);
+  }
+
   /** Publishes the current delta on connect so a device catches up even if the broker lost its retained copy. */
   async function handOverDelta(deviceId: string): Promise<void> {
     const delta = await options.loadDelta(deviceId);
-    if (delta && Object.keys(delta.delta).length > 0) await publishJson(topics.delta(deviceId), delta, true);
+    if (delta && Object.keys(delta.delta).length > 0) await publishDelta(deviceId, delta);
   }
 
   async function handle(msg: InboundMessage): Promise<void> {
@@ -172,8 +182,7 @@ export function createBridge(options: BridgeOptions) {
   }
 
   twins.onDeltaChanged((deviceId: string, version: number, delta: JsonObject) => {
-    const message: DeltaMessage = { version, delta };
-    void publishJson(topics.delta(deviceId), message, true);
+    void publishDelta(deviceId, { version, delta });
   });
 
   transport.setMessageHandler(handle);
@@ -182,6 +191,7 @@ export function createBridge(options: BridgeOptions) {
   return {
     /** Clears what the server retained for a device (after it is deleted). */
     async clearRetained(deviceId: string): Promise<void> {
+      publishedDeltaVersions.delete(deviceId);
       await transport.publish(topics.delta(deviceId), '', { qos: 1, retain: true });
     },
   };
