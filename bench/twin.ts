@@ -52,7 +52,11 @@ const HELP = `usage: npm run bench:twin -- [options]
   --baseline-seconds <s> window of each raw-SQL baseline variant (default 5, after 1 s warm-up)
   --no-baseline          skip the raw-SQL baselines
   --no-subscriber        no graphql-ws subscriber (isolates the subscription cost)
+  --subscribers <n>      graphql-ws subscribers, each to every device's twinChanged (default 1; the first
+                         is checked event by event, the others are counted)
   --repeat <n>           run every mode n times (default 1)
+  --quiet <s>            before each measurement wait up to s seconds (default 20) for the machine to be
+                         quiet (others using < 0.3 cores); 0 = don't wait. The load seen is reported anyway.
   --pin                  taskset: server (and raw baseline) on CPU 0, load generator on CPU 1
   --trace-sql            count and time the server's raw SQL statements in the window (batch sizes)
   --x-aedes-concurrency <n>  EXPERIMENT: patch the embedded Aedes broker's mqemitter concurrency
@@ -77,7 +81,9 @@ const { values: opts } = parseArgs({
     'baseline-seconds': { type: 'string', default: '5' },
     'no-baseline': { type: 'boolean', default: false },
     'no-subscriber': { type: 'boolean', default: false },
+    subscribers: { type: 'string', default: '1' },
     repeat: { type: 'string', default: '1' },
+    quiet: { type: 'string', default: '20' },
     pin: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
     'trace-sql': { type: 'boolean', default: false },
@@ -111,7 +117,11 @@ const MEASURE_MS = num('seconds', opts.seconds, 1, 3600) * 1000;
 const DRAIN_MS = num('drain', opts.drain, 0, 600) * 1000;
 const BASELINE_MS = num('baseline-seconds', opts['baseline-seconds'], 1, 600) * 1000;
 const REPEAT = num('repeat', opts.repeat, 1, 20);
-const SUBSCRIBE = !opts['no-subscriber'];
+const QUIET_MS = num('quiet', opts.quiet, 0, 600) * 1000;
+/** Cores used by others above which a window is flagged as noisy. */
+const NOISY_CORES = 0.3;
+const SUBSCRIBERS = opts['no-subscriber'] ? 0 : num('subscribers', opts.subscribers, 0, 1000);
+const SUBSCRIBE = SUBSCRIBERS > 0;
 const PROFILE = opts['cpu-prof'];
 const TRACE_SQL = opts['trace-sql'];
 const AEDES_CONCURRENCY = opts['x-aedes-concurrency'] === undefined ? undefined : num('x-aedes-concurrency', opts['x-aedes-concurrency'], 1, 1_000_000);
@@ -180,6 +190,27 @@ async function createScratchDatabase(adminUrl: string, tag: string): Promise<{ u
       }
     },
   };
+}
+
+/**
+ * Waits (up to QUIET_MS) until other processes use less than NOISY_CORES, measured over 1 s while
+ * nothing of ours runs; returns the last load seen, in cores.
+ */
+async function waitForQuiet(): Promise<number | undefined> {
+  if (QUIET_MS === 0) return undefined;
+  const deadline = Date.now() + QUIET_MS;
+  let load: number | undefined;
+  let announced = false;
+  for (;;) {
+    const a = sampleMachine();
+    await sleep(1000);
+    const b = sampleMachine();
+    if (!a || !b) return undefined;
+    load = (b.busy - a.busy) / ((b.total - a.total) / os.availableParallelism());
+    if (load < NOISY_CORES || Date.now() > deadline) return load;
+    if (!announced) process.stdout.write(`(waiting for a quieter machine: others use ${fmt(load, 2)} cores) `);
+    announced = true;
+  }
 }
 
 async function registerDevices(httpUrl: string, token: string, count: number, prefix: string): Promise<BenchDevice[]> {
@@ -307,10 +338,11 @@ async function runPath(mode: Mode, run: number): Promise<PathResult> {
       devices,
       qos: QOS,
       subscribe: SUBSCRIBE,
+      extraSubscribers: Math.max(0, SUBSCRIBERS - 1),
     });
     if (SUBSCRIBE) {
       const deadline = Date.now() + 10_000;
-      while ((await srv.call<number>('metric', { name: WS_ACTIVE_METRIC })) < 1) {
+      while ((await srv.call<number>('metric', { name: WS_ACTIVE_METRIC })) < SUBSCRIBERS) {
         if (Date.now() > deadline) throw new Error('the twinChanged subscription never became active');
         await sleep(20);
       }
@@ -318,6 +350,7 @@ async function runPath(mode: Mode, run: number): Promise<PathResult> {
     // Let the connection events' writes settle before the warm-up starts.
     await sleep(500);
     const setupSeconds = (Date.now() - setupStarted) / 1000;
+    await waitForQuiet();
 
     const pgMatch = dbName ? postgresMatcher(dbName) : undefined;
     const before: WindowSamples = {};
@@ -376,6 +409,8 @@ const VARIANTS: RawVariant[] = ['row', 'row+log', 'set+log'];
 
 interface BaselineResult extends RawResult {
   postgresCpu: number | undefined;
+  /** Cores used by processes other than the baseline and PostgreSQL during its window. */
+  otherLoad: number | undefined;
 }
 
 async function runBaseline(db: 'pglite' | 'postgres'): Promise<BaselineResult[]> {
@@ -396,19 +431,26 @@ async function runBaseline(db: 'pglite' | 'postgres'): Promise<BaselineResult[]>
     });
     await raw.call('setup', { database, devices: DEVICES });
     const pgMatch = dbName ? postgresMatcher(dbName) : undefined;
-    let pgBefore: ProcessSample | undefined;
-    let pgAfter: ProcessSample | undefined;
+    // Filled by the window events of each run; read after it.
+    let edges: { pgBefore?: ProcessSample; pgAfter?: ProcessSample; before?: MachineSample; after?: MachineSample } = {};
     raw.on('window-start', () => {
-      if (pgMatch) pgBefore = sampleProcesses(pgMatch);
+      edges.before = sampleMachine();
+      if (pgMatch) edges.pgBefore = sampleProcesses(pgMatch);
     });
     raw.on('window-end', () => {
-      if (pgMatch) pgAfter = sampleProcesses(pgMatch);
+      edges.after = sampleMachine();
+      if (pgMatch) edges.pgAfter = sampleProcesses(pgMatch);
     });
     const results: BaselineResult[] = [];
     for (const variant of VARIANTS) {
-      pgBefore = pgAfter = undefined;
+      await waitForQuiet();
+      edges = {};
       const result = await raw.call<RawResult>('run', { variant, concurrency: DEVICES, warmupMs: 1000, measureMs: BASELINE_MS }, BASELINE_MS + 60_000);
-      results.push({ ...result, postgresCpu: pgBefore && pgAfter ? processDelta(pgBefore, pgAfter) : undefined });
+      const seen = edges as typeof edges;
+      const postgresCpu = seen.pgBefore && seen.pgAfter ? processDelta(seen.pgBefore, seen.pgAfter) : undefined;
+      const busy = seen.before && seen.after ? seen.after.busy - seen.before.busy : undefined;
+      const otherLoad = busy === undefined ? undefined : Math.max(0, busy - result.cpuSeconds - (postgresCpu ?? 0)) / result.windowSeconds;
+      results.push({ ...result, postgresCpu, otherLoad });
     }
     return results;
   } finally {
@@ -433,7 +475,7 @@ function perThousand(cpu: number | undefined, updates: number): number | undefin
   return cpu === undefined || updates === 0 ? undefined : cpu / (updates / 1000);
 }
 
-const HEADER = ['path', 'upd/s', 'evt/s', 'acc p50', 'acc p99', 'evt p50', 'evt p99', 'srv CPU-s/1k', 'pg CPU-s/1k', 'mqtt CPU-s/1k', 'load CPU-s/1k', 'peak RSS MB', 'ELU', 'ratio'];
+const HEADER = ['path', 'upd/s', 'evt/s', 'acc p50', 'acc p99', 'evt p50', 'evt p99', 'srv CPU-s/1k', 'pg CPU-s/1k', 'mqtt CPU-s/1k', 'load CPU-s/1k', 'peak RSS MB', 'ELU', 'others', 'ratio'];
 
 function rowsFor(r: PathResult, baseline: BaselineResult[] | undefined): string[][] {
   const updates = r.load.acceptedInWindow;
@@ -454,6 +496,7 @@ function rowsFor(r: PathResult, baseline: BaselineResult[] | undefined): string[
       fmt(perThousand(r.load.cpuSeconds, updates), 3),
       fmt(r.server.peakRss / 2 ** 20),
       fmt(r.server.elu, 2),
+      `${fmt(otherLoad(r), 2)}${noisy(otherLoad(r))}`,
       '1.00',
     ],
   ];
@@ -473,6 +516,7 @@ function rowsFor(r: PathResult, baseline: BaselineResult[] | undefined): string[
       '–',
       fmt(b.peakRss / 2 ** 20),
       '–',
+      `${fmt(b.otherLoad, 2)}${noisy(b.otherLoad)}`,
       `doppel = ${fmt(ups / bups, 2)}×`,
     ]);
   }
@@ -481,8 +525,9 @@ function rowsFor(r: PathResult, baseline: BaselineResult[] | undefined): string[
 
 function integrityLine(r: PathResult): string {
   const l = r.load;
+  const fanOutMismatch = l.extraSubscriberEvents.filter((n) => n !== l.eventsTotal + l.unexpectedEvents).length;
   const problems =
-    l.unanswered + l.rejectedTotal + l.missingEvents + l.duplicateEvents + l.reorderedEvents + l.unexpectedEvents + l.versionGaps + l.versionMismatches;
+    l.unanswered + l.rejectedTotal + l.missingEvents + l.duplicateEvents + l.reorderedEvents + l.unexpectedEvents + l.versionGaps + l.versionMismatches + fanOutMismatch;
   return (
     `integrity: ${problems === 0 && !l.overloaded ? 'OK' : 'PROBLEMS'} — published ${fmt(l.published)}, accepted ${fmt(l.acceptedTotal)}, rejected ${fmt(l.rejectedTotal)}, ` +
     `unanswered ${fmt(l.unanswered)}, events ${fmt(l.eventsTotal)}` +
@@ -490,20 +535,33 @@ function integrityLine(r: PathResult): string {
     `, version gaps ${fmt(l.versionGaps)}, event/accept version mismatches ${fmt(l.versionMismatches)}` +
     `; backlog max ${fmt(l.maxOutstanding)}, at window end ${fmt(l.outstandingAtWindowEnd)}, drained in ${fmt(l.drainMs / 1000, 1)} s` +
     (l.overloaded ? ' — STOPPED EARLY: backlog over limit' : '') +
+    (l.extraSubscriberEvents.length
+      ? `; ${l.extraSubscriberEvents.length} more subscribers got ${fmt(Math.min(...l.extraSubscriberEvents))}…${fmt(Math.max(...l.extraSubscriberEvents))} events each (expected ${fmt(l.eventsTotal + l.unexpectedEvents)})`
+      : '') +
     (l.subscriptionErrors.length ? `; errors: ${l.subscriptionErrors.join(' | ')}` : '')
   );
 }
 
+/** Cores used in the window by processes that are not part of the run (other people's work). */
+function otherLoad(r: PathResult): number | undefined {
+  if (r.machineBusy === undefined) return undefined;
+  const ours = r.server.cpuUser + r.server.cpuSystem + r.load.cpuSeconds + (r.postgresCpu ?? 0) + (r.mosquittoCpu ?? 0);
+  return Math.max(0, r.machineBusy - ours) / r.load.windowSeconds;
+}
+
+function noisy(load: number | undefined): string {
+  return load !== undefined && load >= NOISY_CORES ? ' (noisy)' : '';
+}
+
 function machineLine(r: PathResult): string {
   const seconds = r.load.windowSeconds;
-  const ours = r.server.cpuUser + r.server.cpuSystem + r.load.cpuSeconds + (r.postgresCpu ?? 0) + (r.mosquittoCpu ?? 0);
   const busy = r.machineBusy;
   return (
     `cpu in window (cores busy on average): server ${fmt((r.server.cpuUser + r.server.cpuSystem) / seconds, 2)} ` +
     `(user ${fmt(r.server.cpuUser / seconds, 2)}, sys ${fmt(r.server.cpuSystem / seconds, 2)}), load generator ${fmt(r.load.cpuSeconds / seconds, 2)} (its event loop ${fmt(r.load.elu, 2)} busy)` +
     (r.postgresCpu !== undefined ? `, postgres ${fmt(r.postgresCpu / seconds, 2)}` : '') +
     (r.mosquittoCpu !== undefined ? `, mosquitto ${fmt(r.mosquittoCpu / seconds, 2)}` : '') +
-    (busy !== undefined ? `; whole machine ${fmt(busy / seconds, 2)} of ${os.availableParallelism()} (not ours: ${fmt(Math.max(0, busy - ours) / seconds, 2)})` : '') +
+    (busy !== undefined ? `; whole machine ${fmt(busy / seconds, 2)} of ${os.availableParallelism()} (not ours: ${fmt(otherLoad(r), 2)}${noisy(otherLoad(r))})` : '') +
     `; server event loop: utilization ${fmt(r.server.elu, 2)}, delay p99 ${fmt(r.server.loopDelayP99, 1)} ms, max ${fmt(r.server.loopDelayMax, 0)} ms; server max RSS ${fmt(r.server.maxRss / 2 ** 20)} MB`
   );
 }
@@ -513,7 +571,7 @@ function describeSetup(): string {
   return [
     `doppel twin bench — ${new Date().toISOString()} — commit ${commitId()} — node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'})`,
     `load: ${DEVICES} devices, QoS ${QOS}, ${loop}; warm-up ${WARMUP_MS / 1000} s, window ${MEASURE_MS / 1000} s; ` +
-      `subscriber: ${SUBSCRIBE ? 'one graphql-ws client, twinChanged for all devices { deviceId version patch }' : 'none'}`,
+      `subscribers: ${SUBSCRIBE ? `${SUBSCRIBERS === 1 ? 'one graphql-ws client' : `${SUBSCRIBERS} graphql-ws clients`}, twinChanged for all devices { deviceId version patch }` : 'none'}`,
     `processes: server = child process running createServer() (Aedes and PGlite inside it when used); load generator = child process ` +
       `(${DEVICES} mqtt.js clients + the graphql-ws client); raw baseline = child process; PostgreSQL/Mosquitto = their own processes; ` +
       (PINS ? `pinned with taskset: server and raw baseline on CPU ${PINS.server}, load generator on CPU ${PINS.load}, PostgreSQL unpinned` : 'no CPU pinning'),
@@ -525,7 +583,8 @@ function describeSetup(): string {
 const LEGEND = `upd/s = accepted replies per second in the window; evt/s = twinChanged events per second; acc/evt = latency publish→accepted / publish→twinChanged
 (raw rows: statement latency incl. pool queueing); CPU-s/1k = CPU-seconds per 1,000 updates (srv = server process via process.cpuUsage, or the
 raw-baseline process — which for PGlite includes the database; pg = PostgreSQL processes of the bench database; load = load-generator process);
-peak RSS = server (or raw) process, sampled every 50 ms in the window; ELU = server event-loop utilization; ratio = doppel upd/s ÷ baseline upd/s.
+peak RSS = server (or raw) process, sampled every 50 ms in the window; ELU = server event-loop utilization; others = cores used by
+processes not part of the run (shared machine; "noisy" from ${NOISY_CORES}); ratio = doppel upd/s ÷ baseline upd/s.
 raw row UPDATE     = UPDATE "Twin" SET reported = reported || $1, version = version + 1 WHERE "deviceId" = $2 RETURNING version (one per report)
 raw row UPDATE+log = the same + INSERT INTO "TwinChange" in one statement (the change log Doppel also writes)
 raw set UPDATE+log = one UPDATE … FROM unnest + INSERT per batch of everything queued (Doppel's write shape without its SELECT, merge and metadata)`;
@@ -598,9 +657,19 @@ async function main(): Promise<void> {
         const b = baseline?.find((x) => x.variant === v);
         return b ? fmt(ups / (b.updatesInWindow / b.windowSeconds), 2) : '–';
       };
-      return [`${r.mode} #${r.run}`, fmt(ups), `${fmt(r.load.acceptLatency.p99, 1)} ms`, `${fmt(r.load.eventLatency.p99, 1)} ms`, ratio('row'), ratio('row+log'), ratio('set+log')];
+      return [
+        `${r.mode} #${r.run}`,
+        fmt(ups),
+        `${fmt(r.load.acceptLatency.p99, 1)} ms`,
+        `${fmt(r.load.eventLatency.p99, 1)} ms`,
+        fmt(perThousand(r.server.cpuUser + r.server.cpuSystem, r.load.acceptedInWindow), 3),
+        `${fmt(otherLoad(r), 2)}${noisy(otherLoad(r))}`,
+        ratio('row'),
+        ratio('row+log'),
+        ratio('set+log'),
+      ];
     });
-    console.log(table(['run', 'upd/s', 'acc p99', 'evt p99', '÷ row', '÷ row+log', '÷ set+log'], summaryRows));
+    console.log(table(['run', 'upd/s', 'acc p99', 'evt p99', 'srv CPU-s/1k', 'others', '÷ row', '÷ row+log', '÷ set+log'], summaryRows));
   }
 
   if (opts.json) {

@@ -30,6 +30,11 @@ export interface LoadConnectParams {
   qos: 0 | 1;
   /** Subscribe to twinChanged (default true). */
   subscribe: boolean;
+  /**
+   * Further graphql-ws clients with the same subscription (fan-out). Only the first subscriber's events
+   * are checked one by one; the others are counted.
+   */
+  extraSubscribers: number;
 }
 
 export interface LoadRunParams {
@@ -90,6 +95,8 @@ export interface LoadResult {
   /** This process' event-loop utilization inside the window (near 1 = the generator itself is a limit). */
   elu: number;
   subscriptionErrors: string[];
+  /** Events received by each extra subscriber over the whole run (should equal eventsTotal + unexpected). */
+  extraSubscriberEvents: number[];
 }
 
 interface Device {
@@ -114,6 +121,8 @@ interface Device {
 let devices: Device[] = [];
 const byId = new Map<string, Device>();
 let ws: WsClient | undefined;
+const extraClients: WsClient[] = [];
+let extraCounts: number[] = [];
 let qos: 0 | 1 = 1;
 const subscriptionErrors: string[] = [];
 
@@ -290,6 +299,27 @@ serveRpc({
         },
       );
     }
+    extraCounts = new Array<number>(params.extraSubscribers).fill(0);
+    for (let i = 0; i < params.extraSubscribers; i++) {
+      const client = createClient({
+        url: params.wsUrl,
+        webSocketImpl: WebSocket,
+        lazy: false,
+        retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${params.token}` },
+      });
+      extraClients.push(client);
+      client.subscribe(
+        { query: 'subscription { twinChanged { deviceId version patch } }' },
+        {
+          next: () => {
+            extraCounts[i]!++;
+          },
+          error: (err) => subscriptionErrors.push(`extra subscriber ${i}: ${err instanceof Error ? err.message : JSON.stringify(err).slice(0, 300)}`),
+          complete: () => undefined,
+        },
+      );
+    }
     return { connected: devices.length };
   },
 
@@ -409,11 +439,13 @@ serveRpc({
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       elu,
       subscriptionErrors: subscriptionErrors.slice(0, 5),
+      extraSubscriberEvents: [...extraCounts],
     };
   },
 
   async close(): Promise<null> {
     await ws?.dispose();
+    await Promise.all(extraClients.map((c) => c.dispose()));
     await Promise.all(devices.map((d) => d.client.endAsync(true).catch(() => undefined)));
     setTimeout(() => process.exit(0), 50);
     return null;
