@@ -5,26 +5,17 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isValidDeviceId } from '../mqtt/topics.ts';
+import type { SimulatorOptions } from './simulator.ts';
 
-/** Everything the simulator needs from the command line, validated. */
-export interface CliOptions {
-  /** GraphQL endpoint of the Doppel server. */
-  url: string;
+/**
+ * Everything the simulator needs from the command line, validated: the simulator's own options,
+ * except that the token may come from a file, plus how long to run.
+ */
+export interface CliOptions extends Omit<SimulatorOptions, 'token' | 'flap' | 'flapDowntimeMs' | 'connectTimeoutMs'> {
   /** Admin/operator API token given directly (`--token`, `SIM_TOKEN`); wins over `tokenFile`. */
   token?: string;
   /** File holding the API token; the embedded server writes `<data dir>/admin-token` on first start. */
   tokenFile: string;
-  /** Broker the devices connect to. */
-  mqttUrl: string;
-  /** How many devices to simulate; they are named `<prefix>-1` … `<prefix>-<devices>`. */
-  devices: number;
-  prefix: string;
-  /** Device model name sent with `registerDevice` (the simulated behaviour is always a thermostat). */
-  model: string;
-  /** How often each device advances its simulation and reports what changed, ms. */
-  intervalMs: number;
-  /** JSON file (mode 0600) with the MQTT secrets of the simulated devices, reused across runs. */
-  credentialsFile: string;
   /** Probability per interval that a device drops its connection abruptly (0 = never). */
   flap: number;
   /** Stop after this many seconds; undefined = run until SIGINT/SIGTERM. */
