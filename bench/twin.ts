@@ -55,7 +55,7 @@ const HELP = `usage: npm run bench:twin -- [options]
   --subscribers <n>      graphql-ws subscribers, each to every device's twinChanged (default 1; the first
                          is checked event by event, the others are counted)
   --repeat <n>           run every mode n times (default 1)
-  --quiet <s>            before each measurement wait up to s seconds (default 20) for the machine to be
+  --quiet <s>            before each measurement wait up to s seconds (default 10) for the machine to be
                          quiet (others using < 0.3 cores); 0 = don't wait. The load seen is reported anyway.
   --pin                  taskset: server (and raw baseline) on CPU 0, load generator on CPU 1
   --trace-sql            count and time the server's raw SQL statements in the window (batch sizes)
@@ -83,7 +83,7 @@ const { values: opts } = parseArgs({
     'no-subscriber': { type: 'boolean', default: false },
     subscribers: { type: 'string', default: '1' },
     repeat: { type: 'string', default: '1' },
-    quiet: { type: 'string', default: '20' },
+    quiet: { type: 'string', default: '10' },
     pin: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
     'trace-sql': { type: 'boolean', default: false },
@@ -247,7 +247,15 @@ async function registerDevices(httpUrl: string, token: string, count: number, pr
   return out;
 }
 
+/** The commit checked out when the run started (others may commit while it runs). */
+let startCommit: string | undefined;
+
 function commitId(): string {
+  startCommit ??= readCommit();
+  return startCommit;
+}
+
+function readCommit(): string {
   // Read the ref from .git directly (no git process); fall back to "unknown".
   try {
     const gitDir = path.join(ROOT, '.git');
@@ -285,15 +293,36 @@ interface PathResult {
   /** Busy CPU-seconds of the whole machine in the window (all cores). */
   machineBusy: number | undefined;
   profileFile: string | undefined;
+  /** Set when the server process exited during the run (its exit code, null if killed by a signal). */
+  serverExit: number | null | undefined;
+  /** Set when the server did not stop cleanly after the run (exit code or signal). */
+  stopExit: number | string | null | undefined;
   /** With --trace-sql: the server's raw statements (sampled after the drain, so slightly past the window). */
   sql: SqlTrace[] | undefined;
   setupSeconds: number;
 }
 
+/** Usage figures of a server that died before they could be read (NaN prints as '–'). */
+const DEAD_SERVER: ServerUsage = {
+  cpuUser: Number.NaN,
+  cpuSystem: Number.NaN,
+  peakRss: Number.NaN,
+  maxRss: Number.NaN,
+  elu: Number.NaN,
+  loopDelayP50: Number.NaN,
+  loopDelayP99: Number.NaN,
+  loopDelayMax: Number.NaN,
+};
+
 async function runPath(mode: Mode, run: number): Promise<PathResult> {
   const setupStarted = Date.now();
   const tag = randomBytes(3).toString('hex');
   const cleanups: Array<() => Promise<unknown>> = [];
+  const runCleanups = async () => {
+    for (let cleanup = cleanups.shift(); cleanup; cleanup = cleanups.shift()) {
+      await cleanup().catch((err: unknown) => console.error('cleanup failed:', err));
+    }
+  };
   let server: RpcChild | undefined;
   let load: RpcChild | undefined;
   try {
@@ -322,6 +351,9 @@ async function runPath(mode: Mode, run: number): Promise<PathResult> {
       ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `bench${tag}` } : {}),
     };
     const started = await srv.call<ServerStarted>('start', { env, traceSql: TRACE_SQL, aedesConcurrency: AEDES_CONCURRENCY });
+    // A server that dies mid-run is a result to report, not a reason to lose the run.
+    let serverExit: number | null | undefined;
+    void srv.exited.then((code) => (serverExit = code));
     const httpUrl = `${started.url}/graphql`;
     const devices = await registerDevices(httpUrl, started.token, DEVICES, `bench${tag}`);
 
@@ -380,11 +412,11 @@ async function runPath(mode: Mode, run: number): Promise<PathResult> {
       WARMUP_MS + MEASURE_MS + DRAIN_MS + 60_000,
     );
     if (!serverUsage) throw new Error('the load generator never reported the end of its window');
-    const usage = await serverUsage;
-    const file = await profileFile;
-    const sql = TRACE_SQL ? await srv.call<SqlTrace[]>('sqlTrace') : undefined;
+    const usage = await serverUsage.catch((): ServerUsage => ({ ...DEAD_SERVER }));
+    const file = await profileFile.catch(() => undefined);
+    const sql = TRACE_SQL && serverExit === undefined ? await srv.call<SqlTrace[]>('sqlTrace').catch(() => undefined) : undefined;
 
-    return {
+    const result: PathResult = {
       mode: mode.name,
       run,
       load: loadResult,
@@ -395,10 +427,16 @@ async function runPath(mode: Mode, run: number): Promise<PathResult> {
       machineBusy: before.machine && after.machine ? after.machine.busy - before.machine.busy : undefined,
       profileFile: file,
       sql,
+      serverExit,
       setupSeconds,
+      stopExit: undefined,
     };
+    await runCleanups();
+    // Stopping drains queued work; a server that crashes doing so has lost that work.
+    if (result.serverExit === undefined && srv.process.exitCode !== 0) result.stopExit = srv.process.exitCode ?? srv.process.signalCode;
+    return result;
   } finally {
-    for (const cleanup of cleanups) await cleanup().catch((err: unknown) => console.error('cleanup failed:', err));
+    await runCleanups();
   }
 }
 
@@ -485,7 +523,7 @@ function rowsFor(r: PathResult, baseline: BaselineResult[] | undefined): string[
     [
       `doppel ${r.mode}`,
       fmt(ups),
-      fmt(r.load.eventsInWindow / r.load.windowSeconds),
+      SUBSCRIBE ? fmt(r.load.eventsInWindow / r.load.windowSeconds) : '–',
       `${fmt(r.load.acceptLatency.p50, 1)} ms`,
       `${fmt(r.load.acceptLatency.p99, 1)} ms`,
       SUBSCRIBE ? `${fmt(r.load.eventLatency.p50, 1)} ms` : '–',
@@ -525,11 +563,15 @@ function rowsFor(r: PathResult, baseline: BaselineResult[] | undefined): string[
 
 function integrityLine(r: PathResult): string {
   const l = r.load;
+  // (server crashes show up as unanswered reports too)
   const fanOutMismatch = l.extraSubscriberEvents.filter((n) => n !== l.eventsTotal + l.unexpectedEvents).length;
   const problems =
     l.unanswered + l.rejectedTotal + l.missingEvents + l.duplicateEvents + l.reorderedEvents + l.unexpectedEvents + l.versionGaps + l.versionMismatches + fanOutMismatch;
+  const died = r.serverExit !== undefined;
   return (
-    `integrity: ${problems === 0 && !l.overloaded ? 'OK' : 'PROBLEMS'} — published ${fmt(l.published)}, accepted ${fmt(l.acceptedTotal)}, rejected ${fmt(l.rejectedTotal)}, ` +
+    (died ? `SERVER PROCESS EXITED DURING THE RUN (code ${r.serverExit}); ` : '') +
+    (r.stopExit !== undefined ? `SERVER CRASHED WHILE STOPPING (exit ${r.stopExit}); ` : '') +
+    `integrity: ${problems === 0 && !l.overloaded && !died && r.stopExit === undefined ? 'OK' : 'PROBLEMS'} — published ${fmt(l.published)}, accepted ${fmt(l.acceptedTotal)}, rejected ${fmt(l.rejectedTotal)}, ` +
     `unanswered ${fmt(l.unanswered)}, events ${fmt(l.eventsTotal)}` +
     (SUBSCRIBE ? `, missing ${fmt(l.missingEvents)}, duplicate ${fmt(l.duplicateEvents)}, reordered ${fmt(l.reorderedEvents)}, unexpected ${fmt(l.unexpectedEvents)}` : ' (no subscriber)') +
     `, version gaps ${fmt(l.versionGaps)}, event/accept version mismatches ${fmt(l.versionMismatches)}` +

@@ -415,7 +415,8 @@ serveRpc({
     }
 
     return {
-      windowSeconds: (Math.min(windowEnd, actualEnd) - windowStart) / 1000,
+      // Positive even when the run stopped early inside the warm-up (then every rate reads as zero).
+      windowSeconds: Math.max(0.001, (Math.min(windowEnd, actualEnd) - windowStart) / 1000),
       published,
       publishedInWindow,
       acceptedInWindow,

@@ -49,6 +49,10 @@ export function serveRpc(methods: Methods): void {
   });
   // The parent going away must not leave a load generator or a server behind.
   process.on('disconnect', () => process.exit(0));
+  // Say which process died when one does (stderr is shared, so a stack trace alone does not tell).
+  process.on('exit', (code) => {
+    if (code !== 0) process.stderr.write(`[bench: ${process.argv[1]?.split('/').pop()} pid ${process.pid} exited with code ${code}]\n`);
+  });
 }
 
 /** In a child: sends an unsolicited event to the parent. */
