@@ -72,10 +72,22 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+/** True when two test servers can share one database and one broker (a scale-out deployment). */
+export const scaleOutPossible = Boolean(externalDatabaseUrl && externalMqttUrl);
+
+/**
+ * Starts a test server. With `peer`, the new server joins the peer's PostgreSQL database and
+ * shared-subscription group, as a second instance of one deployment would (needs `scaleOutPossible`).
+ */
+export async function startTestServer(env: Record<string, string> = {}, options: { peer?: TestServer } = {}): Promise<TestServer> {
   const cleanups: Array<() => Promise<void>> = [];
   let databaseUrl = 'memory://';
-  if (externalDatabaseUrl) {
+  const { peer } = options;
+  if (peer) {
+    if (peer.config.database.kind !== 'postgres' || peer.config.mqtt.kind !== 'external') throw new Error('a peer needs PostgreSQL and an external broker');
+    databaseUrl = peer.config.database.url;
+    env = { MQTT_SHARED_GROUP: peer.config.mqtt.group, ...env };
+  } else if (externalDatabaseUrl) {
     const scratch = await createScratchDatabase(externalDatabaseUrl);
     databaseUrl = scratch.url;
     cleanups.push(scratch.drop);
@@ -94,7 +106,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const queries: string[] = [];
   const database = await openDatabase(config.database, { onQuery: (sql) => queries.push(sql) });
   cleanups.unshift(() => database.close());
-  await applyMigrations(database, { migrationsDir: MIGRATIONS_DIR });
+  if (!peer) await applyMigrations(database, { migrationsDir: MIGRATIONS_DIR });
   const server = createServer(config, { database, logger: createLogger(config.logLevel) });
   const running = await server.start();
   cleanups.unshift(() => server.stop());
