@@ -5,9 +5,10 @@
  *
  * on PGlite (embedded Aedes) and on PostgreSQL (BENCH_DATABASE_URL; BENCH_MQTT_URL adds a run through
  * an external broker), each beside a raw-SQL baseline measured in the same invocation on the same kind
- * of database (see bench/lib/raw-child.ts for exactly which statements). Three processes per run, so
- * CPU is separable: the Doppel server (bench/lib/server-child.ts), the load generator
- * (bench/lib/load-child.ts) and this orchestrator, which only samples and prints.
+ * of database (see bench/lib/raw-child.ts for exactly which statements). Separate processes, so CPU
+ * is separable: the Doppel server (bench/lib/server-child.ts), the load generator
+ * (bench/lib/load-child.ts), the raw baseline (bench/lib/raw-child.ts) and this orchestrator, which
+ * only registers devices, samples and prints.
  *
  *   npm run bench:twin                      # defaults: 200 devices, QoS 1, closed loop, 5 s warm-up, 20 s window
  *   npm run bench:twin -- --seconds 10 --mode postgres --repeat 2
@@ -177,19 +178,32 @@ async function createScratchDatabase(adminUrl: string, tag: string): Promise<{ u
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    name,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
+  const drop = async () => {
+    scratchDrops.delete(drop);
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    try {
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    } finally {
+      await c.end();
+    }
   };
+  scratchDrops.add(drop);
+  return { url: url.toString(), name, drop };
+}
+
+/** Scratch databases not dropped yet: dropped on the way out, whatever way that is. */
+const scratchDrops = new Set<() => Promise<void>>();
+
+async function dropScratchDatabases(): Promise<void> {
+  for (const drop of [...scratchDrops]) await drop().catch((err: unknown) => console.error('dropping a scratch database failed:', err));
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: dropping scratch databases…`);
+    void dropScratchDatabases().finally(() => process.exit(130));
+  });
 }
 
 /**
@@ -391,19 +405,21 @@ async function runPath(mode: Mode, run: number): Promise<PathResult> {
     let profileFile: Promise<string | undefined> = Promise.resolve(undefined);
     let marked: Promise<unknown> = Promise.resolve();
     gen.on('window-start', () => {
-      marked = srv.call('mark', { profile: PROFILE });
+      // Every promise made here is awaited only after the drain: catch now, or a dead server's
+      // rejection would count as unhandled and end this process.
+      marked = srv.call('mark', { profile: PROFILE }).catch(() => undefined);
       before.machine = sampleMachine();
       if (pgMatch) before.postgres = sampleProcesses(pgMatch);
       if (mode.mqttUrl) before.mosquitto = sampleProcesses(mosquittoMatcher);
     });
     gen.on('window-end', () => {
-      serverUsage = marked.then(() => srv.call<ServerUsage>('usage'));
+      serverUsage = marked.then(() => srv.call<ServerUsage>('usage')).catch((): ServerUsage => ({ ...DEAD_SERVER }));
       after.machine = sampleMachine();
       if (pgMatch) after.postgres = sampleProcesses(pgMatch);
       if (mode.mqttUrl) after.mosquitto = sampleProcesses(mosquittoMatcher);
       if (PROFILE) {
         const file = path.join(BENCH_DIR, 'profiles', `server-${mode.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
-        profileFile = serverUsage.then(() => srv.call<string | undefined>('endProfile', { file }));
+        profileFile = serverUsage.then(() => srv.call<string | undefined>('endProfile', { file })).catch(() => undefined);
       }
     });
     const loadResult = await gen.call<LoadResult>(
@@ -731,7 +747,9 @@ function record(setup: string, records: RunRecord[]): void {
   const header = [...HEADER];
   const entry: string[] = [];
   const date = new Date().toISOString().slice(0, 10);
-  entry.push('', `## ${date} — ${commitId()} — bench:twin — ${[...new Set(records.map((r) => r.path.mode))].join(', ')}`, '');
+  const loop = RATE === undefined ? 'closed loop' : `open loop ${fmt(RATE)}/s`;
+  const experiment = AEDES_CONCURRENCY !== undefined ? ` — EXPERIMENT: Aedes concurrency ${AEDES_CONCURRENCY}` : '';
+  entry.push('', `## ${date} — ${commitId()} — bench:twin — ${[...new Set(records.map((r) => r.path.mode))].join(', ')} — ${loop}${experiment}`, '');
   entry.push('```', setup, `command: npm run bench:twin -- ${process.argv.slice(2).join(' ')}`.trimEnd(), '```', '');
   for (const { path: r, baseline } of records) {
     entry.push(`**${r.mode}**${REPEAT > 1 ? ` run ${r.run}` : ''}`, '');
@@ -744,8 +762,9 @@ function record(setup: string, records: RunRecord[]): void {
 
 main().then(
   () => process.exit(0),
-  (err: unknown) => {
+  async (err: unknown) => {
     console.error(err);
+    await dropScratchDatabases();
     process.exit(1);
   },
 );

@@ -72,7 +72,15 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     const { prisma } = database;
     const adminToken = config.bootstrapAdminToken ? await bootstrapAdminToken(prisma, config.dataDir, logger) : undefined;
 
-    const bus = deps.bus ?? createEventBus();
+    metrics.describe(SLOW_CONSUMER_METRIC, 'Subscriptions ended because the client stopped reading (SLOW_CONSUMER).');
+    const bus =
+      deps.bus ??
+      createEventBus({
+        onSlowConsumer: (type) => {
+          metrics.inc(SLOW_CONSUMER_METRIC, { type });
+          logger.warn({ type }, 'ended a subscription whose client stopped reading');
+        },
+      });
     const twins = createTwinService({ sql: database.sql, bus, limits: config.twinLimits, logger });
     const lastSeen = createLastSeenTracker(database.sql, logger);
 
@@ -210,6 +218,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
+const SLOW_CONSUMER_METRIC = 'doppel_subscriptions_slow_consumer_total';
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });

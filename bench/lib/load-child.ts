@@ -229,6 +229,14 @@ function summarize(samples: Samples): LatencySummary {
   return { n: values.length, p50: p50!, p90: p90!, p99: p99!, max: max! };
 }
 
+/** graphql-ws reports a lost socket as a CloseEvent, which stringifies badly. */
+function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  const close = err as { code?: number; reason?: string };
+  if (typeof close?.code === 'number') return `WebSocket closed (${close.code}${close.reason ? ` ${close.reason}` : ''})`;
+  return JSON.stringify(err)?.slice(0, 300) ?? String(err);
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 serveRpc({
@@ -269,6 +277,8 @@ serveRpc({
       client.on('close', () => {
         if (running) subscriptionErrors.push(`${d.deviceId}: MQTT connection closed during the run`);
       });
+      // After CONNACK an 'error' without a listener would end this process; record it instead.
+      client.on('error', (err) => subscriptionErrors.push(`${d.deviceId}: MQTT error ${err.message}`));
       await client.subscribeAsync(`devices/${d.deviceId}/twin/reported/+`, { qos: params.qos });
       devices.push(dev);
       byId.set(dev.id, dev);
@@ -286,6 +296,7 @@ serveRpc({
         lazy: false,
         retryAttempts: 0,
         connectionParams: { authorization: `Bearer ${params.token}` },
+        onNonLazyError: (err) => subscriptionErrors.push(`subscriber connection: ${describeError(err)}`),
       });
       ws.subscribe<TwinChangedPayload>(
         { query: 'subscription { twinChanged { deviceId version patch } }' },
@@ -294,7 +305,7 @@ serveRpc({
             if (result.errors) subscriptionErrors.push(JSON.stringify(result.errors).slice(0, 300));
             onEvent(result.data as TwinChangedPayload | undefined);
           },
-          error: (err) => subscriptionErrors.push(err instanceof Error ? err.message : JSON.stringify(err).slice(0, 300)),
+          error: (err) => subscriptionErrors.push(`subscriber: ${describeError(err)}`),
           complete: () => undefined,
         },
       );
@@ -307,6 +318,7 @@ serveRpc({
         lazy: false,
         retryAttempts: 0,
         connectionParams: { authorization: `Bearer ${params.token}` },
+        onNonLazyError: (err) => subscriptionErrors.push(`extra subscriber ${i} connection: ${describeError(err)}`),
       });
       extraClients.push(client);
       client.subscribe(
@@ -315,7 +327,7 @@ serveRpc({
           next: () => {
             extraCounts[i]!++;
           },
-          error: (err) => subscriptionErrors.push(`extra subscriber ${i}: ${err instanceof Error ? err.message : JSON.stringify(err).slice(0, 300)}`),
+          error: (err) => subscriptionErrors.push(`extra subscriber ${i}: ${describeError(err)}`),
           complete: () => undefined,
         },
       );

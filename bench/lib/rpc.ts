@@ -101,6 +101,8 @@ export function spawnChild(file: string, options: SpawnOptions = {}): RpcChild {
     pending.clear();
   });
 
+  // Sending to a child that died emits 'error' on it; unhandled, that would take the orchestrator down too.
+  child.on('error', () => undefined);
   child.on('message', (raw: unknown) => {
     const msg = raw as Response | EventMessage;
     if (msg?.rpc === 'res') {
@@ -127,8 +129,18 @@ export function spawnChild(file: string, options: SpawnOptions = {}): RpcChild {
           pending.delete(id);
           reject(new Error(`${file}: ${method} timed out after ${timeoutMs} ms`));
         }, timeoutMs);
+        if (!child.connected) {
+          clearTimeout(timer);
+          reject(new Error(`${file}: ${method} — the process has exited`));
+          return;
+        }
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-        child.send({ rpc: 'req', id, method, params } satisfies Request);
+        child.send({ rpc: 'req', id, method, params } satisfies Request, (err) => {
+          if (!err) return;
+          pending.delete(id);
+          clearTimeout(timer);
+          reject(new Error(`${file}: ${method} — ${err.message}`));
+        });
       });
     },
     on(event, listener) {

@@ -1,4 +1,4 @@
-import { GraphQLError } from 'graphql';
+import { createGraphQLError } from 'graphql-yoga';
 import type { PrismaClient } from '../db/client.ts';
 import { parseBearer, resolveApiToken, type Principal } from './tokens.ts';
 
@@ -20,8 +20,8 @@ export async function authenticate(
   return resolveApiToken(prisma, token);
 }
 
-export function unauthenticated(): GraphQLError {
-  return new GraphQLError('Missing or invalid API token: send "Authorization: Bearer <token>"', {
+export function unauthenticated(): Error {
+  return createGraphQLError('Missing or invalid API token: send "Authorization: Bearer <token>"', {
     extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
   });
 }

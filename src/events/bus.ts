@@ -1,4 +1,4 @@
-import { createPubSub, type PubSub } from 'graphql-yoga';
+import { createGraphQLError } from 'graphql-yoga';
 import type { JsonObject } from '../domain/twin.ts';
 
 /** A twin changed: one accepted patch that changed the visible document. */
@@ -24,17 +24,136 @@ export interface DeviceConnectionEvent {
   at: number;
 }
 
-export type DoppelEvents = {
-  twinChanged: [TwinChangedEvent];
-  deviceConnection: [DeviceConnectionEvent];
-};
+export interface DoppelEvents {
+  twinChanged: TwinChangedEvent;
+  deviceConnection: DeviceConnectionEvent;
+}
+
+export type EventType = keyof DoppelEvents;
+
+export interface EventBusOptions {
+  /**
+   * Events one subscriber may have waiting. A subscriber that falls this far behind (a dashboard
+   * that stopped reading its socket) is ended with SLOW_CONSUMER instead of growing memory without
+   * bound or slowing everybody else down.
+   */
+  maxQueuedPerSubscriber?: number;
+  /** Called when a subscriber is ended for falling behind (metrics, logs). */
+  onSlowConsumer?: (type: EventType) => void;
+}
+
+/** Live events for subscriptions: publishers never wait and never fail because of a subscriber. */
+export interface EventBus {
+  publish<K extends EventType>(type: K, event: DoppelEvents[K]): void;
+  /** Events of one type; `accept` filters before anything is queued for this subscriber. */
+  subscribe<K extends EventType>(type: K, accept?: (event: DoppelEvents[K]) => boolean): AsyncIterableIterator<DoppelEvents[K]>;
+  /** Live subscribers per event type (tests, metrics). */
+  subscriberCount(type: EventType): number;
+}
+
+export const SLOW_CONSUMER = 'SLOW_CONSUMER';
 
 /**
- * Live events for subscriptions. In-process by default; the event target is swappable (Redis in
- * scale-out mode) without touching publishers or subscribers.
+ * In-process event bus. Each subscriber has its own bounded queue; publishing is a loop of pushes,
+ * so one slow subscriber costs the others nothing. (Scale-out replaces the transport underneath with
+ * Redis; subscribers and publishers keep this interface.)
  */
-export type EventBus = PubSub<DoppelEvents>;
+export function createEventBus(options: EventBusOptions = {}): EventBus {
+  const maxQueued = options.maxQueuedPerSubscriber ?? 10_000;
+  const subscribers = new Map<EventType, Set<Subscriber<unknown>>>();
 
-export function createEventBus(options: Parameters<typeof createPubSub<DoppelEvents>>[0] = {}): EventBus {
-  return createPubSub<DoppelEvents>(options);
+  class Subscriber<T> implements AsyncIterableIterator<T> {
+    private queue: T[] = [];
+    private waiting: Array<{ resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }> = [];
+    private done = false;
+    private failure: Error | null = null;
+
+    constructor(
+      private readonly type: EventType,
+      private readonly accept: ((event: T) => boolean) | undefined,
+    ) {}
+
+    push(event: T): void {
+      if (this.done || (this.accept && !this.accept(event))) return;
+      const waiter = this.waiting.shift();
+      if (waiter) {
+        waiter.resolve({ value: event, done: false });
+        return;
+      }
+      if (this.queue.length >= maxQueued) {
+        this.fail(
+          createGraphQLError(`subscription ended: more than ${maxQueued} events waiting for this client; it is not reading fast enough`, {
+            extensions: { code: SLOW_CONSUMER },
+          }),
+        );
+        options.onSlowConsumer?.(this.type);
+        return;
+      }
+      this.queue.push(event);
+    }
+
+    private fail(error: Error): void {
+      this.failure = error;
+      this.queue = [];
+      this.close();
+    }
+
+    private close(): void {
+      if (this.done) return;
+      this.done = true;
+      subscribers.get(this.type)?.delete(this as Subscriber<unknown>);
+      for (const w of this.waiting.splice(0)) {
+        if (this.failure) w.reject(this.failure);
+        else w.resolve({ value: undefined, done: true });
+      }
+    }
+
+    next(): Promise<IteratorResult<T>> {
+      const event = this.queue.shift();
+      if (event !== undefined) return Promise.resolve({ value: event, done: false });
+      if (this.failure) {
+        const failure = this.failure;
+        this.failure = null;
+        return Promise.reject(failure);
+      }
+      if (this.done) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+    }
+
+    return(): Promise<IteratorResult<T>> {
+      this.queue = [];
+      this.close();
+      return Promise.resolve({ value: undefined, done: true });
+    }
+
+    throw(error: unknown): Promise<IteratorResult<T>> {
+      this.close();
+      return Promise.reject(error);
+    }
+
+    [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+      return this;
+    }
+  }
+
+  return {
+    publish(type, event) {
+      const set = subscribers.get(type);
+      if (!set) return;
+      for (const subscriber of [...set]) subscriber.push(event);
+    },
+    subscribe(type, accept) {
+      const subscriber = new Subscriber(type, accept);
+      let set = subscribers.get(type);
+      if (!set) {
+        set = new Set();
+        subscribers.set(type, set);
+      }
+      set.add(subscriber as Subscriber<unknown>);
+      return subscriber;
+    },
+    subscriberCount(type) {
+      return subscribers.get(type)?.size ?? 0;
+    },
+  };
 }

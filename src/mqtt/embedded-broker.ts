@@ -282,6 +282,11 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
       connectTimeout: options.connectTimeoutMs ?? 10_000,
       // Only MQTT 3.1 enforces a client id length; scoped ids (see preConnect) are longer than 23.
       maxClientsIdLength: 65_535,
+      // Messages Aedes delivers at once. The default (100) is far below one twin batch of replies;
+      // under sustained load its overflow queue then drains recursively until the stack overflows
+      // (measured in bench:twin, see docs/benchmarks.md). Memory stays bounded by the PUBACK-after-
+      // processing backpressure on every device connection.
+      concurrency: 5_000,
     });
     aedes = broker;
     broker.on('client', onClient);

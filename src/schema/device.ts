@@ -1,5 +1,4 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { filter, pipe } from 'graphql-yoga';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
@@ -179,11 +178,9 @@ builder.subscriptionFields((t) => ({
     type: DeviceConnectionEventRef,
     description: 'Devices connecting and disconnecting. Omit deviceId for every device you may see.',
     args: { deviceId: t.arg.string({ required: false }) },
+    // Filtered before queueing: a subscriber only ever buffers events it will receive.
     subscribe: (_root, { deviceId }, ctx) =>
-      pipe(
-        ctx.bus.subscribe('deviceConnection'),
-        filter((e) => e.tenantId === ctx.principal.tenantId && (deviceId == null || e.deviceId === deviceId)),
-      ),
+      ctx.bus.subscribe('deviceConnection', (e) => e.tenantId === ctx.principal.tenantId && (deviceId == null || e.deviceId === deviceId)),
     resolve: (event) => event,
   }),
 }));

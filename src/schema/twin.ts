@@ -1,4 +1,3 @@
-import { filter, pipe } from 'graphql-yoga';
 import { builder } from '../builder.ts';
 import { metadataTree, type SectionMeta } from '../domain/twin.ts';
 import type { TwinChangedEvent } from '../events/bus.ts';
@@ -100,11 +99,9 @@ builder.subscriptionFields((t) => ({
     type: TwinChangeRef,
     description: 'Every accepted twin change. Omit deviceId for every device you may see.',
     args: { deviceId: t.arg.string({ required: false }) },
+    // Filtered before queueing: a subscriber only ever buffers events it will receive.
     subscribe: (_root, { deviceId }, ctx) =>
-      pipe(
-        ctx.bus.subscribe('twinChanged'),
-        filter((e) => e.tenantId === ctx.principal.tenantId && (deviceId == null || e.deviceId === deviceId)),
-      ),
+      ctx.bus.subscribe('twinChanged', (e) => e.tenantId === ctx.principal.tenantId && (deviceId == null || e.deviceId === deviceId)),
     resolve: (event) => event,
   }),
 }));
