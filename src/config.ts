@@ -24,6 +24,26 @@ export interface TwinLimits {
   maxFutureSkewMs: number;
 }
 
+/** Telemetry ingestion: per-message limits and the batching pipeline (src/services/telemetry.ts). */
+export interface TelemetryConfig {
+  /** Largest telemetry message, in bytes (at most the MQTT payload limit, which applies first). */
+  maxMessageBytes: number;
+  /** Max values in one message, over all entries of an array payload. */
+  maxValuesPerMessage: number;
+  /** Max entries in an array (catch-up) payload. */
+  maxBatchEntries: number;
+  /** How far a device `ts` may be ahead of the server clock, in ms. */
+  maxFutureSkewMs: number;
+  /** A batch is written once this many points wait. */
+  batchMaxPoints: number;
+  /** A batch is written once its oldest message has waited this long, in ms. */
+  batchMaxAgeMs: number;
+  /** Points held in memory (waiting plus being written); beyond it publishers are held back. */
+  maxPendingPoints: number;
+  /** How long a message may wait for room before it is refused as OVERLOADED, in ms. */
+  backpressureTimeoutMs: number;
+}
+
 export interface Config {
   /** HTTP port for GraphQL, GraphiQL, /healthz and /readyz (0 = pick a free port). */
   port: number;
@@ -38,6 +58,7 @@ export interface Config {
   /** Max size of an MQTT payload accepted from a device, in bytes. */
   maxPayloadBytes: number;
   twinLimits: TwinLimits;
+  telemetry: TelemetryConfig;
   /** How long SIGTERM may take to drain before we force-close, in ms. */
   shutdownTimeoutMs: number;
 }
@@ -131,8 +152,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxKeyLength: int('TWIN_MAX_KEY_LENGTH', 128, 1, 1024),
       maxFutureSkewMs: int('TWIN_MAX_FUTURE_SKEW_MS', 10 * 60_000, 0, 7 * 24 * 3_600_000),
     },
+    telemetry: {
+      maxMessageBytes: int('TELEMETRY_MAX_MESSAGE_BYTES', 256 * 1024, 64, 16 * 1024 * 1024),
+      maxValuesPerMessage: int('TELEMETRY_MAX_VALUES_PER_MESSAGE', 1000, 1, 100_000),
+      maxBatchEntries: int('TELEMETRY_MAX_BATCH_ENTRIES', 1000, 1, 100_000),
+      maxFutureSkewMs: int('TELEMETRY_MAX_FUTURE_SKEW_MS', 10 * 60_000, 0, 7 * 24 * 3_600_000),
+      batchMaxPoints: int('TELEMETRY_BATCH_MAX_POINTS', 5000, 1, 100_000),
+      batchMaxAgeMs: int('TELEMETRY_BATCH_MAX_AGE_MS', 20, 0, 60_000),
+      maxPendingPoints: int('TELEMETRY_MAX_PENDING_POINTS', 100_000, 1, 10_000_000),
+      backpressureTimeoutMs: int('TELEMETRY_BACKPRESSURE_TIMEOUT_MS', 10_000, 0, 600_000),
+    },
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
   };
+
+  // The batcher can only hold a message whole, and must fit at least one full batch.
+  const tel = config.telemetry;
+  if (tel.maxPendingPoints < tel.batchMaxPoints) {
+    problems.push(`TELEMETRY_MAX_PENDING_POINTS=${tel.maxPendingPoints} must be at least TELEMETRY_BATCH_MAX_POINTS (${tel.batchMaxPoints})`);
+  }
+  if (tel.maxPendingPoints < tel.maxValuesPerMessage) {
+    problems.push(`TELEMETRY_MAX_PENDING_POINTS=${tel.maxPendingPoints} must be at least TELEMETRY_MAX_VALUES_PER_MESSAGE (${tel.maxValuesPerMessage})`);
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

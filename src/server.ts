@@ -16,6 +16,7 @@ import { createExternalTransport } from './mqtt/external-client.ts';
 import type { MqttTransport } from './mqtt/transport.ts';
 import { createDeviceService } from './services/devices.ts';
 import { createLastSeenTracker } from './services/presence.ts';
+import { createTelemetryService } from './services/telemetry.ts';
 import { createTwinService } from './services/twins.ts';
 import type { JsonObject } from './domain/twin.ts';
 
@@ -83,6 +84,14 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       });
     const twins = createTwinService({ sql: database.sql, bus, limits: config.twinLimits, logger });
     const lastSeen = createLastSeenTracker(database.sql, logger);
+    const telemetry = createTelemetryService({
+      sql: database.sql,
+      bus,
+      logger: logger.child({ component: 'telemetry' }),
+      metrics,
+      config: config.telemetry,
+      maxPayloadBytes: config.maxPayloadBytes,
+    });
 
     // The transport needs the device registry to authenticate, and the registry needs the transport to
     // disconnect devices: the late-bound reference breaks the cycle.
@@ -122,6 +131,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       transport,
       devices,
       twins,
+      telemetry,
       lastSeen,
       metrics,
       logger: logger.child({ component: 'bridge' }),
@@ -167,10 +177,11 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     });
 
     await transport.start();
-    // Inbound work stops first on shutdown, then queued twin writes drain, then the database closes.
+    // Inbound work stops first on shutdown, then queued twin and telemetry writes drain, then the
+    // database closes.
     teardown.unshift(async () => {
       await transport.stop();
-      await twins.drain();
+      await Promise.all([twins.drain(), telemetry.drain()]);
       await lastSeen.stop();
     });
 

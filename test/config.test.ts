@@ -34,4 +34,29 @@ describe('configuration', () => {
     expect(problems.join('\n')).toMatch(/MQTT_URL must be/);
     expect(problems.join('\n')).toMatch(/LOG_LEVEL must be one of/);
   });
+
+  it('reads telemetry limits and the batching pipeline, and refuses a pipeline that cannot hold a message', () => {
+    expect(loadConfig({}).telemetry).toEqual({
+      maxMessageBytes: 256 * 1024,
+      maxValuesPerMessage: 1000,
+      maxBatchEntries: 1000,
+      maxFutureSkewMs: 600_000,
+      batchMaxPoints: 5000,
+      batchMaxAgeMs: 20,
+      maxPendingPoints: 100_000,
+      backpressureTimeoutMs: 10_000,
+    });
+    expect(loadConfig({ TELEMETRY_MAX_VALUES_PER_MESSAGE: '10', TELEMETRY_BATCH_MAX_AGE_MS: '0' }).telemetry).toMatchObject({ maxValuesPerMessage: 10, batchMaxAgeMs: 0 });
+    let error: unknown;
+    try {
+      loadConfig({ TELEMETRY_MAX_PENDING_POINTS: '100', TELEMETRY_BATCH_MAX_POINTS: '200', TELEMETRY_MAX_VALUES_PER_MESSAGE: '500', TELEMETRY_MAX_BATCH_ENTRIES: '0' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/TELEMETRY_MAX_BATCH_ENTRIES=0 is out of range/);
+    expect(problems).toMatch(/TELEMETRY_MAX_PENDING_POINTS=100 must be at least TELEMETRY_BATCH_MAX_POINTS \(200\)/);
+    expect(problems).toMatch(/TELEMETRY_MAX_PENDING_POINTS=100 must be at least TELEMETRY_MAX_VALUES_PER_MESSAGE \(500\)/);
+  });
 });

@@ -24,9 +24,21 @@ export interface DeviceConnectionEvent {
   at: number;
 }
 
+/** Telemetry points of one device newly stored by one batch write (replays that stored nothing are not published). */
+export interface TelemetryEvent {
+  deviceUuid: string;
+  deviceId: string;
+  tenantId: string;
+  /** In the order the device sent them. */
+  points: Array<{ metric: string; ts: number; value: number; isBool: boolean }>;
+  /** When the batch was stored, epoch ms. */
+  at: number;
+}
+
 export interface DoppelEvents {
   twinChanged: TwinChangedEvent;
   deviceConnection: DeviceConnectionEvent;
+  telemetry: TelemetryEvent;
 }
 
 export type EventType = keyof DoppelEvents;

@@ -8,6 +8,7 @@ import { ThrottledLog } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeviceService } from '../services/devices.ts';
 import type { TwinService } from '../services/twins.ts';
+import type { TelemetryService } from '../services/telemetry.ts';
 import type { TwinLimits } from '../config.ts';
 import type { JsonObject } from '../domain/twin.ts';
 import { encode, parseGet, parseReported, parseStatus, type DeltaMessage, type GetAccepted, type Rejected, type ReportedAccepted } from './contract.ts';
@@ -19,6 +20,7 @@ export interface BridgeOptions {
   transport: MqttTransport;
   devices: DeviceService;
   twins: TwinService;
+  telemetry: TelemetryService;
   lastSeen: LastSeenTracker;
   metrics: Metrics;
   logger: Logger;
@@ -99,6 +101,12 @@ export function createBridge(options: BridgeOptions) {
     await publishJson(topics.reportedAccepted(msg.deviceId), accepted);
   }
 
+  /** No reply topic for telemetry: refusals are counted and logged. The PUBACK (QoS 1) follows the store. */
+  async function onTelemetry(msg: InboundMessage): Promise<void> {
+    const outcome = await options.telemetry.ingest(msg.deviceId, msg.payload, msg.receivedAt);
+    if (!outcome.ok) reject(msg, outcome);
+  }
+
   async function onGet(msg: InboundMessage): Promise<void> {
     const parsed = parseGet(msg.payload, limits);
     if (!parsed.ok) {
@@ -157,9 +165,10 @@ export function createBridge(options: BridgeOptions) {
         case 'status':
           return await onStatus(msg);
         case 'telemetry':
+          return await onTelemetry(msg);
         case 'commandAck':
-          // Telemetry ingestion and command acks are separate capabilities; until they are wired,
-          // these messages are counted and dropped rather than half-handled.
+          // Command acks are a separate capability; until it is wired, they are counted and dropped
+          // rather than half-handled.
           metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: 'NOT_SUPPORTED' });
           return;
       }

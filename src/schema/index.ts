@@ -4,6 +4,7 @@ import './scalars.ts';
 import './errors.ts';
 import './device.ts';
 import './twin.ts';
+import './telemetry.ts';
 
 builder.queryType({});
 builder.mutationType({});

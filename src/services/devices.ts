@@ -69,6 +69,20 @@ export function createDeviceService(options: DeviceServiceOptions) {
   const { db, bus, logger } = options;
   const { prisma } = db;
 
+  /**
+   * The id of a device model, created on first use. One statement, so concurrent registrations that
+   * name the same new model both get it (a nested Prisma connectOrCreate races on the unique index).
+   */
+  async function ensureModel(tenantId: string, name: string): Promise<string> {
+    const rows = await db.sql.query<{ id: string }>(
+      `INSERT INTO "DeviceModel" (id, "tenantId", name, "updatedAt") VALUES (gen_random_uuid(), $1, $2, now())
+       ON CONFLICT ("tenantId", name) DO UPDATE SET name = EXCLUDED.name
+       RETURNING id`,
+      [tenantId, name],
+    );
+    return rows[0]!.id;
+  }
+
   async function register(input: RegisterDeviceInput) {
     const issues = validateRegistration(input);
     if (issues.length > 0) throw new ValidationError('invalid device registration', issues);
@@ -84,16 +98,7 @@ export function createDeviceService(options: DeviceServiceOptions) {
           tags: [...new Set(input.tags ?? [])],
           secretHash: hashSecret(password),
           twin: { create: {} },
-          ...(input.modelName
-            ? {
-                model: {
-                  connectOrCreate: {
-                    where: { tenantId_name: { tenantId: input.tenantId, name: input.modelName } },
-                    create: { tenantId: input.tenantId, name: input.modelName },
-                  },
-                },
-              }
-            : {}),
+          modelId: input.modelName ? await ensureModel(input.tenantId, input.modelName) : null,
         },
       });
       logger.info({ deviceId: device.deviceId, tenantId: device.tenantId }, 'device registered');

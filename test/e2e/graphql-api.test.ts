@@ -106,6 +106,15 @@ describe(`GraphQL API (${modeName})`, () => {
     expect(again.data?.registerDevice).toMatchObject({ __typename: 'AlreadyExists', code: 'ALREADY_EXISTS', resource: 'Device', key: deviceId });
   });
 
+  it('registers devices concurrently that name the same new model', async () => {
+    const model = `model-${uniqueDeviceId('m')}`;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => t.gql(RegisterDevice, { input: { deviceId: uniqueDeviceId('cc'), model } })),
+    );
+    expect(results.map((r) => r.data?.registerDevice.__typename)).toEqual(Array(6).fill('DeviceWithCredentials'));
+    expect(await t.database.prisma.deviceModel.count({ where: { name: model } })).toBe(1);
+  });
+
   it('pages devices with a Relay connection, filters by tag, model and connected, and counts them', async () => {
     const tag = `page-${uniqueDeviceId('t')}`;
     const ids = [];

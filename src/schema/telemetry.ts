@@ -1,0 +1,180 @@
+import DataLoader from 'dataloader';
+import { createGraphQLError, map, pipe } from 'graphql-yoga';
+import { builder } from '../builder.ts';
+import type { GraphQLContext } from '../context.ts';
+import { METRIC_NAME } from '../domain/telemetry/message.ts';
+import type { TelemetryEvent } from '../events/bus.ts';
+import { DeviceRef } from './device.ts';
+
+/** One value as the API shows it; `ts` is epoch ms or a Date (rows read through Prisma). */
+interface TelemetryValueShape {
+  metric: string;
+  ts: number | Date;
+  value: number;
+  isBool: boolean;
+}
+
+const TelemetryValueRef = builder.objectRef<TelemetryValueShape>('TelemetryValue').implement({
+  description: 'One telemetry value of a device.',
+  fields: (t) => ({
+    metric: t.exposeString('metric'),
+    ts: t.field({ type: 'DateTime', description: 'When it was measured (the device ts, else receive time).', resolve: (v) => (v.ts instanceof Date ? v.ts : new Date(v.ts)) }),
+    value: t.exposeFloat('value', { description: 'The value; a boolean is 1 or 0 (see boolValue).' }),
+    boolValue: t.boolean({ nullable: true, description: 'The value as a boolean when the device sent a boolean, else null.', resolve: (v) => (v.isBool ? v.value !== 0 : null) }),
+  }),
+});
+
+const MAX_PAGE = 1000;
+const DEFAULT_PAGE = 100;
+
+// createGraphQLError builds the error with the `graphql` instance Yoga uses, so it is not masked.
+function badInput(message: string): Error {
+  return createGraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
+}
+
+function checkMetric(metric: string): void {
+  if (!METRIC_NAME.test(metric)) throw badInput(`metric must be 1–64 characters of A–Z, a–z, 0–9, '_', '.', '-'`);
+}
+
+/** A cursor is the point's ts (epoch ms, decimal): unique per device and metric, and stable. */
+function decodeCursor(cursor: string, name: string): number {
+  // 8.64e15 ms is the largest instant a Date (and an ISO string) can hold.
+  if (!/^\d{1,16}$/.test(cursor) || Number(cursor) >= 8.64e15) throw badInput(`${name} is not a cursor of this connection`);
+  return Number(cursor);
+}
+
+interface PageKey {
+  metric: string;
+  /** Inclusive lower bound, epoch ms, or null. */
+  lo: number | null;
+  /** Exclusive upper bound, epoch ms, or null. */
+  hi: number | null;
+  limit: number;
+  descending: boolean;
+}
+
+interface RawRow {
+  device: string;
+  ts: number;
+  value: number;
+  is_bool: boolean;
+}
+
+// One loader per request and page shape: a devices page asking every device for the same page of a
+// metric is one SQL statement (a LATERAL join using the (deviceId, metric, ts) key), not one per device.
+const loaders = new WeakMap<GraphQLContext, Map<string, DataLoader<string, TelemetryValueShape[]>>>();
+
+function pageLoader(ctx: GraphQLContext, key: PageKey): DataLoader<string, TelemetryValueShape[]> {
+  let byKey = loaders.get(ctx);
+  if (!byKey) loaders.set(ctx, (byKey = new Map()));
+  const id = JSON.stringify(key);
+  let loader = byKey.get(id);
+  if (!loader) {
+    loader = new DataLoader(async (uuids: readonly string[]) => {
+      const bound = (ms: number | null, open: string) => (ms === null ? open : new Date(ms).toISOString());
+      const rows = await ctx.prisma.$queryRawUnsafe<RawRow[]>(
+        `SELECT d.id::text AS device, p.ts, p.value, p.is_bool
+           FROM unnest(string_to_array($1, ',')::uuid[]) AS d(id)
+           CROSS JOIN LATERAL (
+             SELECT (extract(epoch FROM t.ts) * 1000)::float8 AS ts, t.value, t."isBool" AS is_bool
+               FROM "TelemetryPoint" t
+              WHERE t."deviceId" = d.id AND t.metric = $2 AND t.ts >= $3::timestamptz AND t.ts < $4::timestamptz
+              ORDER BY t.ts ${key.descending ? 'DESC' : 'ASC'}
+              LIMIT $5::int
+           ) p`,
+        uuids.join(','),
+        key.metric,
+        bound(key.lo, '-infinity'),
+        bound(key.hi, 'infinity'),
+        key.limit,
+      );
+      const grouped = new Map<string, TelemetryValueShape[]>(uuids.map((u) => [u, []]));
+      for (const row of rows) grouped.get(row.device)?.push({ metric: key.metric, ts: Number(row.ts), value: Number(row.value), isBool: row.is_bool });
+      return uuids.map((u) => grouped.get(u)!);
+    });
+    byKey.set(id, loader);
+  }
+  return loader;
+}
+
+builder.prismaObjectFields(DeviceRef, (t) => ({
+  latest: t.field({
+    type: [TelemetryValueRef],
+    description: 'The newest value of each metric (or of the given ones), by metric name. Read from the latest-values table, not from history.',
+    args: { metrics: t.arg.stringList({ required: false, description: 'Only these metrics; omit for all.' }) },
+    // Loaded with the device query itself, so a page of devices reads all their latest values at once.
+    select: (args) => ({
+      latest: {
+        ...(args.metrics ? { where: { metric: { in: args.metrics } } } : {}),
+        orderBy: { metric: 'asc' as const },
+      },
+    }),
+    resolve: (device) => device.latest,
+  }),
+  telemetry: t.connection({
+    type: TelemetryValueRef,
+    description: `Raw points of one metric, oldest first, in [from, to). Cursors are point timestamps. Pages hold at most ${MAX_PAGE} points (default ${DEFAULT_PAGE}).`,
+    args: {
+      metric: t.arg.string({ required: true }),
+      from: t.arg({ type: 'DateTime', required: false, description: 'Inclusive.' }),
+      to: t.arg({ type: 'DateTime', required: false, description: 'Exclusive.' }),
+    },
+    select: { id: true },
+    resolve: async (device, args, ctx) => {
+      checkMetric(args.metric);
+      if (args.first != null && args.last != null) throw badInput('pass first or last, not both');
+      const descending = args.last != null || (args.before != null && args.first == null);
+      const size = (descending ? args.last : args.first) ?? DEFAULT_PAGE;
+      if (size < 0 || size > MAX_PAGE) throw badInput(`first/last must be between 0 and ${MAX_PAGE}`);
+      let lo = args.from ? args.from.getTime() : null;
+      let hi = args.to ? args.to.getTime() : null;
+      if (args.after != null) lo = Math.max(lo ?? -Infinity, decodeCursor(args.after, 'after') + 1);
+      if (args.before != null) hi = Math.min(hi ?? Infinity, decodeCursor(args.before, 'before'));
+      const rows = await pageLoader(ctx, { metric: args.metric, lo, hi, limit: size + 1, descending }).load(device.id);
+      const more = rows.length > size;
+      const page = rows.slice(0, size);
+      if (descending) page.reverse();
+      const edges = page.map((node) => ({ cursor: String(node.ts), node }));
+      return {
+        edges,
+        pageInfo: {
+          hasNextPage: descending ? false : more,
+          hasPreviousPage: descending ? more : false,
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
+      };
+    },
+  }, { name: 'TelemetryConnection' }, { name: 'TelemetryEdge' }),
+}));
+
+const TelemetryUpdateRef = builder.objectRef<TelemetryEvent>('TelemetryUpdate').implement({
+  description: 'Telemetry of one device, newly stored by one write (replays that stored nothing are not sent).',
+  fields: (t) => ({
+    deviceId: t.exposeString('deviceId'),
+    at: t.field({ type: 'DateTime', description: 'When the points were stored.', resolve: (e) => new Date(e.at) }),
+    points: t.field({ type: [TelemetryValueRef], description: 'In the order the device sent them.', resolve: (e) => e.points }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  telemetry: t.field({
+    type: TelemetryUpdateRef,
+    description: 'Telemetry as it is stored. Omit deviceId for every device you may see, metrics for every metric.',
+    args: {
+      deviceId: t.arg.string({ required: false }),
+      metrics: t.arg.stringList({ required: false }),
+    },
+    subscribe: (_root, { deviceId, metrics }, ctx) => {
+      const wanted = metrics ? new Set(metrics) : null;
+      // Tenant, device and metrics are checked before an event is queued for this subscriber.
+      const accept = (e: TelemetryEvent) =>
+        e.tenantId === ctx.principal.tenantId && (deviceId == null || e.deviceId === deviceId) && (!wanted || e.points.some((p) => wanted.has(p.metric)));
+      return pipe(
+        ctx.bus.subscribe('telemetry', accept),
+        map((e): TelemetryEvent => (wanted ? { ...e, points: e.points.filter((p) => wanted.has(p.metric)) } : e)),
+      );
+    },
+    resolve: (event) => event,
+  }),
+}));

@@ -1,0 +1,364 @@
+/**
+ * Telemetry ingestion (DESIGN.md §7): parsed messages go into the pure TelemetryBatcher, and batches are
+ * written with ONE set-based statement each (`unnest` arrays; points and latest values together). Each
+ * message carries a ticket that settles once its batch is stored; the bridge awaits it, so a QoS 1 PUBACK
+ * follows the store.
+ *
+ * One batch is written at a time per process: the next one fills while the current one is written, so
+ * batches grow with load, and acknowledgements go out in arrival order. When the store falls behind and
+ * the batcher is full, `ingest` waits for room (bounded by `backpressureTimeoutMs`) instead of queueing
+ * without end; while it waits the MQTT message stays unacknowledged, which holds the publisher back.
+ */
+import type { TelemetryConfig } from '../config.ts';
+import type { SqlExecutor } from '../db/client.ts';
+import { TelemetryBatcher, type Batch, type DevicePoint } from '../domain/telemetry/batcher.ts';
+import { DEFAULT_TELEMETRY_LIMITS, parseTelemetry, type TelemetryErrorCode, type TelemetryLimits } from '../domain/telemetry/message.ts';
+import type { EventBus, TelemetryEvent } from '../events/bus.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+
+/** Why a telemetry message was not stored. The parser's codes, plus what the pipeline adds. */
+export type TelemetryRefusalCode =
+  | TelemetryErrorCode
+  /** The device does not exist (any more): deleted while its messages were in flight. */
+  | 'DEVICE_NOT_FOUND'
+  /** No room in the pipeline within `backpressureTimeoutMs`. */
+  | 'OVERLOADED'
+  /** The service has drained for shutdown. */
+  | 'SHUTTING_DOWN';
+
+export type IngestOutcome =
+  | { ok: true; /** Distinct (metric, ts) points in the message. */ points: number }
+  | { ok: false; code: TelemetryRefusalCode; message: string; path?: string[] };
+
+export interface TelemetryServiceOptions {
+  sql: SqlExecutor;
+  bus: EventBus;
+  logger: Logger;
+  metrics: Metrics;
+  config: TelemetryConfig;
+  /** Largest payload, in bytes (the MQTT payload limit). */
+  maxPayloadBytes: number;
+  now?: () => number;
+  /** Attempts per batch before its messages fail (transient database errors). Default 5. */
+  maxWriteAttempts?: number;
+}
+
+export const TELEMETRY_POINTS_METRIC = 'doppel_telemetry_points_total';
+export const TELEMETRY_BATCHES_METRIC = 'doppel_telemetry_batches_total';
+export const TELEMETRY_BACKPRESSURE_METRIC = 'doppel_telemetry_backpressure_waits_total';
+
+interface Ticket {
+  deviceId: string;
+  points: number;
+  resolve(outcome: IngestOutcome): void;
+  reject(error: unknown): void;
+}
+
+interface DeviceRef {
+  uuid: string;
+  tenantId: string;
+}
+
+const MAX_CACHED_DEVICES = 100_000;
+
+export function createTelemetryService(options: TelemetryServiceOptions) {
+  const { sql, bus, logger, metrics, config } = options;
+  const now = options.now ?? Date.now;
+  const maxWriteAttempts = options.maxWriteAttempts ?? 5;
+  const limits: TelemetryLimits = {
+    maxBytes: Math.min(options.maxPayloadBytes, config.maxMessageBytes),
+    maxDepth: DEFAULT_TELEMETRY_LIMITS.maxDepth,
+    maxValuesPerMessage: config.maxValuesPerMessage,
+    maxBatchEntries: config.maxBatchEntries,
+    maxFutureSkewMs: config.maxFutureSkewMs,
+  };
+  const batcher = new TelemetryBatcher<Ticket>({
+    maxBatchPoints: config.batchMaxPoints,
+    maxBatchAgeMs: config.batchMaxAgeMs,
+    maxPending: config.maxPendingPoints,
+  });
+  metrics.describe(TELEMETRY_POINTS_METRIC, 'Telemetry points written, by result (stored, duplicate, dropped: device gone).');
+  metrics.describe(TELEMETRY_BATCHES_METRIC, 'Telemetry batch writes, by result.');
+  metrics.describe(TELEMETRY_BACKPRESSURE_METRIC, 'Telemetry messages that had to wait for room in the pipeline.');
+
+  // deviceId → store key. Devices can be deleted (and re-registered under a new uuid): the write joins
+  // "Device" on the uuid, so a stale entry drops rows instead of failing the statement, and is evicted.
+  const devices = new Map<string, DeviceRef>();
+
+  let draining = false;
+  let closed = false;
+  let pumping: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Infinity;
+  const roomWaiters = new Set<() => void>();
+
+  function clearTimer(): void {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    timerAt = Infinity;
+  }
+
+  /** Starts a write when one is due, else sets one timer for when the oldest message comes due. */
+  function schedule(): void {
+    if (pumping) return; // the pump re-checks when its batch is done
+    if (batcher.pendingOffers === 0) return clearTimer();
+    const t = now();
+    if (draining || batcher.due(t)) {
+      clearTimer();
+      pumping = pump().finally(() => {
+        pumping = undefined;
+        schedule();
+      });
+      return;
+    }
+    const next = batcher.nextDueAt()!;
+    if (timer && timerAt <= next) return;
+    clearTimer();
+    timerAt = next;
+    timer = setTimeout(() => {
+      timer = undefined;
+      timerAt = Infinity;
+      schedule();
+    }, Math.max(0, next - t));
+  }
+
+  async function pump(): Promise<void> {
+    while (batcher.pendingOffers > 0 && (draining || batcher.due(now()))) {
+      await writeBatch(batcher.take()!);
+    }
+  }
+
+  function wakeRoomWaiters(): void {
+    for (const wake of [...roomWaiters]) wake();
+  }
+
+  async function writeBatch(batch: Batch<Ticket>): Promise<void> {
+    let result: StoreResult;
+    try {
+      result = await storeWithRetry(batch.points);
+    } catch (error) {
+      metrics.inc(TELEMETRY_BATCHES_METRIC, { result: 'failed' });
+      logger.error({ err: error, points: batch.points.length, messages: batch.tickets.length }, 'telemetry batch could not be stored');
+      batcher.release(batch);
+      for (const ticket of batch.tickets) ticket.reject(error);
+      wakeRoomWaiters();
+      return;
+    }
+    batcher.release(batch);
+    wakeRoomWaiters();
+    metrics.inc(TELEMETRY_BATCHES_METRIC, { result: 'stored' });
+    metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'stored' }, result.stored);
+    metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'duplicate' }, result.duplicates);
+    metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'dropped' }, result.dropped);
+    for (const event of result.events) bus.publish('telemetry', event);
+    for (const ticket of batch.tickets) {
+      ticket.resolve(
+        result.missing.has(ticket.deviceId)
+          ? { ok: false, code: 'DEVICE_NOT_FOUND', message: `device ${ticket.deviceId} does not exist` }
+          : { ok: true, points: ticket.points },
+      );
+    }
+  }
+
+  async function storeWithRetry(points: DevicePoint[]): Promise<StoreResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await store(points);
+      } catch (error) {
+        // A device deleted between resolving and writing fails the FK check (23503): forget what we
+        // knew about these devices, so the next attempt resolves them again and drops the missing ones.
+        for (const p of points) devices.delete(p.device);
+        if (attempt >= maxWriteAttempts || closed) throw error;
+        logger.warn({ err: error, attempt }, 'telemetry batch write failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** (attempt - 1), 2000)));
+      }
+    }
+  }
+
+  async function resolveDevices(deviceIds: string[]): Promise<void> {
+    const unknown = deviceIds.filter((id) => !devices.has(id));
+    if (unknown.length === 0) return;
+    const rows = await sql.query<{ id: string; deviceId: string; tenantId: string }>(
+      `SELECT id::text AS id, "deviceId", "tenantId" FROM "Device" WHERE "deviceId" = ANY($1::text[])`,
+      [unknown],
+    );
+    for (const row of rows) {
+      if (devices.size >= MAX_CACHED_DEVICES) devices.delete(devices.keys().next().value as string);
+      devices.set(row.deviceId, { uuid: row.id, tenantId: row.tenantId });
+    }
+  }
+
+  interface StoreResult {
+    stored: number;
+    duplicates: number;
+    dropped: number;
+    /** Device ids whose points were dropped: the device does not exist. */
+    missing: Set<string>;
+    events: TelemetryEvent[];
+  }
+
+  async function store(points: DevicePoint[]): Promise<StoreResult> {
+    const deviceIds = [...new Set(points.map((p) => p.device))];
+    await resolveDevices(deviceIds);
+    let written = await writeRows(points.filter((p) => devices.has(p.device)));
+    // Known devices the statement did not find were deleted since we cached them, perhaps registered
+    // again under a new uuid: resolve those once more and write their points in a second statement.
+    const stale = deviceIds.filter((id) => devices.has(id) && !written.matched.has(devices.get(id)!.uuid));
+    if (stale.length > 0) {
+      const before = new Map(stale.map((id) => [id, devices.get(id)!.uuid]));
+      for (const id of stale) devices.delete(id);
+      await resolveDevices(stale);
+      const moved = new Set(stale.filter((id) => devices.has(id) && devices.get(id)!.uuid !== before.get(id)));
+      if (moved.size > 0) {
+        const again = await writeRows(points.filter((p) => moved.has(p.device)));
+        written = { matched: new Set([...written.matched, ...again.matched]), inserted: new Set([...written.inserted, ...again.inserted]) };
+      }
+    }
+
+    const missing = new Set(deviceIds.filter((id) => !devices.has(id) || !written.matched.has(devices.get(id)!.uuid)));
+    for (const id of missing) devices.delete(id);
+    const at = now();
+    const byDevice = new Map<string, TelemetryEvent>();
+    let stored = 0;
+    let dropped = 0;
+    for (const p of points) {
+      if (missing.has(p.device)) {
+        dropped++;
+        continue;
+      }
+      const ref = devices.get(p.device)!;
+      if (!written.inserted.has(rowKey(ref.uuid, p.metric, p.ts))) continue;
+      stored++;
+      let event = byDevice.get(p.device);
+      if (!event) byDevice.set(p.device, (event = { deviceUuid: ref.uuid, deviceId: p.device, tenantId: ref.tenantId, points: [], at }));
+      event.points.push({ metric: p.metric, ts: p.ts, value: p.value, isBool: p.isBool });
+    }
+    return { stored, duplicates: points.length - stored - dropped, dropped, missing, events: [...byDevice.values()] };
+  }
+
+  /**
+   * The one statement per batch: inserts the points (replays hit the key and store nothing), moves the
+   * latest values forward from what was inserted, and reports which devices matched and which rows were
+   * new. Joining "Device" drops the rows of a device deleted since it was resolved instead of failing
+   * the whole batch on the foreign key.
+   */
+  async function writeRows(points: DevicePoint[]): Promise<{ matched: Set<string>; inserted: Set<string> }> {
+    if (points.length === 0) return { matched: new Set(), inserted: new Set() };
+    const rows = await sql.query<{ kind: string; device: string; metric: string | null; ts: number | null }>(
+      `WITH input AS (
+         SELECT i.device_id, i.metric, timestamptz 'epoch' + i.ts_ms * interval '1 millisecond' AS ts, i.value, i.is_bool
+           FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::float8[], $5::bool[]) AS i(device_id, metric, ts_ms, value, is_bool)
+           JOIN "Device" d ON d.id = i.device_id
+       ), inserted AS (
+         INSERT INTO "TelemetryPoint" ("deviceId", metric, ts, value, "isBool")
+         SELECT device_id, metric, ts, value, is_bool FROM input
+         ON CONFLICT ("deviceId", metric, ts) DO NOTHING
+         RETURNING "deviceId", metric, ts, value, "isBool"
+       ), newest AS (
+         SELECT DISTINCT ON ("deviceId", metric) "deviceId", metric, ts, value, "isBool"
+           FROM inserted
+          ORDER BY "deviceId", metric, ts DESC
+       ), latest AS (
+         INSERT INTO "TelemetryLatest" ("deviceId", metric, ts, value, "isBool")
+         SELECT "deviceId", metric, ts, value, "isBool" FROM newest
+         ON CONFLICT ("deviceId", metric) DO UPDATE
+           SET ts = EXCLUDED.ts, value = EXCLUDED.value, "isBool" = EXCLUDED."isBool"
+           WHERE "TelemetryLatest".ts < EXCLUDED.ts
+       )
+       SELECT 'm' AS kind, m.device_id::text AS device, NULL::text AS metric, NULL::float8 AS ts
+         FROM (SELECT DISTINCT device_id FROM input) m
+       UNION ALL
+       SELECT 'i', "deviceId"::text, metric, (extract(epoch FROM ts) * 1000)::float8 FROM inserted`,
+      [
+        points.map((p) => devices.get(p.device)!.uuid),
+        points.map((p) => p.metric),
+        points.map((p) => p.ts),
+        points.map((p) => p.value),
+        points.map((p) => p.isBool),
+      ],
+    );
+    const matched = new Set<string>();
+    const inserted = new Set<string>();
+    for (const row of rows) {
+      if (row.kind === 'm') matched.add(row.device);
+      else inserted.add(rowKey(row.device, row.metric!, Number(row.ts)));
+    }
+    return { matched, inserted };
+  }
+
+  function waitForRoom(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timeout);
+        roomWaiters.delete(wake);
+        resolve(true);
+      };
+      const timeout = setTimeout(() => {
+        roomWaiters.delete(wake);
+        resolve(false);
+      }, ms);
+      roomWaiters.add(wake);
+    });
+  }
+
+  return {
+    /**
+     * Parses one `devices/{id}/telemetry` payload and stores it. Resolves once the message's points are
+     * stored (or refused); rejects only when the store keeps failing.
+     */
+    async ingest(deviceId: string, payload: string | Uint8Array, receivedAt: number): Promise<IngestOutcome> {
+      const parsed = parseTelemetry(payload, receivedAt, limits);
+      if (!parsed.ok) {
+        const { code, message, path } = parsed.error;
+        return { ok: false, code, message, ...(path.length > 0 ? { path } : {}) };
+      }
+      const deadline = now() + config.backpressureTimeoutMs;
+      let waited = false;
+      for (;;) {
+        if (closed) return { ok: false, code: 'SHUTTING_DOWN', message: 'the server is shutting down' };
+        let ticket: Ticket | undefined;
+        const stored = new Promise<IngestOutcome>((resolve, reject) => {
+          ticket = { deviceId, points: parsed.points.length, resolve, reject };
+        });
+        if (batcher.offer(deviceId, parsed.points, now(), ticket) === 'accepted') {
+          schedule();
+          return stored;
+        }
+        if (!waited) metrics.inc(TELEMETRY_BACKPRESSURE_METRIC);
+        waited = true;
+        const left = deadline - now();
+        if (left <= 0 || !(await waitForRoom(left))) {
+          return { ok: false, code: 'OVERLOADED', message: `no room for ${parsed.points.length} points within ${config.backpressureTimeoutMs} ms` };
+        }
+      }
+    },
+
+    /** Writes everything accepted so far, then refuses new messages (graceful shutdown, before the database closes). */
+    async drain(): Promise<void> {
+      draining = true;
+      clearTimer();
+      for (;;) {
+        if (pumping) await pumping;
+        else if (batcher.pendingOffers > 0) schedule();
+        else if (roomWaiters.size > 0) {
+          // Messages still waiting for room get it now, and are written by the next round.
+          wakeRoomWaiters();
+          await new Promise((r) => setImmediate(r));
+        } else break;
+      }
+      closed = true;
+    },
+
+    /** Points waiting or being written (for tests and metrics). */
+    get pendingPoints(): number {
+      return batcher.pendingPoints + batcher.inFlightPoints;
+    },
+  };
+}
+
+function rowKey(uuid: string, metric: string, ts: number): string {
+  return `${uuid}\u0000${metric}\u0000${ts}`;
+}
+
+export type TelemetryService = ReturnType<typeof createTelemetryService>;
