@@ -1,4 +1,5 @@
-import { GraphQLError, Kind, type ValueNode } from 'graphql';
+import { Kind, type ValueNode } from 'graphql';
+import { createGraphQLError } from 'graphql-yoga';
 import { builder } from '../builder.ts';
 import type { JsonValue } from '../domain/twin.ts';
 
@@ -19,7 +20,7 @@ function literalToJson(node: ValueNode, variables: Record<string, unknown> | nul
     case Kind.VARIABLE:
       return (variables?.[node.name.value] ?? null) as JsonValue;
     default:
-      throw new GraphQLError('JSON literal expected', { extensions: { code: 'BAD_USER_INPUT' } });
+      throw createGraphQLError('JSON literal expected', { extensions: { code: 'BAD_USER_INPUT' } });
   }
 }
 
@@ -36,7 +37,7 @@ builder.scalarType('DateTime', {
   parseValue: (value) => {
     const date = typeof value === 'string' || typeof value === 'number' ? new Date(value) : null;
     if (!date || Number.isNaN(date.getTime())) {
-      throw new GraphQLError('DateTime must be an ISO-8601 string or epoch milliseconds', { extensions: { code: 'BAD_USER_INPUT' } });
+      throw createGraphQLError('DateTime must be an ISO-8601 string or epoch milliseconds', { extensions: { code: 'BAD_USER_INPUT' } });
     }
     return date;
   },

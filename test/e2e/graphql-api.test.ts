@@ -220,3 +220,13 @@ describe(`GraphQL API (${modeName})`, () => {
     expect(response.status).toBe(413);
   });
 });
+
+describe(`GraphQL input errors (${modeName})`, () => {
+  it('says what is wrong with a bad DateTime variable instead of masking it', async () => {
+    const result = await t.gql(
+      `query Q($id: String!, $from: DateTime) { device(deviceId: $id) { telemetry(metric: "temp", from: $from) { edges { cursor } } } }`,
+      { id: 'x', from: 'last tuesday' },
+    );
+    expect(result.errors?.[0]?.message).toMatch(/DateTime must be an ISO-8601 string or epoch milliseconds/);
+  });
+});
