@@ -22,24 +22,28 @@ export type TwinErrorCode =
   | 'INVALID_TIMESTAMP';
 
 /**
- * A refused twin patch (or device timestamp). It extends `Error` so the Pothos errors plugin can map it
- * to a GraphQL result type, but it is returned, not thrown, by the reducer.
+ * A refused input of the pure domain modules (twin patches, telemetry messages): a stable code, a
+ * human message and the path to the offending field. Returned, not thrown, so the edges turn it into
+ * replies (`…/rejected` on MQTT, a `ValidationError` result in GraphQL) instead of crashes.
  */
-export class TwinValidationError extends Error {
-  override readonly name = 'TwinValidationError';
-
+export class DomainValidationError<Code extends string> extends Error {
   constructor(
     /** Stable machine-readable code. */
-    readonly code: TwinErrorCode,
+    readonly code: Code,
     message: string,
-    /** Keys from the section root to the offending key or value (array indexes as decimal strings); `[]` for the whole patch. */
+    /** Keys from the root to the offending key or value (array indexes as decimal strings); `[]` for the whole input. */
     readonly path: string[] = [],
   ) {
     super(message);
   }
 
   /** `Error` fields are not enumerable; this keeps `JSON.stringify` (logs, MQTT replies) useful. */
-  toJSON(): { code: TwinErrorCode; message: string; path: string[] } {
+  toJSON(): { code: Code; message: string; path: string[] } {
     return { code: this.code, message: this.message, path: this.path };
   }
+}
+
+/** A refused twin patch (or device timestamp). */
+export class TwinValidationError extends DomainValidationError<TwinErrorCode> {
+  override readonly name = 'TwinValidationError';
 }

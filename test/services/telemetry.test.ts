@@ -1,43 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { loadConfig, type TelemetryConfig } from '../../src/config.ts';
-import { openDatabase, type Database, type SqlExecutor } from '../../src/db/client.ts';
-import { applyMigrations } from '../../src/db/migrate.ts';
+import type { Database, SqlExecutor } from '../../src/db/client.ts';
 import { createEventBus, type TelemetryEvent } from '../../src/events/bus.ts';
 import { createLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
-import { MIGRATIONS_DIR } from '../../src/server.ts';
 import { createTelemetryService, TELEMETRY_BACKPRESSURE_METRIC, TELEMETRY_POINTS_METRIC } from '../../src/services/telemetry.ts';
-import { externalDatabaseUrl, modeName, uniqueDeviceId } from '../support/harness.ts';
+import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
 
 let db: Database;
-let dropDatabase: (() => Promise<void>) | undefined;
+let closeDatabase: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  let url = 'memory://';
-  if (externalDatabaseUrl) {
-    const name = `doppel_test_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: externalDatabaseUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(externalDatabaseUrl);
-    u.pathname = `/${name}`;
-    url = u.toString();
-    dropDatabase = async () => {
-      const c = new pg.Client({ connectionString: externalDatabaseUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    };
-  }
-  db = await openDatabase(loadConfig({ DATABASE_URL: url }).database);
-  await applyMigrations(db, { migrationsDir: MIGRATIONS_DIR });
+  ({ db, close: closeDatabase } = await openTestDatabase());
 });
 afterAll(async () => {
-  await db?.close();
-  await dropDatabase?.();
+  await closeDatabase?.();
 });
 
 const defaults = loadConfig({}).telemetry;

@@ -49,6 +49,23 @@ async function createScratchDatabase(adminUrl: string): Promise<{ url: string; d
   };
 }
 
+/**
+ * A freshly migrated database for service-level tests: in-memory PGlite, or a scratch PostgreSQL
+ * database when DOPPEL_TEST_DATABASE_URL is set. `close()` closes it and drops the scratch database.
+ */
+export async function openTestDatabase(): Promise<{ db: Database; close: () => Promise<void> }> {
+  const scratch = externalDatabaseUrl ? await createScratchDatabase(externalDatabaseUrl) : undefined;
+  const db = await openDatabase(loadConfig({ DATABASE_URL: scratch?.url ?? 'memory://' }).database);
+  await applyMigrations(db, { migrationsDir: MIGRATIONS_DIR });
+  return {
+    db,
+    async close() {
+      await db.close();
+      await scratch?.drop();
+    },
+  };
+}
+
 export interface TestServer {
   config: Config;
   running: RunningServer;

@@ -7,6 +7,7 @@
  * a device that sends one bad value usually has a bug that makes the rest of the message suspect too,
  * and "some of your values were dropped" is a reply no device can act on.
  */
+import { DomainValidationError } from '../errors.ts';
 import { parseJsonBounded } from '../json-limits.ts';
 import { isPlainObject, parseTimestamp } from '../twin.ts';
 
@@ -107,23 +108,8 @@ export type TelemetryErrorCode =
   | 'INVALID_SEQ';
 
 /** A refused telemetry message. Returned, never thrown, by the parser. */
-export class TelemetryValidationError extends Error {
+export class TelemetryValidationError extends DomainValidationError<TelemetryErrorCode> {
   override readonly name = 'TelemetryValidationError';
-
-  constructor(
-    /** Stable machine-readable code. */
-    readonly code: TelemetryErrorCode,
-    message: string,
-    /** From the payload root to the offending field: array indexes as decimal strings, e.g. `["3","values","temp"]`; `[]` for the whole payload. */
-    readonly path: string[] = [],
-  ) {
-    super(message);
-  }
-
-  /** `Error` fields are not enumerable; this keeps `JSON.stringify` (logs, MQTT replies) useful. */
-  toJSON(): { code: TelemetryErrorCode; message: string; path: string[] } {
-    return { code: this.code, message: this.message, path: this.path };
-  }
 }
 
 export type TelemetryParseResult =
