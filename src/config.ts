@@ -9,7 +9,21 @@ export type DatabaseConfig =
 
 export type MqttConfig =
   | { kind: 'embedded'; port: number; host: string }
-  | { kind: 'external'; url: string; /** shared-subscription group name used by every Doppel instance */ group: string; username?: string; password?: string };
+  | {
+      kind: 'external';
+      url: string;
+      /** shared-subscription group name used by every Doppel instance */
+      group: string;
+      username?: string;
+      password?: string;
+      /**
+       * Stable client id of this instance (MQTT_CLIENT_ID). With one, the broker keeps a persistent
+       * session for it and queues / redelivers unacknowledged QoS 1 messages across a crash or restart.
+       */
+      clientId?: string;
+      /** How long the broker keeps that session after we disconnect, in seconds (MQTT_SESSION_EXPIRY_S). */
+      sessionExpirySeconds: number;
+    };
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -122,12 +136,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     } else {
       const group = env.MQTT_SHARED_GROUP || 'doppel';
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(group)) problems.push(`MQTT_SHARED_GROUP must match [A-Za-z0-9_-]{1,64}`);
+      const clientId = env.MQTT_CLIENT_ID?.trim() || undefined;
+      // MQTT 5 allows any UTF-8 client id, but brokers differ beyond the portable set; keep it boring.
+      if (clientId !== undefined && !/^[A-Za-z0-9_.:-]{1,128}$/.test(clientId)) {
+        problems.push(`MQTT_CLIENT_ID must match [A-Za-z0-9_.:-]{1,128} (got ${JSON.stringify(env.MQTT_CLIENT_ID)})`);
+      }
+      // Upper bound: MQTT's Session Expiry Interval is 32-bit, but a session held for more than a week
+      // by an instance that may never return is a misconfiguration (see README, Scale-out).
+      const sessionExpirySeconds = int('MQTT_SESSION_EXPIRY_S', 300, 1, 7 * 24 * 3600);
       mqtt = {
         kind: 'external',
         url: mqttUrl,
         group,
         ...(env.MQTT_USERNAME ? { username: env.MQTT_USERNAME } : {}),
         ...(env.MQTT_PASSWORD ? { password: env.MQTT_PASSWORD } : {}),
+        ...(clientId !== undefined ? { clientId } : {}),
+        sessionExpirySeconds,
       };
     }
   }

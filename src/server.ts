@@ -119,6 +119,8 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
             group: config.mqtt.group,
             ...(config.mqtt.username ? { username: config.mqtt.username } : {}),
             ...(config.mqtt.password ? { password: config.mqtt.password } : {}),
+            ...(config.mqtt.clientId !== undefined ? { clientId: config.mqtt.clientId } : {}),
+            sessionExpirySeconds: config.mqtt.sessionExpirySeconds,
             logger: logger.child({ component: 'mqtt' }),
           }));
     transportRef = transport;

@@ -15,7 +15,28 @@ describe('configuration', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/doppel' }).database).toEqual({ kind: 'postgres', url: 'postgres://u:p@db:5432/doppel' });
     expect(loadConfig({ DATABASE_URL: 'memory://' }).database).toEqual({ kind: 'pglite', dataDir: undefined });
     expect(loadConfig({ DATABASE_URL: 'pglite:/var/lib/doppel' }).database).toEqual({ kind: 'pglite', dataDir: '/var/lib/doppel' });
-    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_SHARED_GROUP: 'g1' }).mqtt).toEqual({ kind: 'external', url: 'mqtt://broker:1883', group: 'g1' });
+    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_SHARED_GROUP: 'g1' }).mqtt).toEqual({ kind: 'external', url: 'mqtt://broker:1883', group: 'g1', sessionExpirySeconds: 300 });
+  });
+
+  it('keeps a persistent MQTT session only when MQTT_CLIENT_ID names this instance', () => {
+    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883' }).mqtt).not.toHaveProperty('clientId');
+    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_CLIENT_ID: 'doppel-0', MQTT_SESSION_EXPIRY_S: '120' }).mqtt).toEqual({
+      kind: 'external',
+      url: 'mqtt://broker:1883',
+      group: 'doppel',
+      clientId: 'doppel-0',
+      sessionExpirySeconds: 120,
+    });
+    let error: unknown;
+    try {
+      loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_CLIENT_ID: 'has space', MQTT_SESSION_EXPIRY_S: '0' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/MQTT_CLIENT_ID must match/);
+    expect(problems).toMatch(/MQTT_SESSION_EXPIRY_S=0 is out of range/);
   });
 
   it('reports every bad variable at once, each with its own message', () => {

@@ -34,7 +34,10 @@ export interface ExternalTransportOptions {
   /**
    * A client id that is stable across restarts of *this* instance (e.g. a StatefulSet pod name). With
    * one, we keep a persistent session (clean start off, `sessionExpirySeconds`) so QoS 1 messages queue at
-   * the broker while we restart. Without one, each start is a fresh random id with a clean session.
+   * the broker while we restart. Without one, each start is a fresh random id with a clean session, and
+   * messages the broker had sent us but we had not acknowledged when we crashed are gone: Mosquitto 2.0
+   * drops them with the session instead of re-routing them to another member of the group (measured on
+   * 2.0.11). test/e2e/telemetry-durability.test.ts covers the persistent case (config: MQTT_CLIENT_ID).
    *
    * Caution: Mosquitto 2.0 keeps routing its share of a shared subscription to a member whose session
    * is persistent but offline (measured: 50 of 100 messages queued for the offline one of two). An
