@@ -56,6 +56,10 @@ export interface TelemetryConfig {
   maxPendingPoints: number;
   /** How long a message may wait for room before it is refused as OVERLOADED, in ms. */
   backpressureTimeoutMs: number;
+  /** Most buckets one `Device.series` query may span (per metric); larger ranges are refused. */
+  seriesMaxBuckets: number;
+  /** Most metrics one `Device.series` query may name. */
+  seriesMaxMetrics: number;
 }
 
 export interface Config {
@@ -185,6 +189,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchMaxAgeMs: int('TELEMETRY_BATCH_MAX_AGE_MS', 20, 0, 60_000),
       maxPendingPoints: int('TELEMETRY_MAX_PENDING_POINTS', 100_000, 1, 10_000_000),
       backpressureTimeoutMs: int('TELEMETRY_BACKPRESSURE_TIMEOUT_MS', 10_000, 0, 600_000),
+      seriesMaxBuckets: int('TELEMETRY_SERIES_MAX_BUCKETS', 10_000, 1, 1_000_000),
+      seriesMaxMetrics: int('TELEMETRY_SERIES_MAX_METRICS', 20, 1, 1000),
     },
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
   };

@@ -66,6 +66,8 @@ describe('configuration', () => {
       batchMaxAgeMs: 20,
       maxPendingPoints: 100_000,
       backpressureTimeoutMs: 10_000,
+      seriesMaxBuckets: 10_000,
+      seriesMaxMetrics: 20,
     });
     expect(loadConfig({ TELEMETRY_MAX_VALUES_PER_MESSAGE: '10', TELEMETRY_BATCH_MAX_AGE_MS: '0' }).telemetry).toMatchObject({ maxValuesPerMessage: 10, batchMaxAgeMs: 0 });
     let error: unknown;

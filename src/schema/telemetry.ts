@@ -2,7 +2,9 @@ import DataLoader from 'dataloader';
 import { createGraphQLError, map, pipe } from 'graphql-yoga';
 import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
+import { isValidTimeZone, MAX_BUCKET_TS, MIN_BUCKET_TS, type AggregateFunction, type BucketInterval, type FillMode, type SeriesBucket } from '../domain/telemetry/buckets.ts';
 import { METRIC_NAME } from '../domain/telemetry/message.ts';
+import { loadSeries, seriesRange, type MetricSeries, type SeriesKey } from '../services/series.ts';
 import type { TelemetryEvent } from '../events/bus.ts';
 import { DeviceRef } from './device.ts';
 
@@ -97,6 +99,124 @@ function pageLoader(ctx: GraphQLContext, key: PageKey): DataLoader<string, Telem
   return loader;
 }
 
+const SeriesIntervalEnum = builder.enumType('SeriesInterval', {
+  description: 'Bucket size. Calendar buckets (DAY, WEEK, MONTH) follow the time zone, so a day is 23 or 25 hours across a DST change.',
+  values: {
+    MINUTE: { value: 'minute' },
+    FIVE_MINUTES: { value: '5 minutes' },
+    FIFTEEN_MINUTES: { value: '15 minutes' },
+    HOUR: { value: 'hour' },
+    DAY: { value: 'day' },
+    WEEK: { value: 'week', description: 'ISO weeks, starting on Monday.' },
+    MONTH: { value: 'month' },
+  } as const,
+});
+
+const AggregateEnum = builder.enumType('Aggregate', {
+  description: 'An aggregate of the points in a bucket. Booleans count as 1 and 0 (AVG is the fraction of true).',
+  values: {
+    AVG: { value: 'avg' },
+    MIN: { value: 'min' },
+    MAX: { value: 'max' },
+    SUM: { value: 'sum' },
+    COUNT: { value: 'count' },
+    FIRST: { value: 'first', description: 'The value of the earliest point.' },
+    LAST: { value: 'last', description: 'The value of the latest point.' },
+  } as const,
+});
+
+const FillModeEnum = builder.enumType('FillMode', {
+  description: 'What empty buckets in [from, to) become.',
+  values: {
+    NONE: { value: 'none', description: 'Left out: only buckets with points are returned.' },
+    NULL: { value: 'null', description: 'Returned with count 0 and every other aggregate null.' },
+    PREVIOUS: { value: 'previous', description: 'Returned with the previous bucket\'s values (count stays 0); null before the first bucket with points.' },
+  } as const,
+});
+
+const SeriesBucketRef = builder.objectRef<SeriesBucket>('SeriesBucket').implement({
+  description: 'One time bucket [start, end) of a series. Aggregates that were not requested are null.',
+  fields: (t) => ({
+    start: t.field({ type: 'DateTime', resolve: (b) => new Date(b.start) }),
+    end: t.field({ type: 'DateTime', description: 'Exclusive: the next bucket\'s start.', resolve: (b) => new Date(b.end) }),
+    filled: t.exposeBoolean('filled', { description: 'True when the bucket has no points and its values come from the fill mode.' }),
+    avg: t.float({ nullable: true, resolve: (b) => b.values.avg ?? null }),
+    min: t.float({ nullable: true, resolve: (b) => b.values.min ?? null }),
+    max: t.float({ nullable: true, resolve: (b) => b.values.max ?? null }),
+    sum: t.float({ nullable: true, resolve: (b) => b.values.sum ?? null }),
+    count: t.int({ nullable: true, resolve: (b) => b.values.count ?? null }),
+    first: t.float({ nullable: true, resolve: (b) => b.values.first ?? null }),
+    last: t.float({ nullable: true, resolve: (b) => b.values.last ?? null }),
+  }),
+});
+
+const MetricSeriesRef = builder.objectRef<MetricSeries>('MetricSeries').implement({
+  description: 'The buckets of one metric, oldest first.',
+  fields: (t) => ({
+    metric: t.exposeString('metric'),
+    buckets: t.field({ type: [SeriesBucketRef], resolve: (s) => s.buckets }),
+  }),
+});
+
+// Zone names only: Intl also accepts offsets like "+01:00", which PostgreSQL reads with the POSIX (inverted) sign.
+const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
+
+/** Validates the arguments of Device.series into a loader key; throws BAD_USER_INPUT. */
+function seriesKey(
+  args: { metrics: readonly string[]; from: Date; to: Date; interval: BucketInterval; aggregates: readonly AggregateFunction[]; timeZone?: string | null; fill?: FillMode | null },
+  ctx: GraphQLContext,
+): SeriesKey {
+  const { seriesMaxMetrics } = ctx.config.telemetry;
+  if (args.metrics.length === 0) throw badInput('metrics must name at least one metric');
+  if (args.metrics.length > seriesMaxMetrics) throw badInput(`metrics may name at most ${seriesMaxMetrics} metrics`);
+  for (const m of args.metrics) checkMetric(m);
+  if (new Set(args.metrics).size !== args.metrics.length) throw badInput('metrics must not repeat a metric');
+  if (args.aggregates.length === 0) throw badInput('aggregates must name at least one aggregate');
+  const timeZone = args.timeZone ?? 'UTC';
+  if (!ZONE_NAME.test(timeZone) || !isValidTimeZone(timeZone)) throw badInput(`unknown time zone ${JSON.stringify(timeZone)}; use an IANA name such as "Europe/Berlin"`);
+  const from = args.from.getTime();
+  const to = args.to.getTime();
+  if (from >= to) throw badInput('from must be before to');
+  if (from < MIN_BUCKET_TS || to > MAX_BUCKET_TS) throw badInput(`from and to must lie between ${new Date(MIN_BUCKET_TS).toISOString()} and ${new Date(MAX_BUCKET_TS).toISOString()}`);
+  return {
+    metrics: [...args.metrics],
+    from,
+    to,
+    interval: args.interval,
+    aggregates: [...new Set(args.aggregates)],
+    timeZone,
+    fill: args.fill ?? 'none',
+  };
+}
+
+// One loader per request and argument set, like the raw pages: a devices page asking every device for
+// the same series is one SQL statement for the whole page.
+// The bucket range is computed once per argument set too (it is the costly part in TypeScript), and so
+// is a refusal for too many buckets.
+const seriesLoaders = new WeakMap<GraphQLContext, Map<string, DataLoader<string, MetricSeries[]> | Error>>();
+
+function seriesLoader(ctx: GraphQLContext, key: SeriesKey): DataLoader<string, MetricSeries[]> {
+  let byKey = seriesLoaders.get(ctx);
+  if (!byKey) seriesLoaders.set(ctx, (byKey = new Map()));
+  const id = JSON.stringify(key);
+  let loader = byKey.get(id);
+  if (!loader) {
+    const max = ctx.config.telemetry.seriesMaxBuckets;
+    try {
+      const range = seriesRange(key, max);
+      loader = new DataLoader((uuids: readonly string[]) =>
+        loadSeries(<T>(sql: string, ...params: unknown[]) => ctx.prisma.$queryRawUnsafe<T[]>(sql, ...params), uuids, key, range),
+      );
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      loader = badInput(`[from, to) spans more than ${max} buckets of ${key.interval}; use a larger interval or a shorter range`);
+    }
+    byKey.set(id, loader);
+  }
+  if (loader instanceof Error) throw loader;
+  return loader;
+}
+
 builder.prismaObjectFields(DeviceRef, (t) => ({
   latest: t.field({
     type: [TelemetryValueRef],
@@ -146,6 +266,26 @@ builder.prismaObjectFields(DeviceRef, (t) => ({
       };
     },
   }, { name: 'TelemetryConnection' }, { name: 'TelemetryEdge' }),
+  series: t.field({
+    type: [MetricSeriesRef],
+    description:
+      'Bucketed aggregates of points in [from, to), one entry per metric in the order asked. Buckets are calendar buckets in timeZone: ' +
+      'local hours, days, ISO weeks, months; across DST a day is 23 or 25 hours, and a repeated local hour is two buckets (one per UTC offset). ' +
+      'The first bucket may start before from; only points in [from, to) count. Fleet queries (the same arguments on many devices) run as one SQL query.',
+    args: {
+      metrics: t.arg.stringList({ required: true }),
+      from: t.arg({ type: 'DateTime', required: true, description: 'Inclusive.' }),
+      to: t.arg({ type: 'DateTime', required: true, description: 'Exclusive.' }),
+      interval: t.arg({ type: SeriesIntervalEnum, required: true }),
+      aggregates: t.arg({ type: [AggregateEnum], required: true }),
+      timeZone: t.arg.string({ required: false, defaultValue: 'UTC', description: 'An IANA time zone name, e.g. "Europe/Berlin".' }),
+      fill: t.arg({ type: FillModeEnum, required: false, defaultValue: 'none' }),
+    },
+    select: { id: true },
+    resolve: async (device, args, ctx) => {
+      return seriesLoader(ctx, seriesKey(args, ctx)).load(device.id);
+    },
+  }),
 }));
 
 const TelemetryUpdateRef = builder.objectRef<TelemetryEvent>('TelemetryUpdate').implement({
