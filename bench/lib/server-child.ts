@@ -65,7 +65,7 @@ export interface ServerUsage {
 
 let server: ReturnType<typeof createServer> | undefined;
 let database: Database | undefined;
-let metrics: { get(name: string): number } | undefined;
+let metrics: { get(name: string, labels?: Record<string, string>): number } | undefined;
 
 let cpuMark = process.cpuUsage();
 let eluMark: EventLoopUtilization = performance.eventLoopUtilization();
@@ -189,8 +189,13 @@ serveRpc({
       maxBatch: e.maxBatch,
     }));
   },
-  metric({ name }: { name: string }): number {
-    return metrics?.get(name) ?? 0;
+  /** Runs one raw SQL statement on the server's database (bench:ingest counts stored rows with it). */
+  async query({ text, params }: { text: string; params?: unknown[] }): Promise<unknown[]> {
+    if (!database) throw new Error('server not started');
+    return database.sql.query(text, params);
+  },
+  metric({ name, labels }: { name: string; labels?: Record<string, string> }): number {
+    return metrics?.get(name, labels) ?? 0;
   },
   async stop(): Promise<null> {
     await server?.stop();

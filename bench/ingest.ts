@@ -1,0 +1,715 @@
+/**
+ * `npm run bench:ingest` — telemetry ingestion, end to end, at stepped offered rates:
+ *
+ *   mqtt.js devices ─QoS 1─▶ broker ─▶ bridge ─▶ telemetry batcher ─▶ "TelemetryPoint" ─▶ `telemetry` ─▶ graphql-ws subscriber
+ *
+ * Processes: the Doppel server (bench/lib/server-child.ts), device processes (bench/lib/ingest-child.ts,
+ * default 2 × 500 mqtt.js connections), one subscriber process (the same file, graphql-ws role) and this
+ * orchestrator. After the steps, in the same invocation and on the same payloads: the raw broker (bare
+ * Aedes, or the external broker) to one plain mqtt.js subscriber with no database, and raw set-based
+ * `unnest` inserts of the same rows (bench/lib/ingest-raw-child.ts).
+ *
+ *   npm run bench:ingest                               # embedded (PGlite + Aedes), short steps
+ *   BENCH_DATABASE_URL=postgres://… npm run bench:ingest -- --mode postgres
+ *   BENCH_DATABASE_URL=… BENCH_MQTT_URL=mqtt://127.0.0.1:18830 npm run bench:ingest -- --mode postgres+ext-mqtt --sustain 60
+ *   npm run bench:ingest -- --rates 1000,3000 --step-seconds 20 --cpu-prof --record
+ *
+ * See docs/benchmarks.md ("bench:ingest") for what each figure means.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { WS_ACTIVE_METRIC } from '../src/http/graphql.ts';
+import { TELEMETRY_POINTS_METRIC } from '../src/services/telemetry.ts';
+import type { IngestDevice, StepResult, SubStats } from './lib/ingest-child.ts';
+import type { RawInsertResult } from './lib/ingest-raw-child.ts';
+import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
+import { spawnChild, type RpcChild } from './lib/rpc.ts';
+import type { ServerStarted, ServerUsage } from './lib/server-child.ts';
+import { fmt, markdownTable, table } from './lib/stats.ts';
+import { mosquittoMatcher, postgresMatcher, processDelta, sampleMachine, sampleProcesses } from './lib/sysstat.ts';
+
+const BENCH_DIR = import.meta.dirname;
+const ROOT = path.resolve(BENCH_DIR, '..');
+
+const HELP = `usage: npm run bench:ingest -- [options]
+
+  --mode <m>             pglite | postgres | postgres+ext-mqtt (repeatable). Default: pglite, plus postgres
+                         when BENCH_DATABASE_URL is set, plus postgres+ext-mqtt when BENCH_MQTT_URL is set too.
+  --devices <n>          simulated devices (default 1000)
+  --procs <n>            device processes the devices are spread over (default 2)
+  --rates <list>         offered msg/s per step, comma-separated (default pglite 1000,2000,3000,4000;
+                         postgres 2500,5000,7500,10000,12500)
+  --step-seconds <s>     length of each step (default 10)
+  --drain <s>            longest wait after a step for PUBACKs, rows and events (default 20)
+  --no-stop              run every step even after one did not hold
+  --sustain <s>          after the steps, hold the highest rate that held for s seconds (≥ 60 = "sustained")
+  --baseline-seconds <s> window of each baseline (default 8)
+  --no-baseline          skip the raw broker and raw insert baselines
+  --quiet <s>            wait up to s seconds before each step for the machine to be quiet (default 5)
+  --cpu-prof             CPU profile of the server over the last step (or the sustain step), summarized
+  --record               append the run to bench/RESULTS.md
+
+env: BENCH_DATABASE_URL (scratch databases are created there and dropped), BENCH_MQTT_URL (external broker;
+     Mosquitto does not enforce Doppel's device auth), BENCH_LOG_LEVEL (server log level, default silent).`;
+
+const { values: opts } = parseArgs({
+  options: {
+    mode: { type: 'string', multiple: true },
+    devices: { type: 'string', default: '1000' },
+    procs: { type: 'string', default: '2' },
+    rates: { type: 'string' },
+    'step-seconds': { type: 'string', default: '10' },
+    drain: { type: 'string', default: '20' },
+    'no-stop': { type: 'boolean', default: false },
+    sustain: { type: 'string' },
+    'baseline-seconds': { type: 'string', default: '8' },
+    'no-baseline': { type: 'boolean', default: false },
+    quiet: { type: 'string', default: '5' },
+    'cpu-prof': { type: 'boolean', default: false },
+    record: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (opts.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+function num(name: string, raw: string | undefined, min: number, max: number): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    console.error(`--${name} must be a number in ${min}…${max} (got ${raw})`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const DEVICES = num('devices', opts.devices, 1, 20_000);
+const PROCS = num('procs', opts.procs, 1, 16);
+const STEP_MS = num('step-seconds', opts['step-seconds'], 1, 3600) * 1000;
+const DRAIN_MS = num('drain', opts.drain, 1, 600) * 1000;
+const SUSTAIN_MS = opts.sustain === undefined ? undefined : num('sustain', opts.sustain, 1, 3600) * 1000;
+const BASELINE_MS = num('baseline-seconds', opts['baseline-seconds'], 1, 600) * 1000;
+const QUIET_MS = num('quiet', opts.quiet, 0, 600) * 1000;
+const NOISY_CORES = 0.3;
+const PROFILE = opts['cpu-prof'];
+const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
+const MQTT_URL = process.env.BENCH_MQTT_URL || undefined;
+
+type ModeName = 'pglite' | 'postgres' | 'postgres+ext-mqtt';
+interface Mode {
+  name: ModeName;
+  db: 'pglite' | 'postgres';
+  mqttUrl: string | undefined;
+}
+
+function modes(): Mode[] {
+  const requested = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : []), ...(DATABASE_URL && MQTT_URL ? ['postgres+ext-mqtt'] : [])]) as string[];
+  return requested.map((name): Mode => {
+    if (name === 'pglite') return { name, db: 'pglite', mqttUrl: undefined };
+    if (name !== 'postgres' && name !== 'postgres+ext-mqtt') throw new Error(`unknown --mode ${name}`);
+    if (!DATABASE_URL) throw new Error(`--mode ${name} needs BENCH_DATABASE_URL`);
+    if (name === 'postgres+ext-mqtt' && !MQTT_URL) throw new Error('--mode postgres+ext-mqtt needs BENCH_MQTT_URL');
+    return { name, db: 'postgres', mqttUrl: name === 'postgres+ext-mqtt' ? MQTT_URL : undefined };
+  });
+}
+
+function ratesFor(mode: Mode): number[] {
+  const raw = opts.rates ?? (mode.db === 'pglite' ? '1000,2000,3000,4000' : '2500,5000,7500,10000,12500');
+  return raw.split(',').map((r) => num('rates', r.trim(), 1, 1_000_000));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers (the same conventions as bench/twin.ts)
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const scratchDrops = new Set<() => Promise<void>>();
+
+async function createScratchDatabase(adminUrl: string, tag: string): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+  const name = `doppel_bench_${tag}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const drop = async () => {
+    scratchDrops.delete(drop);
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    try {
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    } finally {
+      await c.end();
+    }
+  };
+  scratchDrops.add(drop);
+  return { url: url.toString(), name, drop };
+}
+
+async function dropScratchDatabases(): Promise<void> {
+  for (const drop of [...scratchDrops]) await drop().catch((err: unknown) => console.error('dropping a scratch database failed:', err));
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: dropping scratch databases…`);
+    void dropScratchDatabases().finally(() => process.exit(130));
+  });
+}
+
+/** Waits (up to QUIET_MS) until others use < NOISY_CORES; returns the last load seen, in cores. */
+async function waitForQuiet(): Promise<number | undefined> {
+  if (QUIET_MS === 0) return undefined;
+  const deadline = Date.now() + QUIET_MS;
+  for (;;) {
+    const a = sampleMachine();
+    await sleep(1000);
+    const b = sampleMachine();
+    if (!a || !b) return undefined;
+    const load = (b.busy - a.busy) / ((b.total - a.total) / os.availableParallelism());
+    if (load < NOISY_CORES || Date.now() > deadline) return load;
+  }
+}
+
+async function registerDevices(httpUrl: string, token: string, ids: string[]): Promise<IngestDevice[]> {
+  const query = `mutation Register($input: RegisterDeviceInput!) {
+    registerDevice(input: $input) { __typename ... on DeviceWithCredentials { credentials { username password } } ... on Error { message } }
+  }`;
+  const out: IngestDevice[] = [];
+  const queue = [...ids];
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
+        const response = await fetch(httpUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query, variables: { input: { deviceId, name: `ingest ${deviceId}` } } }),
+        });
+        const body = (await response.json()) as { data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } } };
+        const result = body.data?.registerDevice;
+        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials) throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
+        out.push({ deviceId, ...result.credentials });
+      }
+    }),
+  );
+  return out;
+}
+
+let startCommit: string | undefined;
+function commitId(): string {
+  if (startCommit) return startCommit;
+  try {
+    const gitDir = path.join(ROOT, '.git');
+    const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
+    if (!head.startsWith('ref: ')) return (startCommit = head.slice(0, 7));
+    const ref = head.slice(5);
+    const loose = path.join(gitDir, ref);
+    if (fs.existsSync(loose)) return (startCommit = fs.readFileSync(loose, 'utf8').trim().slice(0, 7));
+    const line = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
+    return (startCommit = line ? line.slice(0, 7) : 'unknown');
+  } catch {
+    return (startCommit = 'unknown');
+  }
+}
+
+function split<T>(items: T[], parts: number): T[][] {
+  const out: T[][] = Array.from({ length: parts }, () => []);
+  items.forEach((item, i) => out[i % parts]!.push(item));
+  return out.filter((p) => p.length > 0);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The measured path
+
+interface StepReport {
+  label: string;
+  offered: number;
+  seconds: number;
+  published: number;
+  /** Messages stored in the window ÷ window (server's stored-points counter ÷ 3). */
+  achieved: number;
+  /** PUBACKs in the window ÷ window (embedded: after the store; external broker: the broker's). */
+  acked: number;
+  /** Stored rows counted after the drain, cumulative, and what they should be. */
+  rows: number;
+  expectedRows: number;
+  delivered: number;
+  unacked: number;
+  failed: number;
+  backlogFirst: number;
+  backlogMax: number;
+  backlogLast: number;
+  drainSeconds: number;
+  latency: SubStats;
+  server: ServerUsage | undefined;
+  serverCpu: number | undefined;
+  pgCpu: number | undefined;
+  mqttCpu: number | undefined;
+  loadCpu: number | undefined;
+  others: number | undefined;
+  held: boolean;
+  why: string;
+}
+
+interface ModeReport {
+  mode: Mode;
+  steps: StepReport[];
+  rawBroker: { rate: number; p50: number; p99: number; cpu: number | undefined; received: number } | undefined;
+  rawInsert: (RawInsertResult & { pgCpu: number | undefined }) | undefined;
+  profile: string | undefined;
+  setupSeconds: number;
+}
+
+async function runMode(mode: Mode): Promise<ModeReport> {
+  const t0 = Date.now();
+  const tag = randomBytes(3).toString('hex');
+  const cleanups: Array<() => Promise<unknown>> = [];
+  const cleanup = async () => {
+    for (let c = cleanups.shift(); c; c = cleanups.shift()) await c().catch((err: unknown) => console.error('cleanup failed:', err));
+  };
+  try {
+    let databaseUrl = 'memory://';
+    let dbName: string | undefined;
+    if (mode.db === 'postgres') {
+      const scratch = await createScratchDatabase(DATABASE_URL!, 'ingest');
+      databaseUrl = scratch.url;
+      dbName = scratch.name;
+      cleanups.push(scratch.drop);
+    }
+    const srv = spawnChild('server-child.ts');
+    cleanups.unshift(async () => {
+      await srv.call('stop', undefined, 60_000).catch(() => srv.kill());
+      await srv.exited;
+    });
+    const env: Record<string, string> = {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      MQTT_PORT: '0',
+      MQTT_HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
+      DOPPEL_BOOTSTRAP_TOKEN: 'false',
+      ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `ingest${tag}` } : {}),
+    };
+    const started = await srv.call<ServerStarted>('start', { env });
+    const httpUrl = `${started.url}/graphql`;
+    const prefix = `ing${tag}`;
+    const ids = Array.from({ length: DEVICES }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`);
+    process.stdout.write(`registering ${DEVICES} devices… `);
+    const devices = await registerDevices(httpUrl, started.token, ids);
+    const mqttUrl = mode.mqttUrl ?? `mqtt://127.0.0.1:${started.mqttPort}`;
+
+    const sub = spawnChild('ingest-child.ts');
+    const gens = split(devices, PROCS).map((share) => ({ share, child: spawnChild('ingest-child.ts') }));
+    cleanups.unshift(async () => {
+      for (const c of [sub, ...gens.map((g) => g.child)]) {
+        await c.call('close', undefined, 30_000).catch(() => c.kill());
+        await c.exited;
+      }
+    });
+    await sub.call('subscribeGraphql', { wsUrl: httpUrl.replace(/^http/, 'ws'), token: started.token });
+    for (let deadline = Date.now() + 10_000; (await srv.call<number>('metric', { name: WS_ACTIVE_METRIC })) < 1; ) {
+      if (Date.now() > deadline) throw new Error('the telemetry subscription never became active');
+      await sleep(20);
+    }
+    process.stdout.write('connecting… ');
+    await Promise.all(gens.map((g) => g.child.call('connect', { mqttUrl, devices: g.share }, 300_000)));
+    await sleep(1000);
+    const setupSeconds = (Date.now() - t0) / 1000;
+    process.stdout.write(`setup ${fmt(setupSeconds, 1)} s\n`);
+
+    const pgMatch = dbName ? postgresMatcher(dbName) : undefined;
+    const steps: StepReport[] = [];
+    let publishedSoFar = 0;
+    let profile: string | undefined;
+    const countRows = async () => {
+      const rows = await srv.call<Array<{ n: string | number }>>(
+        'query',
+        { text: `SELECT count(*)::bigint AS n FROM "TelemetryPoint" p JOIN "Device" d ON d.id = p."deviceId" WHERE d."deviceId" LIKE $1`, params: [`${prefix}-%`] },
+        120_000,
+      );
+      return Number(rows[0]!.n);
+    };
+
+    const runStep = async (label: string, rate: number, ms: number, profileIt: boolean): Promise<StepReport> => {
+      const others0 = await waitForQuiet();
+      void others0;
+      await srv.call('mark', { profile: profileIt });
+      const m0 = sampleMachine();
+      const pg0 = pgMatch ? sampleProcesses(pgMatch) : undefined;
+      const mq0 = mode.mqttUrl ? sampleProcesses(mosquittoMatcher) : undefined;
+      const ld0 = sampleProcesses((_c, cmd) => cmd.includes('ingest-child.ts'));
+      const stored = () => srv.call<number>('metric', { name: TELEMETRY_POINTS_METRIC, labels: { result: 'stored' } });
+      const stored0 = await stored();
+      const stepping = Promise.all(
+        gens.map((g) => g.child.call<StepResult>('step', { rate: (rate * g.share.length) / DEVICES, durationMs: ms, drainMs: DRAIN_MS }, ms + DRAIN_MS + 60_000)),
+      );
+      // Backlog = published − stored (messages), sampled every second from here: with an external broker
+      // the PUBACK comes from the broker, so only the store count shows how far behind the server is.
+      const backlogs: number[] = [];
+      const t0 = performance.now();
+      let storedAtEnd = stored0;
+      for (let k = 1; k * 1000 <= ms; k++) {
+        await sleep(Math.max(0, t0 + k * 1000 - performance.now()));
+        const [totals, points] = await Promise.all([Promise.all(gens.map((g) => g.child.call<{ published: number }>('totals'))), stored()]);
+        backlogs.push(totals.reduce((a, t) => a + t.published, 0) - publishedSoFar - (points - stored0) / 3);
+        storedAtEnd = points;
+      }
+      const storedSeconds = (performance.now() - t0) / 1000;
+      const results = await stepping;
+      const published = results.reduce((a, r) => a + r.published, 0);
+      publishedSoFar += published;
+      // Drain: until every point is stored, or nothing moved for 3 s, or --drain is up.
+      const drainStart = Date.now();
+      for (let last = await stored(), lastMove = Date.now(); last < publishedSoFar * 3 && Date.now() - drainStart < DRAIN_MS && Date.now() - lastMove < 3000; ) {
+        await sleep(100);
+        const now = await stored();
+        if (now !== last) lastMove = Date.now();
+        last = now;
+      }
+      const storeDrainSeconds = (Date.now() - drainStart) / 1000;
+      // Rows and events may trail the PUBACKs by a moment (events go out after the write).
+      const from = Math.min(...results.map((r) => r.from));
+      const to = Math.max(...results.map((r) => r.to));
+      let latency = await sub.call<SubStats>('stats', { from, to });
+      for (let deadline = Date.now() + 5000; latency.inRange < published && Date.now() < deadline; ) {
+        await sleep(100);
+        latency = await sub.call<SubStats>('stats', { from, to });
+      }
+      const server = await srv.call<ServerUsage>('usage').catch(() => undefined);
+      const m1 = sampleMachine();
+      const pgCpu = pg0 && pgMatch ? processDelta(pg0, sampleProcesses(pgMatch)) : undefined;
+      const mqttCpu = mq0 ? processDelta(mq0, sampleProcesses(mosquittoMatcher)) : undefined;
+      const loadCpu = processDelta(ld0, sampleProcesses((_c, cmd) => cmd.includes('ingest-child.ts')));
+      if (profileIt) {
+        const file = path.join(BENCH_DIR, 'profiles', `ingest-${mode.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+        profile = await srv.call<string | undefined>('endProfile', { file });
+      }
+      const rows = await countRows();
+      const windowSeconds = Math.max(...results.map((r) => r.windowMs)) / 1000;
+      const elapsed = m0 && m1 ? (m1.total - m0.total) / os.availableParallelism() : undefined;
+      const serverCpu = server ? server.cpuUser + server.cpuSystem : undefined;
+      const ours = (serverCpu ?? 0) + (pgCpu ?? 0) + (mqttCpu ?? 0) + loadCpu;
+      const others = m0 && m1 && elapsed ? Math.max(0, m1.busy - m0.busy - ours) / elapsed : undefined;
+      const acked = results.reduce((a, r) => a + r.ackedInWindow, 0) / windowSeconds;
+      const achieved = (storedAtEnd - stored0) / 3 / storedSeconds;
+      const unacked = results.reduce((a, r) => a + r.unacked, 0);
+      const failed = results.reduce((a, r) => a + r.failed, 0);
+      const backlogLast = backlogs.at(-1) ?? 0;
+      const problems: string[] = [];
+      if (rows !== publishedSoFar * 3) problems.push(`rows ${fmt(rows)} ≠ ${fmt(publishedSoFar * 3)}`);
+      if (unacked + failed > 0) problems.push(`${fmt(unacked)} unacked, ${fmt(failed)} failed`);
+      if (latency.inRange !== published) problems.push(`${fmt(published - latency.inRange)} events missing`);
+      if (achieved < 0.95 * rate) problems.push(`achieved ${fmt((100 * achieved) / rate)}% of offered`);
+      // Backlog "not growing": at the end of the step no more than half a second of offered load waits.
+      if (backlogLast > rate * 0.5) problems.push(`backlog ${fmt(backlogLast)} at step end (> 0.5 s of load)`);
+      return {
+        label,
+        offered: rate,
+        seconds: windowSeconds,
+        published,
+        achieved,
+        rows,
+        expectedRows: publishedSoFar * 3,
+        delivered: latency.inRange,
+        unacked,
+        failed,
+        backlogFirst: backlogs[0] ?? 0,
+        backlogMax: Math.max(0, ...backlogs),
+        backlogLast,
+        acked,
+        drainSeconds: Math.max(storeDrainSeconds, Math.max(...results.map((r) => r.drainMs)) / 1000),
+        latency,
+        server,
+        serverCpu,
+        pgCpu,
+        mqttCpu,
+        loadCpu,
+        others,
+        held: problems.length === 0,
+        why: problems.join('; '),
+      };
+    };
+
+    const rates = ratesFor(mode);
+    const lastIndex = SUSTAIN_MS ? -1 : rates.length - 1;
+    for (let i = 0; i < rates.length; i++) {
+      const rate = rates[i]!;
+      process.stdout.write(`  step ${fmt(rate)} msg/s for ${STEP_MS / 1000} s… `);
+      const r = await runStep(`step ${i + 1}`, rate, STEP_MS, PROFILE && i === lastIndex);
+      steps.push(r);
+      process.stdout.write(`${fmt(r.achieved)} msg/s, p99 ${fmt(r.latency.p99, 1)} ms, ${r.held ? 'held' : `NOT held (${r.why})`}\n`);
+      if (!r.held && !opts['no-stop']) {
+        if (PROFILE && !SUSTAIN_MS && !profile) {
+          // profile a repeat of the failing step
+          process.stdout.write(`  profiling a repeat of ${fmt(rate)} msg/s… `);
+          const p = await runStep(`step ${i + 1} (profiled)`, rate, STEP_MS, true);
+          steps.push(p);
+          process.stdout.write(`${fmt(p.achieved)} msg/s\n`);
+        }
+        break;
+      }
+    }
+    if (SUSTAIN_MS) {
+      const heldSteps = steps.filter((s) => s.held);
+      const rate = heldSteps.length ? Math.max(...heldSteps.map((s) => s.offered)) : rates[0]!;
+      process.stdout.write(`  sustain ${fmt(rate)} msg/s for ${SUSTAIN_MS / 1000} s… `);
+      const r = await runStep('sustain', rate, SUSTAIN_MS, PROFILE);
+      steps.push(r);
+      process.stdout.write(`${fmt(r.achieved)} msg/s, p99 ${fmt(r.latency.p99, 1)} ms, ${r.held ? 'held' : `NOT held (${r.why})`}\n`);
+    }
+
+    // Baselines: the path's processes go first (same client ids on an external broker; CPU to spare).
+    await cleanup();
+    let rawBroker: ModeReport['rawBroker'];
+    let rawInsert: ModeReport['rawInsert'];
+    if (!opts['no-baseline']) {
+      rawBroker = await cachedBrokerBaseline(mode);
+      rawInsert = await cachedInsertBaseline(mode);
+    }
+    return { mode, steps, rawBroker, rawInsert, profile, setupSeconds };
+  } finally {
+    await cleanup();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Baselines
+
+const brokerBaselines = new Map<string, ModeReport['rawBroker']>();
+const insertBaselines = new Map<string, ModeReport['rawInsert']>();
+
+async function cachedBrokerBaseline(mode: Mode): Promise<ModeReport['rawBroker']> {
+  const key = mode.mqttUrl ?? 'aedes';
+  if (!brokerBaselines.has(key)) {
+    process.stdout.write(`  raw broker baseline (${mode.mqttUrl ?? 'bare Aedes'})… `);
+    brokerBaselines.set(key, await brokerBaseline(mode.mqttUrl));
+    process.stdout.write(`${fmt(brokerBaselines.get(key)!.rate)} msg/s\n`);
+  }
+  return brokerBaselines.get(key);
+}
+
+async function cachedInsertBaseline(mode: Mode): Promise<ModeReport['rawInsert']> {
+  if (!insertBaselines.has(mode.db)) {
+    process.stdout.write(`  raw insert baseline (${mode.db === 'postgres' ? 'pg' : 'PGlite'}, unnest)… `);
+    insertBaselines.set(mode.db, await insertBaseline(mode.db));
+    process.stdout.write(`${fmt(insertBaselines.get(mode.db)!.rows / insertBaselines.get(mode.db)!.seconds)} rows/s\n`);
+  }
+  return insertBaselines.get(mode.db);
+}
+
+const brokers = new WeakSet<RpcChild>();
+
+async function brokerBaseline(externalUrl: string | undefined): Promise<NonNullable<ModeReport['rawBroker']>> {
+  const children: RpcChild[] = [];
+  try {
+    await waitForQuiet();
+    let url = externalUrl;
+    let broker: RpcChild | undefined;
+    if (!url) {
+      broker = spawnChild('ingest-broker-child.ts');
+      brokers.add(broker);
+      children.push(broker);
+      url = `mqtt://127.0.0.1:${await broker.call<number>('start')}`;
+    }
+    const sub = spawnChild('ingest-child.ts');
+    children.push(sub);
+    await sub.call('subscribeMqtt', { mqttUrl: url });
+    const tag = randomBytes(3).toString('hex');
+    const devices = Array.from({ length: DEVICES }, (_, i) => ({ deviceId: `raw${tag}-${i}` }));
+    const gens = split(devices, PROCS).map((share) => ({ share, child: spawnChild('ingest-child.ts') }));
+    children.push(...gens.map((g) => g.child));
+    await Promise.all(gens.map((g) => g.child.call('connect', { mqttUrl: url, devices: g.share }, 300_000)));
+    await sleep(500);
+    const flood = Promise.all(gens.map((g) => g.child.call<{ published: number; from: number; to: number }>('flood', { durationMs: BASELINE_MS + 2000, inflight: 2 }, BASELINE_MS + 60_000)));
+    await sleep(2000); // warm-up
+    await broker?.call('mark');
+    const mq0 = externalUrl ? sampleProcesses(mosquittoMatcher) : undefined;
+    const n0 = await sub.call<number>('received');
+    const t0 = performance.now();
+    await sleep(BASELINE_MS);
+    const n1 = await sub.call<number>('received');
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = broker ? (await broker.call<{ cpu: number }>('usage')).cpu : mq0 ? processDelta(mq0, sampleProcesses(mosquittoMatcher)) : undefined;
+    const floods = await flood;
+    const from = Math.min(...floods.map((f) => f.from));
+    const to = Math.max(...floods.map((f) => f.to));
+    const stats = await sub.call<SubStats>('stats', { from, to });
+    return { rate: (n1 - n0) / seconds, p50: stats.p50, p99: stats.p99, cpu: cpu === undefined ? undefined : cpu / ((n1 - n0) / 1000), received: n1 - n0 };
+  } finally {
+    // Clients first, the bare broker (children[0] when there is one) last.
+    for (const c of children.reverse()) {
+      await c.call(brokers.has(c) ? 'stop' : 'close', undefined, 30_000).catch(() => c.kill());
+      await c.exited;
+    }
+  }
+}
+
+async function insertBaseline(db: 'pglite' | 'postgres'): Promise<NonNullable<ModeReport['rawInsert']>> {
+  let drop: (() => Promise<void>) | undefined;
+  const raw = spawnChild('ingest-raw-child.ts');
+  try {
+    await waitForQuiet();
+    let url: string | undefined;
+    let dbName: string | undefined;
+    if (db === 'postgres') {
+      const scratch = await createScratchDatabase(DATABASE_URL!, 'rawins');
+      url = scratch.url;
+      dbName = scratch.name;
+      drop = scratch.drop;
+    }
+    await raw.call('setup', { url, devices: DEVICES });
+    const pg0 = dbName ? sampleProcesses(postgresMatcher(dbName)) : undefined;
+    const r = await raw.call<RawInsertResult>('run', { seconds: BASELINE_MS / 1000, batchRows: 5001 }, BASELINE_MS + 60_000);
+    const pgCpu = pg0 && dbName ? processDelta(pg0, sampleProcesses(postgresMatcher(dbName))) : undefined;
+    return { ...r, pgCpu };
+  } finally {
+    await raw.call('close', undefined, 30_000).catch(() => raw.kill());
+    await raw.exited;
+    await drop?.();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reporting
+
+const HEADER = ['step', 'offered msg/s', 'stored msg/s', 'values/s', 'PUBACK/s', 'rows ok', 'p50 ms', 'p99 ms', 'backlog first/max/last', 'drain s', 'srv CPU-s/1k', 'pg CPU-s/1k', 'mqtt CPU-s/1k', 'load CPU-s/1k', 'peak RSS MB', 'ELU', 'others', 'held'];
+
+function per1k(cpu: number | undefined, messages: number): string {
+  return cpu === undefined || messages === 0 ? '–' : fmt(cpu / (messages / 1000), 3);
+}
+
+function stepRows(r: ModeReport): string[][] {
+  return r.steps.map((s) => [
+    s.label,
+    fmt(s.offered),
+    fmt(s.achieved),
+    fmt(s.achieved * 3),
+    fmt(s.acked),
+    s.rows === s.expectedRows ? `${fmt(s.rows)} ✓` : `${fmt(s.rows)}/${fmt(s.expectedRows)} ✗`,
+    fmt(s.latency.p50, 1),
+    fmt(s.latency.p99, 1),
+    `${fmt(s.backlogFirst)}/${fmt(s.backlogMax)}/${fmt(s.backlogLast)}`,
+    fmt(s.drainSeconds, 1),
+    per1k(s.serverCpu, s.published),
+    per1k(s.pgCpu, s.published),
+    per1k(s.mqttCpu, s.published),
+    per1k(s.loadCpu, s.published),
+    s.server ? fmt(s.server.peakRss / 2 ** 20) : '–',
+    s.server ? fmt(s.server.elu, 2) : '–',
+    `${fmt(s.others, 2)}${s.others !== undefined && s.others >= NOISY_CORES ? ' (noisy)' : ''}`,
+    s.held ? 'yes' : `NO: ${s.why}`,
+  ]);
+}
+
+function bestHeld(r: ModeReport): StepReport | undefined {
+  const held = r.steps.filter((s) => s.held);
+  return held.length ? held.reduce((a, b) => (b.achieved > a.achieved ? b : a)) : undefined;
+}
+
+function summaryLines(r: ModeReport): string[] {
+  const best = bestHeld(r);
+  const sustained = r.steps.find((s) => s.label === 'sustain');
+  const lines: string[] = [];
+  lines.push(
+    best
+      ? `highest step that held: ${fmt(best.offered)} msg/s offered, ${fmt(best.achieved)} msg/s (${fmt(best.achieved * 3)} values/s) achieved over ${fmt(best.seconds, 0)} s, p50/p99 publish→subscription ${fmt(best.latency.p50, 1)}/${fmt(best.latency.p99, 1)} ms` +
+          (sustained ? ` — sustain step (${fmt(sustained.seconds, 0)} s at ${fmt(sustained.offered)} msg/s): ${sustained.held ? 'HELD' : `NOT HELD (${sustained.why})`}` : ' — steps shorter than 60 s: not "sustained" in the issue\'s sense (use --sustain 60)')
+      : 'no step held',
+  );
+  if (r.rawBroker) {
+    lines.push(
+      `raw broker (${r.mode.mqttUrl ? `external ${r.mode.mqttUrl}` : 'bare Aedes'}, same payloads, ${DEVICES} closed-loop QoS 1 publishers with 2 in flight → 1 mqtt.js subscriber, no database): ${fmt(r.rawBroker.rate)} msg/s` +
+        `, broker CPU-s/1k ${fmt(r.rawBroker.cpu, 3)} (latency under saturation p50/p99 ${fmt(r.rawBroker.p50, 0)}/${fmt(r.rawBroker.p99, 0)} ms)` +
+        (best ? ` → doppel ÷ raw broker = ${fmt(best.achieved / r.rawBroker.rate, 2)}` : ''),
+    );
+  }
+  if (r.rawInsert) {
+    const rps = r.rawInsert.rows / r.rawInsert.seconds;
+    lines.push(
+      `raw ${r.mode.db === 'postgres' ? 'pg' : 'PGlite'} unnest insert (5,001-row batches, one connection, ON CONFLICT DO NOTHING): ${fmt(rps)} rows/s = ${fmt(rps / 3)} msg-equivalents/s` +
+        `, client CPU-s/1k rows ${fmt(r.rawInsert.cpuSeconds / (r.rawInsert.rows / 1000), 3)}${r.rawInsert.pgCpu !== undefined ? `, pg CPU-s/1k rows ${fmt(r.rawInsert.pgCpu / (r.rawInsert.rows / 1000), 3)}` : ''}` +
+        (best ? ` → doppel values/s ÷ raw rows/s = ${fmt((best.achieved * 3) / rps, 2)}` : ''),
+    );
+  }
+  return lines;
+}
+
+function describeSetup(): string {
+  return [
+    `doppel ingest bench — ${new Date().toISOString()} — commit ${commitId()} — node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'}) — shared, noisy machine`,
+    `load: ${DEVICES} mqtt.js devices over ${PROCS} processes, QoS 1, 3 values/message {a: publish time, b: seq, c: bool}, unique ts per device, open loop at each step's offered rate; ` +
+      `steps of ${STEP_MS / 1000} s${SUSTAIN_MS ? `, then ${SUSTAIN_MS / 1000} s sustained at the highest rate that held` : ''}; one graphql-ws subscriber (telemetry, all devices) in its own process`,
+    `processes: server child (createServer; Aedes and PGlite inside it when used), ${PROCS} device processes, 1 subscriber process, this orchestrator; no CPU pinning. ` +
+      `Latency = subscriber receive − value a (both performance.timeOrigin + performance.now(), i.e. the one wall clock of this host).`,
+    `held = rows counted in "TelemetryPoint" = 3 × messages published so far, every PUBACK received, every message delivered on the subscription, achieved ≥ 95% of offered, backlog at step end ≤ 0.5 s of offered load`,
+  ].join('\n');
+}
+
+const LEGEND = `stored msg/s = points the server stored in the step window (its doppel_telemetry_points_total{result=stored}) ÷ 3 ÷ window; PUBACK/s = acknowledgements the devices got
+(embedded Aedes: after the store; Mosquitto: from the broker, before the server saw the message); rows ok = cumulative rows counted in "TelemetryPoint" after the drain
+(drain s = wait after the window until every point was stored, or 3 s without progress, or --drain);
+p50/p99 = publish → telemetry subscription delivery of messages published in the step; backlog = messages published − stored, sampled every second of the window;
+CPU-s/1k = CPU-seconds per 1,000 messages published in the step, window + drain (srv = server process, pg = PostgreSQL backends of the scratch database + WAL writer etc.,
+mqtt = Mosquitto, load = device + subscriber processes); peak RSS = server process, sampled every 50 ms; ELU = server event-loop utilization; others = cores busy with processes not ours.`;
+
+async function main(): Promise<void> {
+  const selected = modes();
+  const setup = describeSetup();
+  console.log(setup, '\n');
+  const reports: ModeReport[] = [];
+  const texts: string[] = [];
+  for (const mode of selected) {
+    console.log(`▶ ${mode.name}${mode.mqttUrl ? ` — external broker ${mode.mqttUrl} (device auth not enforced by it)` : ' — embedded Aedes'}`);
+    const r = await runMode(mode);
+    reports.push(r);
+    const text = [`${mode.name}`, table(HEADER, stepRows(r)), ...summaryLines(r)].join('\n');
+    console.log('');
+    console.log(text);
+    if (r.profile) {
+      const prof = JSON.parse(fs.readFileSync(r.profile, 'utf8')) as Parameters<typeof summarizeProfile>[0];
+      console.log(`\nCPU profile of the server over the ${SUSTAIN_MS ? 'sustain' : 'last'} step: ${path.relative(process.cwd(), r.profile)}`);
+      console.log(renderSummary(summarizeProfile(prof), 20));
+    }
+    console.log('');
+    texts.push(text);
+  }
+  console.log(LEGEND);
+  if (opts.record) record(setup, reports);
+}
+
+function record(setup: string, reports: ModeReport[]): void {
+  const file = path.join(BENCH_DIR, 'RESULTS.md');
+  const date = new Date().toISOString().slice(0, 10);
+  const entry: string[] = ['', `## ${date} — ${commitId()} — bench:ingest — ${reports.map((r) => r.mode.name).join(', ')}`, ''];
+  entry.push('```', setup, `command: npm run bench:ingest -- ${process.argv.slice(2).join(' ')}`.trimEnd(), '```', '');
+  for (const r of reports) {
+    entry.push(`**${r.mode.name}**${r.mode.mqttUrl ? ` (external broker ${r.mode.mqttUrl})` : ' (embedded Aedes)'}`, '');
+    entry.push(markdownTable(HEADER, stepRows(r)), '');
+    for (const line of summaryLines(r)) entry.push(`- ${line}`);
+    entry.push('');
+  }
+  fs.appendFileSync(file, `${entry.join('\n')}\n`);
+  console.log(`\nrecorded in ${path.relative(process.cwd(), file)}`);
+}
+
+main().then(
+  async () => {
+    await dropScratchDatabases();
+    process.exit(0);
+  },
+  async (err: unknown) => {
+    console.error(err);
+    await dropScratchDatabases();
+    process.exit(1);
+  },
+);
