@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { externalDatabaseUrl, externalMqttUrl } from '../support/harness.ts';
+import { spawnServer, type ServerProcess } from '../support/process.ts';
 
 // `npm start` as a user runs it: a real process on the embedded defaults. The embedded mode is the
 // subject here, so the suite runs once, in the embedded pass of CI.
@@ -17,42 +18,10 @@ afterAll(() => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-interface Started {
-  child: ChildProcess;
-  lines: string[];
-  graphql: string;
-  exited: Promise<number | null>;
-}
-
-async function startProcess(): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    env: { ...process.env, DOPPEL_DATA_DIR: dataDir, PORT: '0', MQTT_PORT: '0', HOST: '127.0.0.1', MQTT_HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: '', MQTT_URL: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const lines: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const graphql = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${lines.join('\n')}`)), 60_000);
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let i;
-      while ((i = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, i);
-        buffer = buffer.slice(i + 1);
-        lines.push(line);
-        if (line.includes('Doppel is running')) {
-          clearTimeout(timer);
-          resolve((JSON.parse(line) as { graphql: string }).graphql);
-        }
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
-    void exited.then((code) => reject(new Error(`server exited with ${code}:\n${lines.join('\n')}`)));
-  });
-  return { child, lines, graphql, exited };
+async function startProcess(): Promise<ServerProcess> {
+  const started = await spawnServer({ DOPPEL_DATA_DIR: dataDir, PORT: '0', MQTT_PORT: '0', HOST: '127.0.0.1', MQTT_HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: '', MQTT_URL: '' });
+  children.push(started.child);
+  return started;
 }
 
 async function query(url: string, token: string) {

@@ -24,9 +24,8 @@
  *
  * Runs only against PostgreSQL and an external broker (DOPPEL_TEST_DATABASE_URL + DOPPEL_TEST_MQTT_URL).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
@@ -36,9 +35,9 @@ import { openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { MIGRATIONS_DIR } from '../../src/server.ts';
 import { externalDatabaseUrl, externalMqttUrl, uniqueDeviceId } from '../support/harness.ts';
+import { spawnServer, type ServerProcess } from '../support/process.ts';
 
 const suite = externalDatabaseUrl && externalMqttUrl ? describe : describe.skip;
-const root = path.resolve(import.meta.dirname, '..', '..');
 
 /** Messages in the stream. Kept under Mosquitto's default max_queued_messages (1000) per session. */
 const TOTAL = 800;
@@ -58,62 +57,25 @@ const children: ChildProcess[] = [];
 let dbUrl = '';
 let pool: pg.Pool | undefined;
 
-interface Started {
-  child: ChildProcess;
-  /** http://host:port of the server. */
-  url: string;
-  lines: string[];
-  exited: Promise<number | null>;
-}
-
-async function startServer(extraEnv: Record<string, string> = {}): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      DATABASE_URL: dbUrl,
-      MQTT_URL: externalMqttUrl,
-      MQTT_CLIENT_ID: clientId,
-      MQTT_SHARED_GROUP: group,
-      MQTT_SESSION_EXPIRY_S: '120',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      DOPPEL_BOOTSTRAP_TOKEN: 'false',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+async function startServer(extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+  const started = await spawnServer({
+    DATABASE_URL: dbUrl,
+    MQTT_URL: externalMqttUrl!,
+    MQTT_CLIENT_ID: clientId,
+    MQTT_SHARED_GROUP: group,
+    MQTT_SESSION_EXPIRY_S: '120',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    DOPPEL_BOOTSTRAP_TOKEN: 'false',
+    ...extraEnv,
   });
-  children.push(child);
-  const lines: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const graphql = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${lines.join('\n')}`)), 60_000);
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let i;
-      while ((i = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, i);
-        buffer = buffer.slice(i + 1);
-        lines.push(line);
-        if (line.includes('Doppel is running')) {
-          clearTimeout(timer);
-          resolve((JSON.parse(line) as { graphql: string }).graphql);
-        }
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${lines.join('\n')}`));
-    });
-  });
-  return { child, url: new URL(graphql).origin, lines, exited };
+  children.push(started.child);
+  return started;
 }
 
 /** Telemetry messages the server has handed to its handler so far (from /metrics). */
-async function handledTelemetry(server: Started): Promise<number> {
+async function handledTelemetry(server: ServerProcess): Promise<number> {
   const text = await (await fetch(`${server.url}/metrics`)).text();
   const match = /^doppel_mqtt_messages_total\{kind="telemetry"\} (\d+)/m.exec(text);
   return match ? Number(match[1]) : 0;
