@@ -121,6 +121,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
             ...(config.mqtt.password ? { password: config.mqtt.password } : {}),
             ...(config.mqtt.clientId !== undefined ? { clientId: config.mqtt.clientId } : {}),
             sessionExpirySeconds: config.mqtt.sessionExpirySeconds,
+            maxInFlight: config.mqtt.maxInFlight,
             logger: logger.child({ component: 'mqtt' }),
           }));
     transportRef = transport;

@@ -15,7 +15,7 @@ describe('configuration', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/doppel' }).database).toEqual({ kind: 'postgres', url: 'postgres://u:p@db:5432/doppel' });
     expect(loadConfig({ DATABASE_URL: 'memory://' }).database).toEqual({ kind: 'pglite', dataDir: undefined });
     expect(loadConfig({ DATABASE_URL: 'pglite:/var/lib/doppel' }).database).toEqual({ kind: 'pglite', dataDir: '/var/lib/doppel' });
-    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_SHARED_GROUP: 'g1' }).mqtt).toEqual({ kind: 'external', url: 'mqtt://broker:1883', group: 'g1', sessionExpirySeconds: 300 });
+    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_SHARED_GROUP: 'g1' }).mqtt).toEqual({ kind: 'external', url: 'mqtt://broker:1883', group: 'g1', sessionExpirySeconds: 300, maxInFlight: 2048 });
   });
 
   it('keeps a persistent MQTT session only when MQTT_CLIENT_ID names this instance', () => {
@@ -26,10 +26,12 @@ describe('configuration', () => {
       group: 'doppel',
       clientId: 'doppel-0',
       sessionExpirySeconds: 120,
+      maxInFlight: 2048,
     });
+    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_MAX_IN_FLIGHT: '512' }).mqtt).toMatchObject({ maxInFlight: 512 });
     let error: unknown;
     try {
-      loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_CLIENT_ID: 'has space', MQTT_SESSION_EXPIRY_S: '0' });
+      loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_CLIENT_ID: 'has space', MQTT_SESSION_EXPIRY_S: '0', MQTT_MAX_IN_FLIGHT: '0' });
     } catch (e) {
       error = e;
     }
@@ -37,6 +39,7 @@ describe('configuration', () => {
     const problems = (error as ConfigError).problems.join('\n');
     expect(problems).toMatch(/MQTT_CLIENT_ID must match/);
     expect(problems).toMatch(/MQTT_SESSION_EXPIRY_S=0 is out of range/);
+    expect(problems).toMatch(/MQTT_MAX_IN_FLIGHT=0 is out of range/);
   });
 
   it('reports every bad variable at once, each with its own message', () => {
