@@ -21,7 +21,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { WS_ACTIVE_METRIC } from '../src/http/graphql.ts';
 import { TELEMETRY_POINTS_METRIC } from '../src/services/telemetry.ts';
 import type { IngestDevice, StepResult, SubStats } from './lib/ingest-child.ts';
@@ -29,6 +28,7 @@ import type { RawInsertResult } from './lib/ingest-raw-child.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage } from './lib/server-child.ts';
+import { commitId, createScratchDatabase, dropScratchDatabases, dropScratchDatabasesOnSignal, num, sleep, waitForQuiet as waitForQuietMachine } from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { mosquittoMatcher, postgresMatcher, processDelta, sampleMachine, sampleProcesses } from './lib/sysstat.ts';
 
@@ -79,14 +79,6 @@ if (opts.help) {
   process.exit(0);
 }
 
-function num(name: string, raw: string | undefined, min: number, max: number): number {
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    console.error(`--${name} must be a number in ${min}…${max} (got ${raw})`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const DEVICES = num('devices', opts.devices, 1, 20_000);
 const PROCS = num('procs', opts.procs, 1, 16);
@@ -126,59 +118,12 @@ function ratesFor(mode: Mode): number[] {
 // ---------------------------------------------------------------------------------------------------
 // Helpers (the same conventions as bench/twin.ts)
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const scratchDrops = new Set<() => Promise<void>>();
 
-async function createScratchDatabase(adminUrl: string, tag: string): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
-  const name = `doppel_bench_${tag}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const drop = async () => {
-    scratchDrops.delete(drop);
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    try {
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    } finally {
-      await c.end();
-    }
-  };
-  scratchDrops.add(drop);
-  return { url: url.toString(), name, drop };
-}
 
-async function dropScratchDatabases(): Promise<void> {
-  for (const drop of [...scratchDrops]) await drop().catch((err: unknown) => console.error('dropping a scratch database failed:', err));
-}
+dropScratchDatabasesOnSignal();
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: dropping scratch databases…`);
-    void dropScratchDatabases().finally(() => process.exit(130));
-  });
-}
-
-/** Waits (up to QUIET_MS) until others use < NOISY_CORES; returns the last load seen, in cores. */
-async function waitForQuiet(): Promise<number | undefined> {
-  if (QUIET_MS === 0) return undefined;
-  const deadline = Date.now() + QUIET_MS;
-  for (;;) {
-    const a = sampleMachine();
-    await sleep(1000);
-    const b = sampleMachine();
-    if (!a || !b) return undefined;
-    const load = (b.busy - a.busy) / ((b.total - a.total) / os.availableParallelism());
-    if (load < NOISY_CORES || Date.now() > deadline) return load;
-  }
-}
+const waitForQuiet = () => waitForQuietMachine(QUIET_MS, NOISY_CORES, false);
 
 async function registerDevices(httpUrl: string, token: string, ids: string[]): Promise<IngestDevice[]> {
   const query = `mutation Register($input: RegisterDeviceInput!) {
@@ -204,22 +149,7 @@ async function registerDevices(httpUrl: string, token: string, ids: string[]): P
   return out;
 }
 
-let startCommit: string | undefined;
-function commitId(): string {
-  if (startCommit) return startCommit;
-  try {
-    const gitDir = path.join(ROOT, '.git');
-    const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
-    if (!head.startsWith('ref: ')) return (startCommit = head.slice(0, 7));
-    const ref = head.slice(5);
-    const loose = path.join(gitDir, ref);
-    if (fs.existsSync(loose)) return (startCommit = fs.readFileSync(loose, 'utf8').trim().slice(0, 7));
-    const line = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
-    return (startCommit = line ? line.slice(0, 7) : 'unknown');
-  } catch {
-    return (startCommit = 'unknown');
-  }
-}
+const commitOfRun = () => commitId(ROOT);
 
 function split<T>(items: T[], parts: number): T[][] {
   const out: T[][] = Array.from({ length: parts }, () => []);
@@ -646,7 +576,7 @@ function summaryLines(r: ModeReport): string[] {
 
 function describeSetup(): string {
   return [
-    `doppel ingest bench — ${new Date().toISOString()} — commit ${commitId()} — node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'}) — shared, noisy machine`,
+    `doppel ingest bench — ${new Date().toISOString()} — commit ${commitOfRun()} — node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'}) — shared, noisy machine`,
     `load: ${DEVICES} mqtt.js devices over ${PROCS} processes, QoS 1, 3 values/message {a: publish time, b: seq, c: bool}, unique ts per device, open loop at each step's offered rate; ` +
       `steps of ${STEP_MS / 1000} s${SUSTAIN_MS ? `, then ${SUSTAIN_MS / 1000} s sustained at the highest rate that held` : ''}; one graphql-ws subscriber (telemetry, all devices) in its own process`,
     `processes: server child (createServer; Aedes and PGlite inside it when used), ${PROCS} device processes, 1 subscriber process, this orchestrator; no CPU pinning. ` +
@@ -690,7 +620,7 @@ async function main(): Promise<void> {
 function record(setup: string, reports: ModeReport[]): void {
   const file = path.join(BENCH_DIR, 'RESULTS.md');
   const date = new Date().toISOString().slice(0, 10);
-  const entry: string[] = ['', `## ${date} — ${commitId()} — bench:ingest — ${reports.map((r) => r.mode.name).join(', ')}`, ''];
+  const entry: string[] = ['', `## ${date} — ${commitOfRun()} — bench:ingest — ${reports.map((r) => r.mode.name).join(', ')}`, ''];
   entry.push('```', setup, `command: npm run bench:ingest -- ${process.argv.slice(2).join(' ')}`.trimEnd(), '```', '');
   for (const r of reports) {
     entry.push(`**${r.mode.name}**${r.mode.mqttUrl ? ` (external broker ${r.mode.mqttUrl})` : ' (embedded Aedes)'}`, '');

@@ -23,13 +23,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { WS_ACTIVE_METRIC } from '../src/http/graphql.ts';
 import type { BenchDevice, LoadResult } from './lib/load-child.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import type { RawResult, RawVariant } from './lib/raw-child.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage, SqlTrace } from './lib/server-child.ts';
+import { commitId, createScratchDatabase, dropScratchDatabases, dropScratchDatabasesOnSignal, num, sleep, waitForQuiet as waitForQuietMachine } from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { mosquittoMatcher, postgresMatcher, processDelta, sampleMachine, sampleProcesses, type MachineSample, type ProcessSample } from './lib/sysstat.ts';
 
@@ -101,14 +101,6 @@ if (opts.help) {
   process.exit(0);
 }
 
-function num(name: string, raw: string | undefined, min: number, max: number): number {
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    console.error(`--${name} must be a number in ${min}…${max} (got ${raw})`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const DEVICES = num('devices', opts.devices, 1, 10_000);
 const QOS = num('qos', opts.qos, 0, 1) as 0 | 1;
@@ -164,68 +156,12 @@ function modes(): Mode[] {
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Creates a throwaway database next to BENCH_DATABASE_URL; returns its URL, name and a dropper. */
-async function createScratchDatabase(adminUrl: string, tag: string): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
-  const name = `doppel_bench_${tag}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const drop = async () => {
-    scratchDrops.delete(drop);
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    try {
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    } finally {
-      await c.end();
-    }
-  };
-  scratchDrops.add(drop);
-  return { url: url.toString(), name, drop };
-}
 
-/** Scratch databases not dropped yet: dropped on the way out, whatever way that is. */
-const scratchDrops = new Set<() => Promise<void>>();
 
-async function dropScratchDatabases(): Promise<void> {
-  for (const drop of [...scratchDrops]) await drop().catch((err: unknown) => console.error('dropping a scratch database failed:', err));
-}
+dropScratchDatabasesOnSignal();
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: dropping scratch databases…`);
-    void dropScratchDatabases().finally(() => process.exit(130));
-  });
-}
-
-/**
- * Waits (up to QUIET_MS) until other processes use less than NOISY_CORES, measured over 1 s while
- * nothing of ours runs; returns the last load seen, in cores.
- */
-async function waitForQuiet(): Promise<number | undefined> {
-  if (QUIET_MS === 0) return undefined;
-  const deadline = Date.now() + QUIET_MS;
-  let load: number | undefined;
-  let announced = false;
-  for (;;) {
-    const a = sampleMachine();
-    await sleep(1000);
-    const b = sampleMachine();
-    if (!a || !b) return undefined;
-    load = (b.busy - a.busy) / ((b.total - a.total) / os.availableParallelism());
-    if (load < NOISY_CORES || Date.now() > deadline) return load;
-    if (!announced) process.stdout.write(`(waiting for a quieter machine: others use ${fmt(load, 2)} cores) `);
-    announced = true;
-  }
-}
+const waitForQuiet = () => waitForQuietMachine(QUIET_MS, NOISY_CORES, true);
 
 async function registerDevices(httpUrl: string, token: string, count: number, prefix: string): Promise<BenchDevice[]> {
   const query = `mutation Register($input: RegisterDeviceInput!) {
@@ -261,30 +197,7 @@ async function registerDevices(httpUrl: string, token: string, count: number, pr
   return out;
 }
 
-/** The commit checked out when the run started (others may commit while it runs). */
-let startCommit: string | undefined;
-
-function commitId(): string {
-  startCommit ??= readCommit();
-  return startCommit;
-}
-
-function readCommit(): string {
-  // Read the ref from .git directly (no git process); fall back to "unknown".
-  try {
-    const gitDir = path.join(ROOT, '.git');
-    const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
-    if (!head.startsWith('ref: ')) return head.slice(0, 7);
-    const ref = head.slice(5);
-    const loose = path.join(gitDir, ref);
-    if (fs.existsSync(loose)) return fs.readFileSync(loose, 'utf8').trim().slice(0, 7);
-    const packed = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8');
-    const line = packed.split('\n').find((l) => l.endsWith(` ${ref}`));
-    return line ? line.slice(0, 7) : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
+const commitOfRun = () => commitId(ROOT);
 
 // ---------------------------------------------------------------------------------------------------
 // One end-to-end run
@@ -627,7 +540,7 @@ function machineLine(r: PathResult): string {
 function describeSetup(): string {
   const loop = RATE === undefined ? 'closed loop (next report as soon as the previous is accepted)' : `open loop, ${fmt(RATE)} reports/s offered`;
   return [
-    `doppel twin bench — ${new Date().toISOString()} — commit ${commitId()} — node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'})`,
+    `doppel twin bench — ${new Date().toISOString()} — commit ${commitOfRun()} — node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'})`,
     `load: ${DEVICES} devices, QoS ${QOS}, ${loop}; warm-up ${WARMUP_MS / 1000} s, window ${MEASURE_MS / 1000} s; ` +
       `subscribers: ${SUBSCRIBE ? `${SUBSCRIBERS === 1 ? 'one graphql-ws client' : `${SUBSCRIBERS} graphql-ws clients`}, twinChanged for all devices { deviceId version patch }` : 'none'}`,
     `processes: server = child process running createServer() (Aedes and PGlite inside it when used); load generator = child process ` +
@@ -749,7 +662,7 @@ function record(setup: string, records: RunRecord[]): void {
   const date = new Date().toISOString().slice(0, 10);
   const loop = RATE === undefined ? 'closed loop' : `open loop ${fmt(RATE)}/s`;
   const experiment = AEDES_CONCURRENCY !== undefined ? ` — EXPERIMENT: Aedes concurrency ${AEDES_CONCURRENCY}` : '';
-  entry.push('', `## ${date} — ${commitId()} — bench:twin — ${[...new Set(records.map((r) => r.path.mode))].join(', ')} — ${loop}${experiment}`, '');
+  entry.push('', `## ${date} — ${commitOfRun()} — bench:twin — ${[...new Set(records.map((r) => r.path.mode))].join(', ')} — ${loop}${experiment}`, '');
   entry.push('```', setup, `command: npm run bench:twin -- ${process.argv.slice(2).join(' ')}`.trimEnd(), '```', '');
   for (const { path: r, baseline } of records) {
     entry.push(`**${r.mode}**${REPEAT > 1 ? ` run ${r.run}` : ''}`, '');

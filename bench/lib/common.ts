@@ -1,0 +1,110 @@
+/**
+ * Conventions shared by the benchmarks (bench/twin.ts, bench/ingest.ts): option parsing, scratch
+ * PostgreSQL databases that are dropped whatever way the run ends, waiting for a quiet machine, and
+ * the commit a run measured.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { fmt } from './stats.ts';
+import { sampleMachine } from './sysstat.ts';
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A numeric command-line option in [min, max]; a bad one ends the run with exit code 2. */
+export function num(name: string, raw: string | undefined, min: number, max: number): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    console.error(`--${name} must be a number in ${min}…${max} (got ${raw})`);
+    process.exit(2);
+  }
+  return value;
+}
+
+/** Scratch databases not dropped yet: dropped on the way out, whatever way that is. */
+const scratchDrops = new Set<() => Promise<void>>();
+
+/** Creates a throwaway database next to `adminUrl`; returns its URL, name and a dropper. */
+export async function createScratchDatabase(adminUrl: string, tag: string): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+  const name = `doppel_bench_${tag}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const drop = async () => {
+    scratchDrops.delete(drop);
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    try {
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    } finally {
+      await c.end();
+    }
+  };
+  scratchDrops.add(drop);
+  return { url: url.toString(), name, drop };
+}
+
+export async function dropScratchDatabases(): Promise<void> {
+  for (const drop of [...scratchDrops]) await drop().catch((err: unknown) => console.error('dropping a scratch database failed:', err));
+}
+
+/** On SIGINT/SIGTERM, drop the scratch databases before exiting (130). Call once from main. */
+export function dropScratchDatabasesOnSignal(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: dropping scratch databases…`);
+      void dropScratchDatabases().finally(() => process.exit(130));
+    });
+  }
+}
+
+/**
+ * Waits (up to `quietMs`) until other processes use less than `noisyCores`, measured over 1 s while
+ * nothing of ours runs; returns the last load seen, in cores (undefined when it cannot be measured).
+ */
+export async function waitForQuiet(quietMs: number, noisyCores: number, announce = false): Promise<number | undefined> {
+  if (quietMs === 0) return undefined;
+  const deadline = Date.now() + quietMs;
+  let announced = false;
+  for (;;) {
+    const a = sampleMachine();
+    await sleep(1000);
+    const b = sampleMachine();
+    if (!a || !b) return undefined;
+    const load = (b.busy - a.busy) / ((b.total - a.total) / os.availableParallelism());
+    if (load < noisyCores || Date.now() > deadline) return load;
+    if (announce && !announced) process.stdout.write(`(waiting for a quieter machine: others use ${fmt(load, 2)} cores) `);
+    announced = true;
+  }
+}
+
+let startCommit: string | undefined;
+
+/** The commit checked out when the run started (others may commit while it runs), read without git. */
+export function commitId(root: string): string {
+  startCommit ??= readCommit(root);
+  return startCommit;
+}
+
+function readCommit(root: string): string {
+  try {
+    const gitDir = path.join(root, '.git');
+    const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
+    if (!head.startsWith('ref: ')) return head.slice(0, 7);
+    const ref = head.slice(5);
+    const loose = path.join(gitDir, ref);
+    if (fs.existsSync(loose)) return fs.readFileSync(loose, 'utf8').trim().slice(0, 7);
+    const line = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
+    return line ? line.slice(0, 7) : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
