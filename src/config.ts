@@ -67,6 +67,31 @@ export interface TelemetryConfig {
   seriesMaxMetrics: number;
 }
 
+/**
+ * The GraphQL edge (src/http/edge.ts): what an operation may ask for before anything runs, and how
+ * often one API token may ask. Every limit refuses with a stable `extensions.code` (docs/security.md).
+ */
+export interface GraphQLEdgeConfig {
+  /** Serve GraphiQL at GET /graphql (GRAPHQL_GRAPHIQL; default on, off when NODE_ENV=production or introspection is off). */
+  graphiql: boolean;
+  /** Answer `__schema` / `__type` (GRAPHQL_INTROSPECTION; default on, off when NODE_ENV=production). */
+  introspection: boolean;
+  /** Deepest field nesting of an operation; fragments do not count as a level (GRAPHQL_MAX_DEPTH). */
+  maxDepth: number;
+  /** Most aliases in one operation, fragments included (GRAPHQL_MAX_ALIASES). */
+  maxAliases: number;
+  /** Most lexical tokens in one document; parsing stops there (GRAPHQL_MAX_TOKENS). */
+  maxTokens: number;
+  /** Highest estimated cost of one operation (GRAPHQL_MAX_COST; model in src/security/query-cost.ts). */
+  maxCost: number;
+  /** Largest HTTP request body and WebSocket message, in bytes (GRAPHQL_MAX_BODY_BYTES). */
+  maxBodyBytes: number;
+  /** Sustained operations per second per API token; 0 turns rate limiting off (GRAPHQL_RATE_LIMIT_PER_S). */
+  rateLimitPerSecond: number;
+  /** Operations one API token may make at once after being idle (GRAPHQL_RATE_LIMIT_BURST). */
+  rateLimitBurst: number;
+}
+
 export interface Config {
   /** HTTP port for GraphQL, GraphiQL, /healthz and /readyz (0 = pick a free port). */
   port: number;
@@ -82,6 +107,7 @@ export interface Config {
   maxPayloadBytes: number;
   twinLimits: TwinLimits;
   telemetry: TelemetryConfig;
+  graphql: GraphQLEdgeConfig;
   /** How long SIGTERM may take to drain before we force-close, in ms. */
   shutdownTimeoutMs: number;
 }
@@ -123,6 +149,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     return fallback;
   };
 
+  // Production turns off what only helps a developer (GraphiQL, introspection); each can be set explicitly.
+  const production = env.NODE_ENV === 'production';
   const dataDir = env.DOPPEL_DATA_DIR || './data';
   const port = int('PORT', 4000, 0, 65535);
   const host = env.HOST || '0.0.0.0';
@@ -173,6 +201,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((LOG_LEVELS as readonly string[]).includes(logLevelRaw)) logLevel = logLevelRaw as LogLevel;
   else problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(env.LOG_LEVEL)})`);
 
+  const introspection = bool('GRAPHQL_INTROSPECTION', !production);
   const config: Config = {
     port,
     host,
@@ -200,8 +229,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       seriesMaxBuckets: int('TELEMETRY_SERIES_MAX_BUCKETS', 10_000, 1, 1_000_000),
       seriesMaxMetrics: int('TELEMETRY_SERIES_MAX_METRICS', 20, 1, 1000),
     },
+    graphql: {
+      graphiql: bool('GRAPHQL_GRAPHIQL', introspection && !production),
+      introspection,
+      maxDepth: int('GRAPHQL_MAX_DEPTH', 10, 1, 100),
+      maxAliases: int('GRAPHQL_MAX_ALIASES', 15, 0, 1000),
+      maxTokens: int('GRAPHQL_MAX_TOKENS', 1000, 50, 100_000),
+      maxCost: int('GRAPHQL_MAX_COST', 10_000, 1, 10_000_000),
+      maxBodyBytes: int('GRAPHQL_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+      rateLimitPerSecond: int('GRAPHQL_RATE_LIMIT_PER_S', 50, 0, 1_000_000),
+      rateLimitBurst: int('GRAPHQL_RATE_LIMIT_BURST', 200, 1, 10_000_000),
+    },
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
   };
+
+  // GraphiQL learns the schema by introspection; without it the page loads and then cannot work.
+  if (config.graphql.graphiql && !config.graphql.introspection) {
+    problems.push('GRAPHQL_GRAPHIQL=true needs GRAPHQL_INTROSPECTION=true (GraphiQL reads the schema by introspection)');
+  }
 
   // The batcher can only hold a message whole, and must fit at least one full batch.
   const tel = config.telemetry;

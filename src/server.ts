@@ -6,6 +6,7 @@ import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { createEventBus, type EventBus } from './events/bus.ts';
+import { createEdge } from './http/edge.ts';
 import { attachWebSocket, createGraphQL, GRAPHQL_PATH } from './http/graphql.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
@@ -144,7 +145,8 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     });
 
     const services = { prisma, bus, config, logger, devices, twins };
-    const yoga = createGraphQL(services, { graphiql: true });
+    const edge = createEdge(config.graphql, metrics);
+    const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge });
     const httpServer = http.createServer((req, res) => {
       void handleHttp(req, res);
     });
@@ -167,12 +169,12 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
         res.end();
         return;
       }
-      const length = Number(req.headers['content-length'] ?? 0);
-      if (length > MAX_BODY_BYTES) return sendJson(res, 413, { errors: [{ message: `request body over ${MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      const tooLarge = edge.checkBody(req);
+      if (tooLarge) return sendJson(res, tooLarge.status, { errors: [{ message: tooLarge.message, extensions: { code: tooLarge.code } }] });
       await yoga.requestListener(req, res);
     }
 
-    const ws = attachWebSocket(httpServer, yoga, services, metrics);
+    const ws = attachWebSocket(httpServer, yoga, services, metrics, edge);
     teardown.unshift(async () => {
       await ws.close();
       httpServer.closeAllConnections();
@@ -231,7 +233,6 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
   return { start, stop, logger };
 }
 
-const MAX_BODY_BYTES = 1024 * 1024;
 const SLOW_CONSUMER_METRIC = 'doppel_subscriptions_slow_consumer_total';
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {

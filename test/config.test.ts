@@ -85,4 +85,39 @@ describe('configuration', () => {
     expect(problems).toMatch(/TELEMETRY_MAX_PENDING_POINTS=100 must be at least TELEMETRY_BATCH_MAX_POINTS \(200\)/);
     expect(problems).toMatch(/TELEMETRY_MAX_PENDING_POINTS=100 must be at least TELEMETRY_MAX_VALUES_PER_MESSAGE \(500\)/);
   });
+
+  it('hardens the GraphQL edge by default, and turns GraphiQL and introspection off in production', () => {
+    expect(loadConfig({}).graphql).toEqual({
+      graphiql: true,
+      introspection: true,
+      maxDepth: 10,
+      maxAliases: 15,
+      maxTokens: 1000,
+      maxCost: 10_000,
+      maxBodyBytes: 1024 * 1024,
+      rateLimitPerSecond: 50,
+      rateLimitBurst: 200,
+    });
+    expect(loadConfig({ NODE_ENV: 'production' }).graphql).toMatchObject({ graphiql: false, introspection: false });
+    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' }).graphql).toMatchObject({ graphiql: false, introspection: true });
+    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true', GRAPHQL_GRAPHIQL: 'true' }).graphql).toMatchObject({ graphiql: true, introspection: true });
+    expect(loadConfig({ GRAPHQL_INTROSPECTION: 'false' }).graphql).toMatchObject({ graphiql: false, introspection: false });
+    expect(loadConfig({ GRAPHQL_MAX_DEPTH: '6', GRAPHQL_MAX_COST: '500', GRAPHQL_RATE_LIMIT_PER_S: '0' }).graphql).toMatchObject({
+      maxDepth: 6,
+      maxCost: 500,
+      rateLimitPerSecond: 0,
+    });
+    let error: unknown;
+    try {
+      loadConfig({ GRAPHQL_GRAPHIQL: 'true', GRAPHQL_INTROSPECTION: 'false', GRAPHQL_MAX_DEPTH: '0', GRAPHQL_MAX_TOKENS: 'many', GRAPHQL_RATE_LIMIT_BURST: '0' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/GRAPHQL_GRAPHIQL=true needs GRAPHQL_INTROSPECTION=true/);
+    expect(problems).toMatch(/GRAPHQL_MAX_DEPTH=0 is out of range/);
+    expect(problems).toMatch(/GRAPHQL_MAX_TOKENS="many" is not a whole number/);
+    expect(problems).toMatch(/GRAPHQL_RATE_LIMIT_BURST=0 is out of range/);
+  });
 });

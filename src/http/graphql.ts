@@ -3,12 +3,13 @@ import type { Server as HttpServer } from 'node:http';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { ExecutionArgs } from 'graphql';
+import type { ExecutionArgs, GraphQLError } from 'graphql';
 import { authenticate, unauthenticated } from '../auth/authenticate.ts';
 import type { Principal } from '../auth/tokens.ts';
 import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { buildSchema } from '../schema/index.ts';
+import type { Edge, Transport } from './edge.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -19,6 +20,8 @@ interface InitialContext {
   request: Request;
   /** Set for WebSocket operations: the principal resolved once in `onConnect`. */
   wsPrincipal?: Principal;
+  /** Unset over HTTP; 'ws' for graphql-ws operations (the edge labels its refusals with it). */
+  transport?: Transport;
 }
 
 /** GraphiQL's page itself is public (it holds no data); every GraphQL operation needs a token. */
@@ -27,7 +30,8 @@ function isGraphiQLPage(request: Request): boolean {
 }
 
 /** Yoga over HTTP (queries, mutations, SSE subscriptions) with one context factory for every transport. */
-export function createGraphQL(services: ContextServices, options: { graphiql: boolean }) {
+export function createGraphQL(services: ContextServices, options: { graphiql: boolean; edge: Edge }) {
+  const { edge } = options;
   // Resolved before Yoga parses anything, so an unauthenticated request costs one hash lookup.
   const principals = new WeakMap<Request, Principal>();
   const yoga: YogaServerInstance<InitialContext, GraphQLContext> = createYoga<InitialContext, GraphQLContext>({
@@ -35,6 +39,9 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
     graphqlEndpoint: GRAPHQL_PATH,
     maskedErrors: true,
     landingPage: false,
+    maxRequestBodySize: edge.maxBodyBytes,
+    // Parse errors are not cached, so every refusal by the token limit is counted (src/http/edge.ts).
+    parserAndValidationCache: { errorCache: { get: () => undefined, set: () => undefined } },
     logging: {
       debug: (...args) => services.logger.debug({ args }, 'yoga'),
       info: (...args) => services.logger.info({ args }, 'yoga'),
@@ -54,6 +61,15 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
           const principal = await authenticate(services.prisma, { authorization: request.headers.get('authorization') });
           if (principal) {
             principals.set(request, principal);
+            const limited = edge.rateLimit(principal, 'http');
+            if (limited) {
+              endResponse(
+                new fetchAPI.Response(JSON.stringify({ errors: [{ message: limited.error.message, extensions: { code: 'RATE_LIMITED' } }] }), {
+                  status: 429,
+                  headers: { 'content-type': 'application/json', 'retry-after': String(limited.retryAfterSeconds) },
+                }),
+              );
+            }
             return;
           }
           const error = unauthenticated();
@@ -65,6 +81,7 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
           );
         },
       },
+      edge.plugin,
     ],
     context: ({ request, wsPrincipal }): GraphQLContext => {
       const principal = wsPrincipal ?? principals.get(request);
@@ -87,9 +104,10 @@ export function attachWebSocket(
   yoga: ReturnType<typeof createGraphQL>,
   services: ContextServices,
   metrics: Metrics,
+  edge: Edge,
 ) {
   metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
-  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
+  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: edge.maxBodyBytes });
   const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; principal?: Principal }>(
     {
       onConnect: async (ctx) => {
@@ -105,15 +123,29 @@ export function attachWebSocket(
       onOperation: () => metrics.inc(WS_ACTIVE_METRIC),
       onComplete: () => metrics.inc(WS_ACTIVE_METRIC, {}, -1),
       onSubscribe: async (ctx, _id, payload) => {
+        // Every operation on the socket spends from the token's bucket, like an HTTP request.
+        const limited = ctx.extra.principal ? edge.rateLimit(ctx.extra.principal, 'ws') : null;
+        if (limited) return [limited.error];
         const request = new Request(`http://localhost${GRAPHQL_PATH}`, { method: 'POST' });
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           request,
           wsPrincipal: ctx.extra.principal,
+          transport: 'ws',
           params: payload,
         } as InitialContext & { params: unknown });
-        const document = parse(payload.query);
+        let document: ReturnType<typeof parse>;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          // A syntax error or the token limit: an `error` message for this operation, not a closed socket.
+          if (error instanceof Error && error.name === 'GraphQLError') return [error as GraphQLError];
+          throw error;
+        }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
+        // Priced here too so an expensive subscription is refused with an `error` message before it starts.
+        const tooCostly = edge.costError(schema, document, payload.operationName, payload.variables, 'ws');
+        if (tooCostly) return [tooCostly];
         return {
           schema,
           operationName: payload.operationName ?? null,

@@ -117,6 +117,9 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: process.env.DOPPEL_TEST_LOG_LEVEL ?? 'silent',
     DOPPEL_BOOTSTRAP_TOKEN: 'false',
+    // Functional suites fire requests back to back with one admin token; test/e2e/edge.test.ts sets
+    // its own rate limit to test the limiter.
+    GRAPHQL_RATE_LIMIT_BURST: '1000000',
     ...(externalMqttUrl ? { MQTT_URL: externalMqttUrl, MQTT_SHARED_GROUP: `test${randomBytes(4).toString('hex')}` } : {}),
     ...env,
   });
