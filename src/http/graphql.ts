@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createGraphQLError, createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { ExecutionArgs, GraphQLError } from 'graphql';
@@ -125,7 +125,7 @@ export function attachWebSocket(
       onSubscribe: async (ctx, _id, payload) => {
         // Every operation on the socket spends from the token's bucket, like an HTTP request.
         const limited = ctx.extra.principal ? edge.rateLimit(ctx.extra.principal, 'ws') : null;
-        if (limited) return [limited.error];
+        if (limited) return withoutHttp([limited.error]);
         const request = new Request(`http://localhost${GRAPHQL_PATH}`, { method: 'POST' });
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           request,
@@ -138,14 +138,14 @@ export function attachWebSocket(
           document = parse(payload.query);
         } catch (error) {
           // A syntax error or the token limit: an `error` message for this operation, not a closed socket.
-          if (error instanceof Error && error.name === 'GraphQLError') return [error as GraphQLError];
+          if (error instanceof Error && error.name === 'GraphQLError') return withoutHttp([error as GraphQLError]);
           throw error;
         }
         const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return withoutHttp(errors);
         // Priced here too so an expensive subscription is refused with an `error` message before it starts.
         const tooCostly = edge.costError(schema, document, payload.operationName, payload.variables, 'ws');
-        if (tooCostly) return [tooCostly];
+        if (tooCostly) return withoutHttp([tooCostly]);
         return {
           schema,
           operationName: payload.operationName ?? null,
@@ -165,4 +165,19 @@ export function attachWebSocket(
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     },
   };
+}
+
+/** `extensions.http` steers Yoga's HTTP response (status, headers); on a WebSocket it means nothing. */
+function withoutHttp(errors: readonly GraphQLError[]): GraphQLError[] {
+  return errors.map((error) => {
+    if (!error.extensions?.http) return error;
+    const { http: _http, ...extensions } = error.extensions;
+    return createGraphQLError(error.message, {
+      nodes: error.nodes,
+      source: error.source,
+      positions: error.positions,
+      path: error.path,
+      extensions,
+    });
+  });
 }
