@@ -1,6 +1,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { createTokenWatch } from './auth/token-watch.ts';
 import { bootstrapAdminToken } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
@@ -14,6 +15,7 @@ import type { DeltaMessage } from './mqtt/contract.ts';
 import { createEmbeddedTransport } from './mqtt/embedded-broker.ts';
 import { createExternalTransport } from './mqtt/external-client.ts';
 import type { MqttTransport } from './mqtt/transport.ts';
+import { createAuditLog } from './services/audit.ts';
 import { createDeviceService } from './services/devices.ts';
 import { createLastSeenTracker } from './services/presence.ts';
 import { createTelemetryService } from './services/telemetry.ts';
@@ -143,8 +145,11 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       loadDelta,
     });
 
-    const services = { prisma, bus, config, logger, devices, twins };
-    const yoga = createGraphQL(services, { graphiql: true });
+    const audit = createAuditLog({ prisma, logger: logger.child({ component: 'audit' }) });
+    const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
+    teardown.unshift(() => tokenWatch.stop());
+    const services = { prisma, bus, config, logger, devices, twins, audit };
+    const yoga = createGraphQL(services, { graphiql: true, tokenWatch });
     const httpServer = http.createServer((req, res) => {
       void handleHttp(req, res);
     });
@@ -172,7 +177,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       await yoga.requestListener(req, res);
     }
 
-    const ws = attachWebSocket(httpServer, yoga, services, metrics);
+    const ws = attachWebSocket(httpServer, yoga, services, metrics, tokenWatch);
     teardown.unshift(async () => {
       await ws.close();
       httpServer.closeAllConnections();

@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createGraphQLError, createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { ExecutionArgs } from 'graphql';
+import type { ExecutionArgs, ExecutionResult } from 'graphql';
 import { authenticate, unauthenticated } from '../auth/authenticate.ts';
+import type { TokenWatch } from '../auth/token-watch.ts';
 import type { Principal } from '../auth/tokens.ts';
 import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
@@ -27,7 +28,7 @@ function isGraphiQLPage(request: Request): boolean {
 }
 
 /** Yoga over HTTP (queries, mutations, SSE subscriptions) with one context factory for every transport. */
-export function createGraphQL(services: ContextServices, options: { graphiql: boolean }) {
+export function createGraphQL(services: ContextServices, options: { graphiql: boolean; tokenWatch: TokenWatch }) {
   // Resolved before Yoga parses anything, so an unauthenticated request costs one hash lookup.
   const principals = new WeakMap<Request, Principal>();
   const yoga: YogaServerInstance<InitialContext, GraphQLContext> = createYoga<InitialContext, GraphQLContext>({
@@ -48,6 +49,7 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
         }
       : false,
     plugins: [
+      endSubscriptionsOnRevocation(options.tokenWatch),
       {
         async onRequest({ request, url, endResponse, fetchAPI }) {
           if (url.pathname !== GRAPHQL_PATH || (options.graphiql && isGraphiQLPage(request))) return;
@@ -82,23 +84,30 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
  */
 export const WS_ACTIVE_METRIC = 'doppel_graphql_ws_operations_active';
 
+/** Close code of a graphql-ws connection whose token was revoked or expired (the same as a refused token). */
+export const WS_TOKEN_REVOKED_CLOSE = 4403;
+
 export function attachWebSocket(
   httpServer: HttpServer,
   yoga: ReturnType<typeof createGraphQL>,
   services: ContextServices,
   metrics: Metrics,
+  tokenWatch: TokenWatch,
 ) {
   metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
-  const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; principal?: Principal }>(
+  const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; socket: import('ws').WebSocket; principal?: Principal; unwatch?: () => void }>(
     {
       onConnect: async (ctx) => {
         const authorization = ctx.extra.request.headers.authorization;
         const principal = await authenticate(services.prisma, { connectionParams: ctx.connectionParams, authorization });
         if (!principal) return false;
         ctx.extra.principal = principal;
+        // The whole connection was authorized by this token, so it ends with it (its operations complete).
+        ctx.extra.unwatch = tokenWatch.watch(principal, () => ctx.extra.socket.close(WS_TOKEN_REVOKED_CLOSE, 'API token revoked or expired'));
         return true;
       },
+      onClose: (ctx) => ctx.extra.unwatch?.(),
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
       // Counted once the operation is executing, i.e. the subscription is listening for events.
@@ -131,6 +140,79 @@ export function attachWebSocket(
       for (const client of wsServer.clients) client.close(1001, 'server shutting down');
       await disposable.dispose();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+    },
+  };
+}
+
+/** A subscription lives as long as its token: revocation or expiry ends it (SSE and graphql-ws alike). */
+function endSubscriptionsOnRevocation(tokenWatch: TokenWatch): Plugin<GraphQLContext> {
+  return {
+    onSubscribe: () => ({
+      onSubscribeResult: ({ args, result, setResult }) => {
+        const { principal } = args.contextValue as GraphQLContext;
+        if (isAsyncIterable(result)) {
+          setResult(endOnRevocation(result as AsyncIterable<ExecutionResult>, (onRevoked) => tokenWatch.watch(principal, onRevoked)));
+        }
+      },
+    }),
+  };
+}
+
+/**
+ * Wraps a subscription's event stream so it ends when the caller's token is revoked: one last result
+ * carrying an UNAUTHENTICATED error (what an SSE client sees before `complete`), then the end; the
+ * underlying stream is returned, which unsubscribes it from the bus.
+ */
+export function endOnRevocation(
+  source: AsyncIterable<ExecutionResult>,
+  watch: (onRevoked: () => void) => () => void,
+): AsyncIterableIterator<ExecutionResult> {
+  const inner = source[Symbol.asyncIterator]();
+  let state: 'open' | 'revoked' | 'done' = 'open';
+  let signal!: () => void;
+  const revoked = new Promise<'revoked'>((resolve) => {
+    signal = () => resolve('revoked');
+  });
+  const unwatch = watch(() => {
+    if (state === 'open') state = 'revoked';
+    signal();
+  });
+  const finish = async (): Promise<IteratorResult<ExecutionResult>> => {
+    state = 'done';
+    unwatch();
+    await inner.return?.();
+    return { value: undefined, done: true };
+  };
+  const lastResult = (): IteratorResult<ExecutionResult> => {
+    state = 'done';
+    unwatch();
+    void inner.return?.();
+    return {
+      value: { errors: [createGraphQLError('API token revoked or expired: the subscription has ended', { extensions: { code: 'UNAUTHENTICATED' } })] },
+      done: false,
+    };
+  };
+  return {
+    async next() {
+      if (state === 'revoked') return lastResult();
+      if (state === 'done') return { value: undefined, done: true };
+      const step = await Promise.race([inner.next(), revoked]);
+      if (step === 'revoked') return (state as string) === 'revoked' ? lastResult() : { value: undefined, done: true };
+      if (step.done) {
+        state = 'done';
+        unwatch();
+      }
+      return step;
+    },
+    return: finish,
+    async throw(error: unknown) {
+      state = 'done';
+      unwatch();
+      if (inner.throw) return inner.throw(error);
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
     },
   };
 }
