@@ -8,8 +8,10 @@ import { requireRole } from './auth.ts';
 
 export const DeviceModelRef = builder.prismaNode('DeviceModel', {
   id: { field: 'id' },
-  // node(id) never crosses tenants: the lookup itself is scoped.
+  // node(id) never crosses tenants: the lookup itself is scoped, and another tenant's id is simply not
+  // found (`nullable`: the lookup returns null instead of throwing, which would surface as an internal error).
   findUnique: (id, ctx) => ({ id, tenantId: ctx.principal.tenantId }),
+  nullable: true,
   // Defense in depth: even a resolver that forgot its tenant filter cannot show another tenant's object.
   authScopes: (model) => ({ tenant: model.tenantId }),
   description: 'The type of a device.',
@@ -24,6 +26,7 @@ export const DeviceModelRef = builder.prismaNode('DeviceModel', {
 export const DeviceRef = builder.prismaNode('Device', {
   id: { field: 'id' },
   findUnique: (id, ctx) => ({ id, tenantId: ctx.principal.tenantId }),
+  nullable: true,
   authScopes: (device) => ({ tenant: device.tenantId }),
   description: 'A device and its digital twin.',
   fields: (t) => ({
