@@ -149,7 +149,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
     teardown.unshift(() => tokenWatch.stop());
     const services = { prisma, bus, config, logger, devices, twins, audit };
-    const yoga = createGraphQL(services, { graphiql: true, tokenWatch });
+    const yoga = createGraphQL(services, { graphiql: true, tokenWatch, metrics });
     const httpServer = http.createServer((req, res) => {
       void handleHttp(req, res);
     });

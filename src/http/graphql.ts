@@ -28,7 +28,15 @@ function isGraphiQLPage(request: Request): boolean {
 }
 
 /** Yoga over HTTP (queries, mutations, SSE subscriptions) with one context factory for every transport. */
-export function createGraphQL(services: ContextServices, options: { graphiql: boolean; tokenWatch: TokenWatch }) {
+/** Refused API calls by code (UNAUTHENTICATED: no or bad token; FORBIDDEN: role too low or another tenant's object). */
+export const AUTH_REFUSED_METRIC = 'doppel_api_auth_refused_total';
+/** Subscriptions and graphql-ws connections ended because their token was revoked or expired. */
+export const REVOKED_SESSIONS_METRIC = 'doppel_api_sessions_ended_by_revocation_total';
+
+export function createGraphQL(services: ContextServices, options: { graphiql: boolean; tokenWatch: TokenWatch; metrics: Metrics }) {
+  const { metrics } = options;
+  metrics.describe(AUTH_REFUSED_METRIC, 'API calls refused: no or bad token (UNAUTHENTICATED), role too low or another tenant (FORBIDDEN).');
+  metrics.describe(REVOKED_SESSIONS_METRIC, 'Subscriptions and graphql-ws connections ended because their API token was revoked or expired.');
   // Resolved before Yoga parses anything, so an unauthenticated request costs one hash lookup.
   const principals = new WeakMap<Request, Principal>();
   const yoga: YogaServerInstance<InitialContext, GraphQLContext> = createYoga<InitialContext, GraphQLContext>({
@@ -49,7 +57,7 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
         }
       : false,
     plugins: [
-      endSubscriptionsOnRevocation(options.tokenWatch),
+      authorizationPlugin(options.tokenWatch, metrics),
       {
         async onRequest({ request, url, endResponse, fetchAPI }) {
           if (url.pathname !== GRAPHQL_PATH || (options.graphiql && isGraphiQLPage(request))) return;
@@ -59,6 +67,7 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
             return;
           }
           const error = unauthenticated();
+          metrics.inc(AUTH_REFUSED_METRIC, { code: 'UNAUTHENTICATED', transport: 'http' });
           endResponse(
             new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }), {
               status: 401,
@@ -101,10 +110,16 @@ export function attachWebSocket(
       onConnect: async (ctx) => {
         const authorization = ctx.extra.request.headers.authorization;
         const principal = await authenticate(services.prisma, { connectionParams: ctx.connectionParams, authorization });
-        if (!principal) return false;
+        if (!principal) {
+          metrics.inc(AUTH_REFUSED_METRIC, { code: 'UNAUTHENTICATED', transport: 'ws' });
+          return false;
+        }
         ctx.extra.principal = principal;
         // The whole connection was authorized by this token, so it ends with it (its operations complete).
-        ctx.extra.unwatch = tokenWatch.watch(principal, () => ctx.extra.socket.close(WS_TOKEN_REVOKED_CLOSE, 'API token revoked or expired'));
+        ctx.extra.unwatch = tokenWatch.watch(principal, () => {
+          metrics.inc(REVOKED_SESSIONS_METRIC, { kind: 'ws_connection' });
+          ctx.extra.socket.close(WS_TOKEN_REVOKED_CLOSE, 'API token revoked or expired');
+        });
         return true;
       },
       onClose: (ctx) => ctx.extra.unwatch?.(),
@@ -144,14 +159,35 @@ export function attachWebSocket(
   };
 }
 
-/** A subscription lives as long as its token: revocation or expiry ends it (SSE and graphql-ws alike). */
-function endSubscriptionsOnRevocation(tokenWatch: TokenWatch): Plugin<GraphQLContext> {
+/**
+ * Runs on every transport (graphql-ws goes through the same envelop): a subscription lives as long as
+ * its token (revocation or expiry ends it), and FORBIDDEN refusals are counted.
+ */
+function authorizationPlugin(tokenWatch: TokenWatch, metrics: Metrics): Plugin<GraphQLContext> {
+  const countForbidden = (result: ExecutionResult) => {
+    const n = result.errors?.filter((e) => e.extensions?.code === 'FORBIDDEN').length ?? 0;
+    if (n > 0) metrics.inc(AUTH_REFUSED_METRIC, { code: 'FORBIDDEN' }, n);
+  };
   return {
+    onExecute: () => ({
+      onExecuteDone: ({ result }) => {
+        if (!isAsyncIterable(result)) countForbidden(result);
+      },
+    }),
     onSubscribe: () => ({
       onSubscribeResult: ({ args, result, setResult }) => {
         const { principal } = args.contextValue as GraphQLContext;
         if (isAsyncIterable(result)) {
-          setResult(endOnRevocation(result as AsyncIterable<ExecutionResult>, (onRevoked) => tokenWatch.watch(principal, onRevoked)));
+          setResult(
+            endOnRevocation(result as AsyncIterable<ExecutionResult>, (onRevoked) =>
+              tokenWatch.watch(principal, () => {
+                metrics.inc(REVOKED_SESSIONS_METRIC, { kind: 'subscription' });
+                onRevoked();
+              }),
+            ),
+          );
+        } else {
+          countForbidden(result as ExecutionResult);
         }
       },
     }),

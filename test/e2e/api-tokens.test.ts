@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUTH_REFUSED_METRIC, REVOKED_SESSIONS_METRIC } from '../../src/http/graphql.ts';
 import { hashSecret } from '../../src/security/secrets.ts';
 import { graphql } from '../generated/gql.ts';
 import { modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
@@ -83,9 +84,11 @@ describe(`API tokens over GraphQL (${modeName})`, () => {
 
     const read = await t.gql(`{ devices { totalCount } }`, {}, created.token);
     expect(read.errors).toBeUndefined();
+    const forbiddenBefore = t.running.metrics.get(AUTH_REFUSED_METRIC, { code: 'FORBIDDEN' });
     const write = await t.gql(`mutation { registerDevice(input: {deviceId: "${uniqueDeviceId()}"}) { __typename } }`, {}, created.token);
     expect(write.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(write.errors?.[0]?.message).toMatch(/needs the admin role; this token has viewer/);
+    expect(t.running.metrics.get(AUTH_REFUSED_METRIC, { code: 'FORBIDDEN' })).toBe(forbiddenBefore + 1);
 
     // Listed without the secret, in the caller's tenant only.
     const list = await t.gql(ListTokens, {});
@@ -121,8 +124,10 @@ describe(`API tokens over GraphQL (${modeName})`, () => {
     const revokedAt = revoked.data?.revokeApiToken.__typename === 'RevokedApiToken' ? revoked.data.revokeApiToken.apiToken.revokedAt : null;
     expect(revokedAt).toBeTruthy();
 
+    const unauthenticatedBefore = t.running.metrics.get(AUTH_REFUSED_METRIC, { code: 'UNAUTHENTICATED', transport: 'http' });
     const refused = await t.gql(`{ devices { totalCount } }`, {}, created.token);
     expect(refused.status).toBe(401);
+    expect(t.running.metrics.get(AUTH_REFUSED_METRIC, { code: 'UNAUTHENTICATED', transport: 'http' })).toBe(unauthenticatedBefore + 1);
     expect(refused.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
 
     expect((await t.gql(ListTokens, {})).data?.apiTokens.map((tok) => tok.id)).not.toContain(created.apiToken.id);
@@ -156,9 +161,11 @@ describe(`revocation ends open subscriptions (${modeName})`, () => {
     const victimSub = subscribe<{ twinChanged: { deviceId: string } }>(victimClient, TWIN_CHANGED);
     const otherSub = subscribe<{ twinChanged: { deviceId: string } }>(t.ws(bystander.token), TWIN_CHANGED);
     await t.waitForSubscriptions(base + 2);
+    const endedBefore = t.running.metrics.get(REVOKED_SESSIONS_METRIC, { kind: 'ws_connection' });
 
     expect((await t.gql(RevokeToken, { id: victim.apiToken.id })).data?.revokeApiToken.__typename).toBe('RevokedApiToken');
     expect(await victimClosed).toBe(4403);
+    expect(t.running.metrics.get(REVOKED_SESSIONS_METRIC, { kind: 'ws_connection' })).toBe(endedBefore + 1);
 
     const deviceId = await registerDevice();
     await t.gql(`mutation M($d: String!) { updateDesired(deviceId: $d, patch: {after: "revoke"}) { __typename } }`, { d: deviceId });
