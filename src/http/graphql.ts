@@ -205,20 +205,9 @@ export function endOnRevocation(
 ): AsyncIterableIterator<ExecutionResult> {
   const inner = source[Symbol.asyncIterator]();
   let state: 'open' | 'revoked' | 'done' = 'open';
-  let signal!: () => void;
-  const revoked = new Promise<'revoked'>((resolve) => {
-    signal = () => resolve('revoked');
-  });
-  const unwatch = watch(() => {
-    if (state === 'open') state = 'revoked';
-    signal();
-  });
-  const finish = async (): Promise<IteratorResult<ExecutionResult>> => {
-    state = 'done';
-    unwatch();
-    await inner.return?.();
-    return { value: undefined, done: true };
-  };
+  // The caller's pending next(), if any. (Not a Promise.race against one long-lived "revoked" promise:
+  // every race would leave a reaction on it, growing with each event of a long subscription.)
+  let pending: ((r: IteratorResult<ExecutionResult>) => void) | null = null;
   const lastResult = (): IteratorResult<ExecutionResult> => {
     state = 'done';
     unwatch();
@@ -228,21 +217,55 @@ export function endOnRevocation(
       done: false,
     };
   };
+  const unwatch = watch(() => {
+    if (state !== 'open') return;
+    state = 'revoked';
+    const waiting = pending;
+    pending = null;
+    if (waiting) waiting(lastResult());
+  });
   return {
-    async next() {
-      if (state === 'revoked') return lastResult();
-      if (state === 'done') return { value: undefined, done: true };
-      const step = await Promise.race([inner.next(), revoked]);
-      if (step === 'revoked') return (state as string) === 'revoked' ? lastResult() : { value: undefined, done: true };
-      if (step.done) {
-        state = 'done';
-        unwatch();
-      }
-      return step;
+    next() {
+      if (state === 'revoked') return Promise.resolve(lastResult());
+      if (state === 'done') return Promise.resolve({ value: undefined, done: true });
+      return new Promise<IteratorResult<ExecutionResult>>((resolve, reject) => {
+        const mine = (r: IteratorResult<ExecutionResult>) => resolve(r);
+        pending = mine;
+        inner.next().then(
+          (step) => {
+            if (pending !== mine) return; // already answered (revoked, or returned)
+            pending = null;
+            if (step.done) {
+              state = 'done';
+              unwatch();
+            }
+            resolve(step);
+          },
+          (error: unknown) => {
+            if (pending !== mine) return;
+            pending = null;
+            state = 'done';
+            unwatch();
+            reject(error);
+          },
+        );
+      });
     },
-    return: finish,
+    async return() {
+      state = 'done';
+      // A next() still waiting (a for-await loop) must finish too, or its consumer never completes.
+      const waiting = pending;
+      pending = null;
+      waiting?.({ value: undefined, done: true });
+      unwatch();
+      await inner.return?.();
+      return { value: undefined, done: true };
+    },
     async throw(error: unknown) {
       state = 'done';
+      const waiting = pending;
+      pending = null;
+      waiting?.({ value: undefined, done: true });
       unwatch();
       if (inner.throw) return inner.throw(error);
       throw error;
