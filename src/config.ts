@@ -110,6 +110,12 @@ export interface Config {
   graphql: GraphQLEdgeConfig;
   /** How long SIGTERM may take to drain before we force-close, in ms. */
   shutdownTimeoutMs: number;
+  /**
+   * How often the API tokens behind open subscriptions are re-checked against the database, in ms
+   * (API_TOKEN_RECHECK_MS): the longest a subscription outlives a revocation made by another instance
+   * or the CLI, or its token's expiry when that is further away than a timer can hold.
+   */
+  apiTokenRecheckMs: number;
 }
 
 export class ConfigError extends Error {
@@ -210,6 +216,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel,
     dataDir,
     bootstrapAdminToken: bool('DOPPEL_BOOTSTRAP_TOKEN', true),
+    apiTokenRecheckMs: int('API_TOKEN_RECHECK_MS', 30_000, 100, 3_600_000),
     maxPayloadBytes: int('MQTT_MAX_PAYLOAD_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     twinLimits: {
       maxSectionBytes: int('TWIN_MAX_SECTION_BYTES', 32 * 1024, 256, 16 * 1024 * 1024),

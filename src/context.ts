@@ -3,6 +3,7 @@ import type { Config } from './config.ts';
 import type { PrismaClient } from './db/client.ts';
 import type { EventBus } from './events/bus.ts';
 import type { Logger } from './logger.ts';
+import type { AuditLog } from './services/audit.ts';
 import type { DeviceService } from './services/devices.ts';
 import type { TwinService } from './services/twins.ts';
 
@@ -15,4 +16,6 @@ export interface GraphQLContext {
   logger: Logger;
   devices: DeviceService;
   twins: TwinService;
+  /** Record security-relevant API actions: `ctx.audit.record({ ...actorOf(ctx.principal), action, target })`. */
+  audit: AuditLog;
 }

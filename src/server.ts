@@ -1,6 +1,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { createTokenWatch } from './auth/token-watch.ts';
 import { bootstrapAdminToken } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
@@ -15,6 +16,7 @@ import type { DeltaMessage } from './mqtt/contract.ts';
 import { createEmbeddedTransport } from './mqtt/embedded-broker.ts';
 import { createExternalTransport } from './mqtt/external-client.ts';
 import type { MqttTransport } from './mqtt/transport.ts';
+import { createAuditLog } from './services/audit.ts';
 import { createDeviceService } from './services/devices.ts';
 import { createLastSeenTracker } from './services/presence.ts';
 import { createTelemetryService } from './services/telemetry.ts';
@@ -144,9 +146,12 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       loadDelta,
     });
 
-    const services = { prisma, bus, config, logger, devices, twins };
+    const audit = createAuditLog({ prisma, logger: logger.child({ component: 'audit' }) });
+    const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
+    teardown.unshift(() => tokenWatch.stop());
+    const services = { prisma, bus, config, logger, devices, twins, audit };
     const edge = createEdge(config.graphql, metrics);
-    const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge });
+    const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
     const httpServer = http.createServer((req, res) => {
       void handleHttp(req, res);
     });
@@ -174,7 +179,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       await yoga.requestListener(req, res);
     }
 
-    const ws = attachWebSocket(httpServer, yoga, services, metrics, edge);
+    const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch);
     teardown.unshift(async () => {
       await ws.close();
       httpServer.closeAllConnections();

@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PrismaClient } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import { generateSecret, hashSecret } from '../security/secrets.ts';
+import { auditEventData, systemActor, type AuditActor } from '../services/audit.ts';
+import type { FieldIssue } from '../services/errors.ts';
 
 export type Role = 'admin' | 'operator' | 'viewer';
 export const ROLES: readonly Role[] = ['admin', 'operator', 'viewer'];
@@ -13,28 +16,131 @@ export interface Principal {
   tenantId: string;
   role: Role;
   name: string;
+  /** When the token stops working, if it expires. */
+  expiresAt: Date | null;
+}
+
+/** Role hierarchy: each role may do everything the ones below it may. */
+export const ROLE_RANK: Readonly<Record<Role, number>> = { viewer: 1, operator: 2, admin: 3 };
+
+export function hasRole(principal: Pick<Principal, 'role'>, needed: Role): boolean {
+  return ROLE_RANK[principal.role] >= ROLE_RANK[needed];
 }
 
 const TOKEN_PREFIX = 'dpl_';
+const TENANT_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export async function createApiToken(
-  prisma: PrismaClient,
-  input: { name: string; role: Role; tenantId: string },
-): Promise<{ id: string; token: string }> {
-  const token = generateSecret(TOKEN_PREFIX);
-  const row = await prisma.apiToken.create({
-    data: { name: input.name, role: input.role, tenantId: input.tenantId, tokenHash: hashSecret(token) },
-  });
-  return { id: row.id, token };
+export function isValidTenantId(tenantId: string): boolean {
+  return TENANT_PATTERN.test(tenantId);
 }
 
-/** Resolves a bearer token to its principal, or null when unknown or revoked. */
+export function isUuid(value: string): boolean {
+  return UUID_PATTERN.test(value);
+}
+
+export interface CreateApiTokenInput {
+  name: string;
+  role: Role;
+  tenantId: string;
+  expiresAt?: Date | null;
+}
+
+/** Field-level problems with a token request (paths relative to the input object). */
+export function validateApiTokenInput(input: CreateApiTokenInput, now = Date.now()): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const name = input.name.trim();
+  if (name.length === 0 || name.length > 100 || /[\u0000-\u001f]/.test(name)) {
+    issues.push({ path: ['name'], code: 'INVALID_NAME', message: 'name must be 1–100 printable characters' });
+  }
+  if (!(ROLES as readonly string[]).includes(input.role)) {
+    issues.push({ path: ['role'], code: 'INVALID_ROLE', message: `role must be one of ${ROLES.join(', ')}` });
+  }
+  if (!isValidTenantId(input.tenantId)) {
+    issues.push({ path: ['tenantId'], code: 'INVALID_TENANT', message: 'tenantId must be 1–64 characters of A–Z, a–z, 0–9, ".", "_" or "-"' });
+  }
+  if (input.expiresAt && input.expiresAt.getTime() <= now) {
+    issues.push({ path: ['expiresAt'], code: 'IN_THE_PAST', message: 'expiresAt must be in the future' });
+  }
+  return issues;
+}
+
+/**
+ * Creates a token and its audit event in one transaction; returns the token itself, which exists
+ * nowhere else afterwards (only its SHA-256 is stored). Validate the input first.
+ */
+export async function createApiToken(
+  prisma: PrismaClient,
+  input: CreateApiTokenInput,
+  actor: AuditActor = systemActor(input.tenantId, 'system'),
+) {
+  const token = generateSecret(TOKEN_PREFIX);
+  const id = randomUUID();
+  const [row] = await prisma.$transaction([
+    prisma.apiToken.create({
+      data: {
+        id,
+        name: input.name.trim(),
+        role: input.role,
+        tenantId: input.tenantId,
+        tokenHash: hashSecret(token),
+        expiresAt: input.expiresAt ?? null,
+        createdBy: actor.actor,
+      },
+      omit: { tokenHash: true },
+    }),
+    prisma.auditEvent.create({
+      data: auditEventData({
+        ...actor,
+        tenantId: input.tenantId,
+        action: 'apiToken.create',
+        target: `apiToken:${id}`,
+        details: { name: input.name.trim(), role: input.role, expiresAt: input.expiresAt?.toISOString() ?? null },
+      }),
+      select: { id: true },
+    }),
+  ]);
+  return { id, token, apiToken: row };
+}
+
+/** The tokens of a tenant, newest first, without their hashes. */
+export function listApiTokens(prisma: PrismaClient, tenantId: string | null, options: { includeRevoked?: boolean } = {}) {
+  return prisma.apiToken.findMany({
+    where: { ...(tenantId != null ? { tenantId } : {}), ...(options.includeRevoked ? {} : { revokedAt: null }) },
+    orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
+    omit: { tokenHash: true },
+  });
+}
+
+/**
+ * Revokes a token of the tenant (tenantId null: any tenant, for the CLI) and audits it, atomically.
+ * Returns the token row (already-revoked tokens are returned unchanged and not audited twice), or null
+ * when no such token exists in that tenant. The caller announces the revocation (tokenRevoked event)
+ * so open subscriptions end.
+ */
+export async function revokeApiToken(prisma: PrismaClient, tenantId: string | null, id: string, actor: (tenantId: string) => AuditActor) {
+  if (!isUuid(id)) return null;
+  return prisma.$transaction(async (tx) => {
+    const row = await tx.apiToken.findFirst({ where: { id, ...(tenantId != null ? { tenantId } : {}) }, omit: { tokenHash: true } });
+    if (!row) return null;
+    if (row.revokedAt) return { apiToken: row, changed: false };
+    const updated = await tx.apiToken.update({ where: { id }, data: { revokedAt: new Date() }, omit: { tokenHash: true } });
+    await tx.auditEvent.create({
+      data: auditEventData({ ...actor(row.tenantId), tenantId: row.tenantId, action: 'apiToken.revoke', target: `apiToken:${id}`, details: { name: row.name, role: row.role } }),
+      select: { id: true },
+    });
+    return { apiToken: updated, changed: true };
+  });
+}
+
+/** Resolves a bearer token to its principal, or null when unknown, revoked or expired. */
 export async function resolveApiToken(prisma: PrismaClient, token: string): Promise<Principal | null> {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
   const row = await prisma.apiToken.findUnique({ where: { tokenHash: hashSecret(token) } });
   if (!row || row.revokedAt) return null;
+  if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) return null;
   const role = (ROLES as readonly string[]).includes(row.role) ? (row.role as Role) : 'viewer';
-  return { tokenId: row.id, tenantId: row.tenantId, role, name: row.name };
+  return { tokenId: row.id, tenantId: row.tenantId, role, name: row.name, expiresAt: row.expiresAt };
 }
 
 /** Extracts the token from an `Authorization: Bearer …` value. */
@@ -57,7 +163,7 @@ export async function bootstrapAdminToken(
   const file = path.resolve(dataDir, 'admin-token');
   const count = await prisma.apiToken.count();
   if (count > 0) return { created: false, file };
-  const { token } = await createApiToken(prisma, { name: 'bootstrap admin', role: 'admin', tenantId: 'default' });
+  const { token } = await createApiToken(prisma, { name: 'bootstrap admin', role: 'admin', tenantId: 'default' }, systemActor('default', 'bootstrap'));
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
   fs.chmodSync(file, 0o600);

@@ -35,8 +35,19 @@ export interface TelemetryEvent {
   at: number;
 }
 
+/**
+ * An API token was revoked (or found revoked or expired): every subscription and WebSocket connection
+ * opened with it ends (src/auth/token-watch.ts). Not delivered to GraphQL clients.
+ */
+export interface TokenRevokedEvent {
+  tokenId: string;
+  tenantId: string;
+  at: number;
+}
+
 export interface DoppelEvents {
   twinChanged: TwinChangedEvent;
+  tokenRevoked: TokenRevokedEvent;
   deviceConnection: DeviceConnectionEvent;
   telemetry: TelemetryEvent;
 }

@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
-import { createGraphQLError, createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createGraphQLError, createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { ExecutionArgs, GraphQLError } from 'graphql';
+import type { ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
 import { authenticate, unauthenticated } from '../auth/authenticate.ts';
+import type { TokenWatch } from '../auth/token-watch.ts';
 import type { Principal } from '../auth/tokens.ts';
 import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
@@ -30,8 +31,15 @@ function isGraphiQLPage(request: Request): boolean {
 }
 
 /** Yoga over HTTP (queries, mutations, SSE subscriptions) with one context factory for every transport. */
-export function createGraphQL(services: ContextServices, options: { graphiql: boolean; edge: Edge }) {
-  const { edge } = options;
+/** Refused API calls by code (UNAUTHENTICATED: no or bad token; FORBIDDEN: role too low or another tenant's object). */
+export const AUTH_REFUSED_METRIC = 'doppel_api_auth_refused_total';
+/** Subscriptions and graphql-ws connections ended because their token was revoked or expired. */
+export const REVOKED_SESSIONS_METRIC = 'doppel_api_sessions_ended_by_revocation_total';
+
+export function createGraphQL(services: ContextServices, options: { graphiql: boolean; edge: Edge; tokenWatch: TokenWatch; metrics: Metrics }) {
+  const { edge, metrics } = options;
+  metrics.describe(AUTH_REFUSED_METRIC, 'API calls refused: no or bad token (UNAUTHENTICATED), role too low or another tenant (FORBIDDEN).');
+  metrics.describe(REVOKED_SESSIONS_METRIC, 'Subscriptions and graphql-ws connections ended because their API token was revoked or expired.');
   // Resolved before Yoga parses anything, so an unauthenticated request costs one hash lookup.
   const principals = new WeakMap<Request, Principal>();
   const yoga: YogaServerInstance<InitialContext, GraphQLContext> = createYoga<InitialContext, GraphQLContext>({
@@ -55,6 +63,7 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
         }
       : false,
     plugins: [
+      authorizationPlugin(options.tokenWatch, metrics),
       {
         async onRequest({ request, url, endResponse, fetchAPI }) {
           if (url.pathname !== GRAPHQL_PATH || (options.graphiql && isGraphiQLPage(request))) return;
@@ -73,6 +82,7 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
             return;
           }
           const error = unauthenticated();
+          metrics.inc(AUTH_REFUSED_METRIC, { code: 'UNAUTHENTICATED', transport: 'http' });
           endResponse(
             new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }), {
               status: 401,
@@ -99,24 +109,37 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
  */
 export const WS_ACTIVE_METRIC = 'doppel_graphql_ws_operations_active';
 
+/** Close code of a graphql-ws connection whose token was revoked or expired (the same as a refused token). */
+export const WS_TOKEN_REVOKED_CLOSE = 4403;
+
 export function attachWebSocket(
   httpServer: HttpServer,
   yoga: ReturnType<typeof createGraphQL>,
   services: ContextServices,
   metrics: Metrics,
   edge: Edge,
+  tokenWatch: TokenWatch,
 ) {
   metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: edge.maxBodyBytes });
-  const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; principal?: Principal }>(
+  const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; socket: import('ws').WebSocket; principal?: Principal; unwatch?: () => void }>(
     {
       onConnect: async (ctx) => {
         const authorization = ctx.extra.request.headers.authorization;
         const principal = await authenticate(services.prisma, { connectionParams: ctx.connectionParams, authorization });
-        if (!principal) return false;
+        if (!principal) {
+          metrics.inc(AUTH_REFUSED_METRIC, { code: 'UNAUTHENTICATED', transport: 'ws' });
+          return false;
+        }
         ctx.extra.principal = principal;
+        // The whole connection was authorized by this token, so it ends with it (its operations complete).
+        ctx.extra.unwatch = tokenWatch.watch(principal, () => {
+          metrics.inc(REVOKED_SESSIONS_METRIC, { kind: 'ws_connection' });
+          ctx.extra.socket.close(WS_TOKEN_REVOKED_CLOSE, 'API token revoked or expired');
+        });
         return true;
       },
+      onClose: (ctx) => ctx.extra.unwatch?.(),
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
       // Counted once the operation is executing, i.e. the subscription is listening for events.
@@ -180,4 +203,121 @@ function withoutHttp(errors: readonly GraphQLError[]): GraphQLError[] {
       extensions,
     });
   });
+}
+
+/**
+ * Runs on every transport (graphql-ws goes through the same envelop): a subscription lives as long as
+ * its token (revocation or expiry ends it), and FORBIDDEN refusals are counted.
+ */
+function authorizationPlugin(tokenWatch: TokenWatch, metrics: Metrics): Plugin<GraphQLContext> {
+  const countForbidden = (result: ExecutionResult) => {
+    const n = result.errors?.filter((e) => e.extensions?.code === 'FORBIDDEN').length ?? 0;
+    if (n > 0) metrics.inc(AUTH_REFUSED_METRIC, { code: 'FORBIDDEN' }, n);
+  };
+  return {
+    onExecute: () => ({
+      onExecuteDone: ({ result }) => {
+        if (!isAsyncIterable(result)) countForbidden(result);
+      },
+    }),
+    onSubscribe: () => ({
+      onSubscribeResult: ({ args, result, setResult }) => {
+        const { principal } = args.contextValue as GraphQLContext;
+        if (isAsyncIterable(result)) {
+          setResult(
+            endOnRevocation(result as AsyncIterable<ExecutionResult>, (onRevoked) =>
+              tokenWatch.watch(principal, () => {
+                metrics.inc(REVOKED_SESSIONS_METRIC, { kind: 'subscription' });
+                onRevoked();
+              }),
+            ),
+          );
+        } else {
+          countForbidden(result as ExecutionResult);
+        }
+      },
+    }),
+  };
+}
+
+/**
+ * Wraps a subscription's event stream so it ends when the caller's token is revoked: one last result
+ * carrying an UNAUTHENTICATED error (what an SSE client sees before `complete`), then the end; the
+ * underlying stream is returned, which unsubscribes it from the bus.
+ */
+export function endOnRevocation(
+  source: AsyncIterable<ExecutionResult>,
+  watch: (onRevoked: () => void) => () => void,
+): AsyncIterableIterator<ExecutionResult> {
+  const inner = source[Symbol.asyncIterator]();
+  let state: 'open' | 'revoked' | 'done' = 'open';
+  // The caller's pending next(), if any. (Not a Promise.race against one long-lived "revoked" promise:
+  // every race would leave a reaction on it, growing with each event of a long subscription.)
+  let pending: ((r: IteratorResult<ExecutionResult>) => void) | null = null;
+  const lastResult = (): IteratorResult<ExecutionResult> => {
+    state = 'done';
+    unwatch();
+    void inner.return?.();
+    return {
+      value: { errors: [createGraphQLError('API token revoked or expired: the subscription has ended', { extensions: { code: 'UNAUTHENTICATED' } })] },
+      done: false,
+    };
+  };
+  const unwatch = watch(() => {
+    if (state !== 'open') return;
+    state = 'revoked';
+    const waiting = pending;
+    pending = null;
+    if (waiting) waiting(lastResult());
+  });
+  return {
+    next() {
+      if (state === 'revoked') return Promise.resolve(lastResult());
+      if (state === 'done') return Promise.resolve({ value: undefined, done: true });
+      return new Promise<IteratorResult<ExecutionResult>>((resolve, reject) => {
+        const mine = (r: IteratorResult<ExecutionResult>) => resolve(r);
+        pending = mine;
+        inner.next().then(
+          (step) => {
+            if (pending !== mine) return; // already answered (revoked, or returned)
+            pending = null;
+            if (step.done) {
+              state = 'done';
+              unwatch();
+            }
+            resolve(step);
+          },
+          (error: unknown) => {
+            if (pending !== mine) return;
+            pending = null;
+            state = 'done';
+            unwatch();
+            reject(error);
+          },
+        );
+      });
+    },
+    async return() {
+      state = 'done';
+      // A next() still waiting (a for-await loop) must finish too, or its consumer never completes.
+      const waiting = pending;
+      pending = null;
+      waiting?.({ value: undefined, done: true });
+      unwatch();
+      await inner.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(error: unknown) {
+      state = 'done';
+      const waiting = pending;
+      pending = null;
+      waiting?.({ value: undefined, done: true });
+      unwatch();
+      if (inner.throw) return inner.throw(error);
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }

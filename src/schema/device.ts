@@ -2,12 +2,18 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
+import { actorOf } from '../services/audit.ts';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../services/errors.ts';
+import { requireRole } from './auth.ts';
 
 export const DeviceModelRef = builder.prismaNode('DeviceModel', {
   id: { field: 'id' },
-  // node(id) never crosses tenants: the lookup itself is scoped.
+  // node(id) never crosses tenants: the lookup itself is scoped, and another tenant's id is simply not
+  // found (`nullable`: the lookup returns null instead of throwing, which would surface as an internal error).
   findUnique: (id, ctx) => ({ id, tenantId: ctx.principal.tenantId }),
+  nullable: true,
+  // Defense in depth: even a resolver that forgot its tenant filter cannot show another tenant's object.
+  authScopes: (model) => ({ tenant: model.tenantId }),
   description: 'The type of a device.',
   fields: (t) => ({
     name: t.exposeString('name'),
@@ -20,6 +26,8 @@ export const DeviceModelRef = builder.prismaNode('DeviceModel', {
 export const DeviceRef = builder.prismaNode('Device', {
   id: { field: 'id' },
   findUnique: (id, ctx) => ({ id, tenantId: ctx.principal.tenantId }),
+  nullable: true,
+  authScopes: (device) => ({ tenant: device.tenantId }),
   description: 'A device and its digital twin.',
   fields: (t) => ({
     deviceId: t.exposeString('deviceId', { description: 'The device id, also its MQTT username.' }),
@@ -56,6 +64,7 @@ function deviceWhere(tenantId: string, f: DeviceFilterInput | null | undefined):
 
 builder.queryFields((t) => ({
   device: t.prismaField({
+    ...requireRole('viewer'),
     type: 'Device',
     nullable: true,
     args: { deviceId: t.arg.string({ required: true }) },
@@ -64,6 +73,7 @@ builder.queryFields((t) => ({
   }),
   devices: t.prismaConnection(
     {
+      ...requireRole('viewer'),
       type: 'Device',
       cursor: 'id',
       args: { filter: t.arg({ type: DeviceFilter, required: false }) },
@@ -77,6 +87,7 @@ builder.queryFields((t) => ({
     { name: 'DeviceEdge' },
   ),
   deviceModels: t.prismaField({
+    ...requireRole('viewer'),
     type: ['DeviceModel'],
     resolve: (query, _root, _args, ctx) =>
       ctx.prisma.deviceModel.findMany({ ...query, where: { tenantId: ctx.principal.tenantId }, orderBy: { name: 'asc' } }),
@@ -123,6 +134,7 @@ const DeleteDevicePayload = builder.objectRef<{ deviceId: string; id: string }>(
 
 builder.mutationFields((t) => ({
   registerDevice: t.field({
+    ...requireRole('admin'),
     type: DeviceWithCredentialsRef,
     description: 'Registers a device and returns its MQTT credentials (shown once).',
     errors: { types: [ValidationError, AlreadyExistsError] },
@@ -135,25 +147,35 @@ builder.mutationFields((t) => ({
         tags: input.tags ?? [],
         modelName: input.model ?? null,
       });
+      await ctx.audit.record({
+        ...actorOf(ctx.principal),
+        action: 'device.register',
+        target: `device:${device.deviceId}`,
+        details: { name: device.name, tags: device.tags, model: input.model ?? null },
+      });
       return { deviceUuid: device.id, credentials };
     },
   }),
   rotateDeviceCredentials: t.field({
+    ...requireRole('admin'),
     type: DeviceWithCredentialsRef,
     description: 'Issues a new secret; the old one stops working at once and open sessions are closed.',
     errors: { types: [NotFoundError] },
     args: { deviceId: t.arg.string({ required: true }) },
     resolve: async (_root, { deviceId }, ctx) => {
       const { device, credentials } = await ctx.devices.rotateCredentials(ctx.principal.tenantId, deviceId);
+      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'device.rotateCredentials', target: `device:${deviceId}` });
       return { deviceUuid: device.id, credentials };
     },
   }),
   deleteDevice: t.field({
+    ...requireRole('admin'),
     type: DeleteDevicePayload,
     errors: { types: [NotFoundError] },
     args: { deviceId: t.arg.string({ required: true }) },
     resolve: async (_root, { deviceId }, ctx) => {
       const uuid = await ctx.devices.remove(ctx.principal.tenantId, deviceId);
+      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'device.delete', target: `device:${deviceId}` });
       return { deviceId, id: encodeGlobalID('Device', uuid) };
     },
   }),
@@ -175,6 +197,7 @@ const DeviceConnectionEventRef = builder.objectRef<DeviceConnectionEvent>('Devic
 
 builder.subscriptionFields((t) => ({
   deviceConnection: t.field({
+    ...requireRole('viewer'),
     type: DeviceConnectionEventRef,
     description: 'Devices connecting and disconnecting. Omit deviceId for every device you may see.',
     args: { deviceId: t.arg.string({ required: false }) },

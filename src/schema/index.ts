@@ -5,6 +5,8 @@ import './errors.ts';
 import './device.ts';
 import './twin.ts';
 import './telemetry.ts';
+import './tokens.ts';
+import './audit.ts';
 
 builder.queryType({});
 builder.mutationType({});

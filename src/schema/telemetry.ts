@@ -6,6 +6,7 @@ import { isValidTimeZone, MAX_BUCKET_TS, MIN_BUCKET_TS, type AggregateFunction, 
 import { METRIC_NAME } from '../domain/telemetry/message.ts';
 import { loadSeries, seriesRange, type MetricSeries, type SeriesKey } from '../services/series.ts';
 import type { TelemetryEvent } from '../events/bus.ts';
+import { requireRole } from './auth.ts';
 import { DeviceRef } from './device.ts';
 
 /** One value as the API shows it; `ts` is epoch ms or a Date (rows read through Prisma). */
@@ -299,6 +300,7 @@ const TelemetryUpdateRef = builder.objectRef<TelemetryEvent>('TelemetryUpdate').
 
 builder.subscriptionFields((t) => ({
   telemetry: t.field({
+    ...requireRole('viewer'),
     type: TelemetryUpdateRef,
     description: 'Telemetry as it is stored. Omit deviceId for every device you may see, metrics for every metric.',
     args: {

@@ -1,6 +1,8 @@
 import { builder } from '../builder.ts';
-import { metadataTree, type SectionMeta } from '../domain/twin.ts';
+import { metadataTree, type JsonObject, type SectionMeta } from '../domain/twin.ts';
 import type { TwinChangedEvent } from '../events/bus.ts';
+import { actorOf } from '../services/audit.ts';
+import { requireRole } from './auth.ts';
 import { NotFoundError, ValidationError, VersionConflictError } from '../services/errors.ts';
 
 builder.prismaObject('Twin', {
@@ -36,6 +38,7 @@ const UpdateDesiredPayload = builder.objectRef<{ deviceUuid: string; changed: bo
 
 builder.mutationFields((t) => ({
   updateDesired: t.field({
+    ...requireRole('operator'),
     type: UpdateDesiredPayload,
     description:
       'Merges a JSON merge patch (RFC 7386; null deletes) into the desired state. With ifVersion, fails with VersionConflict unless the twin is at that version.',
@@ -67,6 +70,13 @@ builder.mutationFields((t) => ({
         }
         throw error;
       }
+      // Refused patches change nothing and are not audited; accepted ones are, with the patch as sent.
+      await ctx.audit.record({
+        ...actorOf(ctx.principal),
+        action: 'twin.updateDesired',
+        target: `device:${args.deviceId}`,
+        details: { patch: args.patch as JsonObject, changed: outcome.changed, version: outcome.version, ...(args.ifVersion != null ? { ifVersion: args.ifVersion } : {}) },
+      });
       return { deviceUuid: device.id, changed: outcome.changed, version: outcome.version };
     },
   }),
@@ -96,6 +106,7 @@ const TwinChangeRef = builder.objectRef<TwinChangedEvent>('TwinChange').implemen
 
 builder.subscriptionFields((t) => ({
   twinChanged: t.field({
+    ...requireRole('viewer'),
     type: TwinChangeRef,
     description: 'Every accepted twin change. Omit deviceId for every device you may see.',
     args: { deviceId: t.arg.string({ required: false }) },

@@ -14,6 +14,10 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  mutation CreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken { token apiToken { id name role tenantId createdBy expiresAt revokedAt } }\n      ... on ValidationError { code fieldErrors { path code message } }\n    }\n  }\n": typeof types.CreateTokenDocument,
+    "\n  mutation RevokeToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n      ... on RevokedApiToken { apiToken { id revokedAt } }\n      ... on NotFound { code resource key }\n    }\n  }\n": typeof types.RevokeTokenDocument,
+    "\n  query ListTokens($includeRevoked: Boolean) {\n    apiTokens(includeRevoked: $includeRevoked) { id name role tenantId createdAt createdBy expiresAt revokedAt }\n  }\n": typeof types.ListTokensDocument,
+    "\n  query AuditLog($first: Int, $after: String, $action: String, $target: String) {\n    auditLog(first: $first, after: $after, action: $action, target: $target) {\n      pageInfo { hasNextPage endCursor }\n      edges { cursor node { id actor actorName action target details createdAt } }\n    }\n  }\n": typeof types.AuditLogDocument,
     "\n  mutation RegisterDevice($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials { device { id deviceId tags model { name } } credentials { username password } }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n      ... on AlreadyExists { resource key }\n    }\n  }\n": typeof types.RegisterDeviceDocument,
     "\n  query DevicesPage($first: Int, $after: String, $filter: DeviceFilter) {\n    devices(first: $first, after: $after, filter: $filter) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { cursor node { id deviceId tags connected model { id name } twin { version reported desired delta metadata } } }\n    }\n  }\n": typeof types.DevicesPageDocument,
     "\n  query NodeLookup($id: ID!) {\n    node(id: $id) { __typename id ... on Device { deviceId } }\n  }\n": typeof types.NodeLookupDocument,
@@ -32,6 +36,10 @@ type Documents = {
     "\n  subscription TwinChanged($deviceId: String) {\n    twinChanged(deviceId: $deviceId) { deviceId version section patch source twin { version reported } }\n  }\n": typeof types.TwinChangedDocument,
 };
 const documents: Documents = {
+    "\n  mutation CreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken { token apiToken { id name role tenantId createdBy expiresAt revokedAt } }\n      ... on ValidationError { code fieldErrors { path code message } }\n    }\n  }\n": types.CreateTokenDocument,
+    "\n  mutation RevokeToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n      ... on RevokedApiToken { apiToken { id revokedAt } }\n      ... on NotFound { code resource key }\n    }\n  }\n": types.RevokeTokenDocument,
+    "\n  query ListTokens($includeRevoked: Boolean) {\n    apiTokens(includeRevoked: $includeRevoked) { id name role tenantId createdAt createdBy expiresAt revokedAt }\n  }\n": types.ListTokensDocument,
+    "\n  query AuditLog($first: Int, $after: String, $action: String, $target: String) {\n    auditLog(first: $first, after: $after, action: $action, target: $target) {\n      pageInfo { hasNextPage endCursor }\n      edges { cursor node { id actor actorName action target details createdAt } }\n    }\n  }\n": types.AuditLogDocument,
     "\n  mutation RegisterDevice($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials { device { id deviceId tags model { name } } credentials { username password } }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n      ... on AlreadyExists { resource key }\n    }\n  }\n": types.RegisterDeviceDocument,
     "\n  query DevicesPage($first: Int, $after: String, $filter: DeviceFilter) {\n    devices(first: $first, after: $after, filter: $filter) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { cursor node { id deviceId tags connected model { id name } twin { version reported desired delta metadata } } }\n    }\n  }\n": types.DevicesPageDocument,
     "\n  query NodeLookup($id: ID!) {\n    node(id: $id) { __typename id ... on Device { deviceId } }\n  }\n": types.NodeLookupDocument,
@@ -64,6 +72,22 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken { token apiToken { id name role tenantId createdBy expiresAt revokedAt } }\n      ... on ValidationError { code fieldErrors { path code message } }\n    }\n  }\n"): (typeof documents)["\n  mutation CreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken { token apiToken { id name role tenantId createdBy expiresAt revokedAt } }\n      ... on ValidationError { code fieldErrors { path code message } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RevokeToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n      ... on RevokedApiToken { apiToken { id revokedAt } }\n      ... on NotFound { code resource key }\n    }\n  }\n"): (typeof documents)["\n  mutation RevokeToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n      ... on RevokedApiToken { apiToken { id revokedAt } }\n      ... on NotFound { code resource key }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query ListTokens($includeRevoked: Boolean) {\n    apiTokens(includeRevoked: $includeRevoked) { id name role tenantId createdAt createdBy expiresAt revokedAt }\n  }\n"): (typeof documents)["\n  query ListTokens($includeRevoked: Boolean) {\n    apiTokens(includeRevoked: $includeRevoked) { id name role tenantId createdAt createdBy expiresAt revokedAt }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AuditLog($first: Int, $after: String, $action: String, $target: String) {\n    auditLog(first: $first, after: $after, action: $action, target: $target) {\n      pageInfo { hasNextPage endCursor }\n      edges { cursor node { id actor actorName action target details createdAt } }\n    }\n  }\n"): (typeof documents)["\n  query AuditLog($first: Int, $after: String, $action: String, $target: String) {\n    auditLog(first: $first, after: $after, action: $action, target: $target) {\n      pageInfo { hasNextPage endCursor }\n      edges { cursor node { id actor actorName action target details createdAt } }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

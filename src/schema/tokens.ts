@@ -1,0 +1,111 @@
+import { builder } from '../builder.ts';
+import { createApiToken, listApiTokens, revokeApiToken, validateApiTokenInput, type Role } from '../auth/tokens.ts';
+import { actorOf } from '../services/audit.ts';
+import { NotFoundError, ValidationError } from '../services/errors.ts';
+import { requireRole } from './auth.ts';
+
+const RoleEnum = builder.enumType('Role', {
+  description: 'What a token may do. Each role includes the ones below it.',
+  values: {
+    VIEWER: { value: 'viewer', description: 'Read devices, twins, telemetry; subscribe.' },
+    OPERATOR: { value: 'operator', description: 'Also change desired state and send commands.' },
+    ADMIN: { value: 'admin', description: 'Also manage devices, models and API tokens; read the audit log.' },
+  } as const,
+});
+
+interface ApiTokenShape {
+  id: string;
+  tenantId: string;
+  name: string;
+  role: string;
+  createdAt: Date;
+  createdBy: string | null;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+const ApiTokenRef = builder.objectRef<ApiTokenShape>('ApiToken').implement({
+  description: 'An API bearer token. The secret is shown once, by createApiToken; Doppel keeps only its SHA-256.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'The token id (a UUID), for revokeApiToken and the audit log.' }),
+    tenantId: t.exposeString('tenantId'),
+    name: t.exposeString('name'),
+    role: t.field({ type: RoleEnum, resolve: (tok) => tok.role as Role }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    createdBy: t.exposeString('createdBy', { nullable: true, description: '"token:<id>" or "system".' }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
+  fields: (t) => ({
+    name: t.string({ required: true, description: 'What the token is for (1–100 characters).' }),
+    role: t.field({ type: RoleEnum, required: true }),
+    tenantId: t.string({
+      required: false,
+      description: "Must be the caller's own tenant (the default). A new tenant's first admin token comes from the CLI: `npm run token -- create --tenant <t> --role admin --name <n>`.",
+    }),
+    expiresAt: t.field({ type: 'DateTime', required: false, description: 'When the token stops working; omit for no expiry.' }),
+  }),
+});
+
+const CreatedApiTokenRef = builder.objectRef<{ token: string; apiToken: ApiTokenShape }>('CreatedApiToken').implement({
+  fields: (t) => ({
+    token: t.exposeString('token', { description: 'The bearer token. Shown only in this response: store it now.' }),
+    apiToken: t.field({ type: ApiTokenRef, resolve: (p) => p.apiToken }),
+  }),
+});
+
+const RevokedApiTokenRef = builder.objectRef<{ apiToken: ApiTokenShape }>('RevokedApiToken').implement({
+  fields: (t) => ({
+    apiToken: t.field({ type: ApiTokenRef, resolve: (p) => p.apiToken }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  apiTokens: t.field({
+    ...requireRole('admin'),
+    type: [ApiTokenRef],
+    description: "The API tokens of the caller's tenant, newest first (never their secrets).",
+    args: { includeRevoked: t.arg.boolean({ required: false, defaultValue: false }) },
+    resolve: (_root, args, ctx) => listApiTokens(ctx.prisma, ctx.principal.tenantId, { includeRevoked: args.includeRevoked ?? false }),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createApiToken: t.field({
+    ...requireRole('admin'),
+    type: CreatedApiTokenRef,
+    description: "Creates an API token in the caller's tenant and returns it once.",
+    errors: { types: [ValidationError] },
+    args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const own = ctx.principal.tenantId;
+      const request = { name: input.name, role: input.role, tenantId: input.tenantId ?? own, expiresAt: input.expiresAt ?? null };
+      const issues = validateApiTokenInput(request).map((i) => ({ ...i, path: ['input', ...i.path] }));
+      // Admins are admins of their own tenant only; tenants are created from the console (CLI).
+      if (request.tenantId !== own && issues.every((i) => i.path[1] !== 'tenantId')) {
+        issues.push({ path: ['input', 'tenantId'], code: 'OTHER_TENANT', message: "tokens can only be created in your own tenant; use the CLI (npm run token) to bootstrap another tenant" });
+      }
+      if (issues.length > 0) throw new ValidationError('invalid API token request', issues);
+      const created = await createApiToken(ctx.prisma, request, actorOf(ctx.principal));
+      return { token: created.token, apiToken: created.apiToken };
+    },
+  }),
+  revokeApiToken: t.field({
+    ...requireRole('admin'),
+    type: RevokedApiTokenRef,
+    description:
+      'Revokes a token of your tenant: it is refused from now on, and its open subscriptions end (graphql-ws: the socket closes with 4403; SSE: a final UNAUTHENTICATED error). Revoking a revoked token returns it unchanged.',
+    errors: { types: [NotFoundError] },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      const result = await revokeApiToken(ctx.prisma, ctx.principal.tenantId, String(id), () => actorOf(ctx.principal));
+      if (!result) throw new NotFoundError('ApiToken', String(id));
+      ctx.bus.publish('tokenRevoked', { tokenId: result.apiToken.id, tenantId: result.apiToken.tenantId, at: Date.now() });
+      return { apiToken: result.apiToken };
+    },
+  }),
+}));

@@ -1,0 +1,114 @@
+import type { Principal } from '../auth/tokens.ts';
+import type { JsonObject } from '../domain/twin.ts';
+import type { PrismaClient } from '../db/client.ts';
+import type { Prisma } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+
+/**
+ * Audited actions. One list, so names stay consistent across the code and queries can filter on them.
+ * Some are reserved for features built elsewhere (commands, device disable): add a name here and call
+ * `audit.record()` from the resolver that performs it.
+ */
+export const AUDIT_ACTIONS = [
+  'apiToken.create',
+  'apiToken.revoke',
+  'device.register',
+  'device.delete',
+  'device.rotateCredentials',
+  'device.disable',
+  'device.enable',
+  'device.revokeCredentials',
+  'twin.updateDesired',
+  'command.send',
+  'command.cancel',
+  'model.create',
+  'model.update',
+  'model.delete',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** Who did it. `actor` is "token:<uuid>", "device:<deviceId>" or "system" (bootstrap, CLI). */
+export interface AuditActor {
+  tenantId: string;
+  actor: string;
+  /** The token's name (kept, since the token may be revoked later), or what system part acted. */
+  actorName: string | null;
+}
+
+export interface AuditEntry extends AuditActor {
+  action: AuditAction;
+  /** What was acted on: "device:<deviceId>", "apiToken:<uuid>", "command:<uuid>", … */
+  target: string;
+  /** Anything that explains the action (the patch, the role granted, …). Never secrets. */
+  details?: JsonObject;
+}
+
+/** The actor for an API call: the calling token, in its tenant. */
+export function actorOf(principal: Principal): AuditActor {
+  return { tenantId: principal.tenantId, actor: `token:${principal.tokenId}`, actorName: principal.name };
+}
+
+/** The actor for actions of Doppel itself or of an operator at the console (`npm run token`). */
+export function systemActor(tenantId: string, what: string): AuditActor {
+  return { tenantId, actor: 'system', actorName: what };
+}
+
+/** Prisma create data for an entry: lets a caller write the audit event in the same transaction as the change. */
+export function auditEventData(entry: AuditEntry): Prisma.AuditEventCreateInput {
+  return {
+    tenantId: entry.tenantId,
+    actor: entry.actor,
+    actorName: entry.actorName,
+    action: entry.action,
+    target: entry.target,
+    details: (entry.details ?? {}) as Prisma.InputJsonValue,
+  };
+}
+
+export interface AuditQuery {
+  tenantId: string;
+  /** Newest first; at most this many. */
+  limit: number;
+  /** Only events older than this id (the cursor of the previous page). */
+  beforeId?: bigint | null;
+  action?: string | null;
+  target?: string | null;
+}
+
+/**
+ * The audit log. Only API- and CLI-initiated actions are recorded (one row each, after the change),
+ * never the MQTT hot paths, so device traffic never waits for it.
+ */
+export function createAuditLog(options: { prisma: PrismaClient; logger: Logger }) {
+  const { prisma, logger } = options;
+
+  /**
+   * Records one event. The change it describes has already happened, so a failed audit write does not
+   * fail the caller's request: it is logged at error level with the whole entry instead (the log is the
+   * fallback record). Changes that must be audited atomically use `auditEventData` in their transaction.
+   */
+  async function record(entry: AuditEntry): Promise<void> {
+    try {
+      await prisma.auditEvent.create({ data: auditEventData(entry), select: { id: true } });
+    } catch (error) {
+      logger.error({ err: error, audit: entry }, 'could not write an audit event');
+    }
+  }
+
+  function list(query: AuditQuery) {
+    return prisma.auditEvent.findMany({
+      where: {
+        tenantId: query.tenantId,
+        ...(query.beforeId != null ? { id: { lt: query.beforeId } } : {}),
+        ...(query.action ? { action: query.action } : {}),
+        ...(query.target ? { target: query.target } : {}),
+      },
+      orderBy: { id: 'desc' },
+      take: query.limit,
+    });
+  }
+
+  return { record, list };
+}
+
+export type AuditLog = ReturnType<typeof createAuditLog>;

@@ -1,0 +1,398 @@
+/**
+ * The authorization matrix: every operation in the schema × {no token, revoked token, token of another
+ * tenant, too-low role}. Refusals are consistent:
+ *
+ * - no token / revoked token → HTTP 401, UNAUTHENTICATED, no data (graphql-ws: the socket closes 4403);
+ * - too-low role            → FORBIDDEN GraphQL error, the field is null (no data);
+ * - another tenant          → the other tenant's things do not exist for you: queries return null or
+ *                             nothing, mutations the typed NotFound (registerDevice: AlreadyExists, the
+ *                             same answer whoever owns the id), subscriptions never deliver their events.
+ *
+ * To add an operation, add a row to OPERATIONS (the test at the bottom fails until every root field has one).
+ */
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROLE_RANK, ROLES, type Role } from '../../src/auth/tokens.ts';
+import { buildSchema } from '../../src/schema/index.ts';
+import { modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
+
+const OTHER = 'other-tenant';
+
+interface Fixture {
+  /** A device of the 'default' tenant, with its global node id and its model's. */
+  deviceId: string;
+  deviceNodeId: string;
+  modelNodeId: string;
+  /** A live (not revoked) token of the 'default' tenant that nobody uses. */
+  spareTokenId: string;
+  /** Admin tokens: default tenant and OTHER. */
+  adminA: string;
+  adminB: string;
+  /** A device of OTHER. */
+  otherDeviceId: string;
+}
+
+type Result = Awaited<ReturnType<TestServer['gql']>>;
+
+interface Operation {
+  /** Root type and field; the coverage test matches these against the schema. */
+  root: 'Query' | 'Mutation';
+  field: string;
+  /** Lowest role that may call it. */
+  role: Role;
+  document: string;
+  variables: (f: Fixture) => Record<string, unknown>;
+  /**
+   * What a caller with enough role but from OTHER gets: asserts it is nothing of the default tenant's,
+   * and (for mutations) that nothing of it changed.
+   */
+  otherTenant: (r: Result, f: Fixture) => Promise<void> | void;
+}
+
+interface SubscriptionOperation {
+  field: string;
+  role: Role;
+  /** Unfiltered subscription (every device the caller may see); selects `deviceId`. */
+  document: string;
+  /** Makes the subscribed event happen on a device of the tenant whose admin token is given. */
+  trigger: (tenant: 'A' | 'B', f: Fixture) => Promise<void>;
+}
+
+let t: TestServer;
+let f: Fixture;
+let revoked: string;
+/** tokens[role] in the default tenant. */
+const tokens = {} as Record<Role, string>;
+const devices: Record<'A' | 'B', { deviceId: string; password: string; client?: MqttClient }> = {} as never;
+
+const REGISTER = `mutation R($input: RegisterDeviceInput!) {
+  registerDevice(input: $input) { __typename ... on DeviceWithCredentials { device { id model { id } } credentials { password } } ... on Error { code } }
+}`;
+
+async function register(deviceId: string, token: string, model?: string) {
+  const r = await t.gql(REGISTER, { input: { deviceId, ...(model ? { model } : {}) } }, token);
+  const p = (r.data as { registerDevice: { __typename: string; device: { id: string; model: { id: string } | null }; credentials: { password: string } } }).registerDevice;
+  if (p.__typename !== 'DeviceWithCredentials') throw new Error(`register failed: ${JSON.stringify(r)}`);
+  return p;
+}
+
+async function secretHashOf(deviceId: string) {
+  return (await t.database.prisma.device.findUnique({ where: { deviceId }, select: { secretHash: true, tenantId: true } }));
+}
+
+const OPERATIONS: Operation[] = [
+  {
+    root: 'Query', field: 'device', role: 'viewer',
+    document: `query Q($d: String!) { device(deviceId: $d) { id deviceId } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: (r) => expect(r.data).toEqual({ device: null }),
+  },
+  {
+    root: 'Query', field: 'devices', role: 'viewer',
+    document: `{ devices(first: 100) { totalCount edges { node { deviceId } } } }`,
+    variables: () => ({}),
+    otherTenant: (r, x) => {
+      const { devices: page } = r.data as { devices: { totalCount: number; edges: Array<{ node: { deviceId: string } }> } };
+      expect(page.edges.map((e) => e.node.deviceId)).toEqual([x.otherDeviceId]);
+      expect(page.totalCount).toBe(1);
+    },
+  },
+  {
+    root: 'Query', field: 'deviceModels', role: 'viewer',
+    document: `{ deviceModels { id name } }`,
+    variables: () => ({}),
+    otherTenant: (r) => expect(r.data).toEqual({ deviceModels: [] }),
+  },
+  {
+    root: 'Query', field: 'node', role: 'viewer',
+    document: `query Q($id: ID!) { node(id: $id) { id ... on Device { deviceId } } }`,
+    variables: (x) => ({ id: x.deviceNodeId }),
+    otherTenant: (r) => expect(r.data).toEqual({ node: null }),
+  },
+  {
+    root: 'Query', field: 'nodes', role: 'viewer',
+    document: `query Q($ids: [ID!]!) { nodes(ids: $ids) { id } }`,
+    variables: (x) => ({ ids: [x.deviceNodeId, x.modelNodeId] }),
+    otherTenant: (r) => expect(r.data).toEqual({ nodes: [null, null] }),
+  },
+  {
+    root: 'Query', field: 'apiTokens', role: 'admin',
+    document: `{ apiTokens(includeRevoked: true) { id tenantId } }`,
+    variables: () => ({}),
+    otherTenant: (r) => {
+      const list = (r.data as { apiTokens: Array<{ tenantId: string }> }).apiTokens;
+      expect(list.length).toBeGreaterThan(0);
+      expect(list.every((tok) => tok.tenantId === OTHER)).toBe(true);
+    },
+  },
+  {
+    root: 'Query', field: 'auditLog', role: 'admin',
+    document: `{ auditLog(first: 500) { edges { node { target actor } } } }`,
+    variables: () => ({}),
+    otherTenant: (r, x) => {
+      const events = (r.data as { auditLog: { edges: Array<{ node: { target: string } }> } }).auditLog.edges.map((e) => e.node);
+      expect(events.length).toBeGreaterThan(0); // OTHER's own token creations and device registration
+      expect(events.filter((e) => e.target === `device:${x.deviceId}` || e.target === `apiToken:${x.spareTokenId}`)).toEqual([]);
+    },
+  },
+  {
+    root: 'Mutation', field: 'registerDevice', role: 'admin',
+    document: REGISTER,
+    variables: (x) => ({ input: { deviceId: x.deviceId } }),
+    // Device ids are global (MQTT usernames): taken is taken, whoever owns it; nothing else is revealed.
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ registerDevice: { __typename: 'AlreadyExists', code: 'ALREADY_EXISTS' } });
+      expect((await secretHashOf(x.deviceId))?.tenantId).toBe('default');
+    },
+  },
+  {
+    root: 'Mutation', field: 'rotateDeviceCredentials', role: 'admin',
+    document: `mutation M($d: String!) { rotateDeviceCredentials(deviceId: $d) { __typename ... on DeviceWithCredentials { credentials { password } } ... on Error { code } } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: (r) => expect(r.data).toEqual({ rotateDeviceCredentials: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation', field: 'deleteDevice', role: 'admin',
+    document: `mutation M($d: String!) { deleteDevice(deviceId: $d) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ deleteDevice: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect(await secretHashOf(x.deviceId)).not.toBeNull();
+    },
+  },
+  {
+    root: 'Mutation', field: 'updateDesired', role: 'operator',
+    document: `mutation M($d: String!) { updateDesired(deviceId: $d, patch: {matrix: "probe"}) { __typename ... on UpdateDesiredPayload { twin { desired } } ... on Error { code } } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: (r) => expect(r.data).toEqual({ updateDesired: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation', field: 'createApiToken', role: 'admin',
+    document: `mutation M($input: CreateApiTokenInput!) { createApiToken(input: $input) { __typename ... on CreatedApiToken { token } ... on ValidationError { fieldErrors { path code } } } }`,
+    variables: () => ({ input: { name: 'probe', role: 'ADMIN', tenantId: 'default' } }),
+    otherTenant: (r) =>
+      expect(r.data).toEqual({ createApiToken: { __typename: 'ValidationError', fieldErrors: [{ path: ['input', 'tenantId'], code: 'OTHER_TENANT' }] } }),
+  },
+  {
+    root: 'Mutation', field: 'revokeApiToken', role: 'admin',
+    document: `mutation M($id: ID!) { revokeApiToken(id: $id) { __typename ... on RevokedApiToken { apiToken { id } } ... on Error { code } } }`,
+    variables: (x) => ({ id: x.spareTokenId }),
+    otherTenant: (r) => expect(r.data).toEqual({ revokeApiToken: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+];
+
+const SUBSCRIPTIONS: SubscriptionOperation[] = [
+  {
+    field: 'twinChanged', role: 'viewer',
+    document: `subscription { twinChanged { deviceId } }`,
+    trigger: async (tenant, x) => {
+      const r = await t.gql(`mutation M($d: String!) { updateDesired(deviceId: $d, patch: {n: ${Date.now()}}) { __typename } }`, { d: tenant === 'A' ? x.deviceId : x.otherDeviceId }, tenant === 'A' ? x.adminA : x.adminB);
+      expect(r.data).toEqual({ updateDesired: { __typename: 'UpdateDesiredPayload' } });
+    },
+  },
+  {
+    field: 'telemetry', role: 'viewer',
+    document: `subscription { telemetry { deviceId } }`,
+    trigger: async (tenant) => {
+      const d = await connected(tenant);
+      await d.client!.publishAsync(`devices/${d.deviceId}/telemetry`, JSON.stringify({ values: { probe: 1 } }), { qos: 1 });
+    },
+  },
+  {
+    field: 'deviceConnection', role: 'viewer',
+    document: `subscription { deviceConnection { deviceId } }`,
+    trigger: async (tenant) => {
+      const d = await connected(tenant);
+      await d.client!.publishAsync(`devices/${d.deviceId}/status`, 'online', { qos: 1 });
+    },
+  },
+];
+
+async function connected(tenant: 'A' | 'B') {
+  const d = devices[tenant];
+  d.client ??= await t.mqtt({ username: d.deviceId, password: d.password, clientId: `${d.deviceId}-${Math.random()}` });
+  return d;
+}
+
+beforeAll(async () => {
+  t = await startTestServer();
+  for (const role of ROLES) tokens[role] = await t.createToken(role, 'default');
+  const adminB = await t.createToken('admin', OTHER);
+  const deviceId = uniqueDeviceId('mx');
+  const a = await register(deviceId, t.token, 'matrix-model');
+  const otherDeviceId = uniqueDeviceId('mxb');
+  const b = await register(otherDeviceId, adminB);
+  devices.A = { deviceId, password: a.credentials.password };
+  devices.B = { deviceId: otherDeviceId, password: b.credentials.password };
+  const spare = await t.gql(`mutation { createApiToken(input: {name: "spare", role: VIEWER}) { ... on CreatedApiToken { apiToken { id } } } }`);
+  const spareTokenId = (spare.data as { createApiToken: { apiToken: { id: string } } }).createApiToken.apiToken.id;
+  // The revoked token was an admin: only its revocation can explain a refusal.
+  const victim = await t.gql(`mutation { createApiToken(input: {name: "victim", role: ADMIN}) { ... on CreatedApiToken { token apiToken { id } } } }`);
+  const created = (victim.data as { createApiToken: { token: string; apiToken: { id: string } } }).createApiToken;
+  revoked = created.token;
+  const r = await t.gql(`mutation M($id: ID!) { revokeApiToken(id: $id) { __typename } }`, { id: created.apiToken.id });
+  expect(r.data).toEqual({ revokeApiToken: { __typename: 'RevokedApiToken' } });
+  f = { deviceId, deviceNodeId: a.device.id, modelNodeId: a.device.model!.id, spareTokenId, adminA: t.token, adminB, otherDeviceId };
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+function expectUnauthenticated(r: Result) {
+  expect(r.status).toBe(401);
+  expect(r.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
+  expect(r.data ?? null).toBeNull();
+}
+
+/** No data: the whole result is null, or every root field in it is. */
+function expectForbidden(r: Result) {
+  expect(r.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
+  expect(Object.values((r.data ?? {}) as Record<string, unknown>).every((v) => v === null)).toBe(true);
+}
+
+/** The state the mutations touch, to prove a refused call changed nothing. */
+async function snapshot() {
+  const prisma = t.database.prisma;
+  return {
+    device: await prisma.device.findUnique({ where: { deviceId: f.deviceId }, select: { tenantId: true, secretHash: true, twin: { select: { desired: true, version: true } } } }),
+    tokens: await prisma.apiToken.findMany({ orderBy: { id: 'asc' }, select: { id: true, tenantId: true, revokedAt: true } }),
+    devices: await prisma.device.count(),
+  };
+}
+
+describe(`authorization matrix (${modeName})`, () => {
+  for (const op of OPERATIONS) {
+    describe(`${op.root}.${op.field} (needs ${op.role})`, () => {
+      it('no token → 401 UNAUTHENTICATED, nothing changes', async () => {
+        const before = await snapshot();
+        expectUnauthenticated(await t.gql(op.document, op.variables(f), null));
+        expect(await snapshot()).toEqual(before);
+      });
+
+      it('revoked token → 401 UNAUTHENTICATED, nothing changes', async () => {
+        const before = await snapshot();
+        expectUnauthenticated(await t.gql(op.document, op.variables(f), revoked));
+        expect(await snapshot()).toEqual(before);
+      });
+
+      const lower = ROLES.filter((r) => ROLE_RANK[r] < ROLE_RANK[op.role]);
+      for (const role of lower) {
+        it(`${role} token → FORBIDDEN, no data, nothing changes`, async () => {
+          const before = await snapshot();
+          expectForbidden(await t.gql(op.document, op.variables(f), tokens[role]));
+          expect(await snapshot()).toEqual(before);
+        });
+      }
+
+      it(`admin of another tenant → nothing of this tenant's`, async () => {
+        const before = await snapshot();
+        const r = await t.gql(op.document, op.variables(f), f.adminB);
+        expect(r.errors).toBeUndefined();
+        await op.otherTenant(r, f);
+        const after = await snapshot();
+        // Only OTHER's own tokens may have changed (none of these calls creates or revokes one there).
+        expect(after).toEqual(before);
+      });
+
+      it(`${op.role} token of this tenant → allowed`, async () => {
+        // The positive control: the refusals above are about the caller, not a broken document.
+        // (Mutations run last in this file's order per operation and target fresh state where it matters.)
+        const variables = op.root === 'Mutation' ? await freshVariables(op) : op.variables(f);
+        const r = await t.gql(op.document, variables, tokens[op.role]);
+        expect(r.errors).toBeUndefined();
+        expect(r.status).toBe(200);
+      });
+    });
+  }
+
+  for (const sub of SUBSCRIPTIONS) {
+    describe(`Subscription.${sub.field} (needs ${sub.role})`, () => {
+      it('no token and revoked token → the socket closes with 4403; over SSE, 401', async () => {
+        for (const token of [null, revoked]) {
+          expect(await wsCloseCode(token, sub.document)).toBe(4403);
+          const sse = await fetch(t.httpUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+            body: JSON.stringify({ query: sub.document }),
+          });
+          expect(sse.status).toBe(401);
+          await sse.body?.cancel();
+        }
+      });
+
+      it('another tenant never receives this tenant\'s events', async () => {
+        const seen = { A: [] as string[], B: [] as string[] };
+        const active = t.running.metrics.get('doppel_graphql_ws_operations_active');
+        const subA = subscribe<Record<string, { deviceId: string }>>(t.ws(tokens[sub.role]), sub.document);
+        const subB = subscribe<Record<string, { deviceId: string }>>(t.ws(f.adminB), sub.document);
+        await t.waitForSubscriptions(active + 2);
+        // A's event reaches A's subscriber first: the bus has then offered it to B's subscriber too.
+        await sub.trigger('A', f);
+        for (;;) {
+          const e = await subA.next();
+          const id = e.data![sub.field]!.deviceId;
+          seen.A.push(id);
+          if (id === f.deviceId) break;
+        }
+        // Then an event of B's own: everything B got up to it must be B's.
+        await sub.trigger('B', f);
+        for (;;) {
+          const e = await subB.next();
+          expect(e.errors).toBeUndefined();
+          const id = e.data![sub.field]!.deviceId;
+          seen.B.push(id);
+          if (id === f.otherDeviceId) break;
+        }
+        expect(seen.B.filter((id) => id !== f.otherDeviceId)).toEqual([]);
+        subA.unsubscribe();
+        subB.unsubscribe();
+      });
+    });
+  }
+
+  it('covers every root field of the schema (add a row to OPERATIONS or SUBSCRIPTIONS for a new one)', () => {
+    const schema = buildSchema();
+    const inSchema = [schema.getQueryType()!, schema.getMutationType()!, schema.getSubscriptionType()!].flatMap((type) =>
+      Object.keys(type.getFields()).map((name) => `${type.name}.${name}`),
+    );
+    const inMatrix = [...OPERATIONS.map((o) => `${o.root}.${o.field}`), ...SUBSCRIPTIONS.map((s) => `Subscription.${s.field}`)];
+    expect([...inMatrix].sort()).toEqual([...inSchema].sort());
+    // And each row states the role the schema declares.
+    for (const o of OPERATIONS) {
+      const type = o.root === 'Query' ? schema.getQueryType()! : schema.getMutationType()!;
+      const scopes = (type.getFields()[o.field]!.extensions as { pothosOptions?: { authScopes?: unknown } }).pothosOptions?.authScopes;
+      expect(scopes, `${o.root}.${o.field}`).toEqual({ [o.role]: true });
+    }
+  });
+});
+
+/**
+ * Variables for the positive control of a mutation, on state of its own so the shared fixture stays
+ * intact (a deleted device or revoked spare token would change what later rows see).
+ */
+async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
+  switch (op.field) {
+    case 'registerDevice':
+      return { input: { deviceId: uniqueDeviceId('mxok') } };
+    case 'deleteDevice':
+    case 'rotateDeviceCredentials': {
+      const deviceId = uniqueDeviceId('mxok');
+      await register(deviceId, t.token);
+      return { d: deviceId };
+    }
+    case 'revokeApiToken': {
+      const r = await t.gql(`mutation { createApiToken(input: {name: "throwaway", role: VIEWER}) { ... on CreatedApiToken { apiToken { id } } } }`);
+      return { id: (r.data as { createApiToken: { apiToken: { id: string } } }).createApiToken.apiToken.id };
+    }
+    default:
+      return op.variables(f);
+  }
+}
+
+async function wsCloseCode(token: string | null, query: string): Promise<number> {
+  const client = t.ws(token);
+  return new Promise<number>((resolve) => {
+    client.on('closed', (event) => resolve((event as { code: number }).code));
+    client.subscribe({ query }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+  });
+}
