@@ -12,7 +12,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { createBridge } from './mqtt/bridge.ts';
 import type { DeltaMessage } from './mqtt/contract.ts';
-import { createDynsecSync, type DeviceSyncRow } from './mqtt/dynsec.ts';
+import { createDynsecSync, type DeviceSyncRow, type DynsecSync } from './mqtt/dynsec.ts';
 import { createEmbeddedTransport } from './mqtt/embedded-broker.ts';
 import { createExternalTransport } from './mqtt/external-client.ts';
 import type { MqttTransport } from './mqtt/transport.ts';
@@ -43,6 +43,8 @@ export interface RunningServer {
   metrics: Metrics;
   /** Where the bootstrap admin token was written, when this start created it. */
   adminTokenFile: string | undefined;
+  /** The Mosquitto dynamic-security sync, when MQTT_DYNSEC is on (e.g. to reconcile now). */
+  dynsec: Pick<DynsecSync, 'reconcile'> | undefined;
 }
 
 export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '..', 'prisma', 'migrations');
@@ -224,6 +226,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       database,
       metrics,
       adminTokenFile: adminToken?.created ? adminToken.file : undefined,
+      dynsec,
     };
     logger.info(
       { graphql: `${running.url}${GRAPHQL_PATH}`, mqtt: transport.kind === 'embedded' ? `mqtt://${host}:${transport.port}` : (config.mqtt as { url: string }).url, database: database.kind },

@@ -103,12 +103,17 @@ interface BrokerClient {
   disabled: boolean;
 }
 
-/** The ACLs of Doppel's own broker user: every device topic, both ways (its subscriptions are shared ones). */
+/**
+ * The ACLs of Doppel's own broker user: every device topic, both ways. Mosquitto 2.0 checks a shared
+ * subscription's filter with its `$share/<group>/` prefix (measured), hence the second pattern.
+ */
 const SERVICE_ACLS: DynsecAcl[] = [
   { acltype: 'publishClientSend', topic: 'devices/#', allow: true },
   { acltype: 'publishClientReceive', topic: 'devices/#', allow: true },
   { acltype: 'subscribePattern', topic: 'devices/#', allow: true },
+  { acltype: 'subscribePattern', topic: '$share/+/devices/#', allow: true },
   { acltype: 'unsubscribePattern', topic: 'devices/#', allow: true },
+  { acltype: 'unsubscribePattern', topic: '$share/+/devices/#', allow: true },
 ];
 
 /** Errors that mean "already so": creating what exists, removing what is gone. */
@@ -117,6 +122,7 @@ const HARMLESS: Record<string, RegExp> = {
   createClient: /already exists/i,
   deleteClient: /not found/i,
   deleteRole: /not found/i,
+  addRoleACL: /already exists/i,
 };
 
 export function createDynsecSync(options: DynsecSyncOptions) {
@@ -351,6 +357,8 @@ export function createDynsecSync(options: DynsecSyncOptions) {
     if (options.serviceUser) {
       const { username, password } = options.serviceUser;
       if (!roles.has(SERVICE_ROLE)) commands.push({ command: 'createRole', rolename: SERVICE_ROLE, textname: 'Doppel server', acls: SERVICE_ACLS });
+      // An existing role may predate an ACL added in a later Doppel version: adding is idempotent.
+      else commands.push(...SERVICE_ACLS.map((acl) => ({ command: 'addRoleACL', rolename: SERVICE_ROLE, ...acl })));
       const existing = clients.get(username);
       if (!existing) commands.push({ command: 'createClient', username, password, textname: 'Doppel server', roles: [{ rolename: SERVICE_ROLE }] });
       else if (!existing.roles.has(SERVICE_ROLE)) commands.push({ command: 'addClientRole', username, rolename: SERVICE_ROLE });
