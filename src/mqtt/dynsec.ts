@@ -132,6 +132,12 @@ export function createDynsecSync(options: DynsecSyncOptions) {
   let timer: NodeJS.Timeout | undefined;
   let reconciling: Promise<ReconcileReport> | undefined;
   let seq = 0;
+  /**
+   * Devices changed while a reconcile runs. Its view of them (read before the change) is stale, and
+   * sending it after the change's own commands could undo them (say, re-enable a device just disabled):
+   * their reconcile commands are dropped, the change's commands stand.
+   */
+  let touchedDuringReconcile: Set<string> | undefined;
   options.metrics?.describe(DYNSEC_FAILURE_METRIC, 'Mosquitto dynamic-security commands that failed (healed by the next reconcile).');
 
   function onMessage(topic: string, payload: Buffer): void {
@@ -161,7 +167,8 @@ export function createDynsecSync(options: DynsecSyncOptions) {
       reconnectPeriod: 1000,
       connectTimeout: options.timeoutMs,
       clean: true,
-    });
+      // Fail start-up when Mosquitto cannot be reached (no retries here); later drops reconnect.
+    }, false);
     client = c;
     c.on('message', onMessage);
     c.on('error', (err) => log.warn({ err: err.message }, 'dynamic-security control connection error'));
@@ -249,6 +256,7 @@ export function createDynsecSync(options: DynsecSyncOptions) {
    */
   async function apply(event: DeviceSecurityEvent): Promise<void> {
     const { deviceId } = event;
+    touchedDuringReconcile?.add(deviceId);
     let commands: DynsecCommand[];
     switch (event.type) {
       case 'registered':
@@ -339,9 +347,15 @@ export function createDynsecSync(options: DynsecSyncOptions) {
    * exist, and gives Doppel's own user its role. Devices are read and fixed page by page.
    */
   function reconcile(): Promise<ReconcileReport> {
-    reconciling ??= reconcileOnce().finally(() => {
-      reconciling = undefined;
-    });
+    reconciling ??= (async () => {
+      touchedDuringReconcile = new Set();
+      try {
+        return await reconcileOnce();
+      } finally {
+        touchedDuringReconcile = undefined;
+        reconciling = undefined;
+      }
+    })();
     return reconciling;
   }
 
@@ -349,9 +363,14 @@ export function createDynsecSync(options: DynsecSyncOptions) {
     const report: ReconcileReport = { devices: 0, createdClients: 0, createdRoles: 0, updatedClients: 0, deletedClients: 0, deletedRoles: 0, failures: 0 };
     const [clients, roles] = [await listBrokerClients(), await listBrokerRoles()];
     const commands: DynsecCommand[] = [];
+    const touched = touchedDuringReconcile!;
     const flush = async (force: boolean) => {
       if (commands.length === 0 || (!force && commands.length < options.batchSize)) return;
-      report.failures += (await send(commands.splice(0))).failures;
+      const fresh = commands.splice(0).filter((c) => {
+        const id = typeof c.username === 'string' ? c.username : typeof c.rolename === 'string' ? c.rolename.slice(DEVICE_ROLE_PREFIX.length) : undefined;
+        return id === undefined || !touched.has(id);
+      });
+      report.failures += (await send(fresh)).failures;
     };
 
     if (options.serviceUser) {

@@ -269,4 +269,17 @@ suite('Mosquitto dynamic security follows Doppel', () => {
     const again = await t.running.dynsec!.reconcile();
     expect(again).toMatchObject({ createdClients: 0, createdRoles: 0, updatedClients: 0, deletedClients: 0, deletedRoles: 0, failures: 0 });
   });
+
+  it('start-up fails clearly with wrong admin credentials or an unreachable broker, instead of running unsynced', async () => {
+    const env = {
+      MQTT_URL: dynsecUrl!,
+      MQTT_USERNAME: serviceUser,
+      MQTT_PASSWORD: 'unused',
+      MQTT_DYNSEC: '1',
+      MQTT_DYNSEC_USERNAME: adminUser,
+      MQTT_DYNSEC_SECRET_KEY: randomBytes(32).toString('hex'),
+    };
+    await expect(startTestServer({ ...env, MQTT_DYNSEC_PASSWORD: `${adminPassword}-wrong` })).rejects.toThrow(/not authorized/i);
+    await expect(startTestServer({ ...env, MQTT_DYNSEC_PASSWORD: adminPassword, MQTT_DYNSEC_URL: 'mqtt://127.0.0.1:1' })).rejects.toThrow();
+  });
 });
