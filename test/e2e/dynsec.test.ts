@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { messageWaiter, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
-import { deviceRole, DYNSEC_RESPONSE_TOPIC, DYNSEC_TOPIC } from '../../src/mqtt/dynsec.ts';
+import { createDynsecSync, deviceRole, DYNSEC_RESPONSE_TOPIC, DYNSEC_TOPIC } from '../../src/mqtt/dynsec.ts';
+import { createLogger } from '../../src/logger.ts';
 
 const dynsecUrl = process.env.DOPPEL_TEST_DYNSEC_URL || undefined;
 const adminUser = process.env.DOPPEL_TEST_DYNSEC_ADMIN_USER || 'admin';
@@ -271,15 +272,21 @@ suite('Mosquitto dynamic security follows Doppel', () => {
   });
 
   it('start-up fails clearly with wrong admin credentials or an unreachable broker, instead of running unsynced', async () => {
-    const env = {
-      MQTT_URL: dynsecUrl!,
-      MQTT_USERNAME: serviceUser,
-      MQTT_PASSWORD: 'unused',
-      MQTT_DYNSEC: '1',
-      MQTT_DYNSEC_USERNAME: adminUser,
-      MQTT_DYNSEC_SECRET_KEY: randomBytes(32).toString('hex'),
+    const base = {
+      username: adminUser,
+      password: adminPassword,
+      logger: createLogger('silent'),
+      batchSize: 10,
+      timeoutMs: 5000,
+      reconcileIntervalSeconds: 0,
+      listDevices: async () => [],
+      openSecret: () => undefined,
     };
-    await expect(startTestServer({ ...env, MQTT_DYNSEC_PASSWORD: `${adminPassword}-wrong` })).rejects.toThrow(/not authorized/i);
-    await expect(startTestServer({ ...env, MQTT_DYNSEC_PASSWORD: adminPassword, MQTT_DYNSEC_URL: 'mqtt://127.0.0.1:1' })).rejects.toThrow();
+    const wrong = createDynsecSync({ ...base, url: dynsecUrl!, password: `${adminPassword}-wrong` });
+    await expect(wrong.start()).rejects.toThrow(/not authorized/i);
+    await wrong.stop();
+    const unreachable = createDynsecSync({ ...base, url: 'mqtt://127.0.0.1:1' });
+    await expect(unreachable.start()).rejects.toThrow();
+    await unreachable.stop();
   });
 });
