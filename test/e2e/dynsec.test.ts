@@ -10,6 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { messageWaiter, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 import { createDynsecSync, deviceRole, DYNSEC_RESPONSE_TOPIC, DYNSEC_TOPIC } from '../../src/mqtt/dynsec.ts';
 import { createLogger } from '../../src/logger.ts';
+import { openSecret, sealSecret } from '../../src/security/secrets.ts';
 
 const dynsecUrl = process.env.DOPPEL_TEST_DYNSEC_URL || undefined;
 const adminUser = process.env.DOPPEL_TEST_DYNSEC_ADMIN_USER || 'admin';
@@ -288,5 +289,48 @@ suite('Mosquitto dynamic security follows Doppel', () => {
     const unreachable = createDynsecSync({ ...base, url: 'mqtt://127.0.0.1:1' });
     await expect(unreachable.start()).rejects.toThrow();
     await unreachable.stop();
+  });
+
+  // Last in this file: a second sync with its own device list treats every other Doppel device client
+  // on this broker as an orphan and deletes it.
+  it('reconcile works in bounded pages and batches: many devices with a page/batch size of 3', async () => {
+    const key = randomBytes(32);
+    const ids = Array.from({ length: 8 }, (_, i) => `${uniqueDeviceId('page')}-${i}`).sort();
+    created.push(...ids);
+    const passwords = new Map(ids.map((id) => [id, randomBytes(16).toString('hex')]));
+    const pages: Array<[string | null, number]> = [];
+    let list = ids;
+    const sync = createDynsecSync({
+      url: dynsecUrl!,
+      username: adminUser,
+      password: adminPassword,
+      logger: createLogger('silent'),
+      batchSize: 3,
+      timeoutMs: 10_000,
+      reconcileIntervalSeconds: 0,
+      listDevices: async (after, limit) => {
+        pages.push([after, limit]);
+        return list.filter((id) => after === null || id > after).slice(0, limit).map((deviceId) => ({
+          deviceId,
+          active: true,
+          brokerSecret: sealSecret(passwords.get(deviceId)!, key, deviceId),
+        }));
+      },
+      openSecret: (deviceId, sealed) => openSecret(sealed, key, deviceId),
+    });
+    await sync.start(); // reconciles: creates all eight
+    try {
+      expect(pages.every(([, limit]) => limit === 3)).toBe(true);
+      expect(pages.length).toBe(4); // 3 + 3 + 2, then an empty page
+      for (const id of [ids[0]!, ids[7]!]) expect(await connectCode(id, passwords.get(id)!)).toBe(0);
+      expect(await sync.reconcile()).toMatchObject({ createdClients: 0, createdRoles: 0, updatedClients: 0, failures: 0 });
+      list = ids.slice(0, 2);
+      const report = await sync.reconcile();
+      expect(report.deletedClients).toBeGreaterThanOrEqual(6);
+      expect(await connectCode(ids[7]!, passwords.get(ids[7]!)!)).toBe(REFUSED);
+      expect(await connectCode(ids[1]!, passwords.get(ids[1]!)!)).toBe(0);
+    } finally {
+      await sync.stop();
+    }
   });
 });
