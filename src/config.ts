@@ -1,3 +1,5 @@
+import { parseSealKey } from './security/secrets.ts';
+
 /**
  * Configuration, read once from the environment and validated at start-up.
  * Every bad variable is reported at once with its own message, so an operator fixes them in one go.
@@ -29,6 +31,26 @@ export type MqttConfig =
        */
       maxInFlight: number;
     };
+
+/**
+ * Keeping Mosquitto's dynamic-security plugin in step with the device registry (src/mqtt/dynsec.ts).
+ * Only with an external broker.
+ */
+export interface DynsecConfig {
+  /** Broker to send `$CONTROL/dynamic-security/v1` commands to (MQTT_DYNSEC_URL, default MQTT_URL). */
+  url: string;
+  /** A dynsec admin client (MQTT_DYNSEC_USERNAME / MQTT_DYNSEC_PASSWORD). */
+  username: string;
+  password: string;
+  /** 32-byte key encrypting device secrets at rest for reconcile (MQTT_DYNSEC_SECRET_KEY). */
+  secretKey: Buffer;
+  /** Reconcile again every this many seconds after the one at start-up; 0 = only at start-up. */
+  reconcileIntervalSeconds: number;
+  /** Commands per control message, and devices per reconcile page. */
+  batchSize: number;
+  /** How long to wait for the plugin's response to one control message, in ms. */
+  timeoutMs: number;
+}
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -116,6 +138,13 @@ export interface Config {
    * or the CLI, or its token's expiry when that is further away than a timer can hold.
    */
   apiTokenRecheckMs: number;
+  /** Mosquitto dynamic-security sync (MQTT_DYNSEC=1), or undefined. */
+  dynsec: DynsecConfig | undefined;
+  /**
+   * Shared secret for the broker HTTP auth endpoints under /mqtt/ (MQTT_HTTP_AUTH_SECRET); undefined
+   * leaves the endpoints off (404).
+   */
+  brokerAuthSecret: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -208,6 +237,34 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   else problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(env.LOG_LEVEL)})`);
 
   const introspection = bool('GRAPHQL_INTROSPECTION', !production);
+  let dynsec: DynsecConfig | undefined;
+  if (bool('MQTT_DYNSEC', false)) {
+    if (mqtt.kind !== 'external') problems.push('MQTT_DYNSEC=1 needs an external broker (MQTT_URL)');
+    const url = env.MQTT_DYNSEC_URL?.trim() || (mqtt.kind === 'external' ? mqtt.url : '');
+    if (url && !/^(mqtts?|wss?|tcp|tls):\/\//.test(url)) problems.push(`MQTT_DYNSEC_URL must be mqtt://, mqtts://, ws:// or wss:// (got ${JSON.stringify(url)})`);
+    const username = env.MQTT_DYNSEC_USERNAME ?? '';
+    const password = env.MQTT_DYNSEC_PASSWORD ?? '';
+    if (!username || !password) problems.push('MQTT_DYNSEC=1 needs MQTT_DYNSEC_USERNAME and MQTT_DYNSEC_PASSWORD (a dynamic-security admin client)');
+    const rawKey = env.MQTT_DYNSEC_SECRET_KEY ?? '';
+    const secretKey = rawKey ? parseSealKey(rawKey) : undefined;
+    if (!secretKey) {
+      problems.push('MQTT_DYNSEC=1 needs MQTT_DYNSEC_SECRET_KEY: 32 random bytes as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)');
+    }
+    dynsec = {
+      url,
+      username,
+      password,
+      secretKey: secretKey ?? Buffer.alloc(32),
+      reconcileIntervalSeconds: int('MQTT_DYNSEC_RECONCILE_S', 300, 0, 7 * 24 * 3600),
+      batchSize: int('MQTT_DYNSEC_BATCH', 200, 1, 10_000),
+      timeoutMs: int('MQTT_DYNSEC_TIMEOUT_MS', 10_000, 100, 600_000),
+    };
+  }
+
+  const brokerAuthSecret = env.MQTT_HTTP_AUTH_SECRET || undefined;
+  // It guards every device's authentication: refuse anything guessable.
+  if (brokerAuthSecret !== undefined && brokerAuthSecret.length < 32) problems.push('MQTT_HTTP_AUTH_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)');
+
   const config: Config = {
     port,
     host,
@@ -248,6 +305,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       rateLimitBurst: int('GRAPHQL_RATE_LIMIT_BURST', 200, 1, 10_000_000),
     },
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    dynsec,
+    brokerAuthSecret,
   };
 
   // GraphiQL learns the schema by introspection; without it the page loads and then cannot work.

@@ -3,20 +3,23 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createTokenWatch } from './auth/token-watch.ts';
 import { bootstrapAdminToken } from './auth/tokens.ts';
-import type { Config } from './config.ts';
+import type { Config, DynsecConfig } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { createEventBus, type EventBus } from './events/bus.ts';
 import { createEdge } from './http/edge.ts';
+import { createBrokerAuth } from './http/broker-auth.ts';
 import { attachWebSocket, createGraphQL, GRAPHQL_PATH } from './http/graphql.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { createBridge } from './mqtt/bridge.ts';
 import type { DeltaMessage } from './mqtt/contract.ts';
+import { createDynsecSync, type DeviceSyncRow, type DynsecSync } from './mqtt/dynsec.ts';
 import { createEmbeddedTransport } from './mqtt/embedded-broker.ts';
 import { createExternalTransport } from './mqtt/external-client.ts';
 import type { MqttTransport } from './mqtt/transport.ts';
 import { createAuditLog } from './services/audit.ts';
+import { openSecret, sealSecret } from './security/secrets.ts';
 import { createDeviceService } from './services/devices.ts';
 import { createLastSeenTracker } from './services/presence.ts';
 import { createTelemetryService } from './services/telemetry.ts';
@@ -43,6 +46,8 @@ export interface RunningServer {
   metrics: Metrics;
   /** Where the bootstrap admin token was written, when this start created it. */
   adminTokenFile: string | undefined;
+  /** The Mosquitto dynamic-security sync, when MQTT_DYNSEC is on (e.g. to reconcile now). */
+  dynsec: Pick<DynsecSync, 'reconcile'> | undefined;
 }
 
 export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '..', 'prisma', 'migrations');
@@ -100,12 +105,25 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     // disconnect devices: the late-bound reference breaks the cycle.
     let transportRef: MqttTransport | undefined;
     let bridgeRef: ReturnType<typeof createBridge> | undefined;
+    const dynsec = config.dynsec ? createDynsecFromConfig(config, config.dynsec, database, logger, metrics) : undefined;
+    const sealKey = config.dynsec?.secretKey;
     const devices = createDeviceService({
       db: database,
       bus,
       logger,
       disconnect: (deviceId) => transportRef?.disconnectDevice(deviceId) ?? Promise.resolve(false),
+      retireSessions: (deviceId, at) => transportRef?.retireSessions(deviceId, at),
       clearRetained: (deviceId) => bridgeRef?.clearRetained(deviceId) ?? Promise.resolve(),
+      ...(dynsec && sealKey ? { onSecurityEvent: dynsec.apply, sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) } : {}),
+    });
+    const brokerAuth = createBrokerAuth({
+      secret: config.brokerAuthSecret,
+      authenticator: devices,
+      ...(config.mqtt.kind === 'external' && config.mqtt.username && config.mqtt.password
+        ? { serviceUser: { username: config.mqtt.username, password: config.mqtt.password } }
+        : {}),
+      logger: logger.child({ component: 'broker-auth' }),
+      metrics,
     });
     const transport =
       deps.transport ??
@@ -116,6 +134,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
             authenticator: devices,
             logger: logger.child({ component: 'broker' }),
             maxPayloadBytes: config.maxPayloadBytes,
+            metrics,
           })
         : createExternalTransport({
             url: config.mqtt.url,
@@ -174,6 +193,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
         res.end();
         return;
       }
+      if (await brokerAuth.handle(req, res)) return;
       const tooLarge = edge.checkBody(req);
       if (tooLarge) return sendJson(res, tooLarge.status, { errors: [{ message: tooLarge.message, extensions: { code: tooLarge.code } }] });
       await yoga.requestListener(req, res);
@@ -186,6 +206,11 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
     });
 
+    if (dynsec) {
+      // Before the bridge connects: the reconcile also gives Doppel's own broker user its role.
+      await dynsec.start();
+      teardown.unshift(() => dynsec.stop());
+    }
     await transport.start();
     // Inbound work stops first on shutdown, then queued twin and telemetry writes drain, then the
     // database closes.
@@ -208,6 +233,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       database,
       metrics,
       adminTokenFile: adminToken?.created ? adminToken.file : undefined,
+      dynsec,
     };
     logger.info(
       { graphql: `${running.url}${GRAPHQL_PATH}`, mqtt: transport.kind === 'embedded' ? `mqtt://${host}:${transport.port}` : (config.mqtt as { url: string }).url, database: database.kind },
@@ -236,6 +262,29 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
   }
 
   return { start, stop, logger };
+}
+
+/** The dynamic-security sync as the configuration describes it, reading devices page by page. */
+function createDynsecFromConfig(config: Config, dynsecConfig: DynsecConfig, database: Database, logger: Logger, metrics: Metrics) {
+  const mqtt = config.mqtt;
+  return createDynsecSync({
+    url: dynsecConfig.url,
+    username: dynsecConfig.username,
+    password: dynsecConfig.password,
+    batchSize: dynsecConfig.batchSize,
+    timeoutMs: dynsecConfig.timeoutMs,
+    reconcileIntervalSeconds: dynsecConfig.reconcileIntervalSeconds,
+    logger: logger.child({ component: 'dynsec' }),
+    metrics,
+    ...(mqtt.kind === 'external' && mqtt.username && mqtt.password ? { serviceUser: { username: mqtt.username, password: mqtt.password } } : {}),
+    openSecret: (deviceId, sealed) => openSecret(sealed, dynsecConfig.secretKey, deviceId),
+    listDevices: (after, limit) =>
+      database.sql.query<DeviceSyncRow>(
+        `SELECT "deviceId", ("disabledAt" IS NULL AND "credentialsRevokedAt" IS NULL) AS active, "brokerSecret"
+           FROM "Device" WHERE $1::text IS NULL OR "deviceId" > $1 ORDER BY "deviceId" LIMIT $2`,
+        [after, limit],
+      ),
+  });
 }
 
 const SLOW_CONSUMER_METRIC = 'doppel_subscriptions_slow_consumer_total';

@@ -120,4 +120,36 @@ describe('configuration', () => {
     expect(problems).toMatch(/GRAPHQL_MAX_TOKENS="many" is not a whole number/);
     expect(problems).toMatch(/GRAPHQL_RATE_LIMIT_BURST=0 is out of range/);
   });
+
+  it('reads the Mosquitto dynamic-security sync and the broker HTTP auth secret, and says what is missing', () => {
+    expect(loadConfig({}).dynsec).toBeUndefined();
+    expect(loadConfig({}).brokerAuthSecret).toBeUndefined();
+    const key = 'ab'.repeat(32);
+    const config = loadConfig({
+      MQTT_URL: 'mqtt://broker:1883',
+      MQTT_DYNSEC: '1',
+      MQTT_DYNSEC_USERNAME: 'admin',
+      MQTT_DYNSEC_PASSWORD: 'pw',
+      MQTT_DYNSEC_SECRET_KEY: key,
+      MQTT_HTTP_AUTH_SECRET: 'x'.repeat(32),
+    });
+    expect(config.dynsec).toMatchObject({ url: 'mqtt://broker:1883', username: 'admin', password: 'pw', reconcileIntervalSeconds: 300, batchSize: 200 });
+    expect(config.dynsec!.secretKey).toEqual(Buffer.from(key, 'hex'));
+    expect(loadConfig({ MQTT_URL: 'mqtt://b', MQTT_DYNSEC: '1', MQTT_DYNSEC_USERNAME: 'a', MQTT_DYNSEC_PASSWORD: 'p', MQTT_DYNSEC_SECRET_KEY: Buffer.alloc(32, 7).toString('base64') }).dynsec!.secretKey).toEqual(Buffer.alloc(32, 7));
+    expect(config.brokerAuthSecret).toBe('x'.repeat(32));
+
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ MQTT_DYNSEC: 'yes', MQTT_DYNSEC_SECRET_KEY: 'short', MQTT_HTTP_AUTH_SECRET: 'guessable' });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.problems).toEqual([
+      'MQTT_DYNSEC=1 needs an external broker (MQTT_URL)',
+      'MQTT_DYNSEC=1 needs MQTT_DYNSEC_USERNAME and MQTT_DYNSEC_PASSWORD (a dynamic-security admin client)',
+      'MQTT_DYNSEC=1 needs MQTT_DYNSEC_SECRET_KEY: 32 random bytes as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)',
+      'MQTT_HTTP_AUTH_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)',
+    ]);
+  });
 });

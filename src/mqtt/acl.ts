@@ -4,10 +4,12 @@
  * `commands/#` (or narrower filters inside them). Everything else is refused — other devices' topics,
  * `#`, `devices/#`, `devices/+/…`, `$SYS/#`, `$share/…`, wildcards in a publish topic.
  *
- * Pure functions and data, no I/O: the embedded broker enforces it, and the same rules are exported
- * for external brokers (Mosquitto dynamic security, HTTP auth endpoints).
+ * Pure functions and data, no I/O, and the only place these rules live: the embedded broker enforces
+ * them (canPublish / canSubscribe / canReceive), the Mosquitto dynamic-security sync installs them as
+ * per-device roles ({@link dynsecDeviceAcls}), and the HTTP auth endpoints for EMQX and
+ * mosquitto-go-auth answer from them ({@link isAllowed}).
  */
-import { deviceTopicTemplates, isFilterWithin, isValidDeviceId, parseInboundTopic, topics } from './topics.ts';
+import { deviceTopicTemplates, isFilterWithin, isValidDeviceId, isValidTopicName, parseInboundTopic, topics } from './topics.ts';
 
 /** May `deviceId` publish to `topic`? Only exact device → server topics of its own; never a wildcard. */
 export function canPublish(deviceId: string, topic: string): boolean {
@@ -21,6 +23,30 @@ export function canPublish(deviceId: string, topic: string): boolean {
 export function canSubscribe(deviceId: string, filter: string): boolean {
   if (!isValidDeviceId(deviceId)) return false;
   return isFilterWithin(filter, topics.twinFilter(deviceId)) || isFilterWithin(filter, topics.commandsFilter(deviceId));
+}
+
+/**
+ * May `deviceId` receive a message published on `topic`? Only its own server → device topics (inside
+ * its `twin/#` or `commands/#`, and not one of the device → server topics those filters also cover,
+ * so a device never gets its own reports echoed back).
+ */
+export function canReceive(deviceId: string, topic: string): boolean {
+  return isValidTopicName(topic) && canSubscribe(deviceId, topic) && parseInboundTopic(topic) === null;
+}
+
+/** What an external broker asks about: publish, subscribe to a filter, or receive (deliver) a message. */
+export type BrokerAction = 'publish' | 'subscribe' | 'receive';
+
+/** The one decision the HTTP auth endpoints make, for any broker. */
+export function isAllowed(deviceId: string, action: BrokerAction, topic: string): boolean {
+  switch (action) {
+    case 'publish':
+      return canPublish(deviceId, topic);
+    case 'subscribe':
+      return canSubscribe(deviceId, topic);
+    case 'receive':
+      return canReceive(deviceId, topic);
+  }
 }
 
 export type AclAccess = 'publish' | 'subscribe';
@@ -61,4 +87,30 @@ export function deviceAclRules(deviceId: string): AclRule[] {
  */
 export function mosquittoAclPatterns(): string[] {
   return rulesFor('%u').map((r) => `pattern ${r.access === 'publish' ? 'write' : 'read'} ${r.pattern}`);
+}
+
+/** One ACL entry of a Mosquitto dynamic-security role (`createRole` / `addRoleACL`). */
+export interface DynsecAcl {
+  acltype: 'publishClientSend' | 'publishClientReceive' | 'subscribePattern' | 'unsubscribePattern';
+  topic: string;
+  allow: boolean;
+}
+
+/**
+ * The allow-list of one device as dynamic-security ACLs. Publish rules become `publishClientSend`
+ * (matched like a filter, so `commands/+/ack` admits any command id); subscribe rules become
+ * `subscribePattern` (the device may subscribe to the filter or anything narrower) plus the matching
+ * `publishClientReceive` and `unsubscribePattern`. Everything else falls to the plugin's defaults,
+ * which deny publishing and subscribing (`#`, `devices/#`, `$SYS/#`, other devices).
+ */
+export function dynsecDeviceAcls(deviceId: string): DynsecAcl[] {
+  return deviceAclRules(deviceId).flatMap((r): DynsecAcl[] =>
+    r.access === 'publish'
+      ? [{ acltype: 'publishClientSend', topic: r.pattern, allow: true }]
+      : [
+          { acltype: 'subscribePattern', topic: r.pattern, allow: true },
+          { acltype: 'publishClientReceive', topic: r.pattern, allow: true },
+          { acltype: 'unsubscribePattern', topic: r.pattern, allow: true },
+        ],
+  );
 }

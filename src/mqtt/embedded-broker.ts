@@ -20,7 +20,8 @@ import type { EventEmitter } from 'node:events';
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { ThrottledLog } from '../logger.ts';
-import { canPublish, canSubscribe } from './acl.ts';
+import type { Metrics } from '../metrics.ts';
+import { canPublish, canReceive, canSubscribe } from './acl.ts';
 import { isValidDeviceId, isValidTopicName, parseInboundTopic } from './topics.ts';
 import type { ConnectionEvent, DeviceAuthenticator, InboundMessage, MqttTransport, PublishOptions } from './transport.ts';
 
@@ -36,6 +37,8 @@ export interface EmbeddedTransportOptions {
   closeTimeoutMs?: number;
   /** How long a new TCP connection may take to send CONNECT. Default 10000 ms. */
   connectTimeoutMs?: number;
+  /** Where refusals are counted for /metrics (besides stats()). */
+  metrics?: Metrics;
 }
 
 export interface EmbeddedBrokerStats {
@@ -54,6 +57,20 @@ export interface EmbeddedTransport extends MqttTransport {
   stats(): EmbeddedBrokerStats;
 }
 
+/** /metrics names of the broker's refusal counters. */
+export const BROKER_METRIC_NAMES: Record<keyof EmbeddedBrokerStats, string> = {
+  authFailures: 'doppel_mqtt_auth_failures_total',
+  aclDenials: 'doppel_mqtt_acl_denials_total',
+  oversize: 'doppel_mqtt_oversize_total',
+  handlerErrors: 'doppel_mqtt_handler_errors_total',
+};
+const BROKER_METRICS: Record<keyof EmbeddedBrokerStats, string> = {
+  authFailures: 'MQTT CONNECTs refused: bad credentials, unknown, disabled or revoked devices, invalid usernames.',
+  aclDenials: 'MQTT publishes, subscription filters and Last Wills refused by the topic ACL.',
+  oversize: 'MQTT payloads or packets over the size limit (the connection is closed).',
+  handlerErrors: 'MQTT message handler failures (the message was still acknowledged).',
+};
+
 /** CONNACK return codes (MQTT 3.1.1 §3.2.2.3); Aedes' own enum is a const enum we cannot import. */
 const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
@@ -70,10 +87,18 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
   const closeTimeoutMs = options.closeTimeoutMs ?? 3000;
 
   const counters: EmbeddedBrokerStats = { authFailures: 0, aclDenials: 0, oversize: 0, handlerErrors: 0 };
+  for (const [key, help] of Object.entries(BROKER_METRICS)) options.metrics?.describe(BROKER_METRIC_NAMES[key as keyof EmbeddedBrokerStats], help);
+  /** Counts a refusal in stats() and, when given, in /metrics. */
+  function bump(key: keyof EmbeddedBrokerStats): void {
+    counters[key]++;
+    options.metrics?.inc(BROKER_METRIC_NAMES[key]);
+  }
   /** The authenticated device behind each Aedes client. Never trust `client.id` for identity. */
   const deviceOf = new WeakMap<Client, string>();
   /** Last Wills seen at CONNECT, checked against the ACL once we know who the device is. */
   const willOf = new WeakMap<Client, NonNullable<ConnectPacket['will']>>();
+  /** Sessions opened with a credential that expires (rotation grace period): closed when it does. */
+  const expiryOf = new WeakMap<Client, { timer: NodeJS.Timeout; at: number }>();
   /** Registered (connected) clients per device, for connection events and `disconnectDevice`. */
   const clientsOf = new Map<string, Set<Client>>();
   const inFlight = new Set<Promise<void>>();
@@ -110,7 +135,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
   ): void {
     const remote = client.conn && 'remoteAddress' in client.conn ? client.conn.remoteAddress : undefined;
     if (!isValidDeviceId(username)) {
-      counters.authFailures++;
+      bump('authFailures');
       throttled.warn(`auth:${remote}`, { remote, username: String(username).slice(0, 80) }, 'MQTT connect refused: username is not a valid device id');
       return done(connackError(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null);
     }
@@ -118,25 +143,26 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     Promise.resolve()
       .then(() => authenticator.authenticate(deviceId, password))
       .then(
-        (ok) => {
-          if (!ok) {
-            counters.authFailures++;
+        (decision) => {
+          if (!decision) {
+            bump('authFailures');
             throttled.warn(`auth:${deviceId}`, { deviceId, remote }, 'MQTT connect refused: bad credentials');
             return done(connackError(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null);
           }
           const will = willOf.get(client);
           willOf.delete(client);
           if (will && !canPublish(deviceId, will.topic)) {
-            counters.aclDenials++;
+            bump('aclDenials');
             throttled.warn(`acl:${deviceId}`, { deviceId, topic: will.topic }, 'MQTT connect refused: Last Will topic not allowed');
             return done(connackError(NOT_AUTHORIZED, 'not authorized'), null);
           }
           if (will && payloadLength(will.payload) > maxPayloadBytes) {
-            counters.oversize++;
+            bump('oversize');
             throttled.warn(`size:${deviceId}`, { deviceId, bytes: payloadLength(will.payload) }, 'MQTT connect refused: Last Will payload too large');
             return done(connackError(NOT_AUTHORIZED, 'not authorized'), null);
           }
           deviceOf.set(client, deviceId);
+          if (typeof decision === 'object') expireAt(client, deviceId, decision.expiresAt);
           done(null, true);
         },
         (err: unknown) => {
@@ -152,13 +178,13 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     const deviceId = client ? deviceOf.get(client) : parseInboundTopic(packet.topic)?.deviceId;
     const topic = deviceId !== undefined && canPublish(deviceId, packet.topic) ? parseInboundTopic(packet.topic) : null;
     if (deviceId === undefined || topic === null) {
-      counters.aclDenials++;
+      bump('aclDenials');
       throttled.warn(`acl:${deviceId}`, { deviceId, topic: packet.topic.slice(0, 200) }, 'MQTT publish refused by ACL; disconnecting client');
       return done(new Error('publish not authorized'));
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
     if (payload.length > maxPayloadBytes) {
-      counters.oversize++;
+      bump('oversize');
       throttled.warn(`size:${deviceId}`, { deviceId, bytes: payload.length, max: maxPayloadBytes }, 'MQTT payload too large; disconnecting client');
       return done(new Error('payload too large'));
     }
@@ -175,7 +201,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     const run = Promise.resolve()
       .then(() => handler({ deviceId, topic, payload, receivedAt: Date.now() }))
       .catch((err: unknown) => {
-        counters.handlerErrors++;
+        bump('handlerErrors');
         log.error({ err, deviceId, kind: topic.kind }, 'MQTT message handler failed; message acknowledged anyway');
       })
       .finally(() => {
@@ -192,7 +218,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
   function authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void {
     const deviceId = deviceOf.get(client);
     if (deviceId !== undefined && canSubscribe(deviceId, sub.topic)) return done(null, sub);
-    counters.aclDenials++;
+    bump('aclDenials');
     throttled.warn(`acl:${deviceId}`, { deviceId, filter: sub.topic.slice(0, 200) }, 'MQTT subscription refused by ACL (SUBACK 0x80)');
     done(null, null);
   }
@@ -201,8 +227,23 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     const deviceId = deviceOf.get(client);
     // Defence in depth: only the device's own server → device topics ever reach it. Its own device →
     // server messages are not echoed back (they match its `twin/#` and `commands/#` subscriptions).
-    if (deviceId === undefined || !canSubscribe(deviceId, packet.topic) || parseInboundTopic(packet.topic) !== null) return null;
+    if (deviceId === undefined || !canReceive(deviceId, packet.topic)) return null;
     return packet;
+  }
+
+  /** Closes `client` at `at` (epoch ms); an earlier deadline already set wins. */
+  function expireAt(client: Client, deviceId: string, at: number): void {
+    const existing = expiryOf.get(client);
+    if (existing && existing.at <= at) return;
+    clearTimeout(existing?.timer);
+    // Grace periods are capped at 7 days (devices.ts), well inside setTimeout's 24.8-day range.
+    const timer = setTimeout(() => {
+      expiryOf.delete(client);
+      log.info({ deviceId, clientId: client.id }, 'closing a session opened with a secret whose grace period ended');
+      client.close();
+    }, Math.max(0, at - Date.now()));
+    timer.unref();
+    expiryOf.set(client, { timer, at });
   }
 
   function emitConnection(deviceId: string, connected: boolean): void {
@@ -227,6 +268,8 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
   function onClientDisconnect(client: Client): void {
     const deviceId = deviceOf.get(client);
     if (deviceId === undefined) return;
+    clearTimeout(expiryOf.get(client)?.timer);
+    expiryOf.delete(client);
     const set = clientsOf.get(deviceId);
     if (!set?.delete(client)) return;
     log.debug({ deviceId, clientId: client.id }, 'device disconnected');
@@ -263,7 +306,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     const parse = parser.parse.bind(parser);
     parser.parse = (buf: Buffer) => {
       if (scanner.feed(buf)) return parse(buf);
-      counters.oversize++;
+      bump('oversize');
       const deviceId = deviceOf.get(client);
       throttled.warn(`size:${deviceId ?? socket.remoteAddress}`, { deviceId, remote: socket.remoteAddress }, 'MQTT packet too large; connection cut off');
       socket.destroy();
@@ -373,6 +416,9 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
       if (!set || set.size === 0) return false;
       await Promise.all([...set].map((client) => new Promise<void>((resolve) => client.close(() => resolve()))));
       return true;
+    },
+    retireSessions(deviceId, at) {
+      for (const client of clientsOf.get(deviceId) ?? []) expireAt(client, deviceId, at);
     },
     get port() {
       const address = server?.address();

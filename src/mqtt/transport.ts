@@ -31,9 +31,16 @@ export interface ConnectionEvent {
 
 /** Checks a device's MQTT credentials: username = device id, password = the device's secret. */
 export interface DeviceAuthenticator {
-  /** `true` to accept. Throwing (e.g. the database is down) refuses with "server unavailable". */
-  authenticate(deviceId: string, password: Buffer | undefined): Promise<boolean>;
+  /**
+   * `true` to accept; `{ expiresAt }` to accept a credential that stops working at that time (epoch ms:
+   * an old secret inside its rotation grace period), after which the session is closed. Throwing (e.g.
+   * the database is down) refuses with "server unavailable".
+   */
+  authenticate(deviceId: string, password: Buffer | undefined): Promise<AuthDecision>;
 }
+
+/** The outcome of a device authentication: refused, accepted, or accepted until `expiresAt` (epoch ms). */
+export type AuthDecision = boolean | { expiresAt: number };
 
 export interface PublishOptions {
   qos: 0 | 1;
@@ -60,8 +67,14 @@ export interface MqttTransport {
   setMessageHandler(handler: (msg: InboundMessage) => Promise<void>): void;
   /** Broker-level connects/disconnects of devices (embedded only; external brokers report through the device's retained `status` + Last Will instead). */
   setConnectionHandler(handler: (ev: ConnectionEvent) => void): void;
-  /** Kick a device off the broker (embedded: close its clients; external: no-op, returns false). */
+  /** Kick a device off the broker (embedded: close its clients; external: no-op, returns false — the dynamic-security sync kicks there). */
   disconnectDevice(deviceId: string): Promise<boolean>;
+  /**
+   * The sessions a device has open now were opened with a secret that stops working at `at` (epoch ms,
+   * the end of a rotation grace period): close them then. Sessions opened later with the new secret are
+   * not affected. External: no-op.
+   */
+  retireSessions(deviceId: string, at: number): void;
   /** The actual port the embedded broker listens on (useful with port 0), undefined for external. */
   readonly port: number | undefined;
 }

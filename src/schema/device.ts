@@ -36,6 +36,17 @@ export const DeviceRef = builder.prismaNode('Device', {
     model: t.relation('model', { nullable: true }),
     connected: t.exposeBoolean('connected', { description: 'Whether the device is connected to the broker now.' }),
     lastSeenAt: t.expose('lastSeenAt', { type: 'DateTime', nullable: true }),
+    disabled: t.boolean({ description: 'Disabled devices are refused by the broker until enableDevice.', resolve: (d) => d.disabledAt !== null }),
+    credentialsRevoked: t.boolean({
+      description: 'Revoked credentials: no secret works until rotateDeviceCredentials.',
+      resolve: (d) => d.credentialsRevokedAt !== null,
+    }),
+    previousSecretExpiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the secret replaced by the last rotation stops working (null: it already has, or there was no grace period).',
+      resolve: (d) => (d.previousSecretExpiresAt && d.previousSecretExpiresAt.getTime() > Date.now() ? d.previousSecretExpiresAt : null),
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     twin: t.relation('twin', { onNull: 'error' }),
   }),
@@ -159,13 +170,57 @@ builder.mutationFields((t) => ({
   rotateDeviceCredentials: t.field({
     ...requireRole('admin'),
     type: DeviceWithCredentialsRef,
-    description: 'Issues a new secret; the old one stops working at once and open sessions are closed.',
+    description:
+      'Issues a new secret (shown once) and clears a revocation. gracePeriodSeconds (default 0, at most 604800 = 7 days): ' +
+      'with 0 the old secret stops working at once and open sessions are closed; otherwise the old secret keeps working ' +
+      'until the grace period ends and sessions opened with it are closed then.',
+    errors: { types: [NotFoundError, ValidationError] },
+    args: { deviceId: t.arg.string({ required: true }), gracePeriodSeconds: t.arg.int({ required: false }) },
+    resolve: async (_root, { deviceId, gracePeriodSeconds }, ctx) => {
+      const { device, credentials } = await ctx.devices.rotateCredentials(ctx.principal.tenantId, deviceId, gracePeriodSeconds ?? 0);
+      await ctx.audit.record({
+        ...actorOf(ctx.principal),
+        action: 'device.rotateCredentials',
+        target: `device:${deviceId}`,
+        details: { gracePeriodSeconds: gracePeriodSeconds ?? 0 },
+      });
+      return { deviceUuid: device.id, credentials };
+    },
+  }),
+  revokeDeviceCredentials: t.prismaField({
+    ...requireRole('admin'),
+    type: 'Device',
+    description: 'No secret of the device works any more until rotateDeviceCredentials; open sessions are closed at once.',
     errors: { types: [NotFoundError] },
     args: { deviceId: t.arg.string({ required: true }) },
-    resolve: async (_root, { deviceId }, ctx) => {
-      const { device, credentials } = await ctx.devices.rotateCredentials(ctx.principal.tenantId, deviceId);
-      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'device.rotateCredentials', target: `device:${deviceId}` });
-      return { deviceUuid: device.id, credentials };
+    resolve: async (query, _root, { deviceId }, ctx) => {
+      const device = await ctx.devices.revokeCredentials(ctx.principal.tenantId, deviceId);
+      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'device.revokeCredentials', target: `device:${deviceId}` });
+      return ctx.prisma.device.findUniqueOrThrow({ ...query, where: { id: device.id } });
+    },
+  }),
+  disableDevice: t.prismaField({
+    ...requireRole('admin'),
+    type: 'Device',
+    description: 'Refuses the device on the broker whatever its secret, and closes its open sessions at once.',
+    errors: { types: [NotFoundError] },
+    args: { deviceId: t.arg.string({ required: true }) },
+    resolve: async (query, _root, { deviceId }, ctx) => {
+      const device = await ctx.devices.disable(ctx.principal.tenantId, deviceId);
+      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'device.disable', target: `device:${deviceId}` });
+      return ctx.prisma.device.findUniqueOrThrow({ ...query, where: { id: device.id } });
+    },
+  }),
+  enableDevice: t.prismaField({
+    ...requireRole('admin'),
+    type: 'Device',
+    description: 'Lets a disabled device connect again (revoked credentials still need a rotation).',
+    errors: { types: [NotFoundError] },
+    args: { deviceId: t.arg.string({ required: true }) },
+    resolve: async (query, _root, { deviceId }, ctx) => {
+      const device = await ctx.devices.enable(ctx.principal.tenantId, deviceId);
+      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'device.enable', target: `device:${deviceId}` });
+      return ctx.prisma.device.findUniqueOrThrow({ ...query, where: { id: device.id } });
     },
   }),
   deleteDevice: t.field({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canPublish, canSubscribe, DEVICE_ACL_TEMPLATE, deviceAclRules, mosquittoAclPatterns } from '../../src/mqtt/acl.ts';
+import { canPublish, canReceive, canSubscribe, DEVICE_ACL_TEMPLATE, deviceAclRules, dynsecDeviceAcls, isAllowed, mosquittoAclPatterns } from '../../src/mqtt/acl.ts';
 
 const ME = 'dev-1';
 
@@ -127,5 +127,50 @@ describe('rules as data', () => {
   it('renders Mosquitto acl_file patterns', () => {
     expect(mosquittoAclPatterns()).toContain('pattern write devices/%u/commands/+/ack');
     expect(mosquittoAclPatterns()).toContain('pattern read devices/%u/twin/#');
+  });
+});
+
+describe('canReceive (delivery to the device)', () => {
+  it.each(['devices/dev-1/twin/delta', 'devices/dev-1/twin/reported/accepted', 'devices/dev-1/twin/get/rejected', 'devices/dev-1/commands/c1'])(
+    'delivers its own %s',
+    (topic) => expect(canReceive(ME, topic)).toBe(true),
+  );
+  it.each([
+    'devices/dev-1/twin/reported', // its own report, never echoed
+    'devices/dev-1/twin/get',
+    'devices/dev-1/commands/c1/ack',
+    'devices/dev-1/telemetry',
+    'devices/dev-2/twin/delta',
+    '$SYS/broker/uptime',
+    'devices/dev-1/twin/#', // a filter is not a topic
+  ])('never delivers %s', (topic) => expect(canReceive(ME, topic)).toBe(false));
+});
+
+describe('isAllowed (HTTP auth endpoints)', () => {
+  it('is canPublish / canSubscribe / canReceive by action', () => {
+    for (const topic of ['devices/dev-1/telemetry', 'devices/dev-1/twin/#', 'devices/dev-1/twin/delta', '#', '$SYS/#', 'devices/dev-2/telemetry']) {
+      expect(isAllowed(ME, 'publish', topic)).toBe(canPublish(ME, topic));
+      expect(isAllowed(ME, 'subscribe', topic)).toBe(canSubscribe(ME, topic));
+      expect(isAllowed(ME, 'receive', topic)).toBe(canReceive(ME, topic));
+    }
+  });
+});
+
+describe('dynsecDeviceAcls', () => {
+  it('renders the allow-list as dynamic-security ACLs, and nothing else', () => {
+    expect(dynsecDeviceAcls(ME)).toEqual([
+      { acltype: 'publishClientSend', topic: 'devices/dev-1/telemetry', allow: true },
+      { acltype: 'publishClientSend', topic: 'devices/dev-1/twin/reported', allow: true },
+      { acltype: 'publishClientSend', topic: 'devices/dev-1/twin/get', allow: true },
+      { acltype: 'publishClientSend', topic: 'devices/dev-1/commands/+/ack', allow: true },
+      { acltype: 'publishClientSend', topic: 'devices/dev-1/status', allow: true },
+      { acltype: 'subscribePattern', topic: 'devices/dev-1/twin/#', allow: true },
+      { acltype: 'publishClientReceive', topic: 'devices/dev-1/twin/#', allow: true },
+      { acltype: 'unsubscribePattern', topic: 'devices/dev-1/twin/#', allow: true },
+      { acltype: 'subscribePattern', topic: 'devices/dev-1/commands/#', allow: true },
+      { acltype: 'publishClientReceive', topic: 'devices/dev-1/commands/#', allow: true },
+      { acltype: 'unsubscribePattern', topic: 'devices/dev-1/commands/#', allow: true },
+    ]);
+    expect(() => dynsecDeviceAcls('+')).toThrow(TypeError);
   });
 });

@@ -128,7 +128,14 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   cleanups.unshift(() => database.close());
   if (!peer) await applyMigrations(database, { migrationsDir: MIGRATIONS_DIR });
   const server = createServer(config, { database, logger: createLogger(config.logLevel) });
-  const running = await server.start();
+  let running: RunningServer;
+  try {
+    running = await server.start();
+  } catch (error) {
+    // A start that fails (tests of bad configurations) must not leak its database.
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    throw error;
+  }
   cleanups.unshift(() => server.stop());
 
   const { token } = await createApiToken(database.prisma, { name: 'test admin', role: 'admin', tenantId: 'default' });
