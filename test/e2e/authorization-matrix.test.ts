@@ -152,6 +152,24 @@ const OPERATIONS: Operation[] = [
     otherTenant: (r) => expect(r.data).toEqual({ rotateDeviceCredentials: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
   },
   {
+    root: 'Mutation', field: 'revokeDeviceCredentials', role: 'admin',
+    document: `mutation M($d: String!) { revokeDeviceCredentials(deviceId: $d) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: (r) => expect(r.data).toEqual({ revokeDeviceCredentials: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation', field: 'disableDevice', role: 'admin',
+    document: `mutation M($d: String!) { disableDevice(deviceId: $d) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: (r) => expect(r.data).toEqual({ disableDevice: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation', field: 'enableDevice', role: 'admin',
+    document: `mutation M($d: String!) { enableDevice(deviceId: $d) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: (r) => expect(r.data).toEqual({ enableDevice: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
     root: 'Mutation', field: 'deleteDevice', role: 'admin',
     document: `mutation M($d: String!) { deleteDevice(deviceId: $d) { __typename ... on Error { code } } }`,
     variables: (x) => ({ d: x.deviceId }),
@@ -375,6 +393,9 @@ async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
     case 'registerDevice':
       return { input: { deviceId: uniqueDeviceId('mxok') } };
     case 'deleteDevice':
+    case 'revokeDeviceCredentials':
+    case 'disableDevice':
+    case 'enableDevice':
     case 'rotateDeviceCredentials': {
       const deviceId = uniqueDeviceId('mxok');
       await register(deviceId, t.token);
