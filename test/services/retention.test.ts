@@ -34,7 +34,7 @@ async function seed() {
 }
 
 const counts = async (uuid: string) => {
-  const [row] = await db.sql.query<Record<string, number>>(
+  const [row] = await db.sql.query<{ raw: number; oldest: string | Date; r15: number; r1h: number; r1d: number }>(
     `SELECT (SELECT count(*)::int FROM "TelemetryPoint" WHERE "deviceId" = $1::uuid) AS raw,
             (SELECT min(ts) FROM "TelemetryPoint" WHERE "deviceId" = $1::uuid) AS oldest,
             (SELECT count(*)::int FROM "TelemetryRollup" WHERE "deviceId" = $1::uuid AND grain = 900) AS r15,
@@ -42,7 +42,7 @@ const counts = async (uuid: string) => {
             (SELECT count(*)::int FROM "TelemetryRollup" WHERE "deviceId" = $1::uuid AND grain = 86400) AS r1d`,
     [uuid],
   );
-  return { ...row, oldest: new Date(row!.oldest as unknown as string).toISOString() };
+  return { ...row!, oldest: new Date(row!.oldest).toISOString() };
 };
 
 function retention(config: Partial<TelemetryConfig>, sql: SqlExecutor = db.sql) {
