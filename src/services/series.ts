@@ -139,7 +139,7 @@ export async function loadSeries(
 ): Promise<MetricSeries[][]> {
   const want = new Set(key.aggregates);
   const needSum = want.has('sum') || want.has('avg');
-  const params: unknown[] = [deviceUuids.join(','), key.metrics.join(','), key.timeZone];
+  const params: unknown[] = [deviceUuids.join(','), key.metrics.join(',')];
   const param = (value: unknown): string => `$${params.push(value)}`;
   const iso = (ts: number) => param(new Date(ts).toISOString());
   const raw = plan.filter((s) => s.source === 'raw');
@@ -148,7 +148,7 @@ export async function loadSeries(
   const parts: string[] = [];
   const ctes: string[] = [];
   if (raw.length > 0) {
-    const range = raw.map((s) => `(p.ts >= ${iso(s.from)}::timestamptz AND p.ts < ${iso(s.to)}::timestamptz)`).join(' OR ');
+    const where = raw.map((s) => `(p.ts >= ${iso(s.from)}::timestamptz AND p.ts < ${iso(s.to)}::timestamptz)`).join(' OR ');
     ctes.push(`g AS (
        SELECT p."deviceId" AS device_id, p.metric, min(p.ts) AS t0, max(p.ts) AS t1, count(*)::int AS count
               ${needSum ? ', sum(p.value ORDER BY p.ts) AS sum' : ', NULL::float8 AS sum'}
@@ -157,8 +157,8 @@ export async function loadSeries(
          FROM "TelemetryPoint" p
         WHERE p."deviceId" = ANY(string_to_array($1, ',')::uuid[])
           AND p.metric = ANY(string_to_array($2, ',')::text[])
-          AND (${range})
-        GROUP BY p."deviceId", p.metric, ${bucketKeySql(key.interval, 'p.ts', '$3')}
+          AND (${where})
+        GROUP BY p."deviceId", p.metric, ${bucketKeySql(key.interval, 'p.ts', param(key.timeZone))}
      )`);
     parts.push(`SELECT g.device_id::text AS device, g.metric, (extract(epoch FROM g.t0) * 1000)::float8 AS t0, (extract(epoch FROM g.t1) * 1000)::float8 AS t1,
             g.count, g.sum, g.min, g.max,
@@ -166,19 +166,24 @@ export async function loadSeries(
        FROM g`);
   }
   if (rollup.length > 0) {
-    const range = rollup
+    const where = rollup
       .map((s) => `(r.grain = ${param(s.grain)}::int AND r.bucket >= ${iso(s.from)}::timestamptz AND r.bucket < ${iso(s.to)}::timestamptz)`)
       .join(' OR ');
-    // Every rollup row lies inside one bucket (the plan guarantees it), so its start has the bucket's key.
+    // Every rollup row lies inside one bucket (the plan guarantees it), and the buckets are known: a row
+    // is grouped by the bucket its start falls in, found by width_bucket's binary search over the bucket
+    // starts — no time-zone arithmetic per row. Rows of a bucket never overlap in time, so ordering them
+    // by start orders their points too: one presorted input serves sum, first and last.
+    const starts = param(range.starts.join(','));
+    ctes.push(`th AS (SELECT string_to_array(${starts}, ',')::float8[] AS starts)`);
     parts.push(`SELECT r."deviceId"::text AS device, r.metric,
             (extract(epoch FROM min(r."firstTs")) * 1000)::float8 AS t0, (extract(epoch FROM max(r."lastTs")) * 1000)::float8 AS t1,
             sum(r.count)::int AS count, sum(r.sum ORDER BY r.bucket) AS sum, min(r.min) AS min, max(r.max) AS max,
-            (array_agg(r.first ORDER BY r."firstTs"))[1] AS first, (array_agg(r.last ORDER BY r."lastTs" DESC))[1] AS last
-       FROM "TelemetryRollup" r
+            (array_agg(r.first ORDER BY r.bucket))[1] AS first, (array_agg(r.last ORDER BY r.bucket))[count(*)] AS last
+       FROM "TelemetryRollup" r CROSS JOIN th
       WHERE r."deviceId" = ANY(string_to_array($1, ',')::uuid[])
         AND r.metric = ANY(string_to_array($2, ',')::text[])
-        AND (${range})
-      GROUP BY r."deviceId", r.metric, ${bucketKeySql(key.interval, 'r.bucket', '$3')}`);
+        AND (${where})
+      GROUP BY r."deviceId", r.metric, width_bucket((extract(epoch FROM r.bucket) * 1000)::float8, th.starts)`);
   }
   const rows = parts.length === 0 ? [] : await query<GroupRow>(`${ctes.length > 0 ? `WITH ${ctes.join(', ')} ` : ''}${parts.join(' UNION ALL ')}`, ...params);
 
