@@ -27,11 +27,13 @@ import { ROLLUP_GRAINS } from '../domain/telemetry/rollups.ts';
  */
 export function rollupFoldSql(source: string): string {
   const [finest, ...coarser] = ROLLUP_GRAINS;
+  // Every ordered aggregate of a level uses the same order (ts; bucket, which orders the parts' points
+  // too), so the rows are sorted once per level and the last value is the last element.
   return `, rollup_parts AS (
          SELECT "deviceId", metric, date_bin(interval '${finest} seconds', ts, timestamptz 'epoch') AS bucket,
                 count(*)::int AS count, sum(value ORDER BY ts) AS sum, min(value) AS min, max(value) AS max,
                 min(ts) AS first_ts, (array_agg(value ORDER BY ts))[1] AS first,
-                max(ts) AS last_ts, (array_agg(value ORDER BY ts DESC))[1] AS last
+                max(ts) AS last_ts, (array_agg(value ORDER BY ts))[count(*)] AS last
            FROM ${source}
           GROUP BY 1, 2, 3
        ), rollup_rows AS (
@@ -39,8 +41,8 @@ export function rollupFoldSql(source: string): string {
          UNION ALL
          SELECT p."deviceId", p.metric, g.grain, date_bin(g.grain * interval '1 second', p.bucket, timestamptz 'epoch'),
                 sum(p.count)::int, sum(p.sum ORDER BY p.bucket), min(p.min), max(p.max),
-                min(p.first_ts), (array_agg(p.first ORDER BY p.first_ts))[1],
-                max(p.last_ts), (array_agg(p.last ORDER BY p.last_ts DESC))[1]
+                min(p.first_ts), (array_agg(p.first ORDER BY p.bucket))[1],
+                max(p.last_ts), (array_agg(p.last ORDER BY p.bucket))[count(*)]
            FROM rollup_parts p CROSS JOIN (VALUES ${coarser.map((g) => `(${g})`).join(', ')}) AS g(grain)
           GROUP BY 1, 2, 3, 4
        ), rollups AS (
