@@ -9,7 +9,7 @@
  * in TypeScript, through the query's bucket range (the same instants as `bucketStart`/`bucketEnd`, found
  * by binary search): PostgreSQL's own reading of a truncated local time is wrong at DST gaps and overlaps.
  * `first`/`last` are the values at the group's `min(ts)`/`max(ts)`, read back by primary key ((device,
- * metric, ts) is unique; see `firstLast`); `sum` adds in ts order so it equals the reference to the last bit, and `avg`
+ * metric, ts) is unique; see `firstLast`); the groups come back packed, one text value per device and metric; `sum` adds in ts order so it equals the reference to the last bit, and `avg`
  * is `sum / count`, as the reference defines it. Fill modes are applied here, as `aggregate` does.
  *
  * Long ranges read rollups (src/services/rollups.ts) for the parts of the range where their grain lines
@@ -185,7 +185,28 @@ export async function loadSeries(
         AND (${where})
       GROUP BY r."deviceId", r.metric, width_bucket((extract(epoch FROM r.bucket) * 1000)::float8, th.starts)`);
   }
-  const rows = parts.length === 0 ? [] : await query<GroupRow>(`${ctes.length > 0 ? `WITH ${ctes.join(', ')} ` : ''}${parts.join(' UNION ALL ')}`, ...params);
+  // One row per device and metric, its groups packed into one text value: a result row per group costs
+  // more to decode than the statement takes to run (PGlite decodes every field in JS), and a series has
+  // thousands of groups. float8 prints the shortest text that reads back as the same double.
+  const field = (c: string) => `coalesce(u.${c}::text, 'n')`;
+  const packed =
+    parts.length === 0
+      ? []
+      : await query<{ device: string; metric: string; packed: string }>(
+          `${ctes.length > 0 ? `WITH ${ctes.join(', ')} ` : ''}
+           SELECT u.device, u.metric, string_agg(concat_ws(' ', ${['t0', 't1', 'count', 'sum', 'min', 'max', 'first', 'last'].map(field).join(', ')}), ',') AS packed
+             FROM (${parts.join(' UNION ALL ')}) u
+            GROUP BY u.device, u.metric`,
+          ...params,
+        );
+  const num = (text: string): number | null => (text === 'n' ? null : Number(text));
+  const rows: GroupRow[] = [];
+  for (const { device, metric, packed: text } of packed) {
+    for (const group of text.split(',')) {
+      const [t0, t1, count, sum, min, max, first, last] = group.split(' ');
+      rows.push({ device, metric, t0: Number(t0), t1: Number(t1), count: Number(count), sum: num(sum!), min: num(min!), max: num(max!), first: num(first!), last: num(last!) });
+    }
+  }
 
   // device → metric → bucket start → its parts
   const groups = new Map<string, Map<string, Map<number, GroupRow[]>>>();
