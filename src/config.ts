@@ -4,6 +4,7 @@ import { parseSealKey } from './security/secrets.ts';
  * Configuration, read once from the environment and validated at start-up.
  * Every bad variable is reported at once with its own message, so an operator fixes them in one go.
  */
+import { GRAIN_NAMES, ROLLUP_GRAINS, type RollupGrain } from './domain/telemetry/rollups.ts';
 
 export type DatabaseConfig =
   | { kind: 'pglite'; /** data directory, or undefined for an in-memory database */ dataDir: string | undefined }
@@ -87,6 +88,16 @@ export interface TelemetryConfig {
   seriesMaxBuckets: number;
   /** Most metrics one `Device.series` query may name. */
   seriesMaxMetrics: number;
+  /** Whether series read rollups where they line up with the buckets (else always raw rows). */
+  seriesRollups: boolean;
+  /** Raw points older than this many days are deleted in the background; 0 keeps them forever. */
+  rawRetentionDays: number;
+  /** Rollup rows older than this many days are deleted, per grain (seconds → days); 0 keeps them forever. */
+  rollupRetentionDays: Record<RollupGrain, number>;
+  /** How often the retention sweep runs, in ms. */
+  retentionIntervalMs: number;
+  /** Rows one retention DELETE removes at most (bounded batches keep locks and WAL bursts short). */
+  retentionBatchRows: number;
 }
 
 /**
@@ -292,6 +303,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       backpressureTimeoutMs: int('TELEMETRY_BACKPRESSURE_TIMEOUT_MS', 10_000, 0, 600_000),
       seriesMaxBuckets: int('TELEMETRY_SERIES_MAX_BUCKETS', 10_000, 1, 1_000_000),
       seriesMaxMetrics: int('TELEMETRY_SERIES_MAX_METRICS', 20, 1, 1000),
+      seriesRollups: bool('TELEMETRY_SERIES_ROLLUPS', true),
+      rawRetentionDays: int('TELEMETRY_RAW_RETENTION_DAYS', 0, 0, 100_000),
+      rollupRetentionDays: {
+        900: int('TELEMETRY_ROLLUP_15M_RETENTION_DAYS', 0, 0, 100_000),
+        3600: int('TELEMETRY_ROLLUP_1H_RETENTION_DAYS', 0, 0, 100_000),
+        86400: int('TELEMETRY_ROLLUP_1D_RETENTION_DAYS', 0, 0, 100_000),
+      },
+      retentionIntervalMs: int('TELEMETRY_RETENTION_INTERVAL_MS', 10 * 60_000, 1000, 7 * 24 * 3_600_000),
+      retentionBatchRows: int('TELEMETRY_RETENTION_BATCH_ROWS', 10_000, 1, 1_000_000),
     },
     graphql: {
       graphiql: bool('GRAPHQL_GRAPHIQL', introspection && !production),
@@ -321,6 +341,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (tel.maxPendingPoints < tel.maxValuesPerMessage) {
     problems.push(`TELEMETRY_MAX_PENDING_POINTS=${tel.maxPendingPoints} must be at least TELEMETRY_MAX_VALUES_PER_MESSAGE (${tel.maxValuesPerMessage})`);
+  }
+
+  // Rollups exist to outlive raw rows: a grain deleted before the raw rows would make series over the
+  // gap read nothing where raw rows still exist.
+  for (const grain of ROLLUP_GRAINS) {
+    const days = tel.rollupRetentionDays[grain];
+    const name = `TELEMETRY_ROLLUP_${GRAIN_NAMES[grain].toUpperCase()}_RETENTION_DAYS`;
+    if (days > 0 && (tel.rawRetentionDays === 0 || days < tel.rawRetentionDays)) {
+      problems.push(`${name}=${days} must be 0 (forever) or at least TELEMETRY_RAW_RETENTION_DAYS (${tel.rawRetentionDays === 0 ? '0, forever' : tel.rawRetentionDays}): rollups must outlive raw rows`);
+    }
   }
 
   if (problems.length > 0) throw new ConfigError(problems);

@@ -22,6 +22,7 @@ import { createAuditLog } from './services/audit.ts';
 import { openSecret, sealSecret } from './security/secrets.ts';
 import { createDeviceService } from './services/devices.ts';
 import { createLastSeenTracker } from './services/presence.ts';
+import { createTelemetryRetention } from './services/retention.ts';
 import { createTelemetryService } from './services/telemetry.ts';
 import { createTwinService } from './services/twins.ts';
 import type { JsonObject } from './domain/twin.ts';
@@ -219,6 +220,11 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       await Promise.all([twins.drain(), telemetry.drain()]);
       await lastSeen.stop();
     });
+
+    // Retention sweeps in the background; it stops (waiting for its batch in flight) before the database closes.
+    const retention = createTelemetryRetention({ sql: database.sql, logger: logger.child({ component: 'retention' }), metrics, config: config.telemetry });
+    retention.start();
+    teardown.unshift(() => retention.stop());
 
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);

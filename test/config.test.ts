@@ -71,6 +71,11 @@ describe('configuration', () => {
       backpressureTimeoutMs: 10_000,
       seriesMaxBuckets: 10_000,
       seriesMaxMetrics: 20,
+      seriesRollups: true,
+      rawRetentionDays: 0,
+      rollupRetentionDays: { 900: 0, 3600: 0, 86400: 0 },
+      retentionIntervalMs: 600_000,
+      retentionBatchRows: 10_000,
     });
     expect(loadConfig({ TELEMETRY_MAX_VALUES_PER_MESSAGE: '10', TELEMETRY_BATCH_MAX_AGE_MS: '0' }).telemetry).toMatchObject({ maxValuesPerMessage: 10, batchMaxAgeMs: 0 });
     let error: unknown;
@@ -151,5 +156,36 @@ describe('configuration', () => {
       'MQTT_DYNSEC=1 needs MQTT_DYNSEC_SECRET_KEY: 32 random bytes as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)',
       'MQTT_HTTP_AUTH_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)',
     ]);
+  });
+
+  it('reads rollup and retention settings, and refuses rollups that would not outlive raw rows', () => {
+    expect(
+      loadConfig({
+        TELEMETRY_SERIES_ROLLUPS: 'false',
+        TELEMETRY_RAW_RETENTION_DAYS: '30',
+        TELEMETRY_ROLLUP_15M_RETENTION_DAYS: '400',
+        TELEMETRY_ROLLUP_1D_RETENTION_DAYS: '0',
+        TELEMETRY_RETENTION_INTERVAL_MS: '60000',
+        TELEMETRY_RETENTION_BATCH_ROWS: '500',
+      }).telemetry,
+    ).toMatchObject({
+      seriesRollups: false,
+      rawRetentionDays: 30,
+      rollupRetentionDays: { 900: 400, 3600: 0, 86400: 0 },
+      retentionIntervalMs: 60_000,
+      retentionBatchRows: 500,
+    });
+    let error: unknown;
+    try {
+      loadConfig({ TELEMETRY_RAW_RETENTION_DAYS: '30', TELEMETRY_ROLLUP_1H_RETENTION_DAYS: '7', TELEMETRY_RETENTION_BATCH_ROWS: '0' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/TELEMETRY_ROLLUP_1H_RETENTION_DAYS=7 must be 0 \(forever\) or at least TELEMETRY_RAW_RETENTION_DAYS \(30\)/);
+    expect(problems).toMatch(/TELEMETRY_RETENTION_BATCH_ROWS=0 is out of range/);
+    // Raw rows kept forever: a rollup grain with an age would be deleted first.
+    expect(() => loadConfig({ TELEMETRY_ROLLUP_15M_RETENTION_DAYS: '90' })).toThrow(/TELEMETRY_ROLLUP_15M_RETENTION_DAYS=90 must be 0/);
   });
 });

@@ -4,7 +4,7 @@ import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
 import { isValidTimeZone, MAX_BUCKET_TS, MIN_BUCKET_TS, type AggregateFunction, type BucketInterval, type FillMode, type SeriesBucket } from '../domain/telemetry/buckets.ts';
 import { METRIC_NAME } from '../domain/telemetry/message.ts';
-import { loadSeries, seriesRange, type MetricSeries, type SeriesKey } from '../services/series.ts';
+import { loadSeries, seriesPlan, seriesRange, type MetricSeries, type SeriesKey } from '../services/series.ts';
 import type { TelemetryEvent } from '../events/bus.ts';
 import { requireRole } from './auth.ts';
 import { DeviceRef } from './device.ts';
@@ -205,8 +205,10 @@ function seriesLoader(ctx: GraphQLContext, key: SeriesKey): DataLoader<string, M
     const max = ctx.config.telemetry.seriesMaxBuckets;
     try {
       const range = seriesRange(key, max);
+      const { seriesRollups, rollupRetentionDays } = ctx.config.telemetry;
+      const plan = seriesPlan(key, range, { enabled: seriesRollups, retentionDays: rollupRetentionDays }, Date.now());
       loader = new DataLoader((uuids: readonly string[]) =>
-        loadSeries(<T>(sql: string, ...params: unknown[]) => ctx.prisma.$queryRawUnsafe<T[]>(sql, ...params), uuids, key, range),
+        loadSeries(<T>(sql: string, ...params: unknown[]) => ctx.prisma.$queryRawUnsafe<T[]>(sql, ...params), uuids, key, range, plan),
       );
     } catch (error) {
       if (!(error instanceof RangeError)) throw error;

@@ -9,8 +9,13 @@
  * in TypeScript, through the query's bucket range (the same instants as `bucketStart`/`bucketEnd`, found
  * by binary search): PostgreSQL's own reading of a truncated local time is wrong at DST gaps and overlaps.
  * `first`/`last` are the values at the group's `min(ts)`/`max(ts)`, read back by primary key ((device,
- * metric, ts) is unique); `sum` adds in ts order so it equals the reference to the last bit, and `avg`
+ * metric, ts) is unique; see `firstLast`); the groups come back packed, one text value per device and metric; `sum` adds in ts order so it equals the reference to the last bit, and `avg`
  * is `sum / count`, as the reference defines it. Fill modes are applied here, as `aggregate` does.
+ *
+ * Long ranges read rollups (src/services/rollups.ts) for the parts of the range where their grain lines
+ * up with every bucket boundary (`seriesPlan`), and raw rows for the rest, in the same one statement.
+ * Counts, min, max, first and last are then identical to the raw answer; sums (hence averages) are too
+ * whenever the values' partial sums are exact in float8, and otherwise differ at most by rounding.
  */
 import {
   bucketEnd,
@@ -21,6 +26,7 @@ import {
   type FillMode,
   type SeriesBucket,
 } from '../domain/telemetry/buckets.ts';
+import { planSegments, ROLLUP_GRAINS, type RollupGrain, type Segment } from '../domain/telemetry/rollups.ts';
 
 export interface SeriesKey {
   /** Distinct metric names, already validated. */
@@ -50,6 +56,7 @@ interface GroupRow {
   device: string;
   metric: string;
   t0: number;
+  t1: number;
   count: number;
   sum: number | null;
   min: number | null;
@@ -58,10 +65,10 @@ interface GroupRow {
   last: number | null;
 }
 
-/** The SQL bucket key for an interval; `$5` is the time zone. Mirrors `label` and `offsetInKey` in buckets.ts. */
-function bucketKeySql(interval: BucketInterval): string {
-  const local = `(p.ts AT TIME ZONE $5::text)`;
-  const offset = `(${local} - (p.ts AT TIME ZONE 'UTC'))`;
+/** The SQL bucket key of the instant `ts` (a column); `tz` is the time zone parameter. Mirrors `label` and `offsetInKey` in buckets.ts. */
+function bucketKeySql(interval: BucketInterval, ts: string, tz: string): string {
+  const local = `(${ts} AT TIME ZONE ${tz}::text)`;
+  const offset = `(${local} - (${ts} AT TIME ZONE 'UTC'))`;
   switch (interval) {
     case 'day':
     case 'week': // PostgreSQL's weeks are ISO weeks (Monday), as in buckets.ts
@@ -79,16 +86,70 @@ function bucketKeySql(interval: BucketInterval): string {
 }
 
 /**
+ * The value at a group's first or last ts, by primary key. A correlated subquery, not a join: joined,
+ * the planner (without statistics, which PGlite never gathers on its own) estimated one group, matched
+ * only (device, metric) in the index and filtered ts row by row — quadratic, 15 s for 8,000 rows.
+ */
+const firstLast = (ts: string) =>
+  `(SELECT x.value FROM "TelemetryPoint" x WHERE x."deviceId" = g.device_id AND x.metric = g.metric AND x.ts = ${ts})`;
+
+/** Where a series may read rollups; see `seriesPlan`. */
+export interface RollupPolicy {
+  /** False: always read raw rows (TELEMETRY_SERIES_ROLLUPS=false). */
+  enabled: boolean;
+  /** Days each grain is kept (0: forever). A grain is read only for ranges its retention still covers. */
+  retentionDays: Readonly<Record<RollupGrain, number>>;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Which parts of the query read which rollup grain, and which read raw rows (planSegments in
+ * src/domain/telemetry/rollups.ts). Computed once per argument set.
+ */
+export function seriesPlan(key: Pick<SeriesKey, 'from' | 'to'>, range: SeriesRange, policy: RollupPolicy, now: number): Segment[] {
+  if (!policy.enabled || range.starts.length === 0) return [{ source: 'raw', from: key.from, to: key.to }];
+  const last = range.starts[range.starts.length - 1]!;
+  const grains = ROLLUP_GRAINS.map((grain) => {
+    const days = policy.retentionDays[grain];
+    // Retention deletes buckets that ended before now − days; a day's margin covers a run in progress.
+    return { grain, completeFrom: days > 0 ? now - (days - 1) * DAY_MS : -Infinity };
+  });
+  return planSegments({ from: key.from, to: key.to, starts: range.starts, end: range.endOf(last), grains });
+}
+
+/**
  * The buckets each device has, per metric: one SQL statement for all `deviceUuids`. The result is in
  * the order of `deviceUuids`, each with one entry per metric in `key.metrics` order.
  *
+ * With a plan that reads rollups, the statement returns partial groups — one from raw rows and one from
+ * rollups per bucket at most — which are merged here: counts and sums add (in time order), min/max take
+ * the extreme, first/last come from the part with the earliest/latest point. A bucket read wholly from
+ * raw rows is one part and passes through unchanged.
+ *
  * @param range the buckets of `[from, to)`, from `seriesRange` (computed once per argument set).
+ * @param plan from `seriesPlan`; default: raw rows only.
  */
-export async function loadSeries(query: RawQuery, deviceUuids: readonly string[], key: SeriesKey, range: SeriesRange): Promise<MetricSeries[][]> {
+export async function loadSeries(
+  query: RawQuery,
+  deviceUuids: readonly string[],
+  key: SeriesKey,
+  range: SeriesRange,
+  plan: readonly Segment[] = [{ source: 'raw', from: key.from, to: key.to }],
+): Promise<MetricSeries[][]> {
   const want = new Set(key.aggregates);
   const needSum = want.has('sum') || want.has('avg');
-  const rows = await query<GroupRow>(
-    `WITH g AS (
+  const params: unknown[] = [deviceUuids.join(','), key.metrics.join(',')];
+  const param = (value: unknown): string => `$${params.push(value)}`;
+  const iso = (ts: number) => param(new Date(ts).toISOString());
+  const raw = plan.filter((s) => s.source === 'raw');
+  const rollup = plan.filter((s) => s.source === 'rollup');
+
+  const parts: string[] = [];
+  const ctes: string[] = [];
+  if (raw.length > 0) {
+    const where = raw.map((s) => `(p.ts >= ${iso(s.from)}::timestamptz AND p.ts < ${iso(s.to)}::timestamptz)`).join(' OR ');
+    ctes.push(`g AS (
        SELECT p."deviceId" AS device_id, p.metric, min(p.ts) AS t0, max(p.ts) AS t1, count(*)::int AS count
               ${needSum ? ', sum(p.value ORDER BY p.ts) AS sum' : ', NULL::float8 AS sum'}
               ${want.has('min') ? ', min(p.value) AS min' : ', NULL::float8 AS min'}
@@ -96,45 +157,107 @@ export async function loadSeries(query: RawQuery, deviceUuids: readonly string[]
          FROM "TelemetryPoint" p
         WHERE p."deviceId" = ANY(string_to_array($1, ',')::uuid[])
           AND p.metric = ANY(string_to_array($2, ',')::text[])
-          AND p.ts >= $3::timestamptz AND p.ts < $4::timestamptz
-        GROUP BY p."deviceId", p.metric, ${bucketKeySql(key.interval)}
-     )
-     SELECT g.device_id::text AS device, g.metric, (extract(epoch FROM g.t0) * 1000)::float8 AS t0, g.count, g.sum, g.min, g.max,
-            ${want.has('first') ? 'f.value' : 'NULL::float8'} AS first, ${want.has('last') ? 'l.value' : 'NULL::float8'} AS last
-       FROM g
-       ${want.has('first') ? 'JOIN "TelemetryPoint" f ON f."deviceId" = g.device_id AND f.metric = g.metric AND f.ts = g.t0' : ''}
-       ${want.has('last') ? 'JOIN "TelemetryPoint" l ON l."deviceId" = g.device_id AND l.metric = g.metric AND l.ts = g.t1' : ''}`,
-    deviceUuids.join(','),
-    key.metrics.join(','),
-    new Date(key.from).toISOString(),
-    new Date(key.to).toISOString(),
-    key.timeZone,
-  );
+          AND (${where})
+        GROUP BY p."deviceId", p.metric, ${bucketKeySql(key.interval, 'p.ts', param(key.timeZone))}
+     )`);
+    parts.push(`SELECT g.device_id::text AS device, g.metric, (extract(epoch FROM g.t0) * 1000)::float8 AS t0, (extract(epoch FROM g.t1) * 1000)::float8 AS t1,
+            g.count, g.sum, g.min, g.max,
+            ${want.has('first') ? firstLast('g.t0') : 'NULL::float8'} AS first, ${want.has('last') ? firstLast('g.t1') : 'NULL::float8'} AS last
+       FROM g`);
+  }
+  if (rollup.length > 0) {
+    const where = rollup
+      .map((s) => `(r.grain = ${param(s.grain)}::int AND r.bucket >= ${iso(s.from)}::timestamptz AND r.bucket < ${iso(s.to)}::timestamptz)`)
+      .join(' OR ');
+    // Every rollup row lies inside one bucket (the plan guarantees it), and the buckets are known: a row
+    // is grouped by the bucket its start falls in, found by width_bucket's binary search over the bucket
+    // starts — no time-zone arithmetic per row. Rows of a bucket never overlap in time, so ordering them
+    // by start orders their points too: one presorted input serves sum, first and last.
+    const starts = param(range.starts.join(','));
+    ctes.push(`th AS (SELECT string_to_array(${starts}, ',')::float8[] AS starts)`);
+    parts.push(`SELECT r."deviceId"::text AS device, r.metric,
+            (extract(epoch FROM min(r."firstTs")) * 1000)::float8 AS t0, (extract(epoch FROM max(r."lastTs")) * 1000)::float8 AS t1,
+            sum(r.count)::int AS count, sum(r.sum ORDER BY r.bucket) AS sum, min(r.min) AS min, max(r.max) AS max,
+            (array_agg(r.first ORDER BY r.bucket))[1] AS first, (array_agg(r.last ORDER BY r.bucket))[count(*)] AS last
+       FROM "TelemetryRollup" r CROSS JOIN th
+      WHERE r."deviceId" = ANY(string_to_array($1, ',')::uuid[])
+        AND r.metric = ANY(string_to_array($2, ',')::text[])
+        AND (${where})
+      GROUP BY r."deviceId", r.metric, width_bucket((extract(epoch FROM r.bucket) * 1000)::float8, th.starts)`);
+  }
+  // One row per device and metric, its groups packed into one text value: a result row per group costs
+  // more to decode than the statement takes to run (PGlite decodes every field in JS), and a series has
+  // thousands of groups. float8 prints the shortest text that reads back as the same double.
+  const field = (c: string) => `coalesce(u.${c}::text, 'n')`;
+  const packed =
+    parts.length === 0
+      ? []
+      : await query<{ device: string; metric: string; packed: string }>(
+          `${ctes.length > 0 ? `WITH ${ctes.join(', ')} ` : ''}
+           SELECT u.device, u.metric, string_agg(concat_ws(' ', ${['t0', 't1', 'count', 'sum', 'min', 'max', 'first', 'last'].map(field).join(', ')}), ',') AS packed
+             FROM (${parts.join(' UNION ALL ')}) u
+            GROUP BY u.device, u.metric`,
+          ...params,
+        );
+  const num = (text: string): number | null => (text === 'n' ? null : Number(text));
+  const rows: GroupRow[] = [];
+  for (const { device, metric, packed: text } of packed) {
+    for (const group of text.split(',')) {
+      const [t0, t1, count, sum, min, max, first, last] = group.split(' ');
+      rows.push({ device, metric, t0: Number(t0), t1: Number(t1), count: Number(count), sum: num(sum!), min: num(min!), max: num(max!), first: num(first!), last: num(last!) });
+    }
+  }
 
-  // device → metric → bucket start → values
-  const groups = new Map<string, Map<string, Map<number, SeriesBucket['values']>>>();
+  // device → metric → bucket start → its parts
+  const groups = new Map<string, Map<string, Map<number, GroupRow[]>>>();
   for (const row of rows) {
     let byMetric = groups.get(row.device);
     if (!byMetric) groups.set(row.device, (byMetric = new Map()));
     let byStart = byMetric.get(row.metric);
     if (!byStart) byMetric.set(row.metric, (byStart = new Map()));
-    const count = Number(row.count);
-    const sum = row.sum === null ? null : Number(row.sum);
-    const values: SeriesBucket['values'] = {};
-    for (const a of key.aggregates) {
-      if (a === 'count') values.count = count;
-      else if (a === 'avg') values.avg = sum! / count;
-      else {
-        const v = a === 'sum' ? sum : row[a];
-        values[a] = v === null ? null : Number(v);
-      }
-    }
-    byStart.set(range.startOf(Number(row.t0)), values);
+    const start = range.startOf(Number(row.t0));
+    const list = byStart.get(start);
+    if (list) list.push(row);
+    else byStart.set(start, [row]);
   }
 
   return deviceUuids.map((uuid) =>
-    key.metrics.map((metric) => ({ metric, buckets: assemble(groups.get(uuid)?.get(metric) ?? new Map(), key, range) })),
+    key.metrics.map((metric) => {
+      const byStart = groups.get(uuid)?.get(metric) ?? new Map<number, GroupRow[]>();
+      const values = new Map<number, SeriesBucket['values']>();
+      for (const [start, list] of byStart) values.set(start, bucketValues(list, key.aggregates));
+      return { metric, buckets: assemble(values, key, range) };
+    }),
   );
+}
+
+/** One bucket's values from its parts (raw rows, rollups), merged in time order. */
+function bucketValues(list: GroupRow[], aggregates: readonly AggregateFunction[]): SeriesBucket['values'] {
+  const parts = list.length === 1 ? list : [...list].sort((a, b) => Number(a.t0) - Number(b.t0));
+  let count = 0;
+  let sum: number | null = null;
+  let min: number | null = null;
+  let max: number | null = null;
+  for (const p of parts) {
+    count += Number(p.count);
+    if (p.sum !== null) sum = sum === null ? Number(p.sum) : sum + Number(p.sum);
+    if (p.min !== null && (min === null || Number(p.min) < min)) min = Number(p.min);
+    if (p.max !== null && (max === null || Number(p.max) > max)) max = Number(p.max);
+  }
+  const firstPart = parts[0]!;
+  let lastPart = parts[0]!;
+  for (const p of parts) if (Number(p.t1) > Number(lastPart.t1)) lastPart = p;
+  const values: SeriesBucket['values'] = {};
+  for (const a of aggregates) {
+    if (a === 'count') values.count = count;
+    else if (a === 'avg') values.avg = sum! / count;
+    else if (a === 'sum') values.sum = sum;
+    else if (a === 'min') values.min = min;
+    else if (a === 'max') values.max = max;
+    else if (a === 'first') values.first = firstPart.first === null ? null : Number(firstPart.first);
+    else values.last = lastPart.last === null ? null : Number(lastPart.last);
+  }
+  return values;
 }
 
 /** Buckets with points, plus the empty ones the fill mode asks for — exactly as `aggregate` in buckets.ts. */

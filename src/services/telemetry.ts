@@ -16,6 +16,7 @@ import { DEFAULT_TELEMETRY_LIMITS, parseTelemetry, type TelemetryErrorCode, type
 import type { EventBus, TelemetryEvent } from '../events/bus.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { rollupFoldSql } from './rollups.ts';
 
 /** Why a telemetry message was not stored. The parser's codes, plus what the pipeline adds. */
 export type TelemetryRefusalCode =
@@ -239,7 +240,7 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
 
   /**
    * The one statement per batch: inserts the points (replays hit the key and store nothing), moves the
-   * latest values forward from what was inserted, and reports which devices matched and which rows were
+   * latest values forward and folds into the rollups (src/services/rollups.ts) only what was inserted, and reports which devices matched and which rows were
    * new. Joining "Device" drops the rows of a device deleted since it was resolved instead of failing
    * the whole batch on the foreign key.
    */
@@ -265,7 +266,7 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
          ON CONFLICT ("deviceId", metric) DO UPDATE
            SET ts = EXCLUDED.ts, value = EXCLUDED.value, "isBool" = EXCLUDED."isBool"
            WHERE "TelemetryLatest".ts < EXCLUDED.ts
-       )
+       ) ${rollupFoldSql('inserted')}
        SELECT 'm' AS kind, m.device_id::text AS device, NULL::text AS metric, NULL::float8 AS ts
          FROM (SELECT DISTINCT device_id FROM input) m
        UNION ALL

@@ -183,8 +183,8 @@ suite('telemetry durability with an external broker (server SIGKILLed mid-stream
       await Promise.all(outstanding);
     })();
 
-    // Kill once the broker has acknowledged the first 500 to the device and handed them all to the server
-    // (which has stored the full batches among them by then), while the device's stream is still going.
+    // Kill once the broker has acknowledged the first 500 to the device and handed them all to the server,
+    // and the server has stored the full batches among them, while the device's stream is still going.
     await gateReached;
     let handledBeforeKill = 0;
     await waitFor(
@@ -192,6 +192,10 @@ suite('telemetry durability with an external broker (server SIGKILLed mid-stream
       async () => (handledBeforeKill = await handledTelemetry(first)) >= AFTER_KILL_FROM,
       30_000,
     );
+    // Handed over is not stored yet: batches are written one at a time, each statement taking what it takes
+    // (the first one also plans it). Wait for the full batches, so the kill finds only the partial one in memory.
+    const fullBatches = AFTER_KILL_FROM - (AFTER_KILL_FROM % FIRST_BATCH_POINTS);
+    if (handledBeforeKill === AFTER_KILL_FROM) await waitFor(`the ${fullBatches} points of full batches to be stored`, async () => (await storedCount()) >= fullBatches, 30_000);
     const ackedBeforeKill = acked.size;
     first.child.kill('SIGKILL');
     await first.exited;
