@@ -9,6 +9,7 @@ import type { Principal } from '../auth/tokens.ts';
 import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { buildSchema } from '../schema/index.ts';
+import { coalesceFrames } from './ws-frames.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -90,6 +91,7 @@ export function attachWebSocket(
 ) {
   metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: 1024 * 1024 });
+  wsServer.on('connection', (socket, request) => coalesceFrames(socket, request.socket));
   const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; principal?: Principal }>(
     {
       onConnect: async (ctx) => {

@@ -25,7 +25,7 @@ describe('sampleEvents', () => {
     let now = 0;
     const it = sampleEvents(bus.subscribe('telemetry'), 10, () => now);
     bus.publish('telemetry', ev('d', 1, 1));
-    expect((await it.next()).value?.points.map((p) => p.value)).toEqual([1]);
+    expect((await it.next()).value?.points.map((p: { value: number }) => p.value)).toEqual([1]);
     // Far more events than the bus would queue for a subscriber that does not read: the sampler takes them all.
     for (let i = 2; i <= 50; i++) {
       bus.publish('telemetry', ev('d', i, i));
@@ -34,7 +34,7 @@ describe('sampleEvents', () => {
     const next = it.next();
     now = 10; // the interval is over; the timer (set for the trailing edge) delivers
     const r = await next;
-    expect(r.value?.points.map((p) => p.value)).toEqual([50]);
+    expect(r.value?.points.map((p: { value: number }) => p.value)).toEqual([50]);
     expect(r.value?.deviceUuid).toBe('u-d');
     await it.return!();
     expect(bus.subscriberCount('telemetry')).toBe(0);
