@@ -9,11 +9,14 @@
  *    its own. The server's bus gets what the telemetry service publishes after a batch write — one event
  *    per device per batch, 3 points each (the bench:ingest payload) — for `--devices` devices per batch.
  *    Measured: server CPU from the first publish until the subscriber holds every point, per event.
+ *  - sampled: the same, with the subscriber on `telemetry(sampleIntervalMs: --sample-ms)` and a batch
+ *    every `--batch-gap-ms`; measured from the first publish until the subscriber shows every device's
+ *    last value (the trailing edge), per published event. Also prints how many updates were delivered.
  *  - ingest: the telemetry service (parse → batcher → statement parameters → result → events) with a
  *    stand-in SQL executor that answers as if every point were new, no broker, no subscriber. Measured:
  *    CPU per message. The stand-in builds the rows a driver would return; its cost is included.
  *
- *   npx tsx bench/live-cost.ts [--devices 1000] [--batches 20] [--repeat 5] [--stage delivery|ingest]
+ *   npm run bench:live-cost -- [--devices 1000] [--batches 20] [--repeat 5] [--stage delivery|sampled|ingest]
  */
 import { parseArgs } from 'node:util';
 import { createApiToken } from '../src/auth/tokens.ts';
@@ -32,11 +35,15 @@ const { values: opts } = parseArgs({
     batches: { type: 'string', default: '20' },
     repeat: { type: 'string', default: '5' },
     stage: { type: 'string' },
+    'sample-ms': { type: 'string', default: '100' },
+    'batch-gap-ms': { type: 'string', default: '5' },
   },
 });
 const DEVICES = Number(opts.devices);
 const BATCHES = Number(opts.batches);
 const REPEAT = Number(opts.repeat);
+const SAMPLE_MS = Number(opts['sample-ms']);
+const BATCH_GAP_MS = Number(opts['batch-gap-ms']);
 
 function cpuMicros(): number {
   const u = process.cpuUsage();
@@ -49,14 +56,14 @@ function summary(label: string, perUnit: number[], unit: string): void {
   console.log(`${label.padEnd(10)} ${unit}: min ${sorted[0]!.toFixed(1)}  median ${median.toFixed(1)}  max ${sorted.at(-1)!.toFixed(1)}   (runs: ${perUnit.map((x) => x.toFixed(1)).join(', ')})`);
 }
 
-async function delivery(): Promise<void> {
+async function delivery(sampleMs?: number): Promise<void> {
   const bus = createEventBus();
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', MQTT_PORT: '0', MQTT_HOST: '127.0.0.1', DATABASE_URL: 'memory://', LOG_LEVEL: 'silent', DOPPEL_BOOTSTRAP_TOKEN: 'false' });
   const server = createServer(config, { bus, logger: createLogger('silent') });
   const running = await server.start();
   const { token } = await createApiToken(running.database.prisma, { name: 'bench', role: 'admin', tenantId: 'default' });
   const client = spawnChild('live-cost-client.ts');
-  await client.call('subscribe', { url: `${running.url.replace(/^http/, 'ws')}/graphql`, token });
+  await client.call('subscribe', { url: `${running.url.replace(/^http/, 'ws')}/graphql`, token, sampleIntervalMs: sampleMs });
   await new Promise((r) => setTimeout(r, 300));
 
   let ts = Date.now() - 86_400_000;
@@ -79,16 +86,29 @@ async function delivery(): Promise<void> {
       bus.publish('telemetry', event);
     }
     expected += DEVICES * 3;
-    await client.call('waitFor', { points: expected });
+    if (sampleMs === undefined) await client.call('waitFor', { points: expected });
+    else await new Promise((r) => setTimeout(r, BATCH_GAP_MS));
   };
+  // Sampled: the run ends when every device's last value has arrived.
+  const settle = () => (sampleMs === undefined ? Promise.resolve() : client.call('waitForLast', { devices: DEVICES, ts }));
   for (let i = 0; i < 5; i++) await batch(); // warm-up: JIT, socket buffers
+  await settle();
   const perEvent: number[] = [];
+  const delivered: number[] = [];
   for (let r = 0; r < REPEAT; r++) {
+    await client.call('reset');
+    expected = 0;
     const before = cpuMicros();
     for (let i = 0; i < BATCHES; i++) await batch();
+    await settle();
     perEvent.push((cpuMicros() - before) / (BATCHES * DEVICES));
+    delivered.push(((await client.call<{ events: number }>('counts')).events));
   }
-  summary('delivery', perEvent, 'server CPU µs per event (1 device × 3 points)');
+  if (sampleMs === undefined) summary('delivery', perEvent, 'server CPU µs per event (1 device × 3 points)');
+  else {
+    summary('sampled', perEvent, `server CPU µs per published event, sampleIntervalMs ${sampleMs}, a batch every ${BATCH_GAP_MS} ms`);
+    console.log(`           updates delivered per run: ${delivered.join(', ')} (of ${BATCHES * DEVICES} events published)`);
+  }
   await client.call('close');
   client.kill();
   await server.stop();
@@ -153,5 +173,6 @@ async function ingest(): Promise<void> {
 
 console.log(`bench:live-cost — ${DEVICES} devices × ${BATCHES} batches per run, ${REPEAT} runs, node ${process.version}`);
 if (!opts.stage || opts.stage === 'delivery') await delivery();
+if (!opts.stage || opts.stage === 'sampled') await delivery(SAMPLE_MS);
 if (!opts.stage || opts.stage === 'ingest') await ingest();
 process.exit(0);
