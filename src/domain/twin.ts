@@ -529,20 +529,19 @@ function daysInMonth(year: number, month: number): number {
  *   with a far-future ts wins against every later write until that time comes.
  */
 export function parseTimestamp(input: unknown, now: number, options: { maxFutureMs?: number } = {}): number | TwinValidationError {
-  const fail = (message: string) => new TwinValidationError('INVALID_TIMESTAMP', message, ['ts']);
   let ms: number;
   if (input === undefined || input === null) {
     ms = now;
   } else if (typeof input === 'number') {
-    if (!Number.isFinite(input)) return fail(`ts ${describe(input)} is not a finite number`);
+    if (!Number.isFinite(input)) return timestampError(`ts ${describe(input)} is not a finite number`);
     ms = input;
   } else if (typeof input === 'string') {
     const shown = showKey(input);
     const m = ISO.exec(input);
-    if (m === null) return fail(`ts ${shown} is not an ISO-8601 date-time (like 2024-05-01T12:00:00Z) or epoch milliseconds`);
+    if (m === null) return timestampError(`ts ${shown} is not an ISO-8601 date-time (like 2024-05-01T12:00:00Z) or epoch milliseconds`);
     const [, y, mo, d, h, mi, s, frac, z, sign, oh, om] = m;
     if (h !== undefined && z === undefined && sign === undefined) {
-      return fail(`ts ${shown} has no time zone; add Z or an offset like +02:00`);
+      return timestampError(`ts ${shown} has no time zone; add Z or an offset like +02:00`);
     }
     const year = Number(y);
     const month = Number(mo);
@@ -552,20 +551,28 @@ export function parseTimestamp(input: unknown, now: number, options: { maxFuture
     const second = Number(s ?? 0);
     const offset = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om ?? 0));
     if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59 || Number(oh ?? 0) > 23 || Number(om ?? 0) > 59) {
-      return fail(`ts ${shown} is not a valid date-time`);
+      return timestampError(`ts ${shown} is not a valid date-time`);
     }
     // Checked before Date.UTC, which maps years 0–99 to 1900–1999. (1969 can still be 1970 in UTC.)
-    if (year < 1969) return fail(`ts ${shown} is before 1970`);
+    if (year < 1969) return timestampError(`ts ${shown} is before 1970`);
     const millis = frac === undefined ? 0 : Number(frac.slice(0, 3).padEnd(3, '0'));
     ms = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offset * 60_000;
   } else {
-    return fail(`ts must be epoch milliseconds or an ISO-8601 string, not ${describe(input)}`);
+    return timestampError(`ts must be epoch milliseconds or an ISO-8601 string, not ${describe(input)}`);
   }
-  const shown = typeof input === 'string' ? showKey(input) : String(ms);
-  if (ms < 0) return fail(`ts ${shown} is negative (before 1970)`);
-  if (ms > MAX_DATE_MS) return fail(`ts ${shown} is after the latest date JavaScript can represent`);
+  // Called for every telemetry entry: the shown form is built only when refusing.
+  if (ms < 0) return timestampError(`ts ${shownTs(input, ms)} is negative (before 1970)`);
+  if (ms > MAX_DATE_MS) return timestampError(`ts ${shownTs(input, ms)} is after the latest date JavaScript can represent`);
   if (options.maxFutureMs !== undefined && ms > now + options.maxFutureMs) {
-    return fail(`ts ${shown} is ${ms - now} ms ahead of the server clock; the limit is ${options.maxFutureMs} ms`);
+    return timestampError(`ts ${shownTs(input, ms)} is ${ms - now} ms ahead of the server clock; the limit is ${options.maxFutureMs} ms`);
   }
   return ms;
+}
+
+function shownTs(input: unknown, ms: number): string {
+  return typeof input === 'string' ? showKey(input) : String(ms);
+}
+
+function timestampError(message: string): TwinValidationError {
+  return new TwinValidationError('INVALID_TIMESTAMP', message, ['ts']);
 }

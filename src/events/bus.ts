@@ -163,7 +163,9 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     publish(type, event) {
       const set = subscribers.get(type);
       if (!set) return;
-      for (const subscriber of [...set]) subscriber.push(event);
+      // No copy per event: a subscriber that push() ends deletes itself, which a Set's iteration
+      // tolerates, and push() never adds a subscriber (waiters resume in a later microtask).
+      for (const subscriber of set) subscriber.push(event);
     },
     subscribe(type, accept) {
       const subscriber = new Subscriber(type, accept);

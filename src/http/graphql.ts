@@ -11,6 +11,7 @@ import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { buildSchema } from '../schema/index.ts';
 import type { Edge, Transport } from './edge.ts';
+import { coalesceFrames } from './ws-frames.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -122,6 +123,7 @@ export function attachWebSocket(
 ) {
   metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: edge.maxBodyBytes });
+  wsServer.on('connection', (socket, request) => coalesceFrames(socket, request.socket));
   const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; socket: import('ws').WebSocket; principal?: Principal; unwatch?: () => void }>(
     {
       onConnect: async (ctx) => {

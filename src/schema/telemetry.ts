@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { createGraphQLError, map, pipe } from 'graphql-yoga';
+import { createGraphQLError } from 'graphql-yoga';
 import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
 import { isValidTimeZone, MAX_BUCKET_TS, MIN_BUCKET_TS, type AggregateFunction, type BucketInterval, type FillMode, type SeriesBucket } from '../domain/telemetry/buckets.ts';
@@ -7,6 +7,8 @@ import { METRIC_NAME } from '../domain/telemetry/message.ts';
 import { loadSeries, seriesPlan, seriesRange, type MetricSeries, type SeriesKey } from '../services/series.ts';
 import type { TelemetryEvent } from '../events/bus.ts';
 import { requireRole } from './auth.ts';
+import { mapEvents, sampleEvents } from '../events/iterators.ts';
+import { checkSampleInterval, MAX_SAMPLE_INTERVAL_MS, MIN_SAMPLE_INTERVAL_MS } from '../domain/telemetry/sampling.ts';
 import { DeviceRef } from './device.ts';
 
 /** One value as the API shows it; `ts` is epoch ms or a Date (rows read through Prisma). */
@@ -304,20 +306,33 @@ builder.subscriptionFields((t) => ({
   telemetry: t.field({
     ...requireRole('viewer'),
     type: TelemetryUpdateRef,
-    description: 'Telemetry as it is stored. Omit deviceId for every device you may see, metrics for every metric.',
+    description:
+      'Telemetry as it is stored. Omit deviceId for every device you may see, metrics for every metric. ' +
+      'Without sampleIntervalMs every stored value is delivered, in order per device.',
     args: {
       deviceId: t.arg.string({ required: false }),
       metrics: t.arg.stringList({ required: false }),
+      sampleIntervalMs: t.arg.int({
+        required: false,
+        description:
+          `Sampling for dashboards: at most one update per device per interval (${MIN_SAMPLE_INTERVAL_MS}–${MAX_SAMPLE_INTERVAL_MS} ms). ` +
+          'The first update of a quiet device goes out at once; later ones carry only the newest value of each metric that changed, ' +
+          'never a value older than one already sent, and the newest values always follow when the interval ends, so the subscriber ends on the latest value. ' +
+          'Omit (or null) for every value.',
+      }),
     },
-    subscribe: (_root, { deviceId, metrics }, ctx) => {
+    subscribe: (_root, { deviceId, metrics, sampleIntervalMs }, ctx) => {
+      const problem = checkSampleInterval(sampleIntervalMs);
+      if (problem) throw badInput(problem);
       const wanted = metrics ? new Set(metrics) : null;
+      const tenantId = ctx.principal.tenantId;
       // Tenant, device and metrics are checked before an event is queued for this subscriber.
       const accept = (e: TelemetryEvent) =>
-        e.tenantId === ctx.principal.tenantId && (deviceId == null || e.deviceId === deviceId) && (!wanted || e.points.some((p) => wanted.has(p.metric)));
-      return pipe(
-        ctx.bus.subscribe('telemetry', accept),
-        map((e): TelemetryEvent => (wanted ? { ...e, points: e.points.filter((p) => wanted.has(p.metric)) } : e)),
-      );
+        e.tenantId === tenantId && (deviceId == null || e.deviceId === deviceId) && (!wanted || e.points.some((p) => wanted.has(p.metric)));
+      let events: AsyncIterator<TelemetryEvent> = ctx.bus.subscribe('telemetry', accept);
+      if (wanted) events = mapEvents(events, (e): TelemetryEvent => (e.points.every((p) => wanted.has(p.metric)) ? e : { ...e, points: e.points.filter((p) => wanted.has(p.metric)) }));
+      if (sampleIntervalMs != null) events = sampleEvents(events, sampleIntervalMs);
+      return events as AsyncIterableIterator<TelemetryEvent>;
     },
     resolve: (event) => event,
   }),

@@ -145,29 +145,32 @@ export function validateTelemetry(body: unknown, now: number, limits: TelemetryL
   if (!Number.isFinite(now) || now < 0) throw new RangeError(`validateTelemetry: now must be a finite, non-negative epoch-ms number (got ${now})`);
 
   let entries: unknown[];
-  let prefix: (i: number) => string[];
+  let array: boolean;
   if (Array.isArray(body)) {
     if (body.length === 0) return refuse('NO_VALUES', 'the payload is an empty array; send at least one entry', []);
     if (body.length > limits.maxBatchEntries) {
       return refuse('TOO_MANY_ENTRIES', `the payload has ${body.length} entries; the limit is ${limits.maxBatchEntries}`, []);
     }
     entries = body;
-    prefix = (i) => [String(i)];
+    array = true;
   } else if (isPlainObject(body)) {
     entries = [body];
-    prefix = () => [];
+    array = false;
   } else {
     return refuse('NOT_AN_OBJECT', `the payload must be a JSON object or an array of objects, not ${describe(body)}`, []);
   }
 
-  // Keyed by metric, then ts: a nested map needs no key encoding and cannot collide.
-  const byMetric = new Map<string, Map<number, TelemetryPoint>>();
-  const order: Array<[string, number]> = [];
+  // Every message is validated on the ingest hot path: refusal paths and messages are built only when
+  // refusing, and duplicates are looked for only when there can be any (a single entry's metrics are
+  // distinct object keys at one ts, so its points are final as they come).
+  const points: TelemetryPoint[] = [];
+  // Keyed by metric, then ts: a nested map needs no key encoding and cannot collide. Arrays only.
+  const byMetric = array && entries.length > 1 ? new Map<string, Map<number, number>>() : undefined;
   let values = 0;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i];
-    const at = prefix(i);
-    const where = at.length === 0 ? 'the payload' : `entry ${i}`;
+    const at = array ? [String(i)] : [];
+    const where = array ? `entry ${i}` : 'the payload';
     if (!isPlainObject(entry)) return refuse('NOT_AN_OBJECT', `${where} must be a JSON object, not ${describe(entry)}`, at);
 
     const ts = parseTimestamp(entry.ts, now, { maxFutureMs: limits.maxFutureSkewMs });
@@ -193,9 +196,8 @@ export function validateTelemetry(body: unknown, now: number, limits: TelemetryL
     }
 
     for (const metric of metrics) {
-      const path = [...at, 'values', metric];
       if (!METRIC_NAME.test(metric)) {
-        return refuse('INVALID_METRIC', `${where}: metric name ${showName(metric)} must be 1–64 characters of A–Z, a–z, 0–9, '_', '.', '-'`, path);
+        return refuse('INVALID_METRIC', `${where}: metric name ${showName(metric)} must be 1–64 characters of A–Z, a–z, 0–9, '_', '.', '-'`, [...at, 'values', metric]);
       }
       const raw = vals[metric];
       let value: number;
@@ -205,23 +207,31 @@ export function validateTelemetry(body: unknown, now: number, limits: TelemetryL
         isBool = true;
       } else if (typeof raw === 'number') {
         // JSON.parse turns 1e999 into Infinity.
-        if (!Number.isFinite(raw)) return refuse('INVALID_VALUE', `${where}: ${metric} is ${describe(raw)}; numbers must be finite`, path);
+        if (!Number.isFinite(raw)) return refuse('INVALID_VALUE', `${where}: ${metric} is ${describe(raw)}; numbers must be finite`, [...at, 'values', metric]);
         value = raw === 0 ? 0 : raw; // -0 would survive a double column and print oddly
         isBool = false;
       } else {
-        return refuse('INVALID_VALUE', `${where}: ${metric} is ${describe(raw)}; values must be numbers or booleans`, path);
+        return refuse('INVALID_VALUE', `${where}: ${metric} is ${describe(raw)}; values must be numbers or booleans`, [...at, 'values', metric]);
       }
-      const point: TelemetryPoint = { metric, ts: ms, value, isBool };
-      if (typeof seq === 'number') point.seq = seq;
+      const point: TelemetryPoint = typeof seq === 'number' ? { metric, ts: ms, value, isBool, seq } : { metric, ts: ms, value, isBool };
 
+      if (byMetric === undefined) {
+        points.push(point);
+        continue;
+      }
+      // A (metric, ts) seen before: the later value replaces it where it first appeared.
       let byTs = byMetric.get(metric);
       if (byTs === undefined) byMetric.set(metric, (byTs = new Map()));
-      if (!byTs.has(ms)) order.push([metric, ms]);
-      byTs.set(ms, point);
+      const index = byTs.get(ms);
+      if (index === undefined) {
+        byTs.set(ms, points.length);
+        points.push(point);
+      } else {
+        points[index] = point;
+      }
     }
   }
 
-  const points = order.map(([metric, ts]) => byMetric.get(metric)!.get(ts)!);
   return { ok: true, points, values };
 }
 
