@@ -5,6 +5,8 @@ import type { EventBus } from './events/bus.ts';
 import type { Logger } from './logger.ts';
 import type { DeviceService } from './services/devices.ts';
 import type { TwinService } from './services/twins.ts';
+import type { ModelService } from './services/models.ts';
+import type { CommandService } from './services/commands.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/context.ts). */
 export interface GraphQLContext {
@@ -15,4 +17,6 @@ export interface GraphQLContext {
   logger: Logger;
   devices: DeviceService;
   twins: TwinService;
+  models: ModelService;
+  commands: CommandService;
 }

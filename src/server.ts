@@ -18,6 +18,8 @@ import { createDeviceService } from './services/devices.ts';
 import { createLastSeenTracker } from './services/presence.ts';
 import { createTelemetryService } from './services/telemetry.ts';
 import { createTwinService } from './services/twins.ts';
+import { createModelService } from './services/models.ts';
+import { createCommandService } from './services/commands.ts';
 import type { JsonObject } from './domain/twin.ts';
 
 /** Parts a caller may supply instead of the ones the config describes (tests, embedding). */
@@ -82,7 +84,8 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
           logger.warn({ type }, 'ended a subscription whose client stopped reading');
         },
       });
-    const twins = createTwinService({ sql: database.sql, bus, limits: config.twinLimits, logger });
+    const models = createModelService({ db: database, logger: logger.child({ component: 'models' }) });
+    const twins = createTwinService({ sql: database.sql, bus, limits: config.twinLimits, logger, schemas: models });
     const lastSeen = createLastSeenTracker(database.sql, logger);
     const telemetry = createTelemetryService({
       sql: database.sql,
@@ -125,6 +128,15 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
             logger: logger.child({ component: 'mqtt' }),
           }));
     transportRef = transport;
+    const commands = createCommandService({
+      db: database,
+      bus,
+      logger: logger.child({ component: 'commands' }),
+      metrics,
+      models,
+      config: config.commands,
+      publish: (topic, payload) => transport.publish(topic, payload, { qos: 1 }),
+    });
 
     const loadDelta = async (deviceId: string): Promise<DeltaMessage | null> => {
       const twin = await prisma.twin.findFirst({ where: { device: { deviceId } }, select: { version: true, delta: true } });
@@ -141,9 +153,10 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       maxPayloadBytes: config.maxPayloadBytes,
       twinLimits: config.twinLimits,
       loadDelta,
+      commands,
     });
 
-    const services = { prisma, bus, config, logger, devices, twins };
+    const services = { prisma, bus, config, logger, devices, twins, models, commands };
     const yoga = createGraphQL(services, { graphiql: true });
     const httpServer = http.createServer((req, res) => {
       void handleHttp(req, res);
@@ -187,6 +200,10 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       await Promise.all([twins.drain(), telemetry.drain()]);
       await lastSeen.stop();
     });
+    // The sweeper drives expiries, timeouts and delivery retries from the database; it stops before
+    // the transport and the database do.
+    commands.start();
+    teardown.unshift(() => commands.stop());
 
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);

@@ -5,6 +5,8 @@ import './errors.ts';
 import './device.ts';
 import './twin.ts';
 import './telemetry.ts';
+import './models.ts';
+import './commands.ts';
 
 builder.queryType({});
 builder.mutationType({});
