@@ -80,7 +80,11 @@ const CODES: Record<string, string> = {
   format: 'INVALID_FORMAT',
 };
 
-/** Ajv errors as issues: one per failing path and code, in ajv's order. */
+/**
+ * Ajv errors as issues: one per failing path and code, sorted by path. Ajv reports in schema order,
+ * which is not stable once a schema went through a jsonb column (it reorders keys), so the order is
+ * fixed here.
+ */
 export function ajvErrorsToIssues(errors: readonly ErrorObject[] | null | undefined): SchemaIssue[] {
   const issues: SchemaIssue[] = [];
   const seen = new Set<string>();
@@ -102,7 +106,8 @@ export function ajvErrorsToIssues(errors: readonly ErrorObject[] | null | undefi
     seen.add(key);
     issues.push({ path, code, message });
   }
-  return issues;
+  const key = (i: SchemaIssue) => i.path.join('\u0000');
+  return issues.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -143,6 +143,7 @@ export function createBridge(options: BridgeOptions) {
     }
     await devices.setConnection(msg.deviceId, parsed.value === 'online', msg.receivedAt);
     if (parsed.value === 'online') {
+      // The device is subscribed: deliver what waits for it, in order.
       options.commands.onConnected(msg.deviceId);
       await handOverDelta(msg.deviceId);
     }
@@ -202,10 +203,9 @@ export function createBridge(options: BridgeOptions) {
     void (async () => {
       try {
         await devices.setConnection(event.deviceId, event.connected, event.at);
-        if (event.connected) {
-          options.commands.onConnected(event.deviceId);
-          await handOverDelta(event.deviceId);
-        }
+        // Commands wait for the device's `online` status, which it publishes after subscribing: a
+        // command published between CONNECT and SUBSCRIBE would be lost by a clean session.
+        if (event.connected) await handOverDelta(event.deviceId);
       } catch (error) {
         logger.error({ err: error, deviceId: event.deviceId }, 'recording a connection event failed');
       }

@@ -62,8 +62,8 @@ describe('compiled validators', () => {
     const issues = model.command('toast')!.validate({ power: 9000, mode: 'croissant', extra: 1 });
     expect(issues).toEqual([
       { path: ['extra'], code: 'UNKNOWN_FIELD', message: 'is not a known field' },
-      { path: ['power'], code: 'OUT_OF_RANGE', message: 'must be <= 100' },
       { path: ['mode'], code: 'INVALID_ENUM', message: 'must be one of ["bagel","bread"]' },
+      { path: ['power'], code: 'OUT_OF_RANGE', message: 'must be <= 100' },
     ]);
     expect(model.command('toast')!.validate({ power: 'max' })).toEqual([{ path: ['power'], code: 'INVALID_TYPE', message: 'must be integer' }]);
     expect(model.command('toast')!.validate({})).toEqual([{ path: ['power'], code: 'REQUIRED', message: 'is required' }]);
