@@ -157,7 +157,7 @@ export function createBridge(options: BridgeOptions) {
       return;
     }
     const outcome = await options.commands.handleAck(msg.deviceId, msg.topic.commandId, parsed.value, msg.receivedAt);
-    if (!outcome.ok) metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: outcome.reason });
+    if (!outcome.ok) reject(msg, { code: outcome.reason, message: outcome.message });
   }
 
   // Newest delta version published per device. A hand-over reads the delta and publishes it later; a

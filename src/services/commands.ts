@@ -35,6 +35,7 @@ import type { CommandAck, CommandMessage } from '../mqtt/contract.ts';
 import { topics } from '../mqtt/topics.ts';
 import { CommandStateError, NotFoundError, RateLimitedError, ValidationError, type FieldIssue } from './errors.ts';
 import type { ModelService } from './models.ts';
+import { SerialBatcher } from './serial-batcher.ts';
 
 export const COMMANDS_METRIC = 'doppel_commands_total';
 export const ACKS_IGNORED_METRIC = 'doppel_command_acks_ignored_total';
@@ -169,7 +170,7 @@ export function createCommandService(options: CommandServiceOptions) {
     at: number,
     onRefused?: (row: Row, reason: TransitionReason | 'INVALID_INPUT', message: string) => void,
   ): Promise<Row[]> {
-    const stored: Row[] = [];
+    const stored: Array<{ from: CommandStatus; to: Row }> = [];
     let rows = initial;
     for (let attempt = 0; rows.length > 0; attempt++) {
       const changes: Array<{ from: Row; to: Row }> = [];
@@ -180,13 +181,13 @@ export function createCommandService(options: CommandServiceOptions) {
       }
       if (changes.length === 0) break;
       const updated = await writeTransitions(changes);
-      for (const c of changes) if (updated.has(c.to.id)) stored.push(c.to);
+      for (const c of changes) if (updated.has(c.to.id)) stored.push({ from: c.from.status, to: c.to });
       const conflicted = changes.filter((c) => !updated.has(c.to.id)).map((c) => c.to.id);
       if (conflicted.length > 0 && attempt >= MAX_ATTEMPTS) throw new Error(`command transitions kept conflicting: ${conflicted.join(', ')}`);
       rows = await loadByIds(conflicted);
     }
-    afterTransitions(stored, initial);
-    return stored;
+    afterTransitions(stored);
+    return stored.map((s) => s.to);
   }
 
   function timeOf(c: CommandLifecycle, ...states: CommandStatus[]): Date | null {
@@ -228,10 +229,9 @@ export function createCommandService(options: CommandServiceOptions) {
     return new Set(out.map((r) => r.id));
   }
 
-  function afterTransitions(stored: Row[], before: Row[]): void {
-    const fromById = new Map(before.map((r) => [r.id, r.status]));
+  function afterTransitions(steps: Array<{ from: CommandStatus; to: Row }>): void {
     const fleets = new Set<string>();
-    for (const c of stored) {
+    for (const { from, to: c } of steps) {
       metrics.inc(TRANSITIONS_METRIC, { status: c.status });
       bus.publish('commandUpdated', {
         commandId: c.id,
@@ -239,7 +239,7 @@ export function createCommandService(options: CommandServiceOptions) {
         deviceId: c.deviceId,
         tenantId: c.tenantId,
         fleetCommandId: c.fleetCommandId,
-        from: fromById.get(c.id) ?? null,
+        from,
         status: c.status,
         at: c.stateTimes[c.status] ?? now(),
       });
@@ -574,7 +574,8 @@ export function createCommandService(options: CommandServiceOptions) {
 
   function ignored(reason: string, fields: Record<string, unknown>, message: string): void {
     metrics.inc(ACKS_IGNORED_METRIC, { reason });
-    logger.info({ ...fields, reason }, message);
+    // Debug only: the bridge logs refused device messages throttled per device.
+    logger.debug({ ...fields, reason }, message);
   }
 
   async function recordRefusal(row: Row, reason: string, event: CommandEvent, at: number): Promise<void> {
@@ -584,33 +585,80 @@ export function createCommandService(options: CommandServiceOptions) {
     );
   }
 
-  /** A device's ack. Never throws for bad input: the outcome says what happened, and is counted. */
-  async function handleAck(deviceId: string, commandId: string, ack: CommandAck, receivedAt: number): Promise<AckOutcome> {
-    if (!UUID.test(commandId)) {
-      ignored('UNKNOWN_COMMAND', { deviceId, commandId }, 'ack for an unknown command ignored');
-      return { ok: false, reason: 'UNKNOWN_COMMAND', message: 'no such command' };
-    }
-    const [row] = await loadByIds([commandId]);
-    if (!row) {
-      ignored('UNKNOWN_COMMAND', { deviceId, commandId }, 'ack for an unknown command ignored');
-      return { ok: false, reason: 'UNKNOWN_COMMAND', message: 'no such command' };
-    }
-    if (row.deviceId !== deviceId) {
-      ignored('OTHER_DEVICE', { deviceId, commandId, owner: row.deviceId }, "ack for another device's command ignored");
-      return { ok: false, reason: 'OTHER_DEVICE', message: 'the command belongs to another device' };
-    }
-    const event = commandEvents.deviceAck(ack.status, ack.result, ack.error);
-    let refusal: { reason: TransitionReason | 'INVALID_INPUT'; message: string; row: Row } | undefined;
-    const stored = await transitionRows([row], () => event, receivedAt, (r, reason, message) => {
-      refusal = { reason, message, row: r };
+  interface AckItem {
+    deviceId: string;
+    commandId: string;
+    ack: CommandAck;
+    receivedAt: number;
+  }
+
+  /**
+   * Acks of one batch: one SELECT for every command they name, the state machine in memory (several
+   * acks for one command chain in arrival order), one guarded UPDATE. Commands another writer moved
+   * meanwhile are re-read and their acks re-decided.
+   */
+  async function processAcks(items: AckItem[]): Promise<AckOutcome[]> {
+    const out: AckOutcome[] = new Array(items.length);
+    let todo: number[] = [];
+    items.forEach((item, i) => {
+      if (UUID.test(item.commandId)) todo.push(i);
+      else out[i] = { ok: false, reason: 'UNKNOWN_COMMAND', message: 'no such command' };
     });
-    if (stored.length > 0) return { ok: true, status: stored[0]!.status };
-    if (refusal) {
-      ignored(refusal.reason, { deviceId, commandId, status: refusal.row.status, ack: ack.status }, 'command ack refused by the state machine');
-      await recordRefusal(refusal.row, refusal.reason, event, receivedAt);
-      return { ok: false, reason: refusal.reason, message: refusal.message };
+    for (let attempt = 0; todo.length > 0; attempt++) {
+      const loaded = new Map((await loadByIds([...new Set(todo.map((i) => items[i]!.commandId))])).map((r) => [r.id, r]));
+      const working = new Map<string, Row>();
+      const steps: Array<{ from: CommandStatus; to: Row }> = [];
+      const refusals: Array<{ i: number; row: Row; event: CommandEvent }> = [];
+      const decided = new Map<number, AckOutcome>();
+      for (const i of todo) {
+        const item = items[i]!;
+        const base = working.get(item.commandId) ?? loaded.get(item.commandId);
+        if (!base) {
+          decided.set(i, { ok: false, reason: 'UNKNOWN_COMMAND', message: 'no such command' });
+          continue;
+        }
+        if (base.deviceId !== item.deviceId) {
+          decided.set(i, { ok: false, reason: 'OTHER_DEVICE', message: 'the command belongs to another device' });
+          continue;
+        }
+        const event = commandEvents.deviceAck(item.ack.status, item.ack.result, item.ack.error);
+        const result = transition(base, event, item.receivedAt);
+        if (!result.ok) {
+          decided.set(i, { ok: false, reason: result.reason, message: result.message });
+          refusals.push({ i, row: base, event });
+        } else {
+          if (result.changed) {
+            working.set(item.commandId, result.command);
+            steps.push({ from: base.status, to: result.command });
+          }
+          decided.set(i, { ok: true, status: result.command.status });
+        }
+      }
+      const changes = [...working].map(([id, to]) => ({ from: loaded.get(id)!, to }));
+      const updated = changes.length > 0 ? await writeTransitions(changes) : new Set<string>();
+      const conflicted = new Set(changes.filter((c) => !updated.has(c.to.id)).map((c) => c.to.id));
+      if (conflicted.size > 0 && attempt >= MAX_ATTEMPTS) throw new Error(`command acks kept conflicting: ${[...conflicted].join(', ')}`);
+      afterTransitions(steps.filter((s) => !conflicted.has(s.to.id)));
+      const retry: number[] = [];
+      for (const i of todo) {
+        if (conflicted.has(items[i]!.commandId)) retry.push(i);
+        else out[i] = decided.get(i)!;
+      }
+      for (const r of refusals) if (!conflicted.has(r.row.id)) await recordRefusal(r.row, (out[r.i] as { reason: string }).reason, r.event, items[r.i]!.receivedAt);
+      todo = retry;
     }
-    return { ok: true, status: row.status };
+    items.forEach((item, i) => {
+      const o = out[i]!;
+      if (!o.ok) ignored(o.reason, { deviceId: item.deviceId, commandId: item.commandId, ack: item.ack.status }, `command ack ignored: ${o.message}`);
+    });
+    return out;
+  }
+
+  const acks = new SerialBatcher<AckItem, AckOutcome>({ maxBatch: 2000, maxPending: 20_000, flush: processAcks });
+
+  /** A device's ack. Never throws for bad input: the outcome says what happened, and refusals are recorded and counted. */
+  function handleAck(deviceId: string, commandId: string, ack: CommandAck, receivedAt: number): Promise<AckOutcome> {
+    return acks.submit({ deviceId, commandId, ack, receivedAt });
   }
 
   /** Cancels a command that has not been delivered. Canceling a canceled command returns it unchanged. */
@@ -693,6 +741,7 @@ export function createCommandService(options: CommandServiceOptions) {
       if (timer) clearInterval(timer);
       timer = undefined;
       while (sweeping) await new Promise((r) => setTimeout(r, 5));
+      await acks.drain();
       await delivery.idle();
       await fleetProgressWorker.idle();
     },
