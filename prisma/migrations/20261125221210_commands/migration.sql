@@ -71,6 +71,9 @@ CREATE INDEX "Command_deviceId_createdAt_idx" ON "Command"("deviceId", "createdA
 CREATE INDEX "Command_deadlineAt_idx" ON "Command"("deadlineAt");
 
 -- CreateIndex
+CREATE INDEX "Command_status_deviceId_idx" ON "Command"("status", "deviceId");
+
+-- CreateIndex
 CREATE INDEX "Command_fleetCommandId_status_idx" ON "Command"("fleetCommandId", "status");
 
 -- CreateIndex
