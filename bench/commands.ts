@@ -252,9 +252,9 @@ async function main(): Promise<void> {
       ].join('\n');
       const file = path.join(ROOT, 'bench', 'RESULTS.md');
       const text = fs.readFileSync(file, 'utf8');
-      const summaryRow = `| ${date} | ${commitId(ROOT)} | ${modeLabel} | bench:commands: round trip p50 ${fmt(p50, 1)} ms / p99 ${fmt(p99, 1)} ms; fleet ${DEVICES} devices all SUCCEEDED in ${fmt(finishedAt - f0, 0)} ms | – | – | commands |`;
+      const summaryRow = `| ${date} | ${commitId(ROOT)} | ${modeLabel} | bench:commands: ${ROUND_TRIPS} round trips one at a time; fleet of ${DEVICES} | – | – | round trip p50 ${fmt(p50, 1)} ms / p99 ${fmt(p99, 1)} ms; fleet all SUCCEEDED in ${fmt(finishedAt - f0, 0)} ms |`;
       const lines = text.split('\n');
-      const sep = lines.findIndex((l, i) => i > 0 && lines[i - 1]!.startsWith('| date |') && l.startsWith('| ---'));
+      const sep = lines.findIndex((l, i) => i > 0 && lines[i - 1]!.startsWith('| date |') && /^\| ?---/.test(l));
       if (sep >= 0) lines.splice(sep + 1, 0, summaryRow);
       const firstEntry = lines.findIndex((l) => l.startsWith('## 2'));
       lines.splice(firstEntry >= 0 ? firstEntry : lines.length, 0, entry);
