@@ -14,7 +14,28 @@ const CommandDefinitionRef = builder.objectRef<CommandDefinition>('CommandDefini
   }),
 });
 
+builder.prismaObject('DeviceModelVersion', {
+  description: 'One saved version of a device model (immutable).',
+  fields: (t) => ({
+    version: t.exposeInt('version'),
+    description: t.exposeString('description', { nullable: true }),
+    commands: t.field({
+      type: [CommandDefinitionRef],
+      select: { commands: true },
+      resolve: (v) => (Array.isArray(v.commands) ? (v.commands as unknown as CommandDefinition[]) : []),
+    }),
+    desiredSchema: t.expose('desiredSchema', { type: 'JSON', nullable: true }),
+    reportedSchema: t.expose('reportedSchema', { type: 'JSON', nullable: true }),
+    createdBy: t.exposeString('createdBy', { nullable: true, description: 'Name of the API token that saved it.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
 builder.prismaObjectFields('DeviceModel', (t) => ({
+  versions: t.relation('versions', {
+    description: 'Every saved version, newest first (models created implicitly by registerDevice have none until first saved).',
+    query: { orderBy: { version: 'desc' } },
+  }),
   commands: t.field({
     type: [CommandDefinitionRef],
     select: { commands: true },

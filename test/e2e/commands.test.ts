@@ -58,6 +58,14 @@ describe(`device models (${modeName})`, () => {
     });
     expect(updated.data!.updateDeviceModel).toMatchObject({ version: 2, desiredSchema: { type: 'object' }, reportedSchema: { type: 'object' } });
     expect((updated.data!.updateDeviceModel.commands as unknown[]).length).toBe(2);
+    const history = await t.gql<{ deviceModel: { versions: Array<{ version: number; reportedSchema: unknown; createdBy: string }> } }, unknown>(
+      `query($n: String!) { deviceModel(name: $n) { versions { version reportedSchema createdBy } } }`,
+      { n: name },
+    );
+    expect(history.data!.deviceModel.versions.map((v) => [v.version, v.reportedSchema === null, v.createdBy])).toEqual([
+      [2, false, 'test admin'],
+      [1, true, 'test admin'],
+    ]);
 
     const again = await createModel(t, { name });
     expect(again).toMatchObject({ __typename: 'AlreadyExists', code: 'ALREADY_EXISTS' });
