@@ -145,7 +145,7 @@ export type AckOutcome =
 export function createCommandService(options: CommandServiceOptions) {
   const { db, bus, logger, metrics, models, config } = options;
   const now = options.now ?? Date.now;
-  metrics.describe(COMMANDS_METRIC, 'Commands created, by kind (single, fleet, idempotent replay).');
+  metrics.describe(COMMANDS_METRIC, 'sendCommand / sendFleetCommand outcomes, by kind (single, fleet members, idempotent_replay, invalid, invalid_fleet, rate_limited).');
   metrics.describe(ACKS_IGNORED_METRIC, 'Command acks (and other events) ignored, by reason.');
   metrics.describe(TRANSITIONS_METRIC, 'Stored command transitions, by target status.');
 
@@ -411,7 +411,10 @@ export function createCommandService(options: CommandServiceOptions) {
     const checked = commandIssues(model, device.model?.name ?? null, input.name, params);
     if (issues.length === 0) issues.push(...checked.issues);
     else if (checked.issues.length > 0 && !issues.some((i) => i.path[1] === 'params')) issues.push(...checked.issues);
-    if (issues.length > 0) throw new ValidationError('invalid command', issues);
+    if (issues.length > 0) {
+      metrics.inc(COMMANDS_METRIC, { kind: 'invalid' });
+      throw new ValidationError('invalid command', issues);
+    }
     const definition = checked.command!.definition;
 
     // A retry with the same key is answered before the rate limit: it creates nothing.
@@ -521,7 +524,10 @@ export function createCommandService(options: CommandServiceOptions) {
         if (checked.command) definitions.set(key, checked.command.definition);
       }
     }
-    if (issues.length > 0) throw new ValidationError('invalid fleet command', issues);
+    if (issues.length > 0) {
+      metrics.inc(COMMANDS_METRIC, { kind: 'invalid_fleet' });
+      throw new ValidationError('invalid fleet command', issues);
+    }
 
     const t = now();
     const members = targets.map((d) => {

@@ -4,7 +4,7 @@
  * Mosquitto. The restart and fleet suites are in their own files.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACKS_IGNORED_METRIC } from '../../src/services/commands.ts';
+import { ACKS_IGNORED_METRIC, COMMANDS_METRIC } from '../../src/services/commands.ts';
 import { REJECTED_METRIC } from '../../src/mqtt/bridge.ts';
 import { messageWaiter, modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 import {
@@ -161,6 +161,7 @@ describe(`typed twins (${modeName})`, () => {
 describe(`sendCommand validation (${modeName})`, () => {
   it('refuses MAX POWER on a toaster whose power is 0–100, with the exact path, and stores nothing', async () => {
     const dev = await registerDevice(t, await createToaster(t));
+    const refusedBefore = t.running.metrics.get(COMMANDS_METRIC, { kind: 'invalid' });
     const r = await send(t, { deviceId: dev.deviceId, name: 'toast', params: { power: 9000 } });
     expect(r).toEqual({
       __typename: 'ValidationError',
@@ -169,6 +170,7 @@ describe(`sendCommand validation (${modeName})`, () => {
       fieldErrors: [{ path: ['input', 'params', 'power'], code: 'OUT_OF_RANGE', message: 'must be <= 100' }],
     });
     expect(await commandCount(dev.deviceId)).toBe(0);
+    expect(t.running.metrics.get(COMMANDS_METRIC, { kind: 'invalid' })).toBe(refusedBefore + 1);
   });
 
   it('lists every failing path: wrong type, bad enum, missing and extra params', async () => {
