@@ -289,6 +289,10 @@ export function createCommandService(options: CommandServiceOptions) {
   const redeliverSent = new Set<string>();
 
   async function deliverRound(deviceIds: string[]): Promise<void> {
+    // Taken before the read: an `online` that arrives while this round runs must leave its flag for the
+    // next round (which it kicked), or a command this round publishes before the device subscribed
+    // would never be sent again.
+    const redeliver = new Set(deviceIds.filter((id) => redeliverSent.delete(id)));
     const t = now();
     const raw = await db.sql.query<RawRow>(
       `${SELECT_ROWS}
@@ -305,7 +309,7 @@ export function createCommandService(options: CommandServiceOptions) {
     const published: Row[] = [];
     await Promise.all(
       [...byDevice].map(async ([deviceId, rows]) => {
-        const includeSent = redeliverSent.delete(deviceId);
+        const includeSent = redeliver.has(deviceId);
         for (const c of deliveryOrder(rows, t, { includeSent })) {
           const message: CommandMessage = { name: c.name, params: c.params, expiresAt: c.expiresAt ?? null };
           try {
@@ -319,7 +323,6 @@ export function createCommandService(options: CommandServiceOptions) {
         }
       }),
     );
-    for (const id of deviceIds) redeliverSent.delete(id);
     // A device may have acked in between: the guarded UPDATE then re-reads it, and the state machine
     // answers STALE for `published` after an ack, which is expected and not counted.
     await transitionRows(published, () => commandEvents.published(), now());
@@ -536,7 +539,7 @@ export function createCommandService(options: CommandServiceOptions) {
       const ttl = input.ttlMs ?? definition.ttlMs ?? null;
       return { d, timeoutMs: definition.timeoutMs ?? null, expiresAt: ttl === null ? null : new Date(t + ttl) };
     });
-    const rows = await db.sql.query<{ id: string; deviceUuid: string }>(
+    const rows = await db.sql.query<{ fleetId: string; id: string; deviceUuid: string }>(
       `WITH f AS (
          INSERT INTO "FleetCommand" (id, "tenantId", name, params, "requestedBy", "requestedById", "createdAt")
          VALUES (gen_random_uuid(), $1, $2, $3::jsonb, $4, $5, $6) RETURNING id
@@ -547,9 +550,9 @@ export function createCommandService(options: CommandServiceOptions) {
                 $7::jsonb, $6, $6
            FROM f, unnest($8::uuid[], $9::int[], $10::int[], $11::timestamptz[]) WITH ORDINALITY AS m(device_uuid, model_version, timeout_ms, expires_at, n)
           ORDER BY m.n
-         RETURNING id, "deviceId"
+         RETURNING id, "deviceId", "fleetCommandId"
        )
-       SELECT f.id, NULL::uuid AS "deviceUuid" FROM f`,
+       SELECT c."fleetCommandId" AS "fleetId", c.id, c."deviceId" AS "deviceUuid" FROM c`,
       [
         requester.tenantId,
         input.name,
@@ -564,8 +567,21 @@ export function createCommandService(options: CommandServiceOptions) {
         members.map((m) => m.expiresAt),
       ],
     );
-    const fleetId = rows[0]!.id;
+    const fleetId = rows[0]!.fleetId;
     fleetTenants.set(fleetId, requester.tenantId);
+    const deviceIdOf = new Map(targets.map((d) => [d.uuid, d.deviceId]));
+    for (const r of rows) {
+      bus.publish('commandUpdated', {
+        commandId: r.id,
+        deviceUuid: r.deviceUuid,
+        deviceId: deviceIdOf.get(r.deviceUuid) ?? '',
+        tenantId: requester.tenantId,
+        fleetCommandId: fleetId,
+        from: null,
+        status: 'PENDING',
+        at: t,
+      });
+    }
     metrics.inc(COMMANDS_METRIC, { kind: 'fleet' }, members.length);
     logger.info({ fleetCommandId: fleetId, devices: members.length, name: input.name }, 'fleet command created');
     fleetProgressWorker.kick([fleetId]);

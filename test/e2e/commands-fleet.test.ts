@@ -23,13 +23,8 @@ const SEND_FLEET = /* GraphQL */ `
 
 type Progress = { total: number; done: number; finished: boolean; succeeded: number; pending: number; counts: Array<{ status: string; count: number }> };
 
-async function autoAckDevice(creds: Creds) {
-  const device = await commandDevice(t, creds);
-  device.client.on('message', (topic) => {
-    const id = topic.split('/')[3];
-    if (id && !topic.endsWith('/ack')) void device.ack(id, { status: 'SUCCEEDED', result: { ok: true } });
-  });
-  return device;
+function autoAckDevice(creds: Creds) {
+  return commandDevice(t, creds, { autoAck: { status: 'SUCCEEDED', result: { ok: true } } });
 }
 
 

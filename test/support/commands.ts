@@ -88,13 +88,20 @@ export interface ReceivedCommand {
   body: { name: string; params: Record<string, unknown>; expiresAt: number | null };
 }
 
-/** A device that subscribes to its commands, then announces `online` (the contract's "ready" signal). */
-export async function commandDevice(t: TestServer, creds: Creds) {
+/**
+ * A device that subscribes to its commands, then announces `online` (the contract's "ready" signal).
+ * With `autoAck`, it acks every command with that body the moment it arrives (attached before `online`:
+ * a command can arrive before the PUBACK of the `online` message).
+ */
+export async function commandDevice(t: TestServer, creds: Creds, options: { autoAck?: unknown } = {}) {
   const client: MqttClient = await t.mqtt({ username: creds.username, password: creds.password, clientId: `${creds.deviceId}-${Math.random().toString(36).slice(2)}` });
   const received: ReceivedCommand[] = [];
   const prefix = `devices/${creds.deviceId}/commands/`;
   client.on('message', (topic, payload) => {
-    if (topic.startsWith(prefix) && !topic.endsWith('/ack')) received.push({ commandId: topic.slice(prefix.length), body: JSON.parse(payload.toString()) });
+    if (!topic.startsWith(prefix) || topic.endsWith('/ack')) return;
+    const commandId = topic.slice(prefix.length);
+    received.push({ commandId, body: JSON.parse(payload.toString()) });
+    if (options.autoAck !== undefined) client.publish(`${prefix}${commandId}/ack`, JSON.stringify(options.autoAck), { qos: 1 });
   });
   await client.subscribeAsync(`${prefix}+`, { qos: 1 });
   await client.publishAsync(`devices/${creds.deviceId}/status`, 'online', { qos: 1, retain: true });
