@@ -125,6 +125,20 @@ export interface GraphQLEdgeConfig {
   rateLimitBurst: number;
 }
 
+/** Commands (src/services/commands.ts). */
+export interface CommandsConfig {
+  /** Commands one device may be sent per window (COMMAND_RATE_LIMIT); fleet commands do not count. */
+  rateLimit: number;
+  /** The rate-limit window, in ms (COMMAND_RATE_WINDOW_MS). */
+  rateWindowMs: number;
+  /** How often the sweeper looks for expired and timed-out commands and undelivered ones, in ms (COMMAND_SWEEP_INTERVAL_MS). */
+  sweepIntervalMs: number;
+  /** Most devices one fleet command may target (COMMAND_MAX_FLEET_SIZE). */
+  maxFleetSize: number;
+  /** Largest params object, serialized, in bytes (COMMAND_MAX_PARAMS_BYTES). */
+  maxParamsBytes: number;
+}
+
 export interface Config {
   /** HTTP port for GraphQL, GraphiQL, /healthz and /readyz (0 = pick a free port). */
   port: number;
@@ -141,6 +155,7 @@ export interface Config {
   twinLimits: TwinLimits;
   telemetry: TelemetryConfig;
   graphql: GraphQLEdgeConfig;
+  commands: CommandsConfig;
   /** How long SIGTERM may take to drain before we force-close, in ms. */
   shutdownTimeoutMs: number;
   /**
@@ -323,6 +338,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBodyBytes: int('GRAPHQL_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
       rateLimitPerSecond: int('GRAPHQL_RATE_LIMIT_PER_S', 50, 0, 1_000_000),
       rateLimitBurst: int('GRAPHQL_RATE_LIMIT_BURST', 200, 1, 10_000_000),
+    },
+    commands: {
+      rateLimit: int('COMMAND_RATE_LIMIT', 60, 1, 1_000_000),
+      rateWindowMs: int('COMMAND_RATE_WINDOW_MS', 60_000, 1, 24 * 3_600_000),
+      sweepIntervalMs: int('COMMAND_SWEEP_INTERVAL_MS', 1000, 10, 3_600_000),
+      maxFleetSize: int('COMMAND_MAX_FLEET_SIZE', 10_000, 1, 1_000_000),
+      maxParamsBytes: int('COMMAND_MAX_PARAMS_BYTES', 16 * 1024, 2, 1024 * 1024),
     },
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     dynsec,

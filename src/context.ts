@@ -6,6 +6,8 @@ import type { Logger } from './logger.ts';
 import type { AuditLog } from './services/audit.ts';
 import type { DeviceService } from './services/devices.ts';
 import type { TwinService } from './services/twins.ts';
+import type { ModelService } from './services/models.ts';
+import type { CommandService } from './services/commands.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/context.ts). */
 export interface GraphQLContext {
@@ -18,4 +20,6 @@ export interface GraphQLContext {
   twins: TwinService;
   /** Record security-relevant API actions: `ctx.audit.record({ ...actorOf(ctx.principal), action, target })`. */
   audit: AuditLog;
+  models: ModelService;
+  commands: CommandService;
 }

@@ -25,6 +25,8 @@ import { createLastSeenTracker } from './services/presence.ts';
 import { createTelemetryRetention } from './services/retention.ts';
 import { createTelemetryService } from './services/telemetry.ts';
 import { createTwinService } from './services/twins.ts';
+import { createModelService } from './services/models.ts';
+import { createCommandService } from './services/commands.ts';
 import type { JsonObject } from './domain/twin.ts';
 
 /** Parts a caller may supply instead of the ones the config describes (tests, embedding). */
@@ -91,7 +93,8 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
           logger.warn({ type }, 'ended a subscription whose client stopped reading');
         },
       });
-    const twins = createTwinService({ sql: database.sql, bus, limits: config.twinLimits, logger });
+    const models = createModelService({ db: database, logger: logger.child({ component: 'models' }) });
+    const twins = createTwinService({ sql: database.sql, bus, limits: config.twinLimits, logger, schemas: models });
     const lastSeen = createLastSeenTracker(database.sql, logger);
     const telemetry = createTelemetryService({
       sql: database.sql,
@@ -148,6 +151,15 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
             logger: logger.child({ component: 'mqtt' }),
           }));
     transportRef = transport;
+    const commands = createCommandService({
+      db: database,
+      bus,
+      logger: logger.child({ component: 'commands' }),
+      metrics,
+      models,
+      config: config.commands,
+      publish: (topic, payload) => transport.publish(topic, payload, { qos: 1 }),
+    });
 
     const loadDelta = async (deviceId: string): Promise<DeltaMessage | null> => {
       const twin = await prisma.twin.findFirst({ where: { device: { deviceId } }, select: { version: true, delta: true } });
@@ -164,12 +176,13 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       maxPayloadBytes: config.maxPayloadBytes,
       twinLimits: config.twinLimits,
       loadDelta,
+      commands,
     });
 
     const audit = createAuditLog({ prisma, logger: logger.child({ component: 'audit' }) });
     const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
     teardown.unshift(() => tokenWatch.stop());
-    const services = { prisma, bus, config, logger, devices, twins, audit };
+    const services = { prisma, bus, config, logger, devices, twins, audit, models, commands };
     const edge = createEdge(config.graphql, metrics);
     const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
     const httpServer = http.createServer((req, res) => {
@@ -220,6 +233,10 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       await Promise.all([twins.drain(), telemetry.drain()]);
       await lastSeen.stop();
     });
+    // The sweeper drives expiries, timeouts and delivery retries from the database; it stops before
+    // the transport and the database do.
+    commands.start();
+    teardown.unshift(() => commands.stop());
 
     // Retention sweeps in the background; it stops (waiting for its batch in flight) before the database closes.
     const retention = createTelemetryRetention({ sql: database.sql, logger: logger.child({ component: 'retention' }), metrics, config: config.telemetry });

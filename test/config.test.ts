@@ -11,6 +11,22 @@ describe('configuration', () => {
     expect(config.twinLimits).toEqual({ maxSectionBytes: 32 * 1024, maxDepth: 10, maxKeyLength: 128, maxFutureSkewMs: 600_000 });
   });
 
+  it('reads the command settings, and reports every bad one', () => {
+    expect(loadConfig({}).commands).toEqual({ rateLimit: 60, rateWindowMs: 60_000, sweepIntervalMs: 1000, maxFleetSize: 10_000, maxParamsBytes: 16 * 1024 });
+    expect(loadConfig({ COMMAND_RATE_LIMIT: '5', COMMAND_SWEEP_INTERVAL_MS: '50' }).commands).toMatchObject({ rateLimit: 5, sweepIntervalMs: 50 });
+    let error: unknown;
+    try {
+      loadConfig({ COMMAND_RATE_LIMIT: 'lots', COMMAND_RATE_WINDOW_MS: '0', COMMAND_SWEEP_INTERVAL_MS: '1', COMMAND_MAX_FLEET_SIZE: '-3', COMMAND_MAX_PARAMS_BYTES: '1' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    for (const name of ['COMMAND_RATE_LIMIT', 'COMMAND_RATE_WINDOW_MS', 'COMMAND_SWEEP_INTERVAL_MS', 'COMMAND_MAX_FLEET_SIZE', 'COMMAND_MAX_PARAMS_BYTES']) {
+      expect(problems.some((p) => p.startsWith(name))).toBe(true);
+    }
+  });
+
   it('chooses adapters from the URLs', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/doppel' }).database).toEqual({ kind: 'postgres', url: 'postgres://u:p@db:5432/doppel' });
     expect(loadConfig({ DATABASE_URL: 'memory://' }).database).toEqual({ kind: 'pglite', dataDir: undefined });

@@ -1,5 +1,6 @@
 import { createGraphQLError } from 'graphql-yoga';
 import type { JsonObject } from '../domain/twin.ts';
+import type { FleetProgress } from '../domain/commands/fleet.ts';
 
 /** A twin changed: one accepted patch that changed the visible document. */
 export interface TwinChangedEvent {
@@ -45,9 +46,33 @@ export interface TokenRevokedEvent {
   at: number;
 }
 
+/** A command was created or changed state (stored before this is published). */
+export interface CommandUpdatedEvent {
+  commandId: string;
+  deviceUuid: string;
+  deviceId: string;
+  tenantId: string;
+  fleetCommandId: string | null;
+  /** null when the command was just created. */
+  from: string | null;
+  status: string;
+  /** Epoch ms of the transition. */
+  at: number;
+}
+
+/** A fleet command's aggregated progress after some of its members changed. */
+export interface FleetProgressEvent {
+  fleetCommandId: string;
+  tenantId: string;
+  progress: FleetProgress;
+  at: number;
+}
+
 export interface DoppelEvents {
   twinChanged: TwinChangedEvent;
   tokenRevoked: TokenRevokedEvent;
+  commandUpdated: CommandUpdatedEvent;
+  fleetProgress: FleetProgressEvent;
   deviceConnection: DeviceConnectionEvent;
   telemetry: TelemetryEvent;
 }

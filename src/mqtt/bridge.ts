@@ -11,10 +11,12 @@ import type { TwinService } from '../services/twins.ts';
 import type { TelemetryService } from '../services/telemetry.ts';
 import type { TwinLimits } from '../config.ts';
 import type { JsonObject } from '../domain/twin.ts';
-import { encode, parseGet, parseReported, parseStatus, type DeltaMessage, type GetAccepted, type Rejected, type ReportedAccepted } from './contract.ts';
+import type { CommandService } from '../services/commands.ts';
+import { encode, parseAck, parseGet, parseReported, parseStatus, type DeltaMessage, type GetAccepted, type Rejected, type ReportedAccepted } from './contract.ts';
 import { topics } from './topics.ts';
 import type { ConnectionEvent, InboundMessage, MqttTransport } from './transport.ts';
 import type { LastSeenTracker } from '../services/presence.ts';
+import { SchemaValidationError } from '../services/errors.ts';
 
 export interface BridgeOptions {
   transport: MqttTransport;
@@ -28,6 +30,8 @@ export interface BridgeOptions {
   twinLimits: TwinLimits;
   /** Reads a device's current delta (to hand it over on connect when non-empty). */
   loadDelta: (deviceId: string) => Promise<DeltaMessage | null>;
+  /** Command acks and delivery on (re)connect. */
+  commands: Pick<CommandService, 'handleAck' | 'onConnected'>;
   now?: () => number;
 }
 
@@ -59,12 +63,13 @@ export function createBridge(options: BridgeOptions) {
     }
   }
 
-  function rejection(reason: { code: string; message: string; clientToken?: string; path?: string[] }): Rejected {
+  function rejection(reason: { code: string; message: string; clientToken?: string; path?: string[]; errors?: Rejected['errors'] }): Rejected {
     return {
       ...(reason.clientToken !== undefined ? { clientToken: reason.clientToken } : {}),
       code: reason.code,
       message: reason.message,
       ...(reason.path ? { path: reason.path } : {}),
+      ...(reason.errors ? { errors: reason.errors } : {}),
     };
   }
 
@@ -86,12 +91,15 @@ export function createBridge(options: BridgeOptions) {
     });
     const token = clientToken !== undefined ? { clientToken } : {};
     if (!outcome.ok) {
-      const issue = 'issues' in outcome.error ? (outcome.error as { issues: Array<{ code: string; path: string[] }> }).issues[0] : undefined;
+      const issues = 'issues' in outcome.error ? (outcome.error as { issues: Array<{ code: string; path: string[]; message: string }> }).issues : [];
+      const issue = issues[0];
       const reason = {
         code: issue?.code ?? outcome.error.code,
         message: outcome.error.message,
         ...token,
         ...(issue ? { path: ['state', ...issue.path] } : {}),
+        // A schema violation can fail several paths at once: the device gets all of them.
+        ...(outcome.error instanceof SchemaValidationError ? { errors: issues.map((i) => ({ path: ['state', ...i.path], code: i.code, message: i.message })) } : {}),
       };
       reject(msg, reason);
       await publishJson(topics.reportedRejected(msg.deviceId), rejection(reason));
@@ -134,7 +142,22 @@ export function createBridge(options: BridgeOptions) {
       return;
     }
     await devices.setConnection(msg.deviceId, parsed.value === 'online', msg.receivedAt);
-    if (parsed.value === 'online') await handOverDelta(msg.deviceId);
+    if (parsed.value === 'online') {
+      // The device is subscribed: deliver what waits for it, in order.
+      options.commands.onConnected(msg.deviceId);
+      await handOverDelta(msg.deviceId);
+    }
+  }
+
+  /** No reply topic for acks: refusals (bad payloads, unknown or foreign commands, illegal transitions) are counted and logged. */
+  async function onAck(msg: InboundMessage & { topic: { kind: 'commandAck'; commandId: string } }): Promise<void> {
+    const parsed = parseAck(msg.payload, limits);
+    if (!parsed.ok) {
+      reject(msg, parsed);
+      return;
+    }
+    const outcome = await options.commands.handleAck(msg.deviceId, msg.topic.commandId, parsed.value, msg.receivedAt);
+    if (!outcome.ok) reject(msg, { code: outcome.reason, message: outcome.message });
   }
 
   // Newest delta version published per device. A hand-over reads the delta and publishes it later; a
@@ -167,10 +190,7 @@ export function createBridge(options: BridgeOptions) {
         case 'telemetry':
           return await onTelemetry(msg);
         case 'commandAck':
-          // Command acks are a separate capability; until it is wired, they are counted and dropped
-          // rather than half-handled.
-          metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: 'NOT_SUPPORTED' });
-          return;
+          return await onAck(msg as InboundMessage & { topic: { kind: 'commandAck'; commandId: string } });
       }
     } catch (error) {
       metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: 'INTERNAL' });
@@ -183,6 +203,8 @@ export function createBridge(options: BridgeOptions) {
     void (async () => {
       try {
         await devices.setConnection(event.deviceId, event.connected, event.at);
+        // Commands wait for the device's `online` status, which it publishes after subscribing: a
+        // command published between CONNECT and SUBSCRIBE would be lost by a clean session.
         if (event.connected) await handOverDelta(event.deviceId);
       } catch (error) {
         logger.error({ err: error, deviceId: event.deviceId }, 'recording a connection event failed');

@@ -2,7 +2,7 @@
  * Payloads of device contract v1 (DESIGN §3), with the validation of what devices send. Pure: the
  * bridge feeds it bytes and publishes what it returns.
  */
-import type { JsonObject } from '../domain/twin.ts';
+import type { JsonObject, JsonValue } from '../domain/twin.ts';
 import { isPlainObject, parseTimestamp } from '../domain/twin.ts';
 import { parseJsonBounded } from '../domain/json-limits.ts';
 
@@ -30,6 +30,8 @@ export interface Rejected {
   message: string;
   /** Path of the offending key inside `state`, when there is one. */
   path?: string[];
+  /** Every failing path, when there are several (a reported state that breaks the model's schema). */
+  errors?: Array<{ path: string[]; code: string; message: string }>;
 }
 
 /** `devices/{id}/twin/get` */
@@ -119,4 +121,43 @@ export function parseStatus(payload: Buffer): Parsed<StatusWord> {
 
 export function encode(message: object): string {
   return JSON.stringify(message);
+}
+
+/** `devices/{id}/commands/{commandId}` (server → device, QoS 1). */
+export interface CommandMessage {
+  name: string;
+  params: JsonObject;
+  /** Epoch ms after which the device should REJECT the command instead of running it; null: never. */
+  expiresAt: number | null;
+}
+
+/** `devices/{id}/commands/{commandId}/ack` (device → server). */
+export interface CommandAck {
+  status: 'ACCEPTED' | 'SUCCEEDED' | 'FAILED' | 'REJECTED';
+  /** Any JSON; stored as given. */
+  result?: JsonValue;
+  error?: JsonValue;
+}
+
+const ACK_STATUS_WORDS = ['ACCEPTED', 'SUCCEEDED', 'FAILED', 'REJECTED'];
+
+/** Parses a command ack: a JSON object with a known `status`, optional `result` and `error`, nothing else. */
+export function parseAck(payload: Buffer, limits: Pick<PayloadLimits, 'maxBytes' | 'maxDepth'>): Parsed<CommandAck> {
+  const parsed = parseJsonBounded(payload, { maxBytes: limits.maxBytes, maxDepth: limits.maxDepth + 1 });
+  if (!parsed.ok) return { ok: false, code: parsed.code === 'MALFORMED' ? 'MALFORMED_JSON' : parsed.code, message: parsed.message };
+  const body = parsed.value;
+  if (!isPlainObject(body)) return { ok: false, code: 'NOT_AN_OBJECT', message: 'an ack must be a JSON object {"status": …}' };
+  if (typeof body.status !== 'string' || !ACK_STATUS_WORDS.includes(body.status)) {
+    return { ok: false, code: 'INVALID_STATUS', message: `ack status must be one of ${ACK_STATUS_WORDS.join(', ')}`, path: ['status'] };
+  }
+  const extra = Object.keys(body).filter((k) => k !== 'status' && k !== 'result' && k !== 'error');
+  if (extra.length > 0) return { ok: false, code: 'UNKNOWN_FIELD', message: `unknown ack field ${JSON.stringify(extra[0])}`, path: [extra[0]!] };
+  return {
+    ok: true,
+    value: {
+      status: body.status as CommandAck['status'],
+      ...(body.result !== undefined ? { result: body.result as JsonValue } : {}),
+      ...(body.error !== undefined ? { error: body.error as JsonValue } : {}),
+    },
+  };
 }

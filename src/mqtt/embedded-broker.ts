@@ -284,6 +284,9 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
       socket.destroy();
       return;
     }
+    // Small server → device writes (commands, replies) must not wait for the previous segment to be
+    // acknowledged (Nagle + delayed ACK added ~25 ms to a command round trip).
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     const client = aedes.handle(socket);

@@ -52,7 +52,7 @@ export const DeviceRef = builder.prismaNode('Device', {
   }),
 });
 
-const DeviceFilter = builder.inputType('DeviceFilter', {
+export const DeviceFilter = builder.inputType('DeviceFilter', {
   fields: (t) => ({
     tag: t.string({ required: false, description: 'Devices carrying this tag.' }),
     tags: t.stringList({ required: false, description: 'Devices carrying all of these tags.' }),
@@ -63,7 +63,7 @@ const DeviceFilter = builder.inputType('DeviceFilter', {
 
 type DeviceFilterInput = typeof DeviceFilter.$inferInput;
 
-function deviceWhere(tenantId: string, f: DeviceFilterInput | null | undefined): Prisma.DeviceWhereInput {
+export function deviceWhere(tenantId: string, f: DeviceFilterInput | null | undefined): Prisma.DeviceWhereInput {
   const tags = [...(f?.tags ?? []), ...(f?.tag ? [f.tag] : [])];
   return {
     tenantId,

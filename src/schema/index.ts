@@ -7,6 +7,8 @@ import './twin.ts';
 import './telemetry.ts';
 import './tokens.ts';
 import './audit.ts';
+import './models.ts';
+import './commands.ts';
 
 builder.queryType({});
 builder.mutationType({});

@@ -29,6 +29,32 @@ export class ValidationError extends DoppelError {
   }
 }
 
+/** A document or params that break a device model's JSON Schema; `issues` holds every failing path. */
+export class SchemaValidationError extends ValidationError {}
+
+/** Too many commands for one device in the rate-limit window. */
+export class RateLimitedError extends DoppelError {
+  constructor(
+    readonly deviceId: string,
+    readonly limit: number,
+    readonly windowMs: number,
+    readonly retryAfterMs: number,
+  ) {
+    super('RATE_LIMITED', `device ${JSON.stringify(deviceId)} may receive at most ${limit} commands per ${windowMs} ms; retry in ${retryAfterMs} ms`);
+  }
+}
+
+/** The command is past the state in which the operation is allowed (e.g. canceling a delivered command). */
+export class CommandStateError extends DoppelError {
+  constructor(
+    readonly commandId: string,
+    readonly status: string,
+    message: string,
+  ) {
+    super('ILLEGAL_COMMAND_STATE', message);
+  }
+}
+
 export class NotFoundError extends DoppelError {
   constructor(
     readonly resource: string,

@@ -12,8 +12,15 @@ import type { TwinLimits } from '../config.ts';
 import type { SqlExecutor } from '../db/client.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../logger.ts';
-import { DoppelError, NotFoundError, ValidationError, VersionConflictError } from './errors.ts';
+import { DoppelError, NotFoundError, SchemaValidationError, ValidationError, VersionConflictError } from './errors.ts';
 import { SerialBatcher } from './serial-batcher.ts';
+import type { CompiledModel } from '../domain/models.ts';
+
+/** Where the twin service gets the compiled state schemas of device models (src/services/models.ts). */
+export interface TwinSchemaSource {
+  /** Compiled models for these (model id, version) pairs, keyed `${modelId}@${version}`. */
+  compiled(keys: Array<{ modelId: string; version: number }>): Promise<Map<string, CompiledModel>>;
+}
 
 export type TwinSection = 'reported' | 'desired';
 
@@ -63,6 +70,8 @@ export interface TwinServiceOptions {
   /** Operations allowed to wait before submitters are held back. */
   maxPending?: number;
   now?: () => number;
+  /** Typed twins: the merged document of a section must satisfy the device model's schema for it. */
+  schemas?: TwinSchemaSource;
 }
 
 type Op =
@@ -83,6 +92,9 @@ interface WorkingTwin {
   deltaBefore: string;
   updatedAt: Date;
   dirty: boolean;
+  modelId: string | null;
+  modelVersion: number | null;
+  model?: CompiledModel;
 }
 
 interface ChangeRow {
@@ -105,6 +117,8 @@ interface TwinRow {
   reportedMeta: SectionMeta;
   desiredMeta: SectionMeta;
   updatedAt: Date;
+  modelId: string | null;
+  modelVersion: number | null;
 }
 
 const MAX_CONFLICT_RETRIES = 8;
@@ -129,8 +143,9 @@ export function createTwinService(options: TwinServiceOptions) {
   async function loadTwins(deviceIds: string[]): Promise<Map<string, WorkingTwin>> {
     const rows = await sql.query<TwinRow>(
       `SELECT d.id AS "deviceUuid", d."deviceId", d."tenantId", t.revision::text AS revision, t.version,
-              t."reportedMeta", t."desiredMeta", t."updatedAt"
+              t."reportedMeta", t."desiredMeta", t."updatedAt", d."modelId", m.version AS "modelVersion"
          FROM "Device" d JOIN "Twin" t ON t."deviceId" = d.id
+         LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
         WHERE d."deviceId" = ANY($1::text[])`,
       [deviceIds],
     );
@@ -152,7 +167,16 @@ export function createTwinService(options: TwinServiceOptions) {
         deltaBefore: canonicalJson(delta),
         updatedAt: new Date(row.updatedAt),
         dirty: false,
+        modelId: row.modelId,
+        modelVersion: row.modelVersion === null ? null : Number(row.modelVersion),
       });
+    }
+    if (options.schemas) {
+      const keys = [...twins.values()].flatMap((t) => (t.modelId && t.modelVersion !== null ? [{ modelId: t.modelId, version: t.modelVersion }] : []));
+      if (keys.length > 0) {
+        const compiled = await options.schemas.compiled(keys);
+        for (const t of twins.values()) if (t.modelId) t.model = compiled.get(`${t.modelId}@${t.modelVersion}`);
+      }
     }
     return twins;
   }
@@ -193,6 +217,15 @@ export function createTwinService(options: TwinServiceOptions) {
         const { code, message, path } = result.error;
         const error = new ValidationError(message, [{ path, message, code }]);
         return () => ({ ok: false, error });
+      }
+      // Typed twins: the document as it would be after the patch must satisfy the model's schema;
+      // checked before anything is applied, so a refused patch leaves no trace.
+      if (result.changed && twin.model) {
+        const issues = request.section === 'desired' ? twin.model.validateDesired(result.state.doc) : twin.model.validateReported(result.state.doc);
+        if (issues.length > 0) {
+          const error = new SchemaValidationError(`the ${request.section} state would not match the device model's schema`, issues);
+          return () => ({ ok: false, error });
+        }
       }
       if (result.metaChanged) {
         twin[request.section] = result.state;
