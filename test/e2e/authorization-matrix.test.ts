@@ -30,6 +30,9 @@ interface Fixture {
   adminB: string;
   /** A device of OTHER. */
   otherDeviceId: string;
+  /** A PENDING command for `deviceId` (its device stays offline), and a fleet command of the default tenant. */
+  commandId: string;
+  fleetCommandId: string;
 }
 
 type Result = Awaited<ReturnType<TestServer['gql']>>;
@@ -101,7 +104,12 @@ const OPERATIONS: Operation[] = [
     root: 'Query', field: 'deviceModels', role: 'viewer',
     document: `{ deviceModels { id name } }`,
     variables: () => ({}),
-    otherTenant: (r) => expect(r.data).toEqual({ deviceModels: [] }),
+    // OTHER sees its own models only.
+    otherTenant: (r, x) => {
+      const models = (r.data as { deviceModels: Array<{ id: string; name: string }> }).deviceModels;
+      expect(models.map((m) => m.name).sort()).toEqual(['matrix-model', 'matrix-model-b']);
+      expect(models.map((m) => m.id)).not.toContain(x.modelNodeId);
+    },
   },
   {
     root: 'Query', field: 'node', role: 'viewer',
@@ -114,6 +122,59 @@ const OPERATIONS: Operation[] = [
     document: `query Q($ids: [ID!]!) { nodes(ids: $ids) { id } }`,
     variables: (x) => ({ ids: [x.deviceNodeId, x.modelNodeId] }),
     otherTenant: (r) => expect(r.data).toEqual({ nodes: [null, null] }),
+  },
+  {
+    root: 'Query', field: 'deviceModel', role: 'viewer',
+    document: `query Q { deviceModel(name: "matrix-model") { id commands { name } } }`,
+    variables: () => ({}),
+    // OTHER has a model of the same name: it must see its own (no commands), never the default tenant's.
+    otherTenant: (r) => expect(r.data).toMatchObject({ deviceModel: { commands: [] } }),
+  },
+  {
+    root: 'Query', field: 'command', role: 'viewer',
+    document: `query Q($c: String!) { command(commandId: $c) { id status } }`,
+    variables: (x) => ({ c: x.commandId }),
+    otherTenant: (r) => expect(r.data).toEqual({ command: null }),
+  },
+  {
+    root: 'Query', field: 'fleetCommand', role: 'viewer',
+    document: `query Q($id: String!) { fleetCommand(id: $id) { id } }`,
+    variables: (x) => ({ id: x.fleetCommandId }),
+    otherTenant: (r) => expect(r.data).toEqual({ fleetCommand: null }),
+  },
+  {
+    root: 'Mutation', field: 'createDeviceModel', role: 'admin',
+    document: `mutation M($n: String!) { createDeviceModel(input: {name: $n}) { __typename ... on Error { code } } }`,
+    variables: () => ({ n: `mx-model-${Math.random().toString(36).slice(2)}` }),
+    // Created in OTHER's own tenant: nothing of the default tenant's.
+    otherTenant: (r) => expect(r.data).toEqual({ createDeviceModel: { __typename: 'DeviceModel' } }),
+  },
+  {
+    root: 'Mutation', field: 'updateDeviceModel', role: 'admin',
+    document: `mutation M { updateDeviceModel(input: {name: "matrix-only-a", description: "probe"}) { __typename ... on Error { code } } }`,
+    variables: () => ({}),
+    otherTenant: (r) => expect(r.data).toEqual({ updateDeviceModel: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation', field: 'sendCommand', role: 'operator',
+    document: `mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping"}) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: (r) => expect(r.data).toEqual({ sendCommand: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation', field: 'cancelCommand', role: 'operator',
+    document: `mutation M($c: String!) { cancelCommand(commandId: $c) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ c: x.commandId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ cancelCommand: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect((await t.database.prisma.command.findUnique({ where: { id: x.commandId } }))?.status).toBe('PENDING');
+    },
+  },
+  {
+    root: 'Mutation', field: 'sendFleetCommand', role: 'operator',
+    document: `mutation M($d: String!) { sendFleetCommand(input: {deviceIds: [$d], name: "ping"}) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: (r) => expect(r.data).toEqual({ sendFleetCommand: { __typename: 'ValidationError', code: 'VALIDATION_FAILED' } }),
   },
   {
     root: 'Query', field: 'apiTokens', role: 'admin',
@@ -224,6 +285,14 @@ const SUBSCRIPTIONS: SubscriptionOperation[] = [
       await d.client!.publishAsync(`devices/${d.deviceId}/status`, 'online', { qos: 1 });
     },
   },
+  {
+    field: 'commandUpdated', role: 'viewer',
+    document: `subscription { commandUpdated { deviceId } }`,
+    trigger: async (tenant, x) => {
+      const r = await t.gql(`mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping"}) { __typename } }`, { d: tenant === 'A' ? x.deviceId : x.otherDeviceId }, tenant === 'A' ? x.adminA : x.adminB);
+      expect(r.data).toEqual({ sendCommand: { __typename: 'Command' } });
+    },
+  },
 ];
 
 async function connected(tenant: 'A' | 'B') {
@@ -236,10 +305,20 @@ beforeAll(async () => {
   t = await startTestServer();
   for (const role of ROLES) tokens[role] = await t.createToken(role, 'default');
   const adminB = await t.createToken('admin', OTHER);
+  const MODEL = `mutation M($n: String!, $c: [CommandDefinitionInput!]) { createDeviceModel(input: {name: $n, commands: $c}) { __typename } }`;
+  const ping = [{ name: 'ping', params: { type: 'object', properties: {} } }];
+  expect((await t.gql(MODEL, { n: 'matrix-model', c: ping })).data).toEqual({ createDeviceModel: { __typename: 'DeviceModel' } });
+  expect((await t.gql(MODEL, { n: 'matrix-only-a' })).data).toEqual({ createDeviceModel: { __typename: 'DeviceModel' } });
+  expect((await t.gql(MODEL, { n: 'matrix-model' }, adminB)).data).toEqual({ createDeviceModel: { __typename: 'DeviceModel' } });
+  expect((await t.gql(MODEL, { n: 'matrix-model-b', c: ping }, adminB)).data).toEqual({ createDeviceModel: { __typename: 'DeviceModel' } });
   const deviceId = uniqueDeviceId('mx');
   const a = await register(deviceId, t.token, 'matrix-model');
   const otherDeviceId = uniqueDeviceId('mxb');
-  const b = await register(otherDeviceId, adminB);
+  const b = await register(otherDeviceId, adminB, 'matrix-model-b');
+  const sent = await t.gql(`mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping", ttlMs: 86400000}) { ... on Command { commandId } } }`, { d: deviceId });
+  const commandId = (sent.data as { sendCommand: { commandId: string } }).sendCommand.commandId;
+  const fleet = await t.gql(`mutation M($d: String!) { sendFleetCommand(input: {deviceIds: [$d], name: "ping", ttlMs: 86400000}) { ... on FleetCommand { fleetCommandId } } }`, { d: deviceId });
+  const fleetCommandId = (fleet.data as { sendFleetCommand: { fleetCommandId: string } }).sendFleetCommand.fleetCommandId;
   devices.A = { deviceId, password: a.credentials.password };
   devices.B = { deviceId: otherDeviceId, password: b.credentials.password };
   const spare = await t.gql(`mutation { createApiToken(input: {name: "spare", role: VIEWER}) { ... on CreatedApiToken { apiToken { id } } } }`);
@@ -250,7 +329,7 @@ beforeAll(async () => {
   revoked = created.token;
   const r = await t.gql(`mutation M($id: ID!) { revokeApiToken(id: $id) { __typename } }`, { id: created.apiToken.id });
   expect(r.data).toEqual({ revokeApiToken: { __typename: 'RevokedApiToken' } });
-  f = { deviceId, deviceNodeId: a.device.id, modelNodeId: a.device.model!.id, spareTokenId, adminA: t.token, adminB, otherDeviceId };
+  f = { deviceId, deviceNodeId: a.device.id, modelNodeId: a.device.model!.id, spareTokenId, adminA: t.token, adminB, otherDeviceId, commandId, fleetCommandId };
 });
 afterAll(async () => {
   await t?.stop();
@@ -368,12 +447,29 @@ describe(`authorization matrix (${modeName})`, () => {
     });
   }
 
+  describe('Subscription.fleetCommandProgress (needs viewer; takes the id of one fleet command)', () => {
+    it('no token and revoked token → the socket closes with 4403', async () => {
+      const doc = `subscription { fleetCommandProgress(id: "${'0'.repeat(8)}-0000-0000-0000-000000000000") { done } }`;
+      for (const token of [null, revoked]) expect(await wsCloseCode(token, doc)).toBe(4403);
+    });
+    it('another tenant gets NOT_FOUND for this tenant\'s fleet command, its own tenant gets the progress', async () => {
+      const doc = `subscription S($id: String!) { fleetCommandProgress(id: $id) { fleetCommandId total } }`;
+      const other = subscribe<{ fleetCommandProgress: { fleetCommandId: string; total: number } }>(t.ws(f.adminB), doc, { id: f.fleetCommandId });
+      for (let i = 0; i < 100 && !other.error; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(other.error?.message).toContain('NOT_FOUND');
+      other.unsubscribe();
+      const own = subscribe<{ fleetCommandProgress: { fleetCommandId: string; total: number } }>(t.ws(tokens.viewer), doc, { id: f.fleetCommandId });
+      expect((await own.next()).data).toEqual({ fleetCommandProgress: { fleetCommandId: f.fleetCommandId, total: 1 } });
+      own.unsubscribe();
+    });
+  });
+
   it('covers every root field of the schema (add a row to OPERATIONS or SUBSCRIPTIONS for a new one)', () => {
     const schema = buildSchema();
     const inSchema = [schema.getQueryType()!, schema.getMutationType()!, schema.getSubscriptionType()!].flatMap((type) =>
       Object.keys(type.getFields()).map((name) => `${type.name}.${name}`),
     );
-    const inMatrix = [...OPERATIONS.map((o) => `${o.root}.${o.field}`), ...SUBSCRIPTIONS.map((s) => `Subscription.${s.field}`)];
+    const inMatrix = [...OPERATIONS.map((o) => `${o.root}.${o.field}`), ...SUBSCRIPTIONS.map((s) => `Subscription.${s.field}`), 'Subscription.fleetCommandProgress'];
     expect([...inMatrix].sort()).toEqual([...inSchema].sort());
     // And each row states the role the schema declares.
     for (const o of OPERATIONS) {
@@ -400,6 +496,10 @@ async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
       const deviceId = uniqueDeviceId('mxok');
       await register(deviceId, t.token);
       return { d: deviceId };
+    }
+    case 'cancelCommand': {
+      const r = await t.gql(`mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping"}) { ... on Command { commandId } } }`, { d: f.deviceId });
+      return { c: (r.data as { sendCommand: { commandId: string } }).sendCommand.commandId };
     }
     case 'revokeApiToken': {
       const r = await t.gql(`mutation { createApiToken(input: {name: "throwaway", role: VIEWER}) { ... on CreatedApiToken { apiToken { id } } } }`);
