@@ -1,4 +1,5 @@
 /** Helpers for the command suites: models, devices that take commands, and polling for outcomes. */
+// Plain strings (not /* GraphQL */ tagged): they interpolate COMMAND_FIELDS, which graphql-codegen cannot read.
 import type { MqttClient } from 'mqtt';
 import { uniqueDeviceId, type TestServer } from './harness.ts';
 
@@ -16,7 +17,7 @@ export const TOASTER_COMMANDS = [
   { name: 'eject', params: {} },
 ];
 
-export const CREATE_MODEL = /* GraphQL */ `
+export const CREATE_MODEL = `
   mutation CreateModel($input: DeviceModelInput!) {
     createDeviceModel(input: $input) {
       __typename
@@ -29,7 +30,7 @@ export const CREATE_MODEL = /* GraphQL */ `
 
 export const UPDATE_MODEL = CREATE_MODEL.replace('CreateModel', 'UpdateModel').replace('createDeviceModel', 'updateDeviceModel');
 
-export const REGISTER = /* GraphQL */ `
+export const REGISTER = `
   mutation Register($input: RegisterDeviceInput!) {
     registerDevice(input: $input) {
       __typename
@@ -41,7 +42,7 @@ export const REGISTER = /* GraphQL */ `
 
 export const COMMAND_FIELDS = 'commandId name params status result error requestedBy requestedById createdAt sentAt acceptedAt completedAt expiresAt stateTimes refusals idempotencyKey modelVersion canceledBy';
 
-export const SEND = /* GraphQL */ `
+export const SEND = `
   mutation Send($input: SendCommandInput!) {
     sendCommand(input: $input) {
       __typename
@@ -53,7 +54,7 @@ export const SEND = /* GraphQL */ `
   }
 `;
 
-export const GET_COMMAND = /* GraphQL */ `
+export const GET_COMMAND = `
   query Command($commandId: String!) { command(commandId: $commandId) { ${COMMAND_FIELDS} } }
 `;
 

@@ -217,13 +217,17 @@ export function messageWaiter(client: MqttClient) {
   return {
     seen,
     next(topic: string, timeoutMs = 10_000): Promise<{ topic: string; payload: Buffer; retain: boolean; json: unknown }> {
-      const i = seen.findIndex((m) => m.topic === topic);
+      return this.nextOf([topic], timeoutMs);
+    },
+    /** The next message on any of the topics (e.g. an accepted or a rejected reply). */
+    nextOf(topics: string[], timeoutMs = 10_000): Promise<{ topic: string; payload: Buffer; retain: boolean; json: unknown }> {
+      const i = seen.findIndex((m) => topics.includes(m.topic));
       const wrap = (m: { topic: string; payload: Buffer; retain: boolean }) => ({ ...m, json: m.payload.length ? JSON.parse(m.payload.toString()) : null });
       if (i >= 0) return Promise.resolve(wrap(seen.splice(i, 1)[0]!));
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no message on ${topic} within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`no message on ${topics.join(' or ')} within ${timeoutMs} ms`)), timeoutMs);
         waiters.push({
-          match: (t) => t === topic,
+          match: (t) => topics.includes(t),
           resolve: (m) => {
             clearTimeout(timer);
             resolve(wrap(m));
