@@ -59,20 +59,31 @@ interface Payload {
   fieldErrors?: Array<{ path: string[]; message: string }>;
 }
 
+/** How often one request waits out a 429 before giving up (each wait is the server's Retry-After). */
+const MAX_RATE_LIMITED_RETRIES = 60;
+
 export function createApi(options: ApiOptions): DoppelApi {
   const doFetch = options.fetch ?? fetch;
 
   async function request(query: string, variables: Record<string, unknown>, field: string): Promise<Payload> {
     let response: Response;
-    try {
-      response = await doFetch(options.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${options.token}` },
-        body: JSON.stringify({ query, variables }),
-      });
-    } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new ApiError(`cannot reach the Doppel server at ${options.url} (${cause?.code ?? cause?.message ?? (error as Error).message}); is it running?`);
+    // The server rate limits each API token (HTTP 429 + Retry-After): registering many devices with one
+    // token waits as told instead of failing.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        response = await doFetch(options.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${options.token}` },
+          body: JSON.stringify({ query, variables }),
+        });
+      } catch (error) {
+        const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+        throw new ApiError(`cannot reach the Doppel server at ${options.url} (${cause?.code ?? cause?.message ?? (error as Error).message}); is it running?`);
+      }
+      if (response.status !== 429 || attempt >= MAX_RATE_LIMITED_RETRIES) break;
+      await response.body?.cancel();
+      const retryAfterS = Number(response.headers.get('retry-after'));
+      await new Promise((resolve) => setTimeout(resolve, (Number.isFinite(retryAfterS) && retryAfterS > 0 ? retryAfterS : 1) * 1000));
     }
     if (response.status === 401 || response.status === 403) {
       throw new ApiError(`the server refused the API token (HTTP ${response.status}); check --token / --token-file`);
