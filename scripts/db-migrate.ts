@@ -4,7 +4,7 @@
  * the server would open. Equivalent to `prisma migrate deploy`, which needs a native engine we lack.
  */
 import path from 'node:path';
-import { ConfigError, loadConfig, type DatabaseConfig } from '../src/config.ts';
+import { loadConfigOrReport, type DatabaseConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { applyMigrations, MigrationError } from '../src/db/migrate.ts';
 
@@ -18,15 +18,9 @@ function describe(database: DatabaseConfig): string {
 }
 
 async function main(): Promise<number> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      return 2;
-    }
-    throw error;
+  const config = loadConfigOrReport();
+  if (!config) {
+    return 2;
   }
   console.log(`Migrating ${describe(config.database)}`);
   const db = await openDatabase(config.database, { poolSize: 2 });

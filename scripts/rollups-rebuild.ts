@@ -6,21 +6,15 @@
  * day's rebuild replaces its rollups), and never over days whose raw points retention already deleted.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { loadConfigOrReport } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { rebuildRollups } from '../src/services/rollups.ts';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { from: { type: 'string' }, to: { type: 'string' } } });
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      return 2;
-    }
-    throw error;
+  const config = loadConfigOrReport();
+  if (!config) {
+    return 2;
   }
   const parse = (name: string, raw: string | undefined): number | undefined => {
     if (raw === undefined) return undefined;

@@ -182,6 +182,25 @@ export class ConfigError extends Error {
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/**
+ * For commands (the server, the CLIs): the configuration, or undefined after `report` was given every
+ * problem — the caller then exits with status 2. Errors other than configuration problems propagate.
+ */
+export function loadConfigOrReport(
+  env: Record<string, string | undefined> = process.env,
+  report: (message: string) => void = (message) => console.error(message),
+): Config | undefined {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      report(error.message);
+      return undefined;
+    }
+    throw error;
+  }
+}
+
 /** Reads and validates the configuration from an environment (defaults to `process.env`). */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const problems: string[] = [];

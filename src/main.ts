@@ -1,17 +1,11 @@
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfigOrReport } from './config.ts';
 import { createServer } from './server.ts';
 
 // The only module that reads signals and exits; everything else is a factory.
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
+  const config = loadConfigOrReport();
+  if (!config) {
+    process.exit(2);
   }
   const server = createServer(config);
   let stopping = false;

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfigOrReport } from '../config.ts';
 import { openDatabase, type Database } from '../db/client.ts';
 import { applyMigrations, MigrationError } from '../db/migrate.ts';
 import { systemActor } from '../services/audit.ts';
@@ -86,15 +86,9 @@ export async function runTokenCli(argv: string[], env: Record<string, string | u
     return 2;
   }
 
-  let config;
-  try {
-    config = loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.err(error.message);
-      return 2;
-    }
-    throw error;
+  const config = loadConfigOrReport(env, io.err);
+  if (!config) {
+    return 2;
   }
   const db = await openDatabase(config.database, { poolSize: 1 });
   try {
