@@ -141,7 +141,7 @@ export function createBridge(options: BridgeOptions) {
       reject(msg, parsed);
       return;
     }
-    await devices.setConnection(msg.deviceId, parsed.value === 'online', msg.receivedAt);
+    await devices.setConnection(msg.deviceId, parsed.value === 'online' ? 'ready' : 'disconnected', msg.receivedAt);
     if (parsed.value === 'online') {
       // The device is subscribed: deliver what waits for it, in order.
       options.commands.onConnected(msg.deviceId);
@@ -202,7 +202,7 @@ export function createBridge(options: BridgeOptions) {
   function onConnection(event: ConnectionEvent): void {
     void (async () => {
       try {
-        await devices.setConnection(event.deviceId, event.connected, event.at);
+        await devices.setConnection(event.deviceId, event.connected ? 'connected' : 'disconnected', event.at);
         // Commands wait for the device's `online` status, which it publishes after subscribing: a
         // command published between CONNECT and SUBSCRIBE would be lost by a clean session.
         if (event.connected) await handOverDelta(event.deviceId);

@@ -9,8 +9,9 @@
  * `deadlineAt` column and a sweeper drives them from the database, so a restart loses nothing.
  *
  * Delivery runs in rounds, one at a time per instance: a round loads the deliverable commands of the
- * devices it was asked about, publishes each device's commands in order, then marks them SENT in one
- * statement. Rounds never overlap, so one instance never publishes a command twice concurrently.
+ * devices it was asked about (connected and `online`: subscribed), claims them by storing SENT in one
+ * guarded statement, then publishes each device's commands in order. The claim means one command is
+ * published once however many rounds or instances look at it; a failed publish releases it.
  */
 import type { Config, CommandsConfig } from '../config.ts';
 import type { Database } from '../db/client.ts';
@@ -294,9 +295,11 @@ export function createCommandService(options: CommandServiceOptions) {
     // would never be sent again.
     const redeliver = new Set(deviceIds.filter((id) => redeliverSent.delete(id)));
     const t = now();
+    // Only devices whose current session announced `online` (subscribed): a command published between
+    // CONNECT and SUBSCRIBE would be lost, and would have to be sent again (a duplicate) on `online`.
     const raw = await db.sql.query<RawRow>(
       `${SELECT_ROWS}
-        WHERE d."deviceId" = ANY($1::text[]) AND d.connected AND c.status IN ('PENDING', 'SENT')
+        WHERE d."deviceId" = ANY($1::text[]) AND d.connected AND d."commandsReadyAt" IS NOT NULL AND c.status IN ('PENDING', 'SENT')
         ORDER BY c."deviceId", c."createdAt", c.seq`,
       [deviceIds],
     );
@@ -306,26 +309,52 @@ export function createCommandService(options: CommandServiceOptions) {
       if (!list) byDevice.set(r.deviceId, (list = []));
       list.push(r);
     }
-    const published: Row[] = [];
+    const ordered = [...byDevice].map(([deviceId, rows]) => deliveryOrder(rows, t, { includeSent: redeliver.has(deviceId) }));
+    // Claim before publishing: PENDING → SENT is stored first, guarded on PENDING, so of two instances
+    // (or a round racing a cancel, an expiry or an early ack) exactly one publishes each command.
+    const claimed = new Set(
+      (await transitionRows(ordered.flat().filter((c) => c.status === 'PENDING'), () => commandEvents.published(), t)).map((c) => c.id),
+    );
+    const unpublished: Row[] = [];
     await Promise.all(
-      [...byDevice].map(async ([deviceId, rows]) => {
-        const includeSent = redeliver.has(deviceId);
-        for (const c of deliveryOrder(rows, t, { includeSent })) {
+      ordered.map(async (commands) => {
+        for (const [i, c] of commands.entries()) {
+          // A redelivery (SENT, the device reconnected) or our claim; a PENDING command another round claimed is theirs.
+          if (c.status === 'PENDING' && !claimed.has(c.id)) continue;
           const message: CommandMessage = { name: c.name, params: c.params, expiresAt: c.expiresAt ?? null };
           try {
             await options.publish(topics.command(c.deviceId, c.id), JSON.stringify(message));
           } catch (error) {
-            // Left PENDING: the sweeper tries again. Later commands wait, so order holds.
+            // Released back to PENDING with the rest of this device's claims: the sweeper tries again,
+            // and later commands wait, so order holds.
             logger.warn({ err: error, deviceId: c.deviceId, commandId: c.id }, 'publishing a command failed');
+            unpublished.push(...commands.slice(i).filter((r) => claimed.has(r.id)));
             break;
           }
-          if (c.status === 'PENDING') published.push(c);
         }
       }),
     );
-    // A device may have acked in between: the guarded UPDATE then re-reads it, and the state machine
-    // answers STALE for `published` after an ack, which is expected and not counted.
-    await transitionRows(published, () => commandEvents.published(), now());
+    if (unpublished.length > 0) await releaseClaims(unpublished);
+  }
+
+  /** Undoes claims whose publish failed (SENT → PENDING, guarded on SENT: an ack meanwhile wins). */
+  async function releaseClaims(rows: Row[]): Promise<void> {
+    const released = await db.sql.query<{ id: string }>(
+      `UPDATE "Command" c
+          SET status = 'PENDING', "stateTimes" = c."stateTimes" - 'SENT', "sentAt" = NULL, "deadlineAt" = i.deadline_at, "updatedAt" = now()
+         FROM unnest($1::uuid[], $2::timestamptz[]) AS i(id, deadline_at)
+        WHERE c.id = i.id AND c.status = 'SENT'
+       RETURNING c.id`,
+      [
+        rows.map((r) => r.id),
+        rows.map((r) => {
+          const d = deadlineOf(r);
+          return d === null ? null : new Date(d.at);
+        }),
+      ],
+    );
+    const ids = new Set(released.map((r) => r.id));
+    afterTransitions(rows.filter((r) => ids.has(r.id)).map((r) => ({ from: 'SENT' as const, to: r })));
   }
 
   const delivery = coalescing<string>('delivery', deliverRound);
@@ -728,7 +757,7 @@ export function createCommandService(options: CommandServiceOptions) {
       // connected through it) or a failed publish.
       const waiting = await db.sql.query<{ deviceId: string }>(
         `SELECT DISTINCT d."deviceId" FROM "Command" c JOIN "Device" d ON d.id = c."deviceId"
-          WHERE c.status = 'PENDING' AND d.connected LIMIT 10000`,
+          WHERE c.status = 'PENDING' AND d.connected AND d."commandsReadyAt" IS NOT NULL LIMIT 10000`,
       );
       if (waiting.length > 0) delivery.kick(waiting.map((w) => w.deviceId));
     } catch (error) {

@@ -249,14 +249,20 @@ export function createDeviceService(options: DeviceServiceOptions) {
   }
 
   /** Records a broker connect/disconnect (or a status message) and publishes it live. */
-  async function setConnection(deviceId: string, connected: boolean, at: number): Promise<void> {
+  /**
+   * Records a connection change: `connected` (CONNECT seen, not yet subscribed), `ready` (the device
+   * announced `online`, which it does after subscribing, so commands may be published to it) or
+   * `disconnected` (`offline`, Last Will or a dropped connection).
+   */
+  async function setConnection(deviceId: string, state: ConnectionState, at: number): Promise<void> {
     const seen = new Date(at);
+    const connected = state !== 'disconnected';
     const rows = await db.sql.query<{ id: string; tenantId: string }>(
       // Ignore stale events (an old disconnect arriving after a newer connect) by comparing times.
-      `UPDATE "Device" SET connected = $2, "lastSeenAt" = GREATEST(COALESCE("lastSeenAt", $3), $3)
+      `UPDATE "Device" SET connected = $2, "commandsReadyAt" = $4, "lastSeenAt" = GREATEST(COALESCE("lastSeenAt", $3), $3)
         WHERE "deviceId" = $1 AND ("lastSeenAt" IS NULL OR "lastSeenAt" <= $3)
         RETURNING id, "tenantId"`,
-      [deviceId, connected, seen],
+      [deviceId, connected, seen, state === 'ready' ? seen : null],
     );
     const row = rows[0];
     if (!row) return;
@@ -267,3 +273,5 @@ export function createDeviceService(options: DeviceServiceOptions) {
 }
 
 export type DeviceService = ReturnType<typeof createDeviceService>;
+
+export type ConnectionState = 'connected' | 'ready' | 'disconnected';

@@ -283,6 +283,25 @@ describe(`delivery and acks (${modeName})`, () => {
     for (const id of ids) await waitForStatus(t, id, 'SENT');
   });
 
+  it('publishes nothing to a connected device before it announces online, then each pending command once', async () => {
+    const dev = await registerDevice(t, await createToaster(t));
+    const device = await commandDevice(t, dev, { announce: false });
+    await until(async () => (await t.gql<{ device: { connected: boolean } }, unknown>(`query($d: String!) { device(deviceId: $d) { connected } }`, { d: dev.deviceId })).data!.device.connected, 'the device to be connected');
+    const first = (await send(t, { deviceId: dev.deviceId, name: 'toast', params: { power: 1 } })).commandId as string;
+    // Several sweeps (every 50 ms) pass; the device is connected but has not said it subscribed.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(device.received).toEqual([]);
+    expect((await commandOf(t, first))!.status).toBe('PENDING');
+    await device.online();
+    await device.waitFor(1);
+    const second = (await send(t, { deviceId: dev.deviceId, name: 'toast', params: { power: 2 } })).commandId as string;
+    await device.waitFor(2);
+    await waitForStatus(t, second, 'SENT');
+    // The `online` redelivery round and the sweeper both ran after `first` was claimed: still once each.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(device.received.map((r) => r.commandId)).toEqual([first, second]);
+  });
+
   it('expires a command whose TTL passes while the device is offline, and never delivers it', async () => {
     const dev = await registerDevice(t, await createToaster(t));
     const short = await send(t, { deviceId: dev.deviceId, name: 'toast', params: { power: 5 }, ttlMs: 100 });

@@ -94,7 +94,11 @@ export interface ReceivedCommand {
  * With `autoAck`, it acks every command with that body the moment it arrives (attached before `online`:
  * a command can arrive before the PUBACK of the `online` message).
  */
-export async function commandDevice(t: TestServer, creds: Creds, options: { autoAck?: unknown } = {}) {
+/**
+ * A device that subscribes to its commands and then (unless `announce: false`) publishes `online`, the
+ * contract's "ready" signal.
+ */
+export async function commandDevice(t: TestServer, creds: Creds, options: { autoAck?: unknown; announce?: boolean } = {}) {
   const client: MqttClient = await t.mqtt({ username: creds.username, password: creds.password, clientId: `${creds.deviceId}-${Math.random().toString(36).slice(2)}` });
   const received: ReceivedCommand[] = [];
   const prefix = `devices/${creds.deviceId}/commands/`;
@@ -105,10 +109,12 @@ export async function commandDevice(t: TestServer, creds: Creds, options: { auto
     if (options.autoAck !== undefined) client.publish(`${prefix}${commandId}/ack`, JSON.stringify(options.autoAck), { qos: 1 });
   });
   await client.subscribeAsync(`${prefix}+`, { qos: 1 });
-  await client.publishAsync(`devices/${creds.deviceId}/status`, 'online', { qos: 1, retain: true });
+  const online = () => client.publishAsync(`devices/${creds.deviceId}/status`, 'online', { qos: 1, retain: true });
+  if (options.announce !== false) await online();
   return {
     client,
     received,
+    online,
     async waitFor(n: number): Promise<ReceivedCommand[]> {
       await until(() => received.length >= n, `${n} command(s) to reach ${creds.deviceId} (got ${received.length})`);
       return received;
