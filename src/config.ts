@@ -84,6 +84,10 @@ export interface TelemetryConfig {
   maxPendingPoints: number;
   /** How long a message may wait for room before it is refused as OVERLOADED, in ms. */
   backpressureTimeoutMs: number;
+  /** Batches written at once (each on its own database connection with PostgreSQL). */
+  writeConcurrency: number;
+  /** How often dirty hours' hourly and daily rollups are derived from the 15-minute ones, in ms. */
+  rollupSettleIntervalMs: number;
   /** Most buckets one `Device.series` query may span (per metric); larger ranges are refused. */
   seriesMaxBuckets: number;
   /** Most metrics one `Device.series` query may name. */
@@ -335,6 +339,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchMaxAgeMs: int('TELEMETRY_BATCH_MAX_AGE_MS', 20, 0, 60_000),
       maxPendingPoints: int('TELEMETRY_MAX_PENDING_POINTS', 100_000, 1, 10_000_000),
       backpressureTimeoutMs: int('TELEMETRY_BACKPRESSURE_TIMEOUT_MS', 10_000, 0, 600_000),
+      writeConcurrency: int('TELEMETRY_WRITE_CONCURRENCY', 2, 1, 32),
+      rollupSettleIntervalMs: int('TELEMETRY_ROLLUP_SETTLE_INTERVAL_MS', 2000, 50, 3_600_000),
       seriesMaxBuckets: int('TELEMETRY_SERIES_MAX_BUCKETS', 10_000, 1, 1_000_000),
       seriesMaxMetrics: int('TELEMETRY_SERIES_MAX_METRICS', 20, 1, 1000),
       seriesRollups: bool('TELEMETRY_SERIES_ROLLUPS', true),

@@ -8,6 +8,7 @@ import type { DeviceService } from './services/devices.ts';
 import type { TwinService } from './services/twins.ts';
 import type { ModelService } from './services/models.ts';
 import type { CommandService } from './services/commands.ts';
+import type { RollupSettler } from './services/rollups.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/context.ts). */
 export interface GraphQLContext {
@@ -22,4 +23,6 @@ export interface GraphQLContext {
   audit: AuditLog;
   models: ModelService;
   commands: CommandService;
+  /** Settles dirty hourly/daily rollups; a series reading those grains calls it first. */
+  rollups: Pick<RollupSettler, 'settle'>;
 }

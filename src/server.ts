@@ -23,6 +23,7 @@ import { openSecret, sealSecret } from './security/secrets.ts';
 import { createDeviceService } from './services/devices.ts';
 import { createLastSeenTracker } from './services/presence.ts';
 import { createTelemetryRetention } from './services/retention.ts';
+import { createRollupSettler } from './services/rollups.ts';
 import { createTelemetryService } from './services/telemetry.ts';
 import { createTwinService } from './services/twins.ts';
 import { createModelService } from './services/models.ts';
@@ -182,7 +183,9 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     const audit = createAuditLog({ prisma, logger: logger.child({ component: 'audit' }) });
     const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
     teardown.unshift(() => tokenWatch.stop());
-    const services = { prisma, bus, config, logger, devices, twins, audit, models, commands };
+    // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
+    const rollups = createRollupSettler({ database, logger: logger.child({ component: 'rollups' }), metrics, config: config.telemetry });
+    const services = { prisma, bus, config, logger, devices, twins, audit, models, commands, rollups };
     const edge = createEdge(config.graphql, metrics);
     const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
     const httpServer = http.createServer((req, res) => {
@@ -242,6 +245,8 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     const retention = createTelemetryRetention({ sql: database.sql, logger: logger.child({ component: 'retention' }), metrics, config: config.telemetry });
     retention.start();
     teardown.unshift(() => retention.stop());
+    rollups.start();
+    teardown.unshift(() => rollups.stop());
 
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);

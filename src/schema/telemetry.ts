@@ -4,6 +4,7 @@ import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
 import { isValidTimeZone, MAX_BUCKET_TS, MIN_BUCKET_TS, type AggregateFunction, type BucketInterval, type FillMode, type SeriesBucket } from '../domain/telemetry/buckets.ts';
 import { METRIC_NAME } from '../domain/telemetry/message.ts';
+import { ROLLUP_GRAINS } from '../domain/telemetry/rollups.ts';
 import { loadSeries, seriesPlan, seriesRange, type MetricSeries, type SeriesKey } from '../services/series.ts';
 import type { TelemetryEvent } from '../events/bus.ts';
 import { requireRole } from './auth.ts';
@@ -209,9 +210,13 @@ function seriesLoader(ctx: GraphQLContext, key: SeriesKey): DataLoader<string, M
       const range = seriesRange(key, max);
       const { seriesRollups, rollupRetentionDays } = ctx.config.telemetry;
       const plan = seriesPlan(key, range, { enabled: seriesRollups, retentionDays: rollupRetentionDays }, Date.now());
-      loader = new DataLoader((uuids: readonly string[]) =>
-        loadSeries(<T>(sql: string, ...params: unknown[]) => ctx.prisma.$queryRawUnsafe<T[]>(sql, ...params), uuids, key, range, plan),
-      );
+      // Hourly and daily rollups lag the 15-minute ones until settled: settle these devices' first, so a
+      // series sees every point stored before it started.
+      const readsDerived = plan.some((s) => s.source === 'rollup' && s.grain !== ROLLUP_GRAINS[0]);
+      loader = new DataLoader(async (uuids: readonly string[]) => {
+        if (readsDerived) await ctx.rollups.settle(uuids);
+        return loadSeries(<T>(sql: string, ...params: unknown[]) => ctx.prisma.$queryRawUnsafe<T[]>(sql, ...params), uuids, key, range, plan);
+      });
     } catch (error) {
       if (!(error instanceof RangeError)) throw error;
       loader = badInput(`[from, to) spans more than ${max} buckets of ${key.interval}; use a larger interval or a shorter range`);

@@ -4,8 +4,12 @@
  * message carries a ticket that settles once its batch is stored; the bridge awaits it, so a QoS 1 PUBACK
  * follows the store.
  *
- * One batch is written at a time per process: the next one fills while the current one is written, so
- * batches grow with load, and acknowledgements go out in arrival order. When the store falls behind and
+ * Up to `writeConcurrency` batches are written at once (on separate connections with PostgreSQL): a
+ * write spends much of its time waiting on the database, and with one at a time the acknowledgement
+ * window (MQTT_MAX_IN_FLIGHT) sat idle behind it. Batches still settle in the order they were taken —
+ * events and acknowledgements of a later batch wait for the earlier ones — so subscribers see a
+ * device's points in arrival order. Batches grow with load, as the next ones fill while others are
+ * written. When the store falls behind and
  * the batcher is full, `ingest` waits for room (bounded by `backpressureTimeoutMs`) instead of queueing
  * without end; while it waits the MQTT message stays unacknowledged, which holds the publisher back.
  */
@@ -16,7 +20,7 @@ import { DEFAULT_TELEMETRY_LIMITS, parseTelemetry, type TelemetryErrorCode, type
 import type { EventBus, TelemetryEvent } from '../events/bus.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { rollupFoldSql } from './rollups.ts';
+import { ingestRollupSql } from './rollups.ts';
 
 /** Why a telemetry message was not stored. The parser's codes, plus what the pipeline adds. */
 export type TelemetryRefusalCode =
@@ -89,10 +93,14 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
 
   let draining = false;
   let closed = false;
-  let pumping: Promise<void> | undefined;
+  /** Batches being written. */
+  let writing = 0;
+  /** Settles batches in take order: resolves when the last batch taken has settled. */
+  let settled: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Infinity;
   const roomWaiters = new Set<() => void>();
+  const writeConcurrency = Math.max(1, config.writeConcurrency);
 
   function clearTimer(): void {
     if (timer) clearTimeout(timer);
@@ -100,19 +108,14 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
     timerAt = Infinity;
   }
 
-  /** Starts a write when one is due, else sets one timer for when the oldest message comes due. */
+  /** Starts writes while they are due and a writer is free, else sets one timer for when the oldest message comes due. */
   function schedule(): void {
-    if (pumping) return; // the pump re-checks when its batch is done
-    if (batcher.pendingOffers === 0) return clearTimer();
-    const t = now();
-    if (draining || batcher.due(t)) {
+    while (writing < writeConcurrency && batcher.pendingOffers > 0 && (draining || batcher.due(now()))) {
       clearTimer();
-      pumping = pump().finally(() => {
-        pumping = undefined;
-        schedule();
-      });
-      return;
+      startWrite(batcher.take()!);
     }
+    if (writing >= writeConcurrency) return; // a finishing write calls schedule() again
+    if (batcher.pendingOffers === 0) return clearTimer();
     const next = batcher.nextDueAt()!;
     if (timer && timerAt <= next) return;
     clearTimer();
@@ -121,33 +124,44 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
       timer = undefined;
       timerAt = Infinity;
       schedule();
-    }, Math.max(0, next - t));
+    }, Math.max(0, next - now()));
   }
 
-  async function pump(): Promise<void> {
-    while (batcher.pendingOffers > 0 && (draining || batcher.due(now()))) {
-      await writeBatch(batcher.take()!);
-    }
+  function startWrite(batch: Batch<Ticket>): void {
+    writing++;
+    const outcome = storeWithRetry(batch.points).then(
+      (result) => ({ ok: true as const, result }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    const previous = settled;
+    settled = (async () => {
+      const written = await outcome;
+      await previous;
+      try {
+        settleBatch(batch, written);
+      } catch (error) {
+        logger.error({ err: error }, 'settling a telemetry batch failed');
+      } finally {
+        writing--;
+        schedule();
+      }
+    })();
   }
 
   function wakeRoomWaiters(): void {
     for (const wake of [...roomWaiters]) wake();
   }
 
-  async function writeBatch(batch: Batch<Ticket>): Promise<void> {
-    let result: StoreResult;
-    try {
-      result = await storeWithRetry(batch.points);
-    } catch (error) {
-      metrics.inc(TELEMETRY_BATCHES_METRIC, { result: 'failed' });
-      logger.error({ err: error, points: batch.points.length, messages: batch.tickets.length }, 'telemetry batch could not be stored');
-      batcher.release(batch);
-      for (const ticket of batch.tickets) ticket.reject(error);
-      wakeRoomWaiters();
-      return;
-    }
+  function settleBatch(batch: Batch<Ticket>, written: { ok: true; result: StoreResult } | { ok: false; error: unknown }): void {
     batcher.release(batch);
     wakeRoomWaiters();
+    if (!written.ok) {
+      metrics.inc(TELEMETRY_BATCHES_METRIC, { result: 'failed' });
+      logger.error({ err: written.error, points: batch.points.length, messages: batch.tickets.length }, 'telemetry batch could not be stored');
+      for (const ticket of batch.tickets) ticket.reject(written.error);
+      return;
+    }
+    const { result } = written;
     metrics.inc(TELEMETRY_BATCHES_METRIC, { result: 'stored' });
     metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'stored' }, result.stored);
     metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'duplicate' }, result.duplicates);
@@ -240,8 +254,9 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
 
   /**
    * The one statement per batch: inserts the points (replays hit the key and store nothing), moves the
-   * latest values forward and folds into the rollups (src/services/rollups.ts) only what was inserted, and reports which devices matched and which rows were
-   * new. Joining "Device" drops the rows of a device deleted since it was resolved instead of failing
+   * latest values forward and folds into the 15-minute rollups (src/services/rollups.ts) only what was
+   * inserted, and reports which devices matched and which rows were new. Every table is written in key
+   * order, so batches written concurrently (by this instance or another) cannot deadlock each other. Joining "Device" drops the rows of a device deleted since it was resolved instead of failing
    * the whole batch on the foreign key.
    */
   async function writeRows(points: DevicePoint[]): Promise<{ matched: Set<string>; inserted: Set<string> }> {
@@ -254,6 +269,7 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
        ), inserted AS (
          INSERT INTO "TelemetryPoint" ("deviceId", metric, ts, value, "isBool")
          SELECT device_id, metric, ts, value, is_bool FROM input
+          ORDER BY device_id, metric, ts
          ON CONFLICT ("deviceId", metric, ts) DO NOTHING
          RETURNING "deviceId", metric, ts, value, "isBool"
        ), newest AS (
@@ -263,10 +279,11 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
        ), latest AS (
          INSERT INTO "TelemetryLatest" ("deviceId", metric, ts, value, "isBool")
          SELECT "deviceId", metric, ts, value, "isBool" FROM newest
+          ORDER BY "deviceId", metric
          ON CONFLICT ("deviceId", metric) DO UPDATE
            SET ts = EXCLUDED.ts, value = EXCLUDED.value, "isBool" = EXCLUDED."isBool"
            WHERE "TelemetryLatest".ts < EXCLUDED.ts
-       ) ${rollupFoldSql('inserted')}
+       ) ${ingestRollupSql('inserted')}
        SELECT 'm' AS kind, m.device_id::text AS device, NULL::text AS metric, NULL::float8 AS ts
          FROM (SELECT DISTINCT device_id FROM input) m
        UNION ALL
@@ -340,7 +357,7 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
       draining = true;
       clearTimer();
       for (;;) {
-        if (pumping) await pumping;
+        if (writing > 0) await settled;
         else if (batcher.pendingOffers > 0) schedule();
         else if (roomWaiters.size > 0) {
           // Messages still waiting for room get it now, and are written by the next round.

@@ -1,7 +1,8 @@
 /**
- * Rollups are kept by the ingest statement: on random data sent the way devices send it — single
+ * Rollups are kept by the ingest statement (15-minute grain) and by settling (hourly and daily, derived
+ * from the 15-minute rows of the hours the ingest statement marked dirty): on random data sent the way devices send it — single
  * messages and catch-up arrays, shuffled out of time order, replayed, with conflicting duplicates, and
- * from two service instances at once — every rollup row must equal the aggregate of the raw rows that
+ * from two service instances at once, settled while batches are still being written — every rollup row must equal the aggregate of the raw rows that
  * were actually stored, computed by `aggregate()` (the plain-TypeScript reference in
  * src/domain/telemetry/buckets.ts) over UTC buckets of the grain.
  */
@@ -13,7 +14,7 @@ import { ROLLUP_GRAINS, type RollupGrain } from '../../src/domain/telemetry/roll
 import { createEventBus } from '../../src/events/bus.ts';
 import { createLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
-import { rebuildRollups } from '../../src/services/rollups.ts';
+import { rebuildRollups, settleRollups } from '../../src/services/rollups.ts';
 import { createTelemetryService } from '../../src/services/telemetry.ts';
 import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
 
@@ -42,13 +43,13 @@ function rng(seed: number) {
   };
 }
 
-function service(batchMaxPoints: number) {
+function service(batchMaxPoints: number, writeConcurrency = 2) {
   return createTelemetryService({
     sql: db.sql,
     bus: createEventBus(),
     metrics: new Metrics(),
     logger: createLogger('silent'),
-    config: { ...loadConfig({}).telemetry, batchMaxPoints, batchMaxAgeMs: 5 },
+    config: { ...loadConfig({}).telemetry, batchMaxPoints, batchMaxAgeMs: 5, writeConcurrency },
     maxPayloadBytes: 1024 * 1024,
   });
 }
@@ -108,7 +109,9 @@ interface RollupRow {
   last: number;
 }
 
+/** Every grain's rows, after settling what is dirty (hourly and daily rows lag until then). */
 async function rollupRows(uuid: string): Promise<RollupRow[]> {
+  await settleRollups(db);
   const rows = await db.sql.query<Record<string, unknown>>(
     `SELECT metric, grain, (extract(epoch FROM bucket) * 1000)::float8 AS bucket, count, sum, min, max,
             (extract(epoch FROM "firstTs") * 1000)::float8 AS "firstTs", first, (extract(epoch FROM "lastTs") * 1000)::float8 AS "lastTs", last
@@ -178,6 +181,31 @@ describe(`telemetry rollups (${modeName})`, () => {
     ]);
     expect(outcomes.every((o) => o.ok)).toBe(true);
     await Promise.all([a.drain(), b.drain()]);
+    expect(await rollupRows(device.uuid)).toEqual(await expectedRows(device.uuid));
+  });
+
+  it('stay correct when settled again and again while batches are being written, from two instances', async () => {
+    const device = await createDevice();
+    const [a, b] = [service(30, 3), service(30, 3)];
+    const messages = randomMessages(42);
+    let writing = true;
+    const settler = (async () => {
+      let rounds = 0;
+      while (writing || rounds === 0) {
+        await settleRollups(db, { deviceUuids: [device.uuid] });
+        rounds++;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      return rounds;
+    })();
+    const outcomes = await Promise.all([
+      ...messages.map((m) => a.ingest(device.deviceId, m, Date.now())),
+      ...[...messages].reverse().map((m) => b.ingest(device.deviceId, m, Date.now())),
+    ]);
+    await Promise.all([a.drain(), b.drain()]);
+    writing = false;
+    expect(await settler).toBeGreaterThan(0);
+    expect(outcomes.every((o) => o.ok)).toBe(true);
     expect(await rollupRows(device.uuid)).toEqual(await expectedRows(device.uuid));
   });
 
