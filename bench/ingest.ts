@@ -54,7 +54,8 @@ const HELP = `usage: npm run bench:ingest -- [options]
   --record               append the run to bench/RESULTS.md
 
 env: BENCH_DATABASE_URL (scratch databases are created there and dropped), BENCH_MQTT_URL (external broker;
-     Mosquitto does not enforce Doppel's device auth), BENCH_LOG_LEVEL (server log level, default silent).`;
+     Mosquitto does not enforce Doppel's device auth), BENCH_LOG_LEVEL (server log level, default silent),
+     BENCH_SERVER_<NAME>=value (passes <NAME>=value to the server, e.g. BENCH_SERVER_TELEMETRY_WRITE_CONCURRENCY=1).`;
 
 const { values: opts } = parseArgs({
   options: {
@@ -229,6 +230,12 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
       DOPPEL_BOOTSTRAP_TOKEN: 'false',
       ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `ingest${tag}` } : {}),
+      // BENCH_SERVER_<NAME>=value sets the server's <NAME> (e.g. BENCH_SERVER_TELEMETRY_WRITE_CONCURRENCY=1).
+      ...Object.fromEntries(
+        Object.entries(process.env)
+          .filter(([k, v]) => k.startsWith('BENCH_SERVER_') && v !== undefined)
+          .map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v as string]),
+      ),
     };
     const started = await srv.call<ServerStarted>('start', { env });
     const httpUrl = `${started.url}/graphql`;

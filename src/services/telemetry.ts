@@ -108,15 +108,32 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
     timerAt = Infinity;
   }
 
+  /**
+   * Whether to start a write now. The first writer takes a batch when it is due (full, or its oldest
+   * message waited `batchMaxAgeMs`). Further writers start only for a batch worth a statement of its
+   * own — half full, or waiting 5 × `batchMaxAgeMs` — because every batch costs a statement and one
+   * live event per device in it: many small concurrent batches spent more CPU than they saved in waiting.
+   */
+  function shouldStart(t: number): boolean {
+    if (batcher.pendingOffers === 0) return false;
+    if (draining) return true;
+    if (writing === 0) return batcher.due(t);
+    return batcher.pendingPoints * 2 >= config.batchMaxPoints || t >= nextStartAt();
+  }
+
+  function nextStartAt(): number {
+    return batcher.nextDueAt()! + (writing === 0 ? 0 : 4 * config.batchMaxAgeMs);
+  }
+
   /** Starts writes while they are due and a writer is free, else sets one timer for when the oldest message comes due. */
   function schedule(): void {
-    while (writing < writeConcurrency && batcher.pendingOffers > 0 && (draining || batcher.due(now()))) {
+    while (writing < writeConcurrency && shouldStart(now())) {
       clearTimer();
       startWrite(batcher.take()!);
     }
-    if (writing >= writeConcurrency) return; // a finishing write calls schedule() again
     if (batcher.pendingOffers === 0) return clearTimer();
-    const next = batcher.nextDueAt()!;
+    if (writing >= writeConcurrency) return; // a finishing write calls schedule() again
+    const next = nextStartAt();
     if (timer && timerAt <= next) return;
     clearTimer();
     timerAt = next;
