@@ -10,6 +10,15 @@ export type DatabaseConfig =
   | { kind: 'pglite'; /** data directory, or undefined for an in-memory database */ dataDir: string | undefined }
   | { kind: 'postgres'; url: string };
 
+export interface EmbeddedMaintenanceConfig {
+  /** A CHECKPOINT runs once this much WAL was written since the last one (PGLITE_CHECKPOINT_WAL_MB). */
+  checkpointWalBytes: number;
+  /** How often the WAL distance is checked, in ms. */
+  checkIntervalMs: number;
+  /** How often hot, updated-in-place tables are vacuumed and analyzed, in ms; 0 = never. */
+  vacuumIntervalMs: number;
+}
+
 export type MqttConfig =
   | { kind: 'embedded'; port: number; host: string }
   | {
@@ -152,6 +161,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Directory for embedded-mode files (PGlite data, the bootstrap admin token). */
   dataDir: string;
+  /** Upkeep the embedded database does not do for itself (src/db/maintenance.ts); unused with PostgreSQL. */
+  embeddedMaintenance: EmbeddedMaintenanceConfig;
   /** Whether to create an admin token on first start when none exists (embedded mode default). */
   bootstrapAdminToken: boolean;
   /** Max size of an MQTT payload accepted from a device, in bytes. */
@@ -321,6 +332,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mqtt,
     logLevel,
     dataDir,
+    embeddedMaintenance: {
+      checkpointWalBytes: int('PGLITE_CHECKPOINT_WAL_MB', 64, 1, 400) * 1024 * 1024,
+      checkIntervalMs: int('PGLITE_CHECKPOINT_CHECK_MS', 1000, 10, 60_000),
+      vacuumIntervalMs: int('PGLITE_VACUUM_INTERVAL_MS', 300_000, 0, 86_400_000),
+    },
     bootstrapAdminToken: bool('DOPPEL_BOOTSTRAP_TOKEN', true),
     apiTokenRecheckMs: int('API_TOKEN_RECHECK_MS', 30_000, 100, 3_600_000),
     maxPayloadBytes: int('MQTT_MAX_PAYLOAD_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),

@@ -24,6 +24,7 @@ import { createDeviceService } from './services/devices.ts';
 import { createLastSeenTracker } from './services/presence.ts';
 import { createTelemetryRetention } from './services/retention.ts';
 import { createRollupSettler } from './services/rollups.ts';
+import { createEmbeddedMaintenance } from './db/maintenance.ts';
 import { createTelemetryService } from './services/telemetry.ts';
 import { createTwinService } from './services/twins.ts';
 import { createModelService } from './services/models.ts';
@@ -247,6 +248,12 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     teardown.unshift(() => retention.stop());
     rollups.start();
     teardown.unshift(() => rollups.stop());
+    // PGlite has no checkpointer and no autovacuum: without this it wedges after ≈ 550 MB of WAL (src/db/maintenance.ts).
+    if (database.kind === 'pglite') {
+      const upkeep = createEmbeddedMaintenance({ sql: database.sql, logger: logger.child({ component: 'embedded-db' }), metrics, config: config.embeddedMaintenance });
+      upkeep.start();
+      teardown.unshift(() => upkeep.stop());
+    }
 
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);

@@ -85,6 +85,8 @@ describe('configuration', () => {
       batchMaxAgeMs: 20,
       maxPendingPoints: 100_000,
       backpressureTimeoutMs: 10_000,
+      writeConcurrency: 2,
+      rollupSettleIntervalMs: 2000,
       seriesMaxBuckets: 10_000,
       seriesMaxMetrics: 20,
       seriesRollups: true,
@@ -94,6 +96,9 @@ describe('configuration', () => {
       retentionBatchRows: 10_000,
     });
     expect(loadConfig({ TELEMETRY_MAX_VALUES_PER_MESSAGE: '10', TELEMETRY_BATCH_MAX_AGE_MS: '0' }).telemetry).toMatchObject({ maxValuesPerMessage: 10, batchMaxAgeMs: 0 });
+    expect(loadConfig({}).embeddedMaintenance).toEqual({ checkpointWalBytes: 64 * 1024 * 1024, checkIntervalMs: 1000, vacuumIntervalMs: 300_000 });
+    expect(loadConfig({ PGLITE_CHECKPOINT_WAL_MB: '16', PGLITE_VACUUM_INTERVAL_MS: '0' }).embeddedMaintenance).toMatchObject({ checkpointWalBytes: 16 * 1024 * 1024, vacuumIntervalMs: 0 });
+    expect(() => loadConfig({ PGLITE_CHECKPOINT_WAL_MB: '0', TELEMETRY_WRITE_CONCURRENCY: '0' })).toThrow(/PGLITE_CHECKPOINT_WAL_MB[\s\S]*TELEMETRY_WRITE_CONCURRENCY|TELEMETRY_WRITE_CONCURRENCY[\s\S]*PGLITE_CHECKPOINT_WAL_MB/);
     let error: unknown;
     try {
       loadConfig({ TELEMETRY_MAX_PENDING_POINTS: '100', TELEMETRY_BATCH_MAX_POINTS: '200', TELEMETRY_MAX_VALUES_PER_MESSAGE: '500', TELEMETRY_MAX_BATCH_ENTRIES: '0' });

@@ -11,10 +11,14 @@
  * TELEMETRY_ROLLUP_SETTLE_INTERVAL_MS, and for the devices of a series before it reads hourly or daily
  * rollups — so a series always sees every point stored before it started (read-your-writes).
  *
- * Settling is race-free without locking the ingest path: the ingest statement upserts its marks with
- * `DO UPDATE` (a row lock), and `settle` deletes marks first (locking them in key order) and only then,
- * in a later statement of its transaction (a newer snapshot), reads the 15-minute rows. A batch that
- * touched an hour either committed before that read (and is derived) or its mark outlives the settle.
+ * Settling is race-free without holding locks against the ingest path, and without a multi-statement
+ * transaction (PGlite 0.4 can wedge at 100 % CPU inside the COMMIT of a large explicit transaction; seen
+ * in bench:ingest): the ingest statement bumps its marks' `version`; `settle` reads the marks, derives
+ * their hours and days (later statements, so newer snapshots), and then deletes only the marks still at
+ * the version it read. A batch stored meanwhile bumped the version and keeps its hour dirty; a crash
+ * in between leaves the marks, and deriving again is idempotent (it replaces). Settles never overlap —
+ * an in-process queue, plus a PostgreSQL advisory lock between instances — so an older derivation can
+ * never overwrite a newer one.
  *
  * Correctness under replays, reordering and concurrency:
  * - Only rows returned by `INSERT … ON CONFLICT DO NOTHING RETURNING` are folded, so a replayed point
@@ -31,7 +35,7 @@
  *   in the last bits, as any re-association of floating-point addition can.
  */
 import type { TelemetryConfig } from '../config.ts';
-import type { Database } from '../db/client.ts';
+import type { Database, SqlSession } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { ROLLUP_GRAINS } from '../domain/telemetry/rollups.ts';
@@ -102,8 +106,8 @@ export function ingestRollupSql(source: string): string {
          INSERT INTO "TelemetryRollupDirty" ("deviceId", hour)
          SELECT DISTINCT "deviceId", date_bin(interval '${HOUR_GRAIN} seconds', bucket, timestamptz 'epoch') FROM rollup_parts
           ORDER BY 1, 2
-         -- DO UPDATE, not DO NOTHING: the row lock makes a concurrent settle wait for this batch (see above).
-         ON CONFLICT ("deviceId", hour) DO UPDATE SET hour = EXCLUDED.hour
+         -- A new version even when the mark exists: a settle that read the old one must not delete it.
+         ON CONFLICT ("deviceId", hour) DO UPDATE SET version = "TelemetryRollupDirty".version + 1
        )`;
 }
 
@@ -122,6 +126,23 @@ export function rollupFoldSql(source: string): string {
        )`;
 }
 
+/**
+ * The `grain` rollup rows inside each span of `spans` (a query with columns device, start; spans are
+ * `span` seconds long), as parts for `coarserSql`. The device's metrics come from its latest values
+ * (every metric ever stored has one), so each (device, metric) is one range scan of the rollup key —
+ * a plain join would let a planner without statistics (PGlite never analyzes) scan the whole table.
+ */
+function partsOfSql(spans: string, grain: number, span: number): string {
+  return `SELECT q."deviceId", q.metric, q.bucket, q.count, q.sum, q.min, q.max, q."firstTs" AS first_ts, q.first, q."lastTs" AS last_ts, q.last
+               FROM (${spans}) AS t
+               JOIN "TelemetryLatest" l ON l."deviceId" = t.device
+               CROSS JOIN LATERAL (
+                 SELECT * FROM "TelemetryRollup" r
+                  WHERE r."deviceId" = t.device AND r.metric = l.metric AND r.grain = ${grain}
+                    AND r.bucket >= t.start AND r.bucket < t.start + interval '${span} seconds'
+               ) q`;
+}
+
 /** Marks taken per settle transaction (bounds its locks and memory). */
 const SETTLE_BATCH = 5000;
 
@@ -134,66 +155,74 @@ export interface SettleOptions {
   dayCutoff?: number;
 }
 
+/** Any fixed key: the PostgreSQL advisory lock that keeps settles of several instances apart. */
+const SETTLE_LOCK_KEY = 0x646f7070; // 'dopp'
+
+/** Settles of this process, one after another (PGlite has one session, so its advisory locks never exclude). */
+let settleQueue: Promise<unknown> = Promise.resolve();
+
 /**
  * Derives the hourly and daily rollups of every dirty hour (of the given devices) from its 15-minute
- * rollups, replacing what was there, and deletes the marks. One transaction per `SETTLE_BATCH` marks.
+ * rollups, replacing what was there, and deletes the marks that did not change meanwhile. Batches of
+ * `SETTLE_BATCH` marks.
  *
  * @returns the marks settled.
  */
-export async function settleRollups(database: Pick<Database, 'withSession'>, options: SettleOptions = {}): Promise<number> {
+export function settleRollups(database: Pick<Database, 'withSession'>, options: SettleOptions = {}): Promise<number> {
+  const run = settleQueue.then(() => database.withSession((session) => settleLocked(session, options)));
+  settleQueue = run.catch(() => undefined);
+  return run;
+}
+
+async function settleLocked(session: SqlSession, options: SettleOptions): Promise<number> {
   const devices = options.deviceUuids ? [...options.deviceUuids] : null;
   const hourCutoff = new Date(options.hourCutoff ?? 0).toISOString();
   const dayCutoff = new Date(options.dayCutoff ?? 0).toISOString();
-  let settled = 0;
-  for (;;) {
-    const taken = await database.withSession((session) =>
-      session.transaction(async (tx) => {
-        // Key order, so concurrent settles and ingest batches lock marks in the same order.
-        const marks = await tx.query<{ deviceId: string; hour: Date | string }>(
-          `WITH victims AS (
-             SELECT "deviceId", hour FROM "TelemetryRollupDirty"
-              WHERE $1::uuid[] IS NULL OR "deviceId" = ANY($1::uuid[])
-              ORDER BY "deviceId", hour LIMIT ${SETTLE_BATCH} FOR UPDATE
-           )
-           DELETE FROM "TelemetryRollupDirty" d USING victims v
-            WHERE d."deviceId" = v."deviceId" AND d.hour = v.hour
-           RETURNING d."deviceId"::text AS "deviceId", d.hour`,
-          [devices],
-        );
-        if (marks.length === 0) return 0;
-        const uuids = marks.map((m) => m.deviceId);
-        const hours = marks.map((m) => new Date(m.hour).toISOString());
-        // A later statement: its snapshot includes every batch that marked these hours before we deleted the marks.
-        await tx.query(
-          `WITH parts AS (
-             SELECT q."deviceId", q.metric, q.bucket, q.count, q.sum, q.min, q.max, q."firstTs" AS first_ts, q.first, q."lastTs" AS last_ts, q.last
-               FROM unnest($1::uuid[], $2::timestamptz[]) AS t(device, hour)
-               JOIN "TelemetryRollup" q ON q."deviceId" = t.device AND q.grain = ${FINEST}
-                AND q.bucket >= t.hour AND q.bucket < t.hour + interval '${HOUR_GRAIN} seconds'
-              WHERE t.hour >= $3::timestamptz
-           ), hourly AS (${coarserSql('parts', String(HOUR_GRAIN))})
-           ${upsertRollupsSql('hourly', 'replace')}`,
-          [uuids, hours, hourCutoff],
-        );
-        await tx.query(
-          `WITH days AS (
-             SELECT DISTINCT device, date_bin(interval '${DAY_GRAIN} seconds', hour, timestamptz 'epoch') AS day
-               FROM unnest($1::uuid[], $2::timestamptz[]) AS t(device, hour)
-           ), parts AS (
-             SELECT q."deviceId", q.metric, q.bucket, q.count, q.sum, q.min, q.max, q."firstTs" AS first_ts, q.first, q."lastTs" AS last_ts, q.last
-               FROM days t
-               JOIN "TelemetryRollup" q ON q."deviceId" = t.device AND q.grain = ${HOUR_GRAIN}
-                AND q.bucket >= t.day AND q.bucket < t.day + interval '${DAY_GRAIN} seconds'
-              WHERE t.day >= $3::timestamptz
-           ), daily AS (${coarserSql('parts', String(DAY_GRAIN))})
-           ${upsertRollupsSql('daily', 'replace')}`,
-          [uuids, hours, dayCutoff],
-        );
-        return marks.length;
-      }),
-    );
-    settled += taken;
-    if (taken < SETTLE_BATCH) return settled;
+  await session.query('SELECT pg_advisory_lock($1)', [SETTLE_LOCK_KEY]);
+  try {
+    let settled = 0;
+    let after: { deviceId: string; hour: string } | null = null;
+    for (;;) {
+      const marks: Array<{ deviceId: string; hour: Date | string; version: string }> = await session.query(
+        `SELECT "deviceId"::text AS "deviceId", hour, version::text AS version FROM "TelemetryRollupDirty"
+          WHERE ($1::uuid[] IS NULL OR "deviceId" = ANY($1::uuid[]))
+            AND ($2::uuid IS NULL OR ("deviceId", hour) > ($2::uuid, $3::timestamptz))
+          ORDER BY "deviceId", hour LIMIT ${SETTLE_BATCH}`,
+        [devices, after?.deviceId ?? null, after?.hour ?? null],
+      );
+      if (marks.length === 0) return settled;
+      const uuids = marks.map((m) => m.deviceId);
+      const hours = marks.map((m) => new Date(m.hour).toISOString());
+      await session.query(
+        `WITH parts AS (${partsOfSql(`SELECT device, hour AS start FROM unnest($1::uuid[], $2::timestamptz[]) AS t(device, hour) WHERE hour >= $3::timestamptz`, FINEST, HOUR_GRAIN)}),
+         hourly AS (${coarserSql('parts', String(HOUR_GRAIN))})
+         ${upsertRollupsSql('hourly', 'replace')}`,
+        [uuids, hours, hourCutoff],
+      );
+      await session.query(
+        `WITH parts AS (${partsOfSql(
+          `SELECT DISTINCT device, date_bin(interval '${DAY_GRAIN} seconds', hour, timestamptz 'epoch') AS start
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS t(device, hour)
+            WHERE date_bin(interval '${DAY_GRAIN} seconds', hour, timestamptz 'epoch') >= $3::timestamptz`,
+          HOUR_GRAIN,
+          DAY_GRAIN,
+        )}),
+         daily AS (${coarserSql('parts', String(DAY_GRAIN))})
+         ${upsertRollupsSql('daily', 'replace')}`,
+        [uuids, hours, dayCutoff],
+      );
+      await session.query(
+        `DELETE FROM "TelemetryRollupDirty" d
+          USING unnest($1::uuid[], $2::timestamptz[], $3::bigint[]) AS m(device, hour, version)
+          WHERE d."deviceId" = m.device AND d.hour = m.hour AND d.version = m.version`,
+        [uuids, hours, marks.map((m) => m.version)],
+      );
+      settled += marks.length;
+      if (marks.length < SETTLE_BATCH) return settled;
+      after = { deviceId: uuids[uuids.length - 1]!, hour: hours[hours.length - 1]! };
+    }
+  } finally {
+    await session.query('SELECT pg_advisory_unlock($1)', [SETTLE_LOCK_KEY]);
   }
 }
 

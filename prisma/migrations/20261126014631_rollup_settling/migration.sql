@@ -2,6 +2,7 @@
 CREATE TABLE "TelemetryRollupDirty" (
     "deviceId" UUID NOT NULL,
     "hour" TIMESTAMPTZ(3) NOT NULL,
+    "version" BIGINT NOT NULL DEFAULT 0,
 
     CONSTRAINT "TelemetryRollupDirty_pkey" PRIMARY KEY ("deviceId","hour")
 );
