@@ -273,7 +273,7 @@ export const ROLLUP_SETTLED_METRIC = 'doppel_telemetry_rollup_hours_settled_tota
 export const ROLLUP_SETTLE_FAILURES_METRIC = 'doppel_telemetry_rollup_settle_failures_total';
 
 export interface RollupSettlerOptions {
-  database: Pick<Database, 'withSession'>;
+  database: Pick<Database, 'withSession' | 'sql'>;
   logger: Logger;
   metrics: Metrics;
   config: Pick<TelemetryConfig, 'rollupSettleIntervalMs' | 'rollupRetentionDays'>;
@@ -297,6 +297,11 @@ export function createRollupSettler(options: RollupSettlerOptions) {
   const horizon = (days: number) => (days > 0 ? now() - days * DAY : 0);
 
   async function settle(deviceUuids?: readonly string[]): Promise<number> {
+    // The common case on the read path: nothing dirty for these devices — one cheap probe, no lock.
+    if (deviceUuids) {
+      const dirty = await database.sql.query(`SELECT 1 FROM "TelemetryRollupDirty" WHERE "deviceId" = ANY($1::uuid[]) LIMIT 1`, [[...deviceUuids]]);
+      if (dirty.length === 0) return 0;
+    }
     const n = await settleRollups(database, {
       ...(deviceUuids ? { deviceUuids } : {}),
       hourCutoff: horizon(config.rollupRetentionDays[FINEST]),

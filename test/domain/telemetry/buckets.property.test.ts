@@ -6,6 +6,7 @@ import {
   bucketEnd,
   bucketRange,
   bucketStart,
+  utcOffset,
   type AggregateFunction,
   type BucketInterval,
 } from '../../../src/domain/telemetry/buckets.ts';
@@ -302,6 +303,33 @@ describe('aggregate equals a naive computation', () => {
         expect(filled.reduce((n, b) => n + (b.values.count ?? 0), 0)).toBe(inside);
       }),
       { numRuns: Math.ceil(numRuns / 2) },
+    );
+  });
+});
+
+describe('utcOffset (cached per stretch between transitions) equals what Intl says, at any instant', () => {
+  const ZONES_TO_CHECK = ['Europe/Berlin', 'America/New_York', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'Pacific/Chatham', 'America/Sao_Paulo', 'Europe/Dublin', 'UTC'];
+  /** The offset from Intl's own `longOffset` name ("GMT+05:45"), independent of the module's parsing. */
+  function intlOffset(ts: number, timeZone: string): number {
+    const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' }).formatToParts(ts).find((p) => p.type === 'timeZoneName')!.value;
+    const m = /^GMT(?:([+-])(\d{2}):(\d{2})(?::(\d{2}))?)?$/.exec(name)!;
+    if (!m[1]) return 0;
+    return (m[1] === '-' ? -1 : 1) * ((Number(m[2]) * 60 + Number(m[3])) * 60 + Number(m[4] ?? 0)) * 1000;
+  }
+  it('for random instants in random order, and for runs of consecutive ones across transitions', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...ZONES_TO_CHECK),
+        fc.integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(2100, 0, 1) }),
+        fc.integer({ min: 1, max: 48 }),
+        (zone, start, steps) => {
+          for (let i = 0; i < steps; i++) {
+            const ts = start + i * 15 * 60_000;
+            expect(utcOffset(ts, zone)).toBe(intlOffset(ts, zone));
+          }
+        },
+      ),
+      { numRuns: 400 },
     );
   });
 });
