@@ -172,7 +172,9 @@ export async function loadSeries(
   // equals the bucket length: hourly rows for HOUR buckets, daily rows for UTC DAY buckets), it goes out
   // as it is. Where several rows make a bucket (15-minute rows for HOUR buckets in Kathmandu, hourly
   // rows for DAY buckets), they are grouped here: a row is grouped by the bucket its start falls in,
-  // found by width_bucket's binary search over the bucket starts — no time-zone arithmetic per row.
+  // found by width_bucket's binary search over the bucket starts — no time-zone arithmetic per row, and
+  // float8 epoch arithmetic (date_part), exact for whole-second bucket starts and ≈ 15 % faster on
+  // PGlite than extract()'s numeric.
   // Rows of a bucket never overlap in time, so ordering them by start orders their points too: one
   // presorted input serves sum, first and last. Measured on PGlite (bench:series, Kathmandu): sending
   // the rows of multi-row buckets instead of grouping them (71 ms), or first/last as min/max of
@@ -204,7 +206,7 @@ export async function loadSeries(
       WHERE r."deviceId" = ANY(string_to_array($1, ',')::uuid[])
         AND r.metric = ANY(string_to_array($2, ',')::text[])
         AND (${rollupWhere(grouped)})
-      GROUP BY r."deviceId", r.metric, width_bucket((extract(epoch FROM r.bucket) * 1000)::float8, th.starts)`);
+      GROUP BY r."deviceId", r.metric, width_bucket(date_part('epoch', r.bucket) * 1000, th.starts)`);
   }
   // One row per device and metric, its groups packed into one text value: a result row per group costs
   // more to decode than the statement takes to run (PGlite decodes every field in JS), and a series has
