@@ -20,6 +20,7 @@ import type { EmbeddedMaintenanceConfig } from '../config.ts';
 import type { SqlExecutor } from './client.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { periodic } from '../periodic.ts';
 
 export const EMBEDDED_CHECKPOINTS_METRIC = 'doppel_embedded_checkpoints_total';
 export const EMBEDDED_VACUUMS_METRIC = 'doppel_embedded_vacuums_total';
@@ -42,9 +43,6 @@ export function createEmbeddedMaintenance(options: EmbeddedMaintenanceOptions) {
   metrics.describe(EMBEDDED_CHECKPOINTS_METRIC, 'CHECKPOINTs the server ran on its embedded database (PGlite has no checkpointer).');
   metrics.describe(EMBEDDED_VACUUMS_METRIC, 'VACUUM (ANALYZE) passes over the hot tables of the embedded database (PGlite has no autovacuum).');
   metrics.describe(EMBEDDED_MAINTENANCE_FAILURES_METRIC, 'Embedded database upkeep that failed (retried on the next tick).');
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopped = false;
   let lastVacuum = now();
 
   /** WAL bytes written since the last checkpoint began. */
@@ -72,37 +70,21 @@ export function createEmbeddedMaintenance(options: EmbeddedMaintenanceOptions) {
     return done;
   }
 
-  function schedule(): void {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      running = tick()
-        .then(() => undefined)
-        .catch((error: unknown) => {
-          metrics.inc(EMBEDDED_MAINTENANCE_FAILURES_METRIC);
-          logger.warn({ err: error }, 'embedded database upkeep failed; retrying on the next tick');
-        })
-        .finally(() => {
-          running = undefined;
-          schedule();
-        });
-    }, config.checkIntervalMs);
-    timer.unref();
-  }
+  const job = periodic({
+    intervalMs: config.checkIntervalMs,
+    run: tick,
+    onError: (error) => {
+      metrics.inc(EMBEDDED_MAINTENANCE_FAILURES_METRIC);
+      logger.warn({ err: error }, 'embedded database upkeep failed; retrying on the next tick');
+    },
+  });
 
   return {
     tick,
     walSinceCheckpoint,
-    start(): void {
-      if (!timer && !running && !stopped) schedule();
-    },
+    start: job.start,
     /** Stops the timer and waits for the round in flight. */
-    async stop(): Promise<void> {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      await running;
-    },
+    stop: job.stop,
   };
 }
 

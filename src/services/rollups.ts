@@ -38,6 +38,7 @@ import type { TelemetryConfig } from '../config.ts';
 import type { Database, SqlSession } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { periodic } from '../periodic.ts';
 import { ROLLUP_GRAINS } from '../domain/telemetry/rollups.ts';
 
 /** The grain ingest folds into; the coarser ones are derived from it by `settle`. */
@@ -289,10 +290,6 @@ export function createRollupSettler(options: RollupSettlerOptions) {
   const now = options.now ?? Date.now;
   metrics.describe(ROLLUP_SETTLED_METRIC, 'Dirty (device, hour) marks whose hourly and daily rollups were derived, by trigger (background, read).');
   metrics.describe(ROLLUP_SETTLE_FAILURES_METRIC, 'Background rollup settles that failed (retried on the next tick).');
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-  let stopped = false;
-
   /** Retention of a grain, as the earliest time it still holds (0: forever). */
   const horizon = (days: number) => (days > 0 ? now() - days * DAY : 0);
 
@@ -311,36 +308,21 @@ export function createRollupSettler(options: RollupSettlerOptions) {
     return n;
   }
 
-  function schedule(): void {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      running = settle()
-        .catch((error: unknown) => {
-          metrics.inc(ROLLUP_SETTLE_FAILURES_METRIC);
-          logger.warn({ err: error }, 'settling rollups failed; retrying on the next tick');
-        })
-        .finally(() => {
-          running = undefined;
-          schedule();
-        });
-    }, config.rollupSettleIntervalMs);
-    timer.unref();
-  }
+  const job = periodic({
+    intervalMs: config.rollupSettleIntervalMs,
+    run: () => settle(),
+    onError: (error) => {
+      metrics.inc(ROLLUP_SETTLE_FAILURES_METRIC);
+      logger.warn({ err: error }, 'settling rollups failed; retrying on the next tick');
+    },
+  });
 
   return {
     /** Derives the dirty hours of these devices (all devices when omitted) now. */
     settle,
-    start(): void {
-      if (!timer && !stopped && !running) schedule();
-    },
+    start: job.start,
     /** Stops the timer and waits for the settle in flight. */
-    async stop(): Promise<void> {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      await running;
-    },
+    stop: job.stop,
   };
 }
 

@@ -19,17 +19,17 @@ afterAll(async () => {
   await close?.();
 });
 
+/** Upkeep on the test database with a clock the test moves. */
+function upkeepWith(config: { checkpointWalBytes: number; vacuumIntervalMs: number }) {
+  const metrics = new Metrics();
+  const clock = { now: 0 };
+  const upkeep = createEmbeddedMaintenance({ sql: db.sql, logger: createLogger('silent'), metrics, config: { ...config, checkIntervalMs: 1000 }, now: () => clock.now });
+  return { upkeep, metrics, clock };
+}
+
 describe.skipIf(Boolean(externalDatabaseUrl))('embedded database upkeep (pglite)', () => {
   it('checkpoints once the WAL since the last checkpoint passes the threshold, and not before', async () => {
-    const metrics = new Metrics();
-    let clock = 0;
-    const upkeep = createEmbeddedMaintenance({
-      sql: db.sql,
-      logger: createLogger('silent'),
-      metrics,
-      config: { checkpointWalBytes: 4 * 1024 * 1024, checkIntervalMs: 1000, vacuumIntervalMs: 0 },
-      now: () => clock,
-    });
+    const { upkeep, metrics } = upkeepWith({ checkpointWalBytes: 4 * 1024 * 1024, vacuumIntervalMs: 0 });
     await db.sql.query('CHECKPOINT');
     expect((await upkeep.tick()).checkpoint).toBe(false);
     await db.sql.query(`CREATE TABLE upkeep_wal AS SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 50000) g`);
@@ -41,17 +41,9 @@ describe.skipIf(Boolean(externalDatabaseUrl))('embedded database upkeep (pglite)
   });
 
   it('vacuums and analyzes the hot tables when due', async () => {
-    const metrics = new Metrics();
-    let clock = 0;
-    const upkeep = createEmbeddedMaintenance({
-      sql: db.sql,
-      logger: createLogger('silent'),
-      metrics,
-      config: { checkpointWalBytes: 1024 * 1024 * 1024, checkIntervalMs: 1000, vacuumIntervalMs: 60_000 },
-      now: () => clock,
-    });
+    const { upkeep, metrics, clock } = upkeepWith({ checkpointWalBytes: 1024 * 1024 * 1024, vacuumIntervalMs: 60_000 });
     expect((await upkeep.tick()).vacuum).toBe(false);
-    clock += 60_000;
+    clock.now += 60_000;
     expect((await upkeep.tick()).vacuum).toBe(true);
     expect(metrics.get(EMBEDDED_VACUUMS_METRIC)).toBe(1);
     // ANALYZE ran: the planner has statistics for a hot table now.

@@ -147,7 +147,9 @@ suite('telemetry durability with an external broker (server SIGKILLed mid-stream
     // The first server writes only full batches (the age limit is far away), so when it has been handed
     // all 500 messages before the kill, the last 500 % 64 = 52 are in its memory, handled but neither
     // stored nor acknowledged: exactly what a crash mid-stream leaves behind.
-    const first = await startServer({ TELEMETRY_BATCH_MAX_AGE_MS: '60000', TELEMETRY_BATCH_MAX_POINTS: String(FIRST_BATCH_POINTS) });
+    // One writer: only full batches are written (a second writer would also take half-full ones), so
+    // the kill below deterministically finds the last partial batch in memory.
+    const first = await startServer({ TELEMETRY_BATCH_MAX_AGE_MS: '60000', TELEMETRY_BATCH_MAX_POINTS: String(FIRST_BATCH_POINTS), TELEMETRY_WRITE_CONCURRENCY: '1' });
     const device = await connectDevice();
     const base = Date.now() - 3_600_000; // an hour ago: well inside the future-skew limit
     const acked = new Set<number>();

@@ -310,8 +310,11 @@ describe('aggregate equals a naive computation', () => {
 describe('utcOffset (cached per stretch between transitions) equals what Intl says, at any instant', () => {
   const ZONES_TO_CHECK = ['Europe/Berlin', 'America/New_York', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'Pacific/Chatham', 'America/Sao_Paulo', 'Europe/Dublin', 'UTC'];
   /** The offset from Intl's own `longOffset` name ("GMT+05:45"), independent of the module's parsing. */
+  const offsetNames = new Map<string, Intl.DateTimeFormat>();
   function intlOffset(ts: number, timeZone: string): number {
-    const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' }).formatToParts(ts).find((p) => p.type === 'timeZoneName')!.value;
+    let format = offsetNames.get(timeZone);
+    if (!format) offsetNames.set(timeZone, (format = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })));
+    const name = format.formatToParts(ts).find((p) => p.type === 'timeZoneName')!.value;
     const m = /^GMT(?:([+-])(\d{2}):(\d{2})(?::(\d{2}))?)?$/.exec(name)!;
     if (!m[1]) return 0;
     return (m[1] === '-' ? -1 : 1) * ((Number(m[2]) * 60 + Number(m[3])) * 60 + Number(m[4] ?? 0)) * 1000;
