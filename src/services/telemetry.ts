@@ -111,7 +111,7 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
   /**
    * Whether to start a write now. The first writer takes a batch when it is due (full, or its oldest
    * message waited `batchMaxAgeMs`). Further writers start only for a batch worth a statement of its
-   * own — half full, or waiting 5 × `batchMaxAgeMs` — because every batch costs a statement and one
+   * own — half full, or waiting 3 × `batchMaxAgeMs` — because every batch costs a statement and one
    * live event per device in it: many small concurrent batches spent more CPU than they saved in waiting.
    */
   function shouldStart(t: number): boolean {
@@ -122,7 +122,7 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
   }
 
   function nextStartAt(): number {
-    return batcher.nextDueAt()! + (writing === 0 ? 0 : 4 * config.batchMaxAgeMs);
+    return batcher.nextDueAt()! + (writing === 0 ? 0 : 2 * config.batchMaxAgeMs);
   }
 
   /** Starts writes while they are due and a writer is free, else sets one timer for when the oldest message comes due. */
