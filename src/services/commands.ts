@@ -77,16 +77,20 @@ export interface CommandServiceOptions {
   now?: () => number;
 }
 
-/** A command as loaded for a transition. */
-interface Row extends CommandLifecycle {
+/** The columns a command row carries as they are, whether read raw or converted. */
+interface CommandIdentity {
   id: string;
-  seq: bigint;
   tenantId: string;
   deviceUuid: string;
   deviceId: string;
   fleetCommandId: string | null;
   name: string;
   params: JsonObject;
+}
+
+/** A command as loaded for a transition. */
+interface Row extends CommandLifecycle, CommandIdentity {
+  seq: bigint;
   result?: JsonValue;
   error?: JsonValue;
   canceledBy?: string;
@@ -97,15 +101,9 @@ const SELECT_ROWS = `
          c.status, c."timeoutMs", c."expiresAt", c."createdAt", c."stateTimes"
     FROM "Command" c JOIN "Device" d ON d.id = c."deviceId"`;
 
-interface RawRow {
-  id: string;
+/** A command as SELECT_ROWS returns it. */
+interface RawRow extends CommandIdentity {
   seq: string;
-  tenantId: string;
-  deviceUuid: string;
-  deviceId: string;
-  fleetCommandId: string | null;
-  name: string;
-  params: JsonObject;
   status: CommandStatus;
   timeoutMs: number | null;
   expiresAt: Date | string | null;

@@ -10,10 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { graphql } from '../generated/gql.ts';
 import type { Aggregate, SeriesInterval } from '../generated/graphql.ts';
-import { aggregate, type AggregateFunction, type BucketInterval, type SeriesBucket } from '../../src/domain/telemetry/buckets.ts';
+import { aggregate, type AggregateFunction, type SeriesBucket } from '../../src/domain/telemetry/buckets.ts';
 import { RETENTION_DELETED_METRIC } from '../../src/services/retention.ts';
 import { loadSeries, seriesRange, type SeriesKey } from '../../src/services/series.ts';
 import { modeName, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
+import { INTERVALS, rng } from '../support/series.ts';
 
 const RollupSeries = graphql(`
   query RollupSeries($deviceId: String!, $metrics: [String!]!, $from: DateTime!, $to: DateTime!, $interval: SeriesInterval!, $timeZone: String, $fill: FillMode) {
@@ -26,28 +27,9 @@ const RollupSeries = graphql(`
   }
 `);
 
-const INTERVALS: Record<SeriesInterval, BucketInterval> = {
-  MINUTE: 'minute',
-  FIVE_MINUTES: '5 minutes',
-  FIFTEEN_MINUTES: '15 minutes',
-  HOUR: 'hour',
-  DAY: 'day',
-  WEEK: 'week',
-  MONTH: 'month',
-};
 const ALL: AggregateFunction[] = ['avg', 'min', 'max', 'sum', 'count', 'first', 'last'];
 const DAY = 86_400_000;
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // DST changes: New York 2024-03-10 07:00Z and 11-03 06:00Z; Berlin 03-31 01:00Z and 10-27 01:00Z;
 // Lord Howe 2024-04-06 15:00Z (+11 → +10:30) and 10-05 15:30Z.

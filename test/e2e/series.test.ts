@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { graphql } from '../generated/gql.ts';
 import type { Aggregate, FillMode, SeriesInterval, SeriesQuery } from '../generated/graphql.ts';
-import { aggregate, AGGREGATE_FUNCTIONS, type AggregateFunction, type BucketInterval, type FillMode as RefFill } from '../../src/domain/telemetry/buckets.ts';
+import { aggregate, AGGREGATE_FUNCTIONS, type AggregateFunction, type FillMode as RefFill } from '../../src/domain/telemetry/buckets.ts';
 import { modeName, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
+import { INTERVALS, rng } from '../support/series.ts';
 
 const Series = graphql(`
   query Series(
@@ -51,15 +52,6 @@ const FleetSeries = graphql(`
   }
 `);
 
-const INTERVALS: Record<SeriesInterval, BucketInterval> = {
-  MINUTE: 'minute',
-  FIVE_MINUTES: '5 minutes',
-  FIFTEEN_MINUTES: '15 minutes',
-  HOUR: 'hour',
-  DAY: 'day',
-  WEEK: 'week',
-  MONTH: 'month',
-};
 const ALL: Aggregate[] = ['AVG', 'MIN', 'MAX', 'SUM', 'COUNT', 'FIRST', 'LAST'];
 const toRef = (a: Aggregate) => a.toLowerCase() as AggregateFunction;
 
@@ -68,17 +60,6 @@ interface Point {
   value: number;
 }
 
-/** mulberry32: reproducible random data (the seed is in the test name if it fails). */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = 20240331;
 const DAY = 86_400_000;

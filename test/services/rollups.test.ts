@@ -17,6 +17,7 @@ import { Metrics } from '../../src/metrics.ts';
 import { rebuildRollups, settleRollups } from '../../src/services/rollups.ts';
 import { createTelemetryService } from '../../src/services/telemetry.ts';
 import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
+import { rng } from '../support/series.ts';
 
 let db: Database;
 let closeDatabase: (() => Promise<void>) | undefined;
@@ -32,16 +33,6 @@ const INTERVAL: Record<RollupGrain, BucketInterval> = { 900: '15 minutes', 3600:
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function service(batchMaxPoints: number, writeConcurrency = 2) {
   return createTelemetryService({
