@@ -356,7 +356,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxPendingPoints: int('TELEMETRY_MAX_PENDING_POINTS', 100_000, 1, 10_000_000),
       backpressureTimeoutMs: int('TELEMETRY_BACKPRESSURE_TIMEOUT_MS', 10_000, 0, 600_000),
       writeConcurrency: int('TELEMETRY_WRITE_CONCURRENCY', 2, 1, 32),
-      rollupSettleIntervalMs: int('TELEMETRY_ROLLUP_SETTLE_INTERVAL_MS', 2000, 50, 3_600_000),
+      rollupSettleIntervalMs: int('TELEMETRY_ROLLUP_SETTLE_INTERVAL_MS', 10_000, 50, 3_600_000),
       seriesMaxBuckets: int('TELEMETRY_SERIES_MAX_BUCKETS', 10_000, 1, 1_000_000),
       seriesMaxMetrics: int('TELEMETRY_SERIES_MAX_METRICS', 20, 1, 1000),
       seriesRollups: bool('TELEMETRY_SERIES_ROLLUPS', true),

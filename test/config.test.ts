@@ -86,7 +86,7 @@ describe('configuration', () => {
       maxPendingPoints: 100_000,
       backpressureTimeoutMs: 10_000,
       writeConcurrency: 2,
-      rollupSettleIntervalMs: 2000,
+      rollupSettleIntervalMs: 10_000,
       seriesMaxBuckets: 10_000,
       seriesMaxMetrics: 20,
       seriesRollups: true,
