@@ -2,7 +2,9 @@
  * Which parts of a series query can be read from rollups (DESIGN.md §7). Pure.
  *
  * Rollups are aggregates of fixed, UTC-epoch-aligned buckets ("grains") of 15 minutes, one hour and one
- * day, kept current on ingest (src/services/rollups.ts). A rollup row can stand in for its raw rows in
+ * day: the 15-minute grain is kept current by the ingest statement, the hourly and daily ones are derived
+ * from it when dirty hours are settled (src/services/rollups.ts; a series settles its devices before it
+ * reads them). A rollup row can stand in for its raw rows in
  * a series only if it lies wholly inside one series bucket, i.e. no bucket boundary falls strictly
  * inside it. Why these three grains:
  *
