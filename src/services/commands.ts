@@ -91,6 +91,8 @@ interface CommandIdentity {
 /** A command as loaded for a transition. */
 interface Row extends CommandLifecycle, CommandIdentity {
   seq: bigint;
+  /** When the device's current session announced `online` (epoch ms), as loaded; null when it has not. */
+  deviceReadyAt: number | null;
   result?: JsonValue;
   error?: JsonValue;
   canceledBy?: string;
@@ -98,7 +100,7 @@ interface Row extends CommandLifecycle, CommandIdentity {
 
 const SELECT_ROWS = `
   SELECT c.id, c.seq::text AS seq, c."tenantId", c."deviceId" AS "deviceUuid", d."deviceId", c."fleetCommandId", c.name, c.params,
-         c.status, c."timeoutMs", c."expiresAt", c."createdAt", c."stateTimes"
+         c.status, c."timeoutMs", c."expiresAt", c."createdAt", c."stateTimes", d."commandsReadyAt"
     FROM "Command" c JOIN "Device" d ON d.id = c."deviceId"`;
 
 /** A command as SELECT_ROWS returns it. */
@@ -109,6 +111,7 @@ interface RawRow extends CommandIdentity {
   expiresAt: Date | string | null;
   createdAt: Date | string;
   stateTimes: Record<string, number>;
+  commandsReadyAt: Date | string | null;
 }
 
 function ms(value: Date | string | null): number | null {
@@ -130,6 +133,7 @@ function toRow(r: RawRow): Row {
     expiresAt: ms(r.expiresAt),
     createdAt: ms(r.createdAt)!,
     stateTimes: r.stateTimes ?? {},
+    deviceReadyAt: ms(r.commandsReadyAt),
   };
 }
 
@@ -307,7 +311,13 @@ export function createCommandService(options: CommandServiceOptions) {
       if (!list) byDevice.set(r.deviceId, (list = []));
       list.push(r);
     }
-    const ordered = [...byDevice].map(([deviceId, rows]) => deliveryOrder(rows, t, { includeSent: redeliver.has(deviceId) }));
+    // A redelivery is for SENT commands the broker may have lost with an earlier session: those sent
+    // before this session said `online`. One sent after it went to a subscribed session — e.g. by a
+    // round that started between the `online` being stored and its redelivery flag being set.
+    const lostWithEarlierSession = (c: Row) => c.status !== 'SENT' || (c.stateTimes.SENT ?? 0) < (c.deviceReadyAt ?? 0);
+    const ordered = [...byDevice].map(([deviceId, rows]) =>
+      deliveryOrder(rows, t, { includeSent: redeliver.has(deviceId) }).filter(lostWithEarlierSession),
+    );
     // Claim before publishing: PENDING → SENT is stored first, guarded on PENDING, so of two instances
     // (or a round racing a cancel, an expiry or an early ack) exactly one publishes each command.
     const claimed = new Set(
