@@ -21,6 +21,7 @@ import {
   bucketEnd,
   bucketRange,
   bucketStart,
+  fixedBucketMs,
   type AggregateFunction,
   type BucketInterval,
   type FillMode,
@@ -103,9 +104,6 @@ export interface RollupPolicy {
 
 const DAY_MS = 86_400_000;
 
-/** Bucket lengths of the intervals whose buckets are always the same length. */
-const FIXED_BUCKET_MS: Partial<Record<BucketInterval, number>> = { minute: 60_000, '5 minutes': 300_000, '15 minutes': 900_000, hour: 3_600_000 };
-
 /**
  * Which parts of the query read which rollup grain, and which read raw rows (planSegments in
  * src/domain/telemetry/rollups.ts). Computed once per argument set.
@@ -183,7 +181,7 @@ export async function loadSeries(
     segments
       .map((s) => `(r.grain = ${param((s as Extract<Segment, { source: 'rollup' }>).grain)}::int AND r.bucket >= ${iso(s.from)}::timestamptz AND r.bucket < ${iso(s.to)}::timestamptz)`)
       .join(' OR ');
-  const bucketMs = FIXED_BUCKET_MS[key.interval] ?? (key.interval === 'day' ? DAY_MS : undefined);
+  const bucketMs = fixedBucketMs(key.interval) ?? (key.interval === 'day' ? DAY_MS : undefined);
   const whole = rollup.filter((s) => s.source === 'rollup' && s.grain * 1000 === bucketMs);
   const grouped = rollup.filter((s) => !whole.includes(s));
   if (whole.length > 0) {

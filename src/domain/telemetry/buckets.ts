@@ -61,6 +61,11 @@ const SAMPLE_STEP = 6 * HOUR;
 
 const FIXED: Partial<Record<BucketInterval, number>> = { minute: MINUTE, '5 minutes': 5 * MINUTE, '15 minutes': 15 * MINUTE, hour: HOUR };
 
+/** The length in ms of every bucket of `interval` when they are all alike (MINUTE…HOUR), else undefined. */
+export function fixedBucketMs(interval: BucketInterval): number | undefined {
+  return FIXED[interval];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Zone rules from Intl
 // ---------------------------------------------------------------------------------------------
@@ -139,13 +144,10 @@ function offsetAt(z: Zone, ts: number): number {
   const cached = z.stretch;
   if (sec >= cached.from && sec < cached.to) return cached.offset;
   const year = new Date(sec).getUTCFullYear();
-  const yearStart = Date.UTC(year, 0, 1);
-  const yearEnd = Date.UTC(year + 1, 0, 1);
-  // A transition exactly at the year's start is listed with the year before.
-  let from = yearStart;
-  const before = transitionsOfYear(z, year - 1).at(-1);
-  if (before === yearStart) from = before;
-  let to = yearEnd;
+  // From the year's start (a transition exactly there is listed with the year before, and takes effect
+  // at that instant either way) up to the next transition, or the next year's start.
+  let from = Date.UTC(year, 0, 1);
+  let to = Date.UTC(year + 1, 0, 1);
   for (const t of transitionsOfYear(z, year)) {
     if (t <= sec) from = t;
     else {
