@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
-import { embeddedBroker, messageWaiter, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
+import { connackCode, embeddedBroker, messageWaiter, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 
 // Device authentication and topic ACLs are enforced by the embedded broker. With an external broker
 // they are the broker's job (Mosquitto dynamic security: test/e2e/dynsec.test.ts; HTTP auth endpoints:
@@ -27,17 +27,7 @@ async function register(deviceId = uniqueDeviceId()) {
 
 /** Tries to connect; resolves with the CONNACK refusal code, or 0 when accepted. */
 function connectCode(username: string, password: string): Promise<number> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(t.mqttUrl, { username, password, reconnectPeriod: 0, connectTimeout: 5000, clientId: `${username}-probe` });
-    client.once('connect', () => {
-      client.end(true);
-      resolve(0);
-    });
-    client.once('error', (error: Error & { code?: number }) => {
-      client.end(true);
-      resolve(error.code ?? -1);
-    });
-  });
+  return connackCode(t.mqttUrl, username, password);
 }
 
 async function twinVersion(deviceId: string): Promise<number> {

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
-import { messageWaiter, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
+import { connackCode, messageWaiter, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 import { createDynsecSync, deviceRole, DYNSEC_RESPONSE_TOPIC, DYNSEC_TOPIC } from '../../src/mqtt/dynsec.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openSecret, sealSecret } from '../../src/security/secrets.ts';
@@ -103,19 +103,9 @@ async function mutate(name: string, deviceId: string, extra = '') {
   return (result.data as Record<string, { __typename: string; credentials?: { password: string } }>)[name]!;
 }
 
-/** Connects to the dynsec Mosquitto; resolves 0 when accepted, else the CONNACK refusal code. */
+/** Tries to connect; resolves with the CONNACK refusal code, or 0 when accepted. */
 function connectCode(username: string, password: string): Promise<number> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(dynsecUrl!, { username, password, reconnectPeriod: 0, connectTimeout: 5000, clientId: `${username}-probe-${randomBytes(3).toString('hex')}` });
-    client.once('connect', () => {
-      client.end(true);
-      resolve(0);
-    });
-    client.once('error', (error: Error & { code?: number }) => {
-      client.end(true);
-      resolve(error.code ?? -1);
-    });
-  });
+  return connackCode(dynsecUrl!, username, password);
 }
 
 async function device(username: string, password: string): Promise<MqttClient> {

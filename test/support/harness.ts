@@ -25,6 +25,21 @@ export const embeddedBroker = !externalMqttUrl;
 export const modeName = `${externalDatabaseUrl ? 'postgres' : 'pglite'}+${externalMqttUrl ? 'external-mqtt' : 'aedes'}`;
 
 /** A unique device id per test, so suites sharing an external broker never see each other's retained messages. */
+/** Tries to connect to the broker at `url`; resolves with the CONNACK refusal code, or 0 when accepted. */
+export function connackCode(url: string, username: string, password: string): Promise<number> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000, clientId: `${username}-probe-${randomBytes(3).toString('hex')}` });
+    client.once('connect', () => {
+      client.end(true);
+      resolve(0);
+    });
+    client.once('error', (error: Error & { code?: number }) => {
+      client.end(true);
+      resolve(error.code ?? -1);
+    });
+  });
+}
+
 export function uniqueDeviceId(prefix = 'dev'): string {
   return `${prefix}-${randomBytes(5).toString('hex')}`;
 }
