@@ -277,7 +277,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       // by an instance that may never return is a misconfiguration (see README, Scale-out).
       const sessionExpirySeconds = int('MQTT_SESSION_EXPIRY_S', 300, 1, 7 * 24 * 3600);
       // 256 in flight over a ~55 ms store cycle capped ingestion near 4,600 msg/s (bench:ingest).
-      const maxInFlight = int('MQTT_MAX_IN_FLIGHT', 2048, 1, 65_535);
+      const maxInFlight = int('MQTT_MAX_IN_FLIGHT', 8192, 1, 65_535);
       mqtt = {
         kind: 'external',
         url: mqttUrl,
@@ -351,7 +351,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxValuesPerMessage: int('TELEMETRY_MAX_VALUES_PER_MESSAGE', 1000, 1, 100_000),
       maxBatchEntries: int('TELEMETRY_MAX_BATCH_ENTRIES', 1000, 1, 100_000),
       maxFutureSkewMs: int('TELEMETRY_MAX_FUTURE_SKEW_MS', 10 * 60_000, 0, 7 * 24 * 3_600_000),
-      batchMaxPoints: int('TELEMETRY_BATCH_MAX_POINTS', 5000, 1, 100_000),
+      batchMaxPoints: int('TELEMETRY_BATCH_MAX_POINTS', 15_000, 1, 100_000),
       batchMaxAgeMs: int('TELEMETRY_BATCH_MAX_AGE_MS', 20, 0, 60_000),
       maxPendingPoints: int('TELEMETRY_MAX_PENDING_POINTS', 100_000, 1, 10_000_000),
       backpressureTimeoutMs: int('TELEMETRY_BACKPRESSURE_TIMEOUT_MS', 10_000, 0, 600_000),

@@ -31,7 +31,7 @@ describe('configuration', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/doppel' }).database).toEqual({ kind: 'postgres', url: 'postgres://u:p@db:5432/doppel' });
     expect(loadConfig({ DATABASE_URL: 'memory://' }).database).toEqual({ kind: 'pglite', dataDir: undefined });
     expect(loadConfig({ DATABASE_URL: 'pglite:/var/lib/doppel' }).database).toEqual({ kind: 'pglite', dataDir: '/var/lib/doppel' });
-    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_SHARED_GROUP: 'g1' }).mqtt).toEqual({ kind: 'external', url: 'mqtt://broker:1883', group: 'g1', sessionExpirySeconds: 300, maxInFlight: 2048 });
+    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_SHARED_GROUP: 'g1' }).mqtt).toEqual({ kind: 'external', url: 'mqtt://broker:1883', group: 'g1', sessionExpirySeconds: 300, maxInFlight: 8192 });
   });
 
   it('keeps a persistent MQTT session only when MQTT_CLIENT_ID names this instance', () => {
@@ -42,7 +42,7 @@ describe('configuration', () => {
       group: 'doppel',
       clientId: 'doppel-0',
       sessionExpirySeconds: 120,
-      maxInFlight: 2048,
+      maxInFlight: 8192,
     });
     expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_MAX_IN_FLIGHT: '512' }).mqtt).toMatchObject({ maxInFlight: 512 });
     let error: unknown;
@@ -81,7 +81,7 @@ describe('configuration', () => {
       maxValuesPerMessage: 1000,
       maxBatchEntries: 1000,
       maxFutureSkewMs: 600_000,
-      batchMaxPoints: 5000,
+      batchMaxPoints: 15_000,
       batchMaxAgeMs: 20,
       maxPendingPoints: 100_000,
       backpressureTimeoutMs: 10_000,

@@ -219,7 +219,13 @@ export function createDeviceService(options: DeviceServiceOptions) {
   async function remove(tenantId: string, deviceId: string): Promise<string> {
     const device = await prisma.device.findFirst({ where: { tenantId, deviceId }, select: { id: true } });
     if (!device) throw new NotFoundError('Device', deviceId);
-    await prisma.device.delete({ where: { id: device.id } });
+    // Device first: its row lock waits for any ingest statement holding the device (FOR KEY SHARE) and
+    // keeps later ones out; then, in a fresh snapshot that sees what those stored, its points (they have
+    // no foreign key to cascade from). Twin, latest values, rollups and commands cascade.
+    await prisma.$transaction([
+      prisma.device.delete({ where: { id: device.id } }),
+      prisma.$executeRaw`DELETE FROM "TelemetryPoint" WHERE "deviceId" = ${device.id}::uuid`,
+    ]);
     await options.disconnect?.(deviceId);
     await options.onSecurityEvent?.({ type: 'deleted', deviceId });
     await options.clearRetained?.(deviceId);

@@ -4,13 +4,11 @@
  * message carries a ticket that settles once its batch is stored; the bridge awaits it, so a QoS 1 PUBACK
  * follows the store.
  *
- * Up to `writeConcurrency` batches are written at once (on separate connections with PostgreSQL): a
- * write spends much of its time waiting on the database, and with one at a time the acknowledgement
- * window (MQTT_MAX_IN_FLIGHT) sat idle behind it. Batches still settle in the order they were taken —
- * events and acknowledgements of a later batch wait for the earlier ones — so subscribers see a
- * device's points in arrival order. Batches grow with load, as the next ones fill while others are
- * written. When the store falls behind and
- * the batcher is full, `ingest` waits for room (bounded by `backpressureTimeoutMs`) instead of queueing
+ * Batches grow with load: while one is written, the next fills. Up to `writeConcurrency` batches are
+ * written at once (on separate connections with PostgreSQL), but a further writer starts only when the
+ * first falls behind (see `shouldStart`). Batches settle in the order they were taken — events and
+ * acknowledgements of a later batch wait for the earlier ones — so subscribers see a device's points in
+ * arrival order. When the store falls behind and the batcher is full, `ingest` waits for room (bounded by `backpressureTimeoutMs`) instead of queueing
  * without end; while it waits the MQTT message stays unacknowledged, which holds the publisher back.
  */
 import type { TelemetryConfig } from '../config.ts';
@@ -67,6 +65,9 @@ interface DeviceRef {
 
 const MAX_CACHED_DEVICES = 100_000;
 
+/** How many batch ages a message waits before a further writer starts for it (see `shouldStart`). */
+const LATE_WRITE_AGES = 10;
+
 export function createTelemetryService(options: TelemetryServiceOptions) {
   const { sql, bus, logger, metrics, config } = options;
   const now = options.now ?? Date.now;
@@ -110,19 +111,23 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
 
   /**
    * Whether to start a write now. The first writer takes a batch when it is due (full, or its oldest
-   * message waited `batchMaxAgeMs`). Further writers start only for a batch worth a statement of its
-   * own — half full, or waiting 3 × `batchMaxAgeMs` — because every batch costs a statement and one
-   * live event per device in it: many small concurrent batches spent more CPU than they saved in waiting.
+   * message waited `batchMaxAgeMs`). Further writers start only when a whole batch (`batchMaxPoints`)
+   * is waiting — the first cannot keep up even with full batches — or when the oldest message has
+   * waited `LATE_WRITE_AGES` × `batchMaxAgeMs` (a slow database: overlap writes rather than let
+   * messages wait a whole write). Not sooner: the cost of a batch hardly depends on its size but on the
+   * devices in it (one latest-value and rollup update per device and metric, one live event per
+   * device), so while one write runs, the next batch should grow. Measured (bench:ingest, 10,000 msg/s):
+   * a second writer starting after 3 ages halved the batches and cost ≈ 20 % more PostgreSQL CPU.
    */
   function shouldStart(t: number): boolean {
     if (batcher.pendingOffers === 0) return false;
     if (draining) return true;
     if (writing === 0) return batcher.due(t);
-    return batcher.pendingPoints * 2 >= config.batchMaxPoints || t >= nextStartAt();
+    return batcher.pendingPoints >= config.batchMaxPoints || t >= nextStartAt();
   }
 
   function nextStartAt(): number {
-    return batcher.nextDueAt()! + (writing === 0 ? 0 : 2 * config.batchMaxAgeMs);
+    return batcher.nextDueAt()! + (writing === 0 ? 0 : (LATE_WRITE_AGES - 1) * config.batchMaxAgeMs);
   }
 
   /** Starts writes while they are due and a writer is free, else sets one timer for when the oldest message comes due. */
@@ -198,8 +203,8 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
       try {
         return await store(points);
       } catch (error) {
-        // A device deleted between resolving and writing fails the FK check (23503): forget what we
-        // knew about these devices, so the next attempt resolves them again and drops the missing ones.
+        // Forget what we knew about these devices, so the next attempt resolves them again (a failure
+        // is usually transient; stale device knowledge should not outlive it).
         for (const p of points) devices.delete(p.device);
         if (attempt >= maxWriteAttempts || closed) throw error;
         logger.warn({ err: error, attempt }, 'telemetry batch write failed; retrying');
@@ -273,22 +278,50 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
    * The one statement per batch: inserts the points (replays hit the key and store nothing), moves the
    * latest values forward and folds into the 15-minute rollups (src/services/rollups.ts) only what was
    * inserted. Every table is written in key order, so batches written concurrently (by this instance or
-   * another) cannot deadlock each other. Joining "Device" drops the rows of a device deleted since it was
-   * resolved instead of failing the whole batch on the foreign key.
+   * another) cannot deadlock each other.
    *
-   * It answers with the exceptions only — devices it did not find, and points that were already stored —
-   * which are usually none: returning every inserted row cost the server a parsed result row, a key
-   * string and a set entry per point (bench:ingest profile).
+   * "TelemetryPoint" has no foreign key to "Device": the per-row check cost ≈ 7 % of the statement. The
+   * statement locks its devices instead, once per device (FOR KEY SHARE, what the check took per row),
+   * and writes only the points of devices it locked, so a device deleted meanwhile drops its points
+   * instead of failing the batch; a delete waits for the lock, then removes the device's points
+   * (devices.ts), so no point outlives its device.
+   *
+   * It answers with the exceptions only — devices it did not find, and points that were already stored
+   * (looked for only when fewer rows went in than came) — which are usually none: returning every
+   * inserted row cost the server a parsed result row, a key string and a set entry per point.
+   *
+   * Parameters are array literals built here rather than JS arrays: node-postgres escapes and quotes
+   * every element of an array parameter, a string per point and column. Devices go once each, points
+   * refer to them by position (uuid is fixed-width, so the subscript is a direct offset).
    */
   async function writeRows(points: DevicePoint[]): Promise<{ matched: Set<string>; duplicates: Set<string> }> {
     if (points.length === 0) return { matched: new Set(), duplicates: new Set() };
-    const uuids = points.map((p) => devices.get(p.device)!.uuid);
+    const slots = new Map<string, number>();
+    const deviceSlots: number[] = new Array(points.length);
+    const metrics: string[] = new Array(points.length);
+    const stamps: number[] = new Array(points.length);
+    const values: number[] = new Array(points.length);
+    const bools: boolean[] = new Array(points.length);
+    for (let i = 0; i < points.length; i++) {
+      const p = points[i]!;
+      let slot = slots.get(p.device);
+      if (slot === undefined) slots.set(p.device, (slot = slots.size + 1));
+      deviceSlots[i] = slot;
+      metrics[i] = p.metric;
+      stamps[i] = p.ts;
+      values[i] = p.value;
+      bools[i] = p.isBool;
+    }
+    const uuids = [...slots.keys()].map((id) => devices.get(id)!.uuid);
     const rows = await sql.query<{ kind: string; device: string; metric: string | null; ts: string | null }>(
-      `WITH raw AS (
-         SELECT i.device_id, i.metric, i.ts_ms, timestamptz 'epoch' + i.ts_ms * interval '1 millisecond' AS ts, i.value, i.is_bool
-           FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::float8[], $5::bool[]) AS i(device_id, metric, ts_ms, value, is_bool)
+      `WITH device AS (
+         SELECT d.id FROM "Device" d WHERE d.id = ANY($1::uuid[]) FOR KEY SHARE
        ), input AS (
-         SELECT raw.* FROM raw JOIN "Device" d ON d.id = raw.device_id
+         SELECT * FROM (
+           SELECT ($1::uuid[])[i.slot] AS device_id, i.metric, i.ts_ms, timestamptz 'epoch' + i.ts_ms * interval '1 millisecond' AS ts, i.value, i.is_bool
+             FROM unnest($2::int[], $3::text[], $4::bigint[], $5::float8[], $6::bool[]) AS i(slot, metric, ts_ms, value, is_bool)
+         ) AS raw
+          WHERE raw.device_id IN (SELECT id FROM device)
        ), inserted AS (
          INSERT INTO "TelemetryPoint" ("deviceId", metric, ts, value, "isBool")
          SELECT device_id, metric, ts, value, is_bool FROM input
@@ -307,14 +340,15 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
            SET ts = EXCLUDED.ts, value = EXCLUDED.value, "isBool" = EXCLUDED."isBool"
            WHERE "TelemetryLatest".ts < EXCLUDED.ts
        ) ${ingestRollupSql('inserted')}
-       SELECT 'x' AS kind, r.device_id::text AS device, NULL::text AS metric, NULL::text AS ts
-         FROM (SELECT DISTINCT device_id FROM raw) r
-        WHERE NOT EXISTS (SELECT 1 FROM "Device" d WHERE d.id = r.device_id)
+       SELECT 'x' AS kind, u.id::text AS device, NULL::text AS metric, NULL::text AS ts
+         FROM unnest($1::uuid[]) AS u(id)
+        WHERE NOT EXISTS (SELECT 1 FROM device d WHERE d.id = u.id)
        UNION ALL
        SELECT 'd', i.device_id::text, i.metric, i.ts_ms::text
          FROM input i
-        WHERE NOT EXISTS (SELECT 1 FROM inserted x WHERE x."deviceId" = i.device_id AND x.metric = i.metric AND x.ts = i.ts)`,
-      [uuids, points.map((p) => p.metric), points.map((p) => p.ts), points.map((p) => p.value), points.map((p) => p.isBool)],
+        WHERE (SELECT count(*) FROM inserted) < (SELECT count(*) FROM input)
+          AND NOT EXISTS (SELECT 1 FROM inserted x WHERE x."deviceId" = i.device_id AND x.metric = i.metric AND x.ts = i.ts)`,
+      [textArrayLiteral(uuids), arrayLiteral(deviceSlots), textArrayLiteral(metrics), arrayLiteral(stamps), arrayLiteral(values), arrayLiteral(bools)],
     );
     const matched = new Set(uuids);
     const duplicates = new Set<string>();
@@ -393,6 +427,18 @@ export function createTelemetryService(options: TelemetryServiceOptions) {
       return batcher.pendingPoints + batcher.inFlightPoints;
     },
   };
+}
+
+/** A PostgreSQL array literal of numbers or booleans (JS prints both as PostgreSQL reads them). */
+export function arrayLiteral(items: readonly (number | boolean)[]): string {
+  return `{${items.join(',')}}`;
+}
+
+/** A PostgreSQL array literal of strings: each element quoted, so none reads as NULL; `"` and `\\` escaped. */
+export function textArrayLiteral(items: readonly string[]): string {
+  if (items.length === 0) return '{}';
+  const escaped = items.some((item) => item.includes('"') || item.includes('\\')) ? items.map((item) => item.replace(/["\\]/g, '\\$&')) : items;
+  return `{"${escaped.join('","')}"}`;
 }
 
 function rowKey(uuid: string, metric: string, ts: number): string {

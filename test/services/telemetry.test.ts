@@ -4,7 +4,8 @@ import type { Database, SqlExecutor } from '../../src/db/client.ts';
 import { createEventBus, type TelemetryEvent } from '../../src/events/bus.ts';
 import { createLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
-import { createTelemetryService, TELEMETRY_BACKPRESSURE_METRIC, TELEMETRY_POINTS_METRIC } from '../../src/services/telemetry.ts';
+import { createDeviceService } from '../../src/services/devices.ts';
+import { arrayLiteral, createTelemetryService, textArrayLiteral, TELEMETRY_BACKPRESSURE_METRIC, TELEMETRY_POINTS_METRIC } from '../../src/services/telemetry.ts';
 import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
 
 let db: Database;
@@ -81,6 +82,22 @@ async function createDevice(deviceId = uniqueDeviceId('ts')) {
 const count = (uuid: string) => db.prisma.telemetryPoint.count({ where: { deviceId: uuid } });
 const body = (values: Record<string, number | boolean>, ts = Date.now() - 1000) => JSON.stringify({ ts, values });
 
+describe('array literals for the ingest statement', () => {
+  it('reads back as the same values in PostgreSQL', async () => {
+    const numbers = [0, -1.5, 1e21, 5e-324, Number.MAX_SAFE_INTEGER, 0.1 + 0.2];
+    const texts = ['a', 'NULL', 'with "quote"', 'back\\slash', '', 'x,y', '{}'];
+    const [row] = await db.sql.query<{ n: number[]; b: boolean[]; t: string[] }>(`SELECT $1::float8[] AS n, $2::bool[] AS b, $3::text[] AS t`, [
+      arrayLiteral(numbers),
+      arrayLiteral([true, false]),
+      textArrayLiteral(texts),
+    ]);
+    expect(row!.n).toEqual(numbers);
+    expect(row!.b).toEqual([true, false]);
+    expect(row!.t).toEqual(texts);
+    expect(textArrayLiteral([])).toBe('{}');
+  });
+});
+
 describe(`telemetry service (${modeName})`, () => {
   it('writes the messages of many devices in one statement per batch', async () => {
     const io = instrumented();
@@ -114,6 +131,29 @@ describe(`telemetry service (${modeName})`, () => {
     const again = await createDevice(gone.deviceId);
     expect(await telemetry.ingest(gone.deviceId, body({ a: 4 }, 3000), Date.now())).toEqual({ ok: true, points: 1 });
     expect(await count(again.uuid)).toBe(1);
+    await telemetry.drain();
+  });
+
+  it('deleting a device deletes its points, also when its telemetry is being written at that moment', async () => {
+    const { telemetry } = service({ batchMaxAgeMs: 0 });
+    const devices = createDeviceService({ db, bus: createEventBus(), logger: createLogger('silent') });
+    const created = await Promise.all(Array.from({ length: 12 }, () => createDevice()));
+    for (const d of created) expect((await telemetry.ingest(d.deviceId, body({ a: 1 }, 1000), Date.now())).ok).toBe(true);
+    // Each device: a batch of its telemetry racing its deletion (on PostgreSQL truly concurrent).
+    const outcomes = await Promise.all(
+      created.map(async (d, i) => {
+        const writes = Array.from({ length: 5 }, (_, k) => telemetry.ingest(d.deviceId, body({ a: k }, 2000 + k), Date.now()));
+        await new Promise((r) => setTimeout(r, i % 4));
+        await devices.remove('default', d.deviceId);
+        return Promise.all(writes);
+      }),
+    );
+    for (const o of outcomes.flat()) expect(o.ok || o.code === 'DEVICE_NOT_FOUND').toBe(true);
+    const orphans = await db.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "TelemetryPoint" WHERE "deviceId" = ANY($1::uuid[])`,
+      [created.map((d) => d.uuid)],
+    );
+    expect(orphans[0]!.n).toBe(0);
     await telemetry.drain();
   });
 

@@ -1,0 +1,2 @@
+-- DropForeignKey
+ALTER TABLE "TelemetryPoint" DROP CONSTRAINT "TelemetryPoint_deviceId_fkey";
