@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { WS_ACTIVE_METRIC } from '../src/http/graphql.ts';
-import { TELEMETRY_POINTS_METRIC } from '../src/services/telemetry.ts';
+import { TELEMETRY_BATCHES_METRIC, TELEMETRY_POINTS_METRIC } from '../src/services/telemetry.ts';
 import type { IngestDevice, StepResult, SubStats } from './lib/ingest-child.ts';
 import type { RawInsertResult } from './lib/ingest-raw-child.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
@@ -180,6 +180,8 @@ interface StepReport {
   backlogFirst: number;
   backlogMax: number;
   backlogLast: number;
+  /** Messages published in the step ÷ batches the server wrote for the step (window + drain). */
+  messagesPerBatch: number | undefined;
   drainSeconds: number;
   latency: SubStats;
   server: ServerUsage | undefined;
@@ -287,7 +289,9 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       const mq0 = mode.mqttUrl ? sampleProcesses(mosquittoMatcher) : undefined;
       const ld0 = sampleProcesses((_c, cmd) => cmd.includes('ingest-child.ts'));
       const stored = () => srv.call<number>('metric', { name: TELEMETRY_POINTS_METRIC, labels: { result: 'stored' } });
+      const batches = () => srv.call<number>('metric', { name: TELEMETRY_BATCHES_METRIC, labels: { result: 'stored' } });
       const stored0 = await stored();
+      const batches0 = await batches();
       const stepping = Promise.all(
         gens.map((g) => g.child.call<StepResult>('step', { rate: (rate * g.share.length) / DEVICES, durationMs: ms, drainMs: DRAIN_MS }, ms + DRAIN_MS + 60_000)),
       );
@@ -315,6 +319,7 @@ async function runMode(mode: Mode): Promise<ModeReport> {
         last = now;
       }
       const storeDrainSeconds = (Date.now() - drainStart) / 1000;
+      const batchCount = (await batches()) - batches0;
       // Rows and events may trail the PUBACKs by a moment (events go out after the write).
       const from = Math.min(...results.map((r) => r.from));
       const to = Math.max(...results.map((r) => r.to));
@@ -365,6 +370,7 @@ async function runMode(mode: Mode): Promise<ModeReport> {
         backlogMax: Math.max(0, ...backlogs),
         backlogLast,
         acked,
+        messagesPerBatch: batchCount > 0 ? published / batchCount : undefined,
         drainSeconds: Math.max(storeDrainSeconds, Math.max(...results.map((r) => r.drainMs)) / 1000),
         latency,
         server,
@@ -520,7 +526,7 @@ async function insertBaseline(db: 'pglite' | 'postgres'): Promise<NonNullable<Mo
 // ---------------------------------------------------------------------------------------------------
 // Reporting
 
-const HEADER = ['step', 'offered msg/s', 'stored msg/s', 'values/s', 'PUBACK/s', 'rows ok', 'p50 ms', 'p99 ms', 'backlog first/max/last', 'drain s', 'srv CPU-s/1k', 'pg CPU-s/1k', 'mqtt CPU-s/1k', 'load CPU-s/1k', 'peak RSS MB', 'ELU', 'others', 'held'];
+const HEADER = ['step', 'offered msg/s', 'stored msg/s', 'values/s', 'PUBACK/s', 'rows ok', 'p50 ms', 'p99 ms', 'backlog first/max/last', 'msgs/batch', 'drain s', 'srv CPU-s/1k', 'pg CPU-s/1k', 'mqtt CPU-s/1k', 'load CPU-s/1k', 'peak RSS MB', 'ELU', 'others', 'held'];
 
 function per1k(cpu: number | undefined, messages: number): string {
   return cpu === undefined || messages === 0 ? '–' : fmt(cpu / (messages / 1000), 3);
@@ -537,6 +543,7 @@ function stepRows(r: ModeReport): string[][] {
     fmt(s.latency.p50, 1),
     fmt(s.latency.p99, 1),
     `${fmt(s.backlogFirst)}/${fmt(s.backlogMax)}/${fmt(s.backlogLast)}`,
+    s.messagesPerBatch === undefined ? '–' : fmt(s.messagesPerBatch),
     fmt(s.drainSeconds, 1),
     per1k(s.serverCpu, s.published),
     per1k(s.pgCpu, s.published),
@@ -597,6 +604,7 @@ const LEGEND = `stored msg/s = points the server stored in the step window (its 
 (embedded Aedes: after the store; Mosquitto: from the broker, before the server saw the message); rows ok = cumulative rows counted in "TelemetryPoint" after the drain
 (drain s = wait after the window until every point was stored, or 3 s without progress, or --drain);
 p50/p99 = publish → telemetry subscription delivery of messages published in the step; backlog = messages published − stored, sampled every second of the window;
+msgs/batch = messages published in the step ÷ batch writes in it (window + drain);
 CPU-s/1k = CPU-seconds per 1,000 messages published in the step, window + drain (srv = server process, pg = PostgreSQL backends of the scratch database + WAL writer etc.,
 mqtt = Mosquitto, load = device + subscriber processes); peak RSS = server process, sampled every 50 ms; ELU = server event-loop utilization; others = cores busy with processes not ours.`;
 
