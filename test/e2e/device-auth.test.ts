@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
-import { connackCode, embeddedBroker, messageWaiter, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
+import { connackCode, embeddedBroker, messageWaiter, startTestServer, storedPoints, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 
 // Device authentication and topic ACLs are enforced by the embedded broker. With an external broker
 // they are the broker's job (Mosquitto dynamic security: test/e2e/dynsec.test.ts; HTTP auth endpoints:
@@ -238,7 +238,7 @@ suite('topic ACL and limits on the embedded broker (issue 5)', () => {
       await closed;
     }
     expect(await twinVersion(b.deviceId)).toBe(0);
-    expect(await t.database.prisma.telemetryPoint.count({ where: { device: { deviceId: b.deviceId } } })).toBe(0);
+    expect(await storedPoints(t.database, b.deviceId)).toBe(0);
   });
 
   it('an oversize payload closes the connection, is counted and writes nothing', async () => {

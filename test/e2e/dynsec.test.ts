@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
-import { connackCode, messageWaiter, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
+import { connackCode, messageWaiter, startTestServer, storedPoints, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 import { createDynsecSync, deviceRole, DYNSEC_RESPONSE_TOPIC, DYNSEC_TOPIC } from '../../src/mqtt/dynsec.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openSecret, sealSecret } from '../../src/security/secrets.ts';
@@ -222,7 +222,7 @@ suite('Mosquitto dynamic security follows Doppel', () => {
     await own.publishAsync(`devices/${a.deviceId}/twin/reported`, JSON.stringify({ state: { mine: true }, clientToken: 'own' }), { qos: 1 });
     await messages.next(`devices/${a.deviceId}/twin/reported/accepted`);
     expect(await twinVersion(b.deviceId)).toBe(0);
-    expect(await t.database.prisma.telemetryPoint.count({ where: { device: { deviceId: b.deviceId } } })).toBe(0);
+    expect(await storedPoints(t.database, b.deviceId)).toBe(0);
     expect(messages.seen.some((m) => m.topic.endsWith('/twin/delta') && m.payload.toString().includes('99'))).toBe(false);
   });
 

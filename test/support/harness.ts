@@ -26,6 +26,12 @@ export const modeName = `${externalDatabaseUrl ? 'postgres' : 'pglite'}+${extern
 
 /** A unique device id per test, so suites sharing an external broker never see each other's retained messages. */
 /** Tries to connect to the broker at `url`; resolves with the CONNACK refusal code, or 0 when accepted. */
+/** Telemetry points stored for a device, by its device id (points reference the device's uuid). */
+export async function storedPoints(database: Pick<Database, 'prisma'>, deviceId: string): Promise<number> {
+  const devices = await database.prisma.device.findMany({ where: { deviceId }, select: { id: true } });
+  return database.prisma.telemetryPoint.count({ where: { deviceId: { in: devices.map((d) => d.id) } } });
+}
+
 export function connackCode(url: string, username: string, password: string): Promise<number> {
   return new Promise((resolve) => {
     const client = mqtt.connect(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000, clientId: `${username}-probe-${randomBytes(3).toString('hex')}` });
