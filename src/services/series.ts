@@ -146,6 +146,10 @@ export async function loadSeries(
   const raw = plan.filter((s) => s.source === 'raw');
   const rollup = plan.filter((s) => s.source === 'rollup');
 
+  // Group bounds go out as integer epoch ms: date_part's float8 seconds × 1000, rounded by the int8 cast
+  // (exact for millisecond timestamps: the float error is ~1e-3 ms). extract() computes in numeric, and
+  // float8 prints slower than int8: together a quarter of the statement on PGlite (bench:series).
+  // Aggregates nobody asked for are not computed (NULL), on rollups as on raw rows.
   const parts: string[] = [];
   const ctes: string[] = [];
   if (raw.length > 0) {
@@ -161,7 +165,7 @@ export async function loadSeries(
           AND (${where})
         GROUP BY p."deviceId", p.metric, ${bucketKeySql(key.interval, 'p.ts', param(key.timeZone))}
      )`);
-    parts.push(`SELECT g.device_id::text AS device, g.metric, (extract(epoch FROM g.t0) * 1000)::float8 AS t0, (extract(epoch FROM g.t1) * 1000)::float8 AS t1,
+    parts.push(`SELECT g.device_id::text AS device, g.metric, (date_part('epoch', g.t0) * 1000)::int8 AS t0, (date_part('epoch', g.t1) * 1000)::int8 AS t1,
             g.count, g.sum, g.min, g.max,
             ${want.has('first') ? firstLast('g.t0') : 'NULL::float8'} AS first, ${want.has('last') ? firstLast('g.t1') : 'NULL::float8'} AS last
        FROM g`);
@@ -186,7 +190,7 @@ export async function loadSeries(
   const grouped = rollup.filter((s) => !whole.includes(s));
   if (whole.length > 0) {
     parts.push(`SELECT r."deviceId"::text AS device, r.metric,
-            (extract(epoch FROM r."firstTs") * 1000)::float8 AS t0, (extract(epoch FROM r."lastTs") * 1000)::float8 AS t1,
+            (date_part('epoch', r."firstTs") * 1000)::int8 AS t0, (date_part('epoch', r."lastTs") * 1000)::int8 AS t1,
             r.count, r.sum, r.min, r.max, r.first, r.last
        FROM "TelemetryRollup" r
       WHERE r."deviceId" = ANY(string_to_array($1, ',')::uuid[])
@@ -197,9 +201,12 @@ export async function loadSeries(
     const starts = param(range.starts.join(','));
     ctes.push(`th AS (SELECT string_to_array(${starts}, ',')::float8[] AS starts)`);
     parts.push(`SELECT r."deviceId"::text AS device, r.metric,
-            (extract(epoch FROM min(r."firstTs")) * 1000)::float8 AS t0, (extract(epoch FROM max(r."lastTs")) * 1000)::float8 AS t1,
-            sum(r.count)::int AS count, sum(r.sum ORDER BY r.bucket) AS sum, min(r.min) AS min, max(r.max) AS max,
-            (array_agg(r.first ORDER BY r.bucket))[1] AS first, (array_agg(r.last ORDER BY r.bucket))[count(*)] AS last
+            (date_part('epoch', min(r."firstTs")) * 1000)::int8 AS t0, (date_part('epoch', max(r."lastTs")) * 1000)::int8 AS t1,
+            sum(r.count)::int AS count,
+            ${needSum ? 'sum(r.sum ORDER BY r.bucket)' : 'NULL::float8'} AS sum,
+            ${want.has('min') ? 'min(r.min)' : 'NULL::float8'} AS min, ${want.has('max') ? 'max(r.max)' : 'NULL::float8'} AS max,
+            ${want.has('first') ? '(array_agg(r.first ORDER BY r.bucket))[1]' : 'NULL::float8'} AS first,
+            ${want.has('last') ? '(array_agg(r.last ORDER BY r.bucket))[count(*)]' : 'NULL::float8'} AS last
        FROM "TelemetryRollup" r CROSS JOIN th
       WHERE r."deviceId" = ANY(string_to_array($1, ',')::uuid[])
         AND r.metric = ANY(string_to_array($2, ',')::text[])
