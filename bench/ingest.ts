@@ -28,7 +28,7 @@ import type { RawInsertResult } from './lib/ingest-raw-child.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage } from './lib/server-child.ts';
-import { commitId, createScratchDatabase, dropScratchDatabases, dropScratchDatabasesOnSignal, num, sleep, waitForQuiet as waitForQuietMachine } from './lib/common.ts';
+import { commitId, createScratchDatabase, serverNodeFlags, dropScratchDatabases, dropScratchDatabasesOnSignal, num, sleep, waitForQuiet as waitForQuietMachine } from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { mosquittoMatcher, postgresMatcher, processDelta, sampleMachine, sampleProcesses } from './lib/sysstat.ts';
 
@@ -56,7 +56,7 @@ const HELP = `usage: npm run bench:ingest -- [options]
 env: BENCH_DATABASE_URL (scratch databases are created there and dropped), BENCH_MQTT_URL (external broker;
      Mosquitto does not enforce Doppel's device auth), BENCH_LOG_LEVEL (server log level, default silent),
      BENCH_SERVER_<NAME>=value (passes <NAME>=value to the server, e.g. BENCH_SERVER_TELEMETRY_WRITE_CONCURRENCY=1),
-     BENCH_SERVER_NODE_FLAGS (node flags for the server process only, e.g. "--max-semi-space-size=32").`;
+     BENCH_SERVER_NODE_FLAGS (node flags for the server process, after those of \`npm start\`, e.g. "--max-semi-space-size=32").`;
 
 const { values: opts } = parseArgs({
   options: {
@@ -219,7 +219,7 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       dbName = scratch.name;
       cleanups.push(scratch.drop);
     }
-    const srv = spawnChild('server-child.ts', { nodeFlags: (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean) });
+    const srv = spawnChild('server-child.ts', { nodeFlags: [...serverNodeFlags(ROOT), ...(process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)] });
     cleanups.unshift(async () => {
       await srv.call('stop', undefined, 60_000).catch(() => srv.kill());
       await srv.exited;

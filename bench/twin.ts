@@ -29,7 +29,7 @@ import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import type { RawResult, RawVariant } from './lib/raw-child.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage, SqlTrace } from './lib/server-child.ts';
-import { commitId, createScratchDatabase, dropScratchDatabases, dropScratchDatabasesOnSignal, num, sleep, waitForQuiet as waitForQuietMachine } from './lib/common.ts';
+import { commitId, createScratchDatabase, serverNodeFlags, dropScratchDatabases, dropScratchDatabasesOnSignal, num, sleep, waitForQuiet as waitForQuietMachine } from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { mosquittoMatcher, postgresMatcher, processDelta, sampleMachine, sampleProcesses, type MachineSample, type ProcessSample } from './lib/sysstat.ts';
 
@@ -261,7 +261,7 @@ async function runPath(mode: Mode, run: number): Promise<PathResult> {
       dbName = scratch.name;
       cleanups.push(scratch.drop);
     }
-    server = spawnChild('server-child.ts', { ...(PINS ? { cpus: PINS.server } : {}) });
+    server = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT), ...(PINS ? { cpus: PINS.server } : {}) });
     const srv = server;
     cleanups.unshift(async () => {
       await srv.call('stop', undefined, 30_000).catch(() => srv.kill());
