@@ -186,6 +186,11 @@ export interface Config {
    * leaves the endpoints off (404).
    */
   brokerAuthSecret: string | undefined;
+  /**
+   * Live events across instances through Redis pub/sub (REDIS_URL, REDIS_EVENTS_CHANNEL), or undefined:
+   * events stay in this process (one instance).
+   */
+  redis: { url: string; channel: string } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -322,6 +327,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
 
   const brokerAuthSecret = env.MQTT_HTTP_AUTH_SECRET || undefined;
+  let redis: Config['redis'];
+  const redisUrl = env.REDIS_URL?.trim();
+  if (redisUrl) {
+    const channel = env.REDIS_EVENTS_CHANNEL?.trim() || 'doppel:events';
+    if (!/^rediss?:\/\//.test(redisUrl)) problems.push(`REDIS_URL must be redis://… or rediss://… (got ${JSON.stringify(redisUrl)})`);
+    if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(channel)) problems.push('REDIS_EVENTS_CHANNEL must match [A-Za-z0-9_.:-]{1,128}');
+    redis = { url: redisUrl, channel };
+  }
   // It guards every device's authentication: refuse anything guessable.
   if (brokerAuthSecret !== undefined && brokerAuthSecret.length < 32) problems.push('MQTT_HTTP_AUTH_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)');
 
@@ -390,6 +403,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     dynsec,
     brokerAuthSecret,
+    redis,
   };
 
   // GraphiQL learns the schema by introspection; without it the page loads and then cannot work.

@@ -7,6 +7,7 @@ import type { Config, DynsecConfig } from './config.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { createEventBus, type EventBus } from './events/bus.ts';
+import { createRedisFanout } from './events/redis-fanout.ts';
 import { createEdge } from './http/edge.ts';
 import { createBrokerAuth } from './http/broker-auth.ts';
 import { attachWebSocket, createGraphQL, GRAPHQL_PATH } from './http/graphql.ts';
@@ -87,7 +88,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     const adminToken = config.bootstrapAdminToken ? await bootstrapAdminToken(prisma, config.dataDir, logger) : undefined;
 
     metrics.describe(SLOW_CONSUMER_METRIC, 'Subscriptions ended because the client stopped reading (SLOW_CONSUMER).');
-    const bus =
+    let bus =
       deps.bus ??
       createEventBus({
         onSlowConsumer: (type) => {
@@ -95,6 +96,12 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
           logger.warn({ type }, 'ended a subscription whose client stopped reading');
         },
       });
+    if (config.redis) {
+      // Closed after everything that publishes (teardown runs newest first).
+      const fanout = await createRedisFanout(bus, { ...config.redis, logger: logger.child({ component: 'fanout' }), metrics });
+      teardown.unshift(() => fanout.close());
+      bus = fanout;
+    }
     const models = createModelService({ db: database, logger: logger.child({ component: 'models' }) });
     const twins = createTwinService({ sql: database.sql, bus, limits: config.twinLimits, logger, schemas: models });
     const lastSeen = createLastSeenTracker(database.sql, logger);

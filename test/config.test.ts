@@ -58,6 +58,15 @@ describe('configuration', () => {
     expect(problems).toMatch(/MQTT_MAX_IN_FLIGHT=0 is out of range/);
   });
 
+  it('fans live events out through Redis only when REDIS_URL is set, and refuses a bad one', () => {
+    expect(loadConfig({}).redis).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: 'redis://cache:6379/0' }).redis).toEqual({ url: 'redis://cache:6379/0', channel: 'doppel:events' });
+    expect(loadConfig({ REDIS_URL: 'rediss://cache:6380', REDIS_EVENTS_CHANNEL: 'prod:events' }).redis).toEqual({ url: 'rediss://cache:6380', channel: 'prod:events' });
+    expect(() => loadConfig({ REDIS_URL: 'http://cache:6379', REDIS_EVENTS_CHANNEL: 'has space' })).toThrow(
+      /REDIS_URL must be redis:\/\/… or rediss:\/\/…[\s\S]*REDIS_EVENTS_CHANNEL must match/,
+    );
+  });
+
   it('reports every bad variable at once, each with its own message', () => {
     let error: unknown;
     try {

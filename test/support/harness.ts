@@ -20,6 +20,8 @@ import { createServer, MIGRATIONS_DIR, type RunningServer } from '../../src/serv
 
 export const externalDatabaseUrl = process.env.DOPPEL_TEST_DATABASE_URL || undefined;
 export const externalMqttUrl = process.env.DOPPEL_TEST_MQTT_URL || undefined;
+/** A Redis for the live-event fan-out tests (CI starts one); they are skipped without it. */
+export const externalRedisUrl = process.env.DOPPEL_TEST_REDIS_URL || undefined;
 /** True when the broker is Doppel's own (device auth and ACLs are enforced by us). */
 export const embeddedBroker = !externalMqttUrl;
 export const modeName = `${externalDatabaseUrl ? 'postgres' : 'pglite'}+${externalMqttUrl ? 'external-mqtt' : 'aedes'}`;
