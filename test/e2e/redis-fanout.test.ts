@@ -16,7 +16,7 @@ const suite = externalRedisUrl ? describe : describe.skip;
 const scaleOutSuite = externalRedisUrl && scaleOutPossible ? describe : describe.skip;
 
 const LIVE = /* GraphQL */ `
-  subscription Live($deviceId: String) { telemetry(deviceId: $deviceId) { deviceId points { metric ts value } } }
+  subscription FanOutLive($deviceId: String) { telemetry(deviceId: $deviceId) { deviceId points { metric ts value } } }
 `;
 interface Live {
   telemetry: { deviceId: string; points: Array<{ metric: string; ts: string; value: number }> };
