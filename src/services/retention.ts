@@ -16,6 +16,7 @@ import type { SqlExecutor } from '../db/client.ts';
 import { GRAIN_NAMES, ROLLUP_GRAINS, type RollupGrain } from '../domain/telemetry/rollups.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { periodic } from '../periodic.ts';
 
 export const RETENTION_DELETED_METRIC = 'doppel_telemetry_retention_deleted_rows_total';
 export const RETENTION_BATCHES_METRIC = 'doppel_telemetry_retention_batches_total';
@@ -82,7 +83,6 @@ export function createTelemetryRetention(options: TelemetryRetentionOptions) {
     ),
   ].filter((t) => t.days > 0);
 
-  let timer: NodeJS.Timeout | undefined;
   let running: Promise<SweepResult> | undefined;
   let stopped = false;
 
@@ -116,37 +116,31 @@ export function createTelemetryRetention(options: TelemetryRetentionOptions) {
     return running;
   }
 
-  function schedule(ms: number): void {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      runOnce()
-        .catch((error: unknown) => {
-          metrics.inc(RETENTION_FAILURES_METRIC);
-          logger.warn({ err: error }, 'telemetry retention sweep failed; retrying on the next tick');
-        })
-        .finally(() => schedule(config.retentionIntervalMs));
-    }, ms);
-    // The sweep never keeps the process alive on its own.
-    timer.unref();
-  }
+  // A first sweep soon after start, then every `retentionIntervalMs`.
+  const job = periodic({
+    intervalMs: config.retentionIntervalMs,
+    firstDelayMs: Math.min(5_000, config.retentionIntervalMs),
+    run: runOnce,
+    onError: (error) => {
+      metrics.inc(RETENTION_FAILURES_METRIC);
+      logger.warn({ err: error }, 'telemetry retention sweep failed; retrying on the next tick');
+    },
+  });
 
   return {
     /** Whether any retention is configured (nothing to sweep otherwise). */
     get enabled(): boolean {
       return targets.length > 0;
     },
-    /** Starts sweeping: a first sweep soon after start, then every `retentionIntervalMs`. */
+    /** Starts sweeping in the background (nothing to do without retention). */
     start(): void {
-      if (targets.length === 0 || timer || stopped) return;
-      schedule(Math.min(5_000, config.retentionIntervalMs));
+      if (targets.length > 0) job.start();
     },
     runOnce,
     /** Stops the timer and waits for the batch in flight (the sweep ends after it). */
     async stop(): Promise<void> {
       stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
+      await job.stop();
       await running?.catch(() => {});
     },
   };
