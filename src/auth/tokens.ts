@@ -139,8 +139,27 @@ export async function resolveApiToken(prisma: PrismaClient, token: string): Prom
   const row = await prisma.apiToken.findUnique({ where: { tokenHash: hashSecret(token) } });
   if (!row || row.revokedAt) return null;
   if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) return null;
+  if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) await touchLastUsed(prisma, row.id);
   const role = (ROLES as readonly string[]).includes(row.role) ? (row.role as Role) : 'viewer';
   return { tokenId: row.id, tenantId: row.tenantId, role, name: row.name, expiresAt: row.expiresAt };
+}
+
+/** `lastUsedAt` moves at most this often per token: a write per request would cost more than it tells. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+
+/**
+ * Records that a token authenticated a request or connection. Guarded, so concurrent requests (of
+ * this instance or another) write once per resolution; a failure never fails the authentication.
+ */
+async function touchLastUsed(prisma: PrismaClient, id: string): Promise<void> {
+  try {
+    await prisma.apiToken.updateMany({
+      where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: new Date(Date.now() - LAST_USED_RESOLUTION_MS) } }] },
+      data: { lastUsedAt: new Date() },
+    });
+  } catch {
+    // Best effort: the token is valid whether or not its last use could be recorded.
+  }
 }
 
 /** Extracts the token from an `Authorization: Bearer …` value. */

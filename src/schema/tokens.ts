@@ -36,6 +36,11 @@ const ApiTokenRef = builder.objectRef<ApiTokenShape>('ApiToken').implement({
     createdBy: t.exposeString('createdBy', { nullable: true, description: '"token:<id>" or "system".' }),
     expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
     revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+    lastUsedAt: t.expose('lastUsedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the token last authenticated a request or connection, to the minute (recorded at most once a minute); null if never.',
+    }),
   }),
 });
 

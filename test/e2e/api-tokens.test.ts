@@ -26,7 +26,7 @@ const RevokeToken = graphql(`
 
 const ListTokens = graphql(`
   query ListTokens($includeRevoked: Boolean) {
-    apiTokens(includeRevoked: $includeRevoked) { id name role tenantId createdAt createdBy expiresAt revokedAt }
+    apiTokens(includeRevoked: $includeRevoked) { id name role tenantId createdAt createdBy expiresAt revokedAt lastUsedAt }
   }
 `);
 
@@ -141,6 +141,20 @@ describe(`API tokens over GraphQL (${modeName})`, () => {
     for (const id of ['not-a-uuid', '00000000-0000-4000-8000-000000000000']) {
       expect((await t.gql(RevokeToken, { id })).data?.revokeApiToken).toMatchObject({ __typename: 'NotFound', code: 'NOT_FOUND', resource: 'ApiToken', key: id });
     }
+  });
+
+  it('records when a token was last used, at most once a minute', async () => {
+    const created = await create({ name: 'last used', role: 'VIEWER' });
+    const listed = async () => (await t.gql(ListTokens, {})).data!.apiTokens.find((tok) => tok.id === created.apiToken.id)!;
+    expect((await listed()).lastUsedAt).toBeNull();
+    const before = Date.now();
+    expect((await t.gql(`{ devices(first: 1) { totalCount } }`, {}, created.token)).status).toBe(200);
+    const first = (await listed()).lastUsedAt;
+    expect(Date.parse(first as string)).toBeGreaterThanOrEqual(before - 1000);
+    expect(Date.parse(first as string)).toBeLessThanOrEqual(Date.now());
+    // Used again within the minute: not written again.
+    expect((await t.gql(`{ devices(first: 1) { totalCount } }`, {}, created.token)).status).toBe(200);
+    expect((await listed()).lastUsedAt).toBe(first);
   });
 
   it('an expired token is refused', async () => {
