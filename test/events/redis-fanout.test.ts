@@ -71,13 +71,15 @@ suite('Redis fan-out between instances', () => {
     const events = b.bus.subscribe('telemetry');
     const raw = new Redis(externalRedisUrl!);
     opened.push({ close: () => raw.quit() });
-    for (const junk of ['not json', '[]', 'null', JSON.stringify({ o: 'x', t: 'nope', e: {} }), JSON.stringify({ o: 'x', t: 'telemetry', e: null })]) {
+    for (const junk of ['not json', '[]', 'null', JSON.stringify({ o: 'x', e: {} }), JSON.stringify({ o: 'x', e: null })]) {
       await raw.publish(channel, junk);
     }
+    // A well-formed message with bad items: those are dropped, the good one is delivered.
+    await raw.publish(channel, JSON.stringify({ o: 'x', e: [['nope', {}], ['telemetry', null], 'item', ['telemetry', telemetry('dev-x', 7)]] }));
     const a = await instance(channel);
     a.bus.publish('telemetry', telemetry('dev-a', 42));
-    expect((await take(events, 1)).map((e) => e.points[0]!.value)).toEqual([42]);
-    expect(b.metrics.get(FANOUT_METRIC, { direction: 'in', result: 'malformed' })).toBe(5);
+    expect((await take(events, 2)).map((e) => e.points[0]!.value)).toEqual([7, 42]);
+    expect(b.metrics.get(FANOUT_METRIC, { direction: 'in', result: 'malformed' })).toBe(8);
   });
 
   it('keeps publishing locally after it is closed, and an instance that left receives nothing', async () => {
