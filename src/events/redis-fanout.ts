@@ -62,8 +62,8 @@ export async function createRedisFanout(local: EventBus, options: RedisFanoutOpt
   const { logger, metrics, channel } = options;
   const instanceId = options.instanceId ?? randomUUID();
   metrics.describe(FANOUT_METRIC, 'Live events through Redis, by direction and result (sent, received, send_failed, malformed).');
-  // Auto-pipelining: the publishes of one event-loop turn (a telemetry batch: one event per device) go
-  // out in one write. Commands wait in the offline queue while reconnecting, for a bounded time.
+  // Auto-pipelining: messages of a busy moment share writes. Commands wait in the offline queue while
+  // reconnecting, for a bounded number of retries.
   const common = { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 2, connectTimeout: 10_000 } as const;
   const publisher = new Redis(options.url, { ...common, connectionName: `doppel-pub-${instanceId}` });
   const subscriber = new Redis(options.url, { ...common, connectionName: `doppel-sub-${instanceId}` });
