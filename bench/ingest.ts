@@ -30,7 +30,7 @@ import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage } from './lib/server-child.ts';
 import { commitId, createScratchDatabase, serverNodeFlags, dropScratchDatabases, dropScratchDatabasesOnSignal, num, sleep, waitForQuiet as waitForQuietMachine } from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
-import { mosquittoMatcher, postgresMatcher, processDelta, sampleMachine, sampleProcesses } from './lib/sysstat.ts';
+import { mosquittoMatcher, postgresMatcher, processDelta, processTracker, sampleMachine, sampleProcesses } from './lib/sysstat.ts';
 
 const BENCH_DIR = import.meta.dirname;
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -285,9 +285,10 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       void others0;
       await srv.call('mark', { profile: profileIt });
       const m0 = sampleMachine();
-      const pg0 = pgMatch ? sampleProcesses(pgMatch) : undefined;
-      const mq0 = mode.mqttUrl ? sampleProcesses(mosquittoMatcher) : undefined;
-      const ld0 = sampleProcesses((_c, cmd) => cmd.includes('ingest-child.ts'));
+      // Sampled every second of the step: pooled connections that close inside it still count.
+      const pgTrack = pgMatch ? processTracker(pgMatch) : undefined;
+      const mqTrack = mode.mqttUrl ? processTracker(mosquittoMatcher) : undefined;
+      const ldTrack = processTracker((_c, cmd) => cmd.includes('ingest-child.ts'));
       const stored = () => srv.call<number>('metric', { name: TELEMETRY_POINTS_METRIC, labels: { result: 'stored' } });
       const batches = () => srv.call<number>('metric', { name: TELEMETRY_BATCHES_METRIC, labels: { result: 'stored' } });
       const stored0 = await stored();
@@ -305,6 +306,7 @@ async function runMode(mode: Mode): Promise<ModeReport> {
         const [totals, points] = await Promise.all([Promise.all(gens.map((g) => g.child.call<{ published: number }>('totals'))), stored()]);
         backlogs.push(totals.reduce((a, t) => a + t.published, 0) - publishedSoFar - (points - stored0) / 3);
         storedAtEnd = points;
+        for (const track of [pgTrack, mqTrack, ldTrack]) track?.sample();
       }
       const storedSeconds = (performance.now() - t0) / 1000;
       const results = await stepping;
@@ -330,9 +332,9 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       }
       const server = await srv.call<ServerUsage>('usage').catch(() => undefined);
       const m1 = sampleMachine();
-      const pgCpu = pg0 && pgMatch ? processDelta(pg0, sampleProcesses(pgMatch)) : undefined;
-      const mqttCpu = mq0 ? processDelta(mq0, sampleProcesses(mosquittoMatcher)) : undefined;
-      const loadCpu = processDelta(ld0, sampleProcesses((_c, cmd) => cmd.includes('ingest-child.ts')));
+      const pgCpu = pgTrack?.cpu();
+      const mqttCpu = mqTrack?.cpu();
+      const loadCpu = ldTrack.cpu();
       if (profileIt) {
         const file = path.join(BENCH_DIR, 'profiles', `ingest-${mode.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
         profile = await srv.call<string | undefined>('endProfile', { file });

@@ -67,6 +67,29 @@ export function processDelta(before: ProcessSample, after: ProcessSample): numbe
   return sum;
 }
 
+/**
+ * CPU of matching processes over a window, sampled as often as `sample()` is called: a process that
+ * exits inside the window (a pooled database connection closed when idle) counts up to its last
+ * sample, where a before/after pair would lose all of it.
+ */
+export function processTracker(match: (comm: string, cmdline: string) => boolean) {
+  const first = sampleProcesses(match);
+  const last = new Map(first);
+  const sample = () => {
+    for (const [pid, cpu] of sampleProcesses(match)) last.set(pid, cpu);
+  };
+  return {
+    sample,
+    /** CPU-seconds since the tracker was made (samples once more first). */
+    cpu(): number {
+      sample();
+      let sum = 0;
+      for (const [pid, cpu] of last) sum += cpu - (first.get(pid) ?? 0);
+      return sum;
+    },
+  };
+}
+
 /** Matches the PostgreSQL processes that work for `database`: its backends and the shared WAL writer. */
 export function postgresMatcher(database: string) {
   return (comm: string, cmdline: string): boolean =>
