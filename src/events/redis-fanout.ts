@@ -77,7 +77,11 @@ export async function createRedisFanout(local: EventBus, options: RedisFanoutOpt
   publisher.on('error', (error) => logError('Redis (event fan-out, publisher)', error));
   subscriber.on('error', (error) => logError('Redis (event fan-out, subscriber)', error));
 
+  // Our own messages come back too; JSON.stringify keeps key order, so they start with this and are
+  // recognized without parsing them.
+  const ownPrefix = `{"o":${JSON.stringify(instanceId)},`;
   subscriber.on('message', (_channel: string, text: string) => {
+    if (text.startsWith(ownPrefix)) return; // ours: already delivered locally
     let envelope: Envelope;
     try {
       envelope = JSON.parse(text) as Envelope;
@@ -89,7 +93,7 @@ export async function createRedisFanout(local: EventBus, options: RedisFanoutOpt
       metrics.inc(FANOUT_METRIC, { direction: 'in', result: 'malformed' });
       return;
     }
-    if (envelope.o === instanceId) return; // ours: already delivered locally
+    if (envelope.o === instanceId) return;
     let received = 0;
     for (const item of envelope.e) {
       if (!Array.isArray(item) || !EVENT_TYPES.has(item[0]) || item[1] === null || typeof item[1] !== 'object') {
