@@ -9,6 +9,9 @@
  * - every interval advances the model and reports what changed;
  * - on a delta, merges it into its state and reports the applied keys back with a clientToken, and
  *   logs the `…/accepted` answer with the version the twin reached;
+ * - subscribes to its `commands/#` before it announces `online` (the server sends commands only then),
+ *   answers each command ACCEPTED then SUCCEEDED (or REJECTED: unknown, bad params, expired), reports
+ *   what a command changed, and answers a redelivered command again without running it twice;
  * - with `flap`, now and then drops its connection without a DISCONNECT (so the broker fires the Last
  *   Will) and comes back a few seconds later;
  * - on stop, publishes `offline` and disconnects cleanly.
@@ -16,6 +19,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import {
   encode,
+  type CommandAck,
   type DeltaMessage,
   type GetAccepted,
   type GetRequest,
@@ -28,7 +32,7 @@ import { topics } from '../mqtt/topics.ts';
 import type { JsonObject } from '../domain/twin.ts';
 import { isPlainObject } from '../domain/twin.ts';
 import type { DeviceCredentials } from './credentials.ts';
-import { applyDelta, DEFAULT_PHYSICS, initialState, mergePatch, tick, type Random, type ThermostatPhysics } from './model.ts';
+import { applyDelta, DEFAULT_PHYSICS, initialState, mergePatch, runCommand, tick, type Random, type ThermostatPhysics } from './model.ts';
 
 export interface SimulatedDeviceOptions {
   deviceId: string;
@@ -107,6 +111,9 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
   let seq = 0;
   let lastTs = 0;
   let lastTick = now();
+  /** Final answers of recent commands, by command id: a redelivered command gets the same answer. */
+  const answered = new Map<string, CommandAck>();
+  const commandPrefix = `devices/${deviceId}/commands/`;
   /** Reports waiting for their answer, by clientToken: what was sent and why. */
   const pending = new Map<string, { patch: JsonObject; note?: string }>();
   let problemShown = false;
@@ -147,7 +154,8 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
 
   async function onConnect(c: MqttClient): Promise<void> {
     try {
-      await c.subscribeAsync(topics.twinFilter(deviceId), { qos: 1 });
+      // Commands before `online`: the server publishes commands only after a device announced it.
+      await c.subscribeAsync([topics.twinFilter(deviceId), topics.commandsFilter(deviceId)], { qos: 1 });
       await c.publishAsync(topics.status(deviceId), ONLINE, { qos: 1, retain: true });
     } catch (error) {
       if (c === client && !stopped) log(`${label} ! could not subscribe or announce online: ${(error as Error).message}`);
@@ -187,7 +195,9 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
 
   function onMessage(c: MqttClient, topic: string, payload: Buffer): void {
     if (c !== client || stopped) return;
-    if (topic === topics.delta(deviceId)) {
+    if (topic.startsWith(commandPrefix) && !topic.includes('/', commandPrefix.length)) {
+      onCommand(c, topic.slice(commandPrefix.length), payload);
+    } else if (topic === topics.delta(deviceId)) {
       // An empty retained payload means the server cleared the delta (device deleted): nothing to do.
       if (payload.length === 0) return;
       const message = parseJson(payload);
@@ -222,6 +232,40 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
       if (sent) pending.delete(message!.clientToken!);
       log(`${label} ! report refused: ${message?.code ?? '?'}: ${message?.message ?? ''}${sent ? ` — sent ${JSON.stringify(sent.patch)}` : ''}`);
     }
+  }
+
+  function onCommand(c: MqttClient, commandId: string, payload: Buffer): void {
+    const ack = (answer: CommandAck) =>
+      c.publish(topics.commandAck(deviceId, commandId), encode(answer), { qos: 1 }, (error) => {
+        if (error && c === client && !stopped) log(`${label} ! command ${commandId} answer not sent: ${error.message}`);
+      });
+    const earlier = answered.get(commandId);
+    if (earlier) {
+      ack(earlier);
+      return;
+    }
+    const message = parseJson(payload);
+    let answer: CommandAck;
+    if (!isPlainObject(message) || typeof message.name !== 'string') {
+      answer = { status: 'REJECTED', error: { code: 'MALFORMED', message: 'a command is {"name", "params", "expiresAt"}' } };
+    } else if (typeof message.expiresAt === 'number' && message.expiresAt <= now()) {
+      answer = { status: 'REJECTED', error: { code: 'EXPIRED', message: `expired at ${new Date(message.expiresAt).toISOString()}` } };
+    } else {
+      ack({ status: 'ACCEPTED' });
+      const outcome = runCommand(state, message.name, isPlainObject(message.params) ? message.params : {});
+      if (outcome.status === 'SUCCEEDED') {
+        state = outcome.state;
+        if (Object.keys(outcome.changed).length > 0) report(outcome.changed, `command ${message.name}`);
+        answer = { status: 'SUCCEEDED', result: outcome.result };
+      } else {
+        answer = { status: 'REJECTED', error: outcome.error };
+      }
+    }
+    answered.set(commandId, answer);
+    if (answered.size > 256) answered.delete(answered.keys().next().value!);
+    const name = isPlainObject(message) && typeof message.name === 'string' ? message.name : '?';
+    log(`${label} ← command ${name} ${commandId}: ${answer.status}${answer.error ? ` ${JSON.stringify(answer.error)}` : ''}`);
+    ack(answer);
   }
 
   /** Asks for the whole twin; undefined when refused or unanswered in time (then defaults it is). */

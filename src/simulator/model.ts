@@ -129,6 +129,42 @@ export function tick<S extends JsonObject>(
   return { state: nextState, changed: diff(state, nextState) };
 }
 
+/** The commands a simulated thermostat understands (declare them in its device model to send them). */
+export const THERMOSTAT_COMMANDS = ['setTargetTemperature', 'setMode', 'ping'] as const;
+const MODES = ['heat', 'cool', 'auto', 'off'];
+
+export type CommandOutcome =
+  | { status: 'SUCCEEDED'; state: JsonObject; result: JsonObject; /** What changed, to report (may be empty). */ changed: JsonObject }
+  | { status: 'REJECTED'; error: { code: 'UNKNOWN_COMMAND' | 'BAD_PARAMS'; message: string } };
+
+/**
+ * Runs a command on the thermostat: `setTargetTemperature {value: 5–35}`, `setMode {mode}` (heat, cool,
+ * auto, off), `ping {}`. Anything else is REJECTED with a reason, as a real device refuses what its
+ * firmware does not know — the server validates params against the model, this is the device's own check.
+ */
+export function runCommand(state: JsonObject, name: string, params: JsonObject): CommandOutcome {
+  const reject = (code: 'UNKNOWN_COMMAND' | 'BAD_PARAMS', message: string): CommandOutcome => ({ status: 'REJECTED', error: { code, message } });
+  let next: JsonObject;
+  switch (name) {
+    case 'setTargetTemperature': {
+      const value = finite(params.value);
+      if (value === undefined || value < 5 || value > 35) return reject('BAD_PARAMS', 'value must be a number of °C from 5 to 35');
+      next = { ...state, targetTemperature: value };
+      break;
+    }
+    case 'setMode':
+      if (typeof params.mode !== 'string' || !MODES.includes(params.mode)) return reject('BAD_PARAMS', `mode must be one of ${MODES.join(', ')}`);
+      next = { ...state, mode: params.mode };
+      break;
+    case 'ping':
+      return { status: 'SUCCEEDED', state, result: { pong: true, temperature: state.temperature ?? null }, changed: {} };
+    default:
+      return reject('UNKNOWN_COMMAND', `this thermostat knows ${THERMOSTAT_COMMANDS.join(', ')}`);
+  }
+  const changed = diff(state, next);
+  return { status: 'SUCCEEDED', state: next, result: structuredClone(changed), changed };
+}
+
 /** `obj[key] = value`, except that a `__proto__` key (legal JSON) becomes a key, not a prototype. */
 function setOwn(obj: JsonObject, key: string, value: JsonValue): void {
   Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyDelta, DEFAULT_PHYSICS, diff, initialState, mergePatch, tick } from '../../src/simulator/model.ts';
+import { applyDelta, DEFAULT_PHYSICS, diff, initialState, mergePatch, runCommand, tick } from '../../src/simulator/model.ts';
 import type { JsonObject } from '../../src/domain/twin.ts';
 
 /** A deterministic "random" that always returns the same number. */
@@ -67,6 +67,27 @@ describe('thermostat model', () => {
     let s: JsonObject = state;
     for (let i = 0; i < 60; i++) s = tick(s, 5000, constant(0.5)).state;
     expect(s.temperature).toBe(25);
+  });
+});
+
+describe('thermostat commands', () => {
+  const state = { temperature: 19.5, targetTemperature: 21, mode: 'heat', fan: 'auto', firmware: '1.0.0' };
+
+  it('sets the target temperature and the mode, returning what changed', () => {
+    const set = runCommand(state, 'setTargetTemperature', { value: 23.5 });
+    expect(set).toEqual({ status: 'SUCCEEDED', state: { ...state, targetTemperature: 23.5 }, result: { targetTemperature: 23.5 }, changed: { targetTemperature: 23.5 } });
+    expect(runCommand(state, 'setMode', { mode: 'off' })).toMatchObject({ status: 'SUCCEEDED', changed: { mode: 'off' } });
+    expect(runCommand(state, 'setMode', { mode: 'heat' })).toMatchObject({ status: 'SUCCEEDED', changed: {}, result: {} });
+    expect(runCommand(state, 'ping', {})).toEqual({ status: 'SUCCEEDED', state, result: { pong: true, temperature: 19.5 }, changed: {} });
+    expect(state.targetTemperature).toBe(21); // not mutated
+  });
+
+  it('rejects what it does not know or cannot do, with a reason', () => {
+    expect(runCommand(state, 'selfDestruct', {})).toMatchObject({ status: 'REJECTED', error: { code: 'UNKNOWN_COMMAND' } });
+    for (const params of [{}, { value: '22' }, { value: 4.9 }, { value: 35.1 }, { value: Number.NaN }]) {
+      expect(runCommand(state, 'setTargetTemperature', params as never)).toMatchObject({ status: 'REJECTED', error: { code: 'BAD_PARAMS' } });
+    }
+    expect(runCommand(state, 'setMode', { mode: 'turbo' })).toMatchObject({ status: 'REJECTED', error: { code: 'BAD_PARAMS', message: 'mode must be one of heat, cool, auto, off' } });
   });
 });
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/simulator.ts';
 import { embeddedBroker, modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
+import { createModel, GET_COMMAND, SEND } from '../support/commands.ts';
 
 // Plain strings (no graphql() tag or magic comment): codegen must not pick these up.
 const DEVICE = `query SimDevice($deviceId: String!) {
@@ -189,6 +190,41 @@ describe(`simulator (${modeName})`, () => {
     const stored = JSON.parse(await readFile(credentialsFile, 'utf8')) as { devices: Record<string, { password: string }> };
     expect(stored.devices[id]!.password).not.toBe('stale-secret');
     await eventually(async () => expect((await device(id)).connected).toBe(true));
+  });
+
+  it('answers commands: runs what it knows and reports the change, rejects what it does not', async () => {
+    const model = uniqueDeviceId('thermo');
+    const created = await createModel(t, {
+      name: model,
+      commands: [
+        { name: 'setTargetTemperature', params: { type: 'object', properties: { value: { type: 'number' } }, required: ['value'] } },
+        { name: 'selfUpdate', params: { type: 'object' } },
+      ],
+    });
+    expect(created.__typename).toBe('DeviceModel');
+    const prefix = uniqueDeviceId('simcmd');
+    const lines: string[] = [];
+    const sim = simulator({ prefix, devices: 1, model }, lines);
+    await sim.start();
+    const deviceId = `${prefix}-1`;
+    const send = async (name: string, params: unknown) => {
+      const r = await t.gql<{ sendCommand: { __typename: string; commandId: string } }, unknown>(SEND, { input: { deviceId, name, params } });
+      expect(r.data?.sendCommand.__typename).toBe('Command');
+      return r.data!.sendCommand.commandId;
+    };
+    const settled = (commandId: string, status: string) =>
+      eventually(async () => {
+        const r = await t.gql<{ command: { status: string; result: unknown; error: unknown } }, unknown>(GET_COMMAND, { commandId });
+        expect(r.data?.command.status).toBe(status);
+        return r.data!.command;
+      });
+
+    const ok = await settled(await send('setTargetTemperature', { value: 24 }), 'SUCCEEDED');
+    expect(ok.result).toEqual({ targetTemperature: 24 });
+    await eventually(async () => expect((await device(deviceId)).twin.reported.targetTemperature).toBe(24));
+    const refused = await settled(await send('selfUpdate', {}), 'REJECTED');
+    expect(refused.error).toMatchObject({ code: 'UNKNOWN_COMMAND' });
+    expect(lines.some((l) => l.includes('← command setTargetTemperature') && l.includes('SUCCEEDED'))).toBe(true);
   });
 
   it('flaps: drops off without a DISCONNECT (the Last Will says offline) and comes back', async () => {
