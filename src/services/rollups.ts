@@ -69,7 +69,7 @@ function upsertRollupsSql(from: string, mode: 'merge' | 'replace'): string {
 /** The finest grain's parts of the rows of `source` (columns "deviceId", metric, ts, value). */
 function finestPartsSql(source: string): string {
   // One sort and window aggregates over whole buckets, then one row per bucket: ordered aggregates
-  // (\`sum(value ORDER BY ts)\`, \`array_agg(… ORDER BY ts)\`) sorted every group on its own, which cost the
+  // (`sum(value ORDER BY ts)`, `array_agg(… ORDER BY ts)`) sorted every group on its own, which cost the
   // ingest statement ≈ 8 % more on PostgreSQL 15. Sums still add in ts order (the window is ordered).
   return `rollup_parts AS (
          SELECT DISTINCT ON ("deviceId", metric, bucket) "deviceId", metric, bucket,

@@ -8,8 +8,9 @@
  * written at once (on separate connections with PostgreSQL), but a further writer starts only when the
  * first falls behind (see `shouldStart`). Batches settle in the order they were taken — events and
  * acknowledgements of a later batch wait for the earlier ones — so subscribers see a device's points in
- * arrival order. When the store falls behind and the batcher is full, `ingest` waits for room (bounded by `backpressureTimeoutMs`) instead of queueing
- * without end; while it waits the MQTT message stays unacknowledged, which holds the publisher back.
+ * arrival order. When the store falls behind and the batcher is full, `ingest` waits for room (bounded
+ * by `backpressureTimeoutMs`) instead of queueing without end; while it waits the MQTT message stays
+ * unacknowledged, which holds the publisher back.
  */
 import type { TelemetryConfig } from '../config.ts';
 import type { SqlExecutor } from '../db/client.ts';
