@@ -113,7 +113,8 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
   let lastTick = now();
   /** Final answers of recent commands, by command id: a redelivered command gets the same answer. */
   const answered = new Map<string, CommandAck>();
-  const commandPrefix = `devices/${deviceId}/commands/`;
+  /** `devices/{id}/commands/`: the commands filter without its `#`, from the one place that knows the layout. */
+  const commandPrefix = topics.commandsFilter(deviceId).slice(0, -1);
   /** Reports waiting for their answer, by clientToken: what was sent and why. */
   const pending = new Map<string, { patch: JsonObject; note?: string }>();
   let problemShown = false;
