@@ -21,8 +21,14 @@ import type { DoppelEvents, EventBus, EventType } from './bus.ts';
 
 export const FANOUT_METRIC = 'doppel_event_fanout_total';
 
-/** Event types that cross instances: all of them (subscriptions and token revocations alike). */
-const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>(['twinChanged', 'tokenRevoked', 'commandUpdated', 'fleetProgress', 'deviceConnection', 'telemetry']);
+/**
+ * Event types that cross instances: all of them (subscriptions and token revocations alike). A record
+ * over EventType, so a type added to the bus without being listed here fails to compile instead of
+ * being dropped as malformed by every peer.
+ */
+const EVENT_TYPES: ReadonlySet<string> = new Set(
+  Object.keys({ twinChanged: true, tokenRevoked: true, commandUpdated: true, fleetProgress: true, deviceConnection: true, telemetry: true } satisfies Record<EventType, true>),
+);
 
 export interface RedisFanoutOptions {
   url: string;
