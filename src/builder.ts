@@ -4,7 +4,7 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from '@pothos/plugin-scope-auth';
 import { createGraphQLError } from 'graphql-yoga';
-import { hasRole, type Role } from './auth/tokens.ts';
+import { hasRole, type Role } from './domain/principal.ts';
 import type { GraphQLContext } from './context.ts';
 import type PrismaTypes from './generated/pothos-prisma-types.ts';
 import { getDatamodel } from './generated/pothos-prisma-types.ts';

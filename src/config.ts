@@ -1,3 +1,4 @@
+import type { TwinLimits } from './domain/twin.ts';
 import { parseSealKey } from './security/secrets.ts';
 
 /**
@@ -62,18 +63,10 @@ export interface DynsecConfig {
   timeoutMs: number;
 }
 
+export type { TwinLimits };
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
-export interface TwinLimits {
-  /** Max serialized size of one twin section (reported or desired), in bytes. */
-  maxSectionBytes: number;
-  /** Max nesting depth of a twin section. */
-  maxDepth: number;
-  /** Max length of a key. */
-  maxKeyLength: number;
-  /** How far in the future a device timestamp may be (clock skew) before it is refused, in ms. */
-  maxFutureSkewMs: number;
-}
 
 /** Telemetry ingestion: per-message limits and the batching pipeline (src/services/telemetry.ts). */
 export interface TelemetryConfig {

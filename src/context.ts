@@ -1,4 +1,4 @@
-import type { Principal } from './auth/tokens.ts';
+import type { Principal } from './domain/principal.ts';
 import type { Config } from './config.ts';
 import type { PrismaClient } from './db/client.ts';
 import type { EventBus } from './events/bus.ts';

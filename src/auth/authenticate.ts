@@ -1,6 +1,7 @@
 import { createGraphQLError } from 'graphql-yoga';
 import type { PrismaClient } from '../db/client.ts';
-import { parseBearer, resolveApiToken, type Principal } from './tokens.ts';
+import { parseBearer, resolveApiToken } from './tokens.ts';
+import type { Principal } from '../domain/principal.ts';
 
 /**
  * The one place that turns a caller's credentials into a principal, for HTTP requests (the

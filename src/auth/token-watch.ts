@@ -1,7 +1,7 @@
 import type { SqlExecutor } from '../db/client.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../logger.ts';
-import type { Principal } from './tokens.ts';
+import type { Principal } from '../domain/principal.ts';
 
 export interface TokenWatchOptions {
   bus: EventBus;

@@ -4,40 +4,16 @@ import path from 'node:path';
 import type { PrismaClient } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import { generateSecret, hashSecret } from '../security/secrets.ts';
-import { auditEventData, systemActor, type AuditActor } from '../services/audit.ts';
-import type { FieldIssue } from '../services/errors.ts';
+import { auditEventData } from '../services/audit.ts';
+import { ROLES, systemActor, type Actor, type Principal, type Role } from '../domain/principal.ts';
+import { isUuid, isValidTenantId } from '../domain/ids.ts';
+import type { FieldIssue } from '../domain/errors.ts';
 
-export type Role = 'admin' | 'operator' | 'viewer';
-export const ROLES: readonly Role[] = ['admin', 'operator', 'viewer'];
 
-/** Who is calling: resolved once per request / WebSocket connection from the bearer token. */
-export interface Principal {
-  tokenId: string;
-  tenantId: string;
-  role: Role;
-  name: string;
-  /** When the token stops working, if it expires. */
-  expiresAt: Date | null;
-}
 
-/** Role hierarchy: each role may do everything the ones below it may. */
-export const ROLE_RANK: Readonly<Record<Role, number>> = { viewer: 1, operator: 2, admin: 3 };
-
-export function hasRole(principal: Pick<Principal, 'role'>, needed: Role): boolean {
-  return ROLE_RANK[principal.role] >= ROLE_RANK[needed];
-}
 
 const TOKEN_PREFIX = 'dpl_';
-const TENANT_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function isValidTenantId(tenantId: string): boolean {
-  return TENANT_PATTERN.test(tenantId);
-}
-
-export function isUuid(value: string): boolean {
-  return UUID_PATTERN.test(value);
-}
 
 export interface CreateApiTokenInput {
   name: string;
@@ -72,7 +48,7 @@ export function validateApiTokenInput(input: CreateApiTokenInput, now = Date.now
 export async function createApiToken(
   prisma: PrismaClient,
   input: CreateApiTokenInput,
-  actor: AuditActor = systemActor(input.tenantId, 'system'),
+  actor: Actor = systemActor(input.tenantId, 'system'),
 ) {
   const token = generateSecret(TOKEN_PREFIX);
   const id = randomUUID();
@@ -118,7 +94,7 @@ export function listApiTokens(prisma: PrismaClient, tenantId: string | null, opt
  * when no such token exists in that tenant. The caller announces the revocation (tokenRevoked event)
  * so open subscriptions end.
  */
-export async function revokeApiToken(prisma: PrismaClient, tenantId: string | null, id: string, actor: (tenantId: string) => AuditActor) {
+export async function revokeApiToken(prisma: PrismaClient, tenantId: string | null, id: string, actor: (tenantId: string) => Actor) {
   if (!isUuid(id)) return null;
   return prisma.$transaction(async (tx) => {
     const row = await tx.apiToken.findFirst({ where: { id, ...(tenantId != null ? { tenantId } : {}) }, omit: { tokenHash: true } });

@@ -8,8 +8,10 @@ import { parseArgs } from 'node:util';
 import { loadConfigOrReport } from '../config.ts';
 import { openDatabase, type Database } from '../db/client.ts';
 import { applyMigrations, MigrationError } from '../db/migrate.ts';
-import { systemActor } from '../services/audit.ts';
-import { createApiToken, isUuid, listApiTokens, revokeApiToken, ROLES, validateApiTokenInput, type Role } from '../auth/tokens.ts';
+import { systemActor } from '../domain/principal.ts';
+import { createApiToken, listApiTokens, revokeApiToken, validateApiTokenInput } from '../auth/tokens.ts';
+import { isUuid } from '../domain/ids.ts';
+import { ROLES, type Role } from '../domain/principal.ts';
 
 export const TOKEN_CLI_USAGE = `Usage:
   npm run token -- create --tenant <tenant> --role <admin|operator|viewer> --name <name> [--expires <when>]

@@ -1,7 +1,100 @@
 /**
- * Typed, expected failures of the twin domain. They are values the edges turn into replies
- * (`…/twin/reported/rejected` on MQTT, a `ValidationError` result in GraphQL), never crashes.
+ * Expected failures, one shape for every layer: an error with a stable `code` (part of the public
+ * contract: clients switch on it, so it is never renamed) and a human message. Services and domain
+ * modules return them as `Failed` values (or throw them where a caller cannot go on) and each edge
+ * maps them once: GraphQL to typed union members (Pothos errors plugin, src/schema/errors.ts) or a
+ * GraphQL error carrying `extensions.code` (src/http/graphql.ts), MQTT to `…/rejected` replies and
+ * refusal counters (src/mqtt/bridge.ts).
  */
+
+export interface FieldIssue {
+  /** Path of the offending field, e.g. ['patch', 'a', '$b']. */
+  path: string[];
+  message: string;
+  code: string;
+}
+
+export class DoppelError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends DoppelError {
+  constructor(
+    message: string,
+    readonly issues: FieldIssue[],
+  ) {
+    super('VALIDATION_FAILED', message);
+  }
+}
+
+/** A document or params that break a device model's JSON Schema; `issues` holds every failing path. */
+export class SchemaValidationError extends ValidationError {}
+
+/** Too many commands for one device in the rate-limit window. */
+export class RateLimitedError extends DoppelError {
+  constructor(
+    readonly deviceId: string,
+    readonly limit: number,
+    readonly windowMs: number,
+    readonly retryAfterMs: number,
+  ) {
+    super('RATE_LIMITED', `device ${JSON.stringify(deviceId)} may receive at most ${limit} commands per ${windowMs} ms; retry in ${retryAfterMs} ms`);
+  }
+}
+
+/** The command is past the state in which the operation is allowed (e.g. canceling a delivered command). */
+export class CommandStateError extends DoppelError {
+  constructor(
+    readonly commandId: string,
+    readonly status: string,
+    message: string,
+  ) {
+    super('ILLEGAL_COMMAND_STATE', message);
+  }
+}
+
+export class NotFoundError extends DoppelError {
+  constructor(
+    readonly resource: string,
+    readonly key: string,
+  ) {
+    super('NOT_FOUND', `${resource} ${JSON.stringify(key)} not found`);
+  }
+}
+
+export class AlreadyExistsError extends DoppelError {
+  constructor(
+    readonly resource: string,
+    readonly key: string,
+  ) {
+    super('ALREADY_EXISTS', `${resource} ${JSON.stringify(key)} already exists`);
+  }
+}
+
+export class VersionConflictError extends DoppelError {
+  constructor(
+    readonly expectedVersion: number,
+    readonly currentVersion: number,
+  ) {
+    super('VERSION_CONFLICT', `twin is at version ${currentVersion}, not ${expectedVersion}`);
+  }
+}
+
+/** The failure half of every outcome type: `{ ok: true, … } | Failed<E>`. */
+export interface Failed<E extends DoppelError = DoppelError> {
+  readonly ok: false;
+  readonly error: E;
+}
+
+export function failed<E extends DoppelError>(error: E): Failed<E> {
+  return { ok: false, error };
+}
 
 /**
  * Stable codes: clients switch on them, so they are part of the public contract and must never be
@@ -26,15 +119,15 @@ export type TwinErrorCode =
  * human message and the path to the offending field. Returned, not thrown, so the edges turn it into
  * replies (`…/rejected` on MQTT, a `ValidationError` result in GraphQL) instead of crashes.
  */
-export class DomainValidationError<Code extends string> extends Error {
+export class DomainValidationError<Code extends string> extends DoppelError {
+  declare readonly code: Code;
   constructor(
-    /** Stable machine-readable code. */
-    readonly code: Code,
+    code: Code,
     message: string,
     /** Keys from the root to the offending key or value (array indexes as decimal strings); `[]` for the whole input. */
     readonly path: string[] = [],
   ) {
-    super(message);
+    super(code, message);
   }
 
   /** `Error` fields are not enumerable; this keeps `JSON.stringify` (logs, MQTT replies) useful. */
@@ -45,5 +138,4 @@ export class DomainValidationError<Code extends string> extends Error {
 
 /** A refused twin patch (or device timestamp). */
 export class TwinValidationError extends DomainValidationError<TwinErrorCode> {
-  override readonly name = 'TwinValidationError';
 }

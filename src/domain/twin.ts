@@ -12,8 +12,19 @@
  * States are immutable values: functions here never mutate their inputs, and a new state may share
  * objects (e.g. array values) with the previous state and with the patch result. Do not mutate them.
  */
-import type { TwinLimits } from '../config.ts';
 import { TwinValidationError } from './errors.ts';
+
+/** Bounds on twin documents (configured by TWIN_* variables; see src/config.ts). */
+export interface TwinLimits {
+  /** Max serialized size of one twin section (reported or desired), in bytes. */
+  maxSectionBytes: number;
+  /** Max nesting depth of a twin section. */
+  maxDepth: number;
+  /** Max length of a key. */
+  maxKeyLength: number;
+  /** How far in the future a device timestamp may be (clock skew) before it is refused, in ms. */
+  maxFutureSkewMs: number;
+}
 
 export { TwinValidationError } from './errors.ts';
 export type { TwinErrorCode } from './errors.ts';

@@ -1,4 +1,4 @@
-import { createGraphQLError } from 'graphql-yoga';
+import { DoppelError } from '../domain/errors.ts';
 import type { JsonObject } from '../domain/twin.ts';
 import type { FleetProgress } from '../domain/commands/fleet.ts';
 
@@ -130,9 +130,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
       }
       if (this.queue.length >= maxQueued) {
         this.fail(
-          createGraphQLError(`subscription ended: more than ${maxQueued} events waiting for this client; it is not reading fast enough`, {
-            extensions: { code: SLOW_CONSUMER },
-          }),
+          new DoppelError(SLOW_CONSUMER, `subscription ended: more than ${maxQueued} events waiting for this client; it is not reading fast enough`),
         );
         options.onSlowConsumer?.(this.type);
         return;

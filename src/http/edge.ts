@@ -4,7 +4,7 @@ import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { Lexer, Source, TokenKind, type DocumentNode, type GraphQLError, type GraphQLSchema, type ValidationContext, type ValidationRule } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import type { Principal } from '../auth/tokens.ts';
+import type { Principal } from '../domain/principal.ts';
 import type { GraphQLEdgeConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { operationCost } from '../security/query-cost.ts';

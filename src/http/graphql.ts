@@ -6,7 +6,8 @@ import { WebSocketServer } from 'ws';
 import type { ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
 import { authenticate, unauthenticated } from '../auth/authenticate.ts';
 import type { TokenWatch } from '../auth/token-watch.ts';
-import type { Principal } from '../auth/tokens.ts';
+import { DoppelError } from '../domain/errors.ts';
+import type { Principal } from '../domain/principal.ts';
 import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { buildSchema } from '../schema/index.ts';
@@ -247,6 +248,11 @@ function authorizationPlugin(tokenWatch: TokenWatch, metrics: Metrics): Plugin<G
  * carrying an UNAUTHENTICATED error (what an SSE client sees before `complete`), then the end; the
  * underlying stream is returned, which unsubscribes it from the bus.
  */
+/** An expected failure that ends a stream (e.g. SLOW_CONSUMER from the bus) reaches the client with its code. */
+function streamError(error: unknown): unknown {
+  return error instanceof DoppelError ? createGraphQLError(error.message, { extensions: { code: error.code } }) : error;
+}
+
 export function endOnRevocation(
   source: AsyncIterable<ExecutionResult>,
   watch: (onRevoked: () => void) => () => void,
@@ -294,7 +300,7 @@ export function endOnRevocation(
             pending = null;
             state = 'done';
             unwatch();
-            reject(error);
+            reject(streamError(error));
           },
         );
       });

@@ -9,7 +9,8 @@
  * per-device roles ({@link dynsecDeviceAcls}), and the HTTP auth endpoints for EMQX and
  * mosquitto-go-auth answer from them ({@link isAllowed}).
  */
-import { deviceTopicTemplates, isFilterWithin, isValidDeviceId, isValidTopicName, parseInboundTopic, topics } from './topics.ts';
+import { deviceTopicTemplates, isFilterWithin, isValidTopicName, parseInboundTopic, topics } from './topics.ts';
+import { isValidDeviceId } from '../domain/ids.ts';
 
 /** May `deviceId` publish to `topic`? Only exact device → server topics of its own; never a wildcard. */
 export function canPublish(deviceId: string, topic: string): boolean {

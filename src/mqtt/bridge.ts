@@ -16,7 +16,7 @@ import { encode, parseAck, parseGet, parseReported, parseStatus, type DeltaMessa
 import { topics } from './topics.ts';
 import type { ConnectionEvent, InboundMessage, MqttTransport } from './transport.ts';
 import type { LastSeenTracker } from '../services/presence.ts';
-import { SchemaValidationError } from '../services/errors.ts';
+import { SchemaValidationError } from '../domain/errors.ts';
 
 export interface BridgeOptions {
   transport: MqttTransport;

@@ -22,7 +22,8 @@ import type { Logger } from 'pino';
 import { ThrottledLog } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { canPublish, canReceive, canSubscribe } from './acl.ts';
-import { isValidDeviceId, isValidTopicName, parseInboundTopic } from './topics.ts';
+import { isValidTopicName, parseInboundTopic } from './topics.ts';
+import { isValidDeviceId } from '../domain/ids.ts';
 import type { ConnectionEvent, DeviceAuthenticator, InboundMessage, MqttTransport, PublishOptions } from './transport.ts';
 
 export interface EmbeddedTransportOptions {

@@ -13,21 +13,11 @@
  *   devices/{id}/status                         device → server (retained, Last Will)
  */
 
+import { isValidCommandId, isValidDeviceId } from '../domain/ids.ts';
+
 const ROOT = 'devices';
-const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** A device id: 1–64 chars of `[A-Za-z0-9._-]`. It is also the MQTT username. */
-export function isValidDeviceId(id: unknown): id is string {
-  return typeof id === 'string' && ID_PATTERN.test(id);
-}
 
-/**
- * A command id as it appears in a topic level. Same alphabet and length as device ids, which fits
- * UUIDs, ULIDs and cuids, and can never contain `/`, `+`, `#` or `$`.
- */
-export function isValidCommandId(id: unknown): id is string {
-  return typeof id === 'string' && ID_PATTERN.test(id);
-}
 
 /** A device → server topic, parsed. */
 export type InboundTopic =

@@ -1,4 +1,4 @@
-import type { Role } from '../auth/tokens.ts';
+import type { Role } from '../domain/principal.ts';
 
 /**
  * The one authorization helper for fields: spread it into every Query, Mutation and Subscription field,

@@ -4,9 +4,9 @@ import { COMMAND_STATUSES, type CommandStatus } from '../domain/commands/state-m
 import type { FleetProgress } from '../domain/commands/fleet.ts';
 import type { CommandUpdatedEvent } from '../events/bus.ts';
 import type { Requester } from '../services/commands.ts';
-import { CommandStateError, NotFoundError, RateLimitedError, ValidationError } from '../services/errors.ts';
+import { CommandStateError, NotFoundError, RateLimitedError, ValidationError } from '../domain/errors.ts';
 import type { GraphQLContext } from '../context.ts';
-import { actorOf } from '../services/audit.ts';
+import { actorOf } from '../domain/principal.ts';
 import { requireRole } from './auth.ts';
 import { DeviceFilter, deviceWhere } from './device.ts';
 import { ErrorInterface } from './errors.ts';

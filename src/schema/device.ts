@@ -2,8 +2,8 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
-import { actorOf } from '../services/audit.ts';
-import { AlreadyExistsError, NotFoundError, ValidationError } from '../services/errors.ts';
+import { actorOf } from '../domain/principal.ts';
+import { AlreadyExistsError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { requireRole } from './auth.ts';
 
 export const DeviceModelRef = builder.prismaNode('DeviceModel', {

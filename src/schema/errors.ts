@@ -6,7 +6,7 @@ import {
   ValidationError,
   VersionConflictError,
   type FieldIssue,
-} from '../services/errors.ts';
+} from '../domain/errors.ts';
 
 /** Every typed error implements this, so clients can always select `... on Error { message code }`. */
 export const ErrorInterface = builder.interfaceRef<DoppelError>('Error').implement({

@@ -1,7 +1,7 @@
 import { builder } from '../builder.ts';
 import type { CommandDefinition } from '../domain/models.ts';
-import { AlreadyExistsError, NotFoundError, ValidationError } from '../services/errors.ts';
-import { actorOf } from '../services/audit.ts';
+import { AlreadyExistsError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import { actorOf } from '../domain/principal.ts';
 import { requireRole } from './auth.ts';
 
 const CommandDefinitionRef = builder.objectRef<CommandDefinition>('CommandDefinition').implement({

@@ -1,7 +1,8 @@
 import { builder } from '../builder.ts';
-import { createApiToken, listApiTokens, revokeApiToken, validateApiTokenInput, type Role } from '../auth/tokens.ts';
-import { actorOf } from '../services/audit.ts';
-import { NotFoundError, ValidationError } from '../services/errors.ts';
+import { createApiToken, listApiTokens, revokeApiToken, validateApiTokenInput } from '../auth/tokens.ts';
+import type { Role } from '../domain/principal.ts';
+import { actorOf } from '../domain/principal.ts';
+import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import { requireRole } from './auth.ts';
 
 const RoleEnum = builder.enumType('Role', {

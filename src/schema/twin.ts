@@ -1,9 +1,9 @@
 import { builder } from '../builder.ts';
 import { metadataTree, type JsonObject, type SectionMeta } from '../domain/twin.ts';
 import type { TwinChangedEvent } from '../events/bus.ts';
-import { actorOf } from '../services/audit.ts';
+import { actorOf } from '../domain/principal.ts';
 import { requireRole } from './auth.ts';
-import { NotFoundError, ValidationError, VersionConflictError } from '../services/errors.ts';
+import { NotFoundError, ValidationError, VersionConflictError } from '../domain/errors.ts';
 
 builder.prismaObject('Twin', {
   description: 'The digital twin of a device: what it reported, what is desired, and the difference.',

@@ -1,4 +1,4 @@
-import type { Principal } from '../auth/tokens.ts';
+import type { Actor } from '../domain/principal.ts';
 import type { JsonObject } from '../domain/twin.ts';
 import type { PrismaClient } from '../db/client.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
@@ -27,15 +27,8 @@ export const AUDIT_ACTIONS = [
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-/** Who did it. `actor` is "token:<uuid>", "device:<deviceId>" or "system" (bootstrap, CLI). */
-export interface AuditActor {
-  tenantId: string;
-  actor: string;
-  /** The token's name (kept, since the token may be revoked later), or what system part acted. */
-  actorName: string | null;
-}
 
-export interface AuditEntry extends AuditActor {
+export interface AuditEntry extends Actor {
   action: AuditAction;
   /** What was acted on: "device:<deviceId>", "apiToken:<uuid>", "command:<uuid>", … */
   target: string;
@@ -43,15 +36,6 @@ export interface AuditEntry extends AuditActor {
   details?: JsonObject;
 }
 
-/** The actor for an API call: the calling token, in its tenant. */
-export function actorOf(principal: Principal): AuditActor {
-  return { tenantId: principal.tenantId, actor: `token:${principal.tokenId}`, actorName: principal.name };
-}
-
-/** The actor for actions of Doppel itself or of an operator at the console (`npm run token`). */
-export function systemActor(tenantId: string, what: string): AuditActor {
-  return { tenantId, actor: 'system', actorName: what };
-}
 
 /** Prisma create data for an entry: lets a caller write the audit event in the same transaction as the change. */
 export function auditEventData(entry: AuditEntry): Prisma.AuditEventCreateInput {

@@ -34,7 +34,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CommandAck, CommandMessage } from '../mqtt/contract.ts';
 import { topics } from '../mqtt/topics.ts';
-import { CommandStateError, NotFoundError, RateLimitedError, ValidationError, type FieldIssue } from './errors.ts';
+import { CommandStateError, NotFoundError, RateLimitedError, ValidationError, type FieldIssue } from '../domain/errors.ts';
 import type { ModelService } from './models.ts';
 import { SerialBatcher } from './serial-batcher.ts';
 

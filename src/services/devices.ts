@@ -1,10 +1,10 @@
-import { isValidDeviceId } from '../mqtt/topics.ts';
+import { isValidDeviceId } from '../domain/ids.ts';
 import type { Database } from '../db/client.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../logger.ts';
 import type { AuthDecision } from '../mqtt/transport.ts';
 import { generateSecret, hashSecret, verifySecret } from '../security/secrets.ts';
-import { AlreadyExistsError, NotFoundError, ValidationError, type FieldIssue } from './errors.ts';
+import { AlreadyExistsError, NotFoundError, ValidationError, type FieldIssue } from '../domain/errors.ts';
 
 export interface RegisterDeviceInput {
   tenantId: string;

@@ -9,7 +9,7 @@
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import { checkCapabilities, createValidatorCache, type CommandDefinition, type CompiledModel, type ModelCapabilities } from '../domain/models.ts';
-import { AlreadyExistsError, NotFoundError, ValidationError } from './errors.ts';
+import { AlreadyExistsError, NotFoundError, ValidationError } from '../domain/errors.ts';
 
 export interface ModelInput {
   name: string;

@@ -12,7 +12,7 @@ import type { TwinLimits } from '../config.ts';
 import type { SqlExecutor } from '../db/client.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../logger.ts';
-import { DoppelError, NotFoundError, SchemaValidationError, ValidationError, VersionConflictError } from './errors.ts';
+import { DoppelError, NotFoundError, SchemaValidationError, ValidationError, VersionConflictError } from '../domain/errors.ts';
 import { SerialBatcher } from './serial-batcher.ts';
 import type { CompiledModel } from '../domain/models.ts';
 

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { isValidDeviceId } from '../mqtt/topics.ts';
+import { isValidDeviceId } from '../domain/ids.ts';
 import type { SimulatorOptions } from './simulator.ts';
 
 /**

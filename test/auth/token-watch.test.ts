@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenWatch, type TokenWatch } from '../../src/auth/token-watch.ts';
-import { createApiToken, resolveApiToken, type Principal } from '../../src/auth/tokens.ts';
+import { createApiToken, resolveApiToken } from '../../src/auth/tokens.ts';
+import type { Principal } from '../../src/domain/principal.ts';
 import type { Database } from '../../src/db/client.ts';
 import { createEventBus, type EventBus } from '../../src/events/bus.ts';
 import { createLogger } from '../../src/logger.ts';

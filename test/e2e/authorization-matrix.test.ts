@@ -12,7 +12,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLE_RANK, ROLES, type Role } from '../../src/auth/tokens.ts';
+import { ROLE_RANK, ROLES, type Role } from '../../src/domain/principal.ts';
 import { buildSchema } from '../../src/schema/index.ts';
 import { modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  deviceTopicTemplates,
-  formatInboundTopic,
-  isFilterWithin,
-  isValidDeviceId,
-  isValidTopicFilter,
-  isValidTopicName,
-  parseInboundTopic,
-  sharedSubscriptionFilters,
-  topics,
-  type InboundTopic,
-} from '../../src/mqtt/topics.ts';
+import { deviceTopicTemplates, formatInboundTopic, isFilterWithin, isValidTopicFilter, isValidTopicName, parseInboundTopic, sharedSubscriptionFilters, topics, type InboundTopic } from '../../src/mqtt/topics.ts';
+import { isValidDeviceId } from '../../src/domain/ids.ts';
 
 describe('isValidDeviceId', () => {
   it.each(['a', 'A-b_c.9', 'x'.repeat(64), 'sensor-01', '...', '-'])('accepts %j', (id) => {

@@ -109,7 +109,6 @@ export type TelemetryErrorCode =
 
 /** A refused telemetry message. Returned, never thrown, by the parser. */
 export class TelemetryValidationError extends DomainValidationError<TelemetryErrorCode> {
-  override readonly name = 'TelemetryValidationError';
 }
 
 export type TelemetryParseResult =
