@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { WS_ACTIVE_METRIC } from '../src/http/graphql.ts';
-import { TELEMETRY_BATCHES_METRIC, TELEMETRY_POINTS_METRIC } from '../src/services/telemetry.ts';
+import { TELEMETRY_BATCHES_METRIC, TELEMETRY_POINTS_METRIC } from '../src/services/telemetry/index.ts';
 import type { IngestDevice, StepResult, SubStats } from './lib/ingest-child.ts';
 import type { RawInsertResult } from './lib/ingest-raw-child.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';

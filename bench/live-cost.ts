@@ -26,7 +26,8 @@ import { createEventBus, type TelemetryEvent } from '../src/events/bus.ts';
 import { createLogger } from '../src/logger.ts';
 import { Metrics } from '../src/metrics.ts';
 import { createServer } from '../src/server.ts';
-import { createTelemetryService } from '../src/services/telemetry.ts';
+import { createTelemetryService } from '../src/services/telemetry/index.ts';
+import { createDomainHooks } from '../src/services/hooks.ts';
 import { spawnChild } from './lib/rpc.ts';
 
 const { values: opts } = parseArgs({
@@ -140,6 +141,7 @@ async function ingest(): Promise<void> {
   const service = createTelemetryService({
     sql: standInSql(),
     bus: createEventBus(),
+    hooks: createDomainHooks({ logger: createLogger('silent'), metrics: new Metrics() }),
     logger: createLogger('silent'),
     metrics: new Metrics(),
     config: config.telemetry,

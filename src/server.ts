@@ -26,7 +26,8 @@ import { createLastSeenTracker } from './services/presence.ts';
 import { createTelemetryRetention } from './services/retention.ts';
 import { createRollupSettler } from './services/rollups.ts';
 import { createEmbeddedMaintenance } from './db/maintenance.ts';
-import { createTelemetryService } from './services/telemetry.ts';
+import { createTelemetryService } from './services/telemetry/index.ts';
+import { createDomainHooks } from './services/hooks.ts';
 import { createTwinService } from './services/twins.ts';
 import { createModelService } from './services/models.ts';
 import { createCommandService } from './services/commands.ts';
@@ -105,9 +106,11 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     const models = createModelService({ db: database, logger: logger.child({ component: 'models' }) });
     const twins = createTwinService({ sql: database.sql, bus, limits: config.twinLimits, logger, schemas: models });
     const lastSeen = createLastSeenTracker(database.sql, logger);
+    const hooks = createDomainHooks({ logger, metrics });
     const telemetry = createTelemetryService({
       sql: database.sql,
       bus,
+      hooks,
       logger: logger.child({ component: 'telemetry' }),
       metrics,
       config: config.telemetry,

@@ -8,7 +8,7 @@ import { ThrottledLog } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeviceService } from '../services/devices.ts';
 import type { TwinService } from '../services/twins.ts';
-import type { TelemetryService } from '../services/telemetry.ts';
+import type { TelemetryService } from '../services/telemetry/index.ts';
 import type { TwinLimits } from '../config.ts';
 import type { JsonObject } from '../domain/twin.ts';
 import type { CommandService } from '../services/commands.ts';
@@ -112,7 +112,7 @@ export function createBridge(options: BridgeOptions) {
   /** No reply topic for telemetry: refusals are counted and logged. The PUBACK (QoS 1) follows the store. */
   async function onTelemetry(msg: InboundMessage): Promise<void> {
     const outcome = await options.telemetry.ingest(msg.deviceId, msg.payload, msg.receivedAt);
-    if (!outcome.ok) reject(msg, outcome);
+    if (!outcome.ok) reject(msg, outcome.error);
   }
 
   async function onGet(msg: InboundMessage): Promise<void> {

@@ -1,26 +1,17 @@
-import DataLoader from 'dataloader';
 import { createGraphQLError } from 'graphql-yoga';
 import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
 import { isValidTimeZone, MAX_BUCKET_TS, MIN_BUCKET_TS, type AggregateFunction, type BucketInterval, type FillMode, type SeriesBucket } from '../domain/telemetry/buckets.ts';
 import { METRIC_NAME } from '../domain/telemetry/message.ts';
-import { ROLLUP_GRAINS } from '../domain/telemetry/rollups.ts';
-import { loadSeries, seriesPlan, seriesRange, type MetricSeries, type SeriesKey } from '../services/series.ts';
+import type { MetricSeries, SeriesKey } from '../services/series.ts';
+import { createTelemetryReader, type TelemetryReader, type TelemetryValue } from '../services/telemetry-queries.ts';
 import type { TelemetryEvent } from '../events/bus.ts';
 import { requireRole } from './auth.ts';
 import { mapEvents, sampleEvents } from '../events/iterators.ts';
 import { checkSampleInterval, MAX_SAMPLE_INTERVAL_MS, MIN_SAMPLE_INTERVAL_MS } from '../domain/telemetry/sampling.ts';
 import { DeviceRef } from './device.ts';
 
-/** One value as the API shows it; `ts` is epoch ms or a Date (rows read through Prisma). */
-interface TelemetryValueShape {
-  metric: string;
-  ts: number | Date;
-  value: number;
-  isBool: boolean;
-}
-
-const TelemetryValueRef = builder.objectRef<TelemetryValueShape>('TelemetryValue').implement({
+const TelemetryValueRef = builder.objectRef<TelemetryValue>('TelemetryValue').implement({
   description: 'One telemetry value of a device.',
   fields: (t) => ({
     metric: t.exposeString('metric'),
@@ -49,58 +40,16 @@ function decodeCursor(cursor: string, name: string): number {
   return Number(cursor);
 }
 
-interface PageKey {
-  metric: string;
-  /** Inclusive lower bound, epoch ms, or null. */
-  lo: number | null;
-  /** Exclusive upper bound, epoch ms, or null. */
-  hi: number | null;
-  limit: number;
-  descending: boolean;
-}
+// One reader per request: fields asking many devices for the same page or series share one statement.
+const readers = new WeakMap<GraphQLContext, TelemetryReader>();
 
-interface RawRow {
-  device: string;
-  ts: number;
-  value: number;
-  is_bool: boolean;
-}
-
-// One loader per request and page shape: a devices page asking every device for the same page of a
-// metric is one SQL statement (a LATERAL join using the (deviceId, metric, ts) key), not one per device.
-const loaders = new WeakMap<GraphQLContext, Map<string, DataLoader<string, TelemetryValueShape[]>>>();
-
-function pageLoader(ctx: GraphQLContext, key: PageKey): DataLoader<string, TelemetryValueShape[]> {
-  let byKey = loaders.get(ctx);
-  if (!byKey) loaders.set(ctx, (byKey = new Map()));
-  const id = JSON.stringify(key);
-  let loader = byKey.get(id);
-  if (!loader) {
-    loader = new DataLoader(async (uuids: readonly string[]) => {
-      const bound = (ms: number | null, open: string) => (ms === null ? open : new Date(ms).toISOString());
-      const rows = await ctx.prisma.$queryRawUnsafe<RawRow[]>(
-        `SELECT d.id::text AS device, p.ts, p.value, p.is_bool
-           FROM unnest(string_to_array($1, ',')::uuid[]) AS d(id)
-           CROSS JOIN LATERAL (
-             SELECT (extract(epoch FROM t.ts) * 1000)::float8 AS ts, t.value, t."isBool" AS is_bool
-               FROM "TelemetryPoint" t
-              WHERE t."deviceId" = d.id AND t.metric = $2 AND t.ts >= $3::timestamptz AND t.ts < $4::timestamptz
-              ORDER BY t.ts ${key.descending ? 'DESC' : 'ASC'}
-              LIMIT $5::int
-           ) p`,
-        uuids.join(','),
-        key.metric,
-        bound(key.lo, '-infinity'),
-        bound(key.hi, 'infinity'),
-        key.limit,
-      );
-      const grouped = new Map<string, TelemetryValueShape[]>(uuids.map((u) => [u, []]));
-      for (const row of rows) grouped.get(row.device)?.push({ metric: key.metric, ts: Number(row.ts), value: Number(row.value), isBool: row.is_bool });
-      return uuids.map((u) => grouped.get(u)!);
-    });
-    byKey.set(id, loader);
+function readerOf(ctx: GraphQLContext): TelemetryReader {
+  let reader = readers.get(ctx);
+  if (!reader) {
+    const query = <T>(sql: string, ...params: unknown[]) => ctx.prisma.$queryRawUnsafe<T[]>(sql, ...params);
+    readers.set(ctx, (reader = createTelemetryReader({ query, rollups: ctx.rollups, config: ctx.config.telemetry })));
   }
-  return loader;
+  return reader;
 }
 
 const SeriesIntervalEnum = builder.enumType('SeriesInterval', {
@@ -193,40 +142,6 @@ function seriesKey(
   };
 }
 
-// One loader per request and argument set, like the raw pages: a devices page asking every device for
-// the same series is one SQL statement for the whole page.
-// The bucket range is computed once per argument set too (it is the costly part in TypeScript), and so
-// is a refusal for too many buckets.
-const seriesLoaders = new WeakMap<GraphQLContext, Map<string, DataLoader<string, MetricSeries[]> | Error>>();
-
-function seriesLoader(ctx: GraphQLContext, key: SeriesKey): DataLoader<string, MetricSeries[]> {
-  let byKey = seriesLoaders.get(ctx);
-  if (!byKey) seriesLoaders.set(ctx, (byKey = new Map()));
-  const id = JSON.stringify(key);
-  let loader = byKey.get(id);
-  if (!loader) {
-    const max = ctx.config.telemetry.seriesMaxBuckets;
-    try {
-      const range = seriesRange(key, max);
-      const { seriesRollups, rollupRetentionDays } = ctx.config.telemetry;
-      const plan = seriesPlan(key, range, { enabled: seriesRollups, retentionDays: rollupRetentionDays }, Date.now());
-      // Hourly and daily rollups lag the 15-minute ones until settled: settle these devices' first, so a
-      // series sees every point stored before it started.
-      const readsDerived = plan.some((s) => s.source === 'rollup' && s.grain !== ROLLUP_GRAINS[0]);
-      loader = new DataLoader(async (uuids: readonly string[]) => {
-        if (readsDerived) await ctx.rollups.settle(uuids);
-        return loadSeries(<T>(sql: string, ...params: unknown[]) => ctx.prisma.$queryRawUnsafe<T[]>(sql, ...params), uuids, key, range, plan);
-      });
-    } catch (error) {
-      if (!(error instanceof RangeError)) throw error;
-      loader = badInput(`[from, to) spans more than ${max} buckets of ${key.interval}; use a larger interval or a shorter range`);
-    }
-    byKey.set(id, loader);
-  }
-  if (loader instanceof Error) throw loader;
-  return loader;
-}
-
 builder.prismaObjectFields(DeviceRef, (t) => ({
   latest: t.field({
     type: [TelemetryValueRef],
@@ -260,7 +175,7 @@ builder.prismaObjectFields(DeviceRef, (t) => ({
       let hi = args.to ? args.to.getTime() : null;
       if (args.after != null) lo = Math.max(lo ?? -Infinity, decodeCursor(args.after, 'after') + 1);
       if (args.before != null) hi = Math.min(hi ?? Infinity, decodeCursor(args.before, 'before'));
-      const rows = await pageLoader(ctx, { metric: args.metric, lo, hi, limit: size + 1, descending }).load(device.id);
+      const rows = await readerOf(ctx).page(device.id, { metric: args.metric, lo, hi, limit: size + 1, descending });
       const more = rows.length > size;
       const page = rows.slice(0, size);
       if (descending) page.reverse();
@@ -293,7 +208,9 @@ builder.prismaObjectFields(DeviceRef, (t) => ({
     },
     select: { id: true },
     resolve: async (device, args, ctx) => {
-      return seriesLoader(ctx, seriesKey(args, ctx)).load(device.id);
+      const outcome = await readerOf(ctx).series(device.id, seriesKey(args, ctx));
+      if (!outcome.ok) throw badInput(outcome.error.message);
+      return outcome.series;
     },
   }),
 }));

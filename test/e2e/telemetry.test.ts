@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { graphql } from '../generated/gql.ts';
 import { REJECTED_METRIC } from '../../src/mqtt/bridge.ts';
-import { TELEMETRY_POINTS_METRIC } from '../../src/services/telemetry.ts';
+import { TELEMETRY_POINTS_METRIC } from '../../src/services/telemetry/index.ts';
 import { embeddedBroker, modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 
 const Latest = graphql(`

@@ -15,7 +15,8 @@ import { createEventBus } from '../../src/events/bus.ts';
 import { createLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { rebuildRollups, settleRollups } from '../../src/services/rollups.ts';
-import { createTelemetryService } from '../../src/services/telemetry.ts';
+import { createTelemetryService } from '../../src/services/telemetry/index.ts';
+import { createDomainHooks } from '../../src/services/hooks.ts';
 import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
 import { rng } from '../support/series.ts';
 
@@ -38,6 +39,7 @@ function service(batchMaxPoints: number, writeConcurrency = 2) {
   return createTelemetryService({
     sql: db.sql,
     bus: createEventBus(),
+    hooks: createDomainHooks({ logger: createLogger('silent'), metrics: new Metrics() }),
     metrics: new Metrics(),
     logger: createLogger('silent'),
     config: { ...loadConfig({}).telemetry, batchMaxPoints, batchMaxAgeMs: 5, writeConcurrency },

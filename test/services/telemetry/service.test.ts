@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type TelemetryConfig } from '../../src/config.ts';
-import type { Database, SqlExecutor } from '../../src/db/client.ts';
-import { createEventBus, type TelemetryEvent } from '../../src/events/bus.ts';
-import { createLogger } from '../../src/logger.ts';
-import { Metrics } from '../../src/metrics.ts';
-import { createDeviceService } from '../../src/services/devices.ts';
-import { arrayLiteral, createTelemetryService, textArrayLiteral, TELEMETRY_BACKPRESSURE_METRIC, TELEMETRY_POINTS_METRIC } from '../../src/services/telemetry.ts';
-import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
+import type { TelemetryConfig } from '../../../src/config.ts';
+import type { Database, SqlExecutor } from '../../../src/db/client.ts';
+import { createEventBus } from '../../../src/events/bus.ts';
+import { createLogger } from '../../../src/logger.ts';
+import { createDeviceService } from '../../../src/services/devices.ts';
+import { TELEMETRY_BACKPRESSURE_METRIC, TELEMETRY_POINTS_METRIC } from '../../../src/services/telemetry/index.ts';
+import { modeName, openTestDatabase } from '../../support/harness.ts';
+import { body, countPoints, createDevice as createDeviceIn, instrumented as instrumentedOn, service as serviceOn } from './fixtures.ts';
 
 let db: Database;
 let closeDatabase: (() => Promise<void>) | undefined;
@@ -18,85 +18,10 @@ afterAll(async () => {
   await closeDatabase?.();
 });
 
-const defaults = loadConfig({}).telemetry;
-
-/** A SqlExecutor that records statements and can hold point writes until released, or fail them. */
-function instrumented() {
-  const statements: string[] = [];
-  let gate: Promise<void> | undefined;
-  let open = () => {};
-  let failures = 0;
-  const sql: SqlExecutor = {
-    async query<T>(text: string, params?: readonly unknown[]) {
-      statements.push(text);
-      if (text.includes('INSERT INTO "TelemetryPoint"')) {
-        if (gate) await gate;
-        if (failures > 0) {
-          failures--;
-          throw new Error('connection reset (simulated)');
-        }
-      }
-      return db.sql.query<T>(text, params);
-    },
-  };
-  return {
-    sql,
-    statements,
-    writes: () => statements.filter((s) => s.includes('INSERT INTO "TelemetryPoint"')).length,
-    hold() {
-      gate = new Promise((resolve) => (open = resolve));
-    },
-    release() {
-      gate = undefined;
-      open();
-    },
-    failNext(n: number) {
-      failures = n;
-    },
-  };
-}
-
-function service(config: Partial<TelemetryConfig>, sql: SqlExecutor = db.sql) {
-  const metrics = new Metrics();
-  const bus = createEventBus();
-  const events: TelemetryEvent[] = [];
-  void (async () => {
-    for await (const e of bus.subscribe('telemetry')) events.push(e);
-  })();
-  const telemetry = createTelemetryService({
-    sql,
-    bus,
-    metrics,
-    logger: createLogger('silent'),
-    config: { ...defaults, ...config },
-    maxPayloadBytes: 256 * 1024,
-  });
-  return { telemetry, metrics, events };
-}
-
-async function createDevice(deviceId = uniqueDeviceId('ts')) {
-  const d = await db.prisma.device.create({ data: { deviceId, secretHash: 'x', twin: { create: {} } } });
-  return { deviceId, uuid: d.id };
-}
-
-const count = (uuid: string) => db.prisma.telemetryPoint.count({ where: { deviceId: uuid } });
-const body = (values: Record<string, number | boolean>, ts = Date.now() - 1000) => JSON.stringify({ ts, values });
-
-describe('array literals for the ingest statement', () => {
-  it('reads back as the same values in PostgreSQL', async () => {
-    const numbers = [0, -1.5, 1e21, 5e-324, Number.MAX_SAFE_INTEGER, 0.1 + 0.2];
-    const texts = ['a', 'NULL', 'with "quote"', 'back\\slash', '', 'x,y', '{}'];
-    const [row] = await db.sql.query<{ n: number[]; b: boolean[]; t: string[] }>(`SELECT $1::float8[] AS n, $2::bool[] AS b, $3::text[] AS t`, [
-      arrayLiteral(numbers),
-      arrayLiteral([true, false]),
-      textArrayLiteral(texts),
-    ]);
-    expect(row!.n).toEqual(numbers);
-    expect(row!.b).toEqual([true, false]);
-    expect(row!.t).toEqual(texts);
-    expect(textArrayLiteral([])).toBe('{}');
-  });
-});
+const instrumented = () => instrumentedOn(db);
+const service = (config: Partial<TelemetryConfig>, sql: SqlExecutor = db.sql) => serviceOn(db, config, sql);
+const createDevice = (deviceId?: string) => createDeviceIn(db, deviceId);
+const count = (uuid: string) => countPoints(db, uuid);
 
 describe(`telemetry service (${modeName})`, () => {
   it('writes the messages of many devices in one statement per batch', async () => {
@@ -122,7 +47,7 @@ describe(`telemetry service (${modeName})`, () => {
       telemetry.ingest(gone.deviceId, body({ a: 2 }, 2000), Date.now()),
       telemetry.ingest(kept.deviceId, body({ a: 3 }, 2000), Date.now()),
     ]);
-    expect(a).toMatchObject({ ok: false, code: 'DEVICE_NOT_FOUND' });
+    expect(a).toMatchObject({ ok: false, error: { code: 'DEVICE_NOT_FOUND' } });
     expect(b).toEqual({ ok: true, points: 1 });
     expect(await count(kept.uuid)).toBe(1);
     expect(metrics.get(TELEMETRY_POINTS_METRIC, { result: 'dropped' })).toBe(1);
@@ -148,7 +73,7 @@ describe(`telemetry service (${modeName})`, () => {
         return Promise.all(writes);
       }),
     );
-    for (const o of outcomes.flat()) expect(o.ok || o.code === 'DEVICE_NOT_FOUND').toBe(true);
+    for (const o of outcomes.flat()) expect(o.ok || o.error.code === 'DEVICE_NOT_FOUND').toBe(true);
     const orphans = await db.sql.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM "TelemetryPoint" WHERE "deviceId" = ANY($1::uuid[])`,
       [created.map((d) => d.uuid)],
@@ -167,7 +92,7 @@ describe(`telemetry service (${modeName})`, () => {
     await new Promise((r) => setTimeout(r, 20));
     const second = telemetry.ingest(deviceId, five(2000), Date.now()); // waits in memory: 5 + 5 = 10
     const refused = await telemetry.ingest(deviceId, body({ x: 1 }, 3000), Date.now());
-    expect(refused).toMatchObject({ ok: false, code: 'OVERLOADED' });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'OVERLOADED' } });
     expect(metrics.get(TELEMETRY_BACKPRESSURE_METRIC)).toBe(1);
     expect(telemetry.pendingPoints).toBe(10);
 
@@ -203,7 +128,7 @@ describe(`telemetry service (${modeName})`, () => {
     await telemetry.drain();
     expect(await pending).toEqual({ ok: true, points: 1 });
     expect(await count(uuid)).toBe(1);
-    expect(await telemetry.ingest(deviceId, body({ a: 2 }), Date.now())).toMatchObject({ ok: false, code: 'SHUTTING_DOWN' });
+    expect(await telemetry.ingest(deviceId, body({ a: 2 }), Date.now())).toMatchObject({ ok: false, error: { code: 'SHUTTING_DOWN' } });
   });
 
   it('moves latest values only forward, across batches and within one', async () => {

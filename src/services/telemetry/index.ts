@@ -1,0 +1,113 @@
+/**
+ * Telemetry ingestion (DESIGN.md §7): parsed messages go into the pure TelemetryBatcher, and batches are
+ * written with ONE set-based statement each (`unnest` arrays; points and latest values together). Each
+ * message carries a ticket that settles once its batch is stored; the bridge awaits it, so a QoS 1 PUBACK
+ * follows the store.
+ *
+ * The parts, in the order a message meets them:
+ * - pipeline.ts: batching schedule, concurrent writes settled in take order, backpressure, drain;
+ * - batch-store.ts: one batch's write with retries, and what became of each point;
+ *   - device-resolver.ts: device id → uuid and tenant, cached, re-resolved after deletes;
+ *   - writer.ts: the one statement per batch;
+ * - settle.ts: metrics, the live bus, the `telemetryStored` hook, and the messages' answers.
+ */
+import type { TelemetryConfig } from '../../config.ts';
+import type { SqlExecutor } from '../../db/client.ts';
+import { failed } from '../../domain/errors.ts';
+import { TelemetryRefusedError, type IngestOutcome } from '../../domain/telemetry/ingest-outcome.ts';
+import { DEFAULT_TELEMETRY_LIMITS, parseTelemetry, type TelemetryLimits } from '../../domain/telemetry/message.ts';
+import type { EventBus } from '../../events/bus.ts';
+import type { Logger } from '../../logger.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { DomainHooks } from '../hooks.ts';
+import { createBatchStore } from './batch-store.ts';
+import { createDeviceResolver } from './device-resolver.ts';
+import { describeTelemetryMetrics } from './metric-names.ts';
+import { createTelemetryPipeline } from './pipeline.ts';
+import { createBatchSettler, type Ticket } from './settle.ts';
+import { createTelemetryWriter } from './writer.ts';
+
+export type { IngestOutcome, TelemetryIngestError, TelemetryRefusalCode } from '../../domain/telemetry/ingest-outcome.ts';
+export { TELEMETRY_BACKPRESSURE_METRIC, TELEMETRY_BATCHES_METRIC, TELEMETRY_POINTS_METRIC } from './metric-names.ts';
+export { arrayLiteral, textArrayLiteral } from './sql-arrays.ts';
+
+export interface TelemetryService {
+  /**
+   * Parses one `devices/{id}/telemetry` payload and stores it. Resolves once the message's points are
+   * stored (or refused: a parse error with its path, DEVICE_NOT_FOUND, OVERLOADED after waiting
+   * `backpressureTimeoutMs` for room, SHUTTING_DOWN after `drain`); rejects only when the store keeps
+   * failing.
+   *
+   * @param receivedAt the receive time, epoch ms: the points' ts when the device sent none.
+   */
+  ingest(deviceId: string, payload: string | Uint8Array, receivedAt: number): Promise<IngestOutcome>;
+  /**
+   * Writes everything accepted so far, then refuses new messages, and waits until the
+   * `telemetryStored` listeners have seen every stored batch (graceful shutdown, before the database
+   * closes).
+   */
+  drain(): Promise<void>;
+  /** Points waiting or being written (for tests and metrics). */
+  readonly pendingPoints: number;
+}
+
+export interface TelemetryServiceOptions {
+  sql: SqlExecutor;
+  bus: EventBus;
+  /** `telemetryStored` is emitted once per committed batch that stored new points. */
+  hooks: Pick<DomainHooks, 'telemetryStored'>;
+  logger: Logger;
+  metrics: Metrics;
+  config: TelemetryConfig;
+  /** Largest payload, in bytes (the MQTT payload limit). */
+  maxPayloadBytes: number;
+  now?: () => number;
+  /** Attempts per batch before its messages fail (transient database errors). Default 5. */
+  maxWriteAttempts?: number;
+}
+
+export function createTelemetryService(options: TelemetryServiceOptions): TelemetryService {
+  const { sql, bus, hooks, logger, metrics, config } = options;
+  const now = options.now ?? Date.now;
+  const limits: TelemetryLimits = {
+    maxBytes: Math.min(options.maxPayloadBytes, config.maxMessageBytes),
+    maxDepth: DEFAULT_TELEMETRY_LIMITS.maxDepth,
+    maxValuesPerMessage: config.maxValuesPerMessage,
+    maxBatchEntries: config.maxBatchEntries,
+    maxFutureSkewMs: config.maxFutureSkewMs,
+  };
+  describeTelemetryMetrics(metrics);
+  const store = createBatchStore({
+    resolver: createDeviceResolver(sql),
+    writer: createTelemetryWriter(sql),
+    logger,
+    now,
+    maxWriteAttempts: options.maxWriteAttempts ?? 5,
+  });
+  const settler = createBatchSettler({ bus, hooks, logger, metrics });
+  const pipeline = createTelemetryPipeline({ config, store, settler, logger, metrics, now });
+
+  return {
+    async ingest(deviceId, payload, receivedAt) {
+      const parsed = parseTelemetry(payload, receivedAt, limits);
+      if (!parsed.ok) return parsed;
+      let ticket!: Ticket;
+      const stored = new Promise<IngestOutcome>((resolve, reject) => {
+        ticket = { deviceId, points: parsed.points.length, resolve, reject };
+      });
+      const admitted = await pipeline.admit(deviceId, parsed.points, ticket);
+      if (admitted === 'accepted') return stored;
+      if (admitted === 'closed') return failed(new TelemetryRefusedError('SHUTTING_DOWN', 'the server is shutting down'));
+      return failed(new TelemetryRefusedError('OVERLOADED', `no room for ${parsed.points.length} points within ${config.backpressureTimeoutMs} ms`));
+    },
+
+    async drain() {
+      await pipeline.drain();
+      await hooks.telemetryStored.drain();
+    },
+
+    get pendingPoints() {
+      return pipeline.pendingPoints;
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The last step of a batch, run in take order once its write is done: count it, announce what was
+ * newly stored (the live bus for subscribers, best effort; the `telemetryStored` hook for processing,
+ * exactly once per committed batch), and answer each message's ticket — which, over MQTT, sends the
+ * PUBACK.
+ */
+import { failed } from '../../domain/errors.ts';
+import { TelemetryRefusedError, type IngestOutcome } from '../../domain/telemetry/ingest-outcome.ts';
+import type { Batch } from '../../domain/telemetry/batcher.ts';
+import type { EventBus } from '../../events/bus.ts';
+import type { Logger } from '../../logger.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { DomainHooks } from '../hooks.ts';
+import type { StoredBatch } from './batch-store.ts';
+import { TELEMETRY_BATCHES_METRIC, TELEMETRY_POINTS_METRIC } from './metric-names.ts';
+
+/** One message on its way through the pipeline: whose it is, and how to answer its caller. */
+export interface Ticket {
+  deviceId: string;
+  points: number;
+  resolve(outcome: IngestOutcome): void;
+  reject(error: unknown): void;
+}
+
+/** How a batch's write ended: what it stored, or why it could not. */
+export type WriteOutcome = { ok: true; result: StoredBatch } | { ok: false; error: unknown };
+
+export interface BatchSettler {
+  /** Accounts for a written (or failed) batch and answers its tickets. Call once per batch, in take order. */
+  settle(batch: Batch<Ticket>, written: WriteOutcome): void;
+}
+
+export interface BatchSettlerOptions {
+  bus: EventBus;
+  hooks: Pick<DomainHooks, 'telemetryStored'>;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export function createBatchSettler(options: BatchSettlerOptions): BatchSettler {
+  const { bus, hooks, logger, metrics } = options;
+  return {
+    settle(batch, written) {
+      if (!written.ok) {
+        metrics.inc(TELEMETRY_BATCHES_METRIC, { result: 'failed' });
+        logger.error({ err: written.error, points: batch.points.length, messages: batch.tickets.length }, 'telemetry batch could not be stored');
+        for (const ticket of batch.tickets) ticket.reject(written.error);
+        return;
+      }
+      const { result } = written;
+      metrics.inc(TELEMETRY_BATCHES_METRIC, { result: 'stored' });
+      metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'stored' }, result.stored);
+      metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'duplicate' }, result.duplicates);
+      metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'dropped' }, result.dropped);
+      for (const event of result.events) bus.publish('telemetry', event);
+      if (result.events.length > 0) hooks.telemetryStored.emit({ at: result.at, devices: result.events });
+      for (const ticket of batch.tickets) {
+        ticket.resolve(
+          result.missing.has(ticket.deviceId)
+            ? failed(new TelemetryRefusedError('DEVICE_NOT_FOUND', `device ${ticket.deviceId} does not exist`))
+            : { ok: true, points: ticket.points },
+        );
+      }
+    },
+  };
+}
