@@ -29,7 +29,8 @@ import { createEmbeddedMaintenance } from './db/maintenance.ts';
 import { createTelemetryService } from './services/telemetry.ts';
 import { createTwinService } from './services/twins.ts';
 import { createModelService } from './services/models.ts';
-import { createCommandService } from './services/commands.ts';
+import { createCommandService } from './services/commands/index.ts';
+import { createMqttCommandOutbox } from './mqtt/command-outbox.ts';
 import type { JsonObject } from './domain/twin.ts';
 
 /** Parts a caller may supply instead of the ones the config describes (tests, embedding). */
@@ -160,6 +161,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
             logger: logger.child({ component: 'mqtt' }),
           }));
     transportRef = transport;
+    const audit = createAuditLog({ prisma, logger: logger.child({ component: 'audit' }) });
     const commands = createCommandService({
       db: database,
       bus,
@@ -167,7 +169,8 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       metrics,
       models,
       config: config.commands,
-      publish: (topic, payload) => transport.publish(topic, payload, { qos: 1 }),
+      outbox: createMqttCommandOutbox(transport),
+      audit,
     });
 
     const loadDelta = async (deviceId: string): Promise<DeltaMessage | null> => {
@@ -188,7 +191,6 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       commands,
     });
 
-    const audit = createAuditLog({ prisma, logger: logger.child({ component: 'audit' }) });
     const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
     teardown.unshift(() => tokenWatch.stop());
     // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
