@@ -7,7 +7,7 @@ import type { AuditLog } from './services/audit.ts';
 import type { DeviceService } from './services/devices.ts';
 import type { TwinService } from './services/twins.ts';
 import type { ModelService } from './services/models.ts';
-import type { CommandService } from './services/commands.ts';
+import type { CommandService } from './services/commands/index.ts';
 import type { RollupSettler } from './services/rollups.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/context.ts). */

@@ -30,7 +30,8 @@ import { createTelemetryService } from './services/telemetry/index.ts';
 import { createDomainHooks } from './services/hooks.ts';
 import { createTwinService } from './services/twins.ts';
 import { createModelService } from './services/models.ts';
-import { createCommandService } from './services/commands.ts';
+import { createCommandService } from './services/commands/index.ts';
+import { createMqttCommandOutbox } from './mqtt/command-outbox.ts';
 import type { JsonObject } from './domain/twin.ts';
 
 /** Parts a caller may supply instead of the ones the config describes (tests, embedding). */
@@ -163,6 +164,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
             logger: logger.child({ component: 'mqtt' }),
           }));
     transportRef = transport;
+    const audit = createAuditLog({ prisma, logger: logger.child({ component: 'audit' }) });
     const commands = createCommandService({
       db: database,
       bus,
@@ -170,7 +172,8 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       metrics,
       models,
       config: config.commands,
-      publish: (topic, payload) => transport.publish(topic, payload, { qos: 1 }),
+      outbox: createMqttCommandOutbox(transport),
+      audit,
     });
 
     const loadDelta = async (deviceId: string): Promise<DeltaMessage | null> => {
@@ -191,7 +194,6 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       commands,
     });
 
-    const audit = createAuditLog({ prisma, logger: logger.child({ component: 'audit' }) });
     const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
     teardown.unshift(() => tokenWatch.stop());
     // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).

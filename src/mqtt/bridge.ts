@@ -11,7 +11,7 @@ import type { TwinService } from '../services/twins.ts';
 import type { TelemetryService } from '../services/telemetry/index.ts';
 import type { TwinLimits } from '../config.ts';
 import type { JsonObject } from '../domain/twin.ts';
-import type { CommandService } from '../services/commands.ts';
+import type { CommandService } from '../services/commands/index.ts';
 import { encode, parseAck, parseGet, parseReported, parseStatus, type DeltaMessage, type GetAccepted, type Rejected, type ReportedAccepted } from './contract.ts';
 import { topics } from './topics.ts';
 import type { ConnectionEvent, InboundMessage, MqttTransport } from './transport.ts';
@@ -157,7 +157,7 @@ export function createBridge(options: BridgeOptions) {
       return;
     }
     const outcome = await options.commands.handleAck(msg.deviceId, msg.topic.commandId, parsed.value, msg.receivedAt);
-    if (!outcome.ok) reject(msg, { code: outcome.reason, message: outcome.message });
+    if (!outcome.ok) reject(msg, { code: outcome.error.code, message: outcome.error.message });
   }
 
   // Newest delta version published per device. A hand-over reads the delta and publishes it later; a

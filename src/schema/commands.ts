@@ -3,9 +3,7 @@ import { builder } from '../builder.ts';
 import { COMMAND_STATUSES, type CommandStatus } from '../domain/commands/state-machine.ts';
 import type { FleetProgress } from '../domain/commands/fleet.ts';
 import type { CommandUpdatedEvent } from '../events/bus.ts';
-import type { Requester } from '../services/commands.ts';
 import { CommandStateError, NotFoundError, RateLimitedError, ValidationError } from '../domain/errors.ts';
-import type { GraphQLContext } from '../context.ts';
 import { actorOf } from '../domain/principal.ts';
 import { requireRole } from './auth.ts';
 import { DeviceFilter, deviceWhere } from './device.ts';
@@ -15,10 +13,6 @@ export const CommandStatusEnum = builder.enumType('CommandStatus', {
   description: 'PENDING → SENT → ACCEPTED → SUCCEEDED | FAILED | REJECTED; or EXPIRED (TTL passed before delivery), CANCELED (before delivery), TIMED_OUT (delivered, no final ack in time).',
   values: COMMAND_STATUSES,
 });
-
-function requester(ctx: GraphQLContext): Requester {
-  return { tenantId: ctx.principal.tenantId, tokenId: ctx.principal.tokenId, name: ctx.principal.name };
-}
 
 builder.objectType(RateLimitedError, {
   name: 'RateLimited',
@@ -173,18 +167,12 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError, NotFoundError, RateLimitedError] },
     args: { input: t.arg({ type: SendCommandInput, required: true }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const { id } = await ctx.commands.send(requester(ctx), {
+      const { id } = await ctx.commands.send(actorOf(ctx.principal), {
         deviceId: input.deviceId,
         name: input.name,
         params: input.params ?? {},
         ttlMs: input.ttlMs ?? null,
         idempotencyKey: input.idempotencyKey ?? null,
-      });
-      await ctx.audit.record({
-        ...actorOf(ctx.principal),
-        action: 'command.send',
-        target: `command:${id}`,
-        details: { deviceId: input.deviceId, name: input.name, params: input.params ?? {} },
       });
       return ctx.prisma.command.findUniqueOrThrow({ ...query, where: { id } });
     },
@@ -196,8 +184,7 @@ builder.mutationFields((t) => ({
     errors: { types: [NotFoundError, CommandStateError] },
     args: { commandId: t.arg.string({ required: true }) },
     resolve: async (query, _root, { commandId }, ctx) => {
-      const id = await ctx.commands.cancel(requester(ctx), commandId);
-      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'command.cancel', target: `command:${id}` });
+      const id = await ctx.commands.cancel(actorOf(ctx.principal), commandId);
       return ctx.prisma.command.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
@@ -208,38 +195,14 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError] },
     args: { input: t.arg({ type: SendFleetCommandInput, required: true }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const tenantId = ctx.principal.tenantId;
       const hasIds = input.deviceIds != null;
       if (hasIds === (input.filter != null)) {
         throw new ValidationError('invalid fleet command', [
           { path: ['input'], code: 'INVALID_TARGET', message: 'give exactly one of filter and deviceIds' },
         ]);
       }
-      const select = { id: true, deviceId: true, modelId: true, model: { select: { name: true, version: true } } } as const;
-      const devices = hasIds
-        ? await ctx.prisma.device.findMany({ where: { tenantId, deviceId: { in: input.deviceIds! } }, select })
-        : await ctx.prisma.device.findMany({ where: deviceWhere(tenantId, input.filter), select, take: ctx.config.commands.maxFleetSize + 1 });
-      if (hasIds) {
-        const found = new Set(devices.map((d) => d.deviceId));
-        const missing = input.deviceIds!.map((id, i) => ({ id, i })).filter(({ id }) => !found.has(id));
-        if (missing.length > 0) {
-          throw new ValidationError(
-            'invalid fleet command',
-            missing.map(({ id, i }) => ({ path: ['input', 'deviceIds', String(i)], code: 'NOT_FOUND', message: `device ${JSON.stringify(id)} not found` })),
-          );
-        }
-      }
-      const targets = devices.map((d) => ({ uuid: d.id, deviceId: d.deviceId, modelId: d.modelId, modelVersion: d.model?.version ?? null, modelName: d.model?.name ?? null }));
-      const id = await ctx.commands.sendFleet(requester(ctx), { name: input.name, params: input.params ?? {}, ttlMs: input.ttlMs ?? null }, targets, [
-        'input',
-        hasIds ? 'deviceIds' : 'filter',
-      ]);
-      await ctx.audit.record({
-        ...actorOf(ctx.principal),
-        action: 'command.send',
-        target: `fleetCommand:${id}`,
-        details: { name: input.name, params: input.params ?? {}, devices: targets.length },
-      });
+      const selection = hasIds ? { deviceIds: input.deviceIds! } : { filter: deviceWhere(ctx.principal.tenantId, input.filter) };
+      const id = await ctx.commands.sendFleet(actorOf(ctx.principal), { name: input.name, params: input.params ?? {}, ttlMs: input.ttlMs ?? null }, selection);
       return ctx.prisma.fleetCommand.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),

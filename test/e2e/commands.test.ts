@@ -4,7 +4,7 @@
  * Mosquitto. The restart and fleet suites are in their own files.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACKS_IGNORED_METRIC, COMMANDS_METRIC } from '../../src/services/commands.ts';
+import { ACKS_IGNORED_METRIC, COMMANDS_METRIC } from '../../src/services/commands/index.ts';
 import { REJECTED_METRIC } from '../../src/mqtt/bridge.ts';
 import { embeddedBroker, messageWaiter, modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 import {

@@ -1,0 +1,135 @@
+/**
+ * Device acks, in batches: one SELECT for every command a batch names, the state machine in memory
+ * (several acks for one command chain in arrival order), one guarded UPDATE. Commands another writer
+ * moved meanwhile are re-read and their acks re-decided. Refusals are values: recorded on the command,
+ * counted and logged at debug level, never thrown.
+ */
+import { commandEvents, transition, type AckStatus, type CommandEvent, type CommandStatus, type TransitionReason } from '../../domain/commands/state-machine.ts';
+import { DoppelError, failed, type Failed } from '../../domain/errors.ts';
+import { isUuid } from '../../domain/ids.ts';
+import type { JsonValue } from '../../domain/twin.ts';
+import type { Logger } from '../../logger.ts';
+import type { Metrics } from '../../metrics.ts';
+import { SerialBatcher } from '../serial-batcher.ts';
+import type { CommandRow, CommandStore, StoredStep } from './store.ts';
+import { throwIfStillConflicting, type CommandTransitions } from './transitions.ts';
+
+export const ACKS_IGNORED_METRIC = 'doppel_command_acks_ignored_total';
+
+/** What a device says about a command (the MQTT contract's parsed ack is one). */
+export interface DeviceAck {
+  status: AckStatus;
+  /** Any JSON; stored as given. */
+  result?: JsonValue;
+  error?: JsonValue;
+}
+
+/** Why an ack was not taken: the command is unknown or another device's, or the lifecycle refuses it. */
+export type AckRefusalCode = 'UNKNOWN_COMMAND' | 'OTHER_DEVICE' | TransitionReason | 'INVALID_INPUT';
+
+export class AckRefusedError extends DoppelError {
+  declare readonly code: AckRefusalCode;
+  constructor(code: AckRefusalCode, message: string) {
+    super(code, message);
+  }
+}
+
+export type AckOutcome = { ok: true; status: CommandStatus } | Failed<AckRefusedError>;
+
+export interface AckProcessor {
+  /** Queues a device's ack for the next batch and resolves with its outcome. */
+  handleAck(deviceId: string, commandId: string, ack: DeviceAck, receivedAt: number): Promise<AckOutcome>;
+  /** Resolves once every queued ack is processed. */
+  drain(): Promise<void>;
+}
+
+export interface AckOptions {
+  store: CommandStore;
+  transitions: CommandTransitions;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+interface AckItem {
+  deviceId: string;
+  commandId: string;
+  ack: DeviceAck;
+  receivedAt: number;
+}
+
+const unknownCommand = () => failed(new AckRefusedError('UNKNOWN_COMMAND', 'no such command'));
+
+export function createAckProcessor(options: AckOptions): AckProcessor {
+  const { store, transitions, metrics, logger } = options;
+
+  async function processAcks(items: AckItem[]): Promise<AckOutcome[]> {
+    const out: AckOutcome[] = new Array(items.length);
+    let todo: number[] = [];
+    items.forEach((item, i) => {
+      if (isUuid(item.commandId)) todo.push(i);
+      else out[i] = unknownCommand();
+    });
+    for (let attempt = 0; todo.length > 0; attempt++) {
+      const loaded = new Map((await store.loadByIds([...new Set(todo.map((i) => items[i]!.commandId))])).map((r) => [r.id, r]));
+      const working = new Map<string, CommandRow>();
+      const steps: StoredStep[] = [];
+      const refusals: Array<{ i: number; row: CommandRow; event: CommandEvent }> = [];
+      const decided = new Map<number, AckOutcome>();
+      for (const i of todo) {
+        const item = items[i]!;
+        const base = working.get(item.commandId) ?? loaded.get(item.commandId);
+        if (!base) {
+          decided.set(i, unknownCommand());
+          continue;
+        }
+        if (base.deviceId !== item.deviceId) {
+          decided.set(i, failed(new AckRefusedError('OTHER_DEVICE', 'the command belongs to another device')));
+          continue;
+        }
+        const event = commandEvents.deviceAck(item.ack.status, item.ack.result, item.ack.error);
+        const result = transition(base, event, item.receivedAt);
+        if (!result.ok) {
+          decided.set(i, failed(new AckRefusedError(result.reason, result.message)));
+          refusals.push({ i, row: base, event });
+        } else {
+          if (result.changed) {
+            working.set(item.commandId, result.command);
+            steps.push({ from: base.status, to: result.command });
+          }
+          decided.set(i, { ok: true, status: result.command.status });
+        }
+      }
+      const changes = [...working].map(([id, to]) => ({ from: loaded.get(id)!, to }));
+      const updated = await store.writeTransitions(changes);
+      const conflicted = new Set(changes.filter((c) => !updated.has(c.to.id)).map((c) => c.to.id));
+      throwIfStillConflicting(attempt, conflicted, 'command acks');
+      transitions.announce(steps.filter((s) => !conflicted.has(s.to.id)));
+      const retry: number[] = [];
+      for (const i of todo) {
+        if (conflicted.has(items[i]!.commandId)) retry.push(i);
+        else out[i] = decided.get(i)!;
+      }
+      for (const r of refusals) {
+        if (conflicted.has(r.row.id)) continue; // re-decided in the next attempt
+        const outcome = out[r.i]!;
+        if (!outcome.ok) await store.recordRefusal(r.row, outcome.error.code, r.event, items[r.i]!.receivedAt);
+      }
+      todo = retry;
+    }
+    items.forEach((item, i) => {
+      const o = out[i]!;
+      if (o.ok) return;
+      metrics.inc(ACKS_IGNORED_METRIC, { reason: o.error.code });
+      // Debug only: the bridge logs refused device messages throttled per device.
+      logger.debug({ deviceId: item.deviceId, commandId: item.commandId, ack: item.ack.status, reason: o.error.code }, `command ack ignored: ${o.error.message}`);
+    });
+    return out;
+  }
+
+  const batcher = new SerialBatcher<AckItem, AckOutcome>({ maxBatch: 2000, maxPending: 20_000, flush: processAcks });
+
+  return {
+    handleAck: (deviceId, commandId, ack, receivedAt) => batcher.submit({ deviceId, commandId, ack, receivedAt }),
+    drain: () => batcher.drain(),
+  };
+}
