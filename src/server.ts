@@ -16,7 +16,7 @@ import { Metrics } from './metrics.ts';
 import { createBridge } from './mqtt/bridge.ts';
 import type { DeltaMessage } from './mqtt/contract.ts';
 import { createDynsecSync, type DeviceSyncRow, type DynsecSync } from './mqtt/dynsec.ts';
-import { createEmbeddedTransport } from './mqtt/embedded-broker.ts';
+import { createEmbeddedTransport } from './mqtt/embedded/index.ts';
 import { createExternalTransport } from './mqtt/external-client.ts';
 import type { MqttTransport } from './mqtt/transport.ts';
 import { createAuditLog } from './services/audit.ts';
