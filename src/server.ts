@@ -15,7 +15,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { createBridge } from './mqtt/bridge.ts';
 import type { DeltaMessage } from './mqtt/contract.ts';
-import { createDynsecSync, type DeviceSyncRow, type DynsecSync } from './mqtt/dynsec.ts';
+import { createDynsecSync, type DeviceSyncRow, type DynsecSync } from './mqtt/dynsec/index.ts';
 import { createEmbeddedTransport } from './mqtt/embedded/index.ts';
 import { createExternalTransport } from './mqtt/external-client.ts';
 import type { MqttTransport } from './mqtt/transport.ts';
