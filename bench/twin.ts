@@ -61,7 +61,7 @@ const HELP = `usage: npm run bench:twin -- [options]
   --pin                  taskset: server (and raw baseline) on CPU 0, load generator on CPU 1
   --trace-sql            count and time the server's raw SQL statements in the window (batch sizes)
   --x-aedes-concurrency <n>  EXPERIMENT: patch the embedded Aedes broker's mqemitter concurrency
-                         (default 100) at run time, to test a change to src/mqtt/embedded-broker.ts
+                         (default 100) at run time, to test a change to src/mqtt/embedded/listener.ts
   --cpu-prof             profile the server over the window; writes bench/profiles/*.cpuprofile and prints a summary
   --record               append a dated entry to bench/RESULTS.md
   --json <file>          also write every figure as JSON

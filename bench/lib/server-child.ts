@@ -22,7 +22,7 @@ export interface ServerStartParams {
   /**
    * EXPERIMENT, not a Doppel setting: overrides the embedded Aedes broker's message concurrency (its
    * mqemitter's `concurrency`, Aedes default 100) by patching mqemitter at run time, to test what
-   * changing it in src/mqtt/embedded-broker.ts would do. Undefined = untouched.
+   * changing it in src/mqtt/embedded/listener.ts would do. Undefined = untouched.
    */
   aedesConcurrency?: number;
   /** Time and count every raw SQL statement the services issue (`database.sql`), per statement kind. */

@@ -275,6 +275,7 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
     },
     // External brokers report presence through each device's retained `status` and Last Will.
     setConnectionHandler(_handler: (ev: ConnectionEvent) => void) {},
+    disconnect: async () => false,
     disconnectDevice: async () => false,
     retireSessions: () => undefined,
     port: undefined,

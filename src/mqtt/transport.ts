@@ -3,6 +3,7 @@
  * and a client of an external broker using shared subscriptions — and nothing above this interface
  * branches on which one is running (DESIGN §2).
  */
+import type { DeviceSessions } from '../services/ports.ts';
 import type { InboundTopic } from './topics.ts';
 
 export type { InboundTopic } from './topics.ts';
@@ -47,7 +48,11 @@ export interface PublishOptions {
   retain?: boolean;
 }
 
-export interface MqttTransport {
+/**
+ * The transport implements the session half of the devices service's {@link DeviceSessions} port
+ * (`disconnect`, `retireSessions`); retained messages are the bridge's.
+ */
+export interface MqttTransport extends Pick<DeviceSessions, 'disconnect' | 'retireSessions'> {
   readonly kind: 'embedded' | 'external';
   /** Embedded: listen. External: connect and subscribe (resolves once subscribed). */
   start(): Promise<void>;
@@ -68,6 +73,8 @@ export interface MqttTransport {
   /** Broker-level connects/disconnects of devices (embedded only; external brokers report through the device's retained `status` + Last Will instead). */
   setConnectionHandler(handler: (ev: ConnectionEvent) => void): void;
   /** Kick a device off the broker (embedded: close its clients; external: no-op, returns false — the dynamic-security sync kicks there). */
+  disconnect(deviceId: string): Promise<boolean>;
+  /** The same as {@link disconnect}, under its older name (callers move to `disconnect`, the port's name). */
   disconnectDevice(deviceId: string): Promise<boolean>;
   /**
    * The sessions a device has open now were opened with a secret that stops working at `at` (epoch ms,

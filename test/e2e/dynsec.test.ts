@@ -1,5 +1,5 @@
 /**
- * Mosquitto dynamic security kept in step with Doppel (src/mqtt/dynsec.ts), against a real Mosquitto 2
+ * Mosquitto dynamic security kept in step with Doppel (src/mqtt/dynsec/), against a real Mosquitto 2
  * with the plugin: .ci/run starts one (scripts/dynsec-mosquitto.sh) and exports
  * DOPPEL_TEST_DYNSEC_URL, DOPPEL_TEST_DYNSEC_ADMIN_USER and DOPPEL_TEST_DYNSEC_ADMIN_PASSWORD.
  * The database is PGlite, or PostgreSQL when DOPPEL_TEST_DATABASE_URL is set.
@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { connackCode, messageWaiter, startTestServer, storedPoints, uniqueDeviceId, type TestServer } from '../support/harness.ts';
-import { createDynsecSync, deviceRole, DYNSEC_RESPONSE_TOPIC, DYNSEC_TOPIC } from '../../src/mqtt/dynsec.ts';
+import { createDynsecSync, deviceRole, DYNSEC_RESPONSE_TOPIC, DYNSEC_TOPIC } from '../../src/mqtt/dynsec/index.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openSecret, sealSecret } from '../../src/security/secrets.ts';
 

@@ -3,7 +3,7 @@ import net from 'node:net';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createEmbeddedTransport, FrameScanner, type EmbeddedTransport } from '../../src/mqtt/embedded-broker.ts';
+import { createEmbeddedTransport, FrameScanner, type EmbeddedTransport } from '../../src/mqtt/embedded/index.ts';
 import { topics } from '../../src/mqtt/topics.ts';
 import type { ConnectionEvent, DeviceAuthenticator, InboundMessage } from '../../src/mqtt/transport.ts';
 

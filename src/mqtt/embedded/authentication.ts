@@ -1,0 +1,93 @@
+/**
+ * CONNECT handling: client ids scoped by the claimed username, credentials checked by the
+ * {@link DeviceAuthenticator}, the Last Will checked once the device is known, and a session opened
+ * with a secret in its rotation grace period given its closing time.
+ */
+import type { Client, ConnectPacket } from 'aedes';
+import type { Logger } from 'pino';
+import { isValidDeviceId } from '../../domain/ids.ts';
+import type { DeviceAuthenticator } from '../transport.ts';
+import type { Authorization, LastWill } from './authorization.ts';
+import type { BrokerCounters } from './counters.ts';
+import type { SessionExpiry } from './expiry.ts';
+import type { Sessions } from './sessions.ts';
+
+/** CONNACK return codes (MQTT 3.1.1 §3.2.2.3); Aedes' own enum is a const enum we cannot import. */
+const SERVER_UNAVAILABLE = 3;
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+type ConnackError = Error & { returnCode: number };
+
+function connackError(returnCode: number, message: string): ConnackError {
+  return Object.assign(new Error(message), { returnCode });
+}
+
+export interface Authentication {
+  /** Aedes `preConnect`: scopes the client id by the claimed username and keeps the Last Will for later. */
+  preConnect(client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void): void;
+  /** Aedes `authenticate`: a refusal answers with the CONNACK code of the module comment in index.ts. */
+  authenticate(
+    client: Client,
+    username: Readonly<string | undefined>,
+    password: Readonly<Buffer | undefined>,
+    done: (err: ConnackError | null, ok: boolean | null) => void,
+  ): void;
+}
+
+export interface AuthenticationOptions {
+  authenticator: DeviceAuthenticator;
+  log: Logger;
+  counters: BrokerCounters;
+  sessions: Pick<Sessions, 'identify'>;
+  expiry: Pick<SessionExpiry, 'expireAt'>;
+  authorization: Pick<Authorization, 'admitsWill'>;
+}
+
+export function createAuthentication({ authenticator, log, counters, sessions, expiry, authorization }: AuthenticationOptions): Authentication {
+  /** Last Wills seen at CONNECT, checked against the ACL once we know who the device is. */
+  const willOf = new WeakMap<Client, LastWill>();
+
+  return {
+    preConnect(client, packet, done) {
+      // Aedes keys sessions and takeovers by client id, which the device chooses. Scope it by the claimed
+      // username so one device can neither kick another off (MQTT-3.1.4-2) nor resume its persistent
+      // session; `:` cannot occur in a device id, so scoped ids never collide. Wrong credentials are
+      // refused before the id is ever registered.
+      if (isValidDeviceId(packet.username) && packet.clientId && packet.clientId !== packet.username) {
+        packet.clientId = `${packet.username}:${packet.clientId}`;
+      }
+      if (packet.will) willOf.set(client, packet.will);
+      done(null, true);
+    },
+
+    authenticate(client, username, password, done) {
+      const remote = client.conn && 'remoteAddress' in client.conn ? client.conn.remoteAddress : undefined;
+      if (!isValidDeviceId(username)) {
+        counters.refuse('authFailures', `auth:${remote}`, { remote, username: String(username).slice(0, 80) }, 'MQTT connect refused: username is not a valid device id');
+        return done(connackError(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null);
+      }
+      const deviceId = username;
+      Promise.resolve()
+        .then(() => authenticator.authenticate(deviceId, password))
+        .then(
+          (decision) => {
+            if (!decision) {
+              counters.refuse('authFailures', `auth:${deviceId}`, { deviceId, remote }, 'MQTT connect refused: bad credentials');
+              return done(connackError(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null);
+            }
+            const will = willOf.get(client);
+            willOf.delete(client);
+            if (will && !authorization.admitsWill(deviceId, will)) return done(connackError(NOT_AUTHORIZED, 'not authorized'), null);
+            sessions.identify(client, deviceId);
+            if (typeof decision === 'object') expiry.expireAt(client, deviceId, decision.expiresAt);
+            done(null, true);
+          },
+          (err: unknown) => {
+            log.error({ err, deviceId }, 'device authenticator failed; refusing connect with "server unavailable"');
+            done(connackError(SERVER_UNAVAILABLE, 'server unavailable'), null);
+          },
+        );
+    },
+  };
+}

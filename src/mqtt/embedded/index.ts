@@ -1,0 +1,109 @@
+/**
+ * The embedded MQTT broker (DESIGN §2): Aedes on a plain TCP listener, with device authentication,
+ * the topic ACL of acl.ts, and device → server messages handed to the message handler *before* they
+ * are acknowledged, so a QoS 1 PUBACK means "processed".
+ *
+ * How refusals look to a device (Aedes 1.2, MQTT 3.1/3.1.1 only — Aedes does not speak MQTT 5):
+ * - bad credentials, unknown device, invalid device id as username: CONNACK 4 "bad user name or
+ *   password", then the connection is closed. A failing authenticator: CONNACK 3 "server unavailable".
+ *   A Last Will outside the device's own publish topics: CONNACK 5 "not authorized".
+ * - SUBSCRIBE outside its own `twin/#` / `commands/#`: SUBACK return code 0x80 for that filter, the
+ *   other filters of the packet are granted and the connection stays up.
+ * - PUBLISH outside its own device → server topics, or with a payload above `maxPayloadBytes`: the
+ *   message is dropped, not acknowledged, and the connection is closed (MQTT 3.1.1 has no negative
+ *   PUBACK; this is Aedes' behaviour for an `authorizePublish` error).
+ * - A packet whose declared length could not hold a payload within the limit is cut off while it
+ *   arrives (the connection is destroyed), so a device cannot make us buffer hundreds of MB.
+ *
+ * Parts: authentication.ts (CONNECT), authorization.ts (ACL decisions), delivery.ts (messages both
+ * ways), sessions.ts + expiry.ts (who is connected, grace-period closings), frame-guard.ts (packet
+ * size while bytes arrive), listener.ts (Aedes, TCP, shutdown), counters.ts (refusals, /metrics).
+ */
+import type { Logger } from 'pino';
+import type { Metrics } from '../../metrics.ts';
+import type { DeviceAuthenticator, MqttTransport } from '../transport.ts';
+import { createAuthentication } from './authentication.ts';
+import { createAuthorization } from './authorization.ts';
+import { createBrokerCounters, type EmbeddedBrokerStats } from './counters.ts';
+import { createInboundDelivery, publishThrough } from './delivery.ts';
+import { createSessionExpiry } from './expiry.ts';
+import { guardFrameSize } from './frame-guard.ts';
+import { createBrokerListener } from './listener.ts';
+import { createSessions } from './sessions.ts';
+
+export { BROKER_METRIC_NAMES, type EmbeddedBrokerStats } from './counters.ts';
+export { FrameScanner } from './frame-guard.ts';
+
+export interface EmbeddedTransportOptions {
+  /** TCP port; 0 picks a free one (read it back from `transport.port`). */
+  port: number;
+  host: string;
+  authenticator: DeviceAuthenticator;
+  logger: Logger;
+  /** Largest payload accepted from a device (also a device's Last Will), in bytes. */
+  maxPayloadBytes: number;
+  /** How long `stop()` waits for clients and in-flight handlers before destroying sockets. Default 3000 ms. */
+  closeTimeoutMs?: number;
+  /** How long a new TCP connection may take to send CONNECT. Default 10000 ms. */
+  connectTimeoutMs?: number;
+  /** Where refusals are counted for /metrics (besides stats()). */
+  metrics?: Metrics;
+}
+
+export interface EmbeddedTransport extends MqttTransport {
+  readonly kind: 'embedded';
+  /** Refusals and handler failures counted since creation. */
+  stats(): EmbeddedBrokerStats;
+}
+
+export function createEmbeddedTransport(options: EmbeddedTransportOptions): EmbeddedTransport {
+  const { maxPayloadBytes } = options;
+  const log = options.logger;
+  const counters = createBrokerCounters(log, options.metrics);
+  const sessions = createSessions(log);
+  const expiry = createSessionExpiry(log);
+  const authorization = createAuthorization({ identity: sessions, counters, maxPayloadBytes });
+  const authentication = createAuthentication({ authenticator: options.authenticator, log, counters, sessions, expiry, authorization });
+  const inbound = createInboundDelivery({ authorization, counters, log, maxPayloadBytes });
+  const listener = createBrokerListener({
+    port: options.port,
+    host: options.host,
+    log,
+    hooks: {
+      preConnect: authentication.preConnect,
+      authenticate: authentication.authenticate,
+      authorizePublish: inbound.authorizePublish,
+      authorizeSubscribe: authorization.authorizeSubscribe,
+      authorizeForward: authorization.authorizeForward,
+    },
+    sessions,
+    expiry,
+    inbound,
+    onClientSocket: (client, socket) => guardFrameSize(client, socket, { maxPayloadBytes, log, counters, identity: sessions }),
+    closeTimeoutMs: options.closeTimeoutMs ?? 3000,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+  });
+
+  return {
+    kind: 'embedded',
+    start: listener.start,
+    stop: listener.stop,
+    isReady: listener.isReady,
+    publish(topic, payload, opts) {
+      const broker = listener.broker();
+      if (!broker) return Promise.reject(new Error('embedded MQTT broker is not running'));
+      return publishThrough(broker, topic, payload, opts);
+    },
+    setMessageHandler: inbound.setMessageHandler,
+    setConnectionHandler: sessions.setConnectionHandler,
+    disconnect: sessions.disconnect,
+    disconnectDevice: sessions.disconnect,
+    retireSessions(deviceId, at) {
+      for (const client of sessions.clientsOf(deviceId)) expiry.expireAt(client, deviceId, at);
+    },
+    get port() {
+      return listener.port;
+    },
+    stats: counters.snapshot,
+  };
+}

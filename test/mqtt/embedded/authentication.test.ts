@@ -1,0 +1,88 @@
+import type { ConnectPacket } from 'aedes';
+import { describe, expect, it } from 'vitest';
+import { createAuthentication, type Authentication } from '../../../src/mqtt/embedded/authentication.ts';
+import { createAuthorization } from '../../../src/mqtt/embedded/authorization.ts';
+import type { SessionExpiry } from '../../../src/mqtt/embedded/expiry.ts';
+import { topics } from '../../../src/mqtt/topics.ts';
+import type { AuthDecision } from '../../../src/mqtt/transport.ts';
+import { fakeClient, log, partsFor } from './parts.ts';
+
+/** Authentication with an authenticator answering `decision` for password "ok" (or throwing), and recorded expiries. */
+function setup(decision: AuthDecision | Error = true) {
+  const { counters, sessions } = partsFor();
+  const expiries: Array<{ deviceId: string; at: number }> = [];
+  const expiry: Pick<SessionExpiry, 'expireAt'> = { expireAt: (_client, deviceId, at) => void expiries.push({ deviceId, at }) };
+  const authentication = createAuthentication({
+    authenticator: {
+      async authenticate(_deviceId, password) {
+        if (decision instanceof Error) throw decision;
+        return password?.toString() === 'ok' ? decision : false;
+      },
+    },
+    log,
+    counters,
+    sessions,
+    expiry,
+    authorization: createAuthorization({ identity: sessions, counters, maxPayloadBytes: 64 }),
+  });
+  return { authentication, counters, sessions, expiries };
+}
+
+/** Runs CONNECT through preConnect and authenticate; resolves with the CONNACK code refused (or 0) and the client. */
+async function connect(auth: Authentication, packet: Partial<ConnectPacket> & { username?: string }, password?: string) {
+  const client = fakeClient(packet.clientId ?? '');
+  const full = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId: '', ...packet } as ConnectPacket;
+  auth.preConnect(client, full, () => undefined);
+  const code = await new Promise<number>((resolve) =>
+    auth.authenticate(client, packet.username, password === undefined ? undefined : Buffer.from(password), (err) => resolve(err?.returnCode ?? 0)),
+  );
+  return { code, client, packet: full };
+}
+
+describe('embedded broker authentication', () => {
+  it('scopes a chosen client id by the claimed username, so devices cannot take each other over', async () => {
+    const { authentication } = setup();
+    expect((await connect(authentication, { username: 'd1', clientId: 'sensor' }, 'ok')).packet.clientId).toBe('d1:sensor');
+    expect((await connect(authentication, { username: 'd1', clientId: 'd1' }, 'ok')).packet.clientId).toBe('d1');
+    expect((await connect(authentication, { username: 'not a device id', clientId: 'x' }, 'ok')).packet.clientId).toBe('x');
+  });
+
+  it('accepts the right secret and binds the client to its device', async () => {
+    const { authentication, sessions, expiries } = setup();
+    const { code, client } = await connect(authentication, { username: 'd1' }, 'ok');
+    expect(code).toBe(0);
+    expect(sessions.deviceOf(client)).toBe('d1');
+    expect(expiries).toEqual([]);
+  });
+
+  it('gives a session opened with an old secret its closing time', async () => {
+    const { authentication, expiries } = setup({ expiresAt: 1_900_000_000_000 });
+    expect((await connect(authentication, { username: 'd1' }, 'ok')).code).toBe(0);
+    expect(expiries).toEqual([{ deviceId: 'd1', at: 1_900_000_000_000 }]);
+  });
+
+  it('refuses bad credentials and invalid usernames with CONNACK 4, counted', async () => {
+    const { authentication, counters, sessions } = setup();
+    const refused = await connect(authentication, { username: 'd1' }, 'wrong');
+    expect(refused.code).toBe(4);
+    expect(sessions.deviceOf(refused.client)).toBeUndefined();
+    expect((await connect(authentication, { username: '#' }, 'ok')).code).toBe(4);
+    expect((await connect(authentication, {}, 'ok')).code).toBe(4);
+    expect(counters.snapshot().authFailures).toBe(3);
+  });
+
+  it('answers "server unavailable" (CONNACK 3) when the authenticator fails', async () => {
+    const { authentication, counters } = setup(new Error('database down'));
+    expect((await connect(authentication, { username: 'd1' }, 'ok')).code).toBe(3);
+    expect(counters.snapshot().authFailures).toBe(0);
+  });
+
+  it("refuses a Last Will outside the device's topics or too large with CONNACK 5", async () => {
+    const { authentication, counters } = setup();
+    const will = (topic: string, payload: string) => ({ will: { topic, payload: Buffer.from(payload), qos: 1 as const, retain: true } });
+    expect((await connect(authentication, { username: 'd1', ...will(topics.status('d1'), 'offline') }, 'ok')).code).toBe(0);
+    expect((await connect(authentication, { username: 'd1', ...will(topics.status('d2'), 'offline') }, 'ok')).code).toBe(5);
+    expect((await connect(authentication, { username: 'd1', ...will(topics.status('d1'), 'x'.repeat(65)) }, 'ok')).code).toBe(5);
+    expect(counters.snapshot()).toMatchObject({ aclDenials: 1, oversize: 1 });
+  });
+});
