@@ -39,6 +39,11 @@ export function patternText(pattern: RegExp): string {
   return pattern.source.replace(/^\^/, '').replace(/\$$/, '');
 }
 
+/** `a, b or c`. */
+export function alternatives(words: readonly string[]): string {
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}`;
+}
+
 export function isWhenUnset(value: unknown): value is WhenUnset {
   return typeof value === 'object' && value !== null && 'unset' in value;
 }
@@ -104,7 +109,7 @@ export function createEnvReader(env: Env, problems: string[]): EnvReader {
       const value = env[name]?.trim();
       if (!value) return undefined;
       const valid = accepts.test(value);
-      if (!valid) problems.push(`${name} must be ${forms} (got ${JSON.stringify(value)})`);
+      if (!valid) problems.push(`${name} must be ${alternatives(forms)} (got ${JSON.stringify(value)})`);
       return { value, valid };
     },
 
