@@ -51,8 +51,8 @@ export interface StringVariable extends Described {
   trim?: boolean;
   pattern?: RegExp;
   /**
-   * Its problem message quotes the value given. Kept per variable because the messages predate the
-   * spec and operators' tooling may match them word for word.
+   * Its problem message quotes the value given. A per-variable choice because the messages predate the
+   * spec and stay word for word as operators (and tests) know them.
    */
   quoteInProblem?: boolean;
   /** A value to show in .env.example when there is no literal default. */
