@@ -1,0 +1,186 @@
+/**
+ * The configuration as the rest of Doppel sees it: typed, validated, grouped by the part that uses it.
+ * Which variable sets which field, with defaults and bounds, is declared in src/config/spec.ts.
+ */
+import type { TwinLimits } from '../domain/twin.ts';
+import type { RollupGrain } from '../domain/telemetry/rollups.ts';
+import type { LOG_LEVELS } from './spec.ts';
+
+export type DatabaseConfig =
+  | { kind: 'pglite'; /** data directory, or undefined for an in-memory database */ dataDir: string | undefined }
+  | { kind: 'postgres'; url: string };
+
+export interface EmbeddedMaintenanceConfig {
+  /** A CHECKPOINT runs once this much WAL was written since the last one (PGLITE_CHECKPOINT_WAL_MB). */
+  checkpointWalBytes: number;
+  /** How often the WAL distance is checked, in ms. */
+  checkIntervalMs: number;
+  /** How often hot, updated-in-place tables are vacuumed and analyzed, in ms; 0 = never. */
+  vacuumIntervalMs: number;
+}
+
+export type MqttConfig =
+  | { kind: 'embedded'; port: number; host: string }
+  | {
+      kind: 'external';
+      url: string;
+      /** shared-subscription group name used by every Doppel instance */
+      group: string;
+      username?: string;
+      password?: string;
+      /**
+       * Stable client id of this instance (MQTT_CLIENT_ID). With one, the broker keeps a persistent
+       * session for it and queues / redelivers unacknowledged QoS 1 messages across a crash or restart.
+       */
+      clientId?: string;
+      /** How long the broker keeps that session after we disconnect, in seconds (MQTT_SESSION_EXPIRY_S). */
+      sessionExpirySeconds: number;
+      /**
+       * QoS 1 messages this instance processes at once (MQTT_MAX_IN_FLIGHT; advertised as Receive
+       * Maximum). Each is acknowledged only after it is stored, so throughput ≤ this ÷ the store cycle.
+       */
+      maxInFlight: number;
+    };
+
+/**
+ * Keeping Mosquitto's dynamic-security plugin in step with the device registry (src/mqtt/dynsec.ts).
+ * Only with an external broker.
+ */
+export interface DynsecConfig {
+  /** Broker to send `$CONTROL/dynamic-security/v1` commands to (MQTT_DYNSEC_URL, default MQTT_URL). */
+  url: string;
+  /** A dynsec admin client (MQTT_DYNSEC_USERNAME / MQTT_DYNSEC_PASSWORD). */
+  username: string;
+  password: string;
+  /** 32-byte key encrypting device secrets at rest for reconcile (MQTT_DYNSEC_SECRET_KEY). */
+  secretKey: Buffer;
+  /** Reconcile again every this many seconds after the one at start-up; 0 = only at start-up. */
+  reconcileIntervalSeconds: number;
+  /** Commands per control message, and devices per reconcile page. */
+  batchSize: number;
+  /** How long to wait for the plugin's response to one control message, in ms. */
+  timeoutMs: number;
+}
+
+export type { TwinLimits };
+
+/** LOG_LEVEL, lower-cased. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Telemetry ingestion: per-message limits and the batching pipeline (src/services/telemetry.ts). */
+export interface TelemetryConfig {
+  /** Largest telemetry message, in bytes (at most the MQTT payload limit, which applies first). */
+  maxMessageBytes: number;
+  /** Max values in one message, over all entries of an array payload. */
+  maxValuesPerMessage: number;
+  /** Max entries in an array (catch-up) payload. */
+  maxBatchEntries: number;
+  /** How far a device `ts` may be ahead of the server clock, in ms. */
+  maxFutureSkewMs: number;
+  /** A batch is written once this many points wait. */
+  batchMaxPoints: number;
+  /** A batch is written once its oldest message has waited this long, in ms. */
+  batchMaxAgeMs: number;
+  /** Points held in memory (waiting plus being written); beyond it publishers are held back. */
+  maxPendingPoints: number;
+  /** How long a message may wait for room before it is refused as OVERLOADED, in ms. */
+  backpressureTimeoutMs: number;
+  /** Batches written at once (each on its own database connection with PostgreSQL). */
+  writeConcurrency: number;
+  /** How often dirty hours' hourly and daily rollups are derived from the 15-minute ones, in ms. */
+  rollupSettleIntervalMs: number;
+  /** Most buckets one `Device.series` query may span (per metric); larger ranges are refused. */
+  seriesMaxBuckets: number;
+  /** Most metrics one `Device.series` query may name. */
+  seriesMaxMetrics: number;
+  /** Whether series read rollups where they line up with the buckets (else always raw rows). */
+  seriesRollups: boolean;
+  /** Raw points older than this many days are deleted in the background; 0 keeps them forever. */
+  rawRetentionDays: number;
+  /** Rollup rows older than this many days are deleted, per grain (seconds → days); 0 keeps them forever. */
+  rollupRetentionDays: Record<RollupGrain, number>;
+  /** How often the retention sweep runs, in ms. */
+  retentionIntervalMs: number;
+  /** Rows one retention DELETE removes at most (bounded batches keep locks and WAL bursts short). */
+  retentionBatchRows: number;
+}
+
+/**
+ * The GraphQL edge (src/http/edge.ts): what an operation may ask for before anything runs, and how
+ * often one API token may ask. Every limit refuses with a stable `extensions.code` (docs/security.md).
+ */
+export interface GraphQLEdgeConfig {
+  /** Serve GraphiQL at GET /graphql (GRAPHQL_GRAPHIQL; default on, off when NODE_ENV=production or introspection is off). */
+  graphiql: boolean;
+  /** Answer `__schema` / `__type` (GRAPHQL_INTROSPECTION; default on, off when NODE_ENV=production). */
+  introspection: boolean;
+  /** Deepest field nesting of an operation; fragments do not count as a level (GRAPHQL_MAX_DEPTH). */
+  maxDepth: number;
+  /** Most aliases in one operation, fragments included (GRAPHQL_MAX_ALIASES). */
+  maxAliases: number;
+  /** Most lexical tokens in one document; parsing stops there (GRAPHQL_MAX_TOKENS). */
+  maxTokens: number;
+  /** Highest estimated cost of one operation (GRAPHQL_MAX_COST; model in src/security/query-cost.ts). */
+  maxCost: number;
+  /** Largest HTTP request body and WebSocket message, in bytes (GRAPHQL_MAX_BODY_BYTES). */
+  maxBodyBytes: number;
+  /** Sustained operations per second per API token; 0 turns rate limiting off (GRAPHQL_RATE_LIMIT_PER_S). */
+  rateLimitPerSecond: number;
+  /** Operations one API token may make at once after being idle (GRAPHQL_RATE_LIMIT_BURST). */
+  rateLimitBurst: number;
+}
+
+/** Commands (src/services/commands.ts). */
+export interface CommandsConfig {
+  /** Commands one device may be sent per window (COMMAND_RATE_LIMIT); fleet commands do not count. */
+  rateLimit: number;
+  /** The rate-limit window, in ms (COMMAND_RATE_WINDOW_MS). */
+  rateWindowMs: number;
+  /** How often the sweeper looks for expired and timed-out commands and undelivered ones, in ms (COMMAND_SWEEP_INTERVAL_MS). */
+  sweepIntervalMs: number;
+  /** Most devices one fleet command may target (COMMAND_MAX_FLEET_SIZE). */
+  maxFleetSize: number;
+  /** Largest params object, serialized, in bytes (COMMAND_MAX_PARAMS_BYTES). */
+  maxParamsBytes: number;
+}
+
+export interface Config {
+  /** HTTP port for GraphQL, GraphiQL, /healthz and /readyz (0 = pick a free port). */
+  port: number;
+  host: string;
+  database: DatabaseConfig;
+  mqtt: MqttConfig;
+  logLevel: LogLevel;
+  /** Directory for embedded-mode files (PGlite data, the bootstrap admin token). */
+  dataDir: string;
+  /** Upkeep the embedded database does not do for itself (src/db/maintenance.ts); unused with PostgreSQL. */
+  embeddedMaintenance: EmbeddedMaintenanceConfig;
+  /** Whether to create an admin token on first start when none exists (embedded mode default). */
+  bootstrapAdminToken: boolean;
+  /** Max size of an MQTT payload accepted from a device, in bytes. */
+  maxPayloadBytes: number;
+  twinLimits: TwinLimits;
+  telemetry: TelemetryConfig;
+  graphql: GraphQLEdgeConfig;
+  commands: CommandsConfig;
+  /** How long SIGTERM may take to drain before we force-close, in ms. */
+  shutdownTimeoutMs: number;
+  /**
+   * How often the API tokens behind open subscriptions are re-checked against the database, in ms
+   * (API_TOKEN_RECHECK_MS): the longest a subscription outlives a revocation made by another instance
+   * or the CLI, or its token's expiry when that is further away than a timer can hold.
+   */
+  apiTokenRecheckMs: number;
+  /** Mosquitto dynamic-security sync (MQTT_DYNSEC=1), or undefined. */
+  dynsec: DynsecConfig | undefined;
+  /**
+   * Shared secret for the broker HTTP auth endpoints under /mqtt/ (MQTT_HTTP_AUTH_SECRET); undefined
+   * leaves the endpoints off (404).
+   */
+  brokerAuthSecret: string | undefined;
+  /**
+   * Live events across instances through Redis pub/sub (REDIS_URL, REDIS_EVENTS_CHANNEL), or undefined:
+   * events stay in this process (one instance).
+   */
+  redis: { url: string; channel: string } | undefined;
+}

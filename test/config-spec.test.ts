@@ -1,0 +1,285 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, type Config } from '../src/config.ts';
+import { GENERATED_FILES, configurationMarkdown, envExample } from '../src/config/docs.ts';
+import { createEnvReader, isWhenUnset } from '../src/config/read.ts';
+import { GROUPS, VARIABLES, type Variable } from '../src/config/spec.ts';
+
+const spec = Object.entries(VARIABLES) as Array<[string, Variable]>;
+
+/** Every variable set to a valid value other than its default, with an external broker, dynamic security and Redis. */
+const FULL_ENV: Record<string, string> = {
+  NODE_ENV: 'production',
+  PORT: '8080',
+  HOST: '127.0.0.1',
+  LOG_LEVEL: 'WARN',
+  SHUTDOWN_TIMEOUT_MS: '5000',
+  DATABASE_URL: ' postgresql://doppel:pw@db:5432/doppel ',
+  DOPPEL_DATA_DIR: '/var/lib/doppel',
+  PGLITE_CHECKPOINT_WAL_MB: '16',
+  PGLITE_CHECKPOINT_CHECK_MS: '500',
+  PGLITE_VACUUM_INTERVAL_MS: '0',
+  MQTT_URL: 'mqtts://broker:8883',
+  MQTT_PORT: '18830',
+  MQTT_HOST: '127.0.0.2',
+  MQTT_MAX_PAYLOAD_BYTES: '65536',
+  MQTT_SHARED_GROUP: 'doppel-prod',
+  MQTT_USERNAME: 'server',
+  MQTT_PASSWORD: 'server-pw',
+  MQTT_CLIENT_ID: ' doppel-1 ',
+  MQTT_SESSION_EXPIRY_S: '120',
+  MQTT_MAX_IN_FLIGHT: '512',
+  MQTT_DYNSEC: 'yes',
+  MQTT_DYNSEC_URL: 'mqtt://dynsec:1883',
+  MQTT_DYNSEC_USERNAME: 'admin',
+  MQTT_DYNSEC_PASSWORD: 'admin-pw',
+  MQTT_DYNSEC_SECRET_KEY: 'ab'.repeat(32),
+  MQTT_DYNSEC_RECONCILE_S: '0',
+  MQTT_DYNSEC_BATCH: '50',
+  MQTT_DYNSEC_TIMEOUT_MS: '2000',
+  MQTT_HTTP_AUTH_SECRET: 's'.repeat(40),
+  REDIS_URL: 'rediss://cache:6380/1',
+  REDIS_EVENTS_CHANNEL: 'prod:events',
+  DOPPEL_BOOTSTRAP_TOKEN: 'off',
+  API_TOKEN_RECHECK_MS: '1000',
+  TWIN_MAX_SECTION_BYTES: '4096',
+  TWIN_MAX_DEPTH: '5',
+  TWIN_MAX_KEY_LENGTH: '64',
+  TWIN_MAX_FUTURE_SKEW_MS: '0',
+  TELEMETRY_MAX_MESSAGE_BYTES: '8192',
+  TELEMETRY_MAX_VALUES_PER_MESSAGE: '100',
+  TELEMETRY_MAX_BATCH_ENTRIES: '10',
+  TELEMETRY_MAX_FUTURE_SKEW_MS: '1000',
+  TELEMETRY_BATCH_MAX_POINTS: '500',
+  TELEMETRY_BATCH_MAX_AGE_MS: '5',
+  TELEMETRY_MAX_PENDING_POINTS: '2000',
+  TELEMETRY_BACKPRESSURE_TIMEOUT_MS: '100',
+  TELEMETRY_WRITE_CONCURRENCY: '4',
+  TELEMETRY_ROLLUP_SETTLE_INTERVAL_MS: '2000',
+  TELEMETRY_SERIES_MAX_BUCKETS: '500',
+  TELEMETRY_SERIES_MAX_METRICS: '5',
+  TELEMETRY_SERIES_ROLLUPS: 'false',
+  TELEMETRY_RAW_RETENTION_DAYS: '30',
+  TELEMETRY_ROLLUP_15M_RETENTION_DAYS: '90',
+  TELEMETRY_ROLLUP_1H_RETENTION_DAYS: '365',
+  TELEMETRY_ROLLUP_1D_RETENTION_DAYS: '0',
+  TELEMETRY_RETENTION_INTERVAL_MS: '60000',
+  TELEMETRY_RETENTION_BATCH_ROWS: '1000',
+  GRAPHQL_INTROSPECTION: 'true',
+  GRAPHQL_GRAPHIQL: '1',
+  GRAPHQL_MAX_DEPTH: '6',
+  GRAPHQL_MAX_ALIASES: '0',
+  GRAPHQL_MAX_TOKENS: '500',
+  GRAPHQL_MAX_COST: '500',
+  GRAPHQL_MAX_BODY_BYTES: '2048',
+  GRAPHQL_RATE_LIMIT_PER_S: '0',
+  GRAPHQL_RATE_LIMIT_BURST: '10',
+  COMMAND_RATE_LIMIT: '5',
+  COMMAND_RATE_WINDOW_MS: '1000',
+  COMMAND_SWEEP_INTERVAL_MS: '50',
+  COMMAND_MAX_FLEET_SIZE: '100',
+  COMMAND_MAX_PARAMS_BYTES: '1024',
+};
+
+describe('loadConfig through the spec builds the same Config as before', () => {
+  // Both objects were printed by the loader the spec replaced, for the same environments.
+  it('for an empty environment (the defaults)', () => {
+    const expected: Config = {
+      port: 4000,
+      host: '0.0.0.0',
+      database: { kind: 'pglite', dataDir: './data/pglite' },
+      mqtt: { kind: 'embedded', port: 1883, host: '0.0.0.0' },
+      logLevel: 'info',
+      dataDir: './data',
+      embeddedMaintenance: { checkpointWalBytes: 67_108_864, checkIntervalMs: 1000, vacuumIntervalMs: 300_000 },
+      bootstrapAdminToken: true,
+      apiTokenRecheckMs: 30_000,
+      maxPayloadBytes: 262_144,
+      twinLimits: { maxSectionBytes: 32_768, maxDepth: 10, maxKeyLength: 128, maxFutureSkewMs: 600_000 },
+      telemetry: {
+        maxMessageBytes: 262_144,
+        maxValuesPerMessage: 1000,
+        maxBatchEntries: 1000,
+        maxFutureSkewMs: 600_000,
+        batchMaxPoints: 15_000,
+        batchMaxAgeMs: 20,
+        maxPendingPoints: 100_000,
+        backpressureTimeoutMs: 10_000,
+        writeConcurrency: 2,
+        rollupSettleIntervalMs: 10_000,
+        seriesMaxBuckets: 10_000,
+        seriesMaxMetrics: 20,
+        seriesRollups: true,
+        rawRetentionDays: 0,
+        rollupRetentionDays: { 900: 0, 3600: 0, 86400: 0 },
+        retentionIntervalMs: 600_000,
+        retentionBatchRows: 10_000,
+      },
+      graphql: { graphiql: true, introspection: true, maxDepth: 10, maxAliases: 15, maxTokens: 1000, maxCost: 10_000, maxBodyBytes: 1_048_576, rateLimitPerSecond: 50, rateLimitBurst: 200 },
+      commands: { rateLimit: 60, rateWindowMs: 60_000, sweepIntervalMs: 1000, maxFleetSize: 10_000, maxParamsBytes: 16_384 },
+      shutdownTimeoutMs: 10_000,
+      dynsec: undefined,
+      brokerAuthSecret: undefined,
+      redis: undefined,
+    };
+    expect(loadConfig({})).toStrictEqual(expected);
+  });
+
+  it('for an environment that sets every variable', () => {
+    const expected: Config = {
+      port: 8080,
+      host: '127.0.0.1',
+      database: { kind: 'postgres', url: 'postgresql://doppel:pw@db:5432/doppel' },
+      mqtt: {
+        kind: 'external',
+        url: 'mqtts://broker:8883',
+        group: 'doppel-prod',
+        username: 'server',
+        password: 'server-pw',
+        clientId: 'doppel-1',
+        sessionExpirySeconds: 120,
+        maxInFlight: 512,
+      },
+      logLevel: 'warn',
+      dataDir: '/var/lib/doppel',
+      embeddedMaintenance: { checkpointWalBytes: 16_777_216, checkIntervalMs: 500, vacuumIntervalMs: 0 },
+      bootstrapAdminToken: false,
+      apiTokenRecheckMs: 1000,
+      maxPayloadBytes: 65_536,
+      twinLimits: { maxSectionBytes: 4096, maxDepth: 5, maxKeyLength: 64, maxFutureSkewMs: 0 },
+      telemetry: {
+        maxMessageBytes: 8192,
+        maxValuesPerMessage: 100,
+        maxBatchEntries: 10,
+        maxFutureSkewMs: 1000,
+        batchMaxPoints: 500,
+        batchMaxAgeMs: 5,
+        maxPendingPoints: 2000,
+        backpressureTimeoutMs: 100,
+        writeConcurrency: 4,
+        rollupSettleIntervalMs: 2000,
+        seriesMaxBuckets: 500,
+        seriesMaxMetrics: 5,
+        seriesRollups: false,
+        rawRetentionDays: 30,
+        rollupRetentionDays: { 900: 90, 3600: 365, 86400: 0 },
+        retentionIntervalMs: 60_000,
+        retentionBatchRows: 1000,
+      },
+      graphql: { graphiql: true, introspection: true, maxDepth: 6, maxAliases: 0, maxTokens: 500, maxCost: 500, maxBodyBytes: 2048, rateLimitPerSecond: 0, rateLimitBurst: 10 },
+      commands: { rateLimit: 5, rateWindowMs: 1000, sweepIntervalMs: 50, maxFleetSize: 100, maxParamsBytes: 1024 },
+      shutdownTimeoutMs: 5000,
+      dynsec: {
+        url: 'mqtt://dynsec:1883',
+        username: 'admin',
+        password: 'admin-pw',
+        secretKey: Buffer.from('ab'.repeat(32), 'hex'),
+        reconcileIntervalSeconds: 0,
+        batchSize: 50,
+        timeoutMs: 2000,
+      },
+      brokerAuthSecret: 's'.repeat(40),
+      redis: { url: 'rediss://cache:6380/1', channel: 'prod:events' },
+    };
+    expect(loadConfig(FULL_ENV)).toStrictEqual(expected);
+  });
+});
+
+describe('the configuration spec', () => {
+  it('declares exactly the variables loadConfig reads', () => {
+    const read = new Set<string>();
+    const recording = new Proxy(FULL_ENV, {
+      get(target, name) {
+        if (typeof name === 'string') read.add(name);
+        return Reflect.get(target, name);
+      },
+    });
+    loadConfig(recording);
+    expect([...read].sort()).toEqual(Object.keys(VARIABLES).sort());
+    expect(Object.keys(FULL_ENV).sort()).toEqual(Object.keys(VARIABLES).sort());
+  });
+
+  it('documents every variable in a known section, and every section has variables', () => {
+    for (const [name, variable] of spec) {
+      expect(name).toMatch(/^[A-Z][A-Z0-9_]*$/);
+      expect(Object.keys(GROUPS), name).toContain(variable.group);
+      expect(variable.doc, name).toMatch(/^\S.{10,}[.)]$/s);
+      expect(variable.doc, `${name}: a | would break the Markdown table`).not.toContain('|');
+    }
+    for (const group of Object.keys(GROUPS)) expect(spec.some(([, variable]) => variable.group === group), group).toBe(true);
+  });
+
+  it('keeps every default within its own bounds', () => {
+    for (const [name, variable] of spec) {
+      switch (variable.type) {
+        case 'int':
+          expect(Number.isInteger(variable.default) && variable.min <= variable.default && variable.default <= variable.max, name).toBe(true);
+          break;
+        case 'enum':
+          expect(variable.values, name).toContain(variable.default);
+          break;
+        case 'string':
+          if (variable.pattern && !isWhenUnset(variable.default)) expect(variable.default, name).toMatch(variable.pattern);
+          if (variable.pattern && variable.example !== undefined) expect(variable.example, name).toMatch(variable.pattern);
+          break;
+        case 'url':
+          expect(variable.example, name).toMatch(variable.accepts);
+          break;
+        case 'bool':
+        case 'secret':
+          break;
+      }
+    }
+  });
+
+  it('asks for a default that depends on other variables instead of guessing one', () => {
+    const read = createEnvReader({}, []);
+    expect(() => read.bool('GRAPHQL_INTROSPECTION')).toThrow(/must be passed in/);
+    expect(read.bool('GRAPHQL_INTROSPECTION', false)).toBe(false);
+  });
+});
+
+describe('the generated configuration docs', () => {
+  const root = path.resolve(import.meta.dirname, '..');
+
+  it('are the same on every run, whatever the environment', () => {
+    const before = [configurationMarkdown(), envExample()];
+    const saved = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      expect([configurationMarkdown(), envExample()]).toEqual(before);
+    } finally {
+      process.env.NODE_ENV = saved;
+    }
+  });
+
+  it('are committed as generated (npm run config:docs)', () => {
+    for (const file of GENERATED_FILES) {
+      expect(fs.readFileSync(path.join(root, file.path), 'utf8'), `${file.path} is stale: run npm run config:docs`).toBe(file.render());
+    }
+  });
+
+  it('list every variable with its default: a table row each, and a commented line in .env.example', () => {
+    const markdown = configurationMarkdown();
+    const example = envExample();
+    for (const [name, variable] of spec) {
+      expect(markdown, name).toContain(`| \`${name}\` |`);
+      const line = example.split('\n').find((text) => text.startsWith(`# ${name}=`));
+      expect(line, name).toBeDefined();
+      if (!isWhenUnset(variable.default)) expect(line).toBe(`# ${name}=${variable.default}`);
+    }
+    expect(example.split('\n').filter((text) => text.length > 100)).toEqual([]);
+  });
+
+  it('give .env.example values loadConfig accepts, all at once', () => {
+    const assignments = envExample()
+      .split('\n')
+      .map((text) => /^# ([A-Z][A-Z0-9_]*)=(.*)$/.exec(text))
+      .filter((match) => match !== null);
+    const env = Object.fromEntries(assignments.map(([, name, value]) => [name!, value!]));
+    // Dynamic security needs its credentials; the example leaves them for the operator to fill in.
+    Object.assign(env, { MQTT_DYNSEC_PASSWORD: 'pw', MQTT_DYNSEC_SECRET_KEY: 'ab'.repeat(32), MQTT_HTTP_AUTH_SECRET: 'x'.repeat(32), MQTT_PASSWORD: 'pw' });
+    expect(() => loadConfig(env)).not.toThrow();
+  });
+});
