@@ -14,23 +14,23 @@ import { attachWebSocket, createGraphQL, GRAPHQL_PATH } from './http/graphql.ts'
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { createBridge } from './mqtt/bridge.ts';
-import type { DeltaMessage } from './mqtt/contract.ts';
-import { createDynsecSync, type DeviceSyncRow, type DynsecSync } from './mqtt/dynsec.ts';
+import { createDynsecSync, type DynsecSync } from './mqtt/dynsec.ts';
 import { createEmbeddedTransport } from './mqtt/embedded-broker.ts';
 import { createExternalTransport } from './mqtt/external-client.ts';
 import type { MqttTransport } from './mqtt/transport.ts';
 import { createAuditLog } from './services/audit.ts';
 import { openSecret, sealSecret } from './security/secrets.ts';
-import { createDeviceService } from './services/devices.ts';
+import { createDeviceService, type DeviceService } from './services/devices/index.ts';
 import { createLastSeenTracker } from './services/presence.ts';
 import { createTelemetryRetention } from './services/retention.ts';
 import { createRollupSettler } from './services/rollups.ts';
 import { createEmbeddedMaintenance } from './db/maintenance.ts';
 import { createTelemetryService } from './services/telemetry.ts';
-import { createTwinService } from './services/twins.ts';
+import { createTwinService } from './services/twins/index.ts';
 import { createModelService } from './services/models.ts';
+import { createTokenService } from './services/tokens.ts';
+import { createDomainHooks } from './services/hooks.ts';
 import { createCommandService } from './services/commands.ts';
-import type { JsonObject } from './domain/twin.ts';
 
 /** Parts a caller may supply instead of the ones the config describes (tests, embedding). */
 export interface ServerDeps {
@@ -102,8 +102,11 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       teardown.unshift(() => fanout.close());
       bus = fanout;
     }
-    const models = createModelService({ db: database, logger: logger.child({ component: 'models' }) });
-    const twins = createTwinService({ sql: database.sql, bus, limits: config.twinLimits, logger, schemas: models });
+    const hooks = createDomainHooks({ logger, metrics });
+    const audit = createAuditLog({ prisma, logger: logger.child({ component: 'audit' }) });
+    const tokens = createTokenService({ prisma, bus });
+    const models = createModelService({ db: database, logger: logger.child({ component: 'models' }), audit });
+    const twins = createTwinService({ sql: database.sql, bus, hooks, audit, limits: config.twinLimits, logger, schemas: models });
     const lastSeen = createLastSeenTracker(database.sql, logger);
     const telemetry = createTelemetryService({
       sql: database.sql,
@@ -118,15 +121,19 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     // disconnect devices: the late-bound reference breaks the cycle.
     let transportRef: MqttTransport | undefined;
     let bridgeRef: ReturnType<typeof createBridge> | undefined;
-    const dynsec = config.dynsec ? createDynsecFromConfig(config, config.dynsec, database, logger, metrics) : undefined;
+    // The mirror reads the registry on reconcile (after start), the registry feeds the mirror its changes.
+    const dynsec = config.dynsec ? createDynsecFromConfig(config, config.dynsec, (after, limit) => devices.listForBrokerSync(after, limit), logger, metrics) : undefined;
     const sealKey = config.dynsec?.secretKey;
     const devices = createDeviceService({
       db: database,
       bus,
       logger,
-      disconnect: (deviceId) => transportRef?.disconnectDevice(deviceId) ?? Promise.resolve(false),
-      retireSessions: (deviceId, at) => transportRef?.retireSessions(deviceId, at),
-      clearRetained: (deviceId) => bridgeRef?.clearRetained(deviceId) ?? Promise.resolve(),
+      audit,
+      sessions: {
+        disconnect: (deviceId) => transportRef?.disconnectDevice(deviceId) ?? Promise.resolve(false),
+        retireSessions: (deviceId, at) => transportRef?.retireSessions(deviceId, at),
+        clearRetained: (deviceId) => bridgeRef?.clearRetained(deviceId) ?? Promise.resolve(),
+      },
       ...(dynsec && sealKey ? { onSecurityEvent: dynsec.apply, sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) } : {}),
     });
     const brokerAuth = createBrokerAuth({
@@ -170,10 +177,6 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       publish: (topic, payload) => transport.publish(topic, payload, { qos: 1 }),
     });
 
-    const loadDelta = async (deviceId: string): Promise<DeltaMessage | null> => {
-      const twin = await prisma.twin.findFirst({ where: { device: { deviceId } }, select: { version: true, delta: true } });
-      return twin ? { version: twin.version, delta: twin.delta as JsonObject } : null;
-    };
     bridgeRef = createBridge({
       transport,
       devices,
@@ -184,16 +187,15 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
       logger: logger.child({ component: 'bridge' }),
       maxPayloadBytes: config.maxPayloadBytes,
       twinLimits: config.twinLimits,
-      loadDelta,
+      loadDelta: twins.readDelta,
       commands,
     });
 
-    const audit = createAuditLog({ prisma, logger: logger.child({ component: 'audit' }) });
     const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
     teardown.unshift(() => tokenWatch.stop());
     // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
     const rollups = createRollupSettler({ database, logger: logger.child({ component: 'rollups' }), metrics, config: config.telemetry });
-    const services = { prisma, bus, config, logger, devices, twins, audit, models, commands, rollups };
+    const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, rollups };
     const edge = createEdge(config.graphql, metrics);
     const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
     const httpServer = http.createServer((req, res) => {
@@ -307,7 +309,7 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
 }
 
 /** The dynamic-security sync as the configuration describes it, reading devices page by page. */
-function createDynsecFromConfig(config: Config, dynsecConfig: DynsecConfig, database: Database, logger: Logger, metrics: Metrics) {
+function createDynsecFromConfig(config: Config, dynsecConfig: DynsecConfig, listDevices: DeviceService['listForBrokerSync'], logger: Logger, metrics: Metrics) {
   const mqtt = config.mqtt;
   return createDynsecSync({
     url: dynsecConfig.url,
@@ -320,12 +322,7 @@ function createDynsecFromConfig(config: Config, dynsecConfig: DynsecConfig, data
     metrics,
     ...(mqtt.kind === 'external' && mqtt.username && mqtt.password ? { serviceUser: { username: mqtt.username, password: mqtt.password } } : {}),
     openSecret: (deviceId, sealed) => openSecret(sealed, dynsecConfig.secretKey, deviceId),
-    listDevices: (after, limit) =>
-      database.sql.query<DeviceSyncRow>(
-        `SELECT "deviceId", ("disabledAt" IS NULL AND "credentialsRevokedAt" IS NULL) AS active, "brokerSecret"
-           FROM "Device" WHERE $1::text IS NULL OR "deviceId" > $1 ORDER BY "deviceId" LIMIT $2`,
-        [after, limit],
-      ),
+    listDevices,
   });
 }
 

@@ -33,7 +33,7 @@ import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
-import type { DeviceSecurityEvent } from '../services/devices.ts';
+import type { DeviceSecurityEvent } from '../services/devices/index.ts';
 import { dynsecDeviceAcls, type DynsecAcl } from './acl.ts';
 
 export const DYNSEC_TOPIC = '$CONTROL/dynamic-security/v1';

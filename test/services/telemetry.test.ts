@@ -4,7 +4,7 @@ import type { Database, SqlExecutor } from '../../src/db/client.ts';
 import { createEventBus, type TelemetryEvent } from '../../src/events/bus.ts';
 import { createLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
-import { createDeviceService } from '../../src/services/devices.ts';
+import { testActor, testDeviceService } from './devices/support.ts';
 import { arrayLiteral, createTelemetryService, textArrayLiteral, TELEMETRY_BACKPRESSURE_METRIC, TELEMETRY_POINTS_METRIC } from '../../src/services/telemetry.ts';
 import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
 
@@ -136,7 +136,7 @@ describe(`telemetry service (${modeName})`, () => {
 
   it('deleting a device deletes its points, also when its telemetry is being written at that moment', async () => {
     const { telemetry } = service({ batchMaxAgeMs: 0 });
-    const devices = createDeviceService({ db, bus: createEventBus(), logger: createLogger('silent') });
+    const { devices } = testDeviceService(db);
     const created = await Promise.all(Array.from({ length: 12 }, () => createDevice()));
     for (const d of created) expect((await telemetry.ingest(d.deviceId, body({ a: 1 }, 1000), Date.now())).ok).toBe(true);
     // Each device: a batch of its telemetry racing its deletion (on PostgreSQL truly concurrent).
@@ -144,7 +144,7 @@ describe(`telemetry service (${modeName})`, () => {
       created.map(async (d, i) => {
         const writes = Array.from({ length: 5 }, (_, k) => telemetry.ingest(d.deviceId, body({ a: k }, 2000 + k), Date.now()));
         await new Promise((r) => setTimeout(r, i % 4));
-        await devices.remove('default', d.deviceId);
+        await devices.remove(testActor(), d.deviceId);
         return Promise.all(writes);
       }),
     );
