@@ -25,9 +25,9 @@ export type { DeltaListener, GetOutcome, PatchError, PatchOutcome, PatchRequest,
 
 export interface TwinService {
   /**
-   * Merges a patch into a twin section (devices: `reported`; Doppel itself). Resolves after the change
-   * is stored and announced; refusals (unknown device, stale `ifVersion`, bad patch, model schema)
-   * come back as `Failed` and leave the twin untouched.
+   * Merges a patch into a twin section (the bridge: a device's `reported`). Resolves once the change is
+   * stored and published live (`twinsStored` listeners run after that); refusals (unknown device, stale
+   * `ifVersion`, bad patch, model schema) come back as `Failed` and leave the twin untouched.
    */
   applyPatch(request: PatchRequest): Promise<PatchOutcome>;
   /**
