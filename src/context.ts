@@ -4,10 +4,11 @@ import type { PrismaClient } from './db/client.ts';
 import type { EventBus } from './events/bus.ts';
 import type { Logger } from './logger.ts';
 import type { AuditLog } from './services/audit.ts';
-import type { DeviceService } from './services/devices.ts';
-import type { TwinService } from './services/twins.ts';
+import type { DeviceService } from './services/devices/index.ts';
+import type { TwinService } from './services/twins/index.ts';
 import type { ModelService } from './services/models.ts';
 import type { CommandService } from './services/commands/index.ts';
+import type { TokenService } from './services/tokens.ts';
 import type { RollupSettler } from './services/rollups.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/context.ts). */
@@ -19,9 +20,10 @@ export interface GraphQLContext {
   logger: Logger;
   devices: DeviceService;
   twins: TwinService;
-  /** Record security-relevant API actions: `ctx.audit.record({ ...actorOf(ctx.principal), action, target })`. */
+  /** The audit log; the services that perform actions record them, resolvers only read it. */
   audit: AuditLog;
   models: ModelService;
+  tokens: TokenService;
   commands: CommandService;
   /** Settles dirty hourly/daily rollups; a series reading those grains calls it first. */
   rollups: Pick<RollupSettler, 'settle'>;

@@ -1,113 +1,17 @@
-import { randomUUID } from 'node:crypto';
+/**
+ * API tokens as credentials: turning a presented bearer token into a principal, and the bootstrap
+ * admin token of a fresh embedded install. The token records (create, list, revoke, each audited) are
+ * the token service's (src/services/tokens.ts), re-exported here for the console and scripts.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PrismaClient } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
-import { generateSecret, hashSecret } from '../security/secrets.ts';
-import { auditEventData } from '../services/audit.ts';
-import { ROLES, systemActor, type Actor, type Principal, type Role } from '../domain/principal.ts';
-import { isUuid, isValidTenantId } from '../domain/ids.ts';
-import type { FieldIssue } from '../domain/errors.ts';
+import { hashSecret } from '../security/secrets.ts';
+import { createApiToken, TOKEN_PREFIX } from '../services/tokens.ts';
+import { ROLES, systemActor, type Principal, type Role } from '../domain/principal.ts';
 
-
-
-
-const TOKEN_PREFIX = 'dpl_';
-
-
-export interface CreateApiTokenInput {
-  name: string;
-  role: Role;
-  tenantId: string;
-  expiresAt?: Date | null;
-}
-
-/** Field-level problems with a token request (paths relative to the input object). */
-export function validateApiTokenInput(input: CreateApiTokenInput, now = Date.now()): FieldIssue[] {
-  const issues: FieldIssue[] = [];
-  const name = input.name.trim();
-  if (name.length === 0 || name.length > 100 || /[\u0000-\u001f]/.test(name)) {
-    issues.push({ path: ['name'], code: 'INVALID_NAME', message: 'name must be 1–100 printable characters' });
-  }
-  if (!(ROLES as readonly string[]).includes(input.role)) {
-    issues.push({ path: ['role'], code: 'INVALID_ROLE', message: `role must be one of ${ROLES.join(', ')}` });
-  }
-  if (!isValidTenantId(input.tenantId)) {
-    issues.push({ path: ['tenantId'], code: 'INVALID_TENANT', message: 'tenantId must be 1–64 characters of A–Z, a–z, 0–9, ".", "_" or "-"' });
-  }
-  if (input.expiresAt && input.expiresAt.getTime() <= now) {
-    issues.push({ path: ['expiresAt'], code: 'IN_THE_PAST', message: 'expiresAt must be in the future' });
-  }
-  return issues;
-}
-
-/**
- * Creates a token and its audit event in one transaction; returns the token itself, which exists
- * nowhere else afterwards (only its SHA-256 is stored). Validate the input first.
- */
-export async function createApiToken(
-  prisma: PrismaClient,
-  input: CreateApiTokenInput,
-  actor: Actor = systemActor(input.tenantId, 'system'),
-) {
-  const token = generateSecret(TOKEN_PREFIX);
-  const id = randomUUID();
-  const [row] = await prisma.$transaction([
-    prisma.apiToken.create({
-      data: {
-        id,
-        name: input.name.trim(),
-        role: input.role,
-        tenantId: input.tenantId,
-        tokenHash: hashSecret(token),
-        expiresAt: input.expiresAt ?? null,
-        createdBy: actor.actor,
-      },
-      omit: { tokenHash: true },
-    }),
-    prisma.auditEvent.create({
-      data: auditEventData({
-        ...actor,
-        tenantId: input.tenantId,
-        action: 'apiToken.create',
-        target: `apiToken:${id}`,
-        details: { name: input.name.trim(), role: input.role, expiresAt: input.expiresAt?.toISOString() ?? null },
-      }),
-      select: { id: true },
-    }),
-  ]);
-  return { id, token, apiToken: row };
-}
-
-/** The tokens of a tenant, newest first, without their hashes. */
-export function listApiTokens(prisma: PrismaClient, tenantId: string | null, options: { includeRevoked?: boolean } = {}) {
-  return prisma.apiToken.findMany({
-    where: { ...(tenantId != null ? { tenantId } : {}), ...(options.includeRevoked ? {} : { revokedAt: null }) },
-    orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
-    omit: { tokenHash: true },
-  });
-}
-
-/**
- * Revokes a token of the tenant (tenantId null: any tenant, for the CLI) and audits it, atomically.
- * Returns the token row (already-revoked tokens are returned unchanged and not audited twice), or null
- * when no such token exists in that tenant. The caller announces the revocation (tokenRevoked event)
- * so open subscriptions end.
- */
-export async function revokeApiToken(prisma: PrismaClient, tenantId: string | null, id: string, actor: (tenantId: string) => Actor) {
-  if (!isUuid(id)) return null;
-  return prisma.$transaction(async (tx) => {
-    const row = await tx.apiToken.findFirst({ where: { id, ...(tenantId != null ? { tenantId } : {}) }, omit: { tokenHash: true } });
-    if (!row) return null;
-    if (row.revokedAt) return { apiToken: row, changed: false };
-    const updated = await tx.apiToken.update({ where: { id }, data: { revokedAt: new Date() }, omit: { tokenHash: true } });
-    await tx.auditEvent.create({
-      data: auditEventData({ ...actor(row.tenantId), tenantId: row.tenantId, action: 'apiToken.revoke', target: `apiToken:${id}`, details: { name: row.name, role: row.role } }),
-      select: { id: true },
-    });
-    return { apiToken: updated, changed: true };
-  });
-}
+export { createApiToken, listApiTokens, revokeApiToken, validateApiTokenInput, type CreateApiTokenInput } from '../services/tokens.ts';
 
 /** Resolves a bearer token to its principal, or null when unknown, revoked or expired. */
 export async function resolveApiToken(prisma: PrismaClient, token: string): Promise<Principal | null> {

@@ -6,8 +6,8 @@
 import type { Logger } from '../logger.ts';
 import { ThrottledLog } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { DeviceService } from '../services/devices.ts';
-import type { TwinService } from '../services/twins.ts';
+import type { DeviceService } from '../services/devices/index.ts';
+import type { TwinService } from '../services/twins/index.ts';
 import type { TelemetryService } from '../services/telemetry/index.ts';
 import type { TwinLimits } from '../config.ts';
 import type { JsonObject } from '../domain/twin.ts';
@@ -20,7 +20,8 @@ import { SchemaValidationError } from '../domain/errors.ts';
 
 export interface BridgeOptions {
   transport: MqttTransport;
-  devices: DeviceService;
+  /** Connection state: recorded on connect, disconnect and the device's `status`. */
+  devices: Pick<DeviceService, 'setConnection'>;
   twins: TwinService;
   telemetry: TelemetryService;
   lastSeen: LastSeenTracker;

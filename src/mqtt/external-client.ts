@@ -276,7 +276,6 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
     // External brokers report presence through each device's retained `status` and Last Will.
     setConnectionHandler(_handler: (ev: ConnectionEvent) => void) {},
     disconnect: async () => false,
-    disconnectDevice: async () => false,
     retireSessions: () => undefined,
     port: undefined,
     stats: () => ({ ...counters, inFlight: inFlight.size }),

@@ -74,8 +74,6 @@ export interface MqttTransport extends Pick<DeviceSessions, 'disconnect' | 'reti
   setConnectionHandler(handler: (ev: ConnectionEvent) => void): void;
   /** Kick a device off the broker (embedded: close its clients; external: no-op, returns false — the dynamic-security sync kicks there). */
   disconnect(deviceId: string): Promise<boolean>;
-  /** The same as {@link disconnect}, under its older name (callers move to `disconnect`, the port's name). */
-  disconnectDevice(deviceId: string): Promise<boolean>;
   /**
    * The sessions a device has open now were opened with a secret that stops working at `at` (epoch ms,
    * the end of a rotation grace period): close them then. Sessions opened later with the new secret are

@@ -151,18 +151,11 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError, AlreadyExistsError] },
     args: { input: t.arg({ type: RegisterDeviceInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const { device, credentials } = await ctx.devices.register({
-        tenantId: ctx.principal.tenantId,
+      const { device, credentials } = await ctx.devices.register(actorOf(ctx.principal), {
         deviceId: input.deviceId,
         name: input.name ?? null,
         tags: input.tags ?? [],
         modelName: input.model ?? null,
-      });
-      await ctx.audit.record({
-        ...actorOf(ctx.principal),
-        action: 'device.register',
-        target: `device:${device.deviceId}`,
-        details: { name: device.name, tags: device.tags, model: input.model ?? null },
       });
       return { deviceUuid: device.id, credentials };
     },
@@ -177,13 +170,7 @@ builder.mutationFields((t) => ({
     errors: { types: [NotFoundError, ValidationError] },
     args: { deviceId: t.arg.string({ required: true }), gracePeriodSeconds: t.arg.int({ required: false }) },
     resolve: async (_root, { deviceId, gracePeriodSeconds }, ctx) => {
-      const { device, credentials } = await ctx.devices.rotateCredentials(ctx.principal.tenantId, deviceId, gracePeriodSeconds ?? 0);
-      await ctx.audit.record({
-        ...actorOf(ctx.principal),
-        action: 'device.rotateCredentials',
-        target: `device:${deviceId}`,
-        details: { gracePeriodSeconds: gracePeriodSeconds ?? 0 },
-      });
+      const { device, credentials } = await ctx.devices.rotateCredentials(actorOf(ctx.principal), deviceId, gracePeriodSeconds ?? 0);
       return { deviceUuid: device.id, credentials };
     },
   }),
@@ -194,8 +181,7 @@ builder.mutationFields((t) => ({
     errors: { types: [NotFoundError] },
     args: { deviceId: t.arg.string({ required: true }) },
     resolve: async (query, _root, { deviceId }, ctx) => {
-      const device = await ctx.devices.revokeCredentials(ctx.principal.tenantId, deviceId);
-      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'device.revokeCredentials', target: `device:${deviceId}` });
+      const device = await ctx.devices.revokeCredentials(actorOf(ctx.principal), deviceId);
       return ctx.prisma.device.findUniqueOrThrow({ ...query, where: { id: device.id } });
     },
   }),
@@ -206,8 +192,7 @@ builder.mutationFields((t) => ({
     errors: { types: [NotFoundError] },
     args: { deviceId: t.arg.string({ required: true }) },
     resolve: async (query, _root, { deviceId }, ctx) => {
-      const device = await ctx.devices.disable(ctx.principal.tenantId, deviceId);
-      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'device.disable', target: `device:${deviceId}` });
+      const device = await ctx.devices.disable(actorOf(ctx.principal), deviceId);
       return ctx.prisma.device.findUniqueOrThrow({ ...query, where: { id: device.id } });
     },
   }),
@@ -218,8 +203,7 @@ builder.mutationFields((t) => ({
     errors: { types: [NotFoundError] },
     args: { deviceId: t.arg.string({ required: true }) },
     resolve: async (query, _root, { deviceId }, ctx) => {
-      const device = await ctx.devices.enable(ctx.principal.tenantId, deviceId);
-      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'device.enable', target: `device:${deviceId}` });
+      const device = await ctx.devices.enable(actorOf(ctx.principal), deviceId);
       return ctx.prisma.device.findUniqueOrThrow({ ...query, where: { id: device.id } });
     },
   }),
@@ -229,8 +213,7 @@ builder.mutationFields((t) => ({
     errors: { types: [NotFoundError] },
     args: { deviceId: t.arg.string({ required: true }) },
     resolve: async (_root, { deviceId }, ctx) => {
-      const uuid = await ctx.devices.remove(ctx.principal.tenantId, deviceId);
-      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'device.delete', target: `device:${deviceId}` });
+      const uuid = await ctx.devices.remove(actorOf(ctx.principal), deviceId);
       return { deviceId, id: encodeGlobalID('Device', uuid) };
     },
   }),

@@ -104,8 +104,7 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError, AlreadyExistsError] },
     args: { input: t.arg({ type: DeviceModelInput, required: true }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const id = await ctx.models.create(ctx.principal.tenantId, toInput(input), ctx.principal.name);
-      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'model.create', target: `model:${input.name}` });
+      const id = await ctx.models.create(actorOf(ctx.principal), toInput(input));
       return ctx.prisma.deviceModel.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
@@ -116,8 +115,7 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError, NotFoundError] },
     args: { input: t.arg({ type: DeviceModelInput, required: true }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const id = await ctx.models.update(ctx.principal.tenantId, toInput(input), ctx.principal.name);
-      await ctx.audit.record({ ...actorOf(ctx.principal), action: 'model.update', target: `model:${input.name}` });
+      const id = await ctx.models.update(actorOf(ctx.principal), toInput(input));
       return ctx.prisma.deviceModel.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),

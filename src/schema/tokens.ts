@@ -1,5 +1,4 @@
 import { builder } from '../builder.ts';
-import { createApiToken, listApiTokens, revokeApiToken, validateApiTokenInput } from '../auth/tokens.ts';
 import type { Role } from '../domain/principal.ts';
 import { actorOf } from '../domain/principal.ts';
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
@@ -76,7 +75,7 @@ builder.queryFields((t) => ({
     type: [ApiTokenRef],
     description: "The API tokens of the caller's tenant, newest first (never their secrets).",
     args: { includeRevoked: t.arg.boolean({ required: false, defaultValue: false }) },
-    resolve: (_root, args, ctx) => listApiTokens(ctx.prisma, ctx.principal.tenantId, { includeRevoked: args.includeRevoked ?? false }),
+    resolve: (_root, args, ctx) => ctx.tokens.list(ctx.principal.tenantId, { includeRevoked: args.includeRevoked ?? false }),
   }),
 }));
 
@@ -87,18 +86,8 @@ builder.mutationFields((t) => ({
     description: "Creates an API token in the caller's tenant and returns it once.",
     errors: { types: [ValidationError] },
     args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const own = ctx.principal.tenantId;
-      const request = { name: input.name, role: input.role, tenantId: input.tenantId ?? own, expiresAt: input.expiresAt ?? null };
-      const issues = validateApiTokenInput(request).map((i) => ({ ...i, path: ['input', ...i.path] }));
-      // Admins are admins of their own tenant only; tenants are created from the console (CLI).
-      if (request.tenantId !== own && issues.every((i) => i.path[1] !== 'tenantId')) {
-        issues.push({ path: ['input', 'tenantId'], code: 'OTHER_TENANT', message: "tokens can only be created in your own tenant; use the CLI (npm run token) to bootstrap another tenant" });
-      }
-      if (issues.length > 0) throw new ValidationError('invalid API token request', issues);
-      const created = await createApiToken(ctx.prisma, request, actorOf(ctx.principal));
-      return { token: created.token, apiToken: created.apiToken };
-    },
+    resolve: (_root, { input }, ctx) =>
+      ctx.tokens.create(actorOf(ctx.principal), { name: input.name, role: input.role, tenantId: input.tenantId ?? null, expiresAt: input.expiresAt ?? null }),
   }),
   revokeApiToken: t.field({
     ...requireRole('admin'),
@@ -107,11 +96,6 @@ builder.mutationFields((t) => ({
       'Revokes a token of your tenant: it is refused from now on, and its open subscriptions end (graphql-ws: the socket closes with 4403; SSE: a final UNAUTHENTICATED error). Revoking a revoked token returns it unchanged.',
     errors: { types: [NotFoundError] },
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      const result = await revokeApiToken(ctx.prisma, ctx.principal.tenantId, String(id), () => actorOf(ctx.principal));
-      if (!result) throw new NotFoundError('ApiToken', String(id));
-      ctx.bus.publish('tokenRevoked', { tokenId: result.apiToken.id, tenantId: result.apiToken.tenantId, at: Date.now() });
-      return { apiToken: result.apiToken };
-    },
+    resolve: async (_root, { id }, ctx) => ({ apiToken: await ctx.tokens.revoke(actorOf(ctx.principal), String(id)) }),
   }),
 }));

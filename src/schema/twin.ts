@@ -1,5 +1,5 @@
 import { builder } from '../builder.ts';
-import { metadataTree, type JsonObject, type SectionMeta } from '../domain/twin.ts';
+import { metadataTree, type SectionMeta } from '../domain/twin.ts';
 import type { TwinChangedEvent } from '../events/bus.ts';
 import { actorOf } from '../domain/principal.ts';
 import { requireRole } from './auth.ts';
@@ -48,36 +48,10 @@ builder.mutationFields((t) => ({
       patch: t.arg({ type: 'JSON', required: true }),
       ifVersion: t.arg.int({ required: false }),
     },
-    resolve: async (_root, args, ctx) => {
-      // Tenant check before the write: a device of another tenant is simply not found.
-      const device = await ctx.prisma.device.findFirst({
-        where: { tenantId: ctx.principal.tenantId, deviceId: args.deviceId },
-        select: { id: true },
-      });
-      if (!device) throw new NotFoundError('Device', args.deviceId);
-      const outcome = await ctx.twins.applyPatch({
-        deviceId: args.deviceId,
-        section: 'desired',
-        patch: args.patch,
-        source: 'api',
-        actor: `token:${ctx.principal.tokenId}`,
-        ...(args.ifVersion != null ? { ifVersion: args.ifVersion } : {}),
-      });
-      if (!outcome.ok) {
-        const { error } = outcome;
-        if (error instanceof ValidationError) {
-          throw new ValidationError(error.message, error.issues.map((i) => ({ ...i, path: ['patch', ...i.path] })));
-        }
-        throw error;
-      }
-      // Refused patches change nothing and are not audited; accepted ones are, with the patch as sent.
-      await ctx.audit.record({
-        ...actorOf(ctx.principal),
-        action: 'twin.updateDesired',
-        target: `device:${args.deviceId}`,
-        details: { patch: args.patch as JsonObject, changed: outcome.changed, version: outcome.version, ...(args.ifVersion != null ? { ifVersion: args.ifVersion } : {}) },
-      });
-      return { deviceUuid: device.id, changed: outcome.changed, version: outcome.version };
+    resolve: async (_root, { deviceId, patch, ifVersion }, ctx) => {
+      const outcome = await ctx.twins.updateDesired(actorOf(ctx.principal), { deviceId, patch, ifVersion });
+      if (!outcome.ok) throw outcome.error;
+      return { deviceUuid: outcome.deviceUuid, changed: outcome.changed, version: outcome.version };
     },
   }),
 }));

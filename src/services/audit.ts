@@ -1,13 +1,13 @@
 import type { Actor } from '../domain/principal.ts';
 import type { JsonObject } from '../domain/twin.ts';
 import type { PrismaClient } from '../db/client.ts';
-import type { Prisma } from '../generated/prisma/client.ts';
+import type { AuditEvent, Prisma } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 
 /**
  * Audited actions. One list, so names stay consistent across the code and queries can filter on them.
- * Some are reserved for features built elsewhere (commands, device disable): add a name here and call
- * `audit.record()` from the resolver that performs it.
+ * Some are reserved for features not built yet (`model.delete`): add a name here and call
+ * `audit.record()` from the service that performs the action, never from a resolver.
  */
 export const AUDIT_ACTIONS = [
   'apiToken.create',
@@ -27,7 +27,6 @@ export const AUDIT_ACTIONS = [
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-
 export interface AuditEntry extends Actor {
   action: AuditAction;
   /** What was acted on: "device:<deviceId>", "apiToken:<uuid>", "command:<uuid>", … */
@@ -35,7 +34,6 @@ export interface AuditEntry extends Actor {
   /** Anything that explains the action (the patch, the role granted, …). Never secrets. */
   details?: JsonObject;
 }
-
 
 /** Prisma create data for an entry: lets a caller write the audit event in the same transaction as the change. */
 export function auditEventData(entry: AuditEntry): Prisma.AuditEventCreateInput {
@@ -61,16 +59,23 @@ export interface AuditQuery {
 
 /**
  * The audit log. Only API- and CLI-initiated actions are recorded (one row each, after the change),
- * never the MQTT hot paths, so device traffic never waits for it.
+ * never the MQTT hot paths, so device traffic never waits for it. The services that perform an action
+ * record it; resolvers only read the log.
  */
-export function createAuditLog(options: { prisma: PrismaClient; logger: Logger }) {
-  const { prisma, logger } = options;
-
+export interface AuditLog {
   /**
    * Records one event. The change it describes has already happened, so a failed audit write does not
    * fail the caller's request: it is logged at error level with the whole entry instead (the log is the
    * fallback record). Changes that must be audited atomically use `auditEventData` in their transaction.
    */
+  record(entry: AuditEntry): Promise<void>;
+  /** A page of a tenant's events, newest first. */
+  list(query: AuditQuery): Promise<AuditEvent[]>;
+}
+
+export function createAuditLog(options: { prisma: PrismaClient; logger: Logger }): AuditLog {
+  const { prisma, logger } = options;
+
   async function record(entry: AuditEntry): Promise<void> {
     try {
       await prisma.auditEvent.create({ data: auditEventData(entry), select: { id: true } });
@@ -79,7 +84,7 @@ export function createAuditLog(options: { prisma: PrismaClient; logger: Logger }
     }
   }
 
-  function list(query: AuditQuery) {
+  function list(query: AuditQuery): Promise<AuditEvent[]> {
     return prisma.auditEvent.findMany({
       where: {
         tenantId: query.tenantId,
@@ -94,5 +99,3 @@ export function createAuditLog(options: { prisma: PrismaClient; logger: Logger }
 
   return { record, list };
 }
-
-export type AuditLog = ReturnType<typeof createAuditLog>;

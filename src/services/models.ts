@@ -8,6 +8,8 @@
  */
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
+import type { Actor } from '../domain/principal.ts';
+import type { AuditLog } from './audit.ts';
 import { checkCapabilities, createValidatorCache, type CommandDefinition, type CompiledModel, type ModelCapabilities } from '../domain/models.ts';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../domain/errors.ts';
 
@@ -26,7 +28,25 @@ const MODEL_NAME = /^[A-Za-z0-9._ -]{1,100}$/;
 export interface ModelServiceOptions {
   db: Database;
   logger: Logger;
+  /** Where creations and updates are recorded. */
+  audit: AuditLog;
   cacheSize?: number;
+}
+
+/**
+ * Device models of a tenant and their compiled validators. Mutations take the acting {@link Actor}
+ * (its tenant, its name as `createdBy` of the version) and record themselves in the audit log;
+ * refusals are thrown as ValidationError, AlreadyExistsError or NotFoundError.
+ */
+export interface ModelService {
+  /** Creates a model at version 1; returns its id. Audited as `model.create`. */
+  create(actor: Actor, input: ModelInput): Promise<string>;
+  /** Saves a new version; fields left undefined keep their current value. Returns the id. Audited as `model.update`. */
+  update(actor: Actor, input: ModelInput): Promise<string>;
+  /** Compiled validators for (model, version) pairs, keyed `${modelId}@${version}`; unknown pairs are absent. */
+  compiled(keys: Array<{ modelId: string; version: number }>): Promise<Map<string, CompiledModel>>;
+  /** The compiled validators of one model version, if it exists. */
+  compiledOne(modelId: string, version: number): Promise<CompiledModel | undefined>;
 }
 
 interface CapsRow {
@@ -43,8 +63,8 @@ function capsOf(row: CapsRow): ModelCapabilities {
   };
 }
 
-export function createModelService(options: ModelServiceOptions) {
-  const { db, logger } = options;
+export function createModelService(options: ModelServiceOptions): ModelService {
+  const { db, logger, audit } = options;
   const cache = createValidatorCache(options.cacheSize ?? 1000);
 
   function check(input: ModelInput, caps: ModelCapabilities): void {
@@ -58,7 +78,8 @@ export function createModelService(options: ModelServiceOptions) {
     if (issues.length > 0) throw new ValidationError('invalid device model', issues);
   }
 
-  async function create(tenantId: string, input: ModelInput, actor: string) {
+  async function create(actor: Actor, input: ModelInput): Promise<string> {
+    const { tenantId } = actor;
     const caps: ModelCapabilities = { commands: input.commands ?? [], desiredSchema: input.desiredSchema ?? null, reportedSchema: input.reportedSchema ?? null };
     check(input, caps);
     const rows = await db.sql.query<{ id: string }>(
@@ -72,15 +93,16 @@ export function createModelService(options: ModelServiceOptions) {
          SELECT id, 1, description, commands, "desiredSchema", "reportedSchema", $7 FROM m
        )
        SELECT id FROM m`,
-      [tenantId, input.name, input.description ?? null, JSON.stringify(caps.commands), json(caps.desiredSchema), json(caps.reportedSchema), actor],
+      [tenantId, input.name, input.description ?? null, JSON.stringify(caps.commands), json(caps.desiredSchema), json(caps.reportedSchema), actor.actorName],
     );
     if (rows.length === 0) throw new AlreadyExistsError('DeviceModel', input.name);
     logger.info({ tenantId, model: input.name }, 'device model created');
+    await audit.record({ ...actor, action: 'model.create', target: `model:${input.name}` });
     return rows[0]!.id;
   }
 
-  /** Saves a new version; fields left undefined keep their current value. */
-  async function update(tenantId: string, input: ModelInput, actor: string) {
+  async function update(actor: Actor, input: ModelInput): Promise<string> {
+    const { tenantId } = actor;
     const current = await db.prisma.deviceModel.findFirst({ where: { tenantId, name: input.name } });
     if (!current) throw new NotFoundError('DeviceModel', input.name);
     const caps: ModelCapabilities = {
@@ -103,14 +125,15 @@ export function createModelService(options: ModelServiceOptions) {
          SELECT id, version, description, commands, "desiredSchema", "reportedSchema", $7 FROM m
        )
        SELECT id, version FROM m`,
-      [tenantId, input.name, description ?? null, JSON.stringify(caps.commands), json(caps.desiredSchema), json(caps.reportedSchema), actor],
+      [tenantId, input.name, description ?? null, JSON.stringify(caps.commands), json(caps.desiredSchema), json(caps.reportedSchema), actor.actorName],
     );
     if (rows.length === 0) throw new NotFoundError('DeviceModel', input.name);
     logger.info({ tenantId, model: input.name, version: rows[0]!.version }, 'device model updated');
+    await audit.record({ ...actor, action: 'model.update', target: `model:${input.name}` });
     return rows[0]!.id;
   }
 
-  /** Compiled validators for (model, version) pairs, loading what the cache does not hold in one query. */
+  /** Loads what the cache does not hold in one query. */
   async function compiled(keys: Array<{ modelId: string; version: number }>): Promise<Map<string, CompiledModel>> {
     const out = new Map<string, CompiledModel>();
     const missing = keys.filter((k) => !cache.has(k.modelId, k.version));
@@ -150,5 +173,3 @@ export function createModelService(options: ModelServiceOptions) {
 function json(value: unknown): string | null {
   return value == null ? null : JSON.stringify(value);
 }
-
-export type ModelService = ReturnType<typeof createModelService>;

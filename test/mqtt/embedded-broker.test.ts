@@ -350,12 +350,12 @@ describe('embedded broker: connections', () => {
     expect(received[0].payload.toString()).toBe('offline');
   });
 
-  it('kicks a device off with disconnectDevice', async () => {
+  it('kicks a device off with disconnect', async () => {
     const client = await connect('dev-3', 's3cret-3');
     const gone = closed(client);
-    expect(await transport.disconnectDevice('dev-3')).toBe(true);
+    expect(await transport.disconnect('dev-3')).toBe(true);
     await gone;
-    expect(await transport.disconnectDevice('dev-3')).toBe(false);
+    expect(await transport.disconnect('dev-3')).toBe(false);
   });
 });
 

@@ -1,10 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
 import type { Database } from '../../src/db/client.ts';
-import { createEventBus } from '../../src/events/bus.ts';
-import { createLogger } from '../../src/logger.ts';
-import { createTwinService } from '../../src/services/twins.ts';
 import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
+import { testTwinService } from './twins/support.ts';
 
 // Two twin services on one database stand for two Doppel instances handling the same device (shared
 // subscriptions hand each message to one of them). Whatever the interleaving, nothing is lost.
@@ -20,10 +17,8 @@ afterAll(async () => {
 
 describe(`twin writes from two instances converge (${modeName})`, () => {
   it('interleaved patches to one device from two services lose nothing and version each change once', async () => {
-    const limits = loadConfig({}).twinLimits;
-    const logger = createLogger('silent');
-    const a = createTwinService({ sql: db.sql, bus: createEventBus(), limits, logger, maxBatch: 7 });
-    const b = createTwinService({ sql: db.sql, bus: createEventBus(), limits, logger, maxBatch: 5 });
+    const a = testTwinService(db, { maxBatch: 7 }).twins;
+    const b = testTwinService(db, { maxBatch: 5 }).twins;
     const deviceId = uniqueDeviceId();
     await db.prisma.device.create({ data: { deviceId, secretHash: 'x', twin: { create: {} } } });
 

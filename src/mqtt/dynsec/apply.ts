@@ -4,7 +4,7 @@
  * client that is missing, and a registration whose client name is left over from earlier.
  */
 import type { Logger } from 'pino';
-import type { DeviceSecurityEvent } from '../../services/devices.ts';
+import type { DeviceSecurityEvent } from '../../services/devices/index.ts';
 import { createDeviceCommands, getClientCommand, resetPasswordCommands, securityEventCommands } from './commands.ts';
 import type { DynsecControl } from './control-client.ts';
 import { clientOf, isOurs } from './plan.ts';

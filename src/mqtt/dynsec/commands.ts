@@ -4,7 +4,7 @@
  * `doppel-device-<id>` whose ACLs come from acl.ts. A client without that role is not Doppel's and is
  * never touched. Doppel's own broker user holds {@link SERVICE_ROLE}.
  */
-import type { DeviceSecurityEvent } from '../../services/devices.ts';
+import type { DeviceSecurityEvent } from '../../services/devices/index.ts';
 import { dynsecDeviceAcls, type DynsecAcl } from '../acl.ts';
 import type { DynsecCommand } from './protocol.ts';
 

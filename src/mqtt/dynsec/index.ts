@@ -35,7 +35,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics.ts';
 import { periodic } from '../../periodic.ts';
-import type { DeviceSecurityEvent } from '../../services/devices.ts';
+import type { DeviceSecurityEvent } from '../../services/devices/index.ts';
 import { createSecurityEventApplier } from './apply.ts';
 import { createDynsecControl, type SendResult } from './control-client.ts';
 import type { ReconcileReport } from './plan.ts';

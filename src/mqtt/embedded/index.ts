@@ -97,7 +97,6 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     setMessageHandler: inbound.setMessageHandler,
     setConnectionHandler: sessions.setConnectionHandler,
     disconnect: sessions.disconnect,
-    disconnectDevice: sessions.disconnect,
     retireSessions(deviceId, at) {
       for (const client of sessions.clientsOf(deviceId)) expiry.expireAt(client, deviceId, at);
     },

@@ -5,7 +5,7 @@
 import { loadConfig, type CommandsConfig } from '../../../src/config.ts';
 import type { Database } from '../../../src/db/client.ts';
 import type { CommandStatus } from '../../../src/domain/commands/state-machine.ts';
-import { actorOf, type Actor } from '../../../src/domain/principal.ts';
+import { actorOf, systemActor, type Actor } from '../../../src/domain/principal.ts';
 import { createEventBus, type CommandUpdatedEvent, type FleetProgressEvent } from '../../../src/events/bus.ts';
 import { createLogger } from '../../../src/logger.ts';
 import { Metrics } from '../../../src/metrics.ts';
@@ -60,7 +60,8 @@ export function commandsFixture(db: Database, options: { config?: Partial<Comman
   void (async () => {
     for await (const e of bus.subscribe('fleetProgress')) progress.push(e);
   })();
-  const models = createModelService({ db, logger });
+  const audit = createAuditLog({ prisma: db.prisma, logger });
+  const models = createModelService({ db, logger, audit });
   const outbox = recordingOutbox();
   const clock = options.clock;
   const service = createCommandService({
@@ -71,7 +72,7 @@ export function commandsFixture(db: Database, options: { config?: Partial<Comman
     models,
     config: { ...loadConfig({}).commands, ...options.config },
     outbox: outbox.outbox,
-    audit: createAuditLog({ prisma: db.prisma, logger }),
+    audit,
     ...(clock ? { now: () => clock.now } : {}),
   });
 
@@ -85,7 +86,7 @@ export function commandsFixture(db: Database, options: { config?: Partial<Comman
     /** A model that declares TOASTER's commands (or `commands`); returns its name. */
     async createModel(commands: unknown[] = TOASTER): Promise<{ id: string; name: string }> {
       const name = uniqueDeviceId('model');
-      const id = await models.create('default', { name, commands: commands as never }, 'test');
+      const id = await models.create(systemActor('default', 'test'), { name, commands: commands as never });
       return { id, name };
     },
 

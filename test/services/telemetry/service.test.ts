@@ -3,7 +3,7 @@ import type { TelemetryConfig } from '../../../src/config.ts';
 import type { Database, SqlExecutor } from '../../../src/db/client.ts';
 import { createEventBus } from '../../../src/events/bus.ts';
 import { createLogger } from '../../../src/logger.ts';
-import { createDeviceService } from '../../../src/services/devices.ts';
+import { testActor, testDeviceService } from '../devices/support.ts';
 import { TELEMETRY_BACKPRESSURE_METRIC, TELEMETRY_POINTS_METRIC } from '../../../src/services/telemetry/index.ts';
 import { modeName, openTestDatabase } from '../../support/harness.ts';
 import { body, countPoints, createDevice as createDeviceIn, instrumented as instrumentedOn, service as serviceOn } from './fixtures.ts';
@@ -61,7 +61,7 @@ describe(`telemetry service (${modeName})`, () => {
 
   it('deleting a device deletes its points, also when its telemetry is being written at that moment', async () => {
     const { telemetry } = service({ batchMaxAgeMs: 0 });
-    const devices = createDeviceService({ db, bus: createEventBus(), logger: createLogger('silent') });
+    const { devices } = testDeviceService(db);
     const created = await Promise.all(Array.from({ length: 12 }, () => createDevice()));
     for (const d of created) expect((await telemetry.ingest(d.deviceId, body({ a: 1 }, 1000), Date.now())).ok).toBe(true);
     // Each device: a batch of its telemetry racing its deletion (on PostgreSQL truly concurrent).
@@ -69,7 +69,7 @@ describe(`telemetry service (${modeName})`, () => {
       created.map(async (d, i) => {
         const writes = Array.from({ length: 5 }, (_, k) => telemetry.ingest(d.deviceId, body({ a: k }, 2000 + k), Date.now()));
         await new Promise((r) => setTimeout(r, i % 4));
-        await devices.remove('default', d.deviceId);
+        await devices.remove(testActor(), d.deviceId);
         return Promise.all(writes);
       }),
     );

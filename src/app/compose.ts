@@ -1,0 +1,247 @@
+/**
+ * The composition root: builds every part of a running Doppel from the configuration and lists the
+ * parts as components in the order they start. They stop in reverse, so the list below is also the
+ * shutdown order, read from the bottom: the HTTP listener and background jobs stop first, then
+ * inbound MQTT (with the twin and telemetry writes it queued), the broker mirror, the HTTP and
+ * WebSocket servers, and the token watch; the database and the bus (src/app/resources.ts) close last.
+ *
+ * No cycles to break by hand: the transport authenticates through the device registry's broker view,
+ * and the device service reaches sessions through the DeviceSessions port, which the transport and the
+ * bridge implement; commands leave through the CommandOutbox port.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createTokenWatch } from '../auth/token-watch.ts';
+import type { Config, DynsecConfig } from '../config.ts';
+import { createEmbeddedMaintenance } from '../db/maintenance.ts';
+import { isDatabaseReachable } from '../db/health.ts';
+import { createBrokerAuth } from '../http/broker-auth.ts';
+import { createEdge } from '../http/edge.ts';
+import { attachWebSocket, createGraphQL } from '../http/graphql.ts';
+import { createHttpRouter } from '../http/router.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { createBridge } from '../mqtt/bridge.ts';
+import { createMqttCommandOutbox } from '../mqtt/command-outbox.ts';
+import { createDynsecSync, type DynsecSync } from '../mqtt/dynsec/index.ts';
+import { createEmbeddedTransport } from '../mqtt/embedded/index.ts';
+import { createExternalTransport } from '../mqtt/external-client.ts';
+import type { DeviceAuthenticator, MqttTransport } from '../mqtt/transport.ts';
+import { openSecret, sealSecret } from '../security/secrets.ts';
+import { createAuditLog } from '../services/audit.ts';
+import { createCommandService } from '../services/commands/index.ts';
+import { createDeviceBrokerView } from '../services/devices/broker.ts';
+import { createDeviceService, type DeviceService } from '../services/devices/index.ts';
+import { createDomainHooks } from '../services/hooks.ts';
+import { createModelService } from '../services/models.ts';
+import type { DeviceSessions } from '../services/ports.ts';
+import { createLastSeenTracker } from '../services/presence.ts';
+import { createTelemetryRetention } from '../services/retention.ts';
+import { createRollupSettler } from '../services/rollups.ts';
+import { createTelemetryService } from '../services/telemetry/index.ts';
+import { createTokenService } from '../services/tokens.ts';
+import { createTwinService } from '../services/twins/index.ts';
+import type { Component } from './lifecycle.ts';
+import type { Resources } from './resources.ts';
+
+export interface ComposeDeps {
+  /** A transport to use instead of the one the config describes. */
+  transport?: MqttTransport;
+}
+
+export interface ComposedApp {
+  /** In start order; the app stops them in reverse. */
+  components: Component[];
+  /** Valid once every component has started. */
+  address(): { httpPort: number; host: string; mqttPort: number | undefined; mqttUrl: string };
+  /** The Mosquitto dynamic-security sync, when MQTT_DYNSEC is on. */
+  dynsec: Pick<DynsecSync, 'reconcile'> | undefined;
+}
+
+export function composeApp(config: Config, resources: Resources, deps: ComposeDeps, logger: Logger, metrics: Metrics): ComposedApp {
+  const { database, bus } = resources;
+  const { prisma } = database;
+  const child = (component: string) => logger.child({ component });
+
+  // Services.
+  const hooks = createDomainHooks({ logger, metrics });
+  const audit = createAuditLog({ prisma, logger: child('audit') });
+  const tokens = createTokenService({ prisma, bus });
+  const models = createModelService({ db: database, logger: child('models'), audit });
+  const twins = createTwinService({ sql: database.sql, bus, hooks, audit, limits: config.twinLimits, logger, schemas: models });
+  const lastSeen = createLastSeenTracker(database.sql, logger);
+  const telemetry = createTelemetryService({
+    sql: database.sql,
+    bus,
+    hooks,
+    logger: child('telemetry'),
+    metrics,
+    config: config.telemetry,
+    maxPayloadBytes: config.maxPayloadBytes,
+  });
+  // What the broker asks of the registry: who may connect, who is connected, the list to mirror.
+  const deviceAccess = createDeviceBrokerView({ db: database, bus });
+  const dynsec = config.dynsec ? createDynsecFromConfig(config, config.dynsec, deviceAccess.listForBrokerSync, logger, metrics) : undefined;
+
+  // The MQTT edge.
+  const transport = deps.transport ?? createTransport(config, deviceAccess, logger, metrics);
+  const commands = createCommandService({
+    db: database,
+    bus,
+    logger: child('commands'),
+    metrics,
+    models,
+    config: config.commands,
+    outbox: createMqttCommandOutbox(transport),
+    audit,
+  });
+  const bridge = createBridge({
+    transport,
+    devices: deviceAccess,
+    twins,
+    telemetry,
+    lastSeen,
+    metrics,
+    logger: child('bridge'),
+    maxPayloadBytes: config.maxPayloadBytes,
+    twinLimits: config.twinLimits,
+    loadDelta: twins.readDelta,
+    commands,
+  });
+  const sessions: DeviceSessions = {
+    disconnect: (deviceId) => transport.disconnect(deviceId),
+    retireSessions: (deviceId, at) => transport.retireSessions(deviceId, at),
+    clearRetained: (deviceId) => bridge.clearRetained(deviceId),
+  };
+  const sealKey = config.dynsec?.secretKey;
+  const devices = createDeviceService({
+    db: database,
+    bus,
+    logger,
+    audit,
+    sessions,
+    ...(dynsec && sealKey ? { onSecurityEvent: dynsec.apply, sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) } : {}),
+  });
+
+  // The HTTP edge.
+  const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
+  // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
+  const rollups = createRollupSettler({ database, logger: child('rollups'), metrics, config: config.telemetry });
+  const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, rollups };
+  const edge = createEdge(config.graphql, metrics);
+  const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
+  const brokerAuth = createBrokerAuth({
+    secret: config.brokerAuthSecret,
+    authenticator: deviceAccess,
+    ...(config.mqtt.kind === 'external' && config.mqtt.username && config.mqtt.password
+      ? { serviceUser: { username: config.mqtt.username, password: config.mqtt.password } }
+      : {}),
+    logger: child('broker-auth'),
+    metrics,
+  });
+  const route = createHttpRouter({
+    readiness: async () => ({ database: await isDatabaseReachable(database.sql), mqtt: transport.isReady() }),
+    metrics,
+    brokerAuth,
+    checkBody: (req) => edge.checkBody(req),
+    graphql: (req, res) => yoga.requestListener(req, res),
+  });
+  const httpServer = http.createServer((req, res) => void route(req, res));
+  const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch);
+
+  const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
+  const upkeep =
+    // PGlite has no checkpointer and no autovacuum: without this it wedges after ≈ 550 MB of WAL (src/db/maintenance.ts).
+    database.kind === 'pglite'
+      ? createEmbeddedMaintenance({ sql: database.sql, logger: child('embedded-db'), metrics, config: config.embeddedMaintenance })
+      : undefined;
+
+  const components: Component[] = [
+    { name: 'token-watch', stop: () => tokenWatch.stop() },
+    {
+      name: 'http-server',
+      async stop() {
+        await ws.close();
+        httpServer.closeAllConnections();
+        await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      },
+    },
+    // Before the transport connects: the reconcile also gives Doppel's own broker user its role.
+    ...(dynsec ? [{ name: 'dynsec', start: () => dynsec.start(), stop: () => dynsec.stop() }] : []),
+    {
+      // Inbound work stops first on shutdown, then queued twin and telemetry writes drain.
+      name: 'mqtt',
+      start: () => transport.start(),
+      async stop() {
+        await transport.stop();
+        await Promise.all([twins.drain(), telemetry.drain()]);
+        await lastSeen.stop();
+      },
+    },
+    // The sweeper drives expiries, timeouts and delivery retries from the database.
+    { name: 'command-sweeper', start: () => commands.start(), stop: () => commands.stop() },
+    { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
+    { name: 'rollups', start: () => rollups.start(), stop: () => rollups.stop() },
+    ...(upkeep ? [{ name: 'embedded-db-upkeep', start: () => upkeep.start(), stop: () => upkeep.stop() }] : []),
+    {
+      // Last: the API answers once everything behind it runs. Closed by 'http-server'.
+      name: 'http-listener',
+      start: () =>
+        new Promise<void>((resolve, reject) => {
+          httpServer.once('error', reject);
+          httpServer.listen(config.port, config.host, () => resolve());
+        }),
+    },
+  ];
+
+  return {
+    components,
+    dynsec,
+    address() {
+      const { port } = httpServer.address() as AddressInfo;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      const mqttUrl = transport.kind === 'embedded' ? `mqtt://${host}:${transport.port}` : (config.mqtt as { url: string }).url;
+      return { httpPort: port, host, mqttPort: transport.port, mqttUrl };
+    },
+  };
+}
+
+function createTransport(config: Config, authenticator: DeviceAuthenticator, logger: Logger, metrics: Metrics): MqttTransport {
+  return config.mqtt.kind === 'embedded'
+    ? createEmbeddedTransport({
+        port: config.mqtt.port,
+        host: config.mqtt.host,
+        authenticator,
+        logger: logger.child({ component: 'broker' }),
+        maxPayloadBytes: config.maxPayloadBytes,
+        metrics,
+      })
+    : createExternalTransport({
+        url: config.mqtt.url,
+        group: config.mqtt.group,
+        ...(config.mqtt.username ? { username: config.mqtt.username } : {}),
+        ...(config.mqtt.password ? { password: config.mqtt.password } : {}),
+        ...(config.mqtt.clientId !== undefined ? { clientId: config.mqtt.clientId } : {}),
+        sessionExpirySeconds: config.mqtt.sessionExpirySeconds,
+        maxInFlight: config.mqtt.maxInFlight,
+        logger: logger.child({ component: 'mqtt' }),
+      });
+}
+
+/** The dynamic-security sync as the configuration describes it, reading devices page by page. */
+function createDynsecFromConfig(config: Config, dynsecConfig: DynsecConfig, listDevices: DeviceService['listForBrokerSync'], logger: Logger, metrics: Metrics) {
+  const mqtt = config.mqtt;
+  return createDynsecSync({
+    url: dynsecConfig.url,
+    username: dynsecConfig.username,
+    password: dynsecConfig.password,
+    batchSize: dynsecConfig.batchSize,
+    timeoutMs: dynsecConfig.timeoutMs,
+    reconcileIntervalSeconds: dynsecConfig.reconcileIntervalSeconds,
+    logger: logger.child({ component: 'dynsec' }),
+    metrics,
+    ...(mqtt.kind === 'external' && mqtt.username && mqtt.password ? { serviceUser: { username: mqtt.username, password: mqtt.password } } : {}),
+    openSecret: (deviceId, sealed) => openSecret(sealed, dynsecConfig.secretKey, deviceId),
+    listDevices,
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * One batch, start to finish: load every twin it touches (one SELECT), merge in memory, write (one
+ * statement), and announce what was stored. Ops on twins whose write lost the revision race to another
+ * instance are run again on a fresh load; the merge is order-independent, so nothing is lost, and
+ * their changes are announced only by the attempt that stores them.
+ */
+import type { TwinLimits } from '../../domain/twin.ts';
+import type { Logger } from '../../logger.ts';
+import type { TwinAnnouncer } from './announce.ts';
+import type { TwinLoader } from './loader.ts';
+import { mergeOps } from './merge.ts';
+import { deviceIdOf, type TwinOp, type TwinOpOutcome } from './types.ts';
+import type { TwinWriter } from './writer.ts';
+
+/** Attempts per batch before a twin that keeps conflicting fails the batch. */
+export const MAX_CONFLICT_RETRIES = 8;
+
+export interface TwinBatchProcessor {
+  /** Runs the ops in order and returns one outcome per op once everything is stored; throws if the write fails. */
+  process(ops: TwinOp[]): Promise<TwinOpOutcome[]>;
+}
+
+export interface TwinBatchParts {
+  loader: TwinLoader;
+  writer: TwinWriter;
+  announcer: TwinAnnouncer;
+  limits: TwinLimits;
+  logger: Logger;
+  now: () => number;
+}
+
+export function createTwinBatchProcessor(parts: TwinBatchParts): TwinBatchProcessor {
+  const { loader, writer, announcer, limits, logger, now } = parts;
+
+  async function process(ops: TwinOp[]): Promise<TwinOpOutcome[]> {
+    const outcomes: TwinOpOutcome[] = new Array(ops.length);
+    let remaining = ops.map((op, index) => ({ op, index }));
+
+    for (let attempt = 0; remaining.length > 0; attempt++) {
+      const twins = await loader.load([...new Set(remaining.map(({ op }) => deviceIdOf(op)))]);
+      const merged = mergeOps(
+        remaining.map((r) => r.op),
+        twins,
+        limits,
+      );
+      const dirty = [...twins.values()].filter((t) => t.dirty);
+      const at = new Date(now());
+      for (const t of dirty) t.updatedAt = at;
+      const written = await writer.write(dirty, merged.changes, at);
+      const conflicted = new Set(dirty.filter((t) => !written.has(t.deviceUuid)).map((t) => t.deviceId));
+      if (conflicted.size > 0 && attempt >= MAX_CONFLICT_RETRIES) {
+        throw new Error(`twin write kept conflicting for ${[...conflicted].join(', ')}`);
+      }
+
+      const retry: typeof remaining = [];
+      remaining.forEach((r, i) => {
+        if (conflicted.has(deviceIdOf(r.op))) retry.push(r);
+        else outcomes[r.index] = merged.outcomes[i]!();
+      });
+      announcer.announce(
+        [...twins.values()].filter((t) => !conflicted.has(t.deviceId)),
+        merged.changes.filter((c) => !conflicted.has(c.deviceId)),
+        at.getTime(),
+      );
+      if (retry.length > 0) logger.debug({ devices: [...conflicted], attempt }, 'twin write conflict, re-merging');
+      remaining = retry;
+    }
+    return outcomes;
+  }
+
+  return { process };
+}

@@ -1,0 +1,99 @@
+/**
+ * The twin service: applies twin patches and reads twins in arrival order, in batches. One SELECT loads
+ * every twin a batch touches (loader.ts), the pure reducer merges in memory (merge.ts), one statement
+ * writes all twins and their change-log rows (writer.ts), and what was stored is announced
+ * (announce.ts). Writes are guarded by the row's `revision`, so two instances handling the same device
+ * never lose an update: the loser reloads and re-merges (batch.ts).
+ */
+import type { TwinLimits } from '../../domain/twin.ts';
+import type { SqlExecutor } from '../../db/client.ts';
+import type { EventBus } from '../../events/bus.ts';
+import type { Logger } from '../../logger.ts';
+import type { Actor } from '../../domain/principal.ts';
+import type { AuditLog } from '../audit.ts';
+import type { DomainHooks } from '../hooks.ts';
+import { SerialBatcher } from '../serial-batcher.ts';
+import { createTwinAnnouncer } from './announce.ts';
+import { createTwinBatchProcessor } from './batch.ts';
+import { createDesiredStateUpdater, type DesiredUpdate, type UpdateDesiredOutcome } from './desired.ts';
+import { createTwinLoader } from './loader.ts';
+import type { DeltaListener, GetOutcome, PatchOutcome, PatchRequest, TwinDelta, TwinOp, TwinOpOutcome, TwinSchemaSource } from './types.ts';
+import { createTwinWriter } from './writer.ts';
+
+export type { DesiredUpdate, UpdateDesiredOutcome } from './desired.ts';
+export type { DeltaListener, GetOutcome, PatchError, PatchOutcome, PatchRequest, TwinDelta, TwinSchemaSource, TwinSection, TwinSnapshot } from './types.ts';
+
+export interface TwinService {
+  /**
+   * Merges a patch into a twin section (the bridge: a device's `reported`). Resolves once the change is
+   * stored and published live (`twinsStored` listeners run after that); refusals (unknown device, stale
+   * `ifVersion`, bad patch, model schema) come back as `Failed` and leave the twin untouched.
+   */
+  applyPatch(request: PatchRequest): Promise<PatchOutcome>;
+  /**
+   * The API's desired-state write: only a device of the actor's tenant, issue paths under `patch`, and
+   * an audit entry (`twin.updateDesired`) for every accepted patch.
+   */
+  updateDesired(actor: Actor, update: DesiredUpdate): Promise<UpdateDesiredOutcome>;
+  /** Reads a twin in order with pending writes (what `twin/get` must answer). */
+  get(deviceId: string): Promise<GetOutcome>;
+  /** The stored delta of a device (handed over on connect); null when there is no such device. */
+  readDelta(deviceId: string): Promise<TwinDelta | null>;
+  /** Adds a listener called after each commit that changed a device's delta. */
+  onDeltaChanged(listener: DeltaListener): void;
+  /** Waits for queued operations to be written and their `twinsStored` batches delivered (graceful shutdown). */
+  drain(): Promise<void>;
+  /** Operations waiting to be written. */
+  readonly pending: number;
+}
+
+export interface TwinServiceOptions {
+  sql: SqlExecutor;
+  bus: EventBus;
+  /** `twinsStored` is emitted once per committed write, with exactly the changes it stored. */
+  hooks: Pick<DomainHooks, 'twinsStored'>;
+  /** Where `updateDesired` records what the API changed. */
+  audit: AuditLog;
+  limits: TwinLimits;
+  logger: Logger;
+  /** Largest number of operations written in one statement. */
+  maxBatch?: number;
+  /** Operations allowed to wait before submitters are held back. */
+  maxPending?: number;
+  now?: () => number;
+  /** Typed twins: the merged document of a section must satisfy the device model's schema for it. */
+  schemas?: TwinSchemaSource;
+}
+
+export function createTwinService(options: TwinServiceOptions): TwinService {
+  const { sql, limits, logger } = options;
+  const now = options.now ?? Date.now;
+  const loader = createTwinLoader({ sql, schemas: options.schemas });
+  const announcer = createTwinAnnouncer({ bus: options.bus, hooks: options.hooks, logger });
+  const processor = createTwinBatchProcessor({ loader, writer: createTwinWriter(sql), announcer, limits, logger, now });
+  const batcher = new SerialBatcher<TwinOp, TwinOpOutcome>({
+    maxBatch: options.maxBatch ?? 1000,
+    maxPending: options.maxPending ?? 20_000,
+    flush: (ops) => processor.process(ops),
+  });
+
+  function applyPatch(request: PatchRequest): Promise<PatchOutcome> {
+    return batcher.submit({ kind: 'patch', request, receivedAt: now() }) as Promise<PatchOutcome>;
+  }
+  const desired = createDesiredStateUpdater({ sql, audit: options.audit, applyPatch });
+
+  return {
+    applyPatch,
+    updateDesired: desired.updateDesired,
+    get: (deviceId) => batcher.submit({ kind: 'get', deviceId }) as Promise<GetOutcome>,
+    readDelta: loader.readDelta,
+    onDeltaChanged: announcer.onDeltaChanged,
+    async drain() {
+      await batcher.drain();
+      await announcer.drain();
+    },
+    get pending() {
+      return batcher.pending;
+    },
+  };
+}
