@@ -12,7 +12,18 @@ export interface PeriodicOptions {
   onError: (error: unknown) => void;
 }
 
-export function periodic(options: PeriodicOptions) {
+/**
+ * A started-or-stopped job. Members are plain functions, not methods, so callers may hand them on
+ * (`stop: job.stop`) without binding.
+ */
+export interface PeriodicJob {
+  /** Schedules the first run after `firstDelayMs`; a no-op once started or stopped. */
+  start: () => void;
+  /** Cancels the next run and waits for the one in flight; the job never runs again. */
+  stop: () => Promise<void>;
+}
+
+export function periodic(options: PeriodicOptions): PeriodicJob {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -36,10 +47,10 @@ export function periodic(options: PeriodicOptions) {
   }
 
   return {
-    start(): void {
+    start: () => {
       if (!timer && !running && !stopped) schedule(options.firstDelayMs ?? options.intervalMs);
     },
-    async stop(): Promise<void> {
+    stop: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);
       timer = undefined;

@@ -118,7 +118,7 @@ interface Device {
   due: number;
 }
 
-let devices: Device[] = [];
+const devices: Device[] = [];
 const byId = new Map<string, Device>();
 let ws: WsClient | undefined;
 const extraClients: WsClient[] = [];
@@ -458,7 +458,8 @@ serveRpc({
 
   async close(): Promise<null> {
     await ws?.dispose();
-    await Promise.all(extraClients.map((c) => c.dispose()));
+    // dispose() is typed `void | Promise<void>`; graphql-ws's is async.
+    await Promise.all(extraClients.map(async (c) => await c.dispose()));
     await Promise.all(devices.map((d) => d.client.endAsync(true).catch(() => undefined)));
     setTimeout(() => process.exit(0), 50);
     return null;

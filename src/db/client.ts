@@ -82,7 +82,7 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
       sql: runner,
       kind: 'pglite',
       driver: { kind: 'pglite', pglite },
-      executeScript: runner.executeScript,
+      executeScript: (sql) => runner.executeScript(sql),
       withSession: (fn) =>
         fn({
           ...runner,

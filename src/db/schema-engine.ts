@@ -21,7 +21,8 @@ import {
   type SqlMigrationAwareDriverAdapterFactory,
 } from '@prisma/driver-adapter-utils';
 import type { DiffTarget, MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm';
-import pg from 'pg';
+import type * as SchemaEngineBindings from '@prisma/schema-engine-wasm/schema_engine_bg';
+import type pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type { DatabaseDriver } from './client.ts';
 
@@ -63,7 +64,7 @@ export class SchemaEngineError extends Error {
   }
 }
 
-type Bindings = typeof import('@prisma/schema-engine-wasm/schema_engine_bg');
+type Bindings = typeof SchemaEngineBindings;
 
 let bindingsPromise: Promise<Bindings> | undefined;
 let lastPanic: string | undefined;

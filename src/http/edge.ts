@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { Lexer, Source, TokenKind, type DocumentNode, type GraphQLError, type GraphQLSchema, type ValidationContext, type ValidationRule } from 'graphql';
+import { Lexer, Source, TokenKind, type DocumentNode, type ExecutionArgs, type GraphQLError, type GraphQLSchema, type ValidationContext, type ValidationRule } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Principal } from '../domain/principal.ts';
 import type { GraphQLEdgeConfig } from '../config.ts';
@@ -117,6 +117,12 @@ export function createEdge(config: GraphQLEdgeConfig, metrics: Metrics) {
     );
   };
 
+  /** Envelop types execution arguments as `any` (it does not depend on graphql); Yoga's are graphql-js's. */
+  const costErrorOf = (args: object): GraphQLError | null => {
+    const { schema, document, operationName, variableValues, contextValue } = args as ExecutionArgs;
+    return costError(schema, document, operationName, variableValues, transportOf(contextValue));
+  };
+
   // Yoga's own plugin decides what counts as CSRF-safe; we only give its refusal a code and count it.
   const csrf = useCSRFPrevention();
 
@@ -137,7 +143,8 @@ export function createEdge(config: GraphQLEdgeConfig, metrics: Metrics) {
         });
       }
       try {
-        csrf.onRequestParse?.(payload);
+        // Synchronous: it throws to refuse; `void` only because its type also allows a promise.
+        void csrf.onRequestParse?.(payload);
       } catch {
         count('CSRF_PREVENTED', 'http');
         throw edgeError(
@@ -161,7 +168,7 @@ export function createEdge(config: GraphQLEdgeConfig, metrics: Metrics) {
       // syntax error from the other copy would not be recognised as a GraphQLError and get masked.
       setParseFn((source, options) => {
         try {
-          return parseFn(source, { ...options, maxTokens: config.maxTokens });
+          return parseFn(source, { ...options, maxTokens: config.maxTokens }) as DocumentNode;
         } catch (error) {
           if (error instanceof Error && TOKEN_LIMIT_MESSAGE.test(error.message)) {
             count('TOKEN_LIMIT_EXCEEDED', transportOf(context));
@@ -176,18 +183,18 @@ export function createEdge(config: GraphQLEdgeConfig, metrics: Metrics) {
       // Counted from the result, not in the rules: Yoga caches validation results per document, and a
       // cached refusal is still a refusal.
       return ({ result }) => {
-        for (const error of result) {
+        for (const error of result as readonly GraphQLError[]) {
           const code = error.extensions?.code;
           if (typeof code === 'string' && code in EDGE_CODES) count(code as EdgeCode, transportOf(context));
         }
       };
     },
     onExecute({ args, setResultAndStopExecution }) {
-      const error = costError(args.schema, args.document, args.operationName, args.variableValues, transportOf(args.contextValue));
+      const error = costErrorOf(args);
       if (error) setResultAndStopExecution({ errors: [error] });
     },
     onSubscribe({ args, setResultAndStopExecution }) {
-      const error = costError(args.schema, args.document, args.operationName, args.variableValues, transportOf(args.contextValue));
+      const error = costErrorOf(args);
       if (error) setResultAndStopExecution({ errors: [error] });
     },
   };

@@ -2,8 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { createGraphQLError, createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
-import type { ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLSchema, parse as graphqlParse, validate as graphqlValidate } from 'graphql';
 import { authenticate, unauthenticated } from '../auth/authenticate.ts';
 import type { TokenWatch } from '../auth/token-watch.ts';
 import { DoppelError } from '../domain/errors.ts';
@@ -67,6 +67,7 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
     plugins: [
       authorizationPlugin(options.tokenWatch, metrics),
       {
+        // eslint-disable-next-line @typescript-eslint/unbound-method -- Yoga's endResponse is a closure, made to be destructured.
         async onRequest({ request, url, endResponse, fetchAPI }) {
           if (url.pathname !== GRAPHQL_PATH || (options.graphiql && isGraphiQLPage(request))) return;
           const principal = await authenticate(services.prisma, { authorization: request.headers.get('authorization') });
@@ -125,7 +126,7 @@ export function attachWebSocket(
   metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: edge.maxBodyBytes });
   wsServer.on('connection', (socket, request) => coalesceFrames(socket, request.socket));
-  const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; socket: import('ws').WebSocket; principal?: Principal; unwatch?: () => void }>(
+  const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket; principal?: Principal; unwatch?: () => void }>(
     {
       onConnect: async (ctx) => {
         const authorization = ctx.extra.request.headers.authorization;
@@ -153,12 +154,17 @@ export function attachWebSocket(
         const limited = ctx.extra.principal ? edge.rateLimit(ctx.extra.principal, 'ws') : null;
         if (limited) return withoutHttp([limited.error]);
         const request = new Request(`http://localhost${GRAPHQL_PATH}`, { method: 'POST' });
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        const enveloped = yoga.getEnveloped({
           request,
           wsPrincipal: ctx.extra.principal,
           transport: 'ws',
           params: payload,
         } as InitialContext & { params: unknown });
+        const { execute, subscribe, contextFactory } = enveloped;
+        // Envelop types these with `any` (it does not depend on graphql); Yoga's are graphql-js's.
+        const schema = enveloped.schema as GraphQLSchema;
+        const parse = enveloped.parse as typeof graphqlParse;
+        const validate = enveloped.validate as typeof graphqlValidate;
         let document: ReturnType<typeof parse>;
         try {
           document = parse(payload.query);

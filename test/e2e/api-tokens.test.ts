@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUTH_REFUSED_METRIC, REVOKED_SESSIONS_METRIC } from '../../src/http/graphql.ts';
 import { hashSecret } from '../../src/security/secrets.ts';
 import { graphql } from '../generated/gql.ts';
+import type { AuditLogQuery } from '../generated/graphql.ts';
 import { modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 
 const CreateToken = graphql(`
@@ -285,7 +286,7 @@ describe(`audit log (${modeName})`, () => {
     const seen: unknown[] = [];
     let after: string | null = null;
     for (;;) {
-      const page: Awaited<ReturnType<typeof t.gql<import('../generated/graphql.ts').AuditLogQuery, unknown>>> = await t.gql(AuditLog, { first: 2, after, action: 'twin.updateDesired', target });
+      const page: Awaited<ReturnType<typeof t.gql<AuditLogQuery, unknown>>> = await t.gql(AuditLog, { first: 2, after, action: 'twin.updateDesired', target });
       seen.push(...page.data!.auditLog.edges.map((e) => (e.node.details as { patch: { i: number } }).patch.i));
       if (!page.data!.auditLog.pageInfo.hasNextPage) break;
       after = page.data!.auditLog.pageInfo.endCursor ?? null;

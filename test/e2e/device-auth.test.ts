@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import mqtt from 'mqtt';
+import type mqtt from 'mqtt';
 import { connackCode, embeddedBroker, messageWaiter, startTestServer, storedPoints, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 
 // Device authentication and topic ACLs are enforced by the embedded broker. With an external broker

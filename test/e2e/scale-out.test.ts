@@ -29,7 +29,7 @@ suite('two instances, one database, one shared subscription group', () => {
     const client = await a.mqtt({ username: deviceId, password, clientId: `${deviceId}-c` });
     const replies: Array<{ clientToken: string; version: number }> = [];
     client.on('message', (topic, payload) => {
-      if (topic.endsWith('/twin/reported/accepted')) replies.push(JSON.parse(payload.toString()));
+      if (topic.endsWith('/twin/reported/accepted')) replies.push(JSON.parse(payload.toString()) as { clientToken: string; version: number });
     });
     await client.subscribeAsync(`devices/${deviceId}/twin/reported/+`, { qos: 1 });
 

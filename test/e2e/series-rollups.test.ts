@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { graphql } from '../generated/gql.ts';
-import type { Aggregate, SeriesInterval } from '../generated/graphql.ts';
+import type { SeriesInterval } from '../generated/graphql.ts';
 import { aggregate, type AggregateFunction, type SeriesBucket } from '../../src/domain/telemetry/buckets.ts';
 import { RETENTION_DELETED_METRIC } from '../../src/services/retention.ts';
 import { loadSeries, seriesRange, type SeriesKey } from '../../src/services/series.ts';

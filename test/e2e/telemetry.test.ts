@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import type { MqttClient } from 'mqtt';
 import { graphql } from '../generated/gql.ts';
+import type { TelemetryRawQuery } from '../generated/graphql.ts';
 import { REJECTED_METRIC } from '../../src/mqtt/bridge.ts';
 import { TELEMETRY_POINTS_METRIC } from '../../src/services/telemetry/index.ts';
 import { embeddedBroker, modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
@@ -209,7 +211,7 @@ describe(`telemetry ingestion (${modeName})`, () => {
     const seen: number[] = [];
     let after: string | null = null;
     for (let pages = 0; ; pages++) {
-      const page: Awaited<ReturnType<typeof t.gql<import('../generated/graphql.ts').TelemetryRawQuery, unknown>>> = await t.gql(Raw, { deviceId, metric: 'temp', first: 6, after });
+      const page: Awaited<ReturnType<typeof t.gql<TelemetryRawQuery, unknown>>> = await t.gql(Raw, { deviceId, metric: 'temp', first: 6, after });
       expect(page.errors).toBeUndefined();
       const connection = page.data!.device!.telemetry;
       seen.push(...connection.edges.map((e) => e.node.value));
@@ -270,7 +272,7 @@ describe(`telemetry ingestion (${modeName})`, () => {
       await expectRows(deviceId, 3);
       await client.endAsync();
     }
-    const countFor = async <R, V>(document: import('@graphql-typed-document-node/core').TypedDocumentNode<R, V>, variables: V, check: (data: R) => void) => {
+    const countFor = async <R, V>(document: TypedDocumentNode<R, V>, variables: V, check: (data: R) => void) => {
       t.queries.length = 0;
       const page = await t.gql(document, variables);
       expect(page.errors).toBeUndefined();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBus, SLOW_CONSUMER, type DeviceConnectionEvent } from '../../src/events/bus.ts';
+import { valueOf } from '../support/iterators.ts';
 
 const event = (deviceId: string, at: number): DeviceConnectionEvent => ({ deviceUuid: 'u', deviceId, tenantId: 't', connected: true, at });
 
@@ -11,8 +12,8 @@ describe('event bus', () => {
     bus.publish('deviceConnection', event('a', 1));
     bus.publish('deviceConnection', event('b', 2));
     bus.publish('deviceConnection', event('a', 3));
-    expect([(await all.next()).value.at, (await all.next()).value.at, (await all.next()).value.at]).toEqual([1, 2, 3]);
-    expect([(await onlyA.next()).value.at, (await onlyA.next()).value.at]).toEqual([1, 3]);
+    expect([valueOf(await all.next())?.at, valueOf(await all.next())?.at, valueOf(await all.next())?.at]).toEqual([1, 2, 3]);
+    expect([valueOf(await onlyA.next())?.at, valueOf(await onlyA.next())?.at]).toEqual([1, 3]);
   });
 
   it('ends a subscriber that stops reading with SLOW_CONSUMER; the publisher and the others are unaffected', async () => {

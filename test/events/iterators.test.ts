@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBus, type TelemetryEvent } from '../../src/events/bus.ts';
 import { mapEvents, sampleEvents } from '../../src/events/iterators.ts';
+import { valueOf } from '../support/iterators.ts';
 
 function ev(deviceId: string, ts: number, value: number): TelemetryEvent {
   return { deviceUuid: `u-${deviceId}`, deviceId, tenantId: 't', at: ts, points: [{ metric: 'temp', ts, value, isBool: false }] };
@@ -25,7 +26,7 @@ describe('sampleEvents', () => {
     let now = 0;
     const it = sampleEvents(bus.subscribe('telemetry'), 10, () => now);
     bus.publish('telemetry', ev('d', 1, 1));
-    expect((await it.next()).value?.points.map((p: { value: number }) => p.value)).toEqual([1]);
+    expect(valueOf(await it.next())?.points.map((p: { value: number }) => p.value)).toEqual([1]);
     // Far more events than the bus would queue for a subscriber that does not read: the sampler takes them all.
     for (let i = 2; i <= 50; i++) {
       bus.publish('telemetry', ev('d', i, i));
@@ -34,8 +35,8 @@ describe('sampleEvents', () => {
     const next = it.next();
     now = 10; // the interval is over; the timer (set for the trailing edge) delivers
     const r = await next;
-    expect(r.value?.points.map((p: { value: number }) => p.value)).toEqual([50]);
-    expect(r.value?.deviceUuid).toBe('u-d');
+    expect(valueOf(r)?.points.map((p: { value: number }) => p.value)).toEqual([50]);
+    expect(valueOf(r)?.deviceUuid).toBe('u-d');
     await it.return!();
     expect(bus.subscriberCount('telemetry')).toBe(0);
     expect(await it.next()).toEqual({ value: undefined, done: true });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { endOnRevocation } from '../../src/http/graphql.ts';
 import { createEventBus } from '../../src/events/bus.ts';
+import { valueOf } from '../support/iterators.ts';
 
 /** A live event source like a subscription's: the bus, whose iterator waits for events. */
 function source() {
@@ -46,7 +47,7 @@ describe('endOnRevocation', () => {
     r.revoke();
     const last = await waiting;
     expect(last.done).toBe(false);
-    expect(last.value?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(valueOf(last)?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(await it.next()).toEqual({ value: undefined, done: true });
     expect(s.subscribers()).toBe(0); // the source was returned: unsubscribed from the bus
     expect(r.watching()).toBe(0);
@@ -71,7 +72,7 @@ describe('endOnRevocation', () => {
     const it = endOnRevocation(s.mapped as never, r.watch);
     r.revoke();
     emit(s.bus, 2);
-    expect((await it.next()).value?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(valueOf(await it.next())?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect((await it.next()).done).toBe(true);
   });
 });

@@ -43,7 +43,7 @@ describe('coalesceFrames', () => {
     const received: string[] = [];
     const all = new Promise<void>((resolve) =>
       client.on('message', (m) => {
-        received.push(String(m));
+        received.push((m as Buffer).toString()); // binaryType 'nodebuffer' (ws's default)
         if (received.length === 1000) resolve();
       }),
     );

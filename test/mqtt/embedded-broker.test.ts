@@ -144,10 +144,10 @@ describe('embedded broker: publish ACL', () => {
     const client = await connect('dev-1', 's3cret-1');
     await client.publishAsync(topics.telemetry('dev-1'), JSON.stringify({ values: { temp: 21.5 } }), { qos: 1 });
     expect(received).toHaveLength(1);
-    expect(received[0].deviceId).toBe('dev-1');
-    expect(received[0].topic).toEqual({ deviceId: 'dev-1', kind: 'telemetry' });
-    expect(JSON.parse(received[0].payload.toString('utf8'))).toEqual({ values: { temp: 21.5 } });
-    expect(received[0].receivedAt).toBeGreaterThan(Date.now() - 5000);
+    expect(received[0]!.deviceId).toBe('dev-1');
+    expect(received[0]!.topic).toEqual({ deviceId: 'dev-1', kind: 'telemetry' });
+    expect(JSON.parse(received[0]!.payload.toString('utf8'))).toEqual({ values: { temp: 21.5 } });
+    expect(received[0]!.receivedAt).toBeGreaterThan(Date.now() - 5000);
   });
 
   it('parses command acks and status', async () => {
@@ -346,8 +346,8 @@ describe('embedded broker: connections', () => {
     const client = await connect('dev-2', 's3cret-2', { will: { topic: topics.status('dev-2'), payload: Buffer.from('offline'), qos: 1, retain: true } });
     client.stream.destroy();
     await waitFor(() => received.length === 1);
-    expect(received[0].topic).toEqual({ deviceId: 'dev-2', kind: 'status' });
-    expect(received[0].payload.toString()).toBe('offline');
+    expect(received[0]!.topic).toEqual({ deviceId: 'dev-2', kind: 'status' });
+    expect(received[0]!.payload.toString()).toBe('offline');
   });
 
   it('kicks a device off with disconnect', async () => {

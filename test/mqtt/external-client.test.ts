@@ -88,7 +88,7 @@ describe.skipIf(!url)('external MQTT transport (real broker)', { timeout: 20_000
     const counts = [0, 0];
     const make = (i: number) =>
       transport(g, async (m) => {
-        counts[i]++;
+        counts[i]!++;
         const key = m.payload.toString();
         seen.set(key, (seen.get(key) ?? 0) + 1);
       });
@@ -103,7 +103,7 @@ describe.skipIf(!url)('external MQTT transport (real broker)', { timeout: 20_000
     await waitFor(() => seen.size === n);
     await new Promise((r) => setTimeout(r, 200));
     expect([...seen.values()].every((v) => v === 1)).toBe(true);
-    expect(counts[0] + counts[1]).toBe(n);
+    expect(counts[0]! + counts[1]!).toBe(n);
     expect(counts[0]).toBeGreaterThan(0);
     expect(counts[1]).toBeGreaterThan(0);
   });
@@ -176,7 +176,7 @@ describe.skipIf(!url)('external MQTT transport (real broker)', { timeout: 20_000
     const t2 = transport(g, async (m) => void second.push(m), { clientId, sessionExpirySeconds: 0 });
     await t2.start();
     await waitFor(() => second.length === 1);
-    expect(second[0].payload.toString()).toBe('unfinished');
+    expect(second[0]!.payload.toString()).toBe('unfinished');
   });
 
   it('ignores and counts topics outside the contract that the filters still match', async () => {

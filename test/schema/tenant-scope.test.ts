@@ -4,6 +4,7 @@
  * schema and a real database; the bus event is forged on purpose to play the bug.
  */
 import { createRequire } from 'node:module';
+import type * as GraphQL from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GraphQLContext } from '../../src/context.ts';
 import type { Database } from '../../src/db/client.ts';
@@ -12,7 +13,7 @@ import { buildSchema } from '../../src/schema/index.ts';
 import { openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
 
 // The schema is built with the CommonJS graphql instance (as Yoga runs it); execute with the same one.
-const { parse, subscribe } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
+const { parse, subscribe } = createRequire(import.meta.url)('graphql') as typeof GraphQL;
 
 let db: Database;
 let close: () => Promise<void>;
@@ -40,7 +41,7 @@ describe('tenant scope on Device', () => {
     if (!(Symbol.asyncIterator in stream)) throw new Error(`subscribe failed: ${JSON.stringify(stream)}`);
     // The bug being played: an event attributed to tenant-b that points at tenant-a's device.
     bus.publish('deviceConnection', { deviceUuid: device.id, deviceId: device.deviceId, tenantId: 'tenant-b', connected: true, at: Date.now() });
-    const value = (await stream.next()).value as import('graphql').ExecutionResult;
+    const value = (await stream.next()).value as GraphQL.ExecutionResult;
     expect(value.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
     expect(value.data).toEqual({ deviceConnection: { deviceId: device.deviceId, device: null } });
     await stream.return?.();

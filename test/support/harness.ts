@@ -222,7 +222,8 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     },
     async stop() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
-      await Promise.all(wsClients.map((c) => c.dispose()));
+      // dispose() is typed `void | Promise<void>`; graphql-ws's is async.
+      await Promise.all(wsClients.map(async (c) => await c.dispose()));
       for (const cleanup of cleanups) await cleanup().catch(() => undefined);
     },
   };

@@ -220,7 +220,7 @@ export function validateTelemetry(body: unknown, now: number, limits: TelemetryL
       }
       // A (metric, ts) seen before: the later value replaces it where it first appeared.
       let byTs = byMetric.get(metric);
-      if (byTs === undefined) byMetric.set(metric, (byTs = new Map()));
+      if (byTs === undefined) byMetric.set(metric, (byTs = new Map<number, number>()));
       const index = byTs.get(ms);
       if (index === undefined) {
         byTs.set(ms, points.length);

@@ -1,0 +1,62 @@
+/**
+ * The layer rule, enforced (`npm run deps:check`). Layers, inner to outer:
+ *   src/domain   pure rules and types: imports only domain and pure npm packages (ajv), no I/O;
+ *   src/services use cases over the database: never the transports (mqtt, schema, http) or the app;
+ *   src/mqtt, src/schema, src/http  the adapters: they call services and domain, not each other;
+ *   src/server.ts wires everything; only src/main.ts and tests, benchmarks and scripts import the app.
+ * And no import cycles in src. Type-only imports count: a layer that names another's types depends on it.
+ */
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'An import cycle: the modules in it can only be understood, tested and loaded together. Break it by moving the shared part down a layer.',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+    {
+      name: 'domain-is-pure',
+      severity: 'error',
+      comment: 'src/domain holds pure rules: it imports only src/domain and pure npm packages (ajv, ajv-formats), no node: modules, no I/O.',
+      from: { path: '^src/domain/' },
+      to: { pathNot: ['^src/domain/', '^node_modules/(ajv|ajv-formats)/'] },
+    },
+    {
+      name: 'services-not-to-transports',
+      severity: 'error',
+      comment: 'src/services must not know how it is reached: no src/mqtt, src/schema, src/http, no app (server.ts, main.ts), no GraphQL server libraries.',
+      from: { path: '^src/services/' },
+      to: { path: ['^src/(mqtt|schema|http)/', '^src/(server|main)[.]ts$', '^node_modules/(graphql-yoga|@graphql-yoga|@pothos)/'] },
+    },
+    {
+      name: 'mqtt-not-to-graphql',
+      severity: 'error',
+      comment: 'The MQTT adapter talks to services and domain, not to the GraphQL schema or the HTTP edge.',
+      from: { path: '^src/mqtt/' },
+      to: { path: '^src/(schema|http)/' },
+    },
+    {
+      name: 'schema-not-to-other-transports',
+      severity: 'error',
+      comment: 'The GraphQL schema talks to services and domain, not to the MQTT adapter or the HTTP edge.',
+      from: { path: '^src/schema/' },
+      to: { path: '^src/(mqtt|http)/' },
+    },
+    {
+      name: 'only-entry-points-import-the-app',
+      severity: 'error',
+      comment: 'src/server.ts and src/main.ts are the app: only src/main.ts, tests, benchmarks and scripts may import them.',
+      from: { pathNot: ['^src/main[.]ts$', '^test/', '^bench/', '^scripts/'] },
+      to: { path: '^src/(server|main)[.]ts$' },
+    },
+  ],
+  options: {
+    // npm packages and the generated Prisma client are leaves here: their insides are not ours to judge.
+    doNotFollow: { path: ['node_modules', '^src/generated/', '^test/generated/'] },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+  },
+};
