@@ -192,7 +192,7 @@ describe('the configuration spec', () => {
     const recording = new Proxy(FULL_ENV, {
       get(target, name) {
         if (typeof name === 'string') read.add(name);
-        return Reflect.get(target, name);
+        return Reflect.get(target, name) as string | undefined;
       },
     });
     loadConfig(recording);

@@ -81,7 +81,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   });
   // What the broker asks of the registry: who may connect, who is connected, the list to mirror.
   const deviceAccess = createDeviceBrokerView({ db: database, bus });
-  const dynsec = config.dynsec ? createDynsecFromConfig(config, config.dynsec, deviceAccess.listForBrokerSync, logger, metrics) : undefined;
+  const dynsec = config.dynsec ? createDynsecFromConfig(config, config.dynsec, (after, limit) => deviceAccess.listForBrokerSync(after, limit), logger, metrics) : undefined;
 
   // The MQTT edge.
   const transport = deps.transport ?? createTransport(config, deviceAccess, logger, metrics);
@@ -105,7 +105,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     logger: child('bridge'),
     maxPayloadBytes: config.maxPayloadBytes,
     twinLimits: config.twinLimits,
-    loadDelta: twins.readDelta,
+    loadDelta: (deviceId) => twins.readDelta(deviceId),
     commands,
   });
   const sessions: DeviceSessions = {
@@ -120,7 +120,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     logger,
     audit,
     sessions,
-    ...(dynsec && sealKey ? { onSecurityEvent: dynsec.apply, sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) } : {}),
+    ...(dynsec && sealKey ? { onSecurityEvent: (event) => dynsec.apply(event), sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) } : {}),
   });
 
   // The HTTP edge.

@@ -3,7 +3,7 @@
  * default when unset or empty, bounds and patterns checked, and each bad value noted as a problem
  * instead of thrown, so `loadConfig` can report every bad variable at once.
  */
-import { VARIABLES, variable, type NamesOf, type StringVariable, type WhenUnset } from './spec.ts';
+import { variable, type VARIABLES, type NamesOf, type StringVariable, type WhenUnset } from './spec.ts';
 
 export type Env = Record<string, string | undefined>;
 

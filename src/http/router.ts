@@ -20,7 +20,7 @@ export interface HttpRouterOptions {
   brokerAuth: { handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> };
   /** Refuses a request whose declared body is too large before GraphQL reads it. */
   checkBody(req: http.IncomingMessage): { status: number; code: string; message: string } | null;
-  graphql(req: http.IncomingMessage, res: http.ServerResponse): Promise<unknown> | unknown;
+  graphql(req: http.IncomingMessage, res: http.ServerResponse): unknown;
 }
 
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;

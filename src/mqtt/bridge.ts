@@ -33,7 +33,6 @@ export interface BridgeOptions {
   loadDelta: (deviceId: string) => Promise<DeltaMessage | null>;
   /** Command acks and delivery on (re)connect. */
   commands: Pick<CommandService, 'handleAck' | 'onConnected'>;
-  now?: () => number;
 }
 
 export const REJECTED_METRIC = 'doppel_mqtt_rejected_total';
@@ -41,7 +40,6 @@ export const HANDLED_METRIC = 'doppel_mqtt_messages_total';
 
 export function createBridge(options: BridgeOptions) {
   const { transport, devices, twins, metrics, logger } = options;
-  const now = options.now ?? Date.now;
   const throttled = new ThrottledLog(logger);
   const limits = { maxBytes: options.maxPayloadBytes, maxDepth: options.twinLimits.maxDepth, maxFutureSkewMs: options.twinLimits.maxFutureSkewMs };
   metrics.describe(REJECTED_METRIC, 'Device messages refused, by topic kind and reason code.');

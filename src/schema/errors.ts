@@ -1,7 +1,7 @@
 import { builder } from '../builder.ts';
 import {
   AlreadyExistsError,
-  DoppelError,
+  type DoppelError,
   NotFoundError,
   ValidationError,
   VersionConflictError,

@@ -240,9 +240,9 @@ export async function loadSeries(
   const groups = new Map<string, Map<string, Map<number, GroupRow[]>>>();
   for (const row of rows) {
     let byMetric = groups.get(row.device);
-    if (!byMetric) groups.set(row.device, (byMetric = new Map()));
+    if (!byMetric) groups.set(row.device, (byMetric = new Map<string, Map<number, GroupRow[]>>()));
     let byStart = byMetric.get(row.metric);
-    if (!byStart) byMetric.set(row.metric, (byStart = new Map()));
+    if (!byStart) byMetric.set(row.metric, (byStart = new Map<number, GroupRow[]>()));
     const start = range.startOf(Number(row.t0));
     const list = byStart.get(start);
     if (list) list.push(row);

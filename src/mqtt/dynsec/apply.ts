@@ -11,17 +11,17 @@ import { clientOf, isOurs } from './plan.ts';
 
 export interface SecurityEventApplier {
   /** Never throws: a failure is logged and counted, and the next reconcile heals it. */
-  apply(event: DeviceSecurityEvent): Promise<void>;
+  apply: (event: DeviceSecurityEvent) => Promise<void>;
 }
 
 export interface SecurityEventApplierOptions {
   control: Pick<DynsecControl, 'send'>;
   log: Logger;
   /** Broker users that are not devices (the admin and Doppel's own user): never mirrored. */
-  isReserved(username: string): boolean;
+  isReserved: (username: string) => boolean;
   /** Told of every changed device before its commands go out (a running reconcile must not undo them). */
-  onChange(deviceId: string): void;
-  countFailure(command: string): void;
+  onChange: (deviceId: string) => void;
+  countFailure: (command: string) => void;
 }
 
 export function createSecurityEventApplier({ control, log, isReserved, onChange, countFailure }: SecurityEventApplierOptions): SecurityEventApplier {

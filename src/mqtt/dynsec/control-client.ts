@@ -15,14 +15,14 @@ export interface SendResult {
 
 export interface DynsecControl {
   /** Connects and subscribes to the responses; rejects when Mosquitto cannot be reached or refuses the login (no retries). Later drops reconnect. */
-  connect(): Promise<void>;
+  connect: () => Promise<void>;
   /**
    * Sends commands, `batchSize` per message, each message awaited. Real errors are logged and counted
    * (harmless "already so" ones are not); rejects when a message gets no answer in time.
    */
-  send(commands: DynsecCommand[]): Promise<SendResult>;
+  send: (commands: DynsecCommand[]) => Promise<SendResult>;
   /** Rejects requests still waiting and disconnects. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 export interface DynsecControlOptions {

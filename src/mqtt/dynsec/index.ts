@@ -66,9 +66,9 @@ export interface DynsecSyncOptions {
   /** Doppel's own broker user (MQTT_USERNAME / MQTT_PASSWORD): created if missing and given {@link SERVICE_ROLE}. */
   serviceUser?: { username: string; password: string };
   /** Devices ordered by deviceId, after `after` (exclusive), at most `limit`. */
-  listDevices(after: string | null, limit: number): Promise<DeviceSyncRow[]>;
+  listDevices: (after: string | null, limit: number) => Promise<DeviceSyncRow[]>;
   /** Decrypts a sealed secret; undefined when it cannot (wrong key, tampered). */
-  openSecret(deviceId: string, sealed: string): string | undefined;
+  openSecret: (deviceId: string, sealed: string) => string | undefined;
 }
 
 export interface DynsecSync {

@@ -21,15 +21,15 @@ export interface DeviceSyncRow {
 
 export interface Reconciler {
   /** One reconcile; a call while one runs shares it. Rejects when the broker's clients or roles cannot be listed. */
-  reconcile(): Promise<ReconcileReport>;
+  reconcile: () => Promise<ReconcileReport>;
   /**
    * A device changed while a reconcile may run. Its view of the device (read before the change) is
    * stale, and sending it after the change's own commands could undo them (say, re-enable a device
    * just disabled): its reconcile commands are dropped, the change's commands stand.
    */
-  touch(deviceId: string): void;
+  touch: (deviceId: string) => void;
   /** Settles once the running reconcile, if any, has; never rejects. */
-  settled(): Promise<void>;
+  settled: () => Promise<void>;
 }
 
 export interface ReconcilerOptions {
@@ -38,11 +38,11 @@ export interface ReconcilerOptions {
   /** Commands per control message; also the page size when reading devices and Mosquitto clients. */
   batchSize: number;
   serviceUser?: { username: string; password: string };
-  isReserved(username: string): boolean;
+  isReserved: (username: string) => boolean;
   /** Devices ordered by deviceId, after `after` (exclusive), at most `limit`. */
-  listDevices(after: string | null, limit: number): Promise<DeviceSyncRow[]>;
+  listDevices: (after: string | null, limit: number) => Promise<DeviceSyncRow[]>;
   /** Decrypts a sealed secret; undefined when it cannot (wrong key, tampered). */
-  openSecret(deviceId: string, sealed: string): string | undefined;
+  openSecret: (deviceId: string, sealed: string) => string | undefined;
 }
 
 export function createReconciler(options: ReconcilerOptions): Reconciler {

@@ -25,14 +25,14 @@ function connackError(returnCode: number, message: string): ConnackError {
 
 export interface Authentication {
   /** Aedes `preConnect`: scopes the client id by the claimed username and keeps the Last Will for later. */
-  preConnect(client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void): void;
+  preConnect: (client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) => void;
   /** Aedes `authenticate`: a refusal answers with the CONNACK code of the module comment in index.ts. */
-  authenticate(
+  authenticate: (
     client: Client,
     username: Readonly<string | undefined>,
     password: Readonly<Buffer | undefined>,
     done: (err: ConnackError | null, ok: boolean | null) => void,
-  ): void;
+  ) => void;
 }
 
 export interface AuthenticationOptions {

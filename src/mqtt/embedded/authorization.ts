@@ -13,13 +13,13 @@ export type LastWill = NonNullable<ConnectPacket['will']>;
 
 export interface Authorization {
   /** A Last Will the device may leave: its own device → server topic, within the payload limit. Refusals are counted. */
-  admitsWill(deviceId: string, will: LastWill): boolean;
+  admitsWill: (deviceId: string, will: LastWill) => boolean;
   /** The device and parsed topic of a PUBLISH the ACL allows; null (counted, logged) when refused. */
-  checkPublish(client: Client | null, packet: PublishPacket): { deviceId: string; topic: InboundTopic } | null;
+  checkPublish: (client: Client | null, packet: PublishPacket) => { deviceId: string; topic: InboundTopic } | null;
   /** Aedes `authorizeSubscribe`: a refused filter gets SUBACK 0x80, the rest of the packet stands. */
-  authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void;
+  authorizeSubscribe: (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) => void;
   /** Aedes `authorizeForward`: null keeps the message from this client. */
-  authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null;
+  authorizeForward: (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null;
 }
 
 export interface AuthorizationOptions {

@@ -34,11 +34,11 @@ const BROKER_METRIC_HELP: Record<keyof EmbeddedBrokerStats, string> = {
 
 export interface BrokerCounters {
   /** Counts one refusal (or handler failure) in stats() and, when given, in /metrics. */
-  bump(key: keyof EmbeddedBrokerStats): void;
+  bump: (key: keyof EmbeddedBrokerStats) => void;
   /** Counts a refusal and warns, at most once a minute per `throttleKey`. */
-  refuse(key: keyof EmbeddedBrokerStats, throttleKey: string, fields: Record<string, unknown>, message: string): void;
+  refuse: (key: keyof EmbeddedBrokerStats, throttleKey: string, fields: Record<string, unknown>, message: string) => void;
   /** A copy of the counts so far. */
-  snapshot(): EmbeddedBrokerStats;
+  snapshot: () => EmbeddedBrokerStats;
 }
 
 export function createBrokerCounters(log: Logger, metrics: Metrics | undefined): BrokerCounters {

@@ -12,13 +12,13 @@ import type { BrokerCounters } from './counters.ts';
 
 export interface InboundDelivery {
   /** Aedes `authorizePublish`: an error drops the message unacknowledged and closes the connection. */
-  authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void;
+  authorizePublish: (client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void) => void;
   /** Exactly one handler (see MqttTransport.setMessageHandler). */
-  setMessageHandler(handler: (msg: InboundMessage) => Promise<void>): void;
+  setMessageHandler: (handler: (msg: InboundMessage) => Promise<void>) => void;
   /** No more messages reach the handler (shutdown); those arriving are left unacknowledged. */
-  stopAccepting(): void;
+  stopAccepting: () => void;
   /** Settles when every handler call running now has (and its message is acknowledged). */
-  settled(): Promise<unknown>;
+  settled: () => Promise<unknown>;
 }
 
 export interface InboundDeliveryOptions {

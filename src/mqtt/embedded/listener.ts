@@ -15,13 +15,13 @@ export type BrokerHooks = Required<Pick<AedesOptions, 'preConnect' | 'authentica
 
 export interface BrokerListener {
   /** Starts Aedes and listens; throws (with nothing left running) when the port cannot be bound. */
-  start(): Promise<void>;
+  start: () => Promise<void>;
   /** Idempotent; see the comment at its implementation. */
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
   /** Listening and not stopping. */
-  isReady(): boolean;
+  isReady: () => boolean;
   /** The running broker, or undefined before start and once closing for good (no more publishes). */
-  broker(): Aedes | undefined;
+  broker: () => Aedes | undefined;
   /** The port actually bound, undefined when not listening. */
   readonly port: number | undefined;
 }

@@ -15,22 +15,22 @@ export interface SessionClient {
 
 /** The device behind a client, once it authenticated. Never trust `client.id` for identity: the device chooses it. */
 export interface ClientIdentity {
-  deviceOf(client: SessionClient): string | undefined;
+  deviceOf: (client: SessionClient) => string | undefined;
 }
 
 export interface Sessions extends ClientIdentity {
   /** `client` authenticated as `deviceId` (not yet registered: its CONNACK is still to go out). */
-  identify(client: SessionClient, deviceId: string): void;
+  identify: (client: SessionClient, deviceId: string) => void;
   /** An identified client is registered (Aedes 'client'): may announce the device connected. */
-  opened(client: SessionClient): void;
+  opened: (client: SessionClient) => void;
   /** A client went away (Aedes 'clientDisconnect'): may announce the device disconnected. */
-  closed(client: SessionClient): void;
+  closed: (client: SessionClient) => void;
   /** The device's registered clients now. */
-  clientsOf(deviceId: string): SessionClient[];
+  clientsOf: (deviceId: string) => SessionClient[];
   /** Closes every client of the device; `false` when it had none. */
-  disconnect(deviceId: string): Promise<boolean>;
+  disconnect: (deviceId: string) => Promise<boolean>;
   /** Exactly one handler; it is told of first connects and last disconnects. */
-  setConnectionHandler(handler: (ev: ConnectionEvent) => void): void;
+  setConnectionHandler: (handler: (ev: ConnectionEvent) => void) => void;
 }
 
 export function createSessions(log: Logger): Sessions {

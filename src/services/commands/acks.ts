@@ -63,7 +63,7 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
   const { store, transitions, metrics, logger } = options;
 
   async function processAcks(items: AckItem[]): Promise<AckOutcome[]> {
-    const out: AckOutcome[] = new Array(items.length);
+    const out: AckOutcome[] = new Array<AckOutcome>(items.length);
     let todo: number[] = [];
     items.forEach((item, i) => {
       if (isUuid(item.commandId)) todo.push(i);

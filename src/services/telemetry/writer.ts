@@ -54,11 +54,11 @@ export function createTelemetryWriter(sql: SqlExecutor): TelemetryWriter {
   async function writeRows(points: readonly DevicePoint[], uuidOf: (deviceId: string) => string): Promise<WriteResult> {
     if (points.length === 0) return { matched: new Set(), duplicates: new Set() };
     const slots = new Map<string, number>();
-    const deviceSlots: number[] = new Array(points.length);
-    const metrics: string[] = new Array(points.length);
-    const stamps: number[] = new Array(points.length);
-    const values: number[] = new Array(points.length);
-    const bools: boolean[] = new Array(points.length);
+    const deviceSlots = new Array<number>(points.length);
+    const metrics = new Array<string>(points.length);
+    const stamps = new Array<number>(points.length);
+    const values = new Array<number>(points.length);
+    const bools = new Array<boolean>(points.length);
     for (let i = 0; i < points.length; i++) {
       const p = points[i]!;
       let slot = slots.get(p.device);

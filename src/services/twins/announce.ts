@@ -11,14 +11,14 @@ import type { DeltaListener, TwinChange, WorkingTwin } from './types.ts';
 
 export interface TwinAnnouncer {
   /** Adds a listener for changed deltas (called synchronously after each commit; a throw is logged). */
-  onDeltaChanged(listener: DeltaListener): void;
+  onDeltaChanged: (listener: DeltaListener) => void;
   /**
    * Announces one committed write: `twins` are the twins it covered, `changes` exactly the changes it
    * stored. Call it once per commit and never for a write that did not happen (a conflicted one).
    */
-  announce(twins: WorkingTwin[], changes: TwinChange[], at: number): void;
+  announce: (twins: WorkingTwin[], changes: TwinChange[], at: number) => void;
   /** Resolves once every stored batch announced so far reached the hook's listeners. */
-  drain(): Promise<void>;
+  drain: () => Promise<void>;
 }
 
 export function createTwinAnnouncer(options: { bus: EventBus; hooks: Pick<DomainHooks, 'twinsStored'>; logger: Logger }): TwinAnnouncer {

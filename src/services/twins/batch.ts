@@ -33,7 +33,7 @@ export function createTwinBatchProcessor(parts: TwinBatchParts): TwinBatchProces
   const { loader, writer, announcer, limits, logger, now } = parts;
 
   async function process(ops: TwinOp[]): Promise<TwinOpOutcome[]> {
-    const outcomes: TwinOpOutcome[] = new Array(ops.length);
+    const outcomes: TwinOpOutcome[] = new Array<TwinOpOutcome>(ops.length);
     let remaining = ops.map((op, index) => ({ op, index }));
 
     for (let attempt = 0; remaining.length > 0; attempt++) {

@@ -21,7 +21,7 @@ export interface DesiredUpdate {
 export type UpdateDesiredOutcome = { ok: true; deviceUuid: string; changed: boolean; version: number } | Failed<PatchError>;
 
 export interface DesiredStateUpdater {
-  updateDesired(actor: Actor, update: DesiredUpdate): Promise<UpdateDesiredOutcome>;
+  updateDesired: (actor: Actor, update: DesiredUpdate) => Promise<UpdateDesiredOutcome>;
 }
 
 export function createDesiredStateUpdater(options: {

@@ -8,9 +8,9 @@ export interface TwinLoader {
    * One SELECT for every twin of a batch, keyed by device id; devices that do not exist are absent.
    * With a schema source, each twin of a typed device carries its model's compiled validators.
    */
-  load(deviceIds: string[]): Promise<Map<string, WorkingTwin>>;
+  load: (deviceIds: string[]) => Promise<Map<string, WorkingTwin>>;
   /** The stored delta of a device and its twin version, or null when there is no such device. */
-  readDelta(deviceId: string): Promise<TwinDelta | null>;
+  readDelta: (deviceId: string) => Promise<TwinDelta | null>;
 }
 
 interface TwinRow {

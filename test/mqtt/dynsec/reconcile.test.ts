@@ -98,14 +98,13 @@ describe('reconcile', () => {
     devices = [device('a', true), device('b', true)];
     ourClient('a', true);
     ourClient('b', true);
-    let r: Reconciler;
     const listDevices: ReconcilerOptions['listDevices'] = async (after, limit) => {
       const page = after === null ? devices.slice(0, limit) : [];
       // Disabled by an admin after the page was read: the reconcile's "enable a" is stale.
       if (after === null) r.touch('a');
       return page;
     };
-    r = reconciler({ listDevices });
+    const r = reconciler({ listDevices });
     const report = await r.reconcile();
     expect(broker.clients.get('a')?.disabled).toBe(true);
     expect(broker.clients.get('b')?.disabled).toBe(false);

@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TelemetryConfig } from '../../../src/config.ts';
 import type { Database, SqlExecutor } from '../../../src/db/client.ts';
-import { createEventBus } from '../../../src/events/bus.ts';
-import { createLogger } from '../../../src/logger.ts';
 import { testActor, testDeviceService } from '../devices/support.ts';
 import { TELEMETRY_BACKPRESSURE_METRIC, TELEMETRY_POINTS_METRIC } from '../../../src/services/telemetry/index.ts';
 import { modeName, openTestDatabase } from '../../support/harness.ts';
