@@ -55,7 +55,13 @@ const QUIET_MS = num('quiet', values.quiet, 0, 600) * 1000;
 
 const MODEL = {
   name: 'bench-toaster',
-  commands: [{ name: 'toast', params: { type: 'object', properties: { power: { type: 'integer', minimum: 0, maximum: 100 } }, required: ['power'] }, timeoutMs: 600_000 }],
+  commands: [
+    {
+      name: 'toast',
+      params: { type: 'object', properties: { power: { type: 'integer', minimum: 0, maximum: 100 } }, required: ['power'] },
+      timeoutMs: 600_000,
+    },
+  ],
 };
 
 async function main(): Promise<void> {
@@ -231,10 +237,12 @@ async function main(): Promise<void> {
       ['until progress: all SUCCEEDED', `${fmt(finishedAt - f0, 0)} ms`],
       ['commands stored / SUCCEEDED', `${fmt(Number(rows!.n))} / ${fmt(Number(rows!.delivered))}`],
     ];
-    console.log(`\nbench:commands — ${modeLabel} — ${DEVICES} fleet devices (connected in ${fmt(connectMs)} ms), ${ROUND_TRIPS} round trips after ${WARMUP} warm-up`);
+    console.log(
+      `\nbench:commands — ${modeLabel} — ${DEVICES} fleet devices (connected in ${fmt(connectMs)} ms), ${ROUND_TRIPS} round trips after ${WARMUP} warm-up`,
+    );
     console.log(`machine load before measuring: ${load === undefined ? '–' : fmt(load, 2)} cores used by others\n`);
     console.log(table(['round trip (one at a time)', 'p50', 'p99'], rtRows));
-    console.log(`  process CPU over the round trips: ${fmt(((rtCpu.user + rtCpu.system) / 1000 / ROUND_TRIPS), 2)} ms per round trip\n`);
+    console.log(`  process CPU over the round trips: ${fmt((rtCpu.user + rtCpu.system) / 1000 / ROUND_TRIPS, 2)} ms per round trip\n`);
     console.log(table([`fleet command, ${DEVICES} devices`, 'time'], fleetRows));
     console.log(`  process CPU from create to finished: ${fmt((fleetCpu.user + fleetCpu.system) / 1000, 0)} ms\n`);
 

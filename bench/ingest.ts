@@ -28,7 +28,16 @@ import type { RawInsertResult } from './lib/ingest-raw-child.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage } from './lib/server-child.ts';
-import { commitId, createScratchDatabase, serverNodeFlags, dropScratchDatabases, dropScratchDatabasesOnSignal, num, sleep, waitForQuiet as waitForQuietMachine } from './lib/common.ts';
+import {
+  commitId,
+  createScratchDatabase,
+  serverNodeFlags,
+  dropScratchDatabases,
+  dropScratchDatabasesOnSignal,
+  num,
+  sleep,
+  waitForQuiet as waitForQuietMachine,
+} from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { mosquittoMatcher, postgresMatcher, processDelta, processTracker, sampleMachine, sampleProcesses } from './lib/sysstat.ts';
 
@@ -81,7 +90,6 @@ if (opts.help) {
   process.exit(0);
 }
 
-
 const DEVICES = num('devices', opts.devices, 1, 20_000);
 const PROCS = num('procs', opts.procs, 1, 16);
 const STEP_MS = num('step-seconds', opts['step-seconds'], 1, 3600) * 1000;
@@ -120,9 +128,6 @@ function ratesFor(mode: Mode): number[] {
 // ---------------------------------------------------------------------------------------------------
 // Helpers (the same conventions as bench/twin.ts)
 
-
-
-
 dropScratchDatabasesOnSignal();
 
 const waitForQuiet = () => waitForQuietMachine(QUIET_MS, NOISY_CORES, false);
@@ -143,7 +148,8 @@ async function registerDevices(httpUrl: string, token: string, ids: string[]): P
         });
         const body = (await response.json()) as { data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } } };
         const result = body.data?.registerDevice;
-        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials) throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
+        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials)
+          throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
         out.push({ deviceId, ...result.credentials });
       }
     }),
@@ -219,7 +225,9 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       dbName = scratch.name;
       cleanups.push(scratch.drop);
     }
-    const srv = spawnChild('server-child.ts', { nodeFlags: [...serverNodeFlags(ROOT), ...(process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)] });
+    const srv = spawnChild('server-child.ts', {
+      nodeFlags: [...serverNodeFlags(ROOT), ...(process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)],
+    });
     cleanups.unshift(async () => {
       await srv.call('stop', undefined, 60_000).catch(() => srv.kill());
       await srv.exited;
@@ -257,7 +265,7 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       }
     });
     await sub.call('subscribeGraphql', { wsUrl: httpUrl.replace(/^http/, 'ws'), token: started.token });
-    for (let deadline = Date.now() + 10_000; (await srv.call<number>('metric', { name: WS_ACTIVE_METRIC })) < 1; ) {
+    for (let deadline = Date.now() + 10_000; (await srv.call<number>('metric', { name: WS_ACTIVE_METRIC })) < 1;) {
       if (Date.now() > deadline) throw new Error('the telemetry subscription never became active');
       await sleep(20);
     }
@@ -274,7 +282,10 @@ async function runMode(mode: Mode): Promise<ModeReport> {
     const countRows = async () => {
       const rows = await srv.call<Array<{ n: string | number }>>(
         'query',
-        { text: `SELECT count(*)::bigint AS n FROM "TelemetryPoint" p JOIN "Device" d ON d.id = p."deviceId" WHERE d."deviceId" LIKE $1`, params: [`${prefix}-%`] },
+        {
+          text: `SELECT count(*)::bigint AS n FROM "TelemetryPoint" p JOIN "Device" d ON d.id = p."deviceId" WHERE d."deviceId" LIKE $1`,
+          params: [`${prefix}-%`],
+        },
         120_000,
       );
       return Number(rows[0]!.n);
@@ -294,7 +305,9 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       const stored0 = await stored();
       const batches0 = await batches();
       const stepping = Promise.all(
-        gens.map((g) => g.child.call<StepResult>('step', { rate: (rate * g.share.length) / DEVICES, durationMs: ms, drainMs: DRAIN_MS }, ms + DRAIN_MS + 60_000)),
+        gens.map((g) =>
+          g.child.call<StepResult>('step', { rate: (rate * g.share.length) / DEVICES, durationMs: ms, drainMs: DRAIN_MS }, ms + DRAIN_MS + 60_000),
+        ),
       );
       // Backlog = published − stored (messages), sampled every second from here: with an external broker
       // the PUBACK comes from the broker, so only the store count shows how far behind the server is.
@@ -314,7 +327,7 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       publishedSoFar += published;
       // Drain: until every point is stored, or nothing moved for 3 s, or --drain is up.
       const drainStart = Date.now();
-      for (let last = await stored(), lastMove = Date.now(); last < publishedSoFar * 3 && Date.now() - drainStart < DRAIN_MS && Date.now() - lastMove < 3000; ) {
+      for (let last = await stored(), lastMove = Date.now(); last < publishedSoFar * 3 && Date.now() - drainStart < DRAIN_MS && Date.now() - lastMove < 3000;) {
         await sleep(100);
         const now = await stored();
         if (now !== last) lastMove = Date.now();
@@ -326,7 +339,7 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       const from = Math.min(...results.map((r) => r.from));
       const to = Math.max(...results.map((r) => r.to));
       let latency = await sub.call<SubStats>('stats', { from, to });
-      for (let deadline = Date.now() + 5000; latency.inRange < published && Date.now() < deadline; ) {
+      for (let deadline = Date.now() + 5000; latency.inRange < published && Date.now() < deadline;) {
         await sleep(100);
         latency = await sub.call<SubStats>('stats', { from, to });
       }
@@ -476,7 +489,11 @@ async function brokerBaseline(externalUrl: string | undefined): Promise<NonNulla
     children.push(...gens.map((g) => g.child));
     await Promise.all(gens.map((g) => g.child.call('connect', { mqttUrl: url, devices: g.share }, 300_000)));
     await sleep(500);
-    const flood = Promise.all(gens.map((g) => g.child.call<{ published: number; from: number; to: number }>('flood', { durationMs: BASELINE_MS + 2000, inflight: 2 }, BASELINE_MS + 60_000)));
+    const flood = Promise.all(
+      gens.map((g) =>
+        g.child.call<{ published: number; from: number; to: number }>('flood', { durationMs: BASELINE_MS + 2000, inflight: 2 }, BASELINE_MS + 60_000),
+      ),
+    );
     await sleep(2000); // warm-up
     await broker?.call('mark');
     const mq0 = externalUrl ? sampleProcesses(mosquittoMatcher) : undefined;
@@ -528,7 +545,27 @@ async function insertBaseline(db: 'pglite' | 'postgres'): Promise<NonNullable<Mo
 // ---------------------------------------------------------------------------------------------------
 // Reporting
 
-const HEADER = ['step', 'offered msg/s', 'stored msg/s', 'values/s', 'PUBACK/s', 'rows ok', 'p50 ms', 'p99 ms', 'backlog first/max/last', 'msgs/batch', 'drain s', 'srv CPU-s/1k', 'pg CPU-s/1k', 'mqtt CPU-s/1k', 'load CPU-s/1k', 'peak RSS MB', 'ELU', 'others', 'held'];
+const HEADER = [
+  'step',
+  'offered msg/s',
+  'stored msg/s',
+  'values/s',
+  'PUBACK/s',
+  'rows ok',
+  'p50 ms',
+  'p99 ms',
+  'backlog first/max/last',
+  'msgs/batch',
+  'drain s',
+  'srv CPU-s/1k',
+  'pg CPU-s/1k',
+  'mqtt CPU-s/1k',
+  'load CPU-s/1k',
+  'peak RSS MB',
+  'ELU',
+  'others',
+  'held',
+];
 
 function per1k(cpu: number | undefined, messages: number): string {
   return cpu === undefined || messages === 0 ? '–' : fmt(cpu / (messages / 1000), 3);
@@ -570,7 +607,9 @@ function summaryLines(r: ModeReport): string[] {
   lines.push(
     best
       ? `highest step that held: ${fmt(best.offered)} msg/s offered, ${fmt(best.achieved)} msg/s (${fmt(best.achieved * 3)} values/s) achieved over ${fmt(best.seconds, 0)} s, p50/p99 publish→subscription ${fmt(best.latency.p50, 1)}/${fmt(best.latency.p99, 1)} ms` +
-          (sustained ? ` — sustain step (${fmt(sustained.seconds, 0)} s at ${fmt(sustained.offered)} msg/s): ${sustained.held ? 'HELD' : `NOT HELD (${sustained.why})`}` : ' — steps shorter than 60 s: not "sustained" in the issue\'s sense (use --sustain 60)')
+          (sustained
+            ? ` — sustain step (${fmt(sustained.seconds, 0)} s at ${fmt(sustained.offered)} msg/s): ${sustained.held ? 'HELD' : `NOT HELD (${sustained.why})`}`
+            : ' — steps shorter than 60 s: not "sustained" in the issue\'s sense (use --sustain 60)')
       : 'no step held',
   );
   if (r.rawBroker) {

@@ -54,12 +54,22 @@ function cpuMicros(): number {
 function summary(label: string, perUnit: number[], unit: string): void {
   const sorted = [...perUnit].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)]!;
-  console.log(`${label.padEnd(10)} ${unit}: min ${sorted[0]!.toFixed(1)}  median ${median.toFixed(1)}  max ${sorted.at(-1)!.toFixed(1)}   (runs: ${perUnit.map((x) => x.toFixed(1)).join(', ')})`);
+  console.log(
+    `${label.padEnd(10)} ${unit}: min ${sorted[0]!.toFixed(1)}  median ${median.toFixed(1)}  max ${sorted.at(-1)!.toFixed(1)}   (runs: ${perUnit.map((x) => x.toFixed(1)).join(', ')})`,
+  );
 }
 
 async function delivery(sampleMs?: number): Promise<void> {
   const bus = createEventBus();
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', MQTT_PORT: '0', MQTT_HOST: '127.0.0.1', DATABASE_URL: 'memory://', LOG_LEVEL: 'silent', DOPPEL_BOOTSTRAP_TOKEN: 'false' });
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MQTT_PORT: '0',
+    MQTT_HOST: '127.0.0.1',
+    DATABASE_URL: 'memory://',
+    LOG_LEVEL: 'silent',
+    DOPPEL_BOOTSTRAP_TOKEN: 'false',
+  });
   const server = createServer(config, { bus, logger: createLogger('silent') });
   const running = await server.start();
   const { token } = await createApiToken(running.database.prisma, { name: 'bench', role: 'admin', tenantId: 'default' });
@@ -103,7 +113,7 @@ async function delivery(sampleMs?: number): Promise<void> {
     for (let i = 0; i < BATCHES; i++) await batch();
     await settle();
     perEvent.push((cpuMicros() - before) / (BATCHES * DEVICES));
-    delivered.push(((await client.call<{ events: number }>('counts')).events));
+    delivered.push((await client.call<{ events: number }>('counts')).events);
   }
   if (sampleMs === undefined) summary('delivery', perEvent, 'server CPU µs per event (1 device × 3 points)');
   else {

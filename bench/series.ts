@@ -167,7 +167,15 @@ function agree(a: Bucket[], b: Bucket[]): string {
 
 async function runMode(mode: string) {
   const scratch = mode === 'postgres' ? await createScratchDatabase(DATABASE_URL!, 'series') : undefined;
-  const base = { PORT: '0', HOST: '127.0.0.1', MQTT_PORT: '0', MQTT_HOST: '127.0.0.1', LOG_LEVEL: 'warn', DOPPEL_BOOTSTRAP_TOKEN: 'false', DATABASE_URL: scratch?.url ?? 'memory://' };
+  const base = {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MQTT_PORT: '0',
+    MQTT_HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    DOPPEL_BOOTSTRAP_TOKEN: 'false',
+    DATABASE_URL: scratch?.url ?? 'memory://',
+  };
   const config = loadConfig(base);
   const rawConfig = loadConfig({ ...base, TELEMETRY_SERIES_ROLLUPS: 'false' });
   const db = await openDatabase(config.database);
@@ -191,8 +199,11 @@ async function runMode(mode: string) {
         const check = slow ? agree(fast.buckets, slow.buckets) : 'not compared';
         const note = `${fast.buckets.length} buckets; ${check}; others used ${load === undefined ? '?' : fmt(load, 2)} cores before`;
         rows.push([mode, tz, 'rollups', fmt(RUNS), fmt(fast.p50, 1), fmt(fast.p99, 1), fmt(fast.mean, 1), '1.00', note]);
-        if (slow) rows.push([mode, tz, 'raw rows', fmt(RAW_RUNS), fmt(slow.p50, 1), fmt(slow.p99, 1), fmt(slow.mean, 1), `${fmt(slow.p50 / fast.p50, 1)}×`, '']);
-        console.log(`[${mode}] ${tz}: rollups p50 ${fmt(fast.p50, 1)} ms p99 ${fmt(fast.p99, 1)} ms${slow ? `; raw p50 ${fmt(slow.p50, 1)} ms p99 ${fmt(slow.p99, 1)} ms; ratio ${fmt(slow.p50 / fast.p50, 1)}×` : ''}; ${check}`);
+        if (slow)
+          rows.push([mode, tz, 'raw rows', fmt(RAW_RUNS), fmt(slow.p50, 1), fmt(slow.p99, 1), fmt(slow.mean, 1), `${fmt(slow.p50 / fast.p50, 1)}×`, '']);
+        console.log(
+          `[${mode}] ${tz}: rollups p50 ${fmt(fast.p50, 1)} ms p99 ${fmt(fast.p99, 1)} ms${slow ? `; raw p50 ${fmt(slow.p50, 1)} ms p99 ${fmt(slow.p99, 1)} ms; ratio ${fmt(slow.p50 / fast.p50, 1)}×` : ''}; ${check}`,
+        );
       }
     } finally {
       await rollupServer.stop();
@@ -215,7 +226,9 @@ async function main() {
   for (const mode of modes) {
     const { rows, seed } = await runMode(mode);
     all.push(...rows);
-    seeds.push(`${mode}: ${fmt(seed.points)} points seeded in ${fmt(seed.seedMs / 1000, 1)} s, ${fmt(seed.rollupRows)} rollup rows rebuilt in ${fmt(seed.rollupMs / 1000, 1)} s`);
+    seeds.push(
+      `${mode}: ${fmt(seed.points)} points seeded in ${fmt(seed.seedMs / 1000, 1)} s, ${fmt(seed.rollupRows)} rollup rows rebuilt in ${fmt(seed.rollupMs / 1000, 1)} s`,
+    );
   }
   const heading = `bench:series — ${new Date().toISOString()} — commit ${commit} — node ${process.version} — ${DAYS} days, ${METRICS} metrics every ${STEP} s, one device; HOUR buckets of metric m0 over [${new Date(FROM).toISOString()}, ${new Date(TO).toISOString()}), aggregates AVG MIN MAX COUNT LAST, GraphQL over HTTP, sequential requests`;
   console.log(`\n${heading}\n${seeds.join('\n')}\n\n${table(header, all)}\n\nMarkdown:\n\n${markdownTable(header, all)}`);

@@ -29,7 +29,16 @@ import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import type { RawResult, RawVariant } from './lib/raw-child.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage, SqlTrace } from './lib/server-child.ts';
-import { commitId, createScratchDatabase, serverNodeFlags, dropScratchDatabases, dropScratchDatabasesOnSignal, num, sleep, waitForQuiet as waitForQuietMachine } from './lib/common.ts';
+import {
+  commitId,
+  createScratchDatabase,
+  serverNodeFlags,
+  dropScratchDatabases,
+  dropScratchDatabasesOnSignal,
+  num,
+  sleep,
+  waitForQuiet as waitForQuietMachine,
+} from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { mosquittoMatcher, postgresMatcher, processDelta, sampleMachine, sampleProcesses, type MachineSample, type ProcessSample } from './lib/sysstat.ts';
 
@@ -101,7 +110,6 @@ if (opts.help) {
   process.exit(0);
 }
 
-
 const DEVICES = num('devices', opts.devices, 1, 10_000);
 const QOS = num('qos', opts.qos, 0, 1) as 0 | 1;
 const RATE = opts.rate === undefined ? undefined : num('rate', opts.rate, 1, 1_000_000);
@@ -155,9 +163,6 @@ function modes(): Mode[] {
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
-
-
-
 
 dropScratchDatabasesOnSignal();
 
@@ -442,7 +447,23 @@ function perThousand(cpu: number | undefined, updates: number): number | undefin
   return cpu === undefined || updates === 0 ? undefined : cpu / (updates / 1000);
 }
 
-const HEADER = ['path', 'upd/s', 'evt/s', 'acc p50', 'acc p99', 'evt p50', 'evt p99', 'srv CPU-s/1k', 'pg CPU-s/1k', 'mqtt CPU-s/1k', 'load CPU-s/1k', 'peak RSS MB', 'ELU', 'others', 'ratio'];
+const HEADER = [
+  'path',
+  'upd/s',
+  'evt/s',
+  'acc p50',
+  'acc p99',
+  'evt p50',
+  'evt p99',
+  'srv CPU-s/1k',
+  'pg CPU-s/1k',
+  'mqtt CPU-s/1k',
+  'load CPU-s/1k',
+  'peak RSS MB',
+  'ELU',
+  'others',
+  'ratio',
+];
 
 function rowsFor(r: PathResult, baseline: BaselineResult[] | undefined): string[][] {
   const updates = r.load.acceptedInWindow;
@@ -495,14 +516,24 @@ function integrityLine(r: PathResult): string {
   // (server crashes show up as unanswered reports too)
   const fanOutMismatch = l.extraSubscriberEvents.filter((n) => n !== l.eventsTotal + l.unexpectedEvents).length;
   const problems =
-    l.unanswered + l.rejectedTotal + l.missingEvents + l.duplicateEvents + l.reorderedEvents + l.unexpectedEvents + l.versionGaps + l.versionMismatches + fanOutMismatch;
+    l.unanswered +
+    l.rejectedTotal +
+    l.missingEvents +
+    l.duplicateEvents +
+    l.reorderedEvents +
+    l.unexpectedEvents +
+    l.versionGaps +
+    l.versionMismatches +
+    fanOutMismatch;
   const died = r.serverExit !== undefined;
   return (
     (died ? `SERVER PROCESS EXITED DURING THE RUN (code ${r.serverExit}); ` : '') +
     (r.stopExit !== undefined ? `SERVER CRASHED WHILE STOPPING (exit ${r.stopExit}); ` : '') +
     `integrity: ${problems === 0 && !l.overloaded && !died && r.stopExit === undefined ? 'OK' : 'PROBLEMS'} — published ${fmt(l.published)}, accepted ${fmt(l.acceptedTotal)}, rejected ${fmt(l.rejectedTotal)}, ` +
     `unanswered ${fmt(l.unanswered)}, events ${fmt(l.eventsTotal)}` +
-    (SUBSCRIBE ? `, missing ${fmt(l.missingEvents)}, duplicate ${fmt(l.duplicateEvents)}, reordered ${fmt(l.reorderedEvents)}, unexpected ${fmt(l.unexpectedEvents)}` : ' (no subscriber)') +
+    (SUBSCRIBE
+      ? `, missing ${fmt(l.missingEvents)}, duplicate ${fmt(l.duplicateEvents)}, reordered ${fmt(l.reorderedEvents)}, unexpected ${fmt(l.unexpectedEvents)}`
+      : ' (no subscriber)') +
     `, version gaps ${fmt(l.versionGaps)}, event/accept version mismatches ${fmt(l.versionMismatches)}` +
     `; backlog max ${fmt(l.maxOutstanding)}, at window end ${fmt(l.outstandingAtWindowEnd)}, drained in ${fmt(l.drainMs / 1000, 1)} s` +
     (l.overloaded ? ' — STOPPED EARLY: backlog over limit' : '') +
@@ -532,7 +563,9 @@ function machineLine(r: PathResult): string {
     `(user ${fmt(r.server.cpuUser / seconds, 2)}, sys ${fmt(r.server.cpuSystem / seconds, 2)}), load generator ${fmt(r.load.cpuSeconds / seconds, 2)} (its event loop ${fmt(r.load.elu, 2)} busy)` +
     (r.postgresCpu !== undefined ? `, postgres ${fmt(r.postgresCpu / seconds, 2)}` : '') +
     (r.mosquittoCpu !== undefined ? `, mosquitto ${fmt(r.mosquittoCpu / seconds, 2)}` : '') +
-    (busy !== undefined ? `; whole machine ${fmt(busy / seconds, 2)} of ${os.availableParallelism()} (not ours: ${fmt(otherLoad(r), 2)}${noisy(otherLoad(r))})` : '') +
+    (busy !== undefined
+      ? `; whole machine ${fmt(busy / seconds, 2)} of ${os.availableParallelism()} (not ours: ${fmt(otherLoad(r), 2)}${noisy(otherLoad(r))})`
+      : '') +
     `; server event loop: utilization ${fmt(r.server.elu, 2)}, delay p99 ${fmt(r.server.loopDelayP99, 1)} ms, max ${fmt(r.server.loopDelayMax, 0)} ms; server max RSS ${fmt(r.server.maxRss / 2 ** 20)} MB`
   );
 }
@@ -546,7 +579,11 @@ function describeSetup(): string {
     `processes: server = child process running createServer() (Aedes and PGlite inside it when used); load generator = child process ` +
       `(${DEVICES} mqtt.js clients + the graphql-ws client); raw baseline = child process; PostgreSQL/Mosquitto = their own processes; ` +
       (PINS ? `pinned with taskset: server and raw baseline on CPU ${PINS.server}, load generator on CPU ${PINS.load}, PostgreSQL unpinned` : 'no CPU pinning'),
-    ...(AEDES_CONCURRENCY !== undefined ? [`EXPERIMENT: embedded Aedes mqemitter concurrency patched to ${AEDES_CONCURRENCY} at run time (Doppel does not set it; Aedes default 100) — not a stock build`] : []),
+    ...(AEDES_CONCURRENCY !== undefined
+      ? [
+          `EXPERIMENT: embedded Aedes mqemitter concurrency patched to ${AEDES_CONCURRENCY} at run time (Doppel does not set it; Aedes default 100) — not a stock build`,
+        ]
+      : []),
     `baselines: ${opts['no-baseline'] ? 'skipped' : `same database kind, fresh database, ${DEVICES} twins, ${DEVICES} concurrent closed-loop writers through the server's driver (pg pool of 10 / one PGlite); ${BASELINE_MS / 1000} s window each after 1 s warm-up`}`,
   ].join('\n');
 }
@@ -604,7 +641,15 @@ async function main(): Promise<void> {
         console.log(
           table(
             ['statement', 'calls', 'calls/s', 'mean ms', 'total s', 'mean batch', 'max batch'],
-            result.sql.map((q) => [q.statement, fmt(q.calls), fmt(q.calls / result.load.windowSeconds), fmt(q.totalMs / q.calls, 2), fmt(q.totalMs / 1000, 2), fmt(q.meanBatch, 1), fmt(q.maxBatch)]),
+            result.sql.map((q) => [
+              q.statement,
+              fmt(q.calls),
+              fmt(q.calls / result.load.windowSeconds),
+              fmt(q.totalMs / q.calls, 2),
+              fmt(q.totalMs / 1000, 2),
+              fmt(q.meanBatch, 1),
+              fmt(q.maxBatch),
+            ]),
           ),
         );
         console.log('');

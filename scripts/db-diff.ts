@@ -49,8 +49,10 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values.check) {
-    console.error(`${path.relative(process.cwd(), schemaPath)} has changes that no migration contains yet. ` +
-      'Run `npm run db:diff -- <name>` and commit the new migration. Pending SQL:\n');
+    console.error(
+      `${path.relative(process.cwd(), schemaPath)} has changes that no migration contains yet. ` +
+        'Run `npm run db:diff -- <name>` and commit the new migration. Pending SQL:\n',
+    );
     console.error(sql);
     return 1;
   }

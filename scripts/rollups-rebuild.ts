@@ -35,7 +35,9 @@ async function main(): Promise<number> {
     }
     const started = Date.now();
     const rows = await rebuildRollups(db, { from, to });
-    console.log(`Rebuilt ${rows} rollup rows for ${new Date(from).toISOString()} – ${new Date(to).toISOString()} in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+    console.log(
+      `Rebuilt ${rows} rollup rows for ${new Date(from).toISOString()} – ${new Date(to).toISOString()} in ${((Date.now() - started) / 1000).toFixed(1)} s.`,
+    );
     return 0;
   } finally {
     await db.close();

@@ -88,10 +88,11 @@ function missingScopes(failure: AuthFailure): string[] {
 function forbidden(field: string, failure: AuthFailure, role: Role): Error {
   const missing = missingScopes(failure);
   const roles = missing.filter((s) => s === 'viewer' || s === 'operator' || s === 'admin');
-  const message = roles.length > 0
-    ? `Forbidden: ${field} needs the ${roles.join(' or ')} role; this token has ${role}`
-    : missing.includes('tenant')
-      ? `Forbidden: ${field} belongs to another tenant`
-      : `Forbidden: ${field}`;
+  const message =
+    roles.length > 0
+      ? `Forbidden: ${field} needs the ${roles.join(' or ')} role; this token has ${role}`
+      : missing.includes('tenant')
+        ? `Forbidden: ${field} belongs to another tenant`
+        : `Forbidden: ${field}`;
   return createGraphQLError(message, { extensions: { code: 'FORBIDDEN' } });
 }

@@ -116,7 +116,17 @@ describe('loadConfig through the spec builds the same Config as before', () => {
         retentionIntervalMs: 600_000,
         retentionBatchRows: 10_000,
       },
-      graphql: { graphiql: true, introspection: true, maxDepth: 10, maxAliases: 15, maxTokens: 1000, maxCost: 10_000, maxBodyBytes: 1_048_576, rateLimitPerSecond: 50, rateLimitBurst: 200 },
+      graphql: {
+        graphiql: true,
+        introspection: true,
+        maxDepth: 10,
+        maxAliases: 15,
+        maxTokens: 1000,
+        maxCost: 10_000,
+        maxBodyBytes: 1_048_576,
+        rateLimitPerSecond: 50,
+        rateLimitBurst: 200,
+      },
       commands: { rateLimit: 60, rateWindowMs: 60_000, sweepIntervalMs: 1000, maxFleetSize: 10_000, maxParamsBytes: 16_384 },
       shutdownTimeoutMs: 10_000,
       dynsec: undefined,
@@ -167,7 +177,17 @@ describe('loadConfig through the spec builds the same Config as before', () => {
         retentionIntervalMs: 60_000,
         retentionBatchRows: 1000,
       },
-      graphql: { graphiql: true, introspection: true, maxDepth: 6, maxAliases: 0, maxTokens: 500, maxCost: 500, maxBodyBytes: 2048, rateLimitPerSecond: 0, rateLimitBurst: 10 },
+      graphql: {
+        graphiql: true,
+        introspection: true,
+        maxDepth: 6,
+        maxAliases: 0,
+        maxTokens: 500,
+        maxCost: 500,
+        maxBodyBytes: 2048,
+        rateLimitPerSecond: 0,
+        rateLimitBurst: 10,
+      },
       commands: { rateLimit: 5, rateWindowMs: 1000, sweepIntervalMs: 50, maxFleetSize: 100, maxParamsBytes: 1024 },
       shutdownTimeoutMs: 5000,
       dynsec: {
@@ -207,7 +227,11 @@ describe('the configuration spec', () => {
       expect(variable.doc, name).toMatch(/^\S.{10,}[.)]$/s);
       expect(variable.doc, `${name}: a | would break the Markdown table`).not.toContain('|');
     }
-    for (const group of Object.keys(GROUPS)) expect(spec.some(([, variable]) => variable.group === group), group).toBe(true);
+    for (const group of Object.keys(GROUPS))
+      expect(
+        spec.some(([, variable]) => variable.group === group),
+        group,
+      ).toBe(true);
   });
 
   it('keeps every default within its own bounds', () => {

@@ -16,7 +16,13 @@ describe('configuration', () => {
     expect(loadConfig({ COMMAND_RATE_LIMIT: '5', COMMAND_SWEEP_INTERVAL_MS: '50' }).commands).toMatchObject({ rateLimit: 5, sweepIntervalMs: 50 });
     let error: unknown;
     try {
-      loadConfig({ COMMAND_RATE_LIMIT: 'lots', COMMAND_RATE_WINDOW_MS: '0', COMMAND_SWEEP_INTERVAL_MS: '1', COMMAND_MAX_FLEET_SIZE: '-3', COMMAND_MAX_PARAMS_BYTES: '1' });
+      loadConfig({
+        COMMAND_RATE_LIMIT: 'lots',
+        COMMAND_RATE_WINDOW_MS: '0',
+        COMMAND_SWEEP_INTERVAL_MS: '1',
+        COMMAND_MAX_FLEET_SIZE: '-3',
+        COMMAND_MAX_PARAMS_BYTES: '1',
+      });
     } catch (e) {
       error = e;
     }
@@ -31,7 +37,13 @@ describe('configuration', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/doppel' }).database).toEqual({ kind: 'postgres', url: 'postgres://u:p@db:5432/doppel' });
     expect(loadConfig({ DATABASE_URL: 'memory://' }).database).toEqual({ kind: 'pglite', dataDir: undefined });
     expect(loadConfig({ DATABASE_URL: 'pglite:/var/lib/doppel' }).database).toEqual({ kind: 'pglite', dataDir: '/var/lib/doppel' });
-    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_SHARED_GROUP: 'g1' }).mqtt).toEqual({ kind: 'external', url: 'mqtt://broker:1883', group: 'g1', sessionExpirySeconds: 300, maxInFlight: 8192 });
+    expect(loadConfig({ MQTT_URL: 'mqtt://broker:1883', MQTT_SHARED_GROUP: 'g1' }).mqtt).toEqual({
+      kind: 'external',
+      url: 'mqtt://broker:1883',
+      group: 'g1',
+      sessionExpirySeconds: 300,
+      maxInFlight: 8192,
+    });
   });
 
   it('keeps a persistent MQTT session only when MQTT_CLIENT_ID names this instance', () => {
@@ -61,7 +73,10 @@ describe('configuration', () => {
   it('fans live events out through Redis only when REDIS_URL is set, and refuses a bad one', () => {
     expect(loadConfig({}).redis).toBeUndefined();
     expect(loadConfig({ REDIS_URL: 'redis://cache:6379/0' }).redis).toEqual({ url: 'redis://cache:6379/0', channel: 'doppel:events' });
-    expect(loadConfig({ REDIS_URL: 'rediss://cache:6380', REDIS_EVENTS_CHANNEL: 'prod:events' }).redis).toEqual({ url: 'rediss://cache:6380', channel: 'prod:events' });
+    expect(loadConfig({ REDIS_URL: 'rediss://cache:6380', REDIS_EVENTS_CHANNEL: 'prod:events' }).redis).toEqual({
+      url: 'rediss://cache:6380',
+      channel: 'prod:events',
+    });
     expect(() => loadConfig({ REDIS_URL: 'http://cache:6379', REDIS_EVENTS_CHANNEL: 'has space' })).toThrow(
       /REDIS_URL must be redis:\/\/… or rediss:\/\/…[\s\S]*REDIS_EVENTS_CHANNEL must match/,
     );
@@ -104,13 +119,26 @@ describe('configuration', () => {
       retentionIntervalMs: 600_000,
       retentionBatchRows: 10_000,
     });
-    expect(loadConfig({ TELEMETRY_MAX_VALUES_PER_MESSAGE: '10', TELEMETRY_BATCH_MAX_AGE_MS: '0' }).telemetry).toMatchObject({ maxValuesPerMessage: 10, batchMaxAgeMs: 0 });
+    expect(loadConfig({ TELEMETRY_MAX_VALUES_PER_MESSAGE: '10', TELEMETRY_BATCH_MAX_AGE_MS: '0' }).telemetry).toMatchObject({
+      maxValuesPerMessage: 10,
+      batchMaxAgeMs: 0,
+    });
     expect(loadConfig({}).embeddedMaintenance).toEqual({ checkpointWalBytes: 64 * 1024 * 1024, checkIntervalMs: 1000, vacuumIntervalMs: 300_000 });
-    expect(loadConfig({ PGLITE_CHECKPOINT_WAL_MB: '16', PGLITE_VACUUM_INTERVAL_MS: '0' }).embeddedMaintenance).toMatchObject({ checkpointWalBytes: 16 * 1024 * 1024, vacuumIntervalMs: 0 });
-    expect(() => loadConfig({ PGLITE_CHECKPOINT_WAL_MB: '0', TELEMETRY_WRITE_CONCURRENCY: '0' })).toThrow(/PGLITE_CHECKPOINT_WAL_MB[\s\S]*TELEMETRY_WRITE_CONCURRENCY|TELEMETRY_WRITE_CONCURRENCY[\s\S]*PGLITE_CHECKPOINT_WAL_MB/);
+    expect(loadConfig({ PGLITE_CHECKPOINT_WAL_MB: '16', PGLITE_VACUUM_INTERVAL_MS: '0' }).embeddedMaintenance).toMatchObject({
+      checkpointWalBytes: 16 * 1024 * 1024,
+      vacuumIntervalMs: 0,
+    });
+    expect(() => loadConfig({ PGLITE_CHECKPOINT_WAL_MB: '0', TELEMETRY_WRITE_CONCURRENCY: '0' })).toThrow(
+      /PGLITE_CHECKPOINT_WAL_MB[\s\S]*TELEMETRY_WRITE_CONCURRENCY|TELEMETRY_WRITE_CONCURRENCY[\s\S]*PGLITE_CHECKPOINT_WAL_MB/,
+    );
     let error: unknown;
     try {
-      loadConfig({ TELEMETRY_MAX_PENDING_POINTS: '100', TELEMETRY_BATCH_MAX_POINTS: '200', TELEMETRY_MAX_VALUES_PER_MESSAGE: '500', TELEMETRY_MAX_BATCH_ENTRIES: '0' });
+      loadConfig({
+        TELEMETRY_MAX_PENDING_POINTS: '100',
+        TELEMETRY_BATCH_MAX_POINTS: '200',
+        TELEMETRY_MAX_VALUES_PER_MESSAGE: '500',
+        TELEMETRY_MAX_BATCH_ENTRIES: '0',
+      });
     } catch (e) {
       error = e;
     }
@@ -135,7 +163,10 @@ describe('configuration', () => {
     });
     expect(loadConfig({ NODE_ENV: 'production' }).graphql).toMatchObject({ graphiql: false, introspection: false });
     expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' }).graphql).toMatchObject({ graphiql: false, introspection: true });
-    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true', GRAPHQL_GRAPHIQL: 'true' }).graphql).toMatchObject({ graphiql: true, introspection: true });
+    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true', GRAPHQL_GRAPHIQL: 'true' }).graphql).toMatchObject({
+      graphiql: true,
+      introspection: true,
+    });
     expect(loadConfig({ GRAPHQL_INTROSPECTION: 'false' }).graphql).toMatchObject({ graphiql: false, introspection: false });
     expect(loadConfig({ GRAPHQL_MAX_DEPTH: '6', GRAPHQL_MAX_COST: '500', GRAPHQL_RATE_LIMIT_PER_S: '0' }).graphql).toMatchObject({
       maxDepth: 6,
@@ -144,7 +175,13 @@ describe('configuration', () => {
     });
     let error: unknown;
     try {
-      loadConfig({ GRAPHQL_GRAPHIQL: 'true', GRAPHQL_INTROSPECTION: 'false', GRAPHQL_MAX_DEPTH: '0', GRAPHQL_MAX_TOKENS: 'many', GRAPHQL_RATE_LIMIT_BURST: '0' });
+      loadConfig({
+        GRAPHQL_GRAPHIQL: 'true',
+        GRAPHQL_INTROSPECTION: 'false',
+        GRAPHQL_MAX_DEPTH: '0',
+        GRAPHQL_MAX_TOKENS: 'many',
+        GRAPHQL_RATE_LIMIT_BURST: '0',
+      });
     } catch (e) {
       error = e;
     }
@@ -170,7 +207,15 @@ describe('configuration', () => {
     });
     expect(config.dynsec).toMatchObject({ url: 'mqtt://broker:1883', username: 'admin', password: 'pw', reconcileIntervalSeconds: 300, batchSize: 200 });
     expect(config.dynsec!.secretKey).toEqual(Buffer.from(key, 'hex'));
-    expect(loadConfig({ MQTT_URL: 'mqtt://b', MQTT_DYNSEC: '1', MQTT_DYNSEC_USERNAME: 'a', MQTT_DYNSEC_PASSWORD: 'p', MQTT_DYNSEC_SECRET_KEY: Buffer.alloc(32, 7).toString('base64') }).dynsec!.secretKey).toEqual(Buffer.alloc(32, 7));
+    expect(
+      loadConfig({
+        MQTT_URL: 'mqtt://b',
+        MQTT_DYNSEC: '1',
+        MQTT_DYNSEC_USERNAME: 'a',
+        MQTT_DYNSEC_PASSWORD: 'p',
+        MQTT_DYNSEC_SECRET_KEY: Buffer.alloc(32, 7).toString('base64'),
+      }).dynsec!.secretKey,
+    ).toEqual(Buffer.alloc(32, 7));
     expect(config.brokerAuthSecret).toBe('x'.repeat(32));
 
     let error: ConfigError | undefined;

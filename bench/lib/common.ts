@@ -107,7 +107,14 @@ function readCommit(root: string): string {
   try {
     let gitDir = path.join(root, '.git');
     // A worktree's .git is a file naming its own git dir, whose refs live in the common dir.
-    if (fs.statSync(gitDir).isFile()) gitDir = path.resolve(root, fs.readFileSync(gitDir, 'utf8').trim().replace(/^gitdir: /, ''));
+    if (fs.statSync(gitDir).isFile())
+      gitDir = path.resolve(
+        root,
+        fs
+          .readFileSync(gitDir, 'utf8')
+          .trim()
+          .replace(/^gitdir: /, ''),
+      );
     const commonFile = path.join(gitDir, 'commondir');
     const commonDir = fs.existsSync(commonFile) ? path.resolve(gitDir, fs.readFileSync(commonFile, 'utf8').trim()) : gitDir;
     const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
@@ -115,7 +122,10 @@ function readCommit(root: string): string {
     const ref = head.slice(5);
     const loose = [path.join(gitDir, ref), path.join(commonDir, ref)].find((f) => fs.existsSync(f));
     if (loose) return fs.readFileSync(loose, 'utf8').trim().slice(0, 7);
-    const line = fs.readFileSync(path.join(commonDir, 'packed-refs'), 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
+    const line = fs
+      .readFileSync(path.join(commonDir, 'packed-refs'), 'utf8')
+      .split('\n')
+      .find((l) => l.endsWith(` ${ref}`));
     return line ? line.slice(0, 7) : 'unknown';
   } catch {
     return 'unknown';

@@ -19,7 +19,13 @@ const waiters: Array<{ points: number; resolve: () => void }> = [];
 
 serveRpc({
   async subscribe(params: { url: string; token: string; sampleIntervalMs?: number }) {
-    client = createClient({ url: params.url, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams: { authorization: `Bearer ${params.token}` } });
+    client = createClient({
+      url: params.url,
+      webSocketImpl: WebSocket,
+      lazy: false,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${params.token}` },
+    });
     // The argument only when asked for, so the same client measures builds that predate it.
     const query =
       params.sampleIntervalMs == null

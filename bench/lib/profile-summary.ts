@@ -56,10 +56,16 @@ export function category(frame: CallFrame): string {
 /** Coarse pipeline stage of an owner (see byOwner), so a profile reads as "where along the path". */
 export function stage(owner: string): string {
   if (owner === '(idle)' || owner === '(garbage collector)' || owner === '(program)') return owner;
-  if (/^src\/mqtt\/|^(aedes|aedes-.*|mqtt-packet|mqemitter|qlobber|bl|fastfall|fastparallel|fastseries|reusify|hyperid|retimer|end-of-stream|process-nextick-args)$/.test(owner)) return 'MQTT broker / bridge';
+  if (
+    /^src\/mqtt\/|^(aedes|aedes-.*|mqtt-packet|mqemitter|qlobber|bl|fastfall|fastparallel|fastseries|reusify|hyperid|retimer|end-of-stream|process-nextick-args)$/.test(
+      owner,
+    )
+  )
+    return 'MQTT broker / bridge';
   if (/^(pg|pg-.*|postgres-.*|pgpass|@electric-sql\/pglite|pglite-prisma-adapter|wasm)$/.test(owner)) return 'database driver (incl. PGlite)';
   if (/^src\/(domain|services)\//.test(owner)) return 'domain + services (src/)';
-  if (/^(ws|graphql-ws|graphql|graphql-yoga|@graphql-.*|@repeaterjs\/.*|@whatwg-node\/.*|@envelop\/.*|@pothos\/.*|src\/(schema|http|events)\/.*)/.test(owner)) return 'GraphQL subscriptions';
+  if (/^(ws|graphql-ws|graphql|graphql-yoga|@graphql-.*|@repeaterjs\/.*|@whatwg-node\/.*|@envelop\/.*|@pothos\/.*|src\/(schema|http|events)\/.*)/.test(owner))
+    return 'GraphQL subscriptions';
   if (/^@prisma\/|^src\/generated\//.test(owner)) return 'Prisma';
   if (/^(pino|pino-.*|sonic-boom|src\/logger\.ts)$/.test(owner)) return 'logging';
   if (owner.startsWith('bench/')) return 'bench instrumentation';

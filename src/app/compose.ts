@@ -81,7 +81,9 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   });
   // What the broker asks of the registry: who may connect, who is connected, the list to mirror.
   const deviceAccess = createDeviceBrokerView({ db: database, bus });
-  const dynsec = config.dynsec ? createDynsecFromConfig(config, config.dynsec, (after, limit) => deviceAccess.listForBrokerSync(after, limit), logger, metrics) : undefined;
+  const dynsec = config.dynsec
+    ? createDynsecFromConfig(config, config.dynsec, (after, limit) => deviceAccess.listForBrokerSync(after, limit), logger, metrics)
+    : undefined;
 
   // The MQTT edge.
   const transport = deps.transport ?? createTransport(config, deviceAccess, logger, metrics);
@@ -120,7 +122,9 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     logger,
     audit,
     sessions,
-    ...(dynsec && sealKey ? { onSecurityEvent: (event) => dynsec.apply(event), sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) } : {}),
+    ...(dynsec && sealKey
+      ? { onSecurityEvent: (event) => dynsec.apply(event), sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) }
+      : {}),
   });
 
   // The HTTP edge.

@@ -33,7 +33,11 @@ export interface Resources {
 export const SLOW_CONSUMER_METRIC = 'doppel_subscriptions_slow_consumer_total';
 
 /** Opens the database and the bus. On failure, closes what it had opened and rethrows. */
-export async function openResources(config: Config, deps: ResourceDeps, options: { logger: Logger; metrics: Metrics; migrationsDir: string }): Promise<Resources> {
+export async function openResources(
+  config: Config,
+  deps: ResourceDeps,
+  options: { logger: Logger; metrics: Metrics; migrationsDir: string },
+): Promise<Resources> {
   const { logger, metrics } = options;
   const components: Component[] = [];
   const closeOpened = async () => {

@@ -12,9 +12,7 @@ export async function authenticate(
   prisma: PrismaClient,
   credentials: { authorization?: string | null; connectionParams?: Readonly<Record<string, unknown>> | undefined },
 ): Promise<Principal | null> {
-  const fromParams = credentials.connectionParams
-    ? (credentials.connectionParams.authorization ?? credentials.connectionParams.Authorization)
-    : undefined;
+  const fromParams = credentials.connectionParams ? (credentials.connectionParams.authorization ?? credentials.connectionParams.Authorization) : undefined;
   const header = typeof fromParams === 'string' ? fromParams : credentials.authorization;
   const token = parseBearer(header);
   if (!token) return null;

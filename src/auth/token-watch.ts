@@ -38,7 +38,7 @@ export function createTokenWatch(options: TokenWatchOptions) {
       try {
         onRevoked();
       } catch (error) {
-        logger.warn({ err: error, tokenId }, 'ending a revoked token\'s session failed');
+        logger.warn({ err: error, tokenId }, "ending a revoked token's session failed");
       }
     }
   }

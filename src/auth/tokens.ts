@@ -54,11 +54,7 @@ export function parseBearer(header: string | null | undefined): string | null {
  * token and write it to a 0600 file under the data directory. Only its hash goes into the database;
  * the log says where the file is, never the token itself.
  */
-export async function bootstrapAdminToken(
-  prisma: PrismaClient,
-  dataDir: string,
-  logger: Logger,
-): Promise<{ created: boolean; file: string }> {
+export async function bootstrapAdminToken(prisma: PrismaClient, dataDir: string, logger: Logger): Promise<{ created: boolean; file: string }> {
   const file = path.resolve(dataDir, 'admin-token');
   const count = await prisma.apiToken.count();
   if (count > 0) return { created: false, file };

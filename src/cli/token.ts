@@ -52,7 +52,14 @@ export function parseExpiry(value: string, now = Date.now()): Date {
 /** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage or configuration error). */
 export async function runTokenCli(argv: string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
   let command: string | undefined;
-  let values: { tenant?: string | undefined; role?: string | undefined; name?: string | undefined; expires?: string | undefined; all?: boolean | undefined; help?: boolean | undefined };
+  let values: {
+    tenant?: string | undefined;
+    role?: string | undefined;
+    name?: string | undefined;
+    expires?: string | undefined;
+    all?: boolean | undefined;
+    help?: boolean | undefined;
+  };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
@@ -107,7 +114,12 @@ export async function runTokenCli(argv: string[], env: Record<string, string | u
   }
 }
 
-function plan(command: string, values: { tenant?: string | undefined; role?: string | undefined; name?: string | undefined; expires?: string | undefined; all?: boolean | undefined }, rest: string[], io: CliIo): (db: Database) => Promise<number> {
+function plan(
+  command: string,
+  values: { tenant?: string | undefined; role?: string | undefined; name?: string | undefined; expires?: string | undefined; all?: boolean | undefined },
+  rest: string[],
+  io: CliIo,
+): (db: Database) => Promise<number> {
   switch (command) {
     case 'create': {
       if (rest.length > 0) throw new UsageError(`create takes no positional arguments (got ${rest.join(' ')})`);
@@ -116,10 +128,15 @@ function plan(command: string, values: { tenant?: string | undefined; role?: str
       if (!(ROLES as readonly string[]).includes(values.role!)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
       const input = { tenantId: values.tenant!, role: values.role as Role, name: values.name!, expiresAt: values.expires ? parseExpiry(values.expires) : null };
       const issues = validateApiTokenInput(input);
-      if (issues.length > 0) throw new UsageError(issues.map((i) => `--${i.path[0] === 'tenantId' ? 'tenant' : i.path[0] === 'expiresAt' ? 'expires' : i.path[0]}: ${i.message}`).join('\n'));
+      if (issues.length > 0)
+        throw new UsageError(
+          issues.map((i) => `--${i.path[0] === 'tenantId' ? 'tenant' : i.path[0] === 'expiresAt' ? 'expires' : i.path[0]}: ${i.message}`).join('\n'),
+        );
       return async (db) => {
         const created = await createApiToken(db.prisma, input, systemActor(input.tenantId, 'cli'));
-        io.err(`created ${input.role} token ${created.id} "${created.apiToken.name}" in tenant ${input.tenantId}${input.expiresAt ? `, expires ${input.expiresAt.toISOString()}` : ''}; it is shown only now:`);
+        io.err(
+          `created ${input.role} token ${created.id} "${created.apiToken.name}" in tenant ${input.tenantId}${input.expiresAt ? `, expires ${input.expiresAt.toISOString()}` : ''}; it is shown only now:`,
+        );
         io.out(created.token);
         return 0;
       };
@@ -131,7 +148,9 @@ function plan(command: string, values: { tenant?: string | undefined; role?: str
         const rows = await listApiTokens(db.prisma, values.tenant ?? null, { includeRevoked: values.all ?? false });
         io.out(['id', 'tenant', 'role', 'name', 'created', 'expires', 'revoked'].join('\t'));
         for (const r of rows) {
-          io.out([r.id, r.tenantId, r.role, r.name, r.createdAt.toISOString(), r.expiresAt?.toISOString() ?? '-', r.revokedAt?.toISOString() ?? '-'].join('\t'));
+          io.out(
+            [r.id, r.tenantId, r.role, r.name, r.createdAt.toISOString(), r.expiresAt?.toISOString() ?? '-', r.revokedAt?.toISOString() ?? '-'].join('\t'),
+          );
         }
         return 0;
       };
@@ -146,7 +165,11 @@ function plan(command: string, values: { tenant?: string | undefined; role?: str
           io.err(`no token with id ${id}`);
           return 1;
         }
-        io.err(result.changed ? `revoked token ${id} "${result.apiToken.name}" (tenant ${result.apiToken.tenantId})` : `token ${id} was already revoked at ${result.apiToken.revokedAt!.toISOString()}`);
+        io.err(
+          result.changed
+            ? `revoked token ${id} "${result.apiToken.name}" (tenant ${result.apiToken.tenantId})`
+            : `token ${id} was already revoked at ${result.apiToken.revokedAt!.toISOString()}`,
+        );
         return 0;
       };
     }

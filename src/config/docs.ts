@@ -72,7 +72,10 @@ function variablesOf(group: GroupId): Array<[VariableName, Variable]> {
 
 /** GitHub's heading anchor. */
 function anchor(title: string): string {
-  return title.toLowerCase().replace(/[^a-z0-9 -]/g, '').replaceAll(' ', '-');
+  return title
+    .toLowerCase()
+    .replace(/[^a-z0-9 -]/g, '')
+    .replaceAll(' ', '-');
 }
 
 function typeText(spec: Variable): string {
@@ -117,7 +120,11 @@ function boundsMarkdown(spec: Variable): string {
 
 /** The default and bounds as sentences, for a comment in .env.example. */
 function envFacts(spec: Variable): string[] {
-  const facts = [isWhenUnset(spec.default) ? `Unset: ${spec.default.unset}.` : `Default: ${spec.default}${spec.type === 'int' ? inParentheses(readable(spec.default, spec.unit)) : ''}.`];
+  const facts = [
+    isWhenUnset(spec.default)
+      ? `Unset: ${spec.default.unset}.`
+      : `Default: ${spec.default}${spec.type === 'int' ? inParentheses(readable(spec.default, spec.unit)) : ''}.`,
+  ];
   switch (spec.type) {
     case 'int':
       facts.push(`Range: ${spec.min}–${spec.max}${spec.unit ? ` ${spec.unit}` : ''}${inParentheses(readableRange(spec.min, spec.max, spec.unit))}.`);

@@ -208,7 +208,9 @@ function crossFieldProblems(config: Config): string[] {
     const days = tel.rollupRetentionDays[grain];
     const name = `TELEMETRY_ROLLUP_${GRAIN_NAMES[grain].toUpperCase()}_RETENTION_DAYS`;
     if (days > 0 && (tel.rawRetentionDays === 0 || days < tel.rawRetentionDays)) {
-      problems.push(`${name}=${days} must be 0 (forever) or at least TELEMETRY_RAW_RETENTION_DAYS (${tel.rawRetentionDays === 0 ? '0, forever' : tel.rawRetentionDays}): rollups must outlive raw rows`);
+      problems.push(
+        `${name}=${days} must be 0 (forever) or at least TELEMETRY_RAW_RETENTION_DAYS (${tel.rawRetentionDays === 0 ? '0, forever' : tel.rawRetentionDays}): rollups must outlive raw rows`,
+      );
     }
   }
   return problems;

@@ -100,10 +100,14 @@ export const GROUPS = {
     intro:
       "With `MQTT_DYNSEC` on and `MQTT_URL` pointing at Mosquitto 2, Doppel creates, rotates, disables and deletes each device's Mosquitto client and role, and reconciles Mosquitto with the database at start-up and every `MQTT_DYNSEC_RECONCILE_S` (`docs/brokers.md`). The other variables here are read only when it is on.",
   },
-  brokerHttpAuth: { title: 'Broker HTTP auth', intro: 'For EMQX and mosquitto-go-auth, which ask Doppel over HTTP whether a device may connect, publish or subscribe (`docs/brokers.md`).' },
+  brokerHttpAuth: {
+    title: 'Broker HTTP auth',
+    intro: 'For EMQX and mosquitto-go-auth, which ask Doppel over HTTP whether a device may connect, publish or subscribe (`docs/brokers.md`).',
+  },
   redis: {
     title: 'Live events across instances',
-    intro: 'Live events go from the instance that handled a message to every other one through Redis pub/sub; without Redis they stay in the process (one instance).',
+    intro:
+      'Live events go from the instance that handled a message to every other one through Redis pub/sub; without Redis they stay in the process (one instance).',
   },
   apiTokens: { title: 'API tokens', intro: 'The bootstrap admin token and how revocations reach open subscriptions.' },
   twin: { title: 'Twin limits', intro: 'A twin update beyond a limit is refused with a typed error, never truncated.' },
@@ -114,7 +118,8 @@ export const GROUPS = {
   series: { title: 'Series, rollups and retention', intro: 'Reading series (`Device.series`), the rollups behind them, and deleting old points.' },
   graphql: {
     title: 'GraphQL edge',
-    intro: 'What an operation may ask for before anything runs, and how often one API token may ask; every limit refuses with a stable `extensions.code` (`docs/security.md`).',
+    intro:
+      'What an operation may ask for before anything runs, and how often one API token may ask; every limit refuses with a stable `extensions.code` (`docs/security.md`).',
   },
   commands: { title: 'Commands', intro: 'Sending commands to devices.' },
 } as const satisfies Record<string, { title: string; intro: string }>;
@@ -134,10 +139,31 @@ const MQTT_URL_FORMS = { accepts: /^(mqtts?|wss?|tcp|tls):\/\//, forms: ['mqtt:/
 
 export const VARIABLES = {
   // server
-  PORT: { group: 'server', type: 'int', default: 4000, min: 0, max: 65535, doc: 'HTTP port for GraphQL and graphql-ws (`/graphql`), GraphiQL, `/healthz`, `/readyz` and `/metrics`; `0` picks a free port.' },
+  PORT: {
+    group: 'server',
+    type: 'int',
+    default: 4000,
+    min: 0,
+    max: 65535,
+    doc: 'HTTP port for GraphQL and graphql-ws (`/graphql`), GraphiQL, `/healthz`, `/readyz` and `/metrics`; `0` picks a free port.',
+  },
   HOST: { group: 'server', type: 'string', default: '0.0.0.0', doc: 'Interface the HTTP server binds to.' },
-  LOG_LEVEL: { group: 'server', type: 'enum', values: LOG_LEVELS, default: 'info', doc: 'Least severe level written to the JSON log (pino); `silent` writes nothing.' },
-  SHUTDOWN_TIMEOUT_MS: { group: 'server', type: 'int', unit: 'ms', default: 10_000, min: 100, max: 600_000, doc: 'How long the SIGTERM drain may take before connections are closed anyway.' },
+  LOG_LEVEL: {
+    group: 'server',
+    type: 'enum',
+    values: LOG_LEVELS,
+    default: 'info',
+    doc: 'Least severe level written to the JSON log (pino); `silent` writes nothing.',
+  },
+  SHUTDOWN_TIMEOUT_MS: {
+    group: 'server',
+    type: 'int',
+    unit: 'ms',
+    default: 10_000,
+    min: 100,
+    max: 600_000,
+    doc: 'How long the SIGTERM drain may take before connections are closed anyway.',
+  },
 
   // database
   DATABASE_URL: {
@@ -149,12 +175,41 @@ export const VARIABLES = {
     example: 'postgres://doppel:secret@127.0.0.1:5432/doppel',
     doc: 'Where the data lives: `postgres://user:pass@host:5432/db` for PostgreSQL (production), `pglite:<dir>` or `file:<dir>` for an embedded PGlite directory, `memory://` for an in-memory PGlite (tests).',
   },
-  DOPPEL_DATA_DIR: { group: 'database', type: 'string', default: './data', doc: 'Directory for embedded-mode files: the PGlite data (unless `DATABASE_URL` names another place) and the bootstrap admin token.' },
+  DOPPEL_DATA_DIR: {
+    group: 'database',
+    type: 'string',
+    default: './data',
+    doc: 'Directory for embedded-mode files: the PGlite data (unless `DATABASE_URL` names another place) and the bootstrap admin token.',
+  },
 
   // embeddedDatabase
-  PGLITE_CHECKPOINT_WAL_MB: { group: 'embeddedDatabase', type: 'int', unit: 'MiB', default: 64, min: 1, max: 400, doc: 'A `CHECKPOINT` runs once this much WAL was written since the last one (without one PGlite stalls at about 550 MB of WAL).' },
-  PGLITE_CHECKPOINT_CHECK_MS: { group: 'embeddedDatabase', type: 'int', unit: 'ms', default: 1000, min: 10, max: 60_000, doc: 'How often that WAL distance is checked.' },
-  PGLITE_VACUUM_INTERVAL_MS: { group: 'embeddedDatabase', type: 'int', unit: 'ms', default: 5 * MINUTE_MS, min: 0, max: DAY_MS, doc: 'How often the tables updated in place get `VACUUM (ANALYZE)`; `0` = never.' },
+  PGLITE_CHECKPOINT_WAL_MB: {
+    group: 'embeddedDatabase',
+    type: 'int',
+    unit: 'MiB',
+    default: 64,
+    min: 1,
+    max: 400,
+    doc: 'A `CHECKPOINT` runs once this much WAL was written since the last one (without one PGlite stalls at about 550 MB of WAL).',
+  },
+  PGLITE_CHECKPOINT_CHECK_MS: {
+    group: 'embeddedDatabase',
+    type: 'int',
+    unit: 'ms',
+    default: 1000,
+    min: 10,
+    max: 60_000,
+    doc: 'How often that WAL distance is checked.',
+  },
+  PGLITE_VACUUM_INTERVAL_MS: {
+    group: 'embeddedDatabase',
+    type: 'int',
+    unit: 'ms',
+    default: 5 * MINUTE_MS,
+    min: 0,
+    max: DAY_MS,
+    doc: 'How often the tables updated in place get `VACUUM (ANALYZE)`; `0` = never.',
+  },
 
   // mqtt
   MQTT_URL: {
@@ -167,7 +222,15 @@ export const VARIABLES = {
   },
   MQTT_PORT: { group: 'mqtt', type: 'int', default: 1883, min: 0, max: 65535, doc: 'Port the embedded broker listens on (unused with `MQTT_URL`).' },
   MQTT_HOST: { group: 'mqtt', type: 'string', default: '0.0.0.0', doc: 'Interface the embedded broker binds to (unused with `MQTT_URL`).' },
-  MQTT_MAX_PAYLOAD_BYTES: { group: 'mqtt', type: 'int', unit: 'bytes', default: 256 * KiB, min: KiB, max: 16 * MiB, doc: 'Largest MQTT payload accepted from a device.' },
+  MQTT_MAX_PAYLOAD_BYTES: {
+    group: 'mqtt',
+    type: 'int',
+    unit: 'bytes',
+    default: 256 * KiB,
+    min: KiB,
+    max: 16 * MiB,
+    doc: 'Largest MQTT payload accepted from a device.',
+  },
 
   // externalBroker
   MQTT_SHARED_GROUP: {
@@ -177,7 +240,13 @@ export const VARIABLES = {
     pattern: /^[A-Za-z0-9_-]{1,64}$/,
     doc: 'Shared-subscription group every Doppel instance joins (`$share/<group>/devices/+/…`), so the broker hands each device message to one of them.',
   },
-  MQTT_USERNAME: { group: 'externalBroker', type: 'string', default: { unset: 'none' }, example: 'doppel-server', doc: "The server's own user name on the broker." },
+  MQTT_USERNAME: {
+    group: 'externalBroker',
+    type: 'string',
+    default: { unset: 'none' },
+    example: 'doppel-server',
+    doc: "The server's own user name on the broker.",
+  },
   MQTT_PASSWORD: { group: 'externalBroker', type: 'secret', default: { unset: 'none' }, doc: "The server's own password on the broker." },
   MQTT_CLIENT_ID: {
     group: 'externalBroker',
@@ -188,11 +257,19 @@ export const VARIABLES = {
     pattern: /^[A-Za-z0-9_.:-]{1,128}$/,
     quoteInProblem: true,
     example: 'doppel-0',
-    doc: 'A client id stable for this instance (e.g. a StatefulSet pod name): Doppel then keeps a persistent session, so the broker queues and redelivers the QoS 1 messages not yet acknowledged (not yet stored) across a crash or restart. The broker keeps routing an offline member\'s share of the group to its session until the session expires: set it only for instances that come back under the same id, and keep `MQTT_SESSION_EXPIRY_S` short.',
+    doc: "A client id stable for this instance (e.g. a StatefulSet pod name): Doppel then keeps a persistent session, so the broker queues and redelivers the QoS 1 messages not yet acknowledged (not yet stored) across a crash or restart. The broker keeps routing an offline member's share of the group to its session until the session expires: set it only for instances that come back under the same id, and keep `MQTT_SESSION_EXPIRY_S` short.",
   },
   // Upper bound: MQTT's Session Expiry Interval is 32-bit, but a session held for more than a week by an
   // instance that may never return is a misconfiguration.
-  MQTT_SESSION_EXPIRY_S: { group: 'externalBroker', type: 'int', unit: 's', default: 300, min: 1, max: WEEK_S, doc: 'How long the broker keeps that persistent session while the instance is away; ignored without `MQTT_CLIENT_ID`.' },
+  MQTT_SESSION_EXPIRY_S: {
+    group: 'externalBroker',
+    type: 'int',
+    unit: 's',
+    default: 300,
+    min: 1,
+    max: WEEK_S,
+    doc: 'How long the broker keeps that persistent session while the instance is away; ignored without `MQTT_CLIENT_ID`.',
+  },
   // 256 in flight over a ~55 ms store cycle capped ingestion near 4,600 msg/s (bench:ingest).
   MQTT_MAX_IN_FLIGHT: {
     group: 'externalBroker',
@@ -204,8 +281,20 @@ export const VARIABLES = {
   },
 
   // dynsec
-  MQTT_DYNSEC: { group: 'dynsec', type: 'bool', default: false, doc: "Keep Mosquitto's dynamic-security plugin (clients, roles, ACLs) in step with the device registry; needs `MQTT_URL`." },
-  MQTT_DYNSEC_URL: { group: 'dynsec', type: 'url', default: { unset: '`MQTT_URL`' }, ...MQTT_URL_FORMS, example: 'mqtt://127.0.0.1:1883', doc: 'Broker to send `$CONTROL/dynamic-security/v1` commands to.' },
+  MQTT_DYNSEC: {
+    group: 'dynsec',
+    type: 'bool',
+    default: false,
+    doc: "Keep Mosquitto's dynamic-security plugin (clients, roles, ACLs) in step with the device registry; needs `MQTT_URL`.",
+  },
+  MQTT_DYNSEC_URL: {
+    group: 'dynsec',
+    type: 'url',
+    default: { unset: '`MQTT_URL`' },
+    ...MQTT_URL_FORMS,
+    example: 'mqtt://127.0.0.1:1883',
+    doc: 'Broker to send `$CONTROL/dynamic-security/v1` commands to.',
+  },
   MQTT_DYNSEC_USERNAME: {
     group: 'dynsec',
     type: 'string',
@@ -221,9 +310,32 @@ export const VARIABLES = {
     format: '32 bytes: 64 hex characters or base64',
     doc: "Key encrypting device secrets so a reconcile can recreate a deleted Mosquitto client (e.g. `openssl rand -hex 32`); required with `MQTT_DYNSEC`. Keep it out of the database's backups; changing it means rotating every device.",
   },
-  MQTT_DYNSEC_RECONCILE_S: { group: 'dynsec', type: 'int', unit: 's', default: 300, min: 0, max: WEEK_S, doc: 'Reconcile Mosquitto with the database this often after the one at start-up; `0` = only at start-up.' },
-  MQTT_DYNSEC_BATCH: { group: 'dynsec', type: 'int', default: 200, min: 1, max: 10_000, doc: 'Dynamic-security commands per control message, and devices per reconcile page.' },
-  MQTT_DYNSEC_TIMEOUT_MS: { group: 'dynsec', type: 'int', unit: 'ms', default: 10_000, min: 100, max: 600_000, doc: "How long to wait for the plugin's answer to one control message." },
+  MQTT_DYNSEC_RECONCILE_S: {
+    group: 'dynsec',
+    type: 'int',
+    unit: 's',
+    default: 300,
+    min: 0,
+    max: WEEK_S,
+    doc: 'Reconcile Mosquitto with the database this often after the one at start-up; `0` = only at start-up.',
+  },
+  MQTT_DYNSEC_BATCH: {
+    group: 'dynsec',
+    type: 'int',
+    default: 200,
+    min: 1,
+    max: 10_000,
+    doc: 'Dynamic-security commands per control message, and devices per reconcile page.',
+  },
+  MQTT_DYNSEC_TIMEOUT_MS: {
+    group: 'dynsec',
+    type: 'int',
+    unit: 'ms',
+    default: 10_000,
+    min: 100,
+    max: 600_000,
+    doc: "How long to wait for the plugin's answer to one control message.",
+  },
 
   // brokerHttpAuth
   MQTT_HTTP_AUTH_SECRET: {
@@ -245,10 +357,22 @@ export const VARIABLES = {
     example: 'redis://127.0.0.1:6379/0',
     doc: 'Redis through which live events (subscriptions, token revocations) reach every instance. Set it when you run more than one instance, or a subscriber misses what the other instances handled.',
   },
-  REDIS_EVENTS_CHANNEL: { group: 'redis', type: 'string', default: 'doppel:events', trim: true, pattern: /^[A-Za-z0-9_.:-]{1,128}$/, doc: 'The pub/sub channel all instances of one deployment share; read only with `REDIS_URL`.' },
+  REDIS_EVENTS_CHANNEL: {
+    group: 'redis',
+    type: 'string',
+    default: 'doppel:events',
+    trim: true,
+    pattern: /^[A-Za-z0-9_.:-]{1,128}$/,
+    doc: 'The pub/sub channel all instances of one deployment share; read only with `REDIS_URL`.',
+  },
 
   // apiTokens
-  DOPPEL_BOOTSTRAP_TOKEN: { group: 'apiTokens', type: 'bool', default: true, doc: 'Create an admin API token on first start when none exists (written to `$DOPPEL_DATA_DIR/admin-token`, mode 0600).' },
+  DOPPEL_BOOTSTRAP_TOKEN: {
+    group: 'apiTokens',
+    type: 'bool',
+    default: true,
+    doc: 'Create an admin API token on first start when none exists (written to `$DOPPEL_DATA_DIR/admin-token`, mode 0600).',
+  },
   API_TOKEN_RECHECK_MS: {
     group: 'apiTokens',
     type: 'int',
@@ -260,17 +384,63 @@ export const VARIABLES = {
   },
 
   // twin
-  TWIN_MAX_SECTION_BYTES: { group: 'twin', type: 'int', unit: 'bytes', default: 32 * KiB, min: 256, max: 16 * MiB, doc: 'Largest `reported` or `desired` document.' },
+  TWIN_MAX_SECTION_BYTES: {
+    group: 'twin',
+    type: 'int',
+    unit: 'bytes',
+    default: 32 * KiB,
+    min: 256,
+    max: 16 * MiB,
+    doc: 'Largest `reported` or `desired` document.',
+  },
   TWIN_MAX_DEPTH: { group: 'twin', type: 'int', default: 10, min: 1, max: 64, doc: 'Deepest nesting of a twin document.' },
   TWIN_MAX_KEY_LENGTH: { group: 'twin', type: 'int', default: 128, min: 1, max: 1024, doc: 'Longest key in a twin document.' },
-  TWIN_MAX_FUTURE_SKEW_MS: { group: 'twin', type: 'int', unit: 'ms', default: 10 * MINUTE_MS, min: 0, max: 7 * DAY_MS, doc: 'A device timestamp further ahead of the server clock than this is refused (it would win every later write).' },
+  TWIN_MAX_FUTURE_SKEW_MS: {
+    group: 'twin',
+    type: 'int',
+    unit: 'ms',
+    default: 10 * MINUTE_MS,
+    min: 0,
+    max: 7 * DAY_MS,
+    doc: 'A device timestamp further ahead of the server clock than this is refused (it would win every later write).',
+  },
 
   // telemetry
-  TELEMETRY_MAX_MESSAGE_BYTES: { group: 'telemetry', type: 'int', unit: 'bytes', default: 256 * KiB, min: 64, max: 16 * MiB, doc: 'Largest telemetry message; `MQTT_MAX_PAYLOAD_BYTES` applies first, so the smaller one wins.' },
-  TELEMETRY_MAX_VALUES_PER_MESSAGE: { group: 'telemetry', type: 'int', default: 1000, min: 1, max: 100_000, doc: 'Most values in one message, over all entries of an array payload.' },
+  TELEMETRY_MAX_MESSAGE_BYTES: {
+    group: 'telemetry',
+    type: 'int',
+    unit: 'bytes',
+    default: 256 * KiB,
+    min: 64,
+    max: 16 * MiB,
+    doc: 'Largest telemetry message; `MQTT_MAX_PAYLOAD_BYTES` applies first, so the smaller one wins.',
+  },
+  TELEMETRY_MAX_VALUES_PER_MESSAGE: {
+    group: 'telemetry',
+    type: 'int',
+    default: 1000,
+    min: 1,
+    max: 100_000,
+    doc: 'Most values in one message, over all entries of an array payload.',
+  },
   TELEMETRY_MAX_BATCH_ENTRIES: { group: 'telemetry', type: 'int', default: 1000, min: 1, max: 100_000, doc: 'Most entries in one array (catch-up) message.' },
-  TELEMETRY_MAX_FUTURE_SKEW_MS: { group: 'telemetry', type: 'int', unit: 'ms', default: 10 * MINUTE_MS, min: 0, max: 7 * DAY_MS, doc: 'A telemetry timestamp further ahead of the server clock than this is refused.' },
-  TELEMETRY_BATCH_MAX_POINTS: { group: 'telemetry', type: 'int', default: 15_000, min: 1, max: 100_000, doc: 'Points are written in batches of at most this many.' },
+  TELEMETRY_MAX_FUTURE_SKEW_MS: {
+    group: 'telemetry',
+    type: 'int',
+    unit: 'ms',
+    default: 10 * MINUTE_MS,
+    min: 0,
+    max: 7 * DAY_MS,
+    doc: 'A telemetry timestamp further ahead of the server clock than this is refused.',
+  },
+  TELEMETRY_BATCH_MAX_POINTS: {
+    group: 'telemetry',
+    type: 'int',
+    default: 15_000,
+    min: 1,
+    max: 100_000,
+    doc: 'Points are written in batches of at most this many.',
+  },
   TELEMETRY_BATCH_MAX_AGE_MS: {
     group: 'telemetry',
     type: 'int',
@@ -288,8 +458,23 @@ export const VARIABLES = {
     max: 10_000_000,
     doc: 'Points held in memory (waiting plus being written); beyond it publishers are held back. At least `TELEMETRY_BATCH_MAX_POINTS` and `TELEMETRY_MAX_VALUES_PER_MESSAGE`.',
   },
-  TELEMETRY_BACKPRESSURE_TIMEOUT_MS: { group: 'telemetry', type: 'int', unit: 'ms', default: 10_000, min: 0, max: 600_000, doc: 'How long a message may wait for room when the pipeline is full before it is refused as `OVERLOADED`.' },
-  TELEMETRY_WRITE_CONCURRENCY: { group: 'telemetry', type: 'int', default: 2, min: 1, max: 32, doc: 'Batches written at once (each on its own connection with PostgreSQL; PGlite runs them one after the other).' },
+  TELEMETRY_BACKPRESSURE_TIMEOUT_MS: {
+    group: 'telemetry',
+    type: 'int',
+    unit: 'ms',
+    default: 10_000,
+    min: 0,
+    max: 600_000,
+    doc: 'How long a message may wait for room when the pipeline is full before it is refused as `OVERLOADED`.',
+  },
+  TELEMETRY_WRITE_CONCURRENCY: {
+    group: 'telemetry',
+    type: 'int',
+    default: 2,
+    min: 1,
+    max: 32,
+    doc: 'Batches written at once (each on its own connection with PostgreSQL; PGlite runs them one after the other).',
+  },
 
   // series
   TELEMETRY_ROLLUP_SETTLE_INTERVAL_MS: {
@@ -301,7 +486,14 @@ export const VARIABLES = {
     max: HOUR_MS,
     doc: "How often the hourly and daily rollups of hours that got new points are derived from the 15-minute ones. Each round re-derives every device's current hour, so shorter costs database CPU (bench:ingest: 2 s held 8,000 msg/s, 10 s 9,000).",
   },
-  TELEMETRY_SERIES_MAX_BUCKETS: { group: 'series', type: 'int', default: 10_000, min: 1, max: 1_000_000, doc: 'Most buckets one `Device.series` range may span, per metric; more is refused `BAD_USER_INPUT`.' },
+  TELEMETRY_SERIES_MAX_BUCKETS: {
+    group: 'series',
+    type: 'int',
+    default: 10_000,
+    min: 1,
+    max: 1_000_000,
+    doc: 'Most buckets one `Device.series` range may span, per metric; more is refused `BAD_USER_INPUT`.',
+  },
   TELEMETRY_SERIES_MAX_METRICS: { group: 'series', type: 'int', default: 20, min: 1, max: 1000, doc: 'Most metrics one `Device.series` query may name.' },
   TELEMETRY_SERIES_ROLLUPS: {
     group: 'series',
@@ -309,7 +501,15 @@ export const VARIABLES = {
     default: true,
     doc: 'Series read rollups (15 minutes, hour, day) where they line up with the buckets; `false` reads raw rows only (e.g. until `npm run db:rollups` has rebuilt rollups for data stored before they existed).',
   },
-  TELEMETRY_RAW_RETENTION_DAYS: { group: 'series', type: 'int', unit: 'days', default: 0, min: 0, max: 100_000, doc: 'Raw points older than this are deleted in the background; `0` keeps them forever.' },
+  TELEMETRY_RAW_RETENTION_DAYS: {
+    group: 'series',
+    type: 'int',
+    unit: 'days',
+    default: 0,
+    min: 0,
+    max: 100_000,
+    doc: 'Raw points older than this are deleted in the background; `0` keeps them forever.',
+  },
   TELEMETRY_ROLLUP_15M_RETENTION_DAYS: {
     group: 'series',
     type: 'int',
@@ -321,21 +521,68 @@ export const VARIABLES = {
   },
   TELEMETRY_ROLLUP_1H_RETENTION_DAYS: { group: 'series', type: 'int', unit: 'days', default: 0, min: 0, max: 100_000, doc: 'The same for hourly rollups.' },
   TELEMETRY_ROLLUP_1D_RETENTION_DAYS: { group: 'series', type: 'int', unit: 'days', default: 0, min: 0, max: 100_000, doc: 'The same for daily rollups.' },
-  TELEMETRY_RETENTION_INTERVAL_MS: { group: 'series', type: 'int', unit: 'ms', default: 10 * MINUTE_MS, min: 1000, max: 7 * DAY_MS, doc: 'How often the retention sweep runs.' },
-  TELEMETRY_RETENTION_BATCH_ROWS: { group: 'series', type: 'int', default: 10_000, min: 1, max: 1_000_000, doc: 'Rows one retention `DELETE` removes at most; bounded batches keep locks and WAL bursts short.' },
+  TELEMETRY_RETENTION_INTERVAL_MS: {
+    group: 'series',
+    type: 'int',
+    unit: 'ms',
+    default: 10 * MINUTE_MS,
+    min: 1000,
+    max: 7 * DAY_MS,
+    doc: 'How often the retention sweep runs.',
+  },
+  TELEMETRY_RETENTION_BATCH_ROWS: {
+    group: 'series',
+    type: 'int',
+    default: 10_000,
+    min: 1,
+    max: 1_000_000,
+    doc: 'Rows one retention `DELETE` removes at most; bounded batches keep locks and WAL bursts short.',
+  },
 
   // graphql
-  NODE_ENV: { group: 'graphql', type: 'string', default: { unset: 'not production' }, example: 'production', doc: '`production` turns GraphQL introspection and GraphiQL off, unless they are set explicitly.' },
-  GRAPHQL_INTROSPECTION: { group: 'graphql', type: 'bool', default: { unset: '`true`; `false` when `NODE_ENV=production`' }, doc: 'Answer `__schema` / `__type`; when off they are refused `INTROSPECTION_DISABLED`.' },
+  NODE_ENV: {
+    group: 'graphql',
+    type: 'string',
+    default: { unset: 'not production' },
+    example: 'production',
+    doc: '`production` turns GraphQL introspection and GraphiQL off, unless they are set explicitly.',
+  },
+  GRAPHQL_INTROSPECTION: {
+    group: 'graphql',
+    type: 'bool',
+    default: { unset: '`true`; `false` when `NODE_ENV=production`' },
+    doc: 'Answer `__schema` / `__type`; when off they are refused `INTROSPECTION_DISABLED`.',
+  },
   GRAPHQL_GRAPHIQL: {
     group: 'graphql',
     type: 'bool',
     default: { unset: '`true`; `false` when `NODE_ENV=production` or introspection is off' },
     doc: 'Serve GraphiQL at `GET /graphql`; needs `GRAPHQL_INTROSPECTION` (GraphiQL reads the schema by introspection).',
   },
-  GRAPHQL_MAX_DEPTH: { group: 'graphql', type: 'int', default: 10, min: 1, max: 100, doc: 'Deepest field nesting of an operation, fragments not counting as a level; deeper is refused `DEPTH_LIMIT_EXCEEDED`.' },
-  GRAPHQL_MAX_ALIASES: { group: 'graphql', type: 'int', default: 15, min: 0, max: 1000, doc: 'Most aliases in one operation, fragments included; more is refused `ALIAS_LIMIT_EXCEEDED`.' },
-  GRAPHQL_MAX_TOKENS: { group: 'graphql', type: 'int', default: 1000, min: 50, max: 100_000, doc: 'Most lexical tokens in one document (parsing stops there); more is refused `TOKEN_LIMIT_EXCEEDED`.' },
+  GRAPHQL_MAX_DEPTH: {
+    group: 'graphql',
+    type: 'int',
+    default: 10,
+    min: 1,
+    max: 100,
+    doc: 'Deepest field nesting of an operation, fragments not counting as a level; deeper is refused `DEPTH_LIMIT_EXCEEDED`.',
+  },
+  GRAPHQL_MAX_ALIASES: {
+    group: 'graphql',
+    type: 'int',
+    default: 15,
+    min: 0,
+    max: 1000,
+    doc: 'Most aliases in one operation, fragments included; more is refused `ALIAS_LIMIT_EXCEEDED`.',
+  },
+  GRAPHQL_MAX_TOKENS: {
+    group: 'graphql',
+    type: 'int',
+    default: 1000,
+    min: 50,
+    max: 100_000,
+    doc: 'Most lexical tokens in one document (parsing stops there); more is refused `TOKEN_LIMIT_EXCEEDED`.',
+  },
   GRAPHQL_MAX_COST: {
     group: 'graphql',
     type: 'int',
@@ -344,7 +591,15 @@ export const VARIABLES = {
     max: 10_000_000,
     doc: 'Highest estimated cost of one operation: 1 per field, the list inside a `first`/`last` connection times its page size (default 100), other lists times 10 (`src/security/query-cost.ts`); more is refused `COST_LIMIT_EXCEEDED`.',
   },
-  GRAPHQL_MAX_BODY_BYTES: { group: 'graphql', type: 'int', unit: 'bytes', default: MiB, min: KiB, max: 64 * MiB, doc: 'Largest HTTP request body and graphql-ws message; larger is refused with 413 `PAYLOAD_TOO_LARGE` (WebSocket close 1009).' },
+  GRAPHQL_MAX_BODY_BYTES: {
+    group: 'graphql',
+    type: 'int',
+    unit: 'bytes',
+    default: MiB,
+    min: KiB,
+    max: 64 * MiB,
+    doc: 'Largest HTTP request body and graphql-ws message; larger is refused with 413 `PAYLOAD_TOO_LARGE` (WebSocket close 1009).',
+  },
   GRAPHQL_RATE_LIMIT_PER_S: {
     group: 'graphql',
     type: 'int',
@@ -356,9 +611,24 @@ export const VARIABLES = {
   GRAPHQL_RATE_LIMIT_BURST: { group: 'graphql', type: 'int', default: 200, min: 1, max: 10_000_000, doc: 'Operations an idle API token may make at once.' },
 
   // commands
-  COMMAND_RATE_LIMIT: { group: 'commands', type: 'int', default: 60, min: 1, max: 1_000_000, doc: 'Commands one device may be sent per window (`sendCommand`; fleet commands do not count); more is refused `RateLimited`.' },
+  COMMAND_RATE_LIMIT: {
+    group: 'commands',
+    type: 'int',
+    default: 60,
+    min: 1,
+    max: 1_000_000,
+    doc: 'Commands one device may be sent per window (`sendCommand`; fleet commands do not count); more is refused `RateLimited`.',
+  },
   COMMAND_RATE_WINDOW_MS: { group: 'commands', type: 'int', unit: 'ms', default: MINUTE_MS, min: 1, max: DAY_MS, doc: 'The rate-limit window.' },
-  COMMAND_SWEEP_INTERVAL_MS: { group: 'commands', type: 'int', unit: 'ms', default: 1000, min: 10, max: HOUR_MS, doc: 'How often the sweeper expires and times out commands and retries undelivered ones, from the database.' },
+  COMMAND_SWEEP_INTERVAL_MS: {
+    group: 'commands',
+    type: 'int',
+    unit: 'ms',
+    default: 1000,
+    min: 10,
+    max: HOUR_MS,
+    doc: 'How often the sweeper expires and times out commands and retries undelivered ones, from the database.',
+  },
   COMMAND_MAX_FLEET_SIZE: { group: 'commands', type: 'int', default: 10_000, min: 1, max: 1_000_000, doc: 'Most devices one `sendFleetCommand` may target.' },
   COMMAND_MAX_PARAMS_BYTES: { group: 'commands', type: 'int', unit: 'bytes', default: 16 * KiB, min: 2, max: MiB, doc: 'Largest `params` object, serialized.' },
 } as const satisfies Record<string, Variable>;

@@ -103,7 +103,7 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
   return {
     prisma,
     sql: {
-      query: async <T,>(sql: string, params: readonly unknown[] = []) => (await pool.query({ text: sql, values: [...params] })).rows as T[],
+      query: async <T>(sql: string, params: readonly unknown[] = []) => (await pool.query({ text: sql, values: [...params] })).rows as T[],
     },
     kind: 'postgres',
     driver: { kind: 'postgres', pool },
@@ -134,7 +134,7 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
 
 function pgliteRunner(pglite: Pick<PGlite, 'query' | 'exec'>): SqlRunner {
   return {
-    query: async <T,>(sql: string, params: readonly unknown[] = []) => (await pglite.query<T>(sql, [...params])).rows,
+    query: async <T>(sql: string, params: readonly unknown[] = []) => (await pglite.query<T>(sql, [...params])).rows,
     executeScript: async (sql: string) => {
       await pglite.exec(sql);
     },
@@ -143,8 +143,7 @@ function pgliteRunner(pglite: Pick<PGlite, 'query' | 'exec'>): SqlRunner {
 
 function pgSession(client: pg.PoolClient): SqlSession {
   const runner: SqlRunner = {
-    query: async <T,>(sql: string, params: readonly unknown[] = []) =>
-      (await client.query({ text: sql, values: [...params] })).rows as T[],
+    query: async <T>(sql: string, params: readonly unknown[] = []) => (await client.query({ text: sql, values: [...params] })).rows as T[],
     executeScript: async (sql: string) => {
       await client.query(sql);
     },

@@ -193,7 +193,10 @@ async function acquireLock(session: SqlRunner, timeoutMs: number, log: (message:
     const [row] = await session.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(${MIGRATE_ADVISORY_LOCK_KEY}) AS locked`);
     if (row?.locked) return;
     if (Date.now() >= deadline) {
-      throw new MigrationError('MIGRATION_LOCK_TIMEOUT', `Another process has been migrating this database for more than ${timeoutMs} ms (advisory lock ${MIGRATE_ADVISORY_LOCK_KEY})`);
+      throw new MigrationError(
+        'MIGRATION_LOCK_TIMEOUT',
+        `Another process has been migrating this database for more than ${timeoutMs} ms (advisory lock ${MIGRATE_ADVISORY_LOCK_KEY})`,
+      );
     }
     if (!waiting) log('Waiting for another process to finish migrating this database');
     waiting = true;
@@ -210,7 +213,10 @@ async function loadRecords(session: SqlRunner): Promise<MigrationRecord[]> {
   );
   if (!tables.some((t) => t.name === '_prisma_migrations')) {
     if (tables.length > 0) {
-      const names = tables.slice(0, 5).map((t) => t.name).join(', ');
+      const names = tables
+        .slice(0, 5)
+        .map((t) => t.name)
+        .join(', ');
       throw new MigrationError(
         'DATABASE_NOT_EMPTY',
         `The database schema is not empty (${names}${tables.length > 5 ? ', …' : ''}) but has no _prisma_migrations table, ` +

@@ -206,10 +206,7 @@ function toDriverAdapterError(error: unknown): unknown {
  * engine insists on a connection) and frees everything afterwards, shadow databases included.
  * Low level: prefer {@link diffSql}. Tests use it to ask Prisma's own engine about our migrations table.
  */
-export async function withSchemaEngine<T>(
-  options: { database?: EngineDatabase; schema?: string },
-  fn: (engine: SchemaEngine) => Promise<T>,
-): Promise<T> {
+export async function withSchemaEngine<T>(options: { database?: EngineDatabase; schema?: string }, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   const bindings = await loadBindings();
   const factory = new EngineAdapterFactory(options.database);
   const bound: ErrorCapturingSqlMigrationAwareDriverAdapterFactory = bindMigrationAwareSqlAdapterFactory(factory);
@@ -218,11 +215,7 @@ export async function withSchemaEngine<T>(
   };
   let engine: SchemaEngine | undefined;
   try {
-    engine = await bindings.SchemaEngine.new(
-      { datamodels: options.schema === undefined ? undefined : [['schema.prisma', options.schema]] },
-      log,
-      bound,
-    );
+    engine = await bindings.SchemaEngine.new({ datamodels: options.schema === undefined ? undefined : [['schema.prisma', options.schema]] }, log, bound);
     return await fn(engine);
   } catch (error) {
     throw engineError(error, bound);

@@ -137,5 +137,4 @@ export class DomainValidationError<Code extends string> extends DoppelError {
 }
 
 /** A refused twin patch (or device timestamp). */
-export class TwinValidationError extends DomainValidationError<TwinErrorCode> {
-}
+export class TwinValidationError extends DomainValidationError<TwinErrorCode> {}

@@ -504,7 +504,10 @@ export function applyPatch(state: SectionState, patch: unknown, ts: number, limi
   if (changed) {
     // Rebuilt in sorted key order, exactly as materialize would build it.
     doc = {};
-    const names = Object.keys(state.doc).filter((name) => !touched.has(name)).concat(Object.keys(fresh)).sort(byName);
+    const names = Object.keys(state.doc)
+      .filter((name) => !touched.has(name))
+      .concat(Object.keys(fresh))
+      .sort(byName);
     for (const name of names) setOwn(doc, name, hasOwn(fresh, name) ? fresh[name]! : state.doc[name]!);
     // Only when the document changes: an unchanged document was accepted before, and refusing a
     // no-op (say, after the limit was lowered) would turn replays into errors.
@@ -561,7 +564,17 @@ export function parseTimestamp(input: unknown, now: number, options: { maxFuture
     const minute = Number(mi ?? 0);
     const second = Number(s ?? 0);
     const offset = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om ?? 0));
-    if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59 || Number(oh ?? 0) > 23 || Number(om ?? 0) > 59) {
+    if (
+      month < 1 ||
+      month > 12 ||
+      day < 1 ||
+      day > daysInMonth(year, month) ||
+      hour > 23 ||
+      minute > 59 ||
+      second > 59 ||
+      Number(oh ?? 0) > 23 ||
+      Number(om ?? 0) > 59
+    ) {
       return timestampError(`ts ${shown} is not a valid date-time`);
     }
     // Checked before Date.UTC, which maps years 0–99 to 1900–1999. (1969 can still be 1970 in UTC.)

@@ -129,9 +129,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
         return;
       }
       if (this.queue.length >= maxQueued) {
-        this.fail(
-          new DoppelError(SLOW_CONSUMER, `subscription ended: more than ${maxQueued} events waiting for this client; it is not reading fast enough`),
-        );
+        this.fail(new DoppelError(SLOW_CONSUMER, `subscription ended: more than ${maxQueued} events waiting for this client; it is not reading fast enough`));
         options.onSlowConsumer?.(this.type);
         return;
       }

@@ -69,10 +69,13 @@ export function sampleEvents<E extends SampledEvent>(
     }
     const due = sampler.nextDueAt();
     if (due === undefined || timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      wake();
-    }, Math.max(0, due - clock()));
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        wake();
+      },
+      Math.max(0, due - clock()),
+    );
   }
 
   void (async () => {

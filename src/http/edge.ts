@@ -2,7 +2,17 @@ import type { IncomingMessage } from 'node:http';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { Lexer, Source, TokenKind, type DocumentNode, type ExecutionArgs, type GraphQLError, type GraphQLSchema, type ValidationContext, type ValidationRule } from 'graphql';
+import {
+  Lexer,
+  Source,
+  TokenKind,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLError,
+  type GraphQLSchema,
+  type ValidationContext,
+  type ValidationRule,
+} from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Principal } from '../domain/principal.ts';
 import type { GraphQLEdgeConfig } from '../config.ts';
@@ -60,8 +70,7 @@ const TOKEN_LIMIT_MESSAGE = /tokens\. Parsing aborted\./;
 
 export function createEdge(config: GraphQLEdgeConfig, metrics: Metrics) {
   metrics.describe(EDGE_REFUSED_METRIC, 'GraphQL requests and operations refused at the edge, by reason (limit) and transport (http, ws).');
-  const buckets =
-    config.rateLimitPerSecond > 0 ? createTokenBuckets({ ratePerSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst }) : undefined;
+  const buckets = config.rateLimitPerSecond > 0 ? createTokenBuckets({ ratePerSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst }) : undefined;
 
   function count(code: EdgeCode, transport: Transport): void {
     metrics.inc(EDGE_REFUSED_METRIC, { reason: EDGE_CODES[code], transport });

@@ -259,10 +259,7 @@ function streamError(error: unknown): unknown {
   return error instanceof DoppelError ? createGraphQLError(error.message, { extensions: { code: error.code } }) : error;
 }
 
-export function endOnRevocation(
-  source: AsyncIterable<ExecutionResult>,
-  watch: (onRevoked: () => void) => () => void,
-): AsyncIterableIterator<ExecutionResult> {
+export function endOnRevocation(source: AsyncIterable<ExecutionResult>, watch: (onRevoked: () => void) => () => void): AsyncIterableIterator<ExecutionResult> {
   const inner = source[Symbol.asyncIterator]();
   let state: 'open' | 'revoked' | 'done' = 'open';
   // The caller's pending next(), if any. (Not a Promise.race against one long-lived "revoked" promise:

@@ -12,7 +12,17 @@ import type { TelemetryService } from '../services/telemetry/index.ts';
 import type { TwinLimits } from '../config.ts';
 import type { JsonObject } from '../domain/twin.ts';
 import type { CommandService } from '../services/commands/index.ts';
-import { encode, parseAck, parseGet, parseReported, parseStatus, type DeltaMessage, type GetAccepted, type Rejected, type ReportedAccepted } from './contract.ts';
+import {
+  encode,
+  parseAck,
+  parseGet,
+  parseReported,
+  parseStatus,
+  type DeltaMessage,
+  type GetAccepted,
+  type Rejected,
+  type ReportedAccepted,
+} from './contract.ts';
 import { topics } from './topics.ts';
 import type { ConnectionEvent, InboundMessage, MqttTransport } from './transport.ts';
 import type { LastSeenTracker } from '../services/presence.ts';
@@ -98,7 +108,9 @@ export function createBridge(options: BridgeOptions) {
         ...token,
         ...(issue ? { path: ['state', ...issue.path] } : {}),
         // A schema violation can fail several paths at once: the device gets all of them.
-        ...(outcome.error instanceof SchemaValidationError ? { errors: issues.map((i) => ({ path: ['state', ...i.path], code: i.code, message: i.message })) } : {}),
+        ...(outcome.error instanceof SchemaValidationError
+          ? { errors: issues.map((i) => ({ path: ['state', ...i.path], code: i.code, message: i.message })) }
+          : {}),
       };
       reject(msg, reason);
       await publishJson(topics.reportedRejected(msg.deviceId), rejection(reason));

@@ -72,7 +72,12 @@ export interface ExternalTransport extends MqttTransport {
   stats(): ExternalClientStats;
 }
 
-type SendPacket = (packet: { cmd: 'puback'; messageId: number; reasonCode?: number }, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) => void;
+type SendPacket = (
+  packet: { cmd: 'puback'; messageId: number; reasonCode?: number },
+  cb?: (err?: Error) => void,
+  cbStorePut?: unknown,
+  noStore?: boolean,
+) => void;
 
 /** Passed to MQTT.js' handleMessage callback: "carry on with the next packet, do not PUBACK this one". */
 const DEFERRED_ACK = new Error('PUBACK deferred until the handler settles');
@@ -204,7 +209,10 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
     });
 
     c.connect();
-    const timer = setTimeout(() => settleStart?.(new Error(`could not connect and subscribe to ${redact(options.url)} within ${options.startTimeoutMs ?? 30_000} ms`)), options.startTimeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => settleStart?.(new Error(`could not connect and subscribe to ${redact(options.url)} within ${options.startTimeoutMs ?? 30_000} ms`)),
+      options.startTimeoutMs ?? 30_000,
+    );
     timer.unref();
     try {
       await started;

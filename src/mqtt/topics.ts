@@ -17,8 +17,6 @@ import { isValidCommandId, isValidDeviceId } from '../domain/ids.ts';
 
 const ROOT = 'devices';
 
-
-
 /** A device → server topic, parsed. */
 export type InboundTopic =
   | { deviceId: string; kind: 'telemetry' }

@@ -18,7 +18,9 @@ const AuditEventRef = builder.objectRef<AuditEventShape>('AuditEvent').implement
     id: t.id({ resolve: (e) => e.id.toString() }),
     actor: t.exposeString('actor', { description: '"token:<id>", "device:<deviceId>" or "system".' }),
     actorName: t.exposeString('actorName', { nullable: true, description: 'The token name at the time (or the system part that acted).' }),
-    action: t.exposeString('action', { description: 'e.g. apiToken.create, apiToken.revoke, device.register, device.delete, device.rotateCredentials, twin.updateDesired.' }),
+    action: t.exposeString('action', {
+      description: 'e.g. apiToken.create, apiToken.revoke, device.register, device.delete, device.rotateCredentials, twin.updateDesired.',
+    }),
     target: t.exposeString('target', { description: 'e.g. "device:<deviceId>", "apiToken:<id>".' }),
     details: t.field({ type: 'JSON', resolve: (e) => e.details }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
@@ -46,7 +48,13 @@ builder.queryFields((t) => ({
           if (!/^\d{1,19}$/.test(args.after)) throw badInput('after is not a cursor of this connection');
           beforeId = BigInt(args.after);
         }
-        const rows = await ctx.audit.list({ tenantId: ctx.principal.tenantId, limit: size + 1, beforeId, action: args.action ?? null, target: args.target ?? null });
+        const rows = await ctx.audit.list({
+          tenantId: ctx.principal.tenantId,
+          limit: size + 1,
+          beforeId,
+          action: args.action ?? null,
+          target: args.target ?? null,
+        });
         const edges = rows.slice(0, size).map((node) => ({ cursor: node.id.toString(), node }));
         return {
           edges,

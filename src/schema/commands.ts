@@ -10,7 +10,8 @@ import { DeviceFilter, deviceWhere } from './device.ts';
 import { ErrorInterface } from './errors.ts';
 
 export const CommandStatusEnum = builder.enumType('CommandStatus', {
-  description: 'PENDING → SENT → ACCEPTED → SUCCEEDED | FAILED | REJECTED; or EXPIRED (TTL passed before delivery), CANCELED (before delivery), TIMED_OUT (delivered, no final ack in time).',
+  description:
+    'PENDING → SENT → ACCEPTED → SUCCEEDED | FAILED | REJECTED; or EXPIRED (TTL passed before delivery), CANCELED (before delivery), TIMED_OUT (delivered, no final ack in time).',
   values: COMMAND_STATUSES,
 });
 
@@ -197,9 +198,7 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { input }, ctx) => {
       const hasIds = input.deviceIds != null;
       if (hasIds === (input.filter != null)) {
-        throw new ValidationError('invalid fleet command', [
-          { path: ['input'], code: 'INVALID_TARGET', message: 'give exactly one of filter and deviceIds' },
-        ]);
+        throw new ValidationError('invalid fleet command', [{ path: ['input'], code: 'INVALID_TARGET', message: 'give exactly one of filter and deviceIds' }]);
       }
       const selection = hasIds ? { deviceIds: input.deviceIds! } : { filter: deviceWhere(ctx.principal.tenantId, input.filter) };
       const id = await ctx.commands.sendFleet(actorOf(ctx.principal), { name: input.name, params: input.params ?? {}, ttlMs: input.ttlMs ?? null }, selection);

@@ -79,8 +79,7 @@ builder.queryFields((t) => ({
     type: 'Device',
     nullable: true,
     args: { deviceId: t.arg.string({ required: true }) },
-    resolve: (query, _root, { deviceId }, ctx) =>
-      ctx.prisma.device.findFirst({ ...query, where: { tenantId: ctx.principal.tenantId, deviceId } }),
+    resolve: (query, _root, { deviceId }, ctx) => ctx.prisma.device.findFirst({ ...query, where: { tenantId: ctx.principal.tenantId, deviceId } }),
   }),
   devices: t.prismaConnection(
     {
@@ -91,8 +90,7 @@ builder.queryFields((t) => ({
       defaultSize: 50,
       maxSize: 500,
       totalCount: (_parent, args, ctx) => ctx.prisma.device.count({ where: deviceWhere(ctx.principal.tenantId, args.filter) }),
-      resolve: (query, _root, args, ctx) =>
-        ctx.prisma.device.findMany({ ...query, where: deviceWhere(ctx.principal.tenantId, args.filter) }),
+      resolve: (query, _root, args, ctx) => ctx.prisma.device.findMany({ ...query, where: deviceWhere(ctx.principal.tenantId, args.filter) }),
     },
     { name: 'DeviceConnection' },
     { name: 'DeviceEdge' },
@@ -100,20 +98,17 @@ builder.queryFields((t) => ({
   deviceModels: t.prismaField({
     ...requireRole('viewer'),
     type: ['DeviceModel'],
-    resolve: (query, _root, _args, ctx) =>
-      ctx.prisma.deviceModel.findMany({ ...query, where: { tenantId: ctx.principal.tenantId }, orderBy: { name: 'asc' } }),
+    resolve: (query, _root, _args, ctx) => ctx.prisma.deviceModel.findMany({ ...query, where: { tenantId: ctx.principal.tenantId }, orderBy: { name: 'asc' } }),
   }),
 }));
 
-const CredentialsRef = builder
-  .objectRef<{ username: string; password: string }>('DeviceCredentials')
-  .implement({
-    description: 'MQTT credentials. The password is shown only in this response; Doppel keeps only its hash.',
-    fields: (t) => ({
-      username: t.exposeString('username'),
-      password: t.exposeString('password'),
-    }),
-  });
+const CredentialsRef = builder.objectRef<{ username: string; password: string }>('DeviceCredentials').implement({
+  description: 'MQTT credentials. The password is shown only in this response; Doppel keeps only its hash.',
+  fields: (t) => ({
+    username: t.exposeString('username'),
+    password: t.exposeString('password'),
+  }),
+});
 
 const DeviceWithCredentialsRef = builder
   .objectRef<{ deviceUuid: string; credentials: { username: string; password: string } }>('DeviceWithCredentials')
@@ -218,7 +213,6 @@ builder.mutationFields((t) => ({
     },
   }),
 }));
-
 
 const DeviceConnectionEventRef = builder.objectRef<DeviceConnectionEvent>('DeviceConnectionEvent').implement({
   fields: (t) => ({

@@ -1,12 +1,5 @@
 import { builder } from '../builder.ts';
-import {
-  AlreadyExistsError,
-  type DoppelError,
-  NotFoundError,
-  ValidationError,
-  VersionConflictError,
-  type FieldIssue,
-} from '../domain/errors.ts';
+import { AlreadyExistsError, type DoppelError, NotFoundError, ValidationError, VersionConflictError, type FieldIssue } from '../domain/errors.ts';
 
 /** Every typed error implements this, so clients can always select `... on Error { message code }`. */
 export const ErrorInterface = builder.interfaceRef<DoppelError>('Error').implement({

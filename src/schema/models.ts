@@ -11,7 +11,11 @@ const CommandDefinitionRef = builder.objectRef<CommandDefinition>('CommandDefini
     description: t.string({ nullable: true, resolve: (c) => c.description ?? null }),
     params: t.field({ type: 'JSON', description: 'JSON Schema of the params object.', resolve: (c) => c.params ?? {} }),
     timeoutMs: t.int({ nullable: true, description: 'A SENT command without a final ack after this long is TIMED_OUT.', resolve: (c) => c.timeoutMs ?? null }),
-    ttlMs: t.int({ nullable: true, description: 'Default time to live before delivery; an undelivered command past it is EXPIRED.', resolve: (c) => c.ttlMs ?? null }),
+    ttlMs: t.int({
+      nullable: true,
+      description: 'Default time to live before delivery; an undelivered command past it is EXPIRED.',
+      resolve: (c) => c.ttlMs ?? null,
+    }),
   }),
 });
 
@@ -51,7 +55,11 @@ const CommandDefinitionInput = builder.inputType('CommandDefinitionInput', {
   fields: (t) => ({
     name: t.string({ required: true, description: '1–64 characters of A–Z, a–z, 0–9, "_", "." or "-".' }),
     description: t.string({ required: false }),
-    params: t.field({ type: 'JSON', required: false, description: 'JSON Schema of params (an object schema). Unknown params are refused unless it sets additionalProperties.' }),
+    params: t.field({
+      type: 'JSON',
+      required: false,
+      description: 'JSON Schema of params (an object schema). Unknown params are refused unless it sets additionalProperties.',
+    }),
     timeoutMs: t.int({ required: false }),
     ttlMs: t.int({ required: false }),
   }),

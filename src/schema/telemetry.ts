@@ -1,7 +1,15 @@
 import { createGraphQLError } from 'graphql-yoga';
 import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
-import { isValidTimeZone, MAX_BUCKET_TS, MIN_BUCKET_TS, type AggregateFunction, type BucketInterval, type FillMode, type SeriesBucket } from '../domain/telemetry/buckets.ts';
+import {
+  isValidTimeZone,
+  MAX_BUCKET_TS,
+  MIN_BUCKET_TS,
+  type AggregateFunction,
+  type BucketInterval,
+  type FillMode,
+  type SeriesBucket,
+} from '../domain/telemetry/buckets.ts';
 import { METRIC_NAME } from '../domain/telemetry/message.ts';
 import type { MetricSeries, SeriesKey } from '../services/series.ts';
 import { createTelemetryReader, type TelemetryReader, type TelemetryValue } from '../services/telemetry-queries.ts';
@@ -15,9 +23,17 @@ const TelemetryValueRef = builder.objectRef<TelemetryValue>('TelemetryValue').im
   description: 'One telemetry value of a device.',
   fields: (t) => ({
     metric: t.exposeString('metric'),
-    ts: t.field({ type: 'DateTime', description: 'When it was measured (the device ts, else receive time).', resolve: (v) => (v.ts instanceof Date ? v.ts : new Date(v.ts)) }),
+    ts: t.field({
+      type: 'DateTime',
+      description: 'When it was measured (the device ts, else receive time).',
+      resolve: (v) => (v.ts instanceof Date ? v.ts : new Date(v.ts)),
+    }),
     value: t.exposeFloat('value', { description: 'The value; a boolean is 1 or 0 (see boolValue).' }),
-    boolValue: t.boolean({ nullable: true, description: 'The value as a boolean when the device sent a boolean, else null.', resolve: (v) => (v.isBool ? v.value !== 0 : null) }),
+    boolValue: t.boolean({
+      nullable: true,
+      description: 'The value as a boolean when the device sent a boolean, else null.',
+      resolve: (v) => (v.isBool ? v.value !== 0 : null),
+    }),
   }),
 });
 
@@ -83,7 +99,7 @@ const FillModeEnum = builder.enumType('FillMode', {
   values: {
     NONE: { value: 'none', description: 'Left out: only buckets with points are returned.' },
     NULL: { value: 'null', description: 'Returned with count 0 and every other aggregate null.' },
-    PREVIOUS: { value: 'previous', description: 'Returned with the previous bucket\'s values (count stays 0); null before the first bucket with points.' },
+    PREVIOUS: { value: 'previous', description: "Returned with the previous bucket's values (count stays 0); null before the first bucket with points." },
   } as const,
 });
 
@@ -91,7 +107,7 @@ const SeriesBucketRef = builder.objectRef<SeriesBucket>('SeriesBucket').implemen
   description: 'One time bucket [start, end) of a series. Aggregates that were not requested are null.',
   fields: (t) => ({
     start: t.field({ type: 'DateTime', resolve: (b) => new Date(b.start) }),
-    end: t.field({ type: 'DateTime', description: 'Exclusive: the next bucket\'s start.', resolve: (b) => new Date(b.end) }),
+    end: t.field({ type: 'DateTime', description: "Exclusive: the next bucket's start.", resolve: (b) => new Date(b.end) }),
     filled: t.exposeBoolean('filled', { description: 'True when the bucket has no points and its values come from the fill mode.' }),
     avg: t.float({ nullable: true, resolve: (b) => b.values.avg ?? null }),
     min: t.float({ nullable: true, resolve: (b) => b.values.min ?? null }),
@@ -116,7 +132,15 @@ const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
 
 /** Validates the arguments of Device.series into a loader key; throws BAD_USER_INPUT. */
 function seriesKey(
-  args: { metrics: readonly string[]; from: Date; to: Date; interval: BucketInterval; aggregates: readonly AggregateFunction[]; timeZone?: string | null; fill?: FillMode | null },
+  args: {
+    metrics: readonly string[];
+    from: Date;
+    to: Date;
+    interval: BucketInterval;
+    aggregates: readonly AggregateFunction[];
+    timeZone?: string | null;
+    fill?: FillMode | null;
+  },
   ctx: GraphQLContext,
 ): SeriesKey {
   const { seriesMaxMetrics } = ctx.config.telemetry;
@@ -126,11 +150,13 @@ function seriesKey(
   if (new Set(args.metrics).size !== args.metrics.length) throw badInput('metrics must not repeat a metric');
   if (args.aggregates.length === 0) throw badInput('aggregates must name at least one aggregate');
   const timeZone = args.timeZone ?? 'UTC';
-  if (!ZONE_NAME.test(timeZone) || !isValidTimeZone(timeZone)) throw badInput(`unknown time zone ${JSON.stringify(timeZone)}; use an IANA name such as "Europe/Berlin"`);
+  if (!ZONE_NAME.test(timeZone) || !isValidTimeZone(timeZone))
+    throw badInput(`unknown time zone ${JSON.stringify(timeZone)}; use an IANA name such as "Europe/Berlin"`);
   const from = args.from.getTime();
   const to = args.to.getTime();
   if (from >= to) throw badInput('from must be before to');
-  if (from < MIN_BUCKET_TS || to > MAX_BUCKET_TS) throw badInput(`from and to must lie between ${new Date(MIN_BUCKET_TS).toISOString()} and ${new Date(MAX_BUCKET_TS).toISOString()}`);
+  if (from < MIN_BUCKET_TS || to > MAX_BUCKET_TS)
+    throw badInput(`from and to must lie between ${new Date(MIN_BUCKET_TS).toISOString()} and ${new Date(MAX_BUCKET_TS).toISOString()}`);
   return {
     metrics: [...args.metrics],
     from,
@@ -156,41 +182,45 @@ builder.prismaObjectFields(DeviceRef, (t) => ({
     }),
     resolve: (device) => device.latest,
   }),
-  telemetry: t.connection({
-    type: TelemetryValueRef,
-    description: `Raw points of one metric, oldest first, in [from, to). Cursors are point timestamps. Pages hold at most ${MAX_PAGE} points (default ${DEFAULT_PAGE}).`,
-    args: {
-      metric: t.arg.string({ required: true }),
-      from: t.arg({ type: 'DateTime', required: false, description: 'Inclusive.' }),
-      to: t.arg({ type: 'DateTime', required: false, description: 'Exclusive.' }),
+  telemetry: t.connection(
+    {
+      type: TelemetryValueRef,
+      description: `Raw points of one metric, oldest first, in [from, to). Cursors are point timestamps. Pages hold at most ${MAX_PAGE} points (default ${DEFAULT_PAGE}).`,
+      args: {
+        metric: t.arg.string({ required: true }),
+        from: t.arg({ type: 'DateTime', required: false, description: 'Inclusive.' }),
+        to: t.arg({ type: 'DateTime', required: false, description: 'Exclusive.' }),
+      },
+      select: { id: true },
+      resolve: async (device, args, ctx) => {
+        checkMetric(args.metric);
+        if (args.first != null && args.last != null) throw badInput('pass first or last, not both');
+        const descending = args.last != null || (args.before != null && args.first == null);
+        const size = (descending ? args.last : args.first) ?? DEFAULT_PAGE;
+        if (size < 0 || size > MAX_PAGE) throw badInput(`first/last must be between 0 and ${MAX_PAGE}`);
+        let lo = args.from ? args.from.getTime() : null;
+        let hi = args.to ? args.to.getTime() : null;
+        if (args.after != null) lo = Math.max(lo ?? -Infinity, decodeCursor(args.after, 'after') + 1);
+        if (args.before != null) hi = Math.min(hi ?? Infinity, decodeCursor(args.before, 'before'));
+        const rows = await readerOf(ctx).page(device.id, { metric: args.metric, lo, hi, limit: size + 1, descending });
+        const more = rows.length > size;
+        const page = rows.slice(0, size);
+        if (descending) page.reverse();
+        const edges = page.map((node) => ({ cursor: String(node.ts), node }));
+        return {
+          edges,
+          pageInfo: {
+            hasNextPage: descending ? false : more,
+            hasPreviousPage: descending ? more : false,
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? null,
+          },
+        };
+      },
     },
-    select: { id: true },
-    resolve: async (device, args, ctx) => {
-      checkMetric(args.metric);
-      if (args.first != null && args.last != null) throw badInput('pass first or last, not both');
-      const descending = args.last != null || (args.before != null && args.first == null);
-      const size = (descending ? args.last : args.first) ?? DEFAULT_PAGE;
-      if (size < 0 || size > MAX_PAGE) throw badInput(`first/last must be between 0 and ${MAX_PAGE}`);
-      let lo = args.from ? args.from.getTime() : null;
-      let hi = args.to ? args.to.getTime() : null;
-      if (args.after != null) lo = Math.max(lo ?? -Infinity, decodeCursor(args.after, 'after') + 1);
-      if (args.before != null) hi = Math.min(hi ?? Infinity, decodeCursor(args.before, 'before'));
-      const rows = await readerOf(ctx).page(device.id, { metric: args.metric, lo, hi, limit: size + 1, descending });
-      const more = rows.length > size;
-      const page = rows.slice(0, size);
-      if (descending) page.reverse();
-      const edges = page.map((node) => ({ cursor: String(node.ts), node }));
-      return {
-        edges,
-        pageInfo: {
-          hasNextPage: descending ? false : more,
-          hasPreviousPage: descending ? more : false,
-          startCursor: edges[0]?.cursor ?? null,
-          endCursor: edges.at(-1)?.cursor ?? null,
-        },
-      };
-    },
-  }, { name: 'TelemetryConnection' }, { name: 'TelemetryEdge' }),
+    { name: 'TelemetryConnection' },
+    { name: 'TelemetryEdge' },
+  ),
   series: t.field({
     type: [MetricSeriesRef],
     description:
@@ -252,7 +282,10 @@ builder.subscriptionFields((t) => ({
       const accept = (e: TelemetryEvent) =>
         e.tenantId === tenantId && (deviceId == null || e.deviceId === deviceId) && (!wanted || e.points.some((p) => wanted.has(p.metric)));
       let events: AsyncIterator<TelemetryEvent> = ctx.bus.subscribe('telemetry', accept);
-      if (wanted) events = mapEvents(events, (e): TelemetryEvent => (e.points.every((p) => wanted.has(p.metric)) ? e : { ...e, points: e.points.filter((p) => wanted.has(p.metric)) }));
+      if (wanted)
+        events = mapEvents(events, (e): TelemetryEvent =>
+          e.points.every((p) => wanted.has(p.metric)) ? e : { ...e, points: e.points.filter((p) => wanted.has(p.metric)) },
+        );
       if (sampleIntervalMs != null) events = sampleEvents(events, sampleIntervalMs);
       return events as AsyncIterableIterator<TelemetryEvent>;
     },

@@ -50,7 +50,8 @@ const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
     role: t.field({ type: RoleEnum, required: true }),
     tenantId: t.string({
       required: false,
-      description: "Must be the caller's own tenant (the default). A new tenant's first admin token comes from the CLI: `npm run token -- create --tenant <t> --role admin --name <n>`.",
+      description:
+        "Must be the caller's own tenant (the default). A new tenant's first admin token comes from the CLI: `npm run token -- create --tenant <t> --role admin --name <n>`.",
     }),
     expiresAt: t.field({ type: 'DateTime', required: false, description: 'When the token stops working; omit for no expiry.' }),
   }),

@@ -102,7 +102,12 @@ export function operationCost(
   const fieldsOf = (type: GraphQLNamedType): Record<string, GraphQLField<unknown, unknown>> =>
     'getFields' in type && typeof type.getFields === 'function' ? (type.getFields() as Record<string, GraphQLField<unknown, unknown>>) : {};
 
-  function selectionCost(selectionSet: SelectionSetNode, parentType: GraphQLNamedType, pageSize: number | undefined, fragmentPath: ReadonlySet<string>): number {
+  function selectionCost(
+    selectionSet: SelectionSetNode,
+    parentType: GraphQLNamedType,
+    pageSize: number | undefined,
+    fragmentPath: ReadonlySet<string>,
+  ): number {
     let total = 0;
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {

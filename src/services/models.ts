@@ -80,7 +80,11 @@ export function createModelService(options: ModelServiceOptions): ModelService {
 
   async function create(actor: Actor, input: ModelInput): Promise<string> {
     const { tenantId } = actor;
-    const caps: ModelCapabilities = { commands: input.commands ?? [], desiredSchema: input.desiredSchema ?? null, reportedSchema: input.reportedSchema ?? null };
+    const caps: ModelCapabilities = {
+      commands: input.commands ?? [],
+      desiredSchema: input.desiredSchema ?? null,
+      reportedSchema: input.reportedSchema ?? null,
+    };
     check(input, caps);
     const rows = await db.sql.query<{ id: string }>(
       `WITH m AS (
@@ -158,7 +162,10 @@ export function createModelService(options: ModelServiceOptions): ModelService {
       if (out.has(key)) continue;
       const caps = loaded.get(key);
       if (!cache.has(k.modelId, k.version) && !caps) continue;
-      out.set(key, cache.get(k.modelId, k.version, () => caps!));
+      out.set(
+        key,
+        cache.get(k.modelId, k.version, () => caps!),
+      );
     }
     return out;
   }

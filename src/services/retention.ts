@@ -67,20 +67,18 @@ export function createTelemetryRetention(options: TelemetryRetentionOptions) {
           [new Date(cutoff).toISOString(), limit],
         ),
     },
-    ...ROLLUP_GRAINS.map(
-      (grain: RollupGrain): Target => ({
-        name: `rollup_${GRAIN_NAMES[grain]}`,
-        days: config.rollupRetentionDays[grain],
-        // A bucket goes once all of it is older than the cutoff.
-        deleteBatch: (cutoff, limit) =>
-          count(
-            `DELETE FROM "TelemetryRollup"
+    ...ROLLUP_GRAINS.map((grain: RollupGrain): Target => ({
+      name: `rollup_${GRAIN_NAMES[grain]}`,
+      days: config.rollupRetentionDays[grain],
+      // A bucket goes once all of it is older than the cutoff.
+      deleteBatch: (cutoff, limit) =>
+        count(
+          `DELETE FROM "TelemetryRollup"
               WHERE ctid = ANY(ARRAY(SELECT ctid FROM "TelemetryRollup" WHERE grain = $3::int AND bucket <= $1::timestamptz LIMIT $2::int))
                 AND grain = $3::int AND bucket <= $1::timestamptz`,
-            [new Date(cutoff - grain * 1000).toISOString(), limit, grain],
-          ),
-      }),
-    ),
+          [new Date(cutoff - grain * 1000).toISOString(), limit, grain],
+        ),
+    })),
   ].filter((t) => t.days > 0);
 
   let running: Promise<SweepResult> | undefined;

@@ -123,8 +123,10 @@ export function rollupFoldSql(source: string): string {
   return `, ${finestPartsSql(source)}, rollup_rows AS (
          SELECT "deviceId", metric, ${FINEST} AS grain, bucket, count, sum, min, max, first_ts, first, last_ts, last FROM rollup_parts
          UNION ALL
-         ${coarserSql('rollup_parts', 'g.grain')
-           .replace('FROM rollup_parts p', `FROM rollup_parts p CROSS JOIN (VALUES (${HOUR_GRAIN}), (${DAY_GRAIN})) AS g(grain)`)}
+         ${coarserSql('rollup_parts', 'g.grain').replace(
+           'FROM rollup_parts p',
+           `FROM rollup_parts p CROSS JOIN (VALUES (${HOUR_GRAIN}), (${DAY_GRAIN})) AS g(grain)`,
+         )}
        ), rollups AS (
          ${upsertRollupsSql('rollup_rows', 'merge')}
        )`;

@@ -91,8 +91,7 @@ function bucketKeySql(interval: BucketInterval, ts: string, tz: string): string 
  * the planner (without statistics, which PGlite never gathers on its own) estimated one group, matched
  * only (device, metric) in the index and filtered ts row by row — quadratic, 15 s for 8,000 rows.
  */
-const firstLast = (ts: string) =>
-  `(SELECT x.value FROM "TelemetryPoint" x WHERE x."deviceId" = g.device_id AND x.metric = g.metric AND x.ts = ${ts})`;
+const firstLast = (ts: string) => `(SELECT x.value FROM "TelemetryPoint" x WHERE x."deviceId" = g.device_id AND x.metric = g.metric AND x.ts = ${ts})`;
 
 /** Where a series may read rollups; see `seriesPlan`. */
 export interface RollupPolicy {
@@ -183,7 +182,10 @@ export async function loadSeries(
   // (ts, value) arrays instead of ordered aggregates (71 ms), were slower than this (58 ms).
   const rollupWhere = (segments: Segment[]) =>
     segments
-      .map((s) => `(r.grain = ${param((s as Extract<Segment, { source: 'rollup' }>).grain)}::int AND r.bucket >= ${iso(s.from)}::timestamptz AND r.bucket < ${iso(s.to)}::timestamptz)`)
+      .map(
+        (s) =>
+          `(r.grain = ${param((s as Extract<Segment, { source: 'rollup' }>).grain)}::int AND r.bucket >= ${iso(s.from)}::timestamptz AND r.bucket < ${iso(s.to)}::timestamptz)`,
+      )
       .join(' OR ');
   const bucketMs = fixedBucketMs(key.interval) ?? (key.interval === 'day' ? DAY_MS : undefined);
   const whole = rollup.filter((s) => s.source === 'rollup' && s.grain * 1000 === bucketMs);
@@ -232,7 +234,18 @@ export async function loadSeries(
   for (const { device, metric, packed: text } of packed) {
     for (const group of text.split(',')) {
       const [t0, t1, count, sum, min, max, first, last] = group.split(' ');
-      rows.push({ device, metric, t0: Number(t0), t1: Number(t1), count: Number(count), sum: num(sum!), min: num(min!), max: num(max!), first: num(first!), last: num(last!) });
+      rows.push({
+        device,
+        metric,
+        t0: Number(t0),
+        t1: Number(t1),
+        count: Number(count),
+        sum: num(sum!),
+        min: num(min!),
+        max: num(max!),
+        first: num(first!),
+        last: num(last!),
+      });
     }
   }
 

@@ -50,11 +50,7 @@ export function validateApiTokenInput(input: CreateApiTokenInput, now = Date.now
  * Creates a token and its audit event in one transaction; returns the token itself, which exists
  * nowhere else afterwards (only its SHA-256 is stored). Validate the input first.
  */
-export async function createApiToken(
-  prisma: PrismaClient,
-  input: CreateApiTokenInput,
-  actor: Actor = systemActor(input.tenantId, 'system'),
-) {
+export async function createApiToken(prisma: PrismaClient, input: CreateApiTokenInput, actor: Actor = systemActor(input.tenantId, 'system')) {
   const token = generateSecret(TOKEN_PREFIX);
   const id = randomUUID();
   const [row] = await prisma.$transaction([
@@ -107,7 +103,13 @@ export async function revokeApiToken(prisma: PrismaClient, tenantId: string | nu
     if (row.revokedAt) return { apiToken: row, changed: false };
     const updated = await tx.apiToken.update({ where: { id }, data: { revokedAt: new Date() }, omit: { tokenHash: true } });
     await tx.auditEvent.create({
-      data: auditEventData({ ...actor(row.tenantId), tenantId: row.tenantId, action: 'apiToken.revoke', target: `apiToken:${id}`, details: { name: row.name, role: row.role } }),
+      data: auditEventData({
+        ...actor(row.tenantId),
+        tenantId: row.tenantId,
+        action: 'apiToken.revoke',
+        target: `apiToken:${id}`,
+        details: { name: row.name, role: row.role },
+      }),
       select: { id: true },
     });
     return { apiToken: updated, changed: true };
@@ -153,7 +155,11 @@ export function createTokenService(options: { prisma: PrismaClient; bus: EventBu
       const issues = validateApiTokenInput(input).map((i) => ({ ...i, path: ['input', ...i.path] }));
       // Admins are admins of their own tenant only; tenants are created from the console (CLI).
       if (input.tenantId !== own && issues.every((i) => i.path[1] !== 'tenantId')) {
-        issues.push({ path: ['input', 'tenantId'], code: 'OTHER_TENANT', message: 'tokens can only be created in your own tenant; use the CLI (npm run token) to bootstrap another tenant' });
+        issues.push({
+          path: ['input', 'tenantId'],
+          code: 'OTHER_TENANT',
+          message: 'tokens can only be created in your own tenant; use the CLI (npm run token) to bootstrap another tenant',
+        });
       }
       if (issues.length > 0) throw new ValidationError('invalid API token request', issues);
       const created = await createApiToken(prisma, input, actor);

@@ -222,10 +222,7 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
       const message = parseJson(payload) as Partial<GetAccepted> | undefined;
       if (!twinRequest || message?.clientToken !== twinRequest.clientToken) return;
       const ok =
-        topic === topics.getAccepted(deviceId) &&
-        typeof message.version === 'number' &&
-        isPlainObject(message.reported) &&
-        isPlainObject(message.delta);
+        topic === topics.getAccepted(deviceId) && typeof message.version === 'number' && isPlainObject(message.reported) && isPlainObject(message.delta);
       twinRequest.resolve(ok ? (message as GetAccepted) : undefined);
     } else if (topic === topics.reportedRejected(deviceId)) {
       const message = parseJson(payload) as Partial<Rejected> | undefined;
@@ -421,10 +418,13 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
         };
         lastTick = now();
         // A random phase spreads the devices' reports over the interval instead of bunching them.
-        tickTimer = setTimeout(function loop() {
-          step();
-          if (!stopped) tickTimer = setTimeout(loop, intervalMs);
-        }, Math.round(random() * intervalMs));
+        tickTimer = setTimeout(
+          function loop() {
+            step();
+            if (!stopped) tickTimer = setTimeout(loop, intervalMs);
+          },
+          Math.round(random() * intervalMs),
+        );
         openSession();
       });
     },
@@ -469,7 +469,13 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
     timer = setTimeout(() => resolve(false), ms);
   });
   try {
-    return await Promise.race([promise.then(() => true, () => false), timeout]);
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => false,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -43,7 +43,7 @@ function fired(p: Principal): { promise: Promise<void>; count: () => number; unw
 }
 
 describe('token watch', () => {
-  it('a tokenRevoked event ends exactly that token\'s sessions, once', async () => {
+  it("a tokenRevoked event ends exactly that token's sessions, once", async () => {
     const [a, b] = [await principal(), await principal()];
     const a1 = fired(a);
     const a2 = fired(a);

@@ -23,7 +23,13 @@ afterAll(async () => {
 function upkeepWith(config: { checkpointWalBytes: number; vacuumIntervalMs: number }) {
   const metrics = new Metrics();
   const clock = { now: 0 };
-  const upkeep = createEmbeddedMaintenance({ sql: db.sql, logger: createLogger('silent'), metrics, config: { ...config, checkIntervalMs: 1000 }, now: () => clock.now });
+  const upkeep = createEmbeddedMaintenance({
+    sql: db.sql,
+    logger: createLogger('silent'),
+    metrics,
+    config: { ...config, checkIntervalMs: 1000 },
+    now: () => clock.now,
+  });
   return { upkeep, metrics, clock };
 }
 
@@ -47,7 +53,9 @@ describe.skipIf(Boolean(externalDatabaseUrl))('embedded database upkeep (pglite)
     expect((await upkeep.tick()).vacuum).toBe(true);
     expect(metrics.get(EMBEDDED_VACUUMS_METRIC)).toBe(1);
     // ANALYZE ran: the planner has statistics for a hot table now.
-    const analyzed = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_user_tables WHERE relname = 'TelemetryLatest' AND last_analyze IS NOT NULL`);
+    const analyzed = await db.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_user_tables WHERE relname = 'TelemetryLatest' AND last_analyze IS NOT NULL`,
+    );
     expect(analyzed[0]!.n).toBe(1);
   });
 });

@@ -11,14 +11,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/client.ts';
-import {
-  applyMigrations,
-  migrationChecksum,
-  MigrationError,
-  readMigrations,
-  type ApplyMigrationsResult,
-  type MigrationRecord,
-} from '../../src/db/migrate.ts';
+import { applyMigrations, migrationChecksum, MigrationError, readMigrations, type ApplyMigrationsResult, type MigrationRecord } from '../../src/db/migrate.ts';
 import { diffSql, readMigrationList, withSchemaEngine } from '../../src/db/schema-engine.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');

@@ -66,7 +66,11 @@ describe('parseJsonBounded', () => {
   });
 
   it('MALFORMED on invalid UTF-8', () => {
-    for (const bytes of [[0x22, 0xff, 0x22], [0x22, 0xc3, 0x22], [0x22, 0xed, 0xa0, 0x80, 0x22] /* an encoded surrogate */]) {
+    for (const bytes of [
+      [0x22, 0xff, 0x22],
+      [0x22, 0xc3, 0x22],
+      [0x22, 0xed, 0xa0, 0x80, 0x22] /* an encoded surrogate */,
+    ]) {
       expect(parseJsonBounded(Buffer.from(bytes), bounds)).toEqual({ ok: false, code: 'MALFORMED', message: 'payload is not valid UTF-8' });
     }
   });
@@ -85,16 +89,23 @@ describe('parseJsonBounded', () => {
     );
     const lim = { maxBytes: 150, maxDepth: 4 };
     fc.assert(
-      fc.property(fc.oneof(texts, texts.map((t) => Buffer.from(t)), fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b))), (input) => {
-        const result = parseJsonBounded(input, lim);
-        const text = typeof input === 'string' ? input : input.toString('utf8');
-        if (result.ok) {
-          expect(result.value).toEqual(JSON.parse(text.replace(/^\uFEFF/, '')));
-        } else {
-          expect(['TOO_LARGE', 'MALFORMED', 'TOO_DEEP']).toContain(result.code);
-          expect(result.message.length).toBeGreaterThan(0);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          texts,
+          texts.map((t) => Buffer.from(t)),
+          fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
+        ),
+        (input) => {
+          const result = parseJsonBounded(input, lim);
+          const text = typeof input === 'string' ? input : input.toString('utf8');
+          if (result.ok) {
+            expect(result.value).toEqual(JSON.parse(text.replace(/^\uFEFF/, '')));
+          } else {
+            expect(['TOO_LARGE', 'MALFORMED', 'TOO_DEEP']).toContain(result.code);
+            expect(result.message.length).toBeGreaterThan(0);
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -74,14 +74,34 @@ describe('applyPatch: merge patch semantics', () => {
   });
 
   it('deleting a key inside an object keeps the (now empty) object, as RFC 7386 does', () => {
-    expect(run([[{ a: { b: 1 } }, 1], [{ a: { b: null } }, 2]]).doc).toEqual({ a: {} });
-    expect(run([[{ a: 5 }, 1], [{ a: { b: null } }, 2]]).doc).toEqual({ a: {} });
+    expect(
+      run([
+        [{ a: { b: 1 } }, 1],
+        [{ a: { b: null } }, 2],
+      ]).doc,
+    ).toEqual({ a: {} });
+    expect(
+      run([
+        [{ a: 5 }, 1],
+        [{ a: { b: null } }, 2],
+      ]).doc,
+    ).toEqual({ a: {} });
   });
 
   it('{} writes an object marker: it creates an empty object and replaces a value, but keeps existing keys', () => {
     expect(run([[{ a: {} }, 1]]).doc).toEqual({ a: {} });
-    expect(run([[{ a: 5 }, 1], [{ a: {} }, 2]]).doc).toEqual({ a: {} });
-    expect(run([[{ a: { b: 1 } }, 1], [{ a: {} }, 2]]).doc).toEqual({ a: { b: 1 } });
+    expect(
+      run([
+        [{ a: 5 }, 1],
+        [{ a: {} }, 2],
+      ]).doc,
+    ).toEqual({ a: {} });
+    expect(
+      run([
+        [{ a: { b: 1 } }, 1],
+        [{ a: {} }, 2],
+      ]).doc,
+    ).toEqual({ a: { b: 1 } });
     expect(run([[{ a: {} }, 1]]).meta).toEqual({ '["a"]': { t: 1, k: 'o' } });
     // An empty patch is a valid no-op.
     expect(applyPatch(emptySection(), {}, 1, limits)).toMatchObject({ ok: true, changed: false, metaChanged: false });
@@ -99,8 +119,18 @@ describe('applyPatch: merge patch semantics', () => {
   });
 
   it('a value and an object replace each other', () => {
-    expect(run([[{ a: { b: 1 } }, 1], [{ a: [1] }, 2]]).doc).toEqual({ a: [1] });
-    expect(run([[{ a: 'x' }, 1], [{ a: { b: 1 } }, 2]]).doc).toEqual({ a: { b: 1 } });
+    expect(
+      run([
+        [{ a: { b: 1 } }, 1],
+        [{ a: [1] }, 2],
+      ]).doc,
+    ).toEqual({ a: [1] });
+    expect(
+      run([
+        [{ a: 'x' }, 1],
+        [{ a: { b: 1 } }, 2],
+      ]).doc,
+    ).toEqual({ a: { b: 1 } });
   });
 
   it('the resurrection case: a.b=1@1, a=5@2, a.c=2@3 gives a={c:2} in every arrival order', () => {

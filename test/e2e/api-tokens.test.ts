@@ -140,7 +140,12 @@ describe(`API tokens over GraphQL (${modeName})`, () => {
     expect(audits.data?.auditLog.edges).toHaveLength(1);
 
     for (const id of ['not-a-uuid', '00000000-0000-4000-8000-000000000000']) {
-      expect((await t.gql(RevokeToken, { id })).data?.revokeApiToken).toMatchObject({ __typename: 'NotFound', code: 'NOT_FOUND', resource: 'ApiToken', key: id });
+      expect((await t.gql(RevokeToken, { id })).data?.revokeApiToken).toMatchObject({
+        __typename: 'NotFound',
+        code: 'NOT_FOUND',
+        resource: 'ApiToken',
+        key: id,
+      });
     }
   });
 
@@ -167,7 +172,7 @@ describe(`API tokens over GraphQL (${modeName})`, () => {
 });
 
 describe(`revocation ends open subscriptions (${modeName})`, () => {
-  it('graphql-ws: revokeApiToken closes the token\'s sockets with 4403; other tokens keep streaming', async () => {
+  it("graphql-ws: revokeApiToken closes the token's sockets with 4403; other tokens keep streaming", async () => {
     const victim = await create({ name: 'ws victim', role: 'VIEWER' });
     const bystander = await create({ name: 'ws bystander', role: 'VIEWER' });
     const base = await activeWs();
@@ -217,12 +222,16 @@ describe(`revocation ends open subscriptions (${modeName})`, () => {
     }
     await t.gql(RevokeToken, { id: victim.apiToken.id });
     const all = await reading;
-    const lastData = all.trim().split('\n\n').filter((chunk) => chunk.includes('event: next')).at(-1)!;
+    const lastData = all
+      .trim()
+      .split('\n\n')
+      .filter((chunk) => chunk.includes('event: next'))
+      .at(-1)!;
     expect(lastData).toMatch(/UNAUTHENTICATED/);
     expect(all).toMatch(/event: complete/);
   });
 
-  it('a token revoked behind the API\'s back (another instance, the CLI) or expiring ends its subscriptions too', async () => {
+  it("a token revoked behind the API's back (another instance, the CLI) or expiring ends its subscriptions too", async () => {
     const revokedElsewhere = await create({ name: 'revoked elsewhere', role: 'VIEWER' });
     const expiring = await create({ name: 'expiring', role: 'VIEWER', expiresAt: new Date(Date.now() + 60 * 60_000).toISOString() });
     const base = await activeWs();
@@ -249,7 +258,11 @@ describe(`audit log (${modeName})`, () => {
     const adminId = admin.apiToken.id;
     const as = admin.token;
     const deviceId = uniqueDeviceId('aud');
-    const reg = await t.gql(`mutation R($d: String!) { registerDevice(input: {deviceId: $d, tags: ["a"]}) { ... on DeviceWithCredentials { credentials { password } } } }`, { d: deviceId }, as);
+    const reg = await t.gql(
+      `mutation R($d: String!) { registerDevice(input: {deviceId: $d, tags: ["a"]}) { ... on DeviceWithCredentials { credentials { password } } } }`,
+      { d: deviceId },
+      as,
+    );
     const password = (reg.data as { registerDevice: { credentials: { password: string } } }).registerDevice.credentials.password;
     await t.gql(`mutation M($d: String!) { updateDesired(deviceId: $d, patch: {fan: "on"}) { __typename } }`, { d: deviceId }, as);
     await t.gql(`mutation M($d: String!) { rotateDeviceCredentials(deviceId: $d) { __typename } }`, { d: deviceId }, as);

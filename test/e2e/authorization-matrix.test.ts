@@ -74,24 +74,29 @@ const REGISTER = `mutation R($input: RegisterDeviceInput!) {
 
 async function register(deviceId: string, token: string, model?: string) {
   const r = await t.gql(REGISTER, { input: { deviceId, ...(model ? { model } : {}) } }, token);
-  const p = (r.data as { registerDevice: { __typename: string; device: { id: string; model: { id: string } | null }; credentials: { password: string } } }).registerDevice;
+  const p = (r.data as { registerDevice: { __typename: string; device: { id: string; model: { id: string } | null }; credentials: { password: string } } })
+    .registerDevice;
   if (p.__typename !== 'DeviceWithCredentials') throw new Error(`register failed: ${JSON.stringify(r)}`);
   return p;
 }
 
 async function secretHashOf(deviceId: string) {
-  return (await t.database.prisma.device.findUnique({ where: { deviceId }, select: { secretHash: true, tenantId: true } }));
+  return await t.database.prisma.device.findUnique({ where: { deviceId }, select: { secretHash: true, tenantId: true } });
 }
 
 const OPERATIONS: Operation[] = [
   {
-    root: 'Query', field: 'device', role: 'viewer',
+    root: 'Query',
+    field: 'device',
+    role: 'viewer',
     document: `query Q($d: String!) { device(deviceId: $d) { id deviceId } }`,
     variables: (x) => ({ d: x.deviceId }),
     otherTenant: (r) => expect(r.data).toEqual({ device: null }),
   },
   {
-    root: 'Query', field: 'devices', role: 'viewer',
+    root: 'Query',
+    field: 'devices',
+    role: 'viewer',
     document: `{ devices(first: 100) { totalCount edges { node { deviceId } } } }`,
     variables: () => ({}),
     otherTenant: (r, x) => {
@@ -101,7 +106,9 @@ const OPERATIONS: Operation[] = [
     },
   },
   {
-    root: 'Query', field: 'deviceModels', role: 'viewer',
+    root: 'Query',
+    field: 'deviceModels',
+    role: 'viewer',
     document: `{ deviceModels { id name } }`,
     variables: () => ({}),
     // OTHER sees its own models only.
@@ -112,57 +119,75 @@ const OPERATIONS: Operation[] = [
     },
   },
   {
-    root: 'Query', field: 'node', role: 'viewer',
+    root: 'Query',
+    field: 'node',
+    role: 'viewer',
     document: `query Q($id: ID!) { node(id: $id) { id ... on Device { deviceId } } }`,
     variables: (x) => ({ id: x.deviceNodeId }),
     otherTenant: (r) => expect(r.data).toEqual({ node: null }),
   },
   {
-    root: 'Query', field: 'nodes', role: 'viewer',
+    root: 'Query',
+    field: 'nodes',
+    role: 'viewer',
     document: `query Q($ids: [ID!]!) { nodes(ids: $ids) { id } }`,
     variables: (x) => ({ ids: [x.deviceNodeId, x.modelNodeId] }),
     otherTenant: (r) => expect(r.data).toEqual({ nodes: [null, null] }),
   },
   {
-    root: 'Query', field: 'deviceModel', role: 'viewer',
+    root: 'Query',
+    field: 'deviceModel',
+    role: 'viewer',
     document: `query Q { deviceModel(name: "matrix-model") { id commands { name } } }`,
     variables: () => ({}),
     // OTHER has a model of the same name: it must see its own (no commands), never the default tenant's.
     otherTenant: (r) => expect(r.data).toMatchObject({ deviceModel: { commands: [] } }),
   },
   {
-    root: 'Query', field: 'command', role: 'viewer',
+    root: 'Query',
+    field: 'command',
+    role: 'viewer',
     document: `query Q($c: String!) { command(commandId: $c) { id status } }`,
     variables: (x) => ({ c: x.commandId }),
     otherTenant: (r) => expect(r.data).toEqual({ command: null }),
   },
   {
-    root: 'Query', field: 'fleetCommand', role: 'viewer',
+    root: 'Query',
+    field: 'fleetCommand',
+    role: 'viewer',
     document: `query Q($id: String!) { fleetCommand(id: $id) { id } }`,
     variables: (x) => ({ id: x.fleetCommandId }),
     otherTenant: (r) => expect(r.data).toEqual({ fleetCommand: null }),
   },
   {
-    root: 'Mutation', field: 'createDeviceModel', role: 'admin',
+    root: 'Mutation',
+    field: 'createDeviceModel',
+    role: 'admin',
     document: `mutation M($n: String!) { createDeviceModel(input: {name: $n}) { __typename ... on Error { code } } }`,
     variables: () => ({ n: `mx-model-${Math.random().toString(36).slice(2)}` }),
     // Created in OTHER's own tenant: nothing of the default tenant's.
     otherTenant: (r) => expect(r.data).toEqual({ createDeviceModel: { __typename: 'DeviceModel' } }),
   },
   {
-    root: 'Mutation', field: 'updateDeviceModel', role: 'admin',
+    root: 'Mutation',
+    field: 'updateDeviceModel',
+    role: 'admin',
     document: `mutation M { updateDeviceModel(input: {name: "matrix-only-a", description: "probe"}) { __typename ... on Error { code } } }`,
     variables: () => ({}),
     otherTenant: (r) => expect(r.data).toEqual({ updateDeviceModel: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
   },
   {
-    root: 'Mutation', field: 'sendCommand', role: 'operator',
+    root: 'Mutation',
+    field: 'sendCommand',
+    role: 'operator',
     document: `mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping"}) { __typename ... on Error { code } } }`,
     variables: (x) => ({ d: x.deviceId }),
     otherTenant: (r) => expect(r.data).toEqual({ sendCommand: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
   },
   {
-    root: 'Mutation', field: 'cancelCommand', role: 'operator',
+    root: 'Mutation',
+    field: 'cancelCommand',
+    role: 'operator',
     document: `mutation M($c: String!) { cancelCommand(commandId: $c) { __typename ... on Error { code } } }`,
     variables: (x) => ({ c: x.commandId }),
     otherTenant: async (r, x) => {
@@ -171,13 +196,17 @@ const OPERATIONS: Operation[] = [
     },
   },
   {
-    root: 'Mutation', field: 'sendFleetCommand', role: 'operator',
+    root: 'Mutation',
+    field: 'sendFleetCommand',
+    role: 'operator',
     document: `mutation M($d: String!) { sendFleetCommand(input: {deviceIds: [$d], name: "ping"}) { __typename ... on Error { code } } }`,
     variables: (x) => ({ d: x.deviceId }),
     otherTenant: (r) => expect(r.data).toEqual({ sendFleetCommand: { __typename: 'ValidationError', code: 'VALIDATION_FAILED' } }),
   },
   {
-    root: 'Query', field: 'apiTokens', role: 'admin',
+    root: 'Query',
+    field: 'apiTokens',
+    role: 'admin',
     document: `{ apiTokens(includeRevoked: true) { id tenantId } }`,
     variables: () => ({}),
     otherTenant: (r) => {
@@ -187,7 +216,9 @@ const OPERATIONS: Operation[] = [
     },
   },
   {
-    root: 'Query', field: 'auditLog', role: 'admin',
+    root: 'Query',
+    field: 'auditLog',
+    role: 'admin',
     document: `{ auditLog(first: 500) { edges { node { target actor } } } }`,
     variables: () => ({}),
     otherTenant: (r, x) => {
@@ -197,7 +228,9 @@ const OPERATIONS: Operation[] = [
     },
   },
   {
-    root: 'Mutation', field: 'registerDevice', role: 'admin',
+    root: 'Mutation',
+    field: 'registerDevice',
+    role: 'admin',
     document: REGISTER,
     variables: (x) => ({ input: { deviceId: x.deviceId } }),
     // Device ids are global (MQTT usernames): taken is taken, whoever owns it; nothing else is revealed.
@@ -207,31 +240,41 @@ const OPERATIONS: Operation[] = [
     },
   },
   {
-    root: 'Mutation', field: 'rotateDeviceCredentials', role: 'admin',
+    root: 'Mutation',
+    field: 'rotateDeviceCredentials',
+    role: 'admin',
     document: `mutation M($d: String!) { rotateDeviceCredentials(deviceId: $d) { __typename ... on DeviceWithCredentials { credentials { password } } ... on Error { code } } }`,
     variables: (x) => ({ d: x.deviceId }),
     otherTenant: (r) => expect(r.data).toEqual({ rotateDeviceCredentials: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
   },
   {
-    root: 'Mutation', field: 'revokeDeviceCredentials', role: 'admin',
+    root: 'Mutation',
+    field: 'revokeDeviceCredentials',
+    role: 'admin',
     document: `mutation M($d: String!) { revokeDeviceCredentials(deviceId: $d) { __typename ... on Error { code } } }`,
     variables: (x) => ({ d: x.deviceId }),
     otherTenant: (r) => expect(r.data).toEqual({ revokeDeviceCredentials: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
   },
   {
-    root: 'Mutation', field: 'disableDevice', role: 'admin',
+    root: 'Mutation',
+    field: 'disableDevice',
+    role: 'admin',
     document: `mutation M($d: String!) { disableDevice(deviceId: $d) { __typename ... on Error { code } } }`,
     variables: (x) => ({ d: x.deviceId }),
     otherTenant: (r) => expect(r.data).toEqual({ disableDevice: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
   },
   {
-    root: 'Mutation', field: 'enableDevice', role: 'admin',
+    root: 'Mutation',
+    field: 'enableDevice',
+    role: 'admin',
     document: `mutation M($d: String!) { enableDevice(deviceId: $d) { __typename ... on Error { code } } }`,
     variables: (x) => ({ d: x.deviceId }),
     otherTenant: (r) => expect(r.data).toEqual({ enableDevice: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
   },
   {
-    root: 'Mutation', field: 'deleteDevice', role: 'admin',
+    root: 'Mutation',
+    field: 'deleteDevice',
+    role: 'admin',
     document: `mutation M($d: String!) { deleteDevice(deviceId: $d) { __typename ... on Error { code } } }`,
     variables: (x) => ({ d: x.deviceId }),
     otherTenant: async (r, x) => {
@@ -240,20 +283,26 @@ const OPERATIONS: Operation[] = [
     },
   },
   {
-    root: 'Mutation', field: 'updateDesired', role: 'operator',
+    root: 'Mutation',
+    field: 'updateDesired',
+    role: 'operator',
     document: `mutation M($d: String!) { updateDesired(deviceId: $d, patch: {matrix: "probe"}) { __typename ... on UpdateDesiredPayload { twin { desired } } ... on Error { code } } }`,
     variables: (x) => ({ d: x.deviceId }),
     otherTenant: (r) => expect(r.data).toEqual({ updateDesired: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
   },
   {
-    root: 'Mutation', field: 'createApiToken', role: 'admin',
+    root: 'Mutation',
+    field: 'createApiToken',
+    role: 'admin',
     document: `mutation M($input: CreateApiTokenInput!) { createApiToken(input: $input) { __typename ... on CreatedApiToken { token } ... on ValidationError { fieldErrors { path code } } } }`,
     variables: () => ({ input: { name: 'probe', role: 'ADMIN', tenantId: 'default' } }),
     otherTenant: (r) =>
       expect(r.data).toEqual({ createApiToken: { __typename: 'ValidationError', fieldErrors: [{ path: ['input', 'tenantId'], code: 'OTHER_TENANT' }] } }),
   },
   {
-    root: 'Mutation', field: 'revokeApiToken', role: 'admin',
+    root: 'Mutation',
+    field: 'revokeApiToken',
+    role: 'admin',
     document: `mutation M($id: ID!) { revokeApiToken(id: $id) { __typename ... on RevokedApiToken { apiToken { id } } ... on Error { code } } }`,
     variables: (x) => ({ id: x.spareTokenId }),
     otherTenant: (r) => expect(r.data).toEqual({ revokeApiToken: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
@@ -262,15 +311,21 @@ const OPERATIONS: Operation[] = [
 
 const SUBSCRIPTIONS: SubscriptionOperation[] = [
   {
-    field: 'twinChanged', role: 'viewer',
+    field: 'twinChanged',
+    role: 'viewer',
     document: `subscription { twinChanged { deviceId } }`,
     trigger: async (tenant, x) => {
-      const r = await t.gql(`mutation M($d: String!) { updateDesired(deviceId: $d, patch: {n: ${Date.now()}}) { __typename } }`, { d: tenant === 'A' ? x.deviceId : x.otherDeviceId }, tenant === 'A' ? x.adminA : x.adminB);
+      const r = await t.gql(
+        `mutation M($d: String!) { updateDesired(deviceId: $d, patch: {n: ${Date.now()}}) { __typename } }`,
+        { d: tenant === 'A' ? x.deviceId : x.otherDeviceId },
+        tenant === 'A' ? x.adminA : x.adminB,
+      );
       expect(r.data).toEqual({ updateDesired: { __typename: 'UpdateDesiredPayload' } });
     },
   },
   {
-    field: 'telemetry', role: 'viewer',
+    field: 'telemetry',
+    role: 'viewer',
     document: `subscription { telemetry { deviceId } }`,
     trigger: async (tenant) => {
       const d = await connected(tenant);
@@ -278,7 +333,8 @@ const SUBSCRIPTIONS: SubscriptionOperation[] = [
     },
   },
   {
-    field: 'deviceConnection', role: 'viewer',
+    field: 'deviceConnection',
+    role: 'viewer',
     document: `subscription { deviceConnection { deviceId } }`,
     trigger: async (tenant) => {
       const d = await connected(tenant);
@@ -286,10 +342,15 @@ const SUBSCRIPTIONS: SubscriptionOperation[] = [
     },
   },
   {
-    field: 'commandUpdated', role: 'viewer',
+    field: 'commandUpdated',
+    role: 'viewer',
     document: `subscription { commandUpdated { deviceId } }`,
     trigger: async (tenant, x) => {
-      const r = await t.gql(`mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping"}) { __typename } }`, { d: tenant === 'A' ? x.deviceId : x.otherDeviceId }, tenant === 'A' ? x.adminA : x.adminB);
+      const r = await t.gql(
+        `mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping"}) { __typename } }`,
+        { d: tenant === 'A' ? x.deviceId : x.otherDeviceId },
+        tenant === 'A' ? x.adminA : x.adminB,
+      );
       expect(r.data).toEqual({ sendCommand: { __typename: 'Command' } });
     },
   },
@@ -315,9 +376,14 @@ beforeAll(async () => {
   const a = await register(deviceId, t.token, 'matrix-model');
   const otherDeviceId = uniqueDeviceId('mxb');
   const b = await register(otherDeviceId, adminB, 'matrix-model-b');
-  const sent = await t.gql(`mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping", ttlMs: 86400000}) { ... on Command { commandId } } }`, { d: deviceId });
+  const sent = await t.gql(`mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping", ttlMs: 86400000}) { ... on Command { commandId } } }`, {
+    d: deviceId,
+  });
   const commandId = (sent.data as { sendCommand: { commandId: string } }).sendCommand.commandId;
-  const fleet = await t.gql(`mutation M($d: String!) { sendFleetCommand(input: {deviceIds: [$d], name: "ping", ttlMs: 86400000}) { ... on FleetCommand { fleetCommandId } } }`, { d: deviceId });
+  const fleet = await t.gql(
+    `mutation M($d: String!) { sendFleetCommand(input: {deviceIds: [$d], name: "ping", ttlMs: 86400000}) { ... on FleetCommand { fleetCommandId } } }`,
+    { d: deviceId },
+  );
   const fleetCommandId = (fleet.data as { sendFleetCommand: { fleetCommandId: string } }).sendFleetCommand.fleetCommandId;
   devices.A = { deviceId, password: a.credentials.password };
   devices.B = { deviceId: otherDeviceId, password: b.credentials.password };
@@ -351,7 +417,10 @@ function expectForbidden(r: Result) {
 async function snapshot() {
   const prisma = t.database.prisma;
   return {
-    device: await prisma.device.findUnique({ where: { deviceId: f.deviceId }, select: { tenantId: true, secretHash: true, twin: { select: { desired: true, version: true } } } }),
+    device: await prisma.device.findUnique({
+      where: { deviceId: f.deviceId },
+      select: { tenantId: true, secretHash: true, twin: { select: { desired: true, version: true } } },
+    }),
     tokens: await prisma.apiToken.findMany({ orderBy: { id: 'asc' }, select: { id: true, tenantId: true, revokedAt: true } }),
     devices: await prisma.device.count(),
   };
@@ -417,7 +486,7 @@ describe(`authorization matrix (${modeName})`, () => {
         }
       });
 
-      it('another tenant never receives this tenant\'s events', async () => {
+      it("another tenant never receives this tenant's events", async () => {
         const seen = { A: [] as string[], B: [] as string[] };
         const active = t.running.metrics.get('doppel_graphql_ws_operations_active');
         const subA = subscribe<Record<string, { deviceId: string }>>(t.ws(tokens[sub.role]), sub.document);
@@ -452,7 +521,7 @@ describe(`authorization matrix (${modeName})`, () => {
       const doc = `subscription { fleetCommandProgress(id: "${'0'.repeat(8)}-0000-0000-0000-000000000000") { done } }`;
       for (const token of [null, revoked]) expect(await wsCloseCode(token, doc)).toBe(4403);
     });
-    it('another tenant gets NOT_FOUND for this tenant\'s fleet command, its own tenant gets the progress', async () => {
+    it("another tenant gets NOT_FOUND for this tenant's fleet command, its own tenant gets the progress", async () => {
       const doc = `subscription S($id: String!) { fleetCommandProgress(id: $id) { fleetCommandId total } }`;
       const other = subscribe<{ fleetCommandProgress: { fleetCommandId: string; total: number } }>(t.ws(f.adminB), doc, { id: f.fleetCommandId });
       for (let i = 0; i < 100 && !other.error; i++) await new Promise((r) => setTimeout(r, 50));
@@ -469,7 +538,11 @@ describe(`authorization matrix (${modeName})`, () => {
     const inSchema = [schema.getQueryType()!, schema.getMutationType()!, schema.getSubscriptionType()!].flatMap((type) =>
       Object.keys(type.getFields()).map((name) => `${type.name}.${name}`),
     );
-    const inMatrix = [...OPERATIONS.map((o) => `${o.root}.${o.field}`), ...SUBSCRIPTIONS.map((s) => `Subscription.${s.field}`), 'Subscription.fleetCommandProgress'];
+    const inMatrix = [
+      ...OPERATIONS.map((o) => `${o.root}.${o.field}`),
+      ...SUBSCRIPTIONS.map((s) => `Subscription.${s.field}`),
+      'Subscription.fleetCommandProgress',
+    ];
     expect([...inMatrix].sort()).toEqual([...inSchema].sort());
     // And each row states the role the schema declares.
     for (const o of OPERATIONS) {

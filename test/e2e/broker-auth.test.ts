@@ -68,8 +68,14 @@ describe(`broker HTTP auth endpoints (${modeName})`, () => {
 
   it('EMQX authentication: allow with the secret, deny a wrong one, an unknown device, a disabled device and revoked credentials', async () => {
     const { deviceId, password } = await register();
-    expect(await post('/mqtt/emqx/auth', { username: deviceId, password, clientid: 'c1' })).toEqual({ status: 200, body: { result: 'allow', is_superuser: false } });
-    expect(await post('/mqtt/emqx/auth', { username: deviceId, password: `${password}x` })).toEqual({ status: 200, body: { result: 'deny', is_superuser: false } });
+    expect(await post('/mqtt/emqx/auth', { username: deviceId, password, clientid: 'c1' })).toEqual({
+      status: 200,
+      body: { result: 'allow', is_superuser: false },
+    });
+    expect(await post('/mqtt/emqx/auth', { username: deviceId, password: `${password}x` })).toEqual({
+      status: 200,
+      body: { result: 'deny', is_superuser: false },
+    });
     expect((await post('/mqtt/emqx/auth', { username: uniqueDeviceId('ghost'), password })).body).toMatchObject({ result: 'deny' });
     expect((await post('/mqtt/emqx/auth', { username: 'devices/#', password })).body).toMatchObject({ result: 'deny' });
 
@@ -141,10 +147,15 @@ describe(`broker HTTP auth endpoints (${modeName})`, () => {
   });
 
   it.runIf(!embeddedBroker)("Doppel's own broker user is a superuser", async () => {
-    expect(await post('/mqtt/emqx/auth', { username: SERVICE_USER, password: SERVICE_PASSWORD })).toEqual({ status: 200, body: { result: 'allow', is_superuser: true } });
+    expect(await post('/mqtt/emqx/auth', { username: SERVICE_USER, password: SERVICE_PASSWORD })).toEqual({
+      status: 200,
+      body: { result: 'allow', is_superuser: true },
+    });
     expect((await post('/mqtt/emqx/auth', { username: SERVICE_USER, password: 'wrong' })).body).toMatchObject({ result: 'deny' });
     expect((await post('/mqtt/go-auth/superuser', { username: SERVICE_USER })).status).toBe(200);
-    expect((await post('/mqtt/emqx/acl', { username: SERVICE_USER, action: 'subscribe', topic: '$share/doppel/devices/+/telemetry' })).body).toEqual({ result: 'allow' });
+    expect((await post('/mqtt/emqx/acl', { username: SERVICE_USER, action: 'subscribe', topic: '$share/doppel/devices/+/telemetry' })).body).toEqual({
+      result: 'allow',
+    });
   });
 
   it('bad requests are 400 with a clear error, counted, and the endpoints keep answering', async () => {
@@ -179,7 +190,11 @@ describe('broker HTTP auth endpoints without MQTT_HTTP_AUTH_SECRET', () => {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       for (const path of ['/mqtt/emqx/auth', '/mqtt/go-auth/user', '/mqtt/go-auth/acl']) {
-        const response = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: 'Bearer anything' }, body: '{"username":"a","password":"b"}' });
+        const response = await fetch(`${url}${path}`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer anything' },
+          body: '{"username":"a","password":"b"}',
+        });
         expect(response.status, path).toBe(404);
       }
       expect((await fetch(`${url}/graphql`)).status).toBe(418); // not ours: passed on

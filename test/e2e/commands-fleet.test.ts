@@ -27,7 +27,6 @@ function autoAckDevice(creds: Creds) {
   return commandDevice(t, creds, { autoAck: { status: 'SUCCEEDED', result: { ok: true } } });
 }
 
-
 describe(`fleet commands (${modeName})`, () => {
   it('creates one command per device of a filter, and reports progress until every member is final', async () => {
     const model = await createToaster(t);
@@ -79,8 +78,12 @@ describe(`fleet commands (${modeName})`, () => {
     const a = await registerDevice(t, toaster);
     const b = await registerDevice(t, kettle);
     const send = async (input: Record<string, unknown>) =>
-      (await t.gql<{ sendFleetCommand: Record<string, unknown> & { fieldErrors: Array<{ path: string[]; code: string; message: string }> } }, unknown>(SEND_FLEET, { input })).data!
-        .sendFleetCommand;
+      (
+        await t.gql<{ sendFleetCommand: Record<string, unknown> & { fieldErrors: Array<{ path: string[]; code: string; message: string }> } }, unknown>(
+          SEND_FLEET,
+          { input },
+        )
+      ).data!.sendFleetCommand;
 
     const mixed = await send({ deviceIds: [a.deviceId, b.deviceId], name: 'toast', params: { power: 9000 } });
     expect(mixed.__typename).toBe('ValidationError');
@@ -99,7 +102,10 @@ describe(`fleet commands (${modeName})`, () => {
     const none = await send({ filter: { tag: uniqueDeviceId('none') }, name: 'toast', params: { power: 1 } });
     expect(none.fieldErrors[0]!.code).toBe('NO_DEVICES');
 
-    const counts = await t.gql<{ device: { commands: { totalCount: number } } }, unknown>(`query($d: String!) { device(deviceId: $d) { commands { totalCount } } }`, { d: a.deviceId });
+    const counts = await t.gql<{ device: { commands: { totalCount: number } } }, unknown>(
+      `query($d: String!) { device(deviceId: $d) { commands { totalCount } } }`,
+      { d: a.deviceId },
+    );
     expect(counts.data!.device.commands.totalCount).toBe(0);
   });
 });

@@ -101,11 +101,19 @@ describe(`device models (${modeName})`, () => {
   it('lets only admins manage models, and only operators send commands', async () => {
     const viewer = await t.createToken('viewer');
     const operator = await t.createToken('operator');
-    const asOperator = await t.gql(`mutation($i: DeviceModelInput!) { createDeviceModel(input: $i) { __typename } }`, { i: { name: uniqueDeviceId('m') } }, operator);
+    const asOperator = await t.gql(
+      `mutation($i: DeviceModelInput!) { createDeviceModel(input: $i) { __typename } }`,
+      { i: { name: uniqueDeviceId('m') } },
+      operator,
+    );
     expect(asOperator.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const model = await createToaster(t);
     const dev = await registerDevice(t, model);
-    const asViewer = await t.gql(`mutation($i: SendCommandInput!) { sendCommand(input: $i) { __typename } }`, { i: { deviceId: dev.deviceId, name: 'eject' } }, viewer);
+    const asViewer = await t.gql(
+      `mutation($i: SendCommandInput!) { sendCommand(input: $i) { __typename } }`,
+      { i: { deviceId: dev.deviceId, name: 'eject' } },
+      viewer,
+    );
     expect(asViewer.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const ok = await send(t, { deviceId: dev.deviceId, name: 'eject' }, operator);
     expect(ok).toMatchObject({ __typename: 'Command', status: 'PENDING', requestedBy: 'test operator' });
@@ -132,7 +140,10 @@ describe(`typed twins (${modeName})`, () => {
         { path: ['patch', 'power'], code: 'OUT_OF_RANGE', message: 'must be <= 100' },
       ],
     });
-    const twin = await t.gql<{ device: { twin: { version: number; desired: unknown } } }, unknown>(`query($d: String!) { device(deviceId: $d) { twin { version desired } } }`, { d: dev.deviceId });
+    const twin = await t.gql<{ device: { twin: { version: number; desired: unknown } } }, unknown>(
+      `query($d: String!) { device(deviceId: $d) { twin { version desired } } }`,
+      { d: dev.deviceId },
+    );
     expect(twin.data!.device.twin).toEqual({ version: 1, desired: { power: 50 } });
   });
 
@@ -184,7 +195,9 @@ describe(`sendCommand validation (${modeName})`, () => {
     const missing = await send(t, { deviceId: dev.deviceId, name: 'toast', params: {} });
     expect(missing.fieldErrors).toEqual([{ path: ['input', 'params', 'power'], code: 'REQUIRED', message: 'is required' }]);
     const unknown = await send(t, { deviceId: dev.deviceId, name: 'explode', params: {} });
-    expect(unknown.fieldErrors).toEqual([{ path: ['input', 'name'], code: 'UNKNOWN_COMMAND', message: expect.stringContaining('declares no command "explode"') }]);
+    expect(unknown.fieldErrors).toEqual([
+      { path: ['input', 'name'], code: 'UNKNOWN_COMMAND', message: expect.stringContaining('declares no command "explode"') },
+    ]);
     const notObject = await send(t, { deviceId: dev.deviceId, name: 'toast', params: [1], ttlMs: 0 });
     expect((notObject.fieldErrors as Array<{ path: string[] }>).map((e) => e.path.join('.'))).toEqual(['input.params', 'input.ttlMs']);
     const noModel = await registerDevice(t, null);
@@ -209,7 +222,12 @@ describe(`delivery and acks (${modeName})`, () => {
   it('delivers to an online device, takes its acks, and streams every transition on commandUpdated', async () => {
     const dev = await registerDevice(t, await createToaster(t));
     const device = await commandDevice(t, dev);
-    await until(async () => (await t.gql<{ device: { connected: boolean } }, unknown>(`query($d: String!) { device(deviceId: $d) { connected } }`, { d: dev.deviceId })).data!.device.connected, 'connected');
+    await until(
+      async () =>
+        (await t.gql<{ device: { connected: boolean } }, unknown>(`query($d: String!) { device(deviceId: $d) { connected } }`, { d: dev.deviceId })).data!
+          .device.connected,
+      'connected',
+    );
     const sub = subscribe<{ commandUpdated: { status: string; from: string | null; commandId: string; command: { status: string } } }>(
       t.ws(),
       `subscription($d: String) { commandUpdated(deviceId: $d) { commandId from status command { status } } }`,
@@ -262,8 +280,16 @@ describe(`delivery and acks (${modeName})`, () => {
     await devA.ack(sent.commandId as string, '{not json');
     await devA.ack(sent.commandId as string, { status: 'DONE' });
 
-    await until(() => before('DUPLICATE') > base.dup && before('ILLEGAL_TRANSITION') > base.illegal && before('UNKNOWN_COMMAND') > base.unknown, 'refused acks to be counted');
-    await until(() => m.get(REJECTED_METRIC, { kind: 'commandAck', code: 'MALFORMED_JSON' }) > badJson && m.get(REJECTED_METRIC, { kind: 'commandAck', code: 'INVALID_STATUS' }) > badStatus, 'bad ack payloads to be counted');
+    await until(
+      () => before('DUPLICATE') > base.dup && before('ILLEGAL_TRANSITION') > base.illegal && before('UNKNOWN_COMMAND') > base.unknown,
+      'refused acks to be counted',
+    );
+    await until(
+      () =>
+        m.get(REJECTED_METRIC, { kind: 'commandAck', code: 'MALFORMED_JSON' }) > badJson &&
+        m.get(REJECTED_METRIC, { kind: 'commandAck', code: 'INVALID_STATUS' }) > badStatus,
+      'bad ack payloads to be counted',
+    );
     await until(() => before('OTHER_DEVICE') > base.other, "the other device's ack to be counted");
 
     const c = await commandOf(t, sent.commandId as string);
@@ -288,7 +314,12 @@ describe(`delivery and acks (${modeName})`, () => {
     const device = await commandDevice(t, dev, { announce: false });
     // The embedded broker reports the CONNECT (an external one does not: there `online` is the first sign).
     if (embeddedBroker) {
-      await until(async () => (await t.gql<{ device: { connected: boolean } }, unknown>(`query($d: String!) { device(deviceId: $d) { connected } }`, { d: dev.deviceId })).data!.device.connected, 'the device to be connected');
+      await until(
+        async () =>
+          (await t.gql<{ device: { connected: boolean } }, unknown>(`query($d: String!) { device(deviceId: $d) { connected } }`, { d: dev.deviceId })).data!
+            .device.connected,
+        'the device to be connected',
+      );
     }
     const first = (await send(t, { deviceId: dev.deviceId, name: 'toast', params: { power: 1 } })).commandId as string;
     // Several sweeps (every 50 ms) pass; the device is connected but has not said it subscribed.
@@ -339,7 +370,9 @@ describe(`delivery and acks (${modeName})`, () => {
 
   it('returns the same command for the same idempotency key, even under concurrency', async () => {
     const dev = await registerDevice(t, await createToaster(t));
-    const results = await Promise.all(Array.from({ length: 4 }, () => send(t, { deviceId: dev.deviceId, name: 'toast', params: { power: 7 }, idempotencyKey: 'k-1' })));
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => send(t, { deviceId: dev.deviceId, name: 'toast', params: { power: 7 }, idempotencyKey: 'k-1' })),
+    );
     const ids = new Set(results.map((r) => r.commandId));
     expect(ids.size).toBe(1);
     expect(results[0]).toMatchObject({ idempotencyKey: 'k-1' });
@@ -373,7 +406,11 @@ describe(`delivery and acks (${modeName})`, () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await send(t, { deviceId: dev.deviceId, name: 'toast', params: { power: i } })).commandId as string);
     await t.gql(`mutation($id: String!) { cancelCommand(commandId: $id) { __typename } }`, { id: ids[0] });
-    type Page = { device: { commands: { totalCount: number; pageInfo: { hasNextPage: boolean; endCursor: string }; edges: Array<{ node: { commandId: string; status: string } }> } } };
+    type Page = {
+      device: {
+        commands: { totalCount: number; pageInfo: { hasNextPage: boolean; endCursor: string }; edges: Array<{ node: { commandId: string; status: string } }> };
+      };
+    };
     const p1 = await t.gql<Page, unknown>(COMMANDS_PAGE, { deviceId: dev.deviceId, first: 2 });
     expect(p1.data!.device.commands.edges.map((e) => e.node.commandId)).toEqual([ids[2], ids[1]]);
     expect(p1.data!.device.commands.pageInfo.hasNextPage).toBe(true);

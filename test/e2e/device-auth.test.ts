@@ -155,7 +155,7 @@ suite('device credentials: grace periods, revocation, disabling (embedded broker
     expect(await connectCode(deviceId, old)).toBe(4);
   });
 
-  it('a second rotation ends the first one\'s grace period, and a grace period is validated', async () => {
+  it("a second rotation ends the first one's grace period, and a grace period is validated", async () => {
     const { deviceId, password: first } = await register();
     const second = await rotate(deviceId, 3600);
     const third = await rotate(deviceId, 3600);

@@ -17,9 +17,7 @@ const adminUser = process.env.DOPPEL_TEST_DYNSEC_ADMIN_USER || 'admin';
 const adminPassword = process.env.DOPPEL_TEST_DYNSEC_ADMIN_PASSWORD || '';
 
 if (!dynsecUrl) {
-  console.warn(
-    'test/e2e/dynsec.test.ts skipped: DOPPEL_TEST_DYNSEC_URL is not set (start one with scripts/dynsec-mosquitto.sh, or run bash .ci/run)',
-  );
+  console.warn('test/e2e/dynsec.test.ts skipped: DOPPEL_TEST_DYNSEC_URL is not set (start one with scripts/dynsec-mosquitto.sh, or run bash .ci/run)');
 }
 const suite = dynsecUrl ? describe : describe.skip;
 
@@ -300,11 +298,14 @@ suite('Mosquitto dynamic security follows Doppel', () => {
       reconcileIntervalSeconds: 0,
       listDevices: async (after, limit) => {
         pages.push([after, limit]);
-        return list.filter((id) => after === null || id > after).slice(0, limit).map((deviceId) => ({
-          deviceId,
-          active: true,
-          brokerSecret: sealSecret(passwords.get(deviceId)!, key, deviceId),
-        }));
+        return list
+          .filter((id) => after === null || id > after)
+          .slice(0, limit)
+          .map((deviceId) => ({
+            deviceId,
+            active: true,
+            brokerSecret: sealSecret(passwords.get(deviceId)!, key, deviceId),
+          }));
       },
       openSecret: (deviceId, sealed) => openSecret(sealed, key, deviceId),
     });

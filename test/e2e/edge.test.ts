@@ -319,7 +319,10 @@ describe(`GraphQL edge limits (${modeName})`, () => {
       }
     })();
     for (let i = 0; !text.includes('"twinChanged"') && i < 50; i++) {
-      const update = await t.gql(`mutation U($id: String!, $p: JSON!) { updateDesired(deviceId: $id, patch: $p) { __typename } }`, { id: deviceId, p: { n: i } });
+      const update = await t.gql(`mutation U($id: String!, $p: JSON!) { updateDesired(deviceId: $id, patch: $p) { __typename } }`, {
+        id: deviceId,
+        p: { n: i },
+      });
       expect(update.errors).toBeUndefined();
       await Promise.race([waitForEvent, new Promise((r) => setTimeout(r, 100))]);
     }

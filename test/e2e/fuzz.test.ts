@@ -20,10 +20,9 @@ const RUNS = 40;
 
 async function registerAndConnect() {
   const deviceId = uniqueDeviceId('fz');
-  const r = await t.gql(
-    `mutation R($id: String!) { registerDevice(input: {deviceId: $id}) { ... on DeviceWithCredentials { credentials { password } } } }`,
-    { id: deviceId },
-  );
+  const r = await t.gql(`mutation R($id: String!) { registerDevice(input: {deviceId: $id}) { ... on DeviceWithCredentials { credentials { password } } } }`, {
+    id: deviceId,
+  });
   const { password } = (r.data as { registerDevice: { credentials: { password: string } } }).registerDevice.credentials;
   const client = await t.mqtt({ username: deviceId, password, clientId: `${deviceId}-fuzz` });
   const messages = messageWaiter(client);
@@ -47,7 +46,9 @@ const anyPayload = fc.oneof(
   fc.string({ maxLength: 200 }),
   fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v) ?? 'null'),
   fc.record({ state: fc.jsonValue({ maxDepth: 8 }), clientToken: fc.option(fc.string({ maxLength: 20 })) }).map((v) => JSON.stringify(v)),
-  fc.record({ state: fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.double(), fc.string(), fc.constant(null), fc.boolean())) }).map((v) => JSON.stringify(v)),
+  fc
+    .record({ state: fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.double(), fc.string(), fc.constant(null), fc.boolean())) })
+    .map((v) => JSON.stringify(v)),
   fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
 );
 
@@ -81,22 +82,26 @@ describe(`fuzzing (${modeName})`, () => {
     const badValue = fc.oneof(fc.string(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.object({ maxDepth: 1 }));
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.dictionary(fc.stringMatching(/^[a-z]{1,8}$/), fc.double({ noNaN: true, noDefaultInfinity: true }), { maxKeys: 5 }), badValue, async (good, bad) => {
-        run++;
-        const prefix = `r${run}_`;
-        const values: Record<string, unknown> = Object.fromEntries(Object.entries(good).map(([k, v]) => [prefix + k, v]));
-        values[`${prefix}bad`] = bad;
-        await client.publishAsync(`devices/${deviceId}/telemetry`, JSON.stringify({ values }), { qos: 1 });
-        // A valid sentinel after it: once stored, the bad message (same device, earlier) was handled.
-        const sentinel = `${prefix}sentinel`;
-        await client.publishAsync(`devices/${deviceId}/telemetry`, JSON.stringify({ values: { [sentinel]: 1 } }), { qos: 1 });
-        for (let i = 0; i < 200; i++) {
-          if ((await t.database.prisma.telemetryPoint.count({ where: { deviceId: uuid, metric: sentinel } })) === 1) break;
-          await new Promise((r) => setTimeout(r, 25));
-        }
-        expect(await t.database.prisma.telemetryPoint.count({ where: { deviceId: uuid, metric: sentinel } })).toBe(1);
-        expect(await t.database.prisma.telemetryPoint.count({ where: { deviceId: uuid, metric: { startsWith: prefix, not: sentinel } } })).toBe(0);
-      }),
+      fc.asyncProperty(
+        fc.dictionary(fc.stringMatching(/^[a-z]{1,8}$/), fc.double({ noNaN: true, noDefaultInfinity: true }), { maxKeys: 5 }),
+        badValue,
+        async (good, bad) => {
+          run++;
+          const prefix = `r${run}_`;
+          const values: Record<string, unknown> = Object.fromEntries(Object.entries(good).map(([k, v]) => [prefix + k, v]));
+          values[`${prefix}bad`] = bad;
+          await client.publishAsync(`devices/${deviceId}/telemetry`, JSON.stringify({ values }), { qos: 1 });
+          // A valid sentinel after it: once stored, the bad message (same device, earlier) was handled.
+          const sentinel = `${prefix}sentinel`;
+          await client.publishAsync(`devices/${deviceId}/telemetry`, JSON.stringify({ values: { [sentinel]: 1 } }), { qos: 1 });
+          for (let i = 0; i < 200; i++) {
+            if ((await t.database.prisma.telemetryPoint.count({ where: { deviceId: uuid, metric: sentinel } })) === 1) break;
+            await new Promise((r) => setTimeout(r, 25));
+          }
+          expect(await t.database.prisma.telemetryPoint.count({ where: { deviceId: uuid, metric: sentinel } })).toBe(1);
+          expect(await t.database.prisma.telemetryPoint.count({ where: { deviceId: uuid, metric: { startsWith: prefix, not: sentinel } } })).toBe(0);
+        },
+      ),
       { numRuns: RUNS },
     );
     await stillAnswers();
@@ -107,10 +112,10 @@ describe(`fuzzing (${modeName})`, () => {
     await fc.assert(
       fc.asyncProperty(fc.jsonValue({ maxDepth: 7 }), async (patch) => {
         const before = await twinOf(deviceId);
-        const r = await t.gql(
-          `mutation M($d: String!, $p: JSON!) { updateDesired(deviceId: $d, patch: $p) { __typename ... on Error { code } } }`,
-          { d: deviceId, p: patch },
-        );
+        const r = await t.gql(`mutation M($d: String!, $p: JSON!) { updateDesired(deviceId: $d, patch: $p) { __typename ... on Error { code } } }`, {
+          d: deviceId,
+          p: patch,
+        });
         expect(r.status).toBeLessThan(500);
         for (const e of r.errors ?? []) expect(e.extensions?.code).not.toBe('INTERNAL_SERVER_ERROR');
         const typename = (r.data as { updateDesired?: { __typename: string } } | null | undefined)?.updateDesired?.__typename;
@@ -123,18 +128,22 @@ describe(`fuzzing (${modeName})`, () => {
 
   it('GraphQL: arbitrary device ids, names and tags are refused precisely or registered, never a server error', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ maxLength: 80 }), fc.option(fc.string({ maxLength: 300 })), fc.array(fc.string({ maxLength: 40 }), { maxLength: 5 }), async (id, name, tags) => {
-        const r = await t.gql(
-          `mutation R($input: RegisterDeviceInput!) { registerDevice(input: $input) { __typename ... on Error { code } } }`,
-          { input: { deviceId: id, name, tags } },
-        );
-        expect(r.status).toBeLessThan(500);
-        for (const e of r.errors ?? []) expect(e.extensions?.code).not.toBe('INTERNAL_SERVER_ERROR');
-        const typename = (r.data as { registerDevice?: { __typename: string } } | null | undefined)?.registerDevice?.__typename;
-        if (typename !== 'DeviceWithCredentials') {
-          expect(await t.database.prisma.device.count({ where: { deviceId: id, name: name ?? null } })).toBe(0);
-        }
-      }),
+      fc.asyncProperty(
+        fc.string({ maxLength: 80 }),
+        fc.option(fc.string({ maxLength: 300 })),
+        fc.array(fc.string({ maxLength: 40 }), { maxLength: 5 }),
+        async (id, name, tags) => {
+          const r = await t.gql(`mutation R($input: RegisterDeviceInput!) { registerDevice(input: $input) { __typename ... on Error { code } } }`, {
+            input: { deviceId: id, name, tags },
+          });
+          expect(r.status).toBeLessThan(500);
+          for (const e of r.errors ?? []) expect(e.extensions?.code).not.toBe('INTERNAL_SERVER_ERROR');
+          const typename = (r.data as { registerDevice?: { __typename: string } } | null | undefined)?.registerDevice?.__typename;
+          if (typename !== 'DeviceWithCredentials') {
+            expect(await t.database.prisma.device.count({ where: { deviceId: id, name: name ?? null } })).toBe(0);
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
     await stillAnswers();
@@ -143,7 +152,12 @@ describe(`fuzzing (${modeName})`, () => {
   it('GraphQL: arbitrary documents get a GraphQL error, never a server error', async () => {
     const doc = fc.oneof(
       fc.string({ maxLength: 300 }),
-      fc.array(fc.constantFrom('{', '}', '(', ')', 'devices', 'device', 'first:', '1', '"x"', '...', 'on', 'Device', 'mutation', '$v', ':', 'twin', 'id', '@skip'), { maxLength: 60 }).map((p) => p.join(' ')),
+      fc
+        .array(
+          fc.constantFrom('{', '}', '(', ')', 'devices', 'device', 'first:', '1', '"x"', '...', 'on', 'Device', 'mutation', '$v', ':', 'twin', 'id', '@skip'),
+          { maxLength: 60 },
+        )
+        .map((p) => p.join(' ')),
     );
     await fc.assert(
       fc.asyncProperty(doc, async (query) => {

@@ -108,9 +108,7 @@ describe(`GraphQL API (${modeName})`, () => {
 
   it('registers devices concurrently that name the same new model', async () => {
     const model = `model-${uniqueDeviceId('m')}`;
-    const results = await Promise.all(
-      Array.from({ length: 6 }, () => t.gql(RegisterDevice, { input: { deviceId: uniqueDeviceId('cc'), model } })),
-    );
+    const results = await Promise.all(Array.from({ length: 6 }, () => t.gql(RegisterDevice, { input: { deviceId: uniqueDeviceId('cc'), model } })));
     expect(results.map((r) => r.data?.registerDevice.__typename)).toEqual(Array(6).fill('DeviceWithCredentials'));
     expect(await t.database.prisma.deviceModel.count({ where: { name: model } })).toBe(1);
   });
@@ -126,7 +124,11 @@ describe(`GraphQL API (${modeName})`, () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (;;) {
-      const page: Awaited<ReturnType<typeof t.gql<DevicesPageQuery, DevicesPageQueryVariables>>> = await t.gql(DevicesPage, { first: 2, after, filter: { tag } });
+      const page: Awaited<ReturnType<typeof t.gql<DevicesPageQuery, DevicesPageQueryVariables>>> = await t.gql(DevicesPage, {
+        first: 2,
+        after,
+        filter: { tag },
+      });
       const connection = page.data!.devices;
       expect(connection.totalCount).toBe(5);
       seen.push(...connection.edges.map((e) => e.node.deviceId));

@@ -89,7 +89,9 @@ describe(`refused device messages write nothing (${modeName})`, () => {
 
   it('bad timestamps and client tokens', async () => {
     const { deviceId, client, messages } = await registerAndConnect();
-    expect(await publishRejected(client, messages, deviceId, JSON.stringify({ state: { a: 1 }, ts: 'yesterday' }))).toMatchObject({ code: 'INVALID_TIMESTAMP' });
+    expect(await publishRejected(client, messages, deviceId, JSON.stringify({ state: { a: 1 }, ts: 'yesterday' }))).toMatchObject({
+      code: 'INVALID_TIMESTAMP',
+    });
     expect(await publishRejected(client, messages, deviceId, JSON.stringify({ state: { a: 1 }, ts: Date.now() + 3_600_000 }))).toMatchObject({
       code: 'INVALID_TIMESTAMP',
     });

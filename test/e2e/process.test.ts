@@ -19,7 +19,16 @@ afterAll(() => {
 });
 
 async function startProcess(): Promise<ServerProcess> {
-  const started = await spawnServer({ DOPPEL_DATA_DIR: dataDir, PORT: '0', MQTT_PORT: '0', HOST: '127.0.0.1', MQTT_HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: '', MQTT_URL: '' });
+  const started = await spawnServer({
+    DOPPEL_DATA_DIR: dataDir,
+    PORT: '0',
+    MQTT_PORT: '0',
+    HOST: '127.0.0.1',
+    MQTT_HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    DATABASE_URL: '',
+    MQTT_URL: '',
+  });
   children.push(started.child);
   return started;
 }

@@ -52,7 +52,12 @@ suite(`live events through Redis, one server and another instance (${modeName})`
     const client = await t.mqtt({ username: d.deviceId, password: d.password, clientId: `${d.deviceId}-c` });
     await client.publishAsync(`devices/${d.deviceId}/telemetry`, JSON.stringify({ ts: 1_700_000_000_000, values: { temp: 21.5 } }), { qos: 1 });
     const event = (await seen.next()).value as TelemetryEvent;
-    expect(event).toMatchObject({ deviceId: d.deviceId, deviceUuid: d.uuid, tenantId: 'default', points: [{ metric: 'temp', ts: 1_700_000_000_000, value: 21.5 }] });
+    expect(event).toMatchObject({
+      deviceId: d.deviceId,
+      deviceUuid: d.uuid,
+      tenantId: 'default',
+      points: [{ metric: 'temp', ts: 1_700_000_000_000, value: 21.5 }],
+    });
     await seen.return?.();
   });
 
@@ -61,7 +66,13 @@ suite(`live events through Redis, one server and another instance (${modeName})`
     const active = t.running.metrics.get(WS_ACTIVE_METRIC);
     const sub = subscribe<Live>(t.ws(), LIVE, { deviceId: d.deviceId });
     await t.waitForSubscriptions(active + 1);
-    other.publish('telemetry', { deviceUuid: d.uuid, deviceId: d.deviceId, tenantId: 'default', points: [{ metric: 'rpm', ts: 1_700_000_000_500, value: 900, isBool: false }], at: Date.now() });
+    other.publish('telemetry', {
+      deviceUuid: d.uuid,
+      deviceId: d.deviceId,
+      tenantId: 'default',
+      points: [{ metric: 'rpm', ts: 1_700_000_000_500, value: 900, isBool: false }],
+      at: Date.now(),
+    });
     const event = await sub.next();
     expect(event.data?.telemetry).toEqual({ deviceId: d.deviceId, points: [{ metric: 'rpm', ts: new Date(1_700_000_000_500).toISOString(), value: 900 }] });
     sub.unsubscribe();
@@ -77,7 +88,13 @@ suite(`live events through Redis, one server and another instance (${modeName})`
     let streaming = false;
     void sub.next().then(() => (streaming = true));
     while (!streaming) {
-      other.publish('telemetry', { deviceUuid: d.uuid, deviceId: d.deviceId, tenantId: 'default', points: [{ metric: 'x', ts: 1_700_000_000_000, value: 1, isBool: false }], at: Date.now() });
+      other.publish('telemetry', {
+        deviceUuid: d.uuid,
+        deviceId: d.deviceId,
+        tenantId: 'default',
+        points: [{ metric: 'x', ts: 1_700_000_000_000, value: 1, isBool: false }],
+        at: Date.now(),
+      });
       await new Promise((r) => setTimeout(r, 100));
     }
     // What the instance that revoked it publishes after storing the revocation.

@@ -39,7 +39,9 @@ suite('two instances, one database, one shared subscription group', () => {
     // Pipelined, not one at a time: both instances write the same twin concurrently.
     await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        client.publishAsync(`devices/${deviceId}/twin/reported`, JSON.stringify({ state: { [`k${i}`]: i, last: i }, ts: base + i, clientToken: `r${i}` }), { qos: 1 }),
+        client.publishAsync(`devices/${deviceId}/twin/reported`, JSON.stringify({ state: { [`k${i}`]: i, last: i }, ts: base + i, clientToken: `r${i}` }), {
+          qos: 1,
+        }),
       ),
     );
     await expect.poll(() => replies.length, { timeout: 20_000 }).toBe(n);

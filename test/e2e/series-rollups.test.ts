@@ -30,10 +30,16 @@ const RollupSeries = graphql(`
 const ALL: AggregateFunction[] = ['avg', 'min', 'max', 'sum', 'count', 'first', 'last'];
 const DAY = 86_400_000;
 
-
 // DST changes: New York 2024-03-10 07:00Z and 11-03 06:00Z; Berlin 03-31 01:00Z and 10-27 01:00Z;
 // Lord Howe 2024-04-06 15:00Z (+11 → +10:30) and 10-05 15:30Z.
-const TRANSITIONS = ['2024-03-10T07:00:00Z', '2024-03-31T01:00:00Z', '2024-04-06T15:00:00Z', '2024-10-05T15:30:00Z', '2024-10-27T01:00:00Z', '2024-11-03T06:00:00Z'].map(Date.parse);
+const TRANSITIONS = [
+  '2024-03-10T07:00:00Z',
+  '2024-03-31T01:00:00Z',
+  '2024-04-06T15:00:00Z',
+  '2024-10-05T15:30:00Z',
+  '2024-10-27T01:00:00Z',
+  '2024-11-03T06:00:00Z',
+].map(Date.parse);
 
 /** Unique random timestamps: dense around each DST change (several points per 15 minutes), sparse over the year. */
 function randomTimestamps(seed: number): number[] {
@@ -65,9 +71,17 @@ async function register(server: TestServer): Promise<{ deviceId: string; uuid: s
 }
 
 /** Publishes entries as shuffled catch-up arrays, then waits until `expected` rows are stored. */
-async function publish(server: TestServer, device: { deviceId: string; uuid: string; client: MqttClient }, entries: Array<{ ts: number; values: Record<string, number> }>, expected: number) {
+async function publish(
+  server: TestServer,
+  device: { deviceId: string; uuid: string; client: MqttClient },
+  entries: Array<{ ts: number; values: Record<string, number> }>,
+  expected: number,
+) {
   const random = rng(entries.length);
-  const list = entries.map((e) => ({ e, r: random() })).sort((a, b) => a.r - b.r).map(({ e }) => e);
+  const list = entries
+    .map((e) => ({ e, r: random() }))
+    .sort((a, b) => a.r - b.r)
+    .map(({ e }) => e);
   for (let i = 0; i < list.length; i += 400) {
     await device.client.publishAsync(`devices/${device.deviceId}/telemetry`, JSON.stringify(list.slice(i, i + 400)), { qos: 1 });
   }
@@ -113,7 +127,15 @@ describe(`Device.series from rollups (${modeName})`, () => {
     // Aligned ranges read no raw rows at all; unaligned ones only their sub-15-minute ends.
     expect(statements[0]!.includes('"TelemetryPoint"')).toBe(expectRaw);
 
-    const key: SeriesKey = { metrics: ['exact', 'float'], from: Date.parse(from), to: Date.parse(to), interval: INTERVALS[interval], aggregates: ALL, timeZone, fill: 'null' };
+    const key: SeriesKey = {
+      metrics: ['exact', 'float'],
+      from: Date.parse(from),
+      to: Date.parse(to),
+      interval: INTERVALS[interval],
+      aggregates: ALL,
+      timeZone,
+      fill: 'null',
+    };
     const range = seriesRange(key, 100_000);
     const [raw] = await loadSeries(<T>(sql: string, ...params: unknown[]) => t.database.prisma.$queryRawUnsafe<T[]>(sql, ...params), [device.uuid], key, range);
     const [exact, float] = result.data!.device!.series.map((s) => s.buckets.map(numeric));
@@ -158,7 +180,14 @@ describe(`Device.series from rollups (${modeName})`, () => {
 
   it('reads raw rows for minute buckets, where no grain lines up', async () => {
     t.queries.length = 0;
-    const result = await t.gql(RollupSeries, { deviceId: device.deviceId, metrics: ['exact'], from: '2024-10-27T00:00:00Z', to: '2024-10-27T03:00:00Z', interval: 'MINUTE', timeZone: 'Asia/Kathmandu' });
+    const result = await t.gql(RollupSeries, {
+      deviceId: device.deviceId,
+      metrics: ['exact'],
+      from: '2024-10-27T00:00:00Z',
+      to: '2024-10-27T03:00:00Z',
+      interval: 'MINUTE',
+      timeZone: 'Asia/Kathmandu',
+    });
     expect(result.errors).toBeUndefined();
     const statements = t.queries.filter((q) => q.includes('"TelemetryRollup"') || q.includes('"TelemetryPoint"'));
     expect(statements).toHaveLength(1);
@@ -185,7 +214,12 @@ describe(`telemetry retention in a running server (${modeName})`, () => {
     expect(s.running.metrics.get(RETENTION_DELETED_METRIC, { table: 'raw' })).toBeGreaterThanOrEqual(30);
     const day = Math.floor((now - 6 * DAY) / DAY) * DAY;
     const result = await s.gql(RollupSeries, {
-      deviceId: device.deviceId, metrics: ['v'], from: new Date(day).toISOString(), to: new Date(day + 7 * DAY).toISOString(), interval: 'DAY', timeZone: 'UTC',
+      deviceId: device.deviceId,
+      metrics: ['v'],
+      from: new Date(day).toISOString(),
+      to: new Date(day + 7 * DAY).toISOString(),
+      interval: 'DAY',
+      timeZone: 'UTC',
     });
     expect(result.errors).toBeUndefined();
     const counts = result.data!.device!.series[0]!.buckets.map((b) => b.count);

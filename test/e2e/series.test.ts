@@ -60,7 +60,6 @@ interface Point {
   value: number;
 }
 
-
 const SEED = 20240331;
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -69,11 +68,25 @@ const HOUR = 3_600_000;
 const TRANSITIONS = ['2024-03-10T07:00:00Z', '2024-03-31T01:00:00Z', '2024-10-27T01:00:00Z', '2024-11-03T06:00:00Z'].map(Date.parse);
 // Bucket edges right at the changes: local midnights, the repeated hours, the instants themselves.
 const EDGES = [
-  '2024-03-30T23:00:00Z', '2024-03-31T00:59:59.999Z', '2024-03-31T22:00:00Z',
-  '2024-10-26T22:00:00Z', '2024-10-27T00:00:00Z', '2024-10-27T00:59:59.999Z', '2024-10-27T01:00:00Z', '2024-10-27T23:00:00Z',
-  '2024-03-10T05:00:00Z', '2024-03-10T06:59:59.999Z', '2024-03-11T04:00:00Z',
-  '2024-11-03T04:00:00Z', '2024-11-03T05:00:00Z', '2024-11-03T06:00:00Z', '2024-11-04T05:00:00Z',
-  '2024-03-31T23:00:00Z', '2024-04-01T04:00:00Z', '2024-10-31T23:00:00Z', '2024-11-01T04:00:00Z',
+  '2024-03-30T23:00:00Z',
+  '2024-03-31T00:59:59.999Z',
+  '2024-03-31T22:00:00Z',
+  '2024-10-26T22:00:00Z',
+  '2024-10-27T00:00:00Z',
+  '2024-10-27T00:59:59.999Z',
+  '2024-10-27T01:00:00Z',
+  '2024-10-27T23:00:00Z',
+  '2024-03-10T05:00:00Z',
+  '2024-03-10T06:59:59.999Z',
+  '2024-03-11T04:00:00Z',
+  '2024-11-03T04:00:00Z',
+  '2024-11-03T05:00:00Z',
+  '2024-11-03T06:00:00Z',
+  '2024-11-04T05:00:00Z',
+  '2024-03-31T23:00:00Z',
+  '2024-04-01T04:00:00Z',
+  '2024-10-31T23:00:00Z',
+  '2024-11-01T04:00:00Z',
 ].map(Date.parse);
 
 /** Random points (unique ts) around every DST change, on the edges, and sparsely over the year. */
@@ -120,7 +133,10 @@ async function ingest(deviceId: string, client: MqttClient, series: Record<strin
   }
   // Shuffled: rows arrive out of ts order, as catch-up data may.
   const random = rng(total);
-  const list = [...entries].map(([ts, values]) => ({ ts, values, r: random() })).sort((a, b) => a.r - b.r).map(({ ts, values }) => ({ ts, values }));
+  const list = [...entries]
+    .map(([ts, values]) => ({ ts, values, r: random() }))
+    .sort((a, b) => a.r - b.r)
+    .map(({ ts, values }) => ({ ts, values }));
   for (let i = 0; i < list.length; i += 400) {
     await client.publishAsync(`devices/${deviceId}/telemetry`, JSON.stringify(list.slice(i, i + 400)), { qos: 1 });
   }
@@ -192,7 +208,10 @@ describe(`Device.series (${modeName})`, () => {
         from: Date.parse(c.from),
         to: Date.parse(c.to),
       });
-      expect(series[i]!.buckets.map((b) => fromGql(b, aggregates)), `${series[i]!.metric} ${JSON.stringify(c)}`).toEqual(expected);
+      expect(
+        series[i]!.buckets.map((b) => fromGql(b, aggregates)),
+        `${series[i]!.metric} ${JSON.stringify(c)}`,
+      ).toEqual(expected);
       buckets += expected.length;
     }
     return buckets;
@@ -213,7 +232,14 @@ describe(`Device.series (${modeName})`, () => {
 
   it('has 23- and 25-hour days and two buckets for a repeated hour', async () => {
     const result = await t.gql(Series, {
-      deviceId, metrics: ['temp'], from: '2024-10-26T00:00:00Z', to: '2024-10-28T00:00:00Z', interval: 'DAY', aggregates: ['COUNT'], timeZone: 'Europe/Berlin', fill: 'NULL',
+      deviceId,
+      metrics: ['temp'],
+      from: '2024-10-26T00:00:00Z',
+      to: '2024-10-28T00:00:00Z',
+      interval: 'DAY',
+      aggregates: ['COUNT'],
+      timeZone: 'Europe/Berlin',
+      fill: 'NULL',
     });
     const days = result.data!.device!.series[0]!.buckets.map((b) => [b.start, (Date.parse(b.end) - Date.parse(b.start)) / HOUR]);
     expect(days).toEqual([
@@ -222,7 +248,14 @@ describe(`Device.series (${modeName})`, () => {
       ['2024-10-27T23:00:00.000Z', 24],
     ]);
     const hours = await t.gql(Series, {
-      deviceId, metrics: ['temp'], from: '2024-10-27T00:00:00Z', to: '2024-10-27T02:00:00Z', interval: 'HOUR', aggregates: ['COUNT'], timeZone: 'Europe/Berlin', fill: 'NULL',
+      deviceId,
+      metrics: ['temp'],
+      from: '2024-10-27T00:00:00Z',
+      to: '2024-10-27T02:00:00Z',
+      interval: 'HOUR',
+      aggregates: ['COUNT'],
+      timeZone: 'Europe/Berlin',
+      fill: 'NULL',
     });
     // 02:00 local happens twice (+02:00, then +01:00): two buckets, each with its own points.
     expect(hours.data!.device!.series[0]!.buckets.map((b) => [b.start, b.filled])).toEqual([
@@ -230,7 +263,14 @@ describe(`Device.series (${modeName})`, () => {
       ['2024-10-27T01:00:00.000Z', false],
     ]);
     const spring = await t.gql(Series, {
-      deviceId, metrics: ['temp'], from: '2024-03-10T00:00:00Z', to: '2024-03-12T00:00:00Z', interval: 'DAY', aggregates: ['COUNT'], timeZone: 'America/New_York', fill: 'NULL',
+      deviceId,
+      metrics: ['temp'],
+      from: '2024-03-10T00:00:00Z',
+      to: '2024-03-12T00:00:00Z',
+      interval: 'DAY',
+      aggregates: ['COUNT'],
+      timeZone: 'America/New_York',
+      fill: 'NULL',
     });
     expect(spring.data!.device!.series[0]!.buckets.map((b) => (Date.parse(b.end) - Date.parse(b.start)) / HOUR)).toEqual([24, 23, 24]);
   });
@@ -240,7 +280,13 @@ describe(`Device.series (${modeName})`, () => {
     await check({ interval: 'HOUR', timeZone: 'Asia/Kathmandu', ...PARTIAL, fill: 'NULL' });
     await check({ interval: 'FIFTEEN_MINUTES', timeZone: 'Asia/Kathmandu', from: '2024-10-26T00:00:00Z', to: '2024-10-28T00:00:00Z', fill: 'PREVIOUS' });
     const result = await t.gql(Series, {
-      deviceId, metrics: ['temp'], from: '2024-10-27T00:00:00Z', to: '2024-10-28T00:00:00Z', interval: 'HOUR', aggregates: ['COUNT'], timeZone: 'Asia/Kathmandu',
+      deviceId,
+      metrics: ['temp'],
+      from: '2024-10-27T00:00:00Z',
+      to: '2024-10-28T00:00:00Z',
+      interval: 'HOUR',
+      aggregates: ['COUNT'],
+      timeZone: 'Asia/Kathmandu',
     });
     for (const b of result.data!.device!.series[0]!.buckets) expect(b.start).toMatch(/:15:00\.000Z$/);
   });
@@ -254,7 +300,14 @@ describe(`Device.series (${modeName})`, () => {
     }
     // Empty buckets carry count 0 and are marked filled.
     const result = await t.gql(Series, {
-      deviceId, metrics: ['temp'], from: '2024-06-01T00:00:00Z', to: '2024-06-01T06:00:00Z', interval: 'HOUR', aggregates: ['COUNT', 'AVG'], timeZone: 'UTC', fill: 'NULL',
+      deviceId,
+      metrics: ['temp'],
+      from: '2024-06-01T00:00:00Z',
+      to: '2024-06-01T06:00:00Z',
+      interval: 'HOUR',
+      aggregates: ['COUNT', 'AVG'],
+      timeZone: 'UTC',
+      fill: 'NULL',
     });
     const buckets = result.data!.device!.series[0]!.buckets;
     expect(buckets).toHaveLength(6);
@@ -269,7 +322,13 @@ describe(`Device.series (${modeName})`, () => {
 
   it('refuses bad arguments with BAD_USER_INPUT', async () => {
     const base = {
-      deviceId, metrics: ['temp'], from: '2024-03-01T00:00:00Z', to: '2024-04-01T00:00:00Z', interval: 'DAY' as SeriesInterval, aggregates: ['AVG'] as Aggregate[], timeZone: 'Europe/Berlin',
+      deviceId,
+      metrics: ['temp'],
+      from: '2024-03-01T00:00:00Z',
+      to: '2024-04-01T00:00:00Z',
+      interval: 'DAY' as SeriesInterval,
+      aggregates: ['AVG'] as Aggregate[],
+      timeZone: 'Europe/Berlin',
     };
     const cases: Array<[string, Partial<typeof base>, RegExp]> = [
       ['unknown zone', { timeZone: 'Mars/Olympus_Mons' }, /unknown time zone/],
@@ -306,7 +365,10 @@ describe(`Device.series for a fleet (${modeName})`, () => {
     const to = '2024-10-29T00:00:00Z';
     for (let i = 0; i < 6; i++) {
       const { deviceId, client } = await register([tag]);
-      const points = Array.from({ length: 30 }, (_, k) => ({ ts: Date.parse(from) + k * 3 * HOUR + Math.floor(random() * HOUR), value: Math.round(random() * 1000) / 10 }));
+      const points = Array.from({ length: 30 }, (_, k) => ({
+        ts: Date.parse(from) + k * 3 * HOUR + Math.floor(random() * HOUR),
+        value: Math.round(random() * 1000) / 10,
+      }));
       await ingest(deviceId, client, { temp: points });
       await client.endAsync();
       data.set(deviceId, points);
@@ -319,9 +381,22 @@ describe(`Device.series for a fleet (${modeName})`, () => {
       expect(edges).toHaveLength(first);
       for (const { node } of edges) {
         const points = data.get(node.deviceId)!;
-        const daily = aggregate(points, { interval: 'day', timeZone: 'Europe/Berlin', aggregates: ['avg', 'count', 'last'], from: Date.parse(from), to: Date.parse(to) });
+        const daily = aggregate(points, {
+          interval: 'day',
+          timeZone: 'Europe/Berlin',
+          aggregates: ['avg', 'count', 'last'],
+          from: Date.parse(from),
+          to: Date.parse(to),
+        });
         expect(node.daily[0]!.buckets.map((b) => fromGql(b, ['AVG', 'COUNT', 'LAST']))).toEqual(daily);
-        const hourly = aggregate(points, { interval: 'hour', timeZone: 'America/New_York', aggregates: ['sum'], fill: 'null', from: Date.parse(from), to: Date.parse(to) });
+        const hourly = aggregate(points, {
+          interval: 'hour',
+          timeZone: 'America/New_York',
+          aggregates: ['sum'],
+          fill: 'null',
+          from: Date.parse(from),
+          to: Date.parse(to),
+        });
         expect(node.hourly[0]!.buckets.map((b) => fromGql(b, ['SUM']))).toEqual(hourly);
       }
       return { total: t.queries.length, series: t.queries.filter((q) => q.includes('"TelemetryPoint"') || q.includes('"TelemetryRollup"')).length };

@@ -131,7 +131,13 @@ suite('telemetry durability with an external broker (server SIGKILLed mid-stream
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     // End the persistent session now rather than letting the broker hold it (and queue into it) until expiry.
     try {
-      const c = await mqtt.connectAsync(externalMqttUrl!, { protocolVersion: 5, clientId, clean: true, reconnectPeriod: 0, properties: { sessionExpiryInterval: 0 } });
+      const c = await mqtt.connectAsync(externalMqttUrl!, {
+        protocolVersion: 5,
+        clientId,
+        clean: true,
+        reconnectPeriod: 0,
+        properties: { sessionExpiryInterval: 0 },
+      });
       await c.endAsync();
     } catch {
       // best effort
@@ -149,7 +155,11 @@ suite('telemetry durability with an external broker (server SIGKILLed mid-stream
     // stored nor acknowledged: exactly what a crash mid-stream leaves behind.
     // One writer: only full batches are written (a second writer would also take half-full ones), so
     // the kill below deterministically finds the last partial batch in memory.
-    const first = await startServer({ TELEMETRY_BATCH_MAX_AGE_MS: '60000', TELEMETRY_BATCH_MAX_POINTS: String(FIRST_BATCH_POINTS), TELEMETRY_WRITE_CONCURRENCY: '1' });
+    const first = await startServer({
+      TELEMETRY_BATCH_MAX_AGE_MS: '60000',
+      TELEMETRY_BATCH_MAX_POINTS: String(FIRST_BATCH_POINTS),
+      TELEMETRY_WRITE_CONCURRENCY: '1',
+    });
     const device = await connectDevice();
     const base = Date.now() - 3_600_000; // an hour ago: well inside the future-skew limit
     const acked = new Set<number>();
@@ -197,7 +207,8 @@ suite('telemetry durability with an external broker (server SIGKILLed mid-stream
     // Handed over is not stored yet: batches are written one at a time, each statement taking what it takes
     // (the first one also plans it). Wait for the full batches, so the kill finds only the partial one in memory.
     const fullBatches = AFTER_KILL_FROM - (AFTER_KILL_FROM % FIRST_BATCH_POINTS);
-    if (handledBeforeKill === AFTER_KILL_FROM) await waitFor(`the ${fullBatches} points of full batches to be stored`, async () => (await storedCount()) >= fullBatches, 30_000);
+    if (handledBeforeKill === AFTER_KILL_FROM)
+      await waitFor(`the ${fullBatches} points of full batches to be stored`, async () => (await storedCount()) >= fullBatches, 30_000);
     const ackedBeforeKill = acked.size;
     first.child.kill('SIGKILL');
     await first.exited;

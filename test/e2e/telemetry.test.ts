@@ -130,7 +130,10 @@ describe(`telemetry ingestion (${modeName})`, () => {
   it('stores nothing twice: a replayed message (and a duplicate inside one) is idempotent', async () => {
     const { deviceId, client } = await device();
     const ts = Date.now() - 60_000;
-    const message = [{ ts, values: { temp: 20, hum: 50 } }, { ts: ts + 1, values: { temp: 21 } }];
+    const message = [
+      { ts, values: { temp: 20, hum: 50 } },
+      { ts: ts + 1, values: { temp: 21 } },
+    ];
     const duplicatesBefore = t.running.metrics.get(TELEMETRY_POINTS_METRIC, { result: 'duplicate' });
     await publish(client, deviceId, message);
     await expectRows(deviceId, 3);
@@ -170,7 +173,13 @@ describe(`telemetry ingestion (${modeName})`, () => {
       ['NO_VALUES', { ts: 1000 }],
       ['INVALID_SEQ', { seq: -1, values: { temp: 1 } }],
       // One bad entry refuses the whole array, good entries included.
-      ['INVALID_VALUE', [{ ts: 1000, values: { temp: 1 } }, { ts: 2000, values: { temp: 'x' } }]],
+      [
+        'INVALID_VALUE',
+        [
+          { ts: 1000, values: { temp: 1 } },
+          { ts: 2000, values: { temp: 'x' } },
+        ],
+      ],
     ];
     const expected = new Map<string, number>();
     for (const [code] of cases) expected.set(code, (expected.get(code) ?? count(code)) + 1);
@@ -205,7 +214,11 @@ describe(`telemetry ingestion (${modeName})`, () => {
   it('pages raw points by ts cursor, forwards and backwards, within a range', async () => {
     const { deviceId, client } = await device();
     const base = Date.parse('2026-02-01T00:00:00Z');
-    await publish(client, deviceId, Array.from({ length: 20 }, (_, i) => ({ ts: base + i * 1000, values: { temp: i, other: -i } })));
+    await publish(
+      client,
+      deviceId,
+      Array.from({ length: 20 }, (_, i) => ({ ts: base + i * 1000, values: { temp: i, other: -i } })),
+    );
     await expectRows(deviceId, 40);
 
     const seen: number[] = [];
@@ -223,7 +236,10 @@ describe(`telemetry ingestion (${modeName})`, () => {
 
     const range = await t.gql(Raw, { deviceId, metric: 'temp', from: new Date(base + 5000).toISOString(), to: new Date(base + 9000).toISOString() });
     expect(range.data?.device?.telemetry.edges.map((e) => e.node.value)).toEqual([5, 6, 7, 8]);
-    expect(range.data?.device?.telemetry.edges[0]).toMatchObject({ cursor: String(base + 5000), node: { metric: 'temp', ts: new Date(base + 5000).toISOString() } });
+    expect(range.data?.device?.telemetry.edges[0]).toMatchObject({
+      cursor: String(base + 5000),
+      node: { metric: 'temp', ts: new Date(base + 5000).toISOString() },
+    });
 
     const last = await t.gql(Raw, { deviceId, metric: 'temp', last: 3 });
     expect(last.data?.device?.telemetry.edges.map((e) => e.node.value)).toEqual([17, 18, 19]);
@@ -268,7 +284,10 @@ describe(`telemetry ingestion (${modeName})`, () => {
     for (let i = 0; i < 8; i++) {
       const { deviceId, password } = await register([tag]);
       const client = await connect(deviceId, password);
-      await publish(client, deviceId, [{ ts, values: { temp: i, hum: i * 2 } }, { ts: ts + 1, values: { temp: i + 0.5 } }]);
+      await publish(client, deviceId, [
+        { ts, values: { temp: i, hum: i * 2 } },
+        { ts: ts + 1, values: { temp: i + 0.5 } },
+      ]);
       await expectRows(deviceId, 3);
       await client.endAsync();
     }

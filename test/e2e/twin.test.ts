@@ -78,7 +78,9 @@ describe(`device twin end to end (${modeName})`, () => {
     const { client, messages } = await connectDevice(creds);
     await client.subscribeAsync(`devices/${creds.deviceId}/twin/#`, { qos: 1 });
 
-    await client.publishAsync(`devices/${creds.deviceId}/twin/reported`, JSON.stringify({ state: { temp: 21.5, fw: { version: '1.0' } }, clientToken: 'c1' }), { qos: 1 });
+    await client.publishAsync(`devices/${creds.deviceId}/twin/reported`, JSON.stringify({ state: { temp: 21.5, fw: { version: '1.0' } }, clientToken: 'c1' }), {
+      qos: 1,
+    });
     const accepted = await messages.next(`devices/${creds.deviceId}/twin/reported/accepted`);
     expect(accepted.json).toEqual({ clientToken: 'c1', version: 1 });
 
@@ -122,7 +124,12 @@ describe(`device twin end to end (${modeName})`, () => {
   it('publishes the delta (retained) on desired changes; the device follows and the delta empties', async () => {
     const creds = await register();
     const updated = await t.gql(UpdateDesired, { deviceId: creds.deviceId, patch: { target: 22, led: { color: 'red' } } });
-    expect(updated.data?.updateDesired).toMatchObject({ __typename: 'UpdateDesiredPayload', changed: true, version: 1, twin: { delta: { target: 22, led: { color: 'red' } } } });
+    expect(updated.data?.updateDesired).toMatchObject({
+      __typename: 'UpdateDesiredPayload',
+      changed: true,
+      version: 1,
+      twin: { delta: { target: 22, led: { color: 'red' } } },
+    });
 
     // The device connects after the change: the retained delta is handed over on subscribe.
     const { client, messages } = await connectDevice(creds);

@@ -15,7 +15,13 @@ afterEach(async () => {
 });
 
 function telemetry(deviceId: string, value: number): TelemetryEvent {
-  return { deviceUuid: '00000000-0000-4000-8000-000000000001', deviceId, tenantId: 'default', points: [{ metric: 'm', ts: 1_700_000_000_000 + value, value, isBool: false }], at: 1 };
+  return {
+    deviceUuid: '00000000-0000-4000-8000-000000000001',
+    deviceId,
+    tenantId: 'default',
+    points: [{ metric: 'm', ts: 1_700_000_000_000 + value, value, isBool: false }],
+    at: 1,
+  };
 }
 
 async function instance(channel: string): Promise<{ bus: FanoutBus; local: EventBus; metrics: Metrics }> {
@@ -42,9 +48,9 @@ async function take<T>(events: AsyncIterator<T>, n: number, ms = 3000): Promise<
 
 describe('Redis fan-out start-up', () => {
   it('refuses to start, saying why, when Redis cannot be reached', async () => {
-    await expect(
-      createRedisFanout(createEventBus(), { url: 'redis://127.0.0.1:1', channel: 'doppel:test', logger, metrics: new Metrics() }),
-    ).rejects.toThrow(/cannot reach Redis for event fan-out \(REDIS_URL\)/);
+    await expect(createRedisFanout(createEventBus(), { url: 'redis://127.0.0.1:1', channel: 'doppel:test', logger, metrics: new Metrics() })).rejects.toThrow(
+      /cannot reach Redis for event fan-out \(REDIS_URL\)/,
+    );
   });
 });
 

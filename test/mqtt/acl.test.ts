@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { canPublish, canReceive, canSubscribe, DEVICE_ACL_TEMPLATE, deviceAclRules, dynsecDeviceAcls, isAllowed, mosquittoAclPatterns } from '../../src/mqtt/acl.ts';
+import {
+  canPublish,
+  canReceive,
+  canSubscribe,
+  DEVICE_ACL_TEMPLATE,
+  deviceAclRules,
+  dynsecDeviceAcls,
+  isAllowed,
+  mosquittoAclPatterns,
+} from '../../src/mqtt/acl.ts';
 
 const ME = 'dev-1';
 

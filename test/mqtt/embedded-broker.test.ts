@@ -131,7 +131,7 @@ describe('embedded broker: authentication', () => {
     expect(transport.stats().aclDenials).toBe(before + 1);
   });
 
-  it('does not let one device take over another device\'s client id', async () => {
+  it("does not let one device take over another device's client id", async () => {
     const victim = await connect('dev-1', 's3cret-1', { clientId: 'shared-id' });
     await connect('dev-2', 's3cret-2', { clientId: 'shared-id' });
     await sleep(50);
@@ -166,7 +166,7 @@ describe('embedded broker: publish ACL', () => {
     ['devices/dev-1/twin/delta', 1],
     ['devices/dev-1/commands/c1', 0],
     ['other/topic', 0],
-  ] as const)("drops a publish to %s (QoS %d) and disconnects the device; the handler never sees it", async (topic, qos) => {
+  ] as const)('drops a publish to %s (QoS %d) and disconnects the device; the handler never sees it', async (topic, qos) => {
     const before = transport.stats().aclDenials;
     const client = await connect('dev-1', 's3cret-1');
     const gone = closed(client);
@@ -365,7 +365,14 @@ describe('embedded broker: lifecycle', () => {
   });
 
   it('stops promptly with connected clients and a handler stuck forever', async () => {
-    const t = createEmbeddedTransport({ port: 0, host: '127.0.0.1', authenticator, logger: pino({ level: 'silent' }), maxPayloadBytes: MAX_PAYLOAD, closeTimeoutMs: 200 });
+    const t = createEmbeddedTransport({
+      port: 0,
+      host: '127.0.0.1',
+      authenticator,
+      logger: pino({ level: 'silent' }),
+      maxPayloadBytes: MAX_PAYLOAD,
+      closeTimeoutMs: 200,
+    });
     let stuck = false;
     t.setMessageHandler(() => {
       stuck = true;

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { deviceTopicTemplates, formatInboundTopic, isFilterWithin, isValidTopicFilter, isValidTopicName, parseInboundTopic, sharedSubscriptionFilters, topics, type InboundTopic } from '../../src/mqtt/topics.ts';
+import {
+  deviceTopicTemplates,
+  formatInboundTopic,
+  isFilterWithin,
+  isValidTopicFilter,
+  isValidTopicName,
+  parseInboundTopic,
+  sharedSubscriptionFilters,
+  topics,
+  type InboundTopic,
+} from '../../src/mqtt/topics.ts';
 import { isValidDeviceId } from '../../src/domain/ids.ts';
 
 describe('isValidDeviceId', () => {

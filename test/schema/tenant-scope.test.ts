@@ -26,7 +26,9 @@ afterAll(async () => {
 
 describe('tenant scope on Device', () => {
   it('a device of another tenant reached through an unfiltered path resolves to FORBIDDEN, not data', async () => {
-    const device = await db.prisma.device.create({ data: { deviceId: uniqueDeviceId('ts'), tenantId: 'tenant-a', secretHash: 'sha256:x', twin: { create: {} } } });
+    const device = await db.prisma.device.create({
+      data: { deviceId: uniqueDeviceId('ts'), tenantId: 'tenant-a', secretHash: 'sha256:x', twin: { create: {} } },
+    });
     const bus = createEventBus();
     const contextValue = {
       principal: { tokenId: '00000000-0000-4000-8000-000000000001', tenantId: 'tenant-b', role: 'admin', name: 'b', expiresAt: null },

@@ -27,8 +27,7 @@ const schema = buildSchema(/* GraphQL */ `
   type PageInfo { hasNextPage: Boolean! endCursor: String }
 `);
 
-const cost = (query: string, variables: Record<string, unknown> = {}, operationName?: string) =>
-  operationCost(schema, parse(query), operationName, variables);
+const cost = (query: string, variables: Record<string, unknown> = {}, operationName?: string) => operationCost(schema, parse(query), operationName, variables);
 
 describe('query cost', () => {
   it('charges 1 per field, lists of scalars included, and nothing for introspection', () => {

@@ -34,7 +34,6 @@ const INTERVAL: Record<RollupGrain, BucketInterval> = { 900: '15 minutes', 3600:
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-
 function service(batchMaxPoints: number, writeConcurrency = 2) {
   return createTelemetryService({
     sql: db.sql,
@@ -77,7 +76,7 @@ function randomMessages(seed: number): string[] {
   }
   entries.sort(() => random() - 0.5);
   const messages: string[] = [];
-  for (let i = 0; i < entries.length; ) {
+  for (let i = 0; i < entries.length;) {
     const size = random() < 0.4 ? 1 : 1 + Math.floor(random() * 120);
     const chunk = entries.slice(i, i + size);
     messages.push(JSON.stringify(chunk.length === 1 && random() < 0.5 ? chunk[0] : chunk));
@@ -152,16 +151,19 @@ async function expectedRows(uuid: string): Promise<RollupRow[]> {
 }
 
 describe(`telemetry rollups (${modeName})`, () => {
-  it.each([1, 2, 3, 4, 5, 6])('equal the reference aggregates of the stored rows: shuffled catch-up arrays, replays, conflicting duplicates (seed %i)', async (seed) => {
-    const device = await createDevice();
-    const telemetry = service(seed % 2 === 0 ? 50 : 5000);
-    const outcomes = await Promise.all(randomMessages(seed).map((m) => telemetry.ingest(device.deviceId, m, Date.now())));
-    expect(outcomes.every((o) => o.ok)).toBe(true);
-    await telemetry.drain();
-    const expected = await expectedRows(device.uuid);
-    expect(expected.length).toBeGreaterThan(100);
-    expect(await rollupRows(device.uuid)).toEqual(expected);
-  });
+  it.each([1, 2, 3, 4, 5, 6])(
+    'equal the reference aggregates of the stored rows: shuffled catch-up arrays, replays, conflicting duplicates (seed %i)',
+    async (seed) => {
+      const device = await createDevice();
+      const telemetry = service(seed % 2 === 0 ? 50 : 5000);
+      const outcomes = await Promise.all(randomMessages(seed).map((m) => telemetry.ingest(device.deviceId, m, Date.now())));
+      expect(outcomes.every((o) => o.ok)).toBe(true);
+      await telemetry.drain();
+      const expected = await expectedRows(device.uuid);
+      expect(expected.length).toBeGreaterThan(100);
+      expect(await rollupRows(device.uuid)).toEqual(expected);
+    },
+  );
 
   it('stay correct when two instances write the same device at once', async () => {
     const device = await createDevice();

@@ -43,7 +43,13 @@ describe(`the token service on a database (${modeName})`, () => {
     expect(created.apiToken).not.toHaveProperty('tokenHash');
     expect(await resolveApiToken(db.prisma, created.token)).toMatchObject({ tokenId: created.apiToken.id, tenantId: 'acme', role: 'operator' });
     expect(await audited(`apiToken:${created.apiToken.id}`)).toEqual([
-      { tenantId: 'acme', actor: admin.actor, actorName: 'ops admin', action: 'apiToken.create', details: { name: 'ci deploy', role: 'operator', expiresAt: null } },
+      {
+        tenantId: 'acme',
+        actor: admin.actor,
+        actorName: 'ops admin',
+        action: 'apiToken.create',
+        details: { name: 'ci deploy', role: 'operator', expiresAt: null },
+      },
     ]);
     expect((await tokens.list('acme')).map((t) => t.id)).toContain(created.apiToken.id);
   });
@@ -51,7 +57,11 @@ describe(`the token service on a database (${modeName})`, () => {
   it('refuses bad requests and other tenants with issues under input, creating nothing', async () => {
     const { tokens } = service();
     const before = await db.prisma.apiToken.count();
-    const refusal = (request: Parameters<typeof tokens.create>[1]) => tokens.create(admin, request).then(() => null, (error: unknown) => error);
+    const refusal = (request: Parameters<typeof tokens.create>[1]) =>
+      tokens.create(admin, request).then(
+        () => null,
+        (error: unknown) => error,
+      );
 
     const bad = await refusal({ name: '', role: 'admin', expiresAt: new Date(Date.now() - 1000) });
     expect(bad).toBeInstanceOf(ValidationError);

@@ -38,7 +38,9 @@ describe(`twin writes from two instances converge (${modeName})`, () => {
     expect(reported.shared).toBe(59);
     // Every write changed something (a new key), so each got its own version, exactly once.
     expect(twin.version).toBe(60);
-    const versions = (await db.prisma.twinChange.findMany({ where: { deviceId: twin.deviceId }, select: { version: true } })).map((c) => c.version).sort((x, y) => x - y);
+    const versions = (await db.prisma.twinChange.findMany({ where: { deviceId: twin.deviceId }, select: { version: true } }))
+      .map((c) => c.version)
+      .sort((x, y) => x - y);
     expect(versions).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
   });
 });

@@ -6,7 +6,11 @@ describe('simulator API client', () => {
     const calls: number[] = [];
     const fakeFetch = (async () => {
       calls.push(Date.now());
-      if (calls.length < 3) return new Response('{"errors":[{"message":"rate limited","extensions":{"code":"RATE_LIMITED"}}]}', { status: 429, headers: { 'retry-after': '0.01' } });
+      if (calls.length < 3)
+        return new Response('{"errors":[{"message":"rate limited","extensions":{"code":"RATE_LIMITED"}}]}', {
+          status: 429,
+          headers: { 'retry-after': '0.01' },
+        });
       return Response.json({ data: { registerDevice: { __typename: 'DeviceWithCredentials', credentials: { username: 'd1', password: 'p' } } } });
     }) as typeof fetch;
     const api = createApi({ url: 'http://doppel.test/graphql', token: 't', fetch: fakeFetch });

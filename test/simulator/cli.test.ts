@@ -39,8 +39,25 @@ describe('simulator command line', () => {
   it('reads flags (both --flag value and --flag=value)', () => {
     expect(
       options([
-        '--url', 'http://h:4100/graphql', '--mqtt=mqtt://h:18900', '--token', 'tok', '--devices', '5', '--prefix', 'lab.a',
-        '--model', 'hvac', '--interval', '500', '--credentials-file', '/tmp/c.json', '--flap', '0.25', '--duration', '1.5',
+        '--url',
+        'http://h:4100/graphql',
+        '--mqtt=mqtt://h:18900',
+        '--token',
+        'tok',
+        '--devices',
+        '5',
+        '--prefix',
+        'lab.a',
+        '--model',
+        'hvac',
+        '--interval',
+        '500',
+        '--credentials-file',
+        '/tmp/c.json',
+        '--flap',
+        '0.25',
+        '--duration',
+        '1.5',
       ]),
     ).toEqual({
       url: 'http://h:4100/graphql',
@@ -94,7 +111,19 @@ describe('simulator command line', () => {
     const result = parseCli(['--help']);
     expect(result.kind).toBe('help');
     if (result.kind !== 'help') return;
-    for (const flag of ['--url', '--token', '--token-file', '--mqtt', '--devices', '--prefix', '--model', '--interval', '--credentials-file', '--flap', '--duration']) {
+    for (const flag of [
+      '--url',
+      '--token',
+      '--token-file',
+      '--mqtt',
+      '--devices',
+      '--prefix',
+      '--model',
+      '--interval',
+      '--credentials-file',
+      '--flap',
+      '--duration',
+    ]) {
       expect(result.text).toContain(flag);
     }
     expect(parseCli(['-h']).kind).toBe('help');

@@ -75,7 +75,12 @@ describe('thermostat commands', () => {
 
   it('sets the target temperature and the mode, returning what changed', () => {
     const set = runCommand(state, 'setTargetTemperature', { value: 23.5 });
-    expect(set).toEqual({ status: 'SUCCEEDED', state: { ...state, targetTemperature: 23.5 }, result: { targetTemperature: 23.5 }, changed: { targetTemperature: 23.5 } });
+    expect(set).toEqual({
+      status: 'SUCCEEDED',
+      state: { ...state, targetTemperature: 23.5 },
+      result: { targetTemperature: 23.5 },
+      changed: { targetTemperature: 23.5 },
+    });
     expect(runCommand(state, 'setMode', { mode: 'off' })).toMatchObject({ status: 'SUCCEEDED', changed: { mode: 'off' } });
     expect(runCommand(state, 'setMode', { mode: 'heat' })).toMatchObject({ status: 'SUCCEEDED', changed: {}, result: {} });
     expect(runCommand(state, 'ping', {})).toEqual({ status: 'SUCCEEDED', state, result: { pong: true, temperature: 19.5 }, changed: {} });
@@ -87,7 +92,10 @@ describe('thermostat commands', () => {
     for (const params of [{}, { value: '22' }, { value: 4.9 }, { value: 35.1 }, { value: Number.NaN }]) {
       expect(runCommand(state, 'setTargetTemperature', params as never)).toMatchObject({ status: 'REJECTED', error: { code: 'BAD_PARAMS' } });
     }
-    expect(runCommand(state, 'setMode', { mode: 'turbo' })).toMatchObject({ status: 'REJECTED', error: { code: 'BAD_PARAMS', message: 'mode must be one of heat, cool, auto, off' } });
+    expect(runCommand(state, 'setMode', { mode: 'turbo' })).toMatchObject({
+      status: 'REJECTED',
+      error: { code: 'BAD_PARAMS', message: 'mode must be one of heat, cool, auto, off' },
+    });
   });
 });
 

@@ -40,7 +40,8 @@ export const REGISTER = `
   }
 `;
 
-export const COMMAND_FIELDS = 'commandId name params status result error requestedBy requestedById createdAt sentAt acceptedAt completedAt expiresAt stateTimes refusals idempotencyKey modelVersion canceledBy';
+export const COMMAND_FIELDS =
+  'commandId name params status result error requestedBy requestedById createdAt sentAt acceptedAt completedAt expiresAt stateTimes refusals idempotencyKey modelVersion canceledBy';
 
 export const SEND = `
   mutation Send($input: SendCommandInput!) {
@@ -99,7 +100,11 @@ export interface ReceivedCommand {
  * contract's "ready" signal.
  */
 export async function commandDevice(t: TestServer, creds: Creds, options: { autoAck?: unknown; announce?: boolean } = {}) {
-  const client: MqttClient = await t.mqtt({ username: creds.username, password: creds.password, clientId: `${creds.deviceId}-${Math.random().toString(36).slice(2)}` });
+  const client: MqttClient = await t.mqtt({
+    username: creds.username,
+    password: creds.password,
+    clientId: `${creds.deviceId}-${Math.random().toString(36).slice(2)}`,
+  });
   const received: ReceivedCommand[] = [];
   const prefix = `devices/${creds.deviceId}/commands/`;
   client.on('message', (topic, payload) => {
@@ -145,11 +150,14 @@ export async function commandOf(t: TestServer, commandId: string, token?: string
 
 export async function waitForStatus(t: TestServer, commandId: string, status: string) {
   let last: unknown;
-  await until(async () => {
-    const c = await commandOf(t, commandId);
-    last = c?.status;
-    return last === status;
-  }, `command ${commandId} to be ${status} (is ${String(last)})`);
+  await until(
+    async () => {
+      const c = await commandOf(t, commandId);
+      last = c?.status;
+      return last === status;
+    },
+    `command ${commandId} to be ${status} (is ${String(last)})`,
+  );
   return (await commandOf(t, commandId))!;
 }
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createClient, type Client as WsClient } from 'graphql-ws';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import pg from 'pg';
-import { print, type FormattedExecutionResult } from "graphql";
+import { print, type FormattedExecutionResult } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import WebSocket from 'ws';
 import { createApiToken } from '../../src/auth/tokens.ts';
@@ -37,7 +37,13 @@ export async function storedPoints(database: Pick<Database, 'prisma'>, deviceId:
 
 export function connackCode(url: string, username: string, password: string): Promise<number> {
   return new Promise((resolve) => {
-    const client = mqtt.connect(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000, clientId: `${username}-probe-${randomBytes(3).toString('hex')}` });
+    const client = mqtt.connect(url, {
+      username,
+      password,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      clientId: `${username}-probe-${randomBytes(3).toString('hex')}`,
+    });
     client.once('connect', () => {
       client.end(true);
       resolve(0);

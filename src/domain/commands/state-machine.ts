@@ -146,9 +146,7 @@ export function isAckStatus(value: unknown): value is AckStatus {
 /**
  * A new command, PENDING since `createdAt`. Every other field of `fields` is kept as is.
  */
-export function createCommand<T extends { createdAt: number; expiresAt: number | null; timeoutMs: number | null }>(
-  fields: T,
-): T & CommandLifecycle {
+export function createCommand<T extends { createdAt: number; expiresAt: number | null; timeoutMs: number | null }>(fields: T): T & CommandLifecycle {
   return { ...fields, status: 'PENDING', stateTimes: { PENDING: fields.createdAt } };
 }
 

@@ -72,7 +72,8 @@ export class TelemetryBatcher<T = never> {
   constructor(options: BatcherOptions) {
     for (const key of ['maxBatchPoints', 'maxBatchAgeMs', 'maxPending'] as const) {
       const v = options[key];
-      if (!Number.isSafeInteger(v) || v < (key === 'maxBatchAgeMs' ? 0 : 1)) throw new RangeError(`TelemetryBatcher: ${key} must be a ${key === 'maxBatchAgeMs' ? 'non-negative' : 'positive'} integer (got ${v})`);
+      if (!Number.isSafeInteger(v) || v < (key === 'maxBatchAgeMs' ? 0 : 1))
+        throw new RangeError(`TelemetryBatcher: ${key} must be a ${key === 'maxBatchAgeMs' ? 'non-negative' : 'positive'} integer (got ${v})`);
     }
     if (options.maxPending < options.maxBatchPoints) {
       throw new RangeError(`TelemetryBatcher: maxPending (${options.maxPending}) must be at least maxBatchPoints (${options.maxBatchPoints})`);

@@ -32,6 +32,4 @@ export class TelemetryRefusedError extends DoppelError {
 /** Either refusal; `code` tells them apart, `path` exists only on the parser's. */
 export type TelemetryIngestError = TelemetryValidationError | TelemetryRefusedError;
 
-export type IngestOutcome =
-  | { ok: true; /** Distinct (metric, ts) points in the message. */ points: number }
-  | Failed<TelemetryIngestError>;
+export type IngestOutcome = { ok: true; /** Distinct (metric, ts) points in the message. */ points: number } | Failed<TelemetryIngestError>;

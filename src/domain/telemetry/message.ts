@@ -108,8 +108,7 @@ export type TelemetryErrorCode =
   | 'INVALID_SEQ';
 
 /** A refused telemetry message. Returned, never thrown, by the parser. */
-export class TelemetryValidationError extends DomainValidationError<TelemetryErrorCode> {
-}
+export class TelemetryValidationError extends DomainValidationError<TelemetryErrorCode> {}
 
 export type TelemetryParseResult =
   | {
@@ -196,7 +195,11 @@ export function validateTelemetry(body: unknown, now: number, limits: TelemetryL
 
     for (const metric of metrics) {
       if (!METRIC_NAME.test(metric)) {
-        return refuse('INVALID_METRIC', `${where}: metric name ${showName(metric)} must be 1–64 characters of A–Z, a–z, 0–9, '_', '.', '-'`, [...at, 'values', metric]);
+        return refuse('INVALID_METRIC', `${where}: metric name ${showName(metric)} must be 1–64 characters of A–Z, a–z, 0–9, '_', '.', '-'`, [
+          ...at,
+          'values',
+          metric,
+        ]);
       }
       const raw = vals[metric];
       let value: number;

@@ -68,7 +68,10 @@ export function planSegments(input: PlanInput): Segment[] {
   const a = boundaries[0]!;
   const b = boundaries[boundaries.length - 1]!;
 
-  const usable = input.grains.filter((g) => g.completeFrom <= from).map((g) => g.grain).sort((x, y) => x - y);
+  const usable = input.grains
+    .filter((g) => g.completeFrom <= from)
+    .map((g) => g.grain)
+    .sort((x, y) => x - y);
   if (usable.length === 0) return raw;
   const finest = usable[0]!;
   // Every boundary must be aligned with the grain, or some rollup row would straddle two buckets.

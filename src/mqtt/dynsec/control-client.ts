@@ -5,7 +5,17 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { correlationIdOf, decodeResponses, DYNSEC_RESPONSE_TOPIC, DYNSEC_TOPIC, encodeRequest, inCommandOrder, isFailure, type DynsecCommand, type DynsecResponse } from './protocol.ts';
+import {
+  correlationIdOf,
+  decodeResponses,
+  DYNSEC_RESPONSE_TOPIC,
+  DYNSEC_TOPIC,
+  encodeRequest,
+  inCommandOrder,
+  isFailure,
+  type DynsecCommand,
+  type DynsecResponse,
+} from './protocol.ts';
 
 /** The responses to sent commands, in order, and how many failed for real. */
 export interface SendResult {
@@ -87,15 +97,19 @@ export function createDynsecControl(options: DynsecControlOptions): DynsecContro
 
   return {
     async connect() {
-      const c = await mqtt.connectAsync(options.url, {
-        username: options.username,
-        password: options.password,
-        clientId: `doppel-dynsec-${randomBytes(6).toString('hex')}`,
-        reconnectPeriod: 1000,
-        connectTimeout: options.timeoutMs,
-        clean: true,
-        // Fail start-up when Mosquitto cannot be reached (no retries here); later drops reconnect.
-      }, false);
+      const c = await mqtt.connectAsync(
+        options.url,
+        {
+          username: options.username,
+          password: options.password,
+          clientId: `doppel-dynsec-${randomBytes(6).toString('hex')}`,
+          reconnectPeriod: 1000,
+          connectTimeout: options.timeoutMs,
+          clean: true,
+          // Fail start-up when Mosquitto cannot be reached (no retries here); later drops reconnect.
+        },
+        false,
+      );
       client = c;
       c.on('message', onMessage);
       c.on('error', (err) => log.warn({ err: err.message }, 'dynamic-security control connection error'));

@@ -98,7 +98,15 @@ export function createDynsecSync(options: DynsecSyncOptions): DynsecSync {
   /** Broker users that are not devices, whatever the device registry says. */
   const isReserved = (username: string) => username === options.username || username === options.serviceUser?.username;
 
-  const control = createDynsecControl({ url: options.url, username: options.username, password: options.password, log, batchSize: options.batchSize, timeoutMs: options.timeoutMs, countFailure });
+  const control = createDynsecControl({
+    url: options.url,
+    username: options.username,
+    password: options.password,
+    log,
+    batchSize: options.batchSize,
+    timeoutMs: options.timeoutMs,
+    countFailure,
+  });
   const reconciler = createReconciler({
     control,
     log,

@@ -64,7 +64,11 @@ export function rolesPage(data: unknown): Page<string> {
 }
 
 /** Doppel's own broker user: its role (created, or its ACLs re-added), the client, its membership. */
-export function planServiceUser(user: { username: string; password: string }, clients: ReadonlyMap<string, BrokerClient>, roles: ReadonlySet<string>): DynsecCommand[] {
+export function planServiceUser(
+  user: { username: string; password: string },
+  clients: ReadonlyMap<string, BrokerClient>,
+  roles: ReadonlySet<string>,
+): DynsecCommand[] {
   const { username, password } = user;
   const commands: DynsecCommand[] = [];
   if (!roles.has(SERVICE_ROLE)) commands.push({ command: 'createRole', rolename: SERVICE_ROLE, textname: 'Doppel server', acls: SERVICE_ACLS });
@@ -86,7 +90,12 @@ export function isOurs(client: BrokerClient, deviceId: string): boolean {
  * ours (see {@link isOurs}); `password` the secret to recreate a missing client with. An existing
  * client's password is never re-set: that would disconnect it.
  */
-export function planDevice(device: { deviceId: string; active: boolean }, broker: BrokerClient | undefined, roleExists: boolean, password: string | undefined): Plan {
+export function planDevice(
+  device: { deviceId: string; active: boolean },
+  broker: BrokerClient | undefined,
+  roleExists: boolean,
+  password: string | undefined,
+): Plan {
   const { deviceId, active } = device;
   if (!broker) {
     return { commands: createDeviceCommands(deviceId, password, active, roleExists), counts: { createdClients: 1, createdRoles: roleExists ? 0 : 1 } };
@@ -108,7 +117,12 @@ export function planDevice(device: { deviceId: string; active: boolean }, broker
  * Clients and roles of ours (they hold or are a device role) whose device is not in `known` (the
  * database): it was deleted while the sync was away. Reserved users' clients are never removed.
  */
-export function planOrphans(clients: Iterable<BrokerClient>, roles: Iterable<string>, known: ReadonlySet<string>, isReserved: (username: string) => boolean): Plan {
+export function planOrphans(
+  clients: Iterable<BrokerClient>,
+  roles: Iterable<string>,
+  known: ReadonlySet<string>,
+  isReserved: (username: string) => boolean,
+): Plan {
   const commands: DynsecCommand[] = [];
   const counts = { deletedClients: 0, deletedRoles: 0 };
   for (const c of clients) {

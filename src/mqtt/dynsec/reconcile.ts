@@ -53,7 +53,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   /** Every page of `listClients` or `listRoles`. */
   async function listAll<T>(what: 'listClients' | 'listRoles', read: (data: unknown) => Page<T>): Promise<T[]> {
     const all: T[] = [];
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const [r] = (await control.send([listPageCommand(what, batchSize, offset)])).responses;
       if (r?.error) throw new Error(`${what} failed: ${r.error}`);
       const { items, totalCount } = read(r?.data);
@@ -68,7 +68,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     const password = device.brokerSecret ? options.openSecret(device.deviceId, device.brokerSecret) : undefined;
     if (device.brokerSecret && password === undefined) {
       report.failures++;
-      log.error({ deviceId: device.deviceId }, 'cannot decrypt the device secret (MQTT_DYNSEC_SECRET_KEY changed?): recreating its client without a password; rotate its credentials');
+      log.error(
+        { deviceId: device.deviceId },
+        'cannot decrypt the device secret (MQTT_DYNSEC_SECRET_KEY changed?): recreating its client without a password; rotate its credentials',
+      );
     }
     return password;
   }
@@ -91,7 +94,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     if (options.serviceUser) commands.push(...planServiceUser(options.serviceUser, clients, roles));
 
     const seen = new Set<string>();
-    for (let after: string | null = null; ; ) {
+    for (let after: string | null = null; ;) {
       const page = await options.listDevices(after, batchSize);
       if (page.length === 0) break;
       after = page[page.length - 1]!.deviceId;

@@ -64,7 +64,12 @@ export function createAuthentication({ authenticator, log, counters, sessions, e
     authenticate(client, username, password, done) {
       const remote = client.conn && 'remoteAddress' in client.conn ? client.conn.remoteAddress : undefined;
       if (!isValidDeviceId(username)) {
-        counters.refuse('authFailures', `auth:${remote}`, { remote, username: String(username).slice(0, 80) }, 'MQTT connect refused: username is not a valid device id');
+        counters.refuse(
+          'authFailures',
+          `auth:${remote}`,
+          { remote, username: String(username).slice(0, 80) },
+          'MQTT connect refused: username is not a valid device id',
+        );
         return done(connackError(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null);
       }
       const deviceId = username;

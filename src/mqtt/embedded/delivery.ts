@@ -39,7 +39,12 @@ export function createInboundDelivery({ authorization, counters, log, maxPayload
     const { deviceId, topic } = allowed;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
     if (payload.length > maxPayloadBytes) {
-      counters.refuse('oversize', `size:${deviceId}`, { deviceId, bytes: payload.length, max: maxPayloadBytes }, 'MQTT payload too large; disconnecting client');
+      counters.refuse(
+        'oversize',
+        `size:${deviceId}`,
+        { deviceId, bytes: payload.length, max: maxPayloadBytes },
+        'MQTT payload too large; disconnecting client',
+      );
       return done(new Error('payload too large'));
     }
     if (closing || !messageHandler) {

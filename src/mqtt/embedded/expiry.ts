@@ -20,11 +20,14 @@ export function createSessionExpiry(log: Logger): SessionExpiry {
       if (existing && existing.at <= at) return;
       clearTimeout(existing?.timer);
       // Grace periods are capped at 7 days (devices.ts), well inside setTimeout's 24.8-day range.
-      const timer = setTimeout(() => {
-        expiryOf.delete(client);
-        log.info({ deviceId, clientId: client.id }, 'closing a session opened with a secret whose grace period ended');
-        client.close();
-      }, Math.max(0, at - Date.now()));
+      const timer = setTimeout(
+        () => {
+          expiryOf.delete(client);
+          log.info({ deviceId, clientId: client.id }, 'closing a session opened with a secret whose grace period ended');
+          client.close();
+        },
+        Math.max(0, at - Date.now()),
+      );
       timer.unref();
       expiryOf.set(client, { timer, at });
     },

@@ -32,7 +32,12 @@ export function guardFrameSize(client: Client, socket: net.Socket, { maxPayloadB
   parser.parse = (buf: Buffer) => {
     if (scanner.feed(buf)) return parse(buf);
     const deviceId = identity.deviceOf(client);
-    counters.refuse('oversize', `size:${deviceId ?? socket.remoteAddress}`, { deviceId, remote: socket.remoteAddress }, 'MQTT packet too large; connection cut off');
+    counters.refuse(
+      'oversize',
+      `size:${deviceId ?? socket.remoteAddress}`,
+      { deviceId, remote: socket.remoteAddress },
+      'MQTT packet too large; connection cut off',
+    );
     socket.destroy();
     return 0;
   };

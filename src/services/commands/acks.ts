@@ -4,7 +4,14 @@
  * moved meanwhile are re-read and their acks re-decided. Refusals are values: recorded on the command,
  * counted and logged at debug level, never thrown.
  */
-import { commandEvents, transition, type AckStatus, type CommandEvent, type CommandStatus, type TransitionReason } from '../../domain/commands/state-machine.ts';
+import {
+  commandEvents,
+  transition,
+  type AckStatus,
+  type CommandEvent,
+  type CommandStatus,
+  type TransitionReason,
+} from '../../domain/commands/state-machine.ts';
 import { DoppelError, failed, type Failed } from '../../domain/errors.ts';
 import { isUuid } from '../../domain/ids.ts';
 import type { JsonValue } from '../../domain/twin.ts';
@@ -121,7 +128,10 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
       if (o.ok) return;
       metrics.inc(ACKS_IGNORED_METRIC, { reason: o.error.code });
       // Debug only: the bridge logs refused device messages throttled per device.
-      logger.debug({ deviceId: item.deviceId, commandId: item.commandId, ack: item.ack.status, reason: o.error.code }, `command ack ignored: ${o.error.message}`);
+      logger.debug(
+        { deviceId: item.deviceId, commandId: item.commandId, ack: item.ack.status, reason: o.error.code },
+        `command ack ignored: ${o.error.message}`,
+      );
     });
     return out;
   }

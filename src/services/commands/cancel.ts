@@ -25,9 +25,14 @@ export function createCancel(options: CancelOptions): (actor: Actor, commandId: 
     const [row] = isUuid(commandId) ? await store.loadByIds([commandId]) : [];
     if (!row || row.tenantId !== actor.tenantId) throw new NotFoundError('Command', commandId);
     let refusal: { reason: string; status: CommandStatus } | undefined;
-    await transitions.apply([row], () => commandEvents.cancel(requesterColumns(actor).label), now(), (r, reason) => {
-      refusal = { reason, status: r.status };
-    });
+    await transitions.apply(
+      [row],
+      () => commandEvents.cancel(requesterColumns(actor).label),
+      now(),
+      (r, reason) => {
+        refusal = { reason, status: r.status };
+      },
+    );
     if (refusal && refusal.reason !== 'DUPLICATE') {
       throw new CommandStateError(commandId, refusal.status, `only commands not yet delivered can be canceled; this one is ${refusal.status}`);
     }

@@ -69,9 +69,7 @@ export function createDelivery(options: DeliveryOptions): CommandDelivery {
     // before this session said `online`. One sent after it went to a subscribed session — e.g. by a
     // round that started between the `online` being stored and its redelivery flag being set.
     const lostWithEarlierSession = (c: CommandRow) => c.status !== 'SENT' || (c.stateTimes.SENT ?? 0) < (c.deviceReadyAt ?? 0);
-    const ordered = [...byDevice].map(([deviceId, rows]) =>
-      deliveryOrder(rows, t, { includeSent: redeliver.has(deviceId) }).filter(lostWithEarlierSession),
-    );
+    const ordered = [...byDevice].map(([deviceId, rows]) => deliveryOrder(rows, t, { includeSent: redeliver.has(deviceId) }).filter(lostWithEarlierSession));
     // Claim before publishing: PENDING → SENT is stored first, guarded on PENDING, so of two instances
     // (or a round racing a cancel, an expiry or an early ack) exactly one publishes each command.
     const pending = ordered.flat().filter((c) => c.status === 'PENDING');

@@ -101,7 +101,10 @@ export interface CommandServiceOptions {
 export function createCommandService(options: CommandServiceOptions): CommandService {
   const { db, bus, logger, metrics, config, audit } = options;
   const now = options.now ?? Date.now;
-  metrics.describe(COMMANDS_METRIC, 'sendCommand / sendFleetCommand outcomes, by kind (single, fleet members, idempotent_replay, invalid, invalid_fleet, rate_limited).');
+  metrics.describe(
+    COMMANDS_METRIC,
+    'sendCommand / sendFleetCommand outcomes, by kind (single, fleet members, idempotent_replay, invalid, invalid_fleet, rate_limited).',
+  );
   metrics.describe(ACKS_IGNORED_METRIC, 'Command acks (and other events) ignored, by reason.');
   metrics.describe(TRANSITIONS_METRIC, 'Stored command transitions, by target status.');
 

@@ -61,7 +61,13 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
         );
       }
     }
-    const targets = devices.map((d) => ({ uuid: d.id, deviceId: d.deviceId, modelId: d.modelId, modelVersion: d.model?.version ?? null, modelName: d.model?.name ?? null }));
+    const targets = devices.map((d) => ({
+      uuid: d.id,
+      deviceId: d.deviceId,
+      modelId: d.modelId,
+      modelVersion: d.model?.version ?? null,
+      modelName: d.model?.name ?? null,
+    }));
     return { targets, targetPath: ['input', byIds ? 'deviceIds' : 'filter'] };
   }
 
@@ -110,7 +116,13 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
     options.fleetProgress.remember(fleetId, actor.tenantId);
     const deviceIdOf = new Map(targets.map((d) => [d.uuid, d.deviceId]));
     options.transitions.announceCreated(
-      rows.map((r) => ({ id: r.id, deviceUuid: r.deviceUuid, deviceId: deviceIdOf.get(r.deviceUuid) ?? '', tenantId: actor.tenantId, fleetCommandId: fleetId })),
+      rows.map((r) => ({
+        id: r.id,
+        deviceUuid: r.deviceUuid,
+        deviceId: deviceIdOf.get(r.deviceUuid) ?? '',
+        tenantId: actor.tenantId,
+        fleetCommandId: fleetId,
+      })),
       t,
     );
     metrics.inc(COMMANDS_METRIC, { kind: 'fleet' }, members.length);

@@ -37,7 +37,10 @@ export function createCommandValidation(options: { models: Pick<ModelService, 'c
     const value = params ?? {};
     if (!isPlainObject(value)) return { params: {}, issues: [{ path: ['input', 'params'], code: 'INVALID_TYPE', message: 'params must be a JSON object' }] };
     if (Buffer.byteLength(JSON.stringify(value)) > config.maxParamsBytes) {
-      return { params: value, issues: [{ path: ['input', 'params'], code: 'TOO_LARGE', message: `params must serialize to at most ${config.maxParamsBytes} bytes` }] };
+      return {
+        params: value,
+        issues: [{ path: ['input', 'params'], code: 'TOO_LARGE', message: `params must serialize to at most ${config.maxParamsBytes} bytes` }],
+      };
     }
     return { params: value, issues: [] };
   }
@@ -54,7 +57,9 @@ export function createCommandValidation(options: { models: Pick<ModelService, 'c
   function commandIssues(model: CompiledModel | undefined, modelName: string | null, name: string, params: JsonObject) {
     const command = model?.command(name);
     if (!command) {
-      const message = modelName ? `device model ${JSON.stringify(modelName)} declares no command ${JSON.stringify(name)}` : 'the device has no model, so it accepts no commands';
+      const message = modelName
+        ? `device model ${JSON.stringify(modelName)} declares no command ${JSON.stringify(name)}`
+        : 'the device has no model, so it accepts no commands';
       return { command: undefined, issues: [{ path: ['input', 'name'], code: 'UNKNOWN_COMMAND', message }] };
     }
     const issues = command.validate(params).map((i) => ({ ...i, path: ['input', 'params', ...i.path] }));
@@ -95,7 +100,10 @@ export function createCommandValidation(options: { models: Pick<ModelService, 'c
       group.devices.push(d);
     }
     if (noModel.length > 0) {
-      const sample = noModel.slice(0, 5).map((d) => d.deviceId).join(', ');
+      const sample = noModel
+        .slice(0, 5)
+        .map((d) => d.deviceId)
+        .join(', ');
       issues.push({ path: targetPath, code: 'UNKNOWN_COMMAND', message: `${noModel.length} device(s) have no model, so they accept no commands: ${sample}` });
     }
     const compiled = await models.compiled([...groups.values()].map((g) => ({ modelId: g.modelId, version: g.version })));

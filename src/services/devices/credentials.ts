@@ -37,7 +37,11 @@ export function createDeviceCredentialsManager(options: DeviceServiceOptions): D
     const { tenantId } = actor;
     if (!Number.isInteger(gracePeriodSeconds) || gracePeriodSeconds < 0 || gracePeriodSeconds > MAX_GRACE_PERIOD_SECONDS) {
       throw new ValidationError('invalid grace period', [
-        { path: ['gracePeriodSeconds'], code: 'OUT_OF_RANGE', message: `gracePeriodSeconds must be a whole number from 0 to ${MAX_GRACE_PERIOD_SECONDS} (7 days)` },
+        {
+          path: ['gracePeriodSeconds'],
+          code: 'OUT_OF_RANGE',
+          message: `gracePeriodSeconds must be a whole number from 0 to ${MAX_GRACE_PERIOD_SECONDS} (7 days)`,
+        },
       ]);
     }
     const password = generateSecret();

@@ -44,13 +44,23 @@ export function createBatchStore(options: BatchStoreOptions): BatchStore {
   async function storeOnce(points: readonly DevicePoint[]): Promise<StoredBatch> {
     const deviceIds = [...new Set(points.map((p) => p.device))];
     await resolver.resolve(deviceIds);
-    let written = await writer.write(points.filter((p) => resolver.lookup(p.device)), uuidOf);
+    let written = await writer.write(
+      points.filter((p) => resolver.lookup(p.device)),
+      uuidOf,
+    );
     // Known devices the statement did not find were deleted since we cached them, perhaps registered
     // again under a new uuid: resolve those once more and write their points in a second statement.
     const stale = deviceIds.filter((id) => resolver.lookup(id) && !written.matched.has(uuidOf(id)));
     if (stale.length > 0) {
       const moved = await resolver.refresh(stale);
-      if (moved.size > 0) written = merge(written, await writer.write(points.filter((p) => moved.has(p.device)), uuidOf));
+      if (moved.size > 0)
+        written = merge(
+          written,
+          await writer.write(
+            points.filter((p) => moved.has(p.device)),
+            uuidOf,
+          ),
+        );
     }
 
     const missing = new Set(deviceIds.filter((id) => !resolver.lookup(id) || !written.matched.has(uuidOf(id))));

@@ -102,11 +102,14 @@ export function createTelemetryPipeline(options: TelemetryPipelineOptions): Tele
     if (timer && timerAt <= next) return;
     clearTimer();
     timerAt = next;
-    timer = setTimeout(() => {
-      timer = undefined;
-      timerAt = Infinity;
-      schedule();
-    }, Math.max(0, next - now()));
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        timerAt = Infinity;
+        schedule();
+      },
+      Math.max(0, next - now()),
+    );
   }
 
   function startWrite(batch: Batch<Ticket>): void {

@@ -48,7 +48,13 @@ export function createDesiredStateUpdater(options: {
     if (!outcome.ok) {
       const { error } = outcome;
       // Issue paths are relative to the patch; the caller knows it as the `patch` argument.
-      if (error instanceof ValidationError) return failed(new ValidationError(error.message, error.issues.map((i) => ({ ...i, path: ['patch', ...i.path] }))));
+      if (error instanceof ValidationError)
+        return failed(
+          new ValidationError(
+            error.message,
+            error.issues.map((i) => ({ ...i, path: ['patch', ...i.path] })),
+          ),
+        );
       return outcome;
     }
     // Refused patches change nothing and are not audited; accepted ones are, with the patch as sent.

@@ -63,9 +63,7 @@ describe('fleet progress: properties', () => {
         fc.integer({ min: 0, max: 12 }),
         fc.array(fc.tuple(fc.nat(), eventArb, fc.integer({ min: 0, max: 300 })), { maxLength: 40 }),
         (size, steps) => {
-          const members: CommandLifecycle[] = Array.from({ length: size }, (_, i) =>
-            createCommand({ createdAt: i, expiresAt: 100 + i * 10, timeoutMs: 50 }),
-          );
+          const members: CommandLifecycle[] = Array.from({ length: size }, (_, i) => createCommand({ createdAt: i, expiresAt: 100 + i * 10, timeoutMs: 50 }));
           let progress: FleetProgress = addMembers(fleetProgress([]), size);
           expect(sameProgress(progress, fleetProgress(members.map((m) => m.status)))).toBe(true);
           if (size === 0) return;

@@ -61,7 +61,15 @@ describe('TelemetryBatcher', () => {
 
   it('dedups on (device, metric, ts) within a batch, keeping the value offered last at the first position', () => {
     const b = new TelemetryBatcher<string>({ ...options, maxBatchPoints: 10 });
-    b.offer('d1', [{ metric: 'm', ts: 1, value: 1, isBool: false, seq: 1 }, { metric: 'n', ts: 1, value: 1, isBool: false }], 0, 'x');
+    b.offer(
+      'd1',
+      [
+        { metric: 'm', ts: 1, value: 1, isBool: false, seq: 1 },
+        { metric: 'n', ts: 1, value: 1, isBool: false },
+      ],
+      0,
+      'x',
+    );
     b.offer('d2', [{ metric: 'm', ts: 1, value: 7, isBool: false }], 0, 'y'); // another device: kept
     b.offer('d1', [{ metric: 'm', ts: 1, value: 2, isBool: true }], 0, 'z'); // replay with a new value: wins
     const batch = b.take()!;

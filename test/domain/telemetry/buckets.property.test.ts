@@ -38,7 +38,11 @@ function format(timeZone: string): Intl.DateTimeFormat {
 }
 
 function localParts(ts: number, timeZone: string): { year: number; month: number; day: number; hour: number; minute: number; offset: string } {
-  const parts = Object.fromEntries(format(timeZone).formatToParts(ts).map((p) => [p.type, p.value]));
+  const parts = Object.fromEntries(
+    format(timeZone)
+      .formatToParts(ts)
+      .map((p) => [p.type, p.value]),
+  );
   return {
     year: Number(parts.year),
     month: Number(parts.month),
@@ -188,7 +192,15 @@ describe('bucket properties', () => {
   });
 
   it('every ts in a range lies in exactly one bucket [start, nextStart) of bucketRange, the one bucketStart names', () => {
-    const span: Record<BucketInterval, number> = { minute: 3 * HOUR, '5 minutes': 6 * HOUR, '15 minutes': DAY, hour: 3 * DAY, day: 20 * DAY, week: 60 * DAY, month: 400 * DAY };
+    const span: Record<BucketInterval, number> = {
+      minute: 3 * HOUR,
+      '5 minutes': 6 * HOUR,
+      '15 minutes': DAY,
+      hour: 3 * DAY,
+      day: 20 * DAY,
+      week: 60 * DAY,
+      month: 400 * DAY,
+    };
     fc.assert(
       fc.property(case_, fc.double({ min: 0, max: 1, noNaN: true }), ({ tz, interval, ts }, frac) => {
         const from = ts - Math.floor(frac * span[interval]);
@@ -253,7 +265,15 @@ describe('aggregate equals a naive computation', () => {
   );
 
   /** Spreads points over a few buckets of the interval around `origin`, so buckets get several points and DST edges get crossed. */
-  const scale: Record<BucketInterval, number> = { minute: 300, '5 minutes': 1500, '15 minutes': 4500, hour: 18_000, day: 430_000, week: 3_000_000, month: 13_000_000 };
+  const scale: Record<BucketInterval, number> = {
+    minute: 300,
+    '5 minutes': 1500,
+    '15 minutes': 4500,
+    hour: 18_000,
+    day: 430_000,
+    week: 3_000_000,
+    month: 13_000_000,
+  };
 
   it('for every zone, interval and random data (fill none)', () => {
     fc.assert(
@@ -308,7 +328,16 @@ describe('aggregate equals a naive computation', () => {
 });
 
 describe('utcOffset (cached per stretch between transitions) equals what Intl says, at any instant', () => {
-  const ZONES_TO_CHECK = ['Europe/Berlin', 'America/New_York', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'Pacific/Chatham', 'America/Sao_Paulo', 'Europe/Dublin', 'UTC'];
+  const ZONES_TO_CHECK = [
+    'Europe/Berlin',
+    'America/New_York',
+    'Asia/Kathmandu',
+    'Australia/Lord_Howe',
+    'Pacific/Chatham',
+    'America/Sao_Paulo',
+    'Europe/Dublin',
+    'UTC',
+  ];
   /** The offset from Intl's own `longOffset` name ("GMT+05:45"), independent of the module's parsing. */
   const offsetNames = new Map<string, Intl.DateTimeFormat>();
   function intlOffset(ts: number, timeZone: string): number {

@@ -23,10 +23,7 @@ describe('Europe/Berlin (CET/CEST, one hour at 01:00 UTC)', () => {
   const tz = 'Europe/Berlin';
 
   it('spring forward 2024-03-31: 02:00 does not exist, the day has 23 hours', () => {
-    expect(buckets(tz, 'hour', '2024-03-31T00:00Z', '2024-03-31T02:00Z')).toEqual([
-      '2024-03-31T01:00:00+01:00 (60)',
-      '2024-03-31T03:00:00+02:00 (60)',
-    ]);
+    expect(buckets(tz, 'hour', '2024-03-31T00:00Z', '2024-03-31T02:00Z')).toEqual(['2024-03-31T01:00:00+01:00 (60)', '2024-03-31T03:00:00+02:00 (60)']);
     expect(buckets(tz, 'day', '2024-03-30T12:00Z', '2024-04-01T12:00Z')).toEqual([
       '2024-03-30T00:00:00+01:00 (1440)',
       '2024-03-31T00:00:00+01:00 (1380)',
@@ -68,10 +65,7 @@ describe('Europe/Berlin (CET/CEST, one hour at 01:00 UTC)', () => {
   });
 
   it('ISO weeks start on Monday, and the week with the change is an hour shorter or longer', () => {
-    expect(buckets(tz, 'week', '2024-03-25T12:00Z', '2024-04-01T12:00Z')).toEqual([
-      '2024-03-25T00:00:00+01:00 (10020)',
-      '2024-04-01T00:00:00+02:00 (10080)',
-    ]);
+    expect(buckets(tz, 'week', '2024-03-25T12:00Z', '2024-04-01T12:00Z')).toEqual(['2024-03-25T00:00:00+01:00 (10020)', '2024-04-01T00:00:00+02:00 (10080)']);
     // Sunday 2024-01-07 belongs to the week of Monday 2024-01-01; Monday 2024-01-08 starts the next.
     expect(localIso(bucketStart(at('2024-01-07T22:59:59Z'), 'week', tz), tz)).toBe('2024-01-01T00:00:00+01:00');
     expect(localIso(bucketStart(at('2024-01-07T23:00:00Z'), 'week', tz), tz)).toBe('2024-01-08T00:00:00+01:00');
@@ -82,10 +76,7 @@ describe('America/New_York (EST/EDT, at 02:00 local)', () => {
   const tz = 'America/New_York';
 
   it('spring forward 2024-03-10 and fall back 2024-11-03', () => {
-    expect(buckets(tz, 'hour', '2024-03-10T06:00Z', '2024-03-10T08:00Z')).toEqual([
-      '2024-03-10T01:00:00-05:00 (60)',
-      '2024-03-10T03:00:00-04:00 (60)',
-    ]);
+    expect(buckets(tz, 'hour', '2024-03-10T06:00Z', '2024-03-10T08:00Z')).toEqual(['2024-03-10T01:00:00-05:00 (60)', '2024-03-10T03:00:00-04:00 (60)']);
     expect(buckets(tz, 'hour', '2024-11-03T04:00Z', '2024-11-03T07:00Z')).toEqual([
       '2024-11-03T00:00:00-04:00 (60)',
       '2024-11-03T01:00:00-04:00 (60)',
@@ -128,10 +119,7 @@ describe('Australia/Lord_Howe (+10:30 / +11, a 30-minute DST)', () => {
       '2024-10-06T02:30:00+11:00 (30)',
       '2024-10-06T03:00:00+11:00 (60)',
     ]);
-    expect(buckets(tz, 'day', '2024-10-05T12:00Z', '2024-10-06T12:00Z')).toEqual([
-      '2024-10-05T00:00:00+10:30 (1440)',
-      '2024-10-06T00:00:00+10:30 (1410)',
-    ]);
+    expect(buckets(tz, 'day', '2024-10-05T12:00Z', '2024-10-06T12:00Z')).toEqual(['2024-10-05T00:00:00+10:30 (1440)', '2024-10-06T00:00:00+10:30 (1410)']);
     // 5-minute labels inside the gap (02:00–02:25) have no bucket at all.
     expect(buckets(tz, '5 minutes', '2024-10-05T15:20Z', '2024-10-05T15:40Z')).toEqual([
       '2024-10-06T01:50:00+10:30 (5)',
@@ -256,7 +244,11 @@ describe('aggregate', () => {
       { ts: 1000, value: 2 },
       { ts: 3000, value: 1 },
     ];
-    expect(aggregate(points, { interval: 'minute', timeZone: 'UTC', aggregates: ['first', 'last', 'count'] })[0]!.values).toEqual({ first: 2, last: 5, count: 4 });
+    expect(aggregate(points, { interval: 'minute', timeZone: 'UTC', aggregates: ['first', 'last', 'count'] })[0]!.values).toEqual({
+      first: 2,
+      last: 5,
+      count: 4,
+    });
   });
 
   it('booleans stored as 0/1 average to the fraction of true', () => {

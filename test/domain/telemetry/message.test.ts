@@ -85,11 +85,7 @@ describe('parseTelemetry: accepted messages', () => {
   });
 
   it('accepts an array of entries (catch-up) with their own ts and seq', () => {
-    const body = [
-      { ts: NOW - 2000, seq: 1, values: { temp: 20 } },
-      { ts: NOW - 1000, seq: 2, values: { temp: 21, open: false } },
-      { values: { temp: 22 } },
-    ];
+    const body = [{ ts: NOW - 2000, seq: 1, values: { temp: 20 } }, { ts: NOW - 1000, seq: 2, values: { temp: 21, open: false } }, { values: { temp: 22 } }];
     expect(points(body)).toEqual([
       { metric: 'temp', ts: NOW - 2000, value: 20, isBool: false, seq: 1 },
       { metric: 'temp', ts: NOW - 1000, value: 21, isBool: false, seq: 2 },
@@ -141,10 +137,16 @@ describe('parseTelemetry: accepted messages', () => {
   it('is deterministic: the same payload gives the same points', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ ts: fc.integer({ min: 0, max: 3 }), values: fc.dictionary(fc.constantFrom('a', 'b'), fc.oneof(fc.integer(), fc.boolean()), { minKeys: 1 }) }), {
-          minLength: 1,
-          maxLength: 4,
-        }),
+        fc.array(
+          fc.record({
+            ts: fc.integer({ min: 0, max: 3 }),
+            values: fc.dictionary(fc.constantFrom('a', 'b'), fc.oneof(fc.integer(), fc.boolean()), { minKeys: 1 }),
+          }),
+          {
+            minLength: 1,
+            maxLength: 4,
+          },
+        ),
         (body) => {
           const first = parse(body);
           expect(parse(body)).toEqual(first);
@@ -249,14 +251,28 @@ describe('parseTelemetry: refusals (the whole message, never part of it)', () =>
     expectRefused('{"ts":1e999,"values":{"a":1}}', 'INVALID_TIMESTAMP', ['ts']);
     const error = expectRefused({ ts: NOW + 60_001, values: { a: 1 } }, 'INVALID_TIMESTAMP', ['ts']);
     expect(error.message).toMatch(/ahead of the server clock/);
-    expectRefused([{ ts: NOW, values: { a: 1 } }, { ts: '2099-01-01T00:00:00Z', values: { a: 1 } }], 'INVALID_TIMESTAMP', ['1', 'ts']);
+    expectRefused(
+      [
+        { ts: NOW, values: { a: 1 } },
+        { ts: '2099-01-01T00:00:00Z', values: { a: 1 } },
+      ],
+      'INVALID_TIMESTAMP',
+      ['1', 'ts'],
+    );
   });
 
   it('INVALID_SEQ: negative, fractional, unsafe, not a number', () => {
     for (const seq of [-1, 1.5, 2 ** 53, '7', true, [1], {}]) {
       expectRefused({ seq, values: { a: 1 } }, 'INVALID_SEQ', ['seq']);
     }
-    expectRefused([{ seq: 1, values: { a: 1 } }, { seq: -2, values: { a: 1 } }], 'INVALID_SEQ', ['1', 'seq']);
+    expectRefused(
+      [
+        { seq: 1, values: { a: 1 } },
+        { seq: -2, values: { a: 1 } },
+      ],
+      'INVALID_SEQ',
+      ['1', 'seq'],
+    );
   });
 
   it('a refusal anywhere in a batch refuses the good entries before it too', () => {

@@ -43,7 +43,10 @@ describe('planSegments', () => {
       const to = Date.parse('2024-03-31T00:00:00Z');
       for (const interval of ['hour', 'day', 'week', 'month'] as const) {
         const segments = plan(from, to, interval, zone);
-        expect(segments.every((s) => s.source === 'rollup'), `${zone} ${interval}`).toBe(true);
+        expect(
+          segments.every((s) => s.source === 'rollup'),
+          `${zone} ${interval}`,
+        ).toBe(true);
         expect(grainsOf(segments)).toContain(900);
         checkTiling(segments, from, to, interval, zone);
       }
@@ -98,7 +101,7 @@ describe('planSegments', () => {
 
   it('tiles random ranges in many zones and intervals', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const zones = ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'America/Santiago', 'Pacific/Chatham'];
     const intervals: BucketInterval[] = ['15 minutes', 'hour', 'day', 'week', 'month'];
     for (let i = 0; i < 60; i++) {

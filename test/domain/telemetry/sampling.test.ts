@@ -59,7 +59,10 @@ describe('TelemetrySampler', () => {
     expect(s.nextDueAt()).toBe(1100);
     const [e, more] = drain(s, 1100);
     expect(more).toBeUndefined();
-    expect(values(e!)).toEqual([['hum', 2, 50], ['temp', 4, 23]]);
+    expect(values(e!)).toEqual([
+      ['hum', 2, 50],
+      ['temp', 4, 23],
+    ]);
     expect(e!.at).toBe(4);
     // Nothing new: nothing more, however long we wait.
     expect(drain(s, 5000)).toEqual([]);
@@ -103,7 +106,10 @@ describe('TelemetrySampler', () => {
     const arbEvent = fc.record({
       device: fc.constantFrom('a', 'b', 'c'),
       dt: fc.integer({ min: 0, max: 80 }),
-      points: fc.array(fc.record({ metric: fc.constantFrom('x', 'y'), ts: fc.integer({ min: 0, max: 100 }), value: fc.integer() }), { minLength: 1, maxLength: 4 }),
+      points: fc.array(fc.record({ metric: fc.constantFrom('x', 'y'), ts: fc.integer({ min: 0, max: 100 }), value: fc.integer() }), {
+        minLength: 1,
+        maxLength: 4,
+      }),
       read: fc.boolean(),
     });
     fc.assert(

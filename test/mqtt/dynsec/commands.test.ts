@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dynsecDeviceAcls } from '../../../src/mqtt/acl.ts';
-import {
-  createDeviceCommands,
-  deviceOfCommand,
-  deviceRole,
-  listPageCommand,
-  securityEventCommands,
-} from '../../../src/mqtt/dynsec/commands.ts';
+import { createDeviceCommands, deviceOfCommand, deviceRole, listPageCommand, securityEventCommands } from '../../../src/mqtt/dynsec/commands.ts';
 
 const role = { command: 'createRole', rolename: 'doppel-device-d1', textname: 'Doppel device d1', acls: dynsecDeviceAcls('d1') };
 
@@ -37,7 +31,10 @@ describe('dynsec command builders', () => {
       { command: 'setClientPassword', username: 'd1', password: 'new' },
       { command: 'enableClient', username: 'd1' },
     ]);
-    expect(securityEventCommands({ type: 'rotated', deviceId: 'd1', password: 'new', active: false, gracePeriodSeconds: 0 })[1]).toEqual({ command: 'disableClient', username: 'd1' });
+    expect(securityEventCommands({ type: 'rotated', deviceId: 'd1', password: 'new', active: false, gracePeriodSeconds: 0 })[1]).toEqual({
+      command: 'disableClient',
+      username: 'd1',
+    });
     expect(securityEventCommands({ type: 'revoked', deviceId: 'd1' })).toEqual([{ command: 'disableClient', username: 'd1' }]);
     expect(securityEventCommands({ type: 'disabled', deviceId: 'd1' })).toEqual([{ command: 'disableClient', username: 'd1' }]);
     expect(securityEventCommands({ type: 'enabled', deviceId: 'd1', active: true })).toEqual([{ command: 'enableClient', username: 'd1' }]);

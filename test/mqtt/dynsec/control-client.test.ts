@@ -48,7 +48,15 @@ beforeEach(async () => {
   messages.length = 0;
   failures = [];
   respond = (cmd) => ({ command: cmd.command, correlationData: cmd.correlationData });
-  control = createDynsecControl({ url, username: 'admin', password: 'pw', log: pino({ level: 'silent' }), batchSize: 2, timeoutMs: 300, countFailure: (c) => failures.push(c) });
+  control = createDynsecControl({
+    url,
+    username: 'admin',
+    password: 'pw',
+    log: pino({ level: 'silent' }),
+    batchSize: 2,
+    timeoutMs: 300,
+    countFailure: (c) => failures.push(c),
+  });
   await control.connect();
 });
 
@@ -68,8 +76,15 @@ describe('dynsec control client', () => {
   });
 
   it('counts real failures by command, not harmless ones', async () => {
-    respond = (cmd) => ({ command: cmd.command, correlationData: cmd.correlationData, error: cmd.command === 'createRole' ? 'Role already exists' : 'Client not found' });
-    const { failures: failed } = await control.send([{ command: 'createRole', rolename: 'r' }, { command: 'setClientPassword', username: 'd', password: 'x' }]);
+    respond = (cmd) => ({
+      command: cmd.command,
+      correlationData: cmd.correlationData,
+      error: cmd.command === 'createRole' ? 'Role already exists' : 'Client not found',
+    });
+    const { failures: failed } = await control.send([
+      { command: 'createRole', rolename: 'r' },
+      { command: 'setClientPassword', username: 'd', password: 'x' },
+    ]);
     expect(failed).toBe(1);
     expect(failures).toEqual(['setClientPassword']);
   });
@@ -83,7 +98,10 @@ describe('dynsec control client', () => {
 
   it('rejects requests still waiting when closed, and sends nothing once closed', async () => {
     respond = () => undefined;
-    const waiting = control.send(commands(1)).then(() => 'answered', (err: Error) => err.message);
+    const waiting = control.send(commands(1)).then(
+      () => 'answered',
+      (err: Error) => err.message,
+    );
     await new Promise((resolve) => setTimeout(resolve, 50));
     await control.close();
     expect(await waiting).toBe('dynamic-security sync stopped');
@@ -91,7 +109,15 @@ describe('dynsec control client', () => {
   });
 
   it('fails to connect when nothing listens', async () => {
-    const unreachable = createDynsecControl({ url: 'mqtt://127.0.0.1:1', username: 'a', password: 'b', log: pino({ level: 'silent' }), batchSize: 2, timeoutMs: 300, countFailure: () => undefined });
+    const unreachable = createDynsecControl({
+      url: 'mqtt://127.0.0.1:1',
+      username: 'a',
+      password: 'b',
+      log: pino({ level: 'silent' }),
+      batchSize: 2,
+      timeoutMs: 300,
+      countFailure: () => undefined,
+    });
     await expect(unreachable.connect()).rejects.toThrow();
     await unreachable.close();
   });

@@ -75,7 +75,10 @@ export function createFakeDynsec(): FakeDynsec {
       case 'listRoles': {
         const all = [...roles];
         const offset = cmd.offset as number;
-        return { command: cmd.command, data: { totalCount: all.length, roles: all.slice(offset, offset + (cmd.count as number)).map((r) => ({ rolename: r })) } };
+        return {
+          command: cmd.command,
+          data: { totalCount: all.length, roles: all.slice(offset, offset + (cmd.count as number)).map((r) => ({ rolename: r })) },
+        };
       }
       default:
         return { command: cmd.command, error: 'Unknown command' };

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { createDeviceCommands, SERVICE_ACLS, SERVICE_ROLE } from '../../../src/mqtt/dynsec/commands.ts';
-import { clientOf, clientsPage, planDevice, planOrphans, planServiceUser, rolesPage, tally, type BrokerClient, type ReconcileReport } from '../../../src/mqtt/dynsec/plan.ts';
+import {
+  clientOf,
+  clientsPage,
+  planDevice,
+  planOrphans,
+  planServiceUser,
+  rolesPage,
+  tally,
+  type BrokerClient,
+  type ReconcileReport,
+} from '../../../src/mqtt/dynsec/plan.ts';
 
 function client(username: string, roles: string[], disabled = false): BrokerClient {
   return { username, roles: new Set(roles), disabled };
@@ -24,7 +34,10 @@ describe('planning a reconcile', () => {
   const device = { deviceId: 'd1', active: true };
 
   it('creates a missing client (and its role when missing too)', () => {
-    expect(planDevice(device, undefined, false, 'pw')).toEqual({ commands: createDeviceCommands('d1', 'pw', true, false), counts: { createdClients: 1, createdRoles: 1 } });
+    expect(planDevice(device, undefined, false, 'pw')).toEqual({
+      commands: createDeviceCommands('d1', 'pw', true, false),
+      counts: { createdClients: 1, createdRoles: 1 },
+    });
     expect(planDevice({ deviceId: 'd1', active: false }, undefined, true, undefined)).toEqual({
       commands: createDeviceCommands('d1', undefined, false, true),
       counts: { createdClients: 1, createdRoles: 0 },
@@ -43,7 +56,12 @@ describe('planning a reconcile', () => {
   });
 
   it('removes our clients and roles of forgotten devices, never reserved or foreign users', () => {
-    const clients = [client('gone', ['doppel-device-gone']), client('kept', ['doppel-device-kept']), client('admin', ['doppel-device-admin']), client('other', ['role-x'])];
+    const clients = [
+      client('gone', ['doppel-device-gone']),
+      client('kept', ['doppel-device-kept']),
+      client('admin', ['doppel-device-admin']),
+      client('other', ['role-x']),
+    ];
     const roles = ['doppel-device-gone', 'doppel-device-kept', 'doppel-service', 'role-x'];
     const plan = planOrphans(clients, roles, new Set(['kept']), (u) => u === 'admin');
     expect(plan.commands).toEqual([
@@ -62,7 +80,9 @@ describe('planning a reconcile', () => {
     const existing = planServiceUser(user, new Map([['doppel', client('doppel', [])]]), new Set([SERVICE_ROLE]));
     expect(existing.filter((c) => c.command === 'addRoleACL')).toHaveLength(SERVICE_ACLS.length);
     expect(existing.at(-1)).toEqual({ command: 'addClientRole', username: 'doppel', rolename: SERVICE_ROLE });
-    expect(planServiceUser(user, new Map([['doppel', client('doppel', [SERVICE_ROLE])]]), new Set([SERVICE_ROLE])).map((c) => c.command)).not.toContain('addClientRole');
+    expect(planServiceUser(user, new Map([['doppel', client('doppel', [SERVICE_ROLE])]]), new Set([SERVICE_ROLE])).map((c) => c.command)).not.toContain(
+      'addClientRole',
+    );
   });
 
   it('adds counts into a report', () => {

@@ -122,7 +122,9 @@ describe('reconcile', () => {
   });
 
   it('rejects when the broker refuses to list its clients', async () => {
-    const r = reconciler({ control: { send: async (commands) => ({ responses: commands.map((c) => ({ command: c.command, error: 'Permission denied' })), failures: 0 }) } });
+    const r = reconciler({
+      control: { send: async (commands) => ({ responses: commands.map((c) => ({ command: c.command, error: 'Permission denied' })), failures: 0 }) },
+    });
     await expect(r.reconcile()).rejects.toThrow('listClients failed: Permission denied');
     await expect(r.settled()).resolves.toBeUndefined();
   });

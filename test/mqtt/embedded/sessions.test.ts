@@ -74,7 +74,11 @@ describe('sessions', () => {
 
   it("disconnects all of a device's clients, and says when there were none", async () => {
     const [a, b, other] = [fakeClient('a'), fakeClient('b'), fakeClient('c')];
-    for (const [client, deviceId] of [[a, 'd1'], [b, 'd1'], [other, 'd2']] as const) {
+    for (const [client, deviceId] of [
+      [a, 'd1'],
+      [b, 'd1'],
+      [other, 'd2'],
+    ] as const) {
       sessions.identify(client, deviceId);
       sessions.opened(client);
     }

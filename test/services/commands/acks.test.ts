@@ -32,7 +32,12 @@ describe(`command acks (${modeName})`, () => {
     expect(await f.service.handleAck(device.deviceId, id, { status: 'SUCCEEDED', result: { crumbs: 3 } }, t + 10)).toEqual({ ok: true, status: 'SUCCEEDED' });
     const row = await f.command(id);
     expect(row).toMatchObject({ status: 'SUCCEEDED', result: { crumbs: 3 }, acceptedAt: new Date(t), completedAt: new Date(t + 10), deadlineAt: null });
-    expect(f.updates.filter((u) => u.commandId === id).map((u) => `${u.from}→${u.status}`)).toEqual(['null→PENDING', 'PENDING→SENT', 'SENT→ACCEPTED', 'ACCEPTED→SUCCEEDED']);
+    expect(f.updates.filter((u) => u.commandId === id).map((u) => `${u.from}→${u.status}`)).toEqual([
+      'null→PENDING',
+      'PENDING→SENT',
+      'SENT→ACCEPTED',
+      'ACCEPTED→SUCCEEDED',
+    ]);
     expect(f.metrics.get(TRANSITIONS_METRIC, { status: 'SUCCEEDED' })).toBe(1);
     await f.service.stop();
   });

@@ -27,7 +27,13 @@ export const TOASTER = [
 ];
 
 /** An operator's token, as `actorOf` makes an Actor of it. */
-export const operator: Actor = actorOf({ tokenId: '00000000-0000-4000-8000-000000000001', tenantId: 'default', role: 'operator', name: 'ops', expiresAt: null });
+export const operator: Actor = actorOf({
+  tokenId: '00000000-0000-4000-8000-000000000001',
+  tenantId: 'default',
+  role: 'operator',
+  name: 'ops',
+  expiresAt: null,
+});
 
 /** A CommandOutbox that records what it is handed; `failFor` makes deliveries to a device reject. */
 export function recordingOutbox() {
@@ -115,7 +121,10 @@ export function commandsFixture(db: Database, options: { config?: Partial<Comman
 
     async waitForStatus(id: string, status: CommandStatus) {
       let last: string | undefined;
-      await until(async () => (last = (await db.prisma.command.findUniqueOrThrow({ where: { id } })).status) === status, `command ${id} to be ${status} (is ${last})`);
+      await until(
+        async () => (last = (await db.prisma.command.findUniqueOrThrow({ where: { id } })).status) === status,
+        `command ${id} to be ${status} (is ${last})`,
+      );
     },
   };
 }

@@ -27,9 +27,18 @@ describe(`fleet commands (${modeName})`, () => {
     expect(members.map((m) => m.device.deviceId).sort()).toEqual([...deviceIds].sort());
     expect(members.every((m) => m.requestedBy === 'ops' && m.timeoutMs === 60_000)).toBe(true);
     expect(f.metrics.get(COMMANDS_METRIC, { kind: 'fleet' })).toBe(3);
-    expect(await db.prisma.fleetCommand.findUniqueOrThrow({ where: { id: fleetId } })).toMatchObject({ name: 'toast', requestedBy: 'ops', tenantId: 'default' });
+    expect(await db.prisma.fleetCommand.findUniqueOrThrow({ where: { id: fleetId } })).toMatchObject({
+      name: 'toast',
+      requestedBy: 'ops',
+      tenantId: 'default',
+    });
     expect(await f.auditOf(`fleetCommand:${fleetId}`)).toEqual([
-      expect.objectContaining({ action: 'command.send', actor: operator.actor, actorName: 'ops', details: { name: 'toast', params: { power: 3 }, devices: 3 } }),
+      expect.objectContaining({
+        action: 'command.send',
+        actor: operator.actor,
+        actorName: 'ops',
+        details: { name: 'toast', params: { power: 3 }, devices: 3 },
+      }),
     ]);
 
     await until(() => f.outbox.delivered.filter((c) => members.some((m) => m.id === c.commandId)).length === 2, 'the online members to be delivered');
@@ -58,7 +67,9 @@ describe(`fleet commands (${modeName})`, () => {
     const b = await f.createDevice(lamp.id);
     const bare = await f.createDevice(null);
 
-    const refused = await f.service.sendFleet(operator, { name: 'toast', params: { power: 1 } }, { deviceIds: [a.deviceId, b.deviceId, bare.deviceId] }).catch((e: unknown) => e);
+    const refused = await f.service
+      .sendFleet(operator, { name: 'toast', params: { power: 1 } }, { deviceIds: [a.deviceId, b.deviceId, bare.deviceId] })
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(ValidationError);
     const issues = (refused as ValidationError).issues;
     expect(issues.map((i) => [i.path.join('.'), i.code])).toEqual([
@@ -69,7 +80,9 @@ describe(`fleet commands (${modeName})`, () => {
 
     const missing = await f.service.sendFleet(operator, { name: 'toast' }, { deviceIds: [a.deviceId, 'nope'] }).catch((e: unknown) => e);
     expect((missing as ValidationError).issues).toEqual([{ path: ['input', 'deviceIds', '1'], code: 'NOT_FOUND', message: 'device "nope" not found' }]);
-    const foreign = await f.service.sendFleet({ ...operator, tenantId: 'other' }, { name: 'toast' }, { filter: { modelId: toaster.id } }).catch((e: unknown) => e);
+    const foreign = await f.service
+      .sendFleet({ ...operator, tenantId: 'other' }, { name: 'toast' }, { filter: { modelId: toaster.id } })
+      .catch((e: unknown) => e);
     expect((foreign as ValidationError).issues).toEqual([{ path: ['input', 'filter'], code: 'NO_DEVICES', message: 'the fleet command targets no device' }]);
 
     expect(await db.prisma.command.count({ where: { deviceId: { in: [a.uuid, b.uuid, bare.uuid] } } })).toBe(0);

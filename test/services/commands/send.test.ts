@@ -29,7 +29,9 @@ describe(`sending and canceling commands (${modeName})`, () => {
     ]);
     expect(issues.length).toBeGreaterThan(2);
     expect(issues.slice(2).every((i) => i.path[1] === 'params')).toBe(true);
-    await expect(f.service.send(operator, { deviceId: device.deviceId, name: 'fly' })).rejects.toMatchObject({ issues: [{ path: ['input', 'name'], code: 'UNKNOWN_COMMAND' }] });
+    await expect(f.service.send(operator, { deviceId: device.deviceId, name: 'fly' })).rejects.toMatchObject({
+      issues: [{ path: ['input', 'name'], code: 'UNKNOWN_COMMAND' }],
+    });
     await expect(f.service.send(operator, { deviceId: device.deviceId, name: 'toast', params: [1] })).rejects.toMatchObject({
       issues: [{ path: ['input', 'params'], code: 'INVALID_TYPE' }],
     });
@@ -58,8 +60,18 @@ describe(`sending and canceling commands (${modeName})`, () => {
     expect(sent.created).toBe(true);
 
     const row = await f.command(sent.id);
-    expect(row).toMatchObject({ status: 'PENDING', name: 'toast', params: { power: 7 }, requestedBy: 'ops', requestedById: operator.actor.slice('token:'.length), timeoutMs: 60_000, expiresAt: null });
-    expect(f.updates).toContainEqual(expect.objectContaining({ commandId: sent.id, deviceId: device.deviceId, from: null, status: 'PENDING', fleetCommandId: null }));
+    expect(row).toMatchObject({
+      status: 'PENDING',
+      name: 'toast',
+      params: { power: 7 },
+      requestedBy: 'ops',
+      requestedById: operator.actor.slice('token:'.length),
+      timeoutMs: 60_000,
+      expiresAt: null,
+    });
+    expect(f.updates).toContainEqual(
+      expect.objectContaining({ commandId: sent.id, deviceId: device.deviceId, from: null, status: 'PENDING', fleetCommandId: null }),
+    );
     const [audit, ...more] = await f.auditOf(`command:${sent.id}`);
     expect(more).toEqual([]);
     expect(audit).toMatchObject({

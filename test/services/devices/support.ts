@@ -8,9 +8,7 @@ import { createDeviceService, type DeviceSecurityEvent, type DeviceService, type
 import type { DeviceSessions } from '../../../src/services/ports.ts';
 
 export type SessionCall =
-  | { call: 'disconnect'; deviceId: string }
-  | { call: 'retireSessions'; deviceId: string; at: number }
-  | { call: 'clearRetained'; deviceId: string };
+  { call: 'disconnect'; deviceId: string } | { call: 'retireSessions'; deviceId: string; at: number } | { call: 'clearRetained'; deviceId: string };
 
 /** Broker sessions that only remember the calls, in order. */
 export function recordingSessions(): DeviceSessions & { calls: SessionCall[] } {

@@ -37,7 +37,12 @@ describe(`batch store (${modeName})`, () => {
     expect((await store.store([point(a.deviceId, 'x', 1000, 1)])).stored).toBe(1);
     expect(io.writes()).toBe(1);
 
-    const result = await store.store([point(a.deviceId, 'x', 1000, 1), point(a.deviceId, 'x', 2000, 2), point(b.deviceId, 'y', 1000, 3), point(nobody, 'x', 1000, 4)]);
+    const result = await store.store([
+      point(a.deviceId, 'x', 1000, 1),
+      point(a.deviceId, 'x', 2000, 2),
+      point(b.deviceId, 'y', 1000, 3),
+      point(nobody, 'x', 1000, 4),
+    ]);
     expect(io.writes()).toBe(2);
     expect(result).toMatchObject({ at: 42, stored: 2, duplicates: 1, dropped: 1, missing: new Set([nobody]) });
     expect(result.events).toEqual([

@@ -90,7 +90,10 @@ describe(`telemetry reader (${modeName})`, () => {
     const [sa, sb] = await Promise.all([r.series(a!.uuid, seriesKey()), r.series(b!.uuid, seriesKey())]);
     expect(statements).toHaveLength(1);
     expect(settled).toEqual([[a!.uuid, b!.uuid]]);
-    expect(sa).toMatchObject({ ok: true, series: [{ metric: 't', buckets: [{ values: { count: 6, min: 0, max: 5 } }, { values: { count: 6 } }, { values: { count: 6, max: 17 } }] }] });
+    expect(sa).toMatchObject({
+      ok: true,
+      series: [{ metric: 't', buckets: [{ values: { count: 6, min: 0, max: 5 } }, { values: { count: 6 } }, { values: { count: 6, max: 17 } }] }],
+    });
     expect(sb).toMatchObject({ ok: true, series: [{ metric: 't', buckets: [{ values: { min: 100 } }, {}, {}] }] });
 
     // Raw rows only: nothing to settle.
@@ -103,7 +106,10 @@ describe(`telemetry reader (${modeName})`, () => {
     const [a] = await fleet();
     const { reader: r, statements } = reader({ seriesMaxBuckets: 100 });
     const outcome = await r.series(a!.uuid, seriesKey({ interval: 'minute' }));
-    expect(outcome).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', message: '[from, to) spans more than 100 buckets of minute; use a larger interval or a shorter range' } });
+    expect(outcome).toMatchObject({
+      ok: false,
+      error: { code: 'VALIDATION_FAILED', message: '[from, to) spans more than 100 buckets of minute; use a larger interval or a shorter range' },
+    });
     expect(statements).toEqual([]);
   });
 });

@@ -72,17 +72,19 @@ describe(`telemetry service (${modeName})`, () => {
       }),
     );
     for (const o of outcomes.flat()) expect(o.ok || o.error.code === 'DEVICE_NOT_FOUND').toBe(true);
-    const orphans = await db.sql.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM "TelemetryPoint" WHERE "deviceId" = ANY($1::uuid[])`,
-      [created.map((d) => d.uuid)],
-    );
+    const orphans = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "TelemetryPoint" WHERE "deviceId" = ANY($1::uuid[])`, [
+      created.map((d) => d.uuid),
+    ]);
     expect(orphans[0]!.n).toBe(0);
     await telemetry.drain();
   });
 
   it('holds publishers back when full, refuses as OVERLOADED after the bound, and recovers', async () => {
     const io = instrumented();
-    const { telemetry, metrics } = service({ batchMaxPoints: 5, maxPendingPoints: 10, batchMaxAgeMs: 0, backpressureTimeoutMs: 200, maxValuesPerMessage: 5 }, io.sql);
+    const { telemetry, metrics } = service(
+      { batchMaxPoints: 5, maxPendingPoints: 10, batchMaxAgeMs: 0, backpressureTimeoutMs: 200, maxValuesPerMessage: 5 },
+      io.sql,
+    );
     const { deviceId, uuid } = await createDevice();
     const five = (ts: number) => body({ a: 1, b: 2, c: 3, d: 4, e: 5 }, ts);
     io.hold();

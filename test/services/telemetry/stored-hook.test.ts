@@ -34,7 +34,14 @@ describe(`telemetryStored hook (${modeName})`, () => {
     ]);
     // Replays, one partly new.
     await telemetry.ingest(a.deviceId, body({ t: 1, u: 2 }, 1000), Date.now());
-    await telemetry.ingest(a.deviceId, JSON.stringify([{ ts: 1000, values: { t: 1 } }, { ts: 2000, values: { t: 3 } }]), Date.now());
+    await telemetry.ingest(
+      a.deviceId,
+      JSON.stringify([
+        { ts: 1000, values: { t: 1 } },
+        { ts: 2000, values: { t: 3 } },
+      ]),
+      Date.now(),
+    );
     const writesBefore = io.writes();
     await telemetry.ingest(b.deviceId, body({ t: 5 }, 1000), Date.now()); // a batch of replays only
     expect(io.writes()).toBe(writesBefore + 1);
@@ -46,7 +53,11 @@ describe(`telemetryStored hook (${modeName})`, () => {
     // The live bus carried the same events.
     await expect.poll(() => events.flatMap((e) => e.points.map((p) => `${e.deviceId} ${p.metric} ${p.ts} ${p.value}`)).sort()).toEqual(seen(stored).sort());
     const [first] = stored;
-    expect(first!.devices.map((d) => ({ deviceId: d.deviceId, deviceUuid: d.deviceUuid, tenantId: d.tenantId })).sort((x, y) => x.deviceId.localeCompare(y.deviceId))).toEqual(
+    expect(
+      first!.devices
+        .map((d) => ({ deviceId: d.deviceId, deviceUuid: d.deviceUuid, tenantId: d.tenantId }))
+        .sort((x, y) => x.deviceId.localeCompare(y.deviceId)),
+    ).toEqual(
       [
         { deviceId: a.deviceId, deviceUuid: a.uuid, tenantId: 'default' },
         { deviceId: b.deviceId, deviceUuid: b.uuid, tenantId: 'default' },

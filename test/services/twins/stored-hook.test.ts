@@ -69,9 +69,12 @@ describe(`twinsStored under write conflicts (${modeName})`, () => {
     expect(announced.map((c) => c.version).sort((x, y) => x - y)).toEqual(logged.map((c) => c.version).sort((x, y) => x - y));
     expect(new Set(announced.map(key)).size).toBe(60);
     // Each service announced exactly the writes it was given, once.
-    expect(a.stored.flatMap((s) => s.changes).map((c) => Object.keys(c.patch)[0]).sort()).toEqual(
-      Array.from({ length: 30 }, (_, i) => `k${2 * i}`).sort(),
-    );
+    expect(
+      a.stored
+        .flatMap((s) => s.changes)
+        .map((c) => Object.keys(c.patch)[0])
+        .sort(),
+    ).toEqual(Array.from({ length: 30 }, (_, i) => `k${2 * i}`).sort());
     expect([...a.published, ...b.published].map(key).sort()).toEqual(announced.map(key).sort());
   });
 });

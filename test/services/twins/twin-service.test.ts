@@ -37,7 +37,15 @@ describe(`the twin service on a database (${modeName})`, () => {
     ]);
     expect(reported).toMatchObject({ ok: true, version: 1, changed: true });
     // Submitted after the patch: the read sees it.
-    expect(read.ok && read.twin).toMatchObject({ deviceUuid, deviceId, tenantId: 'default', version: 1, reported: { temp: 20, mode: 'eco' }, desired: {}, delta: {} });
+    expect(read.ok && read.twin).toMatchObject({
+      deviceUuid,
+      deviceId,
+      tenantId: 'default',
+      version: 1,
+      reported: { temp: 20, mode: 'eco' },
+      desired: {},
+      delta: {},
+    });
     expect(await twins.readDelta(deviceId)).toEqual({ version: 1, delta: {} });
 
     const desired = await twins.updateDesired(operator, { deviceId, patch: { temp: 22, mode: 'eco' } });
@@ -99,7 +107,13 @@ describe(`the twin service on a database (${modeName})`, () => {
     expect(await twins.updateDesired(operator, { deviceId, patch: { a: 1 } })).toEqual({ ok: true, deviceUuid, changed: false, version: 1 });
     const rows = await auditRows(target);
     expect(rows.map((r) => ({ tenantId: r.tenantId, actor: r.actor, actorName: r.actorName, action: r.action, details: r.details }))).toEqual([
-      { tenantId: 'default', actor: 'system', actorName: 'test', action: 'twin.updateDesired', details: { patch: { a: 1 }, changed: true, version: 1, ifVersion: 0 } },
+      {
+        tenantId: 'default',
+        actor: 'system',
+        actorName: 'test',
+        action: 'twin.updateDesired',
+        details: { patch: { a: 1 }, changed: true, version: 1, ifVersion: 0 },
+      },
       { tenantId: 'default', actor: 'system', actorName: 'test', action: 'twin.updateDesired', details: { patch: { a: 1 }, changed: false, version: 1 } },
     ]);
     await twins.drain();
