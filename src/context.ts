@@ -11,7 +11,7 @@ import type { CommandService } from './services/commands/index.ts';
 import type { TokenService } from './services/tokens.ts';
 import type { RollupSettler } from './services/rollups.ts';
 
-/** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/context.ts). */
+/** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/graphql.ts). */
 export interface GraphQLContext {
   principal: Principal;
   prisma: PrismaClient;

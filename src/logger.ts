@@ -9,7 +9,7 @@ export function createLogger(level: LogLevel, bindings: Record<string, unknown> 
 }
 
 /**
- * Logs at most once per key per interval, counting what it swallowed. DESIGN §3: malformed payloads
+ * Logs at most once per key per interval, counting what it swallowed. docs/device-contract.md: malformed payloads
  * are logged once per device per minute, so a misbehaving device cannot flood the logs.
  */
 export class ThrottledLog {

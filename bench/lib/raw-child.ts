@@ -6,7 +6,7 @@
  * Variants (all return the new version, as the server must to answer `accepted`):
  * - `row`: the issue's statement, one per report —
  *   `UPDATE "Twin" SET reported = reported || $1, version = version + 1 WHERE "deviceId" = $2`.
- * - `row+log`: the same plus the change-log row Doppel also writes (DESIGN §4), in one statement.
+ * - `row+log`: the same plus the change-log row Doppel also writes (docs/twins.md), in one statement.
  * - `set+log`: set-based, one statement per batch (update all twins + insert all change rows from
  *   `unnest` arrays), one batch at a time, each batch taking every report queued while the previous
  *   one ran — Doppel's own write shape without its SELECT, reducer and metadata.

@@ -42,7 +42,7 @@ export type MqttConfig =
     };
 
 /**
- * Keeping Mosquitto's dynamic-security plugin in step with the device registry (src/mqtt/dynsec.ts).
+ * Keeping Mosquitto's dynamic-security plugin in step with the device registry (src/mqtt/dynsec/index.ts).
  * Only with an external broker.
  */
 export interface DynsecConfig {
@@ -66,7 +66,7 @@ export type { TwinLimits };
 /** LOG_LEVEL, lower-cased. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** Telemetry ingestion: per-message limits and the batching pipeline (src/services/telemetry.ts). */
+/** Telemetry ingestion: per-message limits and the batching pipeline (src/services/telemetry/index.ts). */
 export interface TelemetryConfig {
   /** Largest telemetry message, in bytes (at most the MQTT payload limit, which applies first). */
   maxMessageBytes: number;
@@ -129,7 +129,7 @@ export interface GraphQLEdgeConfig {
   rateLimitBurst: number;
 }
 
-/** Commands (src/services/commands.ts). */
+/** Commands (src/services/commands/index.ts). */
 export interface CommandsConfig {
   /** Commands one device may be sent per window (COMMAND_RATE_LIMIT); fleet commands do not count. */
   rateLimit: number;

@@ -1,6 +1,6 @@
 /**
  * Prisma's schema engine (the half of `prisma migrate` that diffs schemas) loaded from
- * `@prisma/schema-engine-wasm`, because the native engine cannot be downloaded here (DESIGN §10).
+ * `@prisma/schema-engine-wasm`, because the native engine cannot be downloaded here (docs/migrations.md).
  *
  * The package entry does `import * as wasm from "./schema_engine_bg.wasm"`, which Node 20 refuses, so we
  * instantiate the `.wasm` ourselves with the glue in `schema_engine_bg.js`, the way the entry would.

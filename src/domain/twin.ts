@@ -2,7 +2,7 @@
  * The twin reducer: how a JSON merge patch (RFC 7386) changes one twin section (reported or desired),
  * the delta between desired and reported, and per-leaf metadata. Pure: no I/O, no clocks.
  *
- * Why it is built this way (DESIGN.md §4, §9): two instances may handle the same device, and MQTT
+ * Why it is built this way (docs/twins.md, docs/operations.md): two instances may handle the same device, and MQTT
  * redelivers, so patches arrive late, twice, and out of order. The section is therefore stored not as
  * a document but as a state-based CRDT — a map from paths to timestamped entries whose merge is a
  * join (commutative, associative, idempotent). Any arrival order of the same patches yields the same

@@ -1,5 +1,5 @@
 /**
- * Live events across instances (DESIGN.md §9): with REDIS_URL set, every event published on this
+ * Live events across instances (docs/operations.md): with REDIS_URL set, every event published on this
  * instance also goes to one Redis pub/sub channel, and every event another instance put there is
  * published on this instance's bus. Subscribers and publishers keep the EventBus interface.
  *

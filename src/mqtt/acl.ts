@@ -1,5 +1,5 @@
 /**
- * Device topic ACL (DESIGN §3, §8): a device may publish only to its own `telemetry`, `twin/reported`,
+ * Device topic ACL (docs/device-contract.md, docs/security.md): a device may publish only to its own `telemetry`, `twin/reported`,
  * `twin/get`, `commands/{commandId}/ack` and `status`, and subscribe only to its own `twin/#` and
  * `commands/#` (or narrower filters inside them). Everything else is refused — other devices' topics,
  * `#`, `devices/#`, `devices/+/…`, `$SYS/#`, `$share/…`, wildcards in a publish topic.

@@ -55,7 +55,8 @@ export function createBridge(options: BridgeOptions) {
   metrics.describe(REJECTED_METRIC, 'Device messages refused, by topic kind and reason code.');
   metrics.describe(HANDLED_METRIC, 'Device messages handled, by topic kind.');
 
-  function reject(msg: InboundMessage, reason: { code: string; message: string; clientToken?: string; path?: string[] }): void {
+  /** Counts and logs a refused message (the log throttled per device and topic kind). */
+  function reject(msg: InboundMessage, reason: { code: string; message: string }): void {
     metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: reason.code });
     throttled.warn(
       `${msg.deviceId}:${msg.topic.kind}`,
@@ -72,12 +73,16 @@ export function createBridge(options: BridgeOptions) {
     }
   }
 
-  function rejection(reason: { code: string; message: string; clientToken?: string; path?: string[]; errors?: Rejected['errors'] }): Rejected {
+  /**
+   * The one mapping of a refusal to a `…/rejected` reply: its code, message and path (when it has one),
+   * the request's client token, and for a schema violation every failing field.
+   */
+  function rejection(reason: { code: string; message: string; path?: string[]; errors?: Rejected['errors'] }, clientToken: string | undefined): Rejected {
     return {
-      ...(reason.clientToken !== undefined ? { clientToken: reason.clientToken } : {}),
+      ...(clientToken !== undefined ? { clientToken } : {}),
       code: reason.code,
       message: reason.message,
-      ...(reason.path ? { path: reason.path } : {}),
+      ...(reason.path && reason.path.length > 0 ? { path: reason.path } : {}),
       ...(reason.errors ? { errors: reason.errors } : {}),
     };
   }
@@ -85,8 +90,8 @@ export function createBridge(options: BridgeOptions) {
   async function onReported(msg: InboundMessage): Promise<void> {
     const parsed = parseReported(msg.payload, limits, msg.receivedAt);
     if (!parsed.ok) {
-      reject(msg, parsed);
-      await publishJson(topics.reportedRejected(msg.deviceId), rejection(parsed));
+      reject(msg, parsed.error);
+      await publishJson(topics.reportedRejected(msg.deviceId), rejection(parsed.error, parsed.error.clientToken));
       return;
     }
     const { state, ts, clientToken } = parsed.value;
@@ -105,7 +110,6 @@ export function createBridge(options: BridgeOptions) {
       const reason = {
         code: issue?.code ?? outcome.error.code,
         message: outcome.error.message,
-        ...token,
         ...(issue ? { path: ['state', ...issue.path] } : {}),
         // A schema violation can fail several paths at once: the device gets all of them.
         ...(outcome.error instanceof SchemaValidationError
@@ -113,7 +117,7 @@ export function createBridge(options: BridgeOptions) {
           : {}),
       };
       reject(msg, reason);
-      await publishJson(topics.reportedRejected(msg.deviceId), rejection(reason));
+      await publishJson(topics.reportedRejected(msg.deviceId), rejection(reason, clientToken));
       return;
     }
     const accepted: ReportedAccepted = { ...token, version: outcome.version };
@@ -129,16 +133,16 @@ export function createBridge(options: BridgeOptions) {
   async function onGet(msg: InboundMessage): Promise<void> {
     const parsed = parseGet(msg.payload, limits);
     if (!parsed.ok) {
-      reject(msg, parsed);
-      await publishJson(topics.getRejected(msg.deviceId), rejection(parsed));
+      reject(msg, parsed.error);
+      await publishJson(topics.getRejected(msg.deviceId), rejection(parsed.error, parsed.error.clientToken));
       return;
     }
-    const token = parsed.value.clientToken !== undefined ? { clientToken: parsed.value.clientToken } : {};
+    const { clientToken } = parsed.value;
+    const token = clientToken !== undefined ? { clientToken } : {};
     const outcome = await twins.get(msg.deviceId);
     if (!outcome.ok) {
-      const reason = { code: outcome.error.code, message: outcome.error.message, ...token };
-      reject(msg, reason);
-      await publishJson(topics.getRejected(msg.deviceId), rejection(reason));
+      reject(msg, outcome.error);
+      await publishJson(topics.getRejected(msg.deviceId), rejection(outcome.error, clientToken));
       return;
     }
     const { twin } = outcome;
@@ -149,7 +153,7 @@ export function createBridge(options: BridgeOptions) {
   async function onStatus(msg: InboundMessage): Promise<void> {
     const parsed = parseStatus(msg.payload);
     if (!parsed.ok) {
-      reject(msg, parsed);
+      reject(msg, parsed.error);
       return;
     }
     await devices.setConnection(msg.deviceId, parsed.value === 'online' ? 'ready' : 'disconnected', msg.receivedAt);
@@ -164,11 +168,11 @@ export function createBridge(options: BridgeOptions) {
   async function onAck(msg: InboundMessage & { topic: { kind: 'commandAck'; commandId: string } }): Promise<void> {
     const parsed = parseAck(msg.payload, limits);
     if (!parsed.ok) {
-      reject(msg, parsed);
+      reject(msg, parsed.error);
       return;
     }
     const outcome = await options.commands.handleAck(msg.deviceId, msg.topic.commandId, parsed.value, msg.receivedAt);
-    if (!outcome.ok) reject(msg, { code: outcome.error.code, message: outcome.error.message });
+    if (!outcome.ok) reject(msg, outcome.error);
   }
 
   // Newest delta version published per device. A hand-over reads the delta and publishes it later; a

@@ -1,10 +1,11 @@
 /**
- * Payloads of device contract v1 (DESIGN §3), with the validation of what devices send. Pure: the
+ * Payloads of device contract v1 (docs/device-contract.md), with the validation of what devices send. Pure: the
  * bridge feeds it bytes and publishes what it returns.
  */
 import type { JsonObject, JsonValue } from '../domain/twin.ts';
 import { isPlainObject, parseTimestamp } from '../domain/twin.ts';
 import { parseJsonBounded } from '../domain/json-limits.ts';
+import { DomainValidationError, failed, type Failed } from '../domain/errors.ts';
 
 /** `devices/{id}/twin/reported`: a merge patch of the reported state. */
 export interface ReportedMessage {
@@ -57,7 +58,23 @@ export interface DeltaMessage {
 /** `devices/{id}/status` (retained, also the Last Will): the bare word, not JSON. */
 export type StatusWord = 'online' | 'offline';
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; code: string; message: string; clientToken?: string; path?: string[] };
+/** A message that breaks the contract: its code, where, and the client token to answer with when the message had a valid one. */
+export class ContractError extends DomainValidationError<string> {
+  constructor(
+    code: string,
+    message: string,
+    path: string[] = [],
+    readonly clientToken?: string,
+  ) {
+    super(code, message, path);
+  }
+}
+
+export type Parsed<T> = { ok: true; value: T } | Failed<ContractError>;
+
+function refuse(code: string, message: string, path: string[] = [], clientToken?: string): Failed<ContractError> {
+  return failed(new ContractError(code, message, path, clientToken));
+}
 
 export interface PayloadLimits {
   maxBytes: number;
@@ -68,11 +85,11 @@ export interface PayloadLimits {
 
 const CLIENT_TOKEN_MAX = 64;
 
-function readClientToken(body: Record<string, unknown>): { ok: true; value: string | undefined } | { ok: false; message: string } {
+function readClientToken(body: Record<string, unknown>): Parsed<string | undefined> {
   const token = body.clientToken;
   if (token === undefined) return { ok: true, value: undefined };
   if (typeof token !== 'string' || token.length > CLIENT_TOKEN_MAX) {
-    return { ok: false, message: `clientToken must be a string of at most ${CLIENT_TOKEN_MAX} characters` };
+    return refuse('INVALID_CLIENT_TOKEN', `clientToken must be a string of at most ${CLIENT_TOKEN_MAX} characters`);
   }
   return { ok: true, value: token };
 }
@@ -81,21 +98,21 @@ function readClientToken(body: Record<string, unknown>): { ok: true; value: stri
 export function parseReported(payload: Buffer, limits: PayloadLimits, now: number): Parsed<{ state: JsonObject; ts: number; clientToken?: string }> {
   // `state` sits one level below the message root, hence the +1.
   const parsed = parseJsonBounded(payload, { maxBytes: limits.maxBytes, maxDepth: limits.maxDepth + 1 });
-  if (!parsed.ok) return { ok: false, code: parsed.code === 'MALFORMED' ? 'MALFORMED_JSON' : parsed.code, message: parsed.message };
+  if (!parsed.ok) return refuse(parsed.code === 'MALFORMED' ? 'MALFORMED_JSON' : parsed.code, parsed.message);
   const body = parsed.value;
-  if (!isPlainObject(body)) return { ok: false, code: 'NOT_AN_OBJECT', message: 'message must be a JSON object {"state": {...}}' };
+  if (!isPlainObject(body)) return refuse('NOT_AN_OBJECT', 'message must be a JSON object {"state": {...}}');
   const token = readClientToken(body);
-  if (!token.ok) return { ok: false, code: 'INVALID_CLIENT_TOKEN', message: token.message };
+  if (!token.ok) return token;
   const clientToken = token.value;
   const withToken = clientToken === undefined ? {} : { clientToken };
-  if (!('state' in body)) return { ok: false, code: 'MISSING_STATE', message: 'message has no "state"', ...withToken };
+  if (!('state' in body)) return refuse('MISSING_STATE', 'message has no "state"', [], clientToken);
   if (!isPlainObject(body.state)) {
-    return { ok: false, code: 'NOT_AN_OBJECT', message: '"state" must be a JSON object (a merge patch)', path: ['state'], ...withToken };
+    return refuse('NOT_AN_OBJECT', '"state" must be a JSON object (a merge patch)', ['state'], clientToken);
   }
   let ts = now;
   if (body.ts !== undefined) {
     const parsedTs = parseTimestamp(body.ts, now, { maxFutureMs: limits.maxFutureSkewMs });
-    if (parsedTs instanceof Error) return { ok: false, code: 'INVALID_TIMESTAMP', message: parsedTs.message, path: ['ts'], ...withToken };
+    if (parsedTs instanceof Error) return refuse('INVALID_TIMESTAMP', parsedTs.message, ['ts'], clientToken);
     ts = parsedTs;
   }
   return { ok: true, value: { state: body.state as JsonObject, ts, ...withToken } };
@@ -105,10 +122,10 @@ export function parseReported(payload: Buffer, limits: PayloadLimits, now: numbe
 export function parseGet(payload: Buffer, limits: PayloadLimits): Parsed<GetRequest> {
   if (payload.length === 0) return { ok: true, value: {} };
   const parsed = parseJsonBounded(payload, { maxBytes: Math.min(limits.maxBytes, 4096), maxDepth: 2 });
-  if (!parsed.ok) return { ok: false, code: parsed.code === 'MALFORMED' ? 'MALFORMED_JSON' : parsed.code, message: parsed.message };
-  if (!isPlainObject(parsed.value)) return { ok: false, code: 'NOT_AN_OBJECT', message: 'message must be a JSON object' };
+  if (!parsed.ok) return refuse(parsed.code === 'MALFORMED' ? 'MALFORMED_JSON' : parsed.code, parsed.message);
+  if (!isPlainObject(parsed.value)) return refuse('NOT_AN_OBJECT', 'message must be a JSON object');
   const token = readClientToken(parsed.value);
-  if (!token.ok) return { ok: false, code: 'INVALID_CLIENT_TOKEN', message: token.message };
+  if (!token.ok) return token;
   return { ok: true, value: token.value === undefined ? {} : { clientToken: token.value } };
 }
 
@@ -116,7 +133,7 @@ export function parseGet(payload: Buffer, limits: PayloadLimits): Parsed<GetRequ
 export function parseStatus(payload: Buffer): Parsed<StatusWord> {
   const word = payload.length <= 16 ? payload.toString('utf8').trim() : '';
   if (word === 'online' || word === 'offline') return { ok: true, value: word };
-  return { ok: false, code: 'INVALID_STATUS', message: 'status must be the bare word "online" or "offline"' };
+  return refuse('INVALID_STATUS', 'status must be the bare word "online" or "offline"');
 }
 
 export function encode(message: object): string {
@@ -144,14 +161,14 @@ const ACK_STATUS_WORDS = ['ACCEPTED', 'SUCCEEDED', 'FAILED', 'REJECTED'];
 /** Parses a command ack: a JSON object with a known `status`, optional `result` and `error`, nothing else. */
 export function parseAck(payload: Buffer, limits: Pick<PayloadLimits, 'maxBytes' | 'maxDepth'>): Parsed<CommandAck> {
   const parsed = parseJsonBounded(payload, { maxBytes: limits.maxBytes, maxDepth: limits.maxDepth + 1 });
-  if (!parsed.ok) return { ok: false, code: parsed.code === 'MALFORMED' ? 'MALFORMED_JSON' : parsed.code, message: parsed.message };
+  if (!parsed.ok) return refuse(parsed.code === 'MALFORMED' ? 'MALFORMED_JSON' : parsed.code, parsed.message);
   const body = parsed.value;
-  if (!isPlainObject(body)) return { ok: false, code: 'NOT_AN_OBJECT', message: 'an ack must be a JSON object {"status": …}' };
+  if (!isPlainObject(body)) return refuse('NOT_AN_OBJECT', 'an ack must be a JSON object {"status": …}');
   if (typeof body.status !== 'string' || !ACK_STATUS_WORDS.includes(body.status)) {
-    return { ok: false, code: 'INVALID_STATUS', message: `ack status must be one of ${ACK_STATUS_WORDS.join(', ')}`, path: ['status'] };
+    return refuse('INVALID_STATUS', `ack status must be one of ${ACK_STATUS_WORDS.join(', ')}`, ['status']);
   }
   const extra = Object.keys(body).filter((k) => k !== 'status' && k !== 'result' && k !== 'error');
-  if (extra.length > 0) return { ok: false, code: 'UNKNOWN_FIELD', message: `unknown ack field ${JSON.stringify(extra[0])}`, path: [extra[0]!] };
+  if (extra.length > 0) return refuse('UNKNOWN_FIELD', `unknown ack field ${JSON.stringify(extra[0])}`, [extra[0]!]);
   return {
     ok: true,
     value: {

@@ -1,5 +1,5 @@
 /**
- * External-broker mode (DESIGN §2, §9): Doppel joins Mosquitto / EMQX / HiveMQ as an MQTT 5 client and
+ * External-broker mode (docs/operations.md): Doppel joins Mosquitto / EMQX / HiveMQ as an MQTT 5 client and
  * takes device → server traffic through shared subscriptions (`$share/<group>/…`), so each message is
  * handled by exactly one instance of the group. The broker enforces device auth and ACLs (see acl.ts
  * for the rules to configure); this side trusts the device id in the topic.

@@ -1,5 +1,5 @@
 /**
- * Device contract v1 topics (DESIGN §3). This is the only module that builds or parses topic strings:
+ * Device contract v1 topics (docs/device-contract.md). This is the only module that builds or parses topic strings:
  * everything else asks it, so a change to the contract is a change here.
  *
  *   devices/{id}/telemetry                      device → server
@@ -128,7 +128,7 @@ export function deviceTopicTemplates(deviceLevel: string): {
 
 /**
  * Filters for external-broker mode: every device → server topic of every device, as MQTT 5 shared
- * subscriptions so each message goes to exactly one Doppel instance of `group` (DESIGN §9).
+ * subscriptions so each message goes to exactly one Doppel instance of `group` (docs/operations.md).
  */
 export function sharedSubscriptionFilters(group: string): string[] {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(group)) throw new TypeError(`invalid shared subscription group: ${JSON.stringify(group)}`);

@@ -1,7 +1,7 @@
 /**
  * The MQTT edge as the rest of Doppel sees it. Two adapters implement it — the embedded Aedes broker
  * and a client of an external broker using shared subscriptions — and nothing above this interface
- * branches on which one is running (DESIGN §2).
+ * branches on which one is running (docs/operations.md).
  */
 import type { DeviceSessions } from '../services/ports.ts';
 import type { InboundTopic } from './topics.ts';

@@ -1,5 +1,5 @@
 /**
- * Telemetry retention (DESIGN.md §7): deletes raw points and rollup rows older than their configured
+ * Telemetry retention (docs/telemetry.md): deletes raw points and rollup rows older than their configured
  * age, in the background, in bounded batches.
  *
  * Each DELETE removes at most `retentionBatchRows` rows (picked by ctid through the BRIN index on the

@@ -1,5 +1,5 @@
 /**
- * Bucketed aggregates of telemetry (DESIGN.md §7), computed in SQL over "TelemetryPoint" and matched
+ * Bucketed aggregates of telemetry (docs/telemetry.md), computed in SQL over "TelemetryPoint" and matched
  * exactly to the calendar buckets of src/domain/telemetry/buckets.ts.
  *
  * One statement answers many devices and metrics at once. It groups rows by a bucket key computed in

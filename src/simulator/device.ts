@@ -1,6 +1,6 @@
 /**
  * One simulated device on the wire: the MQTT edge around the pure thermostat model (model.ts). It
- * speaks device contract v1 (DESIGN §3) the way a well-behaved device should:
+ * speaks device contract v1 (docs/device-contract.md) the way a well-behaved device should:
  *
  * - connects as itself (username = device id) with a retained Last Will `offline` on its status
  *   topic, subscribes to its own `twin/#`, announces `online` (retained) and reports its full state;

@@ -1,5 +1,5 @@
 /**
- * Commands end to end (DESIGN §6): models and typed twins, validation, delivery to mqtt.js devices,
+ * Commands end to end (docs/commands.md): models and typed twins, validation, delivery to mqtt.js devices,
  * acks, idempotency, cancel, rate limit, expiry, timeout. Runs embedded and against PostgreSQL +
  * Mosquitto. The restart and fleet suites are in their own files.
  */

@@ -9,7 +9,7 @@ import { WS_ACTIVE_METRIC } from '../../src/http/graphql.ts';
 import { HANDLED_METRIC } from '../../src/mqtt/bridge.ts';
 import { externalRedisUrl, modeName, scaleOutPossible, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 
-// Live events across instances through Redis (DESIGN §9, REDIS_URL). First one server and "another
+// Live events across instances through Redis (docs/operations.md, REDIS_URL). First one server and "another
 // instance" that is only a fan-out on the same channel (both modes); then two real servers sharing
 // PostgreSQL, a Mosquitto shared subscription and Redis.
 const suite = externalRedisUrl ? describe : describe.skip;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HANDLED_METRIC } from '../../src/mqtt/bridge.ts';
 import { scaleOutPossible, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 
-// Two Doppel instances sharing one PostgreSQL and one broker group (DESIGN §9): the broker hands each
+// Two Doppel instances sharing one PostgreSQL and one broker group (docs/operations.md): the broker hands each
 // message to one of them, both write the same device's twin, and nothing is lost or doubled.
 const suite = scaleOutPossible ? describe : describe.skip;
 

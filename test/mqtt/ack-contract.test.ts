@@ -13,12 +13,12 @@ describe('command ack payloads (devices/{id}/commands/{commandId}/ack)', () => {
   });
 
   it('refuses each kind of bad payload with its own code', () => {
-    expect(ack('{nope')).toMatchObject({ ok: false, code: 'MALFORMED_JSON' });
-    expect(ack([1])).toMatchObject({ ok: false, code: 'NOT_AN_OBJECT' });
-    expect(ack({})).toMatchObject({ ok: false, code: 'INVALID_STATUS', path: ['status'] });
-    expect(ack({ status: 'SENT' })).toMatchObject({ ok: false, code: 'INVALID_STATUS' });
-    expect(ack({ status: 'SUCCEEDED', extra: 1 })).toMatchObject({ ok: false, code: 'UNKNOWN_FIELD', path: ['extra'] });
-    expect(ack({ status: 'SUCCEEDED', result: 'x'.repeat(2000) })).toMatchObject({ ok: false, code: 'TOO_LARGE' });
-    expect(ack({ status: 'SUCCEEDED', result: { a: { b: { c: { d: { e: 1 } } } } } })).toMatchObject({ ok: false, code: 'TOO_DEEP' });
+    expect(ack('{nope')).toMatchObject({ ok: false, error: { code: 'MALFORMED_JSON' } });
+    expect(ack([1])).toMatchObject({ ok: false, error: { code: 'NOT_AN_OBJECT' } });
+    expect(ack({})).toMatchObject({ ok: false, error: { code: 'INVALID_STATUS', path: ['status'] } });
+    expect(ack({ status: 'SENT' })).toMatchObject({ ok: false, error: { code: 'INVALID_STATUS' } });
+    expect(ack({ status: 'SUCCEEDED', extra: 1 })).toMatchObject({ ok: false, error: { code: 'UNKNOWN_FIELD', path: ['extra'] } });
+    expect(ack({ status: 'SUCCEEDED', result: 'x'.repeat(2000) })).toMatchObject({ ok: false, error: { code: 'TOO_LARGE' } });
+    expect(ack({ status: 'SUCCEEDED', result: { a: { b: { c: { d: { e: 1 } } } } } })).toMatchObject({ ok: false, error: { code: 'TOO_DEEP' } });
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The command lifecycle (DESIGN.md §6) as a pure state machine: no I/O, no clocks, never throws.
+ * The command lifecycle (docs/commands.md) as a pure state machine: no I/O, no clocks, never throws.
  *
  *   PENDING ──published──▶ SENT ──ack ACCEPTED──▶ ACCEPTED ──ack SUCCEEDED|FAILED|REJECTED──▶ final
  *      │                     │                        │
@@ -39,7 +39,7 @@ export type CommandStatus = (typeof COMMAND_STATUSES)[number];
 export const FINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'REJECTED', 'EXPIRED', 'CANCELED', 'TIMED_OUT'] as const satisfies readonly CommandStatus[];
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
 
-/** The statuses a device may send in `devices/{id}/commands/{commandId}/ack` (DESIGN.md §3). */
+/** The statuses a device may send in `devices/{id}/commands/{commandId}/ack` (docs/device-contract.md). */
 export const ACK_STATUSES = ['ACCEPTED', 'SUCCEEDED', 'FAILED', 'REJECTED'] as const satisfies readonly CommandStatus[];
 export type AckStatus = (typeof ACK_STATUSES)[number];
 

@@ -1,5 +1,5 @@
 /**
- * A bounded batcher for telemetry points on their way to the store (DESIGN.md §7). Pure: no timers, no
+ * A bounded batcher for telemetry points on their way to the store (docs/telemetry.md). Pure: no timers, no
  * clock, no I/O. The edge offers each parsed message, asks `due(now)` (or sets one timer for
  * `nextDueAt()`), `take`s a batch, writes it with one set-based statement, then `release`s it and
  * acknowledges the batch's tickets.

@@ -1,6 +1,6 @@
 /**
  * Calendar-aware time buckets in an IANA time zone, and bucketed aggregates computed in plain
- * TypeScript (DESIGN.md §7). Pure; the only source of zone rules is `Intl.DateTimeFormat`, i.e. the
+ * TypeScript (docs/telemetry.md). Pure; the only source of zone rules is `Intl.DateTimeFormat`, i.e. the
  * tz database compiled into Node's ICU (it can differ from the database's tzdata by a release).
  *
  * `aggregate` is the reference the SQL implementation is checked against: it is written to be

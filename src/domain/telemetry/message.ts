@@ -1,5 +1,5 @@
 /**
- * Parsing and validating one `devices/{id}/telemetry` payload (DESIGN.md §3, §7) into points. Pure: no
+ * Parsing and validating one `devices/{id}/telemetry` payload (docs/device-contract.md, docs/telemetry.md) into points. Pure: no
  * I/O; the receive time comes in as `now`.
  *
  * A message is accepted whole or refused whole: the first problem found refuses it and no point of it

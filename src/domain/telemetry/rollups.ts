@@ -1,5 +1,5 @@
 /**
- * Which parts of a series query can be read from rollups (DESIGN.md §7). Pure.
+ * Which parts of a series query can be read from rollups (docs/telemetry.md). Pure.
  *
  * Rollups are aggregates of fixed, UTC-epoch-aligned buckets ("grains") of 15 minutes, one hour and one
  * day: the 15-minute grain is kept current by the ingest statement, the hourly and daily ones are derived

@@ -1,6 +1,6 @@
 /**
  * Keeps Mosquitto 2's dynamic-security plugin in step with Doppel's device registry, so an external
- * Mosquitto authenticates devices and enforces the topic ACL itself (DESIGN §8; issue 5 point 3).
+ * Mosquitto authenticates devices and enforces the topic ACL itself (docs/security.md).
  *
  * Commands go as JSON to `$CONTROL/dynamic-security/v1` over an MQTT connection of a dynsec admin
  * client; the plugin answers on `$CONTROL/dynamic-security/v1/response`, one response per command,

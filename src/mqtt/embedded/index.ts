@@ -1,5 +1,5 @@
 /**
- * The embedded MQTT broker (DESIGN §2): Aedes on a plain TCP listener, with device authentication,
+ * The embedded MQTT broker (docs/operations.md): Aedes on a plain TCP listener, with device authentication,
  * the topic ACL of acl.ts, and device → server messages handed to the message handler *before* they
  * are acknowledged, so a QoS 1 PUBACK means "processed".
  *

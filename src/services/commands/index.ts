@@ -1,5 +1,5 @@
 /**
- * Durable commands (DESIGN §6): validated against the device's model before they are stored, stored
+ * Durable commands (docs/commands.md): validated against the device's model before they are stored, stored
  * before they are published (outbox), published QoS 1 to connected devices in creation order, and moved
  * through their lifecycle by the pure state machine (src/domain/commands/state-machine.ts).
  *

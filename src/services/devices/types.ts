@@ -28,7 +28,7 @@ export interface DeviceWithCredentials {
 
 /**
  * A change to what a device may do on the broker, after it is stored. External brokers mirror it
- * (src/mqtt/dynsec.ts). `active` is false while the device is disabled or its credentials revoked.
+ * (src/mqtt/dynsec/index.ts). `active` is false while the device is disabled or its credentials revoked.
  */
 export type DeviceSecurityEvent =
   | { type: 'registered'; deviceId: string; password: string }

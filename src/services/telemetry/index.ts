@@ -1,5 +1,5 @@
 /**
- * Telemetry ingestion (DESIGN.md §7): parsed messages go into the pure TelemetryBatcher, and batches are
+ * Telemetry ingestion (docs/telemetry.md): parsed messages go into the pure TelemetryBatcher, and batches are
  * written with ONE set-based statement each (`unnest` arrays; points and latest values together). Each
  * message carries a ticket that settles once its batch is stored; the bridge awaits it, so a QoS 1 PUBACK
  * follows the store.

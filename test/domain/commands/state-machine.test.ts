@@ -84,7 +84,7 @@ const same: Outcome = { same: true };
 const no = (reason: TransitionReason): Outcome => ({ refused: reason });
 const ILLEGAL = no('ILLEGAL_TRANSITION');
 
-/** The transition table of record (README/DESIGN describe the same): state → event variant → outcome. */
+/** The transition table of record (docs/commands.md describes the same): state → event variant → outcome. */
 const TABLE: Record<CommandStatus, Record<string, Outcome>> = {
   PENDING: {
     published: to('SENT'),
