@@ -3,7 +3,7 @@
  * re-read and re-decide the rows another writer moved meanwhile, then announce what was stored (the
  * transitions metric, a `commandUpdated` event each, and a fleet-progress kick for fleet members).
  */
-import { transition, type CommandEvent, type TransitionReason } from '../../domain/commands/state-machine.ts';
+import { transition, type CommandEvent, type CommandStatus, type TransitionReason } from '../../domain/commands/state-machine.ts';
 import type { EventBus } from '../../events/bus.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { CommandRow, CommandStore, RowChange, StoredStep } from './store.ts';
@@ -48,38 +48,32 @@ export interface TransitionsOptions {
 export function createTransitions(options: TransitionsOptions): CommandTransitions {
   const { store, bus, metrics, now } = options;
 
+  /** One `commandUpdated` event: the same shape for a created command and for every later step. */
+  function publishUpdate(c: CreatedCommand, from: CommandStatus | null, status: CommandStatus, at: number): void {
+    bus.publish('commandUpdated', {
+      commandId: c.id,
+      deviceUuid: c.deviceUuid,
+      deviceId: c.deviceId,
+      tenantId: c.tenantId,
+      fleetCommandId: c.fleetCommandId,
+      from,
+      status,
+      at,
+    });
+  }
+
   function announce(steps: StoredStep[]): void {
     const fleets = new Set<string>();
     for (const { from, to: c } of steps) {
       metrics.inc(TRANSITIONS_METRIC, { status: c.status });
-      bus.publish('commandUpdated', {
-        commandId: c.id,
-        deviceUuid: c.deviceUuid,
-        deviceId: c.deviceId,
-        tenantId: c.tenantId,
-        fleetCommandId: c.fleetCommandId,
-        from,
-        status: c.status,
-        at: c.stateTimes[c.status] ?? now(),
-      });
+      publishUpdate(c, from, c.status, c.stateTimes[c.status] ?? now());
       if (c.fleetCommandId) fleets.add(c.fleetCommandId);
     }
     if (fleets.size > 0) options.fleetsChanged([...fleets]);
   }
 
   function announceCreated(commands: CreatedCommand[], at: number): void {
-    for (const c of commands) {
-      bus.publish('commandUpdated', {
-        commandId: c.id,
-        deviceUuid: c.deviceUuid,
-        deviceId: c.deviceId,
-        tenantId: c.tenantId,
-        fleetCommandId: c.fleetCommandId,
-        from: null,
-        status: 'PENDING',
-        at,
-      });
-    }
+    for (const c of commands) publishUpdate(c, null, 'PENDING', at);
   }
 
   async function apply(initial: CommandRow[], eventFor: (row: CommandRow) => CommandEvent, at: number, onRefused?: RefusalHandler): Promise<CommandRow[]> {
