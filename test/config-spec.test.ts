@@ -47,6 +47,8 @@ const FULL_ENV: Record<string, string> = {
   TWIN_MAX_DEPTH: '5',
   TWIN_MAX_KEY_LENGTH: '64',
   TWIN_MAX_FUTURE_SKEW_MS: '0',
+  TWIN_TOMBSTONE_TTL_MS: '3600000',
+  TWIN_MAX_METADATA_ENTRIES: '500',
   TELEMETRY_MAX_MESSAGE_BYTES: '8192',
   TELEMETRY_MAX_VALUES_PER_MESSAGE: '100',
   TELEMETRY_MAX_BATCH_ENTRIES: '10',
@@ -96,7 +98,14 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       bootstrapAdminToken: true,
       apiTokenRecheckMs: 30_000,
       maxPayloadBytes: 262_144,
-      twinLimits: { maxSectionBytes: 32_768, maxDepth: 10, maxKeyLength: 128, maxFutureSkewMs: 600_000 },
+      twinLimits: {
+        maxSectionBytes: 32_768,
+        maxDepth: 10,
+        maxKeyLength: 128,
+        maxFutureSkewMs: 600_000,
+        tombstoneTtlMs: 86_400_000,
+        maxMetadataEntries: 10_000,
+      },
       telemetry: {
         maxMessageBytes: 262_144,
         maxValuesPerMessage: 1000,
@@ -157,7 +166,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       bootstrapAdminToken: false,
       apiTokenRecheckMs: 1000,
       maxPayloadBytes: 65_536,
-      twinLimits: { maxSectionBytes: 4096, maxDepth: 5, maxKeyLength: 64, maxFutureSkewMs: 0 },
+      twinLimits: { maxSectionBytes: 4096, maxDepth: 5, maxKeyLength: 64, maxFutureSkewMs: 0, tombstoneTtlMs: 3_600_000, maxMetadataEntries: 500 },
       telemetry: {
         maxMessageBytes: 8192,
         maxValuesPerMessage: 100,

@@ -8,7 +8,14 @@ describe('configuration', () => {
     expect(config.database).toEqual({ kind: 'pglite', dataDir: './data/pglite' });
     expect(config.mqtt).toEqual({ kind: 'embedded', port: 1883, host: '0.0.0.0' });
     expect(config.logLevel).toBe('info');
-    expect(config.twinLimits).toEqual({ maxSectionBytes: 32 * 1024, maxDepth: 10, maxKeyLength: 128, maxFutureSkewMs: 600_000 });
+    expect(config.twinLimits).toEqual({
+      maxSectionBytes: 32 * 1024,
+      maxDepth: 10,
+      maxKeyLength: 128,
+      maxFutureSkewMs: 600_000,
+      tombstoneTtlMs: 86_400_000,
+      maxMetadataEntries: 10_000,
+    });
   });
 
   it('reads the command settings, and reports every bad one', () => {
@@ -191,6 +198,12 @@ describe('configuration', () => {
     expect(problems).toMatch(/GRAPHQL_MAX_DEPTH=0 is out of range/);
     expect(problems).toMatch(/GRAPHQL_MAX_TOKENS="many" is not a whole number/);
     expect(problems).toMatch(/GRAPHQL_RATE_LIMIT_BURST=0 is out of range/);
+  });
+
+  it('refuses a tombstone window shorter than the allowed device clock skew', () => {
+    expect(() => loadConfig({ TWIN_TOMBSTONE_TTL_MS: '1000', TWIN_MAX_FUTURE_SKEW_MS: '2000' })).toThrow(
+      /TWIN_TOMBSTONE_TTL_MS=1000 must be at least TWIN_MAX_FUTURE_SKEW_MS \(2000\)/,
+    );
   });
 
   it('reads the Mosquitto dynamic-security sync and the broker HTTP auth secret, and says what is missing', () => {

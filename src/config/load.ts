@@ -69,6 +69,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxDepth: read.int('TWIN_MAX_DEPTH'),
       maxKeyLength: read.int('TWIN_MAX_KEY_LENGTH'),
       maxFutureSkewMs: read.int('TWIN_MAX_FUTURE_SKEW_MS'),
+      tombstoneTtlMs: read.int('TWIN_TOMBSTONE_TTL_MS'),
+      maxMetadataEntries: read.int('TWIN_MAX_METADATA_ENTRIES'),
     },
     telemetry: {
       maxMessageBytes: read.int('TELEMETRY_MAX_MESSAGE_BYTES'),
@@ -191,6 +193,12 @@ function crossFieldProblems(config: Config): string[] {
   // GraphiQL learns the schema by introspection; without it the page loads and then cannot work.
   if (config.graphql.graphiql && !config.graphql.introspection) {
     problems.push('GRAPHQL_GRAPHIQL=true needs GRAPHQL_INTROSPECTION=true (GraphiQL reads the schema by introspection)');
+  }
+
+  // A device clock ahead by the allowed skew and then corrected must not land behind its own horizon.
+  const twin = config.twinLimits;
+  if (twin.tombstoneTtlMs < twin.maxFutureSkewMs) {
+    problems.push(`TWIN_TOMBSTONE_TTL_MS=${twin.tombstoneTtlMs} must be at least TWIN_MAX_FUTURE_SKEW_MS (${twin.maxFutureSkewMs})`);
   }
 
   // The batcher can only hold a message whole, and must fit at least one full batch.

@@ -404,6 +404,23 @@ export const VARIABLES = {
     max: 7 * DAY_MS,
     doc: 'A device timestamp further ahead of the server clock than this is refused (it would win every later write).',
   },
+  TWIN_TOMBSTONE_TTL_MS: {
+    group: 'twin',
+    type: 'int',
+    unit: 'ms',
+    default: DAY_MS,
+    min: 0,
+    max: 365 * DAY_MS,
+    doc: "The replay horizon: how long, behind a twin section's newest write, deletions are remembered so that late or replayed patches cannot bring deleted keys back. A patch older than this lands only on keys the section still holds. Keep it at least `TWIN_MAX_FUTURE_SKEW_MS` and longer than devices buffer reports offline or brokers keep queued messages.",
+  },
+  TWIN_MAX_METADATA_ENTRIES: {
+    group: 'twin',
+    type: 'int',
+    default: 10_000,
+    min: 16,
+    max: 1_000_000,
+    doc: 'Most metadata entries (keys, objects and deletions still remembered) of one twin section; a patch that would grow it further is refused with `METADATA_TOO_LARGE`. Keep it above `TWIN_MAX_SECTION_BYTES` / 6, the most keys a section of that size can hold.',
+  },
 
   // telemetry
   TELEMETRY_MAX_MESSAGE_BYTES: {

@@ -112,7 +112,9 @@ export type TwinErrorCode =
   /** The section would serialize to more than `TwinLimits.maxSectionBytes` bytes. */
   | 'TOO_LARGE'
   /** A device `ts` that is not an epoch-ms number or an ISO-8601 string with a time zone. */
-  | 'INVALID_TIMESTAMP';
+  | 'INVALID_TIMESTAMP'
+  /** The section's metadata (values, objects and deletions still remembered) would exceed `TwinLimits.maxMetadataEntries`. */
+  | 'METADATA_TOO_LARGE';
 
 /**
  * A refused input of the pure domain modules (twin patches, telemetry messages): a stable code, a

@@ -24,6 +24,13 @@ export interface TwinLimits {
   maxKeyLength: number;
   /** How far in the future a device timestamp may be (clock skew) before it is refused, in ms. */
   maxFutureSkewMs: number;
+  /**
+   * The replay horizon, in ms: how long a section remembers deletions (tombstones) and shadowed
+   * entries, measured back from its newest write. See `collectMeta`. At least `maxFutureSkewMs`.
+   */
+  tombstoneTtlMs: number;
+  /** Max metadata entries (values, objects, remembered deletions) of one section; growth beyond is refused. */
+  maxMetadataEntries: number;
 }
 
 export { TwinValidationError } from './errors.ts';
@@ -448,6 +455,97 @@ class Validator {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Forgetting: tombstones and shadowed entries older than the horizon
+// ---------------------------------------------------------------------------------------------
+
+/** The newest `t` in a section (its clock), or -Infinity for an empty one. Every entry's `c` is at most this. */
+export function newestWrite(meta: SectionMeta): number {
+  let newest = -Infinity;
+  for (const key of Object.keys(meta)) if (meta[key]!.t > newest) newest = meta[key]!.t;
+  return newest;
+}
+
+/**
+ * The horizon of a section: `newestWrite - ttl`. Behind it the section forgets what it deleted, and an
+ * incoming entry older than it lands only where the section still holds an entry (see `applyPatch`).
+ * Measured on the section's own clock (device `ts`, else receive time), not on the server's, so a
+ * silent device forgets nothing and a device clock that is off by a constant changes nothing.
+ */
+export function horizonOf(meta: SectionMeta, ttlMs: number): number {
+  return newestWrite(meta) - ttlMs;
+}
+
+/**
+ * Drops what no patch inside the horizon can observe any more: a tombstone older than `horizon` with
+ * everything below it, an entry older than `horizon` that an ancestor's value or deletion already hides
+ * (with everything below it), and a clearedAt `c` older than `horizon` (whatever it hid is dropped
+ * with it). The visible document does not change. Returns `meta` itself when there is nothing to drop.
+ *
+ * Why merges stay order-independent: every entry a later patch brings at or after the horizon beats
+ * whatever was dropped at its path, and any `c` it could have been hidden by is older than itself, so
+ * merging into the collected map gives the collected merge of the full map. Behind the horizon, that
+ * no longer holds; `applyPatch` therefore ignores an incoming entry older than the horizon at a path
+ * the section holds nothing for (it cannot tell "never set" from "deleted and forgotten").
+ */
+export function collectMeta(meta: SectionMeta, horizon: number): SectionMeta {
+  const drop = new Set<string>();
+  const strip = new Set<string>();
+  const dropSubtree = (index: Map<string, Child[]>, key: string): void => {
+    drop.add(key);
+    for (const child of index.get(key) ?? []) dropSubtree(index, child.key);
+  };
+  const visit = (index: Map<string, Child[]>, parentKey: string, ceiling: number): void => {
+    for (const { key, entry } of index.get(parentKey) ?? []) {
+      if (entry.t < horizon && (entry.k === 'd' || entry.t <= ceiling)) {
+        dropSubtree(index, key);
+        continue;
+      }
+      if (entry.c !== undefined && entry.c < horizon) strip.add(key);
+      // The unstripped clearedAt: what it hid is older than the horizon and is dropped here.
+      visit(index, key, Math.max(ceiling, clearedAt(entry)));
+    }
+  };
+  visit(indexChildren(meta, Object.keys(meta)), '[]', -Infinity);
+  if (drop.size === 0 && strip.size === 0) return meta;
+  const out: SectionMeta = {};
+  for (const key of Object.keys(meta)) {
+    if (drop.has(key)) continue;
+    const entry = meta[key]!;
+    out[key] = strip.has(key) ? withClearedAt(entry, entry.k === 'o' ? -Infinity : entry.t) : entry;
+  }
+  return out;
+}
+
+/** Objects and leaves of a visible document: exactly the number of entries that are visible. */
+function countNodes(doc: JsonObject): number {
+  let n = 0;
+  for (const key of Object.keys(doc)) {
+    const value = doc[key]!;
+    n += isPlainObject(value) ? 1 + countNodes(value) : 1;
+  }
+  return n;
+}
+
+/**
+ * Whether `collectMeta(meta, horizon)` could drop anything, without building the tree: an old
+ * tombstone, an old clearedAt, or more non-tombstone entries than `doc` has nodes (a hidden entry,
+ * which may be old). Keeps a twin that only sets values from paying for the tree on every write.
+ */
+function mayCollect(meta: SectionMeta, doc: JsonObject, horizon: number): boolean {
+  let present = 0;
+  for (const key of Object.keys(meta)) {
+    const entry = meta[key]!;
+    if (entry.k === 'd') {
+      if (entry.t < horizon) return true;
+      continue;
+    }
+    if (entry.c !== undefined && entry.c < horizon) return true;
+    present++;
+  }
+  return present > countNodes(doc);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Applying a patch
 // ---------------------------------------------------------------------------------------------
 
@@ -455,6 +553,12 @@ class Validator {
  * Validates `patch` in full, then merges it into `state` as of time `ts` (epoch ms). Never partial:
  * on any error the state is untouched. A replay, or a patch entirely superseded by newer writes,
  * is accepted with `changed: false`.
+ *
+ * A written section is then collected (`collectMeta`) at its horizon, `limits.tombstoneTtlMs` behind
+ * its newest write. An entry of the patch older than the horizon lands only where the section still
+ * holds an entry for its path: elsewhere the path may have been deleted and forgotten, and the
+ * deletion must keep winning, as it did before it was forgotten. Growth of the metadata beyond
+ * `limits.maxMetadataEntries` is refused (`METADATA_TOO_LARGE`).
  *
  * @param label how the patch root is named in error messages ("state" for the MQTT payload field).
  */
@@ -469,10 +573,14 @@ export function applyPatch(state: SectionState, patch: unknown, ts: number, limi
   flattenPatch(patch as JsonObject, ts, [], entries);
 
   // Paths in one patch are distinct, so each entry merges independently against the old map.
+  const horizon = horizonOf(state.meta, limits.tombstoneTtlMs);
   const updates = new Map<string, Entry>();
   const touched = new Set<string>(); // top-level names with a changed entry at or below them
   for (const [key, entry, top] of entries) {
     const old = hasOwn(state.meta, key) ? state.meta[key] : undefined;
+    // Behind the horizon (ts < horizon: all entries of the patch) and nothing held here: forgotten.
+    // Its descendants in the patch have no entries either (an entry's ancestors always have one).
+    if (old === undefined && entry.t < horizon) continue;
     const merged = mergeEntry(old, entry);
     if (merged === old) continue;
     updates.set(key, merged);
@@ -485,7 +593,7 @@ export function applyPatch(state: SectionState, patch: unknown, ts: number, limi
   // path depends only on the entries at it and its ancestors, so only those subtrees can change and
   // only they are re-materialized. This assumes state.doc is materialize(state.meta).
   const prefixes = new Set([...touched].map((name) => JSON.stringify([name]).slice(0, -1)));
-  const meta: SectionMeta = {};
+  let meta: SectionMeta = {};
   const keys: string[] = [];
   for (const key of Object.keys(state.meta)) {
     meta[key] = state.meta[key]!;
@@ -519,7 +627,27 @@ export function applyPatch(state: SectionState, patch: unknown, ts: number, limi
       };
     }
   }
+  // The newest write is now max(old newest, ts): an update either carries ts or only raises a `c` below it.
+  const newHorizon = Math.max(horizon, ts - limits.tombstoneTtlMs);
+  if (mayCollect(meta, doc, newHorizon)) meta = collectMeta(meta, newHorizon);
+  const capError = metadataCapError(meta, state.meta, limits, label);
+  if (capError) return { ok: false, error: capError };
   return { ok: true, changed, metaChanged: true, state: { meta, doc }, applied };
+}
+
+/**
+ * Refuses growth beyond the cap only: a patch that keeps or shrinks the count (an update, a deletion, a
+ * replay) is accepted even above it, so a device over a lowered cap can still clean up.
+ */
+function metadataCapError(meta: SectionMeta, before: SectionMeta, limits: TwinLimits, label: string): TwinValidationError | undefined {
+  const count = Object.keys(meta).length;
+  if (count <= limits.maxMetadataEntries || count <= Object.keys(before).length) return undefined;
+  return new TwinValidationError(
+    'METADATA_TOO_LARGE',
+    `${label} would keep ${count} metadata entries (its keys, objects and the deletions remembered for ${limits.tombstoneTtlMs} ms); ` +
+      `the limit is ${limits.maxMetadataEntries}: add and delete fewer distinct keys`,
+    [],
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

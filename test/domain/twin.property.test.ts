@@ -14,7 +14,14 @@ import {
 } from '../../src/domain/twin.ts';
 import { deepEqual, isSubset, mergePatch } from './reference.ts';
 
-const limits: TwinLimits = { maxSectionBytes: 1024 * 1024, maxDepth: 10, maxKeyLength: 128, maxFutureSkewMs: 600_000 };
+const limits: TwinLimits = {
+  maxSectionBytes: 1024 * 1024,
+  maxDepth: 10,
+  maxKeyLength: 128,
+  maxFutureSkewMs: 600_000,
+  tombstoneTtlMs: 86_400_000,
+  maxMetadataEntries: 100_000,
+};
 // PROP_RUNS=5000 for a deeper search when touching the reducer.
 const numRuns = Number(process.env.PROP_RUNS ?? 200);
 
@@ -190,7 +197,7 @@ describe('twin reducer properties', () => {
 
 describe('twin reducer: size limit is all-or-nothing', () => {
   it('a refused patch leaves the state untouched, and an accepted state is within the limit', () => {
-    const small: TwinLimits = { maxSectionBytes: 40, maxDepth: 10, maxKeyLength: 128, maxFutureSkewMs: 600_000 };
+    const small: TwinLimits = { ...limits, maxSectionBytes: 40 };
     let refused = 0;
     fc.assert(
       fc.property(patchSetTwoOrders, ([, arrival]) => {

@@ -15,7 +15,14 @@ import {
   type SectionState,
 } from '../../src/domain/twin.ts';
 
-const limits: TwinLimits = { maxSectionBytes: 32 * 1024, maxDepth: 10, maxKeyLength: 128, maxFutureSkewMs: 600_000 };
+const limits: TwinLimits = {
+  maxSectionBytes: 32 * 1024,
+  maxDepth: 10,
+  maxKeyLength: 128,
+  maxFutureSkewMs: 600_000,
+  tombstoneTtlMs: 86_400_000,
+  maxMetadataEntries: 100_000,
+};
 
 /** Applies `[patch, ts]` pairs in the given order, failing the test on a refusal. */
 function run(patches: Array<[unknown, number]>, state: SectionState = emptySection(), lim: TwinLimits = limits): SectionState {
