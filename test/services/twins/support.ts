@@ -6,6 +6,7 @@ import { createLogger } from '../../../src/logger.ts';
 import { Metrics } from '../../../src/metrics.ts';
 import { createAuditLog } from '../../../src/services/audit.ts';
 import { createDomainHooks, type TwinsStored } from '../../../src/services/hooks.ts';
+import type { TwinLimits } from '../../../src/domain/twin.ts';
 import { createTwinService, type TwinSchemaSource, type TwinService } from '../../../src/services/twins/index.ts';
 
 export interface TestTwins {
@@ -16,7 +17,10 @@ export interface TestTwins {
   published: TwinChangedEvent[];
 }
 
-export function testTwinService(db: Database, options: { sql?: SqlExecutor; maxBatch?: number; schemas?: TwinSchemaSource } = {}): TestTwins {
+export function testTwinService(
+  db: Database,
+  options: { sql?: SqlExecutor; maxBatch?: number; schemas?: TwinSchemaSource; limits?: Partial<TwinLimits> } = {},
+): TestTwins {
   const logger = createLogger('silent');
   const hooks = createDomainHooks({ logger, metrics: new Metrics() });
   const bus = createEventBus();
@@ -35,7 +39,7 @@ export function testTwinService(db: Database, options: { sql?: SqlExecutor; maxB
     bus,
     hooks,
     audit: createAuditLog({ prisma: db.prisma, logger }),
-    limits: loadConfig({}).twinLimits,
+    limits: { ...loadConfig({}).twinLimits, ...options.limits },
     logger,
     ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
     ...(options.schemas ? { schemas: options.schemas } : {}),
