@@ -7,7 +7,9 @@
  * a document but as a state-based CRDT — a map from paths to timestamped entries whose merge is a
  * join (commutative, associative, idempotent). Any arrival order of the same patches yields the same
  * map, and the visible document is a pure function of the map. With distinct timestamps that
- * document equals applying the patches with RFC 7386 in timestamp order.
+ * document equals applying the patches with RFC 7386 in timestamp order. Deletions are remembered for
+ * a window (`TwinLimits.tombstoneTtlMs`) behind the section's newest write and then forgotten
+ * (`collectMeta`); the above holds for patches inside that window.
  *
  * States are immutable values: functions here never mutate their inputs, and a new state may share
  * objects (e.g. array values) with the previous state and with the patch result. Do not mutate them.
