@@ -64,7 +64,7 @@ describe('classifyFailure', () => {
       originalCode: '57P01',
     } as const;
     expect(classifyFailure(new DriverAdapterError(shutdown))).toBe('transient');
-    const unique = { kind: 'UniqueConstraintViolation', constraint: { fields: ['id'] }, originalCode: '23505' } as const;
+    const unique = { kind: 'UniqueConstraintViolation' as const, constraint: { fields: ['id'] }, originalCode: '23505' };
     expect(classifyFailure(new DriverAdapterError(unique))).toBe('deterministic');
     expect(classifyFailure(new DriverAdapterError({ kind: 'ValueOutOfRange', cause: 'x', originalCode: '22003' }))).toBe('deterministic');
   });
