@@ -61,6 +61,9 @@ describe('classifyFailure', () => {
       code: '57P01',
       severity: 'FATAL',
       message: 'terminating connection due to administrator command',
+      detail: undefined,
+      column: undefined,
+      hint: undefined,
       originalCode: '57P01',
     } as const;
     expect(classifyFailure(new DriverAdapterError(shutdown))).toBe('transient');
