@@ -68,7 +68,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   const audit = createAuditLog({ prisma, logger: child('audit') });
   const tokens = createTokenService({ prisma, bus });
   const models = createModelService({ db: database, logger: child('models'), audit });
-  const twins = createTwinService({ sql: database.sql, bus, hooks, audit, limits: config.twinLimits, logger, schemas: models });
+  const twins = createTwinService({ sql: database.sql, bus, hooks, audit, limits: config.twinLimits, logger, metrics, schemas: models });
   const lastSeen = createLastSeenTracker(database.sql, logger);
   const telemetry = createTelemetryService({
     sql: database.sql,

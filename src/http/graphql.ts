@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
-import { createGraphQLError, createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createGraphQLError, createYoga, isAsyncIterable, maskError, type MaskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLSchema, parse as graphqlParse, validate as graphqlValidate } from 'graphql';
 import { authenticate, unauthenticated } from '../auth/authenticate.ts';
 import type { TokenWatch } from '../auth/token-watch.ts';
 import { DoppelError } from '../domain/errors.ts';
+import { isTransientFailure } from '../domain/faults.ts';
 import type { Principal } from '../domain/principal.ts';
 import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
@@ -15,6 +16,20 @@ import type { Edge, Transport } from './edge.ts';
 import { coalesceFrames } from './ws-frames.ts';
 
 export const GRAPHQL_PATH = '/graphql';
+
+/**
+ * Yoga's error masking, but a resolver that failed because the database is unavailable for now
+ * (src/domain/faults.ts: unreachable, restarting, overloaded) answers a typed `UNAVAILABLE` error with
+ * HTTP 503 — "try again shortly" — instead of the masked "Unexpected error.". Every other unexpected
+ * error stays masked.
+ */
+export const maskUnavailable: MaskError = (error, message, isDev) => {
+  const original = error instanceof Error && 'originalError' in error ? (error as { originalError?: unknown }).originalError : undefined;
+  if (isTransientFailure(error) || (original !== undefined && isTransientFailure(original))) {
+    return createGraphQLError('the database is unavailable; try again shortly', { extensions: { code: 'UNAVAILABLE', http: { status: 503 } } });
+  }
+  return maskError(error, message, isDev);
+};
 
 /** What the context factory needs besides the caller: the shared services. */
 export type ContextServices = Omit<GraphQLContext, 'principal'>;
@@ -47,7 +62,7 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
   const yoga: YogaServerInstance<InitialContext, GraphQLContext> = createYoga<InitialContext, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
-    maskedErrors: true,
+    maskedErrors: { maskError: maskUnavailable },
     landingPage: false,
     maxRequestBodySize: edge.maxBodyBytes,
     // Parse errors are not cached, so every refusal by the token limit is counted (src/http/edge.ts).

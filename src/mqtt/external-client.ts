@@ -16,10 +16,15 @@
  * We advertise `maxInFlight` as MQTT 5 Receive Maximum, so the broker never has more unacknowledged QoS 1
  * messages out to us than we will process at once; when it is reached anyway the pump stops (TCP
  * backpressure) until a handler settles.
+ *
+ * A handler that rejects with a transient store failure (src/domain/faults.ts — only at shutdown: the
+ * services hold messages through database outages) gets no PUBACK; any other rejection is acknowledged
+ * so that a poison message is not redelivered forever.
  */
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { isTransientFailure } from '../domain/faults.ts';
 import { ThrottledLog } from '../logger.ts';
 import { isValidTopicName, parseInboundTopic, sharedSubscriptionFilters } from './topics.ts';
 import type { ConnectionEvent, InboundMessage, MqttTransport, PublishOptions } from './transport.ts';
@@ -61,7 +66,7 @@ export interface ExternalTransportOptions {
 export interface ExternalClientStats {
   /** Messages on topics that are not device → server topics of the contract (ignored, acknowledged). */
   ignored: number;
-  /** Message handler rejections (the message was still acknowledged). */
+  /** Message handler rejections (acknowledged anyway, unless the store was unavailable: see above). */
   handlerErrors: number;
   /** Messages being processed right now. */
   inFlight: number;
@@ -125,14 +130,25 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
     const msg: InboundMessage = { deviceId: topic.deviceId, topic, payload, receivedAt: Date.now() };
     const run = Promise.resolve()
       .then(() => handler(msg))
-      .catch((err: unknown) => {
-        counters.handlerErrors++;
-        log.error({ err, deviceId: topic.deviceId, kind: topic.kind }, 'MQTT message handler failed; message acknowledged anyway');
-      })
-      .finally(() => {
+      .then(
+        () => true,
+        (err: unknown) => {
+          counters.handlerErrors++;
+          if (isTransientFailure(err)) {
+            // Not stored (the database was unavailable at shutdown): no PUBACK, so a persistent session gets it
+            // again on reconnect. Without one (no MQTT_CLIENT_ID) the broker drops it with the session.
+            log.warn({ err, deviceId: topic.deviceId, kind: topic.kind }, 'MQTT message not stored (database unavailable); left unacknowledged');
+            return false;
+          }
+          // A poison message must not be redelivered forever.
+          log.error({ err, deviceId: topic.deviceId, kind: topic.kind }, 'MQTT message handler failed; message acknowledged anyway');
+          return true;
+        },
+      )
+      .then((acknowledge) => {
         inFlight.delete(run);
         try {
-          if (packet.qos === 1 && packet.messageId !== undefined && c.connected && c.stream === stream) {
+          if (acknowledge && packet.qos === 1 && packet.messageId !== undefined && c.connected && c.stream === stream) {
             (c as unknown as { _sendPacket: SendPacket })._sendPacket({ cmd: 'puback', messageId: packet.messageId }, undefined, undefined, true);
           }
           const resume = resumePump;

@@ -1,14 +1,40 @@
 import type { SqlExecutor } from '../db/client.ts';
+import { isTransientFailure } from '../domain/faults.ts';
 import type { Logger } from '../logger.ts';
 
 /**
  * Keeps `Device.lastSeenAt` current without a write per message: remembers the newest time per
- * device and writes them all with one statement per interval.
+ * device and writes them all with one statement per interval. A batch that fails transiently (the
+ * database is down, src/domain/faults.ts) goes back into the next one, so an outage delays `lastSeenAt`
+ * but loses none of it (except what is still unwritten when `stop()` finds the database down); the
+ * outage is logged when it starts and when it ends, not once per interval.
  */
 export function createLastSeenTracker(sql: SqlExecutor, logger: Logger, intervalMs = 1000) {
   let pending = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> = Promise.resolve();
+  let failing = false;
+
+  /** Puts a failed batch back, keeping the newer time where the device was seen again meanwhile. */
+  function requeue(batch: Map<string, number>): void {
+    for (const [deviceId, at] of batch) {
+      const seen = pending.get(deviceId);
+      if (seen === undefined || at > seen) pending.set(deviceId, at);
+    }
+  }
+
+  async function writeHeld(batch: Map<string, number>): Promise<void> {
+    try {
+      await write(batch);
+      if (failing) logger.info('lastSeenAt updates resumed');
+      failing = false;
+    } catch (error) {
+      if (!isTransientFailure(error)) return logger.warn({ err: error }, 'lastSeenAt update failed');
+      requeue(batch);
+      if (!failing) logger.warn({ err: error }, 'lastSeenAt update failed (database unavailable); kept for the next interval');
+      failing = true;
+    }
+  }
 
   async function write(batch: Map<string, number>): Promise<void> {
     if (batch.size === 0) return;
@@ -25,7 +51,7 @@ export function createLastSeenTracker(sql: SqlExecutor, logger: Logger, interval
   function flush(): Promise<void> {
     const batch = pending;
     pending = new Map();
-    flushing = flushing.then(() => write(batch)).catch((error) => logger.warn({ err: error }, 'lastSeenAt update failed'));
+    flushing = flushing.then(() => writeHeld(batch));
     return flushing;
   }
 

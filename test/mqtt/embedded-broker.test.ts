@@ -3,6 +3,7 @@ import net from 'node:net';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { UnavailableError } from '../../src/domain/faults.ts';
 import { createEmbeddedTransport, FrameScanner, type EmbeddedTransport } from '../../src/mqtt/embedded/index.ts';
 import { topics } from '../../src/mqtt/topics.ts';
 import type { ConnectionEvent, DeviceAuthenticator, InboundMessage } from '../../src/mqtt/transport.ts';
@@ -312,6 +313,22 @@ describe('embedded broker: acknowledgement after processing', () => {
     await client.publishAsync(topics.telemetry('dev-1'), '{}', { qos: 1 });
     const fresh = await connect('dev-2', 's3cret-2');
     expect(fresh.connected).toBe(true);
+  });
+  it('leaves a message unacknowledged when the store was unavailable; the device resends it on reconnect', async () => {
+    let unavailable = true;
+    onMessage = async (msg) => {
+      if (unavailable) throw new UnavailableError('database unavailable (test)');
+      received.push(msg);
+    };
+    const client = await connect('dev-1', 's3cret-1', { clean: false, clientId: 'dev-1', reconnectPeriod: 50 });
+    let acked = false;
+    const ack = client.publishAsync(topics.telemetry('dev-1'), '{"values":{"a":1}}', { qos: 1 }).then(() => (acked = true));
+    await closed(client);
+    expect(acked).toBe(false);
+    expect(received).toHaveLength(0);
+    unavailable = false;
+    await ack; // MQTT.js resends its unacknowledged QoS 1 message after reconnecting
+    expect(received.map((m) => m.payload.toString())).toEqual(['{"values":{"a":1}}']);
   });
 });
 

@@ -16,7 +16,9 @@ export type TelemetryPipelineCode =
   /** No room in the pipeline within `backpressureTimeoutMs`. */
   | 'OVERLOADED'
   /** The service has drained for shutdown. */
-  | 'SHUTTING_DOWN';
+  | 'SHUTTING_DOWN'
+  /** The store refuses the device's points for good: writing them fails even alone, on a database that takes other writes. */
+  | 'STORE_REFUSED';
 
 /** Why a telemetry message was not stored. The parser's codes, plus what the pipeline adds. */
 export type TelemetryRefusalCode = TelemetryErrorCode | TelemetryPipelineCode;

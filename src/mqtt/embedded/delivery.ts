@@ -1,10 +1,14 @@
 /**
  * Messages through the broker. Device → server: a PUBLISH the ACL allows and within the payload limit
  * goes to the message handler, and is acknowledged (PUBACK, and routing) only once the handler settles.
+ * A handler that rejects with a transient store failure (src/domain/faults.ts; only at shutdown, since
+ * the services hold messages through outages) leaves its message unacknowledged: the client is dropped
+ * and resends it. Any other rejection is acknowledged, so a poison message is not redelivered forever.
  * Server → device: a packet handed to Aedes, which routes it to the subscribed devices.
  */
 import type { Aedes, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
+import { isTransientFailure } from '../../domain/faults.ts';
 import { isValidTopicName } from '../topics.ts';
 import type { InboundMessage, PublishOptions } from '../transport.ts';
 import type { Authorization } from './authorization.ts';
@@ -59,14 +63,25 @@ export function createInboundDelivery({ authorization, counters, log, maxPayload
     const handler = messageHandler;
     const run = Promise.resolve()
       .then(() => handler({ deviceId, topic, payload, receivedAt: Date.now() }))
-      .catch((err: unknown) => {
-        counters.bump('handlerErrors');
-        log.error({ err, deviceId, kind: topic.kind }, 'MQTT message handler failed; message acknowledged anyway');
-      })
-      .finally(() => {
+      .then(
+        () => null,
+        (err: unknown) => {
+          counters.bump('handlerErrors');
+          if (isTransientFailure(err)) {
+            // The store was unavailable (at shutdown: it is held until the database is back otherwise). An
+            // error leaves the message unacknowledged and drops the client, which resends it on reconnect.
+            log.warn({ err, deviceId, kind: topic.kind }, 'MQTT message not stored (database unavailable); left unacknowledged');
+            return new Error('store unavailable; message left unacknowledged');
+          }
+          // A poison message must not be redelivered forever.
+          log.error({ err, deviceId, kind: topic.kind }, 'MQTT message handler failed; message acknowledged anyway');
+          return null;
+        },
+      )
+      .then((outcome) => {
         inFlight.delete(run);
         try {
-          done(null); // → PUBACK (QoS 1) and routing
+          done(outcome); // null → PUBACK (QoS 1) and routing
         } catch (err) {
           log.error({ err, deviceId }, 'Aedes failed to complete a publish');
         }

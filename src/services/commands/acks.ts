@@ -18,6 +18,7 @@ import type { JsonValue } from '../../domain/twin.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import { SerialBatcher } from '../serial-batcher.ts';
+import { createStoreRetry, type Backoff } from '../store-retry.ts';
 import type { CommandRow, CommandStore, StoredStep } from './store.ts';
 import { throwIfStillConflicting, type CommandTransitions } from './transitions.ts';
 
@@ -46,7 +47,7 @@ export type AckOutcome = { ok: true; status: CommandStatus } | Failed<AckRefused
 export interface AckProcessor {
   /** Queues a device's ack for the next batch and resolves with its outcome. */
   handleAck(deviceId: string, commandId: string, ack: DeviceAck, receivedAt: number): Promise<AckOutcome>;
-  /** Resolves once every queued ack is processed. */
+  /** Resolves once every queued ack is processed; from now on a transient failure is not retried (shutdown). */
   drain(): Promise<void>;
 }
 
@@ -55,6 +56,8 @@ export interface AckOptions {
   transitions: CommandTransitions;
   metrics: Metrics;
   logger: Logger;
+  /** Back-off between retries of a statement that failed transiently. Default 50 ms doubling to 2 s. */
+  retryBackoff?: Backoff;
 }
 
 interface AckItem {
@@ -68,6 +71,9 @@ const unknownCommand = () => failed(new AckRefusedError('UNKNOWN_COMMAND', 'no s
 
 export function createAckProcessor(options: AckOptions): AckProcessor {
   const { store, transitions, metrics, logger } = options;
+  // Each statement is held through transient database failures (one statement: safe to run again; a
+  // transition that did commit reads as a conflict next time and is re-decided).
+  const held = createStoreRetry({ kind: 'command-acks', logger, metrics, backoff: options.retryBackoff });
 
   async function processAcks(items: AckItem[]): Promise<AckOutcome[]> {
     const out: AckOutcome[] = new Array<AckOutcome>(items.length);
@@ -77,7 +83,7 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
       else out[i] = unknownCommand();
     });
     for (let attempt = 0; todo.length > 0; attempt++) {
-      const loaded = new Map((await store.loadByIds([...new Set(todo.map((i) => items[i]!.commandId))])).map((r) => [r.id, r]));
+      const loaded = new Map((await held.run(() => store.loadByIds([...new Set(todo.map((i) => items[i]!.commandId))]))).map((r) => [r.id, r]));
       const working = new Map<string, CommandRow>();
       const steps: StoredStep[] = [];
       const refusals: Array<{ i: number; row: CommandRow; event: CommandEvent }> = [];
@@ -107,7 +113,7 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
         }
       }
       const changes = [...working].map(([id, to]) => ({ from: loaded.get(id)!, to }));
-      const updated = await store.writeTransitions(changes);
+      const updated = await held.run(() => store.writeTransitions(changes));
       const conflicted = new Set(changes.filter((c) => !updated.has(c.to.id)).map((c) => c.to.id));
       throwIfStillConflicting(attempt, conflicted, 'command acks');
       transitions.announce(steps.filter((s) => !conflicted.has(s.to.id)));
@@ -119,7 +125,7 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
       for (const r of refusals) {
         if (conflicted.has(r.row.id)) continue; // re-decided in the next attempt
         const outcome = out[r.i]!;
-        if (!outcome.ok) await store.recordRefusal(r.row, outcome.error.code, r.event, items[r.i]!.receivedAt);
+        if (!outcome.ok) await held.run(() => store.recordRefusal(r.row, outcome.error.code, r.event, items[r.i]!.receivedAt));
       }
       todo = retry;
     }
@@ -140,6 +146,10 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
 
   return {
     handleAck: (deviceId, commandId, ack, receivedAt) => batcher.submit({ deviceId, commandId, ack, receivedAt }),
-    drain: () => batcher.drain(),
+    drain() {
+      // Shutdown: acks the database is unavailable for fail with UnavailableError (left unacknowledged over MQTT).
+      held.stop();
+      return batcher.drain();
+    },
   };
 }

@@ -1,13 +1,19 @@
 /**
  * Stores one batch: resolves its devices, writes it (writer.ts), and works out what became of each
- * point — stored, already there (a replay), or dropped because its device is gone — and the live
- * events for what was stored. A failed write is retried with backoff; the batch is given up on only
- * after `maxWriteAttempts`.
+ * point — stored, already there (a replay), dropped because its device is gone, or refused — and the
+ * live events for what was stored.
+ *
+ * Failures (src/domain/faults.ts): a transient one (the database is down, restarting, overloaded) is
+ * retried with capped back-off until the write succeeds (store-retry.ts) — the batch's messages stay
+ * unacknowledged meanwhile, and the pipeline's bound holds new ones back. A deterministic one is
+ * isolated: the batch is split by device and each half written on its own, down to the single
+ * devices whose points fail alone; those are refused (`refused`), the other devices' points stored.
  */
 import type { DevicePoint } from '../../domain/telemetry/batcher.ts';
 import type { TelemetryEvent } from '../../events/bus.ts';
-import type { Logger } from '../../logger.ts';
+import type { StoreRetry } from '../store-retry.ts';
 import type { DeviceResolver } from './device-resolver.ts';
+import { isTransientFailure } from '../../domain/faults.ts';
 import { rowKey, type TelemetryWriter, type WriteResult } from './writer.ts';
 
 /** What became of a batch's points once it was written. */
@@ -19,26 +25,33 @@ export interface StoredBatch {
   dropped: number;
   /** Device ids whose points were dropped: the device does not exist. */
   missing: Set<string>;
+  /** Points of refused devices (not stored, not counted as dropped). */
+  refusedPoints: number;
+  /** Device ids whose points were refused: writing them fails deterministically, even alone. The error says why. */
+  refused: Map<string, unknown>;
   /** One per device with newly stored points, those points in batch order. Empty when nothing new was stored. */
   events: TelemetryEvent[];
 }
 
 export interface BatchStore {
-  /** Writes the batch, retrying transient failures; rejects with the last error once attempts run out. */
+  /**
+   * Writes the batch, holding it through transient failures until the database is back; refuses the
+   * devices whose points fail deterministically. Rejects only with `UnavailableError`, once the retry
+   * has been stopped (shutdown) while the database is unavailable: nothing of the batch was refused.
+   */
   store(points: readonly DevicePoint[]): Promise<StoredBatch>;
 }
 
 export interface BatchStoreOptions {
   resolver: DeviceResolver;
   writer: TelemetryWriter;
-  logger: Logger;
+  /** Holds writes through transient failures (shared with nothing else: its outage log says 'telemetry'). */
+  retry: StoreRetry;
   now: () => number;
-  /** Attempts per batch before its messages fail. */
-  maxWriteAttempts: number;
 }
 
 export function createBatchStore(options: BatchStoreOptions): BatchStore {
-  const { resolver, writer, logger, now, maxWriteAttempts } = options;
+  const { resolver, writer, retry, now } = options;
   const uuidOf = (deviceId: string) => resolver.lookup(deviceId)!.uuid;
 
   async function storeOnce(points: readonly DevicePoint[]): Promise<StoredBatch> {
@@ -81,24 +94,51 @@ export function createBatchStore(options: BatchStoreOptions): BatchStore {
       if (!event) byDevice.set(p.device, (event = { deviceUuid: ref.uuid, deviceId: p.device, tenantId: ref.tenantId, points: [], at }));
       event.points.push({ metric: p.metric, ts: p.ts, value: p.value, isBool: p.isBool });
     }
-    return { at, stored, duplicates: points.length - stored - dropped, dropped, missing, events: [...byDevice.values()] };
+    return { at, stored, duplicates: points.length - stored - dropped, dropped, refusedPoints: 0, missing, refused: new Map(), events: [...byDevice.values()] };
   }
 
+  /** One write held through transient failures; forgets the devices after each, so the next attempt resolves them afresh. */
+  function storeHeld(points: readonly DevicePoint[]): Promise<StoredBatch> {
+    return retry.run(
+      () => storeOnce(points),
+      () => resolver.forget(points.map((p) => p.device)),
+    );
+  }
+
+  /** Writes `points`; on a deterministic failure, writes each half of its devices on its own, down to single devices, which are refused. */
+  async function storeIsolating(points: readonly DevicePoint[]): Promise<StoredBatch> {
+    try {
+      return await storeHeld(points);
+    } catch (error) {
+      if (isTransientFailure(error)) throw error; // only UnavailableError, at shutdown
+      resolver.forget(points.map((p) => p.device));
+      const devices = [...new Set(points.map((p) => p.device))];
+      if (devices.length === 1) return refusedBatch(devices[0]!, error, points.length);
+      const firstHalf = new Set(devices.slice(0, Math.ceil(devices.length / 2)));
+      const first = await storeIsolating(points.filter((p) => firstHalf.has(p.device)));
+      const second = await storeIsolating(points.filter((p) => !firstHalf.has(p.device)));
+      return combine(first, second);
+    }
+  }
+
+  function refusedBatch(deviceId: string, error: unknown, points: number): StoredBatch {
+    return { at: now(), stored: 0, duplicates: 0, dropped: 0, refusedPoints: points, missing: new Set(), refused: new Map([[deviceId, error]]), events: [] };
+  }
+
+  return { store: storeIsolating };
+}
+
+/** Two halves of one batch as if written together (their devices are disjoint). */
+function combine(a: StoredBatch, b: StoredBatch): StoredBatch {
   return {
-    async store(points) {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await storeOnce(points);
-        } catch (error) {
-          // Forget what we knew about these devices, so the next attempt resolves them again (a failure
-          // is usually transient; stale device knowledge should not outlive it).
-          resolver.forget(points.map((p) => p.device));
-          if (attempt >= maxWriteAttempts) throw error;
-          logger.warn({ err: error, attempt }, 'telemetry batch write failed; retrying');
-          await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** (attempt - 1), 2000)));
-        }
-      }
-    },
+    at: Math.max(a.at, b.at),
+    stored: a.stored + b.stored,
+    duplicates: a.duplicates + b.duplicates,
+    dropped: a.dropped + b.dropped,
+    refusedPoints: a.refusedPoints + b.refusedPoints,
+    missing: new Set([...a.missing, ...b.missing]),
+    refused: new Map([...a.refused, ...b.refused]),
+    events: [...a.events, ...b.events].map((e) => ({ ...e, at: Math.max(a.at, b.at) })),
   };
 }
 

@@ -6,7 +6,8 @@
  *
  * The parts, in the order a message meets them:
  * - pipeline.ts: batching schedule, concurrent writes settled in take order, backpressure, drain;
- * - batch-store.ts: one batch's write with retries, and what became of each point;
+ * - batch-store.ts: one batch's write, held through outages (../store-retry.ts), deterministic
+ *   failures isolated to the devices that cause them, and what became of each point;
  *   - device-resolver.ts: device id → uuid and tenant, cached, re-resolved after deletes;
  *   - writer.ts: the one statement per batch;
  * - settle.ts: metrics, the live bus, the `telemetryStored` hook, and the messages' answers.
@@ -20,6 +21,7 @@ import type { EventBus } from '../../events/bus.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { DomainHooks } from '../hooks.ts';
+import { createStoreRetry, type Backoff } from '../store-retry.ts';
 import { createBatchStore } from './batch-store.ts';
 import { createDeviceResolver } from './device-resolver.ts';
 import { describeTelemetryMetrics } from './metric-names.ts';
@@ -34,9 +36,11 @@ export { arrayLiteral, textArrayLiteral } from './sql-arrays.ts';
 export interface TelemetryService {
   /**
    * Parses one `devices/{id}/telemetry` payload and stores it. Resolves once the message's points are
-   * stored (or refused: a parse error with its path, DEVICE_NOT_FOUND, OVERLOADED after waiting
-   * `backpressureTimeoutMs` for room, SHUTTING_DOWN after `drain`); rejects only when the store keeps
-   * failing.
+   * stored (or refused: a parse error with its path, DEVICE_NOT_FOUND, STORE_REFUSED when the store
+   * rejects the device's points even alone, OVERLOADED after waiting `backpressureTimeoutMs` for room,
+   * SHUTTING_DOWN after `drain`). While the database is unavailable it waits, however long: it never
+   * answers before the points are stored. Rejects with `UnavailableError` when `drain` finds the
+   * database unavailable: the caller must then leave the message unacknowledged.
    *
    * @param receivedAt the receive time, epoch ms: the points' ts when the device sent none.
    */
@@ -62,8 +66,8 @@ export interface TelemetryServiceOptions {
   /** Largest payload, in bytes (the MQTT payload limit). */
   maxPayloadBytes: number;
   now?: () => number;
-  /** Attempts per batch before its messages fail (transient database errors). Default 5. */
-  maxWriteAttempts?: number;
+  /** Back-off between retries of a write that failed transiently (store-retry.ts). Default 50 ms doubling to 2 s. */
+  retryBackoff?: Backoff;
 }
 
 export function createTelemetryService(options: TelemetryServiceOptions): TelemetryService {
@@ -77,13 +81,8 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     maxFutureSkewMs: config.maxFutureSkewMs,
   };
   describeTelemetryMetrics(metrics);
-  const store = createBatchStore({
-    resolver: createDeviceResolver(sql),
-    writer: createTelemetryWriter(sql),
-    logger,
-    now,
-    maxWriteAttempts: options.maxWriteAttempts ?? 5,
-  });
+  const retry = createStoreRetry({ kind: 'telemetry', logger, metrics, backoff: options.retryBackoff, now });
+  const store = createBatchStore({ resolver: createDeviceResolver(sql), writer: createTelemetryWriter(sql), retry, now });
   const settler = createBatchSettler({ bus, hooks, logger, metrics });
   const pipeline = createTelemetryPipeline({ config, store, settler, logger, metrics, now });
 
@@ -102,6 +101,9 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     },
 
     async drain() {
+      // Shutdown: a write the database is unavailable for now is not waited for; its messages stay
+      // unacknowledged (the tickets reject with UnavailableError) and the broker redelivers them.
+      retry.stop();
       await pipeline.drain();
       await hooks.telemetryStored.drain();
     },

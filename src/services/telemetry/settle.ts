@@ -2,9 +2,11 @@
  * The last step of a batch, run in take order once its write is done: count it, announce what was
  * newly stored (the live bus for subscribers, best effort; the `telemetryStored` hook for processing,
  * exactly once per committed batch), and answer each message's ticket — which, over MQTT, sends the
- * PUBACK.
+ * PUBACK. A device whose points the store refused gets STORE_REFUSED; a batch the database was
+ * unavailable for at shutdown rejects its tickets with `UnavailableError` (no PUBACK: redelivered).
  */
 import { failed } from '../../domain/errors.ts';
+import { UnavailableError } from '../../domain/faults.ts';
 import { TelemetryRefusedError, type IngestOutcome } from '../../domain/telemetry/ingest-outcome.ts';
 import type { Batch } from '../../domain/telemetry/batcher.ts';
 import type { EventBus } from '../../events/bus.ts';
@@ -30,6 +32,16 @@ export interface BatchSettler {
   settle(batch: Batch<Ticket>, written: WriteOutcome): void;
 }
 
+function outcomeOf(deviceId: string, points: number, result: StoredBatch): IngestOutcome {
+  if (result.missing.has(deviceId)) return failed(new TelemetryRefusedError('DEVICE_NOT_FOUND', `device ${deviceId} does not exist`));
+  const refusal = result.refused.get(deviceId);
+  if (result.refused.has(deviceId)) {
+    const why = refusal instanceof Error ? refusal.message : String(refusal);
+    return failed(new TelemetryRefusedError('STORE_REFUSED', `the store refuses the points of device ${deviceId}: ${why}`));
+  }
+  return { ok: true, points };
+}
+
 export interface BatchSettlerOptions {
   bus: EventBus;
   hooks: Pick<DomainHooks, 'telemetryStored'>;
@@ -42,8 +54,13 @@ export function createBatchSettler(options: BatchSettlerOptions): BatchSettler {
   return {
     settle(batch, written) {
       if (!written.ok) {
-        metrics.inc(TELEMETRY_BATCHES_METRIC, { result: 'failed' });
-        logger.error({ err: written.error, points: batch.points.length, messages: batch.tickets.length }, 'telemetry batch could not be stored');
+        // UnavailableError at shutdown: the transports leave these messages unacknowledged, so the broker
+        // redelivers them. Anything else is a bug of ours; the messages fail.
+        const unavailable = written.error instanceof UnavailableError;
+        metrics.inc(TELEMETRY_BATCHES_METRIC, { result: unavailable ? 'unavailable' : 'failed' });
+        const context = { err: written.error, points: batch.points.length, messages: batch.tickets.length };
+        if (unavailable) logger.warn(context, 'telemetry batch not stored (database unavailable at shutdown); left unacknowledged');
+        else logger.error(context, 'telemetry batch could not be stored');
         for (const ticket of batch.tickets) ticket.reject(written.error);
         return;
       }
@@ -52,15 +69,11 @@ export function createBatchSettler(options: BatchSettlerOptions): BatchSettler {
       metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'stored' }, result.stored);
       metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'duplicate' }, result.duplicates);
       metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'dropped' }, result.dropped);
+      if (result.refusedPoints > 0) metrics.inc(TELEMETRY_POINTS_METRIC, { result: 'refused' }, result.refusedPoints);
+      for (const [deviceId, error] of result.refused) logger.error({ err: error, deviceId }, 'telemetry refused: the store rejects these points even alone');
       for (const event of result.events) bus.publish('telemetry', event);
       if (result.events.length > 0) hooks.telemetryStored.emit({ at: result.at, devices: result.events });
-      for (const ticket of batch.tickets) {
-        ticket.resolve(
-          result.missing.has(ticket.deviceId)
-            ? failed(new TelemetryRefusedError('DEVICE_NOT_FOUND', `device ${ticket.deviceId} does not exist`))
-            : { ok: true, points: ticket.points },
-        );
-      }
+      for (const ticket of batch.tickets) ticket.resolve(outcomeOf(ticket.deviceId, ticket.points, result));
     },
   };
 }

@@ -3,9 +3,14 @@
  * statement), and announce what was stored. Ops on twins whose write lost the revision race to another
  * instance are run again on a fresh load; the merge is order-independent, so nothing is lost, and
  * their changes are announced only by the attempt that stores them.
+ *
+ * Each statement (the load, the write) is held through transient database failures until it succeeds
+ * (../store-retry.ts): one statement, so running it again is safe — a write that did commit before its
+ * answer was lost reads as a revision conflict on the next try and is re-merged like any other.
  */
 import type { TwinLimits } from '../../domain/twin.ts';
 import type { Logger } from '../../logger.ts';
+import type { StoreRetry } from '../store-retry.ts';
 import type { TwinAnnouncer } from './announce.ts';
 import type { TwinLoader } from './loader.ts';
 import { mergeOps } from './merge.ts';
@@ -16,7 +21,10 @@ import type { TwinWriter } from './writer.ts';
 export const MAX_CONFLICT_RETRIES = 8;
 
 export interface TwinBatchProcessor {
-  /** Runs the ops in order and returns one outcome per op once everything is stored; throws if the write fails. */
+  /**
+   * Runs the ops in order and returns one outcome per op once everything is stored, however long the
+   * database is unavailable; throws on a deterministic failure, or `UnavailableError` after the retry was stopped.
+   */
   process(ops: TwinOp[]): Promise<TwinOpOutcome[]>;
 }
 
@@ -26,18 +34,21 @@ export interface TwinBatchParts {
   announcer: TwinAnnouncer;
   limits: TwinLimits;
   logger: Logger;
+  /** Holds each statement through transient failures (not the whole batch: what was stored stays announced once). */
+  retry: StoreRetry;
   now: () => number;
 }
 
 export function createTwinBatchProcessor(parts: TwinBatchParts): TwinBatchProcessor {
-  const { loader, writer, announcer, limits, logger, now } = parts;
+  const { loader, writer, announcer, limits, logger, retry: held, now } = parts;
 
   async function process(ops: TwinOp[]): Promise<TwinOpOutcome[]> {
     const outcomes: TwinOpOutcome[] = new Array<TwinOpOutcome>(ops.length);
     let remaining = ops.map((op, index) => ({ op, index }));
 
     for (let attempt = 0; remaining.length > 0; attempt++) {
-      const twins = await loader.load([...new Set(remaining.map(({ op }) => deviceIdOf(op)))]);
+      const deviceIds = [...new Set(remaining.map(({ op }) => deviceIdOf(op)))];
+      const twins = await held.run(() => loader.load(deviceIds));
       const merged = mergeOps(
         remaining.map((r) => r.op),
         twins,
@@ -46,7 +57,7 @@ export function createTwinBatchProcessor(parts: TwinBatchParts): TwinBatchProces
       const dirty = [...twins.values()].filter((t) => t.dirty);
       const at = new Date(now());
       for (const t of dirty) t.updatedAt = at;
-      const written = await writer.write(dirty, merged.changes, at);
+      const written = await held.run(() => writer.write(dirty, merged.changes, at));
       const conflicted = new Set(dirty.filter((t) => !written.has(t.deviceUuid)).map((t) => t.deviceId));
       if (conflicted.size > 0 && attempt >= MAX_CONFLICT_RETRIES) {
         throw new Error(`twin write kept conflicting for ${[...conflicted].join(', ')}`);

@@ -9,10 +9,12 @@ import type { TwinLimits } from '../../domain/twin.ts';
 import type { SqlExecutor } from '../../db/client.ts';
 import type { EventBus } from '../../events/bus.ts';
 import type { Logger } from '../../logger.ts';
+import type { Metrics } from '../../metrics.ts';
 import type { Actor } from '../../domain/principal.ts';
 import type { AuditLog } from '../audit.ts';
 import type { DomainHooks } from '../hooks.ts';
 import { SerialBatcher } from '../serial-batcher.ts';
+import { createStoreRetry, type Backoff } from '../store-retry.ts';
 import { createTwinAnnouncer } from './announce.ts';
 import { createTwinBatchProcessor } from './batch.ts';
 import { createDesiredStateUpdater, type DesiredUpdate, type UpdateDesiredOutcome } from './desired.ts';
@@ -56,6 +58,10 @@ export interface TwinServiceOptions {
   audit: AuditLog;
   limits: TwinLimits;
   logger: Logger;
+  /** Counts the retries of writes held through database outages. */
+  metrics: Metrics;
+  /** Back-off between retries of a statement that failed transiently. Default 50 ms doubling to 2 s. */
+  retryBackoff?: Backoff;
   /** Largest number of operations written in one statement. */
   maxBatch?: number;
   /** Operations allowed to wait before submitters are held back. */
@@ -70,7 +76,8 @@ export function createTwinService(options: TwinServiceOptions): TwinService {
   const now = options.now ?? Date.now;
   const loader = createTwinLoader({ sql, schemas: options.schemas });
   const announcer = createTwinAnnouncer({ bus: options.bus, hooks: options.hooks, logger });
-  const processor = createTwinBatchProcessor({ loader, writer: createTwinWriter(sql), announcer, limits, logger, now });
+  const retry = createStoreRetry({ kind: 'twins', logger, metrics: options.metrics, backoff: options.retryBackoff, now });
+  const processor = createTwinBatchProcessor({ loader, writer: createTwinWriter(sql), announcer, limits, logger, retry, now });
   const batcher = new SerialBatcher<TwinOp, TwinOpOutcome>({
     maxBatch: options.maxBatch ?? 1000,
     maxPending: options.maxPending ?? 20_000,
@@ -89,6 +96,8 @@ export function createTwinService(options: TwinServiceOptions): TwinService {
     readDelta: loader.readDelta,
     onDeltaChanged: announcer.onDeltaChanged,
     async drain() {
+      // Shutdown: ops the database is unavailable for fail with UnavailableError (left unacknowledged over MQTT).
+      retry.stop();
       await batcher.drain();
       await announcer.drain();
     },

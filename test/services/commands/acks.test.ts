@@ -115,3 +115,26 @@ describe(`command acks (${modeName})`, () => {
     await f.service.stop();
   });
 });
+
+describe(`command acks through a database outage (${modeName})`, () => {
+  it('holds an ack while the database is down and stores it once it is back', async () => {
+    const { device, id } = await sentToast();
+    let down = false;
+    const sql: Database['sql'] = {
+      query(text, params) {
+        if (down)
+          return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' }));
+        return db.sql.query(text, params);
+      },
+    };
+    const during = commandsFixture(Object.assign(Object.create(db) as Database, { sql }));
+    down = true;
+    let answered = false;
+    const ack = during.service.handleAck(device.deviceId, id, { status: 'SUCCEEDED' }, Date.now()).finally(() => (answered = true));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(answered).toBe(false);
+    down = false;
+    expect(await ack).toEqual({ ok: true, status: 'SUCCEEDED' });
+    expect(await db.prisma.command.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'SUCCEEDED' });
+  });
+});

@@ -75,11 +75,14 @@ describe(`telemetryStored hook (${modeName})`, () => {
     await telemetry.drain();
     expect(seen(stored)).toEqual([`${deviceId} a 1000 1`]);
 
+    // A write that never succeeds: the database is down until shutdown, which leaves the message unacknowledged.
     const failing = instrumented(db);
     const gaveUp = service(db, { batchMaxAgeMs: 0 }, failing.sql);
-    failing.failNext(100);
-    await expect(gaveUp.telemetry.ingest(deviceId, body({ a: 2 }, 2000), Date.now())).rejects.toThrow(/simulated/);
+    failing.down();
+    const held = gaveUp.telemetry.ingest(deviceId, body({ a: 2 }, 2000), Date.now());
+    await new Promise((r) => setTimeout(r, 50));
     await gaveUp.telemetry.drain();
+    await expect(held).rejects.toThrow(/unavailable/);
     expect(gaveUp.stored).toEqual([]);
   });
 

@@ -15,6 +15,8 @@ export interface TestTwins {
   stored: TwinsStored[];
   /** Every `twinChanged` event published on the bus. */
   published: TwinChangedEvent[];
+  /** The service's metrics (store retries). */
+  metrics: Metrics;
 }
 
 export function testTwinService(
@@ -22,7 +24,8 @@ export function testTwinService(
   options: { sql?: SqlExecutor; maxBatch?: number; schemas?: TwinSchemaSource; limits?: Partial<TwinLimits> } = {},
 ): TestTwins {
   const logger = createLogger('silent');
-  const hooks = createDomainHooks({ logger, metrics: new Metrics() });
+  const metrics = new Metrics();
+  const hooks = createDomainHooks({ logger, metrics });
   const bus = createEventBus();
   const stored: TwinsStored[] = [];
   const published: TwinChangedEvent[] = [];
@@ -41,10 +44,12 @@ export function testTwinService(
     audit: createAuditLog({ prisma: db.prisma, logger }),
     limits: { ...loadConfig({}).twinLimits, ...options.limits },
     logger,
+    metrics,
+    retryBackoff: { initialMs: 5, maxMs: 40 },
     ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
     ...(options.schemas ? { schemas: options.schemas } : {}),
   });
-  return { twins, stored, published };
+  return { twins, stored, published, metrics };
 }
 
 /** A device with an empty twin, created directly (the registry is not under test here). */
