@@ -85,10 +85,12 @@ async function openBenchDatabase(): Promise<{ db: Database; close: () => Promise
 async function runVariant(db: Database, variant: Variant, pairs: number): Promise<Run> {
   const logger = createLogger('silent');
   const limits: TwinLimits = { ...loadConfig({}).twinLimits, tombstoneTtlMs: variant.tombstoneTtlMs, maxMetadataEntries: 1_000_000 };
+  const metrics = new Metrics();
   const twins = createTwinService({
     sql: db.sql,
     bus: createEventBus(),
-    hooks: createDomainHooks({ logger, metrics: new Metrics() }),
+    metrics,
+    hooks: createDomainHooks({ logger, metrics }),
     audit: createAuditLog({ prisma: db.prisma, logger }),
     limits,
     logger,

@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../logger.ts';
 import { ThrottledLog } from '../logger.ts';
+import { classifyFailure } from '../domain/faults.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeviceService } from '../services/devices/index.ts';
 import type { TwinService } from '../services/twins/index.ts';
@@ -208,8 +209,12 @@ export function createBridge(options: BridgeOptions) {
           return await onAck(msg as InboundMessage & { topic: { kind: 'commandAck'; commandId: string } });
       }
     } catch (error) {
-      metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: 'INTERNAL' });
-      logger.error({ err: error, deviceId: msg.deviceId, kind: msg.topic.kind }, 'device message failed');
+      // A transient failure (the database went away during shutdown) leaves the message unacknowledged
+      // for the broker to deliver again: counted apart from real failures.
+      const transient = classifyFailure(error) === 'transient';
+      metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: transient ? 'UNAVAILABLE' : 'INTERNAL' });
+      if (transient) logger.warn({ err: error, deviceId: msg.deviceId, kind: msg.topic.kind }, 'device message left unacknowledged: store unavailable');
+      else logger.error({ err: error, deviceId: msg.deviceId, kind: msg.topic.kind }, 'device message failed');
       throw error;
     }
   }
