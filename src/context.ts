@@ -9,7 +9,7 @@ import type { TwinService } from './services/twins/index.ts';
 import type { ModelService } from './services/models.ts';
 import type { CommandService } from './services/commands/index.ts';
 import type { TokenService } from './services/tokens.ts';
-import type { RollupSettler } from './services/rollups.ts';
+import type { TelemetryReader } from './services/telemetry-queries.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/graphql.ts). */
 export interface GraphQLContext {
@@ -25,6 +25,9 @@ export interface GraphQLContext {
   models: ModelService;
   tokens: TokenService;
   commands: CommandService;
-  /** Settles dirty hourly/daily rollups; a series reading those grains calls it first. */
-  rollups: Pick<RollupSettler, 'settle'>;
+  /**
+   * A new telemetry reader (pages, latest values, series). The schema makes one per request, so the
+   * fields of one request that ask many devices for the same page or series share one statement.
+   */
+  telemetryReader(): TelemetryReader;
 }

@@ -39,6 +39,7 @@ import { createLastSeenTracker } from '../services/presence.ts';
 import { createTelemetryRetention } from '../services/retention.ts';
 import { createRollupSettler } from '../services/rollups.ts';
 import { createTelemetryService } from '../services/telemetry/index.ts';
+import { createTelemetryReader } from '../services/telemetry-queries.ts';
 import { createTokenService } from '../services/tokens.ts';
 import { createTwinService } from '../services/twins/index.ts';
 import type { Component } from './lifecycle.ts';
@@ -131,7 +132,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
   // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
   const rollups = createRollupSettler({ database, logger: child('rollups'), metrics, config: config.telemetry });
-  const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, rollups };
+  const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
+  const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, telemetryReader };
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
   const brokerAuth = createBrokerAuth({

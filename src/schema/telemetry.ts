@@ -12,7 +12,7 @@ import {
 } from '../domain/telemetry/buckets.ts';
 import { METRIC_NAME } from '../domain/telemetry/message.ts';
 import type { MetricSeries, SeriesKey } from '../services/series.ts';
-import { createTelemetryReader, type TelemetryReader, type TelemetryValue } from '../services/telemetry-queries.ts';
+import type { TelemetryReader, TelemetryValue } from '../services/telemetry-queries.ts';
 import type { TelemetryEvent } from '../events/bus.ts';
 import { requireRole } from './auth.ts';
 import { mapEvents, sampleEvents } from '../events/iterators.ts';
@@ -61,10 +61,7 @@ const readers = new WeakMap<GraphQLContext, TelemetryReader>();
 
 function readerOf(ctx: GraphQLContext): TelemetryReader {
   let reader = readers.get(ctx);
-  if (!reader) {
-    const query = <T>(sql: string, ...params: unknown[]) => ctx.prisma.$queryRawUnsafe<T[]>(sql, ...params);
-    readers.set(ctx, (reader = createTelemetryReader({ query, rollups: ctx.rollups, config: ctx.config.telemetry })));
-  }
+  if (!reader) readers.set(ctx, (reader = ctx.telemetryReader()));
   return reader;
 }
 
