@@ -61,6 +61,10 @@ export interface ExternalTransportOptions {
   publishTimeoutMs?: number;
   /** How long `stop()` waits for handlers and our own outgoing messages. Default 3000 ms. */
   closeTimeoutMs?: number;
+  /** First reconnect attempt this long after the connection is lost; each failed attempt doubles it. Default 50 ms. */
+  reconnectMinMs?: number;
+  /** The back-off's cap: at most this long passes between the broker's return and our next attempt. Default 500 ms. */
+  reconnectMaxMs?: number;
 }
 
 export interface ExternalClientStats {
@@ -96,6 +100,8 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
   const clientId = options.clientId ?? `doppel-${randomUUID()}`;
   const closeTimeoutMs = options.closeTimeoutMs ?? 3000;
   const publishTimeoutMs = options.publishTimeoutMs ?? 10_000;
+  const reconnectMinMs = Math.max(1, options.reconnectMinMs ?? 50);
+  const reconnectMaxMs = Math.max(reconnectMinMs, options.reconnectMaxMs ?? 500);
 
   const counters = { ignored: 0, handlerErrors: 0 };
   const inFlight = new Set<Promise<void>>();
@@ -181,7 +187,8 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
       clean: !persistent,
       username: options.username,
       password: options.password,
-      reconnectPeriod: 1000,
+      // Replaced by the back-off below before every attempt.
+      reconnectPeriod: reconnectMinMs,
       connectTimeout: 10_000,
       // We subscribe ourselves on every CONNACK (and learn about refusals), see below.
       resubscribe: false,
@@ -203,7 +210,27 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
       };
     });
 
+    // Reconnect back-off. Every message a device publishes between the broker's return and our SUBACK
+    // is dropped by the broker (no subscriber: see "Re-subscription" below), so the time from the
+    // broker's return to our next attempt is lost traffic: it is capped at `reconnectMaxMs` (the
+    // MQTT.js default, a fixed 1 s, measured as ~1 s of lost telemetry per broker restart in
+    // bench/RESULTS.md). MQTT.js arms its reconnect timer from `options.reconnectPeriod` when a
+    // connection (or an attempt) closes, so we set the next delay just before it does.
+    let reconnectDelayMs = reconnectMinMs;
+    c.prependListener('close', () => {
+      c.options.reconnectPeriod = reconnectDelayMs;
+      reconnectDelayMs = Math.min(reconnectMaxMs, reconnectDelayMs * 2);
+    });
+
+    // Re-subscription: on every CONNACK, whatever `sessionPresent` says. Without a session (a clean
+    // start, or a broker that restarted without persistence) it is obviously needed. With one it is
+    // needed too: Mosquitto 2.0 restores a persistent session and its queued messages from its
+    // persistence file, but not the session's *shared* subscriptions (measured on 2.0.11, see
+    // docs/durability.md) — until we subscribe again the broker drops the group's traffic, even while
+    // telling us sessionPresent=true. Subscribing again to a filter the session still has only replaces
+    // it (no duplicate deliveries), so doing it always is safe on every broker.
     c.on('connect', (connack) => {
+      reconnectDelayMs = reconnectMinMs;
       if (!accepting) return; // reconnected while stop() drains: do not subscribe again
       log.info({ url: redact(options.url), clientId, sessionPresent: connack.sessionPresent }, 'connected to MQTT broker');
       subscribe(c).then(
