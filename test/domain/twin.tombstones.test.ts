@@ -308,7 +308,15 @@ describe('twin tombstone collection with seq (contract v1.1)', () => {
 
   it('a report without seq never overrides one with seq, but still moves the clock', () => {
     const limits = { ...base, tombstoneTtlMs: 10 };
-    const s = runOrdered([[{ a: 1, gone: null }, { ts: 1, seq: 0 }]], limits);
+    const s = runOrdered(
+      [
+        [
+          { a: 1, gone: null },
+          { ts: 1, seq: 0 },
+        ],
+      ],
+      limits,
+    );
     const late = applyPatch(s, { a: 2, gone: 2 }, 50, limits);
     expect(late).toMatchObject({ ok: true, changed: false, metaChanged: true, applied: {} });
     if (!late.ok) return;
@@ -318,7 +326,6 @@ describe('twin tombstone collection with seq (contract v1.1)', () => {
   });
 
   it('forgets what an old deletion hid even when its ts is recent (a seq delivered after the window)', () => {
-    const limits = { ...base, tombstoneTtlMs: 10 };
     const s = runOrdered(
       [
         [{ o: { x: 1 } }, { ts: 1, seq: 1 }],

@@ -112,9 +112,7 @@ async function round(): Promise<Array<{ deviceId: string; mode: Mode; r1: unknow
       }),
     );
     // Settled: every report answered, and `…/accepted` is published only after the twin is stored.
-    await expect
-      .poll(() => [...answers.values()].reduce((n, list) => n + list.length, 0), { timeout: 60_000, interval: 100 })
-      .toBe(DEVICES * REPORTS);
+    await expect.poll(() => [...answers.values()].reduce((n, list) => n + list.length, 0), { timeout: 60_000, interval: 100 }).toBe(DEVICES * REPORTS);
     for (const [deviceId, list] of answers) expect(list, deviceId).toEqual(Array.from({ length: REPORTS }, () => 'accepted'));
   } finally {
     await Promise.all(clients.map((c) => c.endAsync()));

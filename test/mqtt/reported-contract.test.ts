@@ -24,7 +24,10 @@ describe('reported payloads: seq (contract v1.1)', () => {
       ['{"state":{},"seq":true,"clientToken":"c"}', 'seq must be a number, not a boolean'],
       ['{"state":{},"seq":-1,"clientToken":"c"}', 'seq -1 is negative'],
       ['{"state":{},"seq":1.5,"clientToken":"c"}', 'seq 1.5 is not an integer'],
-      ['{"state":{},"seq":9007199254740992,"clientToken":"c"}', 'seq 9007199254740992 is above 9007199254740991 (2^53 - 1), the largest integer JSON numbers carry exactly'],
+      [
+        '{"state":{},"seq":9007199254740992,"clientToken":"c"}',
+        'seq 9007199254740992 is above 9007199254740991 (2^53 - 1), the largest integer JSON numbers carry exactly',
+      ],
       ['{"state":{},"seq":1e400,"clientToken":"c"}', 'seq Infinity is not an integer'],
     ];
     for (const [payload, message] of cases) {
