@@ -290,6 +290,23 @@ describe('twin tombstone collection with seq (contract v1.1)', () => {
     );
   });
 
+  it('collecting at any horizon never changes the visible document, whatever order and lateness the patches had', () => {
+    const anyHistory = fc.record({
+      patches: fc.array(fc.tuple(patch, fc.integer({ min: 1, max: 30 }), fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined })), { maxLength: 10 }),
+      horizon: fc.integer({ min: 0, max: 35 }),
+    });
+    fc.assert(
+      fc.property(anyHistory, ({ patches, horizon }) => {
+        const full = runOrdered(
+          patches.map(([p, ts, seq]): Ordered => [p, seq === undefined ? { ts } : { ts, seq }]),
+          base,
+        );
+        expect(JSON.stringify(materialize(collectMeta(full.meta, horizon)))).toBe(JSON.stringify(full.doc));
+      }),
+      { numRuns },
+    );
+  });
+
   it('the clock is the newest ts ever written: kept at the root when a higher seq with an older ts took over', () => {
     const limits = { ...base, tombstoneTtlMs: 10 };
     const s = runOrdered(
