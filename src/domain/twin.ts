@@ -4,11 +4,12 @@
  *
  * Why it is built this way (docs/twins.md, docs/operations.md): two instances may handle the same device, and MQTT
  * redelivers, so patches arrive late, twice, and out of order. The section is therefore stored not as
- * a document but as a state-based CRDT — a map from paths to timestamped entries whose merge is a
+ * a document but as a state-based CRDT — a map from paths to stamped entries whose merge is a
  * join (commutative, associative, idempotent). Any arrival order of the same patches yields the same
- * map, and the visible document is a pure function of the map. With distinct timestamps that
- * document equals applying the patches with RFC 7386 in timestamp order. Deletions are remembered for
- * a window (`TwinLimits.tombstoneTtlMs`) behind the section's newest write and then forgotten
+ * map, and the visible document is a pure function of the map. A write's stamp is the device's
+ * sequence number `seq` when it sends one, then its timestamp (`WriteOrder`): with distinct stamps the
+ * document equals applying the patches with RFC 7386 in stamp order. Deletions are remembered for a
+ * window (`TwinLimits.tombstoneTtlMs`) behind the section's newest write and then forgotten
  * (`collectMeta`); the above holds for patches inside that window.
  *
  * States are immutable values: functions here never mutate their inputs, and a new state may share
@@ -52,20 +53,42 @@ export type JsonValue = JsonPrimitive | JsonArray | JsonObject;
 export interface Entry {
   /** Timestamp of the write, epoch ms. */
   t: number;
+  /**
+   * The device's sequence number of the write (`WriteOrder.seq`), only when it sent one. It ranks
+   * before `t`: an entry without `s` ranks below every entry with one.
+   */
+  s?: number;
   /** 'o' = an object exists here, 'd' = deleted (tombstone), 'v' = a leaf value. */
   k: 'o' | 'd' | 'v';
   /** The value, for 'v' only: a non-null primitive or an array (arrays are leaves, compared whole). */
   v?: JsonValue;
   /**
-   * "clearedAt": the max `t` of any 'v' or 'd' entry ever merged at this path. A value or tombstone
-   * here wiped every older descendant, and that must stay true after a newer 'o' re-creates the object.
-   * Stored only where it says something: on a 'v'/'d' winner it always equals `t`, so it is omitted.
+   * "clearedAt": the `t` of the highest-ranked 'v' or 'd' entry ever merged at this path (its `s` is
+   * `cs`). A value or tombstone here wiped every older descendant, and that must stay true after a newer
+   * 'o' re-creates the object. Stored only where it says something: on a 'v'/'d' winner it always
+   * equals the entry's own stamp, so it is omitted.
    */
   c?: number;
+  /** The `s` of clearedAt, when the write that set it had one. */
+  cs?: number;
 }
 
-/** A section's metadata: JSON-encoded key path (e.g. `["a","b"]`) → entry. The root is implicit and always an object. */
+/**
+ * A section's metadata: JSON-encoded key path (e.g. `["a","b"]`) → entry. The root is implicit and
+ * always an object; its key `[]` holds an entry only to remember the section's clock (`newestWrite`)
+ * when no other entry carries it any more (see `withClock`).
+ */
 export type SectionMeta = Record<string, Entry>;
+
+/**
+ * Where a write stands in a section's order: first the device's own sequence number `seq` (a write
+ * without one ranks below every write with one), then the timestamp `ts` (epoch ms).
+ */
+export interface WriteOrder {
+  ts: number;
+  /** A non-negative safe integer, never decreasing over a device's life (docs/twins.md). */
+  seq?: number;
+}
 
 /** One twin section: the metadata (the truth) and the visible document (a cache of `materialize(meta)`). */
 export interface SectionState {
@@ -150,11 +173,39 @@ function canonicalize(value: JsonValue): JsonValue {
 const RANK = { o: 0, d: 1, v: 2 } as const;
 
 /**
- * Total order on entries: newer `t` wins; at equal `t`, a value beats a tombstone beats an object
- * marker (so at one instant "set a to 5" wins over "put keys inside a", as if it came second); then
- * canonical JSON breaks ties between different values deterministically.
+ * A position in a section's order: `s` is the write's seq, `NO_SEQ` when it had none (below every
+ * seq, which is non-negative). `NEVER` is below every write.
+ */
+interface Stamp {
+  s: number;
+  t: number;
+}
+const NO_SEQ = -1;
+const NEVER: Stamp = { s: -Infinity, t: -Infinity };
+/** The root path's key: never a key of a patch path, which has at least one element. */
+const ROOT_KEY = '[]';
+
+function stampOf(e: Entry): Stamp {
+  return { s: e.s ?? NO_SEQ, t: e.t };
+}
+
+/** Lexicographic: seq first, then time. */
+function compareStamps(a: Stamp, b: Stamp): number {
+  if (a.s !== b.s) return a.s < b.s ? -1 : 1;
+  return a.t < b.t ? -1 : a.t > b.t ? 1 : 0;
+}
+
+const maxStamp = (a: Stamp, b: Stamp): Stamp => (compareStamps(a, b) >= 0 ? a : b);
+
+/**
+ * Total order on entries: the higher stamp wins (seq, then `t`); at an equal stamp, a value beats a
+ * tombstone beats an object marker (so at one instant "set a to 5" wins over "put keys inside a", as
+ * if it came second); then canonical JSON breaks ties between different values deterministically.
  */
 function compareEntries(a: Entry, b: Entry): number {
+  const as = a.s ?? NO_SEQ;
+  const bs = b.s ?? NO_SEQ;
+  if (as !== bs) return as < bs ? -1 : 1;
   if (a.t !== b.t) return a.t < b.t ? -1 : 1;
   if (a.k !== b.k) return RANK[a.k] - RANK[b.k];
   if (a.k !== 'v') return 0;
@@ -163,17 +214,26 @@ function compareEntries(a: Entry, b: Entry): number {
   return ca < cb ? -1 : ca > cb ? 1 : 0;
 }
 
+/** The clearedAt an entry implies by itself: its own stamp for a value or tombstone, none for an object. */
+function ownClearedAt(e: Entry): Stamp {
+  return e.k === 'o' ? NEVER : stampOf(e);
+}
+
 /** The effective clearedAt of an entry, whether or not `c` was stored (see `Entry.c`). */
-function clearedAt(e: Entry): number {
-  const own = e.k === 'o' ? -Infinity : e.t;
-  return e.c === undefined ? own : Math.max(e.c, own);
+function clearedAt(e: Entry): Stamp {
+  const own = ownClearedAt(e);
+  return e.c === undefined ? own : maxStamp({ s: e.cs ?? NO_SEQ, t: e.c }, own);
 }
 
 /** `e` with clearedAt `c`, keeping `c` only where it is not implied by the entry itself. */
-function withClearedAt(e: Entry, c: number): Entry {
+function withClearedAt(e: Entry, c: Stamp): Entry {
   const out: Entry = { t: e.t, k: e.k };
+  if (e.s !== undefined) out.s = e.s;
   if (e.k === 'v') out.v = e.v;
-  if (e.k === 'o' ? c !== -Infinity : c > e.t) out.c = c;
+  if (compareStamps(c, ownClearedAt(e)) > 0) {
+    out.c = c.t;
+    if (c.s !== NO_SEQ) out.cs = c.s;
+  }
   return out;
 }
 
@@ -183,18 +243,20 @@ function withClearedAt(e: Entry, c: number): Entry {
  */
 function mergeEntry(old: Entry | undefined, incoming: Entry): Entry {
   if (old === undefined) return withClearedAt(incoming, clearedAt(incoming));
-  const c = Math.max(clearedAt(old), clearedAt(incoming));
-  // On a tie (same t, kind and canonical value) keep `old`: the two are the same entry.
+  const oldCleared = clearedAt(old);
+  const c = maxStamp(oldCleared, clearedAt(incoming));
+  // On a tie (same stamp, kind and canonical value) keep `old`: the two are the same entry.
   const winner = compareEntries(incoming, old) > 0 ? incoming : old;
-  if (winner === old && c === clearedAt(old)) return old;
+  if (winner === old && compareStamps(c, oldCleared) === 0) return old;
   return withClearedAt(winner, c);
 }
 
 /** The join of two metadata maps: merging the same maps in any order or grouping gives the same map. */
 export function mergeMeta(a: SectionMeta, b: SectionMeta): SectionMeta {
   const out: SectionMeta = { ...a };
-  for (const key of Object.keys(b)) out[key] = mergeEntry(hasOwn(out, key) ? out[key] : undefined, b[key]!);
-  return out;
+  delete out[ROOT_KEY];
+  for (const key of Object.keys(b)) if (key !== ROOT_KEY) out[key] = mergeEntry(hasOwn(out, key) ? out[key] : undefined, b[key]!);
+  return withClock(out, Math.max(newestWrite(a), newestWrite(b)));
 }
 
 /**
@@ -203,19 +265,20 @@ export function mergeMeta(a: SectionMeta, b: SectionMeta): SectionMeta {
  * a descendant written at `ts` always comes with markers at all its ancestors at `ts`, so a later
  * value or tombstone at an ancestor is necessarily newer than the descendant.
  */
-function flattenPatch(patch: JsonObject, ts: number, prefix: string[], out: Array<[pathKey: string, entry: Entry, top: string]>): void {
+function flattenPatch(patch: JsonObject, order: WriteOrder, prefix: string[], out: Array<[pathKey: string, entry: Entry, top: string]>): void {
+  const stamp = (k: Entry['k']): Entry => (order.seq === undefined ? { t: order.ts, k } : { t: order.ts, s: order.seq, k });
   for (const key of Object.keys(patch)) {
     const value = patch[key]!;
     const path = [...prefix, key];
     const pathKey = JSON.stringify(path);
     if (value === null) {
-      out.push([pathKey, { t: ts, k: 'd' }, path[0]!]);
+      out.push([pathKey, stamp('d'), path[0]!]);
     } else if (isPlainObject(value)) {
-      out.push([pathKey, { t: ts, k: 'o' }, path[0]!]);
-      flattenPatch(value, ts, path, out);
+      out.push([pathKey, stamp('o'), path[0]!]);
+      flattenPatch(value, order, path, out);
     } else {
       // A private canonical copy: the stored value neither aliases the caller's patch nor depends on its key order.
-      out.push([pathKey, { t: ts, k: 'v', v: canonicalize(value) }, path[0]!]);
+      out.push([pathKey, { ...stamp('v'), v: canonicalize(value) }, path[0]!]);
     }
   }
 }
@@ -265,17 +328,17 @@ function topPrefix(key: string): string {
 
 /**
  * The visible tree under `parentKey`. `ceiling` is the max clearedAt of all ancestors: an entry is
- * visible only if it is newer than every value/tombstone ever written at an ancestor. Strictly newer:
- * at equal ts a value beats an object marker, so in the equivalent replay order the value came last
- * and wiped the descendant written at that same ts. (Ancestors being 'o' is implied by walking only
- * through 'o' nodes.)
+ * visible only if its stamp is above every value/tombstone ever written at an ancestor. Strictly
+ * above: at an equal stamp a value beats an object marker, so in the equivalent replay order the value
+ * came last and wiped the descendant written with that same stamp. (Ancestors being 'o' is implied by
+ * walking only through 'o' nodes.)
  */
-function walk<L>(index: Map<string, Child[]>, parentKey: string, ceiling: number, leaf: (e: Entry) => L): Record<string, unknown> {
+function walk<L>(index: Map<string, Child[]>, parentKey: string, ceiling: Stamp, leaf: (e: Entry) => L): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const { name, key, entry } of index.get(parentKey) ?? []) {
-    if (entry.t <= ceiling || entry.k === 'd') continue;
+    if (entry.k === 'd' || compareStamps(stampOf(entry), ceiling) <= 0) continue;
     if (entry.k === 'v') setOwn(out, name, leaf(entry));
-    else setOwn(out, name, walk(index, key, Math.max(ceiling, clearedAt(entry)), leaf));
+    else setOwn(out, name, walk(index, key, maxStamp(ceiling, clearedAt(entry)), leaf));
   }
   return out;
 }
@@ -284,12 +347,12 @@ const leafValue = (e: Entry): JsonValue => e.v ?? null;
 
 /** The visible document of a section. */
 export function materialize(meta: SectionMeta): JsonObject {
-  return walk(indexChildren(meta, Object.keys(meta)), '[]', -Infinity, leafValue) as JsonObject;
+  return walk(indexChildren(meta, Object.keys(meta)), ROOT_KEY, NEVER, leafValue) as JsonObject;
 }
 
 /** Per-leaf metadata shaped like the visible document; leaves are `{ ts }` (epoch ms of the write that set them). */
 export function metadataTree(meta: SectionMeta): MetadataTree {
-  return walk(indexChildren(meta, Object.keys(meta)), '[]', -Infinity, (e) => ({ ts: e.t })) as MetadataTree;
+  return walk(indexChildren(meta, Object.keys(meta)), ROOT_KEY, NEVER, (e) => ({ ts: e.t })) as MetadataTree;
 }
 
 /** The merge patch that turns `before` into `after` (deletions as null, unchanged keys omitted). */
@@ -460,11 +523,28 @@ class Validator {
 // Forgetting: tombstones and shadowed entries older than the horizon
 // ---------------------------------------------------------------------------------------------
 
-/** The newest `t` in a section (its clock), or -Infinity for an empty one. Every entry's `c` is at most this. */
+/**
+ * The newest `t` ever written to a section (its clock), or -Infinity for an empty one. Usually some
+ * entry carries it; when a write with a higher seq but an older `t` superseded that entry, the root
+ * key `[]` remembers it (`withClock`), so the clock never goes back and the horizon never moves back.
+ */
 export function newestWrite(meta: SectionMeta): number {
   let newest = -Infinity;
   for (const key of Object.keys(meta)) if (meta[key]!.t > newest) newest = meta[key]!.t;
   return newest;
+}
+
+/**
+ * Stores the clock in `meta` (a map this module has just built; mutated and returned) at the root key
+ * exactly when no other entry carries it, so a section whose entries carry it — every section written
+ * without seq — never has a root entry, and equal histories give equal maps.
+ */
+function withClock(meta: SectionMeta, clock: number): SectionMeta {
+  let carried = -Infinity;
+  for (const key of Object.keys(meta)) if (key !== ROOT_KEY && meta[key]!.t > carried) carried = meta[key]!.t;
+  if (carried < clock) meta[ROOT_KEY] = { t: clock, k: 'o' };
+  else delete meta[ROOT_KEY];
+  return meta;
 }
 
 /**
@@ -478,16 +558,21 @@ export function horizonOf(meta: SectionMeta, ttlMs: number): number {
 }
 
 /**
- * Drops what no patch inside the horizon can observe any more: a tombstone older than `horizon` with
+ * Drops what no patch inside the window can observe any more: a tombstone older than `horizon` with
  * everything below it, an entry older than `horizon` that an ancestor's value or deletion already hides
- * (with everything below it), and a clearedAt `c` older than `horizon` (whatever it hid is dropped
- * with it). The visible document does not change. Returns `meta` itself when there is nothing to drop.
+ * (with everything below it), a clearedAt `c` older than `horizon`, and whatever such a clearedAt hid,
+ * however recent its `t` (only a write ranked below one made before the horizon can be hidden by it).
+ * The visible document does not change. Returns `meta` itself when there is nothing to drop.
  *
- * Why merges stay order-independent: every entry a later patch brings at or after the horizon beats
- * whatever was dropped at its path, and any `c` it could have been hidden by is older than itself, so
- * merging into the collected map gives the collected merge of the full map. Behind the horizon, that
- * no longer holds; `applyPatch` therefore ignores an incoming entry older than the horizon at a path
- * the section holds nothing for (it cannot tell "never set" from "deleted and forgotten").
+ * Why merges stay order-independent: a patch is inside the window when its `t` is at or after the
+ * horizon and its seq is not below the seq of any write made before the horizon (a device whose seq
+ * never goes back, reporting within `ttl` of its newest report, is always inside; without seq the
+ * second condition holds as long as no write made before the horizon had one). Every entry such a
+ * patch brings beats whatever was dropped at its path — a dropped entry is older than the horizon, or
+ * ranked at or below a clearedAt that is — and any clearedAt it could have been hidden by is ranked
+ * below it, so merging into the collected map gives the collected merge of the full map. Outside the
+ * window that no longer holds; `applyPatch` therefore ignores an incoming entry older than the horizon
+ * at a path the section holds nothing for (it cannot tell "never set" from "deleted and forgotten").
  */
 export function collectMeta(meta: SectionMeta, horizon: number): SectionMeta {
   const drop = new Set<string>();
@@ -496,26 +581,29 @@ export function collectMeta(meta: SectionMeta, horizon: number): SectionMeta {
     drop.add(key);
     for (const child of index.get(key) ?? []) dropSubtree(index, child.key);
   };
-  const visit = (index: Map<string, Child[]>, parentKey: string, ceiling: number): void => {
+  // `ceiling`: the max clearedAt of the ancestors; `forgotten`: the max of those older than the horizon.
+  const visit = (index: Map<string, Child[]>, parentKey: string, ceiling: Stamp, forgotten: Stamp): void => {
     for (const { key, entry } of index.get(parentKey) ?? []) {
-      if (entry.t < horizon && (entry.k === 'd' || entry.t <= ceiling)) {
+      const stamp = stampOf(entry);
+      if ((entry.t < horizon && (entry.k === 'd' || compareStamps(stamp, ceiling) <= 0)) || compareStamps(stamp, forgotten) <= 0) {
         dropSubtree(index, key);
         continue;
       }
       if (entry.c !== undefined && entry.c < horizon) strip.add(key);
-      // The unstripped clearedAt: what it hid is older than the horizon and is dropped here.
-      visit(index, key, Math.max(ceiling, clearedAt(entry)));
+      // The unstripped clearedAt: what it hid is dropped here (it is at or below `forgotten` when old).
+      const cleared = clearedAt(entry);
+      visit(index, key, maxStamp(ceiling, cleared), cleared.t < horizon ? maxStamp(forgotten, cleared) : forgotten);
     }
   };
-  visit(indexChildren(meta, Object.keys(meta)), '[]', -Infinity);
+  visit(indexChildren(meta, Object.keys(meta)), ROOT_KEY, NEVER, NEVER);
   if (drop.size === 0 && strip.size === 0) return meta;
   const out: SectionMeta = {};
   for (const key of Object.keys(meta)) {
-    if (drop.has(key)) continue;
+    if (drop.has(key) || key === ROOT_KEY) continue;
     const entry = meta[key]!;
-    out[key] = strip.has(key) ? withClearedAt(entry, entry.k === 'o' ? -Infinity : entry.t) : entry;
+    out[key] = strip.has(key) ? withClearedAt(entry, ownClearedAt(entry)) : entry;
   }
-  return out;
+  return withClock(out, newestWrite(meta));
 }
 
 /** Objects and leaves of a visible document: exactly the number of entries that are visible. */
@@ -531,11 +619,13 @@ function countNodes(doc: JsonObject): number {
 /**
  * Whether `collectMeta(meta, horizon)` could drop anything, without building the tree: an old
  * tombstone, an old clearedAt, or more non-tombstone entries than `doc` has nodes (a hidden entry,
- * which may be old). Keeps a twin that only sets values from paying for the tree on every write.
+ * which may be old or hidden by an old clearedAt). Keeps a twin that only sets values from paying for
+ * the tree on every write.
  */
 function mayCollect(meta: SectionMeta, doc: JsonObject, horizon: number): boolean {
   let present = 0;
   for (const key of Object.keys(meta)) {
+    if (key === ROOT_KEY) continue;
     const entry = meta[key]!;
     if (entry.k === 'd') {
       if (entry.t < horizon) return true;
@@ -547,14 +637,21 @@ function mayCollect(meta: SectionMeta, doc: JsonObject, horizon: number): boolea
   return present > countNodes(doc);
 }
 
+/** Metadata entries that count against `maxMetadataEntries`: paths, not the root's clock. */
+function entryCount(meta: SectionMeta): number {
+  const n = Object.keys(meta).length;
+  return hasOwn(meta, ROOT_KEY) ? n - 1 : n;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Applying a patch
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Validates `patch` in full, then merges it into `state` as of time `ts` (epoch ms). Never partial:
- * on any error the state is untouched. A replay, or a patch entirely superseded by newer writes,
- * is accepted with `changed: false`.
+ * Validates `patch` in full, then merges it into `state` at `order`: its seq if the device sent one,
+ * then its time `ts` (epoch ms); a bare number is a time without seq. Never partial: on any error the
+ * state is untouched. A replay, or a patch entirely superseded by higher-ranked writes, is accepted
+ * with `changed: false`.
  *
  * A written section is then collected (`collectMeta`) at its horizon, `limits.tombstoneTtlMs` behind
  * its newest write. An entry of the patch older than the horizon lands only where the section still
@@ -564,18 +661,24 @@ function mayCollect(meta: SectionMeta, doc: JsonObject, horizon: number): boolea
  *
  * @param label how the patch root is named in error messages ("state" for the MQTT payload field).
  */
-export function applyPatch(state: SectionState, patch: unknown, ts: number, limits: TwinLimits, label = 'state'): ApplyResult {
-  // A NaN or infinite ts would break the total order the whole design rests on: a caller bug, not input.
+export function applyPatch(state: SectionState, patch: unknown, order: WriteOrder | number, limits: TwinLimits, label = 'state'): ApplyResult {
+  const { ts, seq } = typeof order === 'number' ? { ts: order, seq: undefined } : order;
+  // A NaN or infinite ts, or a seq that is not an exact integer, would break the total order the
+  // whole design rests on: a caller bug (the contract validates what devices send), not input.
   if (!Number.isFinite(ts) || ts < 0) throw new RangeError(`applyPatch: ts must be a finite, non-negative epoch-ms number (got ${ts})`);
+  if (seq !== undefined && !(Number.isSafeInteger(seq) && seq >= 0)) {
+    throw new RangeError(`applyPatch: seq must be a non-negative safe integer (got ${seq})`);
+  }
 
   const error = new Validator(limits, label).patch(patch);
   if (error) return { ok: false, error };
 
   const entries: Array<[string, Entry, string]> = [];
-  flattenPatch(patch as JsonObject, ts, [], entries);
+  flattenPatch(patch as JsonObject, seq === undefined ? { ts } : { ts, seq }, [], entries);
 
   // Paths in one patch are distinct, so each entry merges independently against the old map.
-  const horizon = horizonOf(state.meta, limits.tombstoneTtlMs);
+  const clock = newestWrite(state.meta);
+  const horizon = clock - limits.tombstoneTtlMs;
   const updates = new Map<string, Entry>();
   const touched = new Set<string>(); // top-level names with a changed entry at or below them
   for (const [key, entry, top] of entries) {
@@ -588,7 +691,10 @@ export function applyPatch(state: SectionState, patch: unknown, ts: number, limi
     updates.set(key, merged);
     touched.add(top);
   }
-  if (updates.size === 0) return { ok: true, changed: false, metaChanged: false, state, applied: {} };
+  // A write that loses everywhere may still be the newest in time (ranked below by seq), and the clock
+  // must not depend on whether it came before or after what beat it.
+  const newClock = entries.length > 0 ? Math.max(clock, ts) : clock;
+  if (updates.size === 0 && newClock === clock) return { ok: true, changed: false, metaChanged: false, state, applied: {} };
 
   // A new map (the caller's state stays untouched). Copied key by key: several times faster than
   // spreading a large object. The same pass picks out the keys under touched names: visibility at a
@@ -605,7 +711,7 @@ export function applyPatch(state: SectionState, patch: unknown, ts: number, limi
     meta[key] = entry;
     keys.push(key);
   }
-  const fresh = walk(indexChildren(meta, keys), '[]', -Infinity, leafValue) as JsonObject;
+  const fresh = walk(indexChildren(meta, keys), ROOT_KEY, NEVER, leafValue) as JsonObject;
   const before: JsonObject = {};
   for (const name of touched) if (hasOwn(state.doc, name)) setOwn(before, name, state.doc[name]!);
   const applied = diffDocs(before, fresh);
@@ -629,9 +735,10 @@ export function applyPatch(state: SectionState, patch: unknown, ts: number, limi
       };
     }
   }
-  // The newest write is now max(old newest, ts): an update either carries ts or only raises a `c` below it.
-  const newHorizon = Math.max(horizon, ts - limits.tombstoneTtlMs);
+  const newHorizon = newClock - limits.tombstoneTtlMs;
   if (mayCollect(meta, doc, newHorizon)) meta = collectMeta(meta, newHorizon);
+  // `meta` is this call's own copy (collectMeta returns it or a new map), so setting the clock is safe.
+  meta = withClock(meta, newClock);
   const capError = metadataCapError(meta, state.meta, limits, label);
   if (capError) return { ok: false, error: capError };
   return { ok: true, changed, metaChanged: true, state: { meta, doc }, applied };
@@ -642,8 +749,8 @@ export function applyPatch(state: SectionState, patch: unknown, ts: number, limi
  * replay) is accepted even above it, so a device over a lowered cap can still clean up.
  */
 function metadataCapError(meta: SectionMeta, before: SectionMeta, limits: TwinLimits, label: string): TwinValidationError | undefined {
-  const count = Object.keys(meta).length;
-  if (count <= limits.maxMetadataEntries || count <= Object.keys(before).length) return undefined;
+  const count = entryCount(meta);
+  if (count <= limits.maxMetadataEntries || count <= entryCount(before)) return undefined;
   return new TwinValidationError(
     'METADATA_TOO_LARGE',
     `${label} would keep ${count} metadata entries (its keys, objects and the deletions remembered for ${limits.tombstoneTtlMs} ms); ` +

@@ -95,12 +95,13 @@ export function createBridge(options: BridgeOptions) {
       await publishJson(topics.reportedRejected(msg.deviceId), rejection(parsed.error, parsed.error.clientToken));
       return;
     }
-    const { state, ts, clientToken } = parsed.value;
+    const { state, ts, seq, clientToken } = parsed.value;
     const outcome = await twins.applyPatch({
       deviceId: msg.deviceId,
       section: 'reported',
       patch: state,
       ts,
+      ...(seq === undefined ? {} : { seq }),
       source: 'device',
       actor: `device:${msg.deviceId}`,
     });

@@ -1,5 +1,5 @@
 /**
- * Payloads of device contract v1 (docs/device-contract.md), with the validation of what devices send. Pure: the
+ * Payloads of device contract v1.1 (docs/device-contract.md), with the validation of what devices send. Pure: the
  * bridge feeds it bytes and publishes what it returns.
  */
 import type { JsonObject, JsonValue } from '../domain/twin.ts';
@@ -13,6 +13,11 @@ export interface ReportedMessage {
   state: JsonObject;
   /** When the device observed this state: epoch ms or ISO-8601. Defaults to receive time. */
   ts?: number | string;
+  /**
+   * v1.1: the device's own sequence number for its reports, a non-negative safe integer that never goes
+   * back over the device's life. Orders reports before `ts` does (docs/twins.md).
+   */
+  seq?: number;
   /** Echoed in the reply so the device can match it to this message. */
   clientToken?: string;
 }
@@ -94,8 +99,25 @@ function readClientToken(body: Record<string, unknown>): Parsed<string | undefin
   return { ok: true, value: token };
 }
 
+/** A report's `seq` (v1.1): absent, or a non-negative safe integer — what a JSON number can carry exactly. */
+function readSeq(body: Record<string, unknown>, clientToken: string | undefined): Parsed<number | undefined> {
+  const seq = body.seq;
+  if (seq === undefined) return { ok: true, value: undefined };
+  const refuseSeq = (why: string) => refuse('INVALID_SEQ', `seq ${why}`, ['seq'], clientToken);
+  if (typeof seq !== 'number') return refuseSeq(`must be a number, not ${seq === null ? 'null' : Array.isArray(seq) ? 'an array' : `a ${typeof seq}`}`);
+  if (!Number.isInteger(seq)) return refuseSeq(`${seq} is not an integer`);
+  if (seq < 0) return refuseSeq(`${seq} is negative`);
+  // Above 2^53 - 1, distinct integers share one double, so two reports could not be told apart.
+  if (!Number.isSafeInteger(seq)) return refuseSeq(`${seq} is above ${Number.MAX_SAFE_INTEGER} (2^53 - 1), the largest integer JSON numbers carry exactly`);
+  return { ok: true, value: seq };
+}
+
 /** Parses a `twin/reported` message; `now` is the receive time used when the device sends no `ts`. */
-export function parseReported(payload: Buffer, limits: PayloadLimits, now: number): Parsed<{ state: JsonObject; ts: number; clientToken?: string }> {
+export function parseReported(
+  payload: Buffer,
+  limits: PayloadLimits,
+  now: number,
+): Parsed<{ state: JsonObject; ts: number; seq?: number; clientToken?: string }> {
   // `state` sits one level below the message root, hence the +1.
   const parsed = parseJsonBounded(payload, { maxBytes: limits.maxBytes, maxDepth: limits.maxDepth + 1 });
   if (!parsed.ok) return refuse(parsed.code === 'MALFORMED' ? 'MALFORMED_JSON' : parsed.code, parsed.message);
@@ -115,7 +137,9 @@ export function parseReported(payload: Buffer, limits: PayloadLimits, now: numbe
     if (parsedTs instanceof Error) return refuse('INVALID_TIMESTAMP', parsedTs.message, ['ts'], clientToken);
     ts = parsedTs;
   }
-  return { ok: true, value: { state: body.state as JsonObject, ts, ...withToken } };
+  const seq = readSeq(body, clientToken);
+  if (!seq.ok) return seq;
+  return { ok: true, value: { state: body.state as JsonObject, ts, ...(seq.value === undefined ? {} : { seq: seq.value }), ...withToken } };
 }
 
 /** Parses a `twin/get` message; an empty payload is a request without a client token. */

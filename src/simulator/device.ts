@@ -6,7 +6,7 @@
  *   topic, subscribes to its own `twin/#`, announces `online` (retained) and reports its full state;
  * - on its first connection it reads its twin (`twin/get`) and resumes from the state it reported
  *   last, as a real thermostat remembers its settings across a power cycle;
- * - every interval advances the model and reports what changed;
+ * - every interval advances the model and reports what changed, with a `seq` that never goes back;
  * - on a delta, merges it into its state and reports the applied keys back with a clientToken, and
  *   logs the `…/accepted` answer with the version the twin reached;
  * - subscribes to its `commands/#` before it announces `online` (the server sends commands only then),
@@ -129,6 +129,17 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
   function nextTs(): number {
     lastTs = Math.max(now(), lastTs + 1);
     return lastTs;
+  }
+
+  // The reports' seq (contract v1.1), which orders them even when two server instances receive
+  // consecutive reports. It must never go back over the device's life, and a simulated device keeps
+  // nothing across restarts: taken from the clock in microseconds-ish (ms · 1000), it starts a new run
+  // above everything the previous run sent unless that run averaged 1000 reports per millisecond, and
+  // stays a safe integer until the year 2255.
+  let lastReportSeq = 0;
+  function nextReportSeq(): number {
+    lastReportSeq = Math.max(Math.floor(now()) * 1000, lastReportSeq + 1);
+    return lastReportSeq;
   }
 
   function openSession(): void {
@@ -306,7 +317,7 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
     pending.set(clientToken, note === undefined ? { patch } : { patch, note });
     // Answers lost with a dropped connection never come: keep the map from growing without bound.
     if (pending.size > 256) pending.delete(pending.keys().next().value!);
-    const message: ReportedMessage = { state: patch, ts: nextTs(), clientToken };
+    const message: ReportedMessage = { state: patch, ts: nextTs(), seq: nextReportSeq(), clientToken };
     c.publish(topics.twinReported(deviceId), encode(message), { qos: 1 }, (error) => {
       if (error && c === client && !stopped) log(`${label} ! report not sent: ${error.message}`);
     });

@@ -11,6 +11,7 @@ import {
   type JsonValue,
   type SectionMeta,
   type SectionState,
+  type WriteOrder,
 } from '../../src/domain/twin.ts';
 import { deepEqual, isSubset, mergePatch } from './reference.ts';
 
@@ -244,4 +245,83 @@ it('the reference merge patch is RFC 7386 (its appendix A examples)', () => {
     [{}, { a: { bb: { ccc: null } } }, { a: { bb: {} } }],
   ];
   for (const [target, p, result] of cases) expect(mergePatch(target, p)).toEqual(result);
+});
+
+describe('twin reducer properties with seq (contract v1.1)', () => {
+  type Ordered = [JsonObject, WriteOrder];
+  const orderOf = (ts: number, seq: number | undefined): WriteOrder => (seq === undefined ? { ts } : { ts, seq });
+
+  function runOrdered(patches: Ordered[]): SectionState {
+    return patches.reduce((state, [p, order]) => {
+      const result = applyPatch(state, p, order, limits);
+      if (!result.ok) throw result.error;
+      return result.state;
+    }, emptySection());
+  }
+
+  /** Patches with and without seq, seqs and timestamps that often tie, and a second arrival order. */
+  const mixedTwoOrders = fc
+    .array(fc.tuple(patch, fc.integer({ min: 1, max: 4 }), fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined })), { maxLength: 8 })
+    .map((set) => set.map(([p, ts, seq]): Ordered => [p, orderOf(ts, seq)]))
+    .chain((set) => fc.tuple(fc.constant(set), fc.shuffledSubarray(set, { minLength: set.length })));
+
+  it('(S1) any arrival order of patches with and without seq converges to the same metadata and document', () => {
+    let withSeqAndClock = 0;
+    fc.assert(
+      fc.property(mixedTwoOrders, ([order1, order2]) => {
+        const s1 = runOrdered(order1);
+        const s2 = runOrdered(order2);
+        expect(s2.meta).toEqual(s1.meta);
+        expect(JSON.stringify(s2.doc)).toBe(JSON.stringify(s1.doc));
+        expect(JSON.stringify(materialize(s1.meta))).toBe(JSON.stringify(s1.doc));
+        if (Object.hasOwn(s1.meta, '[]')) withSeqAndClock++;
+      }),
+      { numRuns },
+    );
+    // Not vacuous: a higher seq with an older t did supersede the entry that carried the clock.
+    expect(withSeqAndClock).toBeGreaterThan(0);
+  });
+
+  it('(S1b) mergeMeta of per-patch metadata with and without seq, in any grouping, equals applying the patches', () => {
+    fc.assert(
+      fc.property(mixedTwoOrders, ([order1, order2]) => {
+        const metas = order2.map((ordered) => runOrdered([ordered]).meta);
+        const joined = metas.reduceRight<SectionMeta>((acc, m) => mergeMeta(m, acc), {});
+        expect(joined).toEqual(runOrdered(order1).meta);
+      }),
+      { numRuns },
+    );
+  });
+
+  it('(S2) with distinct stamps, the document equals RFC 7386 applied in (seq, ts) order, whatever the timestamps say', () => {
+    // Timestamps are a permutation, so time order and seq order disagree; some patches have no seq.
+    const arrival = fc
+      .array(fc.tuple(patch, fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined })), { maxLength: 8 })
+      .chain((set) => fc.tuple(fc.constant(set), fc.shuffledSubarray([...set.keys()], { minLength: set.length })))
+      .map(([set, times]) => set.map(([p, seq], i): Ordered => [p, orderOf(times[i]! + 1, seq)]))
+      .chain((set) => fc.tuple(fc.constant(set), fc.shuffledSubarray(set, { minLength: set.length })));
+    fc.assert(
+      fc.property(arrival, ([set, order]) => {
+        const rank = ([, o]: Ordered) => [o.seq ?? -1, o.ts] as const;
+        const inStampOrder = [...set].sort((x, y) => rank(x)[0] - rank(y)[0] || rank(x)[1] - rank(y)[1]);
+        const expected = inStampOrder.reduce<JsonValue>((doc, [p]) => mergePatch(doc, p), {});
+        expect(runOrdered(order).doc).toEqual(expected);
+      }),
+      { numRuns },
+    );
+  });
+
+  it('(S3) applying a patch with seq again, right away or after others, changes nothing', () => {
+    fc.assert(
+      fc.property(mixedTwoOrders, fc.nat(), ([order1], pick) => {
+        fc.pre(order1.length > 0);
+        const all = runOrdered(order1);
+        const [p, order] = order1[pick % order1.length]!;
+        const replay = applyPatch(all, p, order, limits);
+        expect(replay).toMatchObject({ ok: true, changed: false, metaChanged: false });
+        if (replay.ok) expect(replay.state).toBe(all);
+      }),
+      { numRuns },
+    );
+  });
 });

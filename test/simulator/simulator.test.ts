@@ -99,6 +99,12 @@ describe(`simulator (${modeName})`, () => {
         return d;
       });
       expect(typeof view.twin.reported.temperature).toBe('number');
+      // Its reports carry seq (contract v1.1), stored on every entry it wrote.
+      const row = await t.database.prisma.twin.findFirstOrThrow({ where: { device: { deviceId: id } }, select: { reportedMeta: true } });
+      // (The root key `[]` only remembers the section's clock; it belongs to no write.)
+      const entries = Object.entries(row.reportedMeta as Record<string, { s?: number }>).flatMap(([key, entry]) => (key === '[]' ? [] : [entry]));
+      expect(entries.length).toBeGreaterThan(0);
+      for (const entry of entries) expect(entry.s).toBeGreaterThan(Date.parse('2020-01-01') * 1000);
       expect(view.tags).toContain('sim');
       expect(view.model?.name).toBe('thermostat');
     }

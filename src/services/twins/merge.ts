@@ -34,7 +34,7 @@ export function mergeOps(ops: TwinOp[], twins: Map<string, WorkingTwin>, limits:
       return () => refusal;
     }
     const ts = request.ts ?? op.receivedAt;
-    const result = applyPatch(twin[request.section], request.patch, ts, limits);
+    const result = applyPatch(twin[request.section], request.patch, request.seq === undefined ? { ts } : { ts, seq: request.seq }, limits);
     if (!result.ok) {
       const { code, message, path } = result.error;
       const refusal = failed(new ValidationError(message, [{ path, message, code }]));

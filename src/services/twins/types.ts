@@ -36,6 +36,8 @@ export interface PatchRequest {
   patch: unknown;
   /** Timestamp of the change (epoch ms); defaults to the time the service receives it. */
   ts?: number;
+  /** The device's sequence number of the change (contract v1.1), which orders it before `ts` does. */
+  seq?: number;
   source: 'device' | 'api';
   actor?: string | null;
   /** Optimistic concurrency: refuse with VersionConflict unless the twin is at this version. */

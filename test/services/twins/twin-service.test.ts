@@ -144,4 +144,22 @@ describe(`the twin service on a database (${modeName})`, () => {
     }
     expect(published).toEqual(changes);
   });
+
+  it('orders reports by seq before ts and stores `s` only on entries written with one (contract v1.1)', async () => {
+    const { twins } = testTwinService(db);
+    const deviceId = uniqueDeviceId();
+    const deviceUuid = await createTwinDevice(db, deviceId);
+
+    await twins.applyPatch({ deviceId, section: 'reported', patch: { legacy: 1 }, ts: 5_000, source: 'device' });
+    await twins.applyPatch({ deviceId, section: 'reported', patch: { r1: 9 }, ts: 1_000, seq: 9, source: 'device' });
+    // Seq 8 arrives last and with a newer ts (another instance's receive time): it still ranks below 9.
+    const late = await twins.applyPatch({ deviceId, section: 'reported', patch: { r1: 8 }, ts: 2_000, seq: 8, source: 'device' });
+    expect(late).toMatchObject({ ok: true, changed: false });
+    const read = await twins.get(deviceId);
+    expect(read.ok && read.twin.reported).toEqual({ legacy: 1, r1: 9 });
+
+    const stored = await db.prisma.twin.findUniqueOrThrow({ where: { deviceId: deviceUuid } });
+    expect(stored.reportedMeta).toEqual({ '["legacy"]': { t: 5_000, k: 'v', v: 1 }, '["r1"]': { t: 1_000, s: 9, k: 'v', v: 9 } });
+    await twins.drain();
+  });
 });
