@@ -50,34 +50,39 @@ export function rowKey(uuid: string, metric: string, ts: number): string {
  * batches of one device committing concurrently (two instances, or two writes in flight on one) each
  * miss the other's seqs, so the cursor may lag behind what is stored until the device's next message
  * (or its resend) is written; it never claims more. GREATEST keeps the later of two such claims, both
- * true, instead of letting the one that commits second move the cursor back (except for a new
- * sequence). The cursor row is written in device order, like every other table here.
+ * true, instead of letting the one that commits second move the cursor back; a new sequence bumps
+ * the cursor's `generation`, so a claim about the old sequence that commits after it is ignored. The
+ * cursor row is written in device order, like every other table here. Every step is a join or a
+ * window over the whole batch, never a lookup per device (those made the statement 3× slower).
  */
 const RECEIPT_CURSOR_CTES = `, seq_input AS (
          SELECT DISTINCT device_id, seq FROM input WHERE seq IS NOT NULL
        ), seq_base AS (
-         SELECT s.device_id,
-                CASE WHEN coalesce(max(c.seq), 0) > 1 AND bool_or(s.seq = 1) THEN 0 ELSE coalesce(max(c.seq), 0) END AS base,
-                coalesce(max(c.seq), 0) > 1 AND bool_or(s.seq = 1) AS restarted
+         SELECT s.device_id, c.generation,
+                coalesce(c.seq, 0) > 1 AND bool_or(s.seq = 1) AS restarted,
+                CASE WHEN coalesce(c.seq, 0) > 1 AND bool_or(s.seq = 1) THEN 0 ELSE coalesce(c.seq, 0) END AS base
            FROM seq_input s LEFT JOIN "TelemetrySeqCursor" c ON c."deviceId" = s.device_id
-          GROUP BY s.device_id
+          GROUP BY s.device_id, c.seq, c.generation
        ), seq_candidate AS (
          SELECT s.device_id, s.seq FROM seq_input s JOIN seq_base b ON b.device_id = s.device_id WHERE s.seq > b.base
          UNION
          SELECT p."deviceId", p.seq FROM "TelemetrySeqPending" p JOIN seq_base b ON b.device_id = p."deviceId" WHERE NOT b.restarted AND p.seq > b.base
+       ), seq_island AS (
+         SELECT device_id, seq, seq - row_number() OVER (PARTITION BY device_id ORDER BY seq) AS island FROM seq_candidate
        ), seq_advanced AS (
-         SELECT b.device_id, b.restarted,
-                coalesce((SELECT max(r.seq) FROM (
-                            SELECT k.seq, k.seq - row_number() OVER (ORDER BY k.seq) AS island FROM seq_candidate k WHERE k.device_id = b.device_id
-                          ) AS r WHERE r.island = b.base), b.base) AS cursor
-           FROM seq_base b
+         SELECT b.device_id, b.restarted, coalesce(b.generation, 0) + CASE WHEN b.restarted THEN 1 ELSE 0 END AS generation,
+                coalesce(max(i.seq), b.base) AS cursor
+           FROM seq_base b LEFT JOIN seq_island i ON i.device_id = b.device_id AND i.island = b.base
+          GROUP BY b.device_id, b.restarted, b.generation, b.base
        ), cursor_upsert AS (
-         INSERT INTO "TelemetrySeqCursor" ("deviceId", seq)
-         SELECT device_id, cursor FROM seq_advanced
+         INSERT INTO "TelemetrySeqCursor" ("deviceId", seq, generation)
+         SELECT device_id, cursor, generation FROM seq_advanced
           ORDER BY device_id
          ON CONFLICT ("deviceId") DO UPDATE
-           SET seq = CASE WHEN (SELECT a.restarted FROM seq_advanced a WHERE a.device_id = EXCLUDED."deviceId") THEN EXCLUDED.seq
-                          ELSE GREATEST("TelemetrySeqCursor".seq, EXCLUDED.seq) END
+           SET seq = CASE WHEN EXCLUDED.generation > "TelemetrySeqCursor".generation THEN EXCLUDED.seq
+                          WHEN EXCLUDED.generation = "TelemetrySeqCursor".generation THEN GREATEST("TelemetrySeqCursor".seq, EXCLUDED.seq)
+                          ELSE "TelemetrySeqCursor".seq END,
+               generation = GREATEST("TelemetrySeqCursor".generation, EXCLUDED.generation)
          RETURNING "deviceId", seq
        ), pending_insert AS (
          INSERT INTO "TelemetrySeqPending" ("deviceId", seq)

@@ -6,6 +6,7 @@ ALTER TABLE "TelemetryPoint" ADD COLUMN     "seq" BIGINT;
 CREATE TABLE "TelemetrySeqCursor" (
     "deviceId" UUID NOT NULL,
     "seq" BIGINT NOT NULL,
+    "generation" INTEGER NOT NULL DEFAULT 0,
 
     CONSTRAINT "TelemetrySeqCursor_pkey" PRIMARY KEY ("deviceId")
 );
