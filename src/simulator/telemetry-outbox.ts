@@ -62,7 +62,8 @@ export class TelemetryOutbox {
 
   constructor(options: TelemetryOutboxOptions) {
     for (const key of ['maxUnconfirmed', 'resendAfterMs', 'maxSends'] as const) {
-      if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new RangeError(`TelemetryOutbox: ${key} must be a positive integer (got ${options[key]})`);
+      if (!Number.isSafeInteger(options[key]) || options[key] < 1)
+        throw new RangeError(`TelemetryOutbox: ${key} must be a positive integer (got ${options[key]})`);
     }
     this.options = { ...options };
   }

@@ -26,8 +26,7 @@ async function device() {
   return { deviceId, client, receipts: `devices/${deviceId}/telemetry/accepted` };
 }
 
-const publish = (client: MqttClient, deviceId: string, body: unknown) =>
-  client.publishAsync(`devices/${deviceId}/telemetry`, JSON.stringify(body), { qos: 1 });
+const publish = (client: MqttClient, deviceId: string, body: unknown) => client.publishAsync(`devices/${deviceId}/telemetry`, JSON.stringify(body), { qos: 1 });
 
 /** Waits for receipts until one confirms `last`; returns every seq received, in order. */
 async function receiptsUntil(messages: ReturnType<typeof messageWaiter>, topic: string, last: number): Promise<number[]> {

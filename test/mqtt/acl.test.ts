@@ -155,10 +155,7 @@ describe('canReceive (delivery to the device)', () => {
     'devices/dev-1/twin/get/rejected',
     'devices/dev-1/commands/c1',
     'devices/dev-1/telemetry/accepted',
-  ])(
-    'delivers its own %s',
-    (topic) => expect(canReceive(ME, topic)).toBe(true),
-  );
+  ])('delivers its own %s', (topic) => expect(canReceive(ME, topic)).toBe(true));
   it.each([
     'devices/dev-1/twin/reported', // its own report, never echoed
     'devices/dev-1/twin/get',

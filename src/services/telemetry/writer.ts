@@ -176,12 +176,12 @@ export function createTelemetryWriter(sql: SqlExecutor): TelemetryWriter {
          FROM input i
         WHERE (SELECT count(*) FROM inserted) < (SELECT count(*) FROM input)
           AND NOT EXISTS (SELECT 1 FROM inserted x WHERE x."deviceId" = i.device_id AND x.metric = i.metric AND x.ts = i.ts)${
-         seqs
-           ? `
+            seqs
+              ? `
        UNION ALL
        SELECT 'c', c."deviceId"::text, NULL, c.seq::text FROM cursor_upsert c`
-           : ''
-       }`,
+              : ''
+          }`,
       [
         textArrayLiteral(uuids),
         arrayLiteral(deviceSlots),
