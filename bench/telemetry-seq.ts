@@ -66,9 +66,13 @@ try {
     }
   }
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
-  console.log(`bench:telemetry-seq — ${scratch ? 'PostgreSQL' : 'PGlite'}, ${DEVICES} devices × ${MESSAGES} messages × 3 points per batch, ${ROUNDS} rounds interleaved`);
+  console.log(
+    `bench:telemetry-seq — ${scratch ? 'PostgreSQL' : 'PGlite'}, ${DEVICES} devices × ${MESSAGES} messages × 3 points per batch, ${ROUNDS} rounds interleaved`,
+  );
   for (const kind of ['plain', 'seq'] as const) {
-    console.log(`  ${kind === 'plain' ? 'without seq' : 'with seq   '}: median ${median(times[kind]).toFixed(1)} ms, min ${Math.min(...times[kind]).toFixed(1)} ms per batch`);
+    console.log(
+      `  ${kind === 'plain' ? 'without seq' : 'with seq   '}: median ${median(times[kind]).toFixed(1)} ms, min ${Math.min(...times[kind]).toFixed(1)} ms per batch`,
+    );
   }
   console.log(`  with ÷ without (medians): ${(median(times.seq) / median(times.plain)).toFixed(2)}`);
 } finally {
