@@ -230,6 +230,10 @@ suite('Mosquitto dynamic security follows Doppel', () => {
     await own.subscribeAsync(`devices/${a.deviceId}/twin/#`, { qos: 1 });
     await own.publishAsync(`devices/${a.deviceId}/twin/reported`, JSON.stringify({ state: { mine: true }, clientToken: 'own' }), { qos: 1 });
     await messages.next(`devices/${a.deviceId}/twin/reported/accepted`);
+    // Its own telemetry receipts reach it (subscribePattern + publishClientReceive of its role).
+    await own.subscribeAsync(`devices/${a.deviceId}/telemetry/accepted`, { qos: 1 });
+    await own.publishAsync(`devices/${a.deviceId}/telemetry`, JSON.stringify({ seq: 1, values: { x: 1 } }), { qos: 1 });
+    expect((await messages.next(`devices/${a.deviceId}/telemetry/accepted`, 30_000)).json).toEqual({ seq: 1 });
     expect(await twinVersion(b.deviceId)).toBe(0);
     expect(await storedPoints(t.database, b.deviceId)).toBe(0);
     expect(messages.seen.some((m) => m.topic.endsWith('/twin/delta') && m.payload.toString().includes('99'))).toBe(false);
