@@ -13,7 +13,9 @@ import { createBatchStore } from '../../../src/services/telemetry/batch-store.ts
 import { createDeviceResolver } from '../../../src/services/telemetry/device-resolver.ts';
 import { createTelemetryWriter } from '../../../src/services/telemetry/writer.ts';
 import { modeName, openTestDatabase, uniqueDeviceId } from '../../support/harness.ts';
-import { createDevice, instrumented } from './fixtures.ts';
+import type { TelemetryReceipts } from '../../../src/services/hooks.ts';
+import { TELEMETRY_BATCHES_METRIC } from '../../../src/services/telemetry/index.ts';
+import { createDevice, instrumented, service } from './fixtures.ts';
 
 let db: Database;
 let closeDatabase: (() => Promise<void>) | undefined;
@@ -159,5 +161,31 @@ describe(`receipt cursors (${modeName})`, () => {
       expect((await first.store(messages(d.deviceId, 5))).receipts.get(d.deviceId)).toBe(5);
       expect(await pending(d.uuid)).toEqual([]);
     }
+  });
+
+  it('reach the telemetryReceipts hook once per committed batch, coalesced per device, only for messages with seq', async () => {
+    const { telemetry, hooks, metrics } = service(db, { batchMaxAgeMs: 50 });
+    const receipts: TelemetryReceipts[] = [];
+    hooks.telemetryReceipts.subscribe((r) => {
+      receipts.push(r);
+    });
+    const withSeq = await createDevice(db);
+    const without = await createDevice(db);
+    const ts = Date.now() - 10_000;
+    // One batch (they wait up to 50 ms together): three messages with seq, one without.
+    const outcomes = await Promise.all([
+      telemetry.ingest(withSeq.deviceId, JSON.stringify({ ts, seq: 1, values: { a: 1 } }), Date.now()),
+      telemetry.ingest(withSeq.deviceId, JSON.stringify({ ts: ts + 1, seq: 2, values: { a: 2 } }), Date.now()),
+      telemetry.ingest(withSeq.deviceId, JSON.stringify({ ts: ts + 2, seq: 3, values: { a: 3 } }), Date.now()),
+      telemetry.ingest(without.deviceId, JSON.stringify({ ts, values: { a: 1 } }), Date.now()),
+    ]);
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    await telemetry.drain();
+    const cursors = receipts.flatMap((r) => [...r.cursors]);
+    expect(cursors.filter(([id]) => id === without.deviceId)).toEqual([]);
+    expect(cursors.filter(([id]) => id === withSeq.deviceId).at(-1)).toEqual([withSeq.deviceId, 3]);
+    // At most one emission per stored batch, each with one cursor per device (a map): coalesced.
+    expect(receipts.length).toBeGreaterThanOrEqual(1);
+    expect(receipts.length).toBeLessThanOrEqual(metrics.get(TELEMETRY_BATCHES_METRIC, { result: 'stored' }) ?? 0);
   });
 });
