@@ -110,6 +110,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     twinLimits: config.twinLimits,
     loadDelta: (deviceId) => twins.readDelta(deviceId),
     commands,
+    receipts: hooks.telemetryReceipts,
   });
   const sessions: DeviceSessions = {
     disconnect: (deviceId) => transport.disconnect(deviceId),

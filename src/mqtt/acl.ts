@@ -1,7 +1,8 @@
 /**
  * Device topic ACL (docs/device-contract.md, docs/security.md): a device may publish only to its own `telemetry`, `twin/reported`,
  * `twin/get`, `commands/{commandId}/ack` and `status`, and subscribe only to its own `twin/#` and
- * `commands/#` (or narrower filters inside them). Everything else is refused — other devices' topics,
+ * `commands/#` (or narrower filters inside them) and its `telemetry/accepted` (receipts, exactly that
+ * topic: `telemetry/#` would echo its own telemetry back). Everything else is refused — other devices' topics,
  * `#`, `devices/#`, `devices/+/…`, `$SYS/#`, `$share/…`, wildcards in a publish topic.
  *
  * Pure functions and data, no I/O, and the only place these rules live: the embedded broker enforces
@@ -20,10 +21,14 @@ export function canPublish(deviceId: string, topic: string): boolean {
   return parsed !== null && parsed.deviceId === deviceId;
 }
 
-/** May `deviceId` subscribe to `filter`? Only within its own `twin/#` and `commands/#`. */
+/** May `deviceId` subscribe to `filter`? Only within its own `twin/#` and `commands/#`, or to exactly its own `telemetry/accepted`. */
 export function canSubscribe(deviceId: string, filter: string): boolean {
   if (!isValidDeviceId(deviceId)) return false;
-  return isFilterWithin(filter, topics.twinFilter(deviceId)) || isFilterWithin(filter, topics.commandsFilter(deviceId));
+  return (
+    isFilterWithin(filter, topics.twinFilter(deviceId)) ||
+    isFilterWithin(filter, topics.commandsFilter(deviceId)) ||
+    filter === topics.telemetryAccepted(deviceId)
+  );
 }
 
 /**

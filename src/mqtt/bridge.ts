@@ -23,11 +23,13 @@ import {
   type GetAccepted,
   type Rejected,
   type ReportedAccepted,
+  type TelemetryAccepted,
 } from './contract.ts';
 import { topics } from './topics.ts';
 import type { ConnectionEvent, InboundMessage, MqttTransport } from './transport.ts';
 import type { LastSeenTracker } from '../services/presence.ts';
 import { SchemaValidationError } from '../domain/errors.ts';
+import type { StoredHook, TelemetryReceipts } from '../services/hooks.ts';
 
 export interface BridgeOptions {
   transport: MqttTransport;
@@ -44,6 +46,8 @@ export interface BridgeOptions {
   loadDelta: (deviceId: string) => Promise<DeltaMessage | null>;
   /** Command acks and delivery on (re)connect. */
   commands: Pick<CommandService, 'handleAck' | 'onConnected'>;
+  /** Telemetry receipt cursors of committed batches, published to `devices/{id}/telemetry/accepted`. */
+  receipts?: StoredHook<TelemetryReceipts>;
 }
 
 export const REJECTED_METRIC = 'doppel_mqtt_rejected_total';
@@ -235,6 +239,13 @@ export function createBridge(options: BridgeOptions) {
 
   twins.onDeltaChanged((deviceId: string, version: number, delta: JsonObject) => {
     void publishDelta(deviceId, { version, delta });
+  });
+
+  // Published only after the batch committed (the hook fires then). QoS 1, not retained: a device that
+  // was away misses it, and the next receipt (or its resend's) says as much. The broker drops it when
+  // the device did not subscribe.
+  options.receipts?.subscribe(async ({ cursors }) => {
+    await Promise.all([...cursors].map(([deviceId, seq]) => publishJson(topics.telemetryAccepted(deviceId), { seq } satisfies TelemetryAccepted)));
   });
 
   transport.setMessageHandler(handle);

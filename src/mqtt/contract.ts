@@ -202,3 +202,11 @@ export function parseAck(payload: Buffer, limits: Pick<PayloadLimits, 'maxBytes'
     },
   };
 }
+
+/**
+ * `devices/{id}/telemetry/accepted` (contract v1.1, QoS 1, not retained): the highest `seq` such that
+ * every telemetry message from seq 1 up to it is stored. At most one per device per stored batch.
+ */
+export interface TelemetryAccepted {
+  seq: number;
+}

@@ -3,6 +3,7 @@
  * everything else asks it, so a change to the contract is a change here.
  *
  *   devices/{id}/telemetry                      device → server
+ *   devices/{id}/telemetry/accepted             server → device (v1.1 receipts, QoS 1)
  *   devices/{id}/twin/reported                  device → server
  *   devices/{id}/twin/reported/accepted|rejected server → device
  *   devices/{id}/twin/get                       device → server
@@ -92,6 +93,7 @@ export const topics = {
   commandAck: (id: string, commandId: string) => `${command(id, commandId)}/ack`,
   status: (id: string) => `${device(id)}/status`,
   // server → device
+  telemetryAccepted: (id: string) => `${device(id)}/telemetry/accepted`,
   reportedAccepted: (id: string) => `${device(id)}/twin/reported/accepted`,
   reportedRejected: (id: string) => `${device(id)}/twin/reported/rejected`,
   getAccepted: (id: string) => `${device(id)}/twin/get/accepted`,
@@ -110,8 +112,11 @@ export const topics = {
 export function deviceTopicTemplates(deviceLevel: string): {
   /** Topics the device may publish to (device → server). `+` in `commandAck` stands for any command id. */
   publish: { telemetry: string; twinReported: string; twinGet: string; commandAck: string; status: string };
-  /** Filters the device may subscribe to, or narrow (server → device). */
-  subscribe: { twin: string; commands: string };
+  /**
+   * Filters the device may subscribe to, or narrow (server → device). `telemetryReceipts` is a single
+   * topic: it may be subscribed to only as it is.
+   */
+  subscribe: { twin: string; commands: string; telemetryReceipts: string };
 } {
   const d = `${ROOT}/${deviceLevel}`;
   return {
@@ -122,7 +127,7 @@ export function deviceTopicTemplates(deviceLevel: string): {
       commandAck: `${d}/commands/+/ack`,
       status: `${d}/status`,
     },
-    subscribe: { twin: `${d}/twin/#`, commands: `${d}/commands/#` },
+    subscribe: { twin: `${d}/twin/#`, commands: `${d}/commands/#`, telemetryReceipts: `${d}/telemetry/accepted` },
   };
 }
 

@@ -72,6 +72,19 @@ export interface TelemetryStored {
   devices: TelemetryEvent[];
 }
 
+/**
+ * The telemetry receipts one batch committed (docs/telemetry.md "Receipts"): for each device whose
+ * messages in the batch carried `seq` (replays included), its cursor after the batch — the highest
+ * seq such that every seq from 1 up to it is stored. The transport tells the devices
+ * (`devices/{id}/telemetry/accepted`).
+ */
+export interface TelemetryReceipts {
+  /** When the batch was committed, epoch ms. */
+  at: number;
+  /** Device id → cursor. At least one entry. */
+  cursors: ReadonlyMap<string, number>;
+}
+
 /** The twin changes one write committed: each accepted patch that changed a twin, once. */
 export interface TwinsStored {
   /** When the write was committed, epoch ms. */
@@ -82,6 +95,8 @@ export interface TwinsStored {
 /** The hooks of the storing services, created once by the app and handed to producers and consumers. */
 export interface DomainHooks {
   telemetryStored: StoredHookEmitter<TelemetryStored>;
+  /** Emitted once per committed batch with seq-bearing messages, after its messages were answered. */
+  telemetryReceipts: StoredHookEmitter<TelemetryReceipts>;
   twinsStored: StoredHookEmitter<TwinsStored>;
 }
 
@@ -89,6 +104,7 @@ export function createDomainHooks(options: { logger: Logger; metrics: Metrics })
   options.metrics.describe(HOOK_FAILURES_METRIC, 'Stored-hook listeners that threw, by hook.');
   return {
     telemetryStored: createStoredHook('telemetryStored', options),
+    telemetryReceipts: createStoredHook('telemetryReceipts', options),
     twinsStored: createStoredHook('twinsStored', options),
   };
 }

@@ -6,7 +6,9 @@
  *   topic, subscribes to its own `twin/#`, announces `online` (retained) and reports its full state;
  * - on its first connection it reads its twin (`twin/get`) and resumes from the state it reported
  *   last, as a real thermostat remembers its settings across a power cycle;
- * - every interval advances the model and reports what changed, with a `seq` that never goes back;
+ * - every interval advances the model and reports what changed, with a `seq` that never goes back,
+ *   and publishes its temperature as telemetry with a `seq` (contract v1.1): it subscribes to its
+ *   `telemetry/accepted` receipts and keeps and resends what they have not confirmed (telemetry-outbox.ts);
  * - on a delta, merges it into its state and reports the applied keys back with a clientToken, and
  *   logs the `…/accepted` answer with the version the twin reached;
  * - subscribes to its `commands/#` before it announces `online` (the server sends commands only then),
@@ -32,6 +34,7 @@ import { topics } from '../mqtt/topics.ts';
 import type { JsonObject } from '../domain/twin.ts';
 import { isPlainObject } from '../domain/twin.ts';
 import type { DeviceCredentials } from './credentials.ts';
+import { TelemetryOutbox, type OutboxMessage, type TelemetryOutboxCounts, type TelemetryOutboxOptions } from './telemetry-outbox.ts';
 import { applyDelta, DEFAULT_PHYSICS, initialState, mergePatch, runCommand, tick, type Random, type ThermostatPhysics } from './model.ts';
 
 export interface SimulatedDeviceOptions {
@@ -64,6 +67,8 @@ export interface SimulatedDeviceOptions {
   retryDelayMs?: number;
   /** How long the first connection waits for the `twin/get` answer before starting from defaults, ms. Default 3000. */
   resumeTimeoutMs?: number;
+  /** Telemetry kept until a receipt confirms it. Default: 1000 messages, resent after max(5 intervals, 5 s), given up on after 10 sends. */
+  telemetryOutbox?: Partial<TelemetryOutboxOptions>;
 }
 
 export interface SimulatedDevice {
@@ -76,6 +81,8 @@ export interface SimulatedDevice {
   start(): Promise<void>;
   /** Publishes `offline`, disconnects cleanly and stops every timer. Safe to call more than once. */
   stop(): Promise<void>;
+  /** Its telemetry: sent, resent, confirmed by receipts, dropped (outbox full), abandoned, unconfirmed now. */
+  readonly telemetry: TelemetryOutboxCounts;
 }
 
 /** Contract v1 status word, typed so a typo cannot reach the wire. */
@@ -123,6 +130,12 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
   let tickTimer: NodeJS.Timeout | undefined;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let firstOnline: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  const outbox = new TelemetryOutbox({
+    maxUnconfirmed: 1000,
+    resendAfterMs: Math.max(5 * intervalMs, 5000),
+    maxSends: 10,
+    ...options.telemetryOutbox,
+  });
 
   // Device timestamps, strictly increasing: two reports in one millisecond must not tie, or the
   // server's tie-break (not arrival order) would decide which value of a leaf wins.
@@ -167,7 +180,7 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
   async function onConnect(c: MqttClient): Promise<void> {
     try {
       // Commands before `online`: the server publishes commands only after a device announced it.
-      await c.subscribeAsync([topics.twinFilter(deviceId), topics.commandsFilter(deviceId)], { qos: 1 });
+      await c.subscribeAsync([topics.twinFilter(deviceId), topics.commandsFilter(deviceId), topics.telemetryAccepted(deviceId)], { qos: 1 });
       await c.publishAsync(topics.status(deviceId), ONLINE, { qos: 1, retain: true });
     } catch (error) {
       if (c === client && !stopped) log(`${label} ! could not subscribe or announce online: ${(error as Error).message}`);
@@ -207,7 +220,11 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
 
   function onMessage(c: MqttClient, topic: string, payload: Buffer): void {
     if (c !== client || stopped) return;
-    if (topic.startsWith(commandPrefix) && !topic.includes('/', commandPrefix.length)) {
+    if (topic === topics.telemetryAccepted(deviceId)) {
+      const receipt = parseJson(payload);
+      if (isPlainObject(receipt) && typeof receipt.seq === 'number') outbox.confirm(receipt.seq);
+      else log(`${label} ! ignored a malformed telemetry receipt: ${payload.toString('utf8').slice(0, 120)}`);
+    } else if (topic.startsWith(commandPrefix) && !topic.includes('/', commandPrefix.length)) {
       onCommand(c, topic.slice(commandPrefix.length), payload);
     } else if (topic === topics.delta(deviceId)) {
       // An empty retained payload means the server cleared the delta (device deleted): nothing to do.
@@ -385,6 +402,22 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
       return;
     }
     if (Object.keys(advanced.changed).length > 0) report(advanced.changed);
+    sendTelemetry(t);
+  }
+
+  /** This interval's reading, then whatever the receipts have not confirmed in time. */
+  function sendTelemetry(t: number): void {
+    const c = client;
+    if (!c || !c.connected || typeof state.temperature !== 'number') return;
+    const reading = outbox.offer({ temperature: state.temperature }, nextTs(), t);
+    for (const message of [...outbox.due(t), ...(reading ? [reading] : [])]) publishTelemetry(c, message);
+  }
+
+  function publishTelemetry(c: MqttClient, message: OutboxMessage): void {
+    c.publish(topics.telemetry(deviceId), encode(message), { qos: 1 }, (error) => {
+      // Kept in the outbox: resent when due.
+      if (error && c === client && !stopped) log(`${label} ! telemetry seq ${message.seq} not sent: ${error.message}`);
+    });
   }
 
   function dropAbruptly(): void {
@@ -407,6 +440,9 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
     },
     get online() {
       return online;
+    },
+    get telemetry() {
+      return outbox.stats;
     },
     start() {
       if (stopped) return Promise.reject(new Error(`${deviceId} is stopped`));
@@ -450,6 +486,12 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
       client = undefined;
       const wasOnline = online;
       online = false;
+      const sent = outbox.stats;
+      if (sent.sent > 0) {
+        log(
+          `${label} telemetry: ${sent.sent} sent, ${sent.confirmed} confirmed by receipts, ${sent.unconfirmed} unconfirmed, ${sent.resent} resent, ${sent.dropped} dropped (outbox full), ${sent.abandoned} abandoned`,
+        );
+      }
       if (!c) return;
       if (wasOnline && c.connected) {
         // Say goodbye properly: retained `offline`, then DISCONNECT, so the Last Will is discarded.

@@ -59,15 +59,27 @@ suite('device authentication and topic ACLs (embedded broker)', () => {
     const a = await register();
     const b = await register();
     const client = await t.mqtt({ username: a.deviceId, password: a.password, clientId: `${a.deviceId}-s` });
-    for (const filter of ['#', 'devices/#', '$SYS/#', `devices/${b.deviceId}/twin/#`, 'devices/+/twin/delta', `devices/${a.deviceId}/telemetry`]) {
+    for (const filter of [
+      '#',
+      'devices/#',
+      '$SYS/#',
+      `devices/${b.deviceId}/twin/#`,
+      'devices/+/twin/delta',
+      `devices/${a.deviceId}/telemetry`,
+      `devices/${b.deviceId}/telemetry/accepted`,
+      'devices/+/telemetry/accepted',
+      `devices/${a.deviceId}/telemetry/#`,
+    ]) {
       const granted = await client.subscribeAsync(filter, { qos: 1 }).then(
         (g) => g[0]?.qos,
         (error: { packet?: { granted?: number[] } }) => error.packet?.granted?.[0],
       );
       expect(granted, filter).toBe(128);
     }
-    const own = await client.subscribeAsync([`devices/${a.deviceId}/twin/#`, `devices/${a.deviceId}/commands/#`], { qos: 1 });
-    expect(own.map((g) => g.qos)).toEqual([1, 1]);
+    const own = await client.subscribeAsync([`devices/${a.deviceId}/twin/#`, `devices/${a.deviceId}/commands/#`, `devices/${a.deviceId}/telemetry/accepted`], {
+      qos: 1,
+    });
+    expect(own.map((g) => g.qos)).toEqual([1, 1, 1]);
   });
 
   it('rotating credentials disconnects the session and retires the old secret', async () => {

@@ -192,14 +192,25 @@ suite('Mosquitto dynamic security follows Doppel', () => {
     const a = await register();
     const b = await register();
     const c = await device(a.deviceId, a.password);
-    const filters = ['#', 'devices/#', '$SYS/#', `devices/${b.deviceId}/twin/#`, `devices/${b.deviceId}/commands/#`, 'devices/+/twin/delta'];
+    const filters = [
+      '#',
+      'devices/#',
+      '$SYS/#',
+      `devices/${b.deviceId}/twin/#`,
+      `devices/${b.deviceId}/commands/#`,
+      'devices/+/twin/delta',
+      `devices/${b.deviceId}/telemetry/accepted`,
+      `devices/${a.deviceId}/telemetry/#`,
+    ];
     const granted = await c.subscribeAsync(filters, { qos: 1 }).then(
       (g) => g.map((x) => x.qos),
       (error: { packet?: { granted?: number[] } }) => error.packet?.granted,
     );
     expect(granted).toEqual(filters.map(() => 128));
-    const ownGrants = await c.subscribeAsync([`devices/${a.deviceId}/twin/#`, `devices/${a.deviceId}/commands/#`], { qos: 1 });
-    expect(ownGrants.map((g) => g.qos)).toEqual([1, 1]);
+    const ownGrants = await c.subscribeAsync([`devices/${a.deviceId}/twin/#`, `devices/${a.deviceId}/commands/#`, `devices/${a.deviceId}/telemetry/accepted`], {
+      qos: 1,
+    });
+    expect(ownGrants.map((g) => g.qos)).toEqual([1, 1, 1]);
 
     // Mosquitto 2.0.11 drops a denied publish (it acknowledges a QoS 1 one under MQTT 3.1.1) and closes
     // the connection. Each attempt gets its own connection; then the device's own report goes through a
@@ -219,6 +230,10 @@ suite('Mosquitto dynamic security follows Doppel', () => {
     await own.subscribeAsync(`devices/${a.deviceId}/twin/#`, { qos: 1 });
     await own.publishAsync(`devices/${a.deviceId}/twin/reported`, JSON.stringify({ state: { mine: true }, clientToken: 'own' }), { qos: 1 });
     await messages.next(`devices/${a.deviceId}/twin/reported/accepted`);
+    // Its own telemetry receipts reach it (subscribePattern + publishClientReceive of its role).
+    await own.subscribeAsync(`devices/${a.deviceId}/telemetry/accepted`, { qos: 1 });
+    await own.publishAsync(`devices/${a.deviceId}/telemetry`, JSON.stringify({ seq: 1, values: { x: 1 } }), { qos: 1 });
+    expect((await messages.next(`devices/${a.deviceId}/telemetry/accepted`, 30_000)).json).toEqual({ seq: 1 });
     expect(await twinVersion(b.deviceId)).toBe(0);
     expect(await storedPoints(t.database, b.deviceId)).toBe(0);
     expect(messages.seen.some((m) => m.topic.endsWith('/twin/delta') && m.payload.toString().includes('99'))).toBe(false);

@@ -76,6 +76,7 @@ describe('canSubscribe', () => {
     'devices/dev-1/twin/get/#',
     'devices/dev-1/commands/+',
     'devices/dev-1/commands/cmd-1',
+    'devices/dev-1/telemetry/accepted',
   ])('allows its own %s', (filter) => {
     expect(canSubscribe(ME, filter)).toBe(true);
   });
@@ -97,6 +98,12 @@ describe('canSubscribe', () => {
     ['devices/dev-1/status', 'own status'],
     ['devices/dev-2/twin/#', 'other device'],
     ['devices/dev-2/twin/delta', 'other device'],
+    ['devices/dev-2/telemetry/accepted', "other device's receipts"],
+    ['devices/+/telemetry/accepted', "all devices' receipts"],
+    ['devices/dev-1/telemetry/#', 'receipts and own telemetry echoed'],
+    ['devices/dev-1/telemetry/+', 'receipts by wildcard'],
+    ['devices/dev-1/telemetry/accepted/#', 'below the receipts topic'],
+    ['devices/dev-1/telemetry/rejected', 'no such topic'],
     ['devices/dev-2/commands/#', 'other device'],
     ['devices/dev-10/twin/#', 'other device with my id as prefix'],
     ['$SYS/#', '$SYS'],
@@ -122,6 +129,7 @@ describe('rules as data', () => {
       { access: 'publish', pattern: 'devices/{deviceId}/status' },
       { access: 'subscribe', pattern: 'devices/{deviceId}/twin/#' },
       { access: 'subscribe', pattern: 'devices/{deviceId}/commands/#' },
+      { access: 'subscribe', pattern: 'devices/{deviceId}/telemetry/accepted' },
     ]);
   });
 
@@ -136,20 +144,25 @@ describe('rules as data', () => {
   it('renders Mosquitto acl_file patterns', () => {
     expect(mosquittoAclPatterns()).toContain('pattern write devices/%u/commands/+/ack');
     expect(mosquittoAclPatterns()).toContain('pattern read devices/%u/twin/#');
+    expect(mosquittoAclPatterns()).toContain('pattern read devices/%u/telemetry/accepted');
   });
 });
 
 describe('canReceive (delivery to the device)', () => {
-  it.each(['devices/dev-1/twin/delta', 'devices/dev-1/twin/reported/accepted', 'devices/dev-1/twin/get/rejected', 'devices/dev-1/commands/c1'])(
-    'delivers its own %s',
-    (topic) => expect(canReceive(ME, topic)).toBe(true),
-  );
+  it.each([
+    'devices/dev-1/twin/delta',
+    'devices/dev-1/twin/reported/accepted',
+    'devices/dev-1/twin/get/rejected',
+    'devices/dev-1/commands/c1',
+    'devices/dev-1/telemetry/accepted',
+  ])('delivers its own %s', (topic) => expect(canReceive(ME, topic)).toBe(true));
   it.each([
     'devices/dev-1/twin/reported', // its own report, never echoed
     'devices/dev-1/twin/get',
     'devices/dev-1/commands/c1/ack',
     'devices/dev-1/telemetry',
     'devices/dev-2/twin/delta',
+    'devices/dev-2/telemetry/accepted',
     '$SYS/broker/uptime',
     'devices/dev-1/twin/#', // a filter is not a topic
   ])('never delivers %s', (topic) => expect(canReceive(ME, topic)).toBe(false));
@@ -179,6 +192,9 @@ describe('dynsecDeviceAcls', () => {
       { acltype: 'subscribePattern', topic: 'devices/dev-1/commands/#', allow: true },
       { acltype: 'publishClientReceive', topic: 'devices/dev-1/commands/#', allow: true },
       { acltype: 'unsubscribePattern', topic: 'devices/dev-1/commands/#', allow: true },
+      { acltype: 'subscribePattern', topic: 'devices/dev-1/telemetry/accepted', allow: true },
+      { acltype: 'publishClientReceive', topic: 'devices/dev-1/telemetry/accepted', allow: true },
+      { acltype: 'unsubscribePattern', topic: 'devices/dev-1/telemetry/accepted', allow: true },
     ]);
     expect(() => dynsecDeviceAcls('+')).toThrow(TypeError);
   });

@@ -46,6 +46,7 @@ describe('parseInboundTopic', () => {
     'devices/d1/#',
     'devices/d1/telemetry/',
     'devices/d1/telemetry/x',
+    'devices/d1/telemetry/accepted', // server → device (receipts)
     '/devices/d1/telemetry',
     'Devices/d1/telemetry',
     'devices/d1/twin',
@@ -76,6 +77,7 @@ describe('topic builders', () => {
     expect(topics.commandAck('d1', 'c1')).toBe('devices/d1/commands/c1/ack');
     expect(topics.status('d1')).toBe('devices/d1/status');
     expect(topics.reportedAccepted('d1')).toBe('devices/d1/twin/reported/accepted');
+    expect(topics.telemetryAccepted('d1')).toBe('devices/d1/telemetry/accepted');
     expect(topics.reportedRejected('d1')).toBe('devices/d1/twin/reported/rejected');
     expect(topics.getAccepted('d1')).toBe('devices/d1/twin/get/accepted');
     expect(topics.getRejected('d1')).toBe('devices/d1/twin/get/rejected');
@@ -110,7 +112,11 @@ describe('sharedSubscriptionFilters', () => {
     expect(() => sharedSubscriptionFilters(group)).toThrow(TypeError);
   });
   it('agrees with the templates', () => {
-    expect(deviceTopicTemplates('%u').subscribe).toEqual({ twin: 'devices/%u/twin/#', commands: 'devices/%u/commands/#' });
+    expect(deviceTopicTemplates('%u').subscribe).toEqual({
+      twin: 'devices/%u/twin/#',
+      commands: 'devices/%u/commands/#',
+      telemetryReceipts: 'devices/%u/telemetry/accepted',
+    });
   });
 });
 

@@ -149,6 +149,23 @@ describe(`simulator (${modeName})`, () => {
     expect(stored.devices[first]).toMatchObject({ username: first, password: expect.any(String) });
   });
 
+  it('publishes telemetry with seq and counts what the receipts confirm', async () => {
+    const prefix = uniqueDeviceId('simrc');
+    const sim = simulator({ prefix, devices: 1, intervalMs: 100 });
+    await sim.start();
+    const [sd] = sim.devices;
+    await eventually(async () => expect(sd!.telemetry.confirmed).toBeGreaterThanOrEqual(5), 60_000);
+    await sim.stop();
+    const counts = sd!.telemetry;
+    expect(counts).toMatchObject({ dropped: 0, abandoned: 0 });
+    expect(counts.confirmed + counts.unconfirmed).toBe(counts.sent);
+    // Confirmed means stored: every confirmed seq has its point.
+    const d = await t.database.prisma.device.findUniqueOrThrow({ where: { deviceId: `${prefix}-1` } });
+    const rows = await t.database.prisma.telemetryPoint.findMany({ where: { deviceId: d.id, metric: 'temperature' }, select: { seq: true } });
+    const seqs = new Set(rows.map((r) => Number(r.seq)));
+    for (let s = 1; s <= counts.confirmed; s++) expect(seqs.has(s), `seq ${s}`).toBe(true);
+  }, 120_000);
+
   it('reuses stored secrets and resumes from the twin; rotates a secret it does not have', async () => {
     const prefix = uniqueDeviceId('sim');
     const id = `${prefix}-1`;

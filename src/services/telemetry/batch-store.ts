@@ -31,6 +31,12 @@ export interface StoredBatch {
   refused: Map<string, unknown>;
   /** One per device with newly stored points, those points in batch order. Empty when nothing new was stored. */
   events: TelemetryEvent[];
+  /**
+   * Device id → its receipt cursor once this batch committed (the highest seq such that every seq
+   * from 1 up to it is stored), for each device whose points in the batch carried a `seq`, replays
+   * included. What `devices/{id}/telemetry/accepted` tells the device.
+   */
+  receipts: Map<string, number>;
 }
 
 export interface BatchStore {
@@ -94,7 +100,24 @@ export function createBatchStore(options: BatchStoreOptions): BatchStore {
       if (!event) byDevice.set(p.device, (event = { deviceUuid: ref.uuid, deviceId: p.device, tenantId: ref.tenantId, points: [], at }));
       event.points.push({ metric: p.metric, ts: p.ts, value: p.value, isBool: p.isBool });
     }
-    return { at, stored, duplicates: points.length - stored - dropped, dropped, refusedPoints: 0, missing, refused: new Map(), events: [...byDevice.values()] };
+    const receipts = new Map<string, number>();
+    if (written.cursors.size > 0) {
+      for (const id of deviceIds) {
+        const cursor = missing.has(id) ? undefined : written.cursors.get(uuidOf(id));
+        if (cursor !== undefined) receipts.set(id, cursor);
+      }
+    }
+    return {
+      at,
+      stored,
+      duplicates: points.length - stored - dropped,
+      dropped,
+      refusedPoints: 0,
+      missing,
+      refused: new Map(),
+      events: [...byDevice.values()],
+      receipts,
+    };
   }
 
   /** One write held through transient failures; forgets the devices after each, so the next attempt resolves them afresh. */
@@ -122,7 +145,17 @@ export function createBatchStore(options: BatchStoreOptions): BatchStore {
   }
 
   function refusedBatch(deviceId: string, error: unknown, points: number): StoredBatch {
-    return { at: now(), stored: 0, duplicates: 0, dropped: 0, refusedPoints: points, missing: new Set(), refused: new Map([[deviceId, error]]), events: [] };
+    return {
+      at: now(),
+      stored: 0,
+      duplicates: 0,
+      dropped: 0,
+      refusedPoints: points,
+      missing: new Set(),
+      refused: new Map([[deviceId, error]]),
+      events: [],
+      receipts: new Map(),
+    };
   }
 
   return { store: storeIsolating };
@@ -139,9 +172,14 @@ function combine(a: StoredBatch, b: StoredBatch): StoredBatch {
     missing: new Set([...a.missing, ...b.missing]),
     refused: new Map([...a.refused, ...b.refused]),
     events: [...a.events, ...b.events].map((e) => ({ ...e, at: Math.max(a.at, b.at) })),
+    receipts: new Map([...a.receipts, ...b.receipts]),
   };
 }
 
 function merge(a: WriteResult, b: WriteResult): WriteResult {
-  return { matched: new Set([...a.matched, ...b.matched]), duplicates: new Set([...a.duplicates, ...b.duplicates]) };
+  return {
+    matched: new Set([...a.matched, ...b.matched]),
+    duplicates: new Set([...a.duplicates, ...b.duplicates]),
+    cursors: new Map([...a.cursors, ...b.cursors]),
+  };
 }

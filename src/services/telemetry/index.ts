@@ -10,7 +10,7 @@
  *   failures isolated to the devices that cause them, and what became of each point;
  *   - device-resolver.ts: device id → uuid and tenant, cached, re-resolved after deletes;
  *   - writer.ts: the one statement per batch;
- * - settle.ts: metrics, the live bus, the `telemetryStored` hook, and the messages' answers.
+ * - settle.ts: metrics, the live bus, the `telemetryStored` and `telemetryReceipts` hooks, and the messages' answers.
  */
 import type { TelemetryConfig } from '../../config.ts';
 import type { SqlExecutor } from '../../db/client.ts';
@@ -58,8 +58,11 @@ export interface TelemetryService {
 export interface TelemetryServiceOptions {
   sql: SqlExecutor;
   bus: EventBus;
-  /** `telemetryStored` is emitted once per committed batch that stored new points. */
-  hooks: Pick<DomainHooks, 'telemetryStored'>;
+  /**
+   * `telemetryStored` is emitted once per committed batch that stored new points; `telemetryReceipts`
+   * once per committed batch whose messages carried `seq`.
+   */
+  hooks: Pick<DomainHooks, 'telemetryStored' | 'telemetryReceipts'>;
   logger: Logger;
   metrics: Metrics;
   config: TelemetryConfig;
@@ -105,7 +108,7 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
       // unacknowledged (the tickets reject with UnavailableError) and the broker redelivers them.
       retry.stop();
       await pipeline.drain();
-      await hooks.telemetryStored.drain();
+      await Promise.all([hooks.telemetryStored.drain(), hooks.telemetryReceipts.drain()]);
     },
 
     get pendingPoints() {

@@ -1,7 +1,7 @@
 /**
  * The last step of a batch, run in take order once its write is done: count it, announce what was
  * newly stored (the live bus for subscribers, best effort; the `telemetryStored` hook for processing,
- * exactly once per committed batch), and answer each message's ticket — which, over MQTT, sends the
+ * exactly once per committed batch; the `telemetryReceipts` hook for the seq cursors), and answer each message's ticket — which, over MQTT, sends the
  * PUBACK. A device whose points the store refused gets STORE_REFUSED; a batch the database was
  * unavailable for at shutdown rejects its tickets with `UnavailableError` (no PUBACK: redelivered).
  */
@@ -44,7 +44,7 @@ function outcomeOf(deviceId: string, points: number, result: StoredBatch): Inges
 
 export interface BatchSettlerOptions {
   bus: EventBus;
-  hooks: Pick<DomainHooks, 'telemetryStored'>;
+  hooks: Pick<DomainHooks, 'telemetryStored' | 'telemetryReceipts'>;
   logger: Logger;
   metrics: Metrics;
 }
@@ -74,6 +74,8 @@ export function createBatchSettler(options: BatchSettlerOptions): BatchSettler {
       for (const event of result.events) bus.publish('telemetry', event);
       if (result.events.length > 0) hooks.telemetryStored.emit({ at: result.at, devices: result.events });
       for (const ticket of batch.tickets) ticket.resolve(outcomeOf(ticket.deviceId, ticket.points, result));
+      // After the commit, one per device per batch (docs/telemetry.md "Receipts").
+      if (result.receipts.size > 0) hooks.telemetryReceipts.emit({ at: result.at, cursors: result.receipts });
     },
   };
 }

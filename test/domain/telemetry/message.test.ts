@@ -61,11 +61,18 @@ describe('parseTelemetry: accepted messages', () => {
   });
 
   it('carries seq onto every point of its entry', () => {
-    expect(points({ seq: 0, values: { a: 1, b: 2 } })).toEqual([
-      { metric: 'a', ts: NOW, value: 1, isBool: false, seq: 0 },
-      { metric: 'b', ts: NOW, value: 2, isBool: false, seq: 0 },
+    expect(points({ seq: 1, values: { a: 1, b: 2 } })).toEqual([
+      { metric: 'a', ts: NOW, value: 1, isBool: false, seq: 1 },
+      { metric: 'b', ts: NOW, value: 2, isBool: false, seq: 1 },
     ]);
     expect(points({ seq: null, values: { a: 1 } })[0]).not.toHaveProperty('seq');
+    expect(points({ values: { a: 1 } })[0]).not.toHaveProperty('seq');
+  });
+
+  it('accepts seq from 1 to 2^53−1', () => {
+    expect(points({ seq: 1, values: { a: 1 } })[0]!.seq).toBe(1);
+    expect(points({ seq: Number.MAX_SAFE_INTEGER, values: { a: 1 } })[0]!.seq).toBe(Number.MAX_SAFE_INTEGER);
+    expect(points({ seq: 2.0, values: { a: 1 } })[0]!.seq).toBe(2);
   });
 
   it('stores -0 as 0 and accepts extreme finite numbers', () => {
@@ -261,10 +268,15 @@ describe('parseTelemetry: refusals (the whole message, never part of it)', () =>
     );
   });
 
-  it('INVALID_SEQ: negative, fractional, unsafe, not a number', () => {
-    for (const seq of [-1, 1.5, 2 ** 53, '7', true, [1], {}]) {
+  it('INVALID_SEQ: zero, negative, fractional, unsafe, not a number', () => {
+    for (const seq of [0, -0, -1, 0.5, 1.5, 2 ** 53, 2 ** 53 + 2, 1e300, '7', true, false, [1], {}]) {
       expectRefused({ seq, values: { a: 1 } }, 'INVALID_SEQ', ['seq']);
     }
+    const result = parse({ seq: 0, values: { a: 1 } });
+    expect(!result.ok && result.error.message).toBe(`the payload: seq must be an integer from 1 to ${Number.MAX_SAFE_INTEGER}, not 0`);
+    // A number JSON cannot hold exactly is refused, not rounded to a seq the device never sent.
+    const raw = parseTelemetry('{"seq": 9007199254740993, "values": {"a": 1}}', NOW, DEFAULT_TELEMETRY_LIMITS);
+    expect(!raw.ok && raw.error.code).toBe('INVALID_SEQ');
     expectRefused(
       [
         { seq: 1, values: { a: 1 } },
