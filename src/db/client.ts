@@ -70,6 +70,9 @@ function createPrisma(adapter: SqlDriverAdapterFactory, onQuery?: (sql: string) 
   return prisma;
 }
 
+/** PostgreSQL: the longest a new connection may take, unless the config says otherwise. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
+
 export async function openDatabase(config: DatabaseConfig, options: OpenDatabaseOptions = {}): Promise<Database> {
   if (config.kind === 'pglite') {
     if (config.dataDir) fs.mkdirSync(config.dataDir, { recursive: true });
@@ -96,8 +99,20 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
     };
   }
   // Our own pool (not the adapter's) so scripts and pinned sessions share it with Prisma.
-  const pool = new pg.Pool({ connectionString: config.url, max: options.poolSize ?? 10 });
-  // An idle client losing its server emits 'error' on the pool; unhandled, that would kill the process.
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: options.poolSize ?? 10,
+    // Without it, acquiring a connection from a server that does not answer (a dropped network, not a
+    // refused connection) waits forever: the API would hang instead of answering UNAVAILABLE.
+    connectionTimeoutMillis: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    // A connection whose peer vanished without a FIN is found out by TCP, not only by the next query.
+    keepAlive: true,
+  });
+  // An idle client losing its server (a restart, pg_terminate_backend) emits 'error' on the pool, and the
+  // pool drops it; unhandled, that event would kill the process. A client that breaks during a query is
+  // dropped too: pg-pool never takes back a client released with an error or no longer queryable (which
+  // covers @prisma/adapter-pg's transactions, released without the error). So after an outage the pool
+  // holds no dead connections, and the first statements open fresh ones as soon as the server answers.
   pool.on('error', () => {});
   const prisma = createPrisma(new PrismaPg(pool), options.onQuery);
   return {
