@@ -118,7 +118,7 @@ suite('a database outage through a TCP proxy (PostgreSQL cut for 2 s)', () => {
       { id: deviceId },
     );
     const { password } = (registered.data as { registerDevice: { credentials: { password: string } } }).registerDevice.credentials;
-    const client = await t.mqtt({ username: deviceId, password, clientId: `${deviceId}-c`, protocolVersion: 5 });
+    const client = await t.mqtt({ username: deviceId, password, clientId: `${deviceId}-c` });
     expect(await readyStatus()).toBe(200);
 
     const stream = telemetryStream(client, deviceId);
