@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type { DatabaseConfig } from '../config.ts';
+import { DISK_FULL_SQLSTATE, isDiskFull } from '../domain/faults.ts';
 import { PrismaClient } from '../generated/prisma/client.ts';
 
 export type { PrismaClient };
@@ -61,6 +62,8 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
   /** Called with every SQL statement Prisma sends (tests count queries with it). */
   onQuery?: (sql: string) => void;
+  /** PGlite: called once when a write failed for a full disk and the database was fenced (see {@link fenceAfterDiskFull}). */
+  onDiskFull?: (error: unknown) => void;
 }
 
 function createPrisma(adapter: SqlDriverAdapterFactory, onQuery?: (sql: string) => void): PrismaClient {
@@ -78,6 +81,7 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
     if (config.dataDir) fs.mkdirSync(config.dataDir, { recursive: true });
     const pglite = config.dataDir ? new PGlite(config.dataDir) : new PGlite();
     await pglite.waitReady;
+    const fence = fenceAfterDiskFull(pglite, options.onDiskFull);
     const prisma = createPrisma(new PrismaPGlite(pglite), options.onQuery);
     const runner = pgliteRunner(pglite);
     return {
@@ -94,7 +98,9 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
         }),
       async close() {
         await prisma.$disconnect();
-        await pglite.close();
+        // A fenced instance is not touched again, not even to close it (it would block the event loop);
+        // its directory is left as after a crash, which PGlite recovers from its WAL on the next start.
+        if (!fence.fenced) await pglite.close();
       },
     };
   }
@@ -143,6 +149,49 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
     async close() {
       await prisma.$disconnect();
       await pool.end();
+    },
+  };
+}
+
+/**
+ * PGlite 0.4.3 after a failed write for a full disk (SQLSTATE 53100, "could not write to file
+ * …: No space left on device"): the failing statement rejects cleanly and what was committed before
+ * is intact, but the NEXT statement handed to the instance blocks the Node event loop for good — the
+ * whole server would freeze, HTTP and MQTT included. So the first disk-full failure fences the
+ * instance: every later query, script and transaction rejects at once with a disk-full error, which
+ * is transient (src/domain/faults.ts): device messages stay unacknowledged (held, then redelivered by
+ * the broker to the next process), `/readyz` is not ready, and GraphQL answers UNAVAILABLE saying the
+ * disk is full. Nothing more is written, so the data directory stays as it was after the last
+ * commit; restarting Doppel once space is freed (more than one 16 MB WAL segment) recovers it.
+ */
+function fenceAfterDiskFull(pglite: PGlite, onDiskFull: ((error: unknown) => void) | undefined): { readonly fenced: boolean } {
+  let fenced: unknown;
+  const refuse = () =>
+    Promise.reject(
+      Object.assign(new Error('the embedded database stopped after its disk filled up (No space left on device): free space and restart Doppel'), {
+        code: DISK_FULL_SQLSTATE,
+        cause: fenced,
+      }),
+    );
+  const guard =
+    <A extends unknown[], R>(original: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      if (fenced !== undefined) return refuse();
+      try {
+        return await original(...args);
+      } catch (error) {
+        if (fenced === undefined && isDiskFull(error)) {
+          fenced = error;
+          onDiskFull?.(error);
+        }
+        throw error;
+      }
+    };
+  const target = pglite as unknown as Record<'query' | 'exec' | 'transaction', (...args: unknown[]) => Promise<unknown>>;
+  for (const method of ['query', 'exec', 'transaction'] as const) target[method] = guard(target[method].bind(pglite));
+  return {
+    get fenced() {
+      return fenced !== undefined;
     },
   };
 }

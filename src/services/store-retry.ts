@@ -14,7 +14,7 @@
  * woken, so held writes resume within a probe interval of the database's return instead of after the
  * rest of a 2 s back-off. A down database thus sees one probe per interval plus the backed-off retries.
  */
-import { isTransientFailure, UnavailableError } from '../domain/faults.ts';
+import { isDiskFull, isTransientFailure, UnavailableError } from '../domain/faults.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 
@@ -62,8 +62,13 @@ export interface StoreRetryOptions {
 export interface StoreRecovery {
   /** Whether any retry sharing this recovery is holding a transient failure right now. */
   readonly holding: boolean;
-  /** A retry started holding (its first transient failure). */
-  enter(): void;
+  /** A retry started holding, after `error` (its first transient failure). */
+  enter(error?: unknown): void;
+  /**
+   * The error to answer an API caller with while writes are held: UNAVAILABLE, saying the disk is
+   * full when that is why (the last failure that started an outage).
+   */
+  unavailable(what: string): UnavailableError;
   /** A retry stopped holding (it succeeded, or gave up). */
   leave(): void;
   /**
@@ -91,6 +96,7 @@ export function createStoreRecovery(options: StoreRecoveryOptions = {}): StoreRe
   const intervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
   let held = 0;
   let stopped = false;
+  let lastOutageCause: unknown;
   const wakers = new Set<() => void>();
   let probing = false;
 
@@ -118,8 +124,12 @@ export function createStoreRecovery(options: StoreRecoveryOptions = {}): StoreRe
     get holding() {
       return held > 0;
     },
-    enter() {
+    enter(error) {
+      if (error !== undefined) lastOutageCause = error;
       if (held++ === 0) onHoldingChanged?.(true);
+    },
+    unavailable(what) {
+      return unavailableError(what, lastOutageCause);
     },
     leave() {
       if (held > 0 && --held === 0) onHoldingChanged?.(false);
@@ -153,12 +163,21 @@ export function createStoreRecovery(options: StoreRecoveryOptions = {}): StoreRe
  * GraphQL answers as UNAVAILABLE (HTTP 503): a caller waiting on the API gets a prompt "try again"
  * instead of waiting out the outage, and what it sent was not stored.
  */
-export function createFailFastStore(kind: string, recovery?: Pick<StoreRecovery, 'holding'>): StoreRetry {
-  const unavailable = (cause?: unknown) =>
-    new UnavailableError(`the database is unavailable (${kind} not stored; try again shortly)`, cause === undefined ? undefined : { cause });
+/** UNAVAILABLE for `what`, saying the disk is full when `cause` says so (GraphQL repeats it). */
+function unavailableError(what: string, cause: unknown): UnavailableError {
+  return new UnavailableError(
+    cause !== undefined && isDiskFull(cause)
+      ? `the database's disk is full (${what} not stored; try again once space is freed)`
+      : `the database is unavailable (${what} not stored; try again shortly)`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+export function createFailFastStore(kind: string, recovery?: Pick<StoreRecovery, 'holding' | 'unavailable'>): StoreRetry {
+  const unavailable = (cause?: unknown) => unavailableError(kind, cause);
   return {
     async run(attempt, onTransient) {
-      if (recovery?.holding) throw unavailable();
+      if (recovery?.holding) throw recovery.unavailable(kind);
       try {
         return await attempt();
       } catch (error) {
@@ -202,11 +221,12 @@ export function createStoreRetry(options: StoreRetryOptions): StoreRetry {
   }
 
   function enterOutage(error: unknown): void {
-    recovery.enter();
+    recovery.enter(error);
     if (failing++ > 0) return;
     outageStartedAt = now();
     outageRetries = 0;
-    logger.warn({ err: error, kind }, 'database unavailable: holding writes unacknowledged and retrying until it is back');
+    if (isDiskFull(error)) logger.error({ err: error, kind }, 'database disk full: holding writes unacknowledged and retrying until space is freed');
+    else logger.warn({ err: error, kind }, 'database unavailable: holding writes unacknowledged and retrying until it is back');
   }
 
   function leaveOutage(): void {

@@ -123,15 +123,22 @@ describe('the API fail-fast store', () => {
     expect(db.attempts).toBe(1);
   });
 
-  it('does not even try while the process holds writes through an outage', async () => {
+  it('does not even try while the process holds writes through an outage, and says when the disk is full', async () => {
     const db = fakeDatabase();
-    const store = createFailFastStore('twin update', { holding: true });
-    await expect(store.run(() => db.write('x'))).rejects.toBeInstanceOf(UnavailableError);
+    const recovery = createStoreRecovery();
+    const store = createFailFastStore('twin update', recovery);
+    recovery.enter(refused());
+    await expect(store.run(() => db.write('x'))).rejects.toThrow(/database is unavailable \(twin update not stored/);
+    recovery.leave();
+    recovery.enter(Object.assign(new Error('could not extend file "base/5/16478": No space left on device'), { code: '53100' }));
+    await expect(store.run(() => db.write('x'))).rejects.toThrow(/disk is full \(twin update not stored/);
     expect(db.attempts).toBe(0);
+    recovery.leave();
+    expect(recovery.holding).toBe(false);
   });
 
   it('passes a deterministic failure through as it came, and a success as it is', async () => {
-    const store = createFailFastStore('twin update', { holding: false });
+    const store = createFailFastStore('twin update', createStoreRecovery());
     const deterministic = Object.assign(new Error('value too long'), { code: '22001' });
     await expect(store.run(() => Promise.reject(deterministic))).rejects.toBe(deterministic);
     await expect(store.run(() => Promise.resolve(7))).resolves.toBe(7);

@@ -5,7 +5,6 @@
  */
 import type { SqlExecutor } from '../../db/client.ts';
 import { NotFoundError, ValidationError, failed, type Failed } from '../../domain/errors.ts';
-import { UnavailableError } from '../../domain/faults.ts';
 import type { Actor } from '../../domain/principal.ts';
 import type { JsonObject } from '../../domain/twin.ts';
 import type { AuditLog } from '../audit.ts';
@@ -30,13 +29,13 @@ export function createDesiredStateUpdater(options: {
   audit: AuditLog;
   applyPatch: (request: PatchRequest) => Promise<PatchOutcome>;
   /** While the process's writers hold through an outage, the API answers UNAVAILABLE without trying. */
-  recovery?: { readonly holding: boolean } | undefined;
+  recovery?: { readonly holding: boolean; unavailable(what: string): Error } | undefined;
 }): DesiredStateUpdater {
   const { sql, audit, applyPatch, recovery } = options;
 
   async function updateDesired(actor: Actor, update: DesiredUpdate): Promise<UpdateDesiredOutcome> {
     const { deviceId, patch, ifVersion } = update;
-    if (recovery?.holding) throw new UnavailableError('the database is unavailable (twin update not stored; try again shortly)');
+    if (recovery?.holding) throw recovery.unavailable('twin update');
     // Tenant check before the write: a device of another tenant is simply not found.
     const devices = await sql.query<{ id: string }>(`SELECT id FROM "Device" WHERE "tenantId" = $1 AND "deviceId" = $2 LIMIT 1`, [actor.tenantId, deviceId]);
     const device = devices[0];
