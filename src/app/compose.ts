@@ -84,7 +84,17 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   const audit = createAuditLog({ prisma, logger: child('audit') });
   const tokens = createTokenService({ prisma, bus });
   const models = createModelService({ db: database, logger: child('models'), audit });
-  const twins = createTwinService({ sql: database.sql, bus, hooks, audit, limits: config.twinLimits, logger, metrics, schemas: models, recovery: storeRecovery });
+  const twins = createTwinService({
+    sql: database.sql,
+    bus,
+    hooks,
+    audit,
+    limits: config.twinLimits,
+    logger,
+    metrics,
+    schemas: models,
+    recovery: storeRecovery,
+  });
   const lastSeen = createLastSeenTracker(database.sql, logger);
   const telemetry = createTelemetryService({
     sql: database.sql,

@@ -48,7 +48,10 @@ export async function openResources(
       deps.database ??
       (await openDatabase(config.database, {
         onDiskFull: (error) =>
-          logger.error({ err: error }, 'embedded database disk full: every database write is refused from now on (messages stay unacknowledged); free space and restart Doppel'),
+          logger.error(
+            { err: error },
+            'embedded database disk full: every database write is refused from now on (messages stay unacknowledged); free space and restart Doppel',
+          ),
       }));
     // A database the caller supplied is the caller's to close.
     if (!deps.database) components.push({ name: 'database', stop: () => database.close() });

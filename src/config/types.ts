@@ -7,7 +7,8 @@ import type { RollupGrain } from '../domain/telemetry/rollups.ts';
 import type { LOG_LEVELS } from './spec.ts';
 
 export type DatabaseConfig =
-  { kind: 'pglite'; /** data directory, or undefined for an in-memory database */ dataDir: string | undefined } | {
+  | { kind: 'pglite'; /** data directory, or undefined for an in-memory database */ dataDir: string | undefined }
+  | {
       kind: 'postgres';
       url: string;
       /** The longest a new connection may take (DATABASE_CONNECT_TIMEOUT_MS); default 3 s. */

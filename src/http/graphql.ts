@@ -97,10 +97,13 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
             // like a resolver would, not leak the driver's error as a 500.
             if (!isTransientFailure(error)) throw error;
             endResponse(
-              new fetchAPI.Response(JSON.stringify({ errors: [{ message: isDiskFull(error) ? DISK_FULL_MESSAGE : UNAVAILABLE_MESSAGE, extensions: { code: 'UNAVAILABLE' } }] }), {
-                status: 503,
-                headers: { 'content-type': 'application/json', 'retry-after': '1' },
-              }),
+              new fetchAPI.Response(
+                JSON.stringify({ errors: [{ message: isDiskFull(error) ? DISK_FULL_MESSAGE : UNAVAILABLE_MESSAGE, extensions: { code: 'UNAVAILABLE' } }] }),
+                {
+                  status: 503,
+                  headers: { 'content-type': 'application/json', 'retry-after': '1' },
+                },
+              ),
             );
             return;
           }

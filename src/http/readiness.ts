@@ -38,7 +38,11 @@ export interface ReadinessOptions {
 
 export function createReadiness(options: ReadinessOptions): Readiness {
   const { metrics, logger } = options;
-  metrics.describe(DEPENDENCY_UP_METRIC, 'Whether a dependency is reachable (1) or not (0), by dependency (database, mqtt), as of the last check or report.', 'gauge');
+  metrics.describe(
+    DEPENDENCY_UP_METRIC,
+    'Whether a dependency is reachable (1) or not (0), by dependency (database, mqtt), as of the last check or report.',
+    'gauge',
+  );
   metrics.describe(DEPENDENCY_OUTAGES_METRIC, 'Times a dependency went from reachable to unreachable, by dependency (database, mqtt).');
   const last = new Map<Dependency, boolean>();
 

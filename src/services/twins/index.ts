@@ -90,7 +90,15 @@ export function createTwinService(options: TwinServiceOptions): TwinService {
   // unacknowledged (the broker keeps it), but an API caller gets UNAVAILABLE at once rather than a
   // request that hangs for the outage. The rows' revision guard keeps the two batchers from losing each
   // other's updates, as it does between instances.
-  const apiProcessor = createTwinBatchProcessor({ loader, writer, announcer, limits, logger, retry: createFailFastStore('twin update', options.recovery), now });
+  const apiProcessor = createTwinBatchProcessor({
+    loader,
+    writer,
+    announcer,
+    limits,
+    logger,
+    retry: createFailFastStore('twin update', options.recovery),
+    now,
+  });
   const apiBatcher = new SerialBatcher<TwinOp, TwinOpOutcome>({
     maxBatch: options.maxBatch ?? 1000,
     maxPending: options.maxPending ?? 20_000,
