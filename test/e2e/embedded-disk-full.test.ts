@@ -35,7 +35,10 @@ function tryMount(): string | undefined {
   }
 }
 
-if (mountProblem) console.warn(`embedded-disk-full.test.ts skipped: ${mountProblem}`);
+if (mountProblem) {
+  console.warn(`embedded-disk-full.test.ts skipped: ${mountProblem}`);
+  fs.rmSync(mountPoint, { recursive: true, force: true });
+}
 const suite = mountProblem ? describe.skip : describe;
 
 const dataDir = path.join(mountPoint, 'pglite');
