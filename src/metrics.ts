@@ -16,6 +16,16 @@ export class Metrics {
     counter.values.set(key, (counter.values.get(key) ?? 0) + by);
   }
 
+  /** Sets the gauge `name` with the given labels to `value`. */
+  set(name: string, labels: Record<string, string>, value: number): void {
+    let gauge = this.counters.get(name);
+    if (!gauge) {
+      gauge = { help: name, type: 'gauge', values: new Map() };
+      this.counters.set(name, gauge);
+    }
+    gauge.values.set(labelKey(labels), value);
+  }
+
   describe(name: string, help: string, type: 'counter' | 'gauge' = 'counter'): void {
     const counter = this.counters.get(name);
     if (counter) Object.assign(counter, { help, type });

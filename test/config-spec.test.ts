@@ -16,6 +16,7 @@ const FULL_ENV: Record<string, string> = {
   LOG_LEVEL: 'WARN',
   SHUTDOWN_TIMEOUT_MS: '5000',
   DATABASE_URL: ' postgresql://doppel:pw@db:5432/doppel ',
+  DATABASE_CONNECT_TIMEOUT_MS: '1500',
   DOPPEL_DATA_DIR: '/var/lib/doppel',
   PGLITE_CHECKPOINT_WAL_MB: '16',
   PGLITE_CHECKPOINT_CHECK_MS: '500',
@@ -149,7 +150,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
     const expected: Config = {
       port: 8080,
       host: '127.0.0.1',
-      database: { kind: 'postgres', url: 'postgresql://doppel:pw@db:5432/doppel' },
+      database: { kind: 'postgres', url: 'postgresql://doppel:pw@db:5432/doppel', connectTimeoutMs: 1500 },
       mqtt: {
         kind: 'external',
         url: 'mqtts://broker:8883',

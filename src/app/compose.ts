@@ -18,6 +18,7 @@ import { isDatabaseReachable } from '../db/health.ts';
 import { createBrokerAuth } from '../http/broker-auth.ts';
 import { createEdge } from '../http/edge.ts';
 import { attachWebSocket, createGraphQL } from '../http/graphql.ts';
+import { createReadiness } from '../http/readiness.ts';
 import { createHttpRouter } from '../http/router.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -38,6 +39,7 @@ import type { DeviceSessions } from '../services/ports.ts';
 import { createLastSeenTracker } from '../services/presence.ts';
 import { createTelemetryRetention } from '../services/retention.ts';
 import { createRollupSettler } from '../services/rollups.ts';
+import { createStoreRecovery } from '../services/store-retry.ts';
 import { createTelemetryService } from '../services/telemetry/index.ts';
 import { createTelemetryReader } from '../services/telemetry-queries.ts';
 import { createTokenService } from '../services/tokens.ts';
@@ -64,12 +66,35 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   const { prisma } = database;
   const child = (component: string) => logger.child({ component });
 
+  // Database outages: one prober wakes every held write the moment the database answers again
+  // (src/services/store-retry.ts); while writes are held, the database counts as down for readiness.
+  const storeRecovery = createStoreRecovery({
+    probe: () => isDatabaseReachable(database.sql),
+    onHoldingChanged: (holding) => readiness.report('database', !holding),
+  });
+  const readiness = createReadiness({
+    database: async () => !storeRecovery.holding && (await isDatabaseReachable(database.sql)),
+    mqtt: () => transport.isReady(),
+    metrics,
+    logger: child('readiness'),
+  });
+
   // Services.
   const hooks = createDomainHooks({ logger, metrics });
   const audit = createAuditLog({ prisma, logger: child('audit') });
   const tokens = createTokenService({ prisma, bus });
   const models = createModelService({ db: database, logger: child('models'), audit });
-  const twins = createTwinService({ sql: database.sql, bus, hooks, audit, limits: config.twinLimits, logger, metrics, schemas: models });
+  const twins = createTwinService({
+    sql: database.sql,
+    bus,
+    hooks,
+    audit,
+    limits: config.twinLimits,
+    logger,
+    metrics,
+    schemas: models,
+    recovery: storeRecovery,
+  });
   const lastSeen = createLastSeenTracker(database.sql, logger);
   const telemetry = createTelemetryService({
     sql: database.sql,
@@ -79,6 +104,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     metrics,
     config: config.telemetry,
     maxPayloadBytes: config.maxPayloadBytes,
+    recovery: storeRecovery,
   });
   // What the broker asks of the registry: who may connect, who is connected, the list to mirror.
   const deviceAccess = createDeviceBrokerView({ db: database, bus });
@@ -97,6 +123,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     config: config.commands,
     outbox: createMqttCommandOutbox(transport),
     audit,
+    recovery: storeRecovery,
   });
   const bridge = createBridge({
     transport,
@@ -147,7 +174,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     metrics,
   });
   const route = createHttpRouter({
-    readiness: async () => ({ database: await isDatabaseReachable(database.sql), mqtt: transport.isReady() }),
+    readiness: () => readiness.check(),
     metrics,
     brokerAuth,
     checkBody: (req) => edge.checkBody(req),
@@ -183,6 +210,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
         await transport.stop();
         await Promise.all([twins.drain(), telemetry.drain()]);
         await lastSeen.stop();
+        storeRecovery.stop();
       },
     },
     // The sweeper drives expiries, timeouts and delivery retries from the database.

@@ -44,7 +44,15 @@ export async function openResources(
     for (const component of components.reverse()) await component.stop?.();
   };
   try {
-    const database = deps.database ?? (await openDatabase(config.database));
+    const database =
+      deps.database ??
+      (await openDatabase(config.database, {
+        onDiskFull: (error) =>
+          logger.error(
+            { err: error },
+            'embedded database disk full: every database write is refused from now on (messages stay unacknowledged); free space and restart Doppel',
+          ),
+      }));
     // A database the caller supplied is the caller's to close.
     if (!deps.database) components.push({ name: 'database', stop: () => database.close() });
     if (deps.migrate ?? config.database.kind === 'pglite') {

@@ -41,7 +41,7 @@ export function loadConfig(env: Env = process.env): Config {
   const dataDir = read.text('DOPPEL_DATA_DIR');
   const port = read.int('PORT');
   const host = read.text('HOST');
-  const database = databaseFrom(read.url('DATABASE_URL'), dataDir);
+  const database = databaseFrom(read.url('DATABASE_URL'), dataDir, read.int('DATABASE_CONNECT_TIMEOUT_MS'));
   const mqtt = mqttFrom(read);
   const logLevel = read.oneOf('LOG_LEVEL');
   const introspection = read.bool('GRAPHQL_INTROSPECTION', !production);
@@ -125,10 +125,10 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 /** DATABASE_URL picks PostgreSQL or a PGlite directory (or memory); unset or bad, PGlite under the data directory. */
-function databaseFrom(url: UrlValue | undefined, dataDir: string): DatabaseConfig {
+function databaseFrom(url: UrlValue | undefined, dataDir: string, connectTimeoutMs: number): DatabaseConfig {
   if (!url?.valid) return { kind: 'pglite', dataDir: `${dataDir}/pglite` };
   const { value } = url;
-  if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', url: value };
+  if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', url: value, connectTimeoutMs };
   if (value === 'memory://' || value === 'pglite:memory') return { kind: 'pglite', dataDir: undefined };
   // pglite:<dir> or file:<dir>
   return { kind: 'pglite', dataDir: value.slice(value.indexOf(':') + 1) };

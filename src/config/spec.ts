@@ -175,6 +175,15 @@ export const VARIABLES = {
     example: 'postgres://doppel:secret@127.0.0.1:5432/doppel',
     doc: 'Where the data lives: `postgres://user:pass@host:5432/db` for PostgreSQL (production), `pglite:<dir>` or `file:<dir>` for an embedded PGlite directory, `memory://` for an in-memory PGlite (tests).',
   },
+  DATABASE_CONNECT_TIMEOUT_MS: {
+    group: 'database',
+    type: 'int',
+    unit: 'ms',
+    default: 3000,
+    min: 100,
+    max: 60_000,
+    doc: 'PostgreSQL only: the longest a new connection may take. When the server does not answer at all (a dropped network rather than a refused connection), an API request fails with `UNAVAILABLE` after this, held device writes retry, and `/readyz` is not ready.',
+  },
   DOPPEL_DATA_DIR: {
     group: 'database',
     type: 'string',

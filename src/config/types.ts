@@ -7,7 +7,13 @@ import type { RollupGrain } from '../domain/telemetry/rollups.ts';
 import type { LOG_LEVELS } from './spec.ts';
 
 export type DatabaseConfig =
-  { kind: 'pglite'; /** data directory, or undefined for an in-memory database */ dataDir: string | undefined } | { kind: 'postgres'; url: string };
+  | { kind: 'pglite'; /** data directory, or undefined for an in-memory database */ dataDir: string | undefined }
+  | {
+      kind: 'postgres';
+      url: string;
+      /** The longest a new connection may take (DATABASE_CONNECT_TIMEOUT_MS); default 3 s. */
+      connectTimeoutMs?: number;
+    };
 
 export interface EmbeddedMaintenanceConfig {
   /** A CHECKPOINT runs once this much WAL was written since the last one (PGLITE_CHECKPOINT_WAL_MB). */

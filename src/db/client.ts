@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type { DatabaseConfig } from '../config.ts';
+import { DISK_FULL_SQLSTATE, isDiskFull } from '../domain/faults.ts';
 import { PrismaClient } from '../generated/prisma/client.ts';
 
 export type { PrismaClient };
@@ -61,6 +62,8 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
   /** Called with every SQL statement Prisma sends (tests count queries with it). */
   onQuery?: (sql: string) => void;
+  /** PGlite: called once when a write failed for a full disk and the database was fenced (see {@link fenceAfterDiskFull}). */
+  onDiskFull?: (error: unknown) => void;
 }
 
 function createPrisma(adapter: SqlDriverAdapterFactory, onQuery?: (sql: string) => void): PrismaClient {
@@ -70,11 +73,15 @@ function createPrisma(adapter: SqlDriverAdapterFactory, onQuery?: (sql: string) 
   return prisma;
 }
 
+/** PostgreSQL: the longest a new connection may take, unless the config says otherwise. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
+
 export async function openDatabase(config: DatabaseConfig, options: OpenDatabaseOptions = {}): Promise<Database> {
   if (config.kind === 'pglite') {
     if (config.dataDir) fs.mkdirSync(config.dataDir, { recursive: true });
     const pglite = config.dataDir ? new PGlite(config.dataDir) : new PGlite();
     await pglite.waitReady;
+    const fence = fenceAfterDiskFull(pglite, options.onDiskFull);
     const prisma = createPrisma(new PrismaPGlite(pglite), options.onQuery);
     const runner = pgliteRunner(pglite);
     return {
@@ -91,13 +98,27 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
         }),
       async close() {
         await prisma.$disconnect();
-        await pglite.close();
+        // A fenced instance is not touched again, not even to close it (it would block the event loop);
+        // its directory is left as after a crash, which PGlite recovers from its WAL on the next start.
+        if (!fence.fenced) await pglite.close();
       },
     };
   }
   // Our own pool (not the adapter's) so scripts and pinned sessions share it with Prisma.
-  const pool = new pg.Pool({ connectionString: config.url, max: options.poolSize ?? 10 });
-  // An idle client losing its server emits 'error' on the pool; unhandled, that would kill the process.
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: options.poolSize ?? 10,
+    // Without it, acquiring a connection from a server that does not answer (a dropped network, not a
+    // refused connection) waits forever: the API would hang instead of answering UNAVAILABLE.
+    connectionTimeoutMillis: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    // A connection whose peer vanished without a FIN is found out by TCP, not only by the next query.
+    keepAlive: true,
+  });
+  // An idle client losing its server (a restart, pg_terminate_backend) emits 'error' on the pool, and the
+  // pool drops it; unhandled, that event would kill the process. A client that breaks during a query is
+  // dropped too: pg-pool never takes back a client released with an error or no longer queryable (which
+  // covers @prisma/adapter-pg's transactions, released without the error). So after an outage the pool
+  // holds no dead connections, and the first statements open fresh ones as soon as the server answers.
   pool.on('error', () => {});
   const prisma = createPrisma(new PrismaPg(pool), options.onQuery);
   return {
@@ -128,6 +149,49 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
     async close() {
       await prisma.$disconnect();
       await pool.end();
+    },
+  };
+}
+
+/**
+ * PGlite 0.4.3 after a failed write for a full disk (SQLSTATE 53100, "could not write to file
+ * …: No space left on device"): the failing statement rejects cleanly and what was committed before
+ * is intact, but the NEXT statement handed to the instance blocks the Node event loop for good — the
+ * whole server would freeze, HTTP and MQTT included. So the first disk-full failure fences the
+ * instance: every later query, script and transaction rejects at once with a disk-full error, which
+ * is transient (src/domain/faults.ts): device messages stay unacknowledged (held, then redelivered by
+ * the broker to the next process), `/readyz` is not ready, and GraphQL answers UNAVAILABLE saying the
+ * disk is full. Nothing more is written, so the data directory stays as it was after the last
+ * commit; restarting Doppel once space is freed (more than one 16 MB WAL segment) recovers it.
+ */
+function fenceAfterDiskFull(pglite: PGlite, onDiskFull: ((error: unknown) => void) | undefined): { readonly fenced: boolean } {
+  let fenced: unknown;
+  const refuse = () =>
+    Promise.reject(
+      Object.assign(new Error('the embedded database stopped after its disk filled up (No space left on device): free space and restart Doppel'), {
+        code: DISK_FULL_SQLSTATE,
+        cause: fenced,
+      }),
+    );
+  const guard =
+    <A extends unknown[], R>(original: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      if (fenced !== undefined) return refuse();
+      try {
+        return await original(...args);
+      } catch (error) {
+        if (fenced === undefined && isDiskFull(error)) {
+          fenced = error;
+          onDiskFull?.(error);
+        }
+        throw error;
+      }
+    };
+  const target = pglite as unknown as Record<'query' | 'exec' | 'transaction', (...args: unknown[]) => Promise<unknown>>;
+  for (const method of ['query', 'exec', 'transaction'] as const) target[method] = guard(target[method].bind(pglite));
+  return {
+    get fenced() {
+      return fenced !== undefined;
     },
   };
 }

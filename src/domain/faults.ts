@@ -20,15 +20,19 @@ export class UnavailableError extends DoppelError {
   }
 }
 
+/** SQLSTATE disk_full (class 53, insufficient resources). */
+export const DISK_FULL_SQLSTATE = '53100';
+
 /**
  * SQLSTATEs that say nothing about the statement: admin/crash shutdown, cannot connect now,
  * serialization failure, deadlock, too many connections, lock not available, statement timeout or
- * cancel. Class 08 (connection exceptions) is matched by prefix.
+ * cancel, and a full disk (53100: the same statement succeeds once space is freed). Class 08
+ * (connection exceptions) is matched by prefix.
  */
-const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '40001', '40P01', '53300', '55P03', '57014']);
+const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '40001', '40P01', '53300', '55P03', '57014', DISK_FULL_SQLSTATE]);
 
-/** Node socket errors: the database is not reachable or the connection broke. */
-const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** Node errors: the database is not reachable, the connection broke, or its disk is full. */
+const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOSPC']);
 
 /**
  * Prisma client codes: P1001 cannot reach the server, P1002 timed out, P1017 server closed the
@@ -84,6 +88,25 @@ export function classifyFailure(error: unknown): FailureKind {
     return isTransientOne(record) || inner(record).some((next) => visit(next, depth + 1));
   };
   return visit(error, 0) ? 'transient' : 'deterministic';
+}
+
+/**
+ * Whether `error` (or its cause chain) says the database's disk is full: PostgreSQL's and PGlite's
+ * SQLSTATE 53100 ("could not write …: No space left on device"), or a Node ENOSPC. Transient (it
+ * heals once space is freed), but worth naming in logs and API answers: an operator must act.
+ */
+export function isDiskFull(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  const visit = (e: unknown, depth: number): boolean => {
+    if (!e || typeof e !== 'object' || seen.has(e) || depth > MAX_DEPTH) return false;
+    seen.add(e);
+    const record = e as Record<string, unknown>;
+    const codes = [record.code, record.originalCode, record.errorCode];
+    if (codes.includes(DISK_FULL_SQLSTATE) || codes.includes('ENOSPC')) return true;
+    if (typeof record.message === 'string' && /no space left on device/i.test(record.message)) return true;
+    return inner(record).some((next) => visit(next, depth + 1));
+  };
+  return visit(error, 0);
 }
 
 /** Shorthand for `classifyFailure(error) === 'transient'`. */

@@ -7,7 +7,7 @@ import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLSchema, parse
 import { authenticate, unauthenticated } from '../auth/authenticate.ts';
 import type { TokenWatch } from '../auth/token-watch.ts';
 import { DoppelError } from '../domain/errors.ts';
-import { isTransientFailure } from '../domain/faults.ts';
+import { isDiskFull, isTransientFailure } from '../domain/faults.ts';
 import type { Principal } from '../domain/principal.ts';
 import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
@@ -23,10 +23,14 @@ export const GRAPHQL_PATH = '/graphql';
  * HTTP 503 — "try again shortly" — instead of the masked "Unexpected error.". Every other unexpected
  * error stays masked.
  */
+const UNAVAILABLE_MESSAGE = 'the database is unavailable; try again shortly';
+const DISK_FULL_MESSAGE = "the database's disk is full; try again once space is freed";
+
 export const maskUnavailable: MaskError = (error, message, isDev) => {
   const original = error instanceof Error && 'originalError' in error ? (error as { originalError?: unknown }).originalError : undefined;
   if (isTransientFailure(error) || (original !== undefined && isTransientFailure(original))) {
-    return createGraphQLError('the database is unavailable; try again shortly', { extensions: { code: 'UNAVAILABLE', http: { status: 503 } } });
+    const diskFull = isDiskFull(error) || (original !== undefined && isDiskFull(original));
+    return createGraphQLError(diskFull ? DISK_FULL_MESSAGE : UNAVAILABLE_MESSAGE, { extensions: { code: 'UNAVAILABLE', http: { status: 503 } } });
   }
   return maskError(error, message, isDev);
 };
@@ -85,7 +89,24 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
         // eslint-disable-next-line @typescript-eslint/unbound-method -- Yoga's endResponse is a closure, made to be destructured.
         async onRequest({ request, url, endResponse, fetchAPI }) {
           if (url.pathname !== GRAPHQL_PATH || (options.graphiql && isGraphiQLPage(request))) return;
-          const principal = await authenticate(services.prisma, { authorization: request.headers.get('authorization') });
+          let principal: Principal | null | undefined;
+          try {
+            principal = await authenticate(services.prisma, { authorization: request.headers.get('authorization') });
+          } catch (error) {
+            // The token lookup is the first database read: during an outage it must answer UNAVAILABLE
+            // like a resolver would, not leak the driver's error as a 500.
+            if (!isTransientFailure(error)) throw error;
+            endResponse(
+              new fetchAPI.Response(
+                JSON.stringify({ errors: [{ message: isDiskFull(error) ? DISK_FULL_MESSAGE : UNAVAILABLE_MESSAGE, extensions: { code: 'UNAVAILABLE' } }] }),
+                {
+                  status: 503,
+                  headers: { 'content-type': 'application/json', 'retry-after': '1' },
+                },
+              ),
+            );
+            return;
+          }
           if (principal) {
             principals.set(request, principal);
             const limited = edge.rateLimit(principal, 'http');

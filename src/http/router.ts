@@ -6,14 +6,12 @@
 import type http from 'node:http';
 import type { Metrics } from '../metrics.ts';
 import { GRAPHQL_PATH } from './graphql.ts';
+import type { ReadinessChecks } from './readiness.ts';
 
-/** What /readyz reports; ready when every check is true. */
-export interface ReadinessChecks {
-  database: boolean;
-  mqtt: boolean;
-}
+export type { ReadinessChecks } from './readiness.ts';
 
 export interface HttpRouterOptions {
+  /** Bounded in time (src/http/readiness.ts); also run before each /metrics render so the dependency gauges are current. */
   readiness: () => Promise<ReadinessChecks>;
   metrics: Pick<Metrics, 'render'>;
   /** Answers the broker's auth/ACL callbacks; false when the request is not one of them. */
@@ -35,6 +33,7 @@ export function createHttpRouter(options: HttpRouterOptions): HttpHandler {
       return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
     }
     if (url === '/metrics') {
+      await options.readiness();
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(options.metrics.render());
       return;

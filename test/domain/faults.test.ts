@@ -5,7 +5,7 @@ import { DatabaseError } from 'pg-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/client.ts';
 import { NotFoundError } from '../../src/domain/errors.ts';
-import { classifyFailure, UnavailableError } from '../../src/domain/faults.ts';
+import { classifyFailure, isDiskFull, UnavailableError } from '../../src/domain/faults.ts';
 import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
 
 /** A server error as pg-protocol's parser builds it: `new DatabaseError(message, length, 'error')`, then its fields. */
@@ -34,6 +34,17 @@ describe('classifyFailure', () => {
   it('transient: the connection SQLSTATEs, shutdowns, serialization and deadlock, too many connections, lock and statement timeouts', () => {
     for (const code of ['08000', '08003', '08006', '08001', '08P01', '57P01', '57P02', '57P03', '40001', '40P01', '53300', '55P03', '57014'])
       expect(classifyFailure(pgError(code)), code).toBe('transient');
+  });
+
+  it('transient and named: a full disk (SQLSTATE 53100 as PostgreSQL and PGlite raise it, Node ENOSPC)', () => {
+    const pglite = Object.assign(new Error('could not write to file "pg_wal/xlogtemp.42": No space left on device'), { code: '53100' });
+    for (const error of [pgError('53100', 'could not extend file "base/5/16384": No space left on device'), pglite, socketError('ENOSPC', 'write')]) {
+      expect(classifyFailure(error)).toBe('transient');
+      expect(isDiskFull(error)).toBe(true);
+      expect(isDiskFull(new Error('batch failed', { cause: error }))).toBe(true);
+    }
+    expect(isDiskFull(pgError('57P01'))).toBe(false);
+    expect(isDiskFull(socketError('ECONNREFUSED'))).toBe(false);
   });
 
   it('deterministic: constraint, data and syntax SQLSTATEs', () => {

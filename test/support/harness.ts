@@ -60,7 +60,7 @@ export function uniqueDeviceId(prefix = 'dev'): string {
 }
 
 /** Creates a throwaway PostgreSQL database; returns its URL and a function that drops it. */
-async function createScratchDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function createScratchDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `doppel_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -134,7 +134,8 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     if (peer.config.database.kind !== 'postgres' || peer.config.mqtt.kind !== 'external') throw new Error('a peer needs PostgreSQL and an external broker');
     databaseUrl = peer.config.database.url;
     env = { MQTT_SHARED_GROUP: peer.config.mqtt.group, ...env };
-  } else if (externalDatabaseUrl) {
+  } else if (externalDatabaseUrl && !env.DATABASE_URL) {
+    // A DATABASE_URL given by the test is used as is (e.g. a scratch database behind a TCP proxy).
     const scratch = await createScratchDatabase(externalDatabaseUrl);
     databaseUrl = scratch.url;
     cleanups.push(scratch.drop);

@@ -18,7 +18,7 @@ import type { JsonValue } from '../../domain/twin.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import { SerialBatcher } from '../serial-batcher.ts';
-import { createStoreRetry, type Backoff } from '../store-retry.ts';
+import { createStoreRetry, type Backoff, type StoreRecovery } from '../store-retry.ts';
 import type { CommandRow, CommandStore, StoredStep } from './store.ts';
 import { throwIfStillConflicting, type CommandTransitions } from './transitions.ts';
 
@@ -58,6 +58,8 @@ export interface AckOptions {
   logger: Logger;
   /** Back-off between retries of a statement that failed transiently. Default 50 ms doubling to 2 s. */
   retryBackoff?: Backoff;
+  /** The process's shared store recovery (../store-retry.ts): wakes held writes when the database answers. */
+  recovery?: StoreRecovery | undefined;
 }
 
 interface AckItem {
@@ -73,7 +75,7 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
   const { store, transitions, metrics, logger } = options;
   // Each statement is held through transient database failures (one statement: safe to run again; a
   // transition that did commit reads as a conflict next time and is re-decided).
-  const held = createStoreRetry({ kind: 'command-acks', logger, metrics, backoff: options.retryBackoff });
+  const held = createStoreRetry({ kind: 'command-acks', logger, metrics, backoff: options.retryBackoff, recovery: options.recovery });
 
   async function processAcks(items: AckItem[]): Promise<AckOutcome[]> {
     const out: AckOutcome[] = new Array<AckOutcome>(items.length);

@@ -27,6 +27,7 @@ import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { AuditLog } from '../audit.ts';
 import type { ModelService } from '../models.ts';
+import type { StoreRecovery } from '../store-retry.ts';
 import { ACKS_IGNORED_METRIC, createAckProcessor, type AckOutcome, type DeviceAck } from './acks.ts';
 import { createCancel } from './cancel.ts';
 import { createDelivery, type CommandOutbox } from './delivery.ts';
@@ -95,6 +96,8 @@ export interface CommandServiceOptions {
   outbox: CommandOutbox;
   /** Where `send`, `sendFleet` and `cancel` record what their actor did. */
   audit: Pick<AuditLog, 'record'>;
+  /** The process's shared store recovery (../store-retry.ts): wakes held ack writes when the database answers. */
+  recovery?: StoreRecovery;
   now?: () => number;
 }
 
@@ -112,7 +115,7 @@ export function createCommandService(options: CommandServiceOptions): CommandSer
   const fleetProgress = createFleetProgress({ db, bus, logger, now });
   const transitions = createTransitions({ store, bus, metrics, now, fleetsChanged: (ids) => fleetProgress.kick(ids) });
   const delivery = createDelivery({ store, transitions, outbox: options.outbox, logger, now });
-  const acks = createAckProcessor({ store, transitions, metrics, logger });
+  const acks = createAckProcessor({ store, transitions, metrics, logger, recovery: options.recovery });
   const sweeper = createSweeper({ store, transitions, delivery, logger, intervalMs: config.sweepIntervalMs, now });
   const validation = createCommandValidation({ models: options.models, config });
 

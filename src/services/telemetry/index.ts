@@ -21,7 +21,7 @@ import type { EventBus } from '../../events/bus.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { DomainHooks } from '../hooks.ts';
-import { createStoreRetry, type Backoff } from '../store-retry.ts';
+import { createStoreRetry, type Backoff, type StoreRecovery } from '../store-retry.ts';
 import { createBatchStore } from './batch-store.ts';
 import { createDeviceResolver } from './device-resolver.ts';
 import { describeTelemetryMetrics } from './metric-names.ts';
@@ -71,6 +71,8 @@ export interface TelemetryServiceOptions {
   now?: () => number;
   /** Back-off between retries of a write that failed transiently (store-retry.ts). Default 50 ms doubling to 2 s. */
   retryBackoff?: Backoff;
+  /** The process's shared store recovery (../store-retry.ts): wakes held writes when the database answers. */
+  recovery?: StoreRecovery;
 }
 
 export function createTelemetryService(options: TelemetryServiceOptions): TelemetryService {
@@ -84,7 +86,7 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     maxFutureSkewMs: config.maxFutureSkewMs,
   };
   describeTelemetryMetrics(metrics);
-  const retry = createStoreRetry({ kind: 'telemetry', logger, metrics, backoff: options.retryBackoff, now });
+  const retry = createStoreRetry({ kind: 'telemetry', logger, metrics, backoff: options.retryBackoff, now, recovery: options.recovery });
   const store = createBatchStore({ resolver: createDeviceResolver(sql), writer: createTelemetryWriter(sql), retry, now });
   const settler = createBatchSettler({ bus, hooks, logger, metrics });
   const pipeline = createTelemetryPipeline({ config, store, settler, logger, metrics, now });

@@ -28,11 +28,14 @@ export function createDesiredStateUpdater(options: {
   sql: SqlExecutor;
   audit: AuditLog;
   applyPatch: (request: PatchRequest) => Promise<PatchOutcome>;
+  /** While the process's writers hold through an outage, the API answers UNAVAILABLE without trying. */
+  recovery?: { readonly holding: boolean; unavailable(what: string): Error } | undefined;
 }): DesiredStateUpdater {
-  const { sql, audit, applyPatch } = options;
+  const { sql, audit, applyPatch, recovery } = options;
 
   async function updateDesired(actor: Actor, update: DesiredUpdate): Promise<UpdateDesiredOutcome> {
     const { deviceId, patch, ifVersion } = update;
+    if (recovery?.holding) throw recovery.unavailable('twin update');
     // Tenant check before the write: a device of another tenant is simply not found.
     const devices = await sql.query<{ id: string }>(`SELECT id FROM "Device" WHERE "tenantId" = $1 AND "deviceId" = $2 LIMIT 1`, [actor.tenantId, deviceId]);
     const device = devices[0];

@@ -14,7 +14,7 @@ import type { Actor } from '../../domain/principal.ts';
 import type { AuditLog } from '../audit.ts';
 import type { DomainHooks } from '../hooks.ts';
 import { SerialBatcher } from '../serial-batcher.ts';
-import { createStoreRetry, type Backoff } from '../store-retry.ts';
+import { createFailFastStore, createStoreRetry, type Backoff, type StoreRecovery } from '../store-retry.ts';
 import { createTwinAnnouncer } from './announce.ts';
 import { createTwinBatchProcessor } from './batch.ts';
 import { createDesiredStateUpdater, type DesiredUpdate, type UpdateDesiredOutcome } from './desired.ts';
@@ -62,6 +62,8 @@ export interface TwinServiceOptions {
   metrics: Metrics;
   /** Back-off between retries of a statement that failed transiently. Default 50 ms doubling to 2 s. */
   retryBackoff?: Backoff;
+  /** The process's shared store recovery (../store-retry.ts): wakes held writes when the database answers. */
+  recovery?: StoreRecovery;
   /** Largest number of operations written in one statement. */
   maxBatch?: number;
   /** Operations allowed to wait before submitters are held back. */
@@ -76,18 +78,38 @@ export function createTwinService(options: TwinServiceOptions): TwinService {
   const now = options.now ?? Date.now;
   const loader = createTwinLoader({ sql, schemas: options.schemas });
   const announcer = createTwinAnnouncer({ bus: options.bus, hooks: options.hooks, logger });
-  const retry = createStoreRetry({ kind: 'twins', logger, metrics: options.metrics, backoff: options.retryBackoff, now });
-  const processor = createTwinBatchProcessor({ loader, writer: createTwinWriter(sql), announcer, limits, logger, retry, now });
+  const retry = createStoreRetry({ kind: 'twins', logger, metrics: options.metrics, backoff: options.retryBackoff, now, recovery: options.recovery });
+  const writer = createTwinWriter(sql);
+  const processor = createTwinBatchProcessor({ loader, writer, announcer, limits, logger, retry, now });
   const batcher = new SerialBatcher<TwinOp, TwinOpOutcome>({
     maxBatch: options.maxBatch ?? 1000,
     maxPending: options.maxPending ?? 20_000,
     flush: (ops) => processor.process(ops),
   });
+  // The API's writes are batched apart and never held: during an outage a device's message stays
+  // unacknowledged (the broker keeps it), but an API caller gets UNAVAILABLE at once rather than a
+  // request that hangs for the outage. The rows' revision guard keeps the two batchers from losing each
+  // other's updates, as it does between instances.
+  const apiProcessor = createTwinBatchProcessor({
+    loader,
+    writer,
+    announcer,
+    limits,
+    logger,
+    retry: createFailFastStore('twin update', options.recovery),
+    now,
+  });
+  const apiBatcher = new SerialBatcher<TwinOp, TwinOpOutcome>({
+    maxBatch: options.maxBatch ?? 1000,
+    maxPending: options.maxPending ?? 20_000,
+    flush: (ops) => apiProcessor.process(ops),
+  });
 
   function applyPatch(request: PatchRequest): Promise<PatchOutcome> {
-    return batcher.submit({ kind: 'patch', request, receivedAt: now() }) as Promise<PatchOutcome>;
+    const into = request.source === 'api' ? apiBatcher : batcher;
+    return into.submit({ kind: 'patch', request, receivedAt: now() }) as Promise<PatchOutcome>;
   }
-  const desired = createDesiredStateUpdater({ sql, audit: options.audit, applyPatch });
+  const desired = createDesiredStateUpdater({ sql, audit: options.audit, applyPatch, recovery: options.recovery });
 
   return {
     applyPatch,
@@ -98,11 +120,11 @@ export function createTwinService(options: TwinServiceOptions): TwinService {
     async drain() {
       // Shutdown: ops the database is unavailable for fail with UnavailableError (left unacknowledged over MQTT).
       retry.stop();
-      await batcher.drain();
+      await Promise.all([batcher.drain(), apiBatcher.drain()]);
       await announcer.drain();
     },
     get pending() {
-      return batcher.pending;
+      return batcher.pending + apiBatcher.pending;
     },
   };
 }
