@@ -101,7 +101,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   });
   // Dead letters: the bridge records them; a replay runs the message through the bridge again (bound late).
   const deadLetters = createDeadLetterService({
-    db: database,
+    sql: database.sql,
     logger: child('dead-letters'),
     metrics,
     audit,

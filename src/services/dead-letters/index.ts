@@ -14,7 +14,7 @@
  * go first), so a poison storm cannot fill the database.
  */
 import type { DeadLettersConfig } from '../../config.ts';
-import type { Database } from '../../db/client.ts';
+import type { SqlExecutor } from '../../db/client.ts';
 import { DoppelError, failed, NotFoundError, type Failed } from '../../domain/errors.ts';
 import { isTransientFailure, UnavailableError } from '../../domain/faults.ts';
 import { isUuid } from '../../domain/ids.ts';
@@ -122,7 +122,7 @@ export interface DeadLetterService {
 }
 
 export interface DeadLetterServiceOptions {
-  db: Database;
+  sql: SqlExecutor;
   logger: Logger;
   metrics: Metrics;
   audit: AuditLog;
@@ -186,18 +186,18 @@ export function failureOf(error: unknown): DeadLetterFailure {
 }
 
 export function createDeadLetterService(options: DeadLetterServiceOptions): DeadLetterService {
-  const { db, logger, metrics, audit } = options;
+  const { sql, logger, metrics, audit } = options;
   const now = options.now ?? Date.now;
   metrics.describe(DEAD_LETTERS_METRIC, 'Device messages that failed deterministically and were kept as dead letters, by topic kind and code.');
   metrics.describe(DEAD_LETTER_REPLAYS_METRIC, 'Dead-letter replays, by result (resolved, failed).');
-  const retention = createDeadLetterRetention({ sql: db.sql, logger, metrics, config: options.config, now });
+  const retention = createDeadLetterRetention({ sql, logger, metrics, config: options.config, now });
 
   async function record(message: DeadMessage, failure: DeadLetterFailure): Promise<string> {
     const context = { deviceId: message.deviceId, kind: message.kind, topic: message.topic, code: failure.code };
     let id: string;
     try {
       // One statement: the tenant is the device's at the time, or null when there is no such device.
-      const rows = await db.sql.query<{ id: string }>(
+      const rows = await sql.query<{ id: string }>(
         `INSERT INTO "DeadLetter" (id, "tenantId", "deviceId", topic, kind, payload, "errorCode", error, "receivedAt")
          VALUES (gen_random_uuid(), (SELECT "tenantId" FROM "Device" WHERE "deviceId" = $1), $1, $2, $3, $4::bytea, $5, $6, $7::timestamptz)
          RETURNING id::text AS id`,
@@ -245,7 +245,7 @@ export function createDeadLetterService(options: DeadLetterServiceOptions): Dead
       where.push(`kind = $${params.length}`);
     }
     if (query.unresolvedOnly) where.push(`"resolvedAt" IS NULL`);
-    const rows = await db.sql.query<Row>(
+    const rows = await sql.query<Row>(
       `SELECT ${COLUMNS} FROM "DeadLetter" WHERE ${where.join(' AND ')} ORDER BY "receivedAt" DESC, id DESC LIMIT $2::int`,
       params,
     );
@@ -254,7 +254,7 @@ export function createDeadLetterService(options: DeadLetterServiceOptions): Dead
 
   async function load(tenantId: string, id: string): Promise<DeadLetter | undefined> {
     if (!isUuid(id)) return undefined;
-    const rows = await db.sql.query<Row>(`SELECT ${COLUMNS} FROM "DeadLetter" WHERE id = $1::uuid AND "tenantId" = $2`, [id, tenantId]);
+    const rows = await sql.query<Row>(`SELECT ${COLUMNS} FROM "DeadLetter" WHERE id = $1::uuid AND "tenantId" = $2`, [id, tenantId]);
     return rows[0] ? toDeadLetter(rows[0]) : undefined;
   }
 
@@ -266,7 +266,7 @@ export function createDeadLetterService(options: DeadLetterServiceOptions): Dead
     if (letter.resolvedAt) return { ok: true, deadLetter: letter, resolved: true, failure: null };
 
     // A device id re-registered in another tenant must not receive this tenant's message.
-    const owner = await db.sql.query<{ tenantId: string }>(`SELECT "tenantId" FROM "Device" WHERE "deviceId" = $1`, [letter.deviceId]);
+    const owner = await sql.query<{ tenantId: string }>(`SELECT "tenantId" FROM "Device" WHERE "deviceId" = $1`, [letter.deviceId]);
     const result: ReplayResult =
       owner[0]?.tenantId === actor.tenantId
         ? await options.replayer(letter)
@@ -274,7 +274,7 @@ export function createDeadLetterService(options: DeadLetterServiceOptions): Dead
 
     const at = new Date(now()).toISOString();
     const summary = result.ok ? 'resolved' : boundedErrorText(`${result.code}: ${result.message}`);
-    const rows = await db.sql.query<Row>(
+    const rows = await sql.query<Row>(
       `UPDATE "DeadLetter"
           SET "replayCount" = "replayCount" + 1, "lastReplayedAt" = $2::timestamptz, "lastReplayResult" = $3,
               "resolvedAt" = CASE WHEN $4::boolean THEN COALESCE("resolvedAt", $2::timestamptz) ELSE "resolvedAt" END
@@ -301,7 +301,7 @@ export function createDeadLetterService(options: DeadLetterServiceOptions): Dead
 
   async function discard(actor: Actor, id: string): Promise<{ ok: true; id: string } | Failed<NotFoundError>> {
     if (!isUuid(id)) return notFound(id);
-    const rows = await db.sql.query<{ deviceId: string; kind: string }>(
+    const rows = await sql.query<{ deviceId: string; kind: string }>(
       `DELETE FROM "DeadLetter" WHERE id = $1::uuid AND "tenantId" = $2 RETURNING "deviceId", kind`,
       [id, actor.tenantId],
     );
