@@ -83,7 +83,7 @@ describe(`poison isolation in batched writes (${modeName})`, () => {
     const f = commandsFixture(db);
     const model = await f.createModel();
     const devices = await Promise.all(Array.from({ length: 5 }, () => f.createDevice(model.id, { online: true })));
-    const commands = [];
+    const commands: string[] = [];
     for (const device of devices) {
       const { id } = await f.service.send(operator, { deviceId: device.deviceId, name: 'toast', params: { power: 5 } });
       await f.waitForStatus(id, 'SENT');
