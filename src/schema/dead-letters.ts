@@ -37,7 +37,11 @@ const DeadLetterRef = builder.objectRef<DeadLetter>('DeadLetter').implement({
     deviceId: t.exposeString('deviceId', { description: 'The device id as in the topic (the device may have been deleted since).' }),
     topic: t.exposeString('topic'),
     kind: t.field({ type: DeadLetterKindEnum, resolve: (d) => d.kind }),
-    payloadText: t.string({ nullable: true, description: 'The payload as UTF-8 text; null when it is not valid UTF-8 (see payloadBase64).', resolve: (d) => utf8OrNull(d.payload) }),
+    payloadText: t.string({
+      nullable: true,
+      description: 'The payload as UTF-8 text; null when it is not valid UTF-8 (see payloadBase64).',
+      resolve: (d) => utf8OrNull(d.payload),
+    }),
     payloadBase64: t.string({ description: 'The exact bytes received, base64.', resolve: (d) => Buffer.from(d.payload).toString('base64') }),
     payloadBytes: t.int({ resolve: (d) => d.payload.byteLength }),
     errorCode: t.exposeString('errorCode', { description: 'e.g. STORE_REFUSED (the store refuses the points even alone), INTERNAL.' }),
@@ -59,7 +63,12 @@ const ReplayedDeadLetterRef = builder.objectRef<ReplayOutcome>('ReplayedDeadLett
   fields: (t) => ({
     deadLetter: t.field({ type: DeadLetterRef, resolve: (r) => r.deadLetter }),
     resolved: t.exposeBoolean('resolved', { description: 'Whether the message is stored now.' }),
-    failure: t.field({ type: ReplayFailureRef, nullable: true, description: 'Why it failed again (the row is updated, never duplicated).', resolve: (r) => r.failure }),
+    failure: t.field({
+      type: ReplayFailureRef,
+      nullable: true,
+      description: 'Why it failed again (the row is updated, never duplicated).',
+      resolve: (r) => r.failure,
+    }),
   }),
 });
 

@@ -90,7 +90,9 @@ async function metricsText(): Promise<string> {
 }
 
 async function reported(deviceId: string): Promise<unknown> {
-  const r = await t.gql<{ device: { twin: { reported: unknown } } }, unknown>(`query Q($d: String!) { device(deviceId: $d) { twin { reported } } }`, { d: deviceId });
+  const r = await t.gql<{ device: { twin: { reported: unknown } } }, unknown>(`query Q($d: String!) { device(deviceId: $d) { twin { reported } } }`, {
+    d: deviceId,
+  });
   return r.data?.device.twin.reported;
 }
 
@@ -128,7 +130,12 @@ describe(`dead letters over MQTT and GraphQL (${modeName})`, () => {
 
     await lift();
     const fixed = await replay(letter!.id);
-    expect(fixed).toMatchObject({ __typename: 'ReplayedDeadLetter', resolved: true, failure: null, deadLetter: { replayCount: 2, lastReplayResult: 'resolved' } });
+    expect(fixed).toMatchObject({
+      __typename: 'ReplayedDeadLetter',
+      resolved: true,
+      failure: null,
+      deadLetter: { replayCount: 2, lastReplayResult: 'resolved' },
+    });
     expect(await reported(poison.deviceId)).toEqual({ firmware: '1.2.3' });
     expect(await deadLetters(poison.deviceId, true)).toEqual([]);
     const [resolved] = await deadLetters(poison.deviceId);

@@ -88,7 +88,11 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
       todo,
       out,
       (indices) => decideAndWrite(items, indices, out),
-      (i, error) => logger.warn({ err: error, deviceId: items[i]!.deviceId, commandId: items[i]!.commandId }, 'command ack fails alone: poison, the rest of its batch is stored'),
+      (i, error) =>
+        logger.warn(
+          { err: error, deviceId: items[i]!.deviceId, commandId: items[i]!.commandId },
+          'command ack fails alone: poison, the rest of its batch is stored',
+        ),
     );
     items.forEach((item, i) => {
       const o = out[i]!;
@@ -149,7 +153,8 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
       for (const r of refusals) {
         if (conflicted.has(r.row.id)) continue; // re-decided in the next attempt
         const outcome = out[r.i]!;
-        if (!(outcome instanceof ItemFailure) && !outcome.ok) await held.run(() => store.recordRefusal(r.row, outcome.error.code, r.event, items[r.i]!.receivedAt));
+        if (!(outcome instanceof ItemFailure) && !outcome.ok)
+          await held.run(() => store.recordRefusal(r.row, outcome.error.code, r.event, items[r.i]!.receivedAt));
       }
       todo = retry;
     }

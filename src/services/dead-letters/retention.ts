@@ -65,7 +65,10 @@ export function createDeadLetterRetention(options: DeadLetterRetentionOptions): 
   async function sweep(): Promise<DeadLetterSweep> {
     const cutoff = new Date(now() - config.retentionDays * DAY).toISOString();
     const expired = await untilFewer(() =>
-      deleteCount(`DELETE FROM "DeadLetter" WHERE id IN (SELECT id FROM "DeadLetter" WHERE "receivedAt" < $1::timestamptz LIMIT $2::int)`, [cutoff, BATCH_ROWS]),
+      deleteCount(`DELETE FROM "DeadLetter" WHERE id IN (SELECT id FROM "DeadLetter" WHERE "receivedAt" < $1::timestamptz LIMIT $2::int)`, [
+        cutoff,
+        BATCH_ROWS,
+      ]),
     );
     const overCap = await untilFewer(() =>
       deleteCount(

@@ -13,7 +13,7 @@
  */
 import type { TwinLimits } from '../../domain/twin.ts';
 import type { Logger } from '../../logger.ts';
-import { isolateFailures, ItemFailure } from '../poison.ts';
+import { isolateFailures, type ItemFailure } from '../poison.ts';
 import type { StoreRetry } from '../store-retry.ts';
 import type { TwinAnnouncer } from './announce.ts';
 import type { TwinLoader } from './loader.ts';

@@ -84,7 +84,14 @@ describe(`dead letters (${modeName})`, () => {
     const rows = await deadLetters.list({ tenantId: tenant, limit: 10 });
     expect(rows.map((r) => r.id)).toEqual([newer, older]);
     expect(Buffer.from(rows[1]!.payload)).toEqual(Buffer.from(bytes));
-    expect(rows[1]).toMatchObject({ tenantId: tenant, deviceId, topic: `devices/${deviceId}/telemetry`, kind: 'telemetry', errorCode: 'STORE_REFUSED', error: 'refused' });
+    expect(rows[1]).toMatchObject({
+      tenantId: tenant,
+      deviceId,
+      topic: `devices/${deviceId}/telemetry`,
+      kind: 'telemetry',
+      errorCode: 'STORE_REFUSED',
+      error: 'refused',
+    });
     expect(rows[1]!.receivedAt).toBe(1_000_000);
     expect(rows[0]!.error.length).toBe(MAX_ERROR_LENGTH);
     expect(rows[0]).toMatchObject({ replayCount: 0, lastReplayedAt: null, lastReplayResult: null, resolvedAt: null });
@@ -102,7 +109,10 @@ describe(`dead letters (${modeName})`, () => {
     const { deadLetters } = service();
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await deadLetters.record(message(i % 2 === 0 ? a : b, `{"i":${i}}`, 1_000 + i), { code: 'INTERNAL', message: 'bug' }));
-    await deadLetters.record({ ...message(a), topic: `devices/${a}/twin/reported`, kind: 'twinReported', receivedAt: 500 }, { code: 'INTERNAL', message: 'bug' });
+    await deadLetters.record(
+      { ...message(a), topic: `devices/${a}/twin/reported`, kind: 'twinReported', receivedAt: 500 },
+      { code: 'INTERNAL', message: 'bug' },
+    );
 
     const first = await deadLetters.list({ tenantId: tenant, limit: 2, kind: 'telemetry' });
     expect(first.map((r) => r.id)).toEqual([ids[4], ids[3]]);
