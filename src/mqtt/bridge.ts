@@ -242,8 +242,8 @@ export function createBridge(options: BridgeOptions) {
         throw error;
       }
       // Deterministic and this message's alone (the services isolate a failing batch down to the op that
-      // fails by itself): kept as a dead letter (logged there), then acknowledged. If the dead letter
-      // cannot be stored, that throws and the message stays unacknowledged.
+      // fails by itself): kept as a dead letter (logged there), then acknowledged. A database unavailable
+      // for the dead letter throws UnavailableError: the message stays unacknowledged and comes again.
       await options.deadLetters.record(deadMessage(msg), failureOf(error));
       return;
     }
