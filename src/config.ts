@@ -6,6 +6,7 @@
  */
 export type {
   CommandsConfig,
+  DeadLettersConfig,
   Config,
   DatabaseConfig,
   DynsecConfig,

@@ -83,6 +83,9 @@ const FULL_ENV: Record<string, string> = {
   COMMAND_SWEEP_INTERVAL_MS: '50',
   COMMAND_MAX_FLEET_SIZE: '100',
   COMMAND_MAX_PARAMS_BYTES: '1024',
+  DEAD_LETTER_RETENTION_DAYS: '7',
+  DEAD_LETTER_MAX_PER_TENANT: '500',
+  DEAD_LETTER_SWEEP_INTERVAL_MS: '60000',
 };
 
 describe('loadConfig through the spec builds the same Config as before', () => {
@@ -138,6 +141,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
         rateLimitBurst: 200,
       },
       commands: { rateLimit: 60, rateWindowMs: 60_000, sweepIntervalMs: 1000, maxFleetSize: 10_000, maxParamsBytes: 16_384 },
+      deadLetters: { retentionDays: 30, maxPerTenant: 10_000, sweepIntervalMs: 600_000 },
       shutdownTimeoutMs: 10_000,
       dynsec: undefined,
       brokerAuthSecret: undefined,
@@ -199,6 +203,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
         rateLimitBurst: 10,
       },
       commands: { rateLimit: 5, rateWindowMs: 1000, sweepIntervalMs: 50, maxFleetSize: 100, maxParamsBytes: 1024 },
+      deadLetters: { retentionDays: 7, maxPerTenant: 500, sweepIntervalMs: 60_000 },
       shutdownTimeoutMs: 5000,
       dynsec: {
         url: 'mqtt://dynsec:1883',

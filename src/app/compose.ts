@@ -31,6 +31,7 @@ import type { DeviceAuthenticator, MqttTransport } from '../mqtt/transport.ts';
 import { openSecret, sealSecret } from '../security/secrets.ts';
 import { createAuditLog } from '../services/audit.ts';
 import { createCommandService } from '../services/commands/index.ts';
+import { createDeadLetterService } from '../services/dead-letters/index.ts';
 import { createDeviceBrokerView } from '../services/devices/broker.ts';
 import { createDeviceService, type DeviceService } from '../services/devices/index.ts';
 import { createDomainHooks } from '../services/hooks.ts';
@@ -125,6 +126,15 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     audit,
     recovery: storeRecovery,
   });
+  // Dead letters: the bridge records them; a replay runs the message through the bridge again (bound late).
+  const deadLetters = createDeadLetterService({
+    sql: database.sql,
+    logger: child('dead-letters'),
+    metrics,
+    audit,
+    config: config.deadLetters,
+    replayer: (message) => bridge.replay(message),
+  });
   const bridge = createBridge({
     transport,
     devices: deviceAccess,
@@ -138,6 +148,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     loadDelta: (deviceId) => twins.readDelta(deviceId),
     commands,
     receipts: hooks.telemetryReceipts,
+    deadLetters,
   });
   const sessions: DeviceSessions = {
     disconnect: (deviceId) => transport.disconnect(deviceId),
@@ -161,7 +172,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
   const rollups = createRollupSettler({ database, logger: child('rollups'), metrics, config: config.telemetry });
   const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
-  const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, telemetryReader };
+  const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, deadLetters, telemetryReader };
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
   const brokerAuth = createBrokerAuth({
@@ -217,6 +228,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     { name: 'command-sweeper', start: () => commands.start(), stop: () => commands.stop() },
     { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
     { name: 'rollups', start: () => rollups.start(), stop: () => rollups.stop() },
+    { name: 'dead-letter-retention', start: () => deadLetters.retention.start(), stop: () => deadLetters.retention.stop() },
     ...(upkeep ? [{ name: 'embedded-db-upkeep', start: () => upkeep.start(), stop: () => upkeep.stop() }] : []),
     {
       // Last: the API answers once everything behind it runs. Closed by 'http-server'.

@@ -113,6 +113,11 @@ export function loadConfig(env: Env = process.env): Config {
       maxFleetSize: read.int('COMMAND_MAX_FLEET_SIZE'),
       maxParamsBytes: read.int('COMMAND_MAX_PARAMS_BYTES'),
     },
+    deadLetters: {
+      retentionDays: read.int('DEAD_LETTER_RETENTION_DAYS'),
+      maxPerTenant: read.int('DEAD_LETTER_MAX_PER_TENANT'),
+      sweepIntervalMs: read.int('DEAD_LETTER_SWEEP_INTERVAL_MS'),
+    },
     shutdownTimeoutMs: read.int('SHUTDOWN_TIMEOUT_MS'),
     dynsec,
     brokerAuthSecret,

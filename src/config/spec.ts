@@ -122,6 +122,10 @@ export const GROUPS = {
       'What an operation may ask for before anything runs, and how often one API token may ask; every limit refuses with a stable `extensions.code` (`docs/security.md`).',
   },
   commands: { title: 'Commands', intro: 'Sending commands to devices.' },
+  deadLetters: {
+    title: 'Dead letters',
+    intro: 'Device messages that failed deterministically, kept for inspection and replay (`docs/operations.md`, "Dead letters").',
+  },
 } as const satisfies Record<string, { title: string; intro: string }>;
 
 export type GroupId = keyof typeof GROUPS;
@@ -657,6 +661,34 @@ export const VARIABLES = {
   },
   COMMAND_MAX_FLEET_SIZE: { group: 'commands', type: 'int', default: 10_000, min: 1, max: 1_000_000, doc: 'Most devices one `sendFleetCommand` may target.' },
   COMMAND_MAX_PARAMS_BYTES: { group: 'commands', type: 'int', unit: 'bytes', default: 16 * KiB, min: 2, max: MiB, doc: 'Largest `params` object, serialized.' },
+
+  // dead letters
+  DEAD_LETTER_RETENTION_DAYS: {
+    group: 'deadLetters',
+    type: 'int',
+    unit: 'days',
+    default: 30,
+    min: 1,
+    max: 100_000,
+    doc: 'Dead letters received longer ago than this are deleted in the background, resolved or not.',
+  },
+  DEAD_LETTER_MAX_PER_TENANT: {
+    group: 'deadLetters',
+    type: 'int',
+    default: 10_000,
+    min: 1,
+    max: 10_000_000,
+    doc: "Most dead letters kept per tenant: each sweep deletes a tenant's oldest beyond it, so a poison storm cannot fill the database.",
+  },
+  DEAD_LETTER_SWEEP_INTERVAL_MS: {
+    group: 'deadLetters',
+    type: 'int',
+    unit: 'ms',
+    default: 10 * MINUTE_MS,
+    min: 1000,
+    max: 7 * DAY_MS,
+    doc: 'How often the dead-letter retention sweep runs.',
+  },
 } as const satisfies Record<string, Variable>;
 
 export type VariableName = keyof typeof VARIABLES;

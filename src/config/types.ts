@@ -149,6 +149,16 @@ export interface CommandsConfig {
   maxParamsBytes: number;
 }
 
+/** Dead letters (src/services/dead-letters/index.ts). */
+export interface DeadLettersConfig {
+  /** Dead letters received longer ago than this many days are deleted (DEAD_LETTER_RETENTION_DAYS). */
+  retentionDays: number;
+  /** Most dead letters kept per tenant; the oldest beyond it are deleted by the sweep (DEAD_LETTER_MAX_PER_TENANT). */
+  maxPerTenant: number;
+  /** How often the sweep runs, in ms (DEAD_LETTER_SWEEP_INTERVAL_MS). */
+  sweepIntervalMs: number;
+}
+
 export interface Config {
   /** HTTP port for GraphQL, GraphiQL, /healthz and /readyz (0 = pick a free port). */
   port: number;
@@ -168,6 +178,7 @@ export interface Config {
   telemetry: TelemetryConfig;
   graphql: GraphQLEdgeConfig;
   commands: CommandsConfig;
+  deadLetters: DeadLettersConfig;
   /** How long SIGTERM may take to drain before we force-close, in ms. */
   shutdownTimeoutMs: number;
   /**

@@ -13,6 +13,7 @@ import type { TelemetryService } from '../services/telemetry/index.ts';
 import type { TwinLimits } from '../config.ts';
 import type { JsonObject } from '../domain/twin.ts';
 import type { CommandService } from '../services/commands/index.ts';
+import { failureOf, type DeadLetterService, type DeadMessage, type ReplayResult } from '../services/dead-letters/index.ts';
 import {
   encode,
   parseAck,
@@ -25,7 +26,7 @@ import {
   type ReportedAccepted,
   type TelemetryAccepted,
 } from './contract.ts';
-import { topics } from './topics.ts';
+import { formatInboundTopic, parseInboundTopic, topics } from './topics.ts';
 import type { ConnectionEvent, InboundMessage, MqttTransport } from './transport.ts';
 import type { LastSeenTracker } from '../services/presence.ts';
 import { SchemaValidationError } from '../domain/errors.ts';
@@ -48,6 +49,8 @@ export interface BridgeOptions {
   commands: Pick<CommandService, 'handleAck' | 'onConnected'>;
   /** Telemetry receipt cursors of committed batches, published to `devices/{id}/telemetry/accepted`. */
   receipts?: StoredHook<TelemetryReceipts>;
+  /** Where a message that failed deterministically is kept before it is acknowledged. */
+  deadLetters: Pick<DeadLetterService, 'record'>;
 }
 
 export const REJECTED_METRIC = 'doppel_mqtt_rejected_total';
@@ -60,8 +63,12 @@ export function createBridge(options: BridgeOptions) {
   metrics.describe(REJECTED_METRIC, 'Device messages refused, by topic kind and reason code.');
   metrics.describe(HANDLED_METRIC, 'Device messages handled, by topic kind.');
 
+  // The refusal each message in flight ended with: read by `handle` (poison?) and `replay` (its outcome).
+  const refusals = new WeakMap<InboundMessage, { code: string; message: string }>();
+
   /** Counts and logs a refused message (the log throttled per device and topic kind). */
   function reject(msg: InboundMessage, reason: { code: string; message: string }): void {
+    refusals.set(msg, { code: reason.code, message: reason.message });
     metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: reason.code });
     throttled.warn(
       `${msg.deviceId}:${msg.topic.kind}`,
@@ -197,31 +204,72 @@ export function createBridge(options: BridgeOptions) {
     if (delta && Object.keys(delta.delta).length > 0) await publishDelta(deviceId, delta);
   }
 
+  /** Runs one message through its handler; refusals are answered and counted there, failures thrown. */
+  async function dispatch(msg: InboundMessage): Promise<void> {
+    switch (msg.topic.kind) {
+      case 'twinReported':
+        return await onReported(msg);
+      case 'twinGet':
+        return await onGet(msg);
+      case 'status':
+        return await onStatus(msg);
+      case 'telemetry':
+        return await onTelemetry(msg);
+      case 'commandAck':
+        return await onAck(msg as InboundMessage & { topic: { kind: 'commandAck'; commandId: string } });
+    }
+  }
+
+  /** Telemetry the store refuses even alone is poison; every other refusal was the device's input, answered and counted. */
+  const isPoison = (msg: InboundMessage, refusal: { code: string; message: string } | undefined): refusal is { code: string; message: string } =>
+    msg.topic.kind === 'telemetry' && refusal?.code === 'STORE_REFUSED';
+
+  const deadMessage = (msg: InboundMessage): DeadMessage => ({
+    deviceId: msg.deviceId,
+    topic: formatInboundTopic(msg.topic),
+    kind: msg.topic.kind,
+    payload: msg.payload,
+    receivedAt: msg.receivedAt,
+  });
+
   async function handle(msg: InboundMessage): Promise<void> {
     metrics.inc(HANDLED_METRIC, { kind: msg.topic.kind });
     options.lastSeen.touch(msg.deviceId, msg.receivedAt);
     try {
-      switch (msg.topic.kind) {
-        case 'twinReported':
-          return await onReported(msg);
-        case 'twinGet':
-          return await onGet(msg);
-        case 'status':
-          return await onStatus(msg);
-        case 'telemetry':
-          return await onTelemetry(msg);
-        case 'commandAck':
-          return await onAck(msg as InboundMessage & { topic: { kind: 'commandAck'; commandId: string } });
-      }
+      await dispatch(msg);
     } catch (error) {
       // A transient failure (the database went away during shutdown) leaves the message unacknowledged
       // for the broker to deliver again: counted apart from real failures.
       const transient = classifyFailure(error) === 'transient';
       metrics.inc(REJECTED_METRIC, { kind: msg.topic.kind, code: transient ? 'UNAVAILABLE' : 'INTERNAL' });
-      if (transient) logger.warn({ err: error, deviceId: msg.deviceId, kind: msg.topic.kind }, 'device message left unacknowledged: store unavailable');
-      else logger.error({ err: error, deviceId: msg.deviceId, kind: msg.topic.kind }, 'device message failed');
-      throw error;
+      if (transient) {
+        logger.warn({ err: error, deviceId: msg.deviceId, kind: msg.topic.kind }, 'device message left unacknowledged: store unavailable');
+        throw error;
+      }
+      // Deterministic and this message's alone (the services isolate a failing batch down to the op that
+      // fails by itself): kept as a dead letter (logged there), then acknowledged. A database unavailable
+      // for the dead letter throws UnavailableError: the message stays unacknowledged and comes again.
+      await options.deadLetters.record(deadMessage(msg), failureOf(error));
+      return;
     }
+    const refusal = refusals.get(msg);
+    if (isPoison(msg, refusal)) await options.deadLetters.record(deadMessage(msg), refusal);
+  }
+
+  /** A dead letter run again through `dispatch`, as if it had just arrived (replies to the device included). */
+  async function replay(message: DeadMessage): Promise<ReplayResult> {
+    const topic = parseInboundTopic(message.topic);
+    if (!topic || topic.deviceId !== message.deviceId) return { ok: false, code: 'INVALID_TOPIC', message: `not a device topic: ${message.topic}` };
+    const msg: InboundMessage = { deviceId: message.deviceId, topic, payload: Buffer.from(message.payload), receivedAt: message.receivedAt };
+    try {
+      await dispatch(msg);
+    } catch (error) {
+      if (classifyFailure(error) === 'transient') throw error;
+      const { code, message: why } = failureOf(error);
+      return { ok: false, code, message: why };
+    }
+    const refusal = refusals.get(msg);
+    return refusal ? { ok: false, code: refusal.code, message: refusal.message } : { ok: true };
   }
 
   function onConnection(event: ConnectionEvent): void {
@@ -252,6 +300,8 @@ export function createBridge(options: BridgeOptions) {
   transport.setConnectionHandler(onConnection);
 
   return {
+    /** Runs a dead letter again through the path live messages take (DeadLetterService's MessageReplayer). */
+    replay,
     /** Clears what the server retained for a device (after it is deleted). */
     async clearRetained(deviceId: string): Promise<void> {
       publishedDeltaVersions.delete(deviceId);

@@ -9,6 +9,7 @@ import './tokens.ts';
 import './audit.ts';
 import './models.ts';
 import './commands.ts';
+import './dead-letters.ts';
 
 builder.queryType({});
 builder.mutationType({});

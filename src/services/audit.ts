@@ -24,6 +24,8 @@ export const AUDIT_ACTIONS = [
   'model.create',
   'model.update',
   'model.delete',
+  'deadLetter.replay',
+  'deadLetter.discard',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

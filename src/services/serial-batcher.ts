@@ -1,3 +1,5 @@
+import { ItemFailure } from './poison.ts';
+
 /**
  * Collects work items and hands them to one flush at a time, in arrival order.
  *
@@ -8,8 +10,11 @@
 export interface SerialBatcherOptions<T, R> {
   maxBatch: number;
   maxPending: number;
-  /** Must return one result per item, in order. A throw fails every item of the batch. */
-  flush(items: T[]): Promise<R[]>;
+  /**
+   * Must return one result per item, in order; an `ItemFailure` rejects just that item (./poison.ts).
+   * A throw fails every item of the batch.
+   */
+  flush(items: T[]): Promise<Array<R | ItemFailure>>;
 }
 
 interface Pending<T, R> {
@@ -66,7 +71,11 @@ export class SerialBatcher<T, R> {
         this.releaseRoom();
         try {
           const results = await this.options.flush(batch.map((p) => p.item));
-          batch.forEach((p, i) => p.resolve(results[i] as R));
+          batch.forEach((p, i) => {
+            const result = results[i];
+            if (result instanceof ItemFailure) p.reject(result.error);
+            else p.resolve(result as R);
+          });
         } catch (error) {
           for (const p of batch) p.reject(error);
         }

@@ -33,6 +33,8 @@ interface Fixture {
   /** A PENDING command for `deviceId` (its device stays offline), and a fleet command of the default tenant. */
   commandId: string;
   fleetCommandId: string;
+  /** A dead letter of `deviceId` (default tenant). */
+  deadLetterId: string;
 }
 
 type Result = Awaited<ReturnType<TestServer['gql']>>;
@@ -79,6 +81,18 @@ async function register(deviceId: string, token: string, model?: string) {
   if (p.__typename !== 'DeviceWithCredentials') throw new Error(`register failed: ${JSON.stringify(r)}`);
   return p;
 }
+
+/** A dead letter of a default-tenant device, stored as the bridge would store one. */
+async function insertDeadLetter(deviceId: string): Promise<string> {
+  const rows = await t.database.sql.query<{ id: string }>(
+    `INSERT INTO "DeadLetter" (id, "tenantId", "deviceId", topic, kind, payload, "errorCode", error, "receivedAt")
+     VALUES (gen_random_uuid(), 'default', $1, $2, 'telemetry', convert_to('{"m":1}', 'UTF8'), 'INTERNAL', 'matrix', now()) RETURNING id::text AS id`,
+    [deviceId, `devices/${deviceId}/telemetry`],
+  );
+  return rows[0]!.id;
+}
+
+const deadLetterRow = (id: string) => t.database.sql.query<{ replayCount: number }>(`SELECT "replayCount" FROM "DeadLetter" WHERE id = $1::uuid`, [id]);
 
 async function secretHashOf(deviceId: string) {
   return await t.database.prisma.device.findUnique({ where: { deviceId }, select: { secretHash: true, tenantId: true } });
@@ -225,6 +239,36 @@ const OPERATIONS: Operation[] = [
       const events = (r.data as { auditLog: { edges: Array<{ node: { target: string } }> } }).auditLog.edges.map((e) => e.node);
       expect(events.length).toBeGreaterThan(0); // OTHER's own token creations and device registration
       expect(events.filter((e) => e.target === `device:${x.deviceId}` || e.target === `apiToken:${x.spareTokenId}`)).toEqual([]);
+    },
+  },
+  {
+    root: 'Query',
+    field: 'deadLetters',
+    role: 'admin',
+    document: `{ deadLetters(first: 500) { edges { node { id deviceId } } } }`,
+    variables: () => ({}),
+    otherTenant: (r) => expect(r.data).toEqual({ deadLetters: { edges: [] } }),
+  },
+  {
+    root: 'Mutation',
+    field: 'replayDeadLetter',
+    role: 'admin',
+    document: `mutation M($id: ID!) { replayDeadLetter(id: $id) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ id: x.deadLetterId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ replayDeadLetter: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect(await deadLetterRow(x.deadLetterId)).toEqual([{ replayCount: 0 }]);
+    },
+  },
+  {
+    root: 'Mutation',
+    field: 'discardDeadLetter',
+    role: 'admin',
+    document: `mutation M($id: ID!) { discardDeadLetter(id: $id) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ id: x.deadLetterId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ discardDeadLetter: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect(await deadLetterRow(x.deadLetterId)).toHaveLength(1);
     },
   },
   {
@@ -395,7 +439,19 @@ beforeAll(async () => {
   revoked = created.token;
   const r = await t.gql(`mutation M($id: ID!) { revokeApiToken(id: $id) { __typename } }`, { id: created.apiToken.id });
   expect(r.data).toEqual({ revokeApiToken: { __typename: 'RevokedApiToken' } });
-  f = { deviceId, deviceNodeId: a.device.id, modelNodeId: a.device.model!.id, spareTokenId, adminA: t.token, adminB, otherDeviceId, commandId, fleetCommandId };
+  const deadLetterId = await insertDeadLetter(deviceId);
+  f = {
+    deviceId,
+    deviceNodeId: a.device.id,
+    modelNodeId: a.device.model!.id,
+    spareTokenId,
+    adminA: t.token,
+    adminB,
+    otherDeviceId,
+    commandId,
+    fleetCommandId,
+    deadLetterId,
+  };
 });
 afterAll(async () => {
   await t?.stop();
@@ -574,6 +630,9 @@ async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
       const r = await t.gql(`mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping"}) { ... on Command { commandId } } }`, { d: f.deviceId });
       return { c: (r.data as { sendCommand: { commandId: string } }).sendCommand.commandId };
     }
+    case 'replayDeadLetter':
+    case 'discardDeadLetter':
+      return { id: await insertDeadLetter(f.deviceId) };
     case 'revokeApiToken': {
       const r = await t.gql(`mutation { createApiToken(input: {name: "throwaway", role: VIEWER}) { ... on CreatedApiToken { apiToken { id } } } }`);
       return { id: (r.data as { createApiToken: { apiToken: { id: string } } }).createApiToken.apiToken.id };

@@ -2,7 +2,8 @@
  * Device acks, in batches: one SELECT for every command a batch names, the state machine in memory
  * (several acks for one command chain in arrival order), one guarded UPDATE. Commands another writer
  * moved meanwhile are re-read and their acks re-decided. Refusals are values: recorded on the command,
- * counted and logged at debug level, never thrown.
+ * counted and logged at debug level, never thrown. A statement that fails deterministically is narrowed
+ * down to the acks that fail alone (../poison.ts): only those fail (the bridge dead-letters them).
  */
 import {
   commandEvents,
@@ -17,6 +18,7 @@ import { isUuid } from '../../domain/ids.ts';
 import type { JsonValue } from '../../domain/twin.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
+import { isolateFailures, ItemFailure } from '../poison.ts';
 import { SerialBatcher } from '../serial-batcher.ts';
 import { createStoreRetry, type Backoff, type StoreRecovery } from '../store-retry.ts';
 import type { CommandRow, CommandStore, StoredStep } from './store.ts';
@@ -77,13 +79,39 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
   // transition that did commit reads as a conflict next time and is re-decided).
   const held = createStoreRetry({ kind: 'command-acks', logger, metrics, backoff: options.retryBackoff, recovery: options.recovery });
 
-  async function processAcks(items: AckItem[]): Promise<AckOutcome[]> {
-    const out: AckOutcome[] = new Array<AckOutcome>(items.length);
-    let todo: number[] = [];
+  async function processAcks(items: AckItem[]): Promise<Array<AckOutcome | ItemFailure>> {
+    const out = new Array<AckOutcome | ItemFailure | undefined>(items.length);
+    const todo: number[] = [];
     items.forEach((item, i) => {
       if (isUuid(item.commandId)) todo.push(i);
       else out[i] = unknownCommand();
     });
+    await isolateFailures(
+      todo,
+      out,
+      (indices) => decideAndWrite(items, indices, out),
+      (i, error) =>
+        logger.warn(
+          { err: error, deviceId: items[i]!.deviceId, commandId: items[i]!.commandId },
+          'command ack fails alone: poison, the rest of its batch is stored',
+        ),
+    );
+    items.forEach((item, i) => {
+      const o = out[i]!;
+      if (o instanceof ItemFailure || o.ok) return;
+      metrics.inc(ACKS_IGNORED_METRIC, { reason: o.error.code });
+      // Debug only: the bridge logs refused device messages throttled per device.
+      logger.debug(
+        { deviceId: item.deviceId, commandId: item.commandId, ack: item.ack.status, reason: o.error.code },
+        `command ack ignored: ${o.error.message}`,
+      );
+    });
+    return out as Array<AckOutcome | ItemFailure>;
+  }
+
+  /** Decides and writes the acks at `indices`; each outcome is set once its transition is stored. */
+  async function decideAndWrite(items: AckItem[], indices: number[], out: Array<AckOutcome | ItemFailure | undefined>): Promise<void> {
+    let todo = indices;
     for (let attempt = 0; todo.length > 0; attempt++) {
       const loaded = new Map((await held.run(() => store.loadByIds([...new Set(todo.map((i) => items[i]!.commandId))]))).map((r) => [r.id, r]));
       const working = new Map<string, CommandRow>();
@@ -127,21 +155,11 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
       for (const r of refusals) {
         if (conflicted.has(r.row.id)) continue; // re-decided in the next attempt
         const outcome = out[r.i]!;
-        if (!outcome.ok) await held.run(() => store.recordRefusal(r.row, outcome.error.code, r.event, items[r.i]!.receivedAt));
+        if (!(outcome instanceof ItemFailure) && !outcome.ok)
+          await held.run(() => store.recordRefusal(r.row, outcome.error.code, r.event, items[r.i]!.receivedAt));
       }
       todo = retry;
     }
-    items.forEach((item, i) => {
-      const o = out[i]!;
-      if (o.ok) return;
-      metrics.inc(ACKS_IGNORED_METRIC, { reason: o.error.code });
-      // Debug only: the bridge logs refused device messages throttled per device.
-      logger.debug(
-        { deviceId: item.deviceId, commandId: item.commandId, ack: item.ack.status, reason: o.error.code },
-        `command ack ignored: ${o.error.message}`,
-      );
-    });
-    return out;
   }
 
   const batcher = new SerialBatcher<AckItem, AckOutcome>({ maxBatch: 2000, maxPending: 20_000, flush: processAcks });

@@ -7,9 +7,13 @@
  * Each statement (the load, the write) is held through transient database failures until it succeeds
  * (../store-retry.ts): one statement, so running it again is safe — a write that did commit before its
  * answer was lost reads as a revision conflict on the next try and is re-merged like any other.
+ *
+ * A statement that fails deterministically is narrowed down to the ops that fail alone (../poison.ts):
+ * those get an `ItemFailure` (their messages are dead-lettered), every other op of the batch is stored.
  */
 import type { TwinLimits } from '../../domain/twin.ts';
 import type { Logger } from '../../logger.ts';
+import { isolateFailures, type ItemFailure } from '../poison.ts';
 import type { StoreRetry } from '../store-retry.ts';
 import type { TwinAnnouncer } from './announce.ts';
 import type { TwinLoader } from './loader.ts';
@@ -23,9 +27,10 @@ export const MAX_CONFLICT_RETRIES = 8;
 export interface TwinBatchProcessor {
   /**
    * Runs the ops in order and returns one outcome per op once everything is stored, however long the
-   * database is unavailable; throws on a deterministic failure, or `UnavailableError` after the retry was stopped.
+   * database is unavailable; an op that fails deterministically even alone gets an `ItemFailure`
+   * instead. Throws `UnavailableError` after the retry was stopped.
    */
-  process(ops: TwinOp[]): Promise<TwinOpOutcome[]>;
+  process(ops: TwinOp[]): Promise<Array<TwinOpOutcome | ItemFailure>>;
 }
 
 export interface TwinBatchParts {
@@ -42,9 +47,20 @@ export interface TwinBatchParts {
 export function createTwinBatchProcessor(parts: TwinBatchParts): TwinBatchProcessor {
   const { loader, writer, announcer, limits, logger, retry: held, now } = parts;
 
-  async function process(ops: TwinOp[]): Promise<TwinOpOutcome[]> {
-    const outcomes: TwinOpOutcome[] = new Array<TwinOpOutcome>(ops.length);
-    let remaining = ops.map((op, index) => ({ op, index }));
+  async function process(ops: TwinOp[]): Promise<Array<TwinOpOutcome | ItemFailure>> {
+    const outcomes = new Array<TwinOpOutcome | ItemFailure | undefined>(ops.length);
+    await isolateFailures(
+      ops.map((_, index) => index),
+      outcomes,
+      (indices) => processSome(ops, indices, outcomes),
+      (index, error) => logger.warn({ err: error, deviceId: deviceIdOf(ops[index]!) }, 'twin op fails alone: poison, the rest of its batch is stored'),
+    );
+    return outcomes as Array<TwinOpOutcome | ItemFailure>;
+  }
+
+  /** The ops at `indices`, written together; each outcome is set once its op is stored and announced. */
+  async function processSome(ops: TwinOp[], indices: number[], outcomes: Array<TwinOpOutcome | ItemFailure | undefined>): Promise<void> {
+    let remaining = indices.map((index) => ({ op: ops[index]!, index }));
 
     for (let attempt = 0; remaining.length > 0; attempt++) {
       const deviceIds = [...new Set(remaining.map(({ op }) => deviceIdOf(op)))];
@@ -76,7 +92,6 @@ export function createTwinBatchProcessor(parts: TwinBatchParts): TwinBatchProces
       if (retry.length > 0) logger.debug({ devices: [...conflicted], attempt }, 'twin write conflict, re-merging');
       remaining = retry;
     }
-    return outcomes;
   }
 
   return { process };
