@@ -76,7 +76,9 @@ export function createTwinBatchProcessor(parts: TwinBatchParts): TwinBatchProces
       const written = await held.run(() => writer.write(dirty, merged.changes, at));
       const conflicted = new Set(dirty.filter((t) => !written.has(t.deviceUuid)).map((t) => t.deviceId));
       if (conflicted.size > 0 && attempt >= MAX_CONFLICT_RETRIES) {
-        throw new Error(`twin write kept conflicting for ${[...conflicted].join(', ')}`);
+        // A lost race, not a poison op: classified transient like PostgreSQL's serialization failure
+        // (40001), so the messages stay unacknowledged and come again instead of being dead-lettered.
+        throw Object.assign(new Error(`twin write kept conflicting for ${[...conflicted].join(', ')}`), { code: '40001' });
       }
 
       const retry: typeof remaining = [];
