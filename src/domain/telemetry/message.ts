@@ -27,8 +27,9 @@ export interface TelemetryEntryPayload {
    */
   ts?: number | string | null;
   /**
-   * The device's own message counter (contract v1.1, optional): an integer from 1 to 2^53−1, one per
-   * message, counting up from 1 (a device that loses its counter starts again at 1). Stored with every
+   * The device's own message counter (contract v1.1, optional): an integer from 0 to 2^53−1, one per
+   * message, counting up from 1 (a device that loses its counter starts again at 1; 0, which v1.0
+   * accepted, is stored but never confirmed). Stored with every
    * point of the entry; the server confirms the highest contiguous `seq` it stored on
    * `devices/{id}/telemetry/accepted` (docs/device-contract.md). In a single-entry payload it is the
    * top-level `seq`; in an array each entry may carry its own (the buffered messages it replays).
@@ -55,7 +56,7 @@ export interface TelemetryPoint {
   value: number;
   /** The device sent a boolean, so `value` is 0 or 1 and should be shown as false/true. */
   isBool: boolean;
-  /** The entry's `seq` (1 … 2^53−1), when the device sent one. */
+  /** The entry's `seq` (0 … 2^53−1), when the device sent one. */
   seq?: number;
 }
 
@@ -110,7 +111,7 @@ export type TelemetryErrorCode =
   | 'INVALID_VALUE'
   /** A `ts` that is not epoch ms or an ISO-8601 date-time with a zone, is before 1970, or too far in the future. */
   | 'INVALID_TIMESTAMP'
-  /** A `seq` that is not an integer from 1 to 2^53−1 (`Number.MAX_SAFE_INTEGER`). */
+  /** A `seq` that is not an integer from 0 to 2^53−1 (`Number.MAX_SAFE_INTEGER`). */
   | 'INVALID_SEQ';
 
 /** A refused telemetry message. Returned, never thrown, by the parser. */
@@ -183,10 +184,11 @@ export function validateTelemetry(body: unknown, now: number, limits: TelemetryL
     const ms = Math.floor(ts);
 
     const seq = entry.seq;
-    // Positive: the server's cursor starts at 0, so a sequence starts at 1. Safe: a larger number has
-    // already lost its exact value in JSON.parse, and the receipt would confirm a different one.
-    if (seq !== undefined && seq !== null && !(typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 1)) {
-      return refuse('INVALID_SEQ', `${where}: seq must be an integer from 1 to ${Number.MAX_SAFE_INTEGER}, not ${describe(seq)}`, [...at, 'seq']);
+    // Non-negative, as contract v1.0 accepted it (0 is stored but confirms nothing: the receipt cursor
+    // starts at 0, so a sequence starts at 1). Safe: a larger number has already lost its exact value in
+    // JSON.parse, and the receipt would confirm a different one.
+    if (seq !== undefined && seq !== null && !(typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0)) {
+      return refuse('INVALID_SEQ', `${where}: seq must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}, not ${describe(seq)}`, [...at, 'seq']);
     }
 
     if (!Object.hasOwn(entry, 'values') || entry.values === undefined) {

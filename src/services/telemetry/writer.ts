@@ -56,7 +56,7 @@ export function rowKey(uuid: string, metric: string, ts: number): string {
  * window over the whole batch, never a lookup per device (those made the statement 3× slower).
  */
 const RECEIPT_CURSOR_CTES = `, seq_input AS (
-         SELECT DISTINCT device_id, seq FROM input WHERE seq IS NOT NULL
+         SELECT DISTINCT device_id, seq FROM input WHERE seq >= 1
        ), seq_base AS (
          SELECT s.device_id, c.generation,
                 coalesce(c.seq, 0) > 1 AND bool_or(s.seq = 1) AS restarted,

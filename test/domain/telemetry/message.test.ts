@@ -268,12 +268,17 @@ describe('parseTelemetry: refusals (the whole message, never part of it)', () =>
     );
   });
 
-  it('INVALID_SEQ: zero, negative, fractional, unsafe, not a number', () => {
-    for (const seq of [0, -0, -1, 0.5, 1.5, 2 ** 53, 2 ** 53 + 2, 1e300, '7', true, false, [1], {}]) {
+  it('seq 0 is accepted as in contract v1.0 (stored, never confirmed by a receipt)', () => {
+    const result = parse({ seq: 0, values: { a: 1 } });
+    expect(result.ok && result.points[0]!.seq).toBe(0);
+  });
+
+  it('INVALID_SEQ: negative, fractional, unsafe, not a number', () => {
+    for (const seq of [-1, -0.5, 0.5, 1.5, 2 ** 53, 2 ** 53 + 2, 1e300, '7', true, false, [1], {}]) {
       expectRefused({ seq, values: { a: 1 } }, 'INVALID_SEQ', ['seq']);
     }
-    const result = parse({ seq: 0, values: { a: 1 } });
-    expect(!result.ok && result.error.message).toBe(`the payload: seq must be an integer from 1 to ${Number.MAX_SAFE_INTEGER}, not 0`);
+    const result = parse({ seq: -1, values: { a: 1 } });
+    expect(!result.ok && result.error.message).toBe(`the payload: seq must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}, not -1`);
     // A number JSON cannot hold exactly is refused, not rounded to a seq the device never sent.
     const raw = parseTelemetry('{"seq": 9007199254740993, "values": {"a": 1}}', NOW, DEFAULT_TELEMETRY_LIMITS);
     expect(!raw.ok && raw.error.code).toBe('INVALID_SEQ');

@@ -122,6 +122,17 @@ describe(`receipt cursors (${modeName})`, () => {
     expect(rows).toEqual([{ seq: null }]);
   });
 
+  it('store seq 0 (accepted since contract v1.0) without confirming it: no cursor, no receipt', async () => {
+    const store = batchStore();
+    const d = await createDevice(db);
+    const result = await store.store(message(d.deviceId, 0));
+    expect(result.stored).toBe(2);
+    expect(result.receipts.has(d.deviceId)).toBe(false);
+    const rows = await db.sql.query<{ seq: string }>(`SELECT seq::text FROM "TelemetryPoint" WHERE "deviceId" = $1`, [d.uuid]);
+    expect(rows.map((r) => r.seq)).toEqual(['0', '0']);
+    expect((await store.store(messages(d.deviceId, 1))).receipts.get(d.deviceId)).toBe(1);
+  });
+
   it('keep the largest safe seq exactly', async () => {
     const store = batchStore();
     const d = await createDevice(db);
