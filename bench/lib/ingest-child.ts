@@ -3,7 +3,8 @@
  *
  *  - devices (`connect`, `step`, `flood`): a share of the simulated devices, each an mqtt.js connection
  *    publishing `devices/{id}/telemetry` at QoS 1 with three values {a: publish time, b: seq, c: bool},
- *    a unique `ts` per device and a `seq`. `a` is `performance.timeOrigin + performance.now()` (epoch ms,
+ *    a unique `ts` per device, and a top-level `seq` only with BENCH_TELEMETRY_SEQ=1 (a seq makes the
+ *    server keep receipt cursors, contract v1.1: measured apart, as in bench/RESULTS.md). `a` is `performance.timeOrigin + performance.now()` (epoch ms,
  *    sub-ms), the one clock the subscriber compares against.
  *  - graphql subscriber (`subscribeGraphql`): one graphql-ws client on `telemetry` for every device.
  *  - mqtt subscriber (`subscribeMqtt`): one plain mqtt.js client on `devices/+/telemetry` (raw broker).
@@ -37,6 +38,9 @@ interface Sim {
   lastTs: number;
 }
 
+/** Send a top-level `seq` (receipt cursors on the server) — off by default, so results compare with runs before receipts. */
+const SEND_SEQ = process.env.BENCH_TELEMETRY_SEQ === '1';
+
 const sims: Sim[] = [];
 let publishedTotal = 0;
 let ackedTotal = 0;
@@ -48,7 +52,9 @@ function publishOne(sim: Sim, onAck?: () => void): void {
   const ts = Math.max(Math.floor(Date.now()), sim.lastTs + 1);
   sim.lastTs = ts;
   const seq = ++sim.seq;
-  const payload = `{"ts":${ts},"seq":${seq},"values":{"a":${now},"b":${seq},"c":${seq % 2 === 0}}}`;
+  const payload = SEND_SEQ
+    ? `{"ts":${ts},"seq":${seq},"values":{"a":${now},"b":${seq},"c":${seq % 2 === 0}}}`
+    : `{"ts":${ts},"values":{"a":${now},"b":${seq},"c":${seq % 2 === 0}}}`;
   publishedTotal++;
   sim.client.publish(sim.topic, payload, { qos: 1 }, (err) => {
     if (err) failedTotal++;
