@@ -131,6 +131,8 @@ export interface CaseResult {
   pidBefore: number | undefined;
   pidAfter: number | undefined;
   aliveAtEnd: boolean;
+  /** How the serving process ended, when it did, and its last log lines. */
+  death: string | undefined;
   restarted: boolean;
   /** ms from the end of the (last) outage to the first point stored after it; undefined when none was. */
   resumedAfterMs: number | undefined;
@@ -144,6 +146,8 @@ export interface CaseResult {
 
 export interface CaseOptions {
   name: string;
+  /** A short key for device ids and the MQTT client id (device ids are at most 64 characters). */
+  key: string;
   mosquitto?: MosquittoOptions;
   fault(ctx: CaseContext): Promise<void>;
 }
@@ -239,7 +243,7 @@ function countRows(stored: Map<string, Map<number, number>>): number {
 
 export async function runCase(db: ChaosDatabase, options: CaseOptions): Promise<CaseResult> {
   const startedAt = Date.now();
-  const tag = options.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
+  const tag = options.key;
   const mosquitto = await startMosquitto(options.mosquitto);
   const redis = await startRedis();
   const clientId = `doppel-chaos-${tag}-${suffix}`;
@@ -361,6 +365,7 @@ export async function runCase(db: ChaosDatabase, options: CaseOptions): Promise<
       pidBefore,
       pidAfter: ctx.server.child.pid,
       aliveAtEnd: ctx.server.child.exitCode === null && ctx.server.child.signalCode === null,
+      death: describeDeath(ctx.server),
       restarted: ctx.restarted,
       resumedAfterMs,
       metricsText,
@@ -381,6 +386,12 @@ export async function runCase(db: ChaosDatabase, options: CaseOptions): Promise<
     // The database must be up for the next case whatever this one did to it.
     await db.pg.start();
   }
+}
+
+function describeDeath(server: ServerProcess): string | undefined {
+  const { exitCode, signalCode } = server.child;
+  if (exitCode === null && signalCode === null) return undefined;
+  return `exited with ${signalCode ?? `code ${exitCode}`}; its last lines:\n${server.lines.slice(-15).join('\n')}`;
 }
 
 /** Stored rows once the database answers again (a fault may have left it restarting). */

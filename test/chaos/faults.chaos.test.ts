@@ -81,7 +81,7 @@ function expectNothingStoredTwice(r: CaseResult): void {
 }
 
 function expectSameProcessRecovered(r: CaseResult): void {
-  expect.soft(r.aliveAtEnd, 'the Doppel process is still running').toBe(true);
+  expect.soft(r.death, 'the Doppel process is still running').toBeUndefined();
   expect.soft(r.pidAfter, 'recovered without a restart (same pid)').toBe(r.pidBefore);
   expect.soft(r.resumedAfterMs, 'ingest resumed after the fault').toBeTypeOf('number');
 }
@@ -112,9 +112,7 @@ function expectTruthfulCounters(r: CaseResult, { retriesCounted }: { retriesCoun
 function expectReceipts(r: CaseResult): void {
   const users = r.devices.filter((d) => d.usesReceipts);
   const receipts = users.reduce((s, d) => s + d.receipts, 0);
-  expect
-    .soft(receipts, 'receipts not available: the server sent nothing on devices/{id}/telemetry/accepted to a device sending seq')
-    .toBeGreaterThan(0);
+  expect.soft(receipts, 'receipts not available: the server sent nothing on devices/{id}/telemetry/accepted to a device sending seq').toBeGreaterThan(0);
   if (receipts === 0) return;
   const confirmedNotStoredOnce: Record<string, number[]> = {};
   const unconfirmed: Record<string, string> = {};
@@ -149,15 +147,15 @@ function record(r: CaseResult, bound?: number): void {
 }
 
 describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet', () => {
-  for (const [name, downMs, mode] of [
-    ['PostgreSQL stopped 2 s (fast shutdown)', 2000, 'fast'],
-    ['PostgreSQL stopped 30 s (fast shutdown)', 30_000, 'fast'],
-    ['PostgreSQL crashed 5 s (immediate shutdown)', 5000, 'immediate'],
+  for (const [name, key, downMs, mode] of [
+    ['PostgreSQL stopped 2 s (fast shutdown)', 'pg2s', 2000, 'fast'],
+    ['PostgreSQL stopped 30 s (fast shutdown)', 'pg30s', 30_000, 'fast'],
+    ['PostgreSQL crashed 5 s (immediate shutdown)', 'pgcrash', 5000, 'immediate'],
   ] as const) {
     it(
       `${name}: zero loss, same process, /readyz 503 then 200, retries counted`,
       async () => {
-        const r = await runCase(db!, { name, fault: (ctx) => stopPostgres(ctx, downMs, mode) });
+        const r = await runCase(db!, { name, key, fault: (ctx) => stopPostgres(ctx, downMs, mode) });
         record(r);
         expectZeroLoss(r);
         expectNothingStoredTwice(r);
@@ -175,6 +173,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
     async () => {
       const r = await runCase(db!, {
         name: 'pg_terminate_backend storm 5 s',
+        key: 'pgstorm',
         async fault(ctx) {
           let terminated = 0;
           const until = Date.now() + 5000;
@@ -208,6 +207,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
     async () => {
       const r = await runCase(db!, {
         name: 'SIGKILL of Doppel during a PostgreSQL outage',
+        key: 'pgkill',
         async fault(ctx) {
           const start = Date.now();
           await ctx.db.pg.stop();
@@ -225,7 +225,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
       record(r);
       expectZeroLoss(r);
       expectNothingStoredTwice(r);
-      expect.soft(r.aliveAtEnd, 'the restarted Doppel process is running').toBe(true);
+      expect.soft(r.death, 'the restarted Doppel process is running').toBeUndefined();
       expect.soft(r.resumedAfterMs, 'ingest resumed after the restart').toBeTypeOf('number');
       expectReadiness(r, { notReadyDuringOutages: true });
       expectTruthfulCounters(r, { retriesCounted: false });
@@ -239,6 +239,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
     async () => {
       const r = await runCase(db!, {
         name: 'Mosquitto restart, persistence false',
+        key: 'mqnp',
         async fault(ctx) {
           // Without persistence the broker forgets, at its restart, every session and what it queued:
           // (1) the messages it had acknowledged to devices and not yet delivered to Doppel (bounded by
@@ -269,8 +270,13 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
       const bound = r.notes.queuedAtStop! + ackedBeforeResubscribe;
       record(r, bound);
       expect.soft(resubscribedAt, 'Doppel re-subscribed after the broker came back without its session').toBeTypeOf('number');
-      expect.soft(lostCount(r), `PUBACKed and lost (allowed: ${r.notes.queuedAtStop} held at the stop + ${ackedBeforeResubscribe} before re-subscription)`).toBeLessThanOrEqual(bound);
-      expect.soft(brief(lost(r, 'receipts')), 'receipt users lose nothing (they resend what was not confirmed)').toEqual({});
+      expect
+        .soft(lostCount(r), `PUBACKed and lost (allowed: ${r.notes.queuedAtStop} held at the stop + ${ackedBeforeResubscribe} before re-subscription)`)
+        .toBeLessThanOrEqual(bound);
+      const receiptsSeen = r.devices.some((d) => d.receipts > 0);
+      expect
+        .soft(brief(lost(r, 'receipts')), `${receiptsSeen ? '' : 'receipts not available: '}receipt users lose nothing (they resend what was not confirmed)`)
+        .toEqual({});
       expectNothingStoredTwice(r);
       expectSameProcessRecovered(r);
       expectReadiness(r, { notReadyDuringOutages: false });
@@ -285,6 +291,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
     async () => {
       const r = await runCase(db!, {
         name: 'Mosquitto restart, persistence true',
+        key: 'mqp',
         mosquitto: { persistence: true, autosaveSeconds: 1 },
         async fault(ctx) {
           // A graceful stop writes the persistence file: Doppel's session, its subscriptions and every
@@ -313,6 +320,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
     async () => {
       const r = await runCase(db!, {
         name: 'Mosquitto restart (persistence true) + SIGKILL of Doppel',
+        key: 'mqpkill',
         mosquitto: { persistence: true, autosaveSeconds: 1 },
         async fault(ctx) {
           const start = Date.now();
@@ -330,7 +338,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
       record(r);
       expectZeroLoss(r);
       expectNothingStoredTwice(r);
-      expect.soft(r.aliveAtEnd, 'the restarted Doppel process is running').toBe(true);
+      expect.soft(r.death, 'the restarted Doppel process is running').toBeUndefined();
       expectReadiness(r, { notReadyDuringOutages: false });
       expectTruthfulCounters(r, { retriesCounted: false });
       expectReceipts(r);
@@ -343,6 +351,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
     async () => {
       const r = await runCase(db!, {
         name: 'Redis restart',
+        key: 'redis',
         async fault(ctx) {
           // Redis carries live events between instances, never telemetry: ingestion must not notice.
           await ctx.redis.restart(2000);
