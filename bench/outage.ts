@@ -46,20 +46,20 @@ const HELP = `usage: npm run bench:outage -- [options]
 
   --rate <n>              offered msg/s, QoS 1 (default 2000)
   --devices <n>           devices the rate is spread over (default 100)
-  --warmup-seconds <s>    steady load before the outage (default 10)
+  --warmup-seconds <s>    steady load before the outage (default 15)
   --outage-seconds <s>    how long PostgreSQL is down (default 30)
   --immediate             stop PostgreSQL with an immediate (crash) shutdown instead of a fast one
   --max-recovery-seconds <s>  longest the load goes on after the database is back (default 120)
   --record                append the run to bench/RESULTS.md
 
 env: BENCH_SERVER_<NAME>=value passes <NAME>=value to the Doppel process (e.g. BENCH_SERVER_TELEMETRY_MAX_PENDING_POINTS=20000),
-     BENCH_LOG_LEVEL (its log level, default warn).`;
+     BENCH_LOG_LEVEL (its log level, default info: the start is recognised by an info line).`;
 
 const { values: opts } = parseArgs({
   options: {
     rate: { type: 'string', default: '2000' },
     devices: { type: 'string', default: '100' },
-    'warmup-seconds': { type: 'string', default: '10' },
+    'warmup-seconds': { type: 'string', default: '15' },
     'outage-seconds': { type: 'string', default: '30' },
     immediate: { type: 'boolean', default: false },
     'max-recovery-seconds': { type: 'string', default: '120' },
@@ -157,7 +157,8 @@ async function main(): Promise<void> {
         MQTT_CLIENT_ID: 'doppel-bench-outage',
         PORT: '0',
         HOST: '127.0.0.1',
-        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+        // info at least: spawnServer waits for the "Doppel is running" line.
+        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
         DOPPEL_BOOTSTRAP_TOKEN: 'false',
         ...passThrough,
       },
@@ -265,8 +266,28 @@ async function main(): Promise<void> {
       ['telemetry store retries', fmt(retries)],
       ['acknowledged to devices / **lost**', `${fmt(acked)} / **${fmt(lost)}**`],
     ];
+    // Every 5 s from the start of the load: what was offered (acknowledged) and stored, and the backlog.
+    const timelineHeader = ['t (s)', 'phase', 'acknowledged msg/s', 'stored msg/s', 'pending at the end'];
+    const timeline: string[][] = [];
+    const t0 = samples[0]!.at;
+    for (let from = t0; from < samples.at(-1)!.at; from += 5000) {
+      const a = samples.findLast((s) => s.at <= from)!;
+      const b = samples.findLast((s) => s.at <= from + 5000)!;
+      if (b.at <= a.at) continue;
+      const phase = b.at <= downAt ? 'before' : a.at < backAt ? 'outage' : b.at <= publishedUntil ? 'after' : 'drain';
+      timeline.push([
+        fmt((from - t0) / 1000),
+        phase,
+        fmt(((b.acked - a.acked) * 1000) / (b.at - a.at)),
+        fmt(((b.stored - a.stored) * 1000) / (b.at - a.at)),
+        fmt(b.acked - b.stored),
+      ]);
+    }
+    const load = os.loadavg().map((l) => fmt(l, 1)).join(' / ');
     console.log('\n');
     console.log(markdownTable(header, tableRows));
+    console.log(`\nload average at the end (1 / 5 / 15 min): ${load}\n`);
+    console.log(markdownTable(timelineHeader, timeline));
     if (lost > 0) console.log(`\n${lost} acknowledged messages were not stored: the run failed its zero-loss check`);
     if (opts.record) {
       const entry = [
@@ -279,6 +300,10 @@ async function main(): Promise<void> {
         '```',
         '',
         markdownTable(header, tableRows),
+        '',
+        `Load average at the end (1 / 5 / 15 min, 2 cores, shared with other sessions): ${load}. Every 5 s:`,
+        '',
+        markdownTable(timelineHeader, timeline),
         '',
       ];
       fs.appendFileSync(path.join(ROOT, 'bench', 'RESULTS.md'), `${entry.join('\n')}\n`);

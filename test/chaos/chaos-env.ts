@@ -211,7 +211,7 @@ async function storedRows(db: ChaosDatabase, ids: readonly string[]): Promise<Ma
       WHERE d."deviceId" = ANY($1) AND p.metric = 'n' GROUP BY 1, 2`,
     [ids],
   );
-  const stored = new Map<string, Map<number, number>>(ids.map((id) => [id, new Map()]));
+  const stored = new Map<string, Map<number, number>>(ids.map((id) => [id, new Map<number, number>()]));
   for (const r of rows) stored.get(r.device)!.set(r.n, Number(r.c));
   return stored;
 }
@@ -311,7 +311,7 @@ export async function runCase(db: ChaosDatabase, options: CaseOptions): Promise<
     const faultEndedAt = Date.now();
 
     // Ingest resumes: the first point stored after the fault (any device, any n) — polled.
-    const before = countRows((await waitForRows(db, ids, 30_000)) ?? new Map());
+    const before = countRows((await waitForRows(db, ids, 30_000)) ?? new Map<string, Map<number, number>>());
     let resumedAfterMs: number | undefined;
     const resumeDeadline = Date.now() + 60_000;
     while (Date.now() < resumeDeadline) {
@@ -328,7 +328,7 @@ export async function runCase(db: ChaosDatabase, options: CaseOptions): Promise<
 
     // Drain: until every acknowledged message is stored and every receipt user is confirmed, or until
     // nothing moved for DRAIN_QUIET_MS (the assertions then say what is missing).
-    let stored = (await waitForRows(db, ids, 30_000)) ?? new Map();
+    let stored = (await waitForRows(db, ids, 30_000)) ?? new Map<string, Map<number, number>>();
     let lastProgress = Date.now();
     let lastSignature = '';
     const drainDeadline = Date.now() + DRAIN_MAX_MS;
