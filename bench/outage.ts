@@ -283,7 +283,10 @@ async function main(): Promise<void> {
         fmt(b.acked - b.stored),
       ]);
     }
-    const load = os.loadavg().map((l) => fmt(l, 1)).join(' / ');
+    const load = os
+      .loadavg()
+      .map((l) => fmt(l, 1))
+      .join(' / ');
     console.log('\n');
     console.log(markdownTable(header, tableRows));
     console.log(`\nload average at the end (1 / 5 / 15 min): ${load}\n`);
