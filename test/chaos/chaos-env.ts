@@ -30,7 +30,7 @@ export const FLEET_RATE = 200;
 const WARMUP_MS = 3000;
 const AFTER_FAULT_MS = 3000;
 /** The drain ends when nothing more is stored or confirmed for this long (or everything is). */
-const DRAIN_QUIET_MS = 15_000;
+const DRAIN_QUIET_MS = 10_000;
 const DRAIN_MAX_MS = 90_000;
 /** Connections of the suite's own pool carry this name, so the terminate storm spares them. */
 export const CHECKER_APPLICATION_NAME = 'doppel-chaos-checker';
@@ -313,8 +313,8 @@ export async function runCase(db: ChaosDatabase, options: CaseOptions): Promise<
     // Ingest resumes: the first point stored after the fault (any device, any n) — polled.
     const before = countRows((await waitForRows(db, ids, 30_000)) ?? new Map<string, Map<number, number>>());
     let resumedAfterMs: number | undefined;
-    const resumeDeadline = Date.now() + 60_000;
-    while (Date.now() < resumeDeadline) {
+    const resumeDeadline = Date.now() + 30_000;
+    while (Date.now() < resumeDeadline && !describeDeath(ctx.server)) {
       const now = await tryStoredRows(db, ids);
       if (now && countRows(now) > before) {
         resumedAfterMs = Date.now() - (outages.at(-1)?.end ?? faultEndedAt);
@@ -341,6 +341,8 @@ export async function runCase(db: ChaosDatabase, options: CaseOptions): Promise<
         lastProgress = Date.now();
       } else if (Date.now() - lastProgress > DRAIN_QUIET_MS) break;
       if (Date.now() > drainDeadline) break;
+      // A dead process stores nothing more: what is missing now stays missing.
+      if (describeDeath(ctx.server)) break;
       await sleep(500);
       stored = (await tryStoredRows(db, ids)) ?? stored;
     }
