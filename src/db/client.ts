@@ -120,6 +120,11 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
   // covers @prisma/adapter-pg's transactions, released without the error). So after an outage the pool
   // holds no dead connections, and the first statements open fresh ones as soon as the server answers.
   pool.on('error', () => {});
+  // A client that is checked out (a transaction of the adapter, a pinned session) has no pool listener:
+  // its server going away between two queries emits 'error' on the client itself, which would kill the
+  // process (seen in the chaos suite's pg_terminate_backend storm). Its holder learns of it from the next
+  // query, and pg-pool drops it on release, so the event needs nothing but a listener.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const prisma = createPrisma(new PrismaPg(pool), options.onQuery);
   return {
     prisma,
