@@ -264,14 +264,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
           ctx.notes.queuedAtStop = Math.max(0, ackedByTheOldBroker - handledBefore);
         },
       });
-      const resubscribedAt = logEntries(r.serverLines)
-        .filter((l) => l.msg === 'subscribed to device topics' && (l.time ?? 0) >= r.notes.stoppedAt!)
-        .map((l) => l.time!)
-        .at(0);
-      const ackedBeforeResubscribe = r.devices.reduce(
-        (s, d) => s + d.ackTimes.filter((t) => t >= r.notes.startingAt! && t <= (resubscribedAt ?? Infinity) + PUBACK_LAG_MS).length,
-        0,
-      );
+      const { resubscribedAt, ackedBeforeResubscribe } = beforeResubscription(r, r.notes.stoppedAt!, r.notes.startingAt!);
       const bound = r.notes.queuedAtStop! + ackedBeforeResubscribe;
       record(r, bound);
       expect.soft(resubscribedAt, 'Doppel re-subscribed after the broker came back without its session').toBeTypeOf('number');
@@ -292,7 +285,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
   );
 
   it(
-    'Mosquitto restarted gracefully with persistence true (3 s down): zero loss',
+    'Mosquitto restarted gracefully with persistence true (3 s down): losses only in the window before Doppel re-subscribed; zero for receipt users',
     async () => {
       const r = await runCase(db!, {
         name: 'Mosquitto restart, persistence true',
@@ -303,13 +296,17 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
           // message queued or in flight to it survive the restart.
           const start = Date.now();
           await ctx.mosquitto.stop();
+          ctx.notes.stoppedAt = start;
           await sleep(3000);
           ctx.outage(start, Date.now());
+          ctx.notes.startingAt = Date.now();
           await ctx.mosquitto.start();
         },
       });
-      record(r);
-      expectZeroLoss(r);
+      const { resubscribedAt, ackedBeforeResubscribe } = beforeResubscription(r, r.notes.stoppedAt!, r.notes.startingAt!);
+      record(r, ackedBeforeResubscribe);
+      expect.soft(resubscribedAt, 'Doppel re-subscribed after the broker came back').toBeTypeOf('number');
+      expectLossWithin(r, ackedBeforeResubscribe, `${ackedBeforeResubscribe} acknowledged between the broker's return and Doppel's re-subscription`);
       expectNothingStoredTwice(r);
       expectSameProcessRecovered(r);
       expect.soft(r.notReadyDuringEachOutage, '/readyz answered 503 while the broker was down').toEqual([true]);
@@ -321,7 +318,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
   );
 
   it(
-    'Mosquitto restarted gracefully with persistence true while Doppel is SIGKILLed: zero loss after Doppel starts again',
+    'Mosquitto restarted gracefully with persistence true while Doppel is SIGKILLed: losses only before the new Doppel subscribed; zero for receipt users',
     async () => {
       const r = await runCase(db!, {
         name: 'Mosquitto restart (persistence true) + SIGKILL of Doppel',
@@ -330,18 +327,25 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
         async fault(ctx) {
           const start = Date.now();
           await ctx.mosquitto.stop();
+          ctx.notes.stoppedAt = start;
           await sleep(1000);
           ctx.server.child.kill('SIGKILL');
           await ctx.server.exited;
           ctx.restarted = true;
           await sleep(2000);
           ctx.outage(start, Date.now());
+          ctx.notes.startingAt = Date.now();
           await ctx.mosquitto.start();
           await ctx.startServer();
         },
       });
-      record(r);
-      expectZeroLoss(r);
+      // Everything devices publish while no Doppel is subscribed (the broker's return until the new
+      // process subscribes, which includes its start-up) is dropped by the broker; what was queued for
+      // Doppel's session before the stop survives in the persistence file and is delivered.
+      const { resubscribedAt, ackedBeforeResubscribe } = beforeResubscription(r, r.notes.stoppedAt!, r.notes.startingAt!);
+      record(r, ackedBeforeResubscribe);
+      expect.soft(resubscribedAt, 'the new Doppel process subscribed').toBeTypeOf('number');
+      expectLossWithin(r, ackedBeforeResubscribe, `${ackedBeforeResubscribe} acknowledged between the broker's return and the new Doppel's subscription`);
       expectNothingStoredTwice(r);
       expect.soft(r.death, 'the restarted Doppel process is running').toBeUndefined();
       expectReadiness(r, { notReadyDuringOutages: false });
@@ -373,3 +377,31 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
     CASE_TIMEOUT_MS,
   );
 });
+
+/**
+ * The broker's window after a restart: devices reconnect and publish (their outage backlog first) before
+ * Doppel has subscribed again, and MQTT drops a publish nobody subscribed to — also with persistence,
+ * because Mosquitto 2.0 restores a persistent session without its shared subscriptions
+ * (docs/durability.md). Counts the PUBACKs from the broker's start to Doppel's first re-subscription
+ * logged after `stoppedAt` (plus the PUBACK lag of this loaded test process).
+ */
+function beforeResubscription(r: CaseResult, stoppedAt: number, startingAt: number): { resubscribedAt: number | undefined; ackedBeforeResubscribe: number } {
+  const resubscribedAt = logEntries(r.serverLines)
+    .filter((l) => l.msg === 'subscribed to device topics' && (l.time ?? 0) >= stoppedAt)
+    .map((l) => l.time!)
+    .at(0);
+  const ackedBeforeResubscribe = r.devices.reduce(
+    (s, d) => s + d.ackTimes.filter((t) => t >= startingAt && t <= (resubscribedAt ?? Infinity) + PUBACK_LAG_MS).length,
+    0,
+  );
+  return { resubscribedAt, ackedBeforeResubscribe };
+}
+
+/** Broker faults: plain devices may lose what fell in the broker's window (`bound`); receipt users lose nothing. */
+function expectLossWithin(r: CaseResult, bound: number, why: string): void {
+  expect.soft(lostCount(r), `PUBACKed and lost (allowed: ${why})`).toBeLessThanOrEqual(bound);
+  const receiptsSeen = r.devices.some((d) => d.receipts > 0);
+  expect
+    .soft(brief(lost(r, 'receipts')), `${receiptsSeen ? '' : 'receipts not available: '}receipt users lose nothing (they resend what was not confirmed)`)
+    .toEqual({});
+}
