@@ -209,6 +209,48 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
   );
 
   it(
+    'Doppel SIGKILLed during a pg_terminate_backend storm, started again after it: zero loss',
+    async () => {
+      const r = await runCase(db!, {
+        name: 'pg_terminate_backend storm + SIGKILL of Doppel',
+        key: 'pgstormkill',
+        async fault(ctx) {
+          let terminated = 0;
+          let killed = false;
+          const started = Date.now();
+          while (Date.now() < started + 5000) {
+            const { rows } = await ctx.db.checker.query<{ n: string }>(
+              `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name <> $1`,
+              [CHECKER_APPLICATION_NAME],
+            );
+            terminated += Number(rows[0]!.n);
+            if (!killed && Date.now() >= started + 2500) {
+              // Mid-storm: writes in flight on broken connections, nothing of it acknowledged to the broker yet.
+              killed = true;
+              ctx.server.child.kill('SIGKILL');
+              await ctx.server.exited;
+              ctx.restarted = true;
+            }
+            await sleep(200);
+          }
+          ctx.notes.terminated = terminated;
+          await ctx.startServer();
+        },
+      });
+      record(r);
+      expect.soft(r.notes.terminated, "Doppel's connections terminated by the storm").toBeGreaterThan(0);
+      expectZeroLoss(r);
+      expectNothingStoredTwice(r);
+      expect.soft(r.death, 'the restarted Doppel process is running').toBeUndefined();
+      expectReadiness(r, { notReadyDuringOutages: false });
+      expectTruthfulCounters(r, { retriesCounted: false });
+      expectReceipts(r);
+    },
+    CASE_TIMEOUT_MS,
+  );
+
+  it(
     'Doppel SIGKILLed during a PostgreSQL outage, started again after it: zero loss from the persistent session',
     async () => {
       const r = await runCase(db!, {
@@ -356,6 +398,44 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
   );
 
   it(
+    'Mosquitto restarted with persistence false while Doppel is SIGKILLed: losses bounded by what the broker held or took before the new Doppel subscribed; zero for receipt users',
+    async () => {
+      const r = await runCase(db!, {
+        name: 'Mosquitto restart (persistence false) + SIGKILL of Doppel',
+        key: 'mqnpkill',
+        async fault(ctx) {
+          // As without the kill: the broker forgets what it queued for Doppel, and drops what devices publish
+          // before a Doppel has subscribed again — here the new process, whose start-up widens the window.
+          const handledBefore = metricValue(await fetchMetrics(ctx.server), 'doppel_mqtt_messages_total', { kind: 'telemetry' });
+          await ctx.mosquitto.stop();
+          ctx.notes.stoppedAt = Date.now();
+          await sleep(1000);
+          ctx.server.child.kill('SIGKILL');
+          await ctx.server.exited;
+          ctx.restarted = true;
+          await sleep(2000);
+          const ackedByTheOldBroker = ctx.fleet.acked();
+          ctx.notes.startingAt = Date.now();
+          await ctx.mosquitto.start();
+          ctx.notes.queuedAtStop = Math.max(0, ackedByTheOldBroker - handledBefore);
+          await ctx.startServer();
+        },
+      });
+      const { resubscribedAt, ackedBeforeResubscribe } = beforeResubscription(r, r.notes.stoppedAt!, r.notes.startingAt!);
+      const bound = r.notes.queuedAtStop! + ackedBeforeResubscribe;
+      record(r, bound);
+      expect.soft(resubscribedAt, 'the new Doppel process subscribed').toBeTypeOf('number');
+      expectLossWithin(r, bound, `${r.notes.queuedAtStop} held at the stop + ${ackedBeforeResubscribe} before the new process subscribed`);
+      expectNothingStoredTwice(r);
+      expect.soft(r.death, 'the restarted Doppel process is running').toBeUndefined();
+      expectReadiness(r, { notReadyDuringOutages: false });
+      expectTruthfulCounters(r, { retriesCounted: false });
+      expectReceipts(r);
+    },
+    CASE_TIMEOUT_MS,
+  );
+
+  it(
     'Redis restarted (2 s down): zero loss, same process, ready after',
     async () => {
       const r = await runCase(db!, {
@@ -370,6 +450,35 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
       expectZeroLoss(r);
       expectNothingStoredTwice(r);
       expectSameProcessRecovered(r);
+      expectReadiness(r, { notReadyDuringOutages: false });
+      expectTruthfulCounters(r, { retriesCounted: false });
+      expectReceipts(r);
+    },
+    CASE_TIMEOUT_MS,
+  );
+
+  it(
+    'Doppel SIGKILLed while Redis is down, started again after it: zero loss',
+    async () => {
+      const r = await runCase(db!, {
+        name: 'Redis restart + SIGKILL of Doppel',
+        key: 'rediskill',
+        async fault(ctx) {
+          await ctx.redis.stop();
+          await sleep(1000);
+          ctx.server.child.kill('SIGKILL');
+          await ctx.server.exited;
+          ctx.restarted = true;
+          await sleep(1000);
+          await ctx.redis.start();
+          // Same MQTT_CLIENT_ID: the broker queued what the fleet sent meanwhile.
+          await ctx.startServer();
+        },
+      });
+      record(r);
+      expectZeroLoss(r);
+      expectNothingStoredTwice(r);
+      expect.soft(r.death, 'the restarted Doppel process is running').toBeUndefined();
       expectReadiness(r, { notReadyDuringOutages: false });
       expectTruthfulCounters(r, { retriesCounted: false });
       expectReceipts(r);

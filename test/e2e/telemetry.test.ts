@@ -174,7 +174,7 @@ describe(`telemetry ingestion (${modeName})`, () => {
       ['TOO_DEEP', { values: { temp: deep } }],
       ['NOT_AN_OBJECT', '42'],
       ['NO_VALUES', { ts: 1000 }],
-      ['INVALID_SEQ', { seq: 0, values: { temp: 1 } }],
+      ['INVALID_SEQ', { seq: -1, values: { temp: 1 } }],
       // One bad entry refuses the whole array, good entries included.
       [
         'INVALID_VALUE',
