@@ -89,5 +89,5 @@ describe(`commands across a server restart (${modeName})`, () => {
     // A sweep after the acks must not deliver anything more.
     await until(async () => (await commandOf(b, c3))!.status === 'EXPIRED', 'c3 to stay expired');
     expect(again.received.map((r) => r.commandId)).toEqual([c2]);
-  });
+  }, 120_000); // two servers on a fresh embedded database directory, one after the other: slow on a loaded machine
 });

@@ -67,7 +67,7 @@ suite('the server process (npm start)', () => {
     expect((await query(second.graphql, token)).status).toBe(200);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  });
+  }, 120_000); // two cold starts of a real process on a fresh embedded database: slow on a loaded 2-core machine
 
   it('refuses to start on a bad configuration, naming each bad variable', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
