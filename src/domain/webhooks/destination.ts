@@ -341,7 +341,8 @@ export function parseDestination(text: unknown, policy: DestinationPolicy): { ok
     // http only to a loopback the operator allowed (tests' local receiver): nothing leaves the machine in clear.
     const loopback = literal ? classifyText(host) === 'loopback' : isLoopbackName(host);
     const allowed = loopback && (literal ? judgeAddress(host, policy).ok : judgeAddress('127.0.0.1', policy).ok);
-    if (!allowed) return { ok: false, reason: 'SCHEME_NOT_ALLOWED', message: 'http is allowed only with WEBHOOKS_ALLOW_HTTP or to an allowed loopback; use https' };
+    if (!allowed)
+      return { ok: false, reason: 'SCHEME_NOT_ALLOWED', message: 'http is allowed only with WEBHOOKS_ALLOW_HTTP or to an allowed loopback; use https' };
   }
   url.hash = '';
   const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;

@@ -88,7 +88,9 @@ export function signedContent(id: string, timestampSeconds: number, body: string
 
 /** One `v1,<base64>` signature. */
 export function signature(key: SigningKey, id: string, timestampSeconds: number, body: string): string {
-  const digest = createHmac('sha256', key.bytes).update(signedContent(id, timestampSeconds, body), 'utf8').digest('base64');
+  const digest = createHmac('sha256', key.bytes)
+    .update(signedContent(id, timestampSeconds, body), 'utf8')
+    .digest('base64');
   return `${SIGNATURE_VERSION},${digest}`;
 }
 
@@ -98,13 +100,9 @@ export type SignError = SecretError | { ok: false; reason: 'INVALID_MESSAGE_ID' 
  * The three headers of one attempt. `secrets` are the endpoint's active secrets, newest first (two
  * during a rotation overlap): each one signs, in that order.
  */
-export function signWebhook(
-  secrets: readonly string[],
-  id: string,
-  timestampSeconds: number,
-  body: string,
-): { ok: true; headers: WebhookHeaders } | SignError {
-  if (!isValidMessageId(id)) return { ok: false, reason: 'INVALID_MESSAGE_ID', message: `webhook id ${JSON.stringify(id)} is not 1–128 chars of [A-Za-z0-9_-]` };
+export function signWebhook(secrets: readonly string[], id: string, timestampSeconds: number, body: string): { ok: true; headers: WebhookHeaders } | SignError {
+  if (!isValidMessageId(id))
+    return { ok: false, reason: 'INVALID_MESSAGE_ID', message: `webhook id ${JSON.stringify(id)} is not 1–128 chars of [A-Za-z0-9_-]` };
   if (!Number.isSafeInteger(timestampSeconds) || timestampSeconds < 0) {
     return { ok: false, reason: 'INVALID_TIMESTAMP', message: `webhook timestamp ${timestampSeconds} is not a whole number of seconds` };
   }

@@ -20,7 +20,14 @@ const numRuns = Number(process.env.PROP_RUNS ?? 200);
 const UUID = '0B0A61E2-3C55-4D1A-9F7E-2A5B8C9D0E1F';
 
 function row(overrides: Partial<StoredEvent> = {}): StoredEvent {
-  return { eventId: UUID, type: 'twin.changed', occurredAt: Date.UTC(2026, 11, 2, 3, 4, 5, 678), tenantId: 'acme', data: { deviceId: 'fridge-1', version: 3 }, ...overrides };
+  return {
+    eventId: UUID,
+    type: 'twin.changed',
+    occurredAt: Date.UTC(2026, 11, 2, 3, 4, 5, 678),
+    tenantId: 'acme',
+    data: { deviceId: 'fridge-1', version: 3 },
+    ...overrides,
+  };
 }
 
 describe('event types', () => {

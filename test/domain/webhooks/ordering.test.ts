@@ -26,7 +26,12 @@ describe('claimable', () => {
   });
 
   it('an in-flight event blocks its group; an expired lease does not', () => {
-    const pending = [ev('a1', 'E', 'a', 1, { leasedUntil: NOW + 1 }), ev('a2', 'E', 'a', 2), ev('b1', 'E', 'b', 3, { leasedUntil: NOW }), ev('b2', 'E', 'b', 4)];
+    const pending = [
+      ev('a1', 'E', 'a', 1, { leasedUntil: NOW + 1 }),
+      ev('a2', 'E', 'a', 2),
+      ev('b1', 'E', 'b', 3, { leasedUntil: NOW }),
+      ev('b2', 'E', 'b', 4),
+    ];
     expect(ids(claimable(pending, NOW, limits(10)))).toEqual(['b1']);
     expect(isInFlight(pending[2]!, NOW)).toBe(false);
   });

@@ -28,7 +28,9 @@ const bottom = () => 0;
 
 describe('retry delays', () => {
   it('grows exponentially from 5 s by 4× and caps at 10 h', () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 8, 30].map((n) => nominalDelayMs(n, P))).toEqual([5_000, 20_000, 80_000, 320_000, 1_280_000, 5_120_000, 20_480_000, 36_000_000, 36_000_000]);
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 30].map((n) => nominalDelayMs(n, P))).toEqual([
+      5_000, 20_000, 80_000, 320_000, 1_280_000, 5_120_000, 20_480_000, 36_000_000, 36_000_000,
+    ]);
     expect(nominalDelayMs(10_000, P)).toBe(P.maxDelayMs);
   });
 
@@ -102,7 +104,11 @@ describe('the event after an attempt', () => {
   });
 
   it('gives up after maxAttempts, as FAILED', () => {
-    expect(afterAttempt({ attempts: P.maxAttempts - 1, createdAt: T0 }, fail500, T0, P, top)).toEqual({ status: 'FAILED', attempts: P.maxAttempts, reason: 'MAX_ATTEMPTS' });
+    expect(afterAttempt({ attempts: P.maxAttempts - 1, createdAt: T0 }, fail500, T0, P, top)).toEqual({
+      status: 'FAILED',
+      attempts: P.maxAttempts,
+      reason: 'MAX_ATTEMPTS',
+    });
   });
 
   it('gives up once past the max age, and pulls the last retry in to the max-age instant', () => {

@@ -78,7 +78,9 @@ describe('signing', () => {
 
   it('signs body bytes as UTF-8', () => {
     const body = '{"name":"Küche ☕"}';
-    const expected = createHmac('sha256', KEY).update(Buffer.from(`${ID}.${TS}.${body}`, 'utf8')).digest('base64');
+    const expected = createHmac('sha256', KEY)
+      .update(Buffer.from(`${ID}.${TS}.${body}`, 'utf8'))
+      .digest('base64');
     expect(sign([SECRET], ID, TS, body)['webhook-signature']).toBe(`v1,${expected}`);
   });
 
