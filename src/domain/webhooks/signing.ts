@@ -1,6 +1,6 @@
 /**
  * Signing and verifying outbound webhooks in the Standard Webhooks format (docs/outbox.md "Signing").
- * Pure: no clocks (the caller passes `nowSeconds`), no I/O; only node:crypto.
+ * Pure: no clocks (the caller passes `nowSeconds`), no randomness, no I/O; node:crypto for HMAC only.
  *
  *   webhook-id:        the event id (stable across retries: the receiver's idempotency key)
  *   webhook-timestamp: integer Unix seconds of THIS attempt (a retry carries a new one)
@@ -24,7 +24,7 @@
  * Failures are values with a stable `reason`, never exceptions, so a receiver can answer 400/401 and
  * count them.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const SECRET_PREFIX = 'whsec_';
 /** The only symmetric signature scheme of the format. Other identifiers (e.g. `v1a`) are skipped. */
@@ -59,8 +59,11 @@ export function isValidMessageId(id: unknown): id is string {
   return typeof id === 'string' && MESSAGE_ID_PATTERN.test(id);
 }
 
-/** A new secret for an endpoint, as shown once to the admin. `random` is injectable for tests. */
-export function generateSecret(random: (size: number) => Buffer = randomBytes): string {
+/**
+ * A new secret for an endpoint, as shown once to the admin. The edge passes `crypto.randomBytes`: the
+ * randomness stays at the edge, so this module computes and never draws.
+ */
+export function generateSecret(random: (size: number) => Buffer): string {
   return SECRET_PREFIX + random(GENERATED_SECRET_BYTES).toString('base64');
 }
 

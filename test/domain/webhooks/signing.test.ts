@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -33,7 +33,8 @@ describe('secrets', () => {
     expect(secret).toBe(`whsec_${Buffer.alloc(32, 1).toString('base64')}`);
     const parsed = parseSecret(secret);
     expect(parsed.ok && parsed.key.bytes.equals(Buffer.alloc(32, 1))).toBe(true);
-    expect(generateSecret()).not.toBe(generateSecret());
+    expect(generateSecret(randomBytes)).not.toBe(generateSecret(randomBytes));
+    expect(parseSecret(generateSecret(randomBytes)).ok).toBe(true);
   });
 
   it.each([
