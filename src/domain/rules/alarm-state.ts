@@ -307,11 +307,11 @@ class Run {
   private ruleChanged(next: RuleDefinition, now: number): void {
     const s = this.s;
     const old = this.rule;
+    if (sameJson(old.source, next.source) && sameJson(old.raise, next.raise) && sameJson(old.clear ?? null, next.clear ?? null)) return;
     this.rule = next;
     const at = this.stamp(now);
     const base = baseOf(s.phase);
     const pending = s.phase !== base;
-    if (sameJson(old.source, next.source) && sameJson(old.raise, next.raise) && sameJson(old.clear ?? null, next.clear ?? null)) return;
     if (!sameJson(old.source, next.source)) {
       s.lastTs = null;
       delete s.lastValue;

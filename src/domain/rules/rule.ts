@@ -380,7 +380,9 @@ class Checker {
     for (let i = keys.length - 1; i >= 0; i--) patch = { [keys[i]!]: patch };
     const result = applyPatch(emptySection(), patch, 0, this.options.twin, 'path');
     if (result.ok) return keys;
-    const index = Math.min(Math.max(result.error.path.length - 1, 0), keys.length - 1);
+    // The twin names the offending key, or for TOO_DEEP the object that is too deep: the key below it.
+    const named = result.error.code === 'TOO_DEEP' ? result.error.path.length : result.error.path.length - 1;
+    const index = Math.min(Math.max(named, 0), keys.length - 1);
     return this.issue([...at, String(index)], 'INVALID_PATH', `${result.error.message} (${result.error.code})`);
   }
 
