@@ -579,6 +579,32 @@ class Checker {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Templates
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * An action's params or patch with its templates replaced: `{{value}}` by the triggering value (as is,
+ * so a number stays a number; a missing value becomes null) and `{{deviceId}}` by the triggering
+ * device's id. A new document; the input is not changed. The result must be validated against the
+ * target's model again when the action fires, as every command is.
+ */
+export function expandTemplates(doc: JsonObject, trigger: { value: JsonValue | undefined; deviceId: string }): JsonObject {
+  const expand = (v: JsonValue): JsonValue => {
+    if (v === '{{value}}') return trigger.value === undefined ? null : trigger.value;
+    if (v === '{{deviceId}}') return trigger.deviceId;
+    if (Array.isArray(v)) return v.map(expand);
+    if (isPlainObject(v)) {
+      const out: JsonObject = {};
+      // defineProperty: a key named __proto__ (refused by the check, but this must not depend on it) stays a key.
+      for (const key of Object.keys(v)) Object.defineProperty(out, key, { value: expand(v[key]!), enumerable: true, writable: true, configurable: true });
+      return out;
+    }
+    return v;
+  };
+  return expand(doc) as JsonObject;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Overlap of explicit raise and clear conditions
 // ---------------------------------------------------------------------------------------------
 

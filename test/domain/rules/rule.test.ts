@@ -4,12 +4,14 @@ import {
   checkRule,
   conditionsOverlap,
   DEFAULT_RULE_LIMITS,
+  expandTemplates,
   sourceKinds,
   type Condition,
   type RuleCheckOptions,
   type RuleScope,
 } from '../../../src/domain/rules/rule.ts';
 import type { DeviceFilter } from '../../../src/schema/device.ts';
+import type { JsonObject } from '../../../src/domain/twin.ts';
 import { COLD_STORAGE, MINUTE, TWIN_LIMITS } from './fixtures.ts';
 
 const numRuns = Number(process.env.PROP_RUNS ?? 200);
@@ -379,5 +381,19 @@ describe('sourceKinds', () => {
     expect(sourceKinds({ type: 'telemetry', metric: 't' }, 'string')).toEqual([]);
     expect(sourceKinds({ type: 'reported', path: ['a'] }, ['integer', 'null'])).toEqual(['number', 'other']);
     expect(sourceKinds({ type: 'reported', path: ['a'] }, 'decimal')).toEqual(['number', 'boolean', 'string', 'other']);
+  });
+});
+
+describe('expandTemplates', () => {
+  it('replaces whole-string templates by the triggering value (keeping its type) and device id, everywhere, without touching the input', () => {
+    const params = Object.freeze({ level: '{{value}}', who: '{{deviceId}}', nested: { list: ['{{value}}', 'plain', 3] }, text: 'no {{ template }} here' });
+    expect(expandTemplates(params as JsonObject, { value: 17.5, deviceId: 'bed-1' })).toEqual({
+      level: 17.5,
+      who: 'bed-1',
+      nested: { list: [17.5, 'plain', 3] },
+      text: 'no {{ template }} here',
+    });
+    expect(expandTemplates({ on: '{{value}}' }, { value: undefined, deviceId: 'd' })).toEqual({ on: null });
+    expect(expandTemplates({ cfg: '{{value}}' }, { value: { a: [1] }, deviceId: 'd' })).toEqual({ cfg: { a: [1] } });
   });
 });
