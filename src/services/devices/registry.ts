@@ -1,12 +1,10 @@
 /** Devices coming and going: registration (with the first secret) and deletion. */
 import { AlreadyExistsError, NotFoundError, ValidationError, type FieldIssue } from '../../domain/errors.ts';
-import { isValidDeviceId } from '../../domain/ids.ts';
+import { isValidDeviceId, isValidModelName, isValidTag } from '../../domain/ids.ts';
 import type { Actor } from '../../domain/principal.ts';
 import { generateSecret, hashSecret } from '../../security/secrets.ts';
 import type { DeviceServiceOptions, DeviceWithCredentials, RegisterDeviceInput } from './types.ts';
 
-const TAG_PATTERN = /^[A-Za-z0-9._:=/-]{1,64}$/;
-const MODEL_NAME_PATTERN = /^[A-Za-z0-9._ -]{1,100}$/;
 const MAX_TAGS = 32;
 
 export interface DeviceRegistry {
@@ -34,7 +32,7 @@ export function validateRegistration(input: RegisterDeviceInput): FieldIssue[] {
     issues.push({ path: ['input', 'tags'], code: 'TOO_MANY', message: `at most ${MAX_TAGS} tags` });
   }
   tags.forEach((tag, i) => {
-    if (!TAG_PATTERN.test(tag)) {
+    if (!isValidTag(tag)) {
       issues.push({
         path: ['input', 'tags', String(i)],
         code: 'INVALID_TAG',
@@ -42,7 +40,7 @@ export function validateRegistration(input: RegisterDeviceInput): FieldIssue[] {
       });
     }
   });
-  if (input.modelName != null && !MODEL_NAME_PATTERN.test(input.modelName)) {
+  if (input.modelName != null && !isValidModelName(input.modelName)) {
     issues.push({ path: ['input', 'model'], code: 'INVALID_MODEL', message: 'model must be 1–100 characters of letters, digits, space, ".", "_" or "-"' });
   }
   return issues;
