@@ -4,9 +4,10 @@
  * bad variable is reported at once with its own message, so an operator fixes them in one go.
  */
 import { GRAIN_NAMES, ROLLUP_GRAINS } from '../domain/telemetry/rollups.ts';
+import { parseCidr } from '../domain/webhooks/destination.ts';
 import { parseSealKey } from '../security/secrets.ts';
 import { createEnvReader, type Env, type EnvReader, type UrlValue } from './read.ts';
-import type { Config, DatabaseConfig, DynsecConfig, MqttConfig } from './types.ts';
+import type { Config, DatabaseConfig, DynsecConfig, MqttConfig, WebhooksConfig } from './types.ts';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -118,6 +119,13 @@ export function loadConfig(env: Env = process.env): Config {
       maxPerTenant: read.int('DEAD_LETTER_MAX_PER_TENANT'),
       sweepIntervalMs: read.int('DEAD_LETTER_SWEEP_INTERVAL_MS'),
     },
+    rules: {
+      maxPerTenant: read.int('RULES_MAX_PER_TENANT'),
+      sweepIntervalMs: read.int('RULES_SWEEP_INTERVAL_MS'),
+      flapMaxEdges: read.int('RULES_FLAP_MAX_EDGES'),
+      flapWindowMs: read.int('RULES_FLAP_WINDOW_MS'),
+    },
+    webhooks: webhooksFrom(read, problems),
     shutdownTimeoutMs: read.int('SHUTDOWN_TIMEOUT_MS'),
     dynsec,
     brokerAuthSecret,
@@ -127,6 +135,36 @@ export function loadConfig(env: Env = process.env): Config {
   problems.push(...crossFieldProblems(config));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** The WEBHOOK_* variables; a bad key or CIDR is a problem, not a silent default. */
+function webhooksFrom(read: EnvReader, problems: string[]): WebhooksConfig {
+  const rawKey = read.secret('WEBHOOK_SECRET_KEY');
+  const secretKey = rawKey === undefined ? undefined : parseSealKey(rawKey);
+  if (rawKey !== undefined && !secretKey) problems.push('WEBHOOK_SECRET_KEY must be 32 bytes: 64 hex characters or base64');
+  const allowedNetworks = read
+    .text('WEBHOOKS_ALLOWED_NETWORKS')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  for (const entry of allowedNetworks) {
+    if (!parseCidr(entry)) problems.push(`WEBHOOKS_ALLOWED_NETWORKS: "${entry}" is not a CIDR (e.g. 10.0.0.0/8, 127.0.0.1/32, fd00::/8)`);
+  }
+  return {
+    enabled: read.bool('WEBHOOKS_ENABLED'),
+    allowHttp: read.bool('WEBHOOKS_ALLOW_HTTP'),
+    allowedNetworks,
+    secretKey,
+    timeoutMs: read.int('WEBHOOK_TIMEOUT_MS'),
+    leaseMs: read.int('WEBHOOK_LEASE_MS'),
+    maxInFlight: read.int('WEBHOOK_MAX_IN_FLIGHT'),
+    claimBatch: read.int('WEBHOOK_CLAIM_BATCH'),
+    pollIntervalMs: read.int('WEBHOOK_POLL_INTERVAL_MS'),
+    maxAttempts: read.int('WEBHOOK_MAX_ATTEMPTS'),
+    maxAgeMs: read.int('WEBHOOK_MAX_AGE_HOURS') * 3_600_000,
+    disableAfterMs: read.int('WEBHOOK_DISABLE_AFTER_HOURS') * 3_600_000,
+    retentionDays: read.int('WEBHOOK_RETENTION_DAYS'),
+  };
 }
 
 /** DATABASE_URL picks PostgreSQL or a PGlite directory (or memory); unset or bad, PGlite under the data directory. */
@@ -204,6 +242,11 @@ function crossFieldProblems(config: Config): string[] {
   const twin = config.twinLimits;
   if (twin.tombstoneTtlMs < twin.maxFutureSkewMs) {
     problems.push(`TWIN_TOMBSTONE_TTL_MS=${twin.tombstoneTtlMs} must be at least TWIN_MAX_FUTURE_SKEW_MS (${twin.maxFutureSkewMs})`);
+  }
+
+  // A lease shorter than an attempt would let a second instance send an event still in flight.
+  if (config.webhooks.leaseMs <= config.webhooks.timeoutMs) {
+    problems.push(`WEBHOOK_LEASE_MS=${config.webhooks.leaseMs} must be greater than WEBHOOK_TIMEOUT_MS (${config.webhooks.timeoutMs})`);
   }
 
   // The batcher can only hold a message whole, and must fit at least one full batch.

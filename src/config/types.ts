@@ -159,6 +159,48 @@ export interface DeadLettersConfig {
   sweepIntervalMs: number;
 }
 
+/** Rules and alarms (src/services/rules/). */
+export interface RulesConfig {
+  /** Most rules per tenant (RULES_MAX_PER_TENANT). */
+  maxPerTenant: number;
+  /** How often the timer sweep runs, in ms (RULES_SWEEP_INTERVAL_MS). */
+  sweepIntervalMs: number;
+  /** Condition edges within `flapWindowMs` beyond which an alarm is flapping (RULES_FLAP_MAX_EDGES). */
+  flapMaxEdges: number;
+  /** The flapping window, in ms (RULES_FLAP_WINDOW_MS). */
+  flapWindowMs: number;
+}
+
+/** Webhooks and the outbox deliverer (src/services/outbox/, src/services/webhooks/). */
+export interface WebhooksConfig {
+  /** Run the deliverer on this instance (WEBHOOKS_ENABLED). */
+  enabled: boolean;
+  /** Accept http:// endpoint URLs (WEBHOOKS_ALLOW_HTTP). */
+  allowHttp: boolean;
+  /** CIDRs endpoints may resolve to although private/loopback/link-local (WEBHOOKS_ALLOWED_NETWORKS), as given. */
+  allowedNetworks: string[];
+  /** The sealing key from WEBHOOK_SECRET_KEY; undefined: the key file under the data directory (src/security/webhook-key.ts). */
+  secretKey: Buffer | undefined;
+  /** One attempt's timeout, ms (WEBHOOK_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** Claim lease, ms (WEBHOOK_LEASE_MS); longer than the timeout. */
+  leaseMs: number;
+  /** Default concurrent deliveries per endpoint (WEBHOOK_MAX_IN_FLIGHT). */
+  maxInFlight: number;
+  /** Most events per claim (WEBHOOK_CLAIM_BATCH). */
+  claimBatch: number;
+  /** Poll interval when not woken, ms (WEBHOOK_POLL_INTERVAL_MS). */
+  pollIntervalMs: number;
+  /** Attempts before FAILED (WEBHOOK_MAX_ATTEMPTS). */
+  maxAttempts: number;
+  /** Age before FAILED, ms (WEBHOOK_MAX_AGE_HOURS). */
+  maxAgeMs: number;
+  /** Failing this long without a success disables an endpoint, ms (WEBHOOK_DISABLE_AFTER_HOURS). */
+  disableAfterMs: number;
+  /** Delivered events are deleted after this many days (WEBHOOK_RETENTION_DAYS). */
+  retentionDays: number;
+}
+
 export interface Config {
   /** HTTP port for GraphQL, GraphiQL, /healthz and /readyz (0 = pick a free port). */
   port: number;
@@ -179,6 +221,8 @@ export interface Config {
   graphql: GraphQLEdgeConfig;
   commands: CommandsConfig;
   deadLetters: DeadLettersConfig;
+  rules: RulesConfig;
+  webhooks: WebhooksConfig;
   /** How long SIGTERM may take to drain before we force-close, in ms. */
   shutdownTimeoutMs: number;
   /**
