@@ -7,10 +7,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { externalDatabaseUrl, modeName, startTestServer, type TestServer } from '../support/harness.ts';
+import { createScratchDatabase, externalDatabaseUrl, modeName, startTestServer, type TestServer } from '../support/harness.ts';
 import { commandDevice, commandOf, createToaster, registerDevice, send, until, waitForStatus } from '../support/commands.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -25,20 +23,9 @@ async function sharedDatabase(): Promise<string> {
     cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
     return `pglite:${dir}`;
   }
-  const name = `doppel_restart_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: externalDatabaseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  cleanups.push(async () => {
-    const c = new pg.Client({ connectionString: externalDatabaseUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await c.end();
-  });
-  const url = new URL(externalDatabaseUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+  const scratch = await createScratchDatabase(externalDatabaseUrl);
+  cleanups.push(scratch.drop);
+  return scratch.url;
 }
 
 async function connected(t: TestServer, deviceId: string): Promise<boolean> {

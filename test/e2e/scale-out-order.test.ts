@@ -13,11 +13,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken } from '../../src/auth/tokens.ts';
-import { loadConfig } from '../../src/config.ts';
-import { openDatabase } from '../../src/db/client.ts';
-import { applyMigrations } from '../../src/db/migrate.ts';
-import { MIGRATIONS_DIR } from '../../src/server.ts';
-import { externalDatabaseUrl, externalMqttUrl, externalRedisUrl, uniqueDeviceId } from '../support/harness.ts';
+import { externalDatabaseUrl, migratedScratchDatabase, externalMqttUrl, externalRedisUrl, uniqueDeviceId } from '../support/harness.ts';
 import { spawnServer, type ServerProcess } from '../support/process.ts';
 
 const suite = externalDatabaseUrl && externalMqttUrl && externalRedisUrl ? describe : describe.skip;
@@ -30,9 +26,9 @@ type Mode = 'seq' | 'ts' | 'neither';
 const modeOf = (device: number): Mode => (device < 7 ? 'seq' : device < 14 ? 'ts' : 'neither');
 
 const suffix = randomBytes(4).toString('hex');
-const dbName = `doppel_test_order_${suffix}`;
 const children: ChildProcess[] = [];
 let dbUrl = '';
+let scratch: { url: string; drop: () => Promise<void> } | undefined;
 let pool: pg.Pool | undefined;
 let token = '';
 let servers: ServerProcess[] = [];
@@ -127,17 +123,10 @@ async function round(): Promise<Array<{ deviceId: string; mode: Mode; r1: unknow
 
 suite('a device’s order across two real processes behind a round-robin shared subscription', () => {
   beforeAll(async () => {
-    const admin = new pg.Client({ connectionString: externalDatabaseUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    const url = new URL(externalDatabaseUrl!);
-    url.pathname = `/${dbName}`;
-    dbUrl = url.toString();
-    const db = await openDatabase(loadConfig({ DATABASE_URL: dbUrl }).database);
-    await applyMigrations(db, { migrationsDir: MIGRATIONS_DIR });
-    ({ token } = await createApiToken(db.prisma, { name: 'order test admin', role: 'admin', tenantId: 'default' }));
-    await db.close();
+    scratch = await migratedScratchDatabase(externalDatabaseUrl!, async (db) => {
+      ({ token } = await createApiToken(db.prisma, { name: 'order test admin', role: 'admin', tenantId: 'default' }));
+    });
+    dbUrl = scratch.url;
     pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
     servers = [await startServer(), await startServer()];
   }, 300_000);
@@ -146,10 +135,7 @@ suite('a device’s order across two real processes behind a round-robin shared 
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await Promise.all(servers.map((s) => s.exited));
     await pool?.end();
-    const admin = new pg.Client({ connectionString: externalDatabaseUrl });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await scratch?.drop();
   }, 120_000);
 
   it('never ends a device that sends seq or ts on a stale value; counts how often one that sends neither does', { timeout: 300_000 }, async () => {

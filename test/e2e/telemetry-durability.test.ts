@@ -30,11 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
-import { openDatabase } from '../../src/db/client.ts';
-import { applyMigrations } from '../../src/db/migrate.ts';
-import { MIGRATIONS_DIR } from '../../src/server.ts';
-import { externalDatabaseUrl, externalMqttUrl, uniqueDeviceId } from '../support/harness.ts';
+import { externalDatabaseUrl, migratedScratchDatabase, externalMqttUrl, uniqueDeviceId } from '../support/harness.ts';
 import { spawnServer, type ServerProcess } from '../support/process.ts';
 
 const suite = externalDatabaseUrl && externalMqttUrl ? describe : describe.skip;
@@ -52,9 +48,9 @@ const suffix = randomBytes(4).toString('hex');
 const clientId = `doppel-durability-${suffix}`;
 const group = `durability_${suffix}`;
 const deviceId = uniqueDeviceId('durable');
-const dbName = `doppel_test_durability_${suffix}`;
 const children: ChildProcess[] = [];
 let dbUrl = '';
+let scratch: { url: string; drop: () => Promise<void> } | undefined;
 let pool: pg.Pool | undefined;
 
 async function startServer(extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
@@ -112,16 +108,8 @@ function connectDevice(): Promise<MqttClient> {
 
 suite('telemetry durability with an external broker (server SIGKILLed mid-stream)', () => {
   beforeAll(async () => {
-    const admin = new pg.Client({ connectionString: externalDatabaseUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    const url = new URL(externalDatabaseUrl!);
-    url.pathname = `/${dbName}`;
-    dbUrl = url.toString();
-    const db = await openDatabase(loadConfig({ DATABASE_URL: dbUrl }).database);
-    await applyMigrations(db, { migrationsDir: MIGRATIONS_DIR });
-    await db.close();
+    scratch = await migratedScratchDatabase(externalDatabaseUrl!);
+    dbUrl = scratch.url;
     pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
     // With an external broker the broker authenticates devices; Doppel only needs the registry row.
     await pool.query(`INSERT INTO "Device" (id, "deviceId", "secretHash", "updatedAt") VALUES (gen_random_uuid(), $1, 'unused', now())`, [deviceId]);
@@ -143,10 +131,7 @@ suite('telemetry durability with an external broker (server SIGKILLed mid-stream
       // best effort
     }
     await pool?.end();
-    const admin = new pg.Client({ connectionString: externalDatabaseUrl });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await scratch?.drop();
   });
 
   it('stores every message the broker acknowledged to the device exactly once after a restart under the same MQTT_CLIENT_ID', async () => {

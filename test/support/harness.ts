@@ -80,6 +80,22 @@ export async function createScratchDatabase(adminUrl: string): Promise<{ url: st
 }
 
 /**
+ * A throwaway PostgreSQL database with every migration applied, for tests that start server processes
+ * on it; `setup` runs on it first (e.g. to create an API token). Returns its URL and a function that drops it.
+ */
+export async function migratedScratchDatabase(adminUrl: string, setup?: (db: Database) => Promise<void>): Promise<{ url: string; drop: () => Promise<void> }> {
+  const scratch = await createScratchDatabase(adminUrl);
+  const db = await openDatabase(loadConfig({ DATABASE_URL: scratch.url }).database);
+  try {
+    await applyMigrations(db, { migrationsDir: MIGRATIONS_DIR });
+    await setup?.(db);
+  } finally {
+    await db.close();
+  }
+  return scratch;
+}
+
+/**
  * A freshly migrated database for service-level tests: in-memory PGlite, or a scratch PostgreSQL
  * database when DOPPEL_TEST_DATABASE_URL is set. `close()` closes it and drops the scratch database.
  */
