@@ -284,45 +284,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
 
   it(
     'Mosquitto restarted with persistence false (3 s down): losses bounded by what the broker held or took before Doppel re-subscribed; zero for receipt users',
-    async () => {
-      const r = await runCase(db!, {
-        name: 'Mosquitto restart, persistence false',
-        key: 'mqnp',
-        async fault(ctx) {
-          // Without persistence the broker forgets, at its restart, every session and what it queued:
-          // (1) the messages it had acknowledged to devices and not yet delivered to Doppel (bounded by
-          // acknowledged-to-devices after the stop minus handed-to-Doppel before it), and (2) the messages
-          // devices publish after its return and before Doppel's re-subscription (no subscriber yet:
-          // acknowledged and dropped, per MQTT). Both are measured; their sum bounds the loss.
-          // The two terms partition the PUBACKs: no PUBACK can arrive while no broker runs, so those counted
-          // up to the start belong to the old broker's life, and every later one to the new broker's.
-          const handledBefore = metricValue(await fetchMetrics(ctx.server), 'doppel_mqtt_messages_total', { kind: 'telemetry' });
-          await ctx.mosquitto.stop();
-          ctx.notes.stoppedAt = Date.now();
-          await sleep(3000);
-          const ackedByTheOldBroker = ctx.fleet.acked();
-          ctx.notes.startingAt = Date.now();
-          await ctx.mosquitto.start();
-          ctx.notes.queuedAtStop = Math.max(0, ackedByTheOldBroker - handledBefore);
-        },
-      });
-      const { resubscribedAt, ackedBeforeResubscribe } = beforeResubscription(r, r.notes.stoppedAt!, r.notes.startingAt!);
-      const bound = r.notes.queuedAtStop! + ackedBeforeResubscribe;
-      record(r, bound);
-      expect.soft(resubscribedAt, 'Doppel re-subscribed after the broker came back without its session').toBeTypeOf('number');
-      expect
-        .soft(lostCount(r), `PUBACKed and lost (allowed: ${r.notes.queuedAtStop} held at the stop + ${ackedBeforeResubscribe} before re-subscription)`)
-        .toBeLessThanOrEqual(bound);
-      const receiptsSeen = r.devices.some((d) => d.receipts > 0);
-      expect
-        .soft(brief(lost(r, 'receipts')), `${receiptsSeen ? '' : 'receipts not available: '}receipt users lose nothing (they resend what was not confirmed)`)
-        .toEqual({});
-      expectNothingStoredTwice(r);
-      expectSameProcessRecovered(r);
-      expectReadiness(r, { notReadyDuringOutages: false });
-      expectTruthfulCounters(r, { retriesCounted: false });
-      expectReceipts(r);
-    },
+    mosquittoWithoutPersistence({ killDoppel: false }),
     CASE_TIMEOUT_MS,
   );
 
@@ -399,39 +361,7 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
 
   it(
     'Mosquitto restarted with persistence false while Doppel is SIGKILLed: losses bounded by what the broker held or took before the new Doppel subscribed; zero for receipt users',
-    async () => {
-      const r = await runCase(db!, {
-        name: 'Mosquitto restart (persistence false) + SIGKILL of Doppel',
-        key: 'mqnpkill',
-        async fault(ctx) {
-          // As without the kill: the broker forgets what it queued for Doppel, and drops what devices publish
-          // before a Doppel has subscribed again — here the new process, whose start-up widens the window.
-          const handledBefore = metricValue(await fetchMetrics(ctx.server), 'doppel_mqtt_messages_total', { kind: 'telemetry' });
-          await ctx.mosquitto.stop();
-          ctx.notes.stoppedAt = Date.now();
-          await sleep(1000);
-          ctx.server.child.kill('SIGKILL');
-          await ctx.server.exited;
-          ctx.restarted = true;
-          await sleep(2000);
-          const ackedByTheOldBroker = ctx.fleet.acked();
-          ctx.notes.startingAt = Date.now();
-          await ctx.mosquitto.start();
-          ctx.notes.queuedAtStop = Math.max(0, ackedByTheOldBroker - handledBefore);
-          await ctx.startServer();
-        },
-      });
-      const { resubscribedAt, ackedBeforeResubscribe } = beforeResubscription(r, r.notes.stoppedAt!, r.notes.startingAt!);
-      const bound = r.notes.queuedAtStop! + ackedBeforeResubscribe;
-      record(r, bound);
-      expect.soft(resubscribedAt, 'the new Doppel process subscribed').toBeTypeOf('number');
-      expectLossWithin(r, bound, `${r.notes.queuedAtStop} held at the stop + ${ackedBeforeResubscribe} before the new process subscribed`);
-      expectNothingStoredTwice(r);
-      expect.soft(r.death, 'the restarted Doppel process is running').toBeUndefined();
-      expectReadiness(r, { notReadyDuringOutages: false });
-      expectTruthfulCounters(r, { retriesCounted: false });
-      expectReceipts(r);
-    },
+    mosquittoWithoutPersistence({ killDoppel: true }),
     CASE_TIMEOUT_MS,
   );
 
@@ -486,6 +416,61 @@ describe('chaos: faults of PostgreSQL, Mosquitto and Redis under a QoS 1 fleet',
     CASE_TIMEOUT_MS,
   );
 });
+
+/**
+ * Mosquitto restarted without persistence (3 s down), optionally with a SIGKILL of Doppel while it is
+ * down. The broker forgets, at its restart, every session and what it queued: (1) the messages it had
+ * acknowledged to devices and not yet delivered to Doppel (bounded by acknowledged-to-devices after the
+ * stop minus handed-to-Doppel before it), and (2) the messages devices publish after its return and
+ * before a Doppel has subscribed again (no subscriber yet: acknowledged and dropped, per MQTT) — with the
+ * kill, the new process, whose start-up widens that window. Both are measured; their sum bounds the
+ * loss. The two terms partition the PUBACKs: no PUBACK can arrive while no broker runs, so those counted
+ * up to the start belong to the old broker's life, and every later one to the new broker's.
+ */
+function mosquittoWithoutPersistence({ killDoppel }: { killDoppel: boolean }): () => Promise<void> {
+  return async () => {
+    const r = await runCase(db!, {
+      name: killDoppel ? 'Mosquitto restart (persistence false) + SIGKILL of Doppel' : 'Mosquitto restart, persistence false',
+      key: killDoppel ? 'mqnpkill' : 'mqnp',
+      async fault(ctx) {
+        const handledBefore = metricValue(await fetchMetrics(ctx.server), 'doppel_mqtt_messages_total', { kind: 'telemetry' });
+        await ctx.mosquitto.stop();
+        ctx.notes.stoppedAt = Date.now();
+        if (killDoppel) {
+          await sleep(1000);
+          ctx.server.child.kill('SIGKILL');
+          await ctx.server.exited;
+          ctx.restarted = true;
+          await sleep(2000);
+        } else {
+          await sleep(3000);
+        }
+        const ackedByTheOldBroker = ctx.fleet.acked();
+        ctx.notes.startingAt = Date.now();
+        await ctx.mosquitto.start();
+        ctx.notes.queuedAtStop = Math.max(0, ackedByTheOldBroker - handledBefore);
+        if (killDoppel) await ctx.startServer();
+      },
+    });
+    const { resubscribedAt, ackedBeforeResubscribe } = beforeResubscription(r, r.notes.stoppedAt!, r.notes.startingAt!);
+    const bound = r.notes.queuedAtStop! + ackedBeforeResubscribe;
+    record(r, bound);
+    expect
+      .soft(resubscribedAt, killDoppel ? 'the new Doppel process subscribed' : 'Doppel re-subscribed after the broker came back without its session')
+      .toBeTypeOf('number');
+    expectLossWithin(
+      r,
+      bound,
+      `${r.notes.queuedAtStop} held at the stop + ${ackedBeforeResubscribe} before ${killDoppel ? 'the new process' : 'Doppel'} subscribed`,
+    );
+    expectNothingStoredTwice(r);
+    if (killDoppel) expect.soft(r.death, 'the restarted Doppel process is running').toBeUndefined();
+    else expectSameProcessRecovered(r);
+    expectReadiness(r, { notReadyDuringOutages: false });
+    expectTruthfulCounters(r, { retriesCounted: false });
+    expectReceipts(r);
+  };
+}
 
 /**
  * The broker's window after a restart: devices reconnect and publish (their outage backlog first) before
