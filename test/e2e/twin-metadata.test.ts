@@ -4,33 +4,8 @@
  * stores nothing; once the deletions are older than TWIN_TOMBSTONE_TTL_MS, there is room again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { graphql } from '../generated/gql.ts';
 import { messageWaiter, modeName, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
-
-const Register = graphql(`
-  mutation Register($input: RegisterDeviceInput!) {
-    registerDevice(input: $input) {
-      __typename
-      ... on DeviceWithCredentials {
-        device { id deviceId name tags model { name } twin { version } }
-        credentials { username password }
-      }
-      ... on Error { code message }
-      ... on ValidationError { fieldErrors { path code message } }
-    }
-  }
-`);
-
-const TwinQuery = graphql(`
-  query Twin($deviceId: String!) {
-    device(deviceId: $deviceId) {
-      deviceId
-      connected
-      lastSeenAt
-      twin { version reported desired delta metadata updatedAt }
-    }
-  }
-`);
+import { Register, TwinQuery } from '../support/twin.ts';
 
 const WINDOW_MS = 600_000;
 let t: TestServer;

@@ -1,31 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.ts';
+import { Register, TwinQuery } from '../support/twin.ts';
 import { messageWaiter, modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
-
-const Register = graphql(`
-  mutation Register($input: RegisterDeviceInput!) {
-    registerDevice(input: $input) {
-      __typename
-      ... on DeviceWithCredentials {
-        device { id deviceId name tags model { name } twin { version } }
-        credentials { username password }
-      }
-      ... on Error { code message }
-      ... on ValidationError { fieldErrors { path code message } }
-    }
-  }
-`);
-
-const TwinQuery = graphql(`
-  query Twin($deviceId: String!) {
-    device(deviceId: $deviceId) {
-      deviceId
-      connected
-      lastSeenAt
-      twin { version reported desired delta metadata updatedAt }
-    }
-  }
-`);
 
 const UpdateDesired = graphql(`
   mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {

@@ -35,10 +35,10 @@ type Documents = {
     "\n  query DevicesLatest($first: Int, $filter: DeviceFilter) {\n    devices(first: $first, filter: $filter) { edges { node { deviceId latest { metric value } } } }\n  }\n": typeof types.DevicesLatestDocument,
     "\n  query DevicesRaw($first: Int, $filter: DeviceFilter) {\n    devices(first: $first, filter: $filter) { edges { node { deviceId telemetry(metric: \"temp\", first: 2) { edges { node { ts value } } } } } }\n  }\n": typeof types.DevicesRawDocument,
     "\n  subscription Telemetry($deviceId: String, $metrics: [String!]) {\n    telemetry(deviceId: $deviceId, metrics: $metrics) { deviceId at points { metric ts value boolValue } }\n  }\n": typeof types.TelemetryDocument,
-    "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n": typeof types.RegisterDocument,
-    "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n": typeof types.TwinDocument,
     "\n  mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {\n    updateDesired(deviceId: $deviceId, patch: $patch, ifVersion: $ifVersion) {\n      __typename\n      ... on UpdateDesiredPayload { changed version twin { version desired delta } }\n      ... on VersionConflict { code expectedVersion currentVersion }\n      ... on ValidationError { code fieldErrors { path code message } }\n      ... on NotFound { code }\n    }\n  }\n": typeof types.UpdateDesiredDocument,
     "\n  subscription TwinChanged($deviceId: String) {\n    twinChanged(deviceId: $deviceId) { deviceId version section patch source twin { version reported } }\n  }\n": typeof types.TwinChangedDocument,
+    "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n": typeof types.RegisterDocument,
+    "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n": typeof types.TwinDocument,
 };
 const documents: Documents = {
     "\n  mutation CreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken { token apiToken { id name role tenantId createdBy expiresAt revokedAt } }\n      ... on ValidationError { code fieldErrors { path code message } }\n    }\n  }\n": types.CreateTokenDocument,
@@ -62,10 +62,10 @@ const documents: Documents = {
     "\n  query DevicesLatest($first: Int, $filter: DeviceFilter) {\n    devices(first: $first, filter: $filter) { edges { node { deviceId latest { metric value } } } }\n  }\n": types.DevicesLatestDocument,
     "\n  query DevicesRaw($first: Int, $filter: DeviceFilter) {\n    devices(first: $first, filter: $filter) { edges { node { deviceId telemetry(metric: \"temp\", first: 2) { edges { node { ts value } } } } } }\n  }\n": types.DevicesRawDocument,
     "\n  subscription Telemetry($deviceId: String, $metrics: [String!]) {\n    telemetry(deviceId: $deviceId, metrics: $metrics) { deviceId at points { metric ts value boolValue } }\n  }\n": types.TelemetryDocument,
-    "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n": types.RegisterDocument,
-    "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n": types.TwinDocument,
     "\n  mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {\n    updateDesired(deviceId: $deviceId, patch: $patch, ifVersion: $ifVersion) {\n      __typename\n      ... on UpdateDesiredPayload { changed version twin { version desired delta } }\n      ... on VersionConflict { code expectedVersion currentVersion }\n      ... on ValidationError { code fieldErrors { path code message } }\n      ... on NotFound { code }\n    }\n  }\n": types.UpdateDesiredDocument,
     "\n  subscription TwinChanged($deviceId: String) {\n    twinChanged(deviceId: $deviceId) { deviceId version section patch source twin { version reported } }\n  }\n": types.TwinChangedDocument,
+    "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n": types.RegisterDocument,
+    "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n": types.TwinDocument,
 };
 
 /**
@@ -169,19 +169,19 @@ export function graphql(source: "\n  subscription Telemetry($deviceId: String, $
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n"): (typeof documents)["\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n"];
-/**
- * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
- */
-export function graphql(source: "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n"): (typeof documents)["\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n"];
-/**
- * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
- */
 export function graphql(source: "\n  mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {\n    updateDesired(deviceId: $deviceId, patch: $patch, ifVersion: $ifVersion) {\n      __typename\n      ... on UpdateDesiredPayload { changed version twin { version desired delta } }\n      ... on VersionConflict { code expectedVersion currentVersion }\n      ... on ValidationError { code fieldErrors { path code message } }\n      ... on NotFound { code }\n    }\n  }\n"): (typeof documents)["\n  mutation UpdateDesired($deviceId: String!, $patch: JSON!, $ifVersion: Int) {\n    updateDesired(deviceId: $deviceId, patch: $patch, ifVersion: $ifVersion) {\n      __typename\n      ... on UpdateDesiredPayload { changed version twin { version desired delta } }\n      ... on VersionConflict { code expectedVersion currentVersion }\n      ... on ValidationError { code fieldErrors { path code message } }\n      ... on NotFound { code }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription TwinChanged($deviceId: String) {\n    twinChanged(deviceId: $deviceId) { deviceId version section patch source twin { version reported } }\n  }\n"): (typeof documents)["\n  subscription TwinChanged($deviceId: String) {\n    twinChanged(deviceId: $deviceId) { deviceId version section patch source twin { version reported } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n"): (typeof documents)["\n  mutation Register($input: RegisterDeviceInput!) {\n    registerDevice(input: $input) {\n      __typename\n      ... on DeviceWithCredentials {\n        device { id deviceId name tags model { name } twin { version } }\n        credentials { username password }\n      }\n      ... on Error { code message }\n      ... on ValidationError { fieldErrors { path code message } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n"): (typeof documents)["\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};
