@@ -90,7 +90,10 @@ describe(`the rules API (${modeName})`, () => {
       onClear: [{ type: 'SEND_COMMAND', deviceId: valve.deviceId, command: 'close' }],
     };
     const automation = ((await t.gql(CREATE, { input: soil })) as Gql).data!.createRule!;
-    expect(automation).toMatchObject({ __typename: 'Rule', onRaise: [{ type: 'SEND_COMMAND', params: { minutes: 10, bed: '{{deviceId}}' } }, { type: 'UPDATE_DESIRED' }] });
+    expect(automation).toMatchObject({
+      __typename: 'Rule',
+      onRaise: [{ type: 'SEND_COMMAND', params: { minutes: 10, bed: '{{deviceId}}' } }, { type: 'UPDATE_DESIRED' }],
+    });
 
     const updated = ((await t.gql(UPDATE, { id: created.ruleId, input: { ...coldRoom, severity: 'CRITICAL' } })) as Gql).data!.updateRule!;
     expect(updated).toMatchObject({ version: 2, severity: 'CRITICAL' });
@@ -101,7 +104,9 @@ describe(`the rules API (${modeName})`, () => {
     const one = (await t.gql(`query R($id: String!) { rule(ruleId: $id) { name version } }`, { id: automation.ruleId })) as Gql;
     expect(one.data!.rule).toEqual({ name: soil.name, version: 1 });
 
-    const disabled = (await t.gql(`mutation D($id: String!) { disableRule(ruleId: $id) { __typename ... on Rule { enabled version } } }`, { id: created.ruleId })) as Gql;
+    const disabled = (await t.gql(`mutation D($id: String!) { disableRule(ruleId: $id) { __typename ... on Rule { enabled version } } }`, {
+      id: created.ruleId,
+    })) as Gql;
     expect(disabled.data!.disableRule).toEqual({ __typename: 'Rule', enabled: false, version: 2 });
     const deleted = (await t.gql(`mutation D($id: String!) { deleteRule(ruleId: $id) { __typename ... on DeletedRule { ruleId } ... on Error { code } } }`, {
       id: created.ruleId,
@@ -131,8 +136,13 @@ describe(`the rules API (${modeName})`, () => {
       ],
     });
     // Once the definition is sound, the actions are checked against the tenant.
-    const r2 = ((await t.gql(CREATE, { input: { ...input, source: { type: 'TELEMETRY', metric: 'temp' }, raise: { op: 'GT', value: 8 } } })) as Gql).data!.createRule!;
-    expect(r2).toMatchObject({ __typename: 'ValidationError', code: 'VALIDATION_FAILED', fieldErrors: [{ path: ['input', 'onRaise', '0', 'deviceId'], code: 'NOT_FOUND' }] });
+    const r2 = ((await t.gql(CREATE, { input: { ...input, source: { type: 'TELEMETRY', metric: 'temp' }, raise: { op: 'GT', value: 8 } } })) as Gql).data!
+      .createRule!;
+    expect(r2).toMatchObject({
+      __typename: 'ValidationError',
+      code: 'VALIDATION_FAILED',
+      fieldErrors: [{ path: ['input', 'onRaise', '0', 'deviceId'], code: 'NOT_FOUND' }],
+    });
     expect(await t.database.prisma.rule.count({ where: { name } })).toBe(0);
 
     const ok = { ...input, source: { type: 'TELEMETRY', metric: 'temp' }, raise: { op: 'GT', value: 8 }, onRaise: [] };
@@ -162,7 +172,12 @@ describe(`the rules API (${modeName})`, () => {
       ]),
       { qos: 1 },
     );
-    await until(async () => (await t.database.sql.query(`SELECT 1 FROM "TelemetryPoint" p JOIN "Device" d ON d.id = p."deviceId" WHERE d."deviceId" = $1`, [sensor.deviceId])).length === 3, 'telemetry stored');
+    await until(
+      async () =>
+        (await t.database.sql.query(`SELECT 1 FROM "TelemetryPoint" p JOIN "Device" d ON d.id = p."deviceId" WHERE d."deviceId" = $1`, [sensor.deviceId]))
+          .length === 3,
+      'telemetry stored',
+    );
     const backtest = (await t.gql(
       `query B($input: RuleInput!, $from: DateTime!, $to: DateTime!, $d: [String!]) { testRule(input: $input, from: $from, to: $to, deviceIds: $d) {
         __typename ... on RuleBacktest { devices readings raised cleared alarms { deviceId raisedValue clearedValue } } ... on Error { code } } }`,
@@ -208,7 +223,16 @@ describe(`the rule action executor (${modeName})`, () => {
       outbox: { deliver: () => Promise.reject(new Error('no broker in the test process')) },
       audit,
     });
-    twins = createTwinService({ sql: db.sql, bus, hooks: createDomainHooks({ logger, metrics }), audit, limits: loadConfig({}).twinLimits, logger, metrics, schemas: models });
+    twins = createTwinService({
+      sql: db.sql,
+      bus,
+      hooks: createDomainHooks({ logger, metrics }),
+      audit,
+      limits: loadConfig({}).twinLimits,
+      logger,
+      metrics,
+      schemas: models,
+    });
     execute = createActionExecutor({ sql: db.sql, commands, twins });
   });
   afterAll(async () => {
@@ -271,7 +295,13 @@ describe(`the rule action executor (${modeName})`, () => {
       await execute(row(null, { type: 'notifyWebhook', endpointId: randomUUID() })),
     ];
     for (const r of refusals) expect(r).toMatchObject({ ok: false, retry: false });
-    expect(refusals.map((r) => (r.ok ? '' : r.error.split(':')[0]))).toEqual(['VALIDATION_FAILED', 'VALIDATION_FAILED', 'NOT_FOUND', 'NOT_FOUND', 'INVALID_ACTION']);
+    expect(refusals.map((r) => (r.ok ? '' : r.error.split(':')[0]))).toEqual([
+      'VALIDATION_FAILED',
+      'VALIDATION_FAILED',
+      'NOT_FOUND',
+      'NOT_FOUND',
+      'INVALID_ACTION',
+    ]);
     const valve = await registerDevice(t, valveModel);
     const bad = await execute(row(await uuidOf(valve.deviceId), { type: 'sendCommand', deviceId: valve.deviceId, command: 'open', params: { minutes: 0 } }));
     expect(bad).toMatchObject({ ok: false, retry: false });
