@@ -184,9 +184,9 @@ async function actionIssues(
         issues.push({ path: [...path, 'command'], code: 'UNKNOWN_COMMAND', message });
         continue;
       }
-      issues.push(...templatedIssues(action.params, valueKinds, command.validate, [...path, 'params'], false));
+      issues.push(...templatedIssues(action.params, valueKinds, (params) => command.validate(params), [...path, 'params'], false));
     } else if (compiled?.hasDesiredSchema) {
-      issues.push(...templatedIssues(action.patch, valueKinds, compiled.validateDesired, [...path, 'patch'], true));
+      issues.push(...templatedIssues(action.patch, valueKinds, (doc) => compiled.validateDesired(doc), [...path, 'patch'], true));
     }
   }
   return issues;
