@@ -36,6 +36,8 @@ import { createDeviceBrokerView } from '../services/devices/broker.ts';
 import { createDeviceService, type DeviceService } from '../services/devices/index.ts';
 import { createDomainHooks } from '../services/hooks.ts';
 import { createModelService } from '../services/models.ts';
+import { createRuleBacktest } from '../services/rules/backtest.ts';
+import { createRuleService } from '../services/rules/index.ts';
 import type { DeviceSessions } from '../services/ports.ts';
 import { createLastSeenTracker } from '../services/presence.ts';
 import { createTelemetryRetention } from '../services/retention.ts';
@@ -172,7 +174,19 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
   const rollups = createRollupSettler({ database, logger: child('rollups'), metrics, config: config.telemetry });
   const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
-  const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, deadLetters, telemetryReader };
+  // Rules: management and backtests (src/services/rules/). The action executor of the outbox
+  // (src/services/rules/action-executor.ts, createActionExecutor({ sql: database.sql, commands, twins }))
+  // is built where the outbox deliverer is wired.
+  const rules = createRuleService({
+    db: database,
+    models,
+    audit,
+    logger: child('rules'),
+    twinLimits: config.twinLimits,
+    maxPerTenant: config.rules.maxPerTenant,
+  });
+  const ruleBacktest = createRuleBacktest({ sql: database.sql, rules });
+  const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, deadLetters, telemetryReader, rules, ruleBacktest };
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
   const brokerAuth = createBrokerAuth({

@@ -26,6 +26,11 @@ export const AUDIT_ACTIONS = [
   'model.delete',
   'deadLetter.replay',
   'deadLetter.discard',
+  'rule.create',
+  'rule.update',
+  'rule.enable',
+  'rule.disable',
+  'rule.delete',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

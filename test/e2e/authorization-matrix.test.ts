@@ -35,6 +35,8 @@ interface Fixture {
   fleetCommandId: string;
   /** A dead letter of `deviceId` (default tenant). */
   deadLetterId: string;
+  /** A rule of the default tenant. */
+  ruleId: string;
 }
 
 type Result = Awaited<ReturnType<TestServer['gql']>>;
@@ -98,7 +100,89 @@ async function secretHashOf(deviceId: string) {
   return await t.database.prisma.device.findUnique({ where: { deviceId }, select: { secretHash: true, tenantId: true } });
 }
 
+const CREATE_RULE = `mutation M($n: String!) { createRule(input: {name: $n, scope: {}, source: {type: TELEMETRY, metric: "temp"}, raise: {op: GT, value: 8}, severity: MINOR}) { __typename ... on Rule { ruleId } ... on Error { code } } }`;
+const ruleRow = (id: string) => t.database.sql.query<{ version: number; enabled: boolean }>(`SELECT version, enabled FROM "Rule" WHERE id = $1::uuid`, [id]);
+
+async function createRule(token: string): Promise<string> {
+  const r = await t.gql(CREATE_RULE, { n: uniqueDeviceId('matrix-rule') }, token);
+  return (r.data as { createRule: { ruleId: string } }).createRule.ruleId;
+}
+
 const OPERATIONS: Operation[] = [
+  {
+    root: 'Query',
+    field: 'rules',
+    role: 'viewer',
+    document: `{ rules(first: 100) { totalCount edges { node { ruleId } } } }`,
+    variables: () => ({}),
+    otherTenant: (r, x) => {
+      const page = (r.data as { rules: { totalCount: number; edges: Array<{ node: { ruleId: string } }> } }).rules;
+      expect(page.edges.map((e) => e.node.ruleId)).not.toContain(x.ruleId);
+      expect(page.totalCount).toBe(page.edges.length);
+    },
+  },
+  {
+    root: 'Query',
+    field: 'rule',
+    role: 'viewer',
+    document: `query Q($id: String!) { rule(ruleId: $id) { ruleId name } }`,
+    variables: (x) => ({ id: x.ruleId }),
+    otherTenant: (r) => expect(r.data).toEqual({ rule: null }),
+  },
+  {
+    root: 'Query',
+    field: 'testRule',
+    role: 'viewer',
+    document: `query Q($id: String!) { testRule(ruleId: $id, from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z") { __typename ... on RuleBacktest { devices } ... on Error { code } } }`,
+    variables: (x) => ({ id: x.ruleId }),
+    otherTenant: (r) => expect(r.data).toEqual({ testRule: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation',
+    field: 'createRule',
+    role: 'operator',
+    document: CREATE_RULE,
+    variables: () => ({ n: uniqueDeviceId('matrix-rule') }),
+    // OTHER creates a rule of its own; nothing of the default tenant's is involved.
+    otherTenant: async (r) => {
+      const { createRule: created } = r.data as { createRule: { __typename: string; ruleId: string } };
+      expect(created.__typename).toBe('Rule');
+      expect((await t.database.prisma.rule.findUniqueOrThrow({ where: { id: created.ruleId } })).tenantId).toBe(OTHER);
+    },
+  },
+  {
+    root: 'Mutation',
+    field: 'updateRule',
+    role: 'operator',
+    document: `mutation M($id: String!, $n: String!) { updateRule(ruleId: $id, input: {name: $n, scope: {}, source: {type: TELEMETRY, metric: "temp"}, raise: {op: GT, value: 9}, severity: MAJOR}) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ id: x.ruleId, n: 'matrix-rule-a' }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ updateRule: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect(await ruleRow(x.ruleId)).toEqual([{ version: 1, enabled: true }]);
+    },
+  },
+  ...(['enableRule', 'disableRule'] as const).map((field): Operation => ({
+    root: 'Mutation',
+    field,
+    role: 'operator',
+    document: `mutation M($id: String!) { ${field}(ruleId: $id) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ id: x.ruleId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ [field]: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect((await ruleRow(x.ruleId))[0]?.enabled).toBe(true);
+    },
+  })),
+  {
+    root: 'Mutation',
+    field: 'deleteRule',
+    role: 'operator',
+    document: `mutation M($id: String!) { deleteRule(ruleId: $id) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ id: x.ruleId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ deleteRule: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect(await ruleRow(x.ruleId)).toHaveLength(1);
+    },
+  },
   {
     root: 'Query',
     field: 'device',
@@ -440,6 +524,7 @@ beforeAll(async () => {
   const r = await t.gql(`mutation M($id: ID!) { revokeApiToken(id: $id) { __typename } }`, { id: created.apiToken.id });
   expect(r.data).toEqual({ revokeApiToken: { __typename: 'RevokedApiToken' } });
   const deadLetterId = await insertDeadLetter(deviceId);
+  const ruleId = await createRule(t.token);
   f = {
     deviceId,
     deviceNodeId: a.device.id,
@@ -451,6 +536,7 @@ beforeAll(async () => {
     commandId,
     fleetCommandId,
     deadLetterId,
+    ruleId,
   };
 });
 afterAll(async () => {
@@ -630,6 +716,9 @@ async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
       const r = await t.gql(`mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping"}) { ... on Command { commandId } } }`, { d: f.deviceId });
       return { c: (r.data as { sendCommand: { commandId: string } }).sendCommand.commandId };
     }
+    case 'deleteRule':
+    case 'updateRule':
+      return { ...op.variables(f), id: await createRule(t.token) };
     case 'replayDeadLetter':
     case 'discardDeadLetter':
       return { id: await insertDeadLetter(f.deviceId) };

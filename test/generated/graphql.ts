@@ -191,6 +191,7 @@ export type NodeLookupQuery = { node:
     | { __typename: 'Device', deviceId: string, id: string }
     | { __typename: 'DeviceModel', id: string }
     | { __typename: 'FleetCommand', id: string }
+    | { __typename: 'Rule', id: string }
    | null };
 
 export type DeleteDeviceMutationVariables = Exact<{
