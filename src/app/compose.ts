@@ -45,6 +45,8 @@ import { createTelemetryService } from '../services/telemetry/index.ts';
 import { createTelemetryReader } from '../services/telemetry-queries.ts';
 import { createTokenService } from '../services/tokens.ts';
 import { createTwinService } from '../services/twins/index.ts';
+import { createWebhookService } from '../services/webhooks/index.ts';
+import { lazySecretSealer } from '../services/webhooks/sealer.ts';
 import type { Component } from './lifecycle.ts';
 import type { Resources } from './resources.ts';
 
@@ -172,7 +174,9 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
   const rollups = createRollupSettler({ database, logger: child('rollups'), metrics, config: config.telemetry });
   const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
-  const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, deadLetters, telemetryReader };
+  // Webhook endpoints (docs/webhooks.md): the API side; the outbox deliverer sends what they subscribe to.
+  const webhooks = createWebhookService({ sql: database.sql, audit, metrics, config: config.webhooks, sealer: lazySecretSealer(config) });
+  const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, deadLetters, webhooks, telemetryReader };
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
   const brokerAuth = createBrokerAuth({

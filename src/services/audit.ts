@@ -26,6 +26,15 @@ export const AUDIT_ACTIONS = [
   'model.delete',
   'deadLetter.replay',
   'deadLetter.discard',
+  'webhook.create',
+  'webhook.update',
+  'webhook.enable',
+  'webhook.disable',
+  'webhook.delete',
+  'webhook.rotateSecret',
+  'webhook.redeliver',
+  'webhook.redeliverFailed',
+  'webhook.test',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
