@@ -112,7 +112,9 @@ const CreatedWebhookEndpointRef = builder.objectRef<{ endpoint: WebhookEndpoint;
 const RotatedWebhookSecretRef = builder.objectRef<{ endpoint: WebhookEndpoint; secret: string }>('RotatedWebhookSecret').implement({
   fields: (t) => ({
     endpoint: t.field({ type: WebhookEndpointRef, resolve: (r) => r.endpoint }),
-    secret: t.exposeString('secret', { description: 'The new signing secret (whsec_…). Shown this once; the old one signs too until secretRotation.oldSecretExpiresAt.' }),
+    secret: t.exposeString('secret', {
+      description: 'The new signing secret (whsec_…). Shown this once; the old one signs too until secretRotation.oldSecretExpiresAt.',
+    }),
   }),
 });
 
@@ -176,7 +178,15 @@ const UpdateWebhookEndpointInput = builder.inputType('UpdateWebhookEndpointInput
 
 type FilterArg = typeof WebhookFilterInput.$inferInput | null | undefined;
 const filterOf = (f: FilterArg) =>
-  f === undefined ? undefined : f === null ? null : { ...(f.deviceIds !== undefined ? { deviceIds: f.deviceIds } : {}), ...(f.tags !== undefined ? { tags: f.tags } : {}), ...(f.model !== undefined ? { model: f.model } : {}) };
+  f === undefined
+    ? undefined
+    : f === null
+      ? null
+      : {
+          ...(f.deviceIds !== undefined ? { deviceIds: f.deviceIds } : {}),
+          ...(f.tags !== undefined ? { tags: f.tags } : {}),
+          ...(f.model !== undefined ? { model: f.model } : {}),
+        };
 
 function encodeCursor(d: WebhookDelivery): string {
   return Buffer.from(`seq:${d.seq}`).toString('base64url');
@@ -234,7 +244,10 @@ builder.queryFields((t) => ({
     {
       name: 'WebhookDeliveryConnection',
       fields: (c) => ({
-        totalCount: c.int({ description: 'Events of the endpoint with this status (all pages).', resolve: (conn) => (conn as unknown as { totalCount: number }).totalCount }),
+        totalCount: c.int({
+          description: 'Events of the endpoint with this status (all pages).',
+          resolve: (conn) => (conn as unknown as { totalCount: number }).totalCount,
+        }),
       }),
     },
     { name: 'WebhookDeliveryEdge' },
@@ -330,7 +343,8 @@ builder.mutationFields((t) => ({
   redeliverWebhook: t.field({
     ...requireRole('admin'),
     type: RedeliveredWebhookRef,
-    description: 'Sends one event (evt_… or its uuid) again to every endpoint it was for: back to PENDING, due now, attempts kept. Audited as webhook.redeliver.',
+    description:
+      'Sends one event (evt_… or its uuid) again to every endpoint it was for: back to PENDING, due now, attempts kept. Audited as webhook.redeliver.',
     errors: { types: [NotFoundError] },
     args: { eventId: t.arg.string({ required: true }) },
     resolve: async (_root, { eventId }, ctx) => {

@@ -103,7 +103,9 @@ async function secretHashOf(deviceId: string) {
 
 /** A webhook endpoint of the default tenant (public literal address: no DNS involved). */
 async function createWebhookEndpoint(): Promise<string> {
-  const r = await t.gql(`mutation { createWebhookEndpoint(input: {url: "https://93.184.215.14/matrix"}) { ... on CreatedWebhookEndpoint { endpoint { id } } } }`);
+  const r = await t.gql(
+    `mutation { createWebhookEndpoint(input: {url: "https://93.184.215.14/matrix"}) { ... on CreatedWebhookEndpoint { endpoint { id } } } }`,
+  );
   return (r.data as { createWebhookEndpoint: { endpoint: { id: string } } }).createWebhookEndpoint.endpoint.id;
 }
 
@@ -124,7 +126,11 @@ const webhookState = async (id: string) => ({
     select: { tenantId: true, url: true, description: true, enabled: true, disabledReason: true, eventTypes: true, maxInFlight: true },
   }),
   secrets: await t.database.prisma.webhookSecret.findMany({ where: { endpointId: id }, select: { id: true, expiresAt: true }, orderBy: { id: 'asc' } }),
-  events: await t.database.prisma.outbox.findMany({ where: { endpointId: id }, select: { id: true, status: true, nextAttemptAt: true }, orderBy: { seq: 'asc' } }),
+  events: await t.database.prisma.outbox.findMany({
+    where: { endpointId: id },
+    select: { id: true, status: true, nextAttemptAt: true },
+    orderBy: { seq: 'asc' },
+  }),
 });
 
 /** Another tenant's call changed nothing of the fixture endpoint. */
@@ -441,19 +447,17 @@ const OPERATIONS: Operation[] = [
       ['sendTestWebhook', 'sendTestWebhook(id: $id)'],
       ['redeliverWebhooks', 'redeliverWebhooks(endpointId: $id, since: "2000-01-01T00:00:00Z")'],
     ] as const
-  ).map(
-    ([field, call]): Operation => ({
-      root: 'Mutation',
-      field,
-      role: 'admin',
-      document: `mutation M($id: ID!) { ${call} { __typename ... on Error { code } } }`,
-      variables: (x) => ({ id: x.webhookEndpointId }),
-      otherTenant: async (r, x) => {
-        expect(r.data).toEqual({ [field]: { __typename: 'NotFound', code: 'NOT_FOUND' } });
-        await expectWebhookUntouched(x);
-      },
-    }),
-  ),
+  ).map(([field, call]): Operation => ({
+    root: 'Mutation',
+    field,
+    role: 'admin',
+    document: `mutation M($id: ID!) { ${call} { __typename ... on Error { code } } }`,
+    variables: (x) => ({ id: x.webhookEndpointId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ [field]: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      await expectWebhookUntouched(x);
+    },
+  })),
   {
     root: 'Mutation',
     field: 'redeliverWebhook',

@@ -118,17 +118,23 @@ describe(`webhooks API over GraphQL (${modeName})`, () => {
          __typename ... on RotatedWebhookSecret { secret endpoint { secretRotation { liveSecrets oldSecretExpiresAt } } } ... on Error { code } } }`,
       { id: created.endpoint.id, o: 3600 },
     );
-    const rotated = (r.data as { rotateWebhookSecret: { __typename: string; secret: string; endpoint: { secretRotation: { liveSecrets: number; oldSecretExpiresAt: string } } } })
-      .rotateWebhookSecret;
+    const rotated = (
+      r.data as {
+        rotateWebhookSecret: { __typename: string; secret: string; endpoint: { secretRotation: { liveSecrets: number; oldSecretExpiresAt: string } } };
+      }
+    ).rotateWebhookSecret;
     expect(rotated.__typename).toBe('RotatedWebhookSecret');
     expect(rotated.secret).not.toBe(created.secret);
     expect(rotated.endpoint.secretRotation.liveSecrets).toBe(2);
     const expires = Date.parse(rotated.endpoint.secretRotation.oldSecretExpiresAt);
     expect(Math.abs(expires - (Date.now() + 3600_000))).toBeLessThan(60_000);
 
-    const tooLong = await t.gql(`mutation R($id: ID!) { rotateWebhookSecret(id: $id, overlapSeconds: 604801) { __typename ... on ValidationError { fieldErrors { path code } } } }`, {
-      id: created.endpoint.id,
-    });
+    const tooLong = await t.gql(
+      `mutation R($id: ID!) { rotateWebhookSecret(id: $id, overlapSeconds: 604801) { __typename ... on ValidationError { fieldErrors { path code } } } }`,
+      {
+        id: created.endpoint.id,
+      },
+    );
     expect(tooLong.data).toEqual({ rotateWebhookSecret: { __typename: 'ValidationError', fieldErrors: [{ path: ['overlapSeconds'], code: 'OUT_OF_RANGE' }] } });
     expect(await auditOf(`webhookEndpoint:${created.endpoint.id}`)).toEqual(['webhook.create', 'webhook.rotateSecret']);
   });
@@ -169,15 +175,30 @@ describe(`webhooks API over GraphQL (${modeName})`, () => {
       __typename ... on WebhookEndpoint { url eventTypes filter { deviceIds tags model } maxInFlight } ... on ValidationError { fieldErrors { path code } } } }`;
     const refused = await t.gql(UPDATE, { id: created.endpoint.id, input: { filter: { deviceIds: [] } } });
     expect(refused.data).toEqual({ updateWebhookEndpoint: { __typename: 'ValidationError', fieldErrors: [{ path: ['filter'], code: 'FILTER_REQUIRED' }] } });
-    const updated = await t.gql(UPDATE, { id: created.endpoint.id, input: { eventTypes: ['alarm.changed'], filter: { deviceIds: [], tags: ['site=berlin'] }, maxInFlight: 8 } });
+    const updated = await t.gql(UPDATE, {
+      id: created.endpoint.id,
+      input: { eventTypes: ['alarm.changed'], filter: { deviceIds: [], tags: ['site=berlin'] }, maxInFlight: 8 },
+    });
     expect(updated.data).toEqual({
-      updateWebhookEndpoint: { __typename: 'WebhookEndpoint', url: 'https://93.184.215.14/hooks', eventTypes: ['alarm.changed'], filter: { deviceIds: [], tags: ['site=berlin'], model: null }, maxInFlight: 8 },
+      updateWebhookEndpoint: {
+        __typename: 'WebhookEndpoint',
+        url: 'https://93.184.215.14/hooks',
+        eventTypes: ['alarm.changed'],
+        filter: { deviceIds: [], tags: ['site=berlin'], model: null },
+        maxInFlight: 8,
+      },
     });
     const toggle = (name: string) =>
-      t.gql(`mutation M($id: ID!) { ${name}(id: $id) { __typename ... on WebhookEndpoint { enabled disabledReason consecutiveFailures } } }`, { id: created.endpoint.id });
-    expect((await toggle('disableWebhookEndpoint')).data).toEqual({ disableWebhookEndpoint: { __typename: 'WebhookEndpoint', enabled: false, disabledReason: 'ADMIN', consecutiveFailures: 0 } });
+      t.gql(`mutation M($id: ID!) { ${name}(id: $id) { __typename ... on WebhookEndpoint { enabled disabledReason consecutiveFailures } } }`, {
+        id: created.endpoint.id,
+      });
+    expect((await toggle('disableWebhookEndpoint')).data).toEqual({
+      disableWebhookEndpoint: { __typename: 'WebhookEndpoint', enabled: false, disabledReason: 'ADMIN', consecutiveFailures: 0 },
+    });
     await t.database.sql.query(`UPDATE "WebhookEndpoint" SET "consecutiveFailures" = 7, "failingSince" = now() WHERE id = $1::uuid`, [created.endpoint.id]);
-    expect((await toggle('enableWebhookEndpoint')).data).toEqual({ enableWebhookEndpoint: { __typename: 'WebhookEndpoint', enabled: true, disabledReason: null, consecutiveFailures: 0 } });
+    expect((await toggle('enableWebhookEndpoint')).data).toEqual({
+      enableWebhookEndpoint: { __typename: 'WebhookEndpoint', enabled: true, disabledReason: null, consecutiveFailures: 0 },
+    });
     expect(await auditOf(`webhookEndpoint:${created.endpoint.id}`)).toEqual(['webhook.create', 'webhook.update', 'webhook.disable', 'webhook.enable']);
   });
 
@@ -198,7 +219,11 @@ describe(`webhooks API over GraphQL (${modeName})`, () => {
       const r = await t.gql(`mutation M($id: ID!) { ${call} { __typename ... on Error { code } } }`, variables, otherAdmin);
       expect(r.data, field).toEqual({ [field]: { __typename: 'NotFound', code: 'NOT_FOUND' } });
     }
-    const redeliver = await t.gql(`mutation M($e: String!) { redeliverWebhook(eventId: $e) { __typename ... on Error { code } } }`, { e: eventIdOf(eventId) }, otherAdmin);
+    const redeliver = await t.gql(
+      `mutation M($e: String!) { redeliverWebhook(eventId: $e) { __typename ... on Error { code } } }`,
+      { e: eventIdOf(eventId) },
+      otherAdmin,
+    );
     expect(redeliver.data).toEqual({ redeliverWebhook: { __typename: 'NotFound', code: 'NOT_FOUND' } });
     const queries = await t.gql(
       `query Q($id: ID!) { webhookEndpoints { id } webhookEndpoint(id: $id) { id } webhookDeliveries(endpointId: $id) { totalCount } }`,
@@ -257,7 +282,9 @@ describe(`webhooks API over GraphQL (${modeName})`, () => {
     ]);
     expect(((await t.gql(DELIVERIES, { id, s: 'FAILED' })).data as Page).webhookDeliveries.totalCount).toBe(2);
 
-    const one = await t.gql(`mutation M($e: String!) { redeliverWebhook(eventId: $e) { __typename ... on RedeliveredWebhook { eventId count } } }`, { e: eventIdOf(failedEvent) });
+    const one = await t.gql(`mutation M($e: String!) { redeliverWebhook(eventId: $e) { __typename ... on RedeliveredWebhook { eventId count } } }`, {
+      e: eventIdOf(failedEvent),
+    });
     expect(one.data).toEqual({ redeliverWebhook: { __typename: 'RedeliveredWebhook', eventId: eventIdOf(failedEvent), count: 1 } });
     expect(await statuses(id)).toEqual(['PENDING', 'DELIVERED', 'FAILED']);
     const [back] = await t.database.sql.query<{ attempts: number; due: boolean; failedAt: Date | null }>(
@@ -266,10 +293,13 @@ describe(`webhooks API over GraphQL (${modeName})`, () => {
     );
     expect(back).toEqual({ attempts: 20, due: true, failedAt: null });
 
-    const bulk = await t.gql(`mutation M($id: ID!, $since: DateTime!) { redeliverWebhooks(endpointId: $id, since: $since) { __typename ... on RedeliveredWebhooks { count more } } }`, {
-      id,
-      since: new Date(Date.now() - 3600_000).toISOString(),
-    });
+    const bulk = await t.gql(
+      `mutation M($id: ID!, $since: DateTime!) { redeliverWebhooks(endpointId: $id, since: $since) { __typename ... on RedeliveredWebhooks { count more } } }`,
+      {
+        id,
+        since: new Date(Date.now() - 3600_000).toISOString(),
+      },
+    );
     expect(bulk.data).toEqual({ redeliverWebhooks: { __typename: 'RedeliveredWebhooks', count: 1, more: false } });
     expect(await statuses(id)).toEqual(['PENDING', 'DELIVERED', 'PENDING']);
 
@@ -284,7 +314,9 @@ describe(`webhooks API over GraphQL (${modeName})`, () => {
     const listed = (await t.gql(DELIVERIES, { id })).data as Page;
     expect(listed.webhookDeliveries.edges[0]!.node).toMatchObject({ eventId: testEventId, status: 'PENDING', attemptLog: [] });
 
-    const deleted = await t.gql(`mutation M($id: ID!) { deleteWebhookEndpoint(id: $id) { __typename ... on DeletedWebhookEndpoint { id deletedEvents } } }`, { id });
+    const deleted = await t.gql(`mutation M($id: ID!) { deleteWebhookEndpoint(id: $id) { __typename ... on DeletedWebhookEndpoint { id deletedEvents } } }`, {
+      id,
+    });
     expect(deleted.data).toEqual({ deleteWebhookEndpoint: { __typename: 'DeletedWebhookEndpoint', id, deletedEvents: 4 } });
     expect(await statuses(id)).toEqual([]);
     expect(await auditOf(`webhookEndpoint:${id}`)).toEqual(['webhook.create', 'webhook.redeliverFailed', 'webhook.test', 'webhook.delete']);

@@ -8,7 +8,10 @@ import { generateSecret } from '../../src/domain/webhooks/signing.ts';
 import { randomBytes } from 'node:crypto';
 import * as entry from '../../src/webhooks-verify.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; exports: Record<string, { types: string; default: string }> };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  name: string;
+  exports: Record<string, { types: string; default: string }>;
+};
 
 describe('doppel/webhooks (the receiver entry)', () => {
   it('is declared in package.json exports, types included, and points at this module', () => {
@@ -30,7 +33,14 @@ describe('doppel/webhooks (the receiver entry)', () => {
     const headers = { ...signed.headers };
     expect(entry.verifyWebhook(secret, headers, body, { nowSeconds: now + 10 })).toEqual({ ok: true, id: headers['webhook-id'], timestampSeconds: now });
     // Node's IncomingHttpHeaders shape (lower-case keys) and any letter case are accepted.
-    expect(entry.verifyWebhook(secret, { 'Webhook-Id': headers['webhook-id'], 'WEBHOOK-TIMESTAMP': headers['webhook-timestamp'], 'webhook-signature': headers['webhook-signature'] }, body, { nowSeconds: now }).ok).toBe(true);
+    expect(
+      entry.verifyWebhook(
+        secret,
+        { 'Webhook-Id': headers['webhook-id'], 'WEBHOOK-TIMESTAMP': headers['webhook-timestamp'], 'webhook-signature': headers['webhook-signature'] },
+        body,
+        { nowSeconds: now },
+      ).ok,
+    ).toBe(true);
 
     const reason = (h: Record<string, string>, b = body, s: string | string[] = secret, nowSeconds = now) => {
       const r = entry.verifyWebhook(s, h, b, { nowSeconds });

@@ -20,7 +20,11 @@ export function policyOf(config: Pick<Config['webhooks'], 'allowHttp' | 'allowed
 }
 
 /** The normalized URL, or the issue (path ["url"]) explaining the refusal. */
-export async function checkDestination(url: string, policy: DestinationPolicy, resolve: HostResolver): Promise<{ ok: true; url: string } | { ok: false; issue: FieldIssue }> {
+export async function checkDestination(
+  url: string,
+  policy: DestinationPolicy,
+  resolve: HostResolver,
+): Promise<{ ok: true; url: string } | { ok: false; issue: FieldIssue }> {
   const parsed = parseDestination(url, policy);
   if (!parsed.ok) return { ok: false, issue: { path: ['url'], code: parsed.reason, message: parsed.message } };
   const { destination } = parsed;

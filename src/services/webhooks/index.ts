@@ -29,8 +29,11 @@ import type { Metrics } from '../../metrics.ts';
 import type { SecretSealer } from '../../security/webhook-key.ts';
 import type { AuditLog } from '../audit.ts';
 import { checkDestination, policyOf, systemResolver, type HostResolver } from './destination-check.ts';
-import { defaultSettings, mergeEndpointInput, type EndpointFilter, type EndpointInput, type EndpointSettings } from './input.ts';
+import { defaultSettings, mergeEndpointInput, type EndpointInput, type EndpointSettings } from './input.ts';
 import { rowToDelivery, rowToEndpoint, type AttemptRow, type DeliveryRow, type EndpointRow } from './rows.ts';
+import type { WebhookDelivery, WebhookEndpoint } from './types.ts';
+
+export type { DeliveryAttempt, WebhookDelivery, WebhookEndpoint } from './types.ts';
 
 export type { EndpointFilter, EndpointInput } from './input.ts';
 export type { HostResolver } from './destination-check.ts';
@@ -47,69 +50,12 @@ export const MAX_DELIVERIES_PAGE = 500;
 export const DELIVERY_STATUSES = ['PENDING', 'DELIVERED', 'FAILED'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
-export interface WebhookEndpoint {
-  id: string;
-  tenantId: string;
-  url: string;
-  description: string | null;
-  eventTypes: string[];
-  filter: EndpointFilter;
-  enabled: boolean;
-  /** ADMIN (disableWebhookEndpoint), GONE (the receiver answered 410) or FAILING_TOO_LONG; null while enabled. */
-  disabledReason: string | null;
-  disabledAt: Date | null;
-  maxInFlight: number;
-  consecutiveFailures: number;
-  failingSince: Date | null;
-  createdBy: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-  secretRotation: {
-    /** Secrets that sign right now (2 during a rotation overlap). */
-    liveSecrets: number;
-    /** When the older secret of a rotation stops signing; null outside an overlap. */
-    oldSecretExpiresAt: Date | null;
-  };
-}
-
 /** An endpoint with the secret, as create and rotate return it: the only time the secret is shown. */
 export interface EndpointWithSecret {
   ok: true;
   endpoint: WebhookEndpoint;
   /** `whsec_…` (Standard Webhooks format). */
   secret: string;
-}
-
-export interface DeliveryAttempt {
-  attempt: number;
-  startedAt: Date;
-  statusCode: number | null;
-  latencyMs: number | null;
-  error: string | null;
-  nextAttemptAt: Date | null;
-}
-
-export interface WebhookDelivery {
-  /** The outbox row. */
-  id: string;
-  seq: bigint;
-  /** The event uuid (the `webhook-id` is eventIdOf(eventUuid)). */
-  eventUuid: string;
-  eventId: string;
-  type: string;
-  /** The public device id the event is about (from its data), null for webhook.test. */
-  deviceId: string | null;
-  status: string;
-  attempts: number;
-  nextAttemptAt: Date;
-  lastStatus: number | null;
-  lastError: string | null;
-  occurredAt: Date;
-  deliveredAt: Date | null;
-  failedAt: Date | null;
-  createdAt: Date;
-  /** Oldest attempt first. */
-  attemptLog: DeliveryAttempt[];
 }
 
 export interface DeliveryPage {
@@ -136,7 +82,11 @@ export interface WebhookService {
    */
   createEndpoint(actor: Actor, input: EndpointInput): Promise<EndpointWithSecret | Failed<ValidationError>>;
   /** Changes the fields given (not `enabled`: enableEndpoint/disableEndpoint). Audited as `webhook.update`. */
-  updateEndpoint(actor: Actor, id: string, input: Omit<EndpointInput, 'enabled'>): Promise<{ ok: true; endpoint: WebhookEndpoint } | Failed<ValidationError | NotFoundError>>;
+  updateEndpoint(
+    actor: Actor,
+    id: string,
+    input: Omit<EndpointInput, 'enabled'>,
+  ): Promise<{ ok: true; endpoint: WebhookEndpoint } | Failed<ValidationError | NotFoundError>>;
   /** Enables it and forgets its failure streak (consecutiveFailures, failingSince, disabledReason). Audited as `webhook.enable`. */
   enableEndpoint(actor: Actor, id: string): Promise<{ ok: true; endpoint: WebhookEndpoint } | Failed<NotFoundError>>;
   /** Stops deliveries to it (disabledReason ADMIN); its events keep accumulating as PENDING. Audited as `webhook.disable`. */
@@ -214,7 +164,11 @@ export function createWebhookService(options: WebhookServiceOptions): WebhookSer
   }
 
   /** The merged settings with the URL normalized, or every issue. DNS is asked only when the rest is valid. */
-  async function settle(base: EndpointSettings, input: EndpointInput, checkUrl: boolean): Promise<{ ok: true; settings: EndpointSettings } | Failed<ValidationError>> {
+  async function settle(
+    base: EndpointSettings,
+    input: EndpointInput,
+    checkUrl: boolean,
+  ): Promise<{ ok: true; settings: EndpointSettings } | Failed<ValidationError>> {
     const merged = mergeEndpointInput(base, input);
     if (!merged.ok) return refuse(merged.issues);
     if (!checkUrl) return merged;
@@ -225,7 +179,10 @@ export function createWebhookService(options: WebhookServiceOptions): WebhookSer
 
   async function load(tenantId: string, id: string): Promise<WebhookEndpoint | undefined> {
     if (!isUuid(id)) return undefined;
-    const rows = await sql.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM "WebhookEndpoint" e WHERE e.id = $1::uuid AND e."tenantId" = $2`, [id, tenantId]);
+    const rows = await sql.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM "WebhookEndpoint" e WHERE e.id = $1::uuid AND e."tenantId" = $2`, [
+      id,
+      tenantId,
+    ]);
     return rows[0] ? rowToEndpoint(rows[0]) : undefined;
   }
 
@@ -257,7 +214,20 @@ export function createWebhookService(options: WebhookServiceOptions): WebhookSer
                  CASE WHEN $9::boolean THEN NULL ELSE 'ADMIN' END, CASE WHEN $9::boolean THEN NULL ELSE now() END, $10::int, $11)
          RETURNING id)
        INSERT INTO "WebhookSecret" (id, "endpointId", sealed) SELECT gen_random_uuid(), id, $12 FROM endpoint`,
-      [id, actor.tenantId, s.url, s.description, s.eventTypes, s.filter.deviceIds, s.filter.tags, s.filter.model, s.enabled, s.maxInFlight, actor.actorName ?? actor.actor, sealer.seal(id, secret)],
+      [
+        id,
+        actor.tenantId,
+        s.url,
+        s.description,
+        s.eventTypes,
+        s.filter.deviceIds,
+        s.filter.tags,
+        s.filter.model,
+        s.enabled,
+        s.maxInFlight,
+        actor.actorName ?? actor.actor,
+        sealer.seal(id, secret),
+      ],
     );
     await audit.record({ ...actor, action: 'webhook.create', target: `webhookEndpoint:${id}`, details: { ...describeSettings(s), enabled: s.enabled } });
     return { ok: true, endpoint: await loadOrThrow(actor.tenantId, id), secret };
@@ -335,12 +305,19 @@ export function createWebhookService(options: WebhookServiceOptions): WebhookSer
       [id, actor.tenantId, sealer.seal(id, secret), overlap],
     );
     if (!rows[0] || rows[0].created === 0) return notFound(id);
-    await audit.record({ ...actor, action: 'webhook.rotateSecret', target: `webhookEndpoint:${id}`, details: { overlapSeconds: overlap, expiring: rows[0].expiring } });
+    await audit.record({
+      ...actor,
+      action: 'webhook.rotateSecret',
+      target: `webhookEndpoint:${id}`,
+      details: { overlapSeconds: overlap, expiring: rows[0].expiring },
+    });
     return { ok: true as const, endpoint: await loadOrThrow(actor.tenantId, id), secret };
   }
 
   async function listEndpoints(tenantId: string): Promise<WebhookEndpoint[]> {
-    const rows = await sql.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM "WebhookEndpoint" e WHERE e."tenantId" = $1 ORDER BY e."createdAt", e.id`, [tenantId]);
+    const rows = await sql.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM "WebhookEndpoint" e WHERE e."tenantId" = $1 ORDER BY e."createdAt", e.id`, [
+      tenantId,
+    ]);
     return rows.map(rowToEndpoint);
   }
 
@@ -358,7 +335,10 @@ export function createWebhookService(options: WebhookServiceOptions): WebhookSer
       where.push(`o.seq < $${params.length}::bigint`);
     }
     params.push(query.first + 1);
-    const rows = await sql.query<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM "Outbox" o WHERE ${where.join(' AND ')} ORDER BY o.seq DESC LIMIT $${params.length}::int`, params);
+    const rows = await sql.query<DeliveryRow>(
+      `SELECT ${DELIVERY_COLUMNS} FROM "Outbox" o WHERE ${where.join(' AND ')} ORDER BY o.seq DESC LIMIT $${params.length}::int`,
+      params,
+    );
     const page = rows.slice(0, query.first);
     const attempts =
       page.length === 0

@@ -73,7 +73,10 @@ const issue = (path: string[], code: EndpointIssueCode, message: string): FieldI
  * as a whole: `telemetry.stored` needs a filter whatever field the update touched. The URL is only
  * checked for being a string here; its policy check is `checkDestination`'s.
  */
-export function mergeEndpointInput(base: EndpointSettings, input: EndpointInput): { ok: true; settings: EndpointSettings } | { ok: false; issues: FieldIssue[] } {
+export function mergeEndpointInput(
+  base: EndpointSettings,
+  input: EndpointInput,
+): { ok: true; settings: EndpointSettings } | { ok: false; issues: FieldIssue[] } {
   const issues: FieldIssue[] = [];
   const settings: EndpointSettings = { ...base, filter: { ...base.filter } };
 
@@ -102,15 +105,34 @@ export function mergeEndpointInput(base: EndpointSettings, input: EndpointInput)
           issues.push(issue(path, 'NOT_SUBSCRIBABLE', `${type} is sent only by sendTestWebhook, to the endpoint it names; it cannot be subscribed to`));
         } else if (!types.includes(type as EventType)) types.push(type as EventType);
       });
-      if (input.eventTypes.length === 0) issues.push(issue(['eventTypes'], 'NO_EVENT_TYPES', 'an endpoint subscribes to at least one event type (omit eventTypes for the defaults)'));
+      if (input.eventTypes.length === 0)
+        issues.push(issue(['eventTypes'], 'NO_EVENT_TYPES', 'an endpoint subscribes to at least one event type (omit eventTypes for the defaults)'));
       settings.eventTypes = types;
     }
   }
 
   if (input.filter !== undefined) {
     const filter = input.filter ?? {};
-    if (filter.deviceIds !== undefined) settings.filter.deviceIds = checkList(filter.deviceIds, ['filter', 'deviceIds'], MAX_FILTER_DEVICE_IDS, isValidDeviceId, 'INVALID_DEVICE_ID', 'a device id is 1–64 characters of A–Z, a–z, 0–9, ".", "_" or "-"', issues);
-    if (filter.tags !== undefined) settings.filter.tags = checkList(filter.tags, ['filter', 'tags'], MAX_FILTER_TAGS, isValidTag, 'INVALID_TAG', 'a tag is 1–64 characters of A–Z, a–z, 0–9, ".", "_", ":", "=", "/" or "-"', issues);
+    if (filter.deviceIds !== undefined)
+      settings.filter.deviceIds = checkList(
+        filter.deviceIds,
+        ['filter', 'deviceIds'],
+        MAX_FILTER_DEVICE_IDS,
+        isValidDeviceId,
+        'INVALID_DEVICE_ID',
+        'a device id is 1–64 characters of A–Z, a–z, 0–9, ".", "_" or "-"',
+        issues,
+      );
+    if (filter.tags !== undefined)
+      settings.filter.tags = checkList(
+        filter.tags,
+        ['filter', 'tags'],
+        MAX_FILTER_TAGS,
+        isValidTag,
+        'INVALID_TAG',
+        'a tag is 1–64 characters of A–Z, a–z, 0–9, ".", "_", ":", "=", "/" or "-"',
+        issues,
+      );
     if (filter.model !== undefined) {
       if (filter.model === null || filter.model === '') settings.filter.model = null;
       else if (!isValidModelName(filter.model))

@@ -1,6 +1,6 @@
 /** Rows of the webhook tables as the raw queries of index.ts return them, and their conversion. */
 import { eventIdOf } from '../../domain/webhooks/envelope.ts';
-import type { DeliveryAttempt, WebhookDelivery, WebhookEndpoint } from './index.ts';
+import type { DeliveryAttempt, WebhookDelivery, WebhookEndpoint } from './types.ts';
 
 type Time = Date | string;
 

@@ -174,7 +174,11 @@ describe(`webhook endpoints (${modeName})`, () => {
     const loop = await webhooks.createEndpoint(admin, { url: 'http://127.0.0.1:8080/x', maxInFlight: 64 });
     expect(loop.ok && loop.endpoint.maxInFlight).toBe(64);
     // The metadata address stays refused under a wider range.
-    await expectRefused(service({ WEBHOOKS_ALLOWED_NETWORKS: '169.254.0.0/16' }).webhooks.createEndpoint(admin, { url: 'https://169.254.169.254/' }), ['url'], 'REFUSED_ADDRESS');
+    await expectRefused(
+      service({ WEBHOOKS_ALLOWED_NETWORKS: '169.254.0.0/16' }).webhooks.createEndpoint(admin, { url: 'https://169.254.169.254/' }),
+      ['url'],
+      'REFUSED_ADDRESS',
+    );
     const telemetry = await webhooks.createEndpoint(admin, {
       url: 'https://hooks.example.com/t',
       eventTypes: ['telemetry.stored', 'telemetry.stored'],
@@ -194,11 +198,19 @@ describe(`webhook endpoints (${modeName})`, () => {
     // Clearing the filter of a telemetry.stored endpoint is refused; so is a refused URL.
     await expectRefused(webhooks.updateEndpoint(admin, id, { filter: { tags: [] } }), ['filter'], 'FILTER_REQUIRED');
     await expectRefused(webhooks.updateEndpoint(admin, id, { url: 'https://10.0.0.1/' }), ['url'], 'REFUSED_ADDRESS');
-    const updated = await webhooks.updateEndpoint(admin, id, { url: 'https://hooks.example.com/b', eventTypes: ['twin.changed'], filter: { tags: [] }, description: 'b' });
+    const updated = await webhooks.updateEndpoint(admin, id, {
+      url: 'https://hooks.example.com/b',
+      eventTypes: ['twin.changed'],
+      filter: { tags: [] },
+      description: 'b',
+    });
     if (!updated.ok) throw updated.error;
     expect(updated.endpoint).toMatchObject({ url: 'https://hooks.example.com/b', eventTypes: ['twin.changed'], filter: { tags: [] }, description: 'b' });
 
-    await db.sql.query(`UPDATE "WebhookEndpoint" SET enabled = false, "disabledReason" = 'GONE', "disabledAt" = now(), "consecutiveFailures" = 9, "failingSince" = now() WHERE id = $1::uuid`, [id]);
+    await db.sql.query(
+      `UPDATE "WebhookEndpoint" SET enabled = false, "disabledReason" = 'GONE', "disabledAt" = now(), "consecutiveFailures" = 9, "failingSince" = now() WHERE id = $1::uuid`,
+      [id],
+    );
     const disabled = await webhooks.disableEndpoint(admin, id);
     expect(disabled.ok && disabled.endpoint).toMatchObject({ enabled: false, disabledReason: 'ADMIN' });
     const enabled = await webhooks.enableEndpoint(admin, id);
@@ -232,7 +244,8 @@ describe(`webhook endpoints (${modeName})`, () => {
     // Signed with both (as the deliverer does in the overlap): a receiver holding either verifies.
     const signed = signWebhook([rotated.secret, created.secret], 'evt_1', 1_800_000_000, 'body');
     if (!signed.ok) throw new Error(signed.message);
-    for (const secret of [created.secret, rotated.secret]) expect(verifyWebhook(secret, { ...signed.headers }, 'body', { nowSeconds: 1_800_000_000 }).ok).toBe(true);
+    for (const secret of [created.secret, rotated.secret])
+      expect(verifyWebhook(secret, { ...signed.headers }, 'body', { nowSeconds: 1_800_000_000 }).ok).toBe(true);
 
     // Rotating again with no overlap: every older secret stops now, only the newest signs.
     const again = await webhooks.rotateSecret(admin, id, 0);
@@ -286,7 +299,10 @@ describe(`webhook endpoints (${modeName})`, () => {
     const old = await seedRow(tenant, a.endpoint.id, 'FAILED', { createdAt: '2020-01-01T00:00:00Z' });
     const recent = await seedRow(tenant, a.endpoint.id, 'FAILED');
     await seedRow(tenant, a.endpoint.id, 'DELIVERED');
-    const [sharedRow] = await db.sql.query<{ id: string }>(`SELECT id::text AS id FROM "Outbox" WHERE "eventId" = $1::uuid AND "endpointId" = $2::uuid`, [shared, a.endpoint.id]);
+    const [sharedRow] = await db.sql.query<{ id: string }>(`SELECT id::text AS id FROM "Outbox" WHERE "eventId" = $1::uuid AND "endpointId" = $2::uuid`, [
+      shared,
+      a.endpoint.id,
+    ]);
     await db.sql.query(
       `INSERT INTO "OutboxAttempt" ("outboxId", attempt, "startedAt", "statusCode", "latencyMs", error, "nextAttemptAt")
        VALUES ($1::uuid, 1, now(), 500, 12, 'HTTP 500', now() + interval '5 seconds'), ($1::uuid, 2, now(), NULL, 15000, 'timeout', NULL)`,
@@ -341,8 +357,17 @@ describe(`webhook endpoints (${modeName})`, () => {
       `SELECT type, kind, "deviceKey", data, status, "endpointId"::text AS "endpointId" FROM "Outbox" WHERE "eventId" = $1::uuid`,
       [eventUuidOf(test.eventId)],
     );
-    expect(testRows).toEqual([{ type: 'webhook.test', kind: 'WEBHOOK', deviceKey: null, data: { endpointId: b.endpoint.id }, status: 'PENDING', endpointId: b.endpoint.id }]);
-    expect(await auditActions(tenant)).toEqual(['webhook.create', 'webhook.create', 'webhook.redeliver', 'webhook.redeliverFailed', 'webhook.redeliverFailed', 'webhook.test']);
+    expect(testRows).toEqual([
+      { type: 'webhook.test', kind: 'WEBHOOK', deviceKey: null, data: { endpointId: b.endpoint.id }, status: 'PENDING', endpointId: b.endpoint.id },
+    ]);
+    expect(await auditActions(tenant)).toEqual([
+      'webhook.create',
+      'webhook.create',
+      'webhook.redeliver',
+      'webhook.redeliverFailed',
+      'webhook.redeliverFailed',
+      'webhook.test',
+    ]);
   });
 
   it('eventUuidOf takes evt_ ids and uuids, and nothing else', () => {
