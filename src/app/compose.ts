@@ -174,8 +174,10 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
   const rollups = createRollupSettler({ database, logger: child('rollups'), metrics, config: config.telemetry });
   const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
-  // Webhook endpoints (docs/webhooks.md): the API side; the outbox deliverer sends what they subscribe to.
-  const webhooks = createWebhookService({ sql: database.sql, audit, metrics, config: config.webhooks, sealer: lazySecretSealer(config) });
+  // Webhook endpoints (docs/webhooks.md): the API side; the outbox deliverer sends what they subscribe to,
+  // opening the secrets with this same sealer (one key, resolved on first use).
+  const webhookSealer = lazySecretSealer(config);
+  const webhooks = createWebhookService({ sql: database.sql, audit, metrics, config: config.webhooks, sealer: webhookSealer });
   const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, deadLetters, webhooks, telemetryReader };
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
