@@ -13,6 +13,7 @@ import type { TelemetryReader } from './services/telemetry-queries.ts';
 import type { DeadLetterService } from './services/dead-letters/index.ts';
 import type { RuleService } from './services/rules/index.ts';
 import type { RuleBacktest } from './services/rules/backtest.ts';
+import type { WebhookService } from './services/webhooks/index.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/graphql.ts). */
 export interface GraphQLContext {
@@ -34,6 +35,8 @@ export interface GraphQLContext {
   rules: RuleService;
   /** testRule: rules replayed over stored data. */
   ruleBacktest: RuleBacktest;
+  /** Webhook endpoints of the tenant: created, rotated, inspected and redelivered by admins. */
+  webhooks: WebhookService;
   /**
    * A new telemetry reader (pages, latest values, series). The schema makes one per request, so the
    * fields of one request that ask many devices for the same page or series share one statement.

@@ -47,6 +47,8 @@ import { createTelemetryService } from '../services/telemetry/index.ts';
 import { createTelemetryReader } from '../services/telemetry-queries.ts';
 import { createTokenService } from '../services/tokens.ts';
 import { createTwinService } from '../services/twins/index.ts';
+import { createWebhookService } from '../services/webhooks/index.ts';
+import { lazySecretSealer } from '../services/webhooks/sealer.ts';
 import type { Component } from './lifecycle.ts';
 import type { Resources } from './resources.ts';
 
@@ -186,7 +188,27 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     maxPerTenant: config.rules.maxPerTenant,
   });
   const ruleBacktest = createRuleBacktest({ sql: database.sql, rules });
-  const services = { prisma, bus, config, logger, devices, twins, audit, models, tokens, commands, deadLetters, telemetryReader, rules, ruleBacktest };
+  // Webhook endpoints (docs/webhooks.md): the API side; the outbox deliverer sends what they subscribe to,
+  // opening the secrets with this same sealer (one key, resolved on first use).
+  const webhookSealer = lazySecretSealer(config);
+  const webhooks = createWebhookService({ sql: database.sql, audit, metrics, config: config.webhooks, sealer: webhookSealer });
+  const services = {
+    prisma,
+    bus,
+    config,
+    logger,
+    devices,
+    twins,
+    audit,
+    models,
+    tokens,
+    commands,
+    deadLetters,
+    webhooks,
+    telemetryReader,
+    rules,
+    ruleBacktest,
+  };
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
   const brokerAuth = createBrokerAuth({

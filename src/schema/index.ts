@@ -11,6 +11,7 @@ import './models.ts';
 import './commands.ts';
 import './dead-letters.ts';
 import './rules.ts';
+import './webhooks.ts';
 
 builder.queryType({});
 builder.mutationType({});

@@ -31,6 +31,15 @@ export const AUDIT_ACTIONS = [
   'rule.enable',
   'rule.disable',
   'rule.delete',
+  'webhook.create',
+  'webhook.update',
+  'webhook.enable',
+  'webhook.disable',
+  'webhook.delete',
+  'webhook.rotateSecret',
+  'webhook.redeliver',
+  'webhook.redeliverFailed',
+  'webhook.test',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

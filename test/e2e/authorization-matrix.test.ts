@@ -37,6 +37,9 @@ interface Fixture {
   deadLetterId: string;
   /** A rule of the default tenant. */
   ruleId: string;
+  /** A webhook endpoint of the default tenant, and the evt_ id of a FAILED event of it. */
+  webhookEndpointId: string;
+  webhookEventId: string;
 }
 
 type Result = Awaited<ReturnType<TestServer['gql']>>;
@@ -106,6 +109,47 @@ const ruleRow = (id: string) => t.database.sql.query<{ version: number; enabled:
 async function createRule(token: string): Promise<string> {
   const r = await t.gql(CREATE_RULE, { n: uniqueDeviceId('matrix-rule') }, token);
   return (r.data as { createRule: { ruleId: string } }).createRule.ruleId;
+}
+
+/** A webhook endpoint of the default tenant (public literal address: no DNS involved). */
+async function createWebhookEndpoint(): Promise<string> {
+  const r = await t.gql(
+    `mutation { createWebhookEndpoint(input: {url: "https://93.184.215.14/matrix"}) { ... on CreatedWebhookEndpoint { endpoint { id } } } }`,
+  );
+  return (r.data as { createWebhookEndpoint: { endpoint: { id: string } } }).createWebhookEndpoint.endpoint.id;
+}
+
+/** A FAILED outbox event of the endpoint, as the deliverer leaves one; its evt_ id. */
+async function insertFailedWebhookEvent(endpointId: string): Promise<string> {
+  const rows = await t.database.sql.query<{ eventId: string }>(
+    `INSERT INTO "Outbox" (id, "eventId", "tenantId", kind, "endpointId", type, "occurredAt", data, status, "failedAt")
+     VALUES (gen_random_uuid(), gen_random_uuid(), 'default', 'WEBHOOK', $1::uuid, 'twin.changed', now(), '{}', 'FAILED', now()) RETURNING "eventId"::text AS "eventId"`,
+    [endpointId],
+  );
+  return `evt_${rows[0]!.eventId.replaceAll('-', '')}`;
+}
+
+/** The endpoint as the mutations would change it, with its secrets and events. */
+const webhookState = async (id: string) => ({
+  endpoint: await t.database.prisma.webhookEndpoint.findUnique({
+    where: { id },
+    select: { tenantId: true, url: true, description: true, enabled: true, disabledReason: true, eventTypes: true, maxInFlight: true },
+  }),
+  secrets: await t.database.prisma.webhookSecret.findMany({ where: { endpointId: id }, select: { id: true, expiresAt: true }, orderBy: { id: 'asc' } }),
+  events: await t.database.prisma.outbox.findMany({
+    where: { endpointId: id },
+    select: { id: true, status: true, nextAttemptAt: true },
+    orderBy: { seq: 'asc' },
+  }),
+});
+
+/** Another tenant's call changed nothing of the fixture endpoint. */
+async function expectWebhookUntouched(x: Fixture) {
+  const state = await webhookState(x.webhookEndpointId);
+  expect(state.endpoint).toMatchObject({ tenantId: 'default', enabled: true, description: null });
+  expect(state.secrets).toHaveLength(1);
+  expect(state.secrets[0]!.expiresAt).toBeNull();
+  expect(state.events.map((e) => e.status)).toEqual(['FAILED']);
 }
 
 const OPERATIONS: Operation[] = [
@@ -435,6 +479,80 @@ const OPERATIONS: Operation[] = [
     variables: (x) => ({ id: x.spareTokenId }),
     otherTenant: (r) => expect(r.data).toEqual({ revokeApiToken: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
   },
+  {
+    root: 'Query',
+    field: 'webhookEndpoints',
+    role: 'admin',
+    document: `{ webhookEndpoints { id url } }`,
+    variables: () => ({}),
+    otherTenant: async (r, x) => {
+      const ids = (r.data as { webhookEndpoints: Array<{ id: string }> }).webhookEndpoints.map((e) => e.id);
+      expect(ids).not.toContain(x.webhookEndpointId);
+      const owners = await t.database.prisma.webhookEndpoint.findMany({ where: { id: { in: ids } }, select: { tenantId: true } });
+      expect(owners.every((o) => o.tenantId === OTHER)).toBe(true);
+    },
+  },
+  {
+    root: 'Query',
+    field: 'webhookEndpoint',
+    role: 'admin',
+    document: `query Q($id: ID!) { webhookEndpoint(id: $id) { id url } }`,
+    variables: (x) => ({ id: x.webhookEndpointId }),
+    otherTenant: (r) => expect(r.data).toEqual({ webhookEndpoint: null }),
+  },
+  {
+    root: 'Query',
+    field: 'webhookDeliveries',
+    role: 'admin',
+    document: `query Q($id: ID!) { webhookDeliveries(endpointId: $id) { totalCount edges { node { eventId } } } }`,
+    variables: (x) => ({ id: x.webhookEndpointId }),
+    otherTenant: (r) => expect(r.data).toEqual({ webhookDeliveries: null }),
+  },
+  {
+    root: 'Mutation',
+    field: 'createWebhookEndpoint',
+    role: 'admin',
+    document: `mutation M($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { __typename ... on CreatedWebhookEndpoint { endpoint { id } } ... on Error { code } } }`,
+    variables: () => ({ input: { url: 'https://93.184.215.14/probe' } }),
+    // OTHER's admin creates in OTHER: nothing of this tenant's is involved.
+    otherTenant: async (r, x) => {
+      const id = (r.data as { createWebhookEndpoint: { endpoint: { id: string } } }).createWebhookEndpoint.endpoint.id;
+      expect((await webhookState(id)).endpoint?.tenantId).toBe(OTHER);
+      await expectWebhookUntouched(x);
+    },
+  },
+  ...(
+    [
+      ['updateWebhookEndpoint', 'updateWebhookEndpoint(id: $id, input: {description: "probe"})'],
+      ['enableWebhookEndpoint', 'enableWebhookEndpoint(id: $id)'],
+      ['disableWebhookEndpoint', 'disableWebhookEndpoint(id: $id)'],
+      ['deleteWebhookEndpoint', 'deleteWebhookEndpoint(id: $id)'],
+      ['rotateWebhookSecret', 'rotateWebhookSecret(id: $id)'],
+      ['sendTestWebhook', 'sendTestWebhook(id: $id)'],
+      ['redeliverWebhooks', 'redeliverWebhooks(endpointId: $id, since: "2000-01-01T00:00:00Z")'],
+    ] as const
+  ).map(([field, call]): Operation => ({
+    root: 'Mutation',
+    field,
+    role: 'admin',
+    document: `mutation M($id: ID!) { ${call} { __typename ... on Error { code } } }`,
+    variables: (x) => ({ id: x.webhookEndpointId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ [field]: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      await expectWebhookUntouched(x);
+    },
+  })),
+  {
+    root: 'Mutation',
+    field: 'redeliverWebhook',
+    role: 'admin',
+    document: `mutation M($e: String!) { redeliverWebhook(eventId: $e) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ e: x.webhookEventId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ redeliverWebhook: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      await expectWebhookUntouched(x);
+    },
+  },
 ];
 
 const SUBSCRIPTIONS: SubscriptionOperation[] = [
@@ -491,7 +609,8 @@ async function connected(tenant: 'A' | 'B') {
 }
 
 beforeAll(async () => {
-  t = await startTestServer();
+  // A fixed sealing key: webhook secrets are sealed with it instead of a key file under the data directory.
+  t = await startTestServer({ WEBHOOK_SECRET_KEY: '11'.repeat(32) });
   for (const role of ROLES) tokens[role] = await t.createToken(role, 'default');
   const adminB = await t.createToken('admin', OTHER);
   const MODEL = `mutation M($n: String!, $c: [CommandDefinitionInput!]) { createDeviceModel(input: {name: $n, commands: $c}) { __typename } }`;
@@ -525,6 +644,8 @@ beforeAll(async () => {
   expect(r.data).toEqual({ revokeApiToken: { __typename: 'RevokedApiToken' } });
   const deadLetterId = await insertDeadLetter(deviceId);
   const ruleId = await createRule(t.token);
+  const webhookEndpointId = await createWebhookEndpoint();
+  const webhookEventId = await insertFailedWebhookEvent(webhookEndpointId);
   f = {
     deviceId,
     deviceNodeId: a.device.id,
@@ -537,6 +658,8 @@ beforeAll(async () => {
     fleetCommandId,
     deadLetterId,
     ruleId,
+    webhookEndpointId,
+    webhookEventId,
   };
 });
 afterAll(async () => {
@@ -565,6 +688,7 @@ async function snapshot() {
     }),
     tokens: await prisma.apiToken.findMany({ orderBy: { id: 'asc' }, select: { id: true, tenantId: true, revokedAt: true } }),
     devices: await prisma.device.count(),
+    webhook: await webhookState(f.webhookEndpointId),
   };
 }
 
@@ -722,6 +846,16 @@ async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
     case 'replayDeadLetter':
     case 'discardDeadLetter':
       return { id: await insertDeadLetter(f.deviceId) };
+    case 'updateWebhookEndpoint':
+    case 'enableWebhookEndpoint':
+    case 'disableWebhookEndpoint':
+    case 'deleteWebhookEndpoint':
+    case 'rotateWebhookSecret':
+    case 'sendTestWebhook':
+    case 'redeliverWebhooks':
+      return { id: await createWebhookEndpoint() };
+    case 'redeliverWebhook':
+      return { e: await insertFailedWebhookEvent(await createWebhookEndpoint()) };
     case 'revokeApiToken': {
       const r = await t.gql(`mutation { createApiToken(input: {name: "throwaway", role: VIEWER}) { ... on CreatedApiToken { apiToken { id } } } }`);
       return { id: (r.data as { createApiToken: { apiToken: { id: string } } }).createApiToken.apiToken.id };
