@@ -26,6 +26,7 @@ export const AUDIT_ACTIONS = [
   'model.delete',
   'deadLetter.replay',
   'deadLetter.discard',
+  'endpoint.disabled',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
