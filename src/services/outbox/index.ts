@@ -190,7 +190,7 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
   }
 
   /** The database's clock now, from the claim's now() and the time elapsed since (monotonic). */
-  const dbClock = (row: ClaimedRow, claimedPerf: number) => () => row.claimedAt + (performance.now() - claimedPerf);
+  const dbClock = (row: ClaimedRow, claimedPerf: number) => () => Math.round(row.claimedAt + (performance.now() - claimedPerf));
 
   async function deliverWebhook(row: ClaimedRow, endpoint: { url: string; secrets: string[] } | undefined, now: () => number): Promise<Completion> {
     const started = performance.now();
@@ -206,7 +206,9 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
     const decision: RowDecision = outcome.permanent
       ? { status: 'FAILED', attempts: row.attempts + 1 }
       : afterAttempt({ attempts: row.attempts, createdAt: row.scheduleStart }, outcome.result, endedAt, retry, random);
-    return completion(row, decision, outcome.result, latencyMs, endedAt);
+    const c = completion(row, decision, outcome.result, latencyMs, endedAt);
+    // An event that can never be sent as stored says nothing about the endpoint's health.
+    return outcome.permanent ? { ...c, result: null } : c;
   }
 
   async function runAction(row: ClaimedRow, now: () => number): Promise<Completion> {
