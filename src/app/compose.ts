@@ -29,6 +29,7 @@ import { createEmbeddedTransport } from '../mqtt/embedded/index.ts';
 import { createExternalTransport } from '../mqtt/external-client.ts';
 import type { DeviceAuthenticator, MqttTransport } from '../mqtt/transport.ts';
 import { openSecret, sealSecret } from '../security/secrets.ts';
+import { createSecretSealer, resolveWebhookSecretKey } from '../security/webhook-key.ts';
 import { createAuditLog } from '../services/audit.ts';
 import { createCommandService } from '../services/commands/index.ts';
 import { createDeadLetterService } from '../services/dead-letters/index.ts';
@@ -36,6 +37,7 @@ import { createDeviceBrokerView } from '../services/devices/broker.ts';
 import { createDeviceService, type DeviceService } from '../services/devices/index.ts';
 import { createDomainHooks } from '../services/hooks.ts';
 import { createModelService } from '../services/models.ts';
+import { createOutboxRetention, createOutboxService, type ActionExecutor } from '../services/outbox/index.ts';
 import type { DeviceSessions } from '../services/ports.ts';
 import { createLastSeenTracker } from '../services/presence.ts';
 import { createTelemetryRetention } from '../services/retention.ts';
@@ -195,6 +197,25 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch);
 
   const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
+  // The outbox deliverer (docs/outbox.md): signed webhooks and rule actions, on every instance when enabled.
+  // Rule actions have no executor yet: they wait, retried on the schedule, instead of being lost.
+  const noActionExecutor: ActionExecutor = async () => ({ ok: false, retry: true, error: 'NO_EXECUTOR' });
+  const outbox = config.webhooks.enabled
+    ? createOutboxService({
+        db: database,
+        config: config.webhooks,
+        sealer: createSecretSealer(resolveWebhookSecretKey(config.webhooks.secretKey, config.dataDir)),
+        audit,
+        metrics,
+        logger: child('outbox'),
+        executor: noActionExecutor,
+      })
+    : undefined;
+  // Local twin changes go out without waiting for a poll (other instances' changes wait at most one).
+  if (outbox) hooks.twinsStored.subscribe(() => outbox.wake());
+  const outboxRetention = config.webhooks.enabled
+    ? createOutboxRetention({ sql: database.sql, logger: child('outbox-retention'), metrics, retentionDays: config.webhooks.retentionDays })
+    : undefined;
   const upkeep =
     // PGlite has no checkpointer and no autovacuum: without this it wedges after ≈ 550 MB of WAL (src/db/maintenance.ts).
     database.kind === 'pglite'
@@ -226,6 +247,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     },
     // The sweeper drives expiries, timeouts and delivery retries from the database.
     { name: 'command-sweeper', start: () => commands.start(), stop: () => commands.stop() },
+    ...(outbox ? [{ name: 'outbox', start: () => outbox.start(), stop: () => outbox.stop() }] : []),
+    ...(outboxRetention ? [{ name: 'outbox-retention', start: () => outboxRetention.start(), stop: () => outboxRetention.stop() }] : []),
     { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
     { name: 'rollups', start: () => rollups.start(), stop: () => rollups.stop() },
     { name: 'dead-letter-retention', start: () => deadLetters.retention.start(), stop: () => deadLetters.retention.stop() },
