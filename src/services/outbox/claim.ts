@@ -81,7 +81,9 @@ export async function claimDue(db: Pick<Database, 'withSession'>, limits: ClaimL
       );
       if (scopes.length === 0) return [];
       const endpointIds = scopes.filter((s) => s.endpointId !== null).map((s) => s.endpointId as string);
-      const allowed = scopes.filter((s) => s.endpointId !== null).map((s) => allowedInFlight({ consecutiveFailures: s.consecutiveFailures, failingSince: null }, s.maxInFlight, limits.health));
+      const allowed = scopes
+        .filter((s) => s.endpointId !== null)
+        .map((s) => allowedInFlight({ consecutiveFailures: s.consecutiveFailures, failingSince: null }, s.maxInFlight, limits.health));
       const action = scopes.find((s) => s.endpointId === null);
       const rows = await tx.query<Record<string, unknown>>(CLAIM_SQL, [endpointIds, allowed, action ? action.maxInFlight : -1, limits.batch, limits.leaseMs]);
       // RETURNING has no order: oldest first, so a round's sends start in claim order.

@@ -146,7 +146,12 @@ export async function completeBatch(db: Pick<Database, 'withSession'>, completio
                 "updatedAt" = now()
            FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::text[]) AS u(id, failures, "failingSince", disable)
           WHERE e.id = u.id`,
-        [updates.map((u) => u.id), updates.map((u) => u.failures), updates.map((u) => (u.failingSince === null ? null : Math.round(u.failingSince))), updates.map((u) => u.disable)],
+        [
+          updates.map((u) => u.id),
+          updates.map((u) => u.failures),
+          updates.map((u) => (u.failingSince === null ? null : Math.round(u.failingSince))),
+          updates.map((u) => u.disable),
+        ],
       );
       return { applied, disabled };
     }),

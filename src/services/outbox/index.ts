@@ -215,7 +215,15 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
     const started = performance.now();
     let outcome: ActionOutcome;
     try {
-      outcome = await executor({ id: row.id, tenantId: row.tenantId, eventId: row.eventId, alarmId: row.alarmId, deviceKey: row.deviceKey, attempts: row.attempts, data: row.data });
+      outcome = await executor({
+        id: row.id,
+        tenantId: row.tenantId,
+        eventId: row.eventId,
+        alarmId: row.alarmId,
+        deviceKey: row.deviceKey,
+        attempts: row.attempts,
+        data: row.data,
+      });
     } catch (error) {
       outcome = { ok: false, retry: true, error: `EXECUTOR_THREW: ${error instanceof Error ? error.message : String(error)}` };
     }

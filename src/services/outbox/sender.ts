@@ -85,7 +85,8 @@ export function createSender(options: SenderOptions): (input: SendInput) => Prom
 
     const lookup: LookupFunction = (_hostname, lookupOptions, callback) => {
       // With autoSelectFamily (Node ≥ 20) net asks for every address: answer with the pinned one only.
-      if ((lookupOptions as { all?: boolean }).all) (callback as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [{ address: pinned, family }]);
+      if ((lookupOptions as { all?: boolean }).all)
+        (callback as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [{ address: pinned, family }]);
       else callback(null, pinned, family);
     };
     const target = new URL(url);

@@ -37,7 +37,6 @@ function prng(seed: number): () => number {
   };
 }
 
-const HOUR = 3_600_000;
 const ACTIONS = 'actions';
 
 describe(`the SQL claim (${modeName})`, () => {
@@ -84,7 +83,14 @@ describe(`the SQL claim (${modeName})`, () => {
       const batch = 1 + Math.floor(random() * 12);
       const actionMaxInFlight = 1 + Math.floor(random() * 3);
 
-      const state = await db.sql.query<{ id: string; endpointId: string | null; deviceKey: string | null; seq: string; nextAttemptAt: Date; leasedUntil: Date | null }>(
+      const state = await db.sql.query<{
+        id: string;
+        endpointId: string | null;
+        deviceKey: string | null;
+        seq: string;
+        nextAttemptAt: Date;
+        leasedUntil: Date | null;
+      }>(
         `SELECT o.id, o."endpointId", o."deviceKey", o.seq, o."nextAttemptAt", o."leasedUntil"
            FROM "Outbox" o LEFT JOIN "WebhookEndpoint" e ON e.id = o."endpointId"
           WHERE o.status = 'PENDING' AND (o.kind = 'ACTION' OR e.enabled)`,
@@ -98,7 +104,9 @@ describe(`the SQL claim (${modeName})`, () => {
         nextAttemptAt: new Date(r.nextAttemptAt).getTime(),
         leasedUntil: r.leasedUntil === null ? null : new Date(r.leasedUntil).getTime(),
       }));
-      const maxInFlight = new Map<string, number>(endpoints.map((e) => [e.id, allowedInFlight({ consecutiveFailures: e.failures, failingSince: null }, e.maxInFlight, DEFAULT_HEALTH_POLICY)]));
+      const maxInFlight = new Map<string, number>(
+        endpoints.map((e) => [e.id, allowedInFlight({ consecutiveFailures: e.failures, failingSince: null }, e.maxInFlight, DEFAULT_HEALTH_POLICY)]),
+      );
       maxInFlight.set(ACTIONS, actionMaxInFlight);
       const expected = claimable(pending, now, { maxInFlight, defaultMaxInFlight: 0, limit: batch }).map((e) => e.id);
 

@@ -5,7 +5,18 @@ import { eventIdOf } from '../../../src/domain/webhooks/envelope.ts';
 import { verifyWebhook } from '../../../src/domain/webhooks/signing.ts';
 import { OUTBOX_METRICS, type OutboxActionRow } from '../../../src/services/outbox/index.ts';
 import { modeName, openTestDatabase } from '../../support/harness.ts';
-import { createDeliverer, createEndpoint, FAST_RETRY, insertEvents, newSecret, rowsOf, runUntil, startReceiver, type Answer, type Receiver } from './fixture.ts';
+import {
+  createDeliverer,
+  createEndpoint,
+  FAST_RETRY,
+  insertEvents,
+  newSecret,
+  rowsOf,
+  runUntil,
+  startReceiver,
+  type Answer,
+  type Receiver,
+} from './fixture.ts';
 
 let db: Database;
 let closeDatabase: (() => Promise<void>) | undefined;
@@ -60,16 +71,31 @@ describe(`outbox deliverer (${modeName})`, () => {
     let n = 0;
     r.answer = ({ nth }) => {
       n++;
-      const troubles: Answer[] = [{ status: 500 }, { status: 429, headers: { 'retry-after': '0' } }, { destroy: true }, { status: 302, headers: { location: 'http://10.0.0.1/' } }];
+      const troubles: Answer[] = [
+        { status: 500 },
+        { status: 429, headers: { 'retry-after': '0' } },
+        { destroy: true },
+        { status: 302, headers: { location: 'http://10.0.0.1/' } },
+      ];
       if (nth === 1) return troubles[n % 4]!;
       if (nth === 2 && n % 5 === 0) return { status: 503 };
       return { status: 204 };
     };
     const { service, metrics } = createDeliverer(db);
-    await runUntil(() => service.runOnce(), async () => (await pendingOf(rows.map((x) => x.id))) === 0);
+    await runUntil(
+      () => service.runOnce(),
+      async () => (await pendingOf(rows.map((x) => x.id))) === 0,
+    );
 
     expect(await pendingOf(rows.map((x) => x.id))).toBe(0);
-    expect((await rowsOf(db, rows.map((x) => x.id))).every((x) => x.status === 'DELIVERED')).toBe(true);
+    expect(
+      (
+        await rowsOf(
+          db,
+          rows.map((x) => x.id),
+        )
+      ).every((x) => x.status === 'DELIVERED'),
+    ).toBe(true);
     expect(r.requests.every((q) => q.verified)).toBe(true);
     // Order per device: each device's events were accepted in the order they were written.
     expect(acceptedPerDevice(r, deviceOf)).toEqual(expected);
@@ -82,7 +108,9 @@ describe(`outbox deliverer (${modeName})`, () => {
     }
     expect(metrics.get(OUTBOX_METRICS.delivered, { kind: 'webhook' })).toBe(24);
     expect(metrics.get(OUTBOX_METRICS.attempts, { outcome: 'throttled' })).toBeGreaterThan(0);
-    const attempts = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "OutboxAttempt" WHERE "outboxId" = ANY($1::uuid[])`, [rows.map((x) => x.id)]);
+    const attempts = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "OutboxAttempt" WHERE "outboxId" = ANY($1::uuid[])`, [
+      rows.map((x) => x.id),
+    ]);
     expect(attempts[0]!.n).toBe(r.requests.length);
     await service.stop();
   });
@@ -118,10 +146,19 @@ describe(`outbox deliverer (${modeName})`, () => {
       [endpointId],
     );
     expect(endpoint).toEqual({ enabled: false, disabledReason: 'GONE', consecutiveFailures: 1 });
-    const audit = await db.sql.query<{ action: string; details: unknown }>(`SELECT action, details FROM "AuditEvent" WHERE target = $1`, [`webhookEndpoint:${endpointId}`]);
+    const audit = await db.sql.query<{ action: string; details: unknown }>(`SELECT action, details FROM "AuditEvent" WHERE target = $1`, [
+      `webhookEndpoint:${endpointId}`,
+    ]);
     expect(audit).toEqual([{ action: 'endpoint.disabled', details: { reason: 'GONE' } }]);
     expect(metrics.get(OUTBOX_METRICS.disabled, { reason: 'GONE' })).toBe(1);
-    expect((await rowsOf(db, rows.map((x) => x.id))).map((x) => x.status)).toEqual(['PENDING', 'PENDING']);
+    expect(
+      (
+        await rowsOf(
+          db,
+          rows.map((x) => x.id),
+        )
+      ).map((x) => x.status),
+    ).toEqual(['PENDING', 'PENDING']);
     // Disabled: nothing more is claimed for it.
     expect((await service.runOnce()).claimed).toBe(0);
     expect(r.requests).toHaveLength(1);
@@ -138,7 +175,10 @@ describe(`outbox deliverer (${modeName})`, () => {
     const firstId = eventIdOf(first!.eventId)!;
     r.answer = ({ webhookId }) => ({ status: webhookId === firstId ? 500 : 200 });
     const { service, metrics } = createDeliverer(db, { retryPolicy: { ...FAST_RETRY, maxAttempts: 3 } });
-    await runUntil(() => service.runOnce(), async () => (await pendingOf([first!.id, second!.id])) === 0);
+    await runUntil(
+      () => service.runOnce(),
+      async () => (await pendingOf([first!.id, second!.id])) === 0,
+    );
     const [failed] = await rowsOf(db, [first!.id]);
     expect(failed).toMatchObject({ status: 'FAILED', attempts: 3, lastStatus: 500, lastError: 'MAX_ATTEMPTS' });
     expect((await rowsOf(db, [second!.id]))[0]!.status).toBe('DELIVERED');
@@ -189,7 +229,9 @@ describe(`outbox deliverer (${modeName})`, () => {
     const nowSeconds = Math.floor(Date.now() / 1000);
     // Each signature verifies on its own with its own secret; the newest comes first.
     const verifies = (secret: string, signature: string) =>
-      verifyWebhook(secret, { 'webhook-id': request!.webhookId, 'webhook-timestamp': request!.timestamp, 'webhook-signature': signature }, request!.body, { nowSeconds }).ok;
+      verifyWebhook(secret, { 'webhook-id': request!.webhookId, 'webhook-timestamp': request!.timestamp, 'webhook-signature': signature }, request!.body, {
+        nowSeconds,
+      }).ok;
     expect(verifies(current!, signatures[0]!)).toBe(true);
     expect(verifies(old!, signatures[1]!)).toBe(true);
     expect(verifies(old!, signatures[0]!)).toBe(false);
@@ -245,7 +287,10 @@ describe(`outbox deliverer (${modeName})`, () => {
     await stalledRound;
     expect(stalled.metrics.get(OUTBOX_METRICS.stale)).toBe(1);
     expect((await rowsOf(db, [row!.id]))[0]).toMatchObject({ status: 'DELIVERED', attempts: 1, lastStatus: 200 });
-    const log = await db.sql.query<{ attempt: number; statusCode: number }>(`SELECT attempt, "statusCode" FROM "OutboxAttempt" WHERE "outboxId" = $1::uuid ORDER BY attempt`, [row!.id]);
+    const log = await db.sql.query<{ attempt: number; statusCode: number }>(
+      `SELECT attempt, "statusCode" FROM "OutboxAttempt" WHERE "outboxId" = $1::uuid ORDER BY attempt`,
+      [row!.id],
+    );
     expect(log).toEqual([
       { attempt: 1, statusCode: 200 },
       { attempt: 2, statusCode: 500 },
@@ -269,8 +314,14 @@ describe(`outbox deliverer (${modeName})`, () => {
         return { ok: true };
       },
     });
-    await runUntil(() => service.runOnce(), async () => (await pendingOf(rows.map((x) => x.id))) === 0);
-    const states = await rowsOf(db, rows.map((x) => x.id));
+    await runUntil(
+      () => service.runOnce(),
+      async () => (await pendingOf(rows.map((x) => x.id))) === 0,
+    );
+    const states = await rowsOf(
+      db,
+      rows.map((x) => x.id),
+    );
     const byId = new Map(states.map((s) => [s.id, s]));
     expect(byId.get(rows[0]!.id)).toMatchObject({ status: 'DELIVERED', attempts: 2 });
     expect(byId.get(rows[1]!.id)).toMatchObject({ status: 'DELIVERED', attempts: 1 });
@@ -304,4 +355,3 @@ describe(`outbox deliverer (${modeName})`, () => {
     expect(metrics.render()).toContain(`${OUTBOX_METRICS.pending} `);
   });
 });
-

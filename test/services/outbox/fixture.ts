@@ -76,7 +76,9 @@ export async function insertEvents(db: Database, events: EventSpec[]): Promise<A
       events.map((e) => JSON.stringify(e.data ?? { deviceId: 'd', version: 1 })),
     ],
   );
-  return (rows as Array<{ id: string; eventId: string; seq: string | number }>).sort((a, b) => Number(a.seq) - Number(b.seq)).map(({ id, eventId }) => ({ id, eventId }));
+  return (rows as Array<{ id: string; eventId: string; seq: string | number }>)
+    .sort((a, b) => Number(a.seq) - Number(b.seq))
+    .map(({ id, eventId }) => ({ id, eventId }));
 }
 
 export interface ReceivedRequest {
@@ -140,7 +142,14 @@ export async function startReceiver(secrets: string[]): Promise<Receiver> {
       seen.set(webhookId, nth);
       open.set(webhookId, (open.get(webhookId) ?? 0) + 1);
       receiver.maxConcurrentPerId = Math.max(receiver.maxConcurrentPerId, open.get(webhookId)!);
-      const entry: ReceivedRequest = { webhookId, body, signature: String(req.headers['webhook-signature'] ?? ''), timestamp: String(req.headers['webhook-timestamp'] ?? ''), verified, status: 200 };
+      const entry: ReceivedRequest = {
+        webhookId,
+        body,
+        signature: String(req.headers['webhook-signature'] ?? ''),
+        timestamp: String(req.headers['webhook-timestamp'] ?? ''),
+        verified,
+        status: 200,
+      };
       receiver.requests.push(entry);
       res.on('close', () => open.set(webhookId, open.get(webhookId)! - 1));
       void Promise.resolve(receiver.answer({ webhookId, nth, body })).then((answer) => {
@@ -173,7 +182,10 @@ export const baseConfig = () => ({
   pollIntervalMs: 50,
 });
 
-export function createDeliverer(db: Database, overrides: Partial<Omit<OutboxServiceOptions, 'config'>> & { config?: Partial<OutboxServiceOptions['config']> } = {}) {
+export function createDeliverer(
+  db: Database,
+  overrides: Partial<Omit<OutboxServiceOptions, 'config'>> & { config?: Partial<OutboxServiceOptions['config']> } = {},
+) {
   const metrics = overrides.metrics ?? new Metrics();
   const logger = createLogger((process.env.OUTBOX_TEST_LOG as 'silent' | undefined) ?? 'silent');
   const executor: ActionExecutor = overrides.executor ?? (async () => ({ ok: false, retry: true, error: 'NO_EXECUTOR' }));
@@ -204,8 +216,13 @@ export async function runUntil(run: () => Promise<unknown>, done: () => boolean 
 }
 
 export async function rowsOf(db: Database, ids: string[]) {
-  return db.sql.query<{ id: string; status: string; attempts: number; lastError: string | null; lastStatus: number | null; nextAttemptAt: Date; leaseToken: string | null }>(
-    `SELECT id, status, attempts, "lastError", "lastStatus", "nextAttemptAt", "leaseToken" FROM "Outbox" WHERE id = ANY($1::uuid[])`,
-    [ids],
-  );
+  return db.sql.query<{
+    id: string;
+    status: string;
+    attempts: number;
+    lastError: string | null;
+    lastStatus: number | null;
+    nextAttemptAt: Date;
+    leaseToken: string | null;
+  }>(`SELECT id, status, attempts, "lastError", "lastStatus", "nextAttemptAt", "leaseToken" FROM "Outbox" WHERE id = ANY($1::uuid[])`, [ids]);
 }

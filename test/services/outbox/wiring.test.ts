@@ -35,7 +35,10 @@ describe(`outbox wiring (${modeName})`, () => {
       `INSERT INTO "WebhookEndpoint" (id, "tenantId", url, "eventTypes") VALUES ($1::uuid, 'default', $2, ARRAY['twin.changed']::text[])`,
       [endpointId, r.url],
     );
-    await t.database.sql.query(`INSERT INTO "WebhookSecret" (id, "endpointId", sealed) VALUES (gen_random_uuid(), $1::uuid, $2)`, [endpointId, sealer.seal(endpointId, r.secrets[0]!)]);
+    await t.database.sql.query(`INSERT INTO "WebhookSecret" (id, "endpointId", sealed) VALUES (gen_random_uuid(), $1::uuid, $2)`, [
+      endpointId,
+      sealer.seal(endpointId, r.secrets[0]!),
+    ]);
     const eventId = randomUUID();
     await t.database.sql.query(
       `INSERT INTO "Outbox" (id, "eventId", "tenantId", kind, "endpointId", "deviceKey", type, "occurredAt", data)
