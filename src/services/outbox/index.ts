@@ -89,6 +89,7 @@ export const OUTBOX_METRICS = {
   claimed: 'doppel_outbox_claimed_total',
   stale: 'doppel_outbox_stale_completions_total',
   roundFailures: 'doppel_outbox_round_failures_total',
+  unreadableSecrets: 'doppel_webhook_secrets_unreadable_total',
 } as const;
 
 export interface OutboxServiceOptions {
@@ -141,6 +142,7 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
   metrics.describe(OUTBOX_METRICS.attemptSecondsCount, 'Webhook HTTP attempts timed (with the _sum, the mean attempt time).');
   metrics.describe(OUTBOX_METRICS.claimed, 'Outbox rows leased by this instance.');
   metrics.describe(OUTBOX_METRICS.stale, 'Attempts that ended after their lease had passed to another deliverer (logged, row left alone).');
+  metrics.describe(OUTBOX_METRICS.unreadableSecrets, 'Endpoint secrets that could not be opened with the configured key (skipped when signing).');
   metrics.describe(OUTBOX_METRICS.roundFailures, 'Deliverer rounds or completions that failed (leases expire and the rows are retried).');
 
   const completions = new SerialBatcher<Completion, boolean>({
@@ -183,6 +185,7 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
       if (row.sealed === null) continue;
       const secret = sealer.open(row.id, row.sealed);
       // A secret sealed under another key (a changed WEBHOOK_SECRET_KEY) cannot sign; the others still do.
+      if (secret === undefined) metrics.inc(OUTBOX_METRICS.unreadableSecrets);
       if (secret === undefined) logger.warn({ endpointId: row.id }, 'a webhook secret cannot be opened with the configured key');
       else endpoint.secrets.push(secret);
     }

@@ -199,6 +199,43 @@ describe(`outbox deliverer (${modeName})`, () => {
     expect(metrics.get(OUTBOX_METRICS.attempts, { outcome: 'invalid' })).toBe(1);
   });
 
+  it('fails stored rows that are not events at once, and retries an endpoint with no usable secret, each with its reason', async () => {
+    const r = await receiver();
+    const endpointId = await createEndpoint(db, { url: r.url, secrets: [{ secret: r.secrets[0]! }] });
+    const [unknownType, notAnObject] = await insertEvents(db, [
+      { endpointId, deviceKey: randomUUID(), type: 'twin.exploded' },
+      { endpointId, deviceKey: randomUUID(), data: [1, 2, 3] },
+    ]);
+    // Sealed under another key (a changed WEBHOOK_SECRET_KEY): it cannot sign.
+    const lockedOut = await createEndpoint(db, { url: r.url, secrets: [] });
+    await db.sql.query(`INSERT INTO "WebhookSecret" (id, "endpointId", sealed) VALUES (gen_random_uuid(), $1::uuid, 'v1.bogus')`, [lockedOut]);
+    const [unsigned] = await insertEvents(db, [{ endpointId: lockedOut, deviceKey: randomUUID() }]);
+    const { service, metrics } = createDeliverer(db);
+    await service.runOnce();
+    const states = new Map((await rowsOf(db, [unknownType!.id, notAnObject!.id, unsigned!.id])).map((s) => [s.id, s]));
+    expect(states.get(unknownType!.id)).toMatchObject({ status: 'FAILED', attempts: 1 });
+    expect(states.get(unknownType!.id)!.lastError).toMatch(/^UNKNOWN_EVENT_TYPE/);
+    expect(states.get(notAnObject!.id)).toMatchObject({ status: 'FAILED', attempts: 1 });
+    expect(states.get(notAnObject!.id)!.lastError).toMatch(/^INVALID_DATA/);
+    expect(states.get(unsigned!.id)).toMatchObject({ status: 'PENDING', attempts: 1 });
+    expect(states.get(unsigned!.id)!.lastError).toMatch(/^NO_SECRET/);
+    expect(r.requests).toHaveLength(0);
+    expect(metrics.get(OUTBOX_METRICS.attempts, { outcome: 'invalid' })).toBe(2);
+    expect(metrics.get(OUTBOX_METRICS.failed)).toBe(2);
+    expect(metrics.get(OUTBOX_METRICS.unreadableSecrets)).toBe(1);
+    // Unsendable rows say nothing about the endpoint; the unsigned attempt counts against its own.
+    const health = await db.sql.query<{ id: string; consecutiveFailures: number }>(
+      `SELECT id, "consecutiveFailures" FROM "WebhookEndpoint" WHERE id = ANY($1::uuid[])`,
+      [[endpointId, lockedOut]],
+    );
+    expect(new Map(health.map((h) => [h.id, h.consecutiveFailures]))).toEqual(
+      new Map([
+        [endpointId, 0],
+        [lockedOut, 1],
+      ]),
+    );
+  });
+
   it('refuses at send time a host that resolves to loopback without an allow-list entry (no request made)', async () => {
     const r = await receiver();
     const endpointId = await createEndpoint(db, { url: `http://localhost:${r.port}/hooks`, secrets: [{ secret: r.secrets[0]! }] });
