@@ -149,7 +149,15 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
     maxBatch: Math.max(1, config.claimBatch),
     maxPending: Math.max(1, config.claimBatch) * 4,
     flush: async (items) => {
-      const result = await completeBatch(db, items, health);
+      let result;
+      try {
+        result = await completeBatch(db, items, health);
+      } catch (error) {
+        // Two instances logging an attempt of one row at once (a stale completion beside the new
+        // holder's) can pick the same attempt number; once more reads the other's row and goes on.
+        if ((error as { code?: string }).code !== '23505') throw error;
+        result = await completeBatch(db, items, health);
+      }
       for (const d of result.disabled) {
         metrics.inc(OUTBOX_METRICS.disabled, { reason: d.reason });
         logger.warn({ endpointId: d.endpointId, reason: d.reason }, 'webhook endpoint disabled');
