@@ -38,6 +38,8 @@ import { createDomainHooks } from '../services/hooks.ts';
 import { createModelService } from '../services/models.ts';
 import { createRuleBacktest } from '../services/rules/backtest.ts';
 import { createRuleService } from '../services/rules/index.ts';
+import { createOutboxRetention, createOutboxService } from '../services/outbox/index.ts';
+import { createActionExecutor } from '../services/rules/action-executor.ts';
 import type { DeviceSessions } from '../services/ports.ts';
 import { createLastSeenTracker } from '../services/presence.ts';
 import { createTelemetryRetention } from '../services/retention.ts';
@@ -176,9 +178,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
   const rollups = createRollupSettler({ database, logger: child('rollups'), metrics, config: config.telemetry });
   const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
-  // Rules: management and backtests (src/services/rules/). The action executor of the outbox
-  // (src/services/rules/action-executor.ts, createActionExecutor({ sql: database.sql, commands, twins }))
-  // is built where the outbox deliverer is wired.
+  // Rules: management and backtests (src/services/rules/); their actions run from the outbox (below).
   const rules = createRuleService({
     db: database,
     models,
@@ -231,6 +231,24 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch);
 
   const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
+  // The outbox deliverer (docs/outbox.md): signed webhooks and rule actions, on every instance when enabled.
+  // Rule actions run through the same validated paths a person uses (src/services/rules/action-executor.ts).
+  const outbox = config.webhooks.enabled
+    ? createOutboxService({
+        db: database,
+        config: config.webhooks,
+        sealer: webhookSealer,
+        audit,
+        metrics,
+        logger: child('outbox'),
+        executor: createActionExecutor({ sql: database.sql, commands, twins }),
+      })
+    : undefined;
+  // Local twin changes go out without waiting for a poll (other instances' changes wait at most one).
+  if (outbox) hooks.twinsStored.subscribe(() => outbox.wake());
+  const outboxRetention = config.webhooks.enabled
+    ? createOutboxRetention({ sql: database.sql, logger: child('outbox-retention'), metrics, retentionDays: config.webhooks.retentionDays })
+    : undefined;
   const upkeep =
     // PGlite has no checkpointer and no autovacuum: without this it wedges after ≈ 550 MB of WAL (src/db/maintenance.ts).
     database.kind === 'pglite'
@@ -262,6 +280,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     },
     // The sweeper drives expiries, timeouts and delivery retries from the database.
     { name: 'command-sweeper', start: () => commands.start(), stop: () => commands.stop() },
+    ...(outbox ? [{ name: 'outbox', start: () => outbox.start(), stop: () => outbox.stop() }] : []),
+    ...(outboxRetention ? [{ name: 'outbox-retention', start: () => outboxRetention.start(), stop: () => outboxRetention.stop() }] : []),
     { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
     { name: 'rollups', start: () => rollups.start(), stop: () => rollups.stop() },
     { name: 'dead-letter-retention', start: () => deadLetters.retention.start(), stop: () => deadLetters.retention.stop() },

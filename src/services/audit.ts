@@ -40,6 +40,7 @@ export const AUDIT_ACTIONS = [
   'webhook.redeliver',
   'webhook.redeliverFailed',
   'webhook.test',
+  'endpoint.disabled',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -27,22 +27,10 @@ import type { Actor } from '../../domain/principal.ts';
 import type { RuleAction } from '../../domain/rules/rule.ts';
 import { isPlainObject } from '../../domain/twin.ts';
 import type { CommandService } from '../commands/index.ts';
+import type { ActionExecutor, ActionOutcome, OutboxActionRow } from '../outbox/index.ts';
 import type { TwinService } from '../twins/index.ts';
 
-/** One ACTION row of the outbox, as the deliverer hands it over (contract 3). */
-export interface OutboxActionRow {
-  id: string;
-  tenantId: string;
-  eventId: string;
-  alarmId: string | null;
-  /** The target device's uuid; null when the target did not exist in the tenant when the row was written. */
-  deviceKey: string | null;
-  attempts: number;
-  data: unknown;
-}
-
-export type ActionOutcome = { ok: true; detail?: string } | { ok: false; retry: boolean; error: string };
-export type ActionExecutor = (row: OutboxActionRow) => Promise<ActionOutcome>;
+export type { ActionExecutor, ActionOutcome, OutboxActionRow } from '../outbox/index.ts';
 
 export interface ActionExecutorOptions {
   sql: SqlExecutor;
