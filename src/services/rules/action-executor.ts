@@ -27,7 +27,7 @@ import type { Actor } from '../../domain/principal.ts';
 import type { RuleAction } from '../../domain/rules/rule.ts';
 import { isPlainObject } from '../../domain/twin.ts';
 import type { CommandService } from '../commands/index.ts';
-import type { ActionExecutor, ActionOutcome, OutboxActionRow } from '../outbox/index.ts';
+import type { ActionExecutor, ActionOutcome } from '../outbox/index.ts';
 import type { TwinService } from '../twins/index.ts';
 
 export type { ActionExecutor, ActionOutcome, OutboxActionRow } from '../outbox/index.ts';
