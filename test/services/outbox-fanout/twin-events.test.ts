@@ -100,7 +100,7 @@ describe(`twin.changed events (${modeName})`, () => {
       modelId: null,
       modelVersion: null,
     });
-    const change = (uuid: string) => ({ deviceUuid: uuid, version: 1, section: 'reported' as const, patch: { a: 1 }, source: 'device' as const, actor: null });
+    const change = (uuid: string) => ({ deviceUuid: uuid, deviceId: uuid === lostUuid ? lost : won, tenantId: 'default', version: 1, section: 'reported' as const, patch: { a: 1 }, source: 'device' as const, actor: null });
     const written = await writer.write([twin(lostUuid, lost), twin(wonUuid, won)], [change(lostUuid), change(wonUuid)], new Date());
 
     expect([...written]).toEqual([wonUuid]);
@@ -131,7 +131,7 @@ describe(`twin.changed events (${modeName})`, () => {
       modelVersion: null,
     };
     // The same change row twice violates TwinChange's unique key: the whole statement fails, events included.
-    const change = { deviceUuid: uuid, version: 1, section: 'reported' as const, patch: { a: 1 }, source: 'device' as const, actor: null };
+    const change = { deviceUuid: uuid, deviceId, tenantId: 'default', version: 1, section: 'reported' as const, patch: { a: 1 }, source: 'device' as const, actor: null };
     await expect(writer.write([twin], [change, change], new Date())).rejects.toThrow();
     expect(await outboxRows(db, uuid)).toEqual([]);
     expect((await db.prisma.twin.findUnique({ where: { deviceId: uuid } }))!.version).toBe(0);
