@@ -13,6 +13,13 @@
  *   npm run bench:webhooks -- --seconds 10 --pairs 2
  *   BENCH_DATABASE_URL=postgres://… npm run bench:webhooks -- --mode postgres
  *   npm run bench:webhooks -- --record                      # + a dated entry in bench/RESULTS.md
+ *   npm run bench:webhooks -- --telemetry                   # + the telemetry.stored cost on the ingest statement
+ *
+ * `--telemetry` times the tuned telemetry batch statement (src/services/telemetry/writer.ts) in this
+ * process, on its own database, in four variants of the same batches: as tuned (no fan-out CTE), with the
+ * telemetry.stored CTE appended while no endpoint subscribes, with one endpoint subscribed to 10 devices,
+ * and with one endpoint subscribed to every device. It decides whether the CTE is appended always or only
+ * while an endpoint subscribes (docs/outbox.md).
  *
  * Delivery throughput (events delivered per second to a local receiver) is the other half of issue 13's
  * benchmark and needs the deliverer: {@link measureDelivery} is where it plugs in (see its comment).
@@ -26,6 +33,12 @@ import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted } from './lib/server-child.ts';
 import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, serverNodeFlags, sleep } from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/client.ts';
+import { applyMigrations } from '../src/db/migrate.ts';
+import type { DevicePoint } from '../src/domain/telemetry/batcher.ts';
+import { MIGRATIONS_DIR } from '../src/server.ts';
+import { createTelemetryWriter } from '../src/services/telemetry/writer.ts';
 
 const BENCH_DIR = import.meta.dirname;
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -38,6 +51,9 @@ const HELP = `usage: npm run bench:webhooks -- [options]
   --seconds <s>     each measured window (default 10)
   --pairs <n>       (without, with) window pairs per mode, alternating (default 1)
   --record          append a dated entry to bench/RESULTS.md
+  --telemetry       also time the telemetry batch statement with and without the telemetry.stored fan-out
+  --telemetry-batches <n>  batches per variant and round (default 60; 1,000 points over 1,000 devices each)
+  --no-twin         skip the twin windows (with --telemetry)
 
 env: BENCH_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres (a scratch database is
      created there and dropped after), BENCH_LOG_LEVEL (server log level, default silent).`;
@@ -50,6 +66,9 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '10' },
     pairs: { type: 'string', default: '1' },
     record: { type: 'boolean', default: false },
+    telemetry: { type: 'boolean', default: false },
+    'telemetry-batches': { type: 'string', default: '60' },
+    'no-twin': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -97,7 +116,8 @@ async function registerDevices(httpUrl: string, token: string, count: number, pr
         });
         const body = (await response.json()) as { data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } } };
         const result = body.data?.registerDevice;
-        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials) throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
+        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials)
+          throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
         out.push({ deviceId, ...result.credentials });
       }
     }),
@@ -170,14 +190,25 @@ async function runMode(mode: ModeName): Promise<ModeResult> {
              VALUES (gen_random_uuid(), 'default', 'https://receiver.invalid/bench', ARRAY['twin.changed'], false, 'ADMIN') RETURNING id`,
     });
     const setEnabled = (enabled: boolean) =>
-      srv.call('query', { text: `UPDATE "WebhookEndpoint" SET enabled = $2, "disabledReason" = $3 WHERE id = $1`, params: [endpoint!.id, enabled, enabled ? null : 'ADMIN'] });
+      srv.call('query', {
+        text: `UPDATE "WebhookEndpoint" SET enabled = $2, "disabledReason" = $3 WHERE id = $1`,
+        params: [endpoint!.id, enabled, enabled ? null : 'ADMIN'],
+      });
 
     const gen = spawnChild('load-child.ts');
     cleanups.unshift(async () => {
       await gen.call('close', undefined, 30_000).catch(() => gen.kill());
       await gen.exited;
     });
-    await gen.call('connect', { mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`, wsUrl: httpUrl.replace(/^http/, 'ws'), token: started.token, devices, qos: 1, subscribe: false, extraSubscribers: 0 });
+    await gen.call('connect', {
+      mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`,
+      wsUrl: httpUrl.replace(/^http/, 'ws'),
+      token: started.token,
+      devices,
+      qos: 1,
+      subscribe: false,
+      extraSubscribers: 0,
+    });
     await sleep(500);
 
     const windows: Window[] = [];
@@ -187,7 +218,11 @@ async function runMode(mode: ModeName): Promise<ModeResult> {
         await setEnabled(kind === 'with');
         const rowsBefore = await count(srv, `SELECT count(*) AS n FROM "Outbox"`);
         const changesBefore = await count(srv, `SELECT count(*) AS n FROM "TwinChange"`);
-        const result = await gen.call<LoadResult>('run', { warmupMs: WARMUP_MS, measureMs: MEASURE_MS, drainMs: 15_000, maxOutstanding: 200_000 }, MEASURE_MS + WARMUP_MS + 60_000);
+        const result = await gen.call<LoadResult>(
+          'run',
+          { warmupMs: WARMUP_MS, measureMs: MEASURE_MS, drainMs: 15_000, maxOutstanding: 200_000 },
+          MEASURE_MS + WARMUP_MS + 60_000,
+        );
         // The load process counts accepted replies in every window it has run: this window's are the difference.
         const accepted = result.acceptedInWindow - acceptedBefore;
         acceptedBefore = result.acceptedInWindow;
@@ -227,9 +262,94 @@ function summarize(r: ModeResult): string[] {
   ];
 }
 
+type TelemetryVariant = 'tuned (no CTE)' | 'CTE, no endpoint' | 'CTE, 1 endpoint (10 devices)' | 'CTE, 1 endpoint (all devices)';
+const TELEMETRY_VARIANTS: TelemetryVariant[] = ['tuned (no CTE)', 'CTE, no endpoint', 'CTE, 1 endpoint (10 devices)', 'CTE, 1 endpoint (all devices)'];
+
+/**
+ * Points per second through the telemetry batch statement, per variant, interleaved in rounds so drift
+ * (JIT, cache, the other tenants of the machine) spreads over all of them. Every batch has new points
+ * (1,000 devices × 1 point at a fresh timestamp), the ingest's common case.
+ */
+async function measureTelemetry(mode: ModeName): Promise<Map<TelemetryVariant, number>> {
+  const scratch = mode === 'postgres' ? await createScratchDatabase(DATABASE_URL!, 'whtelemetry') : undefined;
+  const db = await openDatabase(loadConfig({ DATABASE_URL: scratch?.url ?? 'memory://' }).database);
+  try {
+    await applyMigrations(db, { migrationsDir: MIGRATIONS_DIR });
+    const ids = Array.from({ length: DEVICES }, (_, i) => `tel-${String(i).padStart(4, '0')}`);
+    const rows = await db.sql.query<{ id: string; deviceId: string }>(
+      `INSERT INTO "Device" (id, "deviceId", "secretHash", "updatedAt") SELECT gen_random_uuid(), d, 'x', now() FROM unnest($1::text[]) AS d RETURNING id, "deviceId"`,
+      [ids],
+    );
+    const uuid = new Map(rows.map((r) => [r.deviceId, r.id]));
+    const endpoints = await db.sql.query<{ id: string }>(
+      `INSERT INTO "WebhookEndpoint" (id, "tenantId", url, "eventTypes", "filterDeviceIds", enabled)
+       VALUES (gen_random_uuid(), 'default', 'https://receiver.invalid/a', ARRAY['telemetry.stored'], $1::text[], false),
+              (gen_random_uuid(), 'default', 'https://receiver.invalid/b', ARRAY['telemetry.stored'], '{}', false) RETURNING id`,
+      [ids.slice(0, 10)],
+    );
+    const setEnabled = (filtered: boolean, all: boolean) =>
+      db.sql.query(`UPDATE "WebhookEndpoint" SET enabled = (id = $1 AND $2) OR (id = $3 AND $4)`, [endpoints[0]!.id, filtered, endpoints[1]!.id, all]);
+    const plain = createTelemetryWriter(db.sql);
+    const joined = createTelemetryWriter(db.sql, { eventsWanted: () => Promise.resolve(true) });
+    const batches = num('telemetry-batches', opts['telemetry-batches'], 1, 10_000);
+    let ts = Date.parse('2026-01-01T00:00:00Z');
+    const seconds = new Map<TelemetryVariant, number>(TELEMETRY_VARIANTS.map((v) => [v, 0]));
+    const points = new Map<TelemetryVariant, number>(TELEMETRY_VARIANTS.map((v) => [v, 0]));
+    const rounds = 4;
+    for (let round = 0; round <= rounds; round++) {
+      for (const variant of TELEMETRY_VARIANTS) {
+        await setEnabled(variant === 'CTE, 1 endpoint (10 devices)', variant === 'CTE, 1 endpoint (all devices)');
+        const writer = variant === 'tuned (no CTE)' ? plain : joined;
+        const started = performance.now();
+        for (let b = 0; b < batches; b++) {
+          ts += 1000;
+          const batch: DevicePoint[] = ids.map((device, i) => ({ device, metric: 'temp', ts, value: 20 + (i % 10), isBool: false }));
+          await writer.write(batch, (id) => uuid.get(id)!);
+        }
+        // Round 0 warms up (JIT, caches, first rollup rows) and is not counted.
+        if (round > 0) {
+          seconds.set(variant, seconds.get(variant)! + (performance.now() - started) / 1000);
+          points.set(variant, points.get(variant)! + batches * ids.length);
+        }
+      }
+    }
+    const outbox = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Outbox"`);
+    console.log(`${mode} telemetry: ${outbox[0]!.n} outbox rows written by the variants with an endpoint`);
+    return new Map(TELEMETRY_VARIANTS.map((v) => [v, points.get(v)! / seconds.get(v)!]));
+  } finally {
+    await db.close();
+    await scratch?.drop();
+  }
+}
+
+function telemetryTable(results: Array<[ModeName, Map<TelemetryVariant, number>]>): { header: string[]; rows: string[][] } {
+  const header = ['mode', ...TELEMETRY_VARIANTS.map((v) => `${v} points/s`)];
+  const rows = results.map(([mode, rates]) => {
+    const tuned = rates.get('tuned (no CTE)')!;
+    return [mode, ...TELEMETRY_VARIANTS.map((v) => (v === 'tuned (no CTE)' ? fmt(tuned) : `${fmt(rates.get(v))} (${(rates.get(v)! / tuned).toFixed(2)}×)`))];
+  });
+  return { header, rows };
+}
+
 async function main(): Promise<void> {
   const results: ModeResult[] = [];
-  for (const mode of modes) results.push(await runMode(mode));
+  const telemetry: Array<[ModeName, Map<TelemetryVariant, number>]> = [];
+  for (const mode of modes) {
+    if (opts.telemetry) telemetry.push([mode, await measureTelemetry(mode)]);
+    if (!opts['no-twin']) results.push(await runMode(mode));
+  }
+  if (telemetry.length > 0) {
+    const t = telemetryTable(telemetry);
+    console.log(`\ntelemetry batch statement, ${DEVICES} points per batch (one per device)\n`);
+    console.log(table(t.header, t.rows));
+    if (opts.record) {
+      fs.appendFileSync(
+        path.join(BENCH_DIR, 'RESULTS.md'),
+        `\n### bench:webhooks --telemetry — ${new Date().toISOString()} — commit ${commitId(ROOT)}\n\nThe telemetry batch statement alone, ${DEVICES} points per batch (one new point per device), rounds interleaved; ratio to the tuned statement in parentheses.\n\n${markdownTable(t.header, t.rows)}\n`,
+      );
+    }
+  }
+  if (results.length === 0) return;
   const header = ['mode', 'updates/s without', 'updates/s with 1 endpoint', 'ratio', 'outbox rows (with)', 'outbox rows (without)', 'delivered/s'];
   const rows = results.map(summarize);
   console.log(`\n${DEVICES} devices, QoS 1, closed loop, ${PAIRS} pair(s) of ${MEASURE_MS / 1000} s windows, commit ${commitId(ROOT)}\n`);

@@ -21,11 +21,7 @@ export interface SubscriptionFlag {
   current(): Promise<boolean>;
 }
 
-export function createSubscriptionFlag(
-  sql: SqlExecutor,
-  type: EventType,
-  options: { maxAgeMs?: number; now?: () => number } = {},
-): SubscriptionFlag {
+export function createSubscriptionFlag(sql: SqlExecutor, type: EventType, options: { maxAgeMs?: number; now?: () => number } = {}): SubscriptionFlag {
   const maxAgeMs = options.maxAgeMs ?? SUBSCRIPTION_RECHECK_MS;
   const now = options.now ?? Date.now;
   let answer = false;

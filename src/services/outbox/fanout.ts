@@ -22,7 +22,18 @@ import type { Metrics } from '../../metrics.ts';
  * - `type` text: an EVENT_TYPES name (see {@link eventTypeSql}); `occurred_at` timestamptz; `data` jsonb.
  * - `ord`: any sortable value that orders the events of one device as they happened (seq follows it).
  */
-export const FANOUT_SOURCE_COLUMNS = ['event_id', 'tenant_id', 'device_key', 'device_id', 'device_tags', 'model_name', 'type', 'occurred_at', 'data', 'ord'] as const;
+export const FANOUT_SOURCE_COLUMNS = [
+  'event_id',
+  'tenant_id',
+  'device_key',
+  'device_id',
+  'device_tags',
+  'model_name',
+  'type',
+  'occurred_at',
+  'data',
+  'ord',
+] as const;
 
 /** The metric counting WEBHOOK rows written by the change statements, labelled by event type. */
 export const OUTBOX_EVENTS_WRITTEN_METRIC = 'doppel_outbox_events_written_total';

@@ -6,7 +6,15 @@
  */
 import type { SqlExecutor } from '../../db/client.ts';
 import type { DevicePoint } from '../../domain/telemetry/batcher.ts';
-import { DEVICE_FACTS_SQL, ENDPOINT_MATCH_SQL, eventsWrittenSql, eventTypeSql, isoTimestampSql, webhookFanoutCte, type EventsWrittenCounter } from '../outbox/fanout.ts';
+import {
+  DEVICE_FACTS_SQL,
+  ENDPOINT_MATCH_SQL,
+  eventsWrittenSql,
+  eventTypeSql,
+  isoTimestampSql,
+  webhookFanoutCte,
+  type EventsWrittenCounter,
+} from '../outbox/fanout.ts';
 import { ingestRollupSql } from '../rollups.ts';
 import { arrayLiteral, textArrayLiteral } from './sql-arrays.ts';
 

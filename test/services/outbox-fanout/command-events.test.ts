@@ -78,7 +78,14 @@ describe(`command.updated events (${modeName})`, () => {
     expect(rowsA[0]!.eventId).not.toBe(rowsB[0]!.eventId);
     const [commandB] = await f.commandsOf(b.uuid);
     expect(commandB!.fleetCommandId).toBe(fleetId);
-    expect(rowsB[0]!.data).toEqual({ deviceId: b.deviceId, commandId: commandB!.id, name: 'toast', from: null, to: 'PENDING', at: commandB!.createdAt.toISOString() });
+    expect(rowsB[0]!.data).toEqual({
+      deviceId: b.deviceId,
+      commandId: commandB!.id,
+      name: 'toast',
+      from: null,
+      to: 'PENDING',
+      at: commandB!.createdAt.toISOString(),
+    });
     await f.service.stop();
   });
 

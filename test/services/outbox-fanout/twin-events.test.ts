@@ -100,13 +100,24 @@ describe(`twin.changed events (${modeName})`, () => {
       modelId: null,
       modelVersion: null,
     });
-    const change = (uuid: string) => ({ deviceUuid: uuid, deviceId: uuid === lostUuid ? lost : won, tenantId: 'default', version: 1, section: 'reported' as const, patch: { a: 1 }, source: 'device' as const, actor: null });
+    const change = (uuid: string) => ({
+      deviceUuid: uuid,
+      deviceId: uuid === lostUuid ? lost : won,
+      tenantId: 'default',
+      version: 1,
+      section: 'reported' as const,
+      patch: { a: 1 },
+      source: 'device' as const,
+      actor: null,
+    });
     const written = await writer.write([twin(lostUuid, lost), twin(wonUuid, won)], [change(lostUuid), change(wonUuid)], new Date());
 
     expect([...written]).toEqual([wonUuid]);
     expect(await outboxRows(db, lostUuid)).toEqual([]);
     expect(await db.prisma.twinChange.count({ where: { deviceId: lostUuid } })).toBe(0);
-    expect((await outboxRows(db, wonUuid)).map((r) => r.data)).toEqual([{ deviceId: won, version: 1, section: 'reported', patch: { a: 1 }, source: 'device', actor: null }]);
+    expect((await outboxRows(db, wonUuid)).map((r) => r.data)).toEqual([
+      { deviceId: won, version: 1, section: 'reported', patch: { a: 1 }, source: 'device', actor: null },
+    ]);
     expect(metrics.get(OUTBOX_EVENTS_WRITTEN_METRIC, { type: 'twin.changed' })).toBe(1);
   });
 
@@ -131,7 +142,16 @@ describe(`twin.changed events (${modeName})`, () => {
       modelVersion: null,
     };
     // The same change row twice violates TwinChange's unique key: the whole statement fails, events included.
-    const change = { deviceUuid: uuid, deviceId, tenantId: 'default', version: 1, section: 'reported' as const, patch: { a: 1 }, source: 'device' as const, actor: null };
+    const change = {
+      deviceUuid: uuid,
+      deviceId,
+      tenantId: 'default',
+      version: 1,
+      section: 'reported' as const,
+      patch: { a: 1 },
+      source: 'device' as const,
+      actor: null,
+    };
     await expect(writer.write([twin], [change, change], new Date())).rejects.toThrow();
     expect(await outboxRows(db, uuid)).toEqual([]);
     expect((await db.prisma.twin.findUnique({ where: { deviceId: uuid } }))!.version).toBe(0);
