@@ -137,10 +137,11 @@ export function createDeviceRegistry(options: DeviceServiceOptions): DeviceRegis
     const { tenantId } = actor;
     const device = await prisma.device.findFirst({ where: { tenantId, deviceId }, select: { id: true } });
     if (!device) throw new NotFoundError('Device', deviceId);
-    // Device first: its row lock waits for any ingest statement holding the device (FOR KEY SHARE) and
-    // keeps later ones out; then, in a fresh snapshot that sees what those stored, its points (they have
-    // no foreign key to cascade from). Twin, latest values, rollups and commands cascade.
-    // Its webhook event comes first, in the same transaction: the filters still see its tags and model.
+    // Its device.deleted event first, in the same transaction, while the filters still see its tags and
+    // model (a delete that then fails, e.g. a concurrent one won, rolls the event back with it). Then the
+    // device: its row lock waits for any ingest statement holding the device (FOR KEY SHARE) and keeps
+    // later ones out; then, in a fresh snapshot that sees what those stored, its points (they have no
+    // foreign key to cascade from). Twin, latest values, rollups and commands cascade.
     const [events] = await prisma.$transaction([
       prisma.$queryRawUnsafe<Array<{ events: number }>>(DELETED_EVENT_SQL, device.id),
       prisma.device.delete({ where: { id: device.id } }),

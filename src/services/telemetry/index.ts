@@ -90,7 +90,7 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
   describeTelemetryMetrics(metrics);
   const retry = createStoreRetry({ kind: 'telemetry', logger, metrics, backoff: options.retryBackoff, now, recovery: options.recovery });
   // telemetry.stored events join the tuned statement only while an endpoint subscribes (docs/outbox.md).
-  const subscribed = createSubscriptionFlag(sql, 'telemetry.stored', { now });
+  const subscribed = createSubscriptionFlag(sql, 'telemetry.stored');
   const writer = createTelemetryWriter(sql, { eventsWanted: () => subscribed.current(), countEvents: eventsWrittenCounter(metrics) });
   const store = createBatchStore({ resolver: createDeviceResolver(sql), writer, retry, now });
   const settler = createBatchSettler({ bus, hooks, logger, metrics });
