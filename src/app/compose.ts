@@ -114,7 +114,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     recovery: storeRecovery,
   });
   // What the broker asks of the registry: who may connect, who is connected, the list to mirror.
-  const deviceAccess = createDeviceBrokerView({ db: database, bus });
+  const deviceAccess = createDeviceBrokerView({ db: database, bus, metrics });
   const dynsec = config.dynsec
     ? createDynsecFromConfig(config, config.dynsec, (after, limit) => deviceAccess.listForBrokerSync(after, limit), logger, metrics)
     : undefined;
@@ -168,6 +168,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     logger,
     audit,
     sessions,
+    metrics,
     ...(dynsec && sealKey
       ? { onSecurityEvent: (event) => dynsec.apply(event), sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) }
       : {}),

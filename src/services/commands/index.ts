@@ -27,6 +27,7 @@ import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { AuditLog } from '../audit.ts';
 import type { ModelService } from '../models.ts';
+import { eventsWrittenCounter } from '../outbox/fanout.ts';
 import type { StoreRecovery } from '../store-retry.ts';
 import { ACKS_IGNORED_METRIC, createAckProcessor, type AckOutcome, type DeviceAck } from './acks.ts';
 import { createCancel } from './cancel.ts';
@@ -111,7 +112,8 @@ export function createCommandService(options: CommandServiceOptions): CommandSer
   metrics.describe(ACKS_IGNORED_METRIC, 'Command acks (and other events) ignored, by reason.');
   metrics.describe(TRANSITIONS_METRIC, 'Stored command transitions, by target status.');
 
-  const store = createCommandStore(db);
+  const countEvents = eventsWrittenCounter(metrics);
+  const store = createCommandStore(db, countEvents);
   const fleetProgress = createFleetProgress({ db, bus, logger, now });
   const transitions = createTransitions({ store, bus, metrics, now, fleetsChanged: (ids) => fleetProgress.kick(ids) });
   const delivery = createDelivery({ store, transitions, outbox: options.outbox, logger, now });
@@ -120,8 +122,8 @@ export function createCommandService(options: CommandServiceOptions): CommandSer
   const validation = createCommandValidation({ models: options.models, config });
 
   return {
-    send: createSend({ db, store, validation, transitions, delivery, audit, metrics, config, now }),
-    sendFleet: createSendFleet({ db, validation, transitions, delivery, fleetProgress, audit, metrics, logger, config, now }),
+    send: createSend({ db, store, validation, transitions, delivery, audit, metrics, config, now, countEvents }),
+    sendFleet: createSendFleet({ db, validation, transitions, delivery, fleetProgress, audit, metrics, logger, config, now, countEvents }),
     cancel: createCancel({ store, transitions, audit, now }),
     handleAck: (deviceId, commandId, ack, receivedAt) => acks.handleAck(deviceId, commandId, ack, receivedAt),
     progressOf: async (fleetId) => (await fleetProgress.progressOf([fleetId])).get(fleetId)!,

@@ -13,11 +13,12 @@ import type { JsonValue } from '../../domain/twin.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { AuditLog } from '../audit.ts';
+import { eventsWrittenSql, type EventsWrittenCounter } from '../outbox/fanout.ts';
 import type { CommandDelivery } from './delivery.ts';
 import type { FleetProgressWorker } from './fleet.ts';
 import type { FleetCommandInput, FleetTarget } from './requests.ts';
 import { COMMANDS_METRIC } from './send.ts';
-import { requesterColumns } from './store.ts';
+import { commandEventsCte, requesterColumns } from './store.ts';
 import type { CommandTransitions } from './transitions.ts';
 import type { CommandValidation } from './validation.ts';
 
@@ -37,6 +38,8 @@ export interface SendFleetOptions {
   logger: Logger;
   config: CommandsConfig;
   now: () => number;
+  /** Counts the command.updated webhook events the insert wrote. */
+  countEvents?: EventsWrittenCounter;
 }
 
 export function createSendFleet(options: SendFleetOptions): SendFleet {
@@ -84,7 +87,8 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
       return { d, timeoutMs: definition.timeoutMs ?? null, expiresAt: ttl === null ? null : new Date(t + ttl) };
     });
     const requester = requesterColumns(actor);
-    const rows = await db.sql.query<{ fleetId: string; id: string; deviceUuid: string }>(
+    // The fleet, its commands and their command.updated events (null → PENDING): one statement.
+    const rows = await db.sql.query<{ fleetId: string; id: string; deviceUuid: string; events: number }>(
       `WITH f AS (
          INSERT INTO "FleetCommand" (id, "tenantId", name, params, "requestedBy", "requestedById", "createdAt")
          VALUES (gen_random_uuid(), $1, $2, $3::jsonb, $4, $5, $6) RETURNING id
@@ -95,9 +99,11 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
                 $7::jsonb, $6, $6
            FROM f, unnest($8::uuid[], $9::int[], $10::int[], $11::timestamptz[]) WITH ORDINALITY AS m(device_uuid, model_version, timeout_ms, expires_at, n)
           ORDER BY m.n
-         RETURNING id, "deviceId", "fleetCommandId"
-       )
-       SELECT c."fleetCommandId" AS "fleetId", c.id, c."deviceId" AS "deviceUuid" FROM c`,
+         RETURNING id, "deviceId", "fleetCommandId", name, seq, "createdAt"
+       ), created AS (
+         SELECT id, "deviceId" AS device_uuid, name, seq, NULL::text AS from_status, 'PENDING'::text AS to_status, "createdAt" AS at FROM c
+       ), ${commandEventsCte('command_events', 'created')}
+       SELECT c."fleetCommandId" AS "fleetId", c.id, c."deviceId" AS "deviceUuid", ${eventsWrittenSql('command_events')} AS events FROM c`,
       [
         actor.tenantId,
         input.name,
@@ -113,6 +119,7 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
       ],
     );
     const fleetId = rows[0]!.fleetId;
+    options.countEvents?.('command.updated', Number(rows[0]!.events));
     options.fleetProgress.remember(fleetId, actor.tenantId);
     const deviceIdOf = new Map(targets.map((d) => [d.uuid, d.deviceId]));
     options.transitions.announceCreated(

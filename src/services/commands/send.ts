@@ -10,9 +10,10 @@ import type { Actor } from '../../domain/principal.ts';
 import type { JsonValue } from '../../domain/twin.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { AuditLog } from '../audit.ts';
+import { eventsWrittenSql, type EventsWrittenCounter } from '../outbox/fanout.ts';
 import type { CommandDelivery } from './delivery.ts';
 import type { SendCommandInput } from './requests.ts';
-import { epochMs, requesterColumns, type CommandStore } from './store.ts';
+import { commandEventsCte, epochMs, requesterColumns, type CommandStore } from './store.ts';
 import type { CommandTransitions } from './transitions.ts';
 import type { CommandValidation } from './validation.ts';
 
@@ -34,6 +35,8 @@ export interface SendOptions {
   metrics: Metrics;
   config: CommandsConfig;
   now: () => number;
+  /** Counts the command.updated webhook events the insert wrote. */
+  countEvents?: EventsWrittenCounter;
 }
 
 export function createSend(options: SendOptions): (actor: Actor, input: SendCommandInput) => Promise<SentCommand> {
@@ -81,12 +84,17 @@ export function createSend(options: SendOptions): (actor: Actor, input: SendComm
     const ttl = input.ttlMs ?? definition.ttlMs ?? null;
     const expiresAt = ttl === null ? null : new Date(t + ttl);
     const requester = requesterColumns(actor);
-    const rows = await db.sql.query<{ id: string }>(
-      `INSERT INTO "Command" (id, "tenantId", "deviceId", name, params, "modelVersion", status, "idempotencyKey", "requestedBy", "requestedById",
-                              "timeoutMs", "expiresAt", "deadlineAt", "stateTimes", "createdAt", "updatedAt")
-       VALUES (gen_random_uuid(), $1, $2, $3, $4::jsonb, $5, 'PENDING', $6, $7, $8, $9, $10, $10, $11::jsonb, $12, $12)
-       ON CONFLICT ("deviceId", "idempotencyKey") DO NOTHING
-       RETURNING id`,
+    // The command and its command.updated events (null → PENDING) in one statement; a lost idempotency
+    // race inserts nothing and so writes no event.
+    const rows = await db.sql.query<{ id: string; events: number }>(
+      `WITH created AS (
+         INSERT INTO "Command" (id, "tenantId", "deviceId", name, params, "modelVersion", status, "idempotencyKey", "requestedBy", "requestedById",
+                                "timeoutMs", "expiresAt", "deadlineAt", "stateTimes", "createdAt", "updatedAt")
+         VALUES (gen_random_uuid(), $1, $2, $3, $4::jsonb, $5, 'PENDING', $6, $7, $8, $9, $10, $10, $11::jsonb, $12, $12)
+         ON CONFLICT ("deviceId", "idempotencyKey") DO NOTHING
+         RETURNING id, "deviceId" AS device_uuid, name, seq, NULL::text AS from_status, status AS to_status, "createdAt" AS at
+       ), ${commandEventsCte('command_events', 'created')}
+       SELECT id, ${eventsWrittenSql('command_events')} AS events FROM created`,
       [
         actor.tenantId,
         device.id,
@@ -108,6 +116,7 @@ export function createSend(options: SendOptions): (actor: Actor, input: SendComm
       return { id: (await store.findByKey(device.id, key!))!, created: false };
     }
     const id = rows[0]!.id;
+    options.countEvents?.('command.updated', Number(rows[0]!.events));
     metrics.inc(COMMANDS_METRIC, { kind: 'single' });
     options.transitions.announceCreated([{ id, deviceUuid: device.id, deviceId: input.deviceId, tenantId: actor.tenantId, fleetCommandId: null }], t);
     if (device.connected) options.delivery.kick([input.deviceId]);

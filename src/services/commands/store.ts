@@ -8,6 +8,7 @@ import { deadlineOf } from '../../domain/commands/deadlines.ts';
 import { isFinalStatus, type CommandEvent, type CommandLifecycle, type CommandStatus } from '../../domain/commands/state-machine.ts';
 import type { Actor } from '../../domain/principal.ts';
 import type { JsonObject, JsonValue } from '../../domain/twin.ts';
+import { DEVICE_FACTS_SQL, eventsWrittenSql, eventTypeSql, isoTimestampSql, webhookFanoutCte, type EventsWrittenCounter } from '../outbox/fanout.ts';
 
 /** A command as loaded for a transition. */
 export interface CommandRow extends CommandLifecycle {
@@ -62,6 +63,25 @@ export interface CommandStore {
 }
 
 const MAX_REFUSALS_KEPT = 50;
+
+/**
+ * A data-modifying CTE writing the `command.updated` webhook events of the commands a statement just
+ * wrote: `changed` is a CTE over the rows it returned, with columns id, device_uuid, name, seq,
+ * from_status (NULL on creation), to_status and at (timestamptz). Only rows the guarded statement
+ * actually returned get an event, so a change lost to a concurrent writer has none.
+ */
+export function commandEventsCte(name: string, changed: string): string {
+  return webhookFanoutCte(
+    name,
+    `SELECT gen_random_uuid() AS event_id, ${DEVICE_FACTS_SQL}, ${eventTypeSql('command.updated')} AS type, c.at AS occurred_at,
+                  jsonb_build_object('deviceId', d."deviceId", 'commandId', c.id, 'name', c.name, 'from', c.from_status, 'to', c.to_status,
+                                     'at', ${isoTimestampSql('c.at')}) AS data,
+                  c.seq AS ord
+             FROM ${changed} c
+             JOIN "Device" d ON d.id = c.device_uuid
+             LEFT JOIN "DeviceModel" m ON m.id = d."modelId"`,
+  );
+}
 
 const SELECT_ROWS = `
   SELECT c.id, c.seq::text AS seq, c."tenantId", c."deviceId" AS "deviceUuid", d."deviceId", c."fleetCommandId", c.name, c.params,
@@ -135,7 +155,7 @@ export function requesterColumns(actor: Actor): { requestedBy: string; requested
   return { requestedBy, requestedById: tokenId, label: `${requestedBy} (${tokenId ?? actor.actor})` };
 }
 
-export function createCommandStore(db: Database): CommandStore {
+export function createCommandStore(db: Database, countEvents?: EventsWrittenCounter): CommandStore {
   const load = async (where: string, params: unknown[]) => (await db.sql.query<RawRow>(`${SELECT_ROWS} ${where}`, params)).map(toRow);
 
   return {
@@ -163,16 +183,21 @@ export function createCommandStore(db: Database): CommandStore {
 
     async writeTransitions(changes) {
       if (changes.length === 0) return new Set();
-      const out = await db.sql.query<{ id: string }>(
-        `UPDATE "Command" c
-            SET status = i.status, "stateTimes" = i.state_times, result = COALESCE(i.result, c.result), error = COALESCE(i.error, c.error),
-                "canceledBy" = COALESCE(i.canceled_by, c."canceledBy"), "deadlineAt" = i.deadline_at,
-                "sentAt" = i.sent_at, "acceptedAt" = i.accepted_at, "completedAt" = i.completed_at, "updatedAt" = now()
-           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::text[], $8::timestamptz[],
-                       $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
-             AS i(id, from_status, status, state_times, result, error, canceled_by, deadline_at, sent_at, accepted_at, completed_at)
-          WHERE c.id = i.id AND c.status = i.from_status
-         RETURNING c.id`,
+      // The transition and its command.updated events, one statement: a row the guard refused returns
+      // nothing and so has no event.
+      const out = await db.sql.query<{ id: string; events: number }>(
+        `WITH changed AS (
+           UPDATE "Command" c
+              SET status = i.status, "stateTimes" = i.state_times, result = COALESCE(i.result, c.result), error = COALESCE(i.error, c.error),
+                  "canceledBy" = COALESCE(i.canceled_by, c."canceledBy"), "deadlineAt" = i.deadline_at,
+                  "sentAt" = i.sent_at, "acceptedAt" = i.accepted_at, "completedAt" = i.completed_at, "updatedAt" = now()
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::text[], $8::timestamptz[],
+                         $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
+               AS i(id, from_status, status, state_times, result, error, canceled_by, deadline_at, sent_at, accepted_at, completed_at, at)
+            WHERE c.id = i.id AND c.status = i.from_status
+           RETURNING c.id, c."deviceId" AS device_uuid, c.name, c.seq, i.from_status, c.status AS to_status, i.at
+         ), ${commandEventsCte('command_events', 'changed')}
+         SELECT id, ${eventsWrittenSql('command_events')} AS events FROM changed`,
         [
           changes.map((c) => c.to.id),
           changes.map((c) => c.from.status),
@@ -185,8 +210,10 @@ export function createCommandStore(db: Database): CommandStore {
           changes.map((c) => timeOf(c.to, 'SENT')),
           changes.map((c) => timeOf(c.to, 'ACCEPTED')),
           changes.map((c) => (isFinalStatus(c.to.status) ? timeOf(c.to, c.to.status) : null)),
+          changes.map((c) => timeOf(c.to, c.to.status) ?? new Date()),
         ],
       );
+      if (out.length > 0) countEvents?.('command.updated', Number(out[0]!.events));
       return new Set(out.map((r) => r.id));
     },
 

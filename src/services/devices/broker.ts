@@ -4,6 +4,7 @@
  */
 import { isValidDeviceId } from '../../domain/ids.ts';
 import { verifySecret } from '../../security/secrets.ts';
+import { DEVICE_FACTS_SQL, eventsWrittenCounter, eventsWrittenSql, eventTypeSql, webhookFanoutCte } from '../outbox/fanout.ts';
 import type { AuthDecision, BrokerSyncRow, ConnectionState, DeviceServiceOptions } from './types.ts';
 
 export interface DeviceBrokerView {
@@ -13,14 +14,43 @@ export interface DeviceBrokerView {
    * credentials are refused whatever the password.
    */
   authenticate(deviceId: string, password: Buffer | undefined): Promise<AuthDecision>;
-  /** Records a connection change and publishes it live; stale events (older than the last seen) are ignored. */
+  /**
+   * Records a connection change and publishes it live; stale events (older than the last seen) are
+   * ignored. When `connected` flips, the same statement writes the `device.connected` /
+   * `device.disconnected` webhook events.
+   */
   setConnection(deviceId: string, state: ConnectionState, at: number): Promise<void>;
   /** Devices ordered by device id, after `after` (exclusive), at most `limit`: a page of the broker mirror's reconcile. */
   listForBrokerSync(after: string | null, limit: number): Promise<BrokerSyncRow[]>;
 }
 
-export function createDeviceBrokerView(options: Pick<DeviceServiceOptions, 'db' | 'bus'>): DeviceBrokerView {
+/**
+ * The connection UPDATE with its webhook events. `previous` reads (and locks) the row first, so the
+ * UPDATE can tell a flip from a repeat: an UPDATE's RETURNING sees only the new values. The event is
+ * written only for a row the time guard let through and whose `connected` changed.
+ */
+const SET_CONNECTION_SQL = `WITH previous AS (
+         SELECT id, connected FROM "Device" WHERE "deviceId" = $1 FOR UPDATE
+       ), updated AS (
+         UPDATE "Device" d SET connected = $2, "commandsReadyAt" = $4, "lastSeenAt" = GREATEST(COALESCE(d."lastSeenAt", $3), $3)
+           FROM previous p
+          WHERE d.id = p.id AND (d."lastSeenAt" IS NULL OR d."lastSeenAt" <= $3)
+         RETURNING d.id, d."tenantId", p.connected AS was_connected
+       ), ${webhookFanoutCte(
+         'connection_events',
+         `SELECT gen_random_uuid() AS event_id, ${DEVICE_FACTS_SQL},
+                  CASE WHEN $2 THEN ${eventTypeSql('device.connected')} ELSE ${eventTypeSql('device.disconnected')} END AS type,
+                  $3::timestamptz AS occurred_at, jsonb_build_object('deviceId', d."deviceId", 'at', $5::text) AS data, 0 AS ord
+             FROM updated u
+             JOIN "Device" d ON d.id = u.id
+             LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
+            WHERE u.was_connected IS DISTINCT FROM $2`,
+       )}
+       SELECT id, "tenantId", ${eventsWrittenSql('connection_events')} AS events FROM updated`;
+
+export function createDeviceBrokerView(options: Pick<DeviceServiceOptions, 'db' | 'bus' | 'metrics'>): DeviceBrokerView {
   const { db, bus } = options;
+  const countEvents = eventsWrittenCounter(options.metrics);
 
   async function authenticate(deviceId: string, password: Buffer | undefined): Promise<AuthDecision> {
     if (!password || !isValidDeviceId(deviceId)) return false;
@@ -41,15 +71,17 @@ export function createDeviceBrokerView(options: Pick<DeviceServiceOptions, 'db' 
   async function setConnection(deviceId: string, state: ConnectionState, at: number): Promise<void> {
     const seen = new Date(at);
     const connected = state !== 'disconnected';
-    const rows = await db.sql.query<{ id: string; tenantId: string }>(
-      // Ignore stale events (an old disconnect arriving after a newer connect) by comparing times.
-      `UPDATE "Device" SET connected = $2, "commandsReadyAt" = $4, "lastSeenAt" = GREATEST(COALESCE("lastSeenAt", $3), $3)
-        WHERE "deviceId" = $1 AND ("lastSeenAt" IS NULL OR "lastSeenAt" <= $3)
-        RETURNING id, "tenantId"`,
-      [deviceId, connected, seen, state === 'ready' ? seen : null],
-    );
+    // Ignores stale events (an old disconnect arriving after a newer connect) by comparing times.
+    const rows = await db.sql.query<{ id: string; tenantId: string; events: number }>(SET_CONNECTION_SQL, [
+      deviceId,
+      connected,
+      seen,
+      state === 'ready' ? seen : null,
+      seen.toISOString(),
+    ]);
     const row = rows[0];
     if (!row) return;
+    countEvents(connected ? 'device.connected' : 'device.disconnected', Number(row.events));
     bus.publish('deviceConnection', { deviceUuid: row.id, deviceId, tenantId: row.tenantId, connected, at });
   }
 

@@ -1,8 +1,13 @@
-/** Devices coming and going: registration (with the first secret) and deletion. */
+/**
+ * Devices coming and going: registration (with the first secret) and deletion, each in one transaction
+ * with its `device.registered` / `device.deleted` webhook events (src/services/outbox/fanout.ts).
+ */
+import { randomUUID } from 'node:crypto';
 import { AlreadyExistsError, NotFoundError, ValidationError, type FieldIssue } from '../../domain/errors.ts';
 import { isValidDeviceId, isValidModelName, isValidTag } from '../../domain/ids.ts';
 import type { Actor } from '../../domain/principal.ts';
 import { generateSecret, hashSecret } from '../../security/secrets.ts';
+import { DEVICE_FACTS_SQL, eventsWrittenCounter, eventsWrittenSql, eventTypeSql, webhookFanoutCte } from '../outbox/fanout.ts';
 import type { DeviceServiceOptions, DeviceWithCredentials, RegisterDeviceInput } from './types.ts';
 
 const MAX_TAGS = 32;
@@ -46,9 +51,30 @@ export function validateRegistration(input: RegisterDeviceInput): FieldIssue[] {
   return issues;
 }
 
+/**
+ * The registry event of the device `$1` (uuid) as it is in the transaction's snapshot, one statement
+ * returning the rows written. Run after the create (the device exists) and before the delete (the
+ * filters still see its tags and model).
+ */
+function deviceEventSql(type: 'device.registered' | 'device.deleted', occurredAt: string): string {
+  return `WITH ${webhookFanoutCte(
+    'device_events',
+    `SELECT gen_random_uuid() AS event_id, ${DEVICE_FACTS_SQL}, ${eventTypeSql(type)} AS type, ${occurredAt} AS occurred_at,
+                  jsonb_build_object('deviceId', d."deviceId", 'name', d.name, 'tags', to_jsonb(d.tags), 'model', m.name) AS data, 0 AS ord
+             FROM "Device" d
+             LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
+            WHERE d.id = $1::uuid`,
+  )}
+       SELECT ${eventsWrittenSql('device_events')} AS events`;
+}
+
+const REGISTERED_EVENT_SQL = deviceEventSql('device.registered', 'd."createdAt"');
+const DELETED_EVENT_SQL = deviceEventSql('device.deleted', 'now()');
+
 export function createDeviceRegistry(options: DeviceServiceOptions): DeviceRegistry {
   const { db, logger, sessions, audit } = options;
   const { prisma } = db;
+  const countEvents = eventsWrittenCounter(options.metrics);
 
   /**
    * The id of a device model, created on first use. One statement, so concurrent registrations that
@@ -71,18 +97,26 @@ export function createDeviceRegistry(options: DeviceServiceOptions): DeviceRegis
     const existing = await prisma.device.findUnique({ where: { deviceId: input.deviceId }, select: { id: true } });
     if (existing) throw new AlreadyExistsError('Device', input.deviceId);
     try {
-      const device = await prisma.device.create({
-        data: {
-          tenantId: actor.tenantId,
-          deviceId: input.deviceId,
-          name: input.name ?? null,
-          tags: [...new Set(input.tags ?? [])],
-          secretHash: hashSecret(password),
-          brokerSecret: options.sealSecret?.(input.deviceId, password) ?? null,
-          twin: { create: {} },
-          modelId: input.modelName ? await ensureModel(actor.tenantId, input.modelName) : null,
-        },
-      });
+      const modelId = input.modelName ? await ensureModel(actor.tenantId, input.modelName) : null;
+      // The id is chosen here so the event statement, batched in the same transaction, can name it.
+      const id = randomUUID();
+      const [device, events] = await prisma.$transaction([
+        prisma.device.create({
+          data: {
+            id,
+            tenantId: actor.tenantId,
+            deviceId: input.deviceId,
+            name: input.name ?? null,
+            tags: [...new Set(input.tags ?? [])],
+            secretHash: hashSecret(password),
+            brokerSecret: options.sealSecret?.(input.deviceId, password) ?? null,
+            twin: { create: {} },
+            modelId,
+          },
+        }),
+        prisma.$queryRawUnsafe<Array<{ events: number }>>(REGISTERED_EVENT_SQL, id),
+      ]);
+      countEvents('device.registered', Number(events[0]?.events ?? 0));
       logger.info({ deviceId: device.deviceId, tenantId: device.tenantId }, 'device registered');
       await options.onSecurityEvent?.({ type: 'registered', deviceId: device.deviceId, password });
       await audit.record({
@@ -103,13 +137,17 @@ export function createDeviceRegistry(options: DeviceServiceOptions): DeviceRegis
     const { tenantId } = actor;
     const device = await prisma.device.findFirst({ where: { tenantId, deviceId }, select: { id: true } });
     if (!device) throw new NotFoundError('Device', deviceId);
-    // Device first: its row lock waits for any ingest statement holding the device (FOR KEY SHARE) and
-    // keeps later ones out; then, in a fresh snapshot that sees what those stored, its points (they have
-    // no foreign key to cascade from). Twin, latest values, rollups and commands cascade.
-    await prisma.$transaction([
+    // Its device.deleted event first, in the same transaction, while the filters still see its tags and
+    // model (a delete that then fails, e.g. a concurrent one won, rolls the event back with it). Then the
+    // device: its row lock waits for any ingest statement holding the device (FOR KEY SHARE) and keeps
+    // later ones out; then, in a fresh snapshot that sees what those stored, its points (they have no
+    // foreign key to cascade from). Twin, latest values, rollups and commands cascade.
+    const [events] = await prisma.$transaction([
+      prisma.$queryRawUnsafe<Array<{ events: number }>>(DELETED_EVENT_SQL, device.id),
       prisma.device.delete({ where: { id: device.id } }),
       prisma.$executeRaw`DELETE FROM "TelemetryPoint" WHERE "deviceId" = ${device.id}::uuid`,
     ]);
+    countEvents('device.deleted', Number(events[0]?.events ?? 0));
     await sessions.disconnect(deviceId);
     await options.onSecurityEvent?.({ type: 'deleted', deviceId });
     await sessions.clearRetained(deviceId);

@@ -3,6 +3,7 @@ import type { Database } from '../../db/client.ts';
 import type { EventBus } from '../../events/bus.ts';
 import type { Device } from '../../generated/prisma/client.ts';
 import type { Logger } from '../../logger.ts';
+import type { Metrics } from '../../metrics.ts';
 import type { AuditLog } from '../audit.ts';
 import type { DeviceSessions } from '../ports.ts';
 
@@ -75,4 +76,6 @@ export interface DeviceServiceOptions {
    * needs plaintext passwords on reconcile). Unset: nothing but the hash is stored.
    */
   sealSecret?: (deviceId: string, secret: string) => string;
+  /** Counts the webhook events the registry and connection statements write (none counted without it). */
+  metrics?: Metrics;
 }

@@ -21,6 +21,8 @@ import type { EventBus } from '../../events/bus.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { DomainHooks } from '../hooks.ts';
+import { eventsWrittenCounter } from '../outbox/fanout.ts';
+import { createSubscriptionFlag } from '../outbox/fanout-subscribed.ts';
 import { createStoreRetry, type Backoff, type StoreRecovery } from '../store-retry.ts';
 import { createBatchStore } from './batch-store.ts';
 import { createDeviceResolver } from './device-resolver.ts';
@@ -87,7 +89,10 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
   };
   describeTelemetryMetrics(metrics);
   const retry = createStoreRetry({ kind: 'telemetry', logger, metrics, backoff: options.retryBackoff, now, recovery: options.recovery });
-  const store = createBatchStore({ resolver: createDeviceResolver(sql), writer: createTelemetryWriter(sql), retry, now });
+  // telemetry.stored events join the tuned statement only while an endpoint subscribes (docs/outbox.md).
+  const subscribed = createSubscriptionFlag(sql, 'telemetry.stored');
+  const writer = createTelemetryWriter(sql, { eventsWanted: () => subscribed.current(), countEvents: eventsWrittenCounter(metrics) });
+  const store = createBatchStore({ resolver: createDeviceResolver(sql), writer, retry, now });
   const settler = createBatchSettler({ bus, hooks, logger, metrics });
   const pipeline = createTelemetryPipeline({ config, store, settler, logger, metrics, now });
 

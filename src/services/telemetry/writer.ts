@@ -6,6 +6,15 @@
  */
 import type { SqlExecutor } from '../../db/client.ts';
 import type { DevicePoint } from '../../domain/telemetry/batcher.ts';
+import {
+  DEVICE_FACTS_SQL,
+  ENDPOINT_MATCH_SQL,
+  eventsWrittenSql,
+  eventTypeSql,
+  isoTimestampSql,
+  webhookFanoutCte,
+  type EventsWrittenCounter,
+} from '../outbox/fanout.ts';
 import { ingestRollupSql } from '../rollups.ts';
 import { arrayLiteral, textArrayLiteral } from './sql-arrays.ts';
 
@@ -98,7 +107,44 @@ const RECEIPT_CURSOR_CTES = `, seq_input AS (
             AND NOT (p.seq > a.cursor AND EXISTS (SELECT 1 FROM seq_input s WHERE s.device_id = a.device_id AND s.seq = p.seq))
        )`;
 
-export function createTelemetryWriter(sql: SqlExecutor): TelemetryWriter {
+/**
+ * The `telemetry.stored` fan-out, as CTEs of the batch statement (appended only while an endpoint
+ * subscribes: see {@link TelemetryWriterOptions.eventsWanted}). One event per device per batch over
+ * `inserted`, so points already stored (replays, duplicates) send nothing. The devices are matched
+ * against the endpoints first, one row each, and only the points of devices some endpoint wants are
+ * aggregated into JSON: an endpoint filtered to a few devices costs the batch little for the others.
+ */
+const TELEMETRY_EVENT_CTES = `, telemetry_wanted AS (
+         SELECT e.* FROM (
+           SELECT ${DEVICE_FACTS_SQL}, ${eventTypeSql('telemetry.stored')} AS type
+             FROM "Device" d
+             LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
+            WHERE d.id IN (SELECT "deviceId" FROM inserted)
+         ) AS e
+          WHERE EXISTS (SELECT 1 FROM "WebhookEndpoint" w WHERE ${ENDPOINT_MATCH_SQL})
+       ), ${webhookFanoutCte(
+         'telemetry_events',
+         `SELECT gen_random_uuid() AS event_id, e.tenant_id, e.device_key, e.device_id, e.device_tags, e.model_name, e.type, now() AS occurred_at,
+                  jsonb_build_object('deviceId', e.device_id, 'points', jsonb_agg(jsonb_build_object(
+                    'metric', x.metric, 'ts', ${isoTimestampSql('x.ts')},
+                    'value', CASE WHEN x."isBool" THEN to_jsonb(x.value <> 0) ELSE to_jsonb(x.value) END) ORDER BY x.metric, x.ts)) AS data,
+                  0 AS ord
+             FROM telemetry_wanted e
+             JOIN inserted x ON x."deviceId" = e.device_key
+            GROUP BY e.tenant_id, e.device_key, e.device_id, e.device_tags, e.model_name, e.type`,
+       )}`;
+
+export interface TelemetryWriterOptions {
+  /**
+   * Whether to append the `telemetry.stored` fan-out to the statement. Normally a cached "does any
+   * endpoint subscribe?" (src/services/outbox/fanout-subscribed.ts); unset, never.
+   */
+  eventsWanted?: () => Promise<boolean>;
+  /** Counts the events the statement wrote. */
+  countEvents?: EventsWrittenCounter;
+}
+
+export function createTelemetryWriter(sql: SqlExecutor, options: TelemetryWriterOptions = {}): TelemetryWriter {
   /**
    * The one statement per batch: inserts the points (replays hit the key and store nothing), moves the
    * latest values forward and folds into the 15-minute rollups (src/services/rollups.ts) only what was
@@ -141,6 +187,7 @@ export function createTelemetryWriter(sql: SqlExecutor): TelemetryWriter {
       if (p.seq !== undefined) (seqs ??= new Array<number | 'NULL'>(points.length).fill('NULL'))[i] = p.seq;
     }
     const uuids = [...slots.keys()].map(uuidOf);
+    const events = (await options.eventsWanted?.()) === true;
     const rows = await sql.query<{ kind: string; device: string; metric: string | null; ts: string | null }>(
       `WITH device AS (
          SELECT d.id FROM "Device" d WHERE d.id = ANY($1::uuid[]) FOR KEY SHARE
@@ -167,7 +214,7 @@ export function createTelemetryWriter(sql: SqlExecutor): TelemetryWriter {
          ON CONFLICT ("deviceId", metric) DO UPDATE
            SET ts = EXCLUDED.ts, value = EXCLUDED.value, "isBool" = EXCLUDED."isBool"
            WHERE "TelemetryLatest".ts < EXCLUDED.ts
-       )${seqs ? RECEIPT_CURSOR_CTES : ''} ${ingestRollupSql('inserted')}
+       )${seqs ? RECEIPT_CURSOR_CTES : ''}${events ? TELEMETRY_EVENT_CTES : ''} ${ingestRollupSql('inserted')}
        SELECT 'x' AS kind, u.id::text AS device, NULL::text AS metric, NULL::text AS ts
          FROM unnest($1::uuid[]) AS u(id)
         WHERE NOT EXISTS (SELECT 1 FROM device d WHERE d.id = u.id)
@@ -180,6 +227,12 @@ export function createTelemetryWriter(sql: SqlExecutor): TelemetryWriter {
               ? `
        UNION ALL
        SELECT 'c', c."deviceId"::text, NULL, c.seq::text FROM cursor_upsert c`
+              : ''
+          }${
+            events
+              ? `
+       UNION ALL
+       SELECT 'e', NULL, NULL, ${eventsWrittenSql('telemetry_events')}::text`
               : ''
           }`,
       [
@@ -198,6 +251,7 @@ export function createTelemetryWriter(sql: SqlExecutor): TelemetryWriter {
     for (const row of rows) {
       if (row.kind === 'x') matched.delete(row.device);
       else if (row.kind === 'c') cursors.set(row.device, Number(row.ts));
+      else if (row.kind === 'e') options.countEvents?.('telemetry.stored', Number(row.ts));
       else duplicates.add(rowKey(row.device, row.metric!, Number(row.ts)));
     }
     return { matched, duplicates, cursors };

@@ -13,6 +13,7 @@ import type { Metrics } from '../../metrics.ts';
 import type { Actor } from '../../domain/principal.ts';
 import type { AuditLog } from '../audit.ts';
 import type { DomainHooks } from '../hooks.ts';
+import { eventsWrittenCounter } from '../outbox/fanout.ts';
 import { SerialBatcher } from '../serial-batcher.ts';
 import { createFailFastStore, createStoreRetry, type Backoff, type StoreRecovery } from '../store-retry.ts';
 import { createTwinAnnouncer } from './announce.ts';
@@ -79,7 +80,7 @@ export function createTwinService(options: TwinServiceOptions): TwinService {
   const loader = createTwinLoader({ sql, schemas: options.schemas });
   const announcer = createTwinAnnouncer({ bus: options.bus, hooks: options.hooks, logger });
   const retry = createStoreRetry({ kind: 'twins', logger, metrics: options.metrics, backoff: options.retryBackoff, now, recovery: options.recovery });
-  const writer = createTwinWriter(sql);
+  const writer = createTwinWriter(sql, eventsWrittenCounter(options.metrics));
   const processor = createTwinBatchProcessor({ loader, writer, announcer, limits, logger, retry, now });
   const batcher = new SerialBatcher<TwinOp, TwinOpOutcome>({
     maxBatch: options.maxBatch ?? 1000,

@@ -1,0 +1,364 @@
+/**
+ * `npm run bench:webhooks` — what the transactional outbox costs the twin path (issue 13's target: the
+ * twin-update rate with one endpoint subscribed to twin.changed ≥ 0.8 × the rate without any):
+ *
+ *   mqtt.js devices ─QoS 1─▶ broker ─▶ bridge ─▶ twin batch statement (+ twin.changed fan-out into "Outbox")
+ *
+ * Drives twin updates the way bench/twin.ts does (its server and load processes, bench/lib/server-child.ts
+ * and bench/lib/load-child.ts, closed loop, no graphql-ws subscriber), and in the same run alternates
+ * windows WITHOUT any enabled endpoint and WITH one endpoint subscribed to twin.changed (no filter: every
+ * change of every device is fanned out to it). Prints both rates, their ratio and the outbox rows written.
+ *
+ *   npm run bench:webhooks                                  # embedded (PGlite + Aedes), 1,000 devices
+ *   npm run bench:webhooks -- --seconds 10 --pairs 2
+ *   BENCH_DATABASE_URL=postgres://… npm run bench:webhooks -- --mode postgres
+ *   npm run bench:webhooks -- --record                      # + a dated entry in bench/RESULTS.md
+ *   npm run bench:webhooks -- --telemetry                   # + the telemetry.stored cost on the ingest statement
+ *
+ * `--telemetry` times the tuned telemetry batch statement (src/services/telemetry/writer.ts) in this
+ * process, on its own database, in four variants of the same batches: as tuned (no fan-out CTE), with the
+ * telemetry.stored CTE appended while no endpoint subscribes, with one endpoint subscribed to 10 devices,
+ * and with one endpoint subscribed to every device. It decides whether the CTE is appended always or only
+ * while an endpoint subscribes (docs/outbox.md).
+ *
+ * Delivery throughput (events delivered per second to a local receiver) is the other half of issue 13's
+ * benchmark and needs the deliverer: {@link measureDelivery} is where it plugs in (see its comment).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BenchDevice, LoadResult } from './lib/load-child.ts';
+import { spawnChild, type RpcChild } from './lib/rpc.ts';
+import type { ServerStarted } from './lib/server-child.ts';
+import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, serverNodeFlags, sleep } from './lib/common.ts';
+import { fmt, markdownTable, table } from './lib/stats.ts';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/client.ts';
+import { applyMigrations } from '../src/db/migrate.ts';
+import type { DevicePoint } from '../src/domain/telemetry/batcher.ts';
+import { MIGRATIONS_DIR } from '../src/server.ts';
+import { createTelemetryWriter } from '../src/services/telemetry/writer.ts';
+
+const BENCH_DIR = import.meta.dirname;
+const ROOT = path.resolve(BENCH_DIR, '..');
+
+const HELP = `usage: npm run bench:webhooks -- [options]
+
+  --mode <m>        pglite | postgres (repeatable). Default: pglite, plus postgres when BENCH_DATABASE_URL is set.
+  --devices <n>     simulated devices (default 1000)
+  --warmup <s>      warm-up before each window (default 3)
+  --seconds <s>     each measured window (default 10)
+  --pairs <n>       (without, with) window pairs per mode, alternating (default 1)
+  --record          append a dated entry to bench/RESULTS.md
+  --telemetry       also time the telemetry batch statement with and without the telemetry.stored fan-out
+  --telemetry-batches <n>  batches per variant and round (default 60; 1,000 points over 1,000 devices each)
+  --no-twin         skip the twin windows (with --telemetry)
+
+env: BENCH_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres (a scratch database is
+     created there and dropped after), BENCH_LOG_LEVEL (server log level, default silent).`;
+
+const { values: opts } = parseArgs({
+  options: {
+    mode: { type: 'string', multiple: true },
+    devices: { type: 'string', default: '1000' },
+    warmup: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '10' },
+    pairs: { type: 'string', default: '1' },
+    record: { type: 'boolean', default: false },
+    telemetry: { type: 'boolean', default: false },
+    'telemetry-batches': { type: 'string', default: '60' },
+    'no-twin': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (opts.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+const DEVICES = num('devices', opts.devices, 1, 10_000);
+const WARMUP_MS = num('warmup', opts.warmup, 0, 600) * 1000;
+const MEASURE_MS = num('seconds', opts.seconds, 1, 3600) * 1000;
+const PAIRS = num('pairs', opts.pairs, 1, 20);
+const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
+const TARGET_RATIO = 0.8;
+
+type ModeName = 'pglite' | 'postgres';
+const modes = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : [])]) as ModeName[];
+for (const m of modes) {
+  if (m !== 'pglite' && m !== 'postgres') {
+    console.error(`unknown --mode ${String(m)} (pglite | postgres)`);
+    process.exit(2);
+  }
+  if (m === 'postgres' && !DATABASE_URL) {
+    console.error('--mode postgres needs BENCH_DATABASE_URL=postgres://…');
+    process.exit(2);
+  }
+}
+
+dropScratchDatabasesOnSignal();
+
+/** Registers devices through the API, as bench/twin.ts does (8 requests in flight). */
+async function registerDevices(httpUrl: string, token: string, count: number, prefix: string): Promise<BenchDevice[]> {
+  const query = `mutation Register($input: RegisterDeviceInput!) {
+    registerDevice(input: $input) { __typename ... on DeviceWithCredentials { credentials { username password } } ... on Error { message } }
+  }`;
+  const queue = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
+  const out: BenchDevice[] = [];
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
+        const response = await fetch(httpUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query, variables: { input: { deviceId } } }),
+        });
+        const body = (await response.json()) as { data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } } };
+        const result = body.data?.registerDevice;
+        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials)
+          throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
+        out.push({ deviceId, ...result.credentials });
+      }
+    }),
+  );
+  return out;
+}
+
+interface Window {
+  kind: 'without' | 'with';
+  updatesPerSecond: number;
+  /** twin.changed rows written into "Outbox" during the window (and its warm-up and drain). */
+  rowsWritten: number;
+  changeRows: number;
+}
+
+interface ModeResult {
+  mode: ModeName;
+  windows: Window[];
+  delivery: DeliveryResult | undefined;
+}
+
+/** What the delivery half reports once it exists. */
+export interface DeliveryResult {
+  delivered: number;
+  seconds: number;
+}
+
+/**
+ * HOOK for the delivery-throughput half of issue 13's benchmark (the deliverer is another service):
+ * given the running server (its RPC `query` reaches the database) and the endpoint the twin windows
+ * filled, start a local receiver, point the endpoint at it, let the deliverer drain the PENDING rows
+ * and return what was delivered per second. Until the deliverer is merged it measures nothing.
+ */
+async function measureDelivery(_server: RpcChild, _endpointId: string): Promise<DeliveryResult | undefined> {
+  return undefined;
+}
+
+const count = async (srv: RpcChild, sql: string, params: unknown[] = []) =>
+  Number(((await srv.call<Array<{ n: string | number }>>('query', { text: sql, params }))[0] ?? { n: 0 }).n);
+
+async function runMode(mode: ModeName): Promise<ModeResult> {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  try {
+    let databaseUrl = 'memory://';
+    if (mode === 'postgres') {
+      const scratch = await createScratchDatabase(DATABASE_URL!, 'webhooks');
+      databaseUrl = scratch.url;
+      cleanups.push(scratch.drop);
+    }
+    const srv = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT) });
+    cleanups.unshift(async () => {
+      await srv.call('stop', undefined, 30_000).catch(() => srv.kill());
+      await srv.exited;
+    });
+    const env: Record<string, string> = {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      MQTT_PORT: '0',
+      MQTT_HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
+      DOPPEL_BOOTSTRAP_TOKEN: 'false',
+    };
+    const started = await srv.call<ServerStarted>('start', { env });
+    const httpUrl = `${started.url}/graphql`;
+    const devices = await registerDevices(httpUrl, started.token, DEVICES, `wh${randomBytes(3).toString('hex')}`);
+    // The endpoint exists from the start, disabled: "without" windows run with no enabled endpoint.
+    const [endpoint] = await srv.call<Array<{ id: string }>>('query', {
+      text: `INSERT INTO "WebhookEndpoint" (id, "tenantId", url, "eventTypes", enabled, "disabledReason")
+             VALUES (gen_random_uuid(), 'default', 'https://receiver.invalid/bench', ARRAY['twin.changed'], false, 'ADMIN') RETURNING id`,
+    });
+    const setEnabled = (enabled: boolean) =>
+      srv.call('query', {
+        text: `UPDATE "WebhookEndpoint" SET enabled = $2, "disabledReason" = $3 WHERE id = $1`,
+        params: [endpoint!.id, enabled, enabled ? null : 'ADMIN'],
+      });
+
+    const gen = spawnChild('load-child.ts');
+    cleanups.unshift(async () => {
+      await gen.call('close', undefined, 30_000).catch(() => gen.kill());
+      await gen.exited;
+    });
+    await gen.call('connect', {
+      mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`,
+      wsUrl: httpUrl.replace(/^http/, 'ws'),
+      token: started.token,
+      devices,
+      qos: 1,
+      subscribe: false,
+      extraSubscribers: 0,
+    });
+    await sleep(500);
+
+    const windows: Window[] = [];
+    let acceptedBefore = 0;
+    for (let pair = 0; pair < PAIRS; pair++) {
+      for (const kind of ['without', 'with'] as const) {
+        await setEnabled(kind === 'with');
+        const rowsBefore = await count(srv, `SELECT count(*) AS n FROM "Outbox"`);
+        const changesBefore = await count(srv, `SELECT count(*) AS n FROM "TwinChange"`);
+        const result = await gen.call<LoadResult>(
+          'run',
+          { warmupMs: WARMUP_MS, measureMs: MEASURE_MS, drainMs: 15_000, maxOutstanding: 200_000 },
+          MEASURE_MS + WARMUP_MS + 60_000,
+        );
+        // The load process counts accepted replies in every window it has run: this window's are the difference.
+        const accepted = result.acceptedInWindow - acceptedBefore;
+        acceptedBefore = result.acceptedInWindow;
+        windows.push({
+          kind,
+          updatesPerSecond: accepted / result.windowSeconds,
+          rowsWritten: (await count(srv, `SELECT count(*) AS n FROM "Outbox"`)) - rowsBefore,
+          changeRows: (await count(srv, `SELECT count(*) AS n FROM "TwinChange"`)) - changesBefore,
+        });
+        const w = windows.at(-1)!;
+        console.log(`${mode} ${kind.padEnd(7)} endpoint: ${fmt(w.updatesPerSecond)} updates/s, ${w.changeRows} change rows, ${w.rowsWritten} outbox rows`);
+      }
+    }
+    const delivery = await measureDelivery(srv, endpoint!.id);
+    return { mode, windows, delivery };
+  } finally {
+    for (const cleanup of cleanups) await cleanup().catch((err: unknown) => console.error('cleanup failed:', err));
+  }
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+function summarize(r: ModeResult): string[] {
+  const without = mean(r.windows.filter((w) => w.kind === 'without').map((w) => w.updatesPerSecond));
+  const withEndpoint = mean(r.windows.filter((w) => w.kind === 'with').map((w) => w.updatesPerSecond));
+  const rows = r.windows.filter((w) => w.kind === 'with').reduce((a, w) => a + w.rowsWritten, 0);
+  const stray = r.windows.filter((w) => w.kind === 'without').reduce((a, w) => a + w.rowsWritten, 0);
+  const ratio = withEndpoint / without;
+  return [
+    r.mode,
+    fmt(without),
+    fmt(withEndpoint),
+    `${ratio.toFixed(2)} ${ratio >= TARGET_RATIO ? '(≥ 0.8 ✓)' : '(< 0.8 ✗)'}`,
+    String(rows),
+    String(stray),
+    r.delivery ? fmt(r.delivery.delivered / r.delivery.seconds) : 'not measured (deliverer hook)',
+  ];
+}
+
+type TelemetryVariant = 'tuned (no CTE)' | 'CTE, no endpoint' | 'CTE, 1 endpoint (10 devices)' | 'CTE, 1 endpoint (all devices)';
+const TELEMETRY_VARIANTS: TelemetryVariant[] = ['tuned (no CTE)', 'CTE, no endpoint', 'CTE, 1 endpoint (10 devices)', 'CTE, 1 endpoint (all devices)'];
+
+/**
+ * Points per second through the telemetry batch statement, per variant, interleaved in rounds so drift
+ * (JIT, cache, the other tenants of the machine) spreads over all of them. Every batch has new points
+ * (1,000 devices × 1 point at a fresh timestamp), the ingest's common case.
+ */
+async function measureTelemetry(mode: ModeName): Promise<Map<TelemetryVariant, number>> {
+  const scratch = mode === 'postgres' ? await createScratchDatabase(DATABASE_URL!, 'whtelemetry') : undefined;
+  const db = await openDatabase(loadConfig({ DATABASE_URL: scratch?.url ?? 'memory://' }).database);
+  try {
+    await applyMigrations(db, { migrationsDir: MIGRATIONS_DIR });
+    const ids = Array.from({ length: DEVICES }, (_, i) => `tel-${String(i).padStart(4, '0')}`);
+    const rows = await db.sql.query<{ id: string; deviceId: string }>(
+      `INSERT INTO "Device" (id, "deviceId", "secretHash", "updatedAt") SELECT gen_random_uuid(), d, 'x', now() FROM unnest($1::text[]) AS d RETURNING id, "deviceId"`,
+      [ids],
+    );
+    const uuid = new Map(rows.map((r) => [r.deviceId, r.id]));
+    const endpoints = await db.sql.query<{ id: string }>(
+      `INSERT INTO "WebhookEndpoint" (id, "tenantId", url, "eventTypes", "filterDeviceIds", enabled)
+       VALUES (gen_random_uuid(), 'default', 'https://receiver.invalid/a', ARRAY['telemetry.stored'], $1::text[], false),
+              (gen_random_uuid(), 'default', 'https://receiver.invalid/b', ARRAY['telemetry.stored'], '{}', false) RETURNING id`,
+      [ids.slice(0, 10)],
+    );
+    const setEnabled = (filtered: boolean, all: boolean) =>
+      db.sql.query(`UPDATE "WebhookEndpoint" SET enabled = (id = $1 AND $2) OR (id = $3 AND $4)`, [endpoints[0]!.id, filtered, endpoints[1]!.id, all]);
+    const plain = createTelemetryWriter(db.sql);
+    const joined = createTelemetryWriter(db.sql, { eventsWanted: () => Promise.resolve(true) });
+    const batches = num('telemetry-batches', opts['telemetry-batches'], 1, 10_000);
+    let ts = Date.parse('2026-01-01T00:00:00Z');
+    const seconds = new Map<TelemetryVariant, number>(TELEMETRY_VARIANTS.map((v) => [v, 0]));
+    const points = new Map<TelemetryVariant, number>(TELEMETRY_VARIANTS.map((v) => [v, 0]));
+    const rounds = 4;
+    for (let round = 0; round <= rounds; round++) {
+      for (const variant of TELEMETRY_VARIANTS) {
+        await setEnabled(variant === 'CTE, 1 endpoint (10 devices)', variant === 'CTE, 1 endpoint (all devices)');
+        const writer = variant === 'tuned (no CTE)' ? plain : joined;
+        const started = performance.now();
+        for (let b = 0; b < batches; b++) {
+          ts += 1000;
+          const batch: DevicePoint[] = ids.map((device, i) => ({ device, metric: 'temp', ts, value: 20 + (i % 10), isBool: false }));
+          await writer.write(batch, (id) => uuid.get(id)!);
+        }
+        // Round 0 warms up (JIT, caches, first rollup rows) and is not counted.
+        if (round > 0) {
+          seconds.set(variant, seconds.get(variant)! + (performance.now() - started) / 1000);
+          points.set(variant, points.get(variant)! + batches * ids.length);
+        }
+      }
+    }
+    const outbox = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Outbox"`);
+    console.log(`${mode} telemetry: ${outbox[0]!.n} outbox rows written by the variants with an endpoint`);
+    return new Map(TELEMETRY_VARIANTS.map((v) => [v, points.get(v)! / seconds.get(v)!]));
+  } finally {
+    await db.close();
+    await scratch?.drop();
+  }
+}
+
+function telemetryTable(results: Array<[ModeName, Map<TelemetryVariant, number>]>): { header: string[]; rows: string[][] } {
+  const header = ['mode', ...TELEMETRY_VARIANTS.map((v) => `${v} points/s`)];
+  const rows = results.map(([mode, rates]) => {
+    const tuned = rates.get('tuned (no CTE)')!;
+    return [mode, ...TELEMETRY_VARIANTS.map((v) => (v === 'tuned (no CTE)' ? fmt(tuned) : `${fmt(rates.get(v))} (${(rates.get(v)! / tuned).toFixed(2)}×)`))];
+  });
+  return { header, rows };
+}
+
+async function main(): Promise<void> {
+  const results: ModeResult[] = [];
+  const telemetry: Array<[ModeName, Map<TelemetryVariant, number>]> = [];
+  for (const mode of modes) {
+    if (opts.telemetry) telemetry.push([mode, await measureTelemetry(mode)]);
+    if (!opts['no-twin']) results.push(await runMode(mode));
+  }
+  if (telemetry.length > 0) {
+    const t = telemetryTable(telemetry);
+    console.log(`\ntelemetry batch statement, ${DEVICES} points per batch (one per device)\n`);
+    console.log(table(t.header, t.rows));
+    if (opts.record) {
+      fs.appendFileSync(
+        path.join(BENCH_DIR, 'RESULTS.md'),
+        `\n### bench:webhooks --telemetry — ${new Date().toISOString()} — commit ${commitId(ROOT)}\n\nThe telemetry batch statement alone, ${DEVICES} points per batch (one new point per device), rounds interleaved; ratio to the tuned statement in parentheses.\n\n${markdownTable(t.header, t.rows)}\n`,
+      );
+    }
+  }
+  if (results.length === 0) return;
+  const header = ['mode', 'updates/s without', 'updates/s with 1 endpoint', 'ratio', 'outbox rows (with)', 'outbox rows (without)', 'delivered/s'];
+  const rows = results.map(summarize);
+  console.log(`\n${DEVICES} devices, QoS 1, closed loop, ${PAIRS} pair(s) of ${MEASURE_MS / 1000} s windows, commit ${commitId(ROOT)}\n`);
+  console.log(table(header, rows));
+  if (opts.record) {
+    const entry = `\n### bench:webhooks — ${new Date().toISOString()} — commit ${commitId(ROOT)}\n\n${DEVICES} devices, QoS 1, closed loop, ${PAIRS} pair(s) of ${MEASURE_MS / 1000} s windows (warm-up ${WARMUP_MS / 1000} s), without any enabled endpoint and with one endpoint subscribed to twin.changed (no filter).\n\n${markdownTable(header, rows)}\n`;
+    fs.appendFileSync(path.join(BENCH_DIR, 'RESULTS.md'), entry);
+    console.log('recorded in bench/RESULTS.md');
+  }
+}
+
+await main();
