@@ -21,11 +21,14 @@
  * and with one endpoint subscribed to every device. It decides whether the CTE is appended always or only
  * while an endpoint subscribes (docs/outbox.md).
  *
- * Delivery throughput (events delivered per second to a local receiver) is the other half of issue 13's
- * benchmark and needs the deliverer: {@link measureDelivery} is where it plugs in (see its comment).
+ * Delivery throughput (events delivered per second to a local receiver, issue 13's other target: ≥ 2,000/s
+ * on PostgreSQL) is measured after the twin windows by {@link measureDelivery}; during the "with" windows
+ * the deliverer runs too, against the same receiver.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BenchDevice, LoadResult } from './lib/load-child.ts';
@@ -38,6 +41,8 @@ import { openDatabase } from '../src/db/client.ts';
 import { applyMigrations } from '../src/db/migrate.ts';
 import type { DevicePoint } from '../src/domain/telemetry/batcher.ts';
 import { MIGRATIONS_DIR } from '../src/server.ts';
+import { generateSecret } from '../src/domain/webhooks/signing.ts';
+import { createSecretSealer } from '../src/security/webhook-key.ts';
 import { createTelemetryWriter } from '../src/services/telemetry/writer.ts';
 
 const BENCH_DIR = import.meta.dirname;
@@ -54,6 +59,7 @@ const HELP = `usage: npm run bench:webhooks -- [options]
   --telemetry       also time the telemetry batch statement with and without the telemetry.stored fan-out
   --telemetry-batches <n>  batches per variant and round (default 60; 1,000 points over 1,000 devices each)
   --no-twin         skip the twin windows (with --telemetry)
+  --drain-events <n> PENDING events seeded for the delivery measurement (default 20000)
 
 env: BENCH_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres (a scratch database is
      created there and dropped after), BENCH_LOG_LEVEL (server log level, default silent).`;
@@ -69,6 +75,7 @@ const { values: opts } = parseArgs({
     telemetry: { type: 'boolean', default: false },
     'telemetry-batches': { type: 'string', default: '60' },
     'no-twin': { type: 'boolean', default: false },
+    'drain-events': { type: 'string', default: '20000' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -139,20 +146,79 @@ interface ModeResult {
   delivery: DeliveryResult | undefined;
 }
 
-/** What the delivery half reports once it exists. */
+/** What the delivery half reports. */
 export interface DeliveryResult {
   delivered: number;
   seconds: number;
+  /** Requests the receiver got for them (more than `delivered` only if some were sent twice). */
+  requests: number;
+  /** PENDING rows right after the twin windows (delivered while the load ran: the rest). */
+  pendingAfterWindows: number;
+  /** How long the deliverer took to deliver those. */
+  settledSeconds: number;
+}
+
+/** The key the bench server seals endpoint secrets with, so this process can seal one for it. */
+const BENCH_SECRET_KEY = randomBytes(32);
+/** Events seeded for the drain measurement (spread over the bench's devices: one stream each). */
+const DRAIN_EVENTS = num('drain-events', opts['drain-events'], 100, 1_000_000);
+
+/** A local receiver: answers 204 to every POST and counts them (the cheapest receiver, so the deliverer is measured). */
+async function startReceiver(): Promise<{ url: string; received: () => number; close: () => Promise<void> }> {
+  let received = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received++;
+      res.writeHead(204).end();
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/bench`,
+    received: () => received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /**
- * HOOK for the delivery-throughput half of issue 13's benchmark (the deliverer is another service):
- * given the running server (its RPC `query` reaches the database) and the endpoint the twin windows
- * filled, start a local receiver, point the endpoint at it, let the deliverer drain the PENDING rows
- * and return what was delivered per second. Until the deliverer is merged it measures nothing.
+ * The delivery half: the deliverer's drain rate. With the twin windows done (their rows delivered or
+ * not), DRAIN_EVENTS PENDING twin.changed rows are seeded for the endpoint in one statement, spread over
+ * the devices (one stream each, as real traffic is ordered per device), and the time until the last one
+ * is DELIVERED is measured. The endpoint allows 64 deliveries in flight (its maximum).
  */
-async function measureDelivery(_server: RpcChild, _endpointId: string): Promise<DeliveryResult | undefined> {
-  return undefined;
+async function measureDelivery(srv: RpcChild, endpointId: string, receiver: { received: () => number }): Promise<DeliveryResult> {
+  // Whatever the twin windows left is delivered first, so the drain starts from an empty outbox.
+  const pendingAfterWindows = await count(srv, `SELECT count(*) AS n FROM "Outbox" WHERE status = 'PENDING'`);
+  const settleStart = performance.now();
+  while ((await count(srv, `SELECT count(*) AS n FROM "Outbox" WHERE status = 'PENDING'`)) > 0) {
+    if (performance.now() - settleStart > 300_000) throw new Error('the twin windows\' events were not delivered within 5 minutes');
+    await sleep(250);
+  }
+  const settledSeconds = (performance.now() - settleStart) / 1000;
+  const receivedBefore = receiver.received();
+  await srv.call('query', {
+    text: `INSERT INTO "Outbox" (id, "eventId", "tenantId", kind, "endpointId", "deviceKey", type, "occurredAt", data)
+           SELECT gen_random_uuid(), gen_random_uuid(), 'default', 'WEBHOOK', $1::uuid, d.id, 'twin.changed', now(),
+                  jsonb_build_object('deviceId', d."deviceId", 'version', g, 'section', 'reported', 'patch', jsonb_build_object('n', g), 'source', 'device', 'actor', d."deviceId")
+             FROM generate_series(1, $2::int) AS g
+             JOIN (SELECT id, "deviceId", row_number() OVER (ORDER BY "deviceId") - 1 AS k FROM "Device") d ON d.k = g % $3::int
+            ORDER BY g`,
+    params: [endpointId, DRAIN_EVENTS, DEVICES],
+  });
+  const started = performance.now();
+  while ((await count(srv, `SELECT count(*) AS n FROM "Outbox" WHERE status = 'PENDING'`)) > 0) {
+    if (performance.now() - started > 600_000) throw new Error('the seeded events were not delivered within 10 minutes');
+    await sleep(100);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { delivered: DRAIN_EVENTS, seconds, requests: receiver.received() - receivedBefore, pendingAfterWindows, settledSeconds };
 }
 
 const count = async (srv: RpcChild, sql: string, params: unknown[] = []) =>
@@ -180,14 +246,25 @@ async function runMode(mode: ModeName): Promise<ModeResult> {
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
       DOPPEL_BOOTSTRAP_TOKEN: 'false',
+      // The deliverer sends to the local receiver below.
+      WEBHOOKS_ALLOW_HTTP: 'true',
+      WEBHOOKS_ALLOWED_NETWORKS: '127.0.0.1/32',
+      WEBHOOK_SECRET_KEY: BENCH_SECRET_KEY.toString('hex'),
     };
+    const receiver = await startReceiver();
+    cleanups.push(receiver.close);
     const started = await srv.call<ServerStarted>('start', { env });
     const httpUrl = `${started.url}/graphql`;
     const devices = await registerDevices(httpUrl, started.token, DEVICES, `wh${randomBytes(3).toString('hex')}`);
     // The endpoint exists from the start, disabled: "without" windows run with no enabled endpoint.
     const [endpoint] = await srv.call<Array<{ id: string }>>('query', {
-      text: `INSERT INTO "WebhookEndpoint" (id, "tenantId", url, "eventTypes", enabled, "disabledReason")
-             VALUES (gen_random_uuid(), 'default', 'https://receiver.invalid/bench', ARRAY['twin.changed'], false, 'ADMIN') RETURNING id`,
+      text: `INSERT INTO "WebhookEndpoint" (id, "tenantId", url, "eventTypes", enabled, "disabledReason", "maxInFlight")
+             VALUES (gen_random_uuid(), 'default', $1, ARRAY['twin.changed'], false, 'ADMIN', 64) RETURNING id`,
+      params: [receiver.url],
+    });
+    await srv.call('query', {
+      text: `INSERT INTO "WebhookSecret" (id, "endpointId", sealed) VALUES (gen_random_uuid(), $1::uuid, $2)`,
+      params: [endpoint!.id, createSecretSealer(BENCH_SECRET_KEY).seal(endpoint!.id, generateSecret(randomBytes))],
     });
     const setEnabled = (enabled: boolean) =>
       srv.call('query', {
@@ -236,7 +313,8 @@ async function runMode(mode: ModeName): Promise<ModeResult> {
         console.log(`${mode} ${kind.padEnd(7)} endpoint: ${fmt(w.updatesPerSecond)} updates/s, ${w.changeRows} change rows, ${w.rowsWritten} outbox rows`);
       }
     }
-    const delivery = await measureDelivery(srv, endpoint!.id);
+    await setEnabled(true);
+    const delivery = await measureDelivery(srv, endpoint!.id, receiver);
     return { mode, windows, delivery };
   } finally {
     for (const cleanup of cleanups) await cleanup().catch((err: unknown) => console.error('cleanup failed:', err));
@@ -258,7 +336,7 @@ function summarize(r: ModeResult): string[] {
     `${ratio.toFixed(2)} ${ratio >= TARGET_RATIO ? '(≥ 0.8 ✓)' : '(< 0.8 ✗)'}`,
     String(rows),
     String(stray),
-    r.delivery ? fmt(r.delivery.delivered / r.delivery.seconds) : 'not measured (deliverer hook)',
+    r.delivery ? `${fmt(r.delivery.delivered / r.delivery.seconds)} (${r.delivery.delivered} in ${r.delivery.seconds.toFixed(1)} s, ${r.delivery.requests} requests)` : 'not measured',
   ];
 }
 
@@ -355,7 +433,7 @@ async function main(): Promise<void> {
   console.log(`\n${DEVICES} devices, QoS 1, closed loop, ${PAIRS} pair(s) of ${MEASURE_MS / 1000} s windows, commit ${commitId(ROOT)}\n`);
   console.log(table(header, rows));
   if (opts.record) {
-    const entry = `\n### bench:webhooks — ${new Date().toISOString()} — commit ${commitId(ROOT)}\n\n${DEVICES} devices, QoS 1, closed loop, ${PAIRS} pair(s) of ${MEASURE_MS / 1000} s windows (warm-up ${WARMUP_MS / 1000} s), without any enabled endpoint and with one endpoint subscribed to twin.changed (no filter).\n\n${markdownTable(header, rows)}\n`;
+    const entry = `\n### bench:webhooks — ${new Date().toISOString()} — commit ${commitId(ROOT)}\n\n${DEVICES} devices, QoS 1, closed loop, ${PAIRS} pair(s) of ${MEASURE_MS / 1000} s windows (warm-up ${WARMUP_MS / 1000} s), without any enabled endpoint and with one endpoint subscribed to twin.changed (no filter; the deliverer sends to a local receiver meanwhile). delivered/s: ${DRAIN_EVENTS} PENDING events over the devices, drained by the deliverer to the local receiver (endpoint maxInFlight 64).\n\n${markdownTable(header, rows)}\n`;
     fs.appendFileSync(path.join(BENCH_DIR, 'RESULTS.md'), entry);
     console.log('recorded in bench/RESULTS.md');
   }

@@ -327,7 +327,12 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
           metrics.inc(OUTBOX_METRICS.roundFailures);
           logger.error({ err: error, outboxId: row.id }, 'an outbox attempt failed unexpectedly');
         })
-        .finally(() => inFlight.delete(job));
+        .finally(() => {
+          inFlight.delete(job);
+          // A finished attempt frees its stream (the next event of the device is due now) and a slot:
+          // claim again at once rather than at the next poll, so a backlog drains at the receiver's pace.
+          wake();
+        });
       inFlight.add(job);
       return job;
     });
@@ -352,6 +357,13 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
 
   const job = periodic({ intervalMs: config.pollIntervalMs, firstDelayMs: 0, run: serialRound, onError: onRoundError });
 
+  /** An early round, coalesced: at most one is queued behind the running one. */
+  function wake(): void {
+    if (stopped || wakeQueued) return;
+    wakeQueued = true;
+    serialRound().catch(onRoundError);
+  }
+
   return {
     start: () => job.start(),
     async stop() {
@@ -361,11 +373,7 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
       await Promise.all([...inFlight]);
       await completions.drain();
     },
-    wake() {
-      if (stopped || wakeQueued) return;
-      wakeQueued = true;
-      serialRound().catch(onRoundError);
-    },
+    wake,
     async runOnce() {
       const { claimed, work } = await serialRound();
       await Promise.all(work);
