@@ -11,6 +11,7 @@ import type { CommandService } from './services/commands/index.ts';
 import type { TokenService } from './services/tokens.ts';
 import type { TelemetryReader } from './services/telemetry-queries.ts';
 import type { DeadLetterService } from './services/dead-letters/index.ts';
+import type { AlarmControl } from './services/rules/engine/control.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/graphql.ts). */
 export interface GraphQLContext {
@@ -28,6 +29,8 @@ export interface GraphQLContext {
   commands: CommandService;
   /** Device messages that failed deterministically: listed, replayed and discarded by admins. */
   deadLetters: DeadLetterService;
+  /** Acknowledge, clear and comment alarms (the rules engine's manual control). */
+  alarms: AlarmControl;
   /**
    * A new telemetry reader (pages, latest values, series). The schema makes one per request, so the
    * fields of one request that ask many devices for the same page or series share one statement.

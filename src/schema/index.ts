@@ -10,6 +10,7 @@ import './audit.ts';
 import './models.ts';
 import './commands.ts';
 import './dead-letters.ts';
+import './alarms.ts';
 
 builder.queryType({});
 builder.mutationType({});

@@ -26,6 +26,9 @@ export const AUDIT_ACTIONS = [
   'model.delete',
   'deadLetter.replay',
   'deadLetter.discard',
+  'alarm.acknowledge',
+  'alarm.clear',
+  'alarm.comment',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -4,6 +4,7 @@
  */
 import { isValidDeviceId } from '../../domain/ids.ts';
 import { verifySecret } from '../../security/secrets.ts';
+import type { DomainHooks } from '../hooks.ts';
 import type { AuthDecision, BrokerSyncRow, ConnectionState, DeviceServiceOptions } from './types.ts';
 
 export interface DeviceBrokerView {
@@ -19,8 +20,8 @@ export interface DeviceBrokerView {
   listForBrokerSync(after: string | null, limit: number): Promise<BrokerSyncRow[]>;
 }
 
-export function createDeviceBrokerView(options: Pick<DeviceServiceOptions, 'db' | 'bus'>): DeviceBrokerView {
-  const { db, bus } = options;
+export function createDeviceBrokerView(options: Pick<DeviceServiceOptions, 'db' | 'bus'> & { hooks?: Pick<DomainHooks, 'connectionStored'> }): DeviceBrokerView {
+  const { db, bus, hooks } = options;
 
   async function authenticate(deviceId: string, password: Buffer | undefined): Promise<AuthDecision> {
     if (!password || !isValidDeviceId(deviceId)) return false;
@@ -50,7 +51,9 @@ export function createDeviceBrokerView(options: Pick<DeviceServiceOptions, 'db' 
     );
     const row = rows[0];
     if (!row) return;
-    bus.publish('deviceConnection', { deviceUuid: row.id, deviceId, tenantId: row.tenantId, connected, at });
+    const event = { deviceUuid: row.id, deviceId, tenantId: row.tenantId, connected, at };
+    bus.publish('deviceConnection', event);
+    hooks?.connectionStored.emit({ at: Date.now(), changes: [event] });
   }
 
   function listForBrokerSync(after: string | null, limit: number): Promise<BrokerSyncRow[]> {
