@@ -100,19 +100,19 @@ describe(`alarms (${modeName})`, () => {
     expect(raised!.history).toEqual([expect.objectContaining({ from: null, to: 'ACTIVE', cause: 'conditionRaised', value: 35 })]);
 
     const first = await events.next();
-    expect(first.value?.data?.alarmChanged).toMatchObject({ deviceId: d.creds.deviceId, status: 'ACTIVE', from: null, cause: 'conditionRaised', severity: 'MAJOR' });
+    expect(first.data?.alarmChanged).toMatchObject({ deviceId: d.creds.deviceId, status: 'ACTIVE', from: null, cause: 'conditionRaised', severity: 'MAJOR' });
 
     await telemetry(d.client, d.creds.deviceId, [{ ts: T0 + 3000, values: { temp: 25 } }]);
     const [latched] = await waitForAlarms(d.creds.deviceId, (a) => a[0]?.status === 'LATCHED', 'LATCHED');
     expect(latched).toMatchObject({ clearedValue: 25, clearedAt: new Date(T0 + 3000).toISOString() });
-    expect((await events.next()).value?.data?.alarmChanged).toMatchObject({ status: 'LATCHED', from: 'ACTIVE', cause: 'conditionCleared' });
+    expect((await events.next()).data?.alarmChanged).toMatchObject({ status: 'LATCHED', from: 'ACTIVE', cause: 'conditionCleared' });
 
     // Raised again from LATCHED: the same alarm (one incident nobody has seen yet).
     await telemetry(d.client, d.creds.deviceId, [{ ts: T0 + 4000, values: { temp: 40 } }]);
     const again = await waitForAlarms(d.creds.deviceId, (a) => a[0]?.status === 'ACTIVE', 'ACTIVE again');
     expect(again).toHaveLength(1);
     expect(again[0]!.raisedValue).toBe(40);
-    await events.return?.();
+    events.unsubscribe();
     await ws.dispose();
   });
 

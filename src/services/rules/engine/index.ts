@@ -169,6 +169,22 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     if (deviceUuids.length === 0) return;
     const pairs = (await loadPairsForDevices(db.sql, definitions, { deviceUuids, sourceTypes, sourceKeys })).filter((row) => inputsOf(row).length > 0);
     if (pairs.length === 0) return;
+    try {
+      await judgeReadings(pairs, deviceUuids, sourceTypes, sourceKeys, inputsOf);
+    } catch (error) {
+      // The batch is stored whatever happens here; its rules are counted as failed on it.
+      for (const ruleId of new Set(pairs.map((p) => p.ruleId))) evaluationFailed(ruleId, error);
+    }
+  }
+
+  async function judgeReadings(
+    pairs: PairRow[],
+    deviceUuids: string[],
+    sourceTypes: string[],
+    sourceKeys: string[] | null,
+    inputsOf: (row: PairRow) => PairInput[],
+  ): Promise<void> {
+    void deviceUuids;
     await judge(db.sql, pairs, inputsOf, (lost) => loadPairsForDevices(db.sql, definitions, { deviceUuids: [...new Set(lost.map((l) => l.deviceUuid))], sourceTypes, sourceKeys }).then((rows) => {
       const wanted = new Set(lost.map((l) => pairKey(l.ruleId, l.deviceUuid)));
       return rows.filter((row) => wanted.has(pairKey(row.ruleId, row.deviceUuid)));

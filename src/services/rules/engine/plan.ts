@@ -43,12 +43,16 @@ export function stateOf(row: PairRow, now: number): AlarmState {
 export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions): PairPlan {
   const newId = options.newId ?? randomUUID;
   const plan = emptyPlan();
-  let state = stateOf(row, options.now);
+  // A pair judged for the first time starts watching at its first reading (recorded times never go
+  // before the state's start, so starting at the server's clock would restamp buffered readings).
+  const firstReading = inputs.find((i) => i.type === 'observe');
+  let state = stateOf(row, firstReading ? Math.min(firstReading.ts, options.now) : options.now);
   let dirty = row.state === null;
   let edges = (row.state?.recentEdges ?? []).filter((t) => typeof t === 'number');
   const loadedFlapping = row.alarm?.flapping ?? edges.length > options.flapMaxEdges;
   let flapping = loadedFlapping;
-  let latest = options.now;
+  // The newest time this plan judged by (readings' time, or the clock of a deadline or a user action).
+  let latest = Number.NEGATIVE_INFINITY;
 
   // The open alarm as it will be written (null: none), and every alarm row this plan touches.
   let current: AlarmWrite | null =
@@ -57,8 +61,9 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
       : null;
   const touched = new Map<string, AlarmWrite>();
 
-  function apply(records: AlarmRecord[], definition: RuleDefinition, version: number, comment: string | undefined): void {
+  function apply(records: AlarmRecord[], versionOf: (record: AlarmRecord) => { definition: RuleDefinition; version: number }, comment: string | undefined): void {
     for (const record of records) {
+      const { definition, version } = versionOf(record);
       const edge = record.cause === 'conditionRaised' || record.cause === 'conditionCleared';
       if (edge) {
         edges.push(record.at);
@@ -201,12 +206,18 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
     });
   }
 
-  function run(event: AlarmEvent, definition: RuleDefinition, version: number, comment?: string): { reason: AlarmRefusal; message: string } | undefined {
+  const currentVersion = { definition: row.definition, version: row.ruleVersion };
+  function run(
+    event: AlarmEvent,
+    definition: RuleDefinition,
+    versionOf: (record: AlarmRecord) => { definition: RuleDefinition; version: number },
+    comment?: string,
+  ): { reason: AlarmRefusal; message: string } | undefined {
     const result = transition(state, definition, event);
     if (!result.ok) return { reason: result.reason, message: result.message };
     if (result.changed) dirty = true;
     state = result.state;
-    apply(result.alarm, definition, version, comment);
+    apply(result.alarm, versionOf, comment);
     return undefined;
   }
 
@@ -215,7 +226,12 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
   if (row.state !== null && stateVersion < row.ruleVersion) {
     dirty = true;
     if (options.previous !== undefined) {
-      const refusal = run({ type: 'ruleChanged', now: options.now, rule: row.definition }, options.previous.definition, options.previous.version);
+      const old = options.previous;
+      // Deadlines due under the old version fire before the edit (stamped earlier); what the edit
+      // itself decides is stamped at the edit and belongs to the new version.
+      const refusal = run({ type: 'ruleChanged', now: options.now, rule: row.definition }, old.definition, (record) =>
+        record.at < options.now ? old : currentVersion,
+      );
       if (refusal !== undefined && !SKIPPED.has(refusal.reason)) return { ok: false, ...refusal };
     }
   }
@@ -229,18 +245,21 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
         break;
       case 'deadline':
         event = { type: 'deadline', now: input.now };
+        latest = Math.max(latest, input.now);
         break;
       case 'acknowledge':
       case 'clear':
         event = { type: input.type, now: input.now, actor: input.actor };
+        latest = Math.max(latest, input.now);
         break;
     }
-    const refusal = run(event, row.definition, row.ruleVersion, 'comment' in input ? input.comment : undefined);
+    const refusal = run(event, row.definition, () => currentVersion, 'comment' in input ? input.comment : undefined);
     if (refusal === undefined) continue;
     if (input.type === 'acknowledge' || input.type === 'clear' || !SKIPPED.has(refusal.reason)) return { ok: false, ...refusal };
   }
 
   // The flag ends once the edges in the window fall back to the limit (judged at the newest time seen).
+  if (latest === Number.NEGATIVE_INFINITY) latest = options.now;
   const before = edges.length;
   edges = edges.filter((t) => t > latest - options.flapWindowMs);
   if (edges.length !== before) dirty = true;

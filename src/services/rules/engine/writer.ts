@@ -72,8 +72,8 @@ WITH s AS (
     AS t(event_id, tenant_id, alarm_id, device_uuid, device_id, data, extra)
   WHERE alarm_id IN (SELECT id FROM done)
 ), w_ins AS (
-  INSERT INTO "Outbox" ("eventId", "tenantId", kind, "endpointId", "alarmId", "deviceKey", type, "occurredAt", data)
-  SELECT w.event_id, w.tenant_id, 'WEBHOOK', ep.id, w.alarm_id, w.device_uuid, 'alarm.changed', now(), w.data
+  INSERT INTO "Outbox" (id, "eventId", "tenantId", kind, "endpointId", "alarmId", "deviceKey", type, "occurredAt", data)
+  SELECT gen_random_uuid(), w.event_id, w.tenant_id, 'WEBHOOK', ep.id, w.alarm_id, w.device_uuid, 'alarm.changed', now(), w.data
     FROM w JOIN "Device" d ON d.id = w.device_uuid
     LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
     JOIN "WebhookEndpoint" ep ON ep.enabled AND ep."tenantId" = w.tenant_id AND (
@@ -89,8 +89,8 @@ WITH s AS (
     AS t(event_id, tenant_id, action_key, alarm_id, target, data)
   WHERE alarm_id IN (SELECT id FROM done)
 ), o_ins AS (
-  INSERT INTO "Outbox" ("eventId", "tenantId", kind, "actionKey", "alarmId", "deviceKey", type, "occurredAt", data)
-  SELECT o.event_id, o.tenant_id, 'ACTION', o.action_key, o.alarm_id, d.id, 'rule.action', now(), o.data
+  INSERT INTO "Outbox" (id, "eventId", "tenantId", kind, "actionKey", "alarmId", "deviceKey", type, "occurredAt", data)
+  SELECT gen_random_uuid(), o.event_id, o.tenant_id, 'ACTION', o.action_key, o.alarm_id, d.id, 'rule.action', now(), o.data
     FROM o LEFT JOIN "Device" d ON d."tenantId" = o.tenant_id AND d."deviceId" = o.target
   ON CONFLICT ("eventId", "actionKey") DO NOTHING
   RETURNING 1
