@@ -37,6 +37,7 @@ import { pairKey, writePlan } from './writer.ts';
 export const EVALUATION_ERRORS_METRIC = 'doppel_rule_evaluation_errors_total';
 export const ALARM_TRANSITIONS_METRIC = 'doppel_alarm_transitions_total';
 export const WRITE_CONFLICTS_METRIC = 'doppel_rule_state_conflicts_total';
+export const STATE_WRITES_METRIC = 'doppel_rule_state_writes_total';
 
 /** Attempts for pairs whose revision guard keeps losing before the batch gives them up (logged, counted). */
 const MAX_CONFLICT_RETRIES = 8;
@@ -77,6 +78,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   const definitions: DefinitionCache = createDefinitionCache();
   metrics.describe(EVALUATION_ERRORS_METRIC, 'Rule evaluations that failed, by rule id (the rule is skipped for that batch; ingestion is not affected).');
   metrics.describe(ALARM_TRANSITIONS_METRIC, 'Alarm transitions written, by cause.');
+  metrics.describe(STATE_WRITES_METRIC, 'Rule states (rule, device) written: windows started, moved or completed.');
   metrics.describe(WRITE_CONFLICTS_METRIC, 'Rule state writes that lost their revision guard to another writer and were judged again.');
 
   function evaluationFailed(ruleId: string, error: unknown): void {
@@ -126,6 +128,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       }
       if (planned.length === 0) return outcomes;
       const written = await writePlan(runner, plan);
+      metrics.inc(STATE_WRITES_METRIC, {}, written.won.size);
       publish(plan, written.won, written.alarms);
       const lost = planned.filter((row) => !written.won.has(pairKey(row.ruleId, row.deviceUuid)));
       if (lost.length === 0) return outcomes;
