@@ -43,7 +43,9 @@ builder.prismaObject('AlarmEvent', {
   fields: (t) => ({
     from: t.field({ type: AlarmStatusEnum, nullable: true, select: { fromStatus: true }, resolve: (e) => e.fromStatus as AlarmStatus | null }),
     to: t.field({ type: AlarmStatusEnum, select: { toStatus: true }, resolve: (e) => e.toStatus as AlarmStatus }),
-    cause: t.exposeString('cause', { description: 'conditionRaised, conditionCleared, acknowledge, clear, comment, or flapping (value: true when it started, false when it ended).' }),
+    cause: t.exposeString('cause', {
+      description: 'conditionRaised, conditionCleared, acknowledge, clear, comment, or flapping (value: true when it started, false when it ended).',
+    }),
     value: t.expose('value', { type: 'JSON', nullable: true, description: 'The reading behind the transition, if any.' }),
     actor: t.exposeString('actor', { nullable: true }),
     comment: t.exposeString('comment', { nullable: true }),
@@ -95,7 +97,9 @@ export const AlarmRef = builder.prismaNode('Alarm', {
     clearedValue: t.expose('clearedValue', { type: 'JSON', nullable: true }),
     acknowledgedAt: t.expose('acknowledgedAt', { type: 'DateTime', nullable: true }),
     acknowledgedBy: t.exposeString('acknowledgedBy', { nullable: true }),
-    flapping: t.exposeBoolean('flapping', { description: 'Raised and cleared more often than RULES_FLAP_MAX_EDGES in RULES_FLAP_WINDOW_MS: its actions are held back.' }),
+    flapping: t.exposeBoolean('flapping', {
+      description: 'Raised and cleared more often than RULES_FLAP_MAX_EDGES in RULES_FLAP_WINDOW_MS: its actions are held back.',
+    }),
     history: t.relation('events', { description: 'Every transition and comment, oldest first.', query: { orderBy: { id: 'asc' } } }),
     actions: t.prismaField({
       type: ['Outbox'],
@@ -141,7 +145,8 @@ builder.queryFields((t) => ({
       defaultSize: 50,
       maxSize: 500,
       totalCount: (_parent, args, ctx) => ctx.prisma.alarm.count({ where: alarmWhere(ctx.principal.tenantId, args.filter) }),
-      resolve: (query, _root, args, ctx) => ctx.prisma.alarm.findMany({ ...query, where: alarmWhere(ctx.principal.tenantId, args.filter), orderBy: { seq: 'desc' } }),
+      resolve: (query, _root, args, ctx) =>
+        ctx.prisma.alarm.findMany({ ...query, where: alarmWhere(ctx.principal.tenantId, args.filter), orderBy: { seq: 'desc' } }),
     },
     { name: 'AlarmConnection' },
     { name: 'AlarmEdge' },
@@ -151,7 +156,8 @@ builder.queryFields((t) => ({
     type: 'Alarm',
     nullable: true,
     args: { alarmId: t.arg.string({ required: true }) },
-    resolve: (query, _root, { alarmId }, ctx) => (isUuid(alarmId) ? ctx.prisma.alarm.findFirst({ ...query, where: { id: alarmId, tenantId: ctx.principal.tenantId } }) : null),
+    resolve: (query, _root, { alarmId }, ctx) =>
+      isUuid(alarmId) ? ctx.prisma.alarm.findFirst({ ...query, where: { id: alarmId, tenantId: ctx.principal.tenantId } }) : null,
   }),
 }));
 

@@ -80,11 +80,21 @@ suite('rule windows across a SIGKILL', () => {
 
     // The rule is stored while no process holds the data directory (the rules API is another service).
     const db = await openDatabase(loadConfig({ DOPPEL_DATA_DIR: dataDir, DATABASE_URL: '' }).database);
-    await insertRule(db.sql, { scope: { deviceIds: [deviceId] }, source: { type: 'telemetry', metric: 'temp' }, raise: { op: '>', value: 30, forMs: FOR_MS }, severity: 'MAJOR' });
+    await insertRule(db.sql, {
+      scope: { deviceIds: [deviceId] },
+      source: { type: 'telemetry', metric: 'temp' },
+      raise: { op: '>', value: 30, forMs: FOR_MS },
+      severity: 'MAJOR',
+    });
     await db.close();
 
     const second = await start();
-    const device = await mqtt.connectAsync(second.mqttUrl, { username: deviceId, password: registered.registerDevice.credentials.password, clientId: deviceId, reconnectPeriod: 0 });
+    const device = await mqtt.connectAsync(second.mqttUrl, {
+      username: deviceId,
+      password: registered.registerDevice.credentials.password,
+      clientId: deviceId,
+      reconnectPeriod: 0,
+    });
     const ts = Date.now();
     await device.publishAsync(`devices/${deviceId}/telemetry`, JSON.stringify({ ts, values: { temp: 35 } }), { qos: 1 });
     // The window is stored (pending until ts + FOR_MS) once the engine wrote the state; then the process dies.

@@ -81,7 +81,12 @@ const T0 = Date.now() - 60 * 60_000;
 describe(`alarms (${modeName})`, () => {
   it('raises exactly one alarm when a device crosses a threshold, even when the reading is replayed, and latches when it clears', async () => {
     const d = await device('thr');
-    await insertRule(t.database.sql, { scope: { deviceIds: [d.creds.deviceId] }, source: { type: 'telemetry', metric: 'temp' }, raise: { op: '>', value: 30 }, severity: 'MAJOR' });
+    await insertRule(t.database.sql, {
+      scope: { deviceIds: [d.creds.deviceId] },
+      source: { type: 'telemetry', metric: 'temp' },
+      raise: { op: '>', value: 30 },
+      severity: 'MAJOR',
+    });
     const ws = t.ws();
     const events = subscribe<{ alarmChanged: { deviceId: string; status: string; from: string | null; cause: string; severity: string } }>(
       ws,
@@ -90,12 +95,18 @@ describe(`alarms (${modeName})`, () => {
     );
     await t.waitForSubscriptions(1);
 
-    await telemetry(d.client, d.creds.deviceId, [{ ts: T0, values: { temp: 20 } }, { ts: T0 + 1000, values: { temp: 35 } }]);
+    await telemetry(d.client, d.creds.deviceId, [
+      { ts: T0, values: { temp: 20 } },
+      { ts: T0 + 1000, values: { temp: 35 } },
+    ]);
     // The same message again (a device re-sending after a lost PUBACK) and a later reading still above.
     await telemetry(d.client, d.creds.deviceId, [{ ts: T0 + 1000, values: { temp: 35 } }]);
     await telemetry(d.client, d.creds.deviceId, [{ ts: T0 + 2000, values: { temp: 36 } }]);
     const [raised] = await waitForAlarms(d.creds.deviceId, (a) => a.length === 1, 'the alarm');
-    const total = await t.gql<{ alarms: { totalCount: number } }, unknown>(`query A($d: String!) { alarms(filter: { deviceId: $d, open: true }) { totalCount } }`, { d: d.creds.deviceId });
+    const total = await t.gql<{ alarms: { totalCount: number } }, unknown>(
+      `query A($d: String!) { alarms(filter: { deviceId: $d, open: true }) { totalCount } }`,
+      { d: d.creds.deviceId },
+    );
     expect(total.data!.alarms.totalCount).toBe(1);
     expect(raised).toMatchObject({ status: 'ACTIVE', severity: 'MAJOR', raisedValue: 35, ruleVersion: 1, raisedAt: new Date(T0 + 1000).toISOString() });
     expect(raised!.history).toEqual([expect.objectContaining({ from: null, to: 'ACTIVE', cause: 'conditionRaised', value: 35 })]);
@@ -138,25 +149,42 @@ describe(`alarms (${modeName})`, () => {
       { ts: T0 + 7500, values: { temp: 10 } }, // held since +5000 for 2000 ms: cleared at +7000
     ]);
     const [alarm] = await waitForAlarms(d.creds.deviceId, (a) => a[0]?.status === 'LATCHED', 'LATCHED');
-    expect(alarm).toMatchObject({ raisedAt: new Date(T0 + 1600).toISOString(), raisedValue: 31, clearedAt: new Date(T0 + 7000).toISOString(), clearedValue: 10 });
+    expect(alarm).toMatchObject({
+      raisedAt: new Date(T0 + 1600).toISOString(),
+      raisedValue: 31,
+      clearedAt: new Date(T0 + 7000).toISOString(),
+      clearedValue: 10,
+    });
     expect(alarm!.history.map((h) => h.cause)).toEqual(['conditionRaised', 'conditionCleared']);
   });
 
   it('fires a "for" window from the database when no later reading comes, stamped at the deadline', async () => {
     const d = await device('timer');
-    await insertRule(t.database.sql, { scope: { tag: 'boiler' }, source: { type: 'telemetry', metric: 'temp' }, raise: { op: '>', value: 30, forMs: 300 }, severity: 'CRITICAL' });
+    await insertRule(t.database.sql, {
+      scope: { tag: 'boiler' },
+      source: { type: 'telemetry', metric: 'temp' },
+      raise: { op: '>', value: 30, forMs: 300 },
+      severity: 'CRITICAL',
+    });
     await t.database.sql.query(`UPDATE "Device" SET tags = ARRAY['boiler'] WHERE id = $1`, [d.uuid]);
     const ts = Date.now();
     await telemetry(d.client, d.creds.deviceId, [{ ts, values: { temp: 33 } }]);
     const [alarm] = await waitForAlarms(d.creds.deviceId, (a) => a.length === 1, 'the swept alarm');
     expect(alarm).toMatchObject({ status: 'ACTIVE', raisedAt: new Date(ts + 300).toISOString(), raisedValue: 33, severity: 'CRITICAL' });
-    const [state] = await t.database.sql.query<{ phase: string; deadlineAt: unknown }>(`SELECT phase, "deadlineAt" FROM "RuleState" WHERE "deviceId" = $1`, [d.uuid]);
+    const [state] = await t.database.sql.query<{ phase: string; deadlineAt: unknown }>(`SELECT phase, "deadlineAt" FROM "RuleState" WHERE "deviceId" = $1`, [
+      d.uuid,
+    ]);
     expect(state).toMatchObject({ phase: 'RAISED', deadlineAt: null });
   });
 
   it('raises a no-data alarm after the silence and clears it with the next reading', async () => {
     const d = await device('silent');
-    await insertRule(t.database.sql, { scope: { deviceIds: [d.creds.deviceId] }, source: { type: 'telemetry', metric: 'hb' }, raise: { op: 'noData', forMs: 300 }, severity: 'WARNING' });
+    await insertRule(t.database.sql, {
+      scope: { deviceIds: [d.creds.deviceId] },
+      source: { type: 'telemetry', metric: 'hb' },
+      raise: { op: 'noData', forMs: 300 },
+      severity: 'WARNING',
+    });
     const [alarm] = await waitForAlarms(d.creds.deviceId, (a) => a.length === 1, 'the no-data alarm');
     expect(alarm).toMatchObject({ status: 'ACTIVE', raisedValue: null });
     await telemetry(d.client, d.creds.deviceId, [{ ts: Date.now(), values: { hb: 1 } }]);
@@ -165,7 +193,12 @@ describe(`alarms (${modeName})`, () => {
 
   it('watches the connection and reported twin paths', async () => {
     const d = await device('conn');
-    await insertRule(t.database.sql, { scope: { deviceIds: [d.creds.deviceId] }, source: { type: 'connection' }, raise: { op: '==', value: false }, severity: 'MAJOR' });
+    await insertRule(t.database.sql, {
+      scope: { deviceIds: [d.creds.deviceId] },
+      source: { type: 'connection' },
+      raise: { op: '==', value: false },
+      severity: 'MAJOR',
+    });
     await insertRule(t.database.sql, {
       scope: { deviceIds: [d.creds.deviceId] },
       source: { type: 'reported', path: ['battery', 'level'] },
@@ -189,7 +222,12 @@ describe(`alarms (${modeName})`, () => {
 
   it('acknowledges, clears and comments through the API, audited, refusing what the lifecycle does not allow', async () => {
     const d = await device('life');
-    await insertRule(t.database.sql, { scope: { deviceIds: [d.creds.deviceId] }, source: { type: 'telemetry', metric: 'p' }, raise: { op: '>', value: 5 }, severity: 'INFO' });
+    await insertRule(t.database.sql, {
+      scope: { deviceIds: [d.creds.deviceId] },
+      source: { type: 'telemetry', metric: 'p' },
+      raise: { op: '>', value: 5 },
+      severity: 'INFO',
+    });
     await telemetry(d.client, d.creds.deviceId, [{ ts: T0, values: { p: 9 } }]);
     const [alarm] = await waitForAlarms(d.creds.deviceId, (a) => a.length === 1, 'the alarm');
     const input = { alarmId: alarm!.alarmId, comment: 'on it' };
@@ -198,9 +236,13 @@ describe(`alarms (${modeName})`, () => {
     const refused = await t.gql(ACK, { input }, viewer);
     expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
 
-    expect((await t.gql(ACK, { input })).data).toEqual({ acknowledgeAlarm: { __typename: 'Alarm', status: 'ACKNOWLEDGED', acknowledgedBy: expect.any(String) } });
+    expect((await t.gql(ACK, { input })).data).toEqual({
+      acknowledgeAlarm: { __typename: 'Alarm', status: 'ACKNOWLEDGED', acknowledgedBy: expect.any(String) },
+    });
     expect((await t.gql(ACK, { input })).data).toMatchObject({ acknowledgeAlarm: { __typename: 'IllegalAlarmState', code: 'ILLEGAL_ALARM_STATE' } });
-    expect((await t.gql(COMMENT, { input: { alarmId: alarm!.alarmId, text: 'valve replaced' } })).data).toEqual({ commentAlarm: { __typename: 'Alarm', status: 'ACKNOWLEDGED' } });
+    expect((await t.gql(COMMENT, { input: { alarmId: alarm!.alarmId, text: 'valve replaced' } })).data).toEqual({
+      commentAlarm: { __typename: 'Alarm', status: 'ACKNOWLEDGED' },
+    });
     expect((await t.gql(COMMENT, { input: { alarmId: alarm!.alarmId, text: ' ' } })).data).toMatchObject({ commentAlarm: { __typename: 'ValidationError' } });
     expect((await t.gql(CLEAR, { input: { alarmId: alarm!.alarmId } })).data).toMatchObject({ clearAlarm: { __typename: 'Alarm', status: 'CLEARED' } });
     expect((await t.gql(CLEAR, { input: { alarmId: alarm!.alarmId } })).data).toMatchObject({ clearAlarm: { __typename: 'IllegalAlarmState' } });
@@ -224,7 +266,12 @@ describe(`alarms (${modeName})`, () => {
 
   it('acknowledging a LATCHED alarm clears it', async () => {
     const d = await device('latch');
-    await insertRule(t.database.sql, { scope: { deviceIds: [d.creds.deviceId] }, source: { type: 'telemetry', metric: 'p' }, raise: { op: '>', value: 5 }, severity: 'INFO' });
+    await insertRule(t.database.sql, {
+      scope: { deviceIds: [d.creds.deviceId] },
+      source: { type: 'telemetry', metric: 'p' },
+      raise: { op: '>', value: 5 },
+      severity: 'INFO',
+    });
     await telemetry(d.client, d.creds.deviceId, [
       { ts: T0, values: { p: 9 } },
       { ts: T0 + 1, values: { p: 1 } },
@@ -262,7 +309,14 @@ describe(`alarms (${modeName})`, () => {
       [`${ruleId}:1:raise:2`, { type: 'sendCommand', deviceId: 'no-such-device', command: 'open', params: {} }],
     ]);
     expect(alarm!.actions[0]!.data).toMatchObject({ ruleId, ruleVersion: 1, alarmId: alarm!.alarmId, trigger: { deviceId: d.creds.deviceId, value: 12 } });
-    const rows = await t.database.sql.query<{ kind: string; endpointId: string | null; deviceKey: string | null; type: string; eventId: string; data: Record<string, unknown> }>(
+    const rows = await t.database.sql.query<{
+      kind: string;
+      endpointId: string | null;
+      deviceKey: string | null;
+      type: string;
+      eventId: string;
+      data: Record<string, unknown>;
+    }>(
       `SELECT kind, "endpointId"::text AS "endpointId", "deviceKey"::text AS "deviceKey", type, "eventId"::text AS "eventId", data FROM "Outbox" WHERE "alarmId" = $1 ORDER BY seq`,
       [alarm!.alarmId],
     );
@@ -270,7 +324,11 @@ describe(`alarms (${modeName})`, () => {
     const webhooks = rows.filter((r) => r.kind === 'WEBHOOK');
     expect(webhooks.map((r) => r.endpointId).sort()).toEqual([endpoint[0]!.id, named[0]!.id].sort());
     expect(new Set(rows.map((r) => r.eventId)).size).toBe(1);
-    expect(webhooks[0]).toMatchObject({ type: 'alarm.changed', deviceKey: d.uuid, data: { deviceId: d.creds.deviceId, alarmId: alarm!.alarmId, ruleId, to: 'ACTIVE', from: null, value: 12 } });
+    expect(webhooks[0]).toMatchObject({
+      type: 'alarm.changed',
+      deviceKey: d.uuid,
+      data: { deviceId: d.creds.deviceId, alarmId: alarm!.alarmId, ruleId, to: 'ACTIVE', from: null, value: 12 },
+    });
     await t.database.sql.query(`UPDATE "WebhookEndpoint" SET enabled = false WHERE id = ANY($1::uuid[])`, [[endpoint[0]!.id, named[0]!.id]]);
   });
 
@@ -290,9 +348,19 @@ describe(`alarms (${modeName})`, () => {
       [20, 0, 20, 0, 20, 0].map((v, i) => ({ ts: T0 + i * 1000, values: { v } })),
     );
     const [alarm] = await waitForAlarms(d.creds.deviceId, (a) => a[0]?.flapping === true && a[0].history.length >= 7, 'flapping');
-    expect(alarm!.history.map((h) => h.cause)).toEqual(['conditionRaised', 'conditionCleared', 'conditionRaised', 'conditionCleared', 'flapping', 'conditionRaised', 'conditionCleared']);
+    expect(alarm!.history.map((h) => h.cause)).toEqual([
+      'conditionRaised',
+      'conditionCleared',
+      'conditionRaised',
+      'conditionCleared',
+      'flapping',
+      'conditionRaised',
+      'conditionCleared',
+    ]);
     expect(alarm!.actions).toHaveLength(2); // the raises before flapping started
-    const notified = await t.database.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "AlarmEvent" WHERE "alarmId" = $1 AND cause = 'flapping'`, [alarm!.alarmId]);
+    const notified = await t.database.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "AlarmEvent" WHERE "alarmId" = $1 AND cause = 'flapping'`, [
+      alarm!.alarmId,
+    ]);
     expect(notified[0]!.n).toBe(1);
     // An hour later (the window), the edges have aged out: the next reading ends it.
     await telemetry(d.client, d.creds.deviceId, [{ ts: T0 + 3_700_000, values: { v: 0 } }]);
@@ -302,11 +370,21 @@ describe(`alarms (${modeName})`, () => {
 
   it('re-judges an open window when the rule is edited, never resetting it silently', async () => {
     const d = await device('edit');
-    const ruleId = await insertRule(t.database.sql, { scope: { deviceIds: [d.creds.deviceId] }, source: { type: 'telemetry', metric: 't' }, raise: { op: '>', value: 30, forMs: 3_600_000 }, severity: 'INFO' });
+    const ruleId = await insertRule(t.database.sql, {
+      scope: { deviceIds: [d.creds.deviceId] },
+      source: { type: 'telemetry', metric: 't' },
+      raise: { op: '>', value: 30, forMs: 3_600_000 },
+      severity: 'INFO',
+    });
     await telemetry(d.client, d.creds.deviceId, [{ ts: T0, values: { t: 25 } }]);
     await until(async () => (await t.database.sql.query(`SELECT 1 FROM "RuleState" WHERE "deviceId" = $1`, [d.uuid])).length === 1, 'the state');
     // The edit makes the last reading (25) hold: the sweeper re-judges the lagging state and raises.
-    await updateRule(t.database.sql, ruleId, { scope: { deviceIds: [d.creds.deviceId] }, source: { type: 'telemetry', metric: 't' }, raise: { op: '>', value: 20 }, severity: 'MAJOR' });
+    await updateRule(t.database.sql, ruleId, {
+      scope: { deviceIds: [d.creds.deviceId] },
+      source: { type: 'telemetry', metric: 't' },
+      raise: { op: '>', value: 20 },
+      severity: 'MAJOR',
+    });
     const [alarm] = await waitForAlarms(d.creds.deviceId, (a) => a.length === 1, 'the alarm after the edit');
     expect(alarm).toMatchObject({ status: 'ACTIVE', ruleVersion: 2, severity: 'MAJOR', raisedValue: 25 });
   });

@@ -107,7 +107,14 @@ async function insertOpenAlarm(deviceId: string, tenantId = 'default'): Promise<
     [
       deviceId,
       tenantId,
-      JSON.stringify({ scope: { deviceIds: [deviceId] }, source: { type: 'telemetry', metric: 'matrixMetric' }, raise: { op: '>', value: 1 }, severity: 'INFO', onRaise: [], onClear: [] }),
+      JSON.stringify({
+        scope: { deviceIds: [deviceId] },
+        source: { type: 'telemetry', metric: 'matrixMetric' },
+        raise: { op: '>', value: 1 },
+        severity: 'INFO',
+        onRaise: [],
+        onClear: [],
+      }),
     ],
   );
   return rows[0]!.id;

@@ -20,7 +20,9 @@ export interface DeviceBrokerView {
   listForBrokerSync(after: string | null, limit: number): Promise<BrokerSyncRow[]>;
 }
 
-export function createDeviceBrokerView(options: Pick<DeviceServiceOptions, 'db' | 'bus'> & { hooks?: Pick<DomainHooks, 'connectionStored'> }): DeviceBrokerView {
+export function createDeviceBrokerView(
+  options: Pick<DeviceServiceOptions, 'db' | 'bus'> & { hooks?: Pick<DomainHooks, 'connectionStored'> },
+): DeviceBrokerView {
   const { db, bus, hooks } = options;
 
   async function authenticate(deviceId: string, password: Buffer | undefined): Promise<AuthDecision> {

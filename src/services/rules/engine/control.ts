@@ -68,23 +68,34 @@ export function createAlarmControl(options: AlarmControlOptions): AlarmControl {
     const alarm = await find(actor, alarmId);
     if (!alarm) return failed(new NotFoundError('alarm', alarmId));
     if (alarm.status === 'CLEARED') return failed(new AlarmStateError(alarmId, alarm.status, 'the alarm is already cleared'));
-    const outcome = await engine.applyToPair(alarm.ruleId, alarm.deviceId, {
-      type: kind,
-      now: now(),
-      actor: actor.actor,
-      ...(comment != null ? { comment } : {}),
-    }, alarmId);
+    const outcome = await engine.applyToPair(
+      alarm.ruleId,
+      alarm.deviceId,
+      {
+        type: kind,
+        now: now(),
+        actor: actor.actor,
+        ...(comment != null ? { comment } : {}),
+      },
+      alarmId,
+    );
     if (outcome === null) return failed(new AlarmStateError(alarmId, alarm.status, 'the rule of this alarm is disabled or gone'));
     if (!outcome.ok) {
       const message = outcome.reason === 'DUPLICATE' ? 'the alarm is already acknowledged' : outcome.message;
       return failed(new AlarmStateError(alarmId, alarm.status, message));
     }
-    await audit.record({ ...actor, action: kind === 'acknowledge' ? 'alarm.acknowledge' : 'alarm.clear', target: `alarm:${alarmId}`, details: comment != null ? { comment } : {} });
+    await audit.record({
+      ...actor,
+      action: kind === 'acknowledge' ? 'alarm.acknowledge' : 'alarm.clear',
+      target: `alarm:${alarmId}`,
+      details: comment != null ? { comment } : {},
+    });
     return { ok: true, alarmId };
   }
 
   async function comment(actor: Actor, alarmId: string, text: string): Promise<AlarmControlResult> {
-    if (text.trim().length === 0) return failed(new ValidationError('invalid comment', [{ path: ['input', 'text'], code: 'REQUIRED', message: 'the comment is empty' }]));
+    if (text.trim().length === 0)
+      return failed(new ValidationError('invalid comment', [{ path: ['input', 'text'], code: 'REQUIRED', message: 'the comment is empty' }]));
     const invalid = checkComment(text, 'text');
     if (invalid) return failed(invalid);
     const alarm = await find(actor, alarmId);

@@ -100,7 +100,9 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     let pairs = initial;
     for (let attempt = 0; pairs.length > 0; attempt++) {
       const at = now();
-      const lagging = pairs.filter((p) => p.state !== null && p.state.ruleVersion < p.ruleVersion).map((p) => ({ ruleId: p.ruleId, version: p.state!.ruleVersion }));
+      const lagging = pairs
+        .filter((p) => p.state !== null && p.state.ruleVersion < p.ruleVersion)
+        .map((p) => ({ ruleId: p.ruleId, version: p.state!.ruleVersion }));
       const previous = await loadVersions(runner, definitions, lagging);
       const plan: WritePlan = emptyPlan();
       const planned: PairRow[] = [];
@@ -172,26 +174,17 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     if (deviceUuids.length === 0) return;
     const pairs = (await loadPairsForDevices(db.sql, definitions, { deviceUuids, sourceTypes, sourceKeys })).filter((row) => inputsOf(row).length > 0);
     if (pairs.length === 0) return;
+    const reload = async (lost: PairRow[]): Promise<PairRow[]> => {
+      const wanted = new Set(lost.map((l) => pairKey(l.ruleId, l.deviceUuid)));
+      const rows = await loadPairsForDevices(db.sql, definitions, { deviceUuids: [...new Set(lost.map((l) => l.deviceUuid))], sourceTypes, sourceKeys });
+      return rows.filter((row) => wanted.has(pairKey(row.ruleId, row.deviceUuid)));
+    };
     try {
-      await judgeReadings(pairs, deviceUuids, sourceTypes, sourceKeys, inputsOf);
+      await judge(db.sql, pairs, inputsOf, reload);
     } catch (error) {
       // The batch is stored whatever happens here; its rules are counted as failed on it.
       for (const ruleId of new Set(pairs.map((p) => p.ruleId))) evaluationFailed(ruleId, error);
     }
-  }
-
-  async function judgeReadings(
-    pairs: PairRow[],
-    deviceUuids: string[],
-    sourceTypes: string[],
-    sourceKeys: string[] | null,
-    inputsOf: (row: PairRow) => PairInput[],
-  ): Promise<void> {
-    void deviceUuids;
-    await judge(db.sql, pairs, inputsOf, (lost) => loadPairsForDevices(db.sql, definitions, { deviceUuids: [...new Set(lost.map((l) => l.deviceUuid))], sourceTypes, sourceKeys }).then((rows) => {
-      const wanted = new Set(lost.map((l) => pairKey(l.ruleId, l.deviceUuid)));
-      return rows.filter((row) => wanted.has(pairKey(row.ruleId, row.deviceUuid)));
-    }));
   }
 
   async function onTelemetryStored(batch: TelemetryStored): Promise<void> {
@@ -199,7 +192,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     const metricsSeen = new Set<string>();
     for (const device of batch.devices) {
       let byMetric = readings.get(device.deviceUuid);
-      if (!byMetric) readings.set(device.deviceUuid, (byMetric = new Map()));
+      if (!byMetric) readings.set(device.deviceUuid, (byMetric = new Map<string, Array<{ ts: number; value: Reading }>>()));
       for (const point of device.points) {
         metricsSeen.add(point.metric);
         let list = byMetric.get(point.metric);
@@ -300,7 +293,12 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     if (expectedAlarmId !== undefined && pairs[0]!.state?.alarmId !== expectedAlarmId) {
       return { ok: false, reason: 'NO_ALARM', message: 'the alarm is not the open alarm of its rule on this device' };
     }
-    const outcomes = await judge(db.sql, pairs, () => [input], (lost) => loadPairs(db.sql, definitions, lost));
+    const outcomes = await judge(
+      db.sql,
+      pairs,
+      () => [input],
+      (lost) => loadPairs(db.sql, definitions, lost),
+    );
     return outcomes.get(key) ?? null;
   }
 

@@ -160,7 +160,12 @@ export async function loadPairsForDevices(
 }
 
 /** These (rule, device) pairs, if the rule is enabled and the state exists (the sweeper's and control's load). */
-export async function loadPairs(sql: SqlRunner, definitions: DefinitionCache, pairs: Array<{ ruleId: string; deviceUuid: string }>, lock = false): Promise<PairRow[]> {
+export async function loadPairs(
+  sql: SqlRunner,
+  definitions: DefinitionCache,
+  pairs: Array<{ ruleId: string; deviceUuid: string }>,
+  lock = false,
+): Promise<PairRow[]> {
   if (pairs.length === 0) return [];
   const rows = await sql.query<RawPair>(
     `${SELECT_PAIRS}
@@ -172,7 +177,11 @@ export async function loadPairs(sql: SqlRunner, definitions: DefinitionCache, pa
 }
 
 /** The definitions of older rule versions (for states that lag their rule), one query. */
-export async function loadVersions(sql: SqlRunner, definitions: DefinitionCache, wanted: Array<{ ruleId: string; version: number }>): Promise<Map<string, RuleDefinition>> {
+export async function loadVersions(
+  sql: SqlRunner,
+  definitions: DefinitionCache,
+  wanted: Array<{ ruleId: string; version: number }>,
+): Promise<Map<string, RuleDefinition>> {
   const found = new Map<string, RuleDefinition>();
   if (wanted.length === 0) return found;
   const rows = await sql.query<{ ruleId: string; version: number; definition: unknown }>(

@@ -5,7 +5,15 @@
  * and the flapping bookkeeping (docs/rules.md "Flapping"). No I/O; ids and the clock come in.
  */
 import { randomUUID } from 'node:crypto';
-import { initialState, transition, type AlarmEvent, type AlarmRecord, type AlarmRefusal, type AlarmState, type OpenAlarmStatus } from '../../../domain/rules/alarm-state.ts';
+import {
+  initialState,
+  transition,
+  type AlarmEvent,
+  type AlarmRecord,
+  type AlarmRefusal,
+  type AlarmState,
+  type OpenAlarmStatus,
+} from '../../../domain/rules/alarm-state.ts';
 import { expandTemplates, type RuleDefinition } from '../../../domain/rules/rule.ts';
 import type { JsonValue } from '../../../domain/twin.ts';
 import { emptyPlan, type AlarmWrite, type PairInput, type PairRow, type WritePlan } from './types.ts';
@@ -34,8 +42,18 @@ const SKIPPED: ReadonlySet<AlarmRefusal> = new Set(['STALE', 'DUPLICATE', 'NOT_D
 export function stateOf(row: PairRow, now: number): AlarmState {
   const s = row.state;
   if (s === null) return initialState(row.definition, now);
-  const alarm = row.alarm !== null && s.alarmId === row.alarm.id && row.alarm.status !== 'CLEARED' ? { status: row.alarm.status as OpenAlarmStatus, raisedAt: row.alarm.raisedAt } : null;
-  const state: AlarmState = { phase: s.phase as AlarmState['phase'], pendingSince: s.pendingSince, deadlineAt: s.deadlineAt, lastTs: s.lastTs, asOf: s.asOf, alarm };
+  const alarm =
+    row.alarm !== null && s.alarmId === row.alarm.id && row.alarm.status !== 'CLEARED'
+      ? { status: row.alarm.status as OpenAlarmStatus, raisedAt: row.alarm.raisedAt }
+      : null;
+  const state: AlarmState = {
+    phase: s.phase as AlarmState['phase'],
+    pendingSince: s.pendingSince,
+    deadlineAt: s.deadlineAt,
+    lastTs: s.lastTs,
+    asOf: s.asOf,
+    alarm,
+  };
   if (s.lastValue !== undefined) state.lastValue = s.lastValue;
   return state;
 }
@@ -61,7 +79,11 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
       : null;
   const touched = new Map<string, AlarmWrite>();
 
-  function apply(records: AlarmRecord[], versionOf: (record: AlarmRecord) => { definition: RuleDefinition; version: number }, comment: string | undefined): void {
+  function apply(
+    records: AlarmRecord[],
+    versionOf: (record: AlarmRecord) => { definition: RuleDefinition; version: number },
+    comment: string | undefined,
+  ): void {
     for (const record of records) {
       const { definition, version } = versionOf(record);
       const edge = record.cause === 'conditionRaised' || record.cause === 'conditionCleared';
