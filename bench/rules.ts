@@ -78,7 +78,15 @@ async function run(rules: number): Promise<RunResult> {
   const srv = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT) });
   try {
     const started = await srv.call<ServerStarted>('start', {
-      env: { PORT: '0', HOST: '127.0.0.1', MQTT_PORT: '0', MQTT_HOST: '127.0.0.1', DATABASE_URL: 'memory://', LOG_LEVEL: 'silent', DOPPEL_BOOTSTRAP_TOKEN: 'false' },
+      env: {
+        PORT: '0',
+        HOST: '127.0.0.1',
+        MQTT_PORT: '0',
+        MQTT_HOST: '127.0.0.1',
+        DATABASE_URL: 'memory://',
+        LOG_LEVEL: 'silent',
+        DOPPEL_BOOTSTRAP_TOKEN: 'false',
+      },
     });
     const httpUrl = `${started.url}/graphql`;
     const ids = Array.from({ length: DEVICES }, (_, i) => `rb-${String(i).padStart(5, '0')}`);
@@ -87,7 +95,13 @@ async function run(rules: number): Promise<RunResult> {
     await Promise.all(gens.map((g) => g.child.call('connect', { mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`, devices: g.share }, 300_000)));
 
     const latencies: number[] = [];
-    const ws = createClient({ url: httpUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams: { authorization: `Bearer ${started.token}` } });
+    const ws = createClient({
+      url: httpUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      lazy: false,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${started.token}` },
+    });
     ws.subscribe<{ alarmChanged: { cause: string; at: string } }>(
       { query: 'subscription { alarmChanged { cause at } }' },
       {
@@ -127,7 +141,7 @@ async function run(rules: number): Promise<RunResult> {
     );
     const storedAtEnd = await stored();
     const seconds = (performance.now() - t0) / 1000;
-    if (rules > 0) for (let deadline = Date.now() + 30_000; latencies.length < DEVICES && Date.now() < deadline; ) await sleep(100);
+    if (rules > 0) for (let deadline = Date.now() + 30_000; latencies.length < DEVICES && Date.now() < deadline;) await sleep(100);
     await ws.dispose();
     for (const g of gens) await g.child.call('close', undefined, 30_000).catch(() => g.child.kill());
     // Points stored per second while the step and its drain ran (3 values per message).
@@ -156,7 +170,16 @@ async function main(): Promise<void> {
   ];
   for (const line of lines) console.log(line);
   if (opts.record) {
-    const entry = ['', `## bench:rules — ${new Date().toISOString()} (commit ${commitId(ROOT)})`, '', '```', `command: npm run bench:rules -- ${process.argv.slice(2).join(' ')}`.trimEnd(), ...lines, '```', ''];
+    const entry = [
+      '',
+      `## bench:rules — ${new Date().toISOString()} (commit ${commitId(ROOT)})`,
+      '',
+      '```',
+      `command: npm run bench:rules -- ${process.argv.slice(2).join(' ')}`.trimEnd(),
+      ...lines,
+      '```',
+      '',
+    ];
     fs.appendFileSync(path.join(import.meta.dirname, 'RESULTS.md'), entry.join('\n'));
   }
 }
