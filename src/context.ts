@@ -14,6 +14,7 @@ import type { DeadLetterService } from './services/dead-letters/index.ts';
 import type { RuleService } from './services/rules/index.ts';
 import type { RuleBacktest } from './services/rules/backtest.ts';
 import type { WebhookService } from './services/webhooks/index.ts';
+import type { AlarmControl } from './services/rules/engine/control.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/graphql.ts). */
 export interface GraphQLContext {
@@ -37,6 +38,8 @@ export interface GraphQLContext {
   ruleBacktest: RuleBacktest;
   /** Webhook endpoints of the tenant: created, rotated, inspected and redelivered by admins. */
   webhooks: WebhookService;
+  /** Acknowledge, clear and comment alarms (the rules engine's manual control). */
+  alarms: AlarmControl;
   /**
    * A new telemetry reader (pages, latest values, series). The schema makes one per request, so the
    * fields of one request that ask many devices for the same page or series share one statement.

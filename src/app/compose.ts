@@ -44,6 +44,8 @@ import type { DeviceSessions } from '../services/ports.ts';
 import { createLastSeenTracker } from '../services/presence.ts';
 import { createTelemetryRetention } from '../services/retention.ts';
 import { createRollupSettler } from '../services/rollups.ts';
+import { createAlarmControl } from '../services/rules/engine/control.ts';
+import { createRulesEngine } from '../services/rules/engine/index.ts';
 import { createStoreRecovery } from '../services/store-retry.ts';
 import { createTelemetryService } from '../services/telemetry/index.ts';
 import { createTelemetryReader } from '../services/telemetry-queries.ts';
@@ -114,7 +116,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     recovery: storeRecovery,
   });
   // What the broker asks of the registry: who may connect, who is connected, the list to mirror.
-  const deviceAccess = createDeviceBrokerView({ db: database, bus, metrics });
+  const deviceAccess = createDeviceBrokerView({ db: database, bus, metrics, hooks });
   const dynsec = config.dynsec
     ? createDynsecFromConfig(config, config.dynsec, (after, limit) => deviceAccess.listForBrokerSync(after, limit), logger, metrics)
     : undefined;
@@ -174,6 +176,14 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
       : {}),
   });
 
+  // Rules: evaluated where data is stored (the stored hooks), timers swept from the database.
+  const rulesEngine = createRulesEngine({ db: database, bus, logger: child('rules'), metrics, config: config.rules });
+  const alarms = createAlarmControl({ prisma, engine: rulesEngine, bus, audit });
+  // Subscribed for the app's life: batches stored while shutting down ('mqtt' drains the hooks) are still judged.
+  hooks.telemetryStored.subscribe((batch) => rulesEngine.onTelemetryStored(batch));
+  hooks.twinsStored.subscribe((batch) => rulesEngine.onTwinsStored(batch));
+  hooks.connectionStored.subscribe((batch) => rulesEngine.onConnectionStored(batch));
+
   // The HTTP edge.
   const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
   // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
@@ -209,6 +219,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     telemetryReader,
     rules,
     ruleBacktest,
+    alarms,
   };
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
@@ -275,6 +286,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
       async stop() {
         await transport.stop();
         await Promise.all([twins.drain(), telemetry.drain()]);
+        // Rules evaluate what was just stored; connection changes too.
+        await Promise.all([hooks.telemetryStored.drain(), hooks.twinsStored.drain(), hooks.connectionStored.drain()]);
         await lastSeen.stop();
         storeRecovery.stop();
       },
@@ -283,6 +296,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     { name: 'command-sweeper', start: () => commands.start(), stop: () => commands.stop() },
     ...(outbox ? [{ name: 'outbox', start: () => outbox.start(), stop: () => outbox.stop() }] : []),
     ...(outboxRetention ? [{ name: 'outbox-retention', start: () => outboxRetention.start(), stop: () => outboxRetention.stop() }] : []),
+    // The rule sweeper fires window deadlines from the database.
+    { name: 'rules', start: () => rulesEngine.start(), stop: () => rulesEngine.stop() },
     { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
     { name: 'rollups', start: () => rollups.start(), stop: () => rollups.stop() },
     { name: 'dead-letter-retention', start: () => deadLetters.retention.start(), stop: () => deadLetters.retention.stop() },

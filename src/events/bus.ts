@@ -68,6 +68,23 @@ export interface FleetProgressEvent {
   at: number;
 }
 
+/** An alarm changed (committed before this is published): a transition, or its flapping flag. */
+export interface AlarmChangedEvent {
+  tenantId: string;
+  alarmId: string;
+  ruleId: string;
+  deviceUuid: string;
+  deviceId: string;
+  status: string;
+  /** null when the alarm was just opened. */
+  from: string | null;
+  severity: string;
+  /** conditionRaised, conditionCleared, acknowledge, clear, flapping. */
+  cause: string;
+  /** Epoch ms of the transition. */
+  at: number;
+}
+
 export interface DoppelEvents {
   twinChanged: TwinChangedEvent;
   tokenRevoked: TokenRevokedEvent;
@@ -75,6 +92,7 @@ export interface DoppelEvents {
   fleetProgress: FleetProgressEvent;
   deviceConnection: DeviceConnectionEvent;
   telemetry: TelemetryEvent;
+  alarmChanged: AlarmChangedEvent;
 }
 
 export type EventType = keyof DoppelEvents;

@@ -27,10 +27,15 @@ export const FANOUT_METRIC = 'doppel_event_fanout_total';
  * being dropped as malformed by every peer.
  */
 const EVENT_TYPES: ReadonlySet<string> = new Set(
-  Object.keys({ twinChanged: true, tokenRevoked: true, commandUpdated: true, fleetProgress: true, deviceConnection: true, telemetry: true } satisfies Record<
-    EventType,
-    true
-  >),
+  Object.keys({
+    twinChanged: true,
+    tokenRevoked: true,
+    commandUpdated: true,
+    fleetProgress: true,
+    deviceConnection: true,
+    telemetry: true,
+    alarmChanged: true,
+  } satisfies Record<EventType, true>),
 );
 
 export interface RedisFanoutOptions {

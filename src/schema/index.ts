@@ -12,6 +12,7 @@ import './commands.ts';
 import './dead-letters.ts';
 import './rules.ts';
 import './webhooks.ts';
+import './alarms.ts';
 
 builder.queryType({});
 builder.mutationType({});

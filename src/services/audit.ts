@@ -41,6 +41,9 @@ export const AUDIT_ACTIONS = [
   'webhook.redeliverFailed',
   'webhook.test',
   'endpoint.disabled',
+  'alarm.acknowledge',
+  'alarm.clear',
+  'alarm.comment',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -13,7 +13,7 @@
  */
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { TelemetryEvent, TwinChangedEvent } from '../events/bus.ts';
+import type { DeviceConnectionEvent, TelemetryEvent, TwinChangedEvent } from '../events/bus.ts';
 
 export type HookListener<E> = (event: E) => void | Promise<void>;
 
@@ -92,12 +92,20 @@ export interface TwinsStored {
   changes: TwinChangedEvent[];
 }
 
+/** A device's stored connection state changed (src/services/devices/broker.ts setConnection). */
+export interface ConnectionStored {
+  /** When the change was committed, epoch ms. */
+  at: number;
+  changes: DeviceConnectionEvent[];
+}
+
 /** The hooks of the storing services, created once by the app and handed to producers and consumers. */
 export interface DomainHooks {
   telemetryStored: StoredHookEmitter<TelemetryStored>;
   /** Emitted once per committed batch with seq-bearing messages, after its messages were answered. */
   telemetryReceipts: StoredHookEmitter<TelemetryReceipts>;
   twinsStored: StoredHookEmitter<TwinsStored>;
+  connectionStored: StoredHookEmitter<ConnectionStored>;
 }
 
 export function createDomainHooks(options: { logger: Logger; metrics: Metrics }): DomainHooks {
@@ -106,5 +114,6 @@ export function createDomainHooks(options: { logger: Logger; metrics: Metrics })
     telemetryStored: createStoredHook('telemetryStored', options),
     telemetryReceipts: createStoredHook('telemetryReceipts', options),
     twinsStored: createStoredHook('twinsStored', options),
+    connectionStored: createStoredHook('connectionStored', options),
   };
 }

@@ -35,6 +35,8 @@ interface Fixture {
   fleetCommandId: string;
   /** A dead letter of `deviceId` (default tenant). */
   deadLetterId: string;
+  /** An open (ACTIVE) alarm of `deviceId` (default tenant). */
+  alarmId: string;
   /** A rule of the default tenant. */
   ruleId: string;
   /** A webhook endpoint of the default tenant, and the evt_ id of a FAILED event of it. */
@@ -96,6 +98,34 @@ async function insertDeadLetter(deviceId: string): Promise<string> {
   );
   return rows[0]!.id;
 }
+
+/** An ACTIVE alarm of a device, with its rule and state, stored as the rules engine stores them. */
+async function insertOpenAlarm(deviceId: string, tenantId = 'default'): Promise<string> {
+  const rows = await t.database.sql.query<{ id: string }>(
+    `WITH d AS (SELECT id FROM "Device" WHERE "deviceId" = $1),
+          r AS (INSERT INTO "Rule" (id, "tenantId", name, definition, "sourceType", "sourceKey")
+                VALUES (gen_random_uuid(), $2, 'matrix-' || gen_random_uuid(), $3::jsonb, 'telemetry', 'matrixMetric') RETURNING id),
+          a AS (INSERT INTO "Alarm" (id, "tenantId", "ruleId", "ruleVersion", "deviceId", status, severity, "raisedAt")
+                SELECT gen_random_uuid(), $2, r.id, 1, d.id, 'ACTIVE', 'INFO', now() FROM r, d RETURNING id, "ruleId", "deviceId"),
+          s AS (INSERT INTO "RuleState" ("ruleId", "deviceId", "ruleVersion", phase, "asOf", "alarmId") SELECT "ruleId", "deviceId", 1, 'RAISED', now(), id FROM a)
+     SELECT id::text AS id FROM a`,
+    [
+      deviceId,
+      tenantId,
+      JSON.stringify({
+        scope: { deviceIds: [deviceId] },
+        source: { type: 'telemetry', metric: 'matrixMetric' },
+        raise: { op: '>', value: 1 },
+        severity: 'INFO',
+        onRaise: [],
+        onClear: [],
+      }),
+    ],
+  );
+  return rows[0]!.id;
+}
+
+const alarmStatus = async (id: string) => (await t.database.sql.query<{ status: string }>(`SELECT status FROM "Alarm" WHERE id = $1::uuid`, [id]))[0]?.status;
 
 const deadLetterRow = (id: string) => t.database.sql.query<{ replayCount: number }>(`SELECT "replayCount" FROM "DeadLetter" WHERE id = $1::uuid`, [id]);
 
@@ -553,6 +583,55 @@ const OPERATIONS: Operation[] = [
       await expectWebhookUntouched(x);
     },
   },
+  {
+    root: 'Query',
+    field: 'alarms',
+    role: 'viewer',
+    document: `{ alarms(first: 50) { totalCount edges { node { alarmId device { deviceId } } } } }`,
+    variables: () => ({}),
+    otherTenant: (r, x) => {
+      const page = (r.data as { alarms: { edges: Array<{ node: { alarmId: string; device: { deviceId: string } } }> } }).alarms;
+      expect(page.edges.every((e) => e.node.device.deviceId === x.otherDeviceId)).toBe(true);
+    },
+  },
+  {
+    root: 'Query',
+    field: 'alarm',
+    role: 'viewer',
+    document: `query Q($a: String!) { alarm(alarmId: $a) { alarmId status } }`,
+    variables: (x) => ({ a: x.alarmId }),
+    otherTenant: (r) => expect(r.data).toEqual({ alarm: null }),
+  },
+  {
+    root: 'Mutation',
+    field: 'acknowledgeAlarm',
+    role: 'operator',
+    document: `mutation M($a: String!) { acknowledgeAlarm(input: {alarmId: $a}) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ a: x.alarmId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ acknowledgeAlarm: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect(await alarmStatus(x.alarmId)).toBe('ACTIVE');
+    },
+  },
+  {
+    root: 'Mutation',
+    field: 'clearAlarm',
+    role: 'operator',
+    document: `mutation M($a: String!) { clearAlarm(input: {alarmId: $a}) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ a: x.alarmId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ clearAlarm: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect(await alarmStatus(x.alarmId)).toBe('ACTIVE');
+    },
+  },
+  {
+    root: 'Mutation',
+    field: 'commentAlarm',
+    role: 'operator',
+    document: `mutation M($a: String!) { commentAlarm(input: {alarmId: $a, text: "matrix"}) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ a: x.alarmId }),
+    otherTenant: (r) => expect(r.data).toEqual({ commentAlarm: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
 ];
 
 const SUBSCRIPTIONS: SubscriptionOperation[] = [
@@ -600,6 +679,20 @@ const SUBSCRIPTIONS: SubscriptionOperation[] = [
       expect(r.data).toEqual({ sendCommand: { __typename: 'Command' } });
     },
   },
+  {
+    field: 'alarmChanged',
+    role: 'viewer',
+    document: `subscription { alarmChanged { deviceId } }`,
+    trigger: async (tenant, x) => {
+      const alarmId = tenant === 'A' ? x.alarmId : await insertOpenAlarm(x.otherDeviceId, OTHER);
+      const r = await t.gql(
+        `mutation M($a: String!) { commentAlarm(input: {alarmId: $a, text: "probe"}) { __typename } }`,
+        { a: alarmId },
+        tenant === 'A' ? x.adminA : x.adminB,
+      );
+      expect(r.data).toEqual({ commentAlarm: { __typename: 'Alarm' } });
+    },
+  },
 ];
 
 async function connected(tenant: 'A' | 'B') {
@@ -643,6 +736,7 @@ beforeAll(async () => {
   const r = await t.gql(`mutation M($id: ID!) { revokeApiToken(id: $id) { __typename } }`, { id: created.apiToken.id });
   expect(r.data).toEqual({ revokeApiToken: { __typename: 'RevokedApiToken' } });
   const deadLetterId = await insertDeadLetter(deviceId);
+  const alarmId = await insertOpenAlarm(deviceId);
   const ruleId = await createRule(t.token);
   const webhookEndpointId = await createWebhookEndpoint();
   const webhookEventId = await insertFailedWebhookEvent(webhookEndpointId);
@@ -657,6 +751,7 @@ beforeAll(async () => {
     commandId,
     fleetCommandId,
     deadLetterId,
+    alarmId,
     ruleId,
     webhookEndpointId,
     webhookEventId,
@@ -843,6 +938,10 @@ async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
     case 'deleteRule':
     case 'updateRule':
       return { ...op.variables(f), id: await createRule(t.token) };
+    case 'acknowledgeAlarm':
+    case 'clearAlarm':
+    case 'commentAlarm':
+      return { a: await insertOpenAlarm(f.deviceId) };
     case 'replayDeadLetter':
     case 'discardDeadLetter':
       return { id: await insertDeadLetter(f.deviceId) };

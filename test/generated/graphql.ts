@@ -187,6 +187,7 @@ export type NodeLookupQueryVariables = Exact<{
 
 
 export type NodeLookupQuery = { node:
+    | { __typename: 'Alarm', id: string }
     | { __typename: 'Command', id: string }
     | { __typename: 'Device', deviceId: string, id: string }
     | { __typename: 'DeviceModel', id: string }

@@ -4,6 +4,7 @@
  */
 import { isValidDeviceId } from '../../domain/ids.ts';
 import { verifySecret } from '../../security/secrets.ts';
+import type { DomainHooks } from '../hooks.ts';
 import { DEVICE_FACTS_SQL, eventsWrittenCounter, eventsWrittenSql, eventTypeSql, webhookFanoutCte } from '../outbox/fanout.ts';
 import type { AuthDecision, BrokerSyncRow, ConnectionState, DeviceServiceOptions } from './types.ts';
 
@@ -48,8 +49,10 @@ const SET_CONNECTION_SQL = `WITH previous AS (
        )}
        SELECT id, "tenantId", ${eventsWrittenSql('connection_events')} AS events FROM updated`;
 
-export function createDeviceBrokerView(options: Pick<DeviceServiceOptions, 'db' | 'bus' | 'metrics'>): DeviceBrokerView {
-  const { db, bus } = options;
+export function createDeviceBrokerView(
+  options: Pick<DeviceServiceOptions, 'db' | 'bus' | 'metrics'> & { hooks?: Pick<DomainHooks, 'connectionStored'> },
+): DeviceBrokerView {
+  const { db, bus, hooks } = options;
   const countEvents = eventsWrittenCounter(options.metrics);
 
   async function authenticate(deviceId: string, password: Buffer | undefined): Promise<AuthDecision> {
@@ -82,7 +85,9 @@ export function createDeviceBrokerView(options: Pick<DeviceServiceOptions, 'db' 
     const row = rows[0];
     if (!row) return;
     countEvents(connected ? 'device.connected' : 'device.disconnected', Number(row.events));
-    bus.publish('deviceConnection', { deviceUuid: row.id, deviceId, tenantId: row.tenantId, connected, at });
+    const event = { deviceUuid: row.id, deviceId, tenantId: row.tenantId, connected, at };
+    bus.publish('deviceConnection', event);
+    hooks?.connectionStored.emit({ at: Date.now(), changes: [event] });
   }
 
   function listForBrokerSync(after: string | null, limit: number): Promise<BrokerSyncRow[]> {

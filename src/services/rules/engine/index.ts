@@ -1,0 +1,340 @@
+/**
+ * The rules engine (docs/rules.md "Windows and alarms"): evaluates the enabled rules where data is
+ * stored, keeps every window's timers in the database, and writes alarms, their history and their
+ * outbox rows in one statement per batch (./writer.ts).
+ *
+ * - Readings: `telemetryStored`, `twinsStored` and `connectionStored` hooks (src/services/hooks.ts),
+ *   once per stored batch on the storing instance. One query loads the pairs (rule, device) the batch
+ *   concerns (./load.ts), the pure machine judges them (./plan.ts), one statement stores the result.
+ * - Timers: `sweep()` (run by `start()` through periodic()) claims due states with FOR UPDATE SKIP
+ *   LOCKED and fires their deadlines; it also re-judges states whose rule version lags and creates the
+ *   states of no-data rules for the devices in their scope. Everything is in the database, so a crash,
+ *   a restart or another instance carries on where this one stopped.
+ * - Users: acknowledge / clear / comment (./control.ts) go through the same machine and writer.
+ *
+ * Concurrency: every state write is guarded by its revision; a pair whose guard was lost (another
+ * instance wrote it in between) is reloaded and judged again, and only the winning write's alarm
+ * events are published (`alarmChanged` on the bus) — after the statement committed.
+ *
+ * Failures never reach ingestion: a rule that cannot be evaluated is counted
+ * (doppel_rule_evaluation_errors_total{rule}) and logged, and only its own pairs are skipped.
+ */
+import type { Database, SqlExecutor as SqlRunner } from '../../../db/client.ts';
+import type { Reading } from '../../../domain/rules/evaluate.ts';
+import type { RuleDefinition } from '../../../domain/rules/rule.ts';
+import type { JsonObject, JsonValue } from '../../../domain/twin.ts';
+import type { EventBus } from '../../../events/bus.ts';
+import type { RulesConfig } from '../../../config/types.ts';
+import type { Logger } from '../../../logger.ts';
+import type { Metrics } from '../../../metrics.ts';
+import { periodic, type PeriodicJob } from '../../../periodic.ts';
+import type { ConnectionStored, TelemetryStored, TwinsStored } from '../../hooks.ts';
+import { createDefinitionCache, loadPairs, loadPairsForDevices, loadVersions, SCOPE_SQL, type DefinitionCache } from './load.ts';
+import { mergePlans, planPair, type PairPlan } from './plan.ts';
+import { emptyPlan, type PairInput, type PairRow, type WritePlan } from './types.ts';
+import { pairKey, writePlan } from './writer.ts';
+
+export const EVALUATION_ERRORS_METRIC = 'doppel_rule_evaluation_errors_total';
+export const ALARM_TRANSITIONS_METRIC = 'doppel_alarm_transitions_total';
+export const WRITE_CONFLICTS_METRIC = 'doppel_rule_state_conflicts_total';
+export const STATE_WRITES_METRIC = 'doppel_rule_state_writes_total';
+
+/** Attempts for pairs whose revision guard keeps losing before the batch gives them up (logged, counted). */
+const MAX_CONFLICT_RETRIES = 8;
+
+export interface RulesEngineOptions {
+  db: Pick<Database, 'sql' | 'withSession'>;
+  bus: EventBus;
+  logger: Logger;
+  metrics: Metrics;
+  config: RulesConfig;
+  /** States claimed per sweep round (bounded so one round stays one short transaction). */
+  sweepBatchSize?: number;
+  now?: () => number;
+}
+
+export interface RulesEngine {
+  /** Evaluates a stored telemetry batch (the telemetryStored listener). */
+  onTelemetryStored(batch: TelemetryStored): Promise<void>;
+  /** Evaluates stored twin changes (the twinsStored listener). */
+  onTwinsStored(batch: TwinsStored): Promise<void>;
+  /** Evaluates connection changes (the connectionStored listener). */
+  onConnectionStored(batch: ConnectionStored): Promise<void>;
+  /** One sweep: due deadlines, lagging rule versions, new no-data states. Returns the pairs it judged. */
+  sweep(): Promise<number>;
+  /**
+   * Runs user inputs through the machine and the writer, for ./control.ts: the plan outcome per pair
+   * (refusals come back as values), after the write committed.
+   */
+  applyToPair(ruleId: string, deviceUuid: string, input: PairInput, expectedAlarmId?: string): Promise<PairPlan | null>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
+  const { db, bus, logger, metrics, config } = options;
+  const now = options.now ?? Date.now;
+  const sweepBatchSize = options.sweepBatchSize ?? 500;
+  const definitions: DefinitionCache = createDefinitionCache();
+  metrics.describe(EVALUATION_ERRORS_METRIC, 'Rule evaluations that failed, by rule id (the rule is skipped for that batch; ingestion is not affected).');
+  metrics.describe(ALARM_TRANSITIONS_METRIC, 'Alarm transitions written, by cause.');
+  metrics.describe(STATE_WRITES_METRIC, 'Rule states (rule, device) written: windows started, moved or completed.');
+  metrics.describe(WRITE_CONFLICTS_METRIC, 'Rule state writes that lost their revision guard to another writer and were judged again.');
+
+  function evaluationFailed(ruleId: string, error: unknown): void {
+    metrics.inc(EVALUATION_ERRORS_METRIC, { rule: ruleId });
+    logger.warn({ err: error, ruleId }, 'a rule could not be evaluated on this batch');
+  }
+
+  /**
+   * Judges `pairs` with their inputs and writes the result; pairs whose guard was lost are reloaded
+   * (`reload`) and judged again. Returns the plan outcome of every pair that was written or refused.
+   */
+  async function judge(
+    runner: SqlRunner,
+    initial: PairRow[],
+    inputsOf: (row: PairRow) => PairInput[],
+    reload: (lost: PairRow[]) => Promise<PairRow[]>,
+  ): Promise<Map<string, PairPlan>> {
+    const outcomes = new Map<string, PairPlan>();
+    let pairs = initial;
+    for (let attempt = 0; pairs.length > 0; attempt++) {
+      const at = now();
+      const lagging = pairs
+        .filter((p) => p.state !== null && p.state.ruleVersion < p.ruleVersion)
+        .map((p) => ({ ruleId: p.ruleId, version: p.state!.ruleVersion }));
+      const previous = await loadVersions(runner, definitions, lagging);
+      const plan: WritePlan = emptyPlan();
+      const planned: PairRow[] = [];
+      for (const row of pairs) {
+        try {
+          const inputs = inputsOf(row);
+          const old = row.state !== null && row.state.ruleVersion < row.ruleVersion ? previous.get(`${row.ruleId}:${row.state.ruleVersion}`) : undefined;
+          const outcome = planPair(row, inputs, {
+            now: at,
+            flapMaxEdges: config.flapMaxEdges,
+            flapWindowMs: config.flapWindowMs,
+            ...(old ? { previous: { version: row.state!.ruleVersion, definition: old } } : {}),
+          });
+          outcomes.set(pairKey(row.ruleId, row.deviceUuid), outcome);
+          if (!outcome.ok) {
+            if (outcome.reason === 'INVALID_INPUT') evaluationFailed(row.ruleId, new Error(outcome.message));
+            continue;
+          }
+          if (!outcome.changed) continue;
+          mergePlans(plan, outcome.plan);
+          planned.push(row);
+        } catch (error) {
+          evaluationFailed(row.ruleId, error);
+        }
+      }
+      if (planned.length === 0) return outcomes;
+      const written = await writePlan(runner, plan);
+      metrics.inc(STATE_WRITES_METRIC, {}, written.won.size);
+      publish(plan, written.won, written.alarms);
+      const lost = planned.filter((row) => !written.won.has(pairKey(row.ruleId, row.deviceUuid)));
+      if (lost.length === 0) return outcomes;
+      for (const row of lost) outcomes.delete(pairKey(row.ruleId, row.deviceUuid));
+      metrics.inc(WRITE_CONFLICTS_METRIC, {}, lost.length);
+      if (attempt >= MAX_CONFLICT_RETRIES) {
+        for (const row of lost) evaluationFailed(row.ruleId, new Error(`the state of rule ${row.ruleId} on device ${row.deviceId} kept conflicting`));
+        return outcomes;
+      }
+      pairs = await reload(lost);
+    }
+    return outcomes;
+  }
+
+  function publish(plan: WritePlan, won: Set<string>, alarms: Set<string>): void {
+    for (const event of plan.events) {
+      if (!alarms.has(event.alarmId) || !won.has(pairKey(event.ruleId, event.deviceUuid))) continue;
+      metrics.inc(ALARM_TRANSITIONS_METRIC, { cause: event.cause });
+      bus.publish('alarmChanged', {
+        tenantId: event.tenantId,
+        alarmId: event.alarmId,
+        ruleId: event.ruleId,
+        deviceUuid: event.deviceUuid,
+        deviceId: event.deviceId,
+        status: event.to,
+        from: event.from,
+        severity: event.severity,
+        cause: event.cause,
+        at: event.at,
+      });
+    }
+  }
+
+  /** Evaluates readings per device: one load for the batch, one write. */
+  async function evaluateReadings(
+    deviceUuids: string[],
+    sourceTypes: string[],
+    sourceKeys: string[] | null,
+    inputsOf: (row: PairRow) => PairInput[],
+  ): Promise<void> {
+    if (deviceUuids.length === 0) return;
+    const pairs = (await loadPairsForDevices(db.sql, definitions, { deviceUuids, sourceTypes, sourceKeys })).filter((row) => inputsOf(row).length > 0);
+    if (pairs.length === 0) return;
+    const reload = async (lost: PairRow[]): Promise<PairRow[]> => {
+      const wanted = new Set(lost.map((l) => pairKey(l.ruleId, l.deviceUuid)));
+      const rows = await loadPairsForDevices(db.sql, definitions, { deviceUuids: [...new Set(lost.map((l) => l.deviceUuid))], sourceTypes, sourceKeys });
+      return rows.filter((row) => wanted.has(pairKey(row.ruleId, row.deviceUuid)));
+    };
+    try {
+      await judge(db.sql, pairs, inputsOf, reload);
+    } catch (error) {
+      // The batch is stored whatever happens here; its rules are counted as failed on it.
+      for (const ruleId of new Set(pairs.map((p) => p.ruleId))) evaluationFailed(ruleId, error);
+    }
+  }
+
+  async function onTelemetryStored(batch: TelemetryStored): Promise<void> {
+    const readings = new Map<string, Map<string, Array<{ ts: number; value: Reading }>>>();
+    const metricsSeen = new Set<string>();
+    for (const device of batch.devices) {
+      let byMetric = readings.get(device.deviceUuid);
+      if (!byMetric) readings.set(device.deviceUuid, (byMetric = new Map<string, Array<{ ts: number; value: Reading }>>()));
+      for (const point of device.points) {
+        metricsSeen.add(point.metric);
+        let list = byMetric.get(point.metric);
+        if (!list) byMetric.set(point.metric, (list = []));
+        list.push({ ts: point.ts, value: point.isBool ? point.value !== 0 : point.value });
+      }
+    }
+    await evaluateReadings([...readings.keys()], ['telemetry'], [...metricsSeen], (row) => {
+      const source = row.definition.source;
+      if (source.type !== 'telemetry') return [];
+      const list = readings.get(row.deviceUuid)?.get(source.metric) ?? [];
+      return [...list].sort((a, b) => a.ts - b.ts).map((r) => ({ type: 'observe' as const, ts: r.ts, value: r.value }));
+    });
+  }
+
+  async function onTwinsStored(batch: TwinsStored): Promise<void> {
+    const changes = new Map<string, TwinsStored['changes']>();
+    for (const change of batch.changes) {
+      let list = changes.get(change.deviceUuid);
+      if (!list) changes.set(change.deviceUuid, (list = []));
+      list.push(change);
+    }
+    const sections = [...new Set(batch.changes.map((c) => c.section))];
+    await evaluateReadings([...changes.keys()], sections, null, (row) => {
+      const source = row.definition.source;
+      if (source.type !== 'reported' && source.type !== 'desired') return [];
+      const inputs: PairInput[] = [];
+      for (const change of [...(changes.get(row.deviceUuid) ?? [])].sort((a, b) => a.at - b.at || a.version - b.version)) {
+        if (change.section !== source.type) continue;
+        const touched = valueAfterPatch(change.patch, source.path);
+        if (touched.touched) inputs.push({ type: 'observe', ts: change.at, value: touched.value });
+      }
+      return inputs;
+    });
+  }
+
+  async function onConnectionStored(batch: ConnectionStored): Promise<void> {
+    const changes = new Map<string, Array<{ connected: boolean; at: number }>>();
+    for (const change of batch.changes) {
+      let list = changes.get(change.deviceUuid);
+      if (!list) changes.set(change.deviceUuid, (list = []));
+      list.push(change);
+    }
+    await evaluateReadings([...changes.keys()], ['connection'], null, (row) =>
+      row.definition.source.type !== 'connection'
+        ? []
+        : [...(changes.get(row.deviceUuid) ?? [])].sort((a, b) => a.at - b.at).map((c) => ({ type: 'observe' as const, ts: c.at, value: c.connected })),
+    );
+  }
+
+  async function sweep(): Promise<number> {
+    let judged = 0;
+    const at = now();
+    // New no-data rules (or devices that entered their scope) start their silence window now.
+    await db.sql.query(
+      `INSERT INTO "RuleState" ("ruleId", "deviceId", "ruleVersion", phase, "pendingSince", "deadlineAt", "asOf")
+       SELECT r.id, d.id, r.version, 'PENDING_RAISE', $1::timestamptz, $1::timestamptz + ((r.definition #>> '{raise,forMs}')::bigint * interval '1 millisecond'), $1::timestamptz
+         FROM "Rule" r JOIN "Device" d ON d."tenantId" = r."tenantId" LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
+        WHERE r.enabled AND r.definition #>> '{raise,op}' = 'noData' AND ${SCOPE_SQL}
+          AND NOT EXISTS (SELECT 1 FROM "RuleState" s WHERE s."ruleId" = r.id AND s."deviceId" = d.id)
+        LIMIT $2
+       ON CONFLICT ("ruleId", "deviceId") DO NOTHING`,
+      [new Date(at).toISOString(), sweepBatchSize],
+    );
+    for (const [claim, inputsOf] of [
+      [
+        `SELECT s."ruleId", s."deviceId" FROM "RuleState" s JOIN "Rule" r ON r.id = s."ruleId"
+          WHERE r.enabled AND s."deadlineAt" <= $1 ORDER BY s."deadlineAt" LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
+        (): PairInput[] => [{ type: 'deadline', now: at }],
+      ],
+      [
+        `SELECT s."ruleId", s."deviceId" FROM "RuleState" s JOIN "Rule" r ON r.id = s."ruleId"
+          WHERE r.enabled AND s."ruleVersion" < r.version AND $1::timestamptz IS NOT NULL LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
+        (): PairInput[] => [],
+      ],
+    ] as const) {
+      judged += await db.withSession((session) =>
+        session.transaction(async (tx) => {
+          const claimed = await tx.query<{ ruleId: string; deviceId: string }>(claim, [new Date(at).toISOString(), sweepBatchSize]);
+          if (claimed.length === 0) return 0;
+          const pairs = await loadPairs(
+            tx,
+            definitions,
+            claimed.map((c) => ({ ruleId: c.ruleId, deviceUuid: c.deviceId })),
+          );
+          const outcomes = await judge(tx, pairs, inputsOf, (lost) => loadPairs(tx, definitions, lost));
+          return outcomes.size;
+        }),
+      );
+    }
+    return judged;
+  }
+
+  async function applyToPair(ruleId: string, deviceUuid: string, input: PairInput, expectedAlarmId?: string): Promise<PairPlan | null> {
+    const key = pairKey(ruleId, deviceUuid);
+    const pairs = await loadPairs(db.sql, definitions, [{ ruleId, deviceUuid }]);
+    if (pairs.length === 0) return null;
+    if (expectedAlarmId !== undefined && pairs[0]!.state?.alarmId !== expectedAlarmId) {
+      return { ok: false, reason: 'NO_ALARM', message: 'the alarm is not the open alarm of its rule on this device' };
+    }
+    const outcomes = await judge(
+      db.sql,
+      pairs,
+      () => [input],
+      (lost) => loadPairs(db.sql, definitions, lost),
+    );
+    return outcomes.get(key) ?? null;
+  }
+
+  let job: PeriodicJob | undefined;
+  return {
+    onTelemetryStored,
+    onTwinsStored,
+    onConnectionStored,
+    sweep,
+    applyToPair,
+    start() {
+      job ??= periodic({
+        intervalMs: config.sweepIntervalMs,
+        run: sweep,
+        onError: (error) => logger.error({ err: error }, 'rule sweep failed; the next one retries'),
+      });
+      job.start();
+    },
+    async stop() {
+      await job?.stop();
+    },
+  };
+}
+
+/**
+ * What a twin merge patch did at `path`: not touched (the patch says nothing about it), or the value
+ * there afterwards (undefined: deleted, or the path no longer exists).
+ */
+export function valueAfterPatch(patch: JsonObject, path: readonly string[]): { touched: false } | { touched: true; value: Reading } {
+  let node: JsonValue = patch;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return { touched: true, value: undefined };
+    if (!Object.hasOwn(node, key)) return { touched: false };
+    node = (node as JsonObject)[key]!;
+  }
+  return { touched: true, value: node === null ? undefined : node };
+}
+
+export type { RuleDefinition };
