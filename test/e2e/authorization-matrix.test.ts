@@ -141,10 +141,14 @@ async function createRule(token: string): Promise<string> {
   return (r.data as { createRule: { ruleId: string } }).createRule.ruleId;
 }
 
-/** A webhook endpoint of the default tenant (public literal address: no DNS involved). */
+/**
+ * A webhook endpoint of the default tenant (public literal address: no DNS involved), filtered to a
+ * device that never exists, so the changes the matrix makes write no events for it and its state stays
+ * exactly what the fixture made.
+ */
 async function createWebhookEndpoint(): Promise<string> {
   const r = await t.gql(
-    `mutation { createWebhookEndpoint(input: {url: "https://93.184.215.14/matrix"}) { ... on CreatedWebhookEndpoint { endpoint { id } } } }`,
+    `mutation { createWebhookEndpoint(input: {url: "https://93.184.215.14/matrix", filter: {deviceIds: ["matrix-nobody"]}}) { ... on CreatedWebhookEndpoint { endpoint { id } } } }`,
   );
   return (r.data as { createWebhookEndpoint: { endpoint: { id: string } } }).createWebhookEndpoint.endpoint.id;
 }
