@@ -179,10 +179,12 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   // Rules: evaluated where data is stored (the stored hooks), timers swept from the database.
   const rulesEngine = createRulesEngine({ db: database, bus, logger: child('rules'), metrics, config: config.rules });
   const alarms = createAlarmControl({ prisma, engine: rulesEngine, bus, audit });
-  // Subscribed for the app's life: batches stored while shutting down ('mqtt' drains the hooks) are still judged.
-  hooks.telemetryStored.subscribe((batch) => rulesEngine.onTelemetryStored(batch));
-  hooks.twinsStored.subscribe((batch) => rulesEngine.onTwinsStored(batch));
-  hooks.connectionStored.subscribe((batch) => rulesEngine.onConnectionStored(batch));
+  // Subscribed for the app's life: batches stored while shutting down ('mqtt' drains the hooks and the
+  // engine) are still judged. Not awaited per batch, so batches stored during an evaluation coalesce
+  // into the next one (src/services/rules/engine/coalesce.ts).
+  hooks.telemetryStored.subscribe((batch) => void rulesEngine.onTelemetryStored(batch));
+  hooks.twinsStored.subscribe((batch) => void rulesEngine.onTwinsStored(batch));
+  hooks.connectionStored.subscribe((batch) => void rulesEngine.onConnectionStored(batch));
 
   // The HTTP edge.
   const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
@@ -288,6 +290,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
         await Promise.all([twins.drain(), telemetry.drain()]);
         // Rules evaluate what was just stored; connection changes too.
         await Promise.all([hooks.telemetryStored.drain(), hooks.twinsStored.drain(), hooks.connectionStored.drain()]);
+        await rulesEngine.drain();
         await lastSeen.stop();
         storeRecovery.stop();
       },

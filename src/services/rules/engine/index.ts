@@ -30,6 +30,7 @@ import type { Metrics } from '../../../metrics.ts';
 import { periodic, type PeriodicJob } from '../../../periodic.ts';
 import type { ConnectionStored, TelemetryStored, TwinsStored } from '../../hooks.ts';
 import { createDefinitionCache, loadPairs, loadPairsForDevices, loadVersions, SCOPE_SQL, type DefinitionCache } from './load.ts';
+import { createCoalescer } from './coalesce.ts';
 import { mergePlans, planPair, type PairPlan } from './plan.ts';
 import { emptyPlan, type PairInput, type PairRow, type WritePlan } from './types.ts';
 import { pairKey, writePlan } from './writer.ts';
@@ -60,6 +61,12 @@ export interface RulesEngine {
   onTwinsStored(batch: TwinsStored): Promise<void>;
   /** Evaluates connection changes (the connectionStored listener). */
   onConnectionStored(batch: ConnectionStored): Promise<void>;
+  /**
+   * Resolves once every batch handed over so far has been evaluated. The `on…Stored` listeners resolve
+   * when their batch has been; the app does not wait for them per batch (so batches coalesce), and
+   * drains here on shutdown instead.
+   */
+  drain(): Promise<void>;
   /** One sweep: due deadlines, lagging rule versions, new no-data states. Returns the pairs it judged. */
   sweep(): Promise<number>;
   /**
@@ -187,7 +194,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     }
   }
 
-  async function onTelemetryStored(batch: TelemetryStored): Promise<void> {
+  async function evaluateTelemetry(batch: TelemetryStored): Promise<void> {
     const readings = new Map<string, Map<string, Array<{ ts: number; value: Reading }>>>();
     const metricsSeen = new Set<string>();
     for (const device of batch.devices) {
@@ -208,7 +215,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     });
   }
 
-  async function onTwinsStored(batch: TwinsStored): Promise<void> {
+  async function evaluateTwins(batch: TwinsStored): Promise<void> {
     const changes = new Map<string, TwinsStored['changes']>();
     for (const change of batch.changes) {
       let list = changes.get(change.deviceUuid);
@@ -229,7 +236,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     });
   }
 
-  async function onConnectionStored(batch: ConnectionStored): Promise<void> {
+  async function evaluateConnections(batch: ConnectionStored): Promise<void> {
     const changes = new Map<string, Array<{ connected: boolean; at: number }>>();
     for (const change of batch.changes) {
       let list = changes.get(change.deviceUuid);
@@ -302,11 +309,32 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     return outcomes.get(key) ?? null;
   }
 
+  // Each source's batches are coalesced (./coalesce.ts): what was stored while an evaluation ran is
+  // judged in the next one, together. A device's entries from several batches are merged by the
+  // evaluators (grouped per device, readings sorted by time).
+  const evaluationFailedUnexpectedly = (error: unknown) => logger.error({ err: error }, 'a rule evaluation failed unexpectedly');
+  const latest = (batches: Array<{ at: number }>) => Math.max(...batches.map((b) => b.at));
+  const telemetryQueue = createCoalescer<TelemetryStored>(
+    (batches) => evaluateTelemetry({ at: latest(batches), devices: batches.flatMap((b) => b.devices) }),
+    evaluationFailedUnexpectedly,
+  );
+  const twinsQueue = createCoalescer<TwinsStored>(
+    (batches) => evaluateTwins({ at: latest(batches), changes: batches.flatMap((b) => b.changes) }),
+    evaluationFailedUnexpectedly,
+  );
+  const connectionQueue = createCoalescer<ConnectionStored>(
+    (batches) => evaluateConnections({ at: latest(batches), changes: batches.flatMap((b) => b.changes) }),
+    evaluationFailedUnexpectedly,
+  );
+
   let job: PeriodicJob | undefined;
   return {
-    onTelemetryStored,
-    onTwinsStored,
-    onConnectionStored,
+    onTelemetryStored: (batch) => telemetryQueue.submit(batch),
+    onTwinsStored: (batch) => twinsQueue.submit(batch),
+    onConnectionStored: (batch) => connectionQueue.submit(batch),
+    async drain() {
+      await Promise.all([telemetryQueue.drain(), twinsQueue.drain(), connectionQueue.drain()]);
+    },
     sweep,
     applyToPair,
     start() {
