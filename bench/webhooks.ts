@@ -198,7 +198,7 @@ async function measureDelivery(srv: RpcChild, endpointId: string, receiver: { re
   const pendingAfterWindows = await count(srv, `SELECT count(*) AS n FROM "Outbox" WHERE status = 'PENDING'`);
   const settleStart = performance.now();
   while ((await count(srv, `SELECT count(*) AS n FROM "Outbox" WHERE status = 'PENDING'`)) > 0) {
-    if (performance.now() - settleStart > 300_000) throw new Error('the twin windows\' events were not delivered within 5 minutes');
+    if (performance.now() - settleStart > 300_000) throw new Error("the twin windows' events were not delivered within 5 minutes");
     await sleep(250);
   }
   const settledSeconds = (performance.now() - settleStart) / 1000;
@@ -336,7 +336,9 @@ function summarize(r: ModeResult): string[] {
     `${ratio.toFixed(2)} ${ratio >= TARGET_RATIO ? '(≥ 0.8 ✓)' : '(< 0.8 ✗)'}`,
     String(rows),
     String(stray),
-    r.delivery ? `${fmt(r.delivery.delivered / r.delivery.seconds)} (${r.delivery.delivered} in ${r.delivery.seconds.toFixed(1)} s, ${r.delivery.requests} requests)` : 'not measured',
+    r.delivery
+      ? `${fmt(r.delivery.delivered / r.delivery.seconds)} (${r.delivery.delivered} in ${r.delivery.seconds.toFixed(1)} s, ${r.delivery.requests} requests)`
+      : 'not measured',
   ];
 }
 
