@@ -14,6 +14,7 @@
  *   BENCH_DATABASE_URL=postgres://… npm run bench:webhooks -- --mode postgres
  *   npm run bench:webhooks -- --record                      # + a dated entry in bench/RESULTS.md
  *   npm run bench:webhooks -- --telemetry                   # + the telemetry.stored cost on the ingest statement
+ *   npm run bench:webhooks -- --explain --no-twin           # EXPLAIN ANALYZE of the claim over a seeded backlog
  *
  * `--telemetry` times the tuned telemetry batch statement (src/services/telemetry/writer.ts) in this
  * process, on its own database, in four variants of the same batches: as tuned (no fan-out CTE), with the
@@ -44,6 +45,7 @@ import { MIGRATIONS_DIR } from '../src/server.ts';
 import { generateSecret } from '../src/domain/webhooks/signing.ts';
 import { createSecretSealer } from '../src/security/webhook-key.ts';
 import { createTelemetryWriter } from '../src/services/telemetry/writer.ts';
+import { CLAIM_SQL } from '../src/services/outbox/claim.ts';
 
 const BENCH_DIR = import.meta.dirname;
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -60,6 +62,8 @@ const HELP = `usage: npm run bench:webhooks -- [options]
   --telemetry-batches <n>  batches per variant and round (default 60; 1,000 points over 1,000 devices each)
   --no-twin         skip the twin windows (with --telemetry)
   --drain-events <n> PENDING events seeded for the delivery measurement (default 20000)
+  --explain         print EXPLAIN ANALYZE of the claim statement over --drain-events PENDING rows
+                    spread over --devices streams (one endpoint, maxInFlight 64), on its own database
 
 env: BENCH_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres (a scratch database is
      created there and dropped after), BENCH_LOG_LEVEL (server log level, default silent).`;
@@ -76,6 +80,7 @@ const { values: opts } = parseArgs({
     'telemetry-batches': { type: 'string', default: '60' },
     'no-twin': { type: 'boolean', default: false },
     'drain-events': { type: 'string', default: '20000' },
+    explain: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -411,10 +416,59 @@ function telemetryTable(results: Array<[ModeName, Map<TelemetryVariant, number>]
   return { header, rows };
 }
 
+/**
+ * EXPLAIN ANALYZE of the claim statement (src/services/outbox/claim.ts CLAIM_SQL) over DRAIN_EVENTS
+ * PENDING rows spread over DEVICES streams of one endpoint, as the drain measurement seeds them. Each run
+ * is rolled back, so every one sees the same backlog; the plan of the last of 5 is printed (the first
+ * ones warm the caches), with the execution times of all.
+ */
+async function explainClaim(mode: ModeName): Promise<void> {
+  const scratch = mode === 'postgres' ? await createScratchDatabase(DATABASE_URL!, 'whexplain') : undefined;
+  const db = await openDatabase(loadConfig({ DATABASE_URL: scratch?.url ?? 'memory://' }).database);
+  try {
+    await applyMigrations(db, { migrationsDir: MIGRATIONS_DIR });
+    const [endpoint] = await db.sql.query<{ id: string }>(
+      `INSERT INTO "WebhookEndpoint" (id, "tenantId", url, "eventTypes", "maxInFlight")
+       VALUES (gen_random_uuid(), 'default', 'https://receiver.invalid/', ARRAY['twin.changed'], 64) RETURNING id`,
+    );
+    await db.sql.query(
+      `INSERT INTO "Outbox" (id, "eventId", "tenantId", kind, "endpointId", "deviceKey", type, "occurredAt", data)
+       SELECT gen_random_uuid(), gen_random_uuid(), 'default', 'WEBHOOK', $1::uuid, d.key, 'twin.changed', now(), jsonb_build_object('n', g)
+         FROM generate_series(1, $2::int) AS g
+         JOIN (SELECT gen_random_uuid() AS key, k FROM generate_series(0, $3::int - 1) AS k) d ON d.k = g % $3::int
+        ORDER BY g`,
+      [endpoint!.id, DRAIN_EVENTS, DEVICES],
+    );
+    await db.sql.query(`ANALYZE "Outbox"`);
+    const rollback = new Error('rollback');
+    const times: string[] = [];
+    let plan = '';
+    for (let run = 0; run < 5; run++) {
+      await db
+        .withSession((session) =>
+          session.transaction(async (tx) => {
+            const rows = await tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${CLAIM_SQL}`, [[endpoint!.id], [64], -1, 200, 60_000]);
+            plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+            times.push(/Execution Time: ([\d.]+)/.exec(plan)?.[1] ?? '?');
+            throw rollback;
+          }),
+        )
+        .catch((error: unknown) => {
+          if (error !== rollback) throw error;
+        });
+    }
+    console.log(`\n${mode}: claim over ${DRAIN_EVENTS} PENDING rows, ${DEVICES} streams; execution times ${times.join(', ')} ms\n${plan}\n`);
+  } finally {
+    await db.close();
+    await scratch?.drop();
+  }
+}
+
 async function main(): Promise<void> {
   const results: ModeResult[] = [];
   const telemetry: Array<[ModeName, Map<TelemetryVariant, number>]> = [];
   for (const mode of modes) {
+    if (opts.explain) await explainClaim(mode);
     if (opts.telemetry) telemetry.push([mode, await measureTelemetry(mode)]);
     if (!opts['no-twin']) results.push(await runMode(mode));
   }
