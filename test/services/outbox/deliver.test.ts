@@ -108,6 +108,13 @@ describe(`outbox deliverer (${modeName})`, () => {
     }
     expect(metrics.get(OUTBOX_METRICS.delivered, { kind: 'webhook' })).toBe(24);
     expect(metrics.get(OUTBOX_METRICS.attempts, { outcome: 'throttled' })).toBeGreaterThan(0);
+    // Each event's delivery lag is observed once, by the lease holder, whatever its retries.
+    const lag = metrics.histogram(OUTBOX_METRICS.deliverySeconds, { outcome: 'delivered' });
+    expect(lag?.count).toBe(24);
+    expect(lag!.buckets.at(-1)).toEqual([Infinity, 24]);
+    expect(lag!.sum).toBeGreaterThanOrEqual(0);
+    expect(metrics.histogram(OUTBOX_METRICS.attemptSeconds)?.count).toBe(r.requests.length);
+    expect(metrics.render()).toMatch(/^doppel_webhook_delivery_seconds_bucket\{outcome="delivered",le="\+Inf"\} 24$/m);
     const attempts = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "OutboxAttempt" WHERE "outboxId" = ANY($1::uuid[])`, [
       rows.map((x) => x.id),
     ]);
@@ -184,6 +191,8 @@ describe(`outbox deliverer (${modeName})`, () => {
     expect((await rowsOf(db, [second!.id]))[0]!.status).toBe('DELIVERED');
     expect(r.requests.map((q) => q.webhookId)).toEqual([firstId, firstId, firstId, eventIdOf(second!.eventId)]);
     expect(metrics.get(OUTBOX_METRICS.failed)).toBe(1);
+    expect(metrics.histogram(OUTBOX_METRICS.deliverySeconds, { outcome: 'failed' })?.count).toBe(1);
+    expect(metrics.histogram(OUTBOX_METRICS.deliverySeconds, { outcome: 'delivered' })?.count).toBe(1);
   });
 
   it('fails an event whose body is over 64 KiB without sending it', async () => {
