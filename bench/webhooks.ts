@@ -32,10 +32,20 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { BenchDevice, LoadResult } from './lib/load-child.ts';
-import { spawnChild, type RpcChild } from './lib/rpc.ts';
+import type { LoadResult } from './lib/load-child.ts';
+import type { RpcChild } from './lib/rpc.ts';
 import type { ServerStarted } from './lib/server-child.ts';
-import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, serverNodeFlags, sleep } from './lib/common.ts';
+import {
+  benchServerEnv,
+  commitId,
+  createScratchDatabase,
+  dropScratchDatabasesOnSignal,
+  num,
+  registerBenchDevices,
+  sleep,
+  spawnLoadChild,
+  spawnServerChild,
+} from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
@@ -110,32 +120,6 @@ for (const m of modes) {
 }
 
 dropScratchDatabasesOnSignal();
-
-/** Registers devices through the API, as bench/twin.ts does (8 requests in flight). */
-async function registerDevices(httpUrl: string, token: string, count: number, prefix: string): Promise<BenchDevice[]> {
-  const query = `mutation Register($input: RegisterDeviceInput!) {
-    registerDevice(input: $input) { __typename ... on DeviceWithCredentials { credentials { username password } } ... on Error { message } }
-  }`;
-  const queue = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
-  const out: BenchDevice[] = [];
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
-        const response = await fetch(httpUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ query, variables: { input: { deviceId } } }),
-        });
-        const body = (await response.json()) as { data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } } };
-        const result = body.data?.registerDevice;
-        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials)
-          throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
-        out.push({ deviceId, ...result.credentials });
-      }
-    }),
-  );
-  return out;
-}
 
 interface Window {
   kind: 'without' | 'with';
@@ -238,29 +222,18 @@ async function runMode(mode: ModeName): Promise<ModeResult> {
       databaseUrl = scratch.url;
       cleanups.push(scratch.drop);
     }
-    const srv = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT) });
-    cleanups.unshift(async () => {
-      await srv.call('stop', undefined, 30_000).catch(() => srv.kill());
-      await srv.exited;
-    });
-    const env: Record<string, string> = {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      MQTT_PORT: '0',
-      MQTT_HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
-      DOPPEL_BOOTSTRAP_TOKEN: 'false',
+    const srv = spawnServerChild(ROOT, cleanups);
+    const env = benchServerEnv(databaseUrl, {
       // The deliverer sends to the local receiver below.
       WEBHOOKS_ALLOW_HTTP: 'true',
       WEBHOOKS_ALLOWED_NETWORKS: '127.0.0.1/32',
       WEBHOOK_SECRET_KEY: BENCH_SECRET_KEY.toString('hex'),
-    };
+    });
     const receiver = await startReceiver();
     cleanups.push(receiver.close);
     const started = await srv.call<ServerStarted>('start', { env });
     const httpUrl = `${started.url}/graphql`;
-    const devices = await registerDevices(httpUrl, started.token, DEVICES, `wh${randomBytes(3).toString('hex')}`);
+    const devices = await registerBenchDevices(httpUrl, started.token, DEVICES, `wh${randomBytes(3).toString('hex')}`);
     // The endpoint exists from the start, disabled: "without" windows run with no enabled endpoint.
     const [endpoint] = await srv.call<Array<{ id: string }>>('query', {
       text: `INSERT INTO "WebhookEndpoint" (id, "tenantId", url, "eventTypes", enabled, "disabledReason", "maxInFlight")
@@ -277,11 +250,7 @@ async function runMode(mode: ModeName): Promise<ModeResult> {
         params: [endpoint!.id, enabled, enabled ? null : 'ADMIN'],
       });
 
-    const gen = spawnChild('load-child.ts');
-    cleanups.unshift(async () => {
-      await gen.call('close', undefined, 30_000).catch(() => gen.kill());
-      await gen.exited;
-    });
+    const gen = spawnLoadChild(cleanups);
     await gen.call('connect', {
       mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`,
       wsUrl: httpUrl.replace(/^http/, 'ws'),
