@@ -122,6 +122,28 @@ describe(`outbox deliverer (${modeName})`, () => {
     await service.stop();
   });
 
+  it('a batch of successes makes a failing endpoint healthy again (its one-statement completion)', async () => {
+    const r = await receiver();
+    const endpointId = await createEndpoint(db, { url: r.url, secrets: [{ secret: r.secrets[0]! }], consecutiveFailures: 3 });
+    await db.sql.query(`UPDATE "WebhookEndpoint" SET "failingSince" = now() - interval '1 hour' WHERE id = $1::uuid`, [endpointId]);
+    const rows = await insertEvents(db, [
+      { endpointId, deviceKey: randomUUID() },
+      { endpointId, deviceKey: randomUUID() },
+    ]);
+    r.answer = () => ({ status: 204 });
+    const { service } = createDeliverer(db);
+    await service.runOnce();
+    expect((await rowsOf(db, rows.map((x) => x.id))).map((x) => x.status)).toEqual(['DELIVERED', 'DELIVERED']);
+    const [endpoint] = await db.sql.query<{ consecutiveFailures: number; failingSince: Date | null; enabled: boolean }>(
+      `SELECT "consecutiveFailures", "failingSince", enabled FROM "WebhookEndpoint" WHERE id = $1::uuid`,
+      [endpointId],
+    );
+    expect(endpoint).toEqual({ consecutiveFailures: 0, failingSince: null, enabled: true });
+    const attempts = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "OutboxAttempt" WHERE "outboxId" = ANY($1::uuid[])`, [rows.map((x) => x.id)]);
+    expect(attempts[0]!.n).toBe(2);
+    await service.stop();
+  });
+
   it('honours Retry-After as the least delay before the next attempt', async () => {
     const r = await receiver();
     const endpointId = await createEndpoint(db, { url: r.url, secrets: [{ secret: r.secrets[0]! }] });
