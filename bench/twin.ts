@@ -171,7 +171,6 @@ dropScratchDatabasesOnSignal();
 
 const waitForQuiet = () => waitForQuietMachine(QUIET_MS, NOISY_CORES, true);
 
-
 const commitOfRun = () => commitId(ROOT);
 
 // ---------------------------------------------------------------------------------------------------

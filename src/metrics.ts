@@ -59,7 +59,7 @@ export class Metrics {
     const existing = this.histograms.get(name);
     if (existing && existing.series.size > 0 && existing.bounds.join() !== bounds.join())
       throw new Error(`histogram ${name} already has observations in other buckets`);
-    this.histograms.set(name, { help, bounds: [...bounds], series: existing?.series ?? new Map() });
+    this.histograms.set(name, { help, bounds: [...bounds], series: existing?.series ?? new Map<string, HistogramSeries>() });
   }
 
   /**

@@ -87,7 +87,14 @@ export async function claimDue(db: Pick<Database, 'withSession'>, limits: ClaimL
         .filter((s) => s.endpointId !== null)
         .map((s) => allowedInFlight({ consecutiveFailures: s.consecutiveFailures, failingSince: null }, s.maxInFlight, limits.health));
       const action = scopes.find((s) => s.endpointId === null);
-      const rows = await tx.query<Record<string, unknown>>(CLAIM_SQL, [endpointIds, allowed, action ? action.maxInFlight : -1, limits.batch, limits.leaseMs, limits.window ?? CLAIM_WINDOW]);
+      const rows = await tx.query<Record<string, unknown>>(CLAIM_SQL, [
+        endpointIds,
+        allowed,
+        action ? action.maxInFlight : -1,
+        limits.batch,
+        limits.leaseMs,
+        limits.window ?? CLAIM_WINDOW,
+      ]);
       // RETURNING has no order: oldest first, so a round's sends start in claim order.
       return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(toClaimedRow);
     }),

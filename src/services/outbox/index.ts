@@ -298,7 +298,11 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
     // The lag a receiver feels, once per event and only from the holder of its lease (a stale
     // completion changed nothing). Both ends are the database's clock: instances' clocks may differ.
     if (row.kind === 'WEBHOOK' && done.decision.status !== 'PENDING')
-      metrics.observe(OUTBOX_METRICS.deliverySeconds, { outcome: done.decision.status === 'DELIVERED' ? 'delivered' : 'failed' }, (done.endedAt - row.scheduleStart) / 1000);
+      metrics.observe(
+        OUTBOX_METRICS.deliverySeconds,
+        { outcome: done.decision.status === 'DELIVERED' ? 'delivered' : 'failed' },
+        (done.endedAt - row.scheduleStart) / 1000,
+      );
   }
 
   async function samplePending(): Promise<void> {

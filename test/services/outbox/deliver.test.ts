@@ -133,13 +133,22 @@ describe(`outbox deliverer (${modeName})`, () => {
     r.answer = () => ({ status: 204 });
     const { service } = createDeliverer(db);
     await service.runOnce();
-    expect((await rowsOf(db, rows.map((x) => x.id))).map((x) => x.status)).toEqual(['DELIVERED', 'DELIVERED']);
+    expect(
+      (
+        await rowsOf(
+          db,
+          rows.map((x) => x.id),
+        )
+      ).map((x) => x.status),
+    ).toEqual(['DELIVERED', 'DELIVERED']);
     const [endpoint] = await db.sql.query<{ consecutiveFailures: number; failingSince: Date | null; enabled: boolean }>(
       `SELECT "consecutiveFailures", "failingSince", enabled FROM "WebhookEndpoint" WHERE id = $1::uuid`,
       [endpointId],
     );
     expect(endpoint).toEqual({ consecutiveFailures: 0, failingSince: null, enabled: true });
-    const attempts = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "OutboxAttempt" WHERE "outboxId" = ANY($1::uuid[])`, [rows.map((x) => x.id)]);
+    const attempts = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "OutboxAttempt" WHERE "outboxId" = ANY($1::uuid[])`, [
+      rows.map((x) => x.id),
+    ]);
     expect(attempts[0]!.n).toBe(2);
     await service.stop();
   });
