@@ -159,10 +159,18 @@ export async function registerBenchDevices(httpUrl: string, token: string, count
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
-        const response = await fetch(httpUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ query, variables: { input: { deviceId, name: `bench ${deviceId}` } } }),
+        const post = () =>
+          fetch(httpUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body: JSON.stringify({ query, variables: { input: { deviceId, name: `bench ${deviceId}` } } }),
+          });
+        // A keep-alive socket the busy server closed just as it was reused fails before the request
+        // is read: send once more on a fresh one (a device registered after all would answer an error).
+        const response = await post().catch(async (error: unknown) => {
+          if (!(error instanceof TypeError)) throw error;
+          await sleep(200);
+          return post();
         });
         const body = (await response.json()) as { data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } } };
         const result = body.data?.registerDevice;
