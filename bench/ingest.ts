@@ -29,9 +29,10 @@ import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage } from './lib/server-child.ts';
 import {
+  benchServerEnv,
   commitId,
   createScratchDatabase,
-  serverNodeFlags,
+  spawnServerChild,
   dropScratchDatabases,
   dropScratchDatabasesOnSignal,
   num,
@@ -225,21 +226,11 @@ async function runMode(mode: Mode): Promise<ModeReport> {
       dbName = scratch.name;
       cleanups.push(scratch.drop);
     }
-    const srv = spawnChild('server-child.ts', {
-      nodeFlags: [...serverNodeFlags(ROOT), ...(process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)],
+    const srv = spawnServerChild(ROOT, cleanups, {
+      extraNodeFlags: (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      stopTimeoutMs: 60_000,
     });
-    cleanups.unshift(async () => {
-      await srv.call('stop', undefined, 60_000).catch(() => srv.kill());
-      await srv.exited;
-    });
-    const env: Record<string, string> = {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      MQTT_PORT: '0',
-      MQTT_HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
-      DOPPEL_BOOTSTRAP_TOKEN: 'false',
+    const env = benchServerEnv(databaseUrl, {
       ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `ingest${tag}` } : {}),
       // BENCH_SERVER_<NAME>=value sets the server's <NAME> (e.g. BENCH_SERVER_TELEMETRY_WRITE_CONCURRENCY=1).
       ...Object.fromEntries(
@@ -247,7 +238,7 @@ async function runMode(mode: Mode): Promise<ModeReport> {
           .filter(([k, v]) => k.startsWith('BENCH_SERVER_') && v !== undefined)
           .map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v as string]),
       ),
-    };
+    });
     const started = await srv.call<ServerStarted>('start', { env });
     const httpUrl = `${started.url}/graphql`;
     const prefix = `ing${tag}`;

@@ -24,15 +24,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { WS_ACTIVE_METRIC } from '../src/http/graphql.ts';
-import type { BenchDevice, LoadResult } from './lib/load-child.ts';
+import type { LoadResult } from './lib/load-child.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import type { RawResult, RawVariant } from './lib/raw-child.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage, SqlTrace } from './lib/server-child.ts';
 import {
+  benchServerEnv,
   commitId,
   createScratchDatabase,
-  serverNodeFlags,
+  registerBenchDevices,
+  spawnLoadChild,
+  spawnServerChild,
   dropScratchDatabases,
   dropScratchDatabasesOnSignal,
   num,
@@ -168,40 +171,6 @@ dropScratchDatabasesOnSignal();
 
 const waitForQuiet = () => waitForQuietMachine(QUIET_MS, NOISY_CORES, true);
 
-async function registerDevices(httpUrl: string, token: string, count: number, prefix: string): Promise<BenchDevice[]> {
-  const query = `mutation Register($input: RegisterDeviceInput!) {
-    registerDevice(input: $input) {
-      __typename
-      ... on DeviceWithCredentials { credentials { username password } }
-      ... on Error { message }
-    }
-  }`;
-  const ids = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
-  const out: BenchDevice[] = [];
-  const queue = [...ids];
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
-        const response = await fetch(httpUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ query, variables: { input: { deviceId, name: `bench ${deviceId}` } } }),
-        });
-        const body = (await response.json()) as {
-          data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string }; message?: string } };
-          errors?: unknown;
-        };
-        const result = body.data?.registerDevice;
-        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials) {
-          throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
-        }
-        out.push({ deviceId, ...result.credentials });
-      }
-    }),
-  );
-  return out;
-}
-
 const commitOfRun = () => commitId(ROOT);
 
 // ---------------------------------------------------------------------------------------------------
@@ -266,35 +235,18 @@ async function runPath(mode: Mode, run: number): Promise<PathResult> {
       dbName = scratch.name;
       cleanups.push(scratch.drop);
     }
-    server = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT), ...(PINS ? { cpus: PINS.server } : {}) });
+    server = spawnServerChild(ROOT, cleanups, PINS ? { cpus: PINS.server } : {});
     const srv = server;
-    cleanups.unshift(async () => {
-      await srv.call('stop', undefined, 30_000).catch(() => srv.kill());
-      await srv.exited;
-    });
-    const env: Record<string, string> = {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      MQTT_PORT: '0',
-      MQTT_HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
-      DOPPEL_BOOTSTRAP_TOKEN: 'false',
-      ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `bench${tag}` } : {}),
-    };
+    const env = benchServerEnv(databaseUrl, mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `bench${tag}` } : {});
     const started = await srv.call<ServerStarted>('start', { env, traceSql: TRACE_SQL, aedesConcurrency: AEDES_CONCURRENCY });
     // A server that dies mid-run is a result to report, not a reason to lose the run.
     let serverExit: number | null | undefined;
     void srv.exited.then((code) => (serverExit = code));
     const httpUrl = `${started.url}/graphql`;
-    const devices = await registerDevices(httpUrl, started.token, DEVICES, `bench${tag}`);
+    const devices = await registerBenchDevices(httpUrl, started.token, DEVICES, `bench${tag}`);
 
-    load = spawnChild('load-child.ts', { ...(PINS ? { cpus: PINS.load } : {}) });
+    load = spawnLoadChild(cleanups, PINS ? { cpus: PINS.load } : {});
     const gen = load;
-    cleanups.unshift(async () => {
-      await gen.call('close', undefined, 30_000).catch(() => gen.kill());
-      await gen.exited;
-    });
     await gen.call('connect', {
       mqttUrl: mode.mqttUrl ?? `mqtt://127.0.0.1:${started.mqttPort}`,
       wsUrl: httpUrl.replace(/^http/, 'ws'),

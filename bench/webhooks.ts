@@ -14,6 +14,7 @@
  *   BENCH_DATABASE_URL=postgres://… npm run bench:webhooks -- --mode postgres
  *   npm run bench:webhooks -- --record                      # + a dated entry in bench/RESULTS.md
  *   npm run bench:webhooks -- --telemetry                   # + the telemetry.stored cost on the ingest statement
+ *   npm run bench:webhooks -- --explain --no-twin           # EXPLAIN ANALYZE of the claim over a seeded backlog
  *
  * `--telemetry` times the tuned telemetry batch statement (src/services/telemetry/writer.ts) in this
  * process, on its own database, in four variants of the same batches: as tuned (no fan-out CTE), with the
@@ -31,10 +32,20 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { BenchDevice, LoadResult } from './lib/load-child.ts';
-import { spawnChild, type RpcChild } from './lib/rpc.ts';
+import type { LoadResult } from './lib/load-child.ts';
+import type { RpcChild } from './lib/rpc.ts';
 import type { ServerStarted } from './lib/server-child.ts';
-import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, serverNodeFlags, sleep } from './lib/common.ts';
+import {
+  benchServerEnv,
+  commitId,
+  createScratchDatabase,
+  dropScratchDatabasesOnSignal,
+  num,
+  registerBenchDevices,
+  sleep,
+  spawnLoadChild,
+  spawnServerChild,
+} from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
@@ -44,6 +55,7 @@ import { MIGRATIONS_DIR } from '../src/server.ts';
 import { generateSecret } from '../src/domain/webhooks/signing.ts';
 import { createSecretSealer } from '../src/security/webhook-key.ts';
 import { createTelemetryWriter } from '../src/services/telemetry/writer.ts';
+import { CLAIM_SQL, CLAIM_WINDOW } from '../src/services/outbox/claim.ts';
 
 const BENCH_DIR = import.meta.dirname;
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -60,6 +72,8 @@ const HELP = `usage: npm run bench:webhooks -- [options]
   --telemetry-batches <n>  batches per variant and round (default 60; 1,000 points over 1,000 devices each)
   --no-twin         skip the twin windows (with --telemetry)
   --drain-events <n> PENDING events seeded for the delivery measurement (default 20000)
+  --explain         print EXPLAIN ANALYZE of the claim statement over --drain-events PENDING rows
+                    spread over --devices streams (one endpoint, maxInFlight 64), on its own database
 
 env: BENCH_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres (a scratch database is
      created there and dropped after), BENCH_LOG_LEVEL (server log level, default silent).`;
@@ -76,6 +90,7 @@ const { values: opts } = parseArgs({
     'telemetry-batches': { type: 'string', default: '60' },
     'no-twin': { type: 'boolean', default: false },
     'drain-events': { type: 'string', default: '20000' },
+    explain: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -105,32 +120,6 @@ for (const m of modes) {
 }
 
 dropScratchDatabasesOnSignal();
-
-/** Registers devices through the API, as bench/twin.ts does (8 requests in flight). */
-async function registerDevices(httpUrl: string, token: string, count: number, prefix: string): Promise<BenchDevice[]> {
-  const query = `mutation Register($input: RegisterDeviceInput!) {
-    registerDevice(input: $input) { __typename ... on DeviceWithCredentials { credentials { username password } } ... on Error { message } }
-  }`;
-  const queue = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
-  const out: BenchDevice[] = [];
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
-        const response = await fetch(httpUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ query, variables: { input: { deviceId } } }),
-        });
-        const body = (await response.json()) as { data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } } };
-        const result = body.data?.registerDevice;
-        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials)
-          throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
-        out.push({ deviceId, ...result.credentials });
-      }
-    }),
-  );
-  return out;
-}
 
 interface Window {
   kind: 'without' | 'with';
@@ -233,29 +222,18 @@ async function runMode(mode: ModeName): Promise<ModeResult> {
       databaseUrl = scratch.url;
       cleanups.push(scratch.drop);
     }
-    const srv = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT) });
-    cleanups.unshift(async () => {
-      await srv.call('stop', undefined, 30_000).catch(() => srv.kill());
-      await srv.exited;
-    });
-    const env: Record<string, string> = {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      MQTT_PORT: '0',
-      MQTT_HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
-      DOPPEL_BOOTSTRAP_TOKEN: 'false',
+    const srv = spawnServerChild(ROOT, cleanups);
+    const env = benchServerEnv(databaseUrl, {
       // The deliverer sends to the local receiver below.
       WEBHOOKS_ALLOW_HTTP: 'true',
       WEBHOOKS_ALLOWED_NETWORKS: '127.0.0.1/32',
       WEBHOOK_SECRET_KEY: BENCH_SECRET_KEY.toString('hex'),
-    };
+    });
     const receiver = await startReceiver();
     cleanups.push(receiver.close);
     const started = await srv.call<ServerStarted>('start', { env });
     const httpUrl = `${started.url}/graphql`;
-    const devices = await registerDevices(httpUrl, started.token, DEVICES, `wh${randomBytes(3).toString('hex')}`);
+    const devices = await registerBenchDevices(httpUrl, started.token, DEVICES, `wh${randomBytes(3).toString('hex')}`);
     // The endpoint exists from the start, disabled: "without" windows run with no enabled endpoint.
     const [endpoint] = await srv.call<Array<{ id: string }>>('query', {
       text: `INSERT INTO "WebhookEndpoint" (id, "tenantId", url, "eventTypes", enabled, "disabledReason", "maxInFlight")
@@ -272,11 +250,7 @@ async function runMode(mode: ModeName): Promise<ModeResult> {
         params: [endpoint!.id, enabled, enabled ? null : 'ADMIN'],
       });
 
-    const gen = spawnChild('load-child.ts');
-    cleanups.unshift(async () => {
-      await gen.call('close', undefined, 30_000).catch(() => gen.kill());
-      await gen.exited;
-    });
+    const gen = spawnLoadChild(cleanups);
     await gen.call('connect', {
       mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`,
       wsUrl: httpUrl.replace(/^http/, 'ws'),
@@ -411,10 +385,66 @@ function telemetryTable(results: Array<[ModeName, Map<TelemetryVariant, number>]
   return { header, rows };
 }
 
+/**
+ * EXPLAIN ANALYZE of the claim statement (src/services/outbox/claim.ts CLAIM_SQL) over DRAIN_EVENTS
+ * PENDING rows spread over DEVICES streams of one endpoint, as the drain measurement seeds them. Each run
+ * is rolled back, so every one sees the same backlog; the plan of the last of 5 is printed (the first
+ * ones warm the caches), with the execution times of all.
+ */
+async function explainClaim(mode: ModeName): Promise<void> {
+  const scratch = mode === 'postgres' ? await createScratchDatabase(DATABASE_URL!, 'whexplain') : undefined;
+  const db = await openDatabase(loadConfig({ DATABASE_URL: scratch?.url ?? 'memory://' }).database);
+  try {
+    await applyMigrations(db, { migrationsDir: MIGRATIONS_DIR });
+    const [endpoint] = await db.sql.query<{ id: string }>(
+      `INSERT INTO "WebhookEndpoint" (id, "tenantId", url, "eventTypes", "maxInFlight")
+       VALUES (gen_random_uuid(), 'default', 'https://receiver.invalid/', ARRAY['twin.changed'], 64) RETURNING id`,
+    );
+    await db.sql.query(
+      `INSERT INTO "Outbox" (id, "eventId", "tenantId", kind, "endpointId", "deviceKey", type, "occurredAt", data)
+       SELECT gen_random_uuid(), gen_random_uuid(), 'default', 'WEBHOOK', $1::uuid, d.key, 'twin.changed', now(), jsonb_build_object('n', g)
+         FROM generate_series(1, $2::int) AS g
+         JOIN (SELECT gen_random_uuid() AS key, k FROM generate_series(0, $3::int - 1) AS k) d ON d.k = g % $3::int
+        ORDER BY g`,
+      [endpoint!.id, DRAIN_EVENTS, DEVICES],
+    );
+    await db.sql.query(`ANALYZE "Outbox"`);
+    const rollback = new Error('rollback');
+    // The default window settles this backlog on the walk in seq order; a window of 0 forces the loose
+    // index scan (the path of a backlog whose oldest rows are blocked), on the same rows.
+    for (const [label, window] of [
+      ['walk in seq order', CLAIM_WINDOW],
+      ['loose index scan (window 0)', 0],
+    ] as const) {
+      const times: string[] = [];
+      let plan = '';
+      for (let run = 0; run < 5; run++) {
+        await db
+          .withSession((session) =>
+            session.transaction(async (tx) => {
+              const rows = await tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${CLAIM_SQL}`, [[endpoint!.id], [64], -1, 200, 60_000, window]);
+              plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+              times.push(/Execution Time: ([\d.]+)/.exec(plan)?.[1] ?? '?');
+              throw rollback;
+            }),
+          )
+          .catch((error: unknown) => {
+            if (error !== rollback) throw error;
+          });
+      }
+      console.log(`\n${mode}, ${label}: claim over ${DRAIN_EVENTS} PENDING rows, ${DEVICES} streams; execution times ${times.join(', ')} ms\n${plan}\n`);
+    }
+  } finally {
+    await db.close();
+    await scratch?.drop();
+  }
+}
+
 async function main(): Promise<void> {
   const results: ModeResult[] = [];
   const telemetry: Array<[ModeName, Map<TelemetryVariant, number>]> = [];
   for (const mode of modes) {
+    if (opts.explain) await explainClaim(mode);
     if (opts.telemetry) telemetry.push([mode, await measureTelemetry(mode)]);
     if (!opts['no-twin']) results.push(await runMode(mode));
   }

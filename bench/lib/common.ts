@@ -1,13 +1,15 @@
 /**
- * Conventions shared by the benchmarks (bench/twin.ts, bench/ingest.ts): option parsing, scratch
- * PostgreSQL databases that are dropped whatever way the run ends, waiting for a quiet machine, and
- * the commit a run measured.
+ * Conventions shared by the benchmarks (bench/twin.ts, bench/ingest.ts, bench/webhooks.ts): option
+ * parsing, scratch PostgreSQL databases that are dropped whatever way the run ends, the server and
+ * load child processes with their clean-ups, waiting for a quiet machine, and the commit a run measured.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import type { BenchDevice } from './load-child.ts';
+import { spawnChild, type RpcChild, type SpawnOptions } from './rpc.ts';
 import { fmt } from './stats.ts';
 import { sampleMachine } from './sysstat.ts';
 
@@ -93,6 +95,92 @@ export async function waitForQuiet(quietMs: number, noisyCores: number, announce
 export function serverNodeFlags(root: string): string[] {
   const scripts = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
   return scripts.start!.split(/\s+/).filter((word) => word.startsWith('--'));
+}
+
+/**
+ * A run's clean-ups, run in array order: child processes are put first (`unshift`, so the last
+ * started stops first), scratch databases last (`push`), once nothing uses them.
+ */
+export type Cleanups = Array<() => Promise<unknown>>;
+
+/** The environment every bench server starts with: ephemeral ports on 127.0.0.1, quiet, no bootstrap token printed. */
+export function benchServerEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MQTT_PORT: '0',
+    MQTT_HOST: '127.0.0.1',
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
+    DOPPEL_BOOTSTRAP_TOKEN: 'false',
+    ...extra,
+  };
+}
+
+/**
+ * Spawns bench/lib/server-child.ts with `npm start`'s node flags (plus `extraNodeFlags`) and registers
+ * its stop (killed if it does not stop within `stopTimeoutMs`) first among `cleanups`.
+ */
+export function spawnServerChild(
+  root: string,
+  cleanups: Cleanups,
+  options: Omit<SpawnOptions, 'nodeFlags'> & { extraNodeFlags?: string[]; stopTimeoutMs?: number } = {},
+): RpcChild {
+  const { extraNodeFlags = [], stopTimeoutMs = 30_000, ...spawn } = options;
+  const server = spawnChild('server-child.ts', { ...spawn, nodeFlags: [...serverNodeFlags(root), ...extraNodeFlags] });
+  cleanups.unshift(async () => {
+    await server.call('stop', undefined, stopTimeoutMs).catch(() => server.kill());
+    await server.exited;
+  });
+  return server;
+}
+
+/** Spawns bench/lib/load-child.ts and registers its close (killed if it does not close in 30 s) first among `cleanups`. */
+export function spawnLoadChild(cleanups: Cleanups, options: SpawnOptions = {}): RpcChild {
+  const load = spawnChild('load-child.ts', options);
+  cleanups.unshift(async () => {
+    await load.call('close', undefined, 30_000).catch(() => load.kill());
+    await load.exited;
+  });
+  return load;
+}
+
+/** Registers `<prefix>-0000`… through the GraphQL API (8 requests in flight); returns their MQTT credentials. */
+export async function registerBenchDevices(httpUrl: string, token: string, count: number, prefix: string): Promise<BenchDevice[]> {
+  const query = `mutation Register($input: RegisterDeviceInput!) {
+    registerDevice(input: $input) {
+      __typename
+      ... on DeviceWithCredentials { credentials { username password } }
+      ... on Error { message }
+    }
+  }`;
+  const queue = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
+  const out: BenchDevice[] = [];
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
+        const post = () =>
+          fetch(httpUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body: JSON.stringify({ query, variables: { input: { deviceId, name: `bench ${deviceId}` } } }),
+          });
+        // A keep-alive socket the busy server closed just as it was reused fails before the request
+        // is read: send once more on a fresh one (a device registered after all would answer an error).
+        const response = await post().catch(async (error: unknown) => {
+          if (!(error instanceof TypeError)) throw error;
+          await sleep(200);
+          return post();
+        });
+        const body = (await response.json()) as { data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } } };
+        const result = body.data?.registerDevice;
+        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials)
+          throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
+        out.push({ deviceId, ...result.credentials });
+      }
+    }),
+  );
+  return out;
 }
 
 let startCommit: string | undefined;

@@ -48,6 +48,8 @@ export interface ClaimLimitsConfig {
   /** In-flight limit of ACTION rows (all target devices together). */
   actionMaxInFlight: number;
   health: HealthPolicy;
+  /** The first path's walk (CLAIM_WINDOW by default); the differential test varies it to drive both paths. */
+  window?: number;
 }
 
 interface LockedScope {
@@ -85,7 +87,14 @@ export async function claimDue(db: Pick<Database, 'withSession'>, limits: ClaimL
         .filter((s) => s.endpointId !== null)
         .map((s) => allowedInFlight({ consecutiveFailures: s.consecutiveFailures, failingSince: null }, s.maxInFlight, limits.health));
       const action = scopes.find((s) => s.endpointId === null);
-      const rows = await tx.query<Record<string, unknown>>(CLAIM_SQL, [endpointIds, allowed, action ? action.maxInFlight : -1, limits.batch, limits.leaseMs]);
+      const rows = await tx.query<Record<string, unknown>>(CLAIM_SQL, [
+        endpointIds,
+        allowed,
+        action ? action.maxInFlight : -1,
+        limits.batch,
+        limits.leaseMs,
+        limits.window ?? CLAIM_WINDOW,
+      ]);
       // RETURNING has no order: oldest first, so a round's sends start in claim order.
       return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(toClaimedRow);
     }),
@@ -93,34 +102,125 @@ export async function claimDue(db: Pick<Database, 'withSession'>, limits: ClaimL
 }
 
 /**
- * $1 endpoint ids locked, $2 their allowed in-flight, $3 the ACTION limit (negative: ACTION rows not
- * locked by us), $4 the batch, $5 the lease in ms.
+ * How many of an endpoint's oldest PENDING rows the claim's first path reads before it gives up on
+ * finding the endpoint's room there (CLAIM_SQL). A tuning knob only: the picks are exact either way.
  */
-const CLAIM_SQL = `
-WITH scope AS (
+export const CLAIM_WINDOW = 512;
+
+/**
+ * $1 endpoint ids locked, $2 their allowed in-flight, $3 the ACTION limit (negative: ACTION rows not
+ * locked by us), $4 the batch, $5 the lease in ms, $6 the window (CLAIM_WINDOW).
+ *
+ * The picks are claimable()'s: per scope, the oldest due heads of streams with no live lease, up to
+ * the scope's room (allowed minus its live leases), then the oldest of all up to the batch. They are
+ * found without reading the backlog, in one of two ways per endpoint (docs/outbox.md "Claim cost"):
+ *
+ * 1. `oldest`: walk the endpoint's PENDING rows in seq order ("Outbox_endpointId_status_seq_idx") and
+ *    keep each that is due, a head (no older PENDING row in its stream: one probe of
+ *    "Outbox_pending_stream_idx") and in a stream with no live lease, stopping once the room is full
+ *    or after $6 rows. If the room filled, these are exactly the oldest eligible heads (every eligible
+ *    head outside the walk is younger), so the endpoint is settled. A healthy backlog fills the room a
+ *    few rows past the ones in flight.
+ * 2. Otherwise (a backlog whose oldest rows sit behind heads that wait for a retry or a lease, or fewer
+ *    eligible heads than the room): a loose index scan of "Outbox_pending_stream_idx" ("endpointId",
+ *    "deviceKey", seq) — one index descent to the first stream's head, then one per next "deviceKey" —
+ *    reads one row per stream with pending events, never the rows behind the heads. ACTION rows (no
+ *    endpoint; few) always take this path.
+ *
+ * The live leases come from the small "Outbox_leased_idx" (PENDING rows with a lease: in flight, or
+ * left by a dead deliverer), not from the backlog.
+ */
+export const CLAIM_SQL = `
+WITH RECURSIVE scope AS (
   SELECT * FROM unnest($1::uuid[], $2::int[]) AS s("endpointId", allowed)
   UNION ALL
   SELECT NULL::uuid, $3::int WHERE $3::int >= 0
 ),
-pending AS (
-  SELECT o.id, o."endpointId", o."deviceKey", o.seq, o."nextAttemptAt", o."leasedUntil"
-    FROM "Outbox" o
-   WHERE o.status = 'PENDING'
-     AND (o."endpointId" = ANY($1::uuid[]) OR ($3::int >= 0 AND o."endpointId" IS NULL AND o.kind = 'ACTION'))
+live AS MATERIALIZED (
+  SELECT o.id, o."endpointId", o."deviceKey" FROM "Outbox" o
+   WHERE o.status = 'PENDING' AND o."leasedUntil" IS NOT NULL AND o."leasedUntil" > now()
+     AND (o."endpointId" = ANY($1::uuid[]) OR ($3::int >= 0 AND o."endpointId" IS NULL))
+),
+room AS MATERIALIZED (
+  SELECT s."endpointId", s.allowed - (SELECT count(*)::int FROM live l WHERE l."endpointId" IS NOT DISTINCT FROM s."endpointId") AS room
+    FROM scope s
+),
+-- Path 1: the oldest eligible heads, from a bounded walk in seq order.
+oldest AS MATERIALIZED (
+  SELECT r."endpointId", r.room, w.id, w."deviceKey", w.seq, w."nextAttemptAt"
+    FROM room r
+   CROSS JOIN LATERAL (
+     SELECT o.id, o."deviceKey", o.seq, o."nextAttemptAt"
+       FROM (SELECT o.id, o."deviceKey", o.seq, o."nextAttemptAt" FROM "Outbox" o
+              WHERE o."endpointId" = r."endpointId" AND o.status = 'PENDING'
+              ORDER BY o.seq LIMIT $6::int) o
+      WHERE o."nextAttemptAt" <= now()
+        AND (o."deviceKey" IS NULL OR NOT EXISTS (
+              SELECT 1 FROM "Outbox" p
+               WHERE p."endpointId" = r."endpointId" AND p.status = 'PENDING' AND p."deviceKey" = o."deviceKey" AND p.seq < o.seq))
+        AND NOT EXISTS (
+              SELECT 1 FROM live l
+               WHERE l."endpointId" = r."endpointId"
+                 AND CASE WHEN o."deviceKey" IS NULL THEN l.id = o.id ELSE l."deviceKey" = o."deviceKey" END)
+      ORDER BY o.seq LIMIT r.room) w
+   WHERE r."endpointId" IS NOT NULL AND r.room > 0
+),
+settled AS (
+  SELECT "endpointId" FROM oldest GROUP BY "endpointId", room HAVING count(*) >= room
+),
+-- Path 2, for the scopes with room that path 1 did not settle.
+unsettled AS (
+  SELECT r."endpointId" FROM room r
+   WHERE r.room > 0 AND NOT EXISTS (SELECT 1 FROM settled t WHERE t."endpointId" = r."endpointId")
+),
+-- One row per stream: the next stream of a scope is the first "deviceKey" above the current one.
+endpoint_heads AS (
+  SELECT u."endpointId", h.id, h."deviceKey", h.seq, h."nextAttemptAt"
+    FROM unsettled u
+   CROSS JOIN LATERAL (
+     SELECT o.id, o."deviceKey", o.seq, o."nextAttemptAt" FROM "Outbox" o
+      WHERE o.status = 'PENDING' AND o."endpointId" = u."endpointId" AND o."deviceKey" IS NOT NULL
+      ORDER BY o."deviceKey", o.seq LIMIT 1) h
+   WHERE u."endpointId" IS NOT NULL
+  UNION ALL
+  SELECT d."endpointId", n.id, n."deviceKey", n.seq, n."nextAttemptAt"
+    FROM endpoint_heads d
+   CROSS JOIN LATERAL (
+     SELECT o.id, o."deviceKey", o.seq, o."nextAttemptAt" FROM "Outbox" o
+      WHERE o.status = 'PENDING' AND o."endpointId" = d."endpointId" AND o."deviceKey" > d."deviceKey"
+      ORDER BY o."deviceKey", o.seq LIMIT 1) n
+),
+-- ACTION rows (no endpoint): the same walk over the NULL "endpointId" part of the index.
+action_heads AS (
+  SELECT NULL::uuid AS "endpointId", h.id, h."deviceKey", h.seq, h."nextAttemptAt"
+    FROM (SELECT o.id, o."deviceKey", o.seq, o."nextAttemptAt" FROM "Outbox" o
+           WHERE EXISTS (SELECT 1 FROM unsettled u WHERE u."endpointId" IS NULL)
+             AND o.status = 'PENDING' AND o."endpointId" IS NULL AND o."deviceKey" IS NOT NULL
+           ORDER BY o."deviceKey", o.seq LIMIT 1) h
+  UNION ALL
+  SELECT NULL::uuid, n.id, n."deviceKey", n.seq, n."nextAttemptAt"
+    FROM action_heads d
+   CROSS JOIN LATERAL (
+     SELECT o.id, o."deviceKey", o.seq, o."nextAttemptAt" FROM "Outbox" o
+      WHERE o.status = 'PENDING' AND o."endpointId" IS NULL AND o."deviceKey" > d."deviceKey"
+      ORDER BY o."deviceKey", o.seq LIMIT 1) n
 ),
 heads AS (
-  (SELECT DISTINCT ON ("endpointId", "deviceKey") id, "endpointId", "deviceKey", seq, "nextAttemptAt"
-     FROM pending WHERE "deviceKey" IS NOT NULL
-    ORDER BY "endpointId", "deviceKey", seq)
+  SELECT id, "endpointId", "deviceKey", seq, "nextAttemptAt" FROM oldest
+   WHERE "endpointId" IN (SELECT "endpointId" FROM settled)
+  UNION ALL
+  SELECT id, "endpointId", "deviceKey", seq, "nextAttemptAt" FROM endpoint_heads
+  UNION ALL
+  SELECT id, "endpointId", "deviceKey", seq, "nextAttemptAt" FROM action_heads
   UNION ALL
   -- Events about no device (webhook.test) are each a stream of their own.
-  SELECT id, "endpointId", "deviceKey", seq, "nextAttemptAt" FROM pending WHERE "deviceKey" IS NULL
-),
-live AS (
-  SELECT id, "endpointId", "deviceKey" FROM pending WHERE "leasedUntil" > now()
-),
-in_flight AS (
-  SELECT "endpointId", count(*)::int AS n FROM live GROUP BY "endpointId"
+  SELECT o.id, o."endpointId", o."deviceKey", o.seq, o."nextAttemptAt"
+    FROM unsettled u
+    JOIN "Outbox" o ON o.status = 'PENDING' AND o."endpointId" = u."endpointId" AND o."deviceKey" IS NULL
+  UNION ALL
+  SELECT o.id, o."endpointId", o."deviceKey", o.seq, o."nextAttemptAt" FROM "Outbox" o
+   WHERE EXISTS (SELECT 1 FROM unsettled u WHERE u."endpointId" IS NULL)
+     AND o.status = 'PENDING' AND o."endpointId" IS NULL AND o."deviceKey" IS NULL
 ),
 ready AS (
   SELECT h.id, h."endpointId", h.seq,
@@ -134,9 +234,8 @@ ready AS (
 ),
 picked AS (
   SELECT r.id, r.seq FROM ready r
-    JOIN scope s ON s."endpointId" IS NOT DISTINCT FROM r."endpointId"
-    LEFT JOIN in_flight f ON f."endpointId" IS NOT DISTINCT FROM r."endpointId"
-   WHERE r.rank <= s.allowed - COALESCE(f.n, 0)
+    JOIN room s ON s."endpointId" IS NOT DISTINCT FROM r."endpointId"
+   WHERE r.rank <= s.room
    ORDER BY r.seq, r.id
    LIMIT $4::int
 ),

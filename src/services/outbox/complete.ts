@@ -12,9 +12,14 @@
  * from the endpoint row locked `FOR UPDATE` (other instances complete concurrently). A 410 or failing
  * longer than the policy allows disables the endpoint; the caller audits and counts the ones that were
  * enabled until this statement.
+ *
+ * The common batch — every attempt a 2xx — needs no fold: a success makes an endpoint healthy whatever
+ * its state (`updateHealth`), so that batch is one statement, the outbox update with a CTE that resets
+ * the endpoints not healthy yet (and writes nothing for the others). On PGlite, where the deliverer
+ * shares the one connection with ingestion, that is one statement instead of a transaction of three.
  */
 import type { Database } from '../../db/client.ts';
-import { updateHealth, type AttemptResult, type HealthPolicy } from '../../domain/webhooks/schedule.ts';
+import { classifyAttempt, updateHealth, type AttemptResult, type HealthPolicy } from '../../domain/webhooks/schedule.ts';
 
 /** A row's next state (afterAttempt()'s EventDecision fits; a permanent failure is FAILED at once). */
 export type RowDecision = { status: 'DELIVERED' | 'FAILED'; attempts: number } | { status: 'PENDING'; attempts: number; nextAttemptAt: number };
@@ -90,20 +95,39 @@ interface EndpointHealthRow {
   failingSince: Date | string | null;
 }
 
+/** OUTBOX_SQL, and the endpoints in $9 set healthy: for a batch of successes only. */
+const OUTBOX_ALL_DELIVERED_SQL = OUTBOX_SQL.replace(
+  '\n-- Data-modifying CTEs',
+  `,
+healthy AS (
+  UPDATE "WebhookEndpoint" e
+     SET "consecutiveFailures" = 0, "failingSince" = NULL, "updatedAt" = now()
+   WHERE e.id = ANY($9::uuid[]) AND (e."consecutiveFailures" <> 0 OR e."failingSince" IS NOT NULL)
+  RETURNING 1
+)
+-- Data-modifying CTEs`,
+);
+
 export async function completeBatch(db: Pick<Database, 'withSession'>, completions: readonly Completion[], health: HealthPolicy): Promise<CompletionResult> {
   if (completions.length === 0) return { applied: new Set(), disabled: [] };
+  const params = [
+    completions.map((c) => c.id),
+    completions.map((c) => c.leaseToken),
+    completions.map((c) => c.decision.status),
+    completions.map((c) => c.decision.attempts),
+    completions.map((c) => (c.decision.status === 'PENDING' ? Math.max(0, Math.round(c.decision.nextAttemptAt - c.endedAt)) : null)),
+    completions.map((c) => c.statusCode),
+    completions.map((c) => c.error),
+    completions.map((c) => Math.max(0, Math.round(c.latencyMs))),
+  ];
+  if (completions.every((c) => c.result === null || classifyAttempt(c.result) === 'DELIVERED')) {
+    const endpointIds = [...new Set(completions.filter((c) => c.endpointId !== null && c.result !== null).map((c) => c.endpointId as string))];
+    const rows = await db.withSession((session) => session.query<{ id: string | null }>(OUTBOX_ALL_DELIVERED_SQL, [...params, endpointIds]));
+    return { applied: new Set(rows.filter((r) => r.id !== null).map((r) => r.id as string)), disabled: [] };
+  }
   return db.withSession((session) =>
     session.transaction(async (tx) => {
-      const rows = await tx.query<{ id: string | null }>(OUTBOX_SQL, [
-        completions.map((c) => c.id),
-        completions.map((c) => c.leaseToken),
-        completions.map((c) => c.decision.status),
-        completions.map((c) => c.decision.attempts),
-        completions.map((c) => (c.decision.status === 'PENDING' ? Math.max(0, Math.round(c.decision.nextAttemptAt - c.endedAt)) : null)),
-        completions.map((c) => c.statusCode),
-        completions.map((c) => c.error),
-        completions.map((c) => Math.max(0, Math.round(c.latencyMs))),
-      ]);
+      const rows = await tx.query<{ id: string | null }>(OUTBOX_SQL, params);
       const applied = new Set(rows.filter((r) => r.id !== null).map((r) => r.id as string));
 
       const byEndpoint = new Map<string, Completion[]>();

@@ -84,13 +84,21 @@ export const OUTBOX_METRICS = {
   actions: 'doppel_outbox_action_attempts_total',
   pending: 'doppel_outbox_pending',
   oldestPending: 'doppel_outbox_oldest_pending_seconds',
-  attemptSecondsSum: 'doppel_webhook_attempt_seconds_sum',
-  attemptSecondsCount: 'doppel_webhook_attempt_seconds_count',
+  attemptSeconds: 'doppel_webhook_attempt_seconds',
+  deliverySeconds: 'doppel_webhook_delivery_seconds',
   claimed: 'doppel_outbox_claimed_total',
   stale: 'doppel_outbox_stale_completions_total',
   roundFailures: 'doppel_outbox_round_failures_total',
   unreadableSecrets: 'doppel_webhook_secrets_unreadable_total',
 } as const;
+
+/** One HTTP attempt: from a fast local receiver (ms) to the timeout (15 s by default). */
+export const ATTEMPT_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/**
+ * From an event's schedule start (its commit, or a redelivery) to its 2xx or to giving up: milliseconds
+ * when healthy, up to the max age (3 days by default) through the retry schedule.
+ */
+export const DELIVERY_SECONDS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21_600, 86_400, 259_200];
 
 export interface OutboxServiceOptions {
   db: Pick<Database, 'withSession' | 'sql'>;
@@ -138,8 +146,12 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
   metrics.describe(OUTBOX_METRICS.actions, 'Rule-action executions by outcome (done, retry, failed).');
   metrics.describe(OUTBOX_METRICS.pending, 'PENDING outbox rows, sampled by the deliverer.', 'gauge');
   metrics.describe(OUTBOX_METRICS.oldestPending, 'Age of the oldest PENDING outbox row in seconds, sampled by the deliverer (alert on this).', 'gauge');
-  metrics.describe(OUTBOX_METRICS.attemptSecondsSum, 'Total seconds spent in webhook HTTP attempts.');
-  metrics.describe(OUTBOX_METRICS.attemptSecondsCount, 'Webhook HTTP attempts timed (with the _sum, the mean attempt time).');
+  metrics.describeHistogram(OUTBOX_METRICS.attemptSeconds, 'Seconds per webhook HTTP attempt.', ATTEMPT_SECONDS_BUCKETS);
+  metrics.describeHistogram(
+    OUTBOX_METRICS.deliverySeconds,
+    'Seconds from a webhook event’s commit (or redelivery) to its delivery (outcome="delivered", a 2xx) or to giving up on it (outcome="failed").',
+    DELIVERY_SECONDS_BUCKETS,
+  );
   metrics.describe(OUTBOX_METRICS.claimed, 'Outbox rows leased by this instance.');
   metrics.describe(OUTBOX_METRICS.stale, 'Attempts that ended after their lease had passed to another deliverer (logged, row left alone).');
   metrics.describe(OUTBOX_METRICS.unreadableSecrets, 'Endpoint secrets that could not be opened with the configured key (skipped when signing).');
@@ -211,8 +223,7 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
         : await send({ event: row, url: endpoint.url, secrets: endpoint.secrets });
     const latencyMs = performance.now() - started;
     metrics.inc(OUTBOX_METRICS.attempts, { outcome: outcome.outcome });
-    metrics.inc(OUTBOX_METRICS.attemptSecondsSum, {}, latencyMs / 1000);
-    metrics.inc(OUTBOX_METRICS.attemptSecondsCount);
+    metrics.observe(OUTBOX_METRICS.attemptSeconds, {}, latencyMs / 1000);
     const endedAt = now();
     const decision: RowDecision = outcome.permanent
       ? { status: 'FAILED', attempts: row.attempts + 1 }
@@ -284,6 +295,14 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
     }
     if (done.decision.status === 'DELIVERED') metrics.inc(OUTBOX_METRICS.delivered, { kind: row.kind === 'ACTION' ? 'action' : 'webhook' });
     if (done.decision.status === 'FAILED' && row.kind === 'WEBHOOK') metrics.inc(OUTBOX_METRICS.failed);
+    // The lag a receiver feels, once per event and only from the holder of its lease (a stale
+    // completion changed nothing). Both ends are the database's clock: instances' clocks may differ.
+    if (row.kind === 'WEBHOOK' && done.decision.status !== 'PENDING')
+      metrics.observe(
+        OUTBOX_METRICS.deliverySeconds,
+        { outcome: done.decision.status === 'DELIVERED' ? 'delivered' : 'failed' },
+        (done.endedAt - row.scheduleStart) / 1000,
+      );
   }
 
   async function samplePending(): Promise<void> {

@@ -108,10 +108,48 @@ describe(`outbox deliverer (${modeName})`, () => {
     }
     expect(metrics.get(OUTBOX_METRICS.delivered, { kind: 'webhook' })).toBe(24);
     expect(metrics.get(OUTBOX_METRICS.attempts, { outcome: 'throttled' })).toBeGreaterThan(0);
+    // Each event's delivery lag is observed once, by the lease holder, whatever its retries.
+    const lag = metrics.histogram(OUTBOX_METRICS.deliverySeconds, { outcome: 'delivered' });
+    expect(lag?.count).toBe(24);
+    expect(lag!.buckets.at(-1)).toEqual([Infinity, 24]);
+    expect(lag!.sum).toBeGreaterThanOrEqual(0);
+    expect(metrics.histogram(OUTBOX_METRICS.attemptSeconds)?.count).toBe(r.requests.length);
+    expect(metrics.render()).toMatch(/^doppel_webhook_delivery_seconds_bucket\{outcome="delivered",le="\+Inf"\} 24$/m);
     const attempts = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "OutboxAttempt" WHERE "outboxId" = ANY($1::uuid[])`, [
       rows.map((x) => x.id),
     ]);
     expect(attempts[0]!.n).toBe(r.requests.length);
+    await service.stop();
+  });
+
+  it('a batch of successes makes a failing endpoint healthy again (its one-statement completion)', async () => {
+    const r = await receiver();
+    const endpointId = await createEndpoint(db, { url: r.url, secrets: [{ secret: r.secrets[0]! }], consecutiveFailures: 3 });
+    await db.sql.query(`UPDATE "WebhookEndpoint" SET "failingSince" = now() - interval '1 hour' WHERE id = $1::uuid`, [endpointId]);
+    const rows = await insertEvents(db, [
+      { endpointId, deviceKey: randomUUID() },
+      { endpointId, deviceKey: randomUUID() },
+    ]);
+    r.answer = () => ({ status: 204 });
+    const { service } = createDeliverer(db);
+    await service.runOnce();
+    expect(
+      (
+        await rowsOf(
+          db,
+          rows.map((x) => x.id),
+        )
+      ).map((x) => x.status),
+    ).toEqual(['DELIVERED', 'DELIVERED']);
+    const [endpoint] = await db.sql.query<{ consecutiveFailures: number; failingSince: Date | null; enabled: boolean }>(
+      `SELECT "consecutiveFailures", "failingSince", enabled FROM "WebhookEndpoint" WHERE id = $1::uuid`,
+      [endpointId],
+    );
+    expect(endpoint).toEqual({ consecutiveFailures: 0, failingSince: null, enabled: true });
+    const attempts = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "OutboxAttempt" WHERE "outboxId" = ANY($1::uuid[])`, [
+      rows.map((x) => x.id),
+    ]);
+    expect(attempts[0]!.n).toBe(2);
     await service.stop();
   });
 
@@ -184,6 +222,8 @@ describe(`outbox deliverer (${modeName})`, () => {
     expect((await rowsOf(db, [second!.id]))[0]!.status).toBe('DELIVERED');
     expect(r.requests.map((q) => q.webhookId)).toEqual([firstId, firstId, firstId, eventIdOf(second!.eventId)]);
     expect(metrics.get(OUTBOX_METRICS.failed)).toBe(1);
+    expect(metrics.histogram(OUTBOX_METRICS.deliverySeconds, { outcome: 'failed' })?.count).toBe(1);
+    expect(metrics.histogram(OUTBOX_METRICS.deliverySeconds, { outcome: 'delivered' })?.count).toBe(1);
   });
 
   it('fails an event whose body is over 64 KiB without sending it', async () => {
