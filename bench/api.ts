@@ -222,7 +222,7 @@ async function measure(
   const dbCpu = db?.cpu();
   if (profile) {
     const file = await profile.server.call<string>('endProfile', { file: profile.file });
-    const summary = renderSummary(summarizeProfile(JSON.parse(fs.readFileSync(file, 'utf8'))), 15);
+    const summary = renderSummary(summarizeProfile(JSON.parse(fs.readFileSync(file, 'utf8')) as Parameters<typeof summarizeProfile>[0]), 15);
     console.log(`\n--- profile: ${target.mode} ${target.name} (${path.relative(ROOT, file)}) ---\n${summary}\n`);
   }
   const per1k = (seconds: number) => (seconds * 1000 * 1000) / Math.max(1, result.requests);

@@ -15,7 +15,7 @@ serveRpc({
       schema: createSchema({ typeDefs: 'type Query { hello: String! }', resolvers: { Query: { hello: () => 'world' } } }),
       logging: false,
     });
-    server = createServer(yoga);
+    server = createServer((request, response) => void yoga(request, response));
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`, pid: process.pid };
   },
