@@ -380,6 +380,17 @@ function render(all: Row[], markdown: boolean): string {
   return `${t(header, cells)}\n\n${t(ratioHeader, ratioRows)}`;
 }
 
+/** The command line as recorded: without --note (said after it) and --json (a local path). */
+function shownArgs(): string {
+  const args = process.argv.slice(2);
+  const shown: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--note' || args[i] === '--json') i++;
+    else if (!args[i]!.startsWith('--note=') && !args[i]!.startsWith('--json=')) shown.push(args[i]!);
+  }
+  return shown.length > 0 ? ` -- ${shown.join(' ')}` : '';
+}
+
 async function main(): Promise<void> {
   dropScratchDatabasesOnSignal();
   const commit = commitId(ROOT);
@@ -398,8 +409,8 @@ async function main(): Promise<void> {
       '',
       `## bench:api — ${date} UTC, commit ${commit}`,
       '',
-      `\`npm run bench:api -- ${process.argv.slice(2).join(' ')}\`: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s per target, ${DEVICES} devices, rate limit off, ` +
-        `authenticated with an admin API token; ${os.availableParallelism()} CPUs shared with other work ("others" = cores other processes used just before the window).${opts.note ? ` ${opts.note}` : ''}`,
+      `\`npm run bench:api${shownArgs()}\`: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s per target, ${DEVICES} devices, rate limit off, ` +
+        `authenticated with an admin API token; ${os.availableParallelism()} CPUs shared with other work ("others" = cores other processes used just before the window; "failed" = non-2xx answers, errors and autocannon's 10 s timeouts).${opts.note ? ` ${opts.note}` : ''}`,
       '',
       render(all, true),
       '',
