@@ -284,7 +284,7 @@ async function runMode(mode: ModeName): Promise<Row[]> {
       DOPPEL_BOOTSTRAP_TOKEN: 'false',
       GRAPHQL_RATE_LIMIT_PER_S: '0',
     };
-    const started = await server.call<ServerStarted>('start', { env });
+    const started = await server.call<ServerStarted>('start', { env }, 600_000);
     await seedApiBench((text, params) => server.call<unknown[]>('query', { text, params }, 300_000), DEVICES, UNTIL);
     const url = `${started.url}/graphql`;
     const nodeId = ((await postJson(url, started.token, body(`{ device(deviceId: "${DEVICE_PREFIX}0003") { id } }`))).device as { id: string }).id;
