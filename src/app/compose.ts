@@ -12,6 +12,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createTokenWatch } from '../auth/token-watch.ts';
+import { createTokenCache, DEFAULT_TOKEN_CACHE_ENTRIES } from '../auth/token-cache.ts';
 import type { Config, DynsecConfig } from '../config.ts';
 import { createEmbeddedMaintenance } from '../db/maintenance.ts';
 import { isDatabaseReachable } from '../db/health.ts';
@@ -188,6 +189,15 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
 
   // The HTTP edge.
   const tokenWatch = createTokenWatch({ bus, sql: database.sql, logger, recheckIntervalMs: config.apiTokenRecheckMs });
+  // Verified API tokens in memory: requests authenticate without a database round trip (src/auth/token-cache.ts).
+  const tokenCache = createTokenCache({
+    prisma,
+    database,
+    bus,
+    logger: child('token-cache'),
+    recheckMs: config.apiTokenRecheckMs,
+    maxEntries: DEFAULT_TOKEN_CACHE_ENTRIES,
+  });
   // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
   const rollups = createRollupSettler({ database, logger: child('rollups'), metrics, config: config.telemetry });
   const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
@@ -224,7 +234,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     alarms,
   };
   const edge = createEdge(config.graphql, metrics);
-  const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics });
+  const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics, resolveToken: tokenCache.resolve });
   const brokerAuth = createBrokerAuth({
     secret: config.brokerAuthSecret,
     authenticator: deviceAccess,
@@ -242,7 +252,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     graphql: (req, res) => yoga.requestListener(req, res),
   });
   const httpServer = http.createServer((req, res) => void route(req, res));
-  const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch);
+  const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch, tokenCache.resolve);
 
   const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
   // The outbox deliverer (docs/outbox.md): signed webhooks and rule actions, on every instance when enabled.
@@ -271,6 +281,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
 
   const components: Component[] = [
     { name: 'token-watch', stop: () => tokenWatch.stop() },
+    { name: 'token-cache', start: () => tokenCache.start(), stop: () => tokenCache.stop() },
     {
       name: 'http-server',
       async stop() {

@@ -1,7 +1,9 @@
 import { createGraphQLError } from 'graphql-yoga';
-import type { PrismaClient } from '../db/client.ts';
-import { parseBearer, resolveApiToken } from './tokens.ts';
+import { parseBearer } from './tokens.ts';
 import type { Principal } from '../domain/principal.ts';
+
+/** Turns a bearer token into its principal: the token cache (src/auth/token-cache.ts) in the server. */
+export type TokenResolver = (token: string) => Promise<Principal | null>;
 
 /**
  * The one place that turns a caller's credentials into a principal, for HTTP requests (the
@@ -9,14 +11,14 @@ import type { Principal } from '../domain/principal.ts';
  * tenants are carried on the principal; authorization rules read nothing else.
  */
 export async function authenticate(
-  prisma: PrismaClient,
+  resolveToken: TokenResolver,
   credentials: { authorization?: string | null; connectionParams?: Readonly<Record<string, unknown>> | undefined },
 ): Promise<Principal | null> {
   const fromParams = credentials.connectionParams ? (credentials.connectionParams.authorization ?? credentials.connectionParams.Authorization) : undefined;
   const header = typeof fromParams === 'string' ? fromParams : credentials.authorization;
   const token = parseBearer(header);
   if (!token) return null;
-  return resolveApiToken(prisma, token);
+  return resolveToken(token);
 }
 
 export function unauthenticated(): Error {

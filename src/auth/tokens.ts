@@ -13,15 +13,41 @@ import { ROLES, systemActor, type Principal, type Role } from '../domain/princip
 
 export { createApiToken, listApiTokens, revokeApiToken, validateApiTokenInput, type CreateApiTokenInput } from '../services/tokens.ts';
 
-/** Resolves a bearer token to its principal, or null when unknown, revoked or expired. */
+/** Resolves a bearer token to its principal, or null when unknown, revoked or expired (one database read). */
 export async function resolveApiToken(prisma: PrismaClient, token: string): Promise<Principal | null> {
-  if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
-  const row = await prisma.apiToken.findUnique({ where: { tokenHash: hashSecret(token) } });
+  if (!isTokenShaped(token)) return null;
+  return (await verifyApiToken(prisma, hashSecret(token)))?.principal ?? null;
+}
+
+/** What a token must look like to be looked up at all: anything else is refused without hashing. */
+export function isTokenShaped(token: string): boolean {
+  return token.startsWith(TOKEN_PREFIX) && token.length <= 200;
+}
+
+/** A token found valid in the database, as of `verifiedAt` (ms). */
+export interface VerifiedToken {
+  principal: Principal;
+  verifiedAt: number;
+  /** When `lastUsedAt` was last written (ms; 0 = never), so a cache can keep it moving. */
+  lastUsedAt: number;
+}
+
+/**
+ * Looks a token up by its hash: the principal when it exists, is not revoked and not expired; null
+ * otherwise. Records the use (`lastUsedAt`, at most once per LAST_USED_RESOLUTION_MS).
+ */
+export async function verifyApiToken(prisma: PrismaClient, tokenHash: string): Promise<VerifiedToken | null> {
+  const verifiedAt = Date.now();
+  const row = await prisma.apiToken.findUnique({ where: { tokenHash } });
   if (!row || row.revokedAt) return null;
   if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) return null;
-  if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) await touchLastUsed(prisma, row.id);
+  let lastUsedAt = row.lastUsedAt?.getTime() ?? 0;
+  if (Date.now() - lastUsedAt >= LAST_USED_RESOLUTION_MS) {
+    await touchLastUsed(prisma, row.id);
+    lastUsedAt = Date.now();
+  }
   const role = (ROLES as readonly string[]).includes(row.role) ? (row.role as Role) : 'viewer';
-  return { tokenId: row.id, tenantId: row.tenantId, role, name: row.name, expiresAt: row.expiresAt };
+  return { principal: { tokenId: row.id, tenantId: row.tenantId, role, name: row.name, expiresAt: row.expiresAt }, verifiedAt, lastUsedAt };
 }
 
 /** `lastUsedAt` moves at most this often per token: a write per request would cost more than it tells. */
@@ -31,7 +57,7 @@ export const LAST_USED_RESOLUTION_MS = 60_000;
  * Records that a token authenticated a request or connection. Guarded, so concurrent requests (of
  * this instance or another) write once per resolution; a failure never fails the authentication.
  */
-async function touchLastUsed(prisma: PrismaClient, id: string): Promise<void> {
+export async function touchLastUsed(prisma: PrismaClient, id: string): Promise<void> {
   try {
     await prisma.apiToken.updateMany({
       where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: new Date(Date.now() - LAST_USED_RESOLUTION_MS) } }] },

@@ -398,7 +398,7 @@ export const VARIABLES = {
     default: 30_000,
     min: 100,
     max: HOUR_MS,
-    doc: "How often the API tokens behind open subscriptions are re-checked in the database: the longest a subscription outlives a revocation made by another instance or the CLI (one made through this instance's API ends them at once).",
+    doc: "How often the API tokens behind open subscriptions are re-checked in the database, and the longest a verified token is served from the in-memory token cache without asking the database again: the bound on how long a revocation made by another instance or the CLI can go unseen when neither Redis nor the database's change notification delivered it (revocations through an instance's API, and through Redis from its peers, apply at once).",
   },
 
   // twin

@@ -228,7 +228,8 @@ export interface Config {
   /**
    * How often the API tokens behind open subscriptions are re-checked against the database, in ms
    * (API_TOKEN_RECHECK_MS): the longest a subscription outlives a revocation made by another instance
-   * or the CLI, or its token's expiry when that is further away than a timer can hold.
+   * or the CLI, or its token's expiry when that is further away than a timer can hold. Also the
+   * longest the token cache (src/auth/token-cache.ts) trusts a verification without the database.
    */
   apiTokenRecheckMs: number;
   /** Mosquitto dynamic-security sync (MQTT_DYNSEC=1), or undefined. */

@@ -4,7 +4,7 @@ import { createGraphQLError, createYoga, isAsyncIterable, maskError, type MaskEr
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLSchema, parse as graphqlParse, validate as graphqlValidate } from 'graphql';
-import { authenticate, unauthenticated } from '../auth/authenticate.ts';
+import { authenticate, unauthenticated, type TokenResolver } from '../auth/authenticate.ts';
 import type { TokenWatch } from '../auth/token-watch.ts';
 import { DoppelError } from '../domain/errors.ts';
 import { isDiskFull, isTransientFailure } from '../domain/faults.ts';
@@ -57,11 +57,15 @@ export const AUTH_REFUSED_METRIC = 'doppel_api_auth_refused_total';
 /** Subscriptions and graphql-ws connections ended because their token was revoked or expired. */
 export const REVOKED_SESSIONS_METRIC = 'doppel_api_sessions_ended_by_revocation_total';
 
-export function createGraphQL(services: ContextServices, options: { graphiql: boolean; edge: Edge; tokenWatch: TokenWatch; metrics: Metrics }) {
+export function createGraphQL(
+  services: ContextServices,
+  options: { graphiql: boolean; edge: Edge; tokenWatch: TokenWatch; metrics: Metrics; resolveToken: TokenResolver },
+) {
   const { edge, metrics } = options;
   metrics.describe(AUTH_REFUSED_METRIC, 'API calls refused: no or bad token (UNAUTHENTICATED), role too low or another tenant (FORBIDDEN).');
   metrics.describe(REVOKED_SESSIONS_METRIC, 'Subscriptions and graphql-ws connections ended because their API token was revoked or expired.');
-  // Resolved before Yoga parses anything, so an unauthenticated request costs one hash lookup.
+  // Resolved before Yoga parses anything, so an unauthenticated request costs one hash lookup. Verified
+  // tokens come from memory (src/auth/token-cache.ts): no database round trip per request.
   const principals = new WeakMap<Request, Principal>();
   const yoga: YogaServerInstance<InitialContext, GraphQLContext> = createYoga<InitialContext, GraphQLContext>({
     schema: buildSchema(),
@@ -91,7 +95,7 @@ export function createGraphQL(services: ContextServices, options: { graphiql: bo
           if (url.pathname !== GRAPHQL_PATH || (options.graphiql && isGraphiQLPage(request))) return;
           let principal: Principal | null | undefined;
           try {
-            principal = await authenticate(services.prisma, { authorization: request.headers.get('authorization') });
+            principal = await authenticate(options.resolveToken, { authorization: request.headers.get('authorization') });
           } catch (error) {
             // The token lookup is the first database read: during an outage it must answer UNAVAILABLE
             // like a resolver would, not leak the driver's error as a 500.
@@ -158,6 +162,7 @@ export function attachWebSocket(
   metrics: Metrics,
   edge: Edge,
   tokenWatch: TokenWatch,
+  resolveToken: TokenResolver,
 ) {
   metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: edge.maxBodyBytes });
@@ -166,7 +171,7 @@ export function attachWebSocket(
     {
       onConnect: async (ctx) => {
         const authorization = ctx.extra.request.headers.authorization;
-        const principal = await authenticate(services.prisma, { connectionParams: ctx.connectionParams, authorization });
+        const principal = await authenticate(resolveToken, { connectionParams: ctx.connectionParams, authorization });
         if (!principal) {
           metrics.inc(AUTH_REFUSED_METRIC, { code: 'UNAUTHENTICATED', transport: 'ws' });
           return false;
