@@ -447,6 +447,20 @@ const OPERATIONS: Operation[] = [
   },
   {
     root: 'Mutation',
+    field: 'registerDevices',
+    role: 'admin',
+    document: `mutation M($inputs: [RegisterDeviceInput!]!) { registerDevices(inputs: $inputs) { __typename ... on RegisterDevicesPayload { created results { status errors { code } } } ... on Error { code } } }`,
+    variables: (x) => ({ inputs: [{ deviceId: x.deviceId }] }),
+    // The same answer as registerDevice: a taken id is taken, whoever owns it, and nothing else is revealed.
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({
+        registerDevices: { __typename: 'RegisterDevicesPayload', created: 0, results: [{ status: 'FAILED', errors: [{ code: 'ALREADY_EXISTS' }] }] },
+      });
+      expect((await secretHashOf(x.deviceId))?.tenantId).toBe('default');
+    },
+  },
+  {
+    root: 'Mutation',
     field: 'rotateDeviceCredentials',
     role: 'admin',
     document: `mutation M($d: String!) { rotateDeviceCredentials(deviceId: $d) { __typename ... on DeviceWithCredentials { credentials { password } } ... on Error { code } } }`,
@@ -926,6 +940,8 @@ async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
   switch (op.field) {
     case 'registerDevice':
       return { input: { deviceId: uniqueDeviceId('mxok') } };
+    case 'registerDevices':
+      return { inputs: [{ deviceId: uniqueDeviceId('mxok') }] };
     case 'deleteDevice':
     case 'revokeDeviceCredentials':
     case 'disableDevice':
