@@ -3,7 +3,7 @@ import { builder } from '../builder.ts';
 import './scalars.ts';
 import './errors.ts';
 import './device.ts';
-import './device-bulk.ts';
+import './device-admin.ts';
 import './twin.ts';
 import './telemetry.ts';
 import './tokens.ts';

@@ -354,6 +354,22 @@ const OPERATIONS: Operation[] = [
   },
   {
     root: 'Mutation',
+    field: 'deleteDeviceModel',
+    role: 'admin',
+    document: `mutation M($n: String!) { deleteDeviceModel(name: $n) { __typename ... on Error { code } } }`,
+    variables: () => ({ n: 'matrix-only-a' }),
+    otherTenant: (r) => expect(r.data).toEqual({ deleteDeviceModel: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation',
+    field: 'updateDevice',
+    role: 'admin',
+    document: `mutation M($d: String!) { updateDevice(deviceId: $d, input: {name: "probe"}) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: (r) => expect(r.data).toEqual({ updateDevice: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation',
     field: 'sendCommand',
     role: 'operator',
     document: `mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping"}) { __typename ... on Error { code } } }`,
@@ -942,7 +958,15 @@ async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
       return { input: { deviceId: uniqueDeviceId('mxok') } };
     case 'registerDevices':
       return { inputs: [{ deviceId: uniqueDeviceId('mxok') }] };
+    case 'deleteDeviceModel': {
+      const n = uniqueDeviceId('mxok-model');
+      expect((await t.gql(`mutation M($n: String!) { createDeviceModel(input: {name: $n}) { __typename } }`, { n })).data).toEqual({
+        createDeviceModel: { __typename: 'DeviceModel' },
+      });
+      return { n };
+    }
     case 'deleteDevice':
+    case 'updateDevice':
     case 'revokeDeviceCredentials':
     case 'disableDevice':
     case 'enableDevice':

@@ -9,10 +9,12 @@ import { createDeviceBrokerView } from './broker.ts';
 import { createBulkRegistration, type BulkRegisterOptions, type BulkRegisterResult } from './bulk.ts';
 import { createDeviceCredentialsManager } from './credentials.ts';
 import { createDeviceRegistry } from './registry.ts';
+import { createDeviceUpdater, type DeviceUpdateInput } from './update.ts';
 import type { AuthDecision, BrokerSyncRow, ConnectionState, DeviceServiceOptions, DeviceWithCredentials, RegisterDeviceInput } from './types.ts';
 
 export { MAX_BULK_DEVICES, type BulkRegisterOptions, type BulkRegisterResult, type BulkRowError, type BulkRowResult } from './bulk.ts';
 export { MAX_GRACE_PERIOD_SECONDS } from './credentials.ts';
+export type { DeviceUpdateInput } from './update.ts';
 export { validateRegistration } from './registry.ts';
 export type {
   AuthDecision,
@@ -40,6 +42,11 @@ export interface DeviceService {
    * one `device.register` per device. See ./bulk.ts.
    */
   registerMany(actor: Actor, inputs: RegisterDeviceInput[], options?: BulkRegisterOptions): Promise<BulkRegisterResult>;
+  /**
+   * Renames, retags or moves a device of the actor's tenant to another model (created on first use);
+   * fields left undefined keep their value. Audited as `device.update`.
+   */
+  update(actor: Actor, deviceId: string, input: DeviceUpdateInput): Promise<Device>;
   /**
    * Issues a new secret and clears a revocation. With `gracePeriodSeconds` 0 (the default) the old secret
    * stops working now and open sessions are closed; otherwise it works until the grace period ends, when
@@ -72,6 +79,7 @@ export function createDeviceService(options: DeviceServiceOptions): DeviceServic
   return {
     ...createDeviceRegistry(options),
     ...createBulkRegistration(options),
+    ...createDeviceUpdater(options),
     ...createDeviceCredentialsManager(options),
     ...createDeviceBrokerView(options),
   };

@@ -1,7 +1,9 @@
 /**
- * Bulk registration through GraphQL (`registerDevices`, src/services/devices/bulk.ts): every row
- * answered, per row or all-or-nothing, dry runs that write nothing, the row limit, races on the same
- * id, and devices that then connect over MQTT with the passwords they were given.
+ * Managing devices through GraphQL beyond one registration at a time:
+ * - bulk registration (`registerDevices`, src/services/devices/bulk.ts): every row answered, per row or
+ *   all-or-nothing, dry runs that write nothing, the row limit, races on the same id, and devices that
+ *   then connect over MQTT with the passwords they were given;
+ * - `updateDevice` (src/services/devices/update.ts) and `deleteDeviceModel` (refused while in use).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connackCode, embeddedBroker, modeName, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
@@ -217,5 +219,73 @@ describe(`registerDevices (${modeName})`, () => {
       await t.database.prisma.outbox.deleteMany({ where: { endpointId: endpoint.id } });
       await t.database.prisma.webhookEndpoint.delete({ where: { id: endpoint.id } });
     }
+  });
+});
+
+describe(`updateDevice and deleteDeviceModel (${modeName})`, () => {
+  const UPDATE = `mutation U($d: String!, $input: UpdateDeviceInput!) {
+    updateDevice(deviceId: $d, input: $input) {
+      __typename
+      ... on Device { deviceId name tags model { name } }
+      ... on ValidationError { code fieldErrors { path code } }
+      ... on NotFound { code }
+    }
+  }`;
+  const DELETE_MODEL = `mutation D($n: String!) { deleteDeviceModel(name: $n) { __typename ... on DeleteDeviceModelPayload { name } ... on InUse { code usedBy } ... on NotFound { code } } }`;
+
+  async function update(deviceId: string, input: Record<string, unknown>) {
+    const r = await t.gql(UPDATE, { d: deviceId, input });
+    expect(r.errors).toBeUndefined();
+    return (r.data as { updateDevice: Record<string, unknown> }).updateDevice;
+  }
+
+  it('renames, retags and moves a device to another model; omitted fields keep their value; audited', async () => {
+    const deviceId = uniqueDeviceId('upd');
+    const model = `${deviceId}-m`;
+    await registerDevices([{ deviceId, name: 'before', tags: ['a'], model: `${model}-old` }]);
+    expect(await update(deviceId, { name: 'after' })).toEqual({ __typename: 'Device', deviceId, name: 'after', tags: ['a'], model: { name: `${model}-old` } });
+    expect(await update(deviceId, { tags: ['x', 'y', 'x'], model })).toEqual({
+      __typename: 'Device',
+      deviceId,
+      name: 'after',
+      tags: ['x', 'y'],
+      model: { name: model },
+    });
+    expect(await update(deviceId, { name: null, model: null, tags: [] })).toEqual({ __typename: 'Device', deviceId, name: null, tags: [], model: null });
+    const audit = await t.database.prisma.auditEvent.findMany({ where: { action: 'device.update', target: `device:${deviceId}` }, orderBy: { id: 'asc' } });
+    expect(audit.map((a) => a.details)).toEqual([{ name: 'after' }, { tags: ['x', 'y'], model }, { name: null, tags: [], model: null }]);
+  });
+
+  it('refuses bad input at its path, and an unknown device, changing nothing', async () => {
+    const deviceId = uniqueDeviceId('updbad');
+    await registerDevices([{ deviceId, name: 'keep', tags: ['keep'] }]);
+    expect(await update(deviceId, { name: 'x'.repeat(201), tags: ['ok', 'bad tag'], model: '' })).toEqual({
+      __typename: 'ValidationError',
+      code: 'VALIDATION_FAILED',
+      fieldErrors: [
+        { path: ['input', 'name'], code: 'TOO_LONG' },
+        { path: ['input', 'tags', '1'], code: 'INVALID_TAG' },
+        { path: ['input', 'model'], code: 'INVALID_MODEL' },
+      ],
+    });
+    expect(await update(uniqueDeviceId('ghost'), { name: 'x' })).toEqual({ __typename: 'NotFound', code: 'NOT_FOUND' });
+    const [stored] = await storedDevices([deviceId]);
+    expect([stored!.name, stored!.tags]).toEqual(['keep', ['keep']]);
+  });
+
+  it('deleteDeviceModel is refused while devices use the model, and deletes it (with its versions) once they moved off', async () => {
+    const deviceId = uniqueDeviceId('delm');
+    const model = `${deviceId}-model`;
+    expect((await t.gql(`mutation M($n: String!) { updateDeviceModel(input: {name: $n, description: "v2"}) { __typename } }`, { n: model })).data).toEqual({
+      updateDeviceModel: { __typename: 'NotFound' },
+    });
+    await registerDevices([{ deviceId, model }]);
+    expect((await t.gql(DELETE_MODEL, { n: model })).data).toEqual({ deleteDeviceModel: { __typename: 'InUse', code: 'IN_USE', usedBy: 1 } });
+    expect(await t.database.prisma.deviceModel.count({ where: { name: model } })).toBe(1);
+    await update(deviceId, { model: null });
+    expect((await t.gql(DELETE_MODEL, { n: model })).data).toEqual({ deleteDeviceModel: { __typename: 'DeleteDeviceModelPayload', name: model } });
+    expect(await t.database.prisma.deviceModel.count({ where: { name: model } })).toBe(0);
+    expect((await t.gql(DELETE_MODEL, { n: model })).data).toEqual({ deleteDeviceModel: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+    expect(await t.database.prisma.auditEvent.count({ where: { action: 'model.delete', target: `model:${model}` } })).toBe(1);
   });
 });

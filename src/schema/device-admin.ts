@@ -5,9 +5,9 @@
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
-import { ValidationError } from '../domain/errors.ts';
+import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import { actorOf } from '../domain/principal.ts';
-import type { BulkRegisterResult, BulkRowError, BulkRowResult } from '../services/devices/index.ts';
+import type { BulkRegisterResult, BulkRowError, BulkRowResult, DeviceUpdateInput } from '../services/devices/index.ts';
 import { MAX_BULK_DEVICES } from '../services/devices/index.ts';
 import { requireRole } from './auth.ts';
 import { RegisterDeviceInput } from './device.ts';
@@ -65,7 +65,31 @@ const RegisterDevicesPayloadRef = builder.objectRef<BulkRegisterResult>('Registe
   }),
 });
 
+const UpdateDeviceInput = builder.inputType('UpdateDeviceInput', {
+  description: 'Omit a field to keep it; null clears name and model; tags replaces every tag ([] removes them all).',
+  fields: (t) => ({
+    name: t.string({ required: false }),
+    tags: t.stringList({ required: false }),
+    model: t.string({ required: false, description: 'Device model name; created on first use.' }),
+  }),
+});
+
 builder.mutationFields((t) => ({
+  updateDevice: t.prismaField({
+    ...requireRole('admin'),
+    type: 'Device',
+    description: 'Renames, retags or moves a device to another model. Rules, webhook filters and fleet commands see the change from the next message.',
+    errors: { types: [ValidationError, NotFoundError] },
+    args: { deviceId: t.arg.string({ required: true }), input: t.arg({ type: UpdateDeviceInput, required: true }) },
+    resolve: async (query, _root, { deviceId, input }, ctx) => {
+      const update: DeviceUpdateInput = {};
+      if (input.name !== undefined) update.name = input.name;
+      if (input.tags !== undefined) update.tags = input.tags ?? [];
+      if (input.model !== undefined) update.modelName = input.model;
+      const device = await ctx.devices.update(actorOf(ctx.principal), deviceId, update);
+      return ctx.prisma.device.findUniqueOrThrow({ ...query, where: { id: device.id } });
+    },
+  }),
   registerDevices: t.field({
     ...requireRole('admin'),
     type: RegisterDevicesPayloadRef,
