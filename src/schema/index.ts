@@ -5,6 +5,7 @@ import './errors.ts';
 import './device.ts';
 import './device-admin.ts';
 import './twin.ts';
+import './twin-history.ts';
 import './telemetry.ts';
 import './tokens.ts';
 import './audit.ts';
