@@ -173,7 +173,11 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     sessions,
     metrics,
     ...(dynsec && sealKey
-      ? { onSecurityEvent: (event) => dynsec.apply(event), sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) }
+      ? {
+          onSecurityEvent: (event) => dynsec.apply(event),
+          onSecurityEvents: (events) => dynsec.applyMany(events),
+          sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId),
+        }
       : {}),
   });
 

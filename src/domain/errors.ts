@@ -77,6 +77,18 @@ export class AlreadyExistsError extends DoppelError {
   }
 }
 
+/** Something still in use cannot be removed (a device model with devices): move them off it first. */
+export class InUseError extends DoppelError {
+  constructor(
+    readonly resource: string,
+    readonly key: string,
+    /** How many things use it (devices of a model). */
+    readonly usedBy: number,
+  ) {
+    super('IN_USE', `${resource} ${JSON.stringify(key)} is used by ${usedBy} device(s)`);
+  }
+}
+
 export class VersionConflictError extends DoppelError {
   constructor(
     readonly expectedVersion: number,

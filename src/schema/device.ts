@@ -122,7 +122,7 @@ const DeviceWithCredentialsRef = builder
     }),
   });
 
-const RegisterDeviceInput = builder.inputType('RegisterDeviceInput', {
+export const RegisterDeviceInput = builder.inputType('RegisterDeviceInput', {
   fields: (t) => ({
     deviceId: t.string({ required: true, description: '1–64 characters of A–Z, a–z, 0–9, ".", "_", "-".' }),
     name: t.string({ required: false }),

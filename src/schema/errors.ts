@@ -1,5 +1,5 @@
 import { builder } from '../builder.ts';
-import { AlreadyExistsError, type DoppelError, NotFoundError, ValidationError, VersionConflictError, type FieldIssue } from '../domain/errors.ts';
+import { AlreadyExistsError, type DoppelError, InUseError, NotFoundError, ValidationError, VersionConflictError, type FieldIssue } from '../domain/errors.ts';
 
 /** Every typed error implements this, so clients can always select `... on Error { message code }`. */
 export const ErrorInterface = builder.interfaceRef<DoppelError>('Error').implement({
@@ -42,6 +42,16 @@ builder.objectType(AlreadyExistsError, {
   fields: (t) => ({
     resource: t.exposeString('resource'),
     key: t.exposeString('key'),
+  }),
+});
+
+builder.objectType(InUseError, {
+  name: 'InUse',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    resource: t.exposeString('resource'),
+    key: t.exposeString('key'),
+    usedBy: t.exposeInt('usedBy', { description: 'How many devices use it.' }),
   }),
 });
 

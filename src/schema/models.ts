@@ -1,6 +1,6 @@
 import { builder } from '../builder.ts';
 import type { CommandDefinition } from '../domain/models.ts';
-import { AlreadyExistsError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import { AlreadyExistsError, InUseError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { actorOf } from '../domain/principal.ts';
 import { requireRole } from './auth.ts';
 
@@ -104,6 +104,10 @@ builder.queryFields((t) => ({
   }),
 }));
 
+const DeleteDeviceModelPayload = builder.objectRef<{ name: string }>('DeleteDeviceModelPayload').implement({
+  fields: (t) => ({ name: t.exposeString('name') }),
+});
+
 builder.mutationFields((t) => ({
   createDeviceModel: t.prismaField({
     ...requireRole('admin'),
@@ -114,6 +118,17 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { input }, ctx) => {
       const id = await ctx.models.create(actorOf(ctx.principal), toInput(input));
       return ctx.prisma.deviceModel.findUniqueOrThrow({ ...query, where: { id } });
+    },
+  }),
+  deleteDeviceModel: t.field({
+    ...requireRole('admin'),
+    type: DeleteDeviceModelPayload,
+    description: 'Deletes a device model and its versions. Refused (InUse) while devices use it: move them with updateDevice first.',
+    errors: { types: [NotFoundError, InUseError] },
+    args: { name: t.arg.string({ required: true }) },
+    resolve: async (_root, { name }, ctx) => {
+      await ctx.models.remove(actorOf(ctx.principal), name);
+      return { name };
     },
   }),
   updateDeviceModel: t.prismaField({

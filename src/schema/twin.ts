@@ -56,10 +56,10 @@ builder.mutationFields((t) => ({
   }),
 }));
 
-const TwinSectionEnum = builder.enumType('TwinSection', { values: ['reported', 'desired'] as const });
+export const TwinSectionEnum = builder.enumType('TwinSection', { values: ['reported', 'desired'] as const });
 const ChangeSourceEnum = builder.enumType('ChangeSource', { values: ['device', 'api'] as const });
 
-const TwinChangeRef = builder.objectRef<TwinChangedEvent>('TwinChange').implement({
+export const TwinChangeRef = builder.objectRef<TwinChangedEvent>('TwinChange').implement({
   description: 'One accepted change of a twin.',
   fields: (t) => ({
     deviceId: t.exposeString('deviceId'),

@@ -13,6 +13,7 @@ export const AUDIT_ACTIONS = [
   'apiToken.create',
   'apiToken.revoke',
   'device.register',
+  'device.update',
   'device.delete',
   'device.rotateCredentials',
   'device.disable',

@@ -11,7 +11,7 @@ import type { Logger } from '../logger.ts';
 import type { Actor } from '../domain/principal.ts';
 import type { AuditLog } from './audit.ts';
 import { checkCapabilities, createValidatorCache, type CommandDefinition, type CompiledModel, type ModelCapabilities } from '../domain/models.ts';
-import { AlreadyExistsError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import { AlreadyExistsError, InUseError, NotFoundError, ValidationError } from '../domain/errors.ts';
 
 export interface ModelInput {
   name: string;
@@ -43,6 +43,12 @@ export interface ModelService {
   create(actor: Actor, input: ModelInput): Promise<string>;
   /** Saves a new version; fields left undefined keep their current value. Returns the id. Audited as `model.update`. */
   update(actor: Actor, input: ModelInput): Promise<string>;
+  /**
+   * Deletes a model with its versions. Refused with InUseError while devices use it (the model row is
+   * locked first, so a registration naming it waits and then fails cleanly instead of racing the check).
+   * Audited as `model.delete`.
+   */
+  remove(actor: Actor, name: string): Promise<void>;
   /** Compiled validators for (model, version) pairs, keyed `${modelId}@${version}`; unknown pairs are absent. */
   compiled(keys: Array<{ modelId: string; version: number }>): Promise<Map<string, CompiledModel>>;
   /** The compiled validators of one model version, if it exists. */
@@ -137,6 +143,24 @@ export function createModelService(options: ModelServiceOptions): ModelService {
     return rows[0]!.id;
   }
 
+  async function remove(actor: Actor, name: string): Promise<void> {
+    const { tenantId } = actor;
+    const outcome = await db.prisma.$transaction(async (tx) => {
+      const [model] = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM "DeviceModel" WHERE "tenantId" = ${tenantId} AND name = ${name} FOR UPDATE`;
+      if (!model) return { found: false as const };
+      const [{ used }] = (await tx.$queryRaw<Array<{ used: number }>>`SELECT count(*)::int AS used FROM "Device" WHERE "modelId" = ${model.id}::uuid`) as [
+        { used: number },
+      ];
+      if (used > 0) return { found: true as const, used };
+      await tx.$executeRaw`DELETE FROM "DeviceModel" WHERE id = ${model.id}::uuid`;
+      return { found: true as const, used: 0 };
+    });
+    if (!outcome.found) throw new NotFoundError('DeviceModel', name);
+    if (outcome.used > 0) throw new InUseError('DeviceModel', name, outcome.used);
+    logger.info({ tenantId, model: name }, 'device model deleted');
+    await audit.record({ ...actor, action: 'model.delete', target: `model:${name}` });
+  }
+
   /** Loads what the cache does not hold in one query. */
   async function compiled(keys: Array<{ modelId: string; version: number }>): Promise<Map<string, CompiledModel>> {
     const out = new Map<string, CompiledModel>();
@@ -174,7 +198,7 @@ export function createModelService(options: ModelServiceOptions): ModelService {
     return (await compiled([{ modelId, version }])).get(`${modelId}@${version}`);
   }
 
-  return { create, update, compiled, compiledOne };
+  return { create, update, remove, compiled, compiledOne };
 }
 
 function json(value: unknown): string | null {

@@ -6,8 +6,8 @@
  *   topic, subscribes to its own `twin/#`, announces `online` (retained) and reports its full state;
  * - on its first connection it reads its twin (`twin/get`) and resumes from the state it reported
  *   last, as a real thermostat remembers its settings across a power cycle;
- * - every interval advances the model and reports what changed, with a `seq` that never goes back,
- *   and publishes its temperature as telemetry with a `seq` (contract v1.1): it subscribes to its
+ * - every interval advances the model and publishes its temperature as telemetry, never into its twin
+ *   (which holds its settings: mode, fan, set point, firmware), with a `seq` (contract v1.1): it subscribes to its
  *   `telemetry/accepted` receipts and keeps and resends what they have not confirmed (telemetry-outbox.ts);
  * - on a delta, merges it into its state and reports the applied keys back with a clientToken, and
  *   logs the `…/accepted` answer with the version the twin reached;
@@ -35,7 +35,7 @@ import type { JsonObject } from '../domain/twin.ts';
 import { isPlainObject } from '../domain/twin.ts';
 import type { DeviceCredentials } from './credentials.ts';
 import { TelemetryOutbox, type OutboxMessage, type TelemetryOutboxCounts, type TelemetryOutboxOptions } from './telemetry-outbox.ts';
-import { applyDelta, DEFAULT_PHYSICS, initialState, mergePatch, runCommand, tick, type Random, type ThermostatPhysics } from './model.ts';
+import { applyDelta, DEFAULT_PHYSICS, initialState, mergePatch, runCommand, tick, twinPart, type Random, type ThermostatPhysics } from './model.ts';
 
 export interface SimulatedDeviceOptions {
   deviceId: string;
@@ -208,7 +208,7 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
       if (twin) resumedDelta = { version: twin.version, delta: twin.delta };
     }
     online = true;
-    report(state, 'full state');
+    report(twinPart(state), 'full state');
     // The freshest of: the delta in the twin/get answer, and one that arrived before we were online.
     const deferred = [resumedDelta, deferredDelta].filter((d) => d !== undefined).sort((a, b) => b.version - a.version)[0];
     deferredDelta = undefined;
@@ -401,7 +401,10 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
       dropAbruptly();
       return;
     }
-    if (Object.keys(advanced.changed).length > 0) report(advanced.changed);
+    // Readings are telemetry (below); only a change to the settings would go to the twin, and a tick
+    // changes none, so this reports only what a desired key set outside the model made move.
+    const changed = twinPart(advanced.changed);
+    if (Object.keys(changed).length > 0) report(changed);
     sendTelemetry(t);
   }
 

@@ -129,6 +129,20 @@ export function tick<S extends JsonObject>(
   return { state: nextState, changed: diff(state, nextState) };
 }
 
+/**
+ * What the thermostat measures: sent as telemetry, never reported into its twin. The twin holds what
+ * the device *is set to* (mode, fan, set point, firmware): reporting every reading there would bump the
+ * twin's version on every tick and bury the changes that matter in its change log.
+ */
+export const MEASUREMENTS = ['temperature'] as const;
+
+/** The part of a state (or of a change to it) that belongs in the twin: everything but {@link MEASUREMENTS}. */
+export function twinPart(state: JsonObject): JsonObject {
+  const out = { ...state };
+  for (const key of MEASUREMENTS) delete out[key];
+  return out;
+}
+
 /** The commands a simulated thermostat understands (declare them in its device model to send them). */
 export const THERMOSTAT_COMMANDS = ['setTargetTemperature', 'setMode', 'ping'] as const;
 const MODES = ['heat', 'cool', 'auto', 'off'];

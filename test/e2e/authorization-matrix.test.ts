@@ -354,6 +354,22 @@ const OPERATIONS: Operation[] = [
   },
   {
     root: 'Mutation',
+    field: 'deleteDeviceModel',
+    role: 'admin',
+    document: `mutation M($n: String!) { deleteDeviceModel(name: $n) { __typename ... on Error { code } } }`,
+    variables: () => ({ n: 'matrix-only-a' }),
+    otherTenant: (r) => expect(r.data).toEqual({ deleteDeviceModel: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation',
+    field: 'updateDevice',
+    role: 'admin',
+    document: `mutation M($d: String!) { updateDevice(deviceId: $d, input: {name: "probe"}) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ d: x.deviceId }),
+    otherTenant: (r) => expect(r.data).toEqual({ updateDevice: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation',
     field: 'sendCommand',
     role: 'operator',
     document: `mutation M($d: String!) { sendCommand(input: {deviceId: $d, name: "ping"}) { __typename ... on Error { code } } }`,
@@ -442,6 +458,20 @@ const OPERATIONS: Operation[] = [
     // Device ids are global (MQTT usernames): taken is taken, whoever owns it; nothing else is revealed.
     otherTenant: async (r, x) => {
       expect(r.data).toEqual({ registerDevice: { __typename: 'AlreadyExists', code: 'ALREADY_EXISTS' } });
+      expect((await secretHashOf(x.deviceId))?.tenantId).toBe('default');
+    },
+  },
+  {
+    root: 'Mutation',
+    field: 'registerDevices',
+    role: 'admin',
+    document: `mutation M($inputs: [RegisterDeviceInput!]!) { registerDevices(inputs: $inputs) { __typename ... on RegisterDevicesPayload { created results { status errors { code } } } ... on Error { code } } }`,
+    variables: (x) => ({ inputs: [{ deviceId: x.deviceId }] }),
+    // The same answer as registerDevice: a taken id is taken, whoever owns it, and nothing else is revealed.
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({
+        registerDevices: { __typename: 'RegisterDevicesPayload', created: 0, results: [{ status: 'FAILED', errors: [{ code: 'ALREADY_EXISTS' }] }] },
+      });
       expect((await secretHashOf(x.deviceId))?.tenantId).toBe('default');
     },
   },
@@ -926,7 +956,17 @@ async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
   switch (op.field) {
     case 'registerDevice':
       return { input: { deviceId: uniqueDeviceId('mxok') } };
+    case 'registerDevices':
+      return { inputs: [{ deviceId: uniqueDeviceId('mxok') }] };
+    case 'deleteDeviceModel': {
+      const n = uniqueDeviceId('mxok-model');
+      expect((await t.gql(`mutation M($n: String!) { createDeviceModel(input: {name: $n}) { __typename } }`, { n })).data).toEqual({
+        createDeviceModel: { __typename: 'DeviceModel' },
+      });
+      return { n };
+    }
     case 'deleteDevice':
+    case 'updateDevice':
     case 'revokeDeviceCredentials':
     case 'disableDevice':
     case 'enableDevice':

@@ -137,6 +137,22 @@ suite('Mosquitto dynamic security follows Doppel', () => {
     expect(accepted.json).toMatchObject({ clientToken: 'a', version: 1 });
   });
 
+  it('devices registered in bulk (registerDevices) get their Mosquitto clients in batches and connect', async () => {
+    const prefix = uniqueDeviceId('dsbulk');
+    const inputs = Array.from({ length: 25 }, (_, i) => ({ deviceId: `${prefix}-${i}` }));
+    const result = await t.gql(
+      `mutation R($inputs: [RegisterDeviceInput!]!) { registerDevices(inputs: $inputs) { ... on RegisterDevicesPayload { created results { username password } } } }`,
+      { inputs },
+    );
+    const payload = (result.data as { registerDevices: { created: number; results: Array<{ username: string; password: string }> } }).registerDevices;
+    created.push(...inputs.map((i) => i.deviceId));
+    expect(payload.created).toBe(25);
+    for (const row of [payload.results[0]!, payload.results[12]!, payload.results[24]!]) {
+      expect(await connectCode(row.username, row.password)).toBe(0);
+      expect(await connectCode(row.username, `${row.password}x`)).toBe(REFUSED);
+    }
+  });
+
   it('rotation: the old secret is refused and its session kicked, the new one works (Mosquitto holds one password: no grace period)', async () => {
     const { deviceId, password } = await register();
     const c = await device(deviceId, password);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyDelta, DEFAULT_PHYSICS, diff, initialState, mergePatch, runCommand, tick } from '../../src/simulator/model.ts';
+import { applyDelta, DEFAULT_PHYSICS, diff, initialState, mergePatch, runCommand, tick, twinPart } from '../../src/simulator/model.ts';
 import type { JsonObject } from '../../src/domain/twin.ts';
 
 /** A deterministic "random" that always returns the same number. */
@@ -125,5 +125,14 @@ describe('mergePatch / diff', () => {
     expect(diff(before, before)).toEqual({});
     const roundTrip = { a: 1, b: { c: 2, d: 4 }, e: [1, 2] };
     expect(mergePatch(before, diff(before, roundTrip))).toEqual(roundTrip);
+  });
+});
+
+describe('twinPart', () => {
+  it('keeps the settings and drops the measurements, without mutating its input', () => {
+    const state = { temperature: 19.5, targetTemperature: 21, mode: 'heat', fan: 'auto', firmware: '1.0.0', display: { theme: 'dark' } };
+    expect(twinPart(state)).toEqual({ targetTemperature: 21, mode: 'heat', fan: 'auto', firmware: '1.0.0', display: { theme: 'dark' } });
+    expect(twinPart({ temperature: 20 })).toEqual({});
+    expect(state.temperature).toBe(19.5);
   });
 });

@@ -98,7 +98,8 @@ describe(`simulator (${modeName})`, () => {
         expect(d.twin.reported).toMatchObject({ targetTemperature: 21, mode: 'heat', fan: 'auto', firmware: '1.0.0' });
         return d;
       });
-      expect(typeof view.twin.reported.temperature).toBe('number');
+      // The temperature is a measurement: telemetry, never the twin (which holds the settings).
+      expect(view.twin.reported).not.toHaveProperty('temperature');
       // Its reports carry seq (contract v1.1), stored on every entry it wrote.
       const row = await t.database.prisma.twin.findFirstOrThrow({ where: { device: { deviceId: id } }, select: { reportedMeta: true } });
       // (The root key `[]` only remembers the section's clock; it belongs to no write.)
@@ -135,7 +136,10 @@ describe(`simulator (${modeName})`, () => {
     expect(lines).toContainEqual(
       expect.stringMatching(new RegExp(`^${label(first)} → reported v\\d+ \\{"targetTemperature":25\\} \\(applied delta v\\d+\\)$`)),
     );
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${label(first)} → reported v\\d+ \\{"temperature":.*\\(full state\\)$`)));
+    expect(lines).toContainEqual(
+      expect.stringMatching(new RegExp(`^${label(first)} → reported v\\d+ \\{"targetTemperature":21,"mode":"heat",.*\\(full state\\)$`)),
+    );
+    expect(lines.filter((l) => l.includes('→ reported') && l.includes('"temperature"'))).toEqual([]);
     expect(lines).toContainEqual(`${label(first)} registered; secret saved to ${path.join(dir, 'credentials.json')}`);
 
     await sim.stop();

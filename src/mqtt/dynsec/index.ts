@@ -84,6 +84,8 @@ export interface DynsecSync {
    * failure is logged and counted, and the next reconcile heals it.
    */
   apply(event: DeviceSecurityEvent): Promise<void>;
+  /** Mirrors many stored changes at once (a bulk registration), batched like a reconcile. Never throws. */
+  applyMany(events: DeviceSecurityEvent[]): Promise<void>;
   /** Makes Mosquitto match the database now; a call while one runs shares it. */
   reconcile(): Promise<ReconcileReport>;
   /** Sends raw commands in batches, counting and logging real failures (control-client.ts): for tools and tests. */
@@ -139,6 +141,7 @@ export function createDynsecSync(options: DynsecSyncOptions): DynsecSync {
       await control.close();
     },
     apply: applier.apply,
+    applyMany: applier.applyMany,
     reconcile: reconciler.reconcile,
     send: control.send,
   };

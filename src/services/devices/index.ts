@@ -6,11 +6,15 @@
 import type { Actor } from '../../domain/principal.ts';
 import type { Device } from '../../generated/prisma/client.ts';
 import { createDeviceBrokerView } from './broker.ts';
+import { createBulkRegistration, type BulkRegisterOptions, type BulkRegisterResult } from './bulk.ts';
 import { createDeviceCredentialsManager } from './credentials.ts';
 import { createDeviceRegistry } from './registry.ts';
+import { createDeviceUpdater, type DeviceUpdateInput } from './update.ts';
 import type { AuthDecision, BrokerSyncRow, ConnectionState, DeviceServiceOptions, DeviceWithCredentials, RegisterDeviceInput } from './types.ts';
 
+export { MAX_BULK_DEVICES, type BulkRegisterOptions, type BulkRegisterResult, type BulkRowError, type BulkRowResult } from './bulk.ts';
 export { MAX_GRACE_PERIOD_SECONDS } from './credentials.ts';
+export type { DeviceUpdateInput } from './update.ts';
 export { validateRegistration } from './registry.ts';
 export type {
   AuthDecision,
@@ -32,6 +36,17 @@ export type { DeviceSessions } from '../ports.ts';
 export interface DeviceService {
   /** Registers a device (and its model, on first use) and returns its MQTT credentials, shown once. Audited as `device.register`. */
   register(actor: Actor, input: RegisterDeviceInput): Promise<DeviceWithCredentials>;
+  /**
+   * Registers up to MAX_BULK_DEVICES devices in one transaction, each row answered (created with its
+   * password, or its typed errors), per row or all-or-nothing, or only checked (`dryRun`). Audited as
+   * one `device.register` per device. See ./bulk.ts.
+   */
+  registerMany(actor: Actor, inputs: RegisterDeviceInput[], options?: BulkRegisterOptions): Promise<BulkRegisterResult>;
+  /**
+   * Renames, retags or moves a device of the actor's tenant to another model (created on first use);
+   * fields left undefined keep their value. Audited as `device.update`.
+   */
+  update(actor: Actor, deviceId: string, input: DeviceUpdateInput): Promise<Device>;
   /**
    * Issues a new secret and clears a revocation. With `gracePeriodSeconds` 0 (the default) the old secret
    * stops working now and open sessions are closed; otherwise it works until the grace period ends, when
@@ -63,6 +78,8 @@ export interface DeviceService {
 export function createDeviceService(options: DeviceServiceOptions): DeviceService {
   return {
     ...createDeviceRegistry(options),
+    ...createBulkRegistration(options),
+    ...createDeviceUpdater(options),
     ...createDeviceCredentialsManager(options),
     ...createDeviceBrokerView(options),
   };

@@ -56,20 +56,22 @@ export function validateRegistration(input: RegisterDeviceInput): FieldIssue[] {
  * returning the rows written. Run after the create (the device exists) and before the delete (the
  * filters still see its tags and model).
  */
-function deviceEventSql(type: 'device.registered' | 'device.deleted', occurredAt: string): string {
+function deviceEventSql(type: 'device.registered' | 'device.deleted', occurredAt: string, devices = 'd.id = $1::uuid'): string {
   return `WITH ${webhookFanoutCte(
     'device_events',
     `SELECT gen_random_uuid() AS event_id, ${DEVICE_FACTS_SQL}, ${eventTypeSql(type)} AS type, ${occurredAt} AS occurred_at,
                   jsonb_build_object('deviceId', d."deviceId", 'name', d.name, 'tags', to_jsonb(d.tags), 'model', m.name) AS data, 0 AS ord
              FROM "Device" d
              LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
-            WHERE d.id = $1::uuid`,
+            WHERE ${devices}`,
   )}
        SELECT ${eventsWrittenSql('device_events')} AS events`;
 }
 
 const REGISTERED_EVENT_SQL = deviceEventSql('device.registered', 'd."createdAt"');
 const DELETED_EVENT_SQL = deviceEventSql('device.deleted', 'now()');
+/** The registry events of the devices `$1` (uuid[]) of one bulk registration (./bulk.ts). */
+export const REGISTERED_EVENTS_SQL = deviceEventSql('device.registered', 'd."createdAt"', 'd.id = ANY($1::uuid[])');
 
 export function createDeviceRegistry(options: DeviceServiceOptions): DeviceRegistry {
   const { db, logger, sessions, audit } = options;

@@ -71,6 +71,8 @@ export interface DeviceServiceOptions {
    * Failures are the listener's to log and count; the next reconcile heals them.
    */
   onSecurityEvent?: (event: DeviceSecurityEvent) => Promise<void>;
+  /** The same for many devices at once (a bulk registration), so an external broker gets them in batches. */
+  onSecurityEvents?: (events: DeviceSecurityEvent[]) => Promise<void>;
   /**
    * Encrypts a new secret for storage in `brokerSecret` (only with Mosquitto dynamic security, which
    * needs plaintext passwords on reconcile). Unset: nothing but the hash is stored.

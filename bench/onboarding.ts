@@ -1,0 +1,144 @@
+/**
+ * `npm run bench:onboarding` — how fast a fleet gets registered through the API (docs/onboarding.md).
+ * One server (bench/lib/server-child.ts, as `npm start` runs it) per mode, and in the same run:
+ *
+ *   baseline      registerDevice, one device per call, 10 aliased mutations per request (the edge's
+ *                 token limit allows about that many) and 4 requests in flight (the fastest way before registerDevices; 10,000 devices took 47 s)
+ *   one call      registerDevices with 10,000 rows in one request
+ *   batches       registerDevices with 10 requests of 1,000 rows, one after the other (the import CLI)
+ *
+ * devices/s = devices created ÷ wall time of the client's requests (response parsed). Target:
+ * registerDevices ≥ 5,000 devices/s on this machine.
+ *
+ *   npm run bench:onboarding -- [--devices 10000] [--baseline 1000] [--mode pglite|postgres] [--record]
+ *   (postgres: BENCH_DATABASE_URL=postgres://… ; a scratch database is created and dropped)
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { spawnChild } from './lib/rpc.ts';
+import type { ServerStarted } from './lib/server-child.ts';
+import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, serverNodeFlags } from './lib/common.ts';
+import { fmt, table } from './lib/stats.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const { values: opts } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '10000' },
+    baseline: { type: 'string', default: '1000' },
+    mode: { type: 'string', multiple: true },
+    record: { type: 'boolean', default: false },
+  },
+});
+const DEVICES = num('devices', opts.devices, 1000, 10_000);
+const BASELINE = num('baseline', opts.baseline, 50, 10_000);
+const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
+const modes = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : [])]) as string[];
+for (const m of modes) {
+  if (m !== 'pglite' && m !== 'postgres') throw new Error(`unknown --mode ${m} (pglite | postgres)`);
+  if (m === 'postgres' && !DATABASE_URL) throw new Error('--mode postgres needs BENCH_DATABASE_URL=postgres://…');
+}
+
+interface Phase {
+  name: string;
+  devices: number;
+  ms: number;
+}
+
+async function post(url: string, token: string, query: string, variables: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown };
+  if (!body.data || body.errors) throw new Error(`request failed: ${JSON.stringify(body).slice(0, 500)}`);
+  return body.data;
+}
+
+async function baseline(url: string, token: string, prefix: string): Promise<Phase> {
+  const ids = Array.from({ length: BASELINE }, (_, i) => `${prefix}-${i}`);
+  const groups: string[][] = [];
+  for (let i = 0; i < ids.length; i += 10) groups.push(ids.slice(i, i + 10));
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let group = groups.shift(); group; group = groups.shift()) {
+        const fields = group.map(
+          (id, k) =>
+            `r${k}: registerDevice(input: {deviceId: "${id}", tags: ["farm"], model: "bench-sensor"}) { ... on DeviceWithCredentials { credentials { password } } }`,
+        );
+        await post(url, token, `mutation { ${fields.join('\n')} }`, {});
+      }
+    }),
+  );
+  return { name: `baseline: registerDevice ×${BASELINE} (10 aliases/request, 4 in flight)`, devices: BASELINE, ms: performance.now() - t0 };
+}
+
+const BULK = `mutation B($inputs: [RegisterDeviceInput!]!) { registerDevices(inputs: $inputs) { ... on RegisterDevicesPayload { created results { username password } } } }`;
+
+async function bulk(url: string, token: string, prefix: string, perCall: number): Promise<Phase> {
+  const inputs = Array.from({ length: DEVICES }, (_, i) => ({ deviceId: `${prefix}-${String(i).padStart(5, '0')}`, tags: ['farm'], model: 'bench-sensor' }));
+  let created = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < inputs.length; i += perCall) {
+    const data = (await post(url, token, BULK, { inputs: inputs.slice(i, i + perCall) })) as { registerDevices: { created: number } };
+    created += data.registerDevices.created;
+  }
+  const ms = performance.now() - t0;
+  if (created !== DEVICES) throw new Error(`created ${created} of ${DEVICES}`);
+  const calls = Math.ceil(DEVICES / perCall);
+  return { name: calls === 1 ? `registerDevices: ${DEVICES} in one call` : `registerDevices: ${calls} calls of ${perCall}`, devices: DEVICES, ms };
+}
+
+async function runMode(mode: string): Promise<Phase[]> {
+  const scratch = mode === 'postgres' ? await createScratchDatabase(DATABASE_URL!, 'onboarding') : undefined;
+  const srv = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT) });
+  try {
+    const started = await srv.call<ServerStarted>('start', {
+      env: {
+        PORT: '0',
+        HOST: '127.0.0.1',
+        MQTT_PORT: '0',
+        MQTT_HOST: '127.0.0.1',
+        DATABASE_URL: scratch?.url ?? 'memory://',
+        LOG_LEVEL: 'silent',
+        DOPPEL_BOOTSTRAP_TOKEN: 'false',
+        GRAPHQL_RATE_LIMIT_PER_S: '0',
+        // 10,000 rows with a tag and a model are about 0.8 MB of variables; the answer is bigger.
+        GRAPHQL_MAX_BODY_BYTES: String(8 * 1024 * 1024),
+      },
+    });
+    const url = `${started.url}/graphql`;
+    // Warm-up: the first requests compile the schema paths and the statements.
+    await bulk(url, started.token, 'warm', DEVICES >= 1000 ? 1000 : DEVICES).catch(() => undefined);
+    const phases = [await baseline(url, started.token, 'base'), await bulk(url, started.token, 'one', DEVICES), await bulk(url, started.token, 'batch', 1000)];
+    return phases;
+  } finally {
+    await srv.call('stop').catch(() => undefined);
+    srv.kill();
+    await scratch?.drop();
+  }
+}
+
+dropScratchDatabasesOnSignal();
+const lines: string[] = [];
+for (const mode of modes) {
+  const phases = await runMode(mode);
+  const base = phases[0]!;
+  const rate = (p: Phase) => (p.devices * 1000) / p.ms;
+  const rows = phases.map((p) => [p.name, fmt(p.devices), fmt(p.ms), fmt(rate(p)), p === base ? '1.00' : fmt(rate(p) / rate(base), 2)]);
+  const text = table(['phase', 'devices', 'ms', 'devices/s', '× baseline'], rows);
+  console.log(`\n${mode}\n${text}`);
+  console.log(`target registerDevices ≥ 5,000 devices/s: one call ${fmt(rate(phases[1]!))}, batches ${fmt(rate(phases[2]!))}`);
+  lines.push(`### ${mode}\n\n\`\`\`\n${text}\n\`\`\`\n`);
+}
+if (opts.record) {
+  const entry = [
+    `\n## ${new Date().toISOString().slice(0, 10)} — ${commitId(ROOT)} — bench:onboarding — ${modes.join(', ')}\n`,
+    `command: npm run bench:onboarding -- --devices ${DEVICES} --baseline ${BASELINE}\n`,
+    ...lines,
+  ];
+  fs.appendFileSync(path.join(import.meta.dirname, 'RESULTS.md'), entry.join('\n'));
+}
+process.exit(0);
