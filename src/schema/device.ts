@@ -1,7 +1,9 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
-import type { Prisma } from '../generated/prisma/client.ts';
+import type { GraphQLContext } from '../context.ts';
+import type { Device, Prisma, Twin } from '../generated/prisma/client.ts';
+import { DEVICE_COLUMNS, type DevicePageFilter, type DeviceReader } from '../services/device-reads.ts';
 import { actorOf } from '../domain/principal.ts';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { requireRole } from './auth.ts';
@@ -73,13 +75,46 @@ export function deviceWhere(tenantId: string, f: DeviceFilterInput | null | unde
   };
 }
 
+/** The filter as the device reader takes it; the same meaning as {@link deviceWhere}. */
+function pageFilter(f: DeviceFilterInput | null | undefined): DevicePageFilter {
+  return { tags: [...(f?.tags ?? []), ...(f?.tag ? [f.tag] : [])], connected: f?.connected ?? null, model: f?.model ?? null };
+}
+
+// One reader per request: the device fields of one request share its loaders, and nothing outlives it.
+const readers = new WeakMap<GraphQLContext, DeviceReader>();
+
+export function deviceReaderOf(ctx: GraphQLContext): DeviceReader {
+  let reader = readers.get(ctx);
+  if (!reader) readers.set(ctx, (reader = ctx.deviceReader()));
+  return reader;
+}
+
+const DEVICE_COLUMN_SET = new Set<string>(DEVICE_COLUMNS);
+
+/**
+ * Whether the device reader (src/services/device-reads.ts) answers a Pothos plan exactly: the plan
+ * asks for the device's own columns and at most its twin. Anything else the selection needs (the
+ * model, latest values, counts of alarms or commands) goes through Prisma as planned.
+ */
+function readerAnswers(query: { include?: object; select?: object }): boolean {
+  const { include, select, ...window } = query as { include?: Record<string, unknown>; select?: Record<string, unknown> };
+  for (const key of Object.keys(window)) if (key !== 'take' && key !== 'skip' && key !== 'cursor') return false;
+  if (include) for (const [key, value] of Object.entries(include)) if (key !== 'twin' || value !== true) return false;
+  if (select) for (const [key, value] of Object.entries(select)) if (!DEVICE_COLUMN_SET.has(key) || value !== true) return false;
+  return true;
+}
+
 builder.queryFields((t) => ({
   device: t.prismaField({
     ...requireRole('viewer'),
     type: 'Device',
     nullable: true,
     args: { deviceId: t.arg.string({ required: true }) },
-    resolve: (query, _root, { deviceId }, ctx) => ctx.prisma.device.findFirst({ ...query, where: { tenantId: ctx.principal.tenantId, deviceId } }),
+    resolve: (query, _root, { deviceId }, ctx) =>
+      readerAnswers(query)
+        ? // Rows shaped as Prisma's; the twin without its metadata, which Twin.metadata loads when asked.
+          (deviceReaderOf(ctx).byDeviceId(ctx.principal.tenantId, deviceId) as Promise<(Device & { twin: Twin | null }) | null>)
+        : ctx.prisma.device.findFirst({ ...query, where: { tenantId: ctx.principal.tenantId, deviceId } }),
   }),
   devices: t.prismaConnection(
     {
@@ -90,7 +125,14 @@ builder.queryFields((t) => ({
       defaultSize: 50,
       maxSize: 500,
       totalCount: (_parent, args, ctx) => ctx.prisma.device.count({ where: deviceWhere(ctx.principal.tenantId, args.filter) }),
-      resolve: (query, _root, args, ctx) => ctx.prisma.device.findMany({ ...query, where: deviceWhere(ctx.principal.tenantId, args.filter) }),
+      resolve: (query, _root, args, ctx) =>
+        readerAnswers(query)
+          ? (deviceReaderOf(ctx).page(ctx.principal.tenantId, pageFilter(args.filter), {
+              take: query.take,
+              skip: query.skip,
+              ...(query.cursor ? { cursor: query.cursor.id } : {}),
+            }) as Promise<Array<Device & { twin: Twin | null }>>)
+          : ctx.prisma.device.findMany({ ...query, where: deviceWhere(ctx.principal.tenantId, args.filter) }),
     },
     { name: 'DeviceConnection' },
     { name: 'DeviceEdge' },
