@@ -1,9 +1,10 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
-import type { GraphQLContext } from '../context.ts';
-import type { Device, Prisma, Twin } from '../generated/prisma/client.ts';
-import { DEVICE_COLUMNS, type DevicePageFilter, type DeviceReader } from '../services/device-reads.ts';
+import type { Prisma, Twin } from '../generated/prisma/client.ts';
+import { DEVICE_COLUMNS, type DevicePageFilter, type TwinState } from '../services/device-reads.ts';
+import { deviceReaderOf } from './readers.ts';
+import { TwinRef } from './twin.ts';
 import { actorOf } from '../domain/principal.ts';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { requireRole } from './auth.ts';
@@ -50,7 +51,19 @@ export const DeviceRef = builder.prismaNode('Device', {
       resolve: (d) => (d.previousSecretExpiresAt && d.previousSecretExpiresAt.getTime() > Date.now() ? d.previousSecretExpiresAt : null),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    twin: t.relation('twin', { onNull: 'error' }),
+    // Not a Prisma relation: the hot reads bring the twin with the device (one statement), and a device
+    // read any other way loads it through the request's device reader (one statement per batch), so
+    // no per-row Prisma planning either way.
+    twin: t.field({
+      type: TwinRef,
+      resolve: async (device, _args, ctx) => {
+        const loaded = (device as { twin?: TwinState | null }).twin;
+        const twin = loaded !== undefined ? loaded : await deviceReaderOf(ctx).twinOf(ctx.principal.tenantId, device.id);
+        if (!twin) throw new Error(`device ${device.id} has no twin`);
+        // Without the metadata columns; Twin.metadata loads them when asked.
+        return twin as Twin;
+      },
+    }),
   }),
 });
 
@@ -80,26 +93,18 @@ function pageFilter(f: DeviceFilterInput | null | undefined): DevicePageFilter {
   return { tags: [...(f?.tags ?? []), ...(f?.tag ? [f.tag] : [])], connected: f?.connected ?? null, model: f?.model ?? null };
 }
 
-// One reader per request: the device fields of one request share its loaders, and nothing outlives it.
-const readers = new WeakMap<GraphQLContext, DeviceReader>();
-
-export function deviceReaderOf(ctx: GraphQLContext): DeviceReader {
-  let reader = readers.get(ctx);
-  if (!reader) readers.set(ctx, (reader = ctx.deviceReader()));
-  return reader;
-}
-
 const DEVICE_COLUMN_SET = new Set<string>(DEVICE_COLUMNS);
 
 /**
  * Whether the device reader (src/services/device-reads.ts) answers a Pothos plan exactly: the plan
- * asks for the device's own columns and at most its twin. Anything else the selection needs (the
+ * asks for the device's own columns only (the twin is not a Prisma relation; the reader brings it
+ * along). Anything else the selection needs (the
  * model, latest values, counts of alarms or commands) goes through Prisma as planned.
  */
 function readerAnswers(query: { include?: object; select?: object }): boolean {
   const { include, select, ...window } = query as { include?: Record<string, unknown>; select?: Record<string, unknown> };
   for (const key of Object.keys(window)) if (key !== 'take' && key !== 'skip' && key !== 'cursor') return false;
-  if (include) for (const [key, value] of Object.entries(include)) if (key !== 'twin' || value !== true) return false;
+  if (include && Object.keys(include).length > 0) return false;
   if (select) for (const [key, value] of Object.entries(select)) if (!DEVICE_COLUMN_SET.has(key) || value !== true) return false;
   return true;
 }
@@ -112,8 +117,8 @@ builder.queryFields((t) => ({
     args: { deviceId: t.arg.string({ required: true }) },
     resolve: (query, _root, { deviceId }, ctx) =>
       readerAnswers(query)
-        ? // Rows shaped as Prisma's; the twin without its metadata, which Twin.metadata loads when asked.
-          (deviceReaderOf(ctx).byDeviceId(ctx.principal.tenantId, deviceId) as Promise<(Device & { twin: Twin | null }) | null>)
+        ? // Rows shaped as Prisma's, with the twin (Device.twin answers from it).
+          deviceReaderOf(ctx).byDeviceId(ctx.principal.tenantId, deviceId)
         : ctx.prisma.device.findFirst({ ...query, where: { tenantId: ctx.principal.tenantId, deviceId } }),
   }),
   devices: t.prismaConnection(
@@ -127,11 +132,11 @@ builder.queryFields((t) => ({
       totalCount: (_parent, args, ctx) => ctx.prisma.device.count({ where: deviceWhere(ctx.principal.tenantId, args.filter) }),
       resolve: (query, _root, args, ctx) =>
         readerAnswers(query)
-          ? (deviceReaderOf(ctx).page(ctx.principal.tenantId, pageFilter(args.filter), {
+          ? deviceReaderOf(ctx).page(ctx.principal.tenantId, pageFilter(args.filter), {
               take: query.take,
               skip: query.skip,
               ...(query.cursor ? { cursor: query.cursor.id } : {}),
-            }) as Promise<Array<Device & { twin: Twin | null }>>)
+            })
           : ctx.prisma.device.findMany({ ...query, where: deviceWhere(ctx.principal.tenantId, args.filter) }),
     },
     { name: 'DeviceConnection' },

@@ -3,10 +3,10 @@ import { metadataTree, type SectionMeta } from '../domain/twin.ts';
 import type { TwinChangedEvent } from '../events/bus.ts';
 import { actorOf } from '../domain/principal.ts';
 import { requireRole } from './auth.ts';
-import { deviceReaderOf } from './device.ts';
+import { deviceReaderOf } from './readers.ts';
 import { NotFoundError, ValidationError, VersionConflictError } from '../domain/errors.ts';
 
-builder.prismaObject('Twin', {
+export const TwinRef = builder.prismaObject('Twin', {
   description: 'The digital twin of a device: what it reported, what is desired, and the difference.',
   fields: (t) => ({
     version: t.exposeInt('version', { description: 'Rises by one with every accepted change.' }),

@@ -52,6 +52,8 @@ export interface DeviceReader {
   byDeviceId(tenantId: string, deviceId: string): Promise<DeviceWithTwin | null>;
   /** A page of the tenant's devices with their twins, in one statement. */
   page(tenantId: string, filter: DevicePageFilter, window: PageWindow): Promise<DeviceWithTwin[]>;
+  /** The twin (without metadata) of the tenant's device, by uuid, or null. Calls in one tick share one statement. */
+  twinOf(tenantId: string, deviceUuid: string): Promise<TwinState | null>;
   /** The per-leaf metadata of the twin of the tenant's device (by uuid), or null. Calls in one tick share one statement. */
   twinMetadata(tenantId: string, deviceUuid: string): Promise<TwinMetadata | null>;
 }
@@ -91,17 +93,19 @@ const FROM = `FROM "Device" d LEFT JOIN "Twin" t ON t."deviceId" = d.id`;
 
 type Row = Record<string, unknown>;
 
+const TWIN_SELECT = `t."deviceId", t.revision::text AS revision, ${TWIN_STATE_COLUMNS.map((c) => `t."${c}"`).join(', ')}`;
+
 /** A joined row as Prisma would have returned `device` with `include: { twin: true }`. */
 function toDevice(row: Row): DeviceWithTwin {
-  const device = {} as Record<string, unknown>;
+  const device: Record<string, unknown> = {};
   for (const column of DEVICE_COLUMNS) device[column] = row[column];
-  let twin: TwinState | null = null;
+  let twin: Record<string, unknown> | null = null;
   if (row['twin.deviceId'] != null) {
-    const t: Record<string, unknown> = { deviceId: row['twin.deviceId'], revision: BigInt(row['twin.revision'] as string) };
-    for (const column of TWIN_STATE_COLUMNS) t[column] = row[`twin.${column}`];
-    twin = t as unknown as TwinState;
+    twin = { deviceId: row['twin.deviceId'], revision: BigInt(row['twin.revision'] as string) };
+    for (const column of TWIN_STATE_COLUMNS) twin[column] = row[`twin.${column}`];
   }
-  return { ...(device as unknown as Device), twin };
+  device.twin = twin;
+  return device as unknown as DeviceWithTwin;
 }
 
 export function createDeviceReader(sql: SqlExecutor): DeviceReader {
@@ -112,6 +116,17 @@ export function createDeviceReader(sql: SqlExecutor): DeviceReader {
         const rows = await sql.query<Row>(`SELECT ${SELECT} ${FROM} WHERE d."tenantId" = $1 AND d."deviceId" = ANY($2::text[])`, [tenantId, [...deviceIds]]);
         const byId = new Map(rows.map((row) => [row.deviceId as string, toDevice(row)]));
         return deviceIds.map((id) => byId.get(id) ?? null);
+      }),
+  );
+  const twins = perTenant(
+    (tenantId) =>
+      new DataLoader<string, TwinState | null>(async (uuids) => {
+        const rows = await sql.query<Row>(
+          `SELECT ${TWIN_SELECT} FROM "Twin" t JOIN "Device" d ON d.id = t."deviceId" WHERE d."tenantId" = $1 AND t."deviceId" = ANY($2::uuid[])`,
+          [tenantId, [...uuids]],
+        );
+        const byUuid = new Map(rows.map((row) => [row.deviceId as string, { ...row, revision: BigInt(row.revision as string) } as unknown as TwinState]));
+        return uuids.map((uuid) => byUuid.get(uuid) ?? null);
       }),
   );
   const metadata = perTenant(
@@ -129,6 +144,7 @@ export function createDeviceReader(sql: SqlExecutor): DeviceReader {
   return {
     byDeviceId: (tenantId, deviceId) => devices(tenantId).load(deviceId),
     // A malformed uuid names no device (and would fail the statement's cast).
+    twinOf: (tenantId, deviceUuid) => (isUuid(deviceUuid) ? twins(tenantId).load(deviceUuid) : Promise.resolve(null)),
     twinMetadata: (tenantId, deviceUuid) => (isUuid(deviceUuid) ? metadata(tenantId).load(deviceUuid) : Promise.resolve(null)),
 
     async page(tenantId, filter, window) {
