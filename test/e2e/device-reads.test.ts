@@ -12,7 +12,7 @@ const TAG = uniqueDeviceId('reads');
 
 beforeAll(async () => {
   t = await startTestServer();
-}, 120_000);
+}, 240_000);
 afterAll(async () => {
   await t?.stop();
 });
