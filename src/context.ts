@@ -10,6 +10,7 @@ import type { ModelService } from './services/models.ts';
 import type { CommandService } from './services/commands/index.ts';
 import type { TokenService } from './services/tokens.ts';
 import type { TelemetryReader } from './services/telemetry-queries.ts';
+import type { DeviceReader } from './services/device-reads.ts';
 import type { DeadLetterService } from './services/dead-letters/index.ts';
 import type { RuleService } from './services/rules/index.ts';
 import type { RuleBacktest } from './services/rules/backtest.ts';
@@ -45,4 +46,9 @@ export interface GraphQLContext {
    * fields of one request that ask many devices for the same page or series share one statement.
    */
   telemetryReader(): TelemetryReader;
+  /**
+   * A new reader of devices with their twins (one statement per read, batched per tick). The schema
+   * makes one per request; nothing it reads outlives the request, so reads see accepted changes at once.
+   */
+  deviceReader(): DeviceReader;
 }

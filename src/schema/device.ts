@@ -1,7 +1,10 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
-import type { Prisma } from '../generated/prisma/client.ts';
+import type { Prisma, Twin } from '../generated/prisma/client.ts';
+import { DEVICE_COLUMNS, type DevicePageFilter, type TwinState } from '../services/device-reads.ts';
+import { deviceReaderOf } from './readers.ts';
+import { TwinRef } from './twin.ts';
 import { actorOf } from '../domain/principal.ts';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { requireRole } from './auth.ts';
@@ -48,7 +51,19 @@ export const DeviceRef = builder.prismaNode('Device', {
       resolve: (d) => (d.previousSecretExpiresAt && d.previousSecretExpiresAt.getTime() > Date.now() ? d.previousSecretExpiresAt : null),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    twin: t.relation('twin', { onNull: 'error' }),
+    // Not a Prisma relation: the hot reads bring the twin with the device (one statement), and a device
+    // read any other way loads it through the request's device reader (one statement per batch), so
+    // no per-row Prisma planning either way.
+    twin: t.field({
+      type: TwinRef,
+      resolve: async (device, _args, ctx) => {
+        const loaded = (device as { twin?: TwinState | null }).twin;
+        const twin = loaded !== undefined ? loaded : await deviceReaderOf(ctx).twinOf(ctx.principal.tenantId, device.id);
+        if (!twin) throw new Error(`device ${device.id} has no twin`);
+        // Without the metadata columns; Twin.metadata loads them when asked.
+        return twin as Twin;
+      },
+    }),
   }),
 });
 
@@ -73,13 +88,38 @@ export function deviceWhere(tenantId: string, f: DeviceFilterInput | null | unde
   };
 }
 
+/** The filter as the device reader takes it; the same meaning as {@link deviceWhere}. */
+function pageFilter(f: DeviceFilterInput | null | undefined): DevicePageFilter {
+  return { tags: [...(f?.tags ?? []), ...(f?.tag ? [f.tag] : [])], connected: f?.connected ?? null, model: f?.model ?? null };
+}
+
+const DEVICE_COLUMN_SET = new Set<string>(DEVICE_COLUMNS);
+
+/**
+ * Whether the device reader (src/services/device-reads.ts) answers a Pothos plan exactly: the plan
+ * asks for the device's own columns only (the twin is not a Prisma relation; the reader brings it
+ * along). Anything else the selection needs (the
+ * model, latest values, counts of alarms or commands) goes through Prisma as planned.
+ */
+function readerAnswers(query: { include?: object; select?: object }): boolean {
+  const { include, select, ...window } = query as { include?: Record<string, unknown>; select?: Record<string, unknown> };
+  for (const key of Object.keys(window)) if (key !== 'take' && key !== 'skip' && key !== 'cursor') return false;
+  if (include && Object.keys(include).length > 0) return false;
+  if (select) for (const [key, value] of Object.entries(select)) if (!DEVICE_COLUMN_SET.has(key) || value !== true) return false;
+  return true;
+}
+
 builder.queryFields((t) => ({
   device: t.prismaField({
     ...requireRole('viewer'),
     type: 'Device',
     nullable: true,
     args: { deviceId: t.arg.string({ required: true }) },
-    resolve: (query, _root, { deviceId }, ctx) => ctx.prisma.device.findFirst({ ...query, where: { tenantId: ctx.principal.tenantId, deviceId } }),
+    resolve: (query, _root, { deviceId }, ctx) =>
+      readerAnswers(query)
+        ? // Rows shaped as Prisma's, with the twin (Device.twin answers from it).
+          deviceReaderOf(ctx).byDeviceId(ctx.principal.tenantId, deviceId)
+        : ctx.prisma.device.findFirst({ ...query, where: { tenantId: ctx.principal.tenantId, deviceId } }),
   }),
   devices: t.prismaConnection(
     {
@@ -90,7 +130,14 @@ builder.queryFields((t) => ({
       defaultSize: 50,
       maxSize: 500,
       totalCount: (_parent, args, ctx) => ctx.prisma.device.count({ where: deviceWhere(ctx.principal.tenantId, args.filter) }),
-      resolve: (query, _root, args, ctx) => ctx.prisma.device.findMany({ ...query, where: deviceWhere(ctx.principal.tenantId, args.filter) }),
+      resolve: (query, _root, args, ctx) =>
+        readerAnswers(query)
+          ? deviceReaderOf(ctx).page(ctx.principal.tenantId, pageFilter(args.filter), {
+              take: query.take,
+              skip: query.skip,
+              ...(query.cursor ? { cursor: query.cursor.id } : {}),
+            })
+          : ctx.prisma.device.findMany({ ...query, where: deviceWhere(ctx.principal.tenantId, args.filter) }),
     },
     { name: 'DeviceConnection' },
     { name: 'DeviceEdge' },

@@ -3,9 +3,10 @@ import { metadataTree, type SectionMeta } from '../domain/twin.ts';
 import type { TwinChangedEvent } from '../events/bus.ts';
 import { actorOf } from '../domain/principal.ts';
 import { requireRole } from './auth.ts';
+import { deviceReaderOf } from './readers.ts';
 import { NotFoundError, ValidationError, VersionConflictError } from '../domain/errors.ts';
 
-builder.prismaObject('Twin', {
+export const TwinRef = builder.prismaObject('Twin', {
   description: 'The digital twin of a device: what it reported, what is desired, and the difference.',
   fields: (t) => ({
     version: t.exposeInt('version', { description: 'Rises by one with every accepted change.' }),
@@ -15,11 +16,16 @@ builder.prismaObject('Twin', {
     metadata: t.field({
       type: 'JSON',
       description: 'Per-leaf metadata {ts} (epoch ms) shaped like reported and desired.',
-      select: { reportedMeta: true, desiredMeta: true },
-      resolve: (twin) => ({
-        reported: metadataTree(twin.reportedMeta as unknown as SectionMeta),
-        desired: metadataTree(twin.desiredMeta as unknown as SectionMeta),
-      }),
+      // Twins read through Prisma carry their metadata; those of the device reader (the hot reads, see
+      // src/services/device-reads.ts) leave it out and load it here, one statement for all the twins of a request.
+      resolve: async (twin, _args, ctx) => {
+        const meta = twin.reportedMeta !== undefined ? twin : await deviceReaderOf(ctx).twinMetadata(ctx.principal.tenantId, twin.deviceId);
+        if (!meta) throw new Error(`the twin of device ${twin.deviceId} is gone`);
+        return {
+          reported: metadataTree(meta.reportedMeta as unknown as SectionMeta),
+          desired: metadataTree(meta.desiredMeta as unknown as SectionMeta),
+        };
+      },
     }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),

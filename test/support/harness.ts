@@ -130,6 +130,8 @@ export interface TestServer {
   createToken(role?: Role, tenantId?: string): Promise<string>;
   /** Every SQL statement Prisma sent so far (clear it with `queries.length = 0`). */
   queries: string[];
+  /** Every raw SQL statement the server's services sent through `database.sql` so far (clear it the same way). */
+  rawQueries: string[];
   /** Waits until at least `count` WebSocket operations are live on the server (subscriptions listening). */
   waitForSubscriptions(count: number): Promise<void>;
   stop(): Promise<void>;
@@ -174,7 +176,17 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   const database = await openDatabase(config.database, { onQuery: (sql) => queries.push(sql) });
   cleanups.unshift(() => database.close());
   if (!peer) await applyMigrations(database, { migrationsDir: MIGRATIONS_DIR });
-  const server = createServer(config, { database, logger: createLogger(config.logLevel) });
+  const rawQueries: string[] = [];
+  const counted: Database = {
+    ...database,
+    sql: {
+      query: (text, params) => {
+        rawQueries.push(text);
+        return database.sql.query(text, params);
+      },
+    },
+  };
+  const server = createServer(config, { database: counted, logger: createLogger(config.logLevel) });
   let running: RunningServer;
   try {
     running = await server.start();
@@ -195,6 +207,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   return {
     config,
     queries,
+    rawQueries,
     running,
     database,
     token,
