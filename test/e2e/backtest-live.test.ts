@@ -17,6 +17,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BacktestResult } from '../../src/services/rules/backtest.ts';
 import { registerDevice, until, type Creds } from '../support/commands.ts';
 import { modeName, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 
@@ -95,15 +96,8 @@ const BACKTEST = `query B($ruleId: String, $input: RuleInput, $from: DateTime!, 
   }
 }`;
 
-interface Backtest {
-  devices: number;
-  readings: number;
-  raised: number;
-  cleared: number;
-  openAtEnd: number;
-  truncated: boolean;
-  alarms: Array<Episode & { deviceId: string; severity: string }>;
-}
+/** The service's result as GraphQL serializes it (times as ISO strings). */
+type Backtest = Omit<BacktestResult, 'alarms'> & { alarms: Array<Episode & { deviceId: string; severity: string }> };
 
 async function backtest(variables: Record<string, unknown>): Promise<Backtest> {
   const data = await gql<{ testRule: Backtest & { __typename: string } }>(BACKTEST, variables);
