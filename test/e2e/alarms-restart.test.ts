@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/client.ts';
 import { until } from '../support/commands.ts';
 import { externalDatabaseUrl, externalMqttUrl, uniqueDeviceId } from '../support/harness.ts';
-import { spawnServer, type ServerProcess } from '../support/process.ts';
+import { processGql, startOnDataDir, type ServerProcess } from '../support/process.ts';
 import { insertRule } from '../services/rules/engine/support.ts';
 
 const suite = externalDatabaseUrl || externalMqttUrl ? describe.skip : describe;
@@ -27,35 +27,10 @@ afterAll(() => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function start(): Promise<ServerProcess & { mqttUrl: string }> {
-  const started = await spawnServer(
-    {
-      DOPPEL_DATA_DIR: dataDir,
-      PORT: '0',
-      MQTT_PORT: '0',
-      HOST: '127.0.0.1',
-      MQTT_HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      DATABASE_URL: '',
-      MQTT_URL: '',
-      RULES_SWEEP_INTERVAL_MS: '100',
-    },
-    90_000,
-  );
+async function start(): Promise<ServerProcess> {
+  const started = await startOnDataDir(dataDir, { RULES_SWEEP_INTERVAL_MS: '100' });
   children.push(started.child);
-  const running = started.lines.map((l) => (l.includes('Doppel is running') ? (JSON.parse(l) as { mqtt: string }) : null)).find(Boolean)!;
-  return { ...started, mqttUrl: running.mqtt };
-}
-
-async function gql<T>(server: ServerProcess, token: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const response = await fetch(server.graphql, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as { data: T; errors?: unknown };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
+  return started;
 }
 
 async function metric(server: ServerProcess, name: string): Promise<number> {
@@ -69,7 +44,7 @@ suite('rule windows across a SIGKILL', () => {
     const first = await start();
     const token = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
     const deviceId = uniqueDeviceId('kill');
-    const registered = await gql<{ registerDevice: { credentials: { password: string } } }>(
+    const registered = await processGql<{ registerDevice: { credentials: { password: string } } }>(
       first,
       token,
       `mutation R($d: String!) { registerDevice(input: { deviceId: $d }) { ... on DeviceWithCredentials { credentials { password } } } }`,
@@ -108,7 +83,7 @@ suite('rule windows across a SIGKILL', () => {
     let alarms: Alarms | undefined;
     await until(
       async () => {
-        alarms = await gql<Alarms>(third, token, `{ alarms(first: 5) { totalCount edges { node { status raisedAt raisedValue } } } }`);
+        alarms = await processGql<Alarms>(third, token, `{ alarms(first: 5) { totalCount edges { node { status raisedAt raisedValue } } } }`);
         return alarms.alarms.totalCount > 0;
       },
       'the alarm after the restart',

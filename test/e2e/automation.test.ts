@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandDevice, createModel, registerDevice, until } from '../support/commands.ts';
 import { modeName, startTestServer, subscribe, uniqueDeviceId, type TestServer } from '../support/harness.ts';
-import { startReceiver, type Receiver } from '../services/outbox/fixture.ts';
+import { startReceiver, type Receiver } from '../support/webhook-receiver.ts';
 
 let t: TestServer;
 let receiver: Receiver;

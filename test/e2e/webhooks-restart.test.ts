@@ -13,8 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { until } from '../support/commands.ts';
 import { externalDatabaseUrl, externalMqttUrl, uniqueDeviceId } from '../support/harness.ts';
-import { spawnServer, type ServerProcess } from '../support/process.ts';
-import { startReceiver, type Receiver } from '../services/outbox/fixture.ts';
+import { processGql, startOnDataDir, type ServerProcess } from '../support/process.ts';
+import { startReceiver, type Receiver } from '../support/webhook-receiver.ts';
 
 const suite = externalDatabaseUrl || externalMqttUrl ? describe.skip : describe;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'doppel-webhooks-'));
@@ -27,38 +27,15 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function start(deliverer: boolean): Promise<ServerProcess & { mqttUrl: string }> {
-  const started = await spawnServer(
-    {
-      DOPPEL_DATA_DIR: dataDir,
-      PORT: '0',
-      MQTT_PORT: '0',
-      HOST: '127.0.0.1',
-      MQTT_HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      DATABASE_URL: '',
-      MQTT_URL: '',
-      WEBHOOKS_ENABLED: String(deliverer),
-      WEBHOOKS_ALLOW_HTTP: 'true',
-      WEBHOOKS_ALLOWED_NETWORKS: '127.0.0.1/32',
-      WEBHOOK_POLL_INTERVAL_MS: '100',
-    },
-    120_000,
-  );
-  children.push(started.child);
-  const running = started.lines.map((l) => (l.includes('Doppel is running') ? (JSON.parse(l) as { mqtt: string }) : null)).find(Boolean)!;
-  return { ...started, mqttUrl: running.mqtt };
-}
-
-async function gql<T>(server: ServerProcess, token: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const response = await fetch(server.graphql, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
+async function start(deliverer: boolean): Promise<ServerProcess> {
+  const started = await startOnDataDir(dataDir, {
+    WEBHOOKS_ENABLED: String(deliverer),
+    WEBHOOKS_ALLOW_HTTP: 'true',
+    WEBHOOKS_ALLOWED_NETWORKS: '127.0.0.1/32',
+    WEBHOOK_POLL_INTERVAL_MS: '100',
   });
-  const body = (await response.json()) as { data: T; errors?: unknown };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
+  children.push(started.child);
+  return started;
 }
 
 suite('webhook events across a SIGKILL', () => {
@@ -67,13 +44,13 @@ suite('webhook events across a SIGKILL', () => {
     const first = await start(false);
     const token = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
     const deviceId = uniqueDeviceId('kill');
-    const registered = await gql<{ registerDevice: { credentials: { password: string } } }>(
+    const registered = await processGql<{ registerDevice: { credentials: { password: string } } }>(
       first,
       token,
       `mutation R($d: String!) { registerDevice(input: { deviceId: $d }) { ... on DeviceWithCredentials { credentials { password } } } }`,
       { d: deviceId },
     );
-    const created = await gql<{ createWebhookEndpoint: { secret: string } }>(
+    const created = await processGql<{ createWebhookEndpoint: { secret: string } }>(
       first,
       token,
       `mutation E($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { ... on CreatedWebhookEndpoint { secret } } }`,

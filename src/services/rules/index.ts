@@ -116,6 +116,15 @@ export function sourceColumns(rule: RuleDefinition): { sourceType: string; sourc
   }
 }
 
+/**
+ * The statement parameters create and update share, in their order in both statements: name,
+ * description, enabled, definition, sourceType, sourceKey, and the actor (createdBy / updatedBy).
+ */
+function ruleParams(input: RuleInput, definition: RuleDefinition, actor: Actor): [string, string | null, boolean, string, string, string | null, string] {
+  const { sourceType, sourceKey } = sourceColumns(definition);
+  return [input.name, input.description ?? null, input.enabled ?? true, JSON.stringify(definition), sourceType, sourceKey, actor.actorName ?? actor.actor];
+}
+
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string } | null)?.code === '23505';
 }
@@ -149,7 +158,6 @@ export function createRuleService(options: RuleServiceOptions): RuleService {
   async function createRule(actor: Actor, input: RuleInput): Promise<RuleRecord> {
     const { tenantId } = actor;
     const definition = await checkInput(tenantId, input);
-    const { sourceType, sourceKey } = sourceColumns(definition);
     let row: RuleRow;
     try {
       row = await db.withSession((session) =>
@@ -175,16 +183,7 @@ export function createRuleService(options: RuleServiceOptions): RuleService {
                INSERT INTO "RuleVersion" ("ruleId", version, definition, enabled, "createdBy") SELECT id, version, definition, enabled, $8 FROM r
              )
              SELECT * FROM r`,
-            [
-              tenantId,
-              input.name,
-              input.description ?? null,
-              input.enabled ?? true,
-              JSON.stringify(definition),
-              sourceType,
-              sourceKey,
-              actor.actorName ?? actor.actor,
-            ],
+            [tenantId, ...ruleParams(input, definition, actor)],
           );
           return rows[0]!;
         }),
@@ -203,7 +202,6 @@ export function createRuleService(options: RuleServiceOptions): RuleService {
     const { tenantId } = actor;
     if (!UUID.test(id)) throw new NotFoundError('Rule', id);
     const definition = await checkInput(tenantId, input);
-    const { sourceType, sourceKey } = sourceColumns(definition);
     let rows: RuleRow[];
     try {
       // One statement: the version bump and its history row commit together, and concurrent updates
@@ -218,17 +216,7 @@ export function createRuleService(options: RuleServiceOptions): RuleService {
            INSERT INTO "RuleVersion" ("ruleId", version, definition, enabled, "createdBy") SELECT id, version, definition, enabled, $9 FROM r
          )
          SELECT * FROM r`,
-        [
-          id,
-          tenantId,
-          input.name,
-          input.description ?? null,
-          input.enabled ?? true,
-          JSON.stringify(definition),
-          sourceType,
-          sourceKey,
-          actor.actorName ?? actor.actor,
-        ],
+        [id, tenantId, ...ruleParams(input, definition, actor)],
       );
     } catch (error) {
       if (isUniqueViolation(error)) throw new AlreadyExistsError('Rule', input.name);

@@ -13,6 +13,39 @@ import { modeName, openTestDatabase, uniqueDeviceId } from '../../support/harnes
 import { testTwinService } from '../twins/support.ts';
 import { createDevice, createEndpoint, endpointsOf, outboxRows } from './support.ts';
 
+/** A twin at version 0 (revision 0) about to be written at version 1 with reported `{a: 1}`. */
+function workingTwin(uuid: string, deviceId: string): WorkingTwin {
+  return {
+    deviceUuid: uuid,
+    deviceId,
+    tenantId: 'default',
+    revision: '0',
+    version: 1,
+    reported: { doc: { a: 1 }, meta: {} },
+    desired: emptySection(),
+    delta: {},
+    deltaBefore: '{}',
+    updatedAt: new Date(0),
+    dirty: true,
+    modelId: null,
+    modelVersion: null,
+  };
+}
+
+/** The change row of `workingTwin`'s write: reported `{a: 1}` at version 1, from the device. */
+function reportedChange(uuid: string, deviceId: string) {
+  return {
+    deviceUuid: uuid,
+    deviceId,
+    tenantId: 'default',
+    version: 1,
+    section: 'reported' as const,
+    patch: { a: 1 },
+    source: 'device' as const,
+    actor: null,
+  };
+}
+
 describe(`twin.changed events (${modeName})`, () => {
   let db: Database;
   let close: () => Promise<void>;
@@ -85,32 +118,11 @@ describe(`twin.changed events (${modeName})`, () => {
 
     const metrics = new Metrics();
     const writer = createTwinWriter(db.sql, eventsWrittenCounter(metrics));
-    const twin = (uuid: string, deviceId: string): WorkingTwin => ({
-      deviceUuid: uuid,
-      deviceId,
-      tenantId: 'default',
-      revision: '0',
-      version: 1,
-      reported: { doc: { a: 1 }, meta: {} },
-      desired: emptySection(),
-      delta: {},
-      deltaBefore: '{}',
-      updatedAt: new Date(0),
-      dirty: true,
-      modelId: null,
-      modelVersion: null,
-    });
-    const change = (uuid: string) => ({
-      deviceUuid: uuid,
-      deviceId: uuid === lostUuid ? lost : won,
-      tenantId: 'default',
-      version: 1,
-      section: 'reported' as const,
-      patch: { a: 1 },
-      source: 'device' as const,
-      actor: null,
-    });
-    const written = await writer.write([twin(lostUuid, lost), twin(wonUuid, won)], [change(lostUuid), change(wonUuid)], new Date());
+    const written = await writer.write(
+      [workingTwin(lostUuid, lost), workingTwin(wonUuid, won)],
+      [reportedChange(lostUuid, lost), reportedChange(wonUuid, won)],
+      new Date(),
+    );
 
     expect([...written]).toEqual([wonUuid]);
     expect(await outboxRows(db, lostUuid)).toEqual([]);
@@ -126,33 +138,9 @@ describe(`twin.changed events (${modeName})`, () => {
     const uuid = await createDevice(db, deviceId);
     await createEndpoint(db, { eventTypes: ['twin.changed'], filterDeviceIds: [deviceId] });
     const writer = createTwinWriter(db.sql);
-    const twin: WorkingTwin = {
-      deviceUuid: uuid,
-      deviceId,
-      tenantId: 'default',
-      revision: '0',
-      version: 1,
-      reported: { doc: { a: 1 }, meta: {} },
-      desired: emptySection(),
-      delta: {},
-      deltaBefore: '{}',
-      updatedAt: new Date(0),
-      dirty: true,
-      modelId: null,
-      modelVersion: null,
-    };
     // The same change row twice violates TwinChange's unique key: the whole statement fails, events included.
-    const change = {
-      deviceUuid: uuid,
-      deviceId,
-      tenantId: 'default',
-      version: 1,
-      section: 'reported' as const,
-      patch: { a: 1 },
-      source: 'device' as const,
-      actor: null,
-    };
-    await expect(writer.write([twin], [change, change], new Date())).rejects.toThrow();
+    const change = reportedChange(uuid, deviceId);
+    await expect(writer.write([workingTwin(uuid, deviceId)], [change, change], new Date())).rejects.toThrow();
     expect(await outboxRows(db, uuid)).toEqual([]);
     expect((await db.prisma.twin.findUnique({ where: { deviceId: uuid } }))!.version).toBe(0);
   });

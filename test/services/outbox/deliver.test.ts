@@ -5,18 +5,8 @@ import { eventIdOf } from '../../../src/domain/webhooks/envelope.ts';
 import { verifyWebhook } from '../../../src/domain/webhooks/signing.ts';
 import { OUTBOX_METRICS, type OutboxActionRow } from '../../../src/services/outbox/index.ts';
 import { modeName, openTestDatabase } from '../../support/harness.ts';
-import {
-  createDeliverer,
-  createEndpoint,
-  FAST_RETRY,
-  insertEvents,
-  newSecret,
-  rowsOf,
-  runUntil,
-  startReceiver,
-  type Answer,
-  type Receiver,
-} from './fixture.ts';
+import { createDeliverer, createEndpoint, FAST_RETRY, insertEvents, newSecret, rowsOf, runUntil } from './fixture.ts';
+import { startReceiver, type Answer, type Receiver } from '../../support/webhook-receiver.ts';
 
 let db: Database;
 let closeDatabase: (() => Promise<void>) | undefined;

@@ -4,10 +4,8 @@
  * verifyWebhook and answers from a script, and a deliverer wired to them.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Database } from '../../../src/db/client.ts';
-import { generateSecret, verifyWebhook } from '../../../src/domain/webhooks/signing.ts';
+import { generateSecret } from '../../../src/domain/webhooks/signing.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../../src/domain/webhooks/schedule.ts';
 import { loadConfig } from '../../../src/config.ts';
 import { createLogger } from '../../../src/logger.ts';
@@ -79,98 +77,6 @@ export async function insertEvents(db: Database, events: EventSpec[]): Promise<A
   return (rows as Array<{ id: string; eventId: string; seq: string | number }>)
     .sort((a, b) => Number(a.seq) - Number(b.seq))
     .map(({ id, eventId }) => ({ id, eventId }));
-}
-
-export interface ReceivedRequest {
-  webhookId: string;
-  body: string;
-  signature: string;
-  timestamp: string;
-  /** verifyWebhook with the receiver's secrets. */
-  verified: boolean;
-  status: number | 'hang' | 'destroy';
-}
-
-/** What to answer: a status (with headers), hang until released, or destroy the socket. */
-export type Answer = { status: number; headers?: Record<string, string> } | { hang: true } | { destroy: true };
-
-export interface Receiver {
-  url: string;
-  port: number;
-  requests: ReceivedRequest[];
-  /** Highest number of requests with one webhook-id open at the same time. */
-  maxConcurrentPerId: number;
-  /** Ids answered 2xx, in answer order. */
-  accepted: string[];
-  secrets: string[];
-  answer: (request: { webhookId: string; nth: number; body: string }) => Answer | Promise<Answer>;
-  /** Ends every hanging request with this status. */
-  release(status: number): void;
-  close(): Promise<void>;
-}
-
-export async function startReceiver(secrets: string[]): Promise<Receiver> {
-  const open = new Map<string, number>();
-  const seen = new Map<string, number>();
-  const hanging: http.ServerResponse[] = [];
-  const receiver: Receiver = {
-    url: '',
-    port: 0,
-    requests: [],
-    maxConcurrentPerId: 0,
-    accepted: [],
-    secrets,
-    answer: () => ({ status: 200 }),
-    release(status) {
-      for (const res of hanging.splice(0)) if (!res.writableEnded && !res.destroyed) res.writeHead(status).end();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        receiver.release(200);
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const webhookId = String(req.headers['webhook-id'] ?? '');
-      const verified = verifyWebhook(receiver.secrets, req.headers, body, { nowSeconds: Math.floor(Date.now() / 1000) }).ok;
-      const nth = (seen.get(webhookId) ?? 0) + 1;
-      seen.set(webhookId, nth);
-      open.set(webhookId, (open.get(webhookId) ?? 0) + 1);
-      receiver.maxConcurrentPerId = Math.max(receiver.maxConcurrentPerId, open.get(webhookId)!);
-      const entry: ReceivedRequest = {
-        webhookId,
-        body,
-        signature: String(req.headers['webhook-signature'] ?? ''),
-        timestamp: String(req.headers['webhook-timestamp'] ?? ''),
-        verified,
-        status: 200,
-      };
-      receiver.requests.push(entry);
-      res.on('close', () => open.set(webhookId, open.get(webhookId)! - 1));
-      void Promise.resolve(receiver.answer({ webhookId, nth, body })).then((answer) => {
-        if ('hang' in answer) {
-          entry.status = 'hang';
-          hanging.push(res);
-        } else if ('destroy' in answer) {
-          entry.status = 'destroy';
-          req.socket.destroy();
-        } else {
-          entry.status = answer.status;
-          if (answer.status >= 200 && answer.status <= 299) receiver.accepted.push(webhookId);
-          res.writeHead(answer.status, answer.headers ?? {}).end('ok');
-        }
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  receiver.port = (server.address() as AddressInfo).port;
-  receiver.url = `http://127.0.0.1:${receiver.port}/hooks?x=1`;
-  return receiver;
 }
 
 export const baseConfig = () => ({

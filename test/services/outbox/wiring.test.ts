@@ -8,7 +8,8 @@ import { eventIdOf } from '../../../src/domain/webhooks/envelope.ts';
 import { createSecretSealer, resolveWebhookSecretKey } from '../../../src/security/webhook-key.ts';
 import { registerDevice } from '../../support/commands.ts';
 import { modeName, startTestServer, type TestServer } from '../../support/harness.ts';
-import { newSecret, startReceiver, type Receiver } from './fixture.ts';
+import { newSecret } from './fixture.ts';
+import { startReceiver, type Receiver } from '../../support/webhook-receiver.ts';
 
 let t: TestServer;
 let r: Receiver;
