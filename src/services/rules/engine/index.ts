@@ -31,7 +31,7 @@ import { periodic, type PeriodicJob } from '../../../periodic.ts';
 import type { ConnectionStored, TelemetryStored, TwinsStored } from '../../hooks.ts';
 import { createDefinitionCache, loadPairs, loadPairsForDevices, loadVersions, SCOPE_SQL, type DefinitionCache } from './load.ts';
 import { createCoalescer } from './coalesce.ts';
-import { mergePlans, planPair, type PairPlan } from './plan.ts';
+import { mergePlans, planPair, type Observed, type PairPlan } from './plan.ts';
 import { emptyPlan, type PairInput, type PairRow, type WritePlan } from './types.ts';
 import { pairKey, writePlan } from './writer.ts';
 
@@ -39,6 +39,12 @@ export const EVALUATION_ERRORS_METRIC = 'doppel_rule_evaluation_errors_total';
 export const ALARM_TRANSITIONS_METRIC = 'doppel_alarm_transitions_total';
 export const WRITE_CONFLICTS_METRIC = 'doppel_rule_state_conflicts_total';
 export const STATE_WRITES_METRIC = 'doppel_rule_state_writes_total';
+export const STATE_SKIPS_METRIC = 'doppel_rule_state_skips_total';
+
+/** Default of `RulesConfig.stateWatermarkMs` (RULES_STATE_WATERMARK_MS). */
+export const DEFAULT_STATE_WATERMARK_MS = 10_000;
+/** Pairs whose newest reading this instance remembers without having written it (bounded; the oldest go first). */
+const MAX_OBSERVED = 200_000;
 
 /** Attempts for pairs whose revision guard keeps losing before the batch gives them up (logged, counted). */
 const MAX_CONFLICT_RETRIES = 8;
@@ -49,6 +55,8 @@ export interface RulesEngineOptions {
   logger: Logger;
   metrics: Metrics;
   config: RulesConfig;
+  /** Most pairs remembered with an unwritten newest reading (default 200,000). */
+  maxObserved?: number;
   /** States claimed per sweep round (bounded so one round stays one short transaction). */
   sweepBatchSize?: number;
   now?: () => number;
@@ -83,9 +91,46 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   const now = options.now ?? Date.now;
   const sweepBatchSize = options.sweepBatchSize ?? 500;
   const definitions: DefinitionCache = createDefinitionCache();
+  const watermarkMs = config.stateWatermarkMs ?? DEFAULT_STATE_WATERMARK_MS;
+  const maxObserved = options.maxObserved ?? MAX_OBSERVED;
+  /**
+   * The newest reading of the pairs judged here whose transition changed nothing but that reading's
+   * bookkeeping, so it was not written (docs/rules.md "What is written, and when"): exact for this
+   * instance as long as the stored row is still the revision it was judged from.
+   */
+  const observed = new Map<string, Observed & { revision: string }>();
+
+  function remember(row: PairRow, seen: Observed): void {
+    const key = pairKey(row.ruleId, row.deviceUuid);
+    observed.delete(key);
+    observed.set(key, { ...seen, revision: row.state!.revision });
+    if (observed.size > maxObserved) observed.delete(observed.keys().next().value!);
+  }
+
+  /** Lays what this instance remembers over freshly loaded rows (the stored row is older, or moved on). */
+  function overlay(rows: PairRow[]): PairRow[] {
+    if (observed.size === 0) return rows;
+    for (const row of rows) {
+      const key = pairKey(row.ruleId, row.deviceUuid);
+      const seen = observed.get(key);
+      if (seen === undefined) continue;
+      const state = row.state;
+      // Another write (ours or another instance's) stored a newer truth than the one remembered.
+      if (state === null || state.revision !== seen.revision) {
+        observed.delete(key);
+        continue;
+      }
+      state.lastTs = seen.lastTs;
+      state.asOf = seen.asOf;
+      if (seen.lastValue === undefined) delete state.lastValue;
+      else state.lastValue = seen.lastValue;
+    }
+    return rows;
+  }
   metrics.describe(EVALUATION_ERRORS_METRIC, 'Rule evaluations that failed, by rule id (the rule is skipped for that batch; ingestion is not affected).');
   metrics.describe(ALARM_TRANSITIONS_METRIC, 'Alarm transitions written, by cause.');
   metrics.describe(STATE_WRITES_METRIC, 'Rule states (rule, device) written: windows started, moved or completed.');
+  metrics.describe(STATE_SKIPS_METRIC, 'Rule states (rule, device) judged on a reading that changed nothing but the newest reading, so not written.');
   metrics.describe(WRITE_CONFLICTS_METRIC, 'Rule state writes that lost their revision guard to another writer and were judged again.');
 
   function evaluationFailed(ruleId: string, error: unknown): void {
@@ -113,6 +158,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       const previous = await loadVersions(runner, definitions, lagging);
       const plan: WritePlan = emptyPlan();
       const planned: PairRow[] = [];
+      let skipped = 0;
       for (const row of pairs) {
         try {
           const inputs = inputsOf(row);
@@ -121,6 +167,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
             now: at,
             flapMaxEdges: config.flapMaxEdges,
             flapWindowMs: config.flapWindowMs,
+            watermarkMs,
             ...(old ? { previous: { version: row.state!.ruleVersion, definition: old } } : {}),
           });
           outcomes.set(pairKey(row.ruleId, row.deviceUuid), outcome);
@@ -128,16 +175,24 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
             if (outcome.reason === 'INVALID_INPUT') evaluationFailed(row.ruleId, new Error(outcome.message));
             continue;
           }
-          if (!outcome.changed) continue;
+          if (!outcome.changed) {
+            if (outcome.observed !== undefined && row.state !== null) {
+              remember(row, outcome.observed);
+              skipped++;
+            }
+            continue;
+          }
           mergePlans(plan, outcome.plan);
           planned.push(row);
         } catch (error) {
           evaluationFailed(row.ruleId, error);
         }
       }
+      if (skipped > 0) metrics.inc(STATE_SKIPS_METRIC, {}, skipped);
       if (planned.length === 0) return outcomes;
       const written = await writePlan(runner, plan);
       metrics.inc(STATE_WRITES_METRIC, {}, written.won.size);
+      for (const key of written.won) observed.delete(key);
       publish(plan, written.won, written.alarms);
       const lost = planned.filter((row) => !written.won.has(pairKey(row.ruleId, row.deviceUuid)));
       if (lost.length === 0) return outcomes;
@@ -179,12 +234,12 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     inputsOf: (row: PairRow) => PairInput[],
   ): Promise<void> {
     if (deviceUuids.length === 0) return;
-    const pairs = (await loadPairsForDevices(db.sql, definitions, { deviceUuids, sourceTypes, sourceKeys })).filter((row) => inputsOf(row).length > 0);
+    const pairs = overlay(await loadPairsForDevices(db.sql, definitions, { deviceUuids, sourceTypes, sourceKeys })).filter((row) => inputsOf(row).length > 0);
     if (pairs.length === 0) return;
     const reload = async (lost: PairRow[]): Promise<PairRow[]> => {
       const wanted = new Set(lost.map((l) => pairKey(l.ruleId, l.deviceUuid)));
       const rows = await loadPairsForDevices(db.sql, definitions, { deviceUuids: [...new Set(lost.map((l) => l.deviceUuid))], sourceTypes, sourceKeys });
-      return rows.filter((row) => wanted.has(pairKey(row.ruleId, row.deviceUuid)));
+      return overlay(rows.filter((row) => wanted.has(pairKey(row.ruleId, row.deviceUuid))));
     };
     try {
       await judge(db.sql, pairs, inputsOf, reload);
@@ -280,12 +335,14 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         session.transaction(async (tx) => {
           const claimed = await tx.query<{ ruleId: string; deviceId: string }>(claim, [new Date(at).toISOString(), sweepBatchSize]);
           if (claimed.length === 0) return 0;
-          const pairs = await loadPairs(
-            tx,
-            definitions,
-            claimed.map((c) => ({ ruleId: c.ruleId, deviceUuid: c.deviceId })),
+          const pairs = overlay(
+            await loadPairs(
+              tx,
+              definitions,
+              claimed.map((c) => ({ ruleId: c.ruleId, deviceUuid: c.deviceId })),
+            ),
           );
-          const outcomes = await judge(tx, pairs, inputsOf, (lost) => loadPairs(tx, definitions, lost));
+          const outcomes = await judge(tx, pairs, inputsOf, async (lost) => overlay(await loadPairs(tx, definitions, lost)));
           return outcomes.size;
         }),
       );
@@ -295,7 +352,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
 
   async function applyToPair(ruleId: string, deviceUuid: string, input: PairInput, expectedAlarmId?: string): Promise<PairPlan | null> {
     const key = pairKey(ruleId, deviceUuid);
-    const pairs = await loadPairs(db.sql, definitions, [{ ruleId, deviceUuid }]);
+    const pairs = overlay(await loadPairs(db.sql, definitions, [{ ruleId, deviceUuid }]));
     if (pairs.length === 0) return null;
     if (expectedAlarmId !== undefined && pairs[0]!.state?.alarmId !== expectedAlarmId) {
       return { ok: false, reason: 'NO_ALARM', message: 'the alarm is not the open alarm of its rule on this device' };
@@ -304,7 +361,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       db.sql,
       pairs,
       () => [input],
-      (lost) => loadPairs(db.sql, definitions, lost),
+      async (lost) => overlay(await loadPairs(db.sql, definitions, lost)),
     );
     return outcomes.get(key) ?? null;
   }

@@ -23,6 +23,7 @@ const SELECT_PAIRS = `
 SELECT r.id AS "ruleId", r.name AS "ruleName", r.version AS "ruleVersion", r.definition, d."tenantId", d.id AS "deviceUuid", d."deviceId",
        s."ruleId" IS NOT NULL AS "hasState", s."ruleVersion" AS "stateVersion", s.phase, s."pendingSince", s."deadlineAt", s."lastTs",
        s."lastValue", s."lastValue" IS NULL AS "lastValueMissing", s."asOf", s."alarmId", s."recentEdges", s.revision::text AS revision,
+       (extract(epoch FROM (now() - s."updatedAt")) * 1000)::float8 AS "stateAgeMs",
        a.id AS "aId", a.status AS "aStatus", a.severity AS "aSeverity", a."ruleVersion" AS "aRuleVersion", a."raisedAt" AS "aRaisedAt",
        a."raisedValue" AS "aRaisedValue", a."clearedAt" AS "aClearedAt", a."clearedValue" AS "aClearedValue",
        a."acknowledgedAt" AS "aAckAt", a."acknowledgedBy" AS "aAckBy", a.flapping AS "aFlapping"
@@ -52,6 +53,7 @@ interface RawPair {
   alarmId: string | null;
   recentEdges: unknown;
   revision: string | null;
+  stateAgeMs: number | string | null;
   aId: string | null;
   aStatus: string | null;
   aSeverity: string | null;
@@ -108,6 +110,7 @@ function toPair(raw: RawPair, definitions: DefinitionCache): PairRow {
           return Array.isArray(edges) ? edges.filter((t): t is number => typeof t === 'number') : [];
         })(),
         revision: raw.revision ?? '0',
+        ageMs: Math.max(0, Number(raw.stateAgeMs ?? 0)),
       }
     : null;
   if (state !== null && !raw.lastValueMissing) state.lastValue = parseJson(raw.lastValue) as JsonValue;
