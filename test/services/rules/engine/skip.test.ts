@@ -234,3 +234,72 @@ describe('a late reading that closes an acknowledged alarm and raises again', ()
     ]);
   });
 });
+
+describe('flapping that stops', () => {
+  it('is ended by the sweeper once a window of the server clock passed with no edge and the edges are back within the limit, recorded in the history', async () => {
+    const device = await insertDevice();
+    const ruleId = await threshold(device);
+    const e = engine({ flapMaxEdges: 2, flapWindowMs: 60_000 });
+    const t0 = Date.now() - 10_000;
+    for (const [ts, value] of [
+      [t0, 35],
+      [t0 + 1000, 20],
+      [t0 + 2000, 35],
+    ] as const)
+      await e.rules.onTelemetryStored(batch(device, [{ ts, value }]));
+    const [alarm] = await db.sql.query<{ id: string; flapping: boolean }>(`SELECT id, flapping FROM "Alarm" WHERE "ruleId" = $1 AND "deviceId" = $2`, [
+      ruleId,
+      device.uuid,
+    ]);
+    expect(alarm!.flapping).toBe(true);
+    const flagOf = async () => (await db.sql.query<{ flapping: boolean; status: string }>(`SELECT flapping, status FROM "Alarm" WHERE id = $1`, [alarm!.id]))[0];
+
+    // Inside the window (by the edges' time, or by the server's since the last edge was written) it stays.
+    e.clock.now = t0 + 30_000;
+    await e.rules.sweep();
+    expect(await flagOf()).toEqual({ flapping: true, status: 'ACTIVE' });
+    e.clock.now = Date.now() + 120_000;
+    await e.rules.sweep();
+    expect(await flagOf()).toEqual({ flapping: true, status: 'ACTIVE' });
+
+    // The pair has been quiet for a whole window of the server's clock (its last write was that long ago).
+    await db.sql.query(`UPDATE "RuleState" SET "updatedAt" = now() - interval '2 minutes' WHERE "ruleId" = $1 AND "deviceId" = $2`, [ruleId, device.uuid]);
+    await e.rules.sweep();
+    expect(await flagOf()).toEqual({ flapping: false, status: 'ACTIVE' });
+    const history = await db.sql.query<{ cause: string; value: unknown }>(`SELECT cause, value FROM "AlarmEvent" WHERE "alarmId" = $1 AND cause = 'flapping' ORDER BY at, id`, [
+      alarm!.id,
+    ]);
+    expect(history.map((h) => h.value)).toEqual([true, false]);
+    expect(e.published.filter((p) => p.cause === 'flapping')).toHaveLength(2);
+    // A second sweep finds nothing more to do for it.
+    await e.rules.sweep();
+    expect(await db.sql.query(`SELECT 1 FROM "AlarmEvent" WHERE "alarmId" = $1 AND cause = 'flapping'`, [alarm!.id])).toHaveLength(2);
+  });
+});
+
+describe('the newest reading', () => {
+  it('is stored by the sweep once it stayed unwritten for the watermark, and on stop', async () => {
+    const device = await insertDevice();
+    const ruleId = await threshold(device);
+    const e = engine({ stateWatermarkMs: 60_000 });
+    await e.rules.onTelemetryStored(batch(device, [{ ts: 1000, value: 10 }]));
+    await e.rules.onTelemetryStored(batch(device, [{ ts: 2000, value: 11 }]));
+    const lastTs = async () => (await stateOf(ruleId, device.uuid))!.lastTs!.getTime();
+    e.clock.now = Date.now();
+    await e.rules.sweep();
+    expect(await lastTs()).toBe(1000);
+    e.clock.now = Date.now() + 61_000;
+    await e.rules.sweep();
+    expect(await lastTs()).toBe(2000);
+
+    e.clock.now = Date.now();
+    await e.rules.onTelemetryStored(batch(device, [{ ts: 3000, value: 12 }]));
+    expect(await lastTs()).toBe(2000);
+    await e.rules.stop();
+    expect(await lastTs()).toBe(3000);
+    // A restarted instance now ignores an older reading as stale.
+    const restarted = engine();
+    await restarted.rules.onTelemetryStored(batch(device, [{ ts: 2500, value: 35 }]));
+    expect(await alarmsOf(ruleId, device.uuid)).toEqual([]);
+  });
+});
