@@ -49,6 +49,7 @@ const HELP = `usage: npm run bench:rules -- [options]
   --step-seconds <s>  length of each step (default 10)
   --latency-seconds <s> length of the half-load latency step (default 20)
   --drain <s>         longest wait after a step for the backlog to drain (default 20)
+  --rules-only        skip the no-rules run (for profiling: no ratio; the latency step runs at half the first rate)
   --cpu-prof          CPU profile of the server over the last rules step, summarized
   --trace-sql         time every SQL statement of the server over each rules step, and print the costliest
   --record            append the run to bench/RESULTS.md
@@ -68,6 +69,7 @@ const { values: opts } = parseArgs({
     drain: { type: 'string', default: '20' },
     'cpu-prof': { type: 'boolean', default: false },
     'trace-sql': { type: 'boolean', default: false },
+    'rules-only': { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -290,12 +292,14 @@ async function runMode(mode: Mode): Promise<string[]> {
   say(`mode ${mode.name}: ${DEVICES} devices, ${RULES} rules, steps of ${STEP_MS / 1000} s`);
 
   // 1. No rules.
-  const bare = await startServer(mode, false);
-  let without: number;
-  try {
-    without = await stepRates('no rules', mode, bare, lines);
-  } finally {
-    await bare.close();
+  let without = 0;
+  if (!opts['rules-only']) {
+    const bare = await startServer(mode, false);
+    try {
+      without = await stepRates('no rules', mode, bare, lines);
+    } finally {
+      await bare.close();
+    }
   }
 
   // 2. The same steps with the rules.
@@ -322,7 +326,11 @@ async function runMode(mode: Mode): Promise<string[]> {
       if (opts['cpu-prof']) {
         const file = path.join(import.meta.dirname, 'profiles', `rules-${mode.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
         const written = await server.srv.call<string | undefined>('endProfile', { file });
-        if (written) console.log(renderSummary(summarizeProfile(JSON.parse(fs.readFileSync(written, 'utf8'))), 20));
+        if (written) {
+          const prof = JSON.parse(fs.readFileSync(written, 'utf8')) as Parameters<typeof summarizeProfile>[0];
+          console.log(`CPU profile of the server over the last rules step: ${path.relative(process.cwd(), written)}`);
+          console.log(renderSummary(summarizeProfile(prof), 20));
+        }
       }
     });
     const ratio = without > 0 ? withRules / without : Number.NaN;

@@ -19,19 +19,30 @@ export const SCOPE_SQL = `(
   AND (r.definition #> '{scope,tags}' IS NULL OR jsonb_typeof(r.definition #> '{scope,tags}') <> 'array' OR ARRAY(SELECT jsonb_array_elements_text(r.definition #> '{scope,tags}')) <@ d.tags)
   AND (r.definition #>> '{scope,model}' IS NULL OR (r.definition #>> '{scope,model}') = m.name))`;
 
-const SELECT_PAIRS = `
+const PAIR_COLUMNS = `
 SELECT r.id AS "ruleId", r.name AS "ruleName", r.version AS "ruleVersion", r.definition, d."tenantId", d.id AS "deviceUuid", d."deviceId",
        s."ruleId" IS NOT NULL AS "hasState", s."ruleVersion" AS "stateVersion", s.phase, s."pendingSince", s."deadlineAt", s."lastTs",
        s."lastValue", s."lastValue" IS NULL AS "lastValueMissing", s."asOf", s."alarmId", s."recentEdges", s.revision::text AS revision,
        (extract(epoch FROM (now() - s."updatedAt")) * 1000)::float8 AS "stateAgeMs",
        a.id AS "aId", a.status AS "aStatus", a.severity AS "aSeverity", a."ruleVersion" AS "aRuleVersion", a."raisedAt" AS "aRaisedAt",
        a."raisedValue" AS "aRaisedValue", a."clearedAt" AS "aClearedAt", a."clearedValue" AS "aClearedValue",
-       a."acknowledgedAt" AS "aAckAt", a."acknowledgedBy" AS "aAckBy", a.flapping AS "aFlapping"
+       a."acknowledgedAt" AS "aAckAt", a."acknowledgedBy" AS "aAckBy", a.flapping AS "aFlapping"`;
+
+const SELECT_PAIRS = `${PAIR_COLUMNS}
   FROM "Device" d
   JOIN "Rule" r ON r."tenantId" = d."tenantId"
   LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
   LEFT JOIN "RuleState" s ON s."ruleId" = r.id AND s."deviceId" = d.id
   LEFT JOIN "Alarm" a ON a.id = s."alarmId"`;
+
+/** Exactly these (rule, device) pairs, driven by the pair list (primary-key lookups only). */
+const SELECT_LISTED_PAIRS = `${PAIR_COLUMNS}
+  FROM unnest($1::uuid[], $2::uuid[]) AS p(rule_id, device_id)
+  JOIN "Rule" r ON r.id = p.rule_id
+  JOIN "Device" d ON d.id = p.device_id AND d."tenantId" = r."tenantId"
+  LEFT JOIN "RuleState" s ON s."ruleId" = p.rule_id AND s."deviceId" = p.device_id
+  LEFT JOIN "Alarm" a ON a.id = s."alarmId"
+ WHERE r.enabled`;
 
 interface RawPair {
   ruleId: string;
@@ -143,9 +154,41 @@ function toPair(raw: RawPair, definitions: DefinitionCache): PairRow {
   };
 }
 
+/** A rule scope compiled once per definition object (definitions are cached per rule version). */
+interface CompiledScope {
+  deviceIds: Set<string> | null;
+  tags: string[];
+  model: string | null;
+}
+const compiledScopes = new WeakMap<RuleDefinition, CompiledScope>();
+
+/** `scope` as SCOPE_SQL judges it: every field given must match (a field of the wrong shape is ignored). */
+function compileScope(definition: RuleDefinition): CompiledScope {
+  let compiled = compiledScopes.get(definition);
+  if (compiled === undefined) {
+    const scope = (definition.scope ?? {}) as Record<string, unknown>;
+    const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null);
+    const tags = [...(strings(scope.tags) ?? []), ...(scope.tag !== null && scope.tag !== undefined ? [String(scope.tag)] : [])];
+    const ids = strings(scope.deviceIds);
+    compiled = {
+      deviceIds: ids === null ? null : new Set(ids),
+      tags,
+      model: scope.model === null || scope.model === undefined ? null : String(scope.model),
+    };
+    compiledScopes.set(definition, compiled);
+  }
+  return compiled;
+}
+
 /**
  * The enabled rules of `sourceTypes` (and, if given, one of `sourceKeys`) that watch any of
  * `deviceUuids`, each with its state on each such device.
+ *
+ * Three set-based statements instead of one join: the candidate rules (of the devices' tenants and
+ * the batch's sources), the devices (tags, model), then the states of only the pairs whose scope
+ * matches, judged here on scopes compiled once per rule version. Judging every rule's scope in SQL
+ * for every device of the batch (SCOPE_SQL over the Device × Rule product) was the engine's largest
+ * cost (docs/rules.md "What is written, and when").
  */
 export async function loadPairsForDevices(
   sql: SqlRunner,
@@ -153,12 +196,37 @@ export async function loadPairsForDevices(
   query: { deviceUuids: string[]; sourceTypes: string[]; sourceKeys: string[] | null },
 ): Promise<PairRow[]> {
   if (query.deviceUuids.length === 0) return [];
-  const rows = await sql.query<RawPair>(
-    `${SELECT_PAIRS}
-      WHERE d.id = ANY($1::uuid[]) AND r.enabled AND r."sourceType" = ANY($2::text[]) AND ($3::text[] IS NULL OR r."sourceKey" = ANY($3::text[]))
-        AND ${SCOPE_SQL}`,
-    [query.deviceUuids, query.sourceTypes, query.sourceKeys],
+  const devices = await sql.query<{ id: string; deviceId: string; tenantId: string; tags: string[] | null; model: string | null }>(
+    `SELECT d.id, d."deviceId", d."tenantId", d.tags, m.name AS model FROM "Device" d LEFT JOIN "DeviceModel" m ON m.id = d."modelId" WHERE d.id = ANY($1::uuid[])`,
+    [query.deviceUuids],
   );
+  if (devices.length === 0) return [];
+  const rules = await sql.query<{ id: string; version: number; tenantId: string; definition: unknown }>(
+    `SELECT r.id, r.version, r."tenantId", r.definition FROM "Rule" r
+      WHERE r.enabled AND r."tenantId" = ANY($1::text[]) AND r."sourceType" = ANY($2::text[]) AND ($3::text[] IS NULL OR r."sourceKey" = ANY($3::text[]))`,
+    [[...new Set(devices.map((d) => d.tenantId))], query.sourceTypes, query.sourceKeys],
+  );
+  if (rules.length === 0) return [];
+  const ruleIds: string[] = [];
+  const deviceIds: string[] = [];
+  for (const rule of rules) {
+    let scope: CompiledScope;
+    try {
+      scope = compileScope(definitions(rule.id, rule.version, rule.definition));
+    } catch {
+      continue;
+    }
+    for (const device of devices) {
+      if (device.tenantId !== rule.tenantId) continue;
+      if (scope.deviceIds !== null && !scope.deviceIds.has(device.deviceId)) continue;
+      if (scope.model !== null && scope.model !== device.model) continue;
+      if (scope.tags.length > 0 && !scope.tags.every((t) => (device.tags ?? []).includes(t))) continue;
+      ruleIds.push(rule.id);
+      deviceIds.push(device.id);
+    }
+  }
+  if (ruleIds.length === 0) return [];
+  const rows = await sql.query<RawPair>(SELECT_LISTED_PAIRS, [ruleIds, deviceIds]);
   return rows.map((raw) => toPair(raw, definitions));
 }
 
