@@ -119,13 +119,22 @@ async function register(httpUrl: string, token: string, ids: string[]): Promise<
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
-        const response = await fetch(httpUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ query, variables: { input: { deviceId } } }),
-        });
-        const body = (await response.json()) as { data: { registerDevice: { credentials: { username: string; password: string } } } };
-        out.push({ deviceId, ...body.data.registerDevice.credentials });
+        // A loaded machine can fail one registration (a pool timeout): retried a few times.
+        for (let attempt = 1; ; attempt++) {
+          const response = await fetch(httpUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body: JSON.stringify({ query, variables: { input: { deviceId } } }),
+          });
+          const body = (await response.json()) as { data?: { registerDevice?: { credentials: { username: string; password: string } } }; errors?: unknown };
+          const credentials = body.data?.registerDevice?.credentials;
+          if (credentials) {
+            out.push({ deviceId, ...credentials });
+            break;
+          }
+          if (attempt >= 5) throw new Error(`registering ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
+          await sleep(500 * attempt);
+        }
       }
     }),
   );

@@ -177,7 +177,10 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   metrics.describe(EVALUATION_ERRORS_METRIC, 'Rule evaluations that failed, by rule id (the rule is skipped for that batch; ingestion is not affected).');
   metrics.describe(ALARM_TRANSITIONS_METRIC, 'Alarm transitions written, by cause.');
   metrics.describe(STATE_WRITES_METRIC, 'Rule states (rule, device) written: windows started, moved or completed.');
-  metrics.describe(STATE_FLUSHES_METRIC, 'Rule states whose unwritten newest reading the sweep stored once it was older than RULES_STATE_WATERMARK_MS (or on stop).');
+  metrics.describe(
+    STATE_FLUSHES_METRIC,
+    'Rule states whose unwritten newest reading the sweep stored once it was older than RULES_STATE_WATERMARK_MS (or on stop).',
+  );
   metrics.describe(STATE_SKIPS_METRIC, 'Rule states (rule, device) judged on a reading that changed nothing but the newest reading, so not written.');
   metrics.describe(WRITE_CONFLICTS_METRIC, 'Rule state writes that lost their revision guard to another writer and were judged again.');
 

@@ -79,7 +79,12 @@ const alarmsOf = (ruleId: string, deviceUuid: string) =>
     [ruleId, deviceUuid],
   );
 const threshold = (device: { deviceId: string }, extra: Record<string, unknown> = {}) =>
-  insertRule(db.sql, { scope: { deviceIds: [device.deviceId] }, source: { type: 'telemetry', metric: 'temp' }, raise: { op: '>', value: 30, ...extra }, severity: 'MAJOR' });
+  insertRule(db.sql, {
+    scope: { deviceIds: [device.deviceId] },
+    source: { type: 'telemetry', metric: 'temp' },
+    raise: { op: '>', value: 30, ...extra },
+    severity: 'MAJOR',
+  });
 
 describe('readings that change nothing', () => {
   it('are not written, and the pair still raises on the reading that crosses', async () => {
@@ -223,9 +228,9 @@ describe('a late reading that closes an acknowledged alarm and raises again', ()
     expect(fresh.raisedValue).toBe(40);
     const events = await db.sql.query<{ cause: string; toStatus: string }>(`SELECT cause, "toStatus" FROM "AlarmEvent" WHERE "alarmId" = $1`, [fresh.id]);
     expect(events).toEqual([{ cause: 'conditionRaised', toStatus: 'ACTIVE' }]);
-    expect((await db.sql.query<{ alarmId: string }>(`SELECT "alarmId" FROM "RuleState" WHERE "ruleId" = $1 AND "deviceId" = $2`, [ruleId, device.uuid]))[0]!.alarmId).toBe(
-      fresh.id,
-    );
+    expect(
+      (await db.sql.query<{ alarmId: string }>(`SELECT "alarmId" FROM "RuleState" WHERE "ruleId" = $1 AND "deviceId" = $2`, [ruleId, device.uuid]))[0]!.alarmId,
+    ).toBe(fresh.id);
     expect(e.published.map((p) => [p.cause, p.status])).toEqual([
       ['conditionRaised', 'ACTIVE'],
       ['acknowledge', 'ACKNOWLEDGED'],
@@ -252,7 +257,8 @@ describe('flapping that stops', () => {
       device.uuid,
     ]);
     expect(alarm!.flapping).toBe(true);
-    const flagOf = async () => (await db.sql.query<{ flapping: boolean; status: string }>(`SELECT flapping, status FROM "Alarm" WHERE id = $1`, [alarm!.id]))[0];
+    const flagOf = async () =>
+      (await db.sql.query<{ flapping: boolean; status: string }>(`SELECT flapping, status FROM "Alarm" WHERE id = $1`, [alarm!.id]))[0];
 
     // Inside the window (by the edges' time, or by the server's since the last edge was written) it stays.
     e.clock.now = t0 + 30_000;
@@ -266,9 +272,10 @@ describe('flapping that stops', () => {
     await db.sql.query(`UPDATE "RuleState" SET "updatedAt" = now() - interval '2 minutes' WHERE "ruleId" = $1 AND "deviceId" = $2`, [ruleId, device.uuid]);
     await e.rules.sweep();
     expect(await flagOf()).toEqual({ flapping: false, status: 'ACTIVE' });
-    const history = await db.sql.query<{ cause: string; value: unknown }>(`SELECT cause, value FROM "AlarmEvent" WHERE "alarmId" = $1 AND cause = 'flapping' ORDER BY at, id`, [
-      alarm!.id,
-    ]);
+    const history = await db.sql.query<{ cause: string; value: unknown }>(
+      `SELECT cause, value FROM "AlarmEvent" WHERE "alarmId" = $1 AND cause = 'flapping' ORDER BY at, id`,
+      [alarm!.id],
+    );
     expect(history.map((h) => h.value)).toEqual([true, false]);
     expect(e.published.filter((p) => p.cause === 'flapping')).toHaveLength(2);
     // A second sweep finds nothing more to do for it.
