@@ -1,54 +1,116 @@
 /**
  * `npm run bench:rules` — what the rules engine costs ingestion, and how fast an alarm reaches a live
- * subscriber. bench:ingest's driver (bench/lib/server-child.ts, bench/lib/ingest-child.ts: mqtt.js
- * devices publishing {a: publish time, b: seq, c: bool} at QoS 1) runs the same step twice in one
- * invocation, on a fresh embedded server each time: with no rules, then with 1,000 enabled rules over
- * the same devices (thresholds on `b` that never raise and the same with "for" durations, each rule
- * scoped to 10 devices, so every reading moves 10 windows; plus one rule `a > T` over every device,
- * T half-way through the step, so each device raises once while the load runs).
+ * subscriber (issue 12's "Measure"). bench:ingest's load (bench/lib/server-child.ts, bench/lib/ingest-child.ts:
+ * mqtt.js devices publishing {a: publish time, b: seq, c: bool} at QoS 1), per mode:
  *
- *   sustained ingest ratio = points stored per second with rules / without (target ≥ 0.9)
+ * 1. a fresh server with no rules: stepped offered rates; the sustained rate is the highest that holds;
+ * 2. a fresh server with 1,000 enabled rules over the same devices: the same steps. The mix: thresholds
+ *    on `b` that never raise and the same with "for" durations (every reading keeps a window NORMAL, or
+ *    a pending one holding), each scoped to 10 devices, and one rule on `a` over every device;
+ * 3. on the rules server, half the no-rules sustained rate with the `a` rule's threshold T half-way
+ *    through the step (`a > T`): each device raises exactly once while the load runs.
+ *
+ * A rate holds when the points stored per second reach 95 % of the offered messages, the backlog
+ * (published − stored) at the step's end is at most half a second of load, and after the drain every
+ * published message is stored (the backlog drains).
+ *
+ *   sustained ingest ratio = sustained rate with rules / without (target ≥ 0.9)
  *   raise latency = alarmChanged delivered to a graphql-ws client − the raising reading's ts
  *                   (publish → stored → judged → written → delivered; target p99 ≤ 250 ms at half load)
  *
- *   npm run bench:rules -- --devices 500 --rate 1000 --seconds 20 [--record]
+ *   npm run bench:rules                                                  # embedded (PGlite + Aedes)
+ *   BENCH_DATABASE_URL=postgres://… BENCH_MQTT_URL=mqtt://127.0.0.1:18830 npm run bench:rules -- --mode postgres+ext-mqtt
+ *   npm run bench:rules -- --rates 500,1000,1500 --step-seconds 10 --cpu-prof --trace-sql --record
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { TELEMETRY_POINTS_METRIC } from '../src/services/telemetry/index.ts';
 import type { IngestDevice, StepResult } from './lib/ingest-child.ts';
-import { spawnChild } from './lib/rpc.ts';
-import type { ServerStarted } from './lib/server-child.ts';
-import { commitId, serverNodeFlags, sleep } from './lib/common.ts';
+import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
+import { spawnChild, type RpcChild } from './lib/rpc.ts';
+import type { ServerStarted, SqlTrace } from './lib/server-child.ts';
+import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, serverNodeFlags, sleep } from './lib/common.ts';
 import { fmt } from './lib/stats.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
+const HELP = `usage: npm run bench:rules -- [options]
+
+  --mode <m>          pglite | postgres | postgres+ext-mqtt (repeatable). Default: pglite, plus postgres when
+                      BENCH_DATABASE_URL is set, plus postgres+ext-mqtt when BENCH_MQTT_URL is set too.
+  --devices <n>       simulated devices (default 1000)
+  --procs <n>         device processes (default 2)
+  --rules <n>         enabled rules in the rules runs (default 1000)
+  --rates <list>      offered msg/s per step (default pglite 500,1000,1500,2000,2500; postgres 1000,2000,3000,4000,5000,6000)
+  --step-seconds <s>  length of each step (default 10)
+  --latency-seconds <s> length of the half-load latency step (default 20)
+  --drain <s>         longest wait after a step for the backlog to drain (default 20)
+  --rules-only        skip the no-rules run (for profiling: no ratio; the latency step runs at half the first rate)
+  --cpu-prof          CPU profile of the server over the last rules step, summarized
+  --trace-sql         time every SQL statement of the server over each rules step, and print the costliest
+  --record            append the run to bench/RESULTS.md
+
+env: BENCH_DATABASE_URL (scratch databases are created there and dropped), BENCH_MQTT_URL (external broker),
+     BENCH_SERVER_<NAME>=value (passes <NAME>=value to the server).`;
+
 const { values: opts } = parseArgs({
   options: {
-    devices: { type: 'string', default: '500' },
+    mode: { type: 'string', multiple: true },
+    devices: { type: 'string', default: '1000' },
     procs: { type: 'string', default: '2' },
-    rate: { type: 'string', default: '1000' },
-    seconds: { type: 'string', default: '20' },
     rules: { type: 'string', default: '1000' },
+    rates: { type: 'string' },
+    'step-seconds': { type: 'string', default: '10' },
+    'latency-seconds': { type: 'string', default: '20' },
+    drain: { type: 'string', default: '20' },
+    'cpu-prof': { type: 'boolean', default: false },
+    'trace-sql': { type: 'boolean', default: false },
+    'rules-only': { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
-const DEVICES = Number(opts.devices);
-const PROCS = Number(opts.procs);
-const RATE = Number(opts.rate);
-const STEP_MS = Number(opts.seconds) * 1000;
-const RULES = Number(opts.rules);
-
-interface RunResult {
-  rules: number;
-  storedPerSecond: number;
-  published: number;
-  latencies: number[];
+if (opts.help) {
+  console.log(HELP);
+  process.exit(0);
 }
+const DEVICES = num('devices', opts.devices, 10, 20_000);
+const PROCS = num('procs', opts.procs, 1, 16);
+const RULES = num('rules', opts.rules, 1, 100_000);
+const STEP_MS = num('step-seconds', opts['step-seconds'], 1, 3600) * 1000;
+const LATENCY_MS = num('latency-seconds', opts['latency-seconds'], 2, 3600) * 1000;
+const DRAIN_MS = num('drain', opts.drain, 1, 600) * 1000;
+const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
+const MQTT_URL = process.env.BENCH_MQTT_URL || undefined;
+
+type ModeName = 'pglite' | 'postgres' | 'postgres+ext-mqtt';
+interface Mode {
+  name: ModeName;
+  db: 'pglite' | 'postgres';
+  mqttUrl: string | undefined;
+}
+
+function modes(): Mode[] {
+  const requested = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : []), ...(DATABASE_URL && MQTT_URL ? ['postgres+ext-mqtt'] : [])]) as string[];
+  return requested.map((name): Mode => {
+    if (name === 'pglite') return { name, db: 'pglite', mqttUrl: undefined };
+    if (name !== 'postgres' && name !== 'postgres+ext-mqtt') throw new Error(`unknown --mode ${name}`);
+    if (!DATABASE_URL) throw new Error(`--mode ${name} needs BENCH_DATABASE_URL`);
+    if (name === 'postgres+ext-mqtt' && !MQTT_URL) throw new Error('--mode postgres+ext-mqtt needs BENCH_MQTT_URL');
+    return { name, db: 'postgres', mqttUrl: name === 'postgres+ext-mqtt' ? MQTT_URL : undefined };
+  });
+}
+
+function ratesFor(mode: Mode): number[] {
+  const raw = opts.rates ?? (mode.db === 'pglite' ? '500,1000,1500,2000,2500' : '1000,2000,3000,4000,5000,6000');
+  return raw.split(',').map((r) => num('rates', r.trim(), 1, 1_000_000));
+}
+
+dropScratchDatabasesOnSignal();
 
 async function register(httpUrl: string, token: string, ids: string[]): Promise<IngestDevice[]> {
   const query = `mutation R($input: RegisterDeviceInput!) { registerDevice(input: $input) { ... on DeviceWithCredentials { credentials { username password } } } }`;
@@ -57,13 +119,22 @@ async function register(httpUrl: string, token: string, ids: string[]): Promise<
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
-        const response = await fetch(httpUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ query, variables: { input: { deviceId } } }),
-        });
-        const body = (await response.json()) as { data: { registerDevice: { credentials: { username: string; password: string } } } };
-        out.push({ deviceId, ...body.data.registerDevice.credentials });
+        // A loaded machine can fail one registration (a pool timeout): retried a few times.
+        for (let attempt = 1; ; attempt++) {
+          const response = await fetch(httpUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body: JSON.stringify({ query, variables: { input: { deviceId } } }),
+          });
+          const body = (await response.json()) as { data?: { registerDevice?: { credentials: { username: string; password: string } } }; errors?: unknown };
+          const credentials = body.data?.registerDevice?.credentials;
+          if (credentials) {
+            out.push({ deviceId, ...credentials });
+            break;
+          }
+          if (attempt >= 5) throw new Error(`registering ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
+          await sleep(500 * attempt);
+        }
       }
     }),
   );
@@ -74,33 +145,215 @@ function ruleRow(definition: Record<string, unknown>, metric: string): [string, 
   return [randomUUID(), JSON.stringify({ onRaise: [], onClear: [], ...definition }), metric];
 }
 
-async function run(rules: number): Promise<RunResult> {
-  const srv = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT) });
+interface Step {
+  offered: number;
+  achieved: number;
+  backlogLast: number;
+  held: boolean;
+  why: string;
+}
+
+interface Server {
+  srv: RpcChild;
+  started: ServerStarted;
+  gens: Array<{ share: IngestDevice[]; child: RpcChild }>;
+  ids: string[];
+  publishedSoFar: number;
+  close(): Promise<void>;
+}
+
+async function startServer(mode: Mode, traceSql: boolean): Promise<Server> {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    for (let c = cleanups.shift(); c; c = cleanups.shift()) await c().catch((err: unknown) => console.error('cleanup failed:', err));
+  };
   try {
+    let databaseUrl = 'memory://';
+    if (mode.db === 'postgres') {
+      const scratch = await createScratchDatabase(DATABASE_URL!, 'rules');
+      databaseUrl = scratch.url;
+      cleanups.push(scratch.drop);
+    }
+    const srv = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT) });
+    cleanups.unshift(async () => {
+      await srv.call('stop', undefined, 60_000).catch(() => srv.kill());
+      await srv.exited;
+    });
+    const tag = randomBytes(3).toString('hex');
     const started = await srv.call<ServerStarted>('start', {
+      traceSql,
       env: {
         PORT: '0',
         HOST: '127.0.0.1',
         MQTT_PORT: '0',
         MQTT_HOST: '127.0.0.1',
-        DATABASE_URL: 'memory://',
-        LOG_LEVEL: 'silent',
+        DATABASE_URL: databaseUrl,
+        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
         DOPPEL_BOOTSTRAP_TOKEN: 'false',
+        ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `rules${tag}` } : {}),
+        ...Object.fromEntries(
+          Object.entries(process.env)
+            .filter(([k, v]) => k.startsWith('BENCH_SERVER_') && v !== undefined)
+            .map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v as string]),
+        ),
       },
     });
     const httpUrl = `${started.url}/graphql`;
-    const ids = Array.from({ length: DEVICES }, (_, i) => `rb-${String(i).padStart(5, '0')}`);
+    const ids = Array.from({ length: DEVICES }, (_, i) => `rb${tag}-${String(i).padStart(5, '0')}`);
     const devices = await register(httpUrl, started.token, ids);
     const gens = Array.from({ length: PROCS }, (_, p) => ({ share: devices.filter((_, i) => i % PROCS === p), child: spawnChild('ingest-child.ts') }));
-    await Promise.all(gens.map((g) => g.child.call('connect', { mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`, devices: g.share }, 300_000)));
+    cleanups.unshift(async () => {
+      for (const g of gens) {
+        await g.child.call('close', undefined, 30_000).catch(() => g.child.kill());
+        await g.child.exited;
+      }
+    });
+    const mqttUrl = mode.mqttUrl ?? `mqtt://127.0.0.1:${started.mqttPort}`;
+    await Promise.all(gens.map((g) => g.child.call('connect', { mqttUrl, devices: g.share }, 300_000)));
+    await sleep(1000);
+    return { srv, started, gens, ids, publishedSoFar: 0, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
 
+/** One step at `rate` msg/s for `ms`, then the drain; whether it held (see the header). */
+async function runStep(server: Server, rate: number, ms: number): Promise<Step> {
+  const { srv, gens } = server;
+  const stored = () => srv.call<number>('metric', { name: TELEMETRY_POINTS_METRIC, labels: { result: 'stored' } });
+  const stored0 = await stored();
+  const published0 = server.publishedSoFar;
+  const stepping = Promise.all(
+    gens.map((g) => g.child.call<StepResult>('step', { rate: (rate * g.share.length) / DEVICES, durationMs: ms, drainMs: DRAIN_MS }, ms + DRAIN_MS + 60_000)),
+  );
+  const t0 = performance.now();
+  let storedAtEnd = stored0;
+  let backlogLast = 0;
+  for (let k = 1; k * 1000 <= ms; k++) {
+    await sleep(Math.max(0, t0 + k * 1000 - performance.now()));
+    const [totals, points] = await Promise.all([Promise.all(gens.map((g) => g.child.call<{ published: number }>('totals'))), stored()]);
+    storedAtEnd = points;
+    backlogLast = totals.reduce((a, t) => a + t.published, 0) - published0 - (points - stored0) / 3;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const results = await stepping;
+  server.publishedSoFar += results.reduce((a, r) => a + r.published, 0);
+  // The backlog drains: every published message stored, or nothing moved for 3 s, or --drain is up.
+  const drainStart = Date.now();
+  let last = await stored();
+  for (let lastMove = Date.now(); last < server.publishedSoFar * 3 && Date.now() - drainStart < DRAIN_MS && Date.now() - lastMove < 3000;) {
+    await sleep(100);
+    const now = await stored();
+    if (now !== last) lastMove = Date.now();
+    last = now;
+  }
+  const achieved = (storedAtEnd - stored0) / 3 / seconds;
+  const problems: string[] = [];
+  if (achieved < 0.95 * rate) problems.push(`achieved ${fmt((100 * achieved) / rate)}% of offered`);
+  if (backlogLast > rate * 0.5) problems.push(`backlog ${fmt(backlogLast)} at step end (> 0.5 s of load)`);
+  if (last < server.publishedSoFar * 3) problems.push(`${fmt((server.publishedSoFar * 3 - last) / 3)} messages not stored after the drain`);
+  const unacked = results.reduce((a, r) => a + r.unacked + r.failed, 0);
+  if (unacked > 0) problems.push(`${fmt(unacked)} unacked or failed`);
+  return { offered: rate, achieved, backlogLast, held: problems.length === 0, why: problems.join('; ') };
+}
+
+async function insertRules(server: Server, rows: Array<[string, string, string]>): Promise<void> {
+  await server.srv.call('query', {
+    text: `WITH r AS (INSERT INTO "Rule" (id, "tenantId", name, definition, "sourceType", "sourceKey")
+             SELECT id, 'default', 'bench-' || id, def, 'telemetry', key FROM unnest($1::uuid[], $2::jsonb[], $3::text[]) AS t(id, def, key) RETURNING id, definition)
+           INSERT INTO "RuleVersion" ("ruleId", version, definition, enabled) SELECT id, 1, definition, true FROM r`,
+    params: [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])],
+  });
+}
+
+/** Steps up the rates until one does not hold; the sustained rate is the highest that held (0: none). */
+async function stepRates(label: string, mode: Mode, server: Server, lines: string[], onLastStep?: (held: boolean) => Promise<void>): Promise<number> {
+  let sustained = 0;
+  const rates = ratesFor(mode);
+  for (const [i, rate] of rates.entries()) {
+    if (opts['cpu-prof'] && onLastStep) await server.srv.call('mark', { profile: true });
+    else await server.srv.call('mark', {});
+    const step = await runStep(server, rate, STEP_MS);
+    const line = `  ${label} ${fmt(rate)} msg/s: stored ${fmt(step.achieved)} msg/s, ${step.held ? 'held' : `NOT held (${step.why})`}`;
+    console.log(line);
+    lines.push(line);
+    if (step.held) sustained = rate;
+    const lastOne = !step.held || i === rates.length - 1;
+    if (onLastStep && lastOne) await onLastStep(step.held);
+    else if (opts['cpu-prof'] && onLastStep) await server.srv.call('endProfile', { file: path.join(os.tmpdir(), `rules-discard-${process.pid}.cpuprofile`) });
+    if (!step.held) break;
+  }
+  return sustained;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function runMode(mode: Mode): Promise<string[]> {
+  const lines: string[] = [];
+  const say = (line: string) => {
+    console.log(line);
+    lines.push(line);
+  };
+  say(`mode ${mode.name}: ${DEVICES} devices, ${RULES} rules, steps of ${STEP_MS / 1000} s`);
+
+  // 1. No rules.
+  let without = 0;
+  if (!opts['rules-only']) {
+    const bare = await startServer(mode, false);
+    try {
+      without = await stepRates('no rules', mode, bare, lines);
+    } finally {
+      await bare.close();
+    }
+  }
+
+  // 2. The same steps with the rules.
+  const server = await startServer(mode, opts['trace-sql']);
+  try {
+    const { ids } = server;
+    const rows: Array<[string, string, string]> = [];
+    for (let i = 0; i < RULES - 1; i++) {
+      const scope = { deviceIds: Array.from({ length: 10 }, (_, k) => ids[(i * 10 + k) % DEVICES]!) };
+      const raise = i % 2 === 0 ? { op: '>', value: 1e12 } : { op: '>', value: 1e12, forMs: 60_000 };
+      rows.push(ruleRow({ scope, source: { type: 'telemetry', metric: 'b' }, raise, severity: 'INFO' }, 'b'));
+    }
+    // While the rates are stepped, the rule on `a` is there (evaluated on every reading) but never raises.
+    const dormant = ruleRow({ scope: {}, source: { type: 'telemetry', metric: 'a' }, raise: { op: '>', value: 1e15 }, severity: 'MAJOR' }, 'a');
+    await insertRules(server, [...rows, dormant]);
+
+    const withRules = await stepRates('1,000 rules', mode, server, lines, async () => {
+      if (opts['trace-sql']) {
+        const trace = await server.srv.call<SqlTrace[]>('sqlTrace');
+        const top = trace.sort((a, b) => b.totalMs - a.totalMs).slice(0, 8);
+        say('  SQL over the last rules step (statement, calls, total ms, mean rows):');
+        for (const t of top) say(`    ${t.statement.replace(/\s+/g, ' ').slice(0, 90)} | ${t.calls} | ${fmt(t.totalMs)} | ${fmt(t.meanBatch, 1)}`);
+      }
+      if (opts['cpu-prof']) {
+        const file = path.join(import.meta.dirname, 'profiles', `rules-${mode.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+        const written = await server.srv.call<string | undefined>('endProfile', { file });
+        if (written) {
+          const prof = JSON.parse(fs.readFileSync(written, 'utf8')) as Parameters<typeof summarizeProfile>[0];
+          console.log(`CPU profile of the server over the last rules step: ${path.relative(process.cwd(), written)}`);
+          console.log(renderSummary(summarizeProfile(prof), 20));
+        }
+      }
+    });
+    const ratio = without > 0 ? withRules / without : Number.NaN;
+    say(`sustained ingest without rules: ${fmt(without)} msg/s; with ${RULES} rules: ${fmt(withRules)} msg/s; ratio ${fmt(ratio, 3)} (target ≥ 0.9)`);
+
+    // 3. Raise latency at half the no-rules sustained rate: the `a` rule now raises once per device.
+    const half = Math.max(1, Math.round((without || ratesFor(mode)[0]!) / 2));
     const latencies: number[] = [];
     const ws = createClient({
-      url: httpUrl.replace(/^http/, 'ws'),
+      url: `${server.started.url}/graphql`.replace(/^http/, 'ws'),
       webSocketImpl: WebSocket,
       lazy: false,
       retryAttempts: 0,
-      connectionParams: { authorization: `Bearer ${started.token}` },
+      connectionParams: { authorization: `Bearer ${server.started.token}` },
     });
     ws.subscribe<{ alarmChanged: { cause: string; at: string } }>(
       { query: 'subscription { alarmChanged { cause at } }' },
@@ -114,61 +367,26 @@ async function run(rules: number): Promise<RunResult> {
       },
     );
     await sleep(1000);
-
-    if (rules > 0) {
-      const rows: Array<[string, string, string]> = [];
-      for (let i = 0; i < rules - 1; i++) {
-        const scope = { deviceIds: Array.from({ length: 10 }, (_, k) => ids[(i * 10 + k) % DEVICES]!) };
-        const raise = i % 2 === 0 ? { op: '>', value: 1e12 } : { op: '>', value: 1e12, forMs: 60_000 };
-        rows.push(ruleRow({ scope, source: { type: 'telemetry', metric: 'b' }, raise, severity: 'INFO' }, 'b'));
-      }
-      // Half-way through the step every device's `a` (publish time) passes T: one raise per device.
-      const threshold = Date.now() + STEP_MS / 2;
-      rows.push(ruleRow({ scope: {}, source: { type: 'telemetry', metric: 'a' }, raise: { op: '>', value: threshold }, severity: 'MAJOR' }, 'a'));
-      await srv.call('query', {
-        text: `WITH r AS (INSERT INTO "Rule" (id, "tenantId", name, definition, "sourceType", "sourceKey")
-                 SELECT id, 'default', 'bench-' || id, def, 'telemetry', key FROM unnest($1::uuid[], $2::jsonb[], $3::text[]) AS t(id, def, key) RETURNING id, definition)
-               INSERT INTO "RuleVersion" ("ruleId", version, definition, enabled) SELECT id, 1, definition, true FROM r`,
-        params: [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])],
-      });
-    }
-
-    const stored = () => srv.call<number>('metric', { name: TELEMETRY_POINTS_METRIC, labels: { result: 'stored' } });
-    const stored0 = await stored();
-    const t0 = performance.now();
-    const results = await Promise.all(
-      gens.map((g) => g.child.call<StepResult>('step', { rate: (RATE * g.share.length) / DEVICES, durationMs: STEP_MS, drainMs: 20_000 }, STEP_MS + 90_000)),
-    );
-    const storedAtEnd = await stored();
-    const seconds = (performance.now() - t0) / 1000;
-    if (rules > 0) for (let deadline = Date.now() + 30_000; latencies.length < DEVICES && Date.now() < deadline;) await sleep(100);
+    const threshold = Date.now() + LATENCY_MS / 2;
+    const raising = ruleRow({ scope: {}, source: { type: 'telemetry', metric: 'a' }, raise: { op: '>', value: threshold }, severity: 'MAJOR' }, 'a');
+    await server.srv.call('query', { text: `UPDATE "Rule" SET enabled = false WHERE id = $1`, params: [dormant[0]] });
+    await insertRules(server, [raising]);
+    const step = await runStep(server, half, LATENCY_MS);
+    for (let deadline = Date.now() + 30_000; latencies.length < DEVICES && Date.now() < deadline;) await sleep(100);
     await ws.dispose();
-    for (const g of gens) await g.child.call('close', undefined, 30_000).catch(() => g.child.kill());
-    // Points stored per second while the step and its drain ran (3 values per message).
-    return { rules, storedPerSecond: (storedAtEnd - stored0) / 3 / seconds, published: results.reduce((a, r) => a + r.published, 0), latencies };
+    say(
+      `raise latency at ${fmt(half)} msg/s (stored ${fmt(step.achieved)} msg/s, ${step.held ? 'held' : `NOT held: ${step.why}`}), ${latencies.length}/${DEVICES} raises: ` +
+        `p50 ${fmt(percentile(latencies, 50), 0)} ms, p99 ${fmt(percentile(latencies, 99), 0)} ms, max ${fmt(Math.max(...latencies), 0)} ms (target p99 ≤ 250 ms)`,
+    );
   } finally {
-    await srv.call('stop', undefined, 60_000).catch(() => srv.kill());
-    await srv.exited;
+    await server.close();
   }
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+  return lines;
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:rules — embedded (PGlite + Aedes), ${DEVICES} devices, ${RATE} msg/s for ${STEP_MS / 1000} s, ${RULES} rules vs none`);
-  const without = await run(0);
-  const withRules = await run(RULES);
-  const ratio = withRules.storedPerSecond / without.storedPerSecond;
-  const lines = [
-    `messages stored/s without rules: ${fmt(without.storedPerSecond, 0)} (published ${without.published})`,
-    `messages stored/s with ${RULES} rules: ${fmt(withRules.storedPerSecond, 0)} (published ${withRules.published})`,
-    `sustained ingest ratio: ${fmt(ratio, 3)} (target ≥ 0.9)`,
-    `raise latency (reading ts → alarmChanged delivered), ${withRules.latencies.length} raises: p50 ${fmt(percentile(withRules.latencies, 50), 0)} ms, p99 ${fmt(percentile(withRules.latencies, 99), 0)} ms (target p99 ≤ 250 ms)`,
-  ];
-  for (const line of lines) console.log(line);
+  const all: string[] = [];
+  for (const mode of modes()) all.push(...(await runMode(mode)));
   if (opts.record) {
     const entry = [
       '',
@@ -176,7 +394,7 @@ async function main(): Promise<void> {
       '',
       '```',
       `command: npm run bench:rules -- ${process.argv.slice(2).join(' ')}`.trimEnd(),
-      ...lines,
+      ...all,
       '```',
       '',
     ];

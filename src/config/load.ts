@@ -124,6 +124,7 @@ export function loadConfig(env: Env = process.env): Config {
       sweepIntervalMs: read.int('RULES_SWEEP_INTERVAL_MS'),
       flapMaxEdges: read.int('RULES_FLAP_MAX_EDGES'),
       flapWindowMs: read.int('RULES_FLAP_WINDOW_MS'),
+      stateWatermarkMs: read.int('RULES_STATE_WATERMARK_MS'),
     },
     webhooks: webhooksFrom(read, problems),
     shutdownTimeoutMs: read.int('SHUTDOWN_TIMEOUT_MS'),

@@ -730,6 +730,15 @@ export const VARIABLES = {
     max: DAY_MS,
     doc: 'The window flapping is counted over.',
   },
+  RULES_STATE_WATERMARK_MS: {
+    group: 'rules',
+    type: 'int',
+    unit: 'ms',
+    default: 10_000,
+    min: 0,
+    max: 10 * MINUTE_MS,
+    doc: 'A reading that changes nothing but the newest reading of a rule on a device (below the threshold, a "for" window that keeps holding) is remembered in process and not written, unless the stored state is at least this old. After a restart or a move to another instance, what was not written is forgotten: a reading older than the newest taken but newer than the stored one is judged instead of ignored as stale (docs/rules.md). 0 writes every reading.',
+  },
 
   // webhooks and the outbox
   WEBHOOKS_ENABLED: {

@@ -169,6 +169,11 @@ export interface RulesConfig {
   flapMaxEdges: number;
   /** The flapping window, in ms (RULES_FLAP_WINDOW_MS). */
   flapWindowMs: number;
+  /**
+   * The longest a stored rule state keeps an older newest reading than the ones taken, in ms
+   * (RULES_STATE_WATERMARK_MS; default 10 s). Bounds what a restart or a move forgets (docs/rules.md).
+   */
+  stateWatermarkMs?: number;
 }
 
 /** Webhooks and the outbox deliverer (src/services/outbox/, src/services/webhooks/). */

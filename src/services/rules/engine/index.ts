@@ -7,8 +7,9 @@
  *   once per stored batch on the storing instance. One query loads the pairs (rule, device) the batch
  *   concerns (./load.ts), the pure machine judges them (./plan.ts), one statement stores the result.
  * - Timers: `sweep()` (run by `start()` through periodic()) claims due states with FOR UPDATE SKIP
- *   LOCKED and fires their deadlines; it also re-judges states whose rule version lags and creates the
- *   states of no-data rules for the devices in their scope. Everything is in the database, so a crash,
+ *   LOCKED and fires their deadlines; it also re-judges states whose rule version lags, ends the
+ *   flapping of alarms whose edges left the window, and creates the states of no-data rules for the
+ *   devices in their scope. Everything is in the database, so a crash,
  *   a restart or another instance carries on where this one stopped.
  * - Users: acknowledge / clear / comment (./control.ts) go through the same machine and writer.
  *
@@ -31,7 +32,7 @@ import { periodic, type PeriodicJob } from '../../../periodic.ts';
 import type { ConnectionStored, TelemetryStored, TwinsStored } from '../../hooks.ts';
 import { createDefinitionCache, loadPairs, loadPairsForDevices, loadVersions, SCOPE_SQL, type DefinitionCache } from './load.ts';
 import { createCoalescer } from './coalesce.ts';
-import { mergePlans, planPair, type PairPlan } from './plan.ts';
+import { mergePlans, planPair, type Observed, type PairPlan } from './plan.ts';
 import { emptyPlan, type PairInput, type PairRow, type WritePlan } from './types.ts';
 import { pairKey, writePlan } from './writer.ts';
 
@@ -39,6 +40,23 @@ export const EVALUATION_ERRORS_METRIC = 'doppel_rule_evaluation_errors_total';
 export const ALARM_TRANSITIONS_METRIC = 'doppel_alarm_transitions_total';
 export const WRITE_CONFLICTS_METRIC = 'doppel_rule_state_conflicts_total';
 export const STATE_WRITES_METRIC = 'doppel_rule_state_writes_total';
+export const STATE_SKIPS_METRIC = 'doppel_rule_state_skips_total';
+export const STATE_FLUSHES_METRIC = 'doppel_rule_state_flushes_total';
+
+/** A pair's newest reading, judged here and not written (see `observed` below). */
+interface Remembered extends Observed {
+  ruleId: string;
+  deviceUuid: string;
+  /** The stored revision it was judged from. */
+  revision: string;
+  /** When this instance first left it unwritten on that revision (engine clock). */
+  since: number;
+}
+
+/** Default of `RulesConfig.stateWatermarkMs` (RULES_STATE_WATERMARK_MS). */
+export const DEFAULT_STATE_WATERMARK_MS = 10_000;
+/** Pairs whose newest reading this instance remembers without having written it (bounded; the oldest go first). */
+const MAX_OBSERVED = 200_000;
 
 /** Attempts for pairs whose revision guard keeps losing before the batch gives them up (logged, counted). */
 const MAX_CONFLICT_RETRIES = 8;
@@ -49,6 +67,8 @@ export interface RulesEngineOptions {
   logger: Logger;
   metrics: Metrics;
   config: RulesConfig;
+  /** Most pairs remembered with an unwritten newest reading (default 200,000). */
+  maxObserved?: number;
   /** States claimed per sweep round (bounded so one round stays one short transaction). */
   sweepBatchSize?: number;
   now?: () => number;
@@ -67,7 +87,7 @@ export interface RulesEngine {
    * drains here on shutdown instead.
    */
   drain(): Promise<void>;
-  /** One sweep: due deadlines, lagging rule versions, new no-data states. Returns the pairs it judged. */
+  /** One sweep: due deadlines, lagging rule versions, flapping that stopped, new no-data states. Returns the pairs it judged. */
   sweep(): Promise<number>;
   /**
    * Runs user inputs through the machine and the writer, for ./control.ts: the plan outcome per pair
@@ -83,9 +103,85 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   const now = options.now ?? Date.now;
   const sweepBatchSize = options.sweepBatchSize ?? 500;
   const definitions: DefinitionCache = createDefinitionCache();
+  const watermarkMs = config.stateWatermarkMs ?? DEFAULT_STATE_WATERMARK_MS;
+  const maxObserved = options.maxObserved ?? MAX_OBSERVED;
+  /**
+   * The newest reading of the pairs judged here whose transition changed nothing but that reading's
+   * bookkeeping, so it was not written (docs/rules.md "What is written, and when"): exact for this
+   * instance as long as the stored row is still the revision it was judged from.
+   */
+  const observed = new Map<string, Remembered>();
+
+  function remember(row: PairRow, seen: Observed): void {
+    const key = pairKey(row.ruleId, row.deviceUuid);
+    const revision = row.state!.revision;
+    const before = observed.get(key);
+    const since = before !== undefined && before.revision === revision ? before.since : now();
+    observed.delete(key);
+    observed.set(key, { ...seen, ruleId: row.ruleId, deviceUuid: row.deviceUuid, revision, since });
+    if (observed.size > maxObserved) observed.delete(observed.keys().next().value!);
+  }
+
+  /**
+   * Stores the newest reading of the pairs remembered for at least the watermark (all of them with
+   * `everything`, on stop), so what a restart or a move forgets is bounded by RULES_STATE_WATERMARK_MS
+   * even for a device that went quiet. Only lastTs / lastValue / asOf, only onto the revision they were
+   * judged from and only forwards; the revision is not bumped (nothing a decision depends on changes).
+   */
+  async function flushObserved(everything: boolean): Promise<void> {
+    const at = now();
+    const due = [...observed.values()].filter((o) => everything || at - o.since >= watermarkMs).slice(0, everything ? undefined : sweepBatchSize);
+    if (due.length === 0) return;
+    await db.sql.query(
+      `UPDATE "RuleState" s SET "lastTs" = t.last_ts, "lastValue" = t.last_value, "asOf" = t.as_of, "updatedAt" = now()
+         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::jsonb[], $6::timestamptz[]) AS t(rule_id, device_id, revision, last_ts, last_value, as_of)
+        WHERE s."ruleId" = t.rule_id AND s."deviceId" = t.device_id AND s.revision = t.revision AND (s."lastTs" IS NULL OR s."lastTs" < t.last_ts)`,
+      [
+        due.map((o) => o.ruleId),
+        due.map((o) => o.deviceUuid),
+        due.map((o) => o.revision),
+        due.map((o) => (o.lastTs === null ? null : new Date(o.lastTs).toISOString())),
+        due.map((o) => (o.lastValue === undefined ? null : JSON.stringify(o.lastValue))),
+        due.map((o) => new Date(o.asOf).toISOString()),
+      ],
+    );
+    metrics.inc(STATE_FLUSHES_METRIC, {}, due.length);
+    // Stored (or moved on under another writer): either way the row now knows better. An entry a
+    // concurrent evaluation replaced meanwhile stays.
+    for (const o of due) {
+      const key = pairKey(o.ruleId, o.deviceUuid);
+      if (observed.get(key) === o) observed.delete(key);
+    }
+  }
+
+  /** Lays what this instance remembers over freshly loaded rows (the stored row is older, or moved on). */
+  function overlay(rows: PairRow[]): PairRow[] {
+    if (observed.size === 0) return rows;
+    for (const row of rows) {
+      const key = pairKey(row.ruleId, row.deviceUuid);
+      const seen = observed.get(key);
+      if (seen === undefined) continue;
+      const state = row.state;
+      // Another write (ours or another instance's) stored a newer truth than the one remembered.
+      if (state === null || state.revision !== seen.revision) {
+        observed.delete(key);
+        continue;
+      }
+      state.lastTs = seen.lastTs;
+      state.asOf = seen.asOf;
+      if (seen.lastValue === undefined) delete state.lastValue;
+      else state.lastValue = seen.lastValue;
+    }
+    return rows;
+  }
   metrics.describe(EVALUATION_ERRORS_METRIC, 'Rule evaluations that failed, by rule id (the rule is skipped for that batch; ingestion is not affected).');
   metrics.describe(ALARM_TRANSITIONS_METRIC, 'Alarm transitions written, by cause.');
   metrics.describe(STATE_WRITES_METRIC, 'Rule states (rule, device) written: windows started, moved or completed.');
+  metrics.describe(
+    STATE_FLUSHES_METRIC,
+    'Rule states whose unwritten newest reading the sweep stored once it was older than RULES_STATE_WATERMARK_MS (or on stop).',
+  );
+  metrics.describe(STATE_SKIPS_METRIC, 'Rule states (rule, device) judged on a reading that changed nothing but the newest reading, so not written.');
   metrics.describe(WRITE_CONFLICTS_METRIC, 'Rule state writes that lost their revision guard to another writer and were judged again.');
 
   function evaluationFailed(ruleId: string, error: unknown): void {
@@ -113,6 +209,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       const previous = await loadVersions(runner, definitions, lagging);
       const plan: WritePlan = emptyPlan();
       const planned: PairRow[] = [];
+      let skipped = 0;
       for (const row of pairs) {
         try {
           const inputs = inputsOf(row);
@@ -121,6 +218,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
             now: at,
             flapMaxEdges: config.flapMaxEdges,
             flapWindowMs: config.flapWindowMs,
+            watermarkMs,
             ...(old ? { previous: { version: row.state!.ruleVersion, definition: old } } : {}),
           });
           outcomes.set(pairKey(row.ruleId, row.deviceUuid), outcome);
@@ -128,16 +226,24 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
             if (outcome.reason === 'INVALID_INPUT') evaluationFailed(row.ruleId, new Error(outcome.message));
             continue;
           }
-          if (!outcome.changed) continue;
+          if (!outcome.changed) {
+            if (outcome.observed !== undefined && row.state !== null) {
+              remember(row, outcome.observed);
+              skipped++;
+            }
+            continue;
+          }
           mergePlans(plan, outcome.plan);
           planned.push(row);
         } catch (error) {
           evaluationFailed(row.ruleId, error);
         }
       }
+      if (skipped > 0) metrics.inc(STATE_SKIPS_METRIC, {}, skipped);
       if (planned.length === 0) return outcomes;
       const written = await writePlan(runner, plan);
       metrics.inc(STATE_WRITES_METRIC, {}, written.won.size);
+      for (const key of written.won) observed.delete(key);
       publish(plan, written.won, written.alarms);
       const lost = planned.filter((row) => !written.won.has(pairKey(row.ruleId, row.deviceUuid)));
       if (lost.length === 0) return outcomes;
@@ -179,12 +285,12 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     inputsOf: (row: PairRow) => PairInput[],
   ): Promise<void> {
     if (deviceUuids.length === 0) return;
-    const pairs = (await loadPairsForDevices(db.sql, definitions, { deviceUuids, sourceTypes, sourceKeys })).filter((row) => inputsOf(row).length > 0);
+    const pairs = overlay(await loadPairsForDevices(db.sql, definitions, { deviceUuids, sourceTypes, sourceKeys })).filter((row) => inputsOf(row).length > 0);
     if (pairs.length === 0) return;
     const reload = async (lost: PairRow[]): Promise<PairRow[]> => {
       const wanted = new Set(lost.map((l) => pairKey(l.ruleId, l.deviceUuid)));
       const rows = await loadPairsForDevices(db.sql, definitions, { deviceUuids: [...new Set(lost.map((l) => l.deviceUuid))], sourceTypes, sourceKeys });
-      return rows.filter((row) => wanted.has(pairKey(row.ruleId, row.deviceUuid)));
+      return overlay(rows.filter((row) => wanted.has(pairKey(row.ruleId, row.deviceUuid))));
     };
     try {
       await judge(db.sql, pairs, inputsOf, reload);
@@ -252,6 +358,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
 
   async function sweep(): Promise<number> {
     let judged = 0;
+    await flushObserved(false);
     const at = now();
     // New no-data rules (or devices that entered their scope) start their silence window now.
     await db.sql.query(
@@ -264,28 +371,48 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
        ON CONFLICT ("ruleId", "deviceId") DO NOTHING`,
       [new Date(at).toISOString(), sweepBatchSize],
     );
-    for (const [claim, inputsOf] of [
-      [
-        `SELECT s."ruleId", s."deviceId" FROM "RuleState" s JOIN "Rule" r ON r.id = s."ruleId"
-          WHERE r.enabled AND s."deadlineAt" <= $1 ORDER BY s."deadlineAt" LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
-        (): PairInput[] => [{ type: 'deadline', now: at }],
-      ],
-      [
-        `SELECT s."ruleId", s."deviceId" FROM "RuleState" s JOIN "Rule" r ON r.id = s."ruleId"
-          WHERE r.enabled AND s."ruleVersion" < r.version AND $1::timestamptz IS NOT NULL LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
-        (): PairInput[] => [],
-      ],
-    ] as const) {
+    const iso = new Date(at).toISOString();
+    const rounds: Array<{ claim: string; params: unknown[]; inputsOf: () => PairInput[] }> = [
+      {
+        claim: `SELECT s."ruleId", s."deviceId" FROM "RuleState" s JOIN "Rule" r ON r.id = s."ruleId"
+                 WHERE r.enabled AND s."deadlineAt" <= $1 ORDER BY s."deadlineAt" LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
+        params: [iso, sweepBatchSize],
+        inputsOf: () => [{ type: 'deadline', now: at }],
+      },
+      {
+        claim: `SELECT s."ruleId", s."deviceId" FROM "RuleState" s JOIN "Rule" r ON r.id = s."ruleId"
+                 WHERE r.enabled AND s."ruleVersion" < r.version AND $1::timestamptz IS NOT NULL LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
+        params: [iso, sweepBatchSize],
+        inputsOf: () => [],
+      },
+      {
+        // Flapping that stopped: the open alarm is flagged, its pair's edges inside the window are back
+        // within the limit, and the pair was not written for a whole window of the database clock (no
+        // edge since: replayed old data keeps flapping until its own readings end it). Judged with no
+        // input, the plan ends the flag at the sweep's clock (./plan.ts), so a pair that went quiet
+        // does not stay flapping until its next event.
+        claim: `SELECT s."ruleId", s."deviceId" FROM "Alarm" a JOIN "RuleState" s ON s."alarmId" = a.id JOIN "Rule" r ON r.id = s."ruleId"
+                 WHERE a.status <> 'CLEARED' AND a.flapping AND r.enabled
+                   AND (SELECT count(*) FROM jsonb_array_elements_text(s."recentEdges") t WHERE t::float8 > $3) <= $4
+                   AND s."updatedAt" <= now() - $5::float8 * interval '1 millisecond' AND $1::timestamptz IS NOT NULL
+                 LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
+        params: [iso, sweepBatchSize, at - config.flapWindowMs, config.flapMaxEdges, config.flapWindowMs],
+        inputsOf: () => [],
+      },
+    ];
+    for (const { claim, params, inputsOf } of rounds) {
       judged += await db.withSession((session) =>
         session.transaction(async (tx) => {
-          const claimed = await tx.query<{ ruleId: string; deviceId: string }>(claim, [new Date(at).toISOString(), sweepBatchSize]);
+          const claimed = await tx.query<{ ruleId: string; deviceId: string }>(claim, params);
           if (claimed.length === 0) return 0;
-          const pairs = await loadPairs(
-            tx,
-            definitions,
-            claimed.map((c) => ({ ruleId: c.ruleId, deviceUuid: c.deviceId })),
+          const pairs = overlay(
+            await loadPairs(
+              tx,
+              definitions,
+              claimed.map((c) => ({ ruleId: c.ruleId, deviceUuid: c.deviceId })),
+            ),
           );
-          const outcomes = await judge(tx, pairs, inputsOf, (lost) => loadPairs(tx, definitions, lost));
+          const outcomes = await judge(tx, pairs, inputsOf, async (lost) => overlay(await loadPairs(tx, definitions, lost)));
           return outcomes.size;
         }),
       );
@@ -295,7 +422,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
 
   async function applyToPair(ruleId: string, deviceUuid: string, input: PairInput, expectedAlarmId?: string): Promise<PairPlan | null> {
     const key = pairKey(ruleId, deviceUuid);
-    const pairs = await loadPairs(db.sql, definitions, [{ ruleId, deviceUuid }]);
+    const pairs = overlay(await loadPairs(db.sql, definitions, [{ ruleId, deviceUuid }]));
     if (pairs.length === 0) return null;
     if (expectedAlarmId !== undefined && pairs[0]!.state?.alarmId !== expectedAlarmId) {
       return { ok: false, reason: 'NO_ALARM', message: 'the alarm is not the open alarm of its rule on this device' };
@@ -304,7 +431,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       db.sql,
       pairs,
       () => [input],
-      (lost) => loadPairs(db.sql, definitions, lost),
+      async (lost) => overlay(await loadPairs(db.sql, definitions, lost)),
     );
     return outcomes.get(key) ?? null;
   }
@@ -347,6 +474,8 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     },
     async stop() {
       await job?.stop();
+      // A graceful stop forgets nothing: what was remembered is stored for the next instance.
+      await flushObserved(true).catch((error: unknown) => logger.warn({ err: error }, 'storing the newest readings on stop failed'));
     },
   };
 }

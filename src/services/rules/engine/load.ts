@@ -19,18 +19,30 @@ export const SCOPE_SQL = `(
   AND (r.definition #> '{scope,tags}' IS NULL OR jsonb_typeof(r.definition #> '{scope,tags}') <> 'array' OR ARRAY(SELECT jsonb_array_elements_text(r.definition #> '{scope,tags}')) <@ d.tags)
   AND (r.definition #>> '{scope,model}' IS NULL OR (r.definition #>> '{scope,model}') = m.name))`;
 
-const SELECT_PAIRS = `
-SELECT r.id AS "ruleId", r.name AS "ruleName", r.version AS "ruleVersion", r.definition, d."tenantId", d.id AS "deviceUuid", d."deviceId",
+const pairColumns = (definition: string) => `
+SELECT r.id AS "ruleId", r.name AS "ruleName", r.version AS "ruleVersion", ${definition} AS definition, d."tenantId", d.id AS "deviceUuid", d."deviceId",
        s."ruleId" IS NOT NULL AS "hasState", s."ruleVersion" AS "stateVersion", s.phase, s."pendingSince", s."deadlineAt", s."lastTs",
        s."lastValue", s."lastValue" IS NULL AS "lastValueMissing", s."asOf", s."alarmId", s."recentEdges", s.revision::text AS revision,
+       (extract(epoch FROM (now() - s."updatedAt")) * 1000)::float8 AS "stateAgeMs",
        a.id AS "aId", a.status AS "aStatus", a.severity AS "aSeverity", a."ruleVersion" AS "aRuleVersion", a."raisedAt" AS "aRaisedAt",
        a."raisedValue" AS "aRaisedValue", a."clearedAt" AS "aClearedAt", a."clearedValue" AS "aClearedValue",
-       a."acknowledgedAt" AS "aAckAt", a."acknowledgedBy" AS "aAckBy", a.flapping AS "aFlapping"
+       a."acknowledgedAt" AS "aAckAt", a."acknowledgedBy" AS "aAckBy", a.flapping AS "aFlapping"`;
+
+const SELECT_PAIRS = `${pairColumns('r.definition')}
   FROM "Device" d
   JOIN "Rule" r ON r."tenantId" = d."tenantId"
   LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
   LEFT JOIN "RuleState" s ON s."ruleId" = r.id AND s."deviceId" = d.id
   LEFT JOIN "Alarm" a ON a.id = s."alarmId"`;
+
+/** Exactly these (rule, device) pairs, driven by the pair list (primary-key lookups only; definitions come from the cache). */
+const SELECT_LISTED_PAIRS = `${pairColumns('NULL::jsonb')}
+  FROM unnest($1::uuid[], $2::uuid[]) AS p(rule_id, device_id)
+  JOIN "Rule" r ON r.id = p.rule_id
+  JOIN "Device" d ON d.id = p.device_id AND d."tenantId" = r."tenantId"
+  LEFT JOIN "RuleState" s ON s."ruleId" = p.rule_id AND s."deviceId" = p.device_id
+  LEFT JOIN "Alarm" a ON a.id = s."alarmId"
+ WHERE r.enabled`;
 
 interface RawPair {
   ruleId: string;
@@ -52,6 +64,7 @@ interface RawPair {
   alarmId: string | null;
   recentEdges: unknown;
   revision: string | null;
+  stateAgeMs: number | string | null;
   aId: string | null;
   aStatus: string | null;
   aSeverity: string | null;
@@ -76,12 +89,16 @@ function parseJson(value: unknown): unknown {
   return typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
 }
 
-export type DefinitionCache = (ruleId: string, version: number, raw: unknown) => RuleDefinition;
+/** Parsed definitions per (rule, version); `peek` answers without a raw definition (undefined: not cached). */
+export interface DefinitionCache {
+  (ruleId: string, version: number, raw: unknown): RuleDefinition;
+  peek(ruleId: string, version: number): RuleDefinition | undefined;
+}
 
 /** A cache of parsed definitions per (rule, version): versions never change once saved. */
 export function createDefinitionCache(max = 10_000): DefinitionCache {
   const cache = new Map<string, RuleDefinition>();
-  return (ruleId, version, raw) => {
+  const lookup = (ruleId: string, version: number, raw: unknown): RuleDefinition => {
     const key = `${ruleId}:${version}`;
     let definition = cache.get(key);
     if (definition === undefined) {
@@ -91,9 +108,10 @@ export function createDefinitionCache(max = 10_000): DefinitionCache {
     }
     return definition;
   };
+  return Object.assign(lookup, { peek: (ruleId: string, version: number) => cache.get(`${ruleId}:${version}`) });
 }
 
-function toPair(raw: RawPair, definitions: DefinitionCache): PairRow {
+function toPair(raw: RawPair, definitions: (ruleId: string, version: number, raw: unknown) => RuleDefinition): PairRow {
   const state: PairRow['state'] = raw.hasState
     ? {
         ruleVersion: raw.stateVersion ?? raw.ruleVersion,
@@ -108,6 +126,7 @@ function toPair(raw: RawPair, definitions: DefinitionCache): PairRow {
           return Array.isArray(edges) ? edges.filter((t): t is number => typeof t === 'number') : [];
         })(),
         revision: raw.revision ?? '0',
+        ageMs: Math.max(0, Number(raw.stateAgeMs ?? 0)),
       }
     : null;
   if (state !== null && !raw.lastValueMissing) state.lastValue = parseJson(raw.lastValue) as JsonValue;
@@ -140,9 +159,42 @@ function toPair(raw: RawPair, definitions: DefinitionCache): PairRow {
   };
 }
 
+/** A rule scope compiled once per definition object (definitions are cached per rule version). */
+interface CompiledScope {
+  deviceIds: Set<string> | null;
+  tags: string[];
+  model: string | null;
+}
+const compiledScopes = new WeakMap<RuleDefinition, CompiledScope>();
+
+/** `scope` as SCOPE_SQL judges it: every field given must match (a field of the wrong shape is ignored). */
+function compileScope(definition: RuleDefinition): CompiledScope {
+  let compiled = compiledScopes.get(definition);
+  if (compiled === undefined) {
+    const scope = (definition.scope ?? {}) as Record<string, unknown>;
+    const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null);
+    const tags = [...(strings(scope.tags) ?? []), ...(typeof scope.tag === 'string' ? [scope.tag] : [])];
+    const ids = strings(scope.deviceIds);
+    compiled = {
+      deviceIds: ids === null ? null : new Set(ids),
+      tags,
+      model: typeof scope.model === 'string' ? scope.model : null,
+    };
+    compiledScopes.set(definition, compiled);
+  }
+  return compiled;
+}
+
 /**
  * The enabled rules of `sourceTypes` (and, if given, one of `sourceKeys`) that watch any of
  * `deviceUuids`, each with its state on each such device.
+ *
+ * Three set-based statements instead of one join: the candidate rules (of the devices' tenants and
+ * the batch's sources: ids and versions, each version's definition read once and cached, from
+ * "RuleVersion"), the devices (tags, model), then the states of only the pairs whose scope
+ * matches, judged here on scopes compiled once per rule version. Judging every rule's scope in SQL
+ * for every device of the batch (SCOPE_SQL over the Device × Rule product) was the engine's largest
+ * cost (docs/rules.md "What is written, and when").
  */
 export async function loadPairsForDevices(
   sql: SqlRunner,
@@ -150,13 +202,70 @@ export async function loadPairsForDevices(
   query: { deviceUuids: string[]; sourceTypes: string[]; sourceKeys: string[] | null },
 ): Promise<PairRow[]> {
   if (query.deviceUuids.length === 0) return [];
-  const rows = await sql.query<RawPair>(
-    `${SELECT_PAIRS}
-      WHERE d.id = ANY($1::uuid[]) AND r.enabled AND r."sourceType" = ANY($2::text[]) AND ($3::text[] IS NULL OR r."sourceKey" = ANY($3::text[]))
-        AND ${SCOPE_SQL}`,
-    [query.deviceUuids, query.sourceTypes, query.sourceKeys],
+  const devices = await sql.query<{ id: string; deviceId: string; tenantId: string; tags: string[] | null; model: string | null }>(
+    `SELECT d.id, d."deviceId", d."tenantId", d.tags, m.name AS model FROM "Device" d LEFT JOIN "DeviceModel" m ON m.id = d."modelId" WHERE d.id = ANY($1::uuid[])`,
+    [query.deviceUuids],
   );
-  return rows.map((raw) => toPair(raw, definitions));
+  if (devices.length === 0) return [];
+  // Ids and versions only: a definition is fetched once per rule version (versions never change).
+  const rules = await sql.query<{ id: string; version: number; tenantId: string }>(
+    `SELECT r.id, r.version, r."tenantId" FROM "Rule" r
+      WHERE r.enabled AND r."tenantId" = ANY($1::text[]) AND r."sourceType" = ANY($2::text[]) AND ($3::text[] IS NULL OR r."sourceKey" = ANY($3::text[]))`,
+    [[...new Set(devices.map((d) => d.tenantId))], query.sourceTypes, query.sourceKeys],
+  );
+  if (rules.length === 0) return [];
+  const unknown = rules.filter((r) => definitions.peek(r.id, r.version) === undefined);
+  if (unknown.length > 0)
+    await loadCurrentDefinitions(
+      sql,
+      definitions,
+      unknown.map((r) => r.id),
+    );
+  const ruleIds: string[] = [];
+  const deviceIds: string[] = [];
+  const matched = new Map<string, RuleDefinition>();
+  for (const rule of rules) {
+    let scope: CompiledScope;
+    try {
+      const definition = definitions.peek(rule.id, rule.version);
+      if (definition === undefined) continue;
+      scope = compileScope(definition);
+      matched.set(`${rule.id}:${rule.version}`, definition);
+    } catch {
+      continue;
+    }
+    for (const device of devices) {
+      if (device.tenantId !== rule.tenantId) continue;
+      if (scope.deviceIds !== null && !scope.deviceIds.has(device.deviceId)) continue;
+      if (scope.model !== null && scope.model !== device.model) continue;
+      if (scope.tags.length > 0 && !scope.tags.every((t) => (device.tags ?? []).includes(t))) continue;
+      ruleIds.push(rule.id);
+      deviceIds.push(device.id);
+    }
+  }
+  if (ruleIds.length === 0) return [];
+  const rows = await sql.query<RawPair>(SELECT_LISTED_PAIRS, [ruleIds, deviceIds]);
+  // A rule edited since the rules were read comes back with its new version: read like any other.
+  const known = (ruleId: string, version: number) => matched.get(`${ruleId}:${version}`) ?? definitions.peek(ruleId, version);
+  const missing = rows.filter((r) => known(r.ruleId, r.ruleVersion) === undefined);
+  if (missing.length > 0)
+    await loadCurrentDefinitions(
+      sql,
+      definitions,
+      missing.map((r) => r.ruleId),
+    );
+  return rows.flatMap((raw) => {
+    const definition = known(raw.ruleId, raw.ruleVersion);
+    return definition === undefined ? [] : [toPair(raw, () => definition)];
+  });
+}
+
+/** The current definitions of these rules ("Rule".definition, as the rest of the engine reads it), into the cache. */
+async function loadCurrentDefinitions(sql: SqlRunner, definitions: DefinitionCache, ruleIds: string[]): Promise<void> {
+  const rows = await sql.query<{ id: string; version: number; definition: unknown }>(`SELECT id, version, definition FROM "Rule" WHERE id = ANY($1::uuid[])`, [
+    ruleIds,
+  ]);
+  for (const row of rows) definitions(row.id, row.version, row.definition);
 }
 
 /** These (rule, device) pairs, if the rule is enabled and the state exists (the sweeper's and control's load). */

@@ -14,6 +14,7 @@ import {
   type AlarmState,
   type OpenAlarmStatus,
 } from '../../../domain/rules/alarm-state.ts';
+import { sameReading } from '../../../domain/rules/evaluate.ts';
 import { expandTemplates, type RuleDefinition } from '../../../domain/rules/rule.ts';
 import type { JsonValue } from '../../../domain/twin.ts';
 import { emptyPlan, type AlarmWrite, type PairInput, type PairRow, type WritePlan } from './types.ts';
@@ -28,10 +29,28 @@ export interface PlanOptions extends FlapLimits {
   /** The definition of the state's rule version, when it lags the rule's (re-judged first: `ruleChanged`). */
   previous?: { version: number; definition: RuleDefinition };
   newId?: () => string;
+  /**
+   * The longest a stored state may keep an older lastTs / lastValue / asOf than the readings taken
+   * (docs/rules.md "What is written, and when"): a pair whose transition changes nothing else is not
+   * written unless its row is at least this old (ms, the database's clock). Undefined: always written.
+   */
+  watermarkMs?: number;
+}
+
+/** What a transition that changed nothing else did to the bookkeeping of the newest reading (not written). */
+export interface Observed {
+  lastTs: number | null;
+  /** Absent: no reading, or a missing one. */
+  lastValue?: JsonValue;
+  asOf: number;
 }
 
 export type PairPlan =
-  | { ok: true; plan: WritePlan; changed: boolean }
+  /**
+   * `changed` false: nothing to write. `observed` then carries the newest reading taken when only its
+   * bookkeeping moved (lastTs, lastValue, asOf): the engine remembers it in process (./index.ts).
+   */
+  | { ok: true; plan: WritePlan; changed: boolean; observed?: Observed }
   /** The state machine refused a user's input (no open alarm, already acknowledged). */
   | { ok: false; reason: AlarmRefusal; message: string };
 
@@ -67,6 +86,7 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
   let state = stateOf(row, firstReading ? Math.min(firstReading.ts, options.now) : options.now);
   let dirty = row.state === null;
   let edges = (row.state?.recentEdges ?? []).filter((t) => typeof t === 'number');
+  const storedEdges = edges;
   const loadedFlapping = row.alarm?.flapping ?? edges.length > options.flapMaxEdges;
   let flapping = loadedFlapping;
   // The newest time this plan judged by (readings' time, or the clock of a deadline or a user action).
@@ -293,6 +313,11 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
 
   const alarms = [...touched.values()];
   if (!dirty && alarms.length === 0) return { ok: true, plan, changed: false };
+  if (alarms.length === 0 && !mustWrite(row, state, edges, storedEdges, options.watermarkMs)) {
+    const observed: Observed = { lastTs: state.lastTs, asOf: state.asOf };
+    if (state.lastValue !== undefined) observed.lastValue = state.lastValue;
+    return { ok: true, plan, changed: false, observed };
+  }
   const open = current as AlarmWrite | null;
   plan.alarms = alarms;
   plan.states.push({
@@ -310,6 +335,23 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
     expectedRevision: row.state?.revision ?? null,
   });
   return { ok: true, plan, changed: true };
+}
+
+/**
+ * Whether a transition that opened, moved or closed no alarm must still be written: anything a later
+ * decision or the sweeper reads from the row changed (the row is new or lags its rule, the window's
+ * phase or timers, the flapping edges, the last value where a \`changed\` condition compares with it),
+ * or the row's newest-reading bookkeeping is older than the watermark. Otherwise only lastTs,
+ * lastValue and asOf moved, which the engine keeps in process.
+ */
+function mustWrite(row: PairRow, state: AlarmState, edges: number[], storedEdges: number[], watermarkMs: number | undefined): boolean {
+  const stored = row.state;
+  if (watermarkMs === undefined || stored === null || stored.ruleVersion < row.ruleVersion) return true;
+  if (state.phase !== stored.phase || state.pendingSince !== stored.pendingSince || state.deadlineAt !== stored.deadlineAt) return true;
+  if (edges.length !== storedEdges.length || edges.some((t, i) => t !== storedEdges[i])) return true;
+  const readsLastValue = row.definition.raise.op === 'changed' || row.definition.clear?.op === 'changed';
+  if (readsLastValue && !sameReading(state.lastValue, stored.lastValue)) return true;
+  return stored.ageMs >= watermarkMs;
 }
 
 export function mergePlans(into: WritePlan, from: WritePlan): void {

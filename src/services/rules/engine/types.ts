@@ -36,6 +36,8 @@ export interface StoredState {
   alarmId: string | null;
   recentEdges: number[];
   revision: string;
+  /** How long ago (database clock) the row was last written: the age of its persisted lastTs. */
+  ageMs: number;
 }
 
 export interface PairRow {

@@ -2,7 +2,8 @@
  * The one statement that stores what a batch did to its rules (docs/rules.md "Windows and alarms"):
  * the "RuleState" rows (each guarded by its revision, or inserted if new), the alarms (opened with
  * ON CONFLICT DO NOTHING on the partial unique index "Alarm_open_key", so two writers can never open
- * two; updated only if still in the status the transition started from), their history rows, and the
+ * two; updated only if still in the status the transition started from, and before the inserts, so a
+ * pair's old alarm closed and new one opened by the same evaluation both land), their history rows, and the
  * outbox rows of contract 1 (docs/outbox.md): the ACTION rows of the rule's actions and the
  * alarm.changed WEBHOOK rows of the endpoints that match (or that a notifyWebhook action names).
  *
@@ -47,16 +48,19 @@ WITH s AS (
                        $22::timestamptz[], $23::jsonb[], $24::timestamptz[], $25::jsonb[], $26::timestamptz[], $27::text[], $28::boolean[])
     AS t(id, is_new, expected_status, tenant_id, rule_id, device_id, rule_version, status, severity, raised_at, raised_value, cleared_at, cleared_value, ack_at, ack_by, flapping)
   WHERE (rule_id, device_id) IN (SELECT rule_id, device_id FROM won)
-), a_ins AS (
-  INSERT INTO "Alarm" (id, "tenantId", "ruleId", "ruleVersion", "deviceId", status, severity, "raisedAt", "raisedValue", "clearedAt", "clearedValue", "acknowledgedAt", "acknowledgedBy", flapping)
-  SELECT id, tenant_id, rule_id, rule_version, device_id, status, severity, raised_at, raised_value, cleared_at, cleared_value, ack_at, ack_by, flapping FROM a WHERE is_new
-  ON CONFLICT ("ruleId", "deviceId") WHERE status <> 'CLEARED' DO NOTHING
-  RETURNING id
 ), a_upd AS (
   UPDATE "Alarm" x SET status = a.status, severity = a.severity, "ruleVersion" = a.rule_version, "raisedAt" = a.raised_at, "raisedValue" = a.raised_value,
          "clearedAt" = a.cleared_at, "clearedValue" = a.cleared_value, "acknowledgedAt" = a.ack_at, "acknowledgedBy" = a.ack_by, flapping = a.flapping, "updatedAt" = now()
     FROM a WHERE NOT a.is_new AND x.id = a.id AND x.status = a.expected_status
   RETURNING x.id
+), a_ins AS (
+  -- Reads a_upd first (its row count, always >= 0), so the updates have run when the inserts check
+  -- "Alarm_open_key": an alarm this statement closes no longer blocks the one it opens on the same pair.
+  INSERT INTO "Alarm" (id, "tenantId", "ruleId", "ruleVersion", "deviceId", status, severity, "raisedAt", "raisedValue", "clearedAt", "clearedValue", "acknowledgedAt", "acknowledgedBy", flapping)
+  SELECT id, tenant_id, rule_id, rule_version, device_id, status, severity, raised_at, raised_value, cleared_at, cleared_value, ack_at, ack_by, flapping FROM a
+   WHERE is_new AND (SELECT count(*) FROM a_upd) >= 0
+  ON CONFLICT ("ruleId", "deviceId") WHERE status <> 'CLEARED' DO NOTHING
+  RETURNING id
 ), done AS (
   SELECT id FROM a_ins UNION ALL SELECT id FROM a_upd
 ), e AS (
