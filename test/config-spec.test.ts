@@ -90,6 +90,7 @@ const FULL_ENV: Record<string, string> = {
   RULES_SWEEP_INTERVAL_MS: '200',
   RULES_FLAP_MAX_EDGES: '4',
   RULES_FLAP_WINDOW_MS: '60000',
+  RULES_STATE_WATERMARK_MS: '0',
   WEBHOOKS_ENABLED: 'false',
   WEBHOOKS_ALLOW_HTTP: 'true',
   WEBHOOKS_ALLOWED_NETWORKS: '127.0.0.1/32, 10.0.0.0/8',
@@ -159,7 +160,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       },
       commands: { rateLimit: 60, rateWindowMs: 60_000, sweepIntervalMs: 1000, maxFleetSize: 10_000, maxParamsBytes: 16_384 },
       deadLetters: { retentionDays: 30, maxPerTenant: 10_000, sweepIntervalMs: 600_000 },
-      rules: { maxPerTenant: 1000, sweepIntervalMs: 1000, flapMaxEdges: 6, flapWindowMs: 600_000 },
+      rules: { maxPerTenant: 1000, sweepIntervalMs: 1000, flapMaxEdges: 6, flapWindowMs: 600_000, stateWatermarkMs: 10_000 },
       webhooks: {
         enabled: true,
         allowHttp: false,
@@ -237,7 +238,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       },
       commands: { rateLimit: 5, rateWindowMs: 1000, sweepIntervalMs: 50, maxFleetSize: 100, maxParamsBytes: 1024 },
       deadLetters: { retentionDays: 7, maxPerTenant: 500, sweepIntervalMs: 60_000 },
-      rules: { maxPerTenant: 50, sweepIntervalMs: 200, flapMaxEdges: 4, flapWindowMs: 60_000 },
+      rules: { maxPerTenant: 50, sweepIntervalMs: 200, flapMaxEdges: 4, flapWindowMs: 60_000, stateWatermarkMs: 0 },
       webhooks: {
         enabled: false,
         allowHttp: true,
