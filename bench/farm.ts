@@ -19,6 +19,9 @@
  * and its first publish). Client errors = connect errors and connections closed before admission;
  * after a kill, only those once the new server was up (while none listens, every retry is refused).
  *
+ * Server CPU and RSS are the Doppel process' alone (not Mosquitto's, not PostgreSQL's). docs/benchmarks.md
+ * says more.
+ *
  *   npm run bench:farm -- [--devices 10000] [--clients 4] [--interval 10] [--steady 30]
  *                         [--mode embedded|postgres …] [--no-kill] [--record]
  */
@@ -28,6 +31,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/client.ts';
+import { applyMigrations } from '../src/db/migrate.ts';
+import { MIGRATIONS_DIR } from '../src/server.ts';
 import { startOnDataDir, spawnServer, type ServerProcess } from '../test/support/process.ts';
 import { freePort, waitForPort } from '../test/support/services.ts';
 import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, sleep } from './lib/common.ts';
@@ -286,6 +293,10 @@ async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
   } else {
     const scratch = await createScratchDatabase(DATABASE_URL!, 'farm');
     cleanups.push(scratch.drop);
+    // As `npm run db:migrate` would before a production start.
+    const db = await openDatabase(loadConfig({ DATABASE_URL: scratch.url }).database);
+    await applyMigrations(db, { migrationsDir: MIGRATIONS_DIR });
+    await db.close();
     const mqttPort = await freePort();
     const adminPassword = randomBytes(12).toString('hex');
     broker = spawn('bash', [path.join(ROOT, 'scripts/dynsec-mosquitto.sh'), String(mqttPort), path.join(dataDir, 'mosquitto'), 'farm-admin', adminPassword], {
