@@ -35,6 +35,7 @@ import { createCommandService } from '../services/commands/index.ts';
 import { createDeadLetterService } from '../services/dead-letters/index.ts';
 import { createDeviceReadBatches, createDeviceReader } from '../services/device-reads.ts';
 import { createDeviceBrokerView } from '../services/devices/broker.ts';
+import { createStalePresenceSweep } from '../services/stale-presence.ts';
 import { createDeviceService, type DeviceService } from '../services/devices/index.ts';
 import { createDomainHooks } from '../services/hooks.ts';
 import { createModelService } from '../services/models.ts';
@@ -125,6 +126,18 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
 
   // The MQTT edge.
   const transport = deps.transport ?? createTransport(config, deviceAccess, logger, metrics);
+  // The embedded broker's sessions die with the process: devices still marked connected from before a
+  // start and not back within the grace window are marked offline (src/services/stale-presence.ts).
+  // An external broker keeps its sessions through a restart of Doppel and reports presence itself.
+  const stalePresence =
+    transport.kind === 'embedded'
+      ? createStalePresenceSweep({
+          disconnectStale: (asOf) => deviceAccess.disconnectStale(asOf),
+          graceMs: config.presenceGraceMs,
+          logger: child('presence'),
+          metrics,
+        })
+      : undefined;
   const commands = createCommandService({
     db: database,
     bus,
@@ -305,8 +318,14 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     {
       // Inbound work stops first on shutdown, then queued twin and telemetry writes drain.
       name: 'mqtt',
-      start: () => transport.start(),
+      async start() {
+        // Taken before the broker accepts anyone: every device seen after it has a later lastSeenAt.
+        const brokerStartedAt = new Date();
+        await transport.start();
+        stalePresence?.start(brokerStartedAt);
+      },
       async stop() {
+        await stalePresence?.stop();
         await transport.stop();
         await Promise.all([twins.drain(), telemetry.drain()]);
         // Rules evaluate what was just stored; connection changes too.
