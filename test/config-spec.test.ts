@@ -44,6 +44,7 @@ const FULL_ENV: Record<string, string> = {
   REDIS_EVENTS_CHANNEL: 'prod:events',
   DOPPEL_BOOTSTRAP_TOKEN: 'off',
   API_TOKEN_RECHECK_MS: '1000',
+  MQTT_PRESENCE_GRACE_S: '45',
   TWIN_MAX_SECTION_BYTES: '4096',
   TWIN_MAX_DEPTH: '5',
   TWIN_MAX_KEY_LENGTH: '64',
@@ -119,6 +120,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       embeddedMaintenance: { checkpointWalBytes: 67_108_864, checkIntervalMs: 1000, vacuumIntervalMs: 300_000 },
       bootstrapAdminToken: true,
       apiTokenRecheckMs: 30_000,
+      presenceGraceMs: 90_000,
       maxPayloadBytes: 262_144,
       twinLimits: {
         maxSectionBytes: 32_768,
@@ -204,6 +206,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       embeddedMaintenance: { checkpointWalBytes: 16_777_216, checkIntervalMs: 500, vacuumIntervalMs: 0 },
       bootstrapAdminToken: false,
       apiTokenRecheckMs: 1000,
+      presenceGraceMs: 45_000,
       maxPayloadBytes: 65_536,
       twinLimits: { maxSectionBytes: 4096, maxDepth: 5, maxKeyLength: 64, maxFutureSkewMs: 0, tombstoneTtlMs: 3_600_000, maxMetadataEntries: 500 },
       telemetry: {

@@ -33,8 +33,9 @@ import { openSecret, sealSecret } from '../security/secrets.ts';
 import { createAuditLog } from '../services/audit.ts';
 import { createCommandService } from '../services/commands/index.ts';
 import { createDeadLetterService } from '../services/dead-letters/index.ts';
-import { createDeviceReader } from '../services/device-reads.ts';
+import { createDeviceReadBatches, createDeviceReader } from '../services/device-reads.ts';
 import { createDeviceBrokerView } from '../services/devices/broker.ts';
+import { createStalePresenceSweep } from '../services/stale-presence.ts';
 import { createDeviceService, type DeviceService } from '../services/devices/index.ts';
 import { createDomainHooks } from '../services/hooks.ts';
 import { createModelService } from '../services/models.ts';
@@ -125,6 +126,18 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
 
   // The MQTT edge.
   const transport = deps.transport ?? createTransport(config, deviceAccess, logger, metrics);
+  // The embedded broker's sessions die with the process: devices still marked connected from before a
+  // start and not back within the grace window are marked offline (src/services/stale-presence.ts).
+  // An external broker keeps its sessions through a restart of Doppel and reports presence itself.
+  const stalePresence =
+    transport.kind === 'embedded'
+      ? createStalePresenceSweep({
+          disconnectStale: (asOf) => deviceAccess.disconnectStale(asOf),
+          graceMs: config.presenceGraceMs,
+          logger: child('presence'),
+          metrics,
+        })
+      : undefined;
   const commands = createCommandService({
     db: database,
     bus,
@@ -205,8 +218,10 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   });
   // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
   const rollups = createRollupSettler({ database, logger: child('rollups'), metrics, config: config.telemetry });
-  // The hot device and twin reads of the API: one statement each, straight on the driver (src/services/device-reads.ts).
-  const deviceReader = () => createDeviceReader(database.sql);
+  // The hot device and twin reads of the API: one statement each, straight on the driver, shared by the
+  // reads concurrent requests make in one turn of the event loop (src/services/device-reads.ts).
+  const deviceReadBatches = createDeviceReadBatches(database.sql);
+  const deviceReader = () => createDeviceReader(database.sql, deviceReadBatches);
   const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
   // Rules: management and backtests (src/services/rules/); their actions run from the outbox (below).
   const rules = createRuleService({
@@ -303,8 +318,14 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     {
       // Inbound work stops first on shutdown, then queued twin and telemetry writes drain.
       name: 'mqtt',
-      start: () => transport.start(),
+      async start() {
+        // Taken before the broker accepts anyone: every device seen after it has a later lastSeenAt.
+        const brokerStartedAt = new Date();
+        await transport.start();
+        stalePresence?.start(brokerStartedAt);
+      },
       async stop() {
+        await stalePresence?.stop();
         await transport.stop();
         await Promise.all([twins.drain(), telemetry.drain()]);
         // Rules evaluate what was just stored; connection changes too.

@@ -240,6 +240,15 @@ export const VARIABLES = {
   },
   MQTT_PORT: { group: 'mqtt', type: 'int', default: 1883, min: 0, max: 65535, doc: 'Port the embedded broker listens on (unused with `MQTT_URL`).' },
   MQTT_HOST: { group: 'mqtt', type: 'string', default: '0.0.0.0', doc: 'Interface the embedded broker binds to (unused with `MQTT_URL`).' },
+  MQTT_PRESENCE_GRACE_S: {
+    group: 'mqtt',
+    type: 'int',
+    unit: 's',
+    default: 90,
+    min: 0,
+    max: 86_400,
+    doc: "Embedded broker: how long after start a device the database still shows connected (from before a crash) may take to reconnect before it is marked offline, with the usual `device.disconnected` events. Set it to 1.5 × your devices' MQTT keepalive (mqtt.js defaults to 60 s). `0` marks them at once.",
+  },
   MQTT_MAX_PAYLOAD_BYTES: {
     group: 'mqtt',
     type: 'int',

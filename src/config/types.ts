@@ -237,6 +237,11 @@ export interface Config {
    * longest the token cache (src/auth/token-cache.ts) trusts a verification without the database.
    */
   apiTokenRecheckMs: number;
+  /**
+   * Embedded broker (MQTT_PRESENCE_GRACE_S, in ms): after a start, devices still marked connected from
+   * before it that have not reconnected within this window are marked offline.
+   */
+  presenceGraceMs: number;
   /** Mosquitto dynamic-security sync (MQTT_DYNSEC=1), or undefined. */
   dynsec: DynsecConfig | undefined;
   /**

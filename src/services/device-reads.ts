@@ -5,8 +5,9 @@
  * device's uuid) plus Prisma's per-call planning and row mapping; a page of 100 devices costs the same
  * two statements with 100 bind parameters. Here each read is one parameterized statement (the twin
  * joined to its device) on the driver Prisma uses, and device-id reads made in the same tick share one
- * statement (DataLoader). Every statement is scoped by tenant, and every loader is keyed by tenant: a
- * request never sees another tenant's device, whatever ids it asks for.
+ * statement (DataLoader), as do those of concurrent requests (see {@link DeviceReadBatches}). Every
+ * statement is scoped by tenant, and every loader is keyed by tenant: a request never sees another
+ * tenant's device, whatever ids it asks for.
  *
  * Nothing is cached across requests: each request gets a new reader, so a read after an accepted
  * change (a twin update, a device report) sees it.
@@ -108,38 +109,87 @@ function toDevice(row: Row): DeviceWithTwin {
   return device as unknown as DeviceWithTwin;
 }
 
-export function createDeviceReader(sql: SqlExecutor): DeviceReader {
+/**
+ * The statements of the by-key reads, shared by every request of the process. A read asked for in one
+ * turn of the event loop waits for the end of that turn (setImmediate) and goes out in one statement
+ * with the reads the other requests asked for meanwhile: embedded, each PGlite statement costs about a
+ * millisecond whatever its size, so concurrent dashboards reading twins share it instead of queueing.
+ * Nothing is cached (`cache: false`): a statement starts after every read in it was asked for, so each
+ * sees every change committed before it asked (read-your-writes holds as with a statement per read).
+ */
+export interface DeviceReadBatches {
+  devices(tenantId: string): DataLoader<string, DeviceWithTwin | null>;
+  twins(tenantId: string): DataLoader<string, TwinState | null>;
+  metadata(tenantId: string): DataLoader<string, TwinMetadata | null>;
+}
+
+/** The most keys one statement carries (a bound on the `= ANY($2)` array). */
+const MAX_KEYS_PER_STATEMENT = 1000;
+
+/** Keys batched over the current turn of the event loop, not cached: see {@link DeviceReadBatches}. */
+const SHARED: DataLoader.Options<string, never> = {
+  cache: false,
+  maxBatchSize: MAX_KEYS_PER_STATEMENT,
+  batchScheduleFn: (callback) => setImmediate(callback),
+};
+
+export function createDeviceReadBatches(sql: SqlExecutor): DeviceReadBatches {
   // One loader per tenant: a key never crosses tenants, and the statement of a batch filters by it.
-  const devices = perTenant(
-    (tenantId) =>
-      new DataLoader<string, DeviceWithTwin | null>(async (deviceIds) => {
-        const rows = await sql.query<Row>(`SELECT ${SELECT} ${FROM} WHERE d."tenantId" = $1 AND d."deviceId" = ANY($2::text[])`, [tenantId, [...deviceIds]]);
-        const byId = new Map(rows.map((row) => [row.deviceId as string, toDevice(row)]));
-        return deviceIds.map((id) => byId.get(id) ?? null);
-      }),
-  );
-  const twins = perTenant(
-    (tenantId) =>
-      new DataLoader<string, TwinState | null>(async (uuids) => {
-        const rows = await sql.query<Row>(
-          `SELECT ${TWIN_SELECT} FROM "Twin" t JOIN "Device" d ON d.id = t."deviceId" WHERE d."tenantId" = $1 AND t."deviceId" = ANY($2::uuid[])`,
-          [tenantId, [...uuids]],
-        );
-        const byUuid = new Map(rows.map((row) => [row.deviceId as string, { ...row, revision: BigInt(row.revision as string) } as unknown as TwinState]));
-        return uuids.map((uuid) => byUuid.get(uuid) ?? null);
-      }),
-  );
-  const metadata = perTenant(
-    (tenantId) =>
-      new DataLoader<string, TwinMetadata | null>(async (uuids) => {
-        const rows = await sql.query<TwinMetadata & { deviceId: string }>(
-          `SELECT t."deviceId", t."reportedMeta", t."desiredMeta" FROM "Twin" t JOIN "Device" d ON d.id = t."deviceId" WHERE d."tenantId" = $1 AND t."deviceId" = ANY($2::uuid[])`,
-          [tenantId, [...uuids]],
-        );
-        const byUuid = new Map(rows.map((row) => [row.deviceId, { reportedMeta: row.reportedMeta, desiredMeta: row.desiredMeta }]));
-        return uuids.map((uuid) => byUuid.get(uuid) ?? null);
-      }),
-  );
+  return {
+    devices: perTenant(
+      (tenantId) =>
+        new DataLoader<string, DeviceWithTwin | null>(async (deviceIds) => {
+          const rows = await sql.query<Row>(`SELECT ${SELECT} ${FROM} WHERE d."tenantId" = $1 AND d."deviceId" = ANY($2::text[])`, [
+            tenantId,
+            [...new Set(deviceIds)],
+          ]);
+          const byId = new Map(rows.map((row) => [row.deviceId as string, row]));
+          // A fresh object per key: two requests in one statement never share (and mutate) one row.
+          return deviceIds.map((id) => {
+            const row = byId.get(id);
+            return row ? toDevice(row) : null;
+          });
+        }, SHARED),
+    ),
+    twins: perTenant(
+      (tenantId) =>
+        new DataLoader<string, TwinState | null>(async (uuids) => {
+          const rows = await sql.query<Row>(
+            `SELECT ${TWIN_SELECT} FROM "Twin" t JOIN "Device" d ON d.id = t."deviceId" WHERE d."tenantId" = $1 AND t."deviceId" = ANY($2::uuid[])`,
+            [tenantId, [...new Set(uuids)]],
+          );
+          const byUuid = new Map(rows.map((row) => [row.deviceId as string, row]));
+          return uuids.map((uuid) => {
+            const row = byUuid.get(uuid);
+            return row ? ({ ...row, revision: BigInt(row.revision as string) } as unknown as TwinState) : null;
+          });
+        }, SHARED),
+    ),
+    metadata: perTenant(
+      (tenantId) =>
+        new DataLoader<string, TwinMetadata | null>(async (uuids) => {
+          const rows = await sql.query<TwinMetadata & { deviceId: string }>(
+            `SELECT t."deviceId", t."reportedMeta", t."desiredMeta" FROM "Twin" t JOIN "Device" d ON d.id = t."deviceId" WHERE d."tenantId" = $1 AND t."deviceId" = ANY($2::uuid[])`,
+            [tenantId, [...new Set(uuids)]],
+          );
+          const byUuid = new Map(rows.map((row) => [row.deviceId, row]));
+          return uuids.map((uuid) => {
+            const row = byUuid.get(uuid);
+            return row ? { reportedMeta: row.reportedMeta, desiredMeta: row.desiredMeta } : null;
+          });
+        }, SHARED),
+    ),
+  };
+}
+
+/**
+ * The reads of one request: its own loaders (a key asked twice in one request is read once and the
+ * same object answers both), whose batches go through the process-wide {@link DeviceReadBatches}.
+ */
+export function createDeviceReader(sql: SqlExecutor, shared: DeviceReadBatches = createDeviceReadBatches(sql)): DeviceReader {
+  const devices = perTenant((tenantId) => new DataLoader<string, DeviceWithTwin | null>((keys) => shared.devices(tenantId).loadMany(keys)));
+  const twins = perTenant((tenantId) => new DataLoader<string, TwinState | null>((keys) => shared.twins(tenantId).loadMany(keys)));
+  const metadata = perTenant((tenantId) => new DataLoader<string, TwinMetadata | null>((keys) => shared.metadata(tenantId).loadMany(keys)));
 
   return {
     byDeviceId: (tenantId, deviceId) => devices(tenantId).load(deviceId),

@@ -21,6 +21,15 @@ export interface DeviceBrokerView {
    * `device.disconnected` webhook events.
    */
   setConnection(deviceId: string, state: ConnectionState, at: number): Promise<void>;
+  /**
+   * Marks offline, as of `asOf`, every device the database shows connected that was not seen since
+   * then (`lastSeenAt` before it): after a crash of the embedded broker, its sessions are gone and a
+   * device that did not come back would otherwise show `connected: true` for ever. One statement with
+   * the `device.disconnected` webhook events; the changes are published live and to the rules like
+   * any disconnect. A device that reconnected after `asOf` has a later `lastSeenAt` and is left alone.
+   * Returns the number of devices marked offline.
+   */
+  disconnectStale(asOf: Date): Promise<number>;
   /** Devices ordered by device id, after `after` (exclusive), at most `limit`: a page of the broker mirror's reconcile. */
   listForBrokerSync(after: string | null, limit: number): Promise<BrokerSyncRow[]>;
 }
@@ -48,6 +57,21 @@ const SET_CONNECTION_SQL = `WITH previous AS (
             WHERE u.was_connected IS DISTINCT FROM $2`,
        )}
        SELECT id, "tenantId", ${eventsWrittenSql('connection_events')} AS events FROM updated`;
+
+/** The stale-presence sweep (see `disconnectStale`): `$1` is the moment the broker started. */
+const DISCONNECT_STALE_SQL = `WITH updated AS (
+         UPDATE "Device" d SET connected = false, "commandsReadyAt" = NULL
+          WHERE d.connected AND (d."lastSeenAt" IS NULL OR d."lastSeenAt" < $1)
+         RETURNING d.id, d."deviceId", d."tenantId"
+       ), ${webhookFanoutCte(
+         'connection_events',
+         `SELECT gen_random_uuid() AS event_id, ${DEVICE_FACTS_SQL}, ${eventTypeSql('device.disconnected')} AS type,
+                  $1::timestamptz AS occurred_at, jsonb_build_object('deviceId', d."deviceId", 'at', $2::text) AS data, 0 AS ord
+             FROM updated u
+             JOIN "Device" d ON d.id = u.id
+             LEFT JOIN "DeviceModel" m ON m.id = d."modelId"`,
+       )}
+       SELECT id, "deviceId", "tenantId", ${eventsWrittenSql('connection_events')} AS events FROM updated`;
 
 export function createDeviceBrokerView(
   options: Pick<DeviceServiceOptions, 'db' | 'bus' | 'metrics'> & { hooks?: Pick<DomainHooks, 'connectionStored'> },
@@ -90,6 +114,17 @@ export function createDeviceBrokerView(
     hooks?.connectionStored.emit({ at: Date.now(), changes: [event] });
   }
 
+  async function disconnectStale(asOf: Date): Promise<number> {
+    const rows = await db.sql.query<{ id: string; deviceId: string; tenantId: string; events: number }>(DISCONNECT_STALE_SQL, [asOf, asOf.toISOString()]);
+    if (rows.length === 0) return 0;
+    countEvents('device.disconnected', Number(rows[0]!.events));
+    const at = asOf.getTime();
+    const changes = rows.map((row) => ({ deviceUuid: row.id, deviceId: row.deviceId, tenantId: row.tenantId, connected: false, at }));
+    for (const event of changes) bus.publish('deviceConnection', event);
+    hooks?.connectionStored.emit({ at: Date.now(), changes });
+    return rows.length;
+  }
+
   function listForBrokerSync(after: string | null, limit: number): Promise<BrokerSyncRow[]> {
     return db.sql.query<BrokerSyncRow>(
       `SELECT "deviceId", ("disabledAt" IS NULL AND "credentialsRevokedAt" IS NULL) AS active, "brokerSecret"
@@ -98,5 +133,5 @@ export function createDeviceBrokerView(
     );
   }
 
-  return { authenticate, setConnection, listForBrokerSync };
+  return { authenticate, setConnection, disconnectStale, listForBrokerSync };
 }
