@@ -12,6 +12,7 @@ export type {
   DynsecConfig,
   EmbeddedMaintenanceConfig,
   GraphQLEdgeConfig,
+  LogFormat,
   LogLevel,
   MqttConfig,
   TelemetryConfig,

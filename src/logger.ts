@@ -1,11 +1,35 @@
-import { pino, type Logger } from 'pino';
-import type { LogLevel } from './config.ts';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { PinoPretty } from 'pino-pretty';
+import type { LogFormat, LogLevel } from './config.ts';
 
 export type { Logger };
 
-/** Structured JSON logs on stdout (pino): cheap on the hot path, easy to ship anywhere. */
-export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { service: 'doppel', ...bindings } });
+/** `auto` is pretty for a person at a terminal, JSON for everything else (pipes, files, containers). */
+export function resolveLogFormat(format: LogFormat, isTTY: boolean): 'json' | 'pretty' {
+  return format === 'auto' ? (isTTY ? 'pretty' : 'json') : format;
+}
+
+/**
+ * Logs on stdout (pino): structured JSON, cheap on the hot path and easy to ship anywhere; or, for a
+ * person at a terminal, one coloured line per entry (pino-pretty, written synchronously so an exit
+ * loses no line). The fields are the same either way.
+ */
+export function createLogger(
+  level: LogLevel,
+  bindings: Record<string, unknown> = {},
+  format: LogFormat = 'json',
+  destination: DestinationStream & { isTTY?: boolean } = process.stdout,
+): Logger {
+  const options = { level, base: { service: 'doppel', ...bindings } };
+  if (resolveLogFormat(format, destination.isTTY === true) === 'json') return destination === process.stdout ? pino(options) : pino(options, destination);
+  const pretty = PinoPretty({
+    destination: destination as NodeJS.WritableStream,
+    sync: true,
+    colorize: destination.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,service',
+  });
+  return pino(options, pretty);
 }
 
 /**

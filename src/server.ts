@@ -38,7 +38,7 @@ export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '..', 'prisma', 
  * starts its components in order; `stop()` stops them in reverse within `config.shutdownTimeoutMs`.
  */
 export function createServer(config: Config, deps: ServerDeps = {}) {
-  const logger = deps.logger ?? createLogger(config.logLevel);
+  const logger = deps.logger ?? createLogger(config.logLevel, {}, config.logFormat);
   const metrics = new Metrics();
   let running: RunningServer | undefined;
   let lifecycle: Lifecycle | undefined;

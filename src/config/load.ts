@@ -56,6 +56,7 @@ export function loadConfig(env: Env = process.env): Config {
     database,
     mqtt,
     logLevel,
+    logFormat: read.oneOf('LOG_FORMAT'),
     dataDir,
     embeddedMaintenance: {
       checkpointWalBytes: read.int('PGLITE_CHECKPOINT_WAL_MB') * 1024 * 1024,

@@ -136,6 +136,7 @@ export const GROUPS = {
 export type GroupId = keyof typeof GROUPS;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -162,7 +163,14 @@ export const VARIABLES = {
     type: 'enum',
     values: LOG_LEVELS,
     default: 'info',
-    doc: 'Least severe level written to the JSON log (pino); `silent` writes nothing.',
+    doc: 'Least severe level written to the log (pino); `silent` writes nothing.',
+  },
+  LOG_FORMAT: {
+    group: 'server',
+    type: 'enum',
+    values: LOG_FORMATS,
+    default: 'auto',
+    doc: '`json`: one JSON object per line, for log shippers. `pretty`: coloured, human-readable lines. `auto`: pretty when stdout is a terminal, JSON otherwise (pipes, files, containers).',
   },
   SHUTDOWN_TIMEOUT_MS: {
     group: 'server',

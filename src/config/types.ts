@@ -4,7 +4,7 @@
  */
 import type { TwinLimits } from '../domain/twin.ts';
 import type { RollupGrain } from '../domain/telemetry/rollups.ts';
-import type { LOG_LEVELS } from './spec.ts';
+import type { LOG_FORMATS, LOG_LEVELS } from './spec.ts';
 
 export type DatabaseConfig =
   | { kind: 'pglite'; /** data directory, or undefined for an in-memory database */ dataDir: string | undefined }
@@ -71,6 +71,7 @@ export type { TwinLimits };
 
 /** LOG_LEVEL, lower-cased. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Telemetry ingestion: per-message limits and the batching pipeline (src/services/telemetry/index.ts). */
 export interface TelemetryConfig {
@@ -213,6 +214,8 @@ export interface Config {
   database: DatabaseConfig;
   mqtt: MqttConfig;
   logLevel: LogLevel;
+  /** LOG_FORMAT: `auto` resolves to pretty on a terminal, JSON otherwise (src/logger.ts). */
+  logFormat: LogFormat;
   /** Directory for embedded-mode files (PGlite data, the bootstrap admin token). */
   dataDir: string;
   /** Upkeep the embedded database does not do for itself (src/db/maintenance.ts); unused with PostgreSQL. */
