@@ -46,6 +46,7 @@ const FULL_ENV: Record<string, string> = {
   DOPPEL_BOOTSTRAP_TOKEN: 'off',
   API_TOKEN_RECHECK_MS: '1000',
   MQTT_PRESENCE_GRACE_S: '45',
+  MQTT_MAX_CONNECTS_PER_S: '500',
   TWIN_MAX_SECTION_BYTES: '4096',
   TWIN_MAX_DEPTH: '5',
   TWIN_MAX_KEY_LENGTH: '64',
@@ -123,6 +124,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       bootstrapAdminToken: true,
       apiTokenRecheckMs: 30_000,
       presenceGraceMs: 90_000,
+      maxConnectsPerSecond: 0,
       maxPayloadBytes: 262_144,
       twinLimits: {
         maxSectionBytes: 32_768,
@@ -210,6 +212,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       bootstrapAdminToken: false,
       apiTokenRecheckMs: 1000,
       presenceGraceMs: 45_000,
+      maxConnectsPerSecond: 500,
       maxPayloadBytes: 65_536,
       twinLimits: { maxSectionBytes: 4096, maxDepth: 5, maxKeyLength: 64, maxFutureSkewMs: 0, tombstoneTtlMs: 3_600_000, maxMetadataEntries: 500 },
       telemetry: {

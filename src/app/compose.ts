@@ -377,6 +377,7 @@ function createTransport(config: Config, authenticator: DeviceAuthenticator, log
         logger: logger.child({ component: 'broker' }),
         maxPayloadBytes: config.maxPayloadBytes,
         metrics,
+        maxConnectsPerSecond: config.maxConnectsPerSecond,
       })
     : createExternalTransport({
         url: config.mqtt.url,

@@ -66,6 +66,7 @@ export function loadConfig(env: Env = process.env): Config {
     bootstrapAdminToken: read.bool('DOPPEL_BOOTSTRAP_TOKEN'),
     apiTokenRecheckMs: read.int('API_TOKEN_RECHECK_MS'),
     presenceGraceMs: read.int('MQTT_PRESENCE_GRACE_S') * 1000,
+    maxConnectsPerSecond: read.int('MQTT_MAX_CONNECTS_PER_S'),
     maxPayloadBytes: read.int('MQTT_MAX_PAYLOAD_BYTES'),
     twinLimits: {
       maxSectionBytes: read.int('TWIN_MAX_SECTION_BYTES'),

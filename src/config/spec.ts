@@ -248,6 +248,14 @@ export const VARIABLES = {
   },
   MQTT_PORT: { group: 'mqtt', type: 'int', default: 1883, min: 0, max: 65535, doc: 'Port the embedded broker listens on (unused with `MQTT_URL`).' },
   MQTT_HOST: { group: 'mqtt', type: 'string', default: '0.0.0.0', doc: 'Interface the embedded broker binds to (unused with `MQTT_URL`).' },
+  MQTT_MAX_CONNECTS_PER_S: {
+    group: 'mqtt',
+    type: 'int',
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+    doc: 'Embedded broker: CONNECTs admitted per second, with a burst of one second\'s worth; beyond it a CONNECT is refused at once with CONNACK 3 "server unavailable" (a device retries later, with back-off), before any database work. Keeps the server responsive during a reconnect storm. `0` (the default) admits every CONNECT.',
+  },
   MQTT_PRESENCE_GRACE_S: {
     group: 'mqtt',
     type: 'int',

@@ -245,6 +245,8 @@ export interface Config {
    * before it that have not reconnected within this window are marked offline.
    */
   presenceGraceMs: number;
+  /** Embedded broker (MQTT_MAX_CONNECTS_PER_S): CONNECTs admitted per second; 0 admits all. */
+  maxConnectsPerSecond: number;
   /** Mosquitto dynamic-security sync (MQTT_DYNSEC=1), or undefined. */
   dynsec: DynsecConfig | undefined;
   /**

@@ -6,6 +6,7 @@
 import type { Client, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { isValidDeviceId } from '../../domain/ids.ts';
+import { createTokenBuckets } from '../../security/token-bucket.ts';
 import type { DeviceAuthenticator } from '../transport.ts';
 import type { Authorization, LastWill } from './authorization.ts';
 import type { BrokerCounters } from './counters.ts';
@@ -42,11 +43,31 @@ export interface AuthenticationOptions {
   sessions: Pick<Sessions, 'identify'>;
   expiry: Pick<SessionExpiry, 'expireAt'>;
   authorization: Pick<Authorization, 'admitsWill'>;
+  /**
+   * CONNECTs admitted per second (a token bucket holding one second's worth); beyond it a CONNECT is
+   * refused with "server unavailable" before any database work. Undefined or 0: no limit.
+   */
+  maxConnectsPerSecond?: number | undefined;
+  /** Milliseconds clock of the admission bucket (tests). */
+  now?: () => number;
 }
 
-export function createAuthentication({ authenticator, log, counters, sessions, expiry, authorization }: AuthenticationOptions): Authentication {
+export function createAuthentication({
+  authenticator,
+  log,
+  counters,
+  sessions,
+  expiry,
+  authorization,
+  maxConnectsPerSecond,
+  now,
+}: AuthenticationOptions): Authentication {
   /** Last Wills seen at CONNECT, checked against the ACL once we know who the device is. */
   const willOf = new WeakMap<Client, LastWill>();
+  // One bucket for the whole broker: a storm is many devices at once, not one device too often.
+  const admission = maxConnectsPerSecond
+    ? createTokenBuckets({ ratePerSecond: maxConnectsPerSecond, burst: maxConnectsPerSecond, maxBuckets: 1, ...(now ? { now } : {}) })
+    : undefined;
 
   return {
     preConnect(client, packet, done) {
@@ -73,6 +94,17 @@ export function createAuthentication({ authenticator, log, counters, sessions, e
         return done(connackError(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null);
       }
       const deviceId = username;
+      if (admission && !admission.take('connects').allowed) {
+        // Refused before the credentials are looked up: a storm costs the database nothing. MQTT 3.1.1
+        // has no retry hint in CONNACK; "server unavailable" is the code clients treat as "try later".
+        counters.refuse(
+          'connectsThrottled',
+          'connects-throttled',
+          { deviceId, remote, maxConnectsPerSecond },
+          'MQTT connect refused: admission rate exceeded (MQTT_MAX_CONNECTS_PER_S)',
+        );
+        return done(connackError(SERVER_UNAVAILABLE, 'server unavailable'), null);
+      }
       Promise.resolve()
         .then(() => authenticator.authenticate(deviceId, password))
         .then(

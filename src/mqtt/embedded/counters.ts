@@ -16,6 +16,8 @@ export interface EmbeddedBrokerStats {
   oversize: number;
   /** Message handler rejections (the message was still acknowledged). */
   handlerErrors: number;
+  /** CONNECTs refused because they came faster than the admission rate (MQTT_MAX_CONNECTS_PER_S). */
+  connectsThrottled: number;
 }
 
 /** /metrics names of the broker's refusal counters. */
@@ -24,12 +26,14 @@ export const BROKER_METRIC_NAMES: Record<keyof EmbeddedBrokerStats, string> = {
   aclDenials: 'doppel_mqtt_acl_denials_total',
   oversize: 'doppel_mqtt_oversize_total',
   handlerErrors: 'doppel_mqtt_handler_errors_total',
+  connectsThrottled: 'doppel_mqtt_connects_throttled_total',
 };
 const BROKER_METRIC_HELP: Record<keyof EmbeddedBrokerStats, string> = {
   authFailures: 'MQTT CONNECTs refused: bad credentials, unknown, disabled or revoked devices, invalid usernames.',
   aclDenials: 'MQTT publishes, subscription filters and Last Wills refused by the topic ACL.',
   oversize: 'MQTT payloads or packets over the size limit (the connection is closed).',
   handlerErrors: 'MQTT message handler failures (the message was still acknowledged).',
+  connectsThrottled: 'MQTT CONNECTs refused with "server unavailable" because they came faster than MQTT_MAX_CONNECTS_PER_S.',
 };
 
 export interface BrokerCounters {
@@ -43,7 +47,7 @@ export interface BrokerCounters {
 
 export function createBrokerCounters(log: Logger, metrics: Metrics | undefined): BrokerCounters {
   const throttled = new ThrottledLog(log);
-  const counts: EmbeddedBrokerStats = { authFailures: 0, aclDenials: 0, oversize: 0, handlerErrors: 0 };
+  const counts: EmbeddedBrokerStats = { authFailures: 0, aclDenials: 0, oversize: 0, handlerErrors: 0, connectsThrottled: 0 };
   for (const [key, help] of Object.entries(BROKER_METRIC_HELP)) metrics?.describe(BROKER_METRIC_NAMES[key as keyof EmbeddedBrokerStats], help);
   function bump(key: keyof EmbeddedBrokerStats): void {
     counts[key]++;

@@ -5,7 +5,8 @@
  *
  * How refusals look to a device (Aedes 1.2, MQTT 3.1/3.1.1 only — Aedes does not speak MQTT 5):
  * - bad credentials, unknown device, invalid device id as username: CONNACK 4 "bad user name or
- *   password", then the connection is closed. A failing authenticator: CONNACK 3 "server unavailable".
+ *   password", then the connection is closed. A failing authenticator, or CONNECTs faster than
+ *   `maxConnectsPerSecond`: CONNACK 3 "server unavailable".
  *   A Last Will outside the device's own publish topics: CONNACK 5 "not authorized".
  * - SUBSCRIBE outside its own `twin/#` / `commands/#`: SUBACK return code 0x80 for that filter, the
  *   other filters of the packet are granted and the connection stays up.
@@ -48,6 +49,8 @@ export interface EmbeddedTransportOptions {
   connectTimeoutMs?: number;
   /** Where refusals are counted for /metrics (besides stats()). */
   metrics?: Metrics;
+  /** CONNECTs admitted per second; beyond it CONNACK 3 "server unavailable". Undefined or 0: no limit. */
+  maxConnectsPerSecond?: number;
 }
 
 export interface EmbeddedTransport extends MqttTransport {
@@ -63,7 +66,15 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
   const sessions = createSessions(log);
   const expiry = createSessionExpiry(log);
   const authorization = createAuthorization({ identity: sessions, counters, maxPayloadBytes });
-  const authentication = createAuthentication({ authenticator: options.authenticator, log, counters, sessions, expiry, authorization });
+  const authentication = createAuthentication({
+    authenticator: options.authenticator,
+    log,
+    counters,
+    sessions,
+    expiry,
+    authorization,
+    maxConnectsPerSecond: options.maxConnectsPerSecond,
+  });
   const inbound = createInboundDelivery({ authorization, counters, log, maxPayloadBytes });
   const listener = createBrokerListener({
     port: options.port,

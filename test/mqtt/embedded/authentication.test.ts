@@ -8,13 +8,14 @@ import type { AuthDecision } from '../../../src/mqtt/transport.ts';
 import { fakeClient, log, partsFor } from './parts.ts';
 
 /** Authentication with an authenticator answering `decision` for password "ok" (or throwing), and recorded expiries. */
-function setup(decision: AuthDecision | Error = true) {
+function setup(decision: AuthDecision | Error = true, admission: { maxConnectsPerSecond?: number; now?: () => number } = {}) {
   const { counters, sessions } = partsFor();
   const expiries: Array<{ deviceId: string; at: number }> = [];
   const expiry: Pick<SessionExpiry, 'expireAt'> = { expireAt: (_client, deviceId, at) => void expiries.push({ deviceId, at }) };
   const authentication = createAuthentication({
     authenticator: {
       async authenticate(_deviceId, password) {
+        lookups++;
         if (decision instanceof Error) throw decision;
         return password?.toString() === 'ok' ? decision : false;
       },
@@ -24,8 +25,10 @@ function setup(decision: AuthDecision | Error = true) {
     sessions,
     expiry,
     authorization: createAuthorization({ identity: sessions, counters, maxPayloadBytes: 64 }),
+    ...admission,
   });
-  return { authentication, counters, sessions, expiries };
+  let lookups = 0;
+  return { authentication, counters, sessions, expiries, lookups: () => lookups };
 }
 
 /** Runs CONNECT through preConnect and authenticate; resolves with the CONNACK code refused (or 0) and the client. */
@@ -75,6 +78,26 @@ describe('embedded broker authentication', () => {
     const { authentication, counters } = setup(new Error('database down'));
     expect((await connect(authentication, { username: 'd1' }, 'ok')).code).toBe(3);
     expect(counters.snapshot().authFailures).toBe(0);
+  });
+
+  it('refuses CONNECTs beyond the admission rate with CONNACK 3 before looking anything up, counted, and admits again as the bucket refills', async () => {
+    let now = 1_000_000;
+    const { authentication, counters, lookups } = setup(true, { maxConnectsPerSecond: 3, now: () => now });
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) codes.push((await connect(authentication, { username: `d${i}` }, 'ok')).code);
+    expect(codes).toEqual([0, 0, 0, 3, 3]);
+    expect(lookups()).toBe(3);
+    expect(counters.snapshot()).toMatchObject({ connectsThrottled: 2, authFailures: 0 });
+    now += 1000; // a second later: three more
+    expect((await connect(authentication, { username: 'd5' }, 'ok')).code).toBe(0);
+    // Invalid usernames are refused as before, without spending admission.
+    expect((await connect(authentication, { username: '#' }, 'ok')).code).toBe(4);
+  });
+
+  it('admits every CONNECT without a rate (the default)', async () => {
+    const { authentication, counters } = setup();
+    for (let i = 0; i < 50; i++) expect((await connect(authentication, { username: `d${i}` }, 'ok')).code).toBe(0);
+    expect(counters.snapshot().connectsThrottled).toBe(0);
   });
 
   it("refuses a Last Will outside the device's topics or too large with CONNACK 5", async () => {
