@@ -33,7 +33,7 @@ import { openSecret, sealSecret } from '../security/secrets.ts';
 import { createAuditLog } from '../services/audit.ts';
 import { createCommandService } from '../services/commands/index.ts';
 import { createDeadLetterService } from '../services/dead-letters/index.ts';
-import { createDeviceReader } from '../services/device-reads.ts';
+import { createDeviceReader, describeDeviceReaderMetrics } from '../services/device-reads.ts';
 import { createDeviceBrokerView } from '../services/devices/broker.ts';
 import { createDeviceService, type DeviceService } from '../services/devices/index.ts';
 import { createDomainHooks } from '../services/hooks.ts';
@@ -206,7 +206,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   // Hourly and daily rollups are derived from the 15-minute ones in the background (and before a series reads them).
   const rollups = createRollupSettler({ database, logger: child('rollups'), metrics, config: config.telemetry });
   // The hot device and twin reads of the API: one statement each, straight on the driver (src/services/device-reads.ts).
-  const deviceReader = () => createDeviceReader(database.sql);
+  describeDeviceReaderMetrics(metrics);
+  const deviceReader = () => createDeviceReader(database.sql, metrics);
   const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
   // Rules: management and backtests (src/services/rules/); their actions run from the outbox (below).
   const rules = createRuleService({

@@ -13,8 +13,11 @@
  */
 import DataLoader from 'dataloader';
 import type { SqlExecutor } from '../db/client.ts';
+import { failed, type Failed, type ValidationError } from '../domain/errors.ts';
+import { containmentDocument, jsonPathOf, parseFleetFilter, type FleetFilter, type FleetFilterInput, type TwinCondition } from '../domain/fleet-filter.ts';
 import { isUuid } from '../domain/ids.ts';
 import type { Device, Twin } from '../generated/prisma/client.ts';
+import type { Metrics } from '../metrics.ts';
 
 /**
  * A twin as these reads return it: without its per-leaf metadata, which only `Twin.metadata` shows
@@ -25,13 +28,11 @@ export type TwinMetadata = Pick<Twin, 'reportedMeta' | 'desiredMeta'>;
 
 export type DeviceWithTwin = Device & { twin: TwinState | null };
 
-/** Filters of a device page; the same meaning as `deviceWhere` in src/schema/device.ts. */
-export interface DevicePageFilter {
-  /** Devices carrying all of these tags. */
-  tags: string[];
-  connected: boolean | null;
-  /** Name of the device model. */
-  model: string | null;
+/** Device filters refused before reaching SQL, by the code of their first issue. */
+export const DEVICE_FILTER_REFUSED_METRIC = 'doppel_device_filter_refused_total';
+
+export function describeDeviceReaderMetrics(metrics: Pick<Metrics, 'describe'>): void {
+  metrics.describe(DEVICE_FILTER_REFUSED_METRIC, 'Device filters (devices query, sendFleetCommand) refused as invalid, by the code of the first issue.');
 }
 
 /**
@@ -50,8 +51,17 @@ export interface PageWindow {
 export interface DeviceReader {
   /** The tenant's device with this device id and its twin, or null. Calls in one tick share one statement. */
   byDeviceId(tenantId: string, deviceId: string): Promise<DeviceWithTwin | null>;
-  /** A page of the tenant's devices with their twins, in one statement. */
-  page(tenantId: string, filter: DevicePageFilter, window: PageWindow): Promise<DeviceWithTwin[]>;
+  /**
+   * Checks a client's device filter (src/domain/fleet-filter.ts); a refusal is counted in
+   * `doppel_device_filter_refused_total{code}` and its issues point under `at`.
+   */
+  parseFilter(input: FleetFilterInput | null | undefined, at: readonly string[]): { ok: true; filter: FleetFilter } | Failed<ValidationError>;
+  /** A page of the tenant's devices matching the filter, with their twins, in one statement. */
+  page(tenantId: string, filter: FleetFilter, window: PageWindow): Promise<DeviceWithTwin[]>;
+  /** The ids (uuids) of the same page as {@link page}, in the same order, in one statement. */
+  pageIds(tenantId: string, filter: FleetFilter, window: PageWindow): Promise<string[]>;
+  /** How many of the tenant's devices match the filter, in one statement. */
+  count(tenantId: string, filter: FleetFilter): Promise<number>;
   /** The twin (without metadata) of the tenant's device, by uuid, or null. Calls in one tick share one statement. */
   twinOf(tenantId: string, deviceUuid: string): Promise<TwinState | null>;
   /** The per-leaf metadata of the twin of the tenant's device (by uuid), or null. Calls in one tick share one statement. */
@@ -89,7 +99,77 @@ const SELECT = [
   `t.revision::text AS "twin.revision"`,
   ...TWIN_STATE_COLUMNS.map((c) => `t."${c}" AS "twin.${c}"`),
 ].join(', ');
-const FROM = `FROM "Device" d LEFT JOIN "Twin" t ON t."deviceId" = d.id`;
+/**
+ * What {@link deviceFilterSql} conditions are written against: `d` the device, `t` its twin. The
+ * planner drops the join when no condition reads the twin (the twin's key is the device's id).
+ */
+export const DEVICE_TWIN_FROM = `FROM "Device" d LEFT JOIN "Twin" t ON t."deviceId" = d.id`;
+const FROM = DEVICE_TWIN_FROM;
+
+/** Twin sections as columns: a closed set, so a section never reaches the statement as text from outside. */
+const SECTION_COLUMN = { reported: 't.reported', desired: 't.desired' } as const;
+
+/**
+ * The one SQL rendering of a device filter (src/domain/fleet-filter.ts gives the meaning): a WHERE
+ * condition over {@link DEVICE_TWIN_FROM} whose every value is a bound parameter appended to
+ * `params`. The devices query (pages and totalCount, both paths) and fleet commands
+ * (src/services/commands/send-fleet.ts) use it, so the same filter selects the same devices.
+ *
+ * Index use (EXPLAIN in docs/onboarding.md): `eq` and `in` are containment tests (`@>`, one per
+ * value, OR-ed so each is a bitmap scan) answered by the GIN jsonb_path_ops indexes on the sections;
+ * `hasDelta: true` repeats the predicate of the partial index "Twin_has_delta_idx"; lastSeen bounds
+ * use (tenantId, lastSeenAt); `alarmActive` probes "Alarm" by device. `ne`, `lt`, `gt`, `exists` and
+ * the negations are filters on the rows the other conditions leave (jsonb_path_ops indexes values,
+ * not the presence of keys or ranges).
+ */
+export function deviceFilterSql(tenantId: string, filter: FleetFilter, params: unknown[]): string {
+  const bind = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const where = [`d."tenantId" = ${bind(tenantId)}`];
+  if (filter.tags.length > 0) where.push(`d.tags @> ${bind(filter.tags)}::text[]`);
+  if (filter.connected !== null) where.push(`d.connected = ${bind(filter.connected)}`);
+  // Model names are unique per tenant; a device of another tenant's model cannot be in this tenant.
+  if (filter.model !== null) where.push(`EXISTS (SELECT 1 FROM "DeviceModel" m WHERE m.id = d."modelId" AND m.name = ${bind(filter.model)})`);
+  for (const condition of filter.twin) where.push(twinConditionSql(condition, bind));
+  // Written exactly as the partial index's predicate, so the planner can use it.
+  if (filter.hasDelta === true) where.push(`t.delta <> '{}'::jsonb`);
+  if (filter.hasDelta === false) where.push(`NOT COALESCE(t.delta <> '{}'::jsonb, false)`);
+  if (filter.lastSeenBefore) where.push(`d."lastSeenAt" < ${bind(filter.lastSeenBefore)}::timestamptz`);
+  if (filter.lastSeenAfter) where.push(`d."lastSeenAt" > ${bind(filter.lastSeenAfter)}::timestamptz`);
+  if (filter.alarmActive !== null) {
+    // Open = not CLEARED (ACTIVE, ACKNOWLEDGED, LATCHED): the statuses "Alarm_open_key" keeps unique.
+    where.push(`${filter.alarmActive ? '' : 'NOT '}EXISTS (SELECT 1 FROM "Alarm" a WHERE a."deviceId" = d.id AND a.status <> 'CLEARED')`);
+  }
+  return where.join(' AND ');
+}
+
+function twinConditionSql(condition: TwinCondition, bind: (value: unknown) => string): string {
+  const column = SECTION_COLUMN[condition.section];
+  const contains = (value: unknown) => `${column} @> ${bind(JSON.stringify(containmentDocument(condition.path, value as never)))}::jsonb`;
+  switch (condition.op) {
+    case 'eq':
+      return contains(condition.value);
+    case 'ne':
+      // A device without the leaf (or without a twin) is "not equal" too.
+      return `NOT COALESCE(${contains(condition.value)}, false)`;
+    case 'in':
+      // One containment per value, OR-ed: a bitmap OR over the GIN index (`@> ANY(array)` is not indexable).
+      return `(${condition.values.map(contains).join(' OR ')})`;
+    case 'exists': {
+      const present = `${column} @? ${bind(jsonPathOf(condition.path))}::jsonpath`;
+      return condition.exists ? present : `NOT COALESCE(${present}, false)`;
+    }
+    case 'lt':
+    case 'gt': {
+      // SQL/JSON path comparison: same-type only (a string never compares with a number: unknown →
+      // no match), strings by code point; `silent` turns a missing key in strict mode into no match.
+      const path = `${jsonPathOf(condition.path)} ${condition.op === 'lt' ? '<' : '>'} $v`;
+      return `COALESCE(jsonb_path_match(${column}, ${bind(path)}::jsonpath, ${bind(JSON.stringify({ v: condition.value }))}::jsonb, true), false)`;
+    }
+  }
+}
 
 type Row = Record<string, unknown>;
 
@@ -108,7 +188,7 @@ function toDevice(row: Row): DeviceWithTwin {
   return device as unknown as DeviceWithTwin;
 }
 
-export function createDeviceReader(sql: SqlExecutor): DeviceReader {
+export function createDeviceReader(sql: SqlExecutor, metrics?: Pick<Metrics, 'inc'>): DeviceReader {
   // One loader per tenant: a key never crosses tenants, and the statement of a batch filters by it.
   const devices = perTenant(
     (tenantId) =>
@@ -147,38 +227,45 @@ export function createDeviceReader(sql: SqlExecutor): DeviceReader {
     twinOf: (tenantId, deviceUuid) => (isUuid(deviceUuid) ? twins(tenantId).load(deviceUuid) : Promise.resolve(null)),
     twinMetadata: (tenantId, deviceUuid) => (isUuid(deviceUuid) ? metadata(tenantId).load(deviceUuid) : Promise.resolve(null)),
 
+    parseFilter(input, at) {
+      const parsed = parseFleetFilter(input, at);
+      if (!parsed.ok) metrics?.inc(DEVICE_FILTER_REFUSED_METRIC, { code: parsed.error.issues[0]?.code ?? 'INVALID' });
+      return parsed.ok ? parsed : failed(parsed.error);
+    },
+
     async page(tenantId, filter, window) {
-      const params: unknown[] = [tenantId];
-      const where = [`d."tenantId" = $1`];
-      if (filter.tags.length > 0) {
-        params.push(filter.tags);
-        where.push(`d.tags @> $${params.length}::text[]`);
-      }
-      if (filter.connected !== null) {
-        params.push(filter.connected);
-        where.push(`d.connected = $${params.length}`);
-      }
-      if (filter.model !== null) {
-        // Model names are unique per tenant; a device of another tenant's model cannot be in this tenant.
-        params.push(filter.model);
-        where.push(`EXISTS (SELECT 1 FROM "DeviceModel" m WHERE m.id = d."modelId" AND m.name = $${params.length})`);
-      }
-      const backward = window.take < 0;
-      if (window.cursor !== undefined) {
-        // Like Prisma: the window starts at the cursor row; an id that names no row gives an empty page.
-        if (!isUuid(window.cursor)) return [];
-        params.push(window.cursor);
-        where.push(`d.id ${backward ? '<=' : '>='} (SELECT c.id FROM "Device" c WHERE c.id = $${params.length}::uuid)`);
-      }
-      params.push(Math.abs(window.take), window.skip);
-      const rows = await sql.query<Row>(
-        `SELECT ${SELECT} ${FROM} WHERE ${where.join(' AND ')} ORDER BY d.id ${backward ? 'DESC' : 'ASC'} LIMIT $${params.length - 1} OFFSET $${params.length}`,
-        params,
-      );
-      const page = rows.map(toDevice);
-      return backward ? page.reverse() : page;
+      return (await pageQuery<Row>(sql, SELECT, tenantId, filter, window)).map(toDevice);
+    },
+
+    async pageIds(tenantId, filter, window) {
+      return (await pageQuery<{ id: string }>(sql, 'd.id', tenantId, filter, window)).map((row) => row.id);
+    },
+
+    async count(tenantId, filter) {
+      const params: unknown[] = [];
+      const rows = await sql.query<{ n: number }>(`SELECT count(*)::int AS n ${FROM} WHERE ${deviceFilterSql(tenantId, filter, params)}`, params);
+      return rows[0]!.n;
     },
   };
+}
+
+/** A window of matching devices in id order (ascending, also for a backward window), one statement. */
+async function pageQuery<R extends Row>(sql: SqlExecutor, select: string, tenantId: string, filter: FleetFilter, window: PageWindow): Promise<R[]> {
+  const params: unknown[] = [];
+  const where = [deviceFilterSql(tenantId, filter, params)];
+  const backward = window.take < 0;
+  if (window.cursor !== undefined) {
+    // Like Prisma: the window starts at the cursor row; an id that names no row gives an empty page.
+    if (!isUuid(window.cursor)) return [];
+    params.push(window.cursor);
+    where.push(`d.id ${backward ? '<=' : '>='} (SELECT c.id FROM "Device" c WHERE c.id = $${params.length}::uuid)`);
+  }
+  params.push(Math.abs(window.take), window.skip);
+  const rows = await sql.query<R>(
+    `SELECT ${select} ${FROM} WHERE ${where.join(' AND ')} ORDER BY d.id ${backward ? 'DESC' : 'ASC'} LIMIT $${params.length - 1} OFFSET $${params.length}`,
+    params,
+  );
+  return backward ? rows.reverse() : rows;
 }
 
 /** A loader per tenant, made on first use. */
