@@ -32,10 +32,7 @@ export const TWIN_OPERATORS = ['eq', 'ne', 'lt', 'gt', 'in', 'exists'] as const;
 export type TwinOperator = (typeof TWIN_OPERATORS)[number];
 
 export type TwinCondition = { section: TwinSection; path: string[] } & (
-  | { op: 'eq' | 'ne'; value: JsonScalar }
-  | { op: 'lt' | 'gt'; value: number | string }
-  | { op: 'in'; values: JsonScalar[] }
-  | { op: 'exists'; exists: boolean }
+  { op: 'eq' | 'ne'; value: JsonScalar } | { op: 'lt' | 'gt'; value: number | string } | { op: 'in'; values: JsonScalar[] } | { op: 'exists'; exists: boolean }
 );
 
 /** A checked filter: every field holds at once; null / empty means "no condition". */

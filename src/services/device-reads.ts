@@ -242,30 +242,49 @@ export function createDeviceReader(sql: SqlExecutor, metrics?: Pick<Metrics, 'in
     },
 
     async count(tenantId, filter) {
-      const params: unknown[] = [];
-      const rows = await sql.query<{ n: number }>(`SELECT count(*)::int AS n ${FROM} WHERE ${deviceFilterSql(tenantId, filter, params)}`, params);
-      return rows[0]!.n;
+      const { text, params } = deviceCountStatement(tenantId, filter);
+      return (await sql.query<{ n: number }>(text, params))[0]!.n;
     },
   };
 }
 
 /** A window of matching devices in id order (ascending, also for a backward window), one statement. */
 async function pageQuery<R extends Row>(sql: SqlExecutor, select: string, tenantId: string, filter: FleetFilter, window: PageWindow): Promise<R[]> {
+  const statement = devicePageStatement(tenantId, filter, window, select);
+  if (!statement) return [];
+  const rows = await sql.query<R>(statement.text, statement.params);
+  return statement.backward ? rows.reverse() : rows;
+}
+
+/**
+ * The statement of a page of matching devices (the rows come in DESC order for a backward window),
+ * or null when the cursor names no device. Exported for bench/lib/onboarding-fleet.ts, which times
+ * and EXPLAINs exactly what the API runs.
+ */
+export function devicePageStatement(
+  tenantId: string,
+  filter: FleetFilter,
+  window: PageWindow,
+  select = SELECT,
+): { text: string; params: unknown[]; backward: boolean } | null {
   const params: unknown[] = [];
   const where = [deviceFilterSql(tenantId, filter, params)];
   const backward = window.take < 0;
   if (window.cursor !== undefined) {
     // Like Prisma: the window starts at the cursor row; an id that names no row gives an empty page.
-    if (!isUuid(window.cursor)) return [];
+    if (!isUuid(window.cursor)) return null;
     params.push(window.cursor);
     where.push(`d.id ${backward ? '<=' : '>='} (SELECT c.id FROM "Device" c WHERE c.id = $${params.length}::uuid)`);
   }
   params.push(Math.abs(window.take), window.skip);
-  const rows = await sql.query<R>(
-    `SELECT ${select} ${FROM} WHERE ${where.join(' AND ')} ORDER BY d.id ${backward ? 'DESC' : 'ASC'} LIMIT $${params.length - 1} OFFSET $${params.length}`,
-    params,
-  );
-  return backward ? rows.reverse() : rows;
+  const text = `SELECT ${select} ${FROM} WHERE ${where.join(' AND ')} ORDER BY d.id ${backward ? 'DESC' : 'ASC'} LIMIT $${params.length - 1} OFFSET $${params.length}`;
+  return { text, params, backward };
+}
+
+/** The statement counting the tenant's devices that match (the connection's totalCount). */
+export function deviceCountStatement(tenantId: string, filter: FleetFilter): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  return { text: `SELECT count(*)::int AS n ${FROM} WHERE ${deviceFilterSql(tenantId, filter, params)}`, params };
 }
 
 /** A loader per tenant, made on first use. */

@@ -13,6 +13,9 @@ import {
 } from '../../src/domain/fleet-filter.ts';
 import type { ValidationError } from '../../src/domain/errors.ts';
 
+/** A condition without its section, kept per operator (a plain Omit would merge the union's members). */
+type Unsectioned<C> = C extends unknown ? Omit<C, 'section'> : never;
+
 function issuesOf(input: FleetFilterInput) {
   const parsed = parseFleetFilter(input);
   if (parsed.ok) throw new Error(`expected a refusal, got ${JSON.stringify(parsed.filter)}`);
@@ -149,7 +152,7 @@ describe('the SQL forms of a path', () => {
 
 describe('conditionHolds (the reference meaning)', () => {
   const twin = { fw: { version: '1.2' }, temp: 21.5, on: true, list: [1, 2], mode: 'heat', n: '10' };
-  const c = (condition: Omit<TwinCondition, 'section'>) => conditionHolds({ section: 'reported', ...condition } as TwinCondition, twin);
+  const c = (condition: Unsectioned<TwinCondition>) => conditionHolds({ section: 'reported', ...condition } as TwinCondition, twin);
 
   it('eq and in match the same JSON type only; ne also matches an absent leaf', () => {
     expect(c({ path: ['fw', 'version'], op: 'eq', value: '1.2' })).toBe(true);

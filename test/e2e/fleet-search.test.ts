@@ -54,6 +54,18 @@ async function search(filter: FleetFilterInput & Record<string, unknown>, token?
   return found;
 }
 
+/**
+ * Only the count: for polling while a change is being written (the page and the count are two
+ * statements, so a poll may see the change in one and not yet in the other).
+ */
+async function totalOf(filter: FleetFilterInput & Record<string, unknown>): Promise<number> {
+  const r = await t.gql<{ devices: { totalCount: number } }, unknown>(`query S($f: DeviceFilter) { devices(filter: $f) { totalCount } }`, {
+    f: { tag: TAG, ...filter },
+  });
+  if (r.errors) throw new Error(JSON.stringify(r.errors));
+  return r.data!.devices.totalCount;
+}
+
 function nameOf(deviceId: string): string {
   return Object.entries(ids).find(([, id]) => id === deviceId)?.[0] ?? deviceId;
 }
@@ -165,19 +177,22 @@ describe(`fleet search (${modeName})`, () => {
 
   it('filters on lastSeenAt: devices seen after the start, none before it, never-seen devices in neither', async () => {
     // lastSeenAt is written by the presence tracker once a second (src/services/presence.ts).
-    await until(async () => (await search({ lastSeenAfter: START })).length === 4, 'lastSeenAt of the four reporting devices');
+    await until(async () => (await totalOf({ lastSeenAfter: START })) === 4, 'lastSeenAt of the four reporting devices');
     expect(await search({ lastSeenAfter: START })).toEqual(['r0', 'r1', 'r2', 'r3']);
     expect(await search({ lastSeenBefore: START })).toEqual([]);
-    expect(await search({ lastSeenBefore: new Date(Date.now() + 3_600_000).toISOString() as never, connected: true, reported: [{ path: ['mode'], eq: 'eco' }] })).toEqual([
-      'r2',
-    ]);
+    expect(await search({ lastSeenBefore: new Date(Date.now() + 3_600_000), reported: [{ path: ['mode'], eq: 'eco' }] })).toEqual(['r2']);
   });
 
   it('filters on open alarms: raised and acknowledged count, cleared does not', async () => {
-    await insertRule(t.database.sql, { scope: { deviceIds: [ids.r0] }, source: { type: 'telemetry', metric: 'heat' }, raise: { op: '>', value: 30 }, severity: 'MAJOR' });
+    await insertRule(t.database.sql, {
+      scope: { deviceIds: [ids.r0] },
+      source: { type: 'telemetry', metric: 'heat' },
+      raise: { op: '>', value: 30 },
+      severity: 'MAJOR',
+    });
     const ts = Date.now() - 60_000;
     await clients.r0!.client.publishAsync(`devices/${ids.r0}/telemetry`, JSON.stringify([{ ts, values: { heat: 35 } }]), { qos: 1 });
-    await until(async () => (await search({ alarmActive: true })).length === 1, 'the alarm');
+    await until(async () => (await totalOf({ alarmActive: true })) === 1, 'the alarm');
     expect(await search({ alarmActive: true })).toEqual(['r0']);
     expect(await search({ alarmActive: false })).toEqual(['q0', 'q1', 'r1', 'r2', 'r3']);
 
@@ -187,9 +202,12 @@ describe(`fleet search (${modeName})`, () => {
     );
     const alarmId = alarms.data!.alarms.edges[0]!.node.alarmId;
     const control = (field: string) =>
-      t.gql<Record<string, { __typename: string; status: string }>, unknown>(`mutation M($input: AlarmControlInput!) { ${field}(input: $input) { __typename ... on Alarm { status } } }`, {
-        input: { alarmId },
-      });
+      t.gql<Record<string, { __typename: string; status: string }>, unknown>(
+        `mutation M($input: AlarmControlInput!) { ${field}(input: $input) { __typename ... on Alarm { status } } }`,
+        {
+          input: { alarmId },
+        },
+      );
     expect((await control('acknowledgeAlarm')).data!.acknowledgeAlarm!.status).toBe('ACKNOWLEDGED');
     expect(await search({ alarmActive: true, reported: [{ path: ['mode'], eq: 'heat' }] })).toEqual(['r0']);
     expect((await control('clearAlarm')).data!.clearAlarm!.status).toBe('CLEARED');

@@ -54,7 +54,9 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
   async function selectTargets(actor: Actor, selection: FleetSelection): Promise<{ targets: FleetTarget[]; targetPath: string[] }> {
     const { tenantId } = actor;
     const byIds = 'deviceIds' in selection;
-    const devices = byIds ? await db.prisma.device.findMany({ where: { tenantId, deviceId: { in: selection.deviceIds } }, select }) : await matching(tenantId, selection.filter);
+    const devices = byIds
+      ? await db.prisma.device.findMany({ where: { tenantId, deviceId: { in: selection.deviceIds } }, select })
+      : await matching(tenantId, selection.filter);
     if (byIds) {
       const found = new Set(devices.map((d) => d.deviceId));
       const missing = selection.deviceIds.map((id, i) => ({ id, i })).filter(({ id }) => !found.has(id));
@@ -87,7 +89,12 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
         WHERE ${where} ORDER BY d.id LIMIT $${params.length}`,
       params,
     );
-    return rows.map((r) => ({ id: r.id, deviceId: r.deviceId, modelId: r.modelId, model: r.modelName === null ? null : { name: r.modelName, version: r.modelVersion! } }));
+    return rows.map((r) => ({
+      id: r.id,
+      deviceId: r.deviceId,
+      modelId: r.modelId,
+      model: r.modelName === null ? null : { name: r.modelName, version: r.modelVersion! },
+    }));
   }
 
   async function create(actor: Actor, input: FleetCommandInput, targets: FleetTarget[], targetPath: string[]): Promise<string> {
