@@ -1,6 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
+import { Kind, type GraphQLResolveInfo, type SelectionNode } from 'graphql';
 import { createGraphQLError } from 'graphql-yoga';
 import type { GraphQLContext } from '../context.ts';
 import type { FleetFilter } from '../domain/fleet-filter.ts';
@@ -121,6 +122,18 @@ function checkedFilter(ctx: GraphQLContext, input: DeviceFilterInput | null | un
   });
 }
 
+/** Whether the field being resolved selects `name` among its own fields (through fragments too). */
+function selectsField(info: GraphQLResolveInfo, name: string): boolean {
+  const visit = (selections: readonly SelectionNode[]): boolean =>
+    selections.some((selection) => {
+      if (selection.kind === Kind.FIELD) return selection.name.value === name;
+      if (selection.kind === Kind.INLINE_FRAGMENT) return visit(selection.selectionSet.selections);
+      const fragment = info.fragments[selection.name.value];
+      return fragment ? visit(fragment.selectionSet.selections) : false;
+    });
+  return info.fieldNodes.some((node) => node.selectionSet !== undefined && visit(node.selectionSet.selections));
+}
+
 const DEVICE_COLUMN_SET = new Set<string>(DEVICE_COLUMNS);
 
 /**
@@ -160,14 +173,16 @@ builder.queryFields((t) => ({
       // The same filter SQL for the count and both page paths (src/services/device-reads.ts), on the
       // primary tables: a search right after an accepted change sees it.
       totalCount: (_parent, args, ctx) => deviceReaderOf(ctx).count(ctx.principal.tenantId, checkedFilter(ctx, args.filter)),
-      resolve: async (query, _root, args, ctx) => {
+      resolve: async (query, _root, args, ctx, info) => {
         const filter = checkedFilter(ctx, args.filter);
         const reader = deviceReaderOf(ctx);
         const window = { take: query.take, skip: query.skip, ...(query.cursor ? { cursor: query.cursor.id } : {}) };
-        if (readerAnswers(query)) return reader.page(ctx.principal.tenantId, filter, window);
+        // Asked for totalCount too: the page statement counts the matches as it finds them (one pass).
+        const options = { withCount: selectsField(info, 'totalCount') };
+        if (readerAnswers(query)) return reader.page(ctx.principal.tenantId, filter, window, options);
         // The selection needs Prisma (model, latest values, …): the window's ids by the filter SQL,
         // then the rows as planned, in the window's order.
-        const ids = await reader.pageIds(ctx.principal.tenantId, filter, window);
+        const ids = await reader.pageIds(ctx.principal.tenantId, filter, window, options);
         const { take: _take, skip: _skip, cursor: _cursor, ...selection } = query;
         const rows = await ctx.prisma.device.findMany({ ...selection, where: { tenantId: ctx.principal.tenantId, id: { in: ids } } });
         const position = new Map(ids.map((id, i) => [id, i]));

@@ -56,11 +56,14 @@ export interface DeviceReader {
    * `doppel_device_filter_refused_total{code}` and its issues point under `at`.
    */
   parseFilter(input: FleetFilterInput | null | undefined, at: readonly string[]): { ok: true; filter: FleetFilter } | Failed<ValidationError>;
-  /** A page of the tenant's devices matching the filter, with their twins, in one statement. */
-  page(tenantId: string, filter: FleetFilter, window: PageWindow): Promise<DeviceWithTwin[]>;
+  /**
+   * A page of the tenant's devices matching the filter, with their twins, in one statement. With
+   * `withCount` the statement also counts the matches, and {@link count} answers from it.
+   */
+  page(tenantId: string, filter: FleetFilter, window: PageWindow, options?: { withCount?: boolean }): Promise<DeviceWithTwin[]>;
   /** The ids (uuids) of the same page as {@link page}, in the same order, in one statement. */
-  pageIds(tenantId: string, filter: FleetFilter, window: PageWindow): Promise<string[]>;
-  /** How many of the tenant's devices match the filter, in one statement. */
+  pageIds(tenantId: string, filter: FleetFilter, window: PageWindow, options?: { withCount?: boolean }): Promise<string[]>;
+  /** How many of the tenant's devices match the filter: counted by this request's page statement, or in one statement. */
   count(tenantId: string, filter: FleetFilter): Promise<number>;
   /** The twin (without metadata) of the tenant's device, by uuid, or null. Calls in one tick share one statement. */
   twinOf(tenantId: string, deviceUuid: string): Promise<TwinState | null>;
@@ -221,6 +224,11 @@ export function createDeviceReader(sql: SqlExecutor, metrics?: Pick<Metrics, 'in
       }),
   );
 
+  // Counts a page statement brought along (withCount), for the same request's totalCount. The reader
+  // lives for one request, so a count is never older than the request that asked for it.
+  const counted = new Map<string, number>();
+  const countKey = (tenantId: string, filter: FleetFilter) => JSON.stringify([tenantId, filter]);
+
   return {
     byDeviceId: (tenantId, deviceId) => devices(tenantId).load(deviceId),
     // A malformed uuid names no device (and would fail the statement's cast).
@@ -233,15 +241,21 @@ export function createDeviceReader(sql: SqlExecutor, metrics?: Pick<Metrics, 'in
       return parsed.ok ? parsed : failed(parsed.error);
     },
 
-    async page(tenantId, filter, window) {
-      return (await pageQuery<Row>(sql, SELECT, tenantId, filter, window)).map(toDevice);
+    async page(tenantId, filter, window, options) {
+      const { rows, matchCount } = await pageQuery<Row>(sql, SELECT, tenantId, filter, window, options?.withCount ?? false);
+      if (matchCount !== null) counted.set(countKey(tenantId, filter), matchCount);
+      return rows.map(toDevice);
     },
 
-    async pageIds(tenantId, filter, window) {
-      return (await pageQuery<{ id: string }>(sql, 'd.id', tenantId, filter, window)).map((row) => row.id);
+    async pageIds(tenantId, filter, window, options) {
+      const { rows, matchCount } = await pageQuery<{ id: string }>(sql, 'd.id', tenantId, filter, window, options?.withCount ?? false);
+      if (matchCount !== null) counted.set(countKey(tenantId, filter), matchCount);
+      return rows.map((row) => row.id);
     },
 
     async count(tenantId, filter) {
+      const known = counted.get(countKey(tenantId, filter));
+      if (known !== undefined) return known;
       const { text, params } = deviceCountStatement(tenantId, filter);
       return (await sql.query<{ n: number }>(text, params))[0]!.n;
     },
@@ -249,35 +263,57 @@ export function createDeviceReader(sql: SqlExecutor, metrics?: Pick<Metrics, 'in
 }
 
 /** A window of matching devices in id order (ascending, also for a backward window), one statement. */
-async function pageQuery<R extends Row>(sql: SqlExecutor, select: string, tenantId: string, filter: FleetFilter, window: PageWindow): Promise<R[]> {
-  const statement = devicePageStatement(tenantId, filter, window, select);
-  if (!statement) return [];
-  const rows = await sql.query<R>(statement.text, statement.params);
-  return statement.backward ? rows.reverse() : rows;
+async function pageQuery<R extends Row>(
+  sql: SqlExecutor,
+  select: string,
+  tenantId: string,
+  filter: FleetFilter,
+  window: PageWindow,
+  withCount: boolean,
+): Promise<{ rows: R[]; matchCount: number | null }> {
+  const statement = devicePageStatement(tenantId, filter, window, { select, withCount });
+  if (!statement) return { rows: [], matchCount: null };
+  const rows = await sql.query<R & { matchCount?: number }>(statement.text, statement.params);
+  return { rows: statement.backward ? rows.reverse() : rows, matchCount: rows[0]?.matchCount ?? null };
 }
 
 /**
  * The statement of a page of matching devices (the rows come in DESC order for a backward window),
  * or null when the cursor names no device. Exported for bench/lib/onboarding-fleet.ts, which times
  * and EXPLAINs exactly what the API runs.
+ *
+ * `withCount` (the request also asks for totalCount): the matching ids are collected once, counted,
+ * and the window is cut from them before the rows are joined back — one statement and one pass over
+ * the matches instead of a page and a count each finding them, and the page and its count come from
+ * the same snapshot. Without it the plain form lets the planner stop after the window's rows.
  */
 export function devicePageStatement(
   tenantId: string,
   filter: FleetFilter,
   window: PageWindow,
-  select = SELECT,
+  options: { select?: string; withCount?: boolean } = {},
 ): { text: string; params: unknown[]; backward: boolean } | null {
+  const select = options.select ?? SELECT;
   const params: unknown[] = [];
-  const where = [deviceFilterSql(tenantId, filter, params)];
+  const matches = deviceFilterSql(tenantId, filter, params);
   const backward = window.take < 0;
+  const order = `ORDER BY d.id ${backward ? 'DESC' : 'ASC'}`;
+  let cursor = 'true';
   if (window.cursor !== undefined) {
     // Like Prisma: the window starts at the cursor row; an id that names no row gives an empty page.
     if (!isUuid(window.cursor)) return null;
     params.push(window.cursor);
-    where.push(`d.id ${backward ? '<=' : '>='} (SELECT c.id FROM "Device" c WHERE c.id = $${params.length}::uuid)`);
+    cursor = `d.id ${backward ? '<=' : '>='} (SELECT c.id FROM "Device" c WHERE c.id = $${params.length}::uuid)`;
   }
   params.push(Math.abs(window.take), window.skip);
-  const text = `SELECT ${select} ${FROM} WHERE ${where.join(' AND ')} ORDER BY d.id ${backward ? 'DESC' : 'ASC'} LIMIT $${params.length - 1} OFFSET $${params.length}`;
+  const limit = `LIMIT $${params.length - 1} OFFSET $${params.length}`;
+  // In the counted form `m` is aliased `d` while the window is cut, so the cursor condition reads the same.
+  const text = options.withCount
+    ? `WITH m AS MATERIALIZED (SELECT d.id ${FROM} WHERE ${matches}),
+            w AS (SELECT d.id FROM m d WHERE ${cursor} ${order} ${limit})
+       SELECT ${select}, (SELECT count(*) FROM m)::int AS "matchCount"
+         FROM w JOIN "Device" d ON d.id = w.id LEFT JOIN "Twin" t ON t."deviceId" = d.id ${order}`
+    : `SELECT ${select} ${FROM} WHERE ${matches} AND ${cursor} ${order} ${limit}`;
   return { text, params, backward };
 }
 

@@ -146,10 +146,15 @@ describe(`fleet search (${modeName})`, () => {
       `query P($f: DeviceFilter) { devices(filter: $f, first: 2) { edges { node { deviceId } } pageInfo { endCursor startCursor hasNextPage } } }`,
       { f: { tag: TAG, reported } },
     );
-    const next = await t.gql<Page, unknown>(
-      `query P($f: DeviceFilter, $after: String) { devices(filter: $f, first: 2, after: $after) { edges { node { deviceId } } pageInfo { endCursor startCursor hasNextPage } } }`,
+    t.rawQueries.length = 0;
+    t.queries.length = 0;
+    const next = await t.gql<Page & { devices: { totalCount: number } }, unknown>(
+      `query P($f: DeviceFilter, $after: String) { devices(filter: $f, first: 2, after: $after) { totalCount edges { node { deviceId } } pageInfo { endCursor startCursor hasNextPage } } }`,
       { f: { tag: TAG, reported }, after: first.data!.devices.pageInfo.endCursor },
     );
+    // The page and its count in one statement (the count is of every match, not of the window), no other read of devices.
+    expect(next.data!.devices.totalCount).toBe(4);
+    expect([...t.rawQueries, ...t.queries].filter((q) => /"Device"/.test(q))).toEqual([expect.stringContaining('"matchCount"')]);
     const back = await t.gql<Page, unknown>(
       `query P($f: DeviceFilter, $before: String) { devices(filter: $f, last: 2, before: $before) { edges { node { deviceId } } pageInfo { endCursor startCursor hasNextPage } } }`,
       { f: { tag: TAG, reported }, before: next.data!.devices.pageInfo.startCursor },
