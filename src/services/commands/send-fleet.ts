@@ -84,8 +84,8 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
     // One more than allowed, so validation can tell "too many" from "exactly the maximum".
     params.push(options.config.maxFleetSize + 1);
     const rows = await db.sql.query<{ id: string; deviceId: string; modelId: string | null; modelName: string | null; modelVersion: number | null }>(
-      `SELECT d.id, d."deviceId", d."modelId", m.name AS "modelName", m.version AS "modelVersion"
-         ${DEVICE_TWIN_FROM} LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
+      `SELECT d.id, d."deviceId", d."modelId", dm.name AS "modelName", dm.version AS "modelVersion"
+         ${DEVICE_TWIN_FROM} LEFT JOIN "DeviceModel" dm ON dm.id = d."modelId"
         WHERE ${where} ORDER BY d.id LIMIT $${params.length}`,
       params,
     );
