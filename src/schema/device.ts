@@ -4,7 +4,7 @@ import type { DeviceConnectionEvent } from '../events/bus.ts';
 import { Kind, type GraphQLResolveInfo, type SelectionNode } from 'graphql';
 import { createGraphQLError } from 'graphql-yoga';
 import type { GraphQLContext } from '../context.ts';
-import type { FleetFilter } from '../domain/fleet-filter.ts';
+import { searchesTwin, type FleetFilter } from '../domain/fleet-filter.ts';
 import type { Twin } from '../generated/prisma/client.ts';
 import { DEVICE_COLUMNS, type TwinState } from '../services/device-reads.ts';
 import { deviceReaderOf } from './readers.ts';
@@ -177,8 +177,10 @@ builder.queryFields((t) => ({
         const filter = checkedFilter(ctx, args.filter);
         const reader = deviceReaderOf(ctx);
         const window = { take: query.take, skip: query.skip, ...(query.cursor ? { cursor: query.cursor.id } : {}) };
-        // Asked for totalCount too: the page statement counts the matches as it finds them (one pass).
-        const options = { withCount: selectsField(info, 'totalCount') };
+        // A search of twin state asked for totalCount too: the page statement counts the matches as it
+        // finds them (one pass over the GIN matches, not two). Without twin conditions the page walks
+        // the device index in order and stops after the window, and a separate count is cheaper.
+        const options = { withCount: searchesTwin(filter) && selectsField(info, 'totalCount') };
         if (readerAnswers(query)) return reader.page(ctx.principal.tenantId, filter, window, options);
         // The selection needs Prisma (model, latest values, …): the window's ids by the filter SQL,
         // then the rows as planned, in the window's order.

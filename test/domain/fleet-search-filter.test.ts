@@ -8,6 +8,7 @@ import {
   FLEET_FILTER_LIMITS,
   jsonPathOf,
   parseFleetFilter,
+  searchesTwin,
   type FleetFilterInput,
   type TwinCondition,
 } from '../../src/domain/fleet-filter.ts';
@@ -135,6 +136,19 @@ describe('parseFleetFilter', () => {
         'input.filter.desired.0.in EMPTY_IN',
       ]);
     }
+  });
+});
+
+describe('searchesTwin', () => {
+  it('is true for conditions on the twin (paths, hasDelta) and false for device fields alone', () => {
+    const of = (input: FleetFilterInput) => {
+      const parsed = parseFleetFilter(input);
+      if (!parsed.ok) throw parsed.error;
+      return searchesTwin(parsed.filter);
+    };
+    expect(of({ desired: [{ path: ['a'], exists: true }] })).toBe(true);
+    expect(of({ hasDelta: false })).toBe(true);
+    expect(of({ tag: 'x', connected: true, alarmActive: true, lastSeenAfter: new Date(0) })).toBe(false);
   });
 });
 
