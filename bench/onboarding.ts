@@ -6,11 +6,14 @@
  *                 token limit allows about that many) and 4 requests in flight (the fastest way before registerDevices; 10,000 devices took 47 s)
  *   one call      registerDevices with 10,000 rows in one request
  *   batches       registerDevices with 10 requests of 1,000 rows, one after the other (the import CLI)
+ *   fleet search  a search over 100,000 devices for one reported value (bench/lib/onboarding-fleet.ts;
+ *                 target < 50 ms on PostgreSQL, its index used); --fleet-devices 0 skips it,
+ *                 --fleet-only runs it alone
  *
  * devices/s = devices created ÷ wall time of the client's requests (response parsed). Target:
  * registerDevices ≥ 5,000 devices/s on this machine.
  *
- *   npm run bench:onboarding -- [--devices 10000] [--baseline 1000] [--mode pglite|postgres] [--record]
+ *   npm run bench:onboarding -- [--devices 10000] [--baseline 1000] [--fleet-devices 100000] [--fleet-only] [--mode pglite|postgres] [--record]
  *   (postgres: BENCH_DATABASE_URL=postgres://… ; a scratch database is created and dropped)
  */
 import fs from 'node:fs';
@@ -20,6 +23,7 @@ import { spawnChild } from './lib/rpc.ts';
 import type { ServerStarted } from './lib/server-child.ts';
 import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, serverNodeFlags } from './lib/common.ts';
 import { fmt, table } from './lib/stats.ts';
+import { fleetSearchPhase, type FleetSearchResult } from './lib/onboarding-fleet.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const { values: opts } = parseArgs({
@@ -27,11 +31,15 @@ const { values: opts } = parseArgs({
     devices: { type: 'string', default: '10000' },
     baseline: { type: 'string', default: '1000' },
     mode: { type: 'string', multiple: true },
+    'fleet-devices': { type: 'string', default: '100000' },
+    'fleet-only': { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
   },
 });
 const DEVICES = num('devices', opts.devices, 1000, 10_000);
 const BASELINE = num('baseline', opts.baseline, 50, 10_000);
+const FLEET_DEVICES = num('fleet-devices', opts['fleet-devices'], 0, 1_000_000);
+const fleetResults = new Map<string, FleetSearchResult>();
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
 const modes = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : [])]) as string[];
 for (const m of modes) {
@@ -110,9 +118,13 @@ async function runMode(mode: string): Promise<Phase[]> {
       },
     });
     const url = `${started.url}/graphql`;
-    // Warm-up: the first requests compile the schema paths and the statements.
-    await bulk(url, started.token, 'warm', DEVICES >= 1000 ? 1000 : DEVICES).catch(() => undefined);
-    const phases = [await baseline(url, started.token, 'base'), await bulk(url, started.token, 'one', DEVICES), await bulk(url, started.token, 'batch', 1000)];
+    const phases: Phase[] = [];
+    if (!opts['fleet-only']) {
+      // Warm-up: the first requests compile the schema paths and the statements.
+      await bulk(url, started.token, 'warm', DEVICES >= 1000 ? 1000 : DEVICES).catch(() => undefined);
+      phases.push(await baseline(url, started.token, 'base'), await bulk(url, started.token, 'one', DEVICES), await bulk(url, started.token, 'batch', 1000));
+    }
+    if (FLEET_DEVICES > 0) fleetResults.set(mode, await fleetSearchPhase(srv, url, started.token, { devices: FLEET_DEVICES }));
     return phases;
   } finally {
     await srv.call('stop').catch(() => undefined);
@@ -125,18 +137,49 @@ dropScratchDatabasesOnSignal();
 const lines: string[] = [];
 for (const mode of modes) {
   const phases = await runMode(mode);
-  const base = phases[0]!;
-  const rate = (p: Phase) => (p.devices * 1000) / p.ms;
-  const rows = phases.map((p) => [p.name, fmt(p.devices), fmt(p.ms), fmt(rate(p)), p === base ? '1.00' : fmt(rate(p) / rate(base), 2)]);
-  const text = table(['phase', 'devices', 'ms', 'devices/s', '× baseline'], rows);
-  console.log(`\n${mode}\n${text}`);
-  console.log(`target registerDevices ≥ 5,000 devices/s: one call ${fmt(rate(phases[1]!))}, batches ${fmt(rate(phases[2]!))}`);
-  lines.push(`### ${mode}\n\n\`\`\`\n${text}\n\`\`\`\n`);
+  if (phases.length > 0) {
+    const base = phases[0]!;
+    const rate = (p: Phase) => (p.devices * 1000) / p.ms;
+    const rows = phases.map((p) => [p.name, fmt(p.devices), fmt(p.ms), fmt(rate(p)), p === base ? '1.00' : fmt(rate(p) / rate(base), 2)]);
+    const text = table(['phase', 'devices', 'ms', 'devices/s', '× baseline'], rows);
+    console.log(`\n${mode}\n${text}`);
+    console.log(`target registerDevices ≥ 5,000 devices/s: one call ${fmt(rate(phases[1]!))}, batches ${fmt(rate(phases[2]!))}`);
+    lines.push(`### ${mode}\n\n\`\`\`\n${text}\n\`\`\`\n`);
+  }
+  const fleet = fleetResults.get(mode);
+  if (fleet) {
+    const text = [
+      table(
+        ['fleet search', 'devices', 'matching', 'p50 ms', 'p99 ms'],
+        [
+          [
+            'GraphQL devices(filter: reported eq, first: 100) { totalCount edges }',
+            fmt(fleet.devices),
+            fmt(fleet.matching),
+            fmt(fleet.graphql.p50, 1),
+            fmt(fleet.graphql.p99, 1),
+          ],
+          [
+            'SQL alone: the page-with-count statement (incl. an IPC round trip)',
+            fmt(fleet.devices),
+            fmt(fleet.matching),
+            fmt(fleet.sql.p50, 1),
+            fmt(fleet.sql.p99, 1),
+          ],
+        ],
+      ),
+      `seeded in ${fmt(fleet.seedMs)} ms; GIN index on "Twin".reported used: ${fleet.ginUsed ? 'yes' : 'NO'}`,
+      `EXPLAIN (ANALYZE):\n${fleet.explainPage}`,
+    ].join('\n');
+    console.log(`\n${mode} fleet search\n${text}`);
+    console.log(`target < 50 ms (PostgreSQL): GraphQL p50 ${fmt(fleet.graphql.p50, 1)} ms, p99 ${fmt(fleet.graphql.p99, 1)} ms`);
+    lines.push(`### ${mode}: fleet search\n\n\`\`\`\n${text}\n\`\`\`\n`);
+  }
 }
 if (opts.record) {
   const entry = [
     `\n## ${new Date().toISOString().slice(0, 10)} — ${commitId(ROOT)} — bench:onboarding — ${modes.join(', ')}\n`,
-    `command: npm run bench:onboarding -- --devices ${DEVICES} --baseline ${BASELINE}\n`,
+    `command: npm run bench:onboarding -- --devices ${DEVICES} --baseline ${BASELINE} --fleet-devices ${FLEET_DEVICES}${opts['fleet-only'] ? ' --fleet-only' : ''}\n`,
     ...lines,
   ];
   fs.appendFileSync(path.join(import.meta.dirname, 'RESULTS.md'), entry.join('\n'));

@@ -33,7 +33,7 @@ import { openSecret, sealSecret } from '../security/secrets.ts';
 import { createAuditLog } from '../services/audit.ts';
 import { createCommandService } from '../services/commands/index.ts';
 import { createDeadLetterService } from '../services/dead-letters/index.ts';
-import { createDeviceReadBatches, createDeviceReader } from '../services/device-reads.ts';
+import { createDeviceReadBatches, createDeviceReader, describeDeviceReaderMetrics } from '../services/device-reads.ts';
 import { createDeviceBrokerView } from '../services/devices/broker.ts';
 import { createStalePresenceSweep } from '../services/stale-presence.ts';
 import { createDeviceService, type DeviceService } from '../services/devices/index.ts';
@@ -221,7 +221,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   // The hot device and twin reads of the API: one statement each, straight on the driver, shared by the
   // reads concurrent requests make in one turn of the event loop (src/services/device-reads.ts).
   const deviceReadBatches = createDeviceReadBatches(database.sql);
-  const deviceReader = () => createDeviceReader(database.sql, deviceReadBatches);
+  describeDeviceReaderMetrics(metrics);
+  const deviceReader = () => createDeviceReader(database.sql, deviceReadBatches, metrics);
   const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
   // Rules: management and backtests (src/services/rules/); their actions run from the outbox (below).
   const rules = createRuleService({

@@ -6,7 +6,8 @@ import type { CommandUpdatedEvent } from '../events/bus.ts';
 import { CommandStateError, NotFoundError, RateLimitedError, ValidationError } from '../domain/errors.ts';
 import { actorOf } from '../domain/principal.ts';
 import { requireRole } from './auth.ts';
-import { DeviceFilter, deviceWhere } from './device.ts';
+import { DeviceFilter } from './device.ts';
+import { deviceReaderOf } from './readers.ts';
 import { ErrorInterface } from './errors.ts';
 
 export const CommandStatusEnum = builder.enumType('CommandStatus', {
@@ -200,7 +201,10 @@ builder.mutationFields((t) => ({
       if (hasIds === (input.filter != null)) {
         throw new ValidationError('invalid fleet command', [{ path: ['input'], code: 'INVALID_TARGET', message: 'give exactly one of filter and deviceIds' }]);
       }
-      const selection = hasIds ? { deviceIds: input.deviceIds! } : { filter: deviceWhere(ctx.principal.tenantId, input.filter) };
+      // The devices query's filter, checked and rendered the same way (src/services/device-reads.ts): same filter, same devices.
+      const parsed = hasIds ? null : deviceReaderOf(ctx).parseFilter(input.filter, ['input', 'filter']);
+      if (parsed && !parsed.ok) throw parsed.error;
+      const selection = parsed ? { filter: parsed.filter } : { deviceIds: input.deviceIds! };
       const id = await ctx.commands.sendFleet(actorOf(ctx.principal), { name: input.name, params: input.params ?? {}, ttlMs: input.ttlMs ?? null }, selection);
       return ctx.prisma.fleetCommand.findUniqueOrThrow({ ...query, where: { id } });
     },

@@ -1,8 +1,12 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
-import type { Prisma, Twin } from '../generated/prisma/client.ts';
-import { DEVICE_COLUMNS, type DevicePageFilter, type TwinState } from '../services/device-reads.ts';
+import { Kind, type GraphQLResolveInfo, type SelectionNode } from 'graphql';
+import { createGraphQLError } from 'graphql-yoga';
+import type { GraphQLContext } from '../context.ts';
+import { searchesTwin, type FleetFilter } from '../domain/fleet-filter.ts';
+import type { Twin } from '../generated/prisma/client.ts';
+import { DEVICE_COLUMNS, type TwinState } from '../services/device-reads.ts';
 import { deviceReaderOf } from './readers.ts';
 import { TwinRef } from './twin.ts';
 import { actorOf } from '../domain/principal.ts';
@@ -67,30 +71,67 @@ export const DeviceRef = builder.prismaNode('Device', {
   }),
 });
 
+export const TwinPathCondition = builder.inputType('TwinPathCondition', {
+  description:
+    'A condition on one leaf of a twin section: exactly one of eq, ne, lt, gt, in, exists. Values are JSON scalars ' +
+    '(string, number, boolean; never null: use exists: false). eq/in match the same JSON type only ("1" is not 1); ' +
+    'ne also matches devices without the leaf; lt/gt compare numbers numerically and strings by Unicode code point, ' +
+    'and never match a leaf of another type. The path never steps into arrays. See docs/onboarding.md#fleet-search.',
+  fields: (t) => ({
+    path: t.stringList({ required: true, description: 'Object keys from the section root, e.g. ["fw", "version"] (1–16 keys).' }),
+    eq: t.field({ type: 'JSON', required: false, description: 'The leaf is this value.' }),
+    ne: t.field({ type: 'JSON', required: false, description: 'The leaf is not this value, or is absent.' }),
+    lt: t.field({ type: 'JSON', required: false, description: 'The leaf is a number (string) less than this number (string).' }),
+    gt: t.field({ type: 'JSON', required: false, description: 'The leaf is a number (string) greater than this number (string).' }),
+    in: t.field({ type: ['JSON'], required: false, description: 'The leaf is one of these values (1–100).' }),
+    exists: t.boolean({ required: false, description: 'The leaf (or object) at the path is present (true) or absent (false).' }),
+  }),
+});
+
 export const DeviceFilter = builder.inputType('DeviceFilter', {
+  description: 'Every given condition holds (AND), within your tenant. Fleet search: docs/onboarding.md#fleet-search.',
   fields: (t) => ({
     tag: t.string({ required: false, description: 'Devices carrying this tag.' }),
     tags: t.stringList({ required: false, description: 'Devices carrying all of these tags.' }),
     connected: t.boolean({ required: false }),
     model: t.string({ required: false, description: 'Name of the device model.' }),
+    reported: t.field({ type: [TwinPathCondition], required: false, description: 'Conditions on the reported state (at most 16).' }),
+    desired: t.field({ type: [TwinPathCondition], required: false, description: 'Conditions on the desired state (at most 16).' }),
+    hasDelta: t.boolean({ required: false, description: 'true: the device has not reached its desired state yet (its delta is not empty); false: it has.' }),
+    lastSeenBefore: t.field({ type: 'DateTime', required: false, description: 'Last seen strictly before this instant (a device never seen does not match).' }),
+    lastSeenAfter: t.field({ type: 'DateTime', required: false, description: 'Last seen strictly after this instant.' }),
+    alarmActive: t.boolean({
+      required: false,
+      description: 'true: the device has an open alarm (ACTIVE, ACKNOWLEDGED or LATCHED, i.e. not CLEARED); false: it has none.',
+    }),
   }),
 });
 
-type DeviceFilterInput = typeof DeviceFilter.$inferInput;
+export type DeviceFilterInput = typeof DeviceFilter.$inferInput;
 
-export function deviceWhere(tenantId: string, f: DeviceFilterInput | null | undefined): Prisma.DeviceWhereInput {
-  const tags = [...(f?.tags ?? []), ...(f?.tag ? [f.tag] : [])];
-  return {
-    tenantId,
-    ...(tags.length > 0 ? { tags: { hasEvery: tags } } : {}),
-    ...(f?.connected != null ? { connected: f.connected } : {}),
-    ...(f?.model ? { model: { name: f.model } } : {}),
-  };
+/**
+ * The checked filter (src/domain/fleet-filter.ts), or a GraphQL error VALIDATION_FAILED whose
+ * `extensions.issues` say which fields are wrong (the query has no error union to carry a ValidationError).
+ */
+function checkedFilter(ctx: GraphQLContext, input: DeviceFilterInput | null | undefined): FleetFilter {
+  const parsed = deviceReaderOf(ctx).parseFilter(input, ['filter']);
+  if (parsed.ok) return parsed.filter;
+  const { issues } = parsed.error;
+  throw createGraphQLError(`invalid device filter: ${issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
+    extensions: { code: parsed.error.code, issues },
+  });
 }
 
-/** The filter as the device reader takes it; the same meaning as {@link deviceWhere}. */
-function pageFilter(f: DeviceFilterInput | null | undefined): DevicePageFilter {
-  return { tags: [...(f?.tags ?? []), ...(f?.tag ? [f.tag] : [])], connected: f?.connected ?? null, model: f?.model ?? null };
+/** Whether the field being resolved selects `name` among its own fields (through fragments too). */
+function selectsField(info: GraphQLResolveInfo, name: string): boolean {
+  const visit = (selections: readonly SelectionNode[]): boolean =>
+    selections.some((selection) => {
+      if (selection.kind === Kind.FIELD) return selection.name.value === name;
+      if (selection.kind === Kind.INLINE_FRAGMENT) return visit(selection.selectionSet.selections);
+      const fragment = info.fragments[selection.name.value];
+      return fragment ? visit(fragment.selectionSet.selections) : false;
+    });
+  return info.fieldNodes.some((node) => node.selectionSet !== undefined && visit(node.selectionSet.selections));
 }
 
 const DEVICE_COLUMN_SET = new Set<string>(DEVICE_COLUMNS);
@@ -129,15 +170,26 @@ builder.queryFields((t) => ({
       args: { filter: t.arg({ type: DeviceFilter, required: false }) },
       defaultSize: 50,
       maxSize: 500,
-      totalCount: (_parent, args, ctx) => ctx.prisma.device.count({ where: deviceWhere(ctx.principal.tenantId, args.filter) }),
-      resolve: (query, _root, args, ctx) =>
-        readerAnswers(query)
-          ? deviceReaderOf(ctx).page(ctx.principal.tenantId, pageFilter(args.filter), {
-              take: query.take,
-              skip: query.skip,
-              ...(query.cursor ? { cursor: query.cursor.id } : {}),
-            })
-          : ctx.prisma.device.findMany({ ...query, where: deviceWhere(ctx.principal.tenantId, args.filter) }),
+      // The same filter SQL for the count and both page paths (src/services/device-reads.ts), on the
+      // primary tables: a search right after an accepted change sees it.
+      totalCount: (_parent, args, ctx) => deviceReaderOf(ctx).count(ctx.principal.tenantId, checkedFilter(ctx, args.filter)),
+      resolve: async (query, _root, args, ctx, info) => {
+        const filter = checkedFilter(ctx, args.filter);
+        const reader = deviceReaderOf(ctx);
+        const window = { take: query.take, skip: query.skip, ...(query.cursor ? { cursor: query.cursor.id } : {}) };
+        // A search of twin state asked for totalCount too: the page statement counts the matches as it
+        // finds them (one pass over the GIN matches, not two). Without twin conditions the page walks
+        // the device index in order and stops after the window, and a separate count is cheaper.
+        const options = { withCount: searchesTwin(filter) && selectsField(info, 'totalCount') };
+        if (readerAnswers(query)) return reader.page(ctx.principal.tenantId, filter, window, options);
+        // The selection needs Prisma (model, latest values, …): the window's ids by the filter SQL,
+        // then the rows as planned, in the window's order.
+        const ids = await reader.pageIds(ctx.principal.tenantId, filter, window, options);
+        const { take: _take, skip: _skip, cursor: _cursor, ...selection } = query;
+        const rows = await ctx.prisma.device.findMany({ ...selection, where: { tenantId: ctx.principal.tenantId, id: { in: ids } } });
+        const position = new Map(ids.map((id, i) => [id, i]));
+        return rows.sort((a, b) => position.get(a.id)! - position.get(b.id)!);
+      },
     },
     { name: 'DeviceConnection' },
     { name: 'DeviceEdge' },

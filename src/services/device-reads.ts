@@ -14,8 +14,11 @@
  */
 import DataLoader from 'dataloader';
 import type { SqlExecutor } from '../db/client.ts';
+import { failed, type Failed, type ValidationError } from '../domain/errors.ts';
+import { containmentDocument, jsonPathOf, parseFleetFilter, type FleetFilter, type FleetFilterInput, type TwinCondition } from '../domain/fleet-filter.ts';
 import { isUuid } from '../domain/ids.ts';
 import type { Device, Twin } from '../generated/prisma/client.ts';
+import type { Metrics } from '../metrics.ts';
 
 /**
  * A twin as these reads return it: without its per-leaf metadata, which only `Twin.metadata` shows
@@ -26,13 +29,11 @@ export type TwinMetadata = Pick<Twin, 'reportedMeta' | 'desiredMeta'>;
 
 export type DeviceWithTwin = Device & { twin: TwinState | null };
 
-/** Filters of a device page; the same meaning as `deviceWhere` in src/schema/device.ts. */
-export interface DevicePageFilter {
-  /** Devices carrying all of these tags. */
-  tags: string[];
-  connected: boolean | null;
-  /** Name of the device model. */
-  model: string | null;
+/** Device filters refused before reaching SQL, by the code of their first issue. */
+export const DEVICE_FILTER_REFUSED_METRIC = 'doppel_device_filter_refused_total';
+
+export function describeDeviceReaderMetrics(metrics: Pick<Metrics, 'describe'>): void {
+  metrics.describe(DEVICE_FILTER_REFUSED_METRIC, 'Device filters (devices query, sendFleetCommand) refused as invalid, by the code of the first issue.');
 }
 
 /**
@@ -51,8 +52,20 @@ export interface PageWindow {
 export interface DeviceReader {
   /** The tenant's device with this device id and its twin, or null. Calls in one tick share one statement. */
   byDeviceId(tenantId: string, deviceId: string): Promise<DeviceWithTwin | null>;
-  /** A page of the tenant's devices with their twins, in one statement. */
-  page(tenantId: string, filter: DevicePageFilter, window: PageWindow): Promise<DeviceWithTwin[]>;
+  /**
+   * Checks a client's device filter (src/domain/fleet-filter.ts); a refusal is counted in
+   * `doppel_device_filter_refused_total{code}` and its issues point under `at`.
+   */
+  parseFilter(input: FleetFilterInput | null | undefined, at: readonly string[]): { ok: true; filter: FleetFilter } | Failed<ValidationError>;
+  /**
+   * A page of the tenant's devices matching the filter, with their twins, in one statement. With
+   * `withCount` the statement also counts the matches, and {@link count} answers from it.
+   */
+  page(tenantId: string, filter: FleetFilter, window: PageWindow, options?: { withCount?: boolean }): Promise<DeviceWithTwin[]>;
+  /** The ids (uuids) of the same page as {@link page}, in the same order, in one statement. */
+  pageIds(tenantId: string, filter: FleetFilter, window: PageWindow, options?: { withCount?: boolean }): Promise<string[]>;
+  /** How many of the tenant's devices match the filter: counted by this request's page statement, or in one statement. */
+  count(tenantId: string, filter: FleetFilter): Promise<number>;
   /** The twin (without metadata) of the tenant's device, by uuid, or null. Calls in one tick share one statement. */
   twinOf(tenantId: string, deviceUuid: string): Promise<TwinState | null>;
   /** The per-leaf metadata of the twin of the tenant's device (by uuid), or null. Calls in one tick share one statement. */
@@ -90,7 +103,77 @@ const SELECT = [
   `t.revision::text AS "twin.revision"`,
   ...TWIN_STATE_COLUMNS.map((c) => `t."${c}" AS "twin.${c}"`),
 ].join(', ');
-const FROM = `FROM "Device" d LEFT JOIN "Twin" t ON t."deviceId" = d.id`;
+/**
+ * What {@link deviceFilterSql} conditions are written against: `d` the device, `t` its twin. The
+ * planner drops the join when no condition reads the twin (the twin's key is the device's id).
+ */
+export const DEVICE_TWIN_FROM = `FROM "Device" d LEFT JOIN "Twin" t ON t."deviceId" = d.id`;
+const FROM = DEVICE_TWIN_FROM;
+
+/** Twin sections as columns: a closed set, so a section never reaches the statement as text from outside. */
+const SECTION_COLUMN = { reported: 't.reported', desired: 't.desired' } as const;
+
+/**
+ * The one SQL rendering of a device filter (src/domain/fleet-filter.ts gives the meaning): a WHERE
+ * condition over {@link DEVICE_TWIN_FROM} whose every value is a bound parameter appended to
+ * `params`. The devices query (pages and totalCount, both paths) and fleet commands
+ * (src/services/commands/send-fleet.ts) use it, so the same filter selects the same devices.
+ *
+ * Index use (EXPLAIN in docs/onboarding.md): `eq` and `in` are containment tests (`@>`, one per
+ * value, OR-ed so each is a bitmap scan) answered by the GIN jsonb_path_ops indexes on the sections;
+ * `hasDelta: true` repeats the predicate of the partial index "Twin_has_delta_idx"; lastSeen bounds
+ * use (tenantId, lastSeenAt); `alarmActive` probes "Alarm" by device. `ne`, `lt`, `gt`, `exists` and
+ * the negations are filters on the rows the other conditions leave (jsonb_path_ops indexes values,
+ * not the presence of keys or ranges).
+ */
+export function deviceFilterSql(tenantId: string, filter: FleetFilter, params: unknown[]): string {
+  const bind = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const where = [`d."tenantId" = ${bind(tenantId)}`];
+  if (filter.tags.length > 0) where.push(`d.tags @> ${bind(filter.tags)}::text[]`);
+  if (filter.connected !== null) where.push(`d.connected = ${bind(filter.connected)}`);
+  // Model names are unique per tenant; a device of another tenant's model cannot be in this tenant.
+  if (filter.model !== null) where.push(`EXISTS (SELECT 1 FROM "DeviceModel" m WHERE m.id = d."modelId" AND m.name = ${bind(filter.model)})`);
+  for (const condition of filter.twin) where.push(twinConditionSql(condition, bind));
+  // Written exactly as the partial index's predicate, so the planner can use it.
+  if (filter.hasDelta === true) where.push(`t.delta <> '{}'::jsonb`);
+  if (filter.hasDelta === false) where.push(`NOT COALESCE(t.delta <> '{}'::jsonb, false)`);
+  if (filter.lastSeenBefore) where.push(`d."lastSeenAt" < ${bind(filter.lastSeenBefore)}::timestamptz`);
+  if (filter.lastSeenAfter) where.push(`d."lastSeenAt" > ${bind(filter.lastSeenAfter)}::timestamptz`);
+  if (filter.alarmActive !== null) {
+    // Open = not CLEARED (ACTIVE, ACKNOWLEDGED, LATCHED): the statuses "Alarm_open_key" keeps unique.
+    where.push(`${filter.alarmActive ? '' : 'NOT '}EXISTS (SELECT 1 FROM "Alarm" a WHERE a."deviceId" = d.id AND a.status <> 'CLEARED')`);
+  }
+  return where.join(' AND ');
+}
+
+function twinConditionSql(condition: TwinCondition, bind: (value: unknown) => string): string {
+  const column = SECTION_COLUMN[condition.section];
+  const contains = (value: unknown) => `${column} @> ${bind(JSON.stringify(containmentDocument(condition.path, value as never)))}::jsonb`;
+  switch (condition.op) {
+    case 'eq':
+      return contains(condition.value);
+    case 'ne':
+      // A device without the leaf (or without a twin) is "not equal" too.
+      return `NOT COALESCE(${contains(condition.value)}, false)`;
+    case 'in':
+      // One containment per value, OR-ed: a bitmap OR over the GIN index (`@> ANY(array)` is not indexable).
+      return `(${condition.values.map(contains).join(' OR ')})`;
+    case 'exists': {
+      const present = `${column} @? ${bind(jsonPathOf(condition.path))}::jsonpath`;
+      return condition.exists ? present : `NOT COALESCE(${present}, false)`;
+    }
+    case 'lt':
+    case 'gt': {
+      // SQL/JSON path comparison: same-type only (a string never compares with a number: unknown →
+      // no match), strings by code point; `silent` turns a missing key in strict mode into no match.
+      const path = `${jsonPathOf(condition.path)} ${condition.op === 'lt' ? '<' : '>'} $v`;
+      return `COALESCE(jsonb_path_match(${column}, ${bind(path)}::jsonpath, ${bind(JSON.stringify({ v: condition.value }))}::jsonb, true), false)`;
+    }
+  }
+}
 
 type Row = Record<string, unknown>;
 
@@ -186,10 +269,15 @@ export function createDeviceReadBatches(sql: SqlExecutor): DeviceReadBatches {
  * The reads of one request: its own loaders (a key asked twice in one request is read once and the
  * same object answers both), whose batches go through the process-wide {@link DeviceReadBatches}.
  */
-export function createDeviceReader(sql: SqlExecutor, shared: DeviceReadBatches = createDeviceReadBatches(sql)): DeviceReader {
+export function createDeviceReader(sql: SqlExecutor, shared: DeviceReadBatches = createDeviceReadBatches(sql), metrics?: Pick<Metrics, 'inc'>): DeviceReader {
   const devices = perTenant((tenantId) => new DataLoader<string, DeviceWithTwin | null>((keys) => shared.devices(tenantId).loadMany(keys)));
   const twins = perTenant((tenantId) => new DataLoader<string, TwinState | null>((keys) => shared.twins(tenantId).loadMany(keys)));
   const metadata = perTenant((tenantId) => new DataLoader<string, TwinMetadata | null>((keys) => shared.metadata(tenantId).loadMany(keys)));
+
+  // Counts a page statement brought along (withCount), for the same request's totalCount. The reader
+  // lives for one request, so a count is never older than the request that asked for it.
+  const counted = new Map<string, number>();
+  const countKey = (tenantId: string, filter: FleetFilter) => JSON.stringify([tenantId, filter]);
 
   return {
     byDeviceId: (tenantId, deviceId) => devices(tenantId).load(deviceId),
@@ -197,38 +285,92 @@ export function createDeviceReader(sql: SqlExecutor, shared: DeviceReadBatches =
     twinOf: (tenantId, deviceUuid) => (isUuid(deviceUuid) ? twins(tenantId).load(deviceUuid) : Promise.resolve(null)),
     twinMetadata: (tenantId, deviceUuid) => (isUuid(deviceUuid) ? metadata(tenantId).load(deviceUuid) : Promise.resolve(null)),
 
-    async page(tenantId, filter, window) {
-      const params: unknown[] = [tenantId];
-      const where = [`d."tenantId" = $1`];
-      if (filter.tags.length > 0) {
-        params.push(filter.tags);
-        where.push(`d.tags @> $${params.length}::text[]`);
-      }
-      if (filter.connected !== null) {
-        params.push(filter.connected);
-        where.push(`d.connected = $${params.length}`);
-      }
-      if (filter.model !== null) {
-        // Model names are unique per tenant; a device of another tenant's model cannot be in this tenant.
-        params.push(filter.model);
-        where.push(`EXISTS (SELECT 1 FROM "DeviceModel" m WHERE m.id = d."modelId" AND m.name = $${params.length})`);
-      }
-      const backward = window.take < 0;
-      if (window.cursor !== undefined) {
-        // Like Prisma: the window starts at the cursor row; an id that names no row gives an empty page.
-        if (!isUuid(window.cursor)) return [];
-        params.push(window.cursor);
-        where.push(`d.id ${backward ? '<=' : '>='} (SELECT c.id FROM "Device" c WHERE c.id = $${params.length}::uuid)`);
-      }
-      params.push(Math.abs(window.take), window.skip);
-      const rows = await sql.query<Row>(
-        `SELECT ${SELECT} ${FROM} WHERE ${where.join(' AND ')} ORDER BY d.id ${backward ? 'DESC' : 'ASC'} LIMIT $${params.length - 1} OFFSET $${params.length}`,
-        params,
-      );
-      const page = rows.map(toDevice);
-      return backward ? page.reverse() : page;
+    parseFilter(input, at) {
+      const parsed = parseFleetFilter(input, at);
+      if (!parsed.ok) metrics?.inc(DEVICE_FILTER_REFUSED_METRIC, { code: parsed.error.issues[0]?.code ?? 'INVALID' });
+      return parsed.ok ? parsed : failed(parsed.error);
+    },
+
+    async page(tenantId, filter, window, options) {
+      const { rows, matchCount } = await pageQuery<Row>(sql, SELECT, tenantId, filter, window, options?.withCount ?? false);
+      if (matchCount !== null) counted.set(countKey(tenantId, filter), matchCount);
+      return rows.map(toDevice);
+    },
+
+    async pageIds(tenantId, filter, window, options) {
+      const { rows, matchCount } = await pageQuery<{ id: string }>(sql, 'd.id', tenantId, filter, window, options?.withCount ?? false);
+      if (matchCount !== null) counted.set(countKey(tenantId, filter), matchCount);
+      return rows.map((row) => row.id);
+    },
+
+    async count(tenantId, filter) {
+      const known = counted.get(countKey(tenantId, filter));
+      if (known !== undefined) return known;
+      const { text, params } = deviceCountStatement(tenantId, filter);
+      return (await sql.query<{ n: number }>(text, params))[0]!.n;
     },
   };
+}
+
+/** A window of matching devices in id order (ascending, also for a backward window), one statement. */
+async function pageQuery<R extends Row>(
+  sql: SqlExecutor,
+  select: string,
+  tenantId: string,
+  filter: FleetFilter,
+  window: PageWindow,
+  withCount: boolean,
+): Promise<{ rows: R[]; matchCount: number | null }> {
+  const statement = devicePageStatement(tenantId, filter, window, { select, withCount });
+  if (!statement) return { rows: [], matchCount: null };
+  const rows = await sql.query<R & { matchCount?: number }>(statement.text, statement.params);
+  return { rows: statement.backward ? rows.reverse() : rows, matchCount: rows[0]?.matchCount ?? null };
+}
+
+/**
+ * The statement of a page of matching devices (the rows come in DESC order for a backward window),
+ * or null when the cursor names no device. Exported for bench/lib/onboarding-fleet.ts, which times
+ * and EXPLAINs exactly what the API runs.
+ *
+ * `withCount` (the request also asks for totalCount): the matching ids are collected once, counted,
+ * and the window is cut from them before the rows are joined back — one statement and one pass over
+ * the matches instead of a page and a count each finding them, and the page and its count come from
+ * the same snapshot. Without it the plain form lets the planner stop after the window's rows.
+ */
+export function devicePageStatement(
+  tenantId: string,
+  filter: FleetFilter,
+  window: PageWindow,
+  options: { select?: string; withCount?: boolean } = {},
+): { text: string; params: unknown[]; backward: boolean } | null {
+  const select = options.select ?? SELECT;
+  const params: unknown[] = [];
+  const matches = deviceFilterSql(tenantId, filter, params);
+  const backward = window.take < 0;
+  const order = `ORDER BY d.id ${backward ? 'DESC' : 'ASC'}`;
+  let cursor = 'true';
+  if (window.cursor !== undefined) {
+    // Like Prisma: the window starts at the cursor row; an id that names no row gives an empty page.
+    if (!isUuid(window.cursor)) return null;
+    params.push(window.cursor);
+    cursor = `d.id ${backward ? '<=' : '>='} (SELECT c.id FROM "Device" c WHERE c.id = $${params.length}::uuid)`;
+  }
+  params.push(Math.abs(window.take), window.skip);
+  const limit = `LIMIT $${params.length - 1} OFFSET $${params.length}`;
+  // In the counted form `m` is aliased `d` while the window is cut, so the cursor condition reads the same.
+  const text = options.withCount
+    ? `WITH m AS MATERIALIZED (SELECT d.id ${FROM} WHERE ${matches}),
+            w AS (SELECT d.id FROM m d WHERE ${cursor} ${order} ${limit})
+       SELECT ${select}, (SELECT count(*) FROM m)::int AS "matchCount"
+         FROM w JOIN "Device" d ON d.id = w.id LEFT JOIN "Twin" t ON t."deviceId" = d.id ${order}`
+    : `SELECT ${select} ${FROM} WHERE ${matches} AND ${cursor} ${order} ${limit}`;
+  return { text, params, backward };
+}
+
+/** The statement counting the tenant's devices that match (the connection's totalCount). */
+export function deviceCountStatement(tenantId: string, filter: FleetFilter): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  return { text: `SELECT count(*)::int AS n ${FROM} WHERE ${deviceFilterSql(tenantId, filter, params)}`, params };
 }
 
 /** A loader per tenant, made on first use. */

@@ -79,10 +79,23 @@ export type CreateApiTokenInput = {
   tenantId?: string | null | undefined;
 };
 
+/** Every given condition holds (AND), within your tenant. Fleet search: docs/onboarding.md#fleet-search. */
 export type DeviceFilter = {
+  /** true: the device has an open alarm (ACTIVE, ACKNOWLEDGED or LATCHED, i.e. not CLEARED); false: it has none. */
+  alarmActive?: boolean | null | undefined;
   connected?: boolean | null | undefined;
+  /** Conditions on the desired state (at most 16). */
+  desired?: Array<TwinPathCondition> | null | undefined;
+  /** true: the device has not reached its desired state yet (its delta is not empty); false: it has. */
+  hasDelta?: boolean | null | undefined;
+  /** Last seen strictly after this instant. */
+  lastSeenAfter?: string | null | undefined;
+  /** Last seen strictly before this instant (a device never seen does not match). */
+  lastSeenBefore?: string | null | undefined;
   /** Name of the device model. */
   model?: string | null | undefined;
+  /** Conditions on the reported state (at most 16). */
+  reported?: Array<TwinPathCondition> | null | undefined;
   /** Devices carrying this tag. */
   tag?: string | null | undefined;
   /** Devices carrying all of these tags. */
@@ -204,6 +217,24 @@ export type SeriesInterval =
   | 'MONTH'
   /** ISO weeks, starting on Monday. */
   | 'WEEK';
+
+/** A condition on one leaf of a twin section: exactly one of eq, ne, lt, gt, in, exists. Values are JSON scalars (string, number, boolean; never null: use exists: false). eq/in match the same JSON type only ("1" is not 1); ne also matches devices without the leaf; lt/gt compare numbers numerically and strings by Unicode code point, and never match a leaf of another type. The path never steps into arrays. See docs/onboarding.md#fleet-search. */
+export type TwinPathCondition = {
+  /** The leaf is this value. */
+  eq?: unknown;
+  /** The leaf (or object) at the path is present (true) or absent (false). */
+  exists?: boolean | null | undefined;
+  /** The leaf is a number (string) greater than this number (string). */
+  gt?: unknown;
+  /** The leaf is one of these values (1–100). */
+  in?: Array<unknown> | null | undefined;
+  /** The leaf is a number (string) less than this number (string). */
+  lt?: unknown;
+  /** The leaf is not this value, or is absent. */
+  ne?: unknown;
+  /** Object keys from the section root, e.g. ["fw", "version"] (1–16 keys). */
+  path: Array<string>;
+};
 
 export type TwinSection =
   | 'desired'

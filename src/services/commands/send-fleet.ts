@@ -7,12 +7,13 @@
 import type { CommandsConfig } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import { ValidationError } from '../../domain/errors.ts';
-import type { Prisma } from '../../generated/prisma/client.ts';
+import type { FleetFilter } from '../../domain/fleet-filter.ts';
 import type { Actor } from '../../domain/principal.ts';
 import type { JsonValue } from '../../domain/twin.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { AuditLog } from '../audit.ts';
+import { DEVICE_TWIN_FROM, deviceFilterSql } from '../device-reads.ts';
 import { eventsWrittenSql, type EventsWrittenCounter } from '../outbox/fanout.ts';
 import type { CommandDelivery } from './delivery.ts';
 import type { FleetProgressWorker } from './fleet.ts';
@@ -22,8 +23,11 @@ import { commandEventsCte, requesterColumns } from './store.ts';
 import type { CommandTransitions } from './transitions.ts';
 import type { CommandValidation } from './validation.ts';
 
-/** Which devices of the actor's tenant a fleet command goes to: these ids (each must exist), or those a filter matches. */
-export type FleetSelection = { deviceIds: string[] } | { filter: Prisma.DeviceWhereInput };
+/**
+ * Which devices of the actor's tenant a fleet command goes to: these ids (each must exist), or those a
+ * checked device filter matches (the devices query's meaning and SQL: src/services/device-reads.ts).
+ */
+export type FleetSelection = { deviceIds: string[] } | { filter: FleetFilter };
 
 export type SendFleet = (actor: Actor, input: FleetCommandInput, selection: FleetSelection) => Promise<string>;
 
@@ -52,8 +56,7 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
     const byIds = 'deviceIds' in selection;
     const devices = byIds
       ? await db.prisma.device.findMany({ where: { tenantId, deviceId: { in: selection.deviceIds } }, select })
-      : // One more than allowed, so validation can tell "too many" from "exactly the maximum".
-        await db.prisma.device.findMany({ where: { ...selection.filter, tenantId }, select, take: options.config.maxFleetSize + 1 });
+      : await matching(tenantId, selection.filter);
     if (byIds) {
       const found = new Set(devices.map((d) => d.deviceId));
       const missing = selection.deviceIds.map((id, i) => ({ id, i })).filter(({ id }) => !found.has(id));
@@ -72,6 +75,26 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
       modelName: d.model?.name ?? null,
     }));
     return { targets, targetPath: ['input', byIds ? 'deviceIds' : 'filter'] };
+  }
+
+  /** The devices the filter matches with their models, in one statement (set-based, whatever the fleet's size). */
+  async function matching(tenantId: string, filter: FleetFilter) {
+    const params: unknown[] = [];
+    const where = deviceFilterSql(tenantId, filter, params);
+    // One more than allowed, so validation can tell "too many" from "exactly the maximum".
+    params.push(options.config.maxFleetSize + 1);
+    const rows = await db.sql.query<{ id: string; deviceId: string; modelId: string | null; modelName: string | null; modelVersion: number | null }>(
+      `SELECT d.id, d."deviceId", d."modelId", dm.name AS "modelName", dm.version AS "modelVersion"
+         ${DEVICE_TWIN_FROM} LEFT JOIN "DeviceModel" dm ON dm.id = d."modelId"
+        WHERE ${where} ORDER BY d.id LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      deviceId: r.deviceId,
+      modelId: r.modelId,
+      model: r.modelName === null ? null : { name: r.modelName, version: r.modelVersion! },
+    }));
   }
 
   async function create(actor: Actor, input: FleetCommandInput, targets: FleetTarget[], targetPath: string[]): Promise<string> {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../../src/db/client.ts';
 import { ValidationError } from '../../../src/domain/errors.ts';
+import { EMPTY_FLEET_FILTER } from '../../../src/domain/fleet-filter.ts';
 import { COMMANDS_METRIC } from '../../../src/services/commands/index.ts';
 import { modeName, openTestDatabase } from '../../support/harness.ts';
 import { commandsFixture, operator, until } from './fixture.ts';
@@ -81,14 +82,14 @@ describe(`fleet commands (${modeName})`, () => {
     const missing = await f.service.sendFleet(operator, { name: 'toast' }, { deviceIds: [a.deviceId, 'nope'] }).catch((e: unknown) => e);
     expect((missing as ValidationError).issues).toEqual([{ path: ['input', 'deviceIds', '1'], code: 'NOT_FOUND', message: 'device "nope" not found' }]);
     const foreign = await f.service
-      .sendFleet({ ...operator, tenantId: 'other' }, { name: 'toast' }, { filter: { modelId: toaster.id } })
+      .sendFleet({ ...operator, tenantId: 'other' }, { name: 'toast' }, { filter: { ...EMPTY_FLEET_FILTER, model: toaster.name } })
       .catch((e: unknown) => e);
     expect((foreign as ValidationError).issues).toEqual([{ path: ['input', 'filter'], code: 'NO_DEVICES', message: 'the fleet command targets no device' }]);
 
     expect(await db.prisma.command.count({ where: { deviceId: { in: [a.uuid, b.uuid, bare.uuid] } } })).toBe(0);
     expect(f.metrics.get(COMMANDS_METRIC, { kind: 'invalid_fleet' })).toBe(2);
 
-    const fleetId = await f.service.sendFleet(operator, { name: 'toast', params: { power: 2 } }, { filter: { modelId: toaster.id } });
+    const fleetId = await f.service.sendFleet(operator, { name: 'toast', params: { power: 2 } }, { filter: { ...EMPTY_FLEET_FILTER, model: toaster.name } });
     expect(await db.prisma.command.findMany({ where: { fleetCommandId: fleetId }, select: { deviceId: true } })).toEqual([{ deviceId: a.uuid }]);
     await f.service.stop();
   });
