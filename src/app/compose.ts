@@ -41,6 +41,7 @@ import { createModelService } from '../services/models.ts';
 import { createRuleBacktest } from '../services/rules/backtest.ts';
 import { createRuleService } from '../services/rules/index.ts';
 import { createOutboxRetention, createOutboxService } from '../services/outbox/index.ts';
+import { createProvisioningService, type ProvisioningGate, type ProvisioningService } from '../services/provisioning/index.ts';
 import { createActionExecutor } from '../services/rules/action-executor.ts';
 import type { DeviceSessions } from '../services/ports.ts';
 import { createLastSeenTracker } from '../services/presence.ts';
@@ -123,8 +124,23 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     ? createDynsecFromConfig(config, config.dynsec, (after, limit) => deviceAccess.listForBrokerSync(after, limit), logger, metrics)
     : undefined;
 
+  // Provisioning (docs/onboarding.md "Provisioning"): the broker asks it about `provision` clients and about
+  // logins the registry refused (group-key first connects). Bound late: it creates devices through the
+  // device service, which reaches the transport's sessions.
+  const provisioningGate: ProvisioningGate = {
+    authenticateClaim: (token, requestId) => provisioning.authenticateClaim(token, requestId),
+    handleRequest: (session, requestId, payload) => provisioning.handleRequest(session, requestId, payload),
+    authenticateDerivedKey: (deviceId, password) => provisioning.authenticateDerivedKey(deviceId, password),
+    recordTopicDenied: (session, requestId, topic) => provisioning.recordTopicDenied(session, requestId, topic),
+  };
+  const brokerAuthenticator: DeviceAuthenticator = {
+    async authenticate(deviceId, password) {
+      return (await deviceAccess.authenticate(deviceId, password)) || provisioningGate.authenticateDerivedKey(deviceId, password);
+    },
+  };
+
   // The MQTT edge.
-  const transport = deps.transport ?? createTransport(config, deviceAccess, logger, metrics);
+  const transport = deps.transport ?? createTransport(config, brokerAuthenticator, logger, metrics, provisioningGate);
   const commands = createCommandService({
     db: database,
     bus,
@@ -181,6 +197,21 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
         }
       : {}),
   });
+
+  const provisioning: ProvisioningService = createProvisioningService({
+    db: database,
+    logger: child('provisioning'),
+    metrics,
+    audit,
+    devices,
+    // Group keys are sealed under the server's secret key, the one webhook signing secrets use (src/security/webhook-key.ts).
+    groupKeys: {
+      seal: (policyId, groupKey) => provisioningSealer.seal(`provisioning-group-key:${policyId}`, groupKey),
+      open: (policyId, sealed) => provisioningSealer.open(`provisioning-group-key:${policyId}`, sealed),
+    },
+    ...(dynsec && sealKey ? { sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) } : {}),
+  });
+  const provisioningSealer = lazySecretSealer(config);
 
   // Rules: evaluated where data is stored (the stored hooks), timers swept from the database.
   const rulesEngine = createRulesEngine({ db: database, bus, logger: child('rules'), metrics, config: config.rules });
@@ -240,12 +271,14 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     rules,
     ruleBacktest,
     alarms,
+    provisioning,
   };
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics, resolveToken: tokenCache.resolve });
   const brokerAuth = createBrokerAuth({
     secret: config.brokerAuthSecret,
-    authenticator: deviceAccess,
+    authenticator: brokerAuthenticator,
+    provisioning: provisioningGate,
     ...(config.mqtt.kind === 'external' && config.mqtt.username && config.mqtt.password
       ? { serviceUser: { username: config.mqtt.username, password: config.mqtt.password } }
       : {}),
@@ -322,6 +355,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     { name: 'rules', start: () => rulesEngine.start(), stop: () => rulesEngine.stop() },
     { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
     { name: 'rollups', start: () => rollups.start(), stop: () => rollups.stop() },
+    { name: 'provisioning-attempt-retention', start: () => provisioning.retention.start(), stop: () => provisioning.retention.stop() },
     { name: 'dead-letter-retention', start: () => deadLetters.retention.start(), stop: () => deadLetters.retention.stop() },
     ...(upkeep ? [{ name: 'embedded-db-upkeep', start: () => upkeep.start(), stop: () => upkeep.stop() }] : []),
     {
@@ -347,7 +381,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   };
 }
 
-function createTransport(config: Config, authenticator: DeviceAuthenticator, logger: Logger, metrics: Metrics): MqttTransport {
+function createTransport(config: Config, authenticator: DeviceAuthenticator, logger: Logger, metrics: Metrics, provisioning: ProvisioningGate): MqttTransport {
   return config.mqtt.kind === 'embedded'
     ? createEmbeddedTransport({
         port: config.mqtt.port,
@@ -356,6 +390,7 @@ function createTransport(config: Config, authenticator: DeviceAuthenticator, log
         logger: logger.child({ component: 'broker' }),
         maxPayloadBytes: config.maxPayloadBytes,
         metrics,
+        provisioning,
       })
     : createExternalTransport({
         url: config.mqtt.url,
@@ -366,6 +401,7 @@ function createTransport(config: Config, authenticator: DeviceAuthenticator, log
         sessionExpirySeconds: config.mqtt.sessionExpirySeconds,
         maxInFlight: config.mqtt.maxInFlight,
         logger: logger.child({ component: 'mqtt' }),
+        provisioning,
       });
 }
 

@@ -9,6 +9,7 @@ import { isValidDeviceId } from '../../domain/ids.ts';
 import type { DeviceAuthenticator } from '../transport.ts';
 import type { Authorization, LastWill } from './authorization.ts';
 import type { BrokerCounters } from './counters.ts';
+import type { ProvisioningClients } from './provisioning.ts';
 import type { SessionExpiry } from './expiry.ts';
 import type { Sessions } from './sessions.ts';
 
@@ -42,14 +43,20 @@ export interface AuthenticationOptions {
   sessions: Pick<Sessions, 'identify'>;
   expiry: Pick<SessionExpiry, 'expireAt'>;
   authorization: Pick<Authorization, 'admitsWill'>;
+  /** Provisioning clients (username `provision`), when provisioning is on. */
+  provisioning?: Pick<ProvisioningClients, 'claims' | 'preConnect' | 'authenticate'> | undefined;
 }
 
-export function createAuthentication({ authenticator, log, counters, sessions, expiry, authorization }: AuthenticationOptions): Authentication {
+export function createAuthentication({ authenticator, log, counters, sessions, expiry, authorization, provisioning }: AuthenticationOptions): Authentication {
   /** Last Wills seen at CONNECT, checked against the ACL once we know who the device is. */
   const willOf = new WeakMap<Client, LastWill>();
 
   return {
     preConnect(client, packet, done) {
+      if (provisioning?.claims(packet.username)) {
+        provisioning.preConnect(client, packet);
+        return done(null, true);
+      }
       // Aedes keys sessions and takeovers by client id, which the device chooses. Scope it by the claimed
       // username so one device can neither kick another off (MQTT-3.1.4-2) nor resume its persistent
       // session; `:` cannot occur in a device id, so scoped ids never collide. Wrong credentials are
@@ -62,6 +69,7 @@ export function createAuthentication({ authenticator, log, counters, sessions, e
     },
 
     authenticate(client, username, password, done) {
+      if (provisioning?.claims(username)) return provisioning.authenticate(client, password, done);
       const remote = client.conn && 'remoteAddress' in client.conn ? client.conn.remoteAddress : undefined;
       if (!isValidDeviceId(username)) {
         counters.refuse(
