@@ -54,6 +54,17 @@ export interface ClaimSession {
 /** What a request is answered with: the credentials (once), or the refusal. */
 export type ClaimOutcome = { ok: true; reason: 'ACCEPTED' | 'ROTATED'; deviceId: string; username: string; password: string } | Failed<ProvisioningRefusal>;
 
+/** The `claimToken` of a request that failed to parse otherwise, if it has one. */
+function claimTokenOf(payload: Buffer): string | undefined {
+  try {
+    const body: unknown = JSON.parse(payload.toString('utf8'));
+    const token = body !== null && typeof body === 'object' ? (body as { claimToken?: unknown }).claimToken : undefined;
+    return typeof token === 'string' && token.length <= 256 ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createClaims(options: ProvisioningServiceOptions, attempts: AttemptLog) {
   const { db, logger, devices } = options;
 
@@ -196,7 +207,12 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
   async function handleRequest(session: ClaimSession | null, requestId: string, payload: Buffer): Promise<ClaimOutcome> {
     const parsed = parseProvisionRequest(payload);
     let p = session ? await policyById(session.policyId) : undefined;
-    if (!parsed.ok) return refuseWith(p, parsed.error, { requestId });
+    if (!parsed.ok) {
+      // Still attribute the refusal to the request's policy when it names one, so its admins see it.
+      const token = claimTokenOf(payload);
+      if (!p && token) p = await policyByToken(token);
+      return refuseWith(p, parsed.error, { requestId });
+    }
     const { deviceId, claimToken } = parsed.request;
     if (claimToken !== undefined) {
       const byToken = await policyByToken(claimToken);
