@@ -51,6 +51,8 @@ export async function claimCredentials(mqttUrl: string, claimToken: string, devi
     const answer = new Promise<DeviceCredentials>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no provisioning answer within ${timeoutMs} ms`)), timeoutMs);
       client.on('message', (topic, payload) => {
+        // `provision/{id}/+` also matches our own request, which a broker without Doppel's ACL echoes back.
+        if (topic !== `provision/${clientId}/accepted` && topic !== `provision/${clientId}/rejected`) return;
         clearTimeout(timer);
         let body: { username?: string; password?: string; code?: string; message?: string };
         try {
