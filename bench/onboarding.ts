@@ -115,7 +115,9 @@ async function runMode(mode: string): Promise<Phase[]> {
     await bulk(url, started.token, 'warm', DEVICES >= 1000 ? 1000 : DEVICES).catch(() => undefined);
     const phases = [await baseline(url, started.token, 'base'), await bulk(url, started.token, 'one', DEVICES), await bulk(url, started.token, 'batch', 1000)];
     // Provisioning over MQTT, each mode (bench/lib/onboarding-provision.ts; target: claim token ≥ 500 devices/s).
-    phases.push(...(await provisionPhases({ graphqlUrl: url, token: started.token, mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`, devices: DEVICES, prefix: 'prov' })));
+    phases.push(
+      ...(await provisionPhases({ graphqlUrl: url, token: started.token, mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`, devices: DEVICES, prefix: 'prov' })),
+    );
     return phases;
   } finally {
     await srv.call('stop').catch(() => undefined);

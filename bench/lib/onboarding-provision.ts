@@ -40,7 +40,10 @@ async function createPolicy(o: ProvisionBenchOptions, input: Record<string, unkn
   const response = await fetch(o.graphqlUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${o.token}` },
-    body: JSON.stringify({ query: CREATE, variables: { input: { name: `bench-${randomBytes(4).toString('hex')}`, tags: ['bench'], model: 'bench-sensor', ...input } } }),
+    body: JSON.stringify({
+      query: CREATE,
+      variables: { input: { name: `bench-${randomBytes(4).toString('hex')}`, tags: ['bench'], model: 'bench-sensor', ...input } },
+    }),
   });
   const body = (await response.json()) as { data?: { createProvisioningPolicy: { __typename: string; claimToken: string | null; groupKey: string | null } } };
   const p = body.data?.createProvisioningPolicy;

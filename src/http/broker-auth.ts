@@ -152,7 +152,9 @@ export function createBrokerAuth(options: BrokerAuthOptions) {
     if (username === PROVISIONING_USERNAME && provisioning) {
       const requestId = field(body, 'clientid', 64);
       if (actions.every((a) => provisioningAllows(requestId, a, topic))) return { allow: true };
-      void provisioning.recordTopicDenied(null, requestId, topic).catch((err: unknown) => logger.error({ err }, 'could not record a provisioning topic refusal'));
+      void provisioning
+        .recordTopicDenied(null, requestId, topic)
+        .catch((err: unknown) => logger.error({ err }, 'could not record a provisioning topic refusal'));
       return { allow: false, reason: 'not authorized' };
     }
     const allow = actions.every((a) => isAllowed(username, a, topic));

@@ -127,7 +127,8 @@ builder.queryFields((t) => ({
           beforeId = BigInt(raw);
         }
         const policyId = args.policyId != null ? String(args.policyId) : null;
-        if (policyId !== null && !(await ctx.provisioning.getPolicy(actorOf(ctx.principal), policyId))) throw badInput('policyId is not a policy of your tenant');
+        if (policyId !== null && !(await ctx.provisioning.getPolicy(actorOf(ctx.principal), policyId)))
+          throw badInput('policyId is not a policy of your tenant');
         const rows = await ctx.provisioning.listAttempts({ tenantId: ctx.principal.tenantId, policyId, beforeId, limit: size + 1 });
         const edges = rows.slice(0, size).map((node) => ({ cursor: Buffer.from(node.id.toString()).toString('base64url'), node }));
         return {

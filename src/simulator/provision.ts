@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
-import { deriveDeviceKey, PROVISIONING_USERNAME } from '../domain/provisioning/policy.ts';
+import { PROVISIONING_USERNAME } from '../domain/provisioning/policy.ts';
+import { deriveDeviceKey } from '../security/derived-keys.ts';
 import type { DeviceCredentials } from './credentials.ts';
 
 export type ProvisioningSecret = { kind: 'claimToken'; secret: string } | { kind: 'groupKey'; secret: string };

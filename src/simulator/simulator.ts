@@ -121,7 +121,9 @@ export function createSimulator(options: SimulatorOptions, deps: SimulatorDeps =
       const store = await openCredentialStore(options.credentialsFile);
       log(
         `simulating ${ids.length} ${options.model} device${ids.length === 1 ? '' : 's'} (${ids.length > 2 ? `${ids[0]} … ${ids.at(-1)}` : ids.join(', ')})` +
-          (options.provision ? ` · provisioning with a ${options.provision.kind === 'claimToken' ? 'claim token' : 'group key'}` : ` · GraphQL ${options.url}`) +
+          (options.provision
+            ? ` · provisioning with a ${options.provision.kind === 'claimToken' ? 'claim token' : 'group key'}`
+            : ` · GraphQL ${options.url}`) +
           ` · MQTT ${options.mqttUrl} · report every ${options.intervalMs} ms` +
           (options.flap ? ` · flap ${options.flap}` : ''),
       );

@@ -1,13 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  deriveDeviceKey,
-  isDerivedKey,
-  MAX_REQUEST_BYTES,
-  parseProvisionRequest,
-  policyRefusal,
-  validatePolicyInput,
-} from '../../src/domain/provisioning/policy.ts';
+import { deriveDeviceKey, isDerivedKey } from '../../src/security/derived-keys.ts';
+import { MAX_REQUEST_BYTES, parseProvisionRequest, policyRefusal, validatePolicyInput } from '../../src/domain/provisioning/policy.ts';
 import { isProvisionReplyFilter, parseProvisionRequestTopic, provisionTopics } from '../../src/mqtt/topics.ts';
 
 describe('provisioning (pure)', () => {

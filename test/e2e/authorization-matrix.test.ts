@@ -204,7 +204,8 @@ const PROVISIONING_OPERATIONS: Operation[] = [
     role: 'admin',
     document: `{ provisioningPolicies { id } }`,
     variables: () => ({}),
-    otherTenant: (r, x) => expect((r.data as { provisioningPolicies: Array<{ id: string }> }).provisioningPolicies).not.toContainEqual({ id: x.provisioningPolicyId }),
+    otherTenant: (r, x) =>
+      expect((r.data as { provisioningPolicies: Array<{ id: string }> }).provisioningPolicies).not.toContainEqual({ id: x.provisioningPolicyId }),
   },
   {
     root: 'Query',
@@ -213,9 +214,9 @@ const PROVISIONING_OPERATIONS: Operation[] = [
     document: `{ provisioningAttempts(first: 50) { edges { node { policyId } } } }`,
     variables: () => ({}),
     otherTenant: (r, x) =>
-      expect((r.data as { provisioningAttempts: { edges: Array<{ node: { policyId: string } }> } }).provisioningAttempts.edges.map((e) => e.node.policyId)).not.toContain(
-        x.provisioningPolicyId,
-      ),
+      expect(
+        (r.data as { provisioningAttempts: { edges: Array<{ node: { policyId: string } }> } }).provisioningAttempts.edges.map((e) => e.node.policyId),
+      ).not.toContain(x.provisioningPolicyId),
   },
   {
     root: 'Mutation',
@@ -224,7 +225,8 @@ const PROVISIONING_OPERATIONS: Operation[] = [
     document: CREATE_PROVISIONING_POLICY,
     variables: () => ({ n: uniqueDeviceId('matrix-policy') }),
     // Created in OTHER's own tenant: nothing of the default tenant's.
-    otherTenant: (r) => expect((r.data as { createProvisioningPolicy: { __typename: string } }).createProvisioningPolicy.__typename).toBe('CreateProvisioningPolicyPayload'),
+    otherTenant: (r) =>
+      expect((r.data as { createProvisioningPolicy: { __typename: string } }).createProvisioningPolicy.__typename).toBe('CreateProvisioningPolicyPayload'),
   },
   {
     root: 'Mutation',

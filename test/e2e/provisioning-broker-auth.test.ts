@@ -49,7 +49,9 @@ describe(`provisioning through the broker HTTP auth endpoints (${modeName})`, ()
     expect((await post('/mqtt/emqx/auth', { username: 'provision', password: 'dpc_wrong', clientid })).body).toMatchObject({ result: 'deny' });
     expect((await post('/mqtt/go-auth/user', { username: 'provision', password: 'dpc_wrong', clientid })).status).toBe(403);
     expect((await post('/mqtt/emqx/auth', { username: 'provision', password: policy.claimToken! })).status).toBe(400);
-    const r = await t.gql(`mutation U($id: ID!) { updateProvisioningPolicy(id: $id, input: {maxDevices: 1, enabled: false}) { __typename } }`, { id: policy.id });
+    const r = await t.gql(`mutation U($id: ID!) { updateProvisioningPolicy(id: $id, input: {maxDevices: 1, enabled: false}) { __typename } }`, {
+      id: policy.id,
+    });
     expect(r.errors).toBeUndefined();
     expect((await post('/mqtt/emqx/auth', { username: 'provision', password: policy.claimToken!, clientid })).body).toMatchObject({ result: 'deny' });
     expect(await reasons(policy.id)).toEqual(['POLICY_DISABLED']);

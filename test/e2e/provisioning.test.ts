@@ -63,7 +63,8 @@ async function provision(token: string, deviceId: string, clientId = uniqueDevic
 
 async function attempts(policyId: string): Promise<Array<{ reason: string; deviceId: string | null; accepted: boolean }>> {
   const r = await t.gql(`query A($p: ID) { provisioningAttempts(policyId: $p, first: 100) { edges { node { reason deviceId accepted } } } }`, { p: policyId });
-  const edges = (r.data as { provisioningAttempts: { edges: Array<{ node: { reason: string; deviceId: string | null; accepted: boolean } }> } }).provisioningAttempts.edges;
+  const edges = (r.data as { provisioningAttempts: { edges: Array<{ node: { reason: string; deviceId: string | null; accepted: boolean } }> } })
+    .provisioningAttempts.edges;
   return edges.map((e) => e.node).reverse();
 }
 
@@ -142,9 +143,12 @@ describe(`provisioning over MQTT (${modeName})`, () => {
     expect(await reasons(soon.id)).toEqual(['TOKEN_EXPIRED']);
 
     const off = await createPolicy({ mode: 'CLAIM_TOKEN' });
-    const r = await t.gql(`mutation U($id: ID!) { updateProvisioningPolicy(id: $id, input: {enabled: false}) { __typename ... on ProvisioningPolicy { enabled } } }`, {
-      id: off.id,
-    });
+    const r = await t.gql(
+      `mutation U($id: ID!) { updateProvisioningPolicy(id: $id, input: {enabled: false}) { __typename ... on ProvisioningPolicy { enabled } } }`,
+      {
+        id: off.id,
+      },
+    );
     expect(r.data).toEqual({ updateProvisioningPolicy: { __typename: 'ProvisioningPolicy', enabled: false } });
     if (embeddedBroker) expect(await connackCode(t.mqttUrl, 'provision', off.claimToken!)).toBe(4);
     else expect((await provision(off.claimToken!, uniqueDeviceId('off'))).json).toMatchObject({ code: 'POLICY_DISABLED' });
@@ -209,7 +213,9 @@ describe(`provisioning over MQTT (${modeName})`, () => {
     expect(replies.filter((r) => r.topic.endsWith('/accepted'))).toHaveLength(3);
     expect(replies.filter((r) => r.topic.endsWith('/rejected')).map((r) => (r.json as { code: string }).code)).toEqual(Array(5).fill('TOKEN_EXHAUSTED'));
     expect(await t.database.prisma.device.count({ where: { deviceId: { in: ids } } })).toBe(3);
-    const row = await t.database.sql.query<{ devicesProvisioned: number }>(`SELECT "devicesProvisioned" FROM "ProvisioningPolicy" WHERE id = $1::uuid`, [limited.id]);
+    const row = await t.database.sql.query<{ devicesProvisioned: number }>(`SELECT "devicesProvisioned" FROM "ProvisioningPolicy" WHERE id = $1::uuid`, [
+      limited.id,
+    ]);
     expect(row[0]?.devicesProvisioned).toBe(3);
   }, 120_000);
 });
@@ -296,7 +302,8 @@ describe(`provisioning policies over GraphQL (${modeName})`, () => {
     const r = await t.gql(CREATE, {
       input: { name: 'bad/name', mode: 'CLAIM_TOKEN', maxDevices: 0, expiresAt: '2001-01-01T00:00:00Z', tags: ['no spaces'], allowedDeviceIds: ['x'] },
     });
-    const payload = (r.data as { createProvisioningPolicy: { __typename: string; fieldErrors: Array<{ path: string[]; code: string }> } }).createProvisioningPolicy;
+    const payload = (r.data as { createProvisioningPolicy: { __typename: string; fieldErrors: Array<{ path: string[]; code: string }> } })
+      .createProvisioningPolicy;
     expect(payload.__typename).toBe('ValidationError');
     expect(payload.fieldErrors.map((e) => e.code).sort()).toEqual(['INVALID_NAME', 'INVALID_TAG', 'IN_THE_PAST', 'NOT_ALLOW_LIST', 'OUT_OF_RANGE']);
     expect(await t.database.sql.query(`SELECT 1 FROM "ProvisioningPolicy" WHERE name = 'bad/name'`)).toHaveLength(0);
@@ -328,18 +335,24 @@ describe(`provisioning policies over GraphQL (${modeName})`, () => {
     const policy = await createPolicy({ mode: 'CLAIM_TOKEN' });
     const ids = [uniqueDeviceId('page'), uniqueDeviceId('page'), uniqueDeviceId('page')];
     for (const id of ids) expect((await provision(policy.claimToken!, id)).topic).toMatch(/accepted$/);
-    const page = await t.gql(`query A($p: ID) { provisioningAttempts(policyId: $p, first: 2) { edges { node { deviceId } } pageInfo { hasNextPage endCursor } } }`, {
-      p: policy.id,
-    });
-    const conn = (page.data as { provisioningAttempts: { edges: Array<{ node: { deviceId: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string } } })
-      .provisioningAttempts;
+    const page = await t.gql(
+      `query A($p: ID) { provisioningAttempts(policyId: $p, first: 2) { edges { node { deviceId } } pageInfo { hasNextPage endCursor } } }`,
+      {
+        p: policy.id,
+      },
+    );
+    const conn = (
+      page.data as { provisioningAttempts: { edges: Array<{ node: { deviceId: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string } } }
+    ).provisioningAttempts;
     expect(conn.edges.map((e) => e.node.deviceId)).toEqual([ids[2], ids[1]]);
     expect(conn.pageInfo.hasNextPage).toBe(true);
     const next = await t.gql(`query A($p: ID, $a: String) { provisioningAttempts(policyId: $p, first: 2, after: $a) { edges { node { deviceId } } } }`, {
       p: policy.id,
       a: conn.pageInfo.endCursor,
     });
-    expect((next.data as { provisioningAttempts: { edges: Array<{ node: { deviceId: string } }> } }).provisioningAttempts.edges.map((e) => e.node.deviceId)).toEqual([ids[0]]);
+    expect(
+      (next.data as { provisioningAttempts: { edges: Array<{ node: { deviceId: string } }> } }).provisioningAttempts.edges.map((e) => e.node.deviceId),
+    ).toEqual([ids[0]]);
     const bad = await t.gql(`{ provisioningAttempts(first: 2, after: "%%%") { edges { cursor } } }`);
     expect(bad.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
 

@@ -80,12 +80,16 @@ describe(`simulator --provision (${modeName})`, () => {
     expect(again.filter((l) => l.includes('using its secret from'))).toHaveLength(2);
   }, 120_000);
 
-  (embeddedBroker ? it : it.skip)('group key: each device derives its key; its first connect registers it', async () => {
-    const groupKey = await createPolicy('GROUP_KEY');
-    const prefix = uniqueDeviceId('simgroup');
-    const lines: string[] = [];
-    await runSimulator(groupKey, prefix, lines);
-    for (const id of [`${prefix}-1`, `${prefix}-2`]) await waitForReport(id);
-    expect(lines.filter((l) => l.includes('derived its key from the group key'))).toHaveLength(2);
-  }, 120_000);
+  (embeddedBroker ? it : it.skip)(
+    'group key: each device derives its key; its first connect registers it',
+    async () => {
+      const groupKey = await createPolicy('GROUP_KEY');
+      const prefix = uniqueDeviceId('simgroup');
+      const lines: string[] = [];
+      await runSimulator(groupKey, prefix, lines);
+      for (const id of [`${prefix}-1`, `${prefix}-2`]) await waitForReport(id);
+      expect(lines.filter((l) => l.includes('derived its key from the group key'))).toHaveLength(2);
+    },
+    120_000,
+  );
 });

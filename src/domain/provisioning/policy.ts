@@ -1,9 +1,8 @@
 /**
  * Provisioning (docs/onboarding.md "Provisioning"): the pure part. Policy modes and their checks, the
- * reason codes every attempt is stored with, derived keys for group-key policies, and the request a
- * provisioning client publishes. No I/O and no clock of its own: callers pass `now`.
+ * reason codes every attempt is stored with, and the request a provisioning client publishes. The
+ * derived keys of group-key policies are in src/security/derived-keys.ts (they need node:crypto). No I/O and no clock of its own: callers pass `now`.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { DoppelError, type FieldIssue } from '../errors.ts';
 import { isValidDeviceId, isValidModelName, isValidTag } from '../ids.ts';
 
@@ -79,22 +78,6 @@ export function policyRefusal(policy: PolicyState, now: number): ProvisioningRef
   return null;
 }
 
-/**
- * The per-device key of a group-key policy: Base64(HMAC-SHA256(groupKey, deviceId)), standard Base64 with
- * padding, as a factory computes it offline (`openssl dgst -sha256 -hmac`, Azure DPS style). The group
- * key is used as the UTF-8 bytes of the string the API showed.
- */
-export function deriveDeviceKey(groupKey: string, deviceId: string): string {
-  return createHmac('sha256', Buffer.from(groupKey, 'utf8')).update(deviceId, 'utf8').digest('base64');
-}
-
-/** Constant-time check of a presented derived key. */
-export function isDerivedKey(groupKey: string, deviceId: string, presented: string): boolean {
-  const expected = Buffer.from(deriveDeviceKey(groupKey, deviceId), 'utf8');
-  const actual = Buffer.from(presented, 'utf8');
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
-}
-
 /** The largest provisioning request accepted, in bytes: `{"deviceId": …, "claimToken": …}` needs far less. */
 export const MAX_REQUEST_BYTES = 1024;
 
@@ -108,7 +91,10 @@ export type ParsedRequest = { ok: true; request: ProvisionRequest } | { ok: fals
 
 /** Parses `provision/{requestId}/request`'s payload. Unknown fields are ignored (room for firmware facts later). */
 export function parseProvisionRequest(payload: Buffer): ParsedRequest {
-  const refuse = (reason: 'INVALID_REQUEST' | 'INVALID_DEVICE_ID', message: string): ParsedRequest => ({ ok: false, error: new ProvisioningRefusal(reason, message) });
+  const refuse = (reason: 'INVALID_REQUEST' | 'INVALID_DEVICE_ID', message: string): ParsedRequest => ({
+    ok: false,
+    error: new ProvisioningRefusal(reason, message),
+  });
   if (payload.length > MAX_REQUEST_BYTES) return refuse('INVALID_REQUEST', `request over ${MAX_REQUEST_BYTES} bytes`);
   let body: unknown;
   try {
@@ -152,8 +138,10 @@ export function validatePolicyInput(input: PolicyInput, now: number): FieldIssue
     at('name', 'INVALID_NAME', 'name must be 1–100 characters of letters, digits, space, ".", "_" or "-"');
   }
   if (input.expiresAt && input.expiresAt.getTime() <= now) at('expiresAt', 'IN_THE_PAST', 'expiresAt must be in the future');
-  if (input.maxDevices != null && (!Number.isInteger(input.maxDevices) || input.maxDevices < 1)) at('maxDevices', 'OUT_OF_RANGE', 'maxDevices must be at least 1');
-  if (input.modelName != null && !isValidModelName(input.modelName)) at('model', 'INVALID_MODEL', 'model must be 1–100 characters of letters, digits, space, ".", "_" or "-"');
+  if (input.maxDevices != null && (!Number.isInteger(input.maxDevices) || input.maxDevices < 1))
+    at('maxDevices', 'OUT_OF_RANGE', 'maxDevices must be at least 1');
+  if (input.modelName != null && !isValidModelName(input.modelName))
+    at('model', 'INVALID_MODEL', 'model must be 1–100 characters of letters, digits, space, ".", "_" or "-"');
   const tags = input.tags ?? [];
   if (tags.length > 32) at('tags', 'TOO_MANY', 'at most 32 tags');
   tags.forEach((tag, i) => {
@@ -161,7 +149,8 @@ export function validatePolicyInput(input: PolicyInput, now: number): FieldIssue
   });
   const ids = input.allowedDeviceIds;
   if (ids !== undefined) {
-    if (input.mode !== undefined && input.mode !== 'ALLOW_LIST' && ids.length > 0) at('allowedDeviceIds', 'NOT_ALLOW_LIST', 'allowedDeviceIds is only for ALLOW_LIST policies');
+    if (input.mode !== undefined && input.mode !== 'ALLOW_LIST' && ids.length > 0)
+      at('allowedDeviceIds', 'NOT_ALLOW_LIST', 'allowedDeviceIds is only for ALLOW_LIST policies');
     if (ids.length > MAX_ALLOWED_IDS_PER_CALL) at('allowedDeviceIds', 'TOO_MANY', `at most ${MAX_ALLOWED_IDS_PER_CALL} ids per call`);
     ids.forEach((id, i) => {
       if (!isValidDeviceId(id) || id === PROVISIONING_USERNAME) {

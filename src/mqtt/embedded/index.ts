@@ -89,7 +89,9 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
       authenticate: authentication.authenticate,
       // Provisioning clients are no devices: their own topic rules (./provisioning.ts), everyone else the device ACL.
       authorizePublish: (client, packet, done) =>
-        provisioning && client && provisioning.owns(client) ? provisioning.authorizePublish(client, packet, done) : inbound.authorizePublish(client, packet, done),
+        provisioning && client && provisioning.owns(client)
+          ? provisioning.authorizePublish(client, packet, done)
+          : inbound.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) =>
         provisioning?.owns(client) ? provisioning.authorizeSubscribe(client, sub, done) : authorization.authorizeSubscribe(client, sub, done),
       authorizeForward: (client, packet) =>

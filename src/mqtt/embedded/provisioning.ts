@@ -60,14 +60,24 @@ export function createProvisioningClients({ gate, counters, log, publish }: Prov
   let closing = false;
 
   function denied(entry: ProvisioningClient | undefined, topic: string): void {
-    counters.refuse('aclDenials', `provision-acl:${entry?.requestId}`, { requestId: entry?.requestId, topic: topic.slice(0, 200) }, 'provisioning client refused a topic');
-    void gate.recordTopicDenied(entry?.session ?? null, entry?.requestId ?? null, topic).catch((err: unknown) => log.error({ err }, 'could not record a provisioning topic refusal'));
+    counters.refuse(
+      'aclDenials',
+      `provision-acl:${entry?.requestId}`,
+      { requestId: entry?.requestId, topic: topic.slice(0, 200) },
+      'provisioning client refused a topic',
+    );
+    void gate
+      .recordTopicDenied(entry?.session ?? null, entry?.requestId ?? null, topic)
+      .catch((err: unknown) => log.error({ err }, 'could not record a provisioning topic refusal'));
   }
 
   async function answer(entry: ProvisioningClient, payload: Buffer): Promise<void> {
     const outcome = await gate.handleRequest(entry.session, entry.requestId, payload);
     if (outcome.ok) {
-      await publish(provisionTopics.accepted(entry.requestId), JSON.stringify({ deviceId: outcome.deviceId, username: outcome.username, password: outcome.password }));
+      await publish(
+        provisionTopics.accepted(entry.requestId),
+        JSON.stringify({ deviceId: outcome.deviceId, username: outcome.username, password: outcome.password }),
+      );
     } else {
       await publish(provisionTopics.rejected(entry.requestId), JSON.stringify({ code: outcome.error.code, message: outcome.error.message }));
     }
@@ -117,7 +127,12 @@ export function createProvisioningClients({ gate, counters, log, publish }: Prov
       }
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
       if (payload.length > MAX_REQUEST_BYTES * 4) {
-        counters.refuse('oversize', `provision-size:${entry.requestId}`, { requestId: entry.requestId, bytes: payload.length }, 'provisioning request too large');
+        counters.refuse(
+          'oversize',
+          `provision-size:${entry.requestId}`,
+          { requestId: entry.requestId, bytes: payload.length },
+          'provisioning request too large',
+        );
         return done(new Error('payload too large'));
       }
       if (closing) return done(new Error('not accepting messages'));

@@ -61,7 +61,16 @@ export function createAttemptLog({ db, metrics, logger }: { db: Database; metric
       await db.sql.query(
         `INSERT INTO "ProvisioningAttempt" ("tenantId", "policyId", mode, "deviceId", "requestId", reason, accepted, message)
          VALUES ($1, $2::uuid, $3, $4, $5, $6, $7, $8)`,
-        [a.tenantId, a.policyId, a.mode, a.deviceId, a.requestId, a.reason, a.reason === 'ACCEPTED' || a.reason === 'ROTATED', a.message?.slice(0, 300) ?? null],
+        [
+          a.tenantId,
+          a.policyId,
+          a.mode,
+          a.deviceId,
+          a.requestId,
+          a.reason,
+          a.reason === 'ACCEPTED' || a.reason === 'ROTATED',
+          a.message?.slice(0, 300) ?? null,
+        ],
       );
     } catch (err) {
       logger.error({ err, reason: a.reason, deviceId: a.deviceId }, 'could not store a provisioning attempt');

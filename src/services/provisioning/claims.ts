@@ -14,8 +14,8 @@ import { hashSecret } from '../../security/secrets.ts';
 import { failed, type Failed } from '../../domain/errors.ts';
 import { isValidDeviceId } from '../../domain/ids.ts';
 import type { Actor } from '../../domain/principal.ts';
+import { isDerivedKey } from '../../security/derived-keys.ts';
 import {
-  isDerivedKey,
   parseProvisionRequest,
   policyRefusal,
   PROVISIONING_USERNAME,
@@ -138,7 +138,12 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
    * stops working, its sessions are closed; audited as `device.rotateCredentials` and
    * `provisioning.rotate`); REFUSE refuses with `refusal`.
    */
-  async function reprovision(p: PolicyRow, deviceId: string, requestId: string | null, refusal: 'ALREADY_PROVISIONED' | 'ALREADY_CLAIMED'): Promise<ClaimOutcome> {
+  async function reprovision(
+    p: PolicyRow,
+    deviceId: string,
+    requestId: string | null,
+    refusal: 'ALREADY_PROVISIONED' | 'ALREADY_CLAIMED',
+  ): Promise<ClaimOutcome> {
     const found = await existing(p, deviceId);
     if (!found || !found.ownClaim || found.tenantId !== p.tenantId) {
       return refuse(p, 'ALREADY_PROVISIONED', `device ${JSON.stringify(deviceId)} exists and was not provisioned by this policy`, { deviceId, requestId });
@@ -232,7 +237,8 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
       );
       if (claimed.length === 0) {
         const listed = await db.sql.query(`SELECT 1 FROM "ProvisioningAllowedId" WHERE "policyId" = $1::uuid AND "deviceId" = $2`, [p.id, deviceId]);
-        if (listed.length === 0) return refuse(p, 'NOT_ON_ALLOW_LIST', `${JSON.stringify(deviceId)} is not on the policy's allow-list`, { deviceId, requestId });
+        if (listed.length === 0)
+          return refuse(p, 'NOT_ON_ALLOW_LIST', `${JSON.stringify(deviceId)} is not on the policy's allow-list`, { deviceId, requestId });
         return reprovision(p, deviceId, requestId, 'ALREADY_CLAIMED');
       }
       const policy = p;

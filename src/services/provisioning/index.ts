@@ -19,7 +19,14 @@ import type { ProvisioningServiceOptions } from './types.ts';
 
 export { ATTEMPTS_METRIC, MAX_ATTEMPT_ROWS, type AttemptQuery, type ProvisioningAttempt } from './attempts.ts';
 export type { ClaimOutcome, ClaimSession } from './claims.ts';
-export { CLAIM_TOKEN_PREFIX, GROUP_KEY_PREFIX, type CreatedPolicy, type CreatePolicyInput, type ProvisioningPolicy, type UpdatePolicyInput } from './policies.ts';
+export {
+  CLAIM_TOKEN_PREFIX,
+  GROUP_KEY_PREFIX,
+  type CreatedPolicy,
+  type CreatePolicyInput,
+  type ProvisioningPolicy,
+  type UpdatePolicyInput,
+} from './policies.ts';
 export type { GroupKeySealer, ProvisioningServiceOptions } from './types.ts';
 
 /** What the MQTT and broker-auth edges ask of provisioning. */
@@ -68,7 +75,7 @@ export function createProvisioningService(options: ProvisioningServiceOptions): 
   return {
     ...createPolicyAdmin(options),
     ...createClaims(options, attempts),
-    listAttempts: attempts.list,
+    listAttempts: (query) => attempts.list(query),
     retention: attempts.retention,
   };
 }

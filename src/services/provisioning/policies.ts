@@ -141,7 +141,8 @@ export function createPolicyAdmin(options: ProvisioningServiceOptions) {
         db.prisma.$executeRawUnsafe(ADD_ALLOWED_IDS, id, [...new Set(input.allowedDeviceIds ?? [])]),
       ]);
     } catch (error) {
-      if (String((error as Error).message).includes('ProvisioningPolicy_tenantId_name_key')) throw new AlreadyExistsError('ProvisioningPolicy', input.name ?? '');
+      if (String((error as Error).message).includes('ProvisioningPolicy_tenantId_name_key'))
+        throw new AlreadyExistsError('ProvisioningPolicy', input.name ?? '');
       throw error;
     }
     const details = Object.fromEntries(
