@@ -24,6 +24,7 @@ import type { ServerStarted } from './lib/server-child.ts';
 import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, serverNodeFlags } from './lib/common.ts';
 import { fmt, table } from './lib/stats.ts';
 import { fleetSearchPhase, type FleetSearchResult } from './lib/onboarding-fleet.ts';
+import { provisionPhases } from './lib/onboarding-provision.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const { values: opts } = parseArgs({
@@ -123,6 +124,16 @@ async function runMode(mode: string): Promise<Phase[]> {
       // Warm-up: the first requests compile the schema paths and the statements.
       await bulk(url, started.token, 'warm', DEVICES >= 1000 ? 1000 : DEVICES).catch(() => undefined);
       phases.push(await baseline(url, started.token, 'base'), await bulk(url, started.token, 'one', DEVICES), await bulk(url, started.token, 'batch', 1000));
+      // Provisioning over MQTT, each mode (bench/lib/onboarding-provision.ts; target: claim token ≥ 500 devices/s).
+      phases.push(
+        ...(await provisionPhases({
+          graphqlUrl: url,
+          token: started.token,
+          mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`,
+          devices: DEVICES,
+          prefix: 'prov',
+        })),
+      );
     }
     if (FLEET_DEVICES > 0) fleetResults.set(mode, await fleetSearchPhase(srv, url, started.token, { devices: FLEET_DEVICES }));
     return phases;

@@ -16,6 +16,7 @@ import type { RuleService } from './services/rules/index.ts';
 import type { RuleBacktest } from './services/rules/backtest.ts';
 import type { WebhookService } from './services/webhooks/index.ts';
 import type { AlarmControl } from './services/rules/engine/control.ts';
+import type { ProvisioningService } from './services/provisioning/index.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/graphql.ts). */
 export interface GraphQLContext {
@@ -41,6 +42,8 @@ export interface GraphQLContext {
   webhooks: WebhookService;
   /** Acknowledge, clear and comment alarms (the rules engine's manual control). */
   alarms: AlarmControl;
+  /** Provisioning policies and attempts (admins); docs/onboarding.md "Provisioning". */
+  provisioning: ProvisioningService;
   /**
    * A new telemetry reader (pages, latest values, series). The schema makes one per request, so the
    * fields of one request that ask many devices for the same page or series share one statement.

@@ -42,6 +42,7 @@ import { createModelService } from '../services/models.ts';
 import { createRuleBacktest } from '../services/rules/backtest.ts';
 import { createRuleService } from '../services/rules/index.ts';
 import { createOutboxRetention, createOutboxService } from '../services/outbox/index.ts';
+import { createProvisioningService, type ProvisioningGate, type ProvisioningService } from '../services/provisioning/index.ts';
 import { createActionExecutor } from '../services/rules/action-executor.ts';
 import type { DeviceSessions } from '../services/ports.ts';
 import { createLastSeenTracker } from '../services/presence.ts';
@@ -124,8 +125,23 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     ? createDynsecFromConfig(config, config.dynsec, (after, limit) => deviceAccess.listForBrokerSync(after, limit), logger, metrics)
     : undefined;
 
+  // Provisioning (docs/onboarding.md "Provisioning"): the broker asks it about `provision` clients and about
+  // logins the registry refused (group-key first connects). Bound late: it creates devices through the
+  // device service, which reaches the transport's sessions.
+  const provisioningGate: ProvisioningGate = {
+    authenticateClaim: (token, requestId) => provisioning.authenticateClaim(token, requestId),
+    handleRequest: (session, requestId, payload) => provisioning.handleRequest(session, requestId, payload),
+    authenticateDerivedKey: (deviceId, password) => provisioning.authenticateDerivedKey(deviceId, password),
+    recordTopicDenied: (session, requestId, topic) => provisioning.recordTopicDenied(session, requestId, topic),
+  };
+  const brokerAuthenticator: DeviceAuthenticator = {
+    async authenticate(deviceId, password) {
+      return (await deviceAccess.authenticate(deviceId, password)) || provisioningGate.authenticateDerivedKey(deviceId, password);
+    },
+  };
+
   // The MQTT edge.
-  const transport = deps.transport ?? createTransport(config, deviceAccess, logger, metrics);
+  const transport = deps.transport ?? createTransport(config, brokerAuthenticator, logger, metrics, provisioningGate);
   // The embedded broker's sessions die with the process: devices still marked connected from before a
   // start and not back within the grace window are marked offline (src/services/stale-presence.ts).
   // An external broker keeps its sessions through a restart of Doppel and reports presence itself.
@@ -195,6 +211,21 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
       : {}),
   });
 
+  const provisioning: ProvisioningService = createProvisioningService({
+    db: database,
+    logger: child('provisioning'),
+    metrics,
+    audit,
+    devices,
+    // Group keys are sealed under the server's secret key, the one webhook signing secrets use (src/security/webhook-key.ts).
+    groupKeys: {
+      seal: (policyId, groupKey) => provisioningSealer.seal(`provisioning-group-key:${policyId}`, groupKey),
+      open: (policyId, sealed) => provisioningSealer.open(`provisioning-group-key:${policyId}`, sealed),
+    },
+    ...(dynsec && sealKey ? { sealSecret: (deviceId: string, secret: string) => sealSecret(secret, sealKey, deviceId) } : {}),
+  });
+  const provisioningSealer = lazySecretSealer(config);
+
   // Rules: evaluated where data is stored (the stored hooks), timers swept from the database.
   const rulesEngine = createRulesEngine({ db: database, bus, logger: child('rules'), metrics, config: config.rules });
   const alarms = createAlarmControl({ prisma, engine: rulesEngine, bus, audit });
@@ -256,12 +287,14 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     rules,
     ruleBacktest,
     alarms,
+    provisioning,
   };
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics, resolveToken: tokenCache.resolve });
   const brokerAuth = createBrokerAuth({
     secret: config.brokerAuthSecret,
-    authenticator: deviceAccess,
+    authenticator: brokerAuthenticator,
+    provisioning: provisioningGate,
     ...(config.mqtt.kind === 'external' && config.mqtt.username && config.mqtt.password
       ? { serviceUser: { username: config.mqtt.username, password: config.mqtt.password } }
       : {}),
@@ -344,6 +377,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     { name: 'rules', start: () => rulesEngine.start(), stop: () => rulesEngine.stop() },
     { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
     { name: 'rollups', start: () => rollups.start(), stop: () => rollups.stop() },
+    { name: 'provisioning-attempt-retention', start: () => provisioning.retention.start(), stop: () => provisioning.retention.stop() },
     { name: 'dead-letter-retention', start: () => deadLetters.retention.start(), stop: () => deadLetters.retention.stop() },
     ...(upkeep ? [{ name: 'embedded-db-upkeep', start: () => upkeep.start(), stop: () => upkeep.stop() }] : []),
     {
@@ -369,7 +403,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   };
 }
 
-function createTransport(config: Config, authenticator: DeviceAuthenticator, logger: Logger, metrics: Metrics): MqttTransport {
+function createTransport(config: Config, authenticator: DeviceAuthenticator, logger: Logger, metrics: Metrics, provisioning: ProvisioningGate): MqttTransport {
   return config.mqtt.kind === 'embedded'
     ? createEmbeddedTransport({
         port: config.mqtt.port,
@@ -379,6 +413,7 @@ function createTransport(config: Config, authenticator: DeviceAuthenticator, log
         maxPayloadBytes: config.maxPayloadBytes,
         metrics,
         maxConnectsPerSecond: config.maxConnectsPerSecond,
+        provisioning,
       })
     : createExternalTransport({
         url: config.mqtt.url,
@@ -389,6 +424,7 @@ function createTransport(config: Config, authenticator: DeviceAuthenticator, log
         sessionExpirySeconds: config.mqtt.sessionExpirySeconds,
         maxInFlight: config.mqtt.maxInFlight,
         logger: logger.child({ component: 'mqtt' }),
+        provisioning,
       });
 }
 

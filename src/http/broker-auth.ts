@@ -20,6 +20,13 @@
  *
  * Doppel's own broker user (MQTT_USERNAME / MQTT_PASSWORD) authenticates here too and is a superuser
  * (its subscriptions are shared subscriptions to every device's topics).
+ *
+ * Provisioning (docs/onboarding.md "Provisioning"): username `provision` with a claim token as the
+ * password is checked against the provisioning policies, and needs the client id (EMQX `${clientid}`,
+ * go-auth's `clientid`): it is the request id, and such a client may only publish
+ * `provision/{clientid}/request` and subscribe to (receive) its `…/accepted` and `…/rejected`. Refused
+ * topics are stored as TOPIC_DENIED attempts. A device login the registry refuses may be a group-key
+ * device's first connect: the authenticator handed in (src/app/compose.ts) asks provisioning then.
  */
 import type http from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
@@ -27,6 +34,9 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { isAllowed, type BrokerAction } from '../mqtt/acl.ts';
 import type { DeviceAuthenticator } from '../mqtt/transport.ts';
+import { isProvisionReplyFilter, parseProvisionRequestTopic } from '../mqtt/topics.ts';
+import { PROVISIONING_USERNAME } from '../domain/provisioning/policy.ts';
+import type { ProvisioningGate } from '../services/provisioning/index.ts';
 
 export const BROKER_AUTH_PREFIX = '/mqtt/';
 export const BROKER_AUTH_METRIC = 'doppel_broker_auth_requests_total';
@@ -40,6 +50,8 @@ export interface BrokerAuthOptions {
   serviceUser?: { username: string; password: string };
   logger: Logger;
   metrics: Metrics;
+  /** Provisioning clients (username `provision`); without it they are refused like any unknown user. */
+  provisioning?: Pick<ProvisioningGate, 'authenticateClaim' | 'recordTopicDenied'>;
 }
 
 type Body = Record<string, string>;
@@ -62,7 +74,7 @@ function safeEqual(a: string, b: string): boolean {
 }
 
 export function createBrokerAuth(options: BrokerAuthOptions) {
-  const { secret, authenticator, serviceUser, logger, metrics } = options;
+  const { secret, authenticator, serviceUser, logger, metrics, provisioning } = options;
   metrics.describe(BROKER_AUTH_METRIC, 'Broker HTTP auth/ACL requests by endpoint and result (allow, deny, bad_request, unauthorized).');
 
   function authorizedCaller(req: http.IncomingMessage, url: URL): boolean {
@@ -112,9 +124,24 @@ export function createBrokerAuth(options: BrokerAuthOptions) {
     const username = field(body, 'username', 1024);
     const password = field(body, 'password', 1024);
     if (isServiceUser(username, password)) return { allow: true, superuser: true };
+    if (username === PROVISIONING_USERNAME && provisioning) {
+      const session = await provisioning.authenticateClaim(password, field(body, 'clientid', 64));
+      return session.ok ? { allow: true } : { allow: false, reason: 'bad user name or password' };
+    }
     const decision = await authenticator.authenticate(username, Buffer.from(password, 'utf8'));
     if (!decision) return { allow: false, reason: 'bad user name or password' };
     return typeof decision === 'object' ? { allow: true, expiresAt: decision.expiresAt } : { allow: true };
+  }
+
+  /** A provisioning client's own topics only: its request id is its client id. */
+  function provisioningAllows(requestId: string, action: BrokerAction, topic: string): boolean {
+    switch (action) {
+      case 'publish':
+        return parseProvisionRequestTopic(topic) === requestId;
+      case 'subscribe':
+      case 'receive':
+        return isProvisionReplyFilter(requestId, topic);
+    }
   }
 
   function authorize(body: Body, actions: BrokerAction[] | undefined): Decision {
@@ -122,6 +149,14 @@ export function createBrokerAuth(options: BrokerAuthOptions) {
     const topic = field(body, 'topic');
     if (!actions) throw new BadRequest('unknown action');
     if (isServiceUser(username)) return { allow: true };
+    if (username === PROVISIONING_USERNAME && provisioning) {
+      const requestId = field(body, 'clientid', 64);
+      if (actions.every((a) => provisioningAllows(requestId, a, topic))) return { allow: true };
+      void provisioning
+        .recordTopicDenied(null, requestId, topic)
+        .catch((err: unknown) => logger.error({ err }, 'could not record a provisioning topic refusal'));
+      return { allow: false, reason: 'not authorized' };
+    }
     const allow = actions.every((a) => isAllowed(username, a, topic));
     return allow ? { allow } : { allow, reason: 'not authorized' };
   }

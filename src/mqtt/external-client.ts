@@ -26,7 +26,8 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import type { Logger } from 'pino';
 import { isTransientFailure } from '../domain/faults.ts';
 import { ThrottledLog } from '../logger.ts';
-import { isValidTopicName, parseInboundTopic, sharedSubscriptionFilters } from './topics.ts';
+import { isValidTopicName, parseInboundTopic, parseProvisionRequestTopic, provisionTopics, sharedSubscriptionFilters } from './topics.ts';
+import type { ProvisioningGate } from '../services/provisioning/index.ts';
 import type { ConnectionEvent, InboundMessage, MqttTransport, PublishOptions } from './transport.ts';
 
 export interface ExternalTransportOptions {
@@ -65,6 +66,13 @@ export interface ExternalTransportOptions {
   reconnectMinMs?: number;
   /** The back-off's cap: at most this long passes between the broker's return and our next attempt. Default 500 ms. */
   reconnectMaxMs?: number;
+  /**
+   * Answers provisioning requests (`provision/+/request`, docs/onboarding.md "Provisioning") through a
+   * shared subscription of their own. The broker authenticated the client (HTTP auth) but Doppel does
+   * not see who published, so requests name their policy with `claimToken`. A broker that refuses the
+   * subscription (its ACL does not grant it) leaves provisioning off, with a warning, not the transport.
+   */
+  provisioning?: Pick<ProvisioningGate, 'handleRequest'>;
 }
 
 export interface ExternalClientStats {
@@ -115,10 +123,24 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
   let stopped = false;
   let stopping: Promise<void> | undefined;
 
+  const provisioningFilter = options.provisioning ? `$share/${options.group}/${provisionTopics.requestTemplate('+')}` : undefined;
+
+  /** Answers a provisioning request (credentials or refusal); the caller acknowledges it once this settles. */
+  async function answerProvisionRequest(requestId: string, payload: Buffer): Promise<void> {
+    const outcome = await options.provisioning!.handleRequest(null, requestId, payload);
+    if (outcome.ok) {
+      const body = { deviceId: outcome.deviceId, username: outcome.username, password: outcome.password };
+      await publish(provisionTopics.accepted(requestId), JSON.stringify(body), { qos: 1 });
+    } else {
+      await publish(provisionTopics.rejected(requestId), JSON.stringify({ code: outcome.error.code, message: outcome.error.message }), { qos: 1 });
+    }
+  }
+
   function handleMessage(packet: IPublishPacket, callback: (err?: Error) => void): void {
     const c = client!;
+    const requestId = options.provisioning && packet.qos !== 2 ? parseProvisionRequestTopic(packet.topic) : null;
     const topic = parseInboundTopic(packet.topic);
-    if (topic === null || packet.qos === 2) {
+    if ((topic === null && requestId === null) || packet.qos === 2) {
       // Our filters only match contract topics at QoS ≤ 1; anything else is a broker oddity. Acknowledge
       // it so it is not redelivered forever.
       counters.ignored++;
@@ -133,9 +155,13 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
     const handler = messageHandler;
     const stream = c.stream;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
-    const msg: InboundMessage = { deviceId: topic.deviceId, topic, payload, receivedAt: Date.now() };
+    // Provisioning requests take the same deferred-acknowledgement path as device messages.
+    const what = topic ? { deviceId: topic.deviceId, kind: topic.kind } : { requestId, kind: 'provisionRequest' };
+    const work = topic
+      ? () => handler({ deviceId: topic.deviceId, topic, payload, receivedAt: Date.now() } satisfies InboundMessage)
+      : () => answerProvisionRequest(requestId!, payload);
     const run = Promise.resolve()
-      .then(() => handler(msg))
+      .then(work)
       .then(
         () => true,
         (err: unknown) => {
@@ -143,11 +169,11 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
           if (isTransientFailure(err)) {
             // Not stored (the database was unavailable at shutdown): no PUBACK, so a persistent session gets it
             // again on reconnect. Without one (no MQTT_CLIENT_ID) the broker drops it with the session.
-            log.warn({ err, deviceId: topic.deviceId, kind: topic.kind }, 'MQTT message not stored (database unavailable); left unacknowledged');
+            log.warn({ err, ...what }, 'MQTT message not stored (database unavailable); left unacknowledged');
             return false;
           }
           // A poison message must not be redelivered forever.
-          log.error({ err, deviceId: topic.deviceId, kind: topic.kind }, 'MQTT message handler failed; message acknowledged anyway');
+          log.error({ err, ...what }, 'MQTT message handler failed; message acknowledged anyway');
           return true;
         },
       )
@@ -172,6 +198,13 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
   async function subscribe(c: MqttClient): Promise<void> {
     // Throws (ErrorWithSubackPacket) if any filter is refused, e.g. 0x9E "shared subscriptions not supported" or 0x87 "not authorized".
     await c.subscribeAsync(filters, { qos: 1 });
+    if (provisioningFilter) {
+      try {
+        await c.subscribeAsync(provisioningFilter, { qos: 1 });
+      } catch (err) {
+        log.warn({ err, filter: provisioningFilter }, 'the broker refused the provisioning subscription; provisioning over MQTT is off');
+      }
+    }
     subscribed = true;
     log.info({ filters, clientId }, 'subscribed to device topics');
   }
@@ -285,7 +318,7 @@ export function createExternalTransport(options: ExternalTransportOptions): Exte
         return;
       }
       if (!persistent && c.connected) {
-        await withTimeout(c.unsubscribeAsync(filters), closeTimeoutMs);
+        await withTimeout(c.unsubscribeAsync(provisioningFilter ? [...filters, provisioningFilter] : filters), closeTimeoutMs);
       }
       accepting = false;
       subscribed = false;

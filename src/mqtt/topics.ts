@@ -176,3 +176,45 @@ export function isFilterWithin(filter: string, scope: string): boolean {
   for (let i = 0; i < prefix.length; i++) if (f[i] !== prefix[i]) return false;
   return true;
 }
+
+/**
+ * Provisioning topics (docs/onboarding.md "Provisioning"). A provisioning client (username `provision`)
+ * uses only its own request id's topics; the request id is its MQTT client id, which the broker keeps
+ * unique among connected clients, so no other claimant can read its credentials:
+ *
+ *   provision/{requestId}/request              client → server, JSON {deviceId, claimToken?}
+ *   provision/{requestId}/accepted             server → client, {deviceId, username, password} (once)
+ *   provision/{requestId}/rejected             server → client, {code, message}
+ */
+const PROVISION_ROOT = 'provision';
+
+function provisionLevel(requestId: string): string {
+  if (!isValidDeviceId(requestId)) throw new TypeError(`invalid provisioning request id: ${JSON.stringify(requestId)}`);
+  return `${PROVISION_ROOT}/${requestId}`;
+}
+
+export const provisionTopics = {
+  request: (requestId: string) => `${provisionLevel(requestId)}/request`,
+  accepted: (requestId: string) => `${provisionLevel(requestId)}/accepted`,
+  rejected: (requestId: string) => `${provisionLevel(requestId)}/rejected`,
+  /** What the provisioning client subscribes to: both answers. */
+  replies: (requestId: string) => `${provisionLevel(requestId)}/+`,
+  /** Doppel's own subscription in external-broker mode: every client's requests. */
+  requestTemplate: (requestLevel: string) => `${PROVISION_ROOT}/${requestLevel}/request`,
+} as const;
+
+/** The request id of a `provision/{requestId}/request` topic; null for anything else. */
+export function parseProvisionRequestTopic(topic: string): string | null {
+  if (typeof topic !== 'string' || topic.length > 256) return null;
+  const l = topic.split('/');
+  return l.length === 3 && l[0] === PROVISION_ROOT && l[2] === 'request' && isValidDeviceId(l[1]) ? l[1] : null;
+}
+
+/**
+ * May the provisioning client of `requestId` subscribe to `filter`? Only its own replies: the filter
+ * `provision/{requestId}/+`, or `…/accepted` or `…/rejected` exactly.
+ */
+export function isProvisionReplyFilter(requestId: string, filter: string): boolean {
+  if (!isValidDeviceId(requestId)) return false;
+  return filter === provisionTopics.replies(requestId) || filter === provisionTopics.accepted(requestId) || filter === provisionTopics.rejected(requestId);
+}

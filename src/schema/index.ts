@@ -15,6 +15,7 @@ import './dead-letters.ts';
 import './rules.ts';
 import './webhooks.ts';
 import './alarms.ts';
+import './provisioning.ts';
 
 builder.queryType({});
 builder.mutationType({});

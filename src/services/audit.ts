@@ -45,6 +45,12 @@ export const AUDIT_ACTIONS = [
   'alarm.acknowledge',
   'alarm.clear',
   'alarm.comment',
+  'provisioning.createPolicy',
+  'provisioning.updatePolicy',
+  'provisioning.enablePolicy',
+  'provisioning.disablePolicy',
+  'provisioning.deletePolicy',
+  'provisioning.rotate',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

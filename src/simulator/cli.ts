@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isValidDeviceId } from '../domain/ids.ts';
+import { provisioningSecretOf } from './provision.ts';
 import type { SimulatorOptions } from './simulator.ts';
 
 /**
@@ -50,6 +51,9 @@ Options (environment fallback in brackets):
   --interval <ms>           how often each device reports [SIM_INTERVAL_MS] (default 2000)
   --credentials-file <path> where device secrets are kept, mode 0600 [SIM_CREDENTIALS_FILE]
                             (default ${data}/simulator-credentials.json)
+  --provision <secret>      provision the devices themselves, no API token needed [SIM_PROVISION]:
+                            a claim token (dpc_…, claim-token and allow-list policies) or a group
+                            key (dpg_…) of a provisioning policy (docs/onboarding.md)
   --flap <p>                probability per interval that a device drops offline abruptly and
                             comes back a few seconds later, 0–1 [SIM_FLAP] (default 0)
   --duration <s>            stop after this many seconds [SIM_DURATION_S] (default: until Ctrl-C)
@@ -87,6 +91,7 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
         interval: { type: 'string' },
         'credentials-file': { type: 'string' },
         flap: { type: 'string' },
+        provision: { type: 'string' },
         duration: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -151,6 +156,10 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
   if (token !== undefined && token.trim() === '') problems.push('--token must not be empty');
   const credentialsFile = pick('credentials-file', 'SIM_CREDENTIALS_FILE')?.value ?? `${dataDir(env)}/simulator-credentials.json`;
 
+  const provisionRaw = pick('provision', 'SIM_PROVISION');
+  const provision = provisionRaw ? provisioningSecretOf(provisionRaw.value.trim()) : undefined;
+  if (provisionRaw && !provision) problems.push(`${provisionRaw.from} must be a claim token (dpc_…) or a group key (dpg_…)`);
+
   if (problems.length > 0) throw new UsageError(problems);
   return {
     kind: 'run',
@@ -165,14 +174,17 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
       intervalMs,
       credentialsFile,
       flap,
+      ...(provision ? { provision } : {}),
       ...(durationS !== undefined ? { durationS } : {}),
     },
   };
 }
 
 /** The API token: `--token` as given, else the first line of the token file. */
-export async function readToken(options: Pick<CliOptions, 'token' | 'tokenFile'>): Promise<string> {
+export async function readToken(options: Pick<CliOptions, 'token' | 'tokenFile' | 'provision'>): Promise<string> {
   if (options.token) return options.token;
+  // A self-provisioning device never calls the API.
+  if (options.provision) return '';
   let text: string;
   try {
     text = await readFile(options.tokenFile, 'utf8');

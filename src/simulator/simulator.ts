@@ -7,12 +7,18 @@ import { createApi, type DoppelApi } from './api.ts';
 import { openCredentialStore, type CredentialStore, type DeviceCredentials } from './credentials.ts';
 import { createSimulatedDevice, type SimulatedDevice } from './device.ts';
 import type { Random } from './model.ts';
+import { provisionDevice, type ProvisioningSecret } from './provision.ts';
 
 export interface SimulatorOptions {
   /** GraphQL endpoint of the Doppel server. */
   url: string;
-  /** API bearer token allowed to register devices and rotate their credentials. */
+  /** API bearer token allowed to register devices and rotate their credentials (unused with `provision`). */
   token: string;
+  /**
+   * Provision the devices themselves instead of registering them through the API (docs/onboarding.md
+   * "Provisioning"): a claim token (claim-token and allow-list policies) or a group key. No API token needed.
+   */
+  provision?: ProvisioningSecret;
   /** Broker the devices connect to. */
   mqttUrl: string;
   /** Number of devices, named `<prefix>-1` … `<prefix>-<devices>`. */
@@ -61,7 +67,26 @@ export function createSimulator(options: SimulatorOptions, deps: SimulatorDeps =
   let stopping = false;
   let started = false;
 
+  /** First boot without an admin: credentials kept from an earlier run, else provisioned over MQTT (or derived). */
+  async function selfProvision(how: ProvisioningSecret, store: CredentialStore, deviceId: string): Promise<DeviceCredentials> {
+    const label = labelOf(deviceId);
+    const stored = store.get(deviceId);
+    if (stored) {
+      log(`${label} using its secret from ${store.file}`);
+      return stored;
+    }
+    const credentials = await provisionDevice(options.mqttUrl, how, deviceId, options.connectTimeoutMs);
+    await store.set(deviceId, credentials);
+    log(
+      how.kind === 'claimToken'
+        ? `${label} provisioned with the claim token; secret saved to ${store.file}`
+        : `${label} derived its key from the group key; its first connect registers it`,
+    );
+    return credentials;
+  }
+
   async function provision(api: DoppelApi, store: CredentialStore, deviceId: string, index: number): Promise<DeviceCredentials> {
+    if (options.provision) return selfProvision(options.provision, store, deviceId);
     const label = labelOf(deviceId);
     const outcome = await api.registerDevice({
       deviceId,
@@ -96,7 +121,10 @@ export function createSimulator(options: SimulatorOptions, deps: SimulatorDeps =
       const store = await openCredentialStore(options.credentialsFile);
       log(
         `simulating ${ids.length} ${options.model} device${ids.length === 1 ? '' : 's'} (${ids.length > 2 ? `${ids[0]} … ${ids.at(-1)}` : ids.join(', ')})` +
-          ` · GraphQL ${options.url} · MQTT ${options.mqttUrl} · report every ${options.intervalMs} ms` +
+          (options.provision
+            ? ` · provisioning with a ${options.provision.kind === 'claimToken' ? 'claim token' : 'group key'}`
+            : ` · GraphQL ${options.url}`) +
+          ` · MQTT ${options.mqttUrl} · report every ${options.intervalMs} ms` +
           (options.flap ? ` · flap ${options.flap}` : ''),
       );
 
@@ -117,7 +145,10 @@ export function createSimulator(options: SimulatorOptions, deps: SimulatorDeps =
             ...(deps.random ? { random: deps.random } : {}),
             ...(deps.now ? { now: deps.now } : {}),
             renewCredentials: async () => {
-              const fresh = await api.rotateCredentials(deviceId);
+              // Refused: a factory reset as the device sees it. Ask again (a ROTATE policy answers), or rotate through the API.
+              const fresh = options.provision
+                ? await provisionDevice(options.mqttUrl, options.provision, deviceId, options.connectTimeoutMs)
+                : await api.rotateCredentials(deviceId);
               await store.set(deviceId, fresh);
               return fresh;
             },

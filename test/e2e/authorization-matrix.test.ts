@@ -42,6 +42,8 @@ interface Fixture {
   /** A webhook endpoint of the default tenant, and the evt_ id of a FAILED event of it. */
   webhookEndpointId: string;
   webhookEventId: string;
+  /** A provisioning policy of the default tenant. */
+  provisioningPolicyId: string;
 }
 
 type Result = Awaited<ReturnType<TestServer['gql']>>;
@@ -186,7 +188,72 @@ async function expectWebhookUntouched(x: Fixture) {
   expect(state.events.map((e) => e.status)).toEqual(['FAILED']);
 }
 
+const CREATE_PROVISIONING_POLICY = `mutation M($n: String!) { createProvisioningPolicy(input: {name: $n, mode: CLAIM_TOKEN}) { __typename ... on CreateProvisioningPolicyPayload { policy { id } } ... on Error { code } } }`;
+
+async function createProvisioningPolicy(token: string): Promise<string> {
+  const r = await t.gql(CREATE_PROVISIONING_POLICY, { n: uniqueDeviceId('matrix-policy') }, token);
+  return (r.data as { createProvisioningPolicy: { policy: { id: string } } }).createProvisioningPolicy.policy.id;
+}
+
+const provisioningPolicyRow = (id: string) => t.database.sql.query<{ enabled: boolean }>(`SELECT enabled FROM "ProvisioningPolicy" WHERE id = $1::uuid`, [id]);
+
+const PROVISIONING_OPERATIONS: Operation[] = [
+  {
+    root: 'Query',
+    field: 'provisioningPolicies',
+    role: 'admin',
+    document: `{ provisioningPolicies { id } }`,
+    variables: () => ({}),
+    otherTenant: (r, x) =>
+      expect((r.data as { provisioningPolicies: Array<{ id: string }> }).provisioningPolicies).not.toContainEqual({ id: x.provisioningPolicyId }),
+  },
+  {
+    root: 'Query',
+    field: 'provisioningAttempts',
+    role: 'admin',
+    document: `{ provisioningAttempts(first: 50) { edges { node { policyId } } } }`,
+    variables: () => ({}),
+    otherTenant: (r, x) =>
+      expect(
+        (r.data as { provisioningAttempts: { edges: Array<{ node: { policyId: string } }> } }).provisioningAttempts.edges.map((e) => e.node.policyId),
+      ).not.toContain(x.provisioningPolicyId),
+  },
+  {
+    root: 'Mutation',
+    field: 'createProvisioningPolicy',
+    role: 'admin',
+    document: CREATE_PROVISIONING_POLICY,
+    variables: () => ({ n: uniqueDeviceId('matrix-policy') }),
+    // Created in OTHER's own tenant: nothing of the default tenant's.
+    otherTenant: (r) =>
+      expect((r.data as { createProvisioningPolicy: { __typename: string } }).createProvisioningPolicy.__typename).toBe('CreateProvisioningPolicyPayload'),
+  },
+  {
+    root: 'Mutation',
+    field: 'updateProvisioningPolicy',
+    role: 'admin',
+    document: `mutation M($id: ID!) { updateProvisioningPolicy(id: $id, input: {enabled: false}) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ id: x.provisioningPolicyId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ updateProvisioningPolicy: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect(await provisioningPolicyRow(x.provisioningPolicyId)).toEqual([{ enabled: true }]);
+    },
+  },
+  {
+    root: 'Mutation',
+    field: 'deleteProvisioningPolicy',
+    role: 'admin',
+    document: `mutation M($id: ID!) { deleteProvisioningPolicy(id: $id) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ id: x.provisioningPolicyId }),
+    otherTenant: async (r, x) => {
+      expect(r.data).toEqual({ deleteProvisioningPolicy: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect(await provisioningPolicyRow(x.provisioningPolicyId)).toHaveLength(1);
+    },
+  },
+];
+
 const OPERATIONS: Operation[] = [
+  ...PROVISIONING_OPERATIONS,
   {
     root: 'Query',
     field: 'rules',
@@ -774,6 +841,7 @@ beforeAll(async () => {
   const ruleId = await createRule(t.token);
   const webhookEndpointId = await createWebhookEndpoint();
   const webhookEventId = await insertFailedWebhookEvent(webhookEndpointId);
+  const provisioningPolicyId = await createProvisioningPolicy(t.token);
   f = {
     deviceId,
     deviceNodeId: a.device.id,
@@ -789,6 +857,7 @@ beforeAll(async () => {
     ruleId,
     webhookEndpointId,
     webhookEventId,
+    provisioningPolicyId,
   };
 });
 afterAll(async () => {
@@ -999,6 +1068,9 @@ async function freshVariables(op: Operation): Promise<Record<string, unknown>> {
       return { id: await createWebhookEndpoint() };
     case 'redeliverWebhook':
       return { e: await insertFailedWebhookEvent(await createWebhookEndpoint()) };
+    case 'updateProvisioningPolicy':
+    case 'deleteProvisioningPolicy':
+      return { id: await createProvisioningPolicy(t.token) };
     case 'revokeApiToken': {
       const r = await t.gql(`mutation { createApiToken(input: {name: "throwaway", role: VIEWER}) { ... on CreatedApiToken { apiToken { id } } } }`);
       return { id: (r.data as { createApiToken: { apiToken: { id: string } } }).createApiToken.apiToken.id };

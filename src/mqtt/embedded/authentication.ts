@@ -10,6 +10,7 @@ import { createTokenBuckets } from '../../security/token-bucket.ts';
 import type { DeviceAuthenticator } from '../transport.ts';
 import type { Authorization, LastWill } from './authorization.ts';
 import type { BrokerCounters } from './counters.ts';
+import type { ProvisioningClients } from './provisioning.ts';
 import type { SessionExpiry } from './expiry.ts';
 import type { Sessions } from './sessions.ts';
 
@@ -50,6 +51,8 @@ export interface AuthenticationOptions {
   maxConnectsPerSecond?: number | undefined;
   /** Milliseconds clock of the admission bucket (tests). */
   now?: () => number;
+  /** Provisioning clients (username `provision`), when provisioning is on. */
+  provisioning?: Pick<ProvisioningClients, 'claims' | 'preConnect' | 'authenticate'> | undefined;
 }
 
 export function createAuthentication({
@@ -61,6 +64,7 @@ export function createAuthentication({
   authorization,
   maxConnectsPerSecond,
   now,
+  provisioning,
 }: AuthenticationOptions): Authentication {
   /** Last Wills seen at CONNECT, checked against the ACL once we know who the device is. */
   const willOf = new WeakMap<Client, LastWill>();
@@ -71,6 +75,10 @@ export function createAuthentication({
 
   return {
     preConnect(client, packet, done) {
+      if (provisioning?.claims(packet.username)) {
+        provisioning.preConnect(client, packet);
+        return done(null, true);
+      }
       // Aedes keys sessions and takeovers by client id, which the device chooses. Scope it by the claimed
       // username so one device can neither kick another off (MQTT-3.1.4-2) nor resume its persistent
       // session; `:` cannot occur in a device id, so scoped ids never collide. Wrong credentials are
@@ -83,6 +91,7 @@ export function createAuthentication({
     },
 
     authenticate(client, username, password, done) {
+      if (provisioning?.claims(username)) return provisioning.authenticate(client, password, done);
       const remote = client.conn && 'remoteAddress' in client.conn ? client.conn.remoteAddress : undefined;
       if (!isValidDeviceId(username)) {
         counters.refuse(

@@ -30,7 +30,9 @@ import { createInboundDelivery, publishThrough } from './delivery.ts';
 import { createSessionExpiry } from './expiry.ts';
 import { guardFrameSize } from './frame-guard.ts';
 import { createBrokerListener } from './listener.ts';
+import { createProvisioningClients } from './provisioning.ts';
 import { createSessions } from './sessions.ts';
+import type { ProvisioningGate } from '../../services/provisioning/index.ts';
 
 export { BROKER_METRIC_NAMES, type EmbeddedBrokerStats } from './counters.ts';
 export { FrameScanner } from './frame-guard.ts';
@@ -51,6 +53,8 @@ export interface EmbeddedTransportOptions {
   metrics?: Metrics;
   /** CONNECTs admitted per second; beyond it CONNACK 3 "server unavailable". Undefined or 0: no limit. */
   maxConnectsPerSecond?: number;
+  /** Provisioning clients (username `provision`, ./provisioning.ts); without it `provision` is an unknown user. */
+  provisioning?: ProvisioningGate;
 }
 
 export interface EmbeddedTransport extends MqttTransport {
@@ -66,6 +70,17 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
   const sessions = createSessions(log);
   const expiry = createSessionExpiry(log);
   const authorization = createAuthorization({ identity: sessions, counters, maxPayloadBytes });
+  const provisioning = options.provisioning
+    ? createProvisioningClients({
+        gate: options.provisioning,
+        counters,
+        log,
+        publish: (topic, payload) => {
+          const broker = listener.broker();
+          return broker ? publishThrough(broker, topic, payload, { qos: 1 }) : Promise.reject(new Error('embedded MQTT broker is not running'));
+        },
+      })
+    : undefined;
   const authentication = createAuthentication({
     authenticator: options.authenticator,
     log,
@@ -74,6 +89,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     expiry,
     authorization,
     maxConnectsPerSecond: options.maxConnectsPerSecond,
+    provisioning,
   });
   const inbound = createInboundDelivery({ authorization, counters, log, maxPayloadBytes });
   const listener = createBrokerListener({
@@ -83,13 +99,24 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     hooks: {
       preConnect: authentication.preConnect,
       authenticate: authentication.authenticate,
-      authorizePublish: inbound.authorizePublish,
-      authorizeSubscribe: authorization.authorizeSubscribe,
-      authorizeForward: authorization.authorizeForward,
+      // Provisioning clients are no devices: their own topic rules (./provisioning.ts), everyone else the device ACL.
+      authorizePublish: (client, packet, done) =>
+        provisioning && client && provisioning.owns(client)
+          ? provisioning.authorizePublish(client, packet, done)
+          : inbound.authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) =>
+        provisioning?.owns(client) ? provisioning.authorizeSubscribe(client, sub, done) : authorization.authorizeSubscribe(client, sub, done),
+      authorizeForward: (client, packet) =>
+        provisioning?.owns(client) ? provisioning.authorizeForward(client, packet) : authorization.authorizeForward(client, packet),
     },
     sessions,
     expiry,
-    inbound,
+    inbound: provisioning
+      ? {
+          stopAccepting: () => (inbound.stopAccepting(), provisioning.stopAccepting()),
+          settled: () => Promise.all([inbound.settled(), provisioning.settled()]),
+        }
+      : inbound,
     onClientSocket: (client, socket) => guardFrameSize(client, socket, { maxPayloadBytes, log, counters, identity: sessions }),
     closeTimeoutMs: options.closeTimeoutMs ?? 3000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { AlreadyExistsError, NotFoundError, ValidationError, type FieldIssue } from '../../domain/errors.ts';
 import { isValidDeviceId, isValidModelName, isValidTag } from '../../domain/ids.ts';
 import type { Actor } from '../../domain/principal.ts';
+import { PROVISIONING_USERNAME } from '../../domain/provisioning/policy.ts';
 import { generateSecret, hashSecret } from '../../security/secrets.ts';
 import { DEVICE_FACTS_SQL, eventsWrittenCounter, eventsWrittenSql, eventTypeSql, webhookFanoutCte } from '../outbox/fanout.ts';
 import type { DeviceServiceOptions, DeviceWithCredentials, RegisterDeviceInput } from './types.ts';
@@ -28,6 +29,9 @@ export function validateRegistration(input: RegisterDeviceInput): FieldIssue[] {
       code: 'INVALID_DEVICE_ID',
       message: 'deviceId must be 1–64 characters of A–Z, a–z, 0–9, ".", "_" or "-"',
     });
+  } else if (input.deviceId === PROVISIONING_USERNAME) {
+    // The MQTT username of provisioning clients (docs/onboarding.md "Provisioning"): no device may have it.
+    issues.push({ path: ['input', 'deviceId'], code: 'INVALID_DEVICE_ID', message: `deviceId "${PROVISIONING_USERNAME}" is reserved for provisioning` });
   }
   if (input.name != null && input.name.length > 200) {
     issues.push({ path: ['input', 'name'], code: 'TOO_LONG', message: 'name must be at most 200 characters' });

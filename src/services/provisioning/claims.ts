@@ -1,0 +1,309 @@
+/**
+ * Provisioning, the device side: a `provision` client's claim token is checked at CONNECT, its request
+ * for an id is answered with credentials or a refusal, and a group-key device's first connect registers
+ * it. Every attempt is stored with its reason (./attempts.ts).
+ *
+ * Concurrency, by constraint and conditional statements, never check-then-insert:
+ * - the policy's device counter is raised by one conditional UPDATE … RETURNING (enabled, not expired,
+ *   under `maxDevices`) before the device is created, and given back if the creation loses;
+ * - an allow-list id is claimed by a conditional UPDATE (`claimedAt IS NULL`), so it is claimed once;
+ * - the device itself is inserted by bulk registration (src/services/devices/bulk.ts), whose unique
+ *   index on the device id makes one of two simultaneous claims for an id win.
+ */
+import { hashSecret } from '../../security/secrets.ts';
+import { failed, type Failed } from '../../domain/errors.ts';
+import { isValidDeviceId } from '../../domain/ids.ts';
+import type { Actor } from '../../domain/principal.ts';
+import { isDerivedKey } from '../../security/derived-keys.ts';
+import {
+  parseProvisionRequest,
+  policyRefusal,
+  PROVISIONING_USERNAME,
+  ProvisioningRefusal,
+  type ProvisioningMode,
+  type ProvisioningReason,
+  type ReprovisionPolicy,
+} from '../../domain/provisioning/policy.ts';
+import type { AttemptLog } from './attempts.ts';
+import type { ProvisioningServiceOptions } from './types.ts';
+
+/** A policy row as the device side needs it. */
+interface PolicyRow {
+  id: string;
+  tenantId: string;
+  name: string;
+  mode: ProvisioningMode;
+  reprovision: ReprovisionPolicy;
+  enabled: boolean;
+  expiresAt: Date | null;
+  maxDevices: number | null;
+  devicesProvisioned: number;
+  modelName: string | null;
+  tags: string[];
+  sealedGroupKey: string | null;
+}
+
+const POLICY_COLUMNS = `id::text AS id, "tenantId", name, mode, reprovision, enabled, "expiresAt", "maxDevices", "devicesProvisioned", "modelName", tags, "sealedGroupKey"`;
+
+/** A provisioning client admitted at CONNECT: its policy. */
+export interface ClaimSession {
+  ok: true;
+  policyId: string;
+}
+
+/** What a request is answered with: the credentials (once), or the refusal. */
+export type ClaimOutcome = { ok: true; reason: 'ACCEPTED' | 'ROTATED'; deviceId: string; username: string; password: string } | Failed<ProvisioningRefusal>;
+
+/** The `claimToken` of a request that failed to parse otherwise, if it has one. */
+function claimTokenOf(payload: Buffer): string | undefined {
+  try {
+    const body: unknown = JSON.parse(payload.toString('utf8'));
+    const token = body !== null && typeof body === 'object' ? (body as { claimToken?: unknown }).claimToken : undefined;
+    return typeof token === 'string' && token.length <= 256 ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createClaims(options: ProvisioningServiceOptions, attempts: AttemptLog) {
+  const { db, logger, devices } = options;
+
+  const actorFor = (p: PolicyRow): Actor => ({ tenantId: p.tenantId, actor: `provisioningPolicy:${p.id}`, actorName: p.name });
+
+  async function policyByToken(token: string): Promise<PolicyRow | undefined> {
+    const rows = await db.sql.query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM "ProvisioningPolicy" WHERE "tokenHash" = $1`, [hashSecret(token)]);
+    return rows[0];
+  }
+
+  async function policyById(id: string): Promise<PolicyRow | undefined> {
+    const rows = await db.sql.query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM "ProvisioningPolicy" WHERE id = $1::uuid`, [id]);
+    return rows[0];
+  }
+
+  async function refuse(
+    p: PolicyRow | undefined,
+    reason: Exclude<ProvisioningReason, 'ACCEPTED' | 'ROTATED'>,
+    message: string,
+    at: { deviceId?: string | null; requestId?: string | null },
+  ): Promise<Failed<ProvisioningRefusal>> {
+    await attempts.record({
+      tenantId: p?.tenantId ?? null,
+      policyId: p?.id ?? null,
+      mode: p?.mode ?? null,
+      deviceId: at.deviceId ?? null,
+      requestId: at.requestId ?? null,
+      reason,
+      message,
+    });
+    return failed(new ProvisioningRefusal(reason, message));
+  }
+
+  const refuseWith = (p: PolicyRow | undefined, error: ProvisioningRefusal, at: { deviceId?: string | null; requestId?: string | null }) =>
+    refuse(p, error.reason, error.message, at);
+
+  /** Raises the policy's counter if it may still provision (one conditional statement); false when it may not. */
+  async function reserve(p: PolicyRow): Promise<boolean> {
+    const rows = await db.sql.query<{ id: string }>(
+      `UPDATE "ProvisioningPolicy" SET "devicesProvisioned" = "devicesProvisioned" + 1
+        WHERE id = $1::uuid AND enabled AND ("expiresAt" IS NULL OR "expiresAt" > now())
+          AND ("maxDevices" IS NULL OR "devicesProvisioned" < "maxDevices")
+        RETURNING id::text`,
+      [p.id],
+    );
+    return rows.length === 1;
+  }
+
+  async function release(p: PolicyRow): Promise<void> {
+    await db.sql.query(`UPDATE "ProvisioningPolicy" SET "devicesProvisioned" = GREATEST("devicesProvisioned" - 1, 0) WHERE id = $1::uuid`, [p.id]);
+  }
+
+  /** Why a reservation failed, from a fresh read (the counter or the policy changed since it was loaded). */
+  async function reservationRefusal(p: PolicyRow): Promise<ProvisioningRefusal> {
+    const fresh = await policyById(p.id);
+    return (fresh && policyRefusal(fresh, Date.now())) ?? new ProvisioningRefusal('TOKEN_EXHAUSTED', 'the provisioning policy has no devices left');
+  }
+
+  /** The device `deviceId` as it stands, and whether this policy created it. */
+  async function existing(p: PolicyRow, deviceId: string): Promise<{ tenantId: string; ownClaim: boolean; blocked: boolean } | undefined> {
+    const rows = await db.sql.query<{ tenantId: string; ownClaim: boolean; blocked: boolean }>(
+      `SELECT d."tenantId", (d."disabledAt" IS NOT NULL OR d."credentialsRevokedAt" IS NOT NULL) AS blocked, EXISTS (SELECT 1 FROM "ProvisioningClaim" c WHERE c."deviceId" = d."deviceId" AND c."policyId" = $2::uuid) AS "ownClaim"
+         FROM "Device" d WHERE d."deviceId" = $1`,
+      [deviceId, p.id],
+    );
+    return rows[0];
+  }
+
+  /**
+   * A device the policy created asks again (a factory reset): ROTATE issues a new secret (the old one
+   * stops working, its sessions are closed; audited as `device.rotateCredentials` and
+   * `provisioning.rotate`); REFUSE refuses with `refusal`.
+   */
+  async function reprovision(
+    p: PolicyRow,
+    deviceId: string,
+    requestId: string | null,
+    refusal: 'ALREADY_PROVISIONED' | 'ALREADY_CLAIMED',
+  ): Promise<ClaimOutcome> {
+    const found = await existing(p, deviceId);
+    if (!found || !found.ownClaim || found.tenantId !== p.tenantId) {
+      return refuse(p, 'ALREADY_PROVISIONED', `device ${JSON.stringify(deviceId)} exists and was not provisioned by this policy`, { deviceId, requestId });
+    }
+    // An admin's revocation or disabling is never undone by a device asking again.
+    if (found.blocked) {
+      return refuse(p, 'ALREADY_PROVISIONED', `device ${JSON.stringify(deviceId)} is disabled or its credentials are revoked`, { deviceId, requestId });
+    }
+    if (p.reprovision !== 'ROTATE') {
+      return refuse(p, refusal, `device ${JSON.stringify(deviceId)} was provisioned already and the policy refuses re-provisioning`, { deviceId, requestId });
+    }
+    const rotated = await devices.rotateCredentials(actorFor(p), deviceId, 0);
+    await db.sql.query(`UPDATE "ProvisioningClaim" SET "rotatedAt" = now() WHERE "deviceId" = $1`, [deviceId]);
+    await options.audit.record({ ...actorFor(p), action: 'provisioning.rotate', target: `device:${deviceId}`, details: { policyId: p.id, requestId } });
+    await attempts.record({ tenantId: p.tenantId, policyId: p.id, mode: p.mode, deviceId, requestId, reason: 'ROTATED', message: null });
+    return { ok: true, reason: 'ROTATED', deviceId, username: deviceId, password: rotated.credentials.password };
+  }
+
+  /**
+   * Creates the device for the policy: counter reserved, then bulk registration of one row (its model
+   * and tags), then the claim row. A lost race gives the counter (and an allow-list id) back.
+   */
+  async function create(p: PolicyRow, deviceId: string, requestId: string | null, onLost?: () => Promise<void>): Promise<ClaimOutcome> {
+    if (!(await reserve(p))) {
+      await onLost?.();
+      return refuseWith(p, await reservationRefusal(p), { deviceId, requestId });
+    }
+    let result;
+    try {
+      result = await devices.registerMany(actorFor(p), [{ deviceId, tags: p.tags, modelName: p.modelName }], { atomic: false });
+    } catch (error) {
+      await release(p);
+      await onLost?.();
+      throw error;
+    }
+    const row = result.rows[0];
+    if (row?.status !== 'CREATED') {
+      await release(p);
+      await onLost?.();
+      return refuse(p, 'ALREADY_PROVISIONED', `device id ${JSON.stringify(deviceId)} is taken`, { deviceId, requestId });
+    }
+    await db.sql.query(
+      `INSERT INTO "ProvisioningClaim" ("deviceId", "policyId") VALUES ($1, $2::uuid)
+       ON CONFLICT ("deviceId") DO UPDATE SET "policyId" = EXCLUDED."policyId", "claimedAt" = now(), "rotatedAt" = NULL`,
+      [deviceId, p.id],
+    );
+    await attempts.record({ tenantId: p.tenantId, policyId: p.id, mode: p.mode, deviceId, requestId, reason: 'ACCEPTED', message: null });
+    logger.info({ deviceId, policyId: p.id, tenantId: p.tenantId }, 'device provisioned');
+    return { ok: true, reason: 'ACCEPTED', deviceId, username: deviceId, password: row.password };
+  }
+
+  /** CONNECT as `provision` with a claim token: the policy it belongs to, if it may provision now. */
+  async function authenticateClaim(token: string | undefined, requestId: string | null): Promise<ClaimSession | Failed<ProvisioningRefusal>> {
+    const p = token ? await policyByToken(token) : undefined;
+    if (!p || p.mode === 'GROUP_KEY') return refuse(undefined, 'BAD_TOKEN', 'no provisioning policy has this claim token', { requestId });
+    const refusal = policyRefusal(p, Date.now());
+    if (refusal) return refuseWith(p, refusal, { requestId });
+    return { ok: true, policyId: p.id };
+  }
+
+  /**
+   * A request on `provision/{requestId}/request`. The policy is the connection's (`session`, embedded
+   * broker) or the one of the request's `claimToken` (external brokers, where Doppel does not see who
+   * published); when both are there they must agree.
+   */
+  async function handleRequest(session: ClaimSession | null, requestId: string, payload: Buffer): Promise<ClaimOutcome> {
+    const parsed = parseProvisionRequest(payload);
+    let p = session ? await policyById(session.policyId) : undefined;
+    if (!parsed.ok) {
+      // Still attribute the refusal to the request's policy when it names one, so its admins see it.
+      const token = claimTokenOf(payload);
+      if (!p && token) p = await policyByToken(token);
+      return refuseWith(p, parsed.error, { requestId });
+    }
+    const { deviceId, claimToken } = parsed.request;
+    if (claimToken !== undefined) {
+      const byToken = await policyByToken(claimToken);
+      if (!byToken || byToken.mode === 'GROUP_KEY' || (p && byToken.id !== p.id)) {
+        return refuse(p, 'BAD_TOKEN', 'no provisioning policy has this claim token', { deviceId, requestId });
+      }
+      p = byToken;
+    }
+    if (!p) return refuse(undefined, 'BAD_TOKEN', 'the request names no claim token and the connection has none', { deviceId, requestId });
+    const refusal = policyRefusal(p, Date.now());
+    if (refusal) return refuseWith(p, refusal, { deviceId, requestId });
+
+    if (p.mode === 'ALLOW_LIST') {
+      const claimed = await db.sql.query<{ deviceId: string }>(
+        `UPDATE "ProvisioningAllowedId" SET "claimedAt" = now() WHERE "policyId" = $1::uuid AND "deviceId" = $2 AND "claimedAt" IS NULL RETURNING "deviceId"`,
+        [p.id, deviceId],
+      );
+      if (claimed.length === 0) {
+        const listed = await db.sql.query(`SELECT 1 FROM "ProvisioningAllowedId" WHERE "policyId" = $1::uuid AND "deviceId" = $2`, [p.id, deviceId]);
+        if (listed.length === 0)
+          return refuse(p, 'NOT_ON_ALLOW_LIST', `${JSON.stringify(deviceId)} is not on the policy's allow-list`, { deviceId, requestId });
+        return reprovision(p, deviceId, requestId, 'ALREADY_CLAIMED');
+      }
+      const policy = p;
+      const giveBack = async () => {
+        await db.sql.query(`UPDATE "ProvisioningAllowedId" SET "claimedAt" = NULL WHERE "policyId" = $1::uuid AND "deviceId" = $2`, [policy.id, deviceId]);
+      };
+      return create(p, deviceId, requestId, giveBack);
+    }
+    if (await existing(p, deviceId)) return reprovision(p, deviceId, requestId, 'ALREADY_PROVISIONED');
+    return create(p, deviceId, requestId);
+  }
+
+  /**
+   * A device connecting with a password its registry entry refused (or without one): is it a group-key
+   * device? Unknown id + a key derived by an enabled GROUP_KEY policy registers it (its secret is the
+   * derived key's hash from then on). A known id of that policy with its derived key is re-provisioned
+   * per the policy (ROTATE: its secret becomes the derived key again). Anything else is `false`; an
+   * unknown id that no policy derived is stored as BAD_DERIVED_KEY.
+   */
+  async function authenticateDerivedKey(deviceId: string, password: Buffer | undefined): Promise<boolean> {
+    if (!password || !isValidDeviceId(deviceId) || deviceId === PROVISIONING_USERNAME) return false;
+    const policies = await db.sql.query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM "ProvisioningPolicy" WHERE mode = 'GROUP_KEY'`);
+    if (policies.length === 0) return false;
+    const presented = password.toString('utf8');
+    const p = policies.find((policy) => {
+      const key = policy.sealedGroupKey ? options.groupKeys.open(policy.id, policy.sealedGroupKey) : undefined;
+      return key !== undefined && isDerivedKey(key, deviceId, presented);
+    });
+    const known = await db.sql.query(`SELECT 1 FROM "Device" WHERE "deviceId" = $1`, [deviceId]);
+    if (!p) {
+      // A known device with a wrong password is a failed login, not a provisioning attempt.
+      if (known.length === 0) await refuse(undefined, 'BAD_DERIVED_KEY', 'the password is not a key derived by any group-key policy', { deviceId });
+      return false;
+    }
+    const refusal = policyRefusal(p, Date.now());
+    if (refusal) {
+      await refuseWith(p, refusal, { deviceId });
+      return false;
+    }
+    if (known.length > 0) {
+      const outcome = await reprovision(p, deviceId, null, 'ALREADY_PROVISIONED');
+      if (!outcome.ok) return false;
+      // The rotation issued a random secret; the device knows only its derived key, which is its secret again.
+      await setSecret(deviceId, presented);
+      return true;
+    }
+    const outcome = await create(p, deviceId, null);
+    if (!outcome.ok) return false;
+    await setSecret(deviceId, presented);
+    return true;
+  }
+
+  async function setSecret(deviceId: string, secret: string): Promise<void> {
+    await db.sql.query(`UPDATE "Device" SET "secretHash" = $2, "brokerSecret" = $3, "updatedAt" = now() WHERE "deviceId" = $1`, [
+      deviceId,
+      hashSecret(secret),
+      options.sealSecret?.(deviceId, secret) ?? null,
+    ]);
+  }
+
+  /** A provisioning client touched a topic outside its own: stored (the transport refuses it). */
+  async function recordTopicDenied(session: ClaimSession | null, requestId: string | null, topic: string): Promise<void> {
+    const p = session ? await policyById(session.policyId) : undefined;
+    await refuse(p, 'TOPIC_DENIED', `topic ${JSON.stringify(topic.slice(0, 200))} is outside provision/{requestId}/…`, { requestId });
+  }
+
+  return { authenticateClaim, handleRequest, authenticateDerivedKey, recordTopicDenied };
+}
