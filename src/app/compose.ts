@@ -45,6 +45,7 @@ import { createActionExecutor } from '../services/rules/action-executor.ts';
 import type { DeviceSessions } from '../services/ports.ts';
 import { createLastSeenTracker } from '../services/presence.ts';
 import { createTelemetryRetention } from '../services/retention.ts';
+import { createTwinReplay } from '../services/twin-replay/index.ts';
 import { createRollupSettler } from '../services/rollups.ts';
 import { createAlarmControl } from '../services/rules/engine/control.ts';
 import { createRulesEngine } from '../services/rules/engine/index.ts';
@@ -229,6 +230,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     logger,
     devices,
     twins,
+    twinReplay: createTwinReplay({ sql: database.sql, bus, metrics }),
     audit,
     models,
     tokens,
