@@ -2,8 +2,8 @@
  * Resuming `twinChanged` from a version (docs/twins.md, "Resuming a subscription"): the decisions, without
  * I/O. A twin's versions rise by exactly one per accepted change and every change writes one TwinChange
  * row with its version (src/services/twins/writer.ts), so the log can replay "everything after
- * sinceVersion" only when it holds every version from sinceVersion + 1 on. Retention (src/services/
- * history-retention.ts) deletes the oldest rows; a device deleted and registered again starts over at 0.
+ * sinceVersion" only when it holds every version from sinceVersion + 1 on. History retention
+ * (src/services/retention.ts) deletes the oldest rows; a device deleted and registered again starts over at 0.
  * Either way the client cannot be brought up to date from the log and must read the twin again.
  */
 import { DoppelError, failed, type Failed } from './errors.ts';

@@ -6,6 +6,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Client as WsClient } from 'graphql-ws';
+import { createLogger } from '../../src/logger.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { createHistoryRetention } from '../../src/services/retention.ts';
 import { RESUME_DUPLICATES_METRIC, RESUMES_METRIC, twinReplayProbe } from '../../src/services/twin-replay/index.ts';
 import { externalRedisUrl, modeName, scaleOutPossible, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 
@@ -183,14 +186,23 @@ describe(`twinChanged resumed from a version (${modeName})`, () => {
     sub.unsubscribe();
   });
 
-  it('tells the client to resync when the log no longer holds the versions after sinceVersion, or the twin is behind it', async () => {
+  it('tells the client to resync when retention deleted versions after sinceVersion, or the twin is behind it', async () => {
     const deviceId = await register(t, 'resync');
     for (let i = 1; i <= 5; i++) await change(t, deviceId, { r: i });
     const before = t.running.metrics.get(RESUMES_METRIC, { result: 'resync_required' });
-    // What retention does (src/services/history-retention.ts, tested with it in test/services/retention-history.test.ts):
-    // the oldest rows go. Only this device's rows.
+    // Retention (TWIN_HISTORY_RETENTION_DAYS=30) after versions 1 and 2 aged 40 days: the log now starts at 3.
     const { id: uuid } = await t.database.prisma.device.findFirstOrThrow({ where: { deviceId }, select: { id: true } });
-    await t.database.prisma.twinChange.deleteMany({ where: { deviceId: uuid, version: { lte: 2 } } });
+    await t.database.prisma.twinChange.updateMany({
+      where: { deviceId: uuid, version: { lte: 2 } },
+      data: { createdAt: new Date(Date.now() - 40 * 86_400_000) },
+    });
+    const retention = createHistoryRetention({
+      sql: t.database.sql,
+      logger: createLogger('silent'),
+      metrics: new Metrics(),
+      config: { ...t.config.historyRetention, twinChangeDays: 30 },
+    });
+    expect((await retention.runOnce()).twin_change).toBe(2);
 
     const stale = resume(t.ws(), { d: deviceId, since: 1 });
     const [error] = await stale.end();

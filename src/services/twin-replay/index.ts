@@ -12,7 +12,7 @@
  * instance's Redis channel is subscribed from start-up, so the local subscription is what matters.
  *
  * When the log cannot bring the client up to date — retention deleted versions past `sinceVersion`
- * (src/services/history-retention.ts), or the device was registered again and is behind `sinceVersion` —
+ * (src/services/retention.ts), or the device was registered again and is behind `sinceVersion` —
  * the stream fails with `ResyncRequiredError` (code RESYNC_REQUIRED) before any event: the client reads
  * the twin and subscribes again from its version. Everything is checked when the stream starts, so the
  * client sees every failure the same way (a graphql-ws `error` message).
