@@ -18,8 +18,9 @@
  * client sees every failure the same way (a graphql-ws `error` message).
  */
 import type { TwinChangedEvent } from '../../events/bus.ts';
+import { createTwinReplayStreams, type TwinReplayOptions } from './replay.ts';
 
-export { createTwinReplay, twinReplayProbe, RESUMES_METRIC, RESUMED_CHANGES_METRIC, RESUME_DUPLICATES_METRIC } from './replay.ts';
+export { twinReplayProbe, RESUMES_METRIC, RESUMED_CHANGES_METRIC, RESUME_DUPLICATES_METRIC } from './replay.ts';
 export type { TwinReplayOptions } from './replay.ts';
 
 export interface TwinReplay {
@@ -30,4 +31,8 @@ export interface TwinReplay {
    * tenant) or `ResyncRequiredError`; each is counted in `doppel_twin_resumes_total{result}`.
    */
   resume(tenantId: string, deviceId: string | null | undefined, sinceVersion: number): AsyncIterableIterator<TwinChangedEvent>;
+}
+
+export function createTwinReplay(options: TwinReplayOptions): TwinReplay {
+  return createTwinReplayStreams(options);
 }

@@ -5,7 +5,6 @@ import type { JsonObject } from '../../domain/twin.ts';
 import { checkPage, planReplay, resumeArgumentsProblem } from '../../domain/twin-changed-replay.ts';
 import type { EventBus, TwinChangedEvent } from '../../events/bus.ts';
 import type { Metrics } from '../../metrics.ts';
-import type { TwinReplay } from './index.ts';
 
 export const RESUMES_METRIC = 'doppel_twin_resumes_total';
 export const RESUMED_CHANGES_METRIC = 'doppel_twin_resume_replayed_changes_total';
@@ -46,7 +45,8 @@ interface ChangeRow {
 
 const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never>;
 
-export function createTwinReplay(options: TwinReplayOptions): TwinReplay {
+/** The implementation of TwinReplay (./index.ts), which declares the interface. */
+export function createTwinReplayStreams(options: TwinReplayOptions) {
   const { sql, bus, metrics } = options;
   const pageRows = options.pageRows ?? DEFAULT_PAGE_ROWS;
   metrics.describe(RESUMES_METRIC, 'twinChanged subscriptions resumed with sinceVersion, by result (replayed, resync_required, bad_input, not_found).');
