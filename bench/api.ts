@@ -28,7 +28,19 @@ import { parseArgs } from 'node:util';
 import { DEVICE_PREFIX, SERIES_DEVICE, SERIES_METRIC, seedApiBench } from './lib/api-seed.ts';
 import type { LoadParams, LoadResult } from './lib/api-load-child.ts';
 import type { RawStartParams } from './lib/api-raw-child.ts';
-import { commitId, createScratchDatabase, dropScratchDatabases, dropScratchDatabasesOnSignal, num, serverNodeFlags, waitForQuiet } from './lib/common.ts';
+import {
+  benchModes,
+  benchServerEnv,
+  commitId,
+  createScratchDatabase,
+  dropScratchDatabases,
+  dropScratchDatabasesOnSignal,
+  num,
+  spawnServerChild,
+  waitForQuiet,
+  type BenchModeName,
+  type Cleanups,
+} from './lib/common.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted } from './lib/server-child.ts';
@@ -84,21 +96,8 @@ const NOISY_CORES = 0.3;
 const PROFILE = opts['cpu-prof'];
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
 
-type ModeName = 'pglite' | 'postgres';
-const MODES: ModeName[] = (() => {
-  const requested = opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : [])];
-  for (const m of requested) {
-    if (m !== 'pglite' && m !== 'postgres') {
-      console.error(`--mode must be pglite or postgres (got ${m})`);
-      process.exit(2);
-    }
-    if (m === 'postgres' && !DATABASE_URL) {
-      console.error('--mode postgres needs BENCH_DATABASE_URL=postgres://…');
-      process.exit(2);
-    }
-  }
-  return [...new Set(requested)] as ModeName[];
-})();
+type ModeName = Extract<BenchModeName, 'pglite' | 'postgres'>;
+const MODES = benchModes(opts.mode, ['pglite', 'postgres']).map((m) => m.name as ModeName);
 
 /** The end of the seeded telemetry day: whole hours, so the series has 24 full buckets. */
 const UNTIL = Math.floor(Date.now() / 3_600_000) * 3_600_000;
@@ -250,6 +249,7 @@ async function runMode(mode: ModeName): Promise<Row[]> {
   let databaseUrl = 'memory://';
   let dbName: string | undefined;
   let drop: (() => Promise<void>) | undefined;
+  const serverStop: Cleanups = [];
   try {
     if (mode === 'postgres') {
       const scratch = await createScratchDatabase(DATABASE_URL!, 'api');
@@ -272,18 +272,8 @@ async function runMode(mode: ModeName): Promise<Row[]> {
     await stopChild(yoga);
 
     // Doppel.
-    const server = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT) });
-    children.push(server);
-    const env: Record<string, string> = {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      MQTT_PORT: '0',
-      MQTT_HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
-      DOPPEL_BOOTSTRAP_TOKEN: 'false',
-      GRAPHQL_RATE_LIMIT_PER_S: '0',
-    };
+    const server = spawnServerChild(ROOT, serverStop);
+    const env = benchServerEnv(databaseUrl, { GRAPHQL_RATE_LIMIT_PER_S: '0' });
     const started = await server.call<ServerStarted>('start', { env }, 600_000);
     await seedApiBench((text, params) => server.call<unknown[]>('query', { text, params }, 300_000), DEVICES, UNTIL);
     const url = `${started.url}/graphql`;
@@ -304,8 +294,8 @@ async function runMode(mode: ModeName): Promise<Row[]> {
       console.log(`${fmt(row.rps)} req/s, p99 ${fmt(row.p99)} ms`);
       rows.push(row);
     }
-    await stopChild(server);
-    children.splice(children.indexOf(server), 1);
+    // Stopped before the raw baseline, which should not share the machine with it.
+    for (let stop = serverStop.shift(); stop; stop = serverStop.shift()) await stop();
 
     // Baseline 2: the devices page's rows, raw.
     const raw = spawnChild('api-raw-child.ts');
@@ -326,6 +316,7 @@ async function runMode(mode: ModeName): Promise<Row[]> {
     return rows;
   } finally {
     for (const child of children.reverse()) await stopChild(child).catch(() => child.kill());
+    for (const stop of serverStop) await stop().catch(() => undefined);
     await drop?.().catch((error: unknown) => console.error('dropping the scratch database failed:', error));
   }
 }

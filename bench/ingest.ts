@@ -23,21 +23,26 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { WS_ACTIVE_METRIC } from '../src/http/graphql.ts';
 import { TELEMETRY_BATCHES_METRIC, TELEMETRY_POINTS_METRIC } from '../src/services/telemetry/index.ts';
-import type { IngestDevice, StepResult, SubStats } from './lib/ingest-child.ts';
+import type { StepResult, SubStats } from './lib/ingest-child.ts';
 import type { RawInsertResult } from './lib/ingest-raw-child.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage } from './lib/server-child.ts';
 import {
+  benchModes,
+  benchRates,
   benchServerEnv,
+  benchServerOverrides,
   commitId,
   createScratchDatabase,
   spawnServerChild,
   dropScratchDatabases,
   dropScratchDatabasesOnSignal,
   num,
+  registerBenchDevices,
   sleep,
   waitForQuiet as waitForQuietMachine,
+  type BenchMode,
 } from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { mosquittoMatcher, postgresMatcher, processDelta, processTracker, sampleMachine, sampleProcesses } from './lib/sysstat.ts';
@@ -101,30 +106,8 @@ const QUIET_MS = num('quiet', opts.quiet, 0, 600) * 1000;
 const NOISY_CORES = 0.3;
 const PROFILE = opts['cpu-prof'];
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
-const MQTT_URL = process.env.BENCH_MQTT_URL || undefined;
 
-type ModeName = 'pglite' | 'postgres' | 'postgres+ext-mqtt';
-interface Mode {
-  name: ModeName;
-  db: 'pglite' | 'postgres';
-  mqttUrl: string | undefined;
-}
-
-function modes(): Mode[] {
-  const requested = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : []), ...(DATABASE_URL && MQTT_URL ? ['postgres+ext-mqtt'] : [])]) as string[];
-  return requested.map((name): Mode => {
-    if (name === 'pglite') return { name, db: 'pglite', mqttUrl: undefined };
-    if (name !== 'postgres' && name !== 'postgres+ext-mqtt') throw new Error(`unknown --mode ${name}`);
-    if (!DATABASE_URL) throw new Error(`--mode ${name} needs BENCH_DATABASE_URL`);
-    if (name === 'postgres+ext-mqtt' && !MQTT_URL) throw new Error('--mode postgres+ext-mqtt needs BENCH_MQTT_URL');
-    return { name, db: 'postgres', mqttUrl: name === 'postgres+ext-mqtt' ? MQTT_URL : undefined };
-  });
-}
-
-function ratesFor(mode: Mode): number[] {
-  const raw = opts.rates ?? (mode.db === 'pglite' ? '1000,2000,3000,4000' : '2500,5000,7500,10000,12500');
-  return raw.split(',').map((r) => num('rates', r.trim(), 1, 1_000_000));
-}
+const ratesFor = (mode: BenchMode) => benchRates(opts.rates, mode, { pglite: '1000,2000,3000,4000', postgres: '2500,5000,7500,10000,12500' });
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers (the same conventions as bench/twin.ts)
@@ -132,31 +115,6 @@ function ratesFor(mode: Mode): number[] {
 dropScratchDatabasesOnSignal();
 
 const waitForQuiet = () => waitForQuietMachine(QUIET_MS, NOISY_CORES, false);
-
-async function registerDevices(httpUrl: string, token: string, ids: string[]): Promise<IngestDevice[]> {
-  const query = `mutation Register($input: RegisterDeviceInput!) {
-    registerDevice(input: $input) { __typename ... on DeviceWithCredentials { credentials { username password } } ... on Error { message } }
-  }`;
-  const out: IngestDevice[] = [];
-  const queue = [...ids];
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
-        const response = await fetch(httpUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ query, variables: { input: { deviceId, name: `ingest ${deviceId}` } } }),
-        });
-        const body = (await response.json()) as { data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } } };
-        const result = body.data?.registerDevice;
-        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials)
-          throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
-        out.push({ deviceId, ...result.credentials });
-      }
-    }),
-  );
-  return out;
-}
 
 const commitOfRun = () => commitId(ROOT);
 
@@ -202,7 +160,7 @@ interface StepReport {
 }
 
 interface ModeReport {
-  mode: Mode;
+  mode: BenchMode;
   steps: StepReport[];
   rawBroker: { rate: number; p50: number; p99: number; cpu: number | undefined; received: number } | undefined;
   rawInsert: (RawInsertResult & { pgCpu: number | undefined }) | undefined;
@@ -210,7 +168,7 @@ interface ModeReport {
   setupSeconds: number;
 }
 
-async function runMode(mode: Mode): Promise<ModeReport> {
+async function runMode(mode: BenchMode): Promise<ModeReport> {
   const t0 = Date.now();
   const tag = randomBytes(3).toString('hex');
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -233,18 +191,13 @@ async function runMode(mode: Mode): Promise<ModeReport> {
     const env = benchServerEnv(databaseUrl, {
       ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `ingest${tag}` } : {}),
       // BENCH_SERVER_<NAME>=value sets the server's <NAME> (e.g. BENCH_SERVER_TELEMETRY_WRITE_CONCURRENCY=1).
-      ...Object.fromEntries(
-        Object.entries(process.env)
-          .filter(([k, v]) => k.startsWith('BENCH_SERVER_') && v !== undefined)
-          .map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v as string]),
-      ),
+      ...benchServerOverrides(),
     });
     const started = await srv.call<ServerStarted>('start', { env });
     const httpUrl = `${started.url}/graphql`;
     const prefix = `ing${tag}`;
-    const ids = Array.from({ length: DEVICES }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`);
     process.stdout.write(`registering ${DEVICES} devices… `);
-    const devices = await registerDevices(httpUrl, started.token, ids);
+    const devices = await registerBenchDevices(httpUrl, started.token, DEVICES, prefix);
     const mqttUrl = mode.mqttUrl ?? `mqtt://127.0.0.1:${started.mqttPort}`;
 
     const sub = spawnChild('ingest-child.ts');
@@ -438,7 +391,7 @@ async function runMode(mode: Mode): Promise<ModeReport> {
 const brokerBaselines = new Map<string, ModeReport['rawBroker']>();
 const insertBaselines = new Map<string, ModeReport['rawInsert']>();
 
-async function cachedBrokerBaseline(mode: Mode): Promise<ModeReport['rawBroker']> {
+async function cachedBrokerBaseline(mode: BenchMode): Promise<ModeReport['rawBroker']> {
   const key = mode.mqttUrl ?? 'aedes';
   if (!brokerBaselines.has(key)) {
     process.stdout.write(`  raw broker baseline (${mode.mqttUrl ?? 'bare Aedes'})… `);
@@ -448,7 +401,7 @@ async function cachedBrokerBaseline(mode: Mode): Promise<ModeReport['rawBroker']
   return brokerBaselines.get(key);
 }
 
-async function cachedInsertBaseline(mode: Mode): Promise<ModeReport['rawInsert']> {
+async function cachedInsertBaseline(mode: BenchMode): Promise<ModeReport['rawInsert']> {
   if (!insertBaselines.has(mode.db)) {
     process.stdout.write(`  raw insert baseline (${mode.db === 'postgres' ? 'pg' : 'PGlite'}, unnest)… `);
     insertBaselines.set(mode.db, await insertBaseline(mode.db));
@@ -641,7 +594,7 @@ CPU-s/1k = CPU-seconds per 1,000 messages published in the step, window + drain 
 mqtt = Mosquitto, load = device + subscriber processes); peak RSS = server process, sampled every 50 ms; ELU = server event-loop utilization; others = cores busy with processes not ours.`;
 
 async function main(): Promise<void> {
-  const selected = modes();
+  const selected = benchModes(opts.mode);
   const setup = describeSetup();
   console.log(setup, '\n');
   const reports: ModeReport[] = [];

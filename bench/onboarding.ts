@@ -19,9 +19,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnChild } from './lib/rpc.ts';
 import type { ServerStarted } from './lib/server-child.ts';
-import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, serverNodeFlags } from './lib/common.ts';
+import {
+  benchModes,
+  benchServerEnv,
+  commitId,
+  createScratchDatabase,
+  dropScratchDatabasesOnSignal,
+  num,
+  spawnServerChild,
+  type Cleanups,
+} from './lib/common.ts';
 import { fmt, table } from './lib/stats.ts';
 import { fleetSearchPhase, type FleetSearchResult } from './lib/onboarding-fleet.ts';
 import { provisionPhases } from './lib/onboarding-provision.ts';
@@ -42,11 +50,7 @@ const BASELINE = num('baseline', opts.baseline, 50, 10_000);
 const FLEET_DEVICES = num('fleet-devices', opts['fleet-devices'], 0, 1_000_000);
 const fleetResults = new Map<string, FleetSearchResult>();
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
-const modes = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : [])]) as string[];
-for (const m of modes) {
-  if (m !== 'pglite' && m !== 'postgres') throw new Error(`unknown --mode ${m} (pglite | postgres)`);
-  if (m === 'postgres' && !DATABASE_URL) throw new Error('--mode postgres needs BENCH_DATABASE_URL=postgres://…');
-}
+const modes = benchModes(opts.mode, ['pglite', 'postgres']).map((m) => m.name);
 
 interface Phase {
   name: string;
@@ -102,21 +106,15 @@ async function bulk(url: string, token: string, prefix: string, perCall: number)
 
 async function runMode(mode: string): Promise<Phase[]> {
   const scratch = mode === 'postgres' ? await createScratchDatabase(DATABASE_URL!, 'onboarding') : undefined;
-  const srv = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT) });
+  const cleanups: Cleanups = [];
+  const srv = spawnServerChild(ROOT, cleanups);
   try {
     const started = await srv.call<ServerStarted>('start', {
-      env: {
-        PORT: '0',
-        HOST: '127.0.0.1',
-        MQTT_PORT: '0',
-        MQTT_HOST: '127.0.0.1',
-        DATABASE_URL: scratch?.url ?? 'memory://',
-        LOG_LEVEL: 'silent',
-        DOPPEL_BOOTSTRAP_TOKEN: 'false',
+      env: benchServerEnv(scratch?.url ?? 'memory://', {
         GRAPHQL_RATE_LIMIT_PER_S: '0',
         // 10,000 rows with a tag and a model are about 0.8 MB of variables; the answer is bigger.
         GRAPHQL_MAX_BODY_BYTES: String(8 * 1024 * 1024),
-      },
+      }),
     });
     const url = `${started.url}/graphql`;
     const phases: Phase[] = [];
@@ -138,8 +136,7 @@ async function runMode(mode: string): Promise<Phase[]> {
     if (FLEET_DEVICES > 0) fleetResults.set(mode, await fleetSearchPhase(srv, url, started.token, { devices: FLEET_DEVICES }));
     return phases;
   } finally {
-    await srv.call('stop').catch(() => undefined);
-    srv.kill();
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
     await scratch?.drop();
   }
 }

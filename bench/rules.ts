@@ -34,7 +34,20 @@ import type { IngestDevice, StepResult } from './lib/ingest-child.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, SqlTrace } from './lib/server-child.ts';
-import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, serverNodeFlags, sleep } from './lib/common.ts';
+import {
+  benchModes,
+  benchRates,
+  benchServerEnv,
+  benchServerOverrides,
+  commitId,
+  createScratchDatabase,
+  dropScratchDatabasesOnSignal,
+  num,
+  registerBenchDevices,
+  sleep,
+  spawnServerChild,
+  type BenchMode,
+} from './lib/common.ts';
 import { fmt } from './lib/stats.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -85,61 +98,10 @@ const STEP_MS = num('step-seconds', opts['step-seconds'], 1, 3600) * 1000;
 const LATENCY_MS = num('latency-seconds', opts['latency-seconds'], 2, 3600) * 1000;
 const DRAIN_MS = num('drain', opts.drain, 1, 600) * 1000;
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
-const MQTT_URL = process.env.BENCH_MQTT_URL || undefined;
 
-type ModeName = 'pglite' | 'postgres' | 'postgres+ext-mqtt';
-interface Mode {
-  name: ModeName;
-  db: 'pglite' | 'postgres';
-  mqttUrl: string | undefined;
-}
-
-function modes(): Mode[] {
-  const requested = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : []), ...(DATABASE_URL && MQTT_URL ? ['postgres+ext-mqtt'] : [])]) as string[];
-  return requested.map((name): Mode => {
-    if (name === 'pglite') return { name, db: 'pglite', mqttUrl: undefined };
-    if (name !== 'postgres' && name !== 'postgres+ext-mqtt') throw new Error(`unknown --mode ${name}`);
-    if (!DATABASE_URL) throw new Error(`--mode ${name} needs BENCH_DATABASE_URL`);
-    if (name === 'postgres+ext-mqtt' && !MQTT_URL) throw new Error('--mode postgres+ext-mqtt needs BENCH_MQTT_URL');
-    return { name, db: 'postgres', mqttUrl: name === 'postgres+ext-mqtt' ? MQTT_URL : undefined };
-  });
-}
-
-function ratesFor(mode: Mode): number[] {
-  const raw = opts.rates ?? (mode.db === 'pglite' ? '500,1000,1500,2000,2500' : '1000,2000,3000,4000,5000,6000');
-  return raw.split(',').map((r) => num('rates', r.trim(), 1, 1_000_000));
-}
+const ratesFor = (mode: BenchMode) => benchRates(opts.rates, mode, { pglite: '500,1000,1500,2000,2500', postgres: '1000,2000,3000,4000,5000,6000' });
 
 dropScratchDatabasesOnSignal();
-
-async function register(httpUrl: string, token: string, ids: string[]): Promise<IngestDevice[]> {
-  const query = `mutation R($input: RegisterDeviceInput!) { registerDevice(input: $input) { ... on DeviceWithCredentials { credentials { username password } } } }`;
-  const out: IngestDevice[] = [];
-  const queue = [...ids];
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
-        // A loaded machine can fail one registration (a pool timeout): retried a few times.
-        for (let attempt = 1; ; attempt++) {
-          const response = await fetch(httpUrl, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-            body: JSON.stringify({ query, variables: { input: { deviceId } } }),
-          });
-          const body = (await response.json()) as { data?: { registerDevice?: { credentials: { username: string; password: string } } }; errors?: unknown };
-          const credentials = body.data?.registerDevice?.credentials;
-          if (credentials) {
-            out.push({ deviceId, ...credentials });
-            break;
-          }
-          if (attempt >= 5) throw new Error(`registering ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
-          await sleep(500 * attempt);
-        }
-      }
-    }),
-  );
-  return out;
-}
 
 function ruleRow(definition: Record<string, unknown>, metric: string): [string, string, string] {
   return [randomUUID(), JSON.stringify({ onRaise: [], onClear: [], ...definition }), metric];
@@ -162,7 +124,7 @@ interface Server {
   close(): Promise<void>;
 }
 
-async function startServer(mode: Mode, traceSql: boolean): Promise<Server> {
+async function startServer(mode: BenchMode, traceSql: boolean): Promise<Server> {
   const cleanups: Array<() => Promise<unknown>> = [];
   const close = async () => {
     for (let c = cleanups.shift(); c; c = cleanups.shift()) await c().catch((err: unknown) => console.error('cleanup failed:', err));
@@ -174,33 +136,15 @@ async function startServer(mode: Mode, traceSql: boolean): Promise<Server> {
       databaseUrl = scratch.url;
       cleanups.push(scratch.drop);
     }
-    const srv = spawnChild('server-child.ts', { nodeFlags: serverNodeFlags(ROOT) });
-    cleanups.unshift(async () => {
-      await srv.call('stop', undefined, 60_000).catch(() => srv.kill());
-      await srv.exited;
-    });
+    const srv = spawnServerChild(ROOT, cleanups, { stopTimeoutMs: 60_000 });
     const tag = randomBytes(3).toString('hex');
     const started = await srv.call<ServerStarted>('start', {
       traceSql,
-      env: {
-        PORT: '0',
-        HOST: '127.0.0.1',
-        MQTT_PORT: '0',
-        MQTT_HOST: '127.0.0.1',
-        DATABASE_URL: databaseUrl,
-        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
-        DOPPEL_BOOTSTRAP_TOKEN: 'false',
-        ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `rules${tag}` } : {}),
-        ...Object.fromEntries(
-          Object.entries(process.env)
-            .filter(([k, v]) => k.startsWith('BENCH_SERVER_') && v !== undefined)
-            .map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v as string]),
-        ),
-      },
+      env: benchServerEnv(databaseUrl, { ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `rules${tag}` } : {}), ...benchServerOverrides() }),
     });
     const httpUrl = `${started.url}/graphql`;
-    const ids = Array.from({ length: DEVICES }, (_, i) => `rb${tag}-${String(i).padStart(5, '0')}`);
-    const devices = await register(httpUrl, started.token, ids);
+    const devices = await registerBenchDevices(httpUrl, started.token, DEVICES, `rb${tag}`);
+    const ids = devices.map((d) => d.deviceId);
     const gens = Array.from({ length: PROCS }, (_, p) => ({ share: devices.filter((_, i) => i % PROCS === p), child: spawnChild('ingest-child.ts') }));
     cleanups.unshift(async () => {
       for (const g of gens) {
@@ -268,7 +212,7 @@ async function insertRules(server: Server, rows: Array<[string, string, string]>
 }
 
 /** Steps up the rates until one does not hold; the sustained rate is the highest that held (0: none). */
-async function stepRates(label: string, mode: Mode, server: Server, lines: string[], onLastStep?: (held: boolean) => Promise<void>): Promise<number> {
+async function stepRates(label: string, mode: BenchMode, server: Server, lines: string[], onLastStep?: (held: boolean) => Promise<void>): Promise<number> {
   let sustained = 0;
   const rates = ratesFor(mode);
   for (const [i, rate] of rates.entries()) {
@@ -292,7 +236,7 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
-async function runMode(mode: Mode): Promise<string[]> {
+async function runMode(mode: BenchMode): Promise<string[]> {
   const lines: string[] = [];
   const say = (line: string) => {
     console.log(line);
@@ -386,7 +330,7 @@ async function runMode(mode: Mode): Promise<string[]> {
 
 async function main(): Promise<void> {
   const all: string[] = [];
-  for (const mode of modes()) all.push(...(await runMode(mode)));
+  for (const mode of benchModes(opts.mode)) all.push(...(await runMode(mode)));
   if (opts.record) {
     const entry = [
       '',

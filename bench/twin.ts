@@ -30,6 +30,7 @@ import type { RawResult, RawVariant } from './lib/raw-child.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
 import type { ServerStarted, ServerUsage, SqlTrace } from './lib/server-child.ts';
 import {
+  benchModes,
   benchServerEnv,
   commitId,
   createScratchDatabase,
@@ -41,6 +42,8 @@ import {
   num,
   sleep,
   waitForQuiet as waitForQuietMachine,
+  type BenchMode,
+  type BenchModeName,
 } from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { mosquittoMatcher, postgresMatcher, processDelta, sampleMachine, sampleProcesses, type MachineSample, type ProcessSample } from './lib/sysstat.ts';
@@ -130,38 +133,10 @@ const PROFILE = opts['cpu-prof'];
 const TRACE_SQL = opts['trace-sql'];
 const AEDES_CONCURRENCY = opts['x-aedes-concurrency'] === undefined ? undefined : num('x-aedes-concurrency', opts['x-aedes-concurrency'], 1, 1_000_000);
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
-const MQTT_URL = process.env.BENCH_MQTT_URL || undefined;
 const PINS = opts.pin ? { server: '0', load: '1', raw: '0' } : undefined;
 if (PINS && os.availableParallelism() < 2) {
   console.error('--pin needs at least 2 CPUs');
   process.exit(2);
-}
-
-type ModeName = 'pglite' | 'postgres' | 'postgres+ext-mqtt';
-interface Mode {
-  name: ModeName;
-  db: 'pglite' | 'postgres';
-  mqttUrl: string | undefined;
-}
-
-function modes(): Mode[] {
-  const requested = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : []), ...(DATABASE_URL && MQTT_URL ? ['postgres+ext-mqtt'] : [])]) as string[];
-  return requested.map((name): Mode => {
-    if (name === 'pglite') return { name, db: 'pglite', mqttUrl: undefined };
-    if (name !== 'postgres' && name !== 'postgres+ext-mqtt') {
-      console.error(`unknown --mode ${name} (pglite | postgres | postgres+ext-mqtt)`);
-      process.exit(2);
-    }
-    if (!DATABASE_URL) {
-      console.error(`--mode ${name} needs BENCH_DATABASE_URL=postgres://…`);
-      process.exit(2);
-    }
-    if (name === 'postgres+ext-mqtt' && !MQTT_URL) {
-      console.error('--mode postgres+ext-mqtt needs BENCH_MQTT_URL=mqtt://…');
-      process.exit(2);
-    }
-    return { name, db: 'postgres', mqttUrl: name === 'postgres+ext-mqtt' ? MQTT_URL : undefined };
-  });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -183,7 +158,7 @@ interface WindowSamples {
 }
 
 interface PathResult {
-  mode: ModeName;
+  mode: BenchModeName;
   run: number;
   load: LoadResult;
   server: ServerUsage;
@@ -215,7 +190,7 @@ const DEAD_SERVER: ServerUsage = {
   loopDelayMax: Number.NaN,
 };
 
-async function runPath(mode: Mode, run: number): Promise<PathResult> {
+async function runPath(mode: BenchMode, run: number): Promise<PathResult> {
   const setupStarted = Date.now();
   const tag = randomBytes(3).toString('hex');
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -558,7 +533,7 @@ interface RunRecord {
 }
 
 async function main(): Promise<void> {
-  const selected = modes();
+  const selected = benchModes(opts.mode);
   const setup = describeSetup();
   console.log(setup);
   console.log('');

@@ -36,6 +36,7 @@ import type { LoadResult } from './lib/load-child.ts';
 import type { RpcChild } from './lib/rpc.ts';
 import type { ServerStarted } from './lib/server-child.ts';
 import {
+  benchModes,
   benchServerEnv,
   commitId,
   createScratchDatabase,
@@ -45,6 +46,7 @@ import {
   sleep,
   spawnLoadChild,
   spawnServerChild,
+  type BenchModeName,
 } from './lib/common.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { loadConfig } from '../src/config.ts';
@@ -106,18 +108,8 @@ const PAIRS = num('pairs', opts.pairs, 1, 20);
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
 const TARGET_RATIO = 0.8;
 
-type ModeName = 'pglite' | 'postgres';
-const modes = (opts.mode ?? ['pglite', ...(DATABASE_URL ? ['postgres'] : [])]) as ModeName[];
-for (const m of modes) {
-  if (m !== 'pglite' && m !== 'postgres') {
-    console.error(`unknown --mode ${String(m)} (pglite | postgres)`);
-    process.exit(2);
-  }
-  if (m === 'postgres' && !DATABASE_URL) {
-    console.error('--mode postgres needs BENCH_DATABASE_URL=postgres://…');
-    process.exit(2);
-  }
-}
+type ModeName = Extract<BenchModeName, 'pglite' | 'postgres'>;
+const modes = benchModes(opts.mode, ['pglite', 'postgres']).map((m) => m.name as ModeName);
 
 dropScratchDatabasesOnSignal();
 

@@ -7,6 +7,7 @@
 export type {
   CommandsConfig,
   DeadLettersConfig,
+  HistoryRetentionConfig,
   Config,
   DatabaseConfig,
   DynsecConfig,

@@ -6,6 +6,7 @@ import type { Logger } from './logger.ts';
 import type { AuditLog } from './services/audit.ts';
 import type { DeviceService } from './services/devices/index.ts';
 import type { TwinService } from './services/twins/index.ts';
+import type { TwinReplay } from './services/twin-replay/index.ts';
 import type { ModelService } from './services/models.ts';
 import type { CommandService } from './services/commands/index.ts';
 import type { TokenService } from './services/tokens.ts';
@@ -27,6 +28,8 @@ export interface GraphQLContext {
   logger: Logger;
   devices: DeviceService;
   twins: TwinService;
+  /** twinChanged resumed from a version: the change log, then live (src/services/twin-replay/). */
+  twinReplay: TwinReplay;
   /** The audit log; the services that perform actions record them, resolvers only read it. */
   audit: AuditLog;
   models: ModelService;

@@ -89,6 +89,11 @@ const FULL_ENV: Record<string, string> = {
   DEAD_LETTER_RETENTION_DAYS: '7',
   DEAD_LETTER_MAX_PER_TENANT: '500',
   DEAD_LETTER_SWEEP_INTERVAL_MS: '60000',
+  TWIN_HISTORY_RETENTION_DAYS: '90',
+  COMMAND_RETENTION_DAYS: '30',
+  AUDIT_RETENTION_DAYS: '365',
+  HISTORY_RETENTION_INTERVAL_MS: '60000',
+  HISTORY_RETENTION_BATCH_ROWS: '1000',
   RULES_MAX_PER_TENANT: '50',
   RULES_SWEEP_INTERVAL_MS: '200',
   RULES_FLAP_MAX_EDGES: '4',
@@ -166,6 +171,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       },
       commands: { rateLimit: 60, rateWindowMs: 60_000, sweepIntervalMs: 1000, maxFleetSize: 10_000, maxParamsBytes: 16_384 },
       deadLetters: { retentionDays: 30, maxPerTenant: 10_000, sweepIntervalMs: 600_000 },
+      historyRetention: { twinChangeDays: 0, commandDays: 0, auditDays: 0, intervalMs: 600_000, batchRows: 5000 },
       rules: { maxPerTenant: 1000, sweepIntervalMs: 1000, flapMaxEdges: 6, flapWindowMs: 600_000, stateWatermarkMs: 10_000 },
       webhooks: {
         enabled: true,
@@ -247,6 +253,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       },
       commands: { rateLimit: 5, rateWindowMs: 1000, sweepIntervalMs: 50, maxFleetSize: 100, maxParamsBytes: 1024 },
       deadLetters: { retentionDays: 7, maxPerTenant: 500, sweepIntervalMs: 60_000 },
+      historyRetention: { twinChangeDays: 90, commandDays: 30, auditDays: 365, intervalMs: 60_000, batchRows: 1000 },
       rules: { maxPerTenant: 50, sweepIntervalMs: 200, flapMaxEdges: 4, flapWindowMs: 60_000, stateWatermarkMs: 0 },
       webhooks: {
         enabled: false,

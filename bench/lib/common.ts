@@ -1,7 +1,7 @@
 /**
- * Conventions shared by the benchmarks (bench/twin.ts, bench/ingest.ts, bench/webhooks.ts): option
- * parsing, scratch PostgreSQL databases that are dropped whatever way the run ends, the server and
- * load child processes with their clean-ups, waiting for a quiet machine, and the commit a run measured.
+ * Conventions shared by the benchmarks (bench/*.ts): option parsing, the modes a run measures, scratch
+ * PostgreSQL databases that are dropped whatever way the run ends, the server and load child processes
+ * with their clean-ups, device registration, waiting for a quiet machine, and the commit a run measured.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -117,6 +117,15 @@ export function benchServerEnv(databaseUrl: string, extra: Record<string, string
   };
 }
 
+/** `BENCH_SERVER_<NAME>=value` in the bench's environment sets `<NAME>` for the server (e.g. BENCH_SERVER_TELEMETRY_BATCH_MAX_POINTS). */
+export function benchServerOverrides(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env)
+      .filter(([k, v]) => k.startsWith('BENCH_SERVER_') && v !== undefined)
+      .map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v as string]),
+  );
+}
+
 /**
  * Spawns bench/lib/server-child.ts with `npm start`'s node flags (plus `extraNodeFlags`) and registers
  * its stop (killed if it does not stop within `stopTimeoutMs`) first among `cleanups`.
@@ -145,7 +154,10 @@ export function spawnLoadChild(cleanups: Cleanups, options: SpawnOptions = {}): 
   return load;
 }
 
-/** Registers `<prefix>-0000`… through the GraphQL API (8 requests in flight); returns their MQTT credentials. */
+/**
+ * Registers `<prefix>-0000`… (five digits from 10,000 devices on) through the GraphQL API, 8 requests in
+ * flight; returns their MQTT credentials in index order.
+ */
 export async function registerBenchDevices(httpUrl: string, token: string, count: number, prefix: string): Promise<BenchDevice[]> {
   const query = `mutation Register($input: RegisterDeviceInput!) {
     registerDevice(input: $input) {
@@ -154,33 +166,83 @@ export async function registerBenchDevices(httpUrl: string, token: string, count
       ... on Error { message }
     }
   }`;
-  const queue = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
-  const out: BenchDevice[] = [];
+  const digits = Math.max(4, String(count - 1).length);
+  const out: BenchDevice[] = new Array<BenchDevice>(count);
+  let next = 0;
   await Promise.all(
     Array.from({ length: 8 }, async () => {
-      for (let deviceId = queue.shift(); deviceId; deviceId = queue.shift()) {
+      for (let i = next++; i < count; i = next++) {
+        const deviceId = `${prefix}-${String(i).padStart(digits, '0')}`;
         const post = () =>
           fetch(httpUrl, {
             method: 'POST',
             headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
             body: JSON.stringify({ query, variables: { input: { deviceId, name: `bench ${deviceId}` } } }),
           });
-        // A keep-alive socket the busy server closed just as it was reused fails before the request
-        // is read: send once more on a fresh one (a device registered after all would answer an error).
-        const response = await post().catch(async (error: unknown) => {
-          if (!(error instanceof TypeError)) throw error;
-          await sleep(200);
-          return post();
-        });
-        const body = (await response.json()) as { data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } } };
-        const result = body.data?.registerDevice;
-        if (result?.__typename !== 'DeviceWithCredentials' || !result.credentials)
-          throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
-        out.push({ deviceId, ...result.credentials });
+        for (let attempt = 1; ; attempt++) {
+          // A keep-alive socket the busy server closed just as it was reused fails before the request
+          // is read: send once more on a fresh one (a device registered after all would answer an error).
+          const response = await post().catch(async (error: unknown) => {
+            if (!(error instanceof TypeError)) throw error;
+            await sleep(200);
+            return post();
+          });
+          const body = (await response.json()) as {
+            data?: { registerDevice?: { __typename: string; credentials?: { username: string; password: string } } };
+            errors?: unknown;
+          };
+          const result = body.data?.registerDevice;
+          if (result?.__typename === 'DeviceWithCredentials' && result.credentials) {
+            out[i] = { deviceId, ...result.credentials };
+            break;
+          }
+          // A request refused as a whole (a pool timeout on a loaded machine) registered nothing: try again.
+          // An answer about this device (a typed error) is final.
+          if (result || attempt >= 5) throw new Error(`registerDevice ${deviceId} failed: ${JSON.stringify(body).slice(0, 300)}`);
+          await sleep(500 * attempt);
+        }
       }
     }),
   );
   return out;
+}
+
+export type BenchModeName = 'pglite' | 'postgres' | 'postgres+ext-mqtt';
+
+/** What a bench runs against: the database and, for `postgres+ext-mqtt`, the external broker. */
+export interface BenchMode {
+  name: BenchModeName;
+  db: 'pglite' | 'postgres';
+  mqttUrl: string | undefined;
+}
+
+const BENCH_MODE_NAMES: readonly BenchModeName[] = ['pglite', 'postgres', 'postgres+ext-mqtt'];
+
+/**
+ * The modes a run measures: those named by `--mode` (repeatable), else every one of `supported` that the
+ * environment allows — `postgres` needs BENCH_DATABASE_URL, `postgres+ext-mqtt` also BENCH_MQTT_URL. A mode
+ * that is unknown to this bench or lacks its URL ends the run with exit code 2 (as a bad `num` option does).
+ */
+export function benchModes(requested: string[] | undefined, supported: readonly BenchModeName[] = BENCH_MODE_NAMES): BenchMode[] {
+  const databaseUrl = process.env.BENCH_DATABASE_URL || undefined;
+  const mqttUrl = process.env.BENCH_MQTT_URL || undefined;
+  const usage = (message: string): never => {
+    console.error(message);
+    process.exit(2);
+  };
+  const names = requested ?? supported.filter((name) => name === 'pglite' || (databaseUrl && (name === 'postgres' || mqttUrl)));
+  return [...new Set(names)].map((name): BenchMode => {
+    if (!(supported as readonly string[]).includes(name)) usage(`unknown --mode ${name} (${supported.join(' | ')})`);
+    if (name === 'pglite') return { name, db: 'pglite', mqttUrl: undefined };
+    if (!databaseUrl) usage(`--mode ${name} needs BENCH_DATABASE_URL=postgres://…`);
+    if (name === 'postgres+ext-mqtt' && !mqttUrl) usage('--mode postgres+ext-mqtt needs BENCH_MQTT_URL=mqtt://…');
+    return { name: name as BenchModeName, db: 'postgres', mqttUrl: name === 'postgres+ext-mqtt' ? mqttUrl : undefined };
+  });
+}
+
+/** `--rates` (comma-separated messages/s) as given, else the bench's defaults for the mode's database. */
+export function benchRates(raw: string | undefined, mode: BenchMode, defaults: Record<BenchMode['db'], string>): number[] {
+  return (raw ?? defaults[mode.db]).split(',').map((r) => num('rates', r.trim(), 1, 1_000_000));
 }
 
 let startCommit: string | undefined;

@@ -46,7 +46,8 @@ import { createProvisioningService, type ProvisioningGate, type ProvisioningServ
 import { createActionExecutor } from '../services/rules/action-executor.ts';
 import type { DeviceSessions } from '../services/ports.ts';
 import { createLastSeenTracker } from '../services/presence.ts';
-import { createTelemetryRetention } from '../services/retention.ts';
+import { createHistoryRetention, createTelemetryRetention } from '../services/retention.ts';
+import { createTwinReplay } from '../services/twin-replay/index.ts';
 import { createRollupSettler } from '../services/rollups.ts';
 import { createAlarmControl } from '../services/rules/engine/control.ts';
 import { createRulesEngine } from '../services/rules/engine/index.ts';
@@ -276,6 +277,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     logger,
     devices,
     twins,
+    twinReplay: createTwinReplay({ sql: database.sql, bus, metrics }),
     audit,
     models,
     tokens,
@@ -312,6 +314,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch, tokenCache.resolve);
 
   const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
+  // Off unless an age is configured: twin changes, final commands, audit events (docs/operations.md).
+  const historyRetention = createHistoryRetention({ sql: database.sql, logger: child('history-retention'), metrics, config: config.historyRetention });
   // The outbox deliverer (docs/outbox.md): signed webhooks and rule actions, on every instance when enabled.
   // Rule actions run through the same validated paths a person uses (src/services/rules/action-executor.ts).
   const outbox = config.webhooks.enabled
@@ -376,6 +380,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     // The rule sweeper fires window deadlines from the database.
     { name: 'rules', start: () => rulesEngine.start(), stop: () => rulesEngine.stop() },
     { name: 'retention', start: () => retention.start(), stop: () => retention.stop() },
+    { name: 'history-retention', start: () => historyRetention.start(), stop: () => historyRetention.stop() },
     { name: 'rollups', start: () => rollups.start(), stop: () => rollups.stop() },
     { name: 'provisioning-attempt-retention', start: () => provisioning.retention.start(), stop: () => provisioning.retention.stop() },
     { name: 'dead-letter-retention', start: () => deadLetters.retention.start(), stop: () => deadLetters.retention.stop() },

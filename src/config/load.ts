@@ -122,6 +122,13 @@ export function loadConfig(env: Env = process.env): Config {
       maxPerTenant: read.int('DEAD_LETTER_MAX_PER_TENANT'),
       sweepIntervalMs: read.int('DEAD_LETTER_SWEEP_INTERVAL_MS'),
     },
+    historyRetention: {
+      twinChangeDays: read.int('TWIN_HISTORY_RETENTION_DAYS'),
+      commandDays: read.int('COMMAND_RETENTION_DAYS'),
+      auditDays: read.int('AUDIT_RETENTION_DAYS'),
+      intervalMs: read.int('HISTORY_RETENTION_INTERVAL_MS'),
+      batchRows: read.int('HISTORY_RETENTION_BATCH_ROWS'),
+    },
     rules: {
       maxPerTenant: read.int('RULES_MAX_PER_TENANT'),
       sweepIntervalMs: read.int('RULES_SWEEP_INTERVAL_MS'),

@@ -126,6 +126,11 @@ export const GROUPS = {
     title: 'Dead letters',
     intro: 'Device messages that failed deterministically, kept for inspection and replay (`docs/operations.md`, "Dead letters").',
   },
+  historyRetention: {
+    title: 'History retention',
+    intro:
+      'The change history kept in the database — twin changes, final commands, audit events — is kept forever unless given an age; older rows are deleted in the background in bounded batches (`docs/operations.md`, "History retention").',
+  },
   rules: { title: 'Rules and alarms', intro: 'Rules evaluated where data is stored, their timers, and alarms (`docs/rules.md`).' },
   webhooks: {
     title: 'Webhooks and the outbox',
@@ -718,6 +723,52 @@ export const VARIABLES = {
     min: 1000,
     max: 7 * DAY_MS,
     doc: 'How often the dead-letter retention sweep runs.',
+  },
+
+  // history retention
+  TWIN_HISTORY_RETENTION_DAYS: {
+    group: 'historyRetention',
+    type: 'int',
+    unit: 'days',
+    default: 0,
+    min: 0,
+    max: 100_000,
+    doc: 'Twin changes (`Device.twinHistory`) older than this are deleted; `0` keeps them forever. A `twinChanged` resume from a deleted version is answered `RESYNC_REQUIRED`.',
+  },
+  COMMAND_RETENTION_DAYS: {
+    group: 'historyRetention',
+    type: 'int',
+    unit: 'days',
+    default: 0,
+    min: 0,
+    max: 100_000,
+    doc: 'Final commands (succeeded, failed, rejected, expired, canceled, timed out) that ended longer ago than this are deleted, except members of fleet commands; `0` keeps them forever.',
+  },
+  AUDIT_RETENTION_DAYS: {
+    group: 'historyRetention',
+    type: 'int',
+    unit: 'days',
+    default: 0,
+    min: 0,
+    max: 100_000,
+    doc: 'Audit events older than this are deleted; `0` keeps them forever.',
+  },
+  HISTORY_RETENTION_INTERVAL_MS: {
+    group: 'historyRetention',
+    type: 'int',
+    unit: 'ms',
+    default: 10 * MINUTE_MS,
+    min: 1000,
+    max: 7 * DAY_MS,
+    doc: 'How often the history retention sweep runs (only when one of the ages above is set).',
+  },
+  HISTORY_RETENTION_BATCH_ROWS: {
+    group: 'historyRetention',
+    type: 'int',
+    default: 5000,
+    min: 1,
+    max: 1_000_000,
+    doc: 'Rows one history retention `DELETE` removes at most; bounded batches keep locks and WAL bursts short.',
   },
 
   // rules and alarms

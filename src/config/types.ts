@@ -160,6 +160,24 @@ export interface DeadLettersConfig {
   sweepIntervalMs: number;
 }
 
+/**
+ * Retention of the change history (src/services/retention.ts, docs/operations.md "History retention"):
+ * twin changes, final commands and audit events older than their age are deleted in the background, in
+ * bounded batches. 0 days keeps them forever (the default).
+ */
+export interface HistoryRetentionConfig {
+  /** TwinChange rows (Device.twinHistory, twinChanged resumes) older than this many days (TWIN_HISTORY_RETENTION_DAYS). */
+  twinChangeDays: number;
+  /** Final commands (not fleet members) that ended longer ago than this many days (COMMAND_RETENTION_DAYS). */
+  commandDays: number;
+  /** Audit events older than this many days (AUDIT_RETENTION_DAYS). */
+  auditDays: number;
+  /** How often the sweep runs, in ms (HISTORY_RETENTION_INTERVAL_MS). */
+  intervalMs: number;
+  /** Rows one DELETE removes at most (HISTORY_RETENTION_BATCH_ROWS). */
+  batchRows: number;
+}
+
 /** Rules and alarms (src/services/rules/). */
 export interface RulesConfig {
   /** Most rules per tenant (RULES_MAX_PER_TENANT). */
@@ -229,6 +247,7 @@ export interface Config {
   graphql: GraphQLEdgeConfig;
   commands: CommandsConfig;
   deadLetters: DeadLettersConfig;
+  historyRetention: HistoryRetentionConfig;
   rules: RulesConfig;
   webhooks: WebhooksConfig;
   /** How long SIGTERM may take to drain before we force-close, in ms. */

@@ -4,7 +4,9 @@ import type { TwinChangedEvent } from '../events/bus.ts';
 import { actorOf } from '../domain/principal.ts';
 import { requireRole } from './auth.ts';
 import { deviceReaderOf } from './readers.ts';
-import { NotFoundError, ValidationError, VersionConflictError } from '../domain/errors.ts';
+import { DoppelError, NotFoundError, ValidationError, VersionConflictError } from '../domain/errors.ts';
+import { ResyncRequiredError } from '../domain/twin-changed-replay.ts';
+import { createGraphQLError } from 'graphql-yoga';
 
 export const TwinRef = builder.prismaObject('Twin', {
   description: 'The digital twin of a device: what it reported, what is desired, and the difference.',
@@ -88,11 +90,45 @@ builder.subscriptionFields((t) => ({
   twinChanged: t.field({
     ...requireRole('viewer'),
     type: TwinChangeRef,
-    description: 'Every accepted twin change. Omit deviceId for every device you may see.',
-    args: { deviceId: t.arg.string({ required: false }) },
-    // Filtered before queueing: a subscriber only ever buffers events it will receive.
-    subscribe: (_root, { deviceId }, ctx) =>
-      ctx.bus.subscribe('twinChanged', (e) => e.tenantId === ctx.principal.tenantId && (deviceId == null || e.deviceId === deviceId)),
+    description:
+      'Every accepted twin change. Omit deviceId for every device you may see. With sinceVersion (and deviceId), first every logged change after that version, oldest first, then the live ones: no gap, no duplicate. When the log no longer holds them (retention) or the twin is behind sinceVersion, the subscription fails with extensions.code RESYNC_REQUIRED and extensions.currentVersion: read the twin and subscribe again from its version (docs/twins.md).',
+    args: {
+      deviceId: t.arg.string({ required: false }),
+      sinceVersion: t.arg.int({
+        required: false,
+        description: 'Resume after this version (the last one you saw); needs deviceId. 0 replays the whole history.',
+      }),
+    },
+    subscribe: (_root, { deviceId, sinceVersion }, ctx) =>
+      sinceVersion == null
+        ? // Filtered before queueing: a subscriber only ever buffers events it will receive.
+          ctx.bus.subscribe('twinChanged', (e) => e.tenantId === ctx.principal.tenantId && (deviceId == null || e.deviceId === deviceId))
+        : withGraphQLFailures(ctx.twinReplay.resume(ctx.principal.tenantId, deviceId, sinceVersion)),
     resolve: (event) => event,
   }),
 }));
+
+/**
+ * A resumed stream's failures as the GraphQL errors a graphql-ws client receives in its `error` message:
+ * RESYNC_REQUIRED carries what the client needs to start again (the twin's current version).
+ */
+function withGraphQLFailures<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<T> {
+  const mapError = (error: unknown): never => {
+    if (error instanceof ResyncRequiredError) {
+      const { code, deviceId, sinceVersion, currentVersion, oldestVersion, reason } = error;
+      throw createGraphQLError(error.message, { extensions: { code, deviceId, sinceVersion, currentVersion, oldestVersion, reason } });
+    }
+    if (error instanceof ValidationError) throw createGraphQLError(error.message, { extensions: { code: 'BAD_USER_INPUT' } });
+    // NOT_FOUND, and SLOW_CONSUMER once live: errors thrown by the stream are masked unless they are GraphQL errors.
+    if (error instanceof DoppelError) throw createGraphQLError(error.message, { extensions: { code: error.code } });
+    throw error;
+  };
+  return {
+    next: () => source.next().catch(mapError),
+    return: () => (source.return ? source.return() : Promise.resolve({ value: undefined, done: true })),
+    throw: (error: unknown) => (source.throw ? source.throw(error) : Promise.reject(error)),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { externalDatabaseUrl, externalMqttUrl } from '../support/harness.ts';
-import { spawnServer, type ServerProcess } from '../support/process.ts';
+import { startOnDataDir, type ServerProcess } from '../support/process.ts';
 
 // `npm start` as a user runs it: a real process on the embedded defaults. The embedded mode is the
 // subject here, so the suite runs once, in the embedded pass of CI.
@@ -19,16 +19,7 @@ afterAll(() => {
 });
 
 async function startProcess(): Promise<ServerProcess> {
-  const started = await spawnServer({
-    DOPPEL_DATA_DIR: dataDir,
-    PORT: '0',
-    MQTT_PORT: '0',
-    HOST: '127.0.0.1',
-    MQTT_HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    DATABASE_URL: '',
-    MQTT_URL: '',
-  });
+  const started = await startOnDataDir(dataDir);
   children.push(started.child);
   return started;
 }
