@@ -85,6 +85,7 @@ function ms(value: unknown): number | null {
   return Number.isFinite(t) ? t : null;
 }
 
+/** A definition or edge list (always an object or array): text from a driver that does not parse jsonb. */
 function parseJson(value: unknown): unknown {
   return typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
 }
@@ -129,7 +130,7 @@ function toPair(raw: RawPair, definitions: (ruleId: string, version: number, raw
         ageMs: Math.max(0, Number(raw.stateAgeMs ?? 0)),
       }
     : null;
-  if (state !== null && !raw.lastValueMissing) state.lastValue = parseJson(raw.lastValue) as JsonValue;
+  if (state !== null && !raw.lastValueMissing) state.lastValue = raw.lastValue as JsonValue; // parsed by the driver; a string is a JSON string value
   const alarm: PairRow['alarm'] =
     raw.aId === null
       ? null
@@ -139,9 +140,9 @@ function toPair(raw: RawPair, definitions: (ruleId: string, version: number, raw
           severity: raw.aSeverity ?? 'INFO',
           ruleVersion: raw.aRuleVersion ?? raw.ruleVersion,
           raisedAt: ms(raw.aRaisedAt) ?? 0,
-          raisedValue: (parseJson(raw.aRaisedValue) ?? null) as JsonValue | null,
+          raisedValue: (raw.aRaisedValue ?? null) as JsonValue | null,
           clearedAt: ms(raw.aClearedAt),
-          clearedValue: (parseJson(raw.aClearedValue) ?? null) as JsonValue | null,
+          clearedValue: (raw.aClearedValue ?? null) as JsonValue | null,
           acknowledgedAt: ms(raw.aAckAt),
           acknowledgedBy: raw.aAckBy,
           flapping: raw.aFlapping ?? false,
@@ -256,6 +257,26 @@ export async function loadPairsForDevices(
     );
   return rows.flatMap((raw) => {
     const definition = known(raw.ruleId, raw.ruleVersion);
+    return definition === undefined ? [] : [toPair(raw, () => definition)];
+  });
+}
+
+/**
+ * Exactly these (rule, device) pairs of enabled rules, each with its stored state (null: none yet) and
+ * open alarm, at the rule's current version; definitions from the cache (read once per version).
+ */
+export async function loadListedPairs(sql: SqlRunner, definitions: DefinitionCache, pairs: Array<{ ruleId: string; deviceUuid: string }>): Promise<PairRow[]> {
+  if (pairs.length === 0) return [];
+  const rows = await sql.query<RawPair>(SELECT_LISTED_PAIRS, [pairs.map((p) => p.ruleId), pairs.map((p) => p.deviceUuid)]);
+  const missing = rows.filter((r) => definitions.peek(r.ruleId, Number(r.ruleVersion)) === undefined);
+  if (missing.length > 0)
+    await loadCurrentDefinitions(
+      sql,
+      definitions,
+      missing.map((r) => r.ruleId),
+    );
+  return rows.flatMap((raw) => {
+    const definition = definitions.peek(raw.ruleId, Number(raw.ruleVersion));
     return definition === undefined ? [] : [toPair(raw, () => definition)];
   });
 }
