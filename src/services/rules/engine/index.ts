@@ -344,11 +344,17 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         list.push({ ts: point.ts, value: point.isBool ? point.value !== 0 : point.value });
       }
     }
+    // Sorted and turned into inputs once per (device, metric), not once per rule watching it.
+    const inputs = new Map<string, Map<string, PairInput[]>>();
+    for (const [deviceUuid, byMetric] of readings) {
+      const perMetric = new Map<string, PairInput[]>();
+      for (const [metric, list] of byMetric) perMetric.set(metric, list.sort((a, b) => a.ts - b.ts).map((r) => ({ type: 'observe' as const, ts: r.ts, value: r.value })));
+      inputs.set(deviceUuid, perMetric);
+    }
     await evaluateReadings([...readings.keys()], ['telemetry'], [...metricsSeen], (row) => {
       const source = row.definition.source;
       if (source.type !== 'telemetry') return [];
-      const list = readings.get(row.deviceUuid)?.get(source.metric) ?? [];
-      return [...list].sort((a, b) => a.ts - b.ts).map((r) => ({ type: 'observe' as const, ts: r.ts, value: r.value }));
+      return inputs.get(row.deviceUuid)?.get(source.metric) ?? [];
     });
   }
 
