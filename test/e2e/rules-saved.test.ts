@@ -41,7 +41,9 @@ async function alarmsOfRule(ruleId: string): Promise<AlarmRow[]> {
 }
 
 async function createRule(input: Record<string, unknown>): Promise<string> {
-  const r = await t.gql<{ createRule: { __typename: string; ruleId: string } }, unknown>(CREATE, { input: { name: `saved ${randomUUID()}`, severity: 'MAJOR', ...input } });
+  const r = await t.gql<{ createRule: { __typename: string; ruleId: string } }, unknown>(CREATE, {
+    input: { name: `saved ${randomUUID()}`, severity: 'MAJOR', ...input },
+  });
   if (r.data?.createRule.__typename !== 'Rule') throw new Error(`createRule: ${JSON.stringify(r)}`);
   return r.data.createRule.ruleId;
 }
@@ -56,9 +58,10 @@ async function report(creds: Creds, state: Record<string, unknown>): Promise<voi
   const client = await t.mqtt({ username: creds.username, password: creds.password, clientId: creds.deviceId });
   await client.publishAsync(`devices/${creds.deviceId}/twin/reported`, JSON.stringify({ state }), { qos: 1 });
   await until(async () => {
-    const rows = await t.database.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Twin" t JOIN "Device" d ON d.id = t."deviceId" WHERE d."deviceId" = $1 AND t.version > 0`, [
-      creds.deviceId,
-    ]);
+    const rows = await t.database.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "Twin" t JOIN "Device" d ON d.id = t."deviceId" WHERE d."deviceId" = $1 AND t.version > 0`,
+      [creds.deviceId],
+    );
     return rows[0]!.n > 0;
   }, 'the report stored');
   await client.endAsync();

@@ -268,7 +268,10 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       if (skipped > 0) metrics.inc(STATE_SKIPS_METRIC, {}, skipped);
       if (planned.length === 0) return outcomes;
       const written = await writePlan(runner, plan);
-      pairCache.written(plan, written.won, written.alarms);
+      // Only a committed write is laid into memory: the sweeper writes inside its claim's transaction,
+      // which may still roll back, so its devices are read again instead.
+      if (runner === db.sql) pairCache.written(plan, written.won, written.alarms);
+      else for (const state of plan.states) pairCache.forgetDevice(state.deviceUuid);
       metrics.inc(STATE_WRITES_METRIC, {}, written.won.size);
       for (const key of written.won) observed.delete(key);
       publish(plan, written.won, written.alarms);
@@ -348,7 +351,11 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     const inputs = new Map<string, Map<string, PairInput[]>>();
     for (const [deviceUuid, byMetric] of readings) {
       const perMetric = new Map<string, PairInput[]>();
-      for (const [metric, list] of byMetric) perMetric.set(metric, list.sort((a, b) => a.ts - b.ts).map((r) => ({ type: 'observe' as const, ts: r.ts, value: r.value })));
+      for (const [metric, list] of byMetric)
+        perMetric.set(
+          metric,
+          list.sort((a, b) => a.ts - b.ts).map((r) => ({ type: 'observe' as const, ts: r.ts, value: r.value })),
+        );
       inputs.set(deviceUuid, perMetric);
     }
     await evaluateReadings([...readings.keys()], ['telemetry'], [...metricsSeen], (row) => {

@@ -154,10 +154,15 @@ export function createPairCache(options: { definitions: DefinitionCache; maxPair
   }
 
   async function loadRules(sql: SqlRunner, tenants: string[]): Promise<void> {
-    const rows = await sql.query<{ id: string; name: string; version: number; tenantId: string; sourceType: string; sourceKey: string | null; definition: unknown }>(
-      `SELECT id, name, version, "tenantId", "sourceType", "sourceKey", definition FROM "Rule" WHERE enabled AND "tenantId" = ANY($1::text[])`,
-      [tenants],
-    );
+    const rows = await sql.query<{
+      id: string;
+      name: string;
+      version: number;
+      tenantId: string;
+      sourceType: string;
+      sourceKey: string | null;
+      definition: unknown;
+    }>(`SELECT id, name, version, "tenantId", "sourceType", "sourceKey", definition FROM "Rule" WHERE enabled AND "tenantId" = ANY($1::text[])`, [tenants]);
     for (const tenant of tenants) rulesByTenant.set(tenant, new Map());
     for (const row of rows) {
       const version = Number(row.version);
