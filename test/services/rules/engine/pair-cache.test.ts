@@ -46,7 +46,7 @@ function engine() {
     },
   } as SqlExecutor;
   const rules = createRulesEngine({
-    db: { sql, withSession: db.withSession },
+    db: { sql, withSession: (run) => db.withSession(run) },
     bus: createEventBus(),
     logger: createLogger('silent'),
     metrics: new Metrics(),
