@@ -264,6 +264,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     logger: child('rules'),
     twinLimits: config.twinLimits,
     maxPerTenant: config.rules.maxPerTenant,
+    // A saved rule is judged at once on its devices' current twin values and connection states.
+    onSaved: (ruleId) => rulesEngine.judgeSaved(ruleId),
   });
   const ruleBacktest = createRuleBacktest({ sql: database.sql, rules });
   // Webhook endpoints (docs/webhooks.md): the API side; the outbox deliverer sends what they subscribe to,

@@ -76,6 +76,12 @@ export interface RuleServiceOptions {
   twinLimits: TwinLimits;
   /** Most rules per tenant (RULES_MAX_PER_TENANT). */
   maxPerTenant: number;
+  /**
+   * Called after an enabled rule was created, updated or enabled (committed and audited), before the
+   * call returns: the rules engine judges it on what its devices hold now (./engine/index.ts
+   * `judgeSaved`), so the answer of createRule already reflects a condition that holds. Must not throw.
+   */
+  onSaved?: (ruleId: string) => Promise<unknown>;
 }
 
 const NAME_MAX = 100;
@@ -195,6 +201,7 @@ export function createRuleService(options: RuleServiceOptions): RuleService {
     const record = toRecord(row);
     logger.info({ tenantId, ruleId: record.id, rule: record.name }, 'rule created');
     await audit.record({ ...actor, action: 'rule.create', target: `rule:${record.id}`, details: { name: record.name, version: 1 } });
+    if (record.enabled) await options.onSaved?.(record.id);
     return record;
   }
 
@@ -226,6 +233,7 @@ export function createRuleService(options: RuleServiceOptions): RuleService {
     const record = toRecord(rows[0]!);
     logger.info({ tenantId, ruleId: id, version: record.version }, 'rule updated');
     await audit.record({ ...actor, action: 'rule.update', target: `rule:${id}`, details: { name: record.name, version: record.version } });
+    if (record.enabled) await options.onSaved?.(id);
     return record;
   }
 
@@ -238,6 +246,7 @@ export function createRuleService(options: RuleServiceOptions): RuleService {
     if (rows.length === 0) throw new NotFoundError('Rule', id);
     const record = toRecord(rows[0]!);
     await audit.record({ ...actor, action: enabled ? 'rule.enable' : 'rule.disable', target: `rule:${id}`, details: { name: record.name } });
+    if (enabled) await options.onSaved?.(id);
     return record;
   }
 

@@ -30,7 +30,8 @@ import type { Logger } from '../../../logger.ts';
 import type { Metrics } from '../../../metrics.ts';
 import { periodic, type PeriodicJob } from '../../../periodic.ts';
 import type { ConnectionStored, TelemetryStored, TwinsStored } from '../../hooks.ts';
-import { createDefinitionCache, loadPairs, loadPairsForDevices, loadVersions, SCOPE_SQL, type DefinitionCache } from './load.ts';
+import { createDefinitionCache, loadListedPairs, loadPairs, loadVersions, SCOPE_SQL, type DefinitionCache } from './load.ts';
+import { createPairCache } from './pair-cache.ts';
 import { createCoalescer } from './coalesce.ts';
 import { mergePlans, planPair, type Observed, type PairPlan } from './plan.ts';
 import { emptyPlan, type PairInput, type PairRow, type WritePlan } from './types.ts';
@@ -94,6 +95,17 @@ export interface RulesEngine {
    * (refusals come back as values), after the write committed.
    */
   applyToPair(ruleId: string, deviceUuid: string, input: PairInput, expectedAlarmId?: string): Promise<PairPlan | null>;
+  /**
+   * Judges a rule just created, updated or enabled on what the devices in its scope hold now
+   * (docs/rules.md "When a rule is saved"), so a condition that already holds starts its window (or
+   * raises) at once instead of at the device's next change: a twin path's current value and the
+   * current connection state are fed as readings at the engine's clock, and a no-data rule's silence
+   * window starts now on the devices it has no state for. One query reads the scope with the values,
+   * the pairs are judged and written like a batch. A telemetry rule waits for the next reading (a
+   * stored point is a past reading, not a current value). Never throws: a failure is counted and
+   * logged as the rule's evaluation error (the rule is saved either way). Returns the pairs judged.
+   */
+  judgeSaved(ruleId: string): Promise<number>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -111,6 +123,8 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
    * instance as long as the stored row is still the revision it was judged from.
    */
   const observed = new Map<string, Remembered>();
+  /** The rules and pair states of the devices this instance judges, valid while their fingerprints hold (./pair-cache.ts). */
+  const pairCache = createPairCache({ definitions, maxPairs: maxObserved });
 
   function remember(row: PairRow, seen: Observed): void {
     const key = pairKey(row.ruleId, row.deviceUuid);
@@ -132,10 +146,14 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     const at = now();
     const due = [...observed.values()].filter((o) => everything || at - o.since >= watermarkMs).slice(0, everything ? undefined : sweepBatchSize);
     if (due.length === 0) return;
-    await db.sql.query(
-      `UPDATE "RuleState" s SET "lastTs" = t.last_ts, "lastValue" = t.last_value, "asOf" = t.as_of, "updatedAt" = now()
+    // The revision is bumped like any write's: another instance that judged this pair on the older row
+    // reads it again instead of laying an older reading over it, and the pair cache's fingerprint of
+    // the device moves by exactly this write (./pair-cache.ts).
+    const stored = await db.sql.query<{ ruleId: string; deviceId: string }>(
+      `UPDATE "RuleState" s SET "lastTs" = t.last_ts, "lastValue" = t.last_value, "asOf" = t.as_of, revision = s.revision + 1, "updatedAt" = now()
          FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::jsonb[], $6::timestamptz[]) AS t(rule_id, device_id, revision, last_ts, last_value, as_of)
-        WHERE s."ruleId" = t.rule_id AND s."deviceId" = t.device_id AND s.revision = t.revision AND (s."lastTs" IS NULL OR s."lastTs" < t.last_ts)`,
+        WHERE s."ruleId" = t.rule_id AND s."deviceId" = t.device_id AND s.revision = t.revision AND (s."lastTs" IS NULL OR s."lastTs" < t.last_ts)
+        RETURNING s."ruleId", s."deviceId"`,
       [
         due.map((o) => o.ruleId),
         due.map((o) => o.deviceUuid),
@@ -145,7 +163,15 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         due.map((o) => new Date(o.asOf).toISOString()),
       ],
     );
-    metrics.inc(STATE_FLUSHES_METRIC, {}, due.length);
+    metrics.inc(STATE_FLUSHES_METRIC, {}, stored.length);
+    const landed = new Set(stored.map((r) => pairKey(r.ruleId, r.deviceId)));
+    pairCache.flushed(
+      due
+        .filter((o) => landed.has(pairKey(o.ruleId, o.deviceUuid)))
+        .map((o) => ({ ruleId: o.ruleId, deviceUuid: o.deviceUuid, fromRevision: o.revision, lastTs: o.lastTs, lastValue: o.lastValue, asOf: o.asOf })),
+    );
+    // A row the guard skipped moved on under another writer: the device's cached pairs are read again.
+    for (const o of due) if (!landed.has(pairKey(o.ruleId, o.deviceUuid))) pairCache.forgetDevice(o.deviceUuid);
     // Stored (or moved on under another writer): either way the row now knows better. An entry a
     // concurrent evaluation replaced meanwhile stays.
     for (const o of due) {
@@ -242,6 +268,10 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       if (skipped > 0) metrics.inc(STATE_SKIPS_METRIC, {}, skipped);
       if (planned.length === 0) return outcomes;
       const written = await writePlan(runner, plan);
+      // Only a committed write is laid into memory: the sweeper writes inside its claim's transaction,
+      // which may still roll back, so its devices are read again instead.
+      if (runner === db.sql) pairCache.written(plan, written.won, written.alarms);
+      else for (const state of plan.states) pairCache.forgetDevice(state.deviceUuid);
       metrics.inc(STATE_WRITES_METRIC, {}, written.won.size);
       for (const key of written.won) observed.delete(key);
       publish(plan, written.won, written.alarms);
@@ -285,18 +315,22 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     inputsOf: (row: PairRow) => PairInput[],
   ): Promise<void> {
     if (deviceUuids.length === 0) return;
-    const pairs = overlay(await loadPairsForDevices(db.sql, definitions, { deviceUuids, sourceTypes, sourceKeys })).filter((row) => inputsOf(row).length > 0);
-    if (pairs.length === 0) return;
+    const judged = overlay(await pairCache.pairsFor(db.sql, { deviceUuids, sourceTypes, sourceKeys })).filter((row) => inputsOf(row).length > 0);
+    if (judged.length === 0) return;
     const reload = async (lost: PairRow[]): Promise<PairRow[]> => {
       const wanted = new Set(lost.map((l) => pairKey(l.ruleId, l.deviceUuid)));
-      const rows = await loadPairsForDevices(db.sql, definitions, { deviceUuids: [...new Set(lost.map((l) => l.deviceUuid))], sourceTypes, sourceKeys });
+      const lostDevices = [...new Set(lost.map((l) => l.deviceUuid))];
+      for (const device of lostDevices) pairCache.forgetDevice(device);
+      const rows = await pairCache.pairsFor(db.sql, { deviceUuids: lostDevices, sourceTypes, sourceKeys });
       return overlay(rows.filter((row) => wanted.has(pairKey(row.ruleId, row.deviceUuid))));
     };
     try {
-      await judge(db.sql, pairs, inputsOf, reload);
+      await judge(db.sql, judged, inputsOf, reload);
     } catch (error) {
-      // The batch is stored whatever happens here; its rules are counted as failed on it.
-      for (const ruleId of new Set(pairs.map((p) => p.ruleId))) evaluationFailed(ruleId, error);
+      // The batch is stored whatever happens here; its rules are counted as failed on it. What this
+      // instance cached of these devices may be off by the failed write: read again next time.
+      for (const device of deviceUuids) pairCache.forgetDevice(device);
+      for (const ruleId of new Set(judged.map((p) => p.ruleId))) evaluationFailed(ruleId, error);
     }
   }
 
@@ -313,11 +347,21 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         list.push({ ts: point.ts, value: point.isBool ? point.value !== 0 : point.value });
       }
     }
+    // Sorted and turned into inputs once per (device, metric), not once per rule watching it.
+    const inputs = new Map<string, Map<string, PairInput[]>>();
+    for (const [deviceUuid, byMetric] of readings) {
+      const perMetric = new Map<string, PairInput[]>();
+      for (const [metric, list] of byMetric)
+        perMetric.set(
+          metric,
+          list.sort((a, b) => a.ts - b.ts).map((r) => ({ type: 'observe' as const, ts: r.ts, value: r.value })),
+        );
+      inputs.set(deviceUuid, perMetric);
+    }
     await evaluateReadings([...readings.keys()], ['telemetry'], [...metricsSeen], (row) => {
       const source = row.definition.source;
       if (source.type !== 'telemetry') return [];
-      const list = readings.get(row.deviceUuid)?.get(source.metric) ?? [];
-      return [...list].sort((a, b) => a.ts - b.ts).map((r) => ({ type: 'observe' as const, ts: r.ts, value: r.value }));
+      return inputs.get(row.deviceUuid)?.get(source.metric) ?? [];
     });
   }
 
@@ -436,6 +480,57 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     return outcomes.get(key) ?? null;
   }
 
+  async function judgeSaved(ruleId: string): Promise<number> {
+    // The clock is read before the scope: a change committed later carries a later time, so it is
+    // judged after this reading instead of being refused as older.
+    const at = now();
+    try {
+      const iso = new Date(at).toISOString();
+      const inserted = await db.sql.query<{ deviceId: string }>(
+        `INSERT INTO "RuleState" ("ruleId", "deviceId", "ruleVersion", phase, "pendingSince", "deadlineAt", "asOf")
+         SELECT r.id, d.id, r.version, 'PENDING_RAISE', $2::timestamptz, $2::timestamptz + ((r.definition #>> '{raise,forMs}')::bigint * interval '1 millisecond'), $2::timestamptz
+           FROM "Rule" r JOIN "Device" d ON d."tenantId" = r."tenantId" LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
+          WHERE r.id = $1::uuid AND r.enabled AND r.definition #>> '{raise,op}' = 'noData' AND ${SCOPE_SQL}
+         ON CONFLICT ("ruleId", "deviceId") DO NOTHING
+         RETURNING "deviceId"`,
+        [ruleId, iso],
+      );
+      for (const row of inserted) pairCache.forgetDevice(row.deviceId);
+      // The devices in scope with the source's current value: a twin path (SQL NULL when absent, JSON
+      // null is a deletion: both missing) or the connection state. Nothing for telemetry and no-data.
+      const current = await db.sql.query<{ deviceUuid: string; value: unknown }>(
+        `SELECT d.id AS "deviceUuid",
+                CASE r."sourceType"
+                  WHEN 'reported' THEN t.reported #> ARRAY(SELECT jsonb_array_elements_text(r.definition #> '{source,path}'))
+                  WHEN 'desired' THEN t.desired #> ARRAY(SELECT jsonb_array_elements_text(r.definition #> '{source,path}'))
+                  ELSE to_jsonb(d.connected) END AS value
+           FROM "Rule" r JOIN "Device" d ON d."tenantId" = r."tenantId" LEFT JOIN "DeviceModel" m ON m.id = d."modelId"
+           LEFT JOIN "Twin" t ON t."deviceId" = d.id
+          WHERE r.id = $1::uuid AND r.enabled AND r."sourceType" IN ('reported', 'desired', 'connection')
+            AND r.definition #>> '{raise,op}' <> 'noData' AND ${SCOPE_SQL}`,
+        [ruleId],
+      );
+      if (current.length === 0) return inserted.length;
+      const values = new Map<string, Reading>();
+      for (const row of current) {
+        // The drivers parse jsonb: a string here is a JSON string value, not JSON text.
+        values.set(row.deviceUuid, row.value === null || row.value === undefined ? undefined : (row.value as JsonValue));
+      }
+      const listed = [...values.keys()].map((deviceUuid) => ({ ruleId, deviceUuid }));
+      const rows = overlay(await loadListedPairs(db.sql, definitions, listed));
+      const outcomes = await judge(
+        db.sql,
+        rows,
+        (row) => (values.has(row.deviceUuid) ? [{ type: 'observe', ts: at, value: values.get(row.deviceUuid) }] : []),
+        async (lost) => overlay(await loadListedPairs(db.sql, definitions, lost)),
+      );
+      return inserted.length + outcomes.size;
+    } catch (error) {
+      evaluationFailed(ruleId, error);
+      return 0;
+    }
+  }
+
   // Each source's batches are coalesced (./coalesce.ts): what was stored while an evaluation ran is
   // judged in the next one, together. A device's entries from several batches are merged by the
   // evaluators (grouped per device, readings sorted by time).
@@ -464,6 +559,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     },
     sweep,
     applyToPair,
+    judgeSaved,
     start() {
       job ??= periodic({
         intervalMs: config.sweepIntervalMs,

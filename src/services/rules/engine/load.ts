@@ -1,7 +1,7 @@
 /**
- * One query per batch: the enabled rules of a source that watch the batch's devices (their scope
- * judged in SQL against "Device".tags and the model's name), joined with each pair's "RuleState" and
- * open alarm. Definitions are parsed once per (rule, version) and kept (./engine.ts's cache).
+ * Reading (rule, device) pairs with their "RuleState" and open alarm: the pairs a batch needs that
+ * the pair cache (./pair-cache.ts) does not hold, the sweeper's claimed pairs, a user's alarm. Rule
+ * definitions are parsed once per (rule, version) and kept (`createDefinitionCache`).
  */
 import type { SqlExecutor as SqlRunner } from '../../../db/client.ts';
 import type { AlarmStatus } from '../../../domain/rules/alarm-state.ts';
@@ -85,6 +85,7 @@ function ms(value: unknown): number | null {
   return Number.isFinite(t) ? t : null;
 }
 
+/** A definition or edge list (always an object or array): text from a driver that does not parse jsonb. */
 function parseJson(value: unknown): unknown {
   return typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
 }
@@ -129,7 +130,7 @@ function toPair(raw: RawPair, definitions: (ruleId: string, version: number, raw
         ageMs: Math.max(0, Number(raw.stateAgeMs ?? 0)),
       }
     : null;
-  if (state !== null && !raw.lastValueMissing) state.lastValue = parseJson(raw.lastValue) as JsonValue;
+  if (state !== null && !raw.lastValueMissing) state.lastValue = raw.lastValue as JsonValue; // parsed by the driver; a string is a JSON string value
   const alarm: PairRow['alarm'] =
     raw.aId === null
       ? null
@@ -139,9 +140,9 @@ function toPair(raw: RawPair, definitions: (ruleId: string, version: number, raw
           severity: raw.aSeverity ?? 'INFO',
           ruleVersion: raw.aRuleVersion ?? raw.ruleVersion,
           raisedAt: ms(raw.aRaisedAt) ?? 0,
-          raisedValue: (parseJson(raw.aRaisedValue) ?? null) as JsonValue | null,
+          raisedValue: (raw.aRaisedValue ?? null) as JsonValue | null,
           clearedAt: ms(raw.aClearedAt),
-          clearedValue: (parseJson(raw.aClearedValue) ?? null) as JsonValue | null,
+          clearedValue: (raw.aClearedValue ?? null) as JsonValue | null,
           acknowledgedAt: ms(raw.aAckAt),
           acknowledgedBy: raw.aAckBy,
           flapping: raw.aFlapping ?? false,
@@ -159,95 +160,14 @@ function toPair(raw: RawPair, definitions: (ruleId: string, version: number, raw
   };
 }
 
-/** A rule scope compiled once per definition object (definitions are cached per rule version). */
-interface CompiledScope {
-  deviceIds: Set<string> | null;
-  tags: string[];
-  model: string | null;
-}
-const compiledScopes = new WeakMap<RuleDefinition, CompiledScope>();
-
-/** `scope` as SCOPE_SQL judges it: every field given must match (a field of the wrong shape is ignored). */
-function compileScope(definition: RuleDefinition): CompiledScope {
-  let compiled = compiledScopes.get(definition);
-  if (compiled === undefined) {
-    const scope = (definition.scope ?? {}) as Record<string, unknown>;
-    const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null);
-    const tags = [...(strings(scope.tags) ?? []), ...(typeof scope.tag === 'string' ? [scope.tag] : [])];
-    const ids = strings(scope.deviceIds);
-    compiled = {
-      deviceIds: ids === null ? null : new Set(ids),
-      tags,
-      model: typeof scope.model === 'string' ? scope.model : null,
-    };
-    compiledScopes.set(definition, compiled);
-  }
-  return compiled;
-}
-
 /**
- * The enabled rules of `sourceTypes` (and, if given, one of `sourceKeys`) that watch any of
- * `deviceUuids`, each with its state on each such device.
- *
- * Three set-based statements instead of one join: the candidate rules (of the devices' tenants and
- * the batch's sources: ids and versions, each version's definition read once and cached, from
- * "RuleVersion"), the devices (tags, model), then the states of only the pairs whose scope
- * matches, judged here on scopes compiled once per rule version. Judging every rule's scope in SQL
- * for every device of the batch (SCOPE_SQL over the Device × Rule product) was the engine's largest
- * cost (docs/rules.md "What is written, and when").
+ * Exactly these (rule, device) pairs of enabled rules, each with its stored state (null: none yet) and
+ * open alarm, at the rule's current version; definitions from the cache (read once per version).
  */
-export async function loadPairsForDevices(
-  sql: SqlRunner,
-  definitions: DefinitionCache,
-  query: { deviceUuids: string[]; sourceTypes: string[]; sourceKeys: string[] | null },
-): Promise<PairRow[]> {
-  if (query.deviceUuids.length === 0) return [];
-  const devices = await sql.query<{ id: string; deviceId: string; tenantId: string; tags: string[] | null; model: string | null }>(
-    `SELECT d.id, d."deviceId", d."tenantId", d.tags, m.name AS model FROM "Device" d LEFT JOIN "DeviceModel" m ON m.id = d."modelId" WHERE d.id = ANY($1::uuid[])`,
-    [query.deviceUuids],
-  );
-  if (devices.length === 0) return [];
-  // Ids and versions only: a definition is fetched once per rule version (versions never change).
-  const rules = await sql.query<{ id: string; version: number; tenantId: string }>(
-    `SELECT r.id, r.version, r."tenantId" FROM "Rule" r
-      WHERE r.enabled AND r."tenantId" = ANY($1::text[]) AND r."sourceType" = ANY($2::text[]) AND ($3::text[] IS NULL OR r."sourceKey" = ANY($3::text[]))`,
-    [[...new Set(devices.map((d) => d.tenantId))], query.sourceTypes, query.sourceKeys],
-  );
-  if (rules.length === 0) return [];
-  const unknown = rules.filter((r) => definitions.peek(r.id, r.version) === undefined);
-  if (unknown.length > 0)
-    await loadCurrentDefinitions(
-      sql,
-      definitions,
-      unknown.map((r) => r.id),
-    );
-  const ruleIds: string[] = [];
-  const deviceIds: string[] = [];
-  const matched = new Map<string, RuleDefinition>();
-  for (const rule of rules) {
-    let scope: CompiledScope;
-    try {
-      const definition = definitions.peek(rule.id, rule.version);
-      if (definition === undefined) continue;
-      scope = compileScope(definition);
-      matched.set(`${rule.id}:${rule.version}`, definition);
-    } catch {
-      continue;
-    }
-    for (const device of devices) {
-      if (device.tenantId !== rule.tenantId) continue;
-      if (scope.deviceIds !== null && !scope.deviceIds.has(device.deviceId)) continue;
-      if (scope.model !== null && scope.model !== device.model) continue;
-      if (scope.tags.length > 0 && !scope.tags.every((t) => (device.tags ?? []).includes(t))) continue;
-      ruleIds.push(rule.id);
-      deviceIds.push(device.id);
-    }
-  }
-  if (ruleIds.length === 0) return [];
-  const rows = await sql.query<RawPair>(SELECT_LISTED_PAIRS, [ruleIds, deviceIds]);
-  // A rule edited since the rules were read comes back with its new version: read like any other.
-  const known = (ruleId: string, version: number) => matched.get(`${ruleId}:${version}`) ?? definitions.peek(ruleId, version);
-  const missing = rows.filter((r) => known(r.ruleId, r.ruleVersion) === undefined);
+export async function loadListedPairs(sql: SqlRunner, definitions: DefinitionCache, pairs: Array<{ ruleId: string; deviceUuid: string }>): Promise<PairRow[]> {
+  if (pairs.length === 0) return [];
+  const rows = await sql.query<RawPair>(SELECT_LISTED_PAIRS, [pairs.map((p) => p.ruleId), pairs.map((p) => p.deviceUuid)]);
+  const missing = rows.filter((r) => definitions.peek(r.ruleId, Number(r.ruleVersion)) === undefined);
   if (missing.length > 0)
     await loadCurrentDefinitions(
       sql,
@@ -255,7 +175,7 @@ export async function loadPairsForDevices(
       missing.map((r) => r.ruleId),
     );
   return rows.flatMap((raw) => {
-    const definition = known(raw.ruleId, raw.ruleVersion);
+    const definition = definitions.peek(raw.ruleId, Number(raw.ruleVersion));
     return definition === undefined ? [] : [toPair(raw, () => definition)];
   });
 }
