@@ -15,33 +15,13 @@ import { failed, type Failed } from '../../domain/errors.ts';
 import { isValidDeviceId } from '../../domain/ids.ts';
 import type { Actor } from '../../domain/principal.ts';
 import { isDerivedKey } from '../../security/derived-keys.ts';
-import {
-  parseProvisionRequest,
-  policyRefusal,
-  PROVISIONING_USERNAME,
-  ProvisioningRefusal,
-  type ProvisioningMode,
-  type ProvisioningReason,
-  type ReprovisionPolicy,
-} from '../../domain/provisioning/policy.ts';
+import { parseProvisionRequest, policyRefusal, PROVISIONING_USERNAME, ProvisioningRefusal, type ProvisioningReason } from '../../domain/provisioning/policy.ts';
 import type { AttemptLog } from './attempts.ts';
+import type { ProvisioningPolicy } from './policies.ts';
 import type { ProvisioningServiceOptions } from './types.ts';
 
-/** A policy row as the device side needs it. */
-interface PolicyRow {
-  id: string;
-  tenantId: string;
-  name: string;
-  mode: ProvisioningMode;
-  reprovision: ReprovisionPolicy;
-  enabled: boolean;
-  expiresAt: Date | null;
-  maxDevices: number | null;
-  devicesProvisioned: number;
-  modelName: string | null;
-  tags: string[];
-  sealedGroupKey: string | null;
-}
+/** A policy row as the device side needs it: the policy as admins see it, without its timestamps and counts, plus its sealed key. */
+type PolicyRow = Omit<ProvisioningPolicy, 'createdAt' | 'updatedAt' | 'allowedIds' | 'claimedIds'> & { sealedGroupKey: string | null };
 
 const POLICY_COLUMNS = `id::text AS id, "tenantId", name, mode, reprovision, enabled, "expiresAt", "maxDevices", "devicesProvisioned", "modelName", tags, "sealedGroupKey"`;
 
