@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config.ts';
 import { GENERATED_FILES, configurationMarkdown, envExample } from '../src/config/docs.ts';
 import { createEnvReader, isWhenUnset } from '../src/config/read.ts';
 import { GROUPS, VARIABLES, type Variable } from '../src/config/spec.ts';
+import { defaultServerNames } from '../src/security/tls/certificates.ts';
 
 const spec = Object.entries(VARIABLES) as Array<[string, Variable]>;
 
@@ -121,7 +123,16 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       port: 4000,
       host: '0.0.0.0',
       database: { kind: 'pglite', dataDir: './data/pglite' },
-      mqtt: { kind: 'embedded', port: 1883, host: '0.0.0.0' },
+      // TLS on by default (docs/security.md), so the plain listener is loopback only.
+      mqtt: {
+        kind: 'embedded',
+        port: 1883,
+        host: '127.0.0.1',
+        tls: { port: 8883, host: '0.0.0.0', hostnames: defaultServerNames(os.hostname()), given: undefined },
+        allowPlaintext: false,
+        production: false,
+      },
+      https: undefined,
       logLevel: 'info',
       logFormat: 'auto',
       dataDir: './data',
@@ -201,6 +212,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       port: 8080,
       host: '127.0.0.1',
       database: { kind: 'postgres', url: 'postgresql://doppel:pw@db:5432/doppel', connectTimeoutMs: 1500 },
+      https: undefined,
       mqtt: {
         kind: 'external',
         url: 'mqtts://broker:8883',
