@@ -176,6 +176,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     MQTT_HOST: '127.0.0.1',
     // Port 0 for the TLS listener too, so parallel test files never collide on 8883.
     MQTT_TLS_PORT: '0',
+    MQTT_TLS_HOST: '127.0.0.1',
     DOPPEL_DATA_DIR: dataDir,
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: process.env.DOPPEL_TEST_LOG_LEVEL ?? 'silent',

@@ -38,7 +38,12 @@ export function defaultServerNames(hostname: string): string[] {
 
 /** Trimmed, lower-cased, de-duplicated and sorted, so two lists naming the same hosts compare equal. */
 export function normalizeNames(names: readonly string[]): string[] {
-  return [...new Set(names.map((name) => name.trim().toLowerCase()).filter((name) => name.length > 0))].sort();
+  return [...new Set(names.map((name) => canonicalName(name.trim().toLowerCase())).filter((name) => name.length > 0))].sort();
+}
+
+/** IPv6 addresses in their shortest form (`0:0:0:0:0:0:0:1`, as node:crypto prints a SAN, is `::1`). */
+function canonicalName(name: string): string {
+  return isIP(name) === 6 ? new URL(`http://[${name}]/`).hostname.slice(1, -1) : name;
 }
 
 /**
