@@ -122,7 +122,7 @@ suite('MQTT over TLS (embedded broker)', () => {
         socket.destroy();
         resolve(undefined);
       });
-      socket.once('error', (e) => resolve(e));
+      socket.once('error', (e: Error) => resolve(e));
     });
     expect(error).toBeDefined();
     await until(() => failures(t, 'protocol') > before, 'the protocol count');

@@ -161,6 +161,6 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
       return listener.tlsPort;
     },
     setSecureContext: (context) => listener.setSecureContext(context),
-    handshakeFailures: handshakeFailures.snapshot,
+    handshakeFailures: () => handshakeFailures.snapshot(),
   };
 }
