@@ -612,7 +612,9 @@ async function main(): Promise<void> {
   const reports: ModeReport[] = [];
   const texts: string[] = [];
   for (const mode of selected) {
-    console.log(`▶ ${labelOf(mode)}${mode.mqttUrl ? ` — external broker ${mode.mqttUrl} (device auth not enforced by it)` : mode.tls ? ' — embedded Aedes, devices over TLS' : ' — embedded Aedes'}`);
+    console.log(
+      `▶ ${labelOf(mode)}${mode.mqttUrl ? ` — external broker ${mode.mqttUrl} (device auth not enforced by it)` : mode.tls ? ' — embedded Aedes, devices over TLS' : ' — embedded Aedes'}`,
+    );
     const r = await runMode(mode);
     reports.push(r);
     const text = [labelOf(mode), table(HEADER, stepRows(r)), ...summaryLines(r)].join('\n');
@@ -636,7 +638,10 @@ function record(setup: string, reports: ModeReport[]): void {
   const entry: string[] = ['', `## ${date} — ${commitOfRun()} — bench:ingest — ${reports.map((r) => labelOf(r.mode)).join(', ')}`, ''];
   entry.push('```', setup, `command: npm run bench:ingest -- ${process.argv.slice(2).join(' ')}`.trimEnd(), '```', '');
   for (const r of reports) {
-    entry.push(`**${labelOf(r.mode)}**${r.mode.mqttUrl ? ` (external broker ${r.mode.mqttUrl})` : r.mode.tls ? ' (embedded Aedes, devices over TLS)' : ' (embedded Aedes)'}`, '');
+    entry.push(
+      `**${labelOf(r.mode)}**${r.mode.mqttUrl ? ` (external broker ${r.mode.mqttUrl})` : r.mode.tls ? ' (embedded Aedes, devices over TLS)' : ' (embedded Aedes)'}`,
+      '',
+    );
     entry.push(markdownTable(HEADER, stepRows(r)), '');
     for (const line of summaryLines(r)) entry.push(`- ${line}`);
     entry.push('');

@@ -160,7 +160,9 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   // Transport encryption (docs/security.md): the server certificate for MQTT over TLS and HTTPS=auto,
   // loaded or created by the 'tls' component before anything listens, re-issued daily when due.
   const mqttTls = config.mqtt.kind === 'embedded' && !deps.transport ? config.mqtt.tls : undefined;
-  const serverTls = mqttTls ? createServerTls({ dataDir: config.dataDir, hostnames: mqttTls.hostnames, given: mqttTls.given, logger: child('tls') }) : undefined;
+  const serverTls = mqttTls
+    ? createServerTls({ dataDir: config.dataDir, hostnames: mqttTls.hostnames, given: mqttTls.given, logger: child('tls') })
+    : undefined;
 
   // The MQTT edge.
   const transport = deps.transport ?? createTransport(config, brokerAuthenticator, logger, metrics, provisioningGate, serverTls);
@@ -335,7 +337,9 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   });
   const handleRequest = (req: http.IncomingMessage, res: http.ServerResponse) => void route(req, res);
   // Over HTTPS the key and certificate are set by the 'tls' component, before the listener starts.
-  const httpServer: http.Server = config.https ? (https.createServer({ minVersion: 'TLSv1.2' }, handleRequest) as unknown as http.Server) : http.createServer(handleRequest);
+  const httpServer: http.Server = config.https
+    ? (https.createServer({ minVersion: 'TLSv1.2' }, handleRequest) as unknown as http.Server)
+    : http.createServer(handleRequest);
   const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch, tokenCache.resolve);
 
   const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
@@ -503,9 +507,7 @@ function createTransport(
         metrics,
         maxConnectsPerSecond: config.maxConnectsPerSecond,
         provisioning,
-        ...(tlsListener && serverTls
-          ? { tls: { port: tlsListener.port, host: tlsListener.host, context: () => secureContextOf(serverTls.current()) } }
-          : {}),
+        ...(tlsListener && serverTls ? { tls: { port: tlsListener.port, host: tlsListener.host, context: () => secureContextOf(serverTls.current()) } } : {}),
       })
     : createExternalTransport({
         url: config.mqtt.url,

@@ -98,7 +98,7 @@ export const GROUPS = {
   tls: {
     title: 'Transport encryption',
     intro:
-      "MQTT over TLS on the embedded broker and HTTPS for the API (`docs/security.md`, \"Transport encryption\"). Without certificates given by path, Doppel creates a private CA and a server certificate under `$DOPPEL_DATA_DIR/tls/` on first start and re-issues the server certificate before it expires.",
+      'MQTT over TLS on the embedded broker and HTTPS for the API (`docs/security.md`, "Transport encryption"). Without certificates given by path, Doppel creates a private CA and a server certificate under `$DOPPEL_DATA_DIR/tls/` on first start and re-issues the server certificate before it expires.',
   },
   dynsec: {
     title: 'Mosquitto dynamic security',
@@ -302,7 +302,7 @@ export const VARIABLES = {
     type: 'enum',
     values: ['auto', 'on', 'off'],
     default: 'auto',
-    doc: 'The embedded broker\'s TLS listener. `auto`: on for the embedded broker (ignored with `MQTT_URL`, whose URL says `mqtts://` itself). `on`: the same, stated. `off`: plain MQTT only.',
+    doc: "The embedded broker's TLS listener. `auto`: on for the embedded broker (ignored with `MQTT_URL`, whose URL says `mqtts://` itself). `on`: the same, stated. `off`: plain MQTT only.",
   },
   MQTT_TLS_PORT: { group: 'tls', type: 'int', default: 8883, min: 0, max: 65535, doc: 'Port of the MQTT-over-TLS listener; `0` picks a free port.' },
   MQTT_TLS_HOST: { group: 'tls', type: 'string', default: '0.0.0.0', doc: 'Interface the MQTT-over-TLS listener binds to.' },
@@ -327,7 +327,7 @@ export const VARIABLES = {
     trim: true,
     default: { unset: 'none' },
     example: '/etc/doppel/tls/server-key.pem',
-    doc: "PEM private key of `MQTT_TLS_CERT`.",
+    doc: 'PEM private key of `MQTT_TLS_CERT`.',
   },
   MQTT_TLS_CA: {
     group: 'tls',
@@ -352,7 +352,14 @@ export const VARIABLES = {
     example: '/etc/doppel/tls/api.pem',
     doc: 'PEM certificate (with its chain) for HTTPS on `PORT`; needs `HTTPS_KEY`.',
   },
-  HTTPS_KEY: { group: 'tls', type: 'string', trim: true, default: { unset: 'none' }, example: '/etc/doppel/tls/api-key.pem', doc: 'PEM private key of `HTTPS_CERT`.' },
+  HTTPS_KEY: {
+    group: 'tls',
+    type: 'string',
+    trim: true,
+    default: { unset: 'none' },
+    example: '/etc/doppel/tls/api-key.pem',
+    doc: 'PEM private key of `HTTPS_CERT`.',
+  },
 
   // externalBroker
   MQTT_SHARED_GROUP: {

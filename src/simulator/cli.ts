@@ -142,7 +142,8 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
   }
 
   const caFile = pick('ca', 'SIM_CA_FILE')?.value;
-  if (caFile !== undefined && !/^(mqtts|wss|tls):\/\//.test(mqttUrl)) problems.push(`--ca needs an mqtts:// or wss:// broker URL (got ${JSON.stringify(mqttUrl)})`);
+  if (caFile !== undefined && !/^(mqtts|wss|tls):\/\//.test(mqttUrl))
+    problems.push(`--ca needs an mqtts:// or wss:// broker URL (got ${JSON.stringify(mqttUrl)})`);
 
   const devices = number(pick('devices', 'SIM_DEVICES'), 3, { min: 1, max: 10_000, integer: true });
   const prefix = pick('prefix', 'SIM_PREFIX')?.value ?? 'sim';

@@ -31,13 +31,7 @@ export class ProvisioningRefused extends Error {
 }
 
 /** The device's credentials: asked for over MQTT (claim token), or derived (group key: the first connect registers). */
-export async function provisionDevice(
-  mqttUrl: string,
-  how: ProvisioningSecret,
-  deviceId: string,
-  timeoutMs = 15_000,
-  ca?: string,
-): Promise<DeviceCredentials> {
+export async function provisionDevice(mqttUrl: string, how: ProvisioningSecret, deviceId: string, timeoutMs = 15_000, ca?: string): Promise<DeviceCredentials> {
   if (how.kind === 'groupKey') return { username: deviceId, password: deriveDeviceKey(how.secret, deviceId) };
   return claimCredentials(mqttUrl, how.secret, deviceId, timeoutMs, ca);
 }

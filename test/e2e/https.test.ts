@@ -87,7 +87,9 @@ describe('HTTPS configuration', () => {
     expect(embedded({}).host).toBe('127.0.0.1');
     expect(embedded({ MQTT_TLS: 'off' }).host).toBe('0.0.0.0');
     expect(embedded({ MQTT_TLS: 'off' }).tls).toBeUndefined();
-    expect(() => loadConfig({ NODE_ENV: 'production', MQTT_HOST: '0.0.0.0' })).toThrow(/MQTT_HOST=0\.0\.0\.0: with NODE_ENV=production .* MQTT_ALLOW_PLAINTEXT=true/);
+    expect(() => loadConfig({ NODE_ENV: 'production', MQTT_HOST: '0.0.0.0' })).toThrow(
+      /MQTT_HOST=0\.0\.0\.0: with NODE_ENV=production .* MQTT_ALLOW_PLAINTEXT=true/,
+    );
     expect(() => loadConfig({ NODE_ENV: 'production', MQTT_TLS: 'off' })).toThrow(/MQTT_ALLOW_PLAINTEXT/);
     expect(embedded({ NODE_ENV: 'production', MQTT_HOST: '0.0.0.0', MQTT_ALLOW_PLAINTEXT: 'true' }).host).toBe('0.0.0.0');
     expect(embedded({ NODE_ENV: 'production' }).host).toBe('127.0.0.1');

@@ -164,10 +164,7 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
       options.inbound.stopAccepting();
       const srv = server;
       const broker = aedes;
-      const serverClosed = Promise.all([
-        srv?.listening ? new Promise<void>((resolve) => srv.close(() => resolve())) : Promise.resolve(),
-        tlsServer?.close(),
-      ]);
+      const serverClosed = Promise.all([srv?.listening ? new Promise<void>((resolve) => srv.close(() => resolve())) : Promise.resolve(), tlsServer?.close()]);
       await withTimeout(options.inbound.settled(), closeTimeoutMs);
       stopped = true;
       if (broker) await withTimeout(new Promise<void>((resolve) => broker.close(() => resolve())), closeTimeoutMs);

@@ -34,7 +34,12 @@ export type HandshakeFailureReason =
 /** The reason for a `tlsClientError` as OpenSSL and Node name it. */
 export function handshakeFailureReason(error: Error & { code?: string }): HandshakeFailureReason {
   const text = `${error.code ?? ''} ${error.message}`.toLowerCase();
-  if (text.includes('wrong version number') || text.includes('http request') || text.includes('packet length too long') || text.includes('record layer failure')) {
+  if (
+    text.includes('wrong version number') ||
+    text.includes('http request') ||
+    text.includes('packet length too long') ||
+    text.includes('record layer failure')
+  ) {
     return 'not_tls';
   }
   if (text.includes('unknown ca') || text.includes('bad certificate') || text.includes('certificate unknown') || text.includes('decrypt error')) {
