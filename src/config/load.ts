@@ -195,12 +195,17 @@ function databaseFrom(url: UrlValue | undefined, dataDir: string, connectTimeout
 /** MQTT_URL picks an external broker, whose settings are read only then; unset or bad, the embedded one. */
 function mqttFrom(read: EnvReader, production: boolean, problems: string[]): MqttConfig {
   const url = read.url('MQTT_URL');
+  // Read (and checked) with an external broker too, so a mistake shows before it matters.
+  const tlsMode = read.oneOf('MQTT_TLS');
+  const tlsListener = mqttTlsFrom(read, problems);
+  const givenHost = read.text('MQTT_HOST');
+  const allowPlaintext = read.bool('MQTT_ALLOW_PLAINTEXT');
+  const port = read.int('MQTT_PORT');
   if (!url?.valid) {
-    const tls = read.oneOf('MQTT_TLS') === 'off' ? undefined : mqttTlsFrom(read, problems);
+    const tls = tlsMode === 'off' ? undefined : tlsListener;
     // Once devices have an encrypted way in, the plain listener is for this machine only unless asked otherwise.
-    const host = read.text('MQTT_HOST') ?? (tls ? '127.0.0.1' : '0.0.0.0');
-    const allowPlaintext = read.bool('MQTT_ALLOW_PLAINTEXT');
-    return { kind: 'embedded', port: read.int('MQTT_PORT'), host, tls, allowPlaintext, production };
+    const host = givenHost ?? (tls ? '127.0.0.1' : '0.0.0.0');
+    return { kind: 'embedded', port, host, tls, allowPlaintext, production };
   }
   const group = read.text('MQTT_SHARED_GROUP');
   const username = read.text('MQTT_USERNAME');
@@ -241,8 +246,9 @@ function httpsFrom(read: EnvReader, mqtt: MqttConfig, problems: string[]): Https
   const certPath = read.text('HTTPS_CERT');
   const keyPath = read.text('HTTPS_KEY');
   if (Boolean(certPath) !== Boolean(keyPath)) problems.push('HTTPS_CERT and HTTPS_KEY must be set together');
+  const mode = read.oneOf('HTTPS');
   if (certPath && keyPath) return { source: 'given', certPath, keyPath };
-  if (read.oneOf('HTTPS') !== 'auto') return undefined;
+  if (mode !== 'auto') return undefined;
   if (mqtt.kind !== 'embedded' || !mqtt.tls) {
     problems.push('HTTPS=auto uses the MQTT TLS server certificate, which needs the embedded broker with MQTT_TLS on; set HTTPS_CERT and HTTPS_KEY instead');
     return undefined;
