@@ -7,9 +7,10 @@ import type { Client, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { isValidDeviceId } from '../../domain/ids.ts';
 import { createTokenBuckets } from '../../security/token-bucket.ts';
-import type { DeviceAuthenticator } from '../transport.ts';
+import type { AuthDecision, DeviceAuthenticator } from '../transport.ts';
 import type { Authorization, LastWill } from './authorization.ts';
 import type { BrokerCounters } from './counters.ts';
+import type { CertificateLogins } from './certificates.ts';
 import type { ProvisioningClients } from './provisioning.ts';
 import type { SessionExpiry } from './expiry.ts';
 import type { Sessions } from './sessions.ts';
@@ -53,6 +54,8 @@ export interface AuthenticationOptions {
   now?: () => number;
   /** Provisioning clients (username `provision`), when provisioning is on. */
   provisioning?: Pick<ProvisioningClients, 'claims' | 'preConnect' | 'authenticate'> | undefined;
+  /** Device certificates (./certificates.ts): a TLS client with a certificate and no password logs in on it. */
+  certificates?: CertificateLogins | undefined;
 }
 
 export function createAuthentication({
@@ -65,6 +68,7 @@ export function createAuthentication({
   maxConnectsPerSecond,
   now,
   provisioning,
+  certificates,
 }: AuthenticationOptions): Authentication {
   /** Last Wills seen at CONNECT, checked against the ACL once we know who the device is. */
   const willOf = new WeakMap<Client, LastWill>();
@@ -114,10 +118,18 @@ export function createAuthentication({
         );
         return done(connackError(SERVER_UNAVAILABLE, 'server unavailable'), null);
       }
+      // A password CONNECT is judged on the password exactly as without certificates, whatever the TLS peer sent.
+      const certificate = password === undefined ? certificates?.peerCertificate(client) : undefined;
       Promise.resolve()
-        .then(() => authenticator.authenticate(deviceId, password))
+        .then((): Promise<AuthDecision | 'certificate-refused'> =>
+          certificate && certificates
+            ? certificates.judge(client, deviceId, certificate).then((judged) => (judged.ok ? true : ('certificate-refused' as const)))
+            : authenticator.authenticate(deviceId, password),
+        )
         .then(
           (decision) => {
+            // Counted and logged by reason in ./certificates.ts; "not authorized" as for a refused Last Will.
+            if (decision === 'certificate-refused') return done(connackError(NOT_AUTHORIZED, 'not authorized'), null);
             if (!decision) {
               counters.refuse('authFailures', `auth:${deviceId}`, { deviceId, remote }, 'MQTT connect refused: bad credentials');
               return done(connackError(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null);

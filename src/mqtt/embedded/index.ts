@@ -32,6 +32,8 @@ import { guardFrameSize } from './frame-guard.ts';
 import { createBrokerListener } from './listener.ts';
 import { createProvisioningClients } from './provisioning.ts';
 import { createSessions } from './sessions.ts';
+import { createCertificateLogins, type CertificateFacts } from './certificates.ts';
+import type { CertificateRefusalReason } from '../../domain/device-certificates.ts';
 import { createHandshakeFailures, refuseTlsOnPlainSocket, type HandshakeFailureReason } from './tls.ts';
 import type tls from 'node:tls';
 import type { ProvisioningGate } from '../../services/provisioning/index.ts';
@@ -59,6 +61,11 @@ export interface EmbeddedTransportOptions {
   provisioning?: ProvisioningGate;
   /** MQTT over TLS on a second port (./tls.ts); the key and certificate can be swapped later with `setSecureContext`. */
   tls?: { port: number; host: string; context: () => tls.SecureContextOptions } | undefined;
+  /**
+   * Device certificates (mutual TLS, ./certificates.ts): with it the TLS listener asks for a client
+   * certificate (never requires one) and a password-less CONNECT over TLS is judged on it.
+   */
+  certificates?: CertificateFacts | undefined;
 }
 
 export interface EmbeddedTransport extends MqttTransport {
@@ -71,6 +78,10 @@ export interface EmbeddedTransport extends MqttTransport {
   setSecureContext(context: tls.SecureContextOptions): void;
   /** TLS handshakes (and TLS on the plain port) refused so far, by reason. */
   handshakeFailures(): Partial<Record<HandshakeFailureReason, number>>;
+  /** Closes every connection logged in with the certificate of this fingerprint (a revocation); returns how many. */
+  disconnectCertificate(fingerprint: string): number;
+  /** CONNECTs with a client certificate refused so far, by reason. */
+  certificateRefusals(): Partial<Record<CertificateRefusalReason, number>>;
 }
 
 export function createEmbeddedTransport(options: EmbeddedTransportOptions): EmbeddedTransport {
@@ -92,6 +103,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
         },
       })
     : undefined;
+  const certificates = options.certificates ? createCertificateLogins({ facts: options.certificates, log, metrics: options.metrics }) : undefined;
   const authentication = createAuthentication({
     authenticator: options.authenticator,
     log,
@@ -101,6 +113,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     authorization,
     maxConnectsPerSecond: options.maxConnectsPerSecond,
     provisioning,
+    certificates,
   });
   const inbound = createInboundDelivery({ authorization, counters, log, maxPayloadBytes });
   const listener = createBrokerListener({
@@ -134,7 +147,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     },
     closeTimeoutMs: options.closeTimeoutMs ?? 3000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
-    tls: options.tls ? { ...options.tls, failures: handshakeFailures } : undefined,
+    tls: options.tls ? { ...options.tls, failures: handshakeFailures, requestCert: certificates !== undefined } : undefined,
   });
 
   return {
@@ -162,5 +175,12 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     },
     setSecureContext: (context) => listener.setSecureContext(context),
     handshakeFailures: () => handshakeFailures.snapshot(),
+    disconnectCertificate(fingerprint) {
+      const clients = certificates?.clientsWith(fingerprint) ?? [];
+      for (const client of clients) client.close();
+      if (clients.length > 0) log.info({ fingerprint, clients: clients.length }, 'disconnected clients using a revoked certificate');
+      return clients.length;
+    },
+    certificateRefusals: () => certificates?.refusals() ?? {},
   };
 }
