@@ -51,6 +51,11 @@ export const AUDIT_ACTIONS = [
   'provisioning.disablePolicy',
   'provisioning.deletePolicy',
   'provisioning.rotate',
+  'deviceCertificate.register',
+  'deviceCertificate.remove',
+  'deviceCertificate.revoke',
+  'certificateAuthority.upload',
+  'certificateAuthority.remove',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
