@@ -18,6 +18,7 @@ import type { RuleBacktest } from './services/rules/backtest.ts';
 import type { WebhookService } from './services/webhooks/index.ts';
 import type { AlarmControl } from './services/rules/engine/control.ts';
 import type { ProvisioningService } from './services/provisioning/index.ts';
+import type { DeviceCertificateService } from './services/device-certificates/index.ts';
 
 /** Everything a resolver may use. Built by one factory for HTTP and WebSocket alike (src/http/graphql.ts). */
 export interface GraphQLContext {
@@ -47,6 +48,8 @@ export interface GraphQLContext {
   alarms: AlarmControl;
   /** Provisioning policies and attempts (admins); docs/onboarding.md "Provisioning". */
   provisioning: ProvisioningService;
+  /** Device certificates and tenant CAs (mutual TLS, admins); docs/security.md "Device certificates". */
+  deviceCertificates: DeviceCertificateService;
   /**
    * A new telemetry reader (pages, latest values, series). The schema makes one per request, so the
    * fields of one request that ask many devices for the same page or series share one statement.

@@ -45,6 +45,8 @@ import { createModelService } from '../services/models.ts';
 import { createRuleBacktest } from '../services/rules/backtest.ts';
 import { createRuleService } from '../services/rules/index.ts';
 import { createOutboxRetention, createOutboxService } from '../services/outbox/index.ts';
+import { createDeviceCertificateService, type DeviceCertificateService } from '../services/device-certificates/index.ts';
+import type { CertificateFacts } from '../mqtt/embedded/certificates.ts';
 import { createProvisioningService, type ProvisioningGate, type ProvisioningService } from '../services/provisioning/index.ts';
 import { createActionExecutor } from '../services/rules/action-executor.ts';
 import type { DeviceSessions } from '../services/ports.ts';
@@ -165,7 +167,15 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     : undefined;
 
   // The MQTT edge.
-  const transport = deps.transport ?? createTransport(config, brokerAuthenticator, logger, metrics, provisioningGate, serverTls);
+  // Device certificates (mutual TLS on the embedded TLS listener, docs/security.md): the broker asks the
+  // service, which needs the broker to disconnect revoked certificates; bound late like provisioning.
+  const certificateFacts: CertificateFacts = { loginFacts: (deviceId, fingerprint) => deviceCertificates.loginFacts(deviceId, fingerprint) };
+  const transport = deps.transport ?? createTransport(config, brokerAuthenticator, logger, metrics, provisioningGate, serverTls, certificateFacts);
+  const deviceCertificates: DeviceCertificateService = createDeviceCertificateService({
+    prisma,
+    sql: database.sql,
+    disconnectCertificate: (fingerprint) => ('disconnectCertificate' in transport ? (transport as EmbeddedTransport).disconnectCertificate(fingerprint) : 0),
+  });
   // The embedded broker's sessions die with the process: devices still marked connected from before a
   // start and not back within the grace window are marked offline (src/services/stale-presence.ts).
   // An external broker keeps its sessions through a restart of Doppel and reports presence itself.
@@ -315,6 +325,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     ruleBacktest,
     alarms,
     provisioning,
+    deviceCertificates,
   };
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics, resolveToken: tokenCache.resolve });
@@ -495,6 +506,7 @@ function createTransport(
   metrics: Metrics,
   provisioning: ProvisioningGate,
   serverTls: ServerTls | undefined,
+  certificates?: CertificateFacts,
 ): MqttTransport {
   const tlsListener = config.mqtt.kind === 'embedded' ? config.mqtt.tls : undefined;
   return config.mqtt.kind === 'embedded'
@@ -508,6 +520,7 @@ function createTransport(
         maxConnectsPerSecond: config.maxConnectsPerSecond,
         provisioning,
         ...(tlsListener && serverTls ? { tls: { port: tlsListener.port, host: tlsListener.host, context: () => secureContextOf(serverTls.current()) } } : {}),
+        certificates,
       })
     : createExternalTransport({
         url: config.mqtt.url,

@@ -16,6 +16,7 @@ import './rules.ts';
 import './webhooks.ts';
 import './alarms.ts';
 import './provisioning.ts';
+import './device-certificates.ts';
 
 builder.queryType({});
 builder.mutationType({});
