@@ -174,7 +174,9 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   const deviceCertificates: DeviceCertificateService = createDeviceCertificateService({
     prisma,
     sql: database.sql,
-    disconnectCertificate: (fingerprint) => ('disconnectCertificate' in transport ? (transport as EmbeddedTransport).disconnectCertificate(fingerprint) : 0),
+    certificateHolders: (fingerprint) => ('certificateHolders' in transport ? (transport as EmbeddedTransport).certificateHolders(fingerprint) : []),
+    disconnectCertificate: (fingerprint, deviceId) =>
+      'disconnectCertificate' in transport ? (transport as EmbeddedTransport).disconnectCertificate(fingerprint, deviceId) : 0,
   });
   // The embedded broker's sessions die with the process: devices still marked connected from before a
   // start and not back within the grace window are marked offline (src/services/stale-presence.ts).

@@ -31,8 +31,8 @@ export interface CertificateLogins {
   peerCertificate(client: Client): X509Certificate | undefined;
   /** Accepts or refuses `deviceId` on `certificate`; refusals are counted and logged here. */
   judge(client: Client, deviceId: string, certificate: X509Certificate): Promise<{ ok: true } | { ok: false; reason: CertificateRefusalReason }>;
-  /** Clients that logged in with the certificate of this fingerprint (still connected or not yet collected). */
-  clientsWith(fingerprint: string): Client[];
+  /** Clients that logged in with the certificate of this fingerprint, with the device each logged in as. */
+  clientsWith(fingerprint: string): Array<{ client: Client; deviceId: string }>;
   /** Refusals so far, by reason. */
   refusals(): Partial<Record<CertificateRefusalReason, number>>;
 }
@@ -43,13 +43,13 @@ export function createCertificateLogins(options: { facts: CertificateFacts; log:
   const throttled = new ThrottledLog(log);
   const counts: Partial<Record<CertificateRefusalReason, number>> = {};
   /** fingerprint → clients logged in with it; a client leaves the set when its socket closes. */
-  const byFingerprint = new Map<string, Set<Client>>();
+  const byFingerprint = new Map<string, Map<Client, string>>();
   metrics?.describe(CERTIFICATE_REFUSALS_METRIC, `MQTT CONNECTs with a client certificate refused, by reason (${CERTIFICATE_REFUSAL_REASONS.join(', ')}).`);
 
-  function remember(client: Client, fingerprint: string): void {
+  function remember(client: Client, fingerprint: string, deviceId: string): void {
     let clients = byFingerprint.get(fingerprint);
-    if (!clients) byFingerprint.set(fingerprint, (clients = new Set()));
-    clients.add(client);
+    if (!clients) byFingerprint.set(fingerprint, (clients = new Map()));
+    clients.set(client, deviceId);
     client.conn.once('close', () => {
       clients.delete(client);
       if (clients.size === 0 && byFingerprint.get(fingerprint) === clients) byFingerprint.delete(fingerprint);
@@ -66,7 +66,7 @@ export function createCertificateLogins(options: { facts: CertificateFacts; log:
       const fingerprint = fingerprintOf(certificate);
       const decision = decideCertificateLogin(deviceId, certificate, await facts.loginFacts(deviceId, fingerprint), now());
       if (decision.ok) {
-        remember(client, fingerprint);
+        remember(client, fingerprint, deviceId);
         return decision;
       }
       counts[decision.reason] = (counts[decision.reason] ?? 0) + 1;
@@ -75,7 +75,7 @@ export function createCertificateLogins(options: { facts: CertificateFacts; log:
       throttled.warn(`cert:${decision.reason}:${deviceId}`, { deviceId, remote, reason: decision.reason, fingerprint }, 'MQTT connect refused: client certificate not accepted');
       return decision;
     },
-    clientsWith: (fingerprint) => [...(byFingerprint.get(fingerprint) ?? [])],
+    clientsWith: (fingerprint) => [...(byFingerprint.get(fingerprint) ?? [])].map(([client, deviceId]) => ({ client, deviceId })),
     refusals: () => ({ ...counts }),
   };
 }

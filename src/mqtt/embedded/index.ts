@@ -78,8 +78,10 @@ export interface EmbeddedTransport extends MqttTransport {
   setSecureContext(context: tls.SecureContextOptions): void;
   /** TLS handshakes (and TLS on the plain port) refused so far, by reason. */
   handshakeFailures(): Partial<Record<HandshakeFailureReason, number>>;
-  /** Closes every connection logged in with the certificate of this fingerprint (a revocation); returns how many. */
-  disconnectCertificate(fingerprint: string): number;
+  /** The devices connected with the certificate of this fingerprint. */
+  certificateHolders(fingerprint: string): string[];
+  /** Closes the connections of `deviceId` logged in with this certificate (a revocation); returns how many. */
+  disconnectCertificate(fingerprint: string, deviceId: string): number;
   /** CONNECTs with a client certificate refused so far, by reason. */
   certificateRefusals(): Partial<Record<CertificateRefusalReason, number>>;
 }
@@ -175,10 +177,11 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     },
     setSecureContext: (context) => listener.setSecureContext(context),
     handshakeFailures: () => handshakeFailures.snapshot(),
-    disconnectCertificate(fingerprint) {
-      const clients = certificates?.clientsWith(fingerprint) ?? [];
-      for (const client of clients) client.close();
-      if (clients.length > 0) log.info({ fingerprint, clients: clients.length }, 'disconnected clients using a revoked certificate');
+    certificateHolders: (fingerprint) => [...new Set((certificates?.clientsWith(fingerprint) ?? []).map((held) => held.deviceId))],
+    disconnectCertificate(fingerprint, deviceId) {
+      const clients = (certificates?.clientsWith(fingerprint) ?? []).filter((held) => held.deviceId === deviceId);
+      for (const { client } of clients) client.close();
+      if (clients.length > 0) log.info({ fingerprint, deviceId, clients: clients.length }, 'disconnected clients using a revoked certificate');
       return clients.length;
     },
     certificateRefusals: () => certificates?.refusals() ?? {},

@@ -15,8 +15,10 @@ import type { DeviceCertificateService } from './index.ts';
 export interface DeviceCertificateServiceOptions {
   prisma: PrismaClient;
   sql: SqlExecutor;
-  /** Closes the connections logged in with this certificate (the embedded broker); returns how many. */
-  disconnectCertificate: (fingerprint: string) => number;
+  /** The devices connected with this certificate (the embedded broker; all of one CN, so normally one). */
+  certificateHolders: (fingerprint: string) => string[];
+  /** Closes the connections of `deviceId` logged in with this certificate; returns how many. */
+  disconnectCertificate: (fingerprint: string, deviceId: string) => number;
   now?: () => number;
 }
 
@@ -27,7 +29,7 @@ function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: string }).code === 'P2002';
 }
 
-export function createDeviceCertificateService({ prisma, sql, disconnectCertificate, now = Date.now }: DeviceCertificateServiceOptions): DeviceCertificateService {
+export function createDeviceCertificateService({ prisma, sql, certificateHolders, disconnectCertificate, now = Date.now }: DeviceCertificateServiceOptions): DeviceCertificateService {
   const parsedCas = new Map<string, X509Certificate>();
   function parsedCa(pem: string): X509Certificate {
     let ca = parsedCas.get(pem);
@@ -50,7 +52,7 @@ export function createDeviceCertificateService({ prisma, sql, disconnectCertific
       const [row] = await sql.query<{ tenantId: string | null; disabled: boolean | null; registered: boolean; revoked: boolean; pems: string[] | null }>(
         `SELECT d."tenantId", d."disabledAt" IS NOT NULL AS disabled,
                 EXISTS (SELECT 1 FROM "DeviceCertificate" c WHERE c.fingerprint = $2 AND c."deviceId" = $1) AS registered,
-                EXISTS (SELECT 1 FROM "RevokedCertificate" r WHERE r.fingerprint = $2) AS revoked,
+                EXISTS (SELECT 1 FROM "RevokedCertificate" r WHERE r."tenantId" = d."tenantId" AND r.fingerprint = $2) AS revoked,
                 (SELECT array_agg(a.pem ORDER BY a."createdAt") FROM "TenantCertificateAuthority" a WHERE a."tenantId" = d."tenantId") AS pems
            FROM (SELECT $1::text AS "deviceId") q LEFT JOIN "Device" d ON d."deviceId" = q."deviceId"`,
         [deviceId, fingerprint],
@@ -132,14 +134,24 @@ export function createDeviceCertificateService({ prisma, sql, disconnectCertific
       if (!fingerprint) return badFingerprint(input);
       await prisma.$transaction([
         // Revoking twice keeps the first revocation time.
-        prisma.revokedCertificate.upsert({ where: { fingerprint }, create: { fingerprint, tenantId: actor.tenantId }, update: {} }),
+        prisma.revokedCertificate.upsert({
+          where: { tenantId_fingerprint: { tenantId: actor.tenantId, fingerprint } },
+          create: { fingerprint, tenantId: actor.tenantId },
+          update: {},
+        }),
         prisma.auditEvent.create({
           data: auditEventData({ ...actor, action: 'deviceCertificate.revoke', target: `certificate:${fingerprint}` }),
           select: { id: true },
         }),
       ]);
       // Durable first, then the connections: a device reconnecting meanwhile is refused by the row above.
-      return { ok: true, disconnected: disconnectCertificate(fingerprint) };
+      // Only the tenant's own devices: a fingerprint names a certificate, not whose it is.
+      const holders = certificateHolders(fingerprint);
+      if (holders.length === 0) return { ok: true, disconnected: 0 };
+      const own = await prisma.device.findMany({ where: { tenantId: actor.tenantId, deviceId: { in: holders } }, select: { deviceId: true } });
+      let disconnected = 0;
+      for (const { deviceId } of own) disconnected += disconnectCertificate(fingerprint, deviceId);
+      return { ok: true, disconnected };
     },
 
     async uploadAuthority(actor, input) {

@@ -24,11 +24,11 @@ CREATE TABLE "TenantCertificateAuthority" (
 
 -- CreateTable
 CREATE TABLE "RevokedCertificate" (
-    "fingerprint" TEXT NOT NULL,
     "tenantId" TEXT NOT NULL,
+    "fingerprint" TEXT NOT NULL,
     "revokedAt" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
-    CONSTRAINT "RevokedCertificate_pkey" PRIMARY KEY ("fingerprint")
+    CONSTRAINT "RevokedCertificate_pkey" PRIMARY KEY ("tenantId","fingerprint")
 );
 
 -- CreateIndex
