@@ -34,6 +34,14 @@ const RevokedCertificateRef = builder.objectRef<{ fingerprint: string; disconnec
   }),
 });
 
+const RemovedDeviceCertificateRef = builder.objectRef<{ fingerprint: string }>('RemovedDeviceCertificate').implement({
+  fields: (t) => ({ fingerprint: t.exposeString('fingerprint') }),
+});
+
+const RemovedCertificateAuthorityRef = builder.objectRef<{ name: string }>('RemovedTenantCertificateAuthority').implement({
+  fields: (t) => ({ name: t.exposeString('name') }),
+});
+
 builder.queryFields((t) => ({
   tenantCertificateAuthorities: t.field({
     ...requireRole('admin'),
@@ -66,14 +74,14 @@ builder.mutationFields((t) => ({
   }),
   removeDeviceCertificate: t.field({
     ...requireRole('admin'),
-    type: 'Boolean',
+    type: RemovedDeviceCertificateRef,
     description: 'Removes a registration (connected devices stay connected; use revokeDeviceCertificate to shut one out). Audited as deviceCertificate.remove.',
     errors: { types: [ValidationError, NotFoundError] },
     args: { fingerprint: t.arg.string({ required: true }) },
     resolve: async (_root, { fingerprint }, ctx) => {
       const outcome = await ctx.deviceCertificates.remove(actorOf(ctx.principal), fingerprint);
       if (!outcome.ok) throw outcome.error;
-      return true;
+      return { fingerprint: outcome.fingerprint };
     },
   }),
   revokeDeviceCertificate: t.field({
@@ -85,7 +93,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { fingerprint }, ctx) => {
       const outcome = await ctx.deviceCertificates.revoke(actorOf(ctx.principal), fingerprint);
       if (!outcome.ok) throw outcome.error;
-      return { fingerprint: fingerprint.replaceAll(':', '').toLowerCase(), disconnected: outcome.disconnected };
+      return { fingerprint: outcome.fingerprint, disconnected: outcome.disconnected };
     },
   }),
   uploadTenantCertificateAuthority: t.field({
@@ -102,14 +110,14 @@ builder.mutationFields((t) => ({
   }),
   removeTenantCertificateAuthority: t.field({
     ...requireRole('admin'),
-    type: 'Boolean',
+    type: RemovedCertificateAuthorityRef,
     description: 'Removes a CA of the tenant: certificates it signed stop working at the next CONNECT. Audited as certificateAuthority.remove.',
     errors: { types: [NotFoundError] },
     args: { name: t.arg.string({ required: true }) },
     resolve: async (_root, { name }, ctx) => {
       const outcome = await ctx.deviceCertificates.removeAuthority(actorOf(ctx.principal), name);
       if (!outcome.ok) throw outcome.error;
-      return true;
+      return { name };
     },
   }),
 }));

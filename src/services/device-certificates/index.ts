@@ -39,9 +39,9 @@ export interface DeviceCertificateService {
     input: { deviceId: string; certificatePem?: string | null; fingerprint?: string | null },
   ): Promise<{ ok: true; certificate: DeviceCertificateRecord } | Failed<ValidationError | NotFoundError | AlreadyExistsError>>;
   /** Removes a registration of the actor's tenant (a revocation stays). */
-  remove(actor: Actor, fingerprint: string): Promise<{ ok: true } | Failed<ValidationError | NotFoundError>>;
+  remove(actor: Actor, fingerprint: string): Promise<{ ok: true; fingerprint: string } | Failed<ValidationError | NotFoundError>>;
   /** Revokes a fingerprint for good and disconnects, at once, every client logged in with it. */
-  revoke(actor: Actor, fingerprint: string): Promise<{ ok: true; disconnected: number } | Failed<ValidationError>>;
+  revoke(actor: Actor, fingerprint: string): Promise<{ ok: true; fingerprint: string; disconnected: number } | Failed<ValidationError>>;
   /** Uploads a tenant CA: it parses, is a CA, is valid now. */
   uploadAuthority(actor: Actor, input: { name: string; pem: string }): Promise<{ ok: true; authority: CertificateAuthorityRecord } | Failed<ValidationError | AlreadyExistsError>>;
   removeAuthority(actor: Actor, name: string): Promise<{ ok: true } | Failed<NotFoundError>>;

@@ -126,7 +126,7 @@ export function createDeviceCertificateService({ prisma, sql, certificateHolders
         return count;
       });
       if (removed === 0) return failed(new NotFoundError('device certificate', fingerprint));
-      return { ok: true };
+      return { ok: true, fingerprint };
     },
 
     async revoke(actor, input) {
@@ -147,11 +147,11 @@ export function createDeviceCertificateService({ prisma, sql, certificateHolders
       // Durable first, then the connections: a device reconnecting meanwhile is refused by the row above.
       // Only the tenant's own devices: a fingerprint names a certificate, not whose it is.
       const holders = certificateHolders(fingerprint);
-      if (holders.length === 0) return { ok: true, disconnected: 0 };
+      if (holders.length === 0) return { ok: true, fingerprint, disconnected: 0 };
       const own = await prisma.device.findMany({ where: { tenantId: actor.tenantId, deviceId: { in: holders } }, select: { deviceId: true } });
       let disconnected = 0;
       for (const { deviceId } of own) disconnected += disconnectCertificate(fingerprint, deviceId);
-      return { ok: true, disconnected };
+      return { ok: true, fingerprint, disconnected };
     },
 
     async uploadAuthority(actor, input) {
