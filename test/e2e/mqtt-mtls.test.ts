@@ -129,29 +129,29 @@ suite('device certificates (mutual TLS, embedded broker)', () => {
 
   it('refuses bad CA uploads and bad registrations with paths, and non-admins', async () => {
     const upload = (pem: string) =>
-      t.gql(`mutation U($pem: String!) { uploadTenantCertificateAuthority(name: "bad", pem: $pem) { __typename ... on ValidationError { issues { path code } } } }`, { pem });
+      t.gql(`mutation U($pem: String!) { uploadTenantCertificateAuthority(name: "bad", pem: $pem) { __typename ... on ValidationError { fieldErrors { path code } } } }`, { pem });
     const leaf = await clientCert(tenantCa, 'leaf-device');
-    expect((await upload(leaf.certPem)).data).toEqual({ uploadTenantCertificateAuthority: { __typename: 'ValidationError', issues: [{ path: ['pem'], code: 'NOT_A_CA' }] } });
+    expect((await upload(leaf.certPem)).data).toEqual({ uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_A_CA' }] } });
     const expired = await createCertificateAuthority('old', new Date(Date.now() - 10 * DAY), 2);
-    expect((await upload(expired.certPem)).data).toEqual({ uploadTenantCertificateAuthority: { __typename: 'ValidationError', issues: [{ path: ['pem'], code: 'NOT_VALID_NOW' }] } });
+    expect((await upload(expired.certPem)).data).toEqual({ uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_VALID_NOW' }] } });
     expect((await upload('-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----')).data).toEqual({
-      uploadTenantCertificateAuthority: { __typename: 'ValidationError', issues: [{ path: ['pem'], code: 'NOT_A_CERTIFICATE' }] },
+      uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_A_CERTIFICATE' }] },
     });
-    expect((await upload('hello')).data).toEqual({ uploadTenantCertificateAuthority: { __typename: 'ValidationError', issues: [{ path: ['pem'], code: 'NOT_A_CERTIFICATE' }] } });
+    expect((await upload('hello')).data).toEqual({ uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_A_CERTIFICATE' }] } });
     const rows = await t.database.sql.query(`SELECT 1 FROM "TenantCertificateAuthority" WHERE name = 'bad'`);
     expect(rows).toHaveLength(0);
 
     const { deviceId } = await registerDevice();
     const register = (vars: Record<string, string>) =>
       t.gql(
-        `mutation R($id: String!, $pem: String, $fp: String) { registerDeviceCertificate(deviceId: $id, certificatePem: $pem, fingerprint: $fp) { __typename ... on ValidationError { issues { path code } } } }`,
+        `mutation R($id: String!, $pem: String, $fp: String) { registerDeviceCertificate(deviceId: $id, certificatePem: $pem, fingerprint: $fp) { __typename ... on ValidationError { fieldErrors { path code } } } }`,
         { id: deviceId, ...vars },
       );
-    expect((await register({ fp: 'nothex' })).data).toEqual({ registerDeviceCertificate: { __typename: 'ValidationError', issues: [{ path: ['fingerprint'], code: 'INVALID_FINGERPRINT' }] } });
+    expect((await register({ fp: 'nothex' })).data).toEqual({ registerDeviceCertificate: { __typename: 'ValidationError', fieldErrors: [{ path: ['fingerprint'], code: 'INVALID_FINGERPRINT' }] } });
     expect((await register({ pem: (await clientCert(tenantCa, 'someone-else')).certPem })).data).toEqual({
-      registerDeviceCertificate: { __typename: 'ValidationError', issues: [{ path: ['certificatePem'], code: 'CN_MISMATCH' }] },
+      registerDeviceCertificate: { __typename: 'ValidationError', fieldErrors: [{ path: ['certificatePem'], code: 'CN_MISMATCH' }] },
     });
-    expect((await register({})).data).toEqual({ registerDeviceCertificate: { __typename: 'ValidationError', issues: [{ path: ['certificatePem'], code: 'ONE_OF' }] } });
+    expect((await register({})).data).toEqual({ registerDeviceCertificate: { __typename: 'ValidationError', fieldErrors: [{ path: ['certificatePem'], code: 'ONE_OF' }] } });
 
     const viewer = await t.gql(`mutation { createApiToken(input: {name: "mtls-viewer", role: OPERATOR}) { ... on CreatedApiToken { token } } }`);
     const operatorToken = (viewer.data as { createApiToken: { token: string } }).createApiToken.token;
