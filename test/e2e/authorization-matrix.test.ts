@@ -252,8 +252,77 @@ const PROVISIONING_OPERATIONS: Operation[] = [
   },
 ];
 
+/** Device certificates and tenant CAs (mutual TLS): admin only; another tenant's admin sees and changes nothing of the default tenant's. */
+const MATRIX_FINGERPRINT = 'ab'.repeat(32);
+const CERTIFICATE_OPERATIONS: Operation[] = [
+  {
+    root: 'Query',
+    field: 'tenantCertificateAuthorities',
+    role: 'admin',
+    document: `{ tenantCertificateAuthorities { name } }`,
+    variables: () => ({}),
+    otherTenant: (r) => expect((r.data as { tenantCertificateAuthorities: unknown[] }).tenantCertificateAuthorities).toEqual([]),
+  },
+  {
+    root: 'Query',
+    field: 'deviceCertificates',
+    role: 'admin',
+    document: `query Q($id: String!) { deviceCertificates(deviceId: $id) { fingerprint } }`,
+    variables: (x) => ({ id: x.deviceId }),
+    otherTenant: (r) => expect((r.data as { deviceCertificates: unknown[] }).deviceCertificates).toEqual([]),
+  },
+  {
+    root: 'Mutation',
+    field: 'registerDeviceCertificate',
+    role: 'admin',
+    document: `mutation M($id: String!, $fp: String) { registerDeviceCertificate(deviceId: $id, fingerprint: $fp) { __typename ... on Error { code } } }`,
+    variables: (x) => ({ id: x.deviceId, fp: MATRIX_FINGERPRINT }),
+    otherTenant: async (r) => {
+      expect(r.data).toEqual({ registerDeviceCertificate: { __typename: 'NotFound', code: 'NOT_FOUND' } });
+      expect(await t.database.sql.query(`SELECT 1 FROM "DeviceCertificate" WHERE fingerprint = $1`, [MATRIX_FINGERPRINT])).toHaveLength(0);
+    },
+  },
+  {
+    root: 'Mutation',
+    field: 'removeDeviceCertificate',
+    role: 'admin',
+    document: `mutation M($fp: String!) { removeDeviceCertificate(fingerprint: $fp) { __typename ... on Error { code } } }`,
+    variables: () => ({ fp: MATRIX_FINGERPRINT }),
+    otherTenant: (r) => expect(r.data).toEqual({ removeDeviceCertificate: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+  {
+    root: 'Mutation',
+    field: 'revokeDeviceCertificate',
+    role: 'admin',
+    document: `mutation M($fp: String!) { revokeDeviceCertificate(fingerprint: $fp) { __typename ... on RevokedDeviceCertificate { disconnected } } }`,
+    variables: () => ({ fp: MATRIX_FINGERPRINT }),
+    // A revocation is the revoking tenant's own: it writes nothing for the default tenant.
+    otherTenant: async (r) => {
+      expect(r.data).toEqual({ revokeDeviceCertificate: { __typename: 'RevokedDeviceCertificate', disconnected: 0 } });
+      expect(await t.database.sql.query(`SELECT 1 FROM "RevokedCertificate" WHERE fingerprint = $1 AND "tenantId" = 'default'`, [MATRIX_FINGERPRINT])).toHaveLength(0);
+    },
+  },
+  {
+    root: 'Mutation',
+    field: 'uploadTenantCertificateAuthority',
+    role: 'admin',
+    document: `mutation M($pem: String!) { uploadTenantCertificateAuthority(name: "matrix-ca", pem: $pem) { __typename ... on Error { code } } }`,
+    variables: () => ({ pem: 'not a certificate' }),
+    otherTenant: (r) => expect(r.data).toEqual({ uploadTenantCertificateAuthority: { __typename: 'ValidationError', code: 'VALIDATION_FAILED' } }),
+  },
+  {
+    root: 'Mutation',
+    field: 'removeTenantCertificateAuthority',
+    role: 'admin',
+    document: `mutation M { removeTenantCertificateAuthority(name: "matrix-ca") { __typename ... on Error { code } } }`,
+    variables: () => ({}),
+    otherTenant: (r) => expect(r.data).toEqual({ removeTenantCertificateAuthority: { __typename: 'NotFound', code: 'NOT_FOUND' } }),
+  },
+];
+
 const OPERATIONS: Operation[] = [
   ...PROVISIONING_OPERATIONS,
+  ...CERTIFICATE_OPERATIONS,
   {
     root: 'Query',
     field: 'rules',
