@@ -87,7 +87,8 @@ builder.mutationFields((t) => ({
   revokeDeviceCertificate: t.field({
     ...requireRole('admin'),
     type: RevokedCertificateRef,
-    description: 'Refuses the certificate for good, whoever registered or signed it, and disconnects devices using it at once. Audited as deviceCertificate.revoke.',
+    description:
+      'Refuses the certificate for good, whoever registered or signed it, and disconnects devices using it at once. Audited as deviceCertificate.revoke.',
     errors: { types: [ValidationError] },
     args: { fingerprint: t.arg.string({ required: true }) },
     resolve: async (_root, { fingerprint }, ctx) => {

@@ -299,7 +299,9 @@ const CERTIFICATE_OPERATIONS: Operation[] = [
     // A revocation is the revoking tenant's own: it writes nothing for the default tenant.
     otherTenant: async (r) => {
       expect(r.data).toEqual({ revokeDeviceCertificate: { __typename: 'RevokedDeviceCertificate', disconnected: 0 } });
-      expect(await t.database.sql.query(`SELECT 1 FROM "RevokedCertificate" WHERE fingerprint = $1 AND "tenantId" = 'default'`, [MATRIX_FINGERPRINT])).toHaveLength(0);
+      expect(
+        await t.database.sql.query(`SELECT 1 FROM "RevokedCertificate" WHERE fingerprint = $1 AND "tenantId" = 'default'`, [MATRIX_FINGERPRINT]),
+      ).toHaveLength(0);
     },
   },
   {

@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CERTIFICATE_REFUSALS_METRIC } from '../../src/mqtt/embedded/certificates.ts';
 import { createCertificateAuthority, issueCertificate, type KeyPairPem } from '../../src/security/tls/certificates.ts';
-import { fingerprintOf } from '../../src/domain/device-certificates.ts';
+import { fingerprintOf } from '../../src/security/device-certificates.ts';
 import { X509Certificate } from 'node:crypto';
 import { embeddedBroker, startTestServer, uniqueDeviceId, type TestServer } from '../support/harness.ts';
 
@@ -21,9 +21,12 @@ beforeAll(async () => {
   if (!embeddedBroker) return;
   t = await startTestServer();
   tenantCa = await createCertificateAuthority('Acme devices', new Date());
-  const r = await t.gql(`mutation U($pem: String!) { uploadTenantCertificateAuthority(name: "acme", pem: $pem) { __typename ... on TenantCertificateAuthority { fingerprint } } }`, {
-    pem: tenantCa.certPem,
-  });
+  const r = await t.gql(
+    `mutation U($pem: String!) { uploadTenantCertificateAuthority(name: "acme", pem: $pem) { __typename ... on TenantCertificateAuthority { fingerprint } } }`,
+    {
+      pem: tenantCa.certPem,
+    },
+  );
   expect(r.data).toMatchObject({ uploadTenantCertificateAuthority: { __typename: 'TenantCertificateAuthority' } });
 }, 120_000);
 afterAll(async () => {
@@ -45,7 +48,15 @@ function clientCert(ca: KeyPairPem, commonName: string, notBefore = new Date(Dat
 /** CONNECT over TLS with a client certificate and no password: 'connected' or the error message. */
 function attempt(deviceId: string, cert: KeyPairPem): Promise<string> {
   return new Promise((resolve) => {
-    const client = mqtt.connect(t.mqttTlsUrl!, { username: deviceId, clientId: deviceId, ca: t.caPem, cert: cert.certPem, key: cert.keyPem, reconnectPeriod: 0, connectTimeout: 10_000 });
+    const client = mqtt.connect(t.mqttTlsUrl!, {
+      username: deviceId,
+      clientId: deviceId,
+      ca: t.caPem,
+      cert: cert.certPem,
+      key: cert.keyPem,
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+    });
     client.once('connect', () => {
       client.end(true);
       resolve('connected');
@@ -73,10 +84,13 @@ suite('device certificates (mutual TLS, embedded broker)', () => {
     const cert = await clientCert(selfSigned, deviceId);
     expect(await attempt(deviceId, cert)).toMatch(/Not authorized/i);
     const fingerprint = fingerprintOf(new X509Certificate(cert.certPem));
-    const r = await t.gql(`mutation R($id: String!, $fp: String!) { registerDeviceCertificate(deviceId: $id, fingerprint: $fp) { __typename ... on DeviceCertificate { fingerprint } } }`, {
-      id: deviceId,
-      fp: fingerprint.toUpperCase().match(/../g)!.join(':'),
-    });
+    const r = await t.gql(
+      `mutation R($id: String!, $fp: String!) { registerDeviceCertificate(deviceId: $id, fingerprint: $fp) { __typename ... on DeviceCertificate { fingerprint } } }`,
+      {
+        id: deviceId,
+        fp: fingerprint.toUpperCase().match(/../g)!.join(':'),
+      },
+    );
     expect(r.data).toEqual({ registerDeviceCertificate: { __typename: 'DeviceCertificate', fingerprint } });
     expect(await attempt(deviceId, cert)).toBe('connected');
 
@@ -105,10 +119,20 @@ suite('device certificates (mutual TLS, embedded broker)', () => {
   it('revokes a fingerprint: the connected device is disconnected at once and refused afterwards', async () => {
     const { deviceId } = await registerDevice();
     const cert = await clientCert(tenantCa, deviceId);
-    const client = await mqtt.connectAsync(t.mqttTlsUrl!, { username: deviceId, clientId: deviceId, ca: t.caPem, cert: cert.certPem, key: cert.keyPem, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(t.mqttTlsUrl!, {
+      username: deviceId,
+      clientId: deviceId,
+      ca: t.caPem,
+      cert: cert.certPem,
+      key: cert.keyPem,
+      reconnectPeriod: 0,
+    });
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     const fingerprint = fingerprintOf(new X509Certificate(cert.certPem));
-    const r = await t.gql(`mutation V($fp: String!) { revokeDeviceCertificate(fingerprint: $fp) { __typename ... on RevokedDeviceCertificate { disconnected } } }`, { fp: fingerprint });
+    const r = await t.gql(
+      `mutation V($fp: String!) { revokeDeviceCertificate(fingerprint: $fp) { __typename ... on RevokedDeviceCertificate { disconnected } } }`,
+      { fp: fingerprint },
+    );
     expect(r.data).toEqual({ revokeDeviceCertificate: { __typename: 'RevokedDeviceCertificate', disconnected: 1 } });
     await closed;
     await client.endAsync(true);
@@ -123,21 +147,37 @@ suite('device certificates (mutual TLS, embedded broker)', () => {
     await client.endAsync(true);
     // A password CONNECT is judged on the password even when a (foreign) certificate is presented.
     const foreign = await clientCert(await createCertificateAuthority('x', new Date()), deviceId);
-    const withCert = await mqtt.connectAsync(t.mqttTlsUrl!, { username: deviceId, password, ca: t.caPem, cert: foreign.certPem, key: foreign.keyPem, reconnectPeriod: 0 });
+    const withCert = await mqtt.connectAsync(t.mqttTlsUrl!, {
+      username: deviceId,
+      password,
+      ca: t.caPem,
+      cert: foreign.certPem,
+      key: foreign.keyPem,
+      reconnectPeriod: 0,
+    });
     await withCert.endAsync(true);
   });
 
   it('refuses bad CA uploads and bad registrations with paths, and non-admins', async () => {
     const upload = (pem: string) =>
-      t.gql(`mutation U($pem: String!) { uploadTenantCertificateAuthority(name: "bad", pem: $pem) { __typename ... on ValidationError { fieldErrors { path code } } } }`, { pem });
+      t.gql(
+        `mutation U($pem: String!) { uploadTenantCertificateAuthority(name: "bad", pem: $pem) { __typename ... on ValidationError { fieldErrors { path code } } } }`,
+        { pem },
+      );
     const leaf = await clientCert(tenantCa, 'leaf-device');
-    expect((await upload(leaf.certPem)).data).toEqual({ uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_A_CA' }] } });
+    expect((await upload(leaf.certPem)).data).toEqual({
+      uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_A_CA' }] },
+    });
     const expired = await createCertificateAuthority('old', new Date(Date.now() - 10 * DAY), 2);
-    expect((await upload(expired.certPem)).data).toEqual({ uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_VALID_NOW' }] } });
+    expect((await upload(expired.certPem)).data).toEqual({
+      uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_VALID_NOW' }] },
+    });
     expect((await upload('-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----')).data).toEqual({
       uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_A_CERTIFICATE' }] },
     });
-    expect((await upload('hello')).data).toEqual({ uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_A_CERTIFICATE' }] } });
+    expect((await upload('hello')).data).toEqual({
+      uploadTenantCertificateAuthority: { __typename: 'ValidationError', fieldErrors: [{ path: ['pem'], code: 'NOT_A_CERTIFICATE' }] },
+    });
     const rows = await t.database.sql.query(`SELECT 1 FROM "TenantCertificateAuthority" WHERE name = 'bad'`);
     expect(rows).toHaveLength(0);
 
@@ -147,15 +187,23 @@ suite('device certificates (mutual TLS, embedded broker)', () => {
         `mutation R($id: String!, $pem: String, $fp: String) { registerDeviceCertificate(deviceId: $id, certificatePem: $pem, fingerprint: $fp) { __typename ... on ValidationError { fieldErrors { path code } } } }`,
         { id: deviceId, ...vars },
       );
-    expect((await register({ fp: 'nothex' })).data).toEqual({ registerDeviceCertificate: { __typename: 'ValidationError', fieldErrors: [{ path: ['fingerprint'], code: 'INVALID_FINGERPRINT' }] } });
+    expect((await register({ fp: 'nothex' })).data).toEqual({
+      registerDeviceCertificate: { __typename: 'ValidationError', fieldErrors: [{ path: ['fingerprint'], code: 'INVALID_FINGERPRINT' }] },
+    });
     expect((await register({ pem: (await clientCert(tenantCa, 'someone-else')).certPem })).data).toEqual({
       registerDeviceCertificate: { __typename: 'ValidationError', fieldErrors: [{ path: ['certificatePem'], code: 'CN_MISMATCH' }] },
     });
-    expect((await register({})).data).toEqual({ registerDeviceCertificate: { __typename: 'ValidationError', fieldErrors: [{ path: ['certificatePem'], code: 'ONE_OF' }] } });
+    expect((await register({})).data).toEqual({
+      registerDeviceCertificate: { __typename: 'ValidationError', fieldErrors: [{ path: ['certificatePem'], code: 'ONE_OF' }] },
+    });
 
     const viewer = await t.gql(`mutation { createApiToken(input: {name: "mtls-viewer", role: OPERATOR}) { ... on CreatedApiToken { token } } }`);
     const operatorToken = (viewer.data as { createApiToken: { token: string } }).createApiToken.token;
-    const forbidden = await t.gql(`mutation U($pem: String!) { uploadTenantCertificateAuthority(name: "op", pem: $pem) { __typename } }`, { pem: tenantCa.certPem }, operatorToken);
+    const forbidden = await t.gql(
+      `mutation U($pem: String!) { uploadTenantCertificateAuthority(name: "op", pem: $pem) { __typename } }`,
+      { pem: tenantCa.certPem },
+      operatorToken,
+    );
     expect(forbidden.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 });

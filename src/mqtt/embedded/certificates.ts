@@ -1,7 +1,7 @@
 /**
  * Device certificates at CONNECT (mutual TLS, docs/security.md "Device certificates"): a device on the
  * TLS listener that presents a client certificate and no password is judged on the certificate
- * (src/domain/device-certificates.ts), with the facts read in one query by the {@link CertificateFacts}.
+ * (src/security/device-certificates.ts), with the facts read in one query by the {@link CertificateFacts}.
  * Refusals are CONNACK 5 "not authorized", counted by reason and logged. The clients logged in with a
  * certificate are remembered by fingerprint, so a revocation disconnects them at once.
  */
@@ -17,7 +17,7 @@ import {
   fingerprintOf,
   type CertificateLoginFacts,
   type CertificateRefusalReason,
-} from '../../domain/device-certificates.ts';
+} from '../../security/device-certificates.ts';
 
 export const CERTIFICATE_REFUSALS_METRIC = 'doppel_mqtt_certificate_refusals_total';
 
@@ -37,7 +37,12 @@ export interface CertificateLogins {
   refusals(): Partial<Record<CertificateRefusalReason, number>>;
 }
 
-export function createCertificateLogins(options: { facts: CertificateFacts; log: Logger; metrics?: Metrics | undefined; now?: () => number }): CertificateLogins {
+export function createCertificateLogins(options: {
+  facts: CertificateFacts;
+  log: Logger;
+  metrics?: Metrics | undefined;
+  now?: () => number;
+}): CertificateLogins {
   const { facts, log, metrics } = options;
   const now = options.now ?? Date.now;
   const throttled = new ThrottledLog(log);
@@ -48,7 +53,7 @@ export function createCertificateLogins(options: { facts: CertificateFacts; log:
 
   function remember(client: Client, fingerprint: string, deviceId: string): void {
     let clients = byFingerprint.get(fingerprint);
-    if (!clients) byFingerprint.set(fingerprint, (clients = new Map()));
+    if (!clients) byFingerprint.set(fingerprint, (clients = new Map<Client, string>()));
     clients.set(client, deviceId);
     client.conn.once('close', () => {
       clients.delete(client);
@@ -72,7 +77,11 @@ export function createCertificateLogins(options: { facts: CertificateFacts; log:
       counts[decision.reason] = (counts[decision.reason] ?? 0) + 1;
       metrics?.inc(CERTIFICATE_REFUSALS_METRIC, { reason: decision.reason });
       const remote = 'remoteAddress' in client.conn ? client.conn.remoteAddress : undefined;
-      throttled.warn(`cert:${decision.reason}:${deviceId}`, { deviceId, remote, reason: decision.reason, fingerprint }, 'MQTT connect refused: client certificate not accepted');
+      throttled.warn(
+        `cert:${decision.reason}:${deviceId}`,
+        { deviceId, remote, reason: decision.reason, fingerprint },
+        'MQTT connect refused: client certificate not accepted',
+      );
       return decision;
     },
     clientsWith: (fingerprint) => [...(byFingerprint.get(fingerprint) ?? [])].map(([client, deviceId]) => ({ client, deviceId })),

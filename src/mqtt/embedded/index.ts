@@ -33,7 +33,7 @@ import { createBrokerListener } from './listener.ts';
 import { createProvisioningClients } from './provisioning.ts';
 import { createSessions } from './sessions.ts';
 import { createCertificateLogins, type CertificateFacts } from './certificates.ts';
-import type { CertificateRefusalReason } from '../../domain/device-certificates.ts';
+import type { CertificateRefusalReason } from '../../security/device-certificates.ts';
 import { createHandshakeFailures, refuseTlsOnPlainSocket, type HandshakeFailureReason } from './tls.ts';
 import type tls from 'node:tls';
 import type { ProvisioningGate } from '../../services/provisioning/index.ts';

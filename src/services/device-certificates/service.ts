@@ -2,15 +2,9 @@ import { X509Certificate } from 'node:crypto';
 import type { PrismaClient } from '../../db/client.ts';
 import type { SqlExecutor } from '../../db/client.ts';
 import { AlreadyExistsError, failed, NotFoundError, ValidationError } from '../../domain/errors.ts';
-import {
-  commonNameOf,
-  fingerprintOf,
-  normalizeFingerprint,
-  parseCertificatePem,
-  validateCertificateAuthority,
-} from '../../domain/device-certificates.ts';
+import { commonNameOf, fingerprintOf, normalizeFingerprint, parseCertificatePem, validateCertificateAuthority } from '../../security/device-certificates.ts';
 import { auditEventData } from '../audit.ts';
-import type { DeviceCertificateService } from './index.ts';
+import type { DeviceCertificateService } from './types.ts';
 
 export interface DeviceCertificateServiceOptions {
   prisma: PrismaClient;
@@ -29,7 +23,13 @@ function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: string }).code === 'P2002';
 }
 
-export function createDeviceCertificateService({ prisma, sql, certificateHolders, disconnectCertificate, now = Date.now }: DeviceCertificateServiceOptions): DeviceCertificateService {
+export function createDeviceCertificateService({
+  prisma,
+  sql,
+  certificateHolders,
+  disconnectCertificate,
+  now = Date.now,
+}: DeviceCertificateServiceOptions): DeviceCertificateService {
   const parsedCas = new Map<string, X509Certificate>();
   function parsedCa(pem: string): X509Certificate {
     let ca = parsedCas.get(pem);
@@ -43,7 +43,11 @@ export function createDeviceCertificateService({ prisma, sql, certificateHolders
   const badFingerprint = (fingerprint: string) =>
     failed(
       new ValidationError('invalid fingerprint', [
-        { path: ['fingerprint'], code: 'INVALID_FINGERPRINT', message: `${JSON.stringify(fingerprint.slice(0, 100))} is not a SHA-256 fingerprint (64 hex digits, colons allowed)` },
+        {
+          path: ['fingerprint'],
+          code: 'INVALID_FINGERPRINT',
+          message: `${JSON.stringify(fingerprint.slice(0, 100))} is not a SHA-256 fingerprint (64 hex digits, colons allowed)`,
+        },
       ]),
     );
 
@@ -83,9 +87,14 @@ export function createDeviceCertificateService({ prisma, sql, certificateHolders
         const certificate = parsed.certificate;
         const issues = [];
         if (commonNameOf(certificate) !== input.deviceId) {
-          issues.push({ path: ['certificatePem'], code: 'CN_MISMATCH', message: `the certificate's CN must be the device id ${JSON.stringify(input.deviceId)}` });
+          issues.push({
+            path: ['certificatePem'],
+            code: 'CN_MISMATCH',
+            message: `the certificate's CN must be the device id ${JSON.stringify(input.deviceId)}`,
+          });
         }
-        if (Date.parse(certificate.validTo) < now()) issues.push({ path: ['certificatePem'], code: 'EXPIRED', message: `the certificate expired at ${certificate.validTo}` });
+        if (Date.parse(certificate.validTo) < now())
+          issues.push({ path: ['certificatePem'], code: 'EXPIRED', message: `the certificate expired at ${certificate.validTo}` });
         if (issues.length > 0) return failed(new ValidationError('certificate refused', issues));
         fingerprint = fingerprintOf(certificate);
         notAfter = new Date(certificate.validTo);
@@ -198,4 +207,3 @@ export function createDeviceCertificateService({ prisma, sql, certificateHolders
     listForDevice: (tenantId, deviceId) => prisma.deviceCertificate.findMany({ where: { tenantId, deviceId }, orderBy: { createdAt: 'asc' } }),
   };
 }
-

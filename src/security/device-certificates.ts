@@ -6,7 +6,7 @@
  * facts in; the service (src/services/device-certificates/) reads them in one query.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { ValidationError, type FieldIssue } from './errors.ts';
+import { ValidationError, type FieldIssue } from '../domain/errors.ts';
 
 /** Why a certificate CONNECT was refused: the `reason` label of doppel_mqtt_certificate_refusals_total. */
 export const CERTIFICATE_REFUSAL_REASONS = ['cn_mismatch', 'unknown_fingerprint', 'revoked', 'expired', 'wrong_ca', 'disabled_device'] as const;

@@ -7,7 +7,7 @@ import {
   normalizeFingerprint,
   validateCertificateAuthority,
   type CertificateLoginFacts,
-} from '../../src/domain/device-certificates.ts';
+} from '../../src/security/device-certificates.ts';
 import { createCertificateAuthority, issueCertificate, type KeyPairPem } from '../../src/security/tls/certificates.ts';
 
 const DAY = 86_400_000;
