@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     MQTT_PORT: '0',
     MQTT_HOST: '127.0.0.1',
+    MQTT_TLS: 'off',
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: 'warn',
     DOPPEL_BOOTSTRAP_TOKEN: 'false',

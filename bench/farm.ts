@@ -288,7 +288,7 @@ async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
   let broker: ChildProcess | undefined;
   if (mode === 'embedded') {
     const mqttPort = await freePort();
-    env = { ...env, MQTT_PORT: String(mqttPort) };
+    env = { ...env, MQTT_PORT: String(mqttPort), MQTT_TLS: 'off' };
     brokerUrl = `mqtt://127.0.0.1:${mqttPort}`;
   } else {
     const scratch = await createScratchDatabase(DATABASE_URL!, 'farm');

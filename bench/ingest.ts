@@ -52,6 +52,8 @@ const ROOT = path.resolve(BENCH_DIR, '..');
 
 const HELP = `usage: npm run bench:ingest -- [options]
 
+  --tls                  also run every embedded mode with the devices over MQTT-over-TLS (the generated CA), right
+                         after its plain run, for the cost of TLS on ingest
   --mode <m>             pglite | postgres | postgres+ext-mqtt (repeatable). Default: pglite, plus postgres
                          when BENCH_DATABASE_URL is set, plus postgres+ext-mqtt when BENCH_MQTT_URL is set too.
   --devices <n>          simulated devices (default 1000)
@@ -87,6 +89,7 @@ const { values: opts } = parseArgs({
     'no-baseline': { type: 'boolean', default: false },
     quiet: { type: 'string', default: '5' },
     'cpu-prof': { type: 'boolean', default: false },
+    tls: { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -106,6 +109,10 @@ const QUIET_MS = num('quiet', opts.quiet, 0, 600) * 1000;
 const NOISY_CORES = 0.3;
 const PROFILE = opts['cpu-prof'];
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
+
+/** A mode, and whether its devices connect over TLS (--tls runs every embedded mode twice: plain, then TLS). */
+type IngestMode = BenchMode & { tls?: boolean };
+const labelOf = (mode: IngestMode) => `${mode.name}${mode.tls ? '+tls' : ''}`;
 
 const ratesFor = (mode: BenchMode) => benchRates(opts.rates, mode, { pglite: '1000,2000,3000,4000', postgres: '2500,5000,7500,10000,12500' });
 
@@ -160,7 +167,7 @@ interface StepReport {
 }
 
 interface ModeReport {
-  mode: BenchMode;
+  mode: IngestMode;
   steps: StepReport[];
   rawBroker: { rate: number; p50: number; p99: number; cpu: number | undefined; received: number } | undefined;
   rawInsert: (RawInsertResult & { pgCpu: number | undefined }) | undefined;
@@ -168,7 +175,7 @@ interface ModeReport {
   setupSeconds: number;
 }
 
-async function runMode(mode: BenchMode): Promise<ModeReport> {
+async function runMode(mode: IngestMode): Promise<ModeReport> {
   const t0 = Date.now();
   const tag = randomBytes(3).toString('hex');
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -188,8 +195,12 @@ async function runMode(mode: BenchMode): Promise<ModeReport> {
       extraNodeFlags: (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean),
       stopTimeoutMs: 60_000,
     });
+    // TLS: the server's own CA and certificate, generated in a throwaway data directory.
+    const tlsDataDir = mode.tls ? fs.mkdtempSync(path.join(os.tmpdir(), 'doppel-bench-tls-')) : undefined;
+    if (tlsDataDir) cleanups.push(async () => fs.rmSync(tlsDataDir, { recursive: true, force: true }));
     const env = benchServerEnv(databaseUrl, {
       ...(mode.mqttUrl ? { MQTT_URL: mode.mqttUrl, MQTT_SHARED_GROUP: `ingest${tag}` } : {}),
+      ...(tlsDataDir ? { MQTT_TLS: 'on', MQTT_TLS_PORT: '0', MQTT_TLS_HOST: '127.0.0.1', DOPPEL_DATA_DIR: tlsDataDir } : {}),
       // BENCH_SERVER_<NAME>=value sets the server's <NAME> (e.g. BENCH_SERVER_TELEMETRY_WRITE_CONCURRENCY=1).
       ...benchServerOverrides(),
     });
@@ -198,7 +209,8 @@ async function runMode(mode: BenchMode): Promise<ModeReport> {
     const prefix = `ing${tag}`;
     process.stdout.write(`registering ${DEVICES} devices… `);
     const devices = await registerBenchDevices(httpUrl, started.token, DEVICES, prefix);
-    const mqttUrl = mode.mqttUrl ?? `mqtt://127.0.0.1:${started.mqttPort}`;
+    const mqttUrl = mode.mqttUrl ?? (mode.tls ? `mqtts://127.0.0.1:${started.mqttTlsPort}` : `mqtt://127.0.0.1:${started.mqttPort}`);
+    const ca = mode.tls && started.caPath ? fs.readFileSync(started.caPath, 'utf8') : undefined;
 
     const sub = spawnChild('ingest-child.ts');
     const gens = split(devices, PROCS).map((share) => ({ share, child: spawnChild('ingest-child.ts') }));
@@ -214,7 +226,7 @@ async function runMode(mode: BenchMode): Promise<ModeReport> {
       await sleep(20);
     }
     process.stdout.write('connecting… ');
-    await Promise.all(gens.map((g) => g.child.call('connect', { mqttUrl, devices: g.share }, 300_000)));
+    await Promise.all(gens.map((g) => g.child.call('connect', { mqttUrl, devices: g.share, ca }, 300_000)));
     await sleep(1000);
     const setupSeconds = (Date.now() - t0) / 1000;
     process.stdout.write(`setup ${fmt(setupSeconds, 1)} s\n`);
@@ -293,7 +305,7 @@ async function runMode(mode: BenchMode): Promise<ModeReport> {
       const mqttCpu = mqTrack?.cpu();
       const loadCpu = ldTrack.cpu();
       if (profileIt) {
-        const file = path.join(BENCH_DIR, 'profiles', `ingest-${mode.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+        const file = path.join(BENCH_DIR, 'profiles', `ingest-${labelOf(mode)}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
         profile = await srv.call<string | undefined>('endProfile', { file });
       }
       const rows = await countRows();
@@ -594,16 +606,18 @@ CPU-s/1k = CPU-seconds per 1,000 messages published in the step, window + drain 
 mqtt = Mosquitto, load = device + subscriber processes); peak RSS = server process, sampled every 50 ms; ELU = server event-loop utilization; others = cores busy with processes not ours.`;
 
 async function main(): Promise<void> {
-  const selected = benchModes(opts.mode);
+  const selected: IngestMode[] = benchModes(opts.mode).flatMap((mode): IngestMode[] => (opts.tls && !mode.mqttUrl ? [mode, { ...mode, tls: true }] : [mode]));
   const setup = describeSetup();
   console.log(setup, '\n');
   const reports: ModeReport[] = [];
   const texts: string[] = [];
   for (const mode of selected) {
-    console.log(`▶ ${mode.name}${mode.mqttUrl ? ` — external broker ${mode.mqttUrl} (device auth not enforced by it)` : ' — embedded Aedes'}`);
+    console.log(
+      `▶ ${labelOf(mode)}${mode.mqttUrl ? ` — external broker ${mode.mqttUrl} (device auth not enforced by it)` : mode.tls ? ' — embedded Aedes, devices over TLS' : ' — embedded Aedes'}`,
+    );
     const r = await runMode(mode);
     reports.push(r);
-    const text = [`${mode.name}`, table(HEADER, stepRows(r)), ...summaryLines(r)].join('\n');
+    const text = [labelOf(mode), table(HEADER, stepRows(r)), ...summaryLines(r)].join('\n');
     console.log('');
     console.log(text);
     if (r.profile) {
@@ -621,10 +635,13 @@ async function main(): Promise<void> {
 function record(setup: string, reports: ModeReport[]): void {
   const file = path.join(BENCH_DIR, 'RESULTS.md');
   const date = new Date().toISOString().slice(0, 10);
-  const entry: string[] = ['', `## ${date} — ${commitOfRun()} — bench:ingest — ${reports.map((r) => r.mode.name).join(', ')}`, ''];
+  const entry: string[] = ['', `## ${date} — ${commitOfRun()} — bench:ingest — ${reports.map((r) => labelOf(r.mode)).join(', ')}`, ''];
   entry.push('```', setup, `command: npm run bench:ingest -- ${process.argv.slice(2).join(' ')}`.trimEnd(), '```', '');
   for (const r of reports) {
-    entry.push(`**${r.mode.name}**${r.mode.mqttUrl ? ` (external broker ${r.mode.mqttUrl})` : ' (embedded Aedes)'}`, '');
+    entry.push(
+      `**${labelOf(r.mode)}**${r.mode.mqttUrl ? ` (external broker ${r.mode.mqttUrl})` : r.mode.tls ? ' (embedded Aedes, devices over TLS)' : ' (embedded Aedes)'}`,
+      '',
+    );
     entry.push(markdownTable(HEADER, stepRows(r)), '');
     for (const line of summaryLines(r)) entry.push(`- ${line}`);
     entry.push('');

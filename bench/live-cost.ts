@@ -66,6 +66,7 @@ async function delivery(sampleMs?: number): Promise<void> {
     HOST: '127.0.0.1',
     MQTT_PORT: '0',
     MQTT_HOST: '127.0.0.1',
+    MQTT_TLS: 'off',
     DATABASE_URL: 'memory://',
     LOG_LEVEL: 'silent',
     DOPPEL_BOOTSTRAP_TOKEN: 'false',

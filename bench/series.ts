@@ -172,6 +172,7 @@ async function runMode(mode: string) {
     HOST: '127.0.0.1',
     MQTT_PORT: '0',
     MQTT_HOST: '127.0.0.1',
+    MQTT_TLS: 'off',
     LOG_LEVEL: 'warn',
     DOPPEL_BOOTSTRAP_TOKEN: 'false',
     DATABASE_URL: scratch?.url ?? 'memory://',

@@ -22,6 +22,10 @@ export interface RunningServer {
   httpPort: number;
   /** Port of the embedded MQTT broker, undefined with an external broker. */
   mqttPort: number | undefined;
+  /** Port of the embedded broker's TLS listener, undefined without one. */
+  mqttTlsPort: number | undefined;
+  /** The CA devices must trust (generated under `$DOPPEL_DATA_DIR/tls/` or given), when TLS is on. */
+  caPath: string | undefined;
   database: Database;
   metrics: Metrics;
   /** Where the bootstrap admin token was written, when this start created it. */
@@ -57,15 +61,25 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     await lifecycle.start();
     const address = app.address();
     running = {
-      url: `http://${address.host}:${address.httpPort}`,
+      url: `${address.httpScheme}://${address.host}:${address.httpPort}`,
       httpPort: address.httpPort,
       mqttPort: address.mqttPort,
+      mqttTlsPort: address.mqttTlsPort,
+      caPath: address.caPath,
       database: resources.database,
       metrics,
       adminTokenFile: resources.adminTokenFile,
       dynsec: app.dynsec,
     };
-    logger.info({ graphql: `${running.url}${GRAPHQL_PATH}`, mqtt: address.mqttUrl, database: resources.database.kind }, 'Doppel is running');
+    logger.info(
+      {
+        graphql: `${running.url}${GRAPHQL_PATH}`,
+        mqtt: address.mqttUrl,
+        ...(address.mqttTlsUrl ? { mqtts: address.mqttTlsUrl, ca: address.caPath, caFingerprint: address.caFingerprint } : {}),
+        database: resources.database.kind,
+      },
+      'Doppel is running',
+    );
     return running;
   }
 

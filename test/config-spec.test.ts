@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config.ts';
 import { GENERATED_FILES, configurationMarkdown, envExample } from '../src/config/docs.ts';
 import { createEnvReader, isWhenUnset } from '../src/config/read.ts';
 import { GROUPS, VARIABLES, type Variable } from '../src/config/spec.ts';
+import { defaultServerNames } from '../src/security/tls/certificates.ts';
 
 const spec = Object.entries(VARIABLES) as Array<[string, Variable]>;
 
@@ -25,6 +27,17 @@ const FULL_ENV: Record<string, string> = {
   MQTT_URL: 'mqtts://broker:8883',
   MQTT_PORT: '18830',
   MQTT_HOST: '127.0.0.2',
+  MQTT_ALLOW_PLAINTEXT: 'true',
+  MQTT_TLS: 'on',
+  MQTT_TLS_PORT: '18883',
+  MQTT_TLS_HOST: '127.0.0.3',
+  MQTT_TLS_HOSTNAMES: 'doppel.example.com,127.0.0.1',
+  MQTT_TLS_CERT: '/etc/doppel/server.pem',
+  MQTT_TLS_KEY: '/etc/doppel/server-key.pem',
+  MQTT_TLS_CA: '/etc/doppel/ca.pem',
+  HTTPS: 'auto',
+  HTTPS_CERT: '/etc/doppel/api.pem',
+  HTTPS_KEY: '/etc/doppel/api-key.pem',
   MQTT_MAX_PAYLOAD_BYTES: '65536',
   MQTT_SHARED_GROUP: 'doppel-prod',
   MQTT_USERNAME: 'server',
@@ -121,7 +134,16 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       port: 4000,
       host: '0.0.0.0',
       database: { kind: 'pglite', dataDir: './data/pglite' },
-      mqtt: { kind: 'embedded', port: 1883, host: '0.0.0.0' },
+      // TLS on by default (docs/security.md), so the plain listener is loopback only.
+      mqtt: {
+        kind: 'embedded',
+        port: 1883,
+        host: '127.0.0.1',
+        tls: { port: 8883, host: '0.0.0.0', hostnames: defaultServerNames(os.hostname()), given: undefined },
+        allowPlaintext: false,
+        production: false,
+      },
+      https: undefined,
       logLevel: 'info',
       logFormat: 'auto',
       dataDir: './data',
@@ -201,6 +223,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       port: 8080,
       host: '127.0.0.1',
       database: { kind: 'postgres', url: 'postgresql://doppel:pw@db:5432/doppel', connectTimeoutMs: 1500 },
+      https: { source: 'given', certPath: '/etc/doppel/api.pem', keyPath: '/etc/doppel/api-key.pem' },
       mqtt: {
         kind: 'external',
         url: 'mqtts://broker:8883',

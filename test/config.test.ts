@@ -6,7 +6,9 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config.port).toBe(4000);
     expect(config.database).toEqual({ kind: 'pglite', dataDir: './data/pglite' });
-    expect(config.mqtt).toEqual({ kind: 'embedded', port: 1883, host: '0.0.0.0' });
+    // MQTT over TLS on 8883 by default, so the plain listener is loopback only (docs/security.md).
+    expect(config.mqtt).toMatchObject({ kind: 'embedded', port: 1883, host: '127.0.0.1', tls: { port: 8883, host: '0.0.0.0', given: undefined } });
+    expect(config.https).toBeUndefined();
     expect(config.logLevel).toBe('info');
     expect(config.twinLimits).toEqual({
       maxSectionBytes: 32 * 1024,

@@ -64,6 +64,8 @@ describe('log formats', () => {
           ...process.env,
           PORT: '0',
           MQTT_PORT: '0',
+          // No data directory here: nothing to generate certificates into.
+          MQTT_TLS: 'off',
           HOST: '127.0.0.1',
           MQTT_HOST: '127.0.0.1',
           DATABASE_URL: 'memory://',

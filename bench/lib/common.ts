@@ -110,6 +110,8 @@ export function benchServerEnv(databaseUrl: string, extra: Record<string, string
     HOST: '127.0.0.1',
     MQTT_PORT: '0',
     MQTT_HOST: '127.0.0.1',
+    // Plain MQTT, as every earlier run measured; bench:ingest --tls turns the TLS listener on.
+    MQTT_TLS: 'off',
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
     DOPPEL_BOOTSTRAP_TOKEN: 'false',

@@ -108,7 +108,7 @@ export interface SubStats {
 }
 
 serveRpc({
-  async connect({ mqttUrl, devices }: { mqttUrl: string; devices: IngestDevice[] }): Promise<number> {
+  async connect({ mqttUrl, devices, ca }: { mqttUrl: string; devices: IngestDevice[]; ca?: string | undefined }): Promise<number> {
     const queue = [...devices];
     await Promise.all(
       Array.from({ length: 25 }, async () => {
@@ -121,6 +121,7 @@ serveRpc({
             reconnectPeriod: 0,
             connectTimeout: 30_000,
             keepalive: 300,
+            ...(ca ? { ca } : {}),
           });
           await new Promise<void>((resolve, reject) => {
             client.once('connect', () => resolve());

@@ -42,6 +42,9 @@ export interface SqlTrace {
 export interface ServerStarted {
   url: string;
   mqttPort: number | undefined;
+  /** The TLS listener and the CA to trust, when MQTT_TLS is on. */
+  mqttTlsPort: number | undefined;
+  caPath: string | undefined;
   token: string;
   pid: number;
 }
@@ -156,7 +159,7 @@ serveRpc({
     const running = await server.start();
     metrics = running.metrics;
     const { token } = await createApiToken(database.prisma, { name: 'bench admin', role: 'admin', tenantId: 'default' });
-    return { url: running.url, mqttPort: running.mqttPort, token, pid: process.pid };
+    return { url: running.url, mqttPort: running.mqttPort, mqttTlsPort: running.mqttTlsPort, caPath: running.caPath, token, pid: process.pid };
   },
   async mark({ profile }: { profile?: boolean } = {}): Promise<null> {
     if (profile) await startProfile();

@@ -9,7 +9,9 @@
  * and the device service reaches sessions through the DeviceSessions port, which the transport and the
  * bridge implement; commands leave through the CommandOutbox port.
  */
+import fs from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createTokenWatch } from '../auth/token-watch.ts';
 import { createTokenCache, DEFAULT_TOKEN_CACHE_ENTRIES } from '../auth/token-cache.ts';
@@ -26,10 +28,11 @@ import type { Metrics } from '../metrics.ts';
 import { createBridge } from '../mqtt/bridge.ts';
 import { createMqttCommandOutbox } from '../mqtt/command-outbox.ts';
 import { createDynsecSync, type DynsecSync } from '../mqtt/dynsec/index.ts';
-import { createEmbeddedTransport } from '../mqtt/embedded/index.ts';
+import { createEmbeddedTransport, type EmbeddedTransport } from '../mqtt/embedded/index.ts';
 import { createExternalTransport } from '../mqtt/external-client.ts';
 import type { DeviceAuthenticator, MqttTransport } from '../mqtt/transport.ts';
 import { openSecret, sealSecret } from '../security/secrets.ts';
+import { createServerTls, type ServerTls, type ServerTlsMaterial } from '../security/tls/index.ts';
 import { createAuditLog } from '../services/audit.ts';
 import { createCommandService } from '../services/commands/index.ts';
 import { createDeadLetterService } from '../services/dead-letters/index.ts';
@@ -70,7 +73,20 @@ export interface ComposedApp {
   /** In start order; the app stops them in reverse. */
   components: Component[];
   /** Valid once every component has started. */
-  address(): { httpPort: number; host: string; mqttPort: number | undefined; mqttUrl: string };
+  address(): {
+    httpPort: number;
+    host: string;
+    mqttPort: number | undefined;
+    mqttUrl: string;
+    /** `https` when the API is served over TLS. */
+    httpScheme: 'http' | 'https';
+    /** The embedded broker's TLS listener, when on. */
+    mqttTlsPort: number | undefined;
+    mqttTlsUrl: string | undefined;
+    /** The CA devices (and API clients of HTTPS=auto) must trust, when Doppel generated or was given one. */
+    caPath: string | undefined;
+    caFingerprint: string | undefined;
+  };
   /** The Mosquitto dynamic-security sync, when MQTT_DYNSEC is on. */
   dynsec: Pick<DynsecSync, 'reconcile'> | undefined;
 }
@@ -141,8 +157,15 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     },
   };
 
+  // Transport encryption (docs/security.md): the server certificate for MQTT over TLS and HTTPS=auto,
+  // loaded or created by the 'tls' component before anything listens, re-issued daily when due.
+  const mqttTls = config.mqtt.kind === 'embedded' && !deps.transport ? config.mqtt.tls : undefined;
+  const serverTls = mqttTls
+    ? createServerTls({ dataDir: config.dataDir, hostnames: mqttTls.hostnames, given: mqttTls.given, logger: child('tls') })
+    : undefined;
+
   // The MQTT edge.
-  const transport = deps.transport ?? createTransport(config, brokerAuthenticator, logger, metrics, provisioningGate);
+  const transport = deps.transport ?? createTransport(config, brokerAuthenticator, logger, metrics, provisioningGate, serverTls);
   // The embedded broker's sessions die with the process: devices still marked connected from before a
   // start and not back within the grace window are marked offline (src/services/stale-presence.ts).
   // An external broker keeps its sessions through a restart of Doppel and reports presence itself.
@@ -312,7 +335,11 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     checkBody: (req) => edge.checkBody(req),
     graphql: (req, res) => yoga.requestListener(req, res),
   });
-  const httpServer = http.createServer((req, res) => void route(req, res));
+  const handleRequest = (req: http.IncomingMessage, res: http.ServerResponse) => void route(req, res);
+  // Over HTTPS the key and certificate are set by the 'tls' component, before the listener starts.
+  const httpServer: http.Server = config.https
+    ? (https.createServer({ minVersion: 'TLSv1.2' }, handleRequest) as unknown as http.Server)
+    : http.createServer(handleRequest);
   const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch, tokenCache.resolve);
 
   const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
@@ -343,6 +370,26 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
       : undefined;
 
   const components: Component[] = [
+    ...(serverTls || config.https
+      ? [
+          {
+            name: 'tls',
+            async start() {
+              const material = await serverTls?.start();
+              if (config.https) {
+                const secure = httpServer as unknown as https.Server;
+                if (config.https.source === 'given') secure.setSecureContext(await readHttpsFiles(config.https.certPath, config.https.keyPath));
+                else if (material) secure.setSecureContext(secureContextOf(material));
+              }
+              serverTls?.onRenewed((renewed) => {
+                tlsOf(transport)?.setSecureContext(secureContextOf(renewed));
+                if (config.https?.source === 'server-tls') (httpServer as unknown as https.Server).setSecureContext(secureContextOf(renewed));
+              });
+            },
+            stop: () => serverTls?.stop(),
+          },
+        ]
+      : []),
     { name: 'token-watch', stop: () => tokenWatch.stop() },
     { name: 'token-cache', start: () => tokenCache.start(), stop: () => tokenCache.stop() },
     {
@@ -405,12 +452,51 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
       const { port } = httpServer.address() as AddressInfo;
       const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
       const mqttUrl = transport.kind === 'embedded' ? `mqtt://${host}:${transport.port}` : (config.mqtt as { url: string }).url;
-      return { httpPort: port, host, mqttPort: transport.port, mqttUrl };
+      const mqttTlsPort = tlsOf(transport)?.tlsPort;
+      const material = serverTls?.current();
+      return {
+        httpPort: port,
+        host,
+        mqttPort: transport.port,
+        mqttUrl,
+        httpScheme: config.https ? 'https' : 'http',
+        mqttTlsPort,
+        mqttTlsUrl: mqttTlsPort === undefined ? undefined : `mqtts://${host}:${mqttTlsPort}`,
+        caPath: material?.caPath,
+        caFingerprint: material?.caFingerprint,
+      };
     },
   };
 }
 
-function createTransport(config: Config, authenticator: DeviceAuthenticator, logger: Logger, metrics: Metrics, provisioning: ProvisioningGate): MqttTransport {
+/** The embedded broker's TLS controls, when this transport is the embedded broker. */
+function tlsOf(transport: MqttTransport): Pick<EmbeddedTransport, 'tlsPort' | 'setSecureContext'> | undefined {
+  return transport.kind === 'embedded' && 'setSecureContext' in transport ? (transport as EmbeddedTransport) : undefined;
+}
+
+/** The key and certificate chain a TLS listener serves. */
+function secureContextOf(material: ServerTlsMaterial) {
+  return { key: material.keyPem, cert: material.certPem };
+}
+
+/** HTTPS_CERT / HTTPS_KEY, read when the API starts; a bad pair fails the start with the path in the message. */
+async function readHttpsFiles(certPath: string, keyPath: string) {
+  const read = (variable: string, file: string) =>
+    fs.readFile(file, 'utf8').catch((error: Error) => {
+      throw new Error(`${variable}: cannot read ${file}: ${error.message}`);
+    });
+  return { cert: await read('HTTPS_CERT', certPath), key: await read('HTTPS_KEY', keyPath) };
+}
+
+function createTransport(
+  config: Config,
+  authenticator: DeviceAuthenticator,
+  logger: Logger,
+  metrics: Metrics,
+  provisioning: ProvisioningGate,
+  serverTls: ServerTls | undefined,
+): MqttTransport {
+  const tlsListener = config.mqtt.kind === 'embedded' ? config.mqtt.tls : undefined;
   return config.mqtt.kind === 'embedded'
     ? createEmbeddedTransport({
         port: config.mqtt.port,
@@ -421,6 +507,7 @@ function createTransport(config: Config, authenticator: DeviceAuthenticator, log
         metrics,
         maxConnectsPerSecond: config.maxConnectsPerSecond,
         provisioning,
+        ...(tlsListener && serverTls ? { tls: { port: tlsListener.port, host: tlsListener.host, context: () => secureContextOf(serverTls.current()) } } : {}),
       })
     : createExternalTransport({
         url: config.mqtt.url,

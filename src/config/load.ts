@@ -7,7 +7,9 @@ import { GRAIN_NAMES, ROLLUP_GRAINS } from '../domain/telemetry/rollups.ts';
 import { parseCidr } from '../domain/webhooks/destination.ts';
 import { parseSealKey } from '../security/secrets.ts';
 import { createEnvReader, type Env, type EnvReader, type UrlValue } from './read.ts';
-import type { Config, DatabaseConfig, DynsecConfig, MqttConfig, WebhooksConfig } from './types.ts';
+import os from 'node:os';
+import { defaultServerNames, normalizeNames } from '../security/tls/certificates.ts';
+import type { Config, DatabaseConfig, DynsecConfig, HttpsConfig, MqttConfig, MqttTlsConfig, WebhooksConfig } from './types.ts';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -43,7 +45,8 @@ export function loadConfig(env: Env = process.env): Config {
   const port = read.int('PORT');
   const host = read.text('HOST');
   const database = databaseFrom(read.url('DATABASE_URL'), dataDir, read.int('DATABASE_CONNECT_TIMEOUT_MS'));
-  const mqtt = mqttFrom(read);
+  const mqtt = mqttFrom(read, production, problems);
+  const https = httpsFrom(read, mqtt, problems);
   const logLevel = read.oneOf('LOG_LEVEL');
   const introspection = read.bool('GRAPHQL_INTROSPECTION', !production);
   const dynsec = read.bool('MQTT_DYNSEC') ? dynsecFrom(read, mqtt, problems) : undefined;
@@ -55,6 +58,7 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     database,
     mqtt,
+    https,
     logLevel,
     logFormat: read.oneOf('LOG_FORMAT'),
     dataDir,
@@ -189,10 +193,20 @@ function databaseFrom(url: UrlValue | undefined, dataDir: string, connectTimeout
 }
 
 /** MQTT_URL picks an external broker, whose settings are read only then; unset or bad, the embedded one. */
-function mqttFrom(read: EnvReader): MqttConfig {
-  const embedded: MqttConfig = { kind: 'embedded', port: read.int('MQTT_PORT'), host: read.text('MQTT_HOST') };
+function mqttFrom(read: EnvReader, production: boolean, problems: string[]): MqttConfig {
   const url = read.url('MQTT_URL');
-  if (!url?.valid) return embedded;
+  // Read (and checked) with an external broker too, so a mistake shows before it matters.
+  const tlsMode = read.oneOf('MQTT_TLS');
+  const tlsListener = mqttTlsFrom(read, problems);
+  const givenHost = read.text('MQTT_HOST');
+  const allowPlaintext = read.bool('MQTT_ALLOW_PLAINTEXT');
+  const port = read.int('MQTT_PORT');
+  if (!url?.valid) {
+    const tls = tlsMode === 'off' ? undefined : tlsListener;
+    // Once devices have an encrypted way in, the plain listener is for this machine only unless asked otherwise.
+    const host = givenHost ?? (tls ? '127.0.0.1' : '0.0.0.0');
+    return { kind: 'embedded', port, host, tls, allowPlaintext, production };
+  }
   const group = read.text('MQTT_SHARED_GROUP');
   const username = read.text('MQTT_USERNAME');
   const password = read.secret('MQTT_PASSWORD');
@@ -209,6 +223,37 @@ function mqttFrom(read: EnvReader): MqttConfig {
     sessionExpirySeconds,
     maxInFlight,
   };
+}
+
+/** The TLS listener's settings; a certificate without its key (or the other way round) is a problem. */
+function mqttTlsFrom(read: EnvReader, problems: string[]): MqttTlsConfig {
+  const certPath = read.text('MQTT_TLS_CERT');
+  const keyPath = read.text('MQTT_TLS_KEY');
+  const caPath = read.text('MQTT_TLS_CA');
+  if (Boolean(certPath) !== Boolean(keyPath)) problems.push('MQTT_TLS_CERT and MQTT_TLS_KEY must be set together');
+  if (caPath && !certPath) problems.push('MQTT_TLS_CA needs MQTT_TLS_CERT and MQTT_TLS_KEY (the generated CA is used otherwise)');
+  const hostnames = read.text('MQTT_TLS_HOSTNAMES');
+  return {
+    port: read.int('MQTT_TLS_PORT'),
+    host: read.text('MQTT_TLS_HOST'),
+    hostnames: hostnames ? normalizeNames(hostnames.split(',')) : defaultServerNames(os.hostname()),
+    given: certPath && keyPath ? { certPath, keyPath, ...(caPath ? { caPath } : {}) } : undefined,
+  };
+}
+
+/** HTTPS_CERT/HTTPS_KEY, or HTTPS=auto with the MQTT TLS certificate. */
+function httpsFrom(read: EnvReader, mqtt: MqttConfig, problems: string[]): HttpsConfig | undefined {
+  const certPath = read.text('HTTPS_CERT');
+  const keyPath = read.text('HTTPS_KEY');
+  if (Boolean(certPath) !== Boolean(keyPath)) problems.push('HTTPS_CERT and HTTPS_KEY must be set together');
+  const mode = read.oneOf('HTTPS');
+  if (certPath && keyPath) return { source: 'given', certPath, keyPath };
+  if (mode !== 'auto') return undefined;
+  if (mqtt.kind !== 'embedded' || !mqtt.tls) {
+    problems.push('HTTPS=auto uses the MQTT TLS server certificate, which needs the embedded broker with MQTT_TLS on; set HTTPS_CERT and HTTPS_KEY instead');
+    return undefined;
+  }
+  return { source: 'server-tls' };
 }
 
 /** MQTT_DYNSEC=1 needs an external broker, an admin client and a sealing key; each missing one is a problem. */
@@ -280,5 +325,18 @@ function crossFieldProblems(config: Config): string[] {
       );
     }
   }
+
+  // Device passwords in clear text across a network: only when an operator says so (docs/security.md).
+  const mqtt = config.mqtt;
+  if (mqtt.kind === 'embedded' && mqtt.production && !mqtt.allowPlaintext && !isLoopbackHost(mqtt.host)) {
+    problems.push(
+      `MQTT_HOST=${mqtt.host}: with NODE_ENV=production the plain MQTT listener may only bind to loopback (127.0.0.1, ::1); devices connect over TLS on MQTT_TLS_PORT. Set MQTT_ALLOW_PLAINTEXT=true to accept clear-text device passwords on the network`,
+    );
+  }
   return problems;
+}
+
+/** 127.0.0.0/8, ::1 and `localhost`: interfaces no other machine reaches. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

@@ -95,6 +95,11 @@ export const GROUPS = {
     intro: 'With no `MQTT_URL`, Doppel runs an embedded Aedes broker; with one, it joins an external broker as a client with shared subscriptions.',
   },
   externalBroker: { title: 'External broker', intro: 'Read only when `MQTT_URL` is set.' },
+  tls: {
+    title: 'Transport encryption',
+    intro:
+      'MQTT over TLS on the embedded broker and HTTPS for the API (`docs/security.md`, "Transport encryption"). Without certificates given by path, Doppel creates a private CA and a server certificate under `$DOPPEL_DATA_DIR/tls/` on first start and re-issues the server certificate before it expires.',
+  },
   dynsec: {
     title: 'Mosquitto dynamic security',
     intro:
@@ -252,7 +257,18 @@ export const VARIABLES = {
     doc: 'An external broker (Mosquitto 2, EMQX, HiveMQ) that Doppel joins as a client, with shared subscriptions, instead of running its own.',
   },
   MQTT_PORT: { group: 'mqtt', type: 'int', default: 1883, min: 0, max: 65535, doc: 'Port the embedded broker listens on (unused with `MQTT_URL`).' },
-  MQTT_HOST: { group: 'mqtt', type: 'string', default: '0.0.0.0', doc: 'Interface the embedded broker binds to (unused with `MQTT_URL`).' },
+  MQTT_HOST: {
+    group: 'mqtt',
+    type: 'string',
+    default: { unset: '`127.0.0.1` while the TLS listener is on, else `0.0.0.0`' },
+    doc: 'Interface the plain (unencrypted) listener of the embedded broker binds to (unused with `MQTT_URL`). With `NODE_ENV=production`, a non-loopback interface needs `MQTT_ALLOW_PLAINTEXT=true`.',
+  },
+  MQTT_ALLOW_PLAINTEXT: {
+    group: 'mqtt',
+    type: 'bool',
+    default: false,
+    doc: 'With `NODE_ENV=production`, allow the plain listener on a non-loopback interface (passwords would cross the network in clear text); otherwise the server refuses to start.',
+  },
   MQTT_MAX_CONNECTS_PER_S: {
     group: 'mqtt',
     type: 'int',
@@ -278,6 +294,71 @@ export const VARIABLES = {
     min: KiB,
     max: 16 * MiB,
     doc: 'Largest MQTT payload accepted from a device.',
+  },
+
+  // tls
+  MQTT_TLS: {
+    group: 'tls',
+    type: 'enum',
+    values: ['auto', 'on', 'off'],
+    default: 'auto',
+    doc: "The embedded broker's TLS listener. `auto`: on for the embedded broker (ignored with `MQTT_URL`, whose URL says `mqtts://` itself). `on`: the same, stated. `off`: plain MQTT only.",
+  },
+  MQTT_TLS_PORT: { group: 'tls', type: 'int', default: 8883, min: 0, max: 65535, doc: 'Port of the MQTT-over-TLS listener; `0` picks a free port.' },
+  MQTT_TLS_HOST: { group: 'tls', type: 'string', default: '0.0.0.0', doc: 'Interface the MQTT-over-TLS listener binds to.' },
+  MQTT_TLS_HOSTNAMES: {
+    group: 'tls',
+    type: 'string',
+    default: { unset: "`localhost`, `127.0.0.1`, `::1` and the machine's hostname" },
+    example: 'localhost,127.0.0.1,doppel.example.com',
+    doc: 'Comma-separated DNS names and IP addresses of the generated server certificate (its subjectAltName): the names devices connect to. A change re-issues the certificate at the next start.',
+  },
+  MQTT_TLS_CERT: {
+    group: 'tls',
+    type: 'string',
+    trim: true,
+    default: { unset: 'the generated server certificate' },
+    example: '/etc/doppel/tls/server.pem',
+    doc: 'PEM server certificate (with its chain) to use instead of the generated one; needs `MQTT_TLS_KEY`. Never rotated by Doppel: restart after replacing the files. An expired or not yet valid certificate refuses the start.',
+  },
+  MQTT_TLS_KEY: {
+    group: 'tls',
+    type: 'string',
+    trim: true,
+    default: { unset: 'none' },
+    example: '/etc/doppel/tls/server-key.pem',
+    doc: 'PEM private key of `MQTT_TLS_CERT`.',
+  },
+  MQTT_TLS_CA: {
+    group: 'tls',
+    type: 'string',
+    trim: true,
+    default: { unset: 'none' },
+    example: '/etc/doppel/tls/ca.pem',
+    doc: 'PEM CA of `MQTT_TLS_CERT`, logged with its fingerprint for the devices to trust (optional).',
+  },
+  HTTPS: {
+    group: 'tls',
+    type: 'enum',
+    values: ['off', 'auto'],
+    default: 'off',
+    doc: '`auto`: the API (GraphQL, graphql-ws over `wss://`, `/metrics`, `/readyz`) listens over HTTPS with the MQTT TLS server certificate (generated or given). `HTTPS_CERT`/`HTTPS_KEY` turn HTTPS on with their own certificate.',
+  },
+  HTTPS_CERT: {
+    group: 'tls',
+    type: 'string',
+    trim: true,
+    default: { unset: 'none' },
+    example: '/etc/doppel/tls/api.pem',
+    doc: 'PEM certificate (with its chain) for HTTPS on `PORT`; needs `HTTPS_KEY`.',
+  },
+  HTTPS_KEY: {
+    group: 'tls',
+    type: 'string',
+    trim: true,
+    default: { unset: 'none' },
+    example: '/etc/doppel/tls/api-key.pem',
+    doc: 'PEM private key of `HTTPS_CERT`.',
   },
 
   // externalBroker

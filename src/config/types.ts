@@ -24,8 +24,21 @@ export interface EmbeddedMaintenanceConfig {
   vacuumIntervalMs: number;
 }
 
+/** The embedded broker's TLS listener (docs/security.md, "Transport encryption"). */
+export interface MqttTlsConfig {
+  port: number;
+  host: string;
+  /** subjectAltName names of the generated server certificate. */
+  hostnames: string[];
+  /** Certificates given by path (MQTT_TLS_CERT/KEY/CA): used as they are, never generated or rotated. */
+  given: { certPath: string; keyPath: string; caPath?: string | undefined } | undefined;
+}
+
+/** HTTPS for the API: the MQTT TLS server certificate (`HTTPS=auto`), or certificates of its own. */
+export type HttpsConfig = { source: 'server-tls' } | { source: 'given'; certPath: string; keyPath: string };
+
 export type MqttConfig =
-  | { kind: 'embedded'; port: number; host: string }
+  | { kind: 'embedded'; port: number; host: string; tls: MqttTlsConfig | undefined; allowPlaintext: boolean; production: boolean }
   | {
       kind: 'external';
       url: string;
@@ -231,6 +244,8 @@ export interface Config {
   host: string;
   database: DatabaseConfig;
   mqtt: MqttConfig;
+  /** HTTPS for the API, or undefined for plain HTTP. */
+  https: HttpsConfig | undefined;
   logLevel: LogLevel;
   /** LOG_FORMAT: `auto` resolves to pretty on a terminal, JSON otherwise (src/logger.ts). */
   logFormat: LogFormat;

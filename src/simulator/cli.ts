@@ -2,6 +2,7 @@
  * Command-line options of `npm run simulate`: flags, their environment fallbacks and `--help`.
  * Pure apart from {@link readToken}; main.ts passes `process.argv` and `process.env` in.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isValidDeviceId } from '../domain/ids.ts';
@@ -12,7 +13,9 @@ import type { SimulatorOptions } from './simulator.ts';
  * Everything the simulator needs from the command line, validated: the simulator's own options,
  * except that the token may come from a file, plus how long to run.
  */
-export interface CliOptions extends Omit<SimulatorOptions, 'token' | 'flap' | 'flapDowntimeMs' | 'connectTimeoutMs'> {
+export interface CliOptions extends Omit<SimulatorOptions, 'token' | 'flap' | 'flapDowntimeMs' | 'connectTimeoutMs' | 'ca'> {
+  /** PEM CA file for an `mqtts://` broker (`--ca`, `SIM_CA_FILE`); read by main.ts. */
+  caFile?: string;
   /** Admin/operator API token given directly (`--token`, `SIM_TOKEN`); wins over `tokenFile`. */
   token?: string;
   /** File holding the API token; the embedded server writes `<data dir>/admin-token` on first start. */
@@ -45,6 +48,8 @@ Options (environment fallback in brackets):
   --token <token>           API token (admin or operator) [SIM_TOKEN]
   --token-file <path>       file holding the API token [SIM_TOKEN_FILE] (default ${data}/admin-token)
   --mqtt <url>              MQTT broker [SIM_MQTT_URL] (default mqtt://127.0.0.1:1883)
+  --ca <path>               CA file to trust for an mqtts:// or wss:// broker [SIM_CA_FILE]
+                            (Doppel's own: ${data}/tls/ca.pem, e.g. --mqtt mqtts://localhost:8883)
   --devices <n>             number of devices [SIM_DEVICES] (default 3)
   --prefix <name>           device ids are <prefix>-1 … <prefix>-<n> [SIM_PREFIX] (default sim)
   --model <name>            device model to register them with [SIM_MODEL] (default thermostat)
@@ -85,6 +90,7 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
         token: { type: 'string' },
         'token-file': { type: 'string' },
         mqtt: { type: 'string' },
+        ca: { type: 'string' },
         devices: { type: 'string' },
         prefix: { type: 'string' },
         model: { type: 'string' },
@@ -135,6 +141,10 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
     problems.push(`--mqtt must be an mqtt://, mqtts://, ws:// or wss:// URL (got ${JSON.stringify(mqttUrl)})`);
   }
 
+  const caFile = pick('ca', 'SIM_CA_FILE')?.value;
+  if (caFile !== undefined && !/^(mqtts|wss|tls):\/\//.test(mqttUrl))
+    problems.push(`--ca needs an mqtts:// or wss:// broker URL (got ${JSON.stringify(mqttUrl)})`);
+
   const devices = number(pick('devices', 'SIM_DEVICES'), 3, { min: 1, max: 10_000, integer: true });
   const prefix = pick('prefix', 'SIM_PREFIX')?.value ?? 'sim';
   // Checking the longest id checks them all: they differ only in the number.
@@ -168,6 +178,7 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
       ...(token !== undefined ? { token: token.trim() } : {}),
       tokenFile,
       mqttUrl,
+      ...(caFile !== undefined ? { caFile } : {}),
       devices,
       prefix,
       model,
@@ -198,4 +209,21 @@ export async function readToken(options: Pick<CliOptions, 'token' | 'tokenFile' 
   const token = text.split(/\r?\n/)[0]!.trim();
   if (!token) throw new UsageError([`the token file ${options.tokenFile} is empty`]);
   return token;
+}
+
+/** The `--ca` file: PEM certificates to trust; unreadable or not a certificate is a usage error. */
+export async function readCaFile(caFile: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(caFile, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new UsageError([`cannot read the CA file ${caFile} (${code}); Doppel writes its own to <data dir>/tls/ca.pem on first start`]);
+  }
+  try {
+    new X509Certificate(text);
+  } catch {
+    throw new UsageError([`${caFile} is not a PEM certificate`]);
+  }
+  return text;
 }

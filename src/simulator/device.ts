@@ -42,6 +42,8 @@ export interface SimulatedDeviceOptions {
   credentials: DeviceCredentials;
   /** Broker URL, e.g. mqtt://127.0.0.1:1883. */
   mqttUrl: string;
+  /** PEM CA to trust for an `mqtts://` broker. */
+  ca?: string;
   /** How often the device advances its model and reports what changed, ms. */
   intervalMs: number;
   /** Probability per interval of an abrupt disconnect (0 = never). */
@@ -168,6 +170,7 @@ export function createSimulatedDevice(options: SimulatedDeviceOptions): Simulate
       reconnectPeriod: 2000,
       connectTimeout: 10_000,
       keepalive: 30,
+      ...(options.ca ? { ca: options.ca } : {}),
       will: { topic: topics.status(deviceId), payload: Buffer.from(OFFLINE), qos: 1, retain: true },
     });
     client = c;

@@ -2,7 +2,7 @@
  * `npm run simulate`: the only simulator module that reads argv, environment and signals, or exits.
  * Exit codes: 0 after a clean stop, 1 when the simulator fails, 2 for bad usage.
  */
-import { parseCli, readToken, UsageError } from './cli.ts';
+import { parseCli, readCaFile, readToken, UsageError } from './cli.ts';
 import { createSimulator } from './simulator.ts';
 
 function timestamp(): string {
@@ -14,6 +14,7 @@ function timestamp(): string {
 async function main(): Promise<void> {
   let options;
   let token;
+  let ca: string | undefined;
   try {
     const cli = parseCli(process.argv.slice(2), process.env);
     if (cli.kind === 'help') {
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     }
     options = cli.options;
     token = await readToken(options);
+    if (options.caFile !== undefined) ca = await readCaFile(options.caFile);
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(error.message);
@@ -30,7 +32,7 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const simulator = createSimulator({ ...options, token }, { log: (line) => console.log(`${timestamp()} ${line}`) });
+  const simulator = createSimulator({ ...options, token, ...(ca ? { ca } : {}) }, { log: (line) => console.log(`${timestamp()} ${line}`) });
 
   let stopping = false;
   let stoppingSince = 0;

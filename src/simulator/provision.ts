@@ -31,13 +31,13 @@ export class ProvisioningRefused extends Error {
 }
 
 /** The device's credentials: asked for over MQTT (claim token), or derived (group key: the first connect registers). */
-export async function provisionDevice(mqttUrl: string, how: ProvisioningSecret, deviceId: string, timeoutMs = 15_000): Promise<DeviceCredentials> {
+export async function provisionDevice(mqttUrl: string, how: ProvisioningSecret, deviceId: string, timeoutMs = 15_000, ca?: string): Promise<DeviceCredentials> {
   if (how.kind === 'groupKey') return { username: deviceId, password: deriveDeviceKey(how.secret, deviceId) };
-  return claimCredentials(mqttUrl, how.secret, deviceId, timeoutMs);
+  return claimCredentials(mqttUrl, how.secret, deviceId, timeoutMs, ca);
 }
 
 /** Claim-token provisioning, one request: connect as `provision`, subscribe to the replies, ask, wait. */
-export async function claimCredentials(mqttUrl: string, claimToken: string, deviceId: string, timeoutMs = 15_000): Promise<DeviceCredentials> {
+export async function claimCredentials(mqttUrl: string, claimToken: string, deviceId: string, timeoutMs = 15_000, ca?: string): Promise<DeviceCredentials> {
   // The request id is the client id: random, so nobody else's answer is ours (the broker keeps it to us).
   const clientId = `prov-${randomBytes(8).toString('hex')}`;
   const client = await mqtt.connectAsync(mqttUrl, {
@@ -47,6 +47,7 @@ export async function claimCredentials(mqttUrl: string, claimToken: string, devi
     protocolVersion: 4,
     reconnectPeriod: 0,
     connectTimeout: timeoutMs,
+    ...(ca ? { ca } : {}),
   });
   try {
     const answer = new Promise<DeviceCredentials>((resolve, reject) => {

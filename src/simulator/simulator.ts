@@ -21,6 +21,8 @@ export interface SimulatorOptions {
   provision?: ProvisioningSecret;
   /** Broker the devices connect to. */
   mqttUrl: string;
+  /** PEM CA the devices trust for an `mqtts://` broker (e.g. Doppel's `data/tls/ca.pem`); default: the system's. */
+  ca?: string;
   /** Number of devices, named `<prefix>-1` … `<prefix>-<devices>`. */
   devices: number;
   prefix: string;
@@ -75,7 +77,7 @@ export function createSimulator(options: SimulatorOptions, deps: SimulatorDeps =
       log(`${label} using its secret from ${store.file}`);
       return stored;
     }
-    const credentials = await provisionDevice(options.mqttUrl, how, deviceId, options.connectTimeoutMs);
+    const credentials = await provisionDevice(options.mqttUrl, how, deviceId, options.connectTimeoutMs, options.ca);
     await store.set(deviceId, credentials);
     log(
       how.kind === 'claimToken'
@@ -136,6 +138,7 @@ export function createSimulator(options: SimulatorOptions, deps: SimulatorDeps =
             deviceId,
             credentials: credentials[i]!,
             mqttUrl: options.mqttUrl,
+            ...(options.ca ? { ca: options.ca } : {}),
             intervalMs: options.intervalMs,
             log,
             label: labelOf(deviceId),
@@ -147,7 +150,7 @@ export function createSimulator(options: SimulatorOptions, deps: SimulatorDeps =
             renewCredentials: async () => {
               // Refused: a factory reset as the device sees it. Ask again (a ROTATE policy answers), or rotate through the API.
               const fresh = options.provision
-                ? await provisionDevice(options.mqttUrl, options.provision, deviceId, options.connectTimeoutMs)
+                ? await provisionDevice(options.mqttUrl, options.provision, deviceId, options.connectTimeoutMs, options.ca)
                 : await api.rotateCredentials(deviceId);
               await store.set(deviceId, fresh);
               return fresh;

@@ -41,6 +41,8 @@ beforeAll(async () => {
     PORT: String(await freePort()),
     // The devices must find the restarted broker where they left it.
     MQTT_PORT: String(await freePort()),
+    MQTT_TLS_PORT: '0',
+    MQTT_TLS_HOST: '127.0.0.1',
     // Long enough that the subscription below is live before the sweep runs, even on a loaded machine.
     MQTT_PRESENCE_GRACE_S: '30',
     LOG_LEVEL: 'info',

@@ -2,7 +2,8 @@ import { mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCli, readToken, UsageError } from '../../src/simulator/cli.ts';
+import { parseCli, readCaFile, readToken, UsageError } from '../../src/simulator/cli.ts';
+import { createCertificateAuthority } from '../../src/security/tls/certificates.ts';
 import { openCredentialStore, CredentialsFileError } from '../../src/simulator/credentials.ts';
 
 function options(argv: string[], env: Record<string, string> = {}) {
@@ -137,6 +138,18 @@ describe('token and credentials files', () => {
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads a --ca file, and refuses one that is missing, not a certificate, or given for a plain broker', async () => {
+    const ca = await createCertificateAuthority('Sim CA', new Date());
+    await writeFile(path.join(dir, 'ca.pem'), ca.certPem);
+    await writeFile(path.join(dir, 'junk.pem'), 'junk');
+    expect(await readCaFile(path.join(dir, 'ca.pem'))).toBe(ca.certPem);
+    await expect(readCaFile(path.join(dir, 'missing.pem'))).rejects.toThrow(/cannot read the CA file .*ENOENT/);
+    await expect(readCaFile(path.join(dir, 'junk.pem'))).rejects.toThrow(/is not a PEM certificate/);
+    const parsed = parseCli(['--mqtt', 'mqtts://localhost:8883', '--ca', 'data/tls/ca.pem']);
+    expect(parsed.kind === 'run' && parsed.options.caFile).toBe('data/tls/ca.pem');
+    expect(() => parseCli(['--ca', 'data/tls/ca.pem'])).toThrow(/--ca needs an mqtts:\/\/ or wss:\/\/ broker URL/);
   });
 
   it('reads the token from the file, or explains how to get one', async () => {

@@ -153,6 +153,18 @@ describe(`simulator (${modeName})`, () => {
     expect(stored.devices[first]).toMatchObject({ username: first, password: expect.any(String) });
   });
 
+  it('connects over mqtts:// trusting the CA it is given', async () => {
+    if (!t.mqttTlsUrl) return; // an external broker in this mode: no TLS listener of ours
+    const prefix = uniqueDeviceId('simtls');
+    const sim = simulator({ prefix, devices: 1, mqttUrl: t.mqttTlsUrl.replace('127.0.0.1', 'localhost'), ca: t.caPem! });
+    await sim.start();
+    await eventually(async () => {
+      const d = await device(`${prefix}-1`);
+      expect(d.connected).toBe(true);
+      expect(d.twin.reported).toMatchObject({ mode: 'heat' });
+    });
+  });
+
   it('publishes telemetry with seq and counts what the receipts confirm', async () => {
     const prefix = uniqueDeviceId('simrc');
     const sim = simulator({ prefix, devices: 1, intervalMs: 100 });

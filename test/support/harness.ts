@@ -4,6 +4,9 @@
  * DOPPEL_TEST_MQTT_URL are set (CI runs the suites both ways). Every server gets a fresh database.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createClient, type Client as WsClient } from 'graphql-ws';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import pg from 'pg';
@@ -121,6 +124,10 @@ export interface TestServer {
   httpUrl: string;
   wsUrl: string;
   mqttUrl: string;
+  /** The embedded broker's TLS listener (`mqtts://127.0.0.1:<port>`), undefined with an external broker or MQTT_TLS=off. */
+  mqttTlsUrl: string | undefined;
+  /** The CA (PEM) a TLS client must trust, with the TLS listener. */
+  caPem: string | undefined;
   /** POSTs a GraphQL operation with the admin token (or the given one / none). */
   gql<R, V>(document: TypedDocumentNode<R, V> | string, variables?: V, token?: string | null): Promise<FormattedExecutionResult<R> & { status: number }>;
   /** A graphql-ws client authenticated with the admin token (or the given one). */
@@ -158,11 +165,19 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     databaseUrl = scratch.url;
     cleanups.push(scratch.drop);
   }
+  // Each server its own data directory: generated TLS material (and keys) never land in the repository,
+  // and parallel test files never share one.
+  const dataDir = env.DOPPEL_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'doppel-test-'));
+  if (!env.DOPPEL_DATA_DIR) cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
     MQTT_PORT: '0',
     MQTT_HOST: '127.0.0.1',
+    // Port 0 for the TLS listener too, so parallel test files never collide on 8883.
+    MQTT_TLS_PORT: '0',
+    MQTT_TLS_HOST: '127.0.0.1',
+    DOPPEL_DATA_DIR: dataDir,
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: process.env.DOPPEL_TEST_LOG_LEVEL ?? 'silent',
     DOPPEL_BOOTSTRAP_TOKEN: 'false',
@@ -201,6 +216,8 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   const httpUrl = `${running.url}/graphql`;
   const wsUrl = httpUrl.replace(/^http/, 'ws');
   const mqttUrl = externalMqttUrl ?? `mqtt://127.0.0.1:${running.mqttPort}`;
+  const mqttTlsUrl = running.mqttTlsPort === undefined ? undefined : `mqtts://127.0.0.1:${running.mqttTlsPort}`;
+  const caPem = running.caPath ? fs.readFileSync(running.caPath, 'utf8') : undefined;
   const clients: MqttClient[] = [];
   const wsClients: WsClient[] = [];
 
@@ -214,6 +231,8 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     httpUrl,
     wsUrl,
     mqttUrl,
+    mqttTlsUrl,
+    caPem,
     async gql(document, variables, as = token) {
       const query = typeof document === 'string' ? document : print(document);
       const response = await fetch(httpUrl, {

@@ -67,6 +67,9 @@ export function startOnDataDir(dataDir: string, env: Record<string, string> = {}
       DOPPEL_DATA_DIR: dataDir,
       PORT: '0',
       MQTT_PORT: '0',
+      // Port 0 for the TLS listener too: parallel test processes must not collide on 8883.
+      MQTT_TLS_PORT: '0',
+      MQTT_TLS_HOST: '127.0.0.1',
       HOST: '127.0.0.1',
       MQTT_HOST: '127.0.0.1',
       LOG_LEVEL: 'info',

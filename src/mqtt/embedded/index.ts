@@ -32,6 +32,8 @@ import { guardFrameSize } from './frame-guard.ts';
 import { createBrokerListener } from './listener.ts';
 import { createProvisioningClients } from './provisioning.ts';
 import { createSessions } from './sessions.ts';
+import { createHandshakeFailures, refuseTlsOnPlainSocket, type HandshakeFailureReason } from './tls.ts';
+import type tls from 'node:tls';
 import type { ProvisioningGate } from '../../services/provisioning/index.ts';
 
 export { BROKER_METRIC_NAMES, type EmbeddedBrokerStats } from './counters.ts';
@@ -55,18 +57,27 @@ export interface EmbeddedTransportOptions {
   maxConnectsPerSecond?: number;
   /** Provisioning clients (username `provision`, ./provisioning.ts); without it `provision` is an unknown user. */
   provisioning?: ProvisioningGate;
+  /** MQTT over TLS on a second port (./tls.ts); the key and certificate can be swapped later with `setSecureContext`. */
+  tls?: { port: number; host: string; context: () => tls.SecureContextOptions } | undefined;
 }
 
 export interface EmbeddedTransport extends MqttTransport {
   readonly kind: 'embedded';
   /** Refusals and handler failures counted since creation. */
   stats(): EmbeddedBrokerStats;
+  /** The TLS listener's port, undefined without one. */
+  readonly tlsPort: number | undefined;
+  /** Replaces the TLS key and certificate for new handshakes; connected devices stay connected. */
+  setSecureContext(context: tls.SecureContextOptions): void;
+  /** TLS handshakes (and TLS on the plain port) refused so far, by reason. */
+  handshakeFailures(): Partial<Record<HandshakeFailureReason, number>>;
 }
 
 export function createEmbeddedTransport(options: EmbeddedTransportOptions): EmbeddedTransport {
   const { maxPayloadBytes } = options;
   const log = options.logger;
   const counters = createBrokerCounters(log, options.metrics);
+  const handshakeFailures = createHandshakeFailures(log, options.metrics);
   const sessions = createSessions(log);
   const expiry = createSessionExpiry(log);
   const authorization = createAuthorization({ identity: sessions, counters, maxPayloadBytes });
@@ -117,9 +128,13 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
           settled: () => Promise.all([inbound.settled(), provisioning.settled()]),
         }
       : inbound,
-    onClientSocket: (client, socket) => guardFrameSize(client, socket, { maxPayloadBytes, log, counters, identity: sessions }),
+    onClientSocket: (client, socket) => {
+      guardFrameSize(client, socket, { maxPayloadBytes, log, counters, identity: sessions });
+      refuseTlsOnPlainSocket(client, socket, handshakeFailures);
+    },
     closeTimeoutMs: options.closeTimeoutMs ?? 3000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    tls: options.tls ? { ...options.tls, failures: handshakeFailures } : undefined,
   });
 
   return {
@@ -142,5 +157,10 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
       return listener.port;
     },
     stats: counters.snapshot,
+    get tlsPort() {
+      return listener.tlsPort;
+    },
+    setSecureContext: (context) => listener.setSecureContext(context),
+    handshakeFailures: () => handshakeFailures.snapshot(),
   };
 }

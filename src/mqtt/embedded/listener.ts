@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import type { InboundDelivery } from './delivery.ts';
 import type { SessionExpiry } from './expiry.ts';
 import type { Sessions } from './sessions.ts';
+import { createTlsListener, type HandshakeFailures, type TlsListener } from './tls.ts';
+import type tls from 'node:tls';
 
 /** The Aedes hooks that decide who gets in and what passes. */
 export type BrokerHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
@@ -24,6 +26,21 @@ export interface BrokerListener {
   broker: () => Aedes | undefined;
   /** The port actually bound, undefined when not listening. */
   readonly port: number | undefined;
+  /** The TLS listener's port, undefined without one (./tls.ts). */
+  readonly tlsPort: number | undefined;
+  /** Swaps the TLS listener's key and certificate for new handshakes (a re-issued certificate). */
+  setSecureContext(context: tls.SecureContextOptions): void;
+}
+
+/** MQTT over TLS next to the plain listener (./tls.ts). */
+export interface BrokerTlsSetup {
+  port: number;
+  host: string;
+  /** Read when the listener starts: the material may be loaded just before (src/security/tls/). */
+  context: () => tls.SecureContextOptions;
+  /** Ask for client certificates (mutual TLS). */
+  requestCert?: boolean;
+  failures: HandshakeFailures;
 }
 
 export interface BrokerListenerOptions {
@@ -38,6 +55,8 @@ export interface BrokerListenerOptions {
   onClientSocket(client: Client, socket: net.Socket): void;
   closeTimeoutMs: number;
   connectTimeoutMs: number;
+  /** A TLS listener too, feeding the same broker. */
+  tls?: BrokerTlsSetup | undefined;
 }
 
 export function createBrokerListener(options: BrokerListenerOptions): BrokerListener {
@@ -45,6 +64,7 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
   const sockets = new Set<net.Socket>();
   let aedes: Aedes | undefined;
   let server: net.Server | undefined;
+  let tlsServer: TlsListener | undefined;
   let ready = false;
   /** No new connections (stop() has begun). */
   let closing = false;
@@ -105,6 +125,28 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       throw err;
     }
+    if (options.tls) {
+      const setup = options.tls;
+      const secure = createTlsListener({
+        port: setup.port,
+        host: setup.host,
+        context: setup.context(),
+        requestCert: setup.requestCert ?? false,
+        failures: setup.failures,
+        // The CONNECT timeout starts once MQTT begins; the handshake before it gets the same allowance.
+        handshakeTimeoutMs: options.connectTimeoutMs,
+        onSecureConnection: onConnection,
+      });
+      try {
+        await secure.listen();
+      } catch (err) {
+        await new Promise<void>((resolve) => srv.close(() => resolve()));
+        await new Promise<void>((resolve) => broker.close(() => resolve()));
+        throw err;
+      }
+      tlsServer = secure;
+      log.info({ host: setup.host, port: secure.port }, 'embedded MQTT broker listening over TLS');
+    }
     ready = true;
     log.info({ host: options.host, port: (srv.address() as net.AddressInfo).port }, 'embedded MQTT broker listening');
   }
@@ -122,7 +164,7 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
       options.inbound.stopAccepting();
       const srv = server;
       const broker = aedes;
-      const serverClosed = srv?.listening ? new Promise<void>((resolve) => srv.close(() => resolve())) : Promise.resolve();
+      const serverClosed = Promise.all([srv?.listening ? new Promise<void>((resolve) => srv.close(() => resolve())) : Promise.resolve(), tlsServer?.close()]);
       await withTimeout(options.inbound.settled(), closeTimeoutMs);
       stopped = true;
       if (broker) await withTimeout(new Promise<void>((resolve) => broker.close(() => resolve())), closeTimeoutMs);
@@ -141,6 +183,12 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     get port() {
       const address = server?.address();
       return address && typeof address === 'object' ? address.port : undefined;
+    },
+    get tlsPort() {
+      return tlsServer?.port;
+    },
+    setSecureContext(context) {
+      tlsServer?.setSecureContext(context);
     },
   };
 }
