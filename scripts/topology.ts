@@ -94,13 +94,22 @@ async function startInstance(name: string, port: number, serverEnv: NodeJS.Proce
   const lines: string[] = [];
   const child = start('npm', ['run', '--silent', 'start:prod'], { env: { ...serverEnv, PORT: String(port), MQTT_CLIENT_ID: `doppel-topology-${name}-${suffix}` }, group: true, log: lines });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // Started once it answers ready: the HTTP listener is the last component to start (src/app/compose.ts).
   const deadline = Date.now() + 120_000;
-  while (!lines.some((l) => l.includes('Doppel is running'))) {
+  while (!(await isReady(port))) {
     if (child.exitCode !== null) throw new Error(`instance ${name} exited with ${child.exitCode}:\n${lines.slice(-30).join('\n')}`);
-    if (Date.now() > deadline) throw new Error(`instance ${name} did not start within 120 s:\n${lines.slice(-30).join('\n')}`);
-    await sleep(200);
+    if (Date.now() > deadline) throw new Error(`instance ${name} was not ready within 120 s:\n${lines.slice(-30).join('\n')}`);
+    await sleep(250);
   }
   return { name, port, child, lines, exited };
+}
+
+async function isReady(port: number): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
+  } catch {
+    return false;
+  }
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -143,7 +152,7 @@ async function main(): Promise<number> {
     if (build.status !== 0) throw new Error(`npm run build failed (${build.status})`);
   }
   const work = await mkdtemp(path.join(os.tmpdir(), 'doppel-topology-'));
-  const cleanups: Array<() => Promise<unknown>> = [() => rm(work, { recursive: true, force: true })];
+  cleanups.push(() => rm(work, { recursive: true, force: true }));
   try {
     // PostgreSQL: a fresh database, migrated, with an admin token.
     const dbName = `doppel_topology_${suffix}`;
@@ -318,8 +327,8 @@ async function main(): Promise<number> {
     subscribe(b);
     await sleep(10_000);
     check('the restarted instance rejoins: its subscribers receive twin changes', eventsSince('b', rejoinedAt) > 0, `${eventsSince('b', rejoinedAt)} events on b since its restart`);
-    const health = await fetch(`http://127.0.0.1:${b.port}/readyz`);
-    check('the restarted instance is ready', health.ok, `/readyz ${health.status}`);
+    const ready = await isReady(b.port);
+    check('the restarted instance stays ready', ready, `/readyz ${ready ? 200 : 'not 200'}`);
 
     // Stop the fleet, let every publish settle, then read every device's points through a.
     streaming = false;
@@ -376,10 +385,23 @@ async function main(): Promise<number> {
     }
     return failedChecks.length === 0 ? 0 : 1;
   } finally {
-    for (const cleanup of cleanups) await cleanup().catch((error: unknown) => console.error('cleanup:', error));
-    for (const child of children) killGroup(child, 'SIGKILL');
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await cleanUp();
   }
+}
+
+/** What to undo at the end, newest first: instances, the database, the work directory. */
+const cleanups: Array<() => Promise<unknown>> = [];
+async function cleanUp(): Promise<void> {
+  while (cleanups.length > 0) await cleanups.shift()!().catch((error: unknown) => console.error('cleanup:', error));
+  for (const child of children) killGroup(child, 'SIGKILL');
+}
+
+// Interrupted (Ctrl-C, CI timeout): still stop every process and drop the database.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`topology: ${signal}, cleaning up`);
+    void cleanUp().finally(() => process.exit(130));
+  });
 }
 
 main().then(
