@@ -92,7 +92,11 @@ interface Instance {
 
 async function startInstance(name: string, port: number, serverEnv: NodeJS.ProcessEnv): Promise<Instance> {
   const lines: string[] = [];
-  const child = start('npm', ['run', '--silent', 'start:prod'], { env: { ...serverEnv, PORT: String(port), MQTT_CLIENT_ID: `doppel-topology-${name}-${suffix}` }, group: true, log: lines });
+  const child = start('npm', ['run', '--silent', 'start:prod'], {
+    env: { ...serverEnv, PORT: String(port), MQTT_CLIENT_ID: `doppel-topology-${name}-${suffix}` },
+    group: true,
+    log: lines,
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Started once it answers ready: the HTTP listener is the last component to start (src/app/compose.ts).
   const deadline = Date.now() + 120_000;
@@ -180,7 +184,9 @@ async function main(): Promise<number> {
     const dynsecAdmin = 'topology-admin';
     const dynsecPassword = randomBytes(16).toString('hex');
     const mosquittoLog: string[] = [];
-    start('bash', [path.join(root, 'scripts', 'dynsec-mosquitto.sh'), String(mqttPort), path.join(work, 'dynsec'), dynsecAdmin, dynsecPassword], { log: mosquittoLog });
+    start('bash', [path.join(root, 'scripts', 'dynsec-mosquitto.sh'), String(mqttPort), path.join(work, 'dynsec'), dynsecAdmin, dynsecPassword], {
+      log: mosquittoLog,
+    });
     await waitForPort(mqttPort, 'Mosquitto');
     start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work]);
     await waitForPort(redisPort, 'Redis');
@@ -222,14 +228,18 @@ async function main(): Promise<number> {
 
     // The fleet, registered through a; dynsec creates each device's broker client.
     const ids = Array.from({ length: DEVICES }, (_, i) => `topo-${suffix}-${i}`);
-    const registered = await gql<{ registerDevices: { created: number; results: Array<{ deviceId?: string; credentials?: { username: string; password: string } }> } }>(
+    const registered = await gql<{ registerDevices: { created: number; results: Array<{ index: number; deviceId: string; password: string | null }> } }>(
       a.port,
       token,
-      `mutation($inputs: [RegisterDeviceInput!]!) { registerDevices(inputs: $inputs) { ... on RegisterDevicesPayload { created results { ... on DeviceWithCredentials { device { deviceId } credentials { username password } } } } } }`,
+      `mutation($inputs: [RegisterDeviceInput!]!) { registerDevices(inputs: $inputs) { ... on RegisterDevicesPayload { created results { index deviceId password } } } }`,
       { inputs: ids.map((deviceId) => ({ deviceId })) },
     );
-    const credentials = registered.registerDevices.results.map((r) => r.credentials!);
-    if (registered.registerDevices.created !== DEVICES || credentials.some((c) => !c)) throw new Error(`registered ${registered.registerDevices.created} of ${DEVICES} devices`);
+    // MQTT username = device id; the password is shown once, here.
+    const passwords = new Map(registered.registerDevices.results.map((r) => [r.deviceId, r.password]));
+    if (registered.registerDevices.created !== DEVICES || ids.some((id) => !passwords.get(id))) {
+      throw new Error(`registered ${registered.registerDevices.created} of ${DEVICES} devices`);
+    }
+    const credentials = ids.map((id) => ({ username: id, password: passwords.get(id)! }));
 
     // Dashboards: a graphql-ws subscriber on each instance, every twin change of every device.
     const twinEvents = new Map<string, number[]>(); // instance → arrival times
@@ -312,21 +322,33 @@ async function main(): Promise<number> {
 
     await sleep(10_000);
     const beforeKill = Date.now();
-    check('subscribers on both instances receive twin changes', eventsSince('a', 0) > 0 && eventsSince('b', 0) > 0, `a ${eventsSince('a', 0)}, b ${eventsSince('b', 0)} events`);
+    check(
+      'subscribers on both instances receive twin changes',
+      eventsSince('a', 0) > 0 && eventsSince('b', 0) > 0,
+      `a ${eventsSince('a', 0)}, b ${eventsSince('b', 0)} events`,
+    );
 
     log('SIGKILL instance b (its process group)');
     killGroup(b.child, 'SIGKILL');
     await b.exited;
     const killedAt = Date.now();
     await sleep(15_000);
-    check('subscribers on the surviving instance keep receiving', eventsSince('a', killedAt + 2000) > 0, `${eventsSince('a', killedAt + 2000)} events on a in the 13 s after the kill (${eventsSince('a', beforeKill)} since just before it)`);
+    check(
+      'subscribers on the surviving instance keep receiving',
+      eventsSince('a', killedAt + 2000) > 0,
+      `${eventsSince('a', killedAt + 2000)} events on a in the 13 s after the kill (${eventsSince('a', beforeKill)} since just before it)`,
+    );
 
     log('restarting instance b');
     b = await startInstance('b', ports[1]!, serverEnv);
     const rejoinedAt = Date.now();
     subscribe(b);
     await sleep(10_000);
-    check('the restarted instance rejoins: its subscribers receive twin changes', eventsSince('b', rejoinedAt) > 0, `${eventsSince('b', rejoinedAt)} events on b since its restart`);
+    check(
+      'the restarted instance rejoins: its subscribers receive twin changes',
+      eventsSince('b', rejoinedAt) > 0,
+      `${eventsSince('b', rejoinedAt)} events on b since its restart`,
+    );
     const ready = await isReady(b.port);
     check('the restarted instance stays ready', ready, `/readyz ${ready ? 200 : 'not 200'}`);
 
@@ -345,12 +367,13 @@ async function main(): Promise<number> {
           const stored = new Set<number>();
           let after: string | null = null;
           for (;;) {
-            const page: { device: { telemetry: { edges: Array<{ node: { value: number } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } = await gql(
-              a.port,
-              token,
-              `query($d: String!, $after: String) { device(deviceId: $d) { telemetry(metric: "n", first: 500, after: $after) { edges { node { value } } pageInfo { hasNextPage endCursor } } } }`,
-              { d: device.id, after },
-            );
+            const page: { device: { telemetry: { edges: Array<{ node: { value: number } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } =
+              await gql(
+                a.port,
+                token,
+                `query($d: String!, $after: String) { device(deviceId: $d) { telemetry(metric: "n", first: 500, after: $after) { edges { node { value } } pageInfo { hasNextPage endCursor } } } }`,
+                { d: device.id, after },
+              );
             for (const edge of page.device.telemetry.edges) stored.add(edge.node.value);
             if (!page.device.telemetry.pageInfo.hasNextPage) break;
             after = page.device.telemetry.pageInfo.endCursor;
@@ -367,7 +390,14 @@ async function main(): Promise<number> {
     check(
       'every telemetry point a device got a PUBACK for is stored (read through a)',
       lostPoints === 0,
-      `${acked} acknowledged of ${sent} published, ${lostPoints} missing${missing.length ? `: ${missing.slice(0, 3).map((m) => `${m.id} seq ${m.seqs.slice(0, 5).join(',')}`).join('; ')}` : ''}`,
+      `${acked} acknowledged of ${sent} published, ${lostPoints} missing${
+        missing.length
+          ? `: ${missing
+              .slice(0, 3)
+              .map((m) => `${m.id} seq ${m.seqs.slice(0, 5).join(',')}`)
+              .join('; ')}`
+          : ''
+      }`,
     );
 
     for (const client of subscribers) await client.dispose();
