@@ -56,6 +56,8 @@ const FULL_ENV: Record<string, string> = {
   MQTT_HTTP_AUTH_SECRET: 's'.repeat(40),
   REDIS_URL: 'rediss://cache:6380/1',
   REDIS_EVENTS_CHANNEL: 'prod:events',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318',
+  OTEL_SERVICE_NAME: 'doppel-prod',
   DOPPEL_BOOTSTRAP_TOKEN: 'off',
   API_TOKEN_RECHECK_MS: '1000',
   MQTT_PRESENCE_GRACE_S: '45',
@@ -214,6 +216,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       dynsec: undefined,
       brokerAuthSecret: undefined,
       redis: undefined,
+      tracing: undefined,
     };
     expect(loadConfig({})).toStrictEqual(expected);
   });
@@ -305,6 +308,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       },
       brokerAuthSecret: 's'.repeat(40),
       redis: { url: 'rediss://cache:6380/1', channel: 'prod:events' },
+      tracing: { endpoint: 'https://collector:4318', serviceName: 'doppel-prod' },
     };
     expect(loadConfig(FULL_ENV)).toStrictEqual(expected);
   });

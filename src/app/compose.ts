@@ -12,6 +12,7 @@
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
+import type { Tracer } from '@opentelemetry/api';
 import type { AddressInfo } from 'node:net';
 import { createTokenWatch } from '../auth/token-watch.ts';
 import { createTokenCache, DEFAULT_TOKEN_CACHE_ENTRIES } from '../auth/token-cache.ts';
@@ -67,6 +68,8 @@ import type { Resources } from './resources.ts';
 export interface ComposeDeps {
   /** A transport to use instead of the one the config describes. */
   transport?: MqttTransport;
+  /** With tracing on (src/tracing/index.ts): spans for GraphQL operations, device batches and command acks. */
+  tracer?: Tracer | undefined;
 }
 
 export interface ComposedApp {
@@ -124,6 +127,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     metrics,
     schemas: models,
     recovery: storeRecovery,
+    ...(deps.tracer ? { tracer: deps.tracer } : {}),
   });
   const lastSeen = createLastSeenTracker(database.sql, logger);
   const telemetry = createTelemetryService({
@@ -135,6 +139,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     config: config.telemetry,
     maxPayloadBytes: config.maxPayloadBytes,
     recovery: storeRecovery,
+    ...(deps.tracer ? { tracer: deps.tracer } : {}),
   });
   // What the broker asks of the registry: who may connect, who is connected, the list to mirror.
   const deviceAccess = createDeviceBrokerView({ db: database, bus, metrics, hooks });
@@ -188,6 +193,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     outbox: createMqttCommandOutbox(transport),
     audit,
     recovery: storeRecovery,
+    ...(deps.tracer ? { tracer: deps.tracer } : {}),
   });
   // Dead letters: the bridge records them; a replay runs the message through the bridge again (bound late).
   const deadLetters = createDeadLetterService({
@@ -317,7 +323,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     provisioning,
   };
   const edge = createEdge(config.graphql, metrics);
-  const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics, resolveToken: tokenCache.resolve });
+  const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics, resolveToken: tokenCache.resolve, tracer: deps.tracer });
   const brokerAuth = createBrokerAuth({
     secret: config.brokerAuthSecret,
     authenticator: brokerAuthenticator,

@@ -145,6 +145,7 @@ export function loadConfig(env: Env = process.env): Config {
     dynsec,
     brokerAuthSecret,
     redis,
+    tracing: tracingFrom(read),
   };
 
   problems.push(...crossFieldProblems(config));
@@ -277,6 +278,13 @@ function dynsecFrom(read: EnvReader, mqtt: MqttConfig, problems: string[]): Dyns
     batchSize: read.int('MQTT_DYNSEC_BATCH'),
     timeoutMs: read.int('MQTT_DYNSEC_TIMEOUT_MS'),
   };
+}
+
+/** OTEL_EXPORTER_OTLP_ENDPOINT turns tracing on; the service name is read only then. */
+function tracingFrom(read: EnvReader): Config['tracing'] {
+  const endpoint = read.url('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (endpoint === undefined) return undefined;
+  return { endpoint: endpoint.value, serviceName: read.text('OTEL_SERVICE_NAME') };
 }
 
 /** REDIS_URL turns on the cross-instance fan-out; its channel is read only then. */

@@ -137,6 +137,11 @@ export const GROUPS = {
       'The change history kept in the database — twin changes, final commands, audit events — is kept forever unless given an age; older rows are deleted in the background in bounded batches (`docs/operations.md`, "History retention").',
   },
   rules: { title: 'Rules and alarms', intro: 'Rules evaluated where data is stored, their timers, and alarms (`docs/rules.md`).' },
+  tracing: {
+    title: 'Tracing',
+    intro:
+      'OpenTelemetry traces over OTLP/HTTP, off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`docs/operations.md`, "Tracing"). The exporter also reads the other standard `OTEL_EXPORTER_OTLP_*` variables itself (headers, timeout, compression).',
+  },
   webhooks: {
     title: 'Webhooks and the outbox',
     intro: 'Signed outbound events and rule actions, delivered at least once from a transactional outbox (`docs/webhooks.md`, `docs/outbox.md`).',
@@ -493,6 +498,25 @@ export const VARIABLES = {
     trim: true,
     pattern: /^[A-Za-z0-9_.:-]{1,128}$/,
     doc: 'The pub/sub channel all instances of one deployment share; read only with `REDIS_URL`.',
+  },
+
+  // tracing
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    group: 'tracing',
+    type: 'url',
+    default: { unset: 'tracing off: no spans are made' },
+    accepts: /^https?:\/\//,
+    forms: ['http://…', 'https://…'],
+    example: 'http://127.0.0.1:4318',
+    doc: 'Base URL of an OTLP/HTTP collector (spans go to `<url>/v1/traces`, or to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` when that is set). Turns tracing on: GraphQL operations, MQTT batches, command acks and database statements.',
+  },
+  OTEL_SERVICE_NAME: {
+    group: 'tracing',
+    type: 'string',
+    default: 'doppel',
+    trim: true,
+    pattern: /^\S{1,128}$/,
+    doc: 'The `service.name` every span carries; give each deployment its own. Read only with `OTEL_EXPORTER_OTLP_ENDPOINT`.',
   },
 
   // apiTokens

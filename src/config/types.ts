@@ -293,4 +293,9 @@ export interface Config {
    * events stay in this process (one instance).
    */
   redis: { url: string; channel: string } | undefined;
+  /**
+   * OpenTelemetry tracing over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME), or undefined:
+   * off, no tracer provider, the API's no-op tracer (src/tracing/index.ts).
+   */
+  tracing: { endpoint: string; serviceName: string } | undefined;
 }

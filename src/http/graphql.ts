@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { createGraphQLError, createYoga, isAsyncIterable, maskError, type MaskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Tracer } from '@opentelemetry/api';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLSchema, parse as graphqlParse, validate as graphqlValidate } from 'graphql';
@@ -13,6 +14,7 @@ import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { buildSchema } from '../schema/index.ts';
 import type { Edge, Transport } from './edge.ts';
+import { tracingPlugin } from './tracing-plugin.ts';
 import { coalesceFrames } from './ws-frames.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -59,7 +61,15 @@ export const REVOKED_SESSIONS_METRIC = 'doppel_api_sessions_ended_by_revocation_
 
 export function createGraphQL(
   services: ContextServices,
-  options: { graphiql: boolean; edge: Edge; tokenWatch: TokenWatch; metrics: Metrics; resolveToken: TokenResolver },
+  options: {
+    graphiql: boolean;
+    edge: Edge;
+    tokenWatch: TokenWatch;
+    metrics: Metrics;
+    resolveToken: TokenResolver;
+    /** Spans for GraphQL operations (src/http/tracing-plugin.ts), when tracing is on. */
+    tracer?: Tracer | undefined;
+  },
 ) {
   const { edge, metrics } = options;
   metrics.describe(AUTH_REFUSED_METRIC, 'API calls refused: no or bad token (UNAUTHENTICATED), role too low or another tenant (FORBIDDEN).');
@@ -135,6 +145,7 @@ export function createGraphQL(
         },
       },
       edge.plugin,
+      ...(options.tracer ? [tracingPlugin(options.tracer)] : []),
     ],
     context: ({ request, wsPrincipal }): GraphQLContext => {
       const principal = wsPrincipal ?? principals.get(request);
