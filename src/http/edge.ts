@@ -146,7 +146,7 @@ export function createEdge(config: GraphQLEdgeConfig, metrics: Metrics) {
     let bySchema = costs.get(schema);
     if (!bySchema) costs.set(schema, (bySchema = new WeakMap()));
     let byDocument = bySchema.get(document);
-    if (!byDocument) bySchema.set(document, (byDocument = new Map()));
+    if (!byDocument) bySchema.set(document, (byDocument = new Map<string, number>()));
     const key = `${operationName ?? ''}\u0000${variables && Object.keys(variables).length > 0 ? JSON.stringify(variables) : ''}`;
     let cost = byDocument.get(key);
     if (cost === undefined) {
