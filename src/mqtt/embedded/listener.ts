@@ -7,6 +7,7 @@ import type { EventEmitter } from 'node:events';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { InboundDelivery } from './delivery.ts';
+import { indexRetainedMessages, type RetainedPersistence } from './retained-index.ts';
 import type { SessionExpiry } from './expiry.ts';
 import type { Sessions } from './sessions.ts';
 
@@ -89,6 +90,9 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     // Aedes emits 'error' for persistence failures; an EventEmitter 'error' without a listener would crash us.
     (broker as EventEmitter).on('error', (err: Error) => log.error({ err }, 'Aedes broker error'));
     await broker.listen();
+    // Retained messages looked up by device, not by scanning them all on every SUBSCRIBE (./retained-index.ts).
+    // Aedes creates its persistence in listen(); no client can connect before our listener below.
+    indexRetainedMessages((broker as unknown as { persistence: RetainedPersistence }).persistence);
 
     const srv = net.createServer(onConnection);
     server = srv;
