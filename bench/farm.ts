@@ -337,8 +337,7 @@ async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
     mode === 'embedded' ? startOnDataDir(dataDir, env, 300_000) : spawnServer({ DOPPEL_DATA_DIR: dataDir, HOST: '127.0.0.1', ...env }, 300_000);
   let server = await start();
   cleanups.unshift(async () => {
-    server.child.kill('SIGTERM');
-    await Promise.race([server.exited, sleep(30_000)]);
+    await stopServer(server);
   });
   const token = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
   console.log(`[${target}] registering ${DEVICES} devices (registerDevices, 2,000 per call)…`);
@@ -406,10 +405,19 @@ async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
     );
   }
   await closeClients();
-  server.child.kill('SIGTERM');
-  await Promise.race([server.exited, sleep(30_000)]);
+  await stopServer(server);
   cleanups.shift();
   broker?.kill('SIGTERM');
+}
+
+/** SIGTERM, and SIGKILL if it has not exited 30 s later (a loaded machine): no server outlives the bench. */
+async function stopServer(server: ServerProcess): Promise<void> {
+  server.child.kill('SIGTERM');
+  const exited = await Promise.race([server.exited.then(() => true), sleep(30_000).then(() => false)]);
+  if (!exited) {
+    server.child.kill('SIGKILL');
+    await server.exited;
+  }
 }
 
 function report(target: string, a: Admission): void {

@@ -14,6 +14,9 @@ import type { Sessions } from './sessions.ts';
 /** The Aedes hooks that decide who gets in and what passes. */
 export type BrokerHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
 
+/** Pending TCP connections the kernel may hold for us before we accept them (see `start`). */
+const LISTEN_BACKLOG = 4096;
+
 export interface BrokerListener {
   /** Starts Aedes and listens; throws (with nothing left running) when the port cannot be bound. */
   start: () => Promise<void>;
@@ -100,7 +103,10 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     try {
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
-        srv.listen(options.port, options.host, () => {
+        // A farm reconnecting at once opens thousands of connections in the same second; past Node's
+        // default backlog (511) the kernel drops SYNs and each device waits out a 1 s, 3 s, 7 s…
+        // retransmission. The kernel caps it at net.core.somaxconn.
+        srv.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
           srv.off('error', reject);
           resolve();
         });
