@@ -352,7 +352,9 @@ async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
     server.child.kill('SIGUSR2');
     for (let i = 0; i < 100 && !fs.existsSync(profile); i++) await sleep(100);
     if (fs.existsSync(profile)) {
-      console.log(`\n--- profile of the admission: ${target} (${path.relative(ROOT, profile)}) ---\n${renderSummary(summarizeProfile(JSON.parse(fs.readFileSync(profile, 'utf8'))))}\n`);
+      console.log(
+        `\n--- profile of the admission: ${target} (${path.relative(ROOT, profile)}) ---\n${renderSummary(summarizeProfile(JSON.parse(fs.readFileSync(profile, 'utf8')) as Parameters<typeof summarizeProfile>[0]))}\n`,
+      );
     }
   }
   report(target, admission);

@@ -6,6 +6,7 @@
  * Plain JavaScript because it loads before tsx does.
  */
 import fs from 'node:fs';
+import process from 'node:process';
 import { Session } from 'node:inspector';
 
 const file = process.env.FARM_CPU_PROFILE;

@@ -22,7 +22,11 @@ const DEVICES = Number(process.argv[2] ?? 500);
 const server = spawnChild('server-child.ts');
 const client = spawnChild('farm-client-child.ts');
 try {
-  const started = await server.call<ServerStarted>('start', { env: { DATABASE_URL: '', MQTT_URL: '', MQTT_PORT: '0', PORT: '0', LOG_LEVEL: 'warn' }, traceSql: true }, 120_000);
+  const started = await server.call<ServerStarted>(
+    'start',
+    { env: { DATABASE_URL: '', MQTT_URL: '', MQTT_PORT: '0', PORT: '0', LOG_LEVEL: 'warn' }, traceSql: true },
+    120_000,
+  );
   const ids = Array.from({ length: DEVICES }, (_, i) => `farmsql-${String(i).padStart(5, '0')}`);
   const response = await fetch(`${started.url}/graphql`, {
     method: 'POST',

@@ -186,21 +186,31 @@ export function createDeviceBrokerView(
   async function writeConnections(changes: ConnectionChange[]): Promise<void> {
     const seen = changes.map((c) => new Date(c.at));
     // Ignores stale events (an old disconnect arriving after a newer connect) by comparing times.
-    const rows = await db.sql.query<{ id: string; deviceId: string; tenantId: string; connected: boolean; connected_events: number; disconnected_events: number }>(
-      SET_CONNECTIONS_SQL,
-      [
-        changes.map((c) => c.deviceId),
-        changes.map((c) => c.state !== 'disconnected'),
-        seen,
-        changes.map((c, i) => (c.state === 'ready' ? seen[i] : null)),
-        seen.map((d) => d.toISOString()),
-      ],
-    );
+    const rows = await db.sql.query<{
+      id: string;
+      deviceId: string;
+      tenantId: string;
+      connected: boolean;
+      connected_events: number;
+      disconnected_events: number;
+    }>(SET_CONNECTIONS_SQL, [
+      changes.map((c) => c.deviceId),
+      changes.map((c) => c.state !== 'disconnected'),
+      seen,
+      changes.map((c, i) => (c.state === 'ready' ? seen[i] : null)),
+      seen.map((d) => d.toISOString()),
+    ]);
     if (rows.length === 0) return;
     countEvents('device.connected', Number(rows[0]!.connected_events));
     countEvents('device.disconnected', Number(rows[0]!.disconnected_events));
     const atOf = new Map(changes.map((c) => [c.deviceId, c.at]));
-    const events = rows.map((row) => ({ deviceUuid: row.id, deviceId: row.deviceId, tenantId: row.tenantId, connected: row.connected, at: atOf.get(row.deviceId)! }));
+    const events = rows.map((row) => ({
+      deviceUuid: row.id,
+      deviceId: row.deviceId,
+      tenantId: row.tenantId,
+      connected: row.connected,
+      at: atOf.get(row.deviceId)!,
+    }));
     for (const event of events) bus.publish('deviceConnection', event);
     hooks?.connectionStored.emit({ at: Date.now(), changes: events });
   }

@@ -30,7 +30,14 @@ describe('the retained-message index', () => {
     expect(topicsOf(index, ['devices/a/twin/#', 'devices/a/commands/#'])).toEqual(['devices/a/twin/delta']);
     expect(topicsOf(index, ['devices/a/#'])).toEqual(['devices/a/status', 'devices/a/twin/delta', 'devices/a']);
     expect(topicsOf(index, ['devices/+/status']).sort()).toEqual(['devices/a/status', 'devices/b/status']);
-    expect(topicsOf(index, ['#']).sort()).toEqual(['devices/a', 'devices/a/status', 'devices/a/twin/delta', 'devices/ab/twin/delta', 'devices/b/status', 'other']);
+    expect(topicsOf(index, ['#']).sort()).toEqual([
+      'devices/a',
+      'devices/a/status',
+      'devices/a/twin/delta',
+      'devices/ab/twin/delta',
+      'devices/b/status',
+      'other',
+    ]);
     expect(topicsOf(index, ['other'])).toEqual(['other']);
   });
 

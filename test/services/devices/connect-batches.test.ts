@@ -128,7 +128,11 @@ describe(`connect storms, set-based (${modeName})`, () => {
     const { db: countedDb, statements } = counted(db);
     const loader = createTwinLoader({ sql: countedDb.sql });
     const unknown = uniqueDeviceId();
-    const deltas = await Promise.all([...registered.map((d) => loader.readDelta(d.deviceId)), loader.readDelta(unknown), loader.readDelta(registered[0]!.deviceId)]);
+    const deltas = await Promise.all([
+      ...registered.map((d) => loader.readDelta(d.deviceId)),
+      loader.readDelta(unknown),
+      loader.readDelta(registered[0]!.deviceId),
+    ]);
     expect(deltas.slice(0, 3)).toEqual(registered.map(() => ({ version: expect.any(Number), delta: {} })));
     expect(deltas[3]).toBeNull();
     expect(deltas[4]).toEqual(deltas[0]);
