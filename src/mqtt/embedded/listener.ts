@@ -7,6 +7,7 @@ import type { EventEmitter } from 'node:events';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { InboundDelivery } from './delivery.ts';
+import { indexRetainedMessages, type RetainedPersistence } from './retained-index.ts';
 import type { SessionExpiry } from './expiry.ts';
 import type { Sessions } from './sessions.ts';
 import { createTlsListener, type HandshakeFailures, type TlsListener } from './tls.ts';
@@ -14,6 +15,9 @@ import type tls from 'node:tls';
 
 /** The Aedes hooks that decide who gets in and what passes. */
 export type BrokerHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
+
+/** Pending TCP connections the kernel may hold for us before we accept them (see `start`). */
+const LISTEN_BACKLOG = 4096;
 
 export interface BrokerListener {
   /** Starts Aedes and listens; throws (with nothing left running) when the port cannot be bound. */
@@ -109,6 +113,9 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     // Aedes emits 'error' for persistence failures; an EventEmitter 'error' without a listener would crash us.
     (broker as EventEmitter).on('error', (err: Error) => log.error({ err }, 'Aedes broker error'));
     await broker.listen();
+    // Retained messages looked up by device, not by scanning them all on every SUBSCRIBE (./retained-index.ts).
+    // Aedes creates its persistence in listen(); no client can connect before our listener below.
+    indexRetainedMessages((broker as unknown as { persistence: RetainedPersistence }).persistence);
 
     const srv = net.createServer(onConnection);
     server = srv;
@@ -116,7 +123,10 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     try {
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
-        srv.listen(options.port, options.host, () => {
+        // A farm reconnecting at once opens thousands of connections in the same second; past Node's
+        // default backlog (511) the kernel drops SYNs and each device waits out a 1 s, 3 s, 7 s…
+        // retransmission. The kernel caps it at net.core.somaxconn.
+        srv.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
           srv.off('error', reject);
           resolve();
         });
