@@ -22,7 +22,7 @@ describe.skipIf(!chromiumPath)(`GraphiQL offline (${chromiumPath ?? noBrowserRea
 
   it('renders the editor with no network beyond the server', async () => {
     const { page } = browser;
-    const response = await page.goto(`${server.httpUrl}/graphql`, { waitUntil: 'load' });
+    const response = await page.goto(`${new URL(server.httpUrl).origin}/graphql`, { waitUntil: 'load' });
     expect(response?.status()).toBe(200);
     // GraphiQL's page is ≈ 9 MB of inline code: parsing it takes seconds on a loaded machine.
     await page.locator('.graphiql-container').first().waitFor({ state: 'visible', timeout: 90_000 });

@@ -15,6 +15,9 @@ export const chromiumPath = CANDIDATES.find((candidate): candidate is string => 
 
 export const noBrowserReason = 'no Chromium found (install Debian’s chromium package or set CHROMIUM_PATH)';
 
+// CI installs Chromium (.ci/run): there a missing browser is a failure, not a quietly skipped suite.
+if (!chromiumPath && process.env.CI === 'true') throw new Error(`page tests need a browser in CI: ${noBrowserReason}`);
+
 export interface OfflineBrowser {
   browser: Browser;
   context: BrowserContext;

@@ -16,8 +16,9 @@ export interface RowWindow {
 
 export function rowWindow(scrollTop: number, viewportHeight: number, rowHeight: number, total: number, overscan = 10): RowWindow {
   if (total <= 0 || rowHeight <= 0) return { start: 0, end: 0, padTop: 0, padBottom: 0 };
-  const firstVisible = Math.floor(Math.max(0, scrollTop) / rowHeight);
   const visibleCount = Math.ceil(Math.max(0, viewportHeight) / rowHeight) + 1;
+  // A stale scroll offset (the list just got shorter) still shows the last rows, never an empty window.
+  const firstVisible = Math.min(Math.floor(Math.max(0, scrollTop) / rowHeight), Math.max(0, total - visibleCount));
   const start = Math.min(total, Math.max(0, firstVisible - overscan));
   const end = Math.min(total, firstVisible + visibleCount + overscan);
   return { start, end, padTop: start * rowHeight, padBottom: (total - end) * rowHeight };
