@@ -4,6 +4,7 @@ import { rowWindow } from '../../src/console/app/virtual.ts';
 import { applyConnection, openAlarmDevices, parseCondition, type FleetRow } from '../../src/console/app/fleet-state.ts';
 import { desiredPatchOf } from '../../src/console/app/twin-edit.ts';
 import { retryDelayMs } from '../../src/console/app/api.ts';
+import { fieldOfPath, formFields, paramsFrom } from '../../src/console/app/schema-form.ts';
 
 describe('rowWindow', () => {
   it('renders the rows in view plus the overscan, and pads the rest', () => {
@@ -95,5 +96,55 @@ describe('retryDelayMs', () => {
     expect(retryDelayMs(3, () => 1)).toBe(4_000);
     expect(retryDelayMs(20, () => 0)).toBe(7_500);
     expect(retryDelayMs(20, () => 1)).toBe(15_000);
+  });
+});
+
+describe('schema-driven command forms', () => {
+  const schema = {
+    type: 'object',
+    required: ['power'],
+    properties: {
+      power: { type: 'integer', minimum: 0, maximum: 100, description: 'Heat' },
+      ratio: { type: 'number' },
+      mode: { enum: ['bread', 'bagel'] },
+      crisp: { type: 'boolean' },
+      label: { type: 'string', maxLength: 10 },
+      extra: { type: 'object' },
+    },
+  };
+
+  it('makes one typed field per property, with the schema’s hints', () => {
+    expect(formFields(schema)).toEqual([
+      { name: 'power', kind: 'integer', required: true, hint: 'Heat · ≥ 0 · ≤ 100' },
+      { name: 'ratio', kind: 'number', required: false, hint: '' },
+      { name: 'mode', kind: 'enum', required: false, hint: '', options: ['bread', 'bagel'] },
+      { name: 'crisp', kind: 'boolean', required: false, hint: '' },
+      { name: 'label', kind: 'string', required: false, hint: 'at most 10 characters' },
+      { name: 'extra', kind: 'json', required: false, hint: '' },
+    ]);
+    expect(formFields(null)).toEqual([]);
+    expect(formFields({ type: 'object' })).toEqual([]);
+  });
+
+  it('turns typed text into params and leaves ranges to the server', () => {
+    const fields = formFields(schema);
+    expect(paramsFrom(fields, { power: '9000', ratio: '0.5', mode: 'bagel', crisp: 'false', label: ' x ', extra: '{"a":1}' })).toEqual({
+      ok: true,
+      params: { power: 9000, ratio: 0.5, mode: 'bagel', crisp: false, label: ' x ', extra: { a: 1 } },
+    });
+    expect(paramsFrom(fields, { power: '' })).toEqual({ ok: true, params: {} });
+  });
+
+  it('names the field whose text has the wrong type', () => {
+    expect(paramsFrom(formFields(schema), { power: '1.5', ratio: 'x', mode: 'croissant', extra: '{' })).toEqual({
+      ok: false,
+      errors: { power: 'must be a whole number', ratio: 'must be a number', mode: 'must be one of bread, bagel', extra: 'must be JSON' },
+    });
+  });
+
+  it('maps the server’s field error paths to form fields', () => {
+    expect(fieldOfPath(['input', 'params', 'power'])).toBe('power');
+    expect(fieldOfPath(['params', 'mode'])).toBe('mode');
+    expect(fieldOfPath(['input', 'name'])).toBe('');
   });
 });

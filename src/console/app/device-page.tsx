@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Api } from './api.ts';
 import { describeFailure } from './errors.ts';
 import { graphql } from './gql/index.ts';
+import { CommandPanel } from './command-panel.tsx';
 import { desiredPatchOf } from './twin-edit.ts';
 
 const DeviceQuery = graphql(`
@@ -248,6 +249,7 @@ export function DevicePage({ api, deviceId }: { api: Api; deviceId: string }) {
         </div>
         <TwinSection title="Delta (desired, not yet reported)" testid="delta" value={twin.delta} />
       </div>
+      <CommandPanel api={api} deviceId={deviceId} />
     </section>
   );
 }

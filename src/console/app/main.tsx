@@ -4,6 +4,7 @@
  */
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
+import { AlarmsPage } from './alarms-page.tsx';
 import { createApi, type LinkState } from './api.ts';
 import { DevicePage } from './device-page.tsx';
 import { FleetPage } from './fleet-page.tsx';
@@ -11,11 +12,12 @@ import { forgetToken, loadToken, saveToken } from './session.ts';
 import { TokenPage } from './token-page.tsx';
 import './styles.css';
 
-type Route = { page: 'fleet' } | { page: 'device'; deviceId: string };
+type Route = { page: 'fleet' } | { page: 'alarms' } | { page: 'device'; deviceId: string };
 
 export function routeOf(hash: string): Route {
   const device = /^#\/devices\/(.+)$/.exec(hash);
   if (device) return { page: 'device', deviceId: decodeURIComponent(device[1]!) };
+  if (hash === '#/alarms') return { page: 'alarms' };
   return { page: 'fleet' };
 }
 
@@ -67,6 +69,7 @@ function App() {
         </a>
         <nav>
           <a href="#/">Fleet</a>
+          <a href="#/alarms">Alarms</a>
         </nav>
         <span class={`link ${link}`} data-testid="link-state" title="Live updates">
           {link === 'live' ? 'live' : link === 'connecting' ? 'connecting…' : 'reconnecting…'}
@@ -85,6 +88,8 @@ function App() {
       <main>
         {route.page === 'device' ? (
           <DevicePage key={route.deviceId} api={api} deviceId={route.deviceId} />
+        ) : route.page === 'alarms' ? (
+          <AlarmsPage api={api} />
         ) : (
           <FleetPage api={api} openDevice={(id) => (location.hash = `#/devices/${encodeURIComponent(id)}`)} />
         )}
