@@ -127,6 +127,7 @@ const FULL_ENV: Record<string, string> = {
   WEBHOOK_MAX_AGE_HOURS: '2',
   WEBHOOK_DISABLE_AFTER_HOURS: '3',
   WEBHOOK_RETENTION_DAYS: '1',
+  CONSOLE: 'false',
 };
 
 describe('loadConfig through the spec builds the same Config as before', () => {
@@ -182,6 +183,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
         retentionIntervalMs: 600_000,
         retentionBatchRows: 10_000,
       },
+      console: { enabled: true, offerBootstrapToken: true },
       graphql: {
         graphiql: true,
         introspection: true,
@@ -266,6 +268,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
         retentionIntervalMs: 60_000,
         retentionBatchRows: 1000,
       },
+      console: { enabled: false, offerBootstrapToken: false },
       graphql: {
         graphiql: true,
         introspection: true,

@@ -14,6 +14,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Tracer } from '@opentelemetry/api';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createConsoleRoutes } from '../console/http.ts';
 import { createTokenWatch } from '../auth/token-watch.ts';
 import { createTokenCache, DEFAULT_TOKEN_CACHE_ENTRIES } from '../auth/token-cache.ts';
 import type { Config, DynsecConfig } from '../config.ts';
@@ -334,7 +336,14 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     logger: child('broker-auth'),
     metrics,
   });
+  const consoleRoutes = config.console.enabled
+    ? createConsoleRoutes({
+        log: child('console'),
+        bootstrapTokenFile: config.console.offerBootstrapToken ? path.resolve(config.dataDir, 'admin-token') : undefined,
+      })
+    : undefined;
   const route = createHttpRouter({
+    ...(consoleRoutes ? { console: consoleRoutes } : {}),
     readiness: () => readiness.check(),
     metrics,
     brokerAuth,

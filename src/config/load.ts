@@ -103,6 +103,11 @@ export function loadConfig(env: Env = process.env): Config {
       retentionIntervalMs: read.int('TELEMETRY_RETENTION_INTERVAL_MS'),
       retentionBatchRows: read.int('TELEMETRY_RETENTION_BATCH_ROWS'),
     },
+    console: {
+      enabled: read.bool('CONSOLE'),
+      // A development convenience (docs/console.md): never in production.
+      offerBootstrapToken: read.bool('DOPPEL_BOOTSTRAP_TOKEN') && !production,
+    },
     graphql: {
       graphiql: read.bool('GRAPHQL_GRAPHIQL', introspection && !production),
       introspection,

@@ -126,6 +126,10 @@ export const GROUPS = {
     intro:
       'What an operation may ask for before anything runs, and how often one API token may ask; every limit refuses with a stable `extensions.code` (`docs/security.md`).',
   },
+  console: {
+    title: 'Console',
+    intro: 'The web console served at `/` (`docs/console.md`): written only against the public GraphQL API, bundled by the server at start, no CDN.',
+  },
   commands: { title: 'Commands', intro: 'Sending commands to devices.' },
   deadLetters: {
     title: 'Dead letters',
@@ -728,6 +732,12 @@ export const VARIABLES = {
     type: 'bool',
     default: { unset: '`true`; `false` when `NODE_ENV=production` or introspection is off' },
     doc: 'Serve GraphiQL at `GET /graphql`; needs `GRAPHQL_INTROSPECTION` (GraphiQL reads the schema by introspection).',
+  },
+  CONSOLE: {
+    group: 'console',
+    type: 'bool',
+    default: true,
+    doc: 'Serve the web console at `/` (`docs/console.md`); `false` answers `/` with a redirect to `/graphql` as before.',
   },
   GRAPHQL_MAX_DEPTH: {
     group: 'graphql',

@@ -238,6 +238,14 @@ export interface WebhooksConfig {
   retentionDays: number;
 }
 
+/** The web console (src/console/, docs/console.md). */
+export interface ConsoleConfig {
+  /** CONSOLE: serve it at `/`. */
+  enabled: boolean;
+  /** Offer the bootstrap admin token file to a browser on this machine: only outside production, with DOPPEL_BOOTSTRAP_TOKEN. */
+  offerBootstrapToken: boolean;
+}
+
 export interface Config {
   /** HTTP port for GraphQL, GraphiQL, /healthz and /readyz (0 = pick a free port). */
   port: number;
@@ -260,6 +268,7 @@ export interface Config {
   twinLimits: TwinLimits;
   telemetry: TelemetryConfig;
   graphql: GraphQLEdgeConfig;
+  console: ConsoleConfig;
   commands: CommandsConfig;
   deadLetters: DeadLettersConfig;
   historyRetention: HistoryRetentionConfig;

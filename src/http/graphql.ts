@@ -1,6 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
-import { createGraphQLError, createYoga, isAsyncIterable, maskError, type MaskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import {
+  createGraphQLError,
+  createYoga,
+  type GraphiQLOptions,
+  isAsyncIterable,
+  maskError,
+  type MaskError,
+  type Plugin,
+  type YogaServerInstance,
+} from 'graphql-yoga';
 import type { Tracer } from '@opentelemetry/api';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -59,6 +69,16 @@ export const AUTH_REFUSED_METRIC = 'doppel_api_auth_refused_total';
 /** Subscriptions and graphql-ws connections ended because their token was revoked or expired. */
 export const REVOKED_SESSIONS_METRIC = 'doppel_api_sessions_ended_by_revocation_total';
 
+/** Yoga calls the renderer per request; its options are fixed at start, so the 9 MB page is built once. */
+function renderGraphiQLOnce(): (options: GraphiQLOptions) => string {
+  let page: { key: string; html: string } | undefined;
+  return (graphiqlOptions) => {
+    const key = JSON.stringify(graphiqlOptions);
+    if (page?.key !== key) page = { key, html: renderGraphiQL(graphiqlOptions) };
+    return page.html;
+  };
+}
+
 export function createGraphQL(
   services: ContextServices,
   options: {
@@ -91,6 +111,9 @@ export function createGraphQL(
       warn: (...args) => services.logger.warn({ args }, 'yoga'),
       error: (...args) => services.logger.error({ args }, 'yoga'),
     },
+    // GraphiQL's code and styles come from the server (the page inlines them, ≈ 9 MB), never a CDN: the
+    // IDE must work on a site with no internet. The page is the same for every request: rendered once.
+    renderGraphiQL: renderGraphiQLOnce(),
     graphiql: options.graphiql
       ? {
           title: 'Doppel',

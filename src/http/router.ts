@@ -19,6 +19,8 @@ export interface HttpRouterOptions {
   /** Refuses a request whose declared body is too large before GraphQL reads it. */
   checkBody(req: http.IncomingMessage): { status: number; code: string; message: string } | null;
   graphql(req: http.IncomingMessage, res: http.ServerResponse): unknown;
+  /** The web console's routes (`/`, /console/…); without it `/` redirects to GraphQL. */
+  console?: { handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> };
 }
 
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
@@ -38,6 +40,7 @@ export function createHttpRouter(options: HttpRouterOptions): HttpHandler {
       res.end(options.metrics.render());
       return;
     }
+    if (options.console && (await options.console.handle(req, res))) return;
     if (url === '/') {
       res.writeHead(302, { location: GRAPHQL_PATH });
       res.end();
