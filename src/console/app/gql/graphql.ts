@@ -10,13 +10,31 @@ export type AlarmControlInput = {
   comment?: string | null | undefined;
 };
 
-export type AlarmSeverity = 'CRITICAL' | 'INFO' | 'MAJOR' | 'MINOR' | 'WARNING';
+export type AlarmSeverity =
+  | 'CRITICAL'
+  | 'INFO'
+  | 'MAJOR'
+  | 'MINOR'
+  | 'WARNING';
 
 /** ACTIVE (raised) → ACKNOWLEDGED (seen) → CLEARED; an ACTIVE alarm whose condition clears is LATCHED until acknowledged (then CLEARED) or raised again (ACTIVE). */
-export type AlarmStatus = 'ACKNOWLEDGED' | 'ACTIVE' | 'CLEARED' | 'LATCHED';
+export type AlarmStatus =
+  | 'ACKNOWLEDGED'
+  | 'ACTIVE'
+  | 'CLEARED'
+  | 'LATCHED';
 
 /** PENDING → SENT → ACCEPTED → SUCCEEDED | FAILED | REJECTED; or EXPIRED (TTL passed before delivery), CANCELED (before delivery), TIMED_OUT (delivered, no final ack in time). */
-export type CommandStatus = 'ACCEPTED' | 'CANCELED' | 'EXPIRED' | 'FAILED' | 'PENDING' | 'REJECTED' | 'SENT' | 'SUCCEEDED' | 'TIMED_OUT';
+export type CommandStatus =
+  | 'ACCEPTED'
+  | 'CANCELED'
+  | 'EXPIRED'
+  | 'FAILED'
+  | 'PENDING'
+  | 'REJECTED'
+  | 'SENT'
+  | 'SUCCEEDED'
+  | 'TIMED_OUT';
 
 export type CommentAlarmInput = {
   alarmId: string;
@@ -81,145 +99,96 @@ export type ConsoleOpenAlarmListQueryVariables = Exact<{
   after?: string | null | undefined;
 }>;
 
-export type ConsoleOpenAlarmListQuery = {
-  alarms: {
-    pageInfo: { hasNextPage: boolean; endCursor: string | null };
-    edges: Array<{
-      node: {
-        alarmId: string;
-        status: AlarmStatus;
-        severity: AlarmSeverity;
-        raisedAt: string;
-        raisedValue: unknown;
-        flapping: boolean;
-        rule: { name: string };
-        device: { deviceId: string };
-      };
-    }>;
-  };
-};
 
-export type ConsoleAlarmUpdatesSubscriptionVariables = Exact<{ [key: string]: never }>;
+export type ConsoleOpenAlarmListQuery = { alarms: { pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { alarmId: string, status: AlarmStatus, severity: AlarmSeverity, raisedAt: string, raisedValue: unknown, flapping: boolean, rule: { name: string }, device: { deviceId: string } } }> } };
 
-export type ConsoleAlarmUpdatesSubscription = {
-  alarmChanged: {
-    alarmId: string;
-    status: AlarmStatus;
-    alarm: {
-      alarmId: string;
-      status: AlarmStatus;
-      severity: AlarmSeverity;
-      raisedAt: string;
-      raisedValue: unknown;
-      flapping: boolean;
-      rule: { name: string };
-      device: { deviceId: string };
-    } | null;
-  };
-};
+export type ConsoleAlarmUpdatesSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ConsoleAlarmUpdatesSubscription = { alarmChanged: { alarmId: string, status: AlarmStatus, alarm: { alarmId: string, status: AlarmStatus, severity: AlarmSeverity, raisedAt: string, raisedValue: unknown, flapping: boolean, rule: { name: string }, device: { deviceId: string } } | null } };
 
 export type ConsoleAcknowledgeAlarmMutationVariables = Exact<{
   input: AlarmControlInput;
 }>;
 
-export type ConsoleAcknowledgeAlarmMutation = {
-  acknowledgeAlarm:
-    | { __typename: 'Alarm'; alarmId: string; status: AlarmStatus }
-    | { __typename: 'IllegalAlarmState'; message: string }
-    | { __typename: 'NotFound'; message: string }
-    | { __typename: 'ValidationError'; message: string };
-};
+
+export type ConsoleAcknowledgeAlarmMutation = { acknowledgeAlarm:
+    | { __typename: 'Alarm', alarmId: string, status: AlarmStatus }
+    | { __typename: 'IllegalAlarmState', message: string }
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'ValidationError', message: string }
+   };
 
 export type ConsoleClearAlarmMutationVariables = Exact<{
   input: AlarmControlInput;
 }>;
 
-export type ConsoleClearAlarmMutation = {
-  clearAlarm:
-    | { __typename: 'Alarm'; alarmId: string; status: AlarmStatus }
-    | { __typename: 'IllegalAlarmState'; message: string }
-    | { __typename: 'NotFound'; message: string }
-    | { __typename: 'ValidationError'; message: string };
-};
+
+export type ConsoleClearAlarmMutation = { clearAlarm:
+    | { __typename: 'Alarm', alarmId: string, status: AlarmStatus }
+    | { __typename: 'IllegalAlarmState', message: string }
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'ValidationError', message: string }
+   };
 
 export type ConsoleCommentAlarmMutationVariables = Exact<{
   input: CommentAlarmInput;
 }>;
 
-export type ConsoleCommentAlarmMutation = {
-  commentAlarm:
-    | { __typename: 'Alarm'; alarmId: string; status: AlarmStatus }
-    | { __typename: 'NotFound'; message: string }
-    | { __typename: 'ValidationError'; message: string };
-};
+
+export type ConsoleCommentAlarmMutation = { commentAlarm:
+    | { __typename: 'Alarm', alarmId: string, status: AlarmStatus }
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'ValidationError', message: string }
+   };
 
 export type ConsoleCommandsQueryVariables = Exact<{
   deviceId: string;
 }>;
 
-export type ConsoleCommandsQuery = {
-  device: {
-    model: { name: string; commands: Array<{ name: string; description: string | null; params: unknown }> } | null;
-    commands: {
-      edges: Array<{ node: { commandId: string; name: string; params: unknown; status: CommandStatus; createdAt: string; result: unknown; error: unknown } }>;
-    };
-  } | null;
-};
+
+export type ConsoleCommandsQuery = { device: { model: { name: string, commands: Array<{ name: string, description: string | null, params: unknown }> } | null, commands: { edges: Array<{ node: { commandId: string, name: string, params: unknown, status: CommandStatus, createdAt: string, result: unknown, error: unknown } }> } } | null };
 
 export type ConsoleSendCommandMutationVariables = Exact<{
   input: SendCommandInput;
 }>;
 
-export type ConsoleSendCommandMutation = {
-  sendCommand:
-    | { __typename: 'Command'; commandId: string; name: string; params: unknown; status: CommandStatus; createdAt: string; result: unknown; error: unknown }
-    | { __typename: 'NotFound'; message: string }
-    | { __typename: 'RateLimited'; message: string }
-    | { __typename: 'ValidationError'; message: string; fieldErrors: Array<{ path: Array<string>; message: string }> };
-};
+
+export type ConsoleSendCommandMutation = { sendCommand:
+    | { __typename: 'Command', commandId: string, name: string, params: unknown, status: CommandStatus, createdAt: string, result: unknown, error: unknown }
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'RateLimited', message: string }
+    | { __typename: 'ValidationError', message: string, fieldErrors: Array<{ path: Array<string>, message: string }> }
+   };
 
 export type ConsoleCommandUpdatesSubscriptionVariables = Exact<{
   deviceId: string;
 }>;
 
-export type ConsoleCommandUpdatesSubscription = {
-  commandUpdated: {
-    commandId: string;
-    status: CommandStatus;
-    command: { commandId: string; name: string; params: unknown; status: CommandStatus; createdAt: string; result: unknown; error: unknown } | null;
-  };
-};
+
+export type ConsoleCommandUpdatesSubscription = { commandUpdated: { commandId: string, status: CommandStatus, command: { commandId: string, name: string, params: unknown, status: CommandStatus, createdAt: string, result: unknown, error: unknown } | null } };
 
 export type ConsoleDeviceQueryVariables = Exact<{
   deviceId: string;
 }>;
 
-export type ConsoleDeviceQuery = {
-  device: {
-    deviceId: string;
-    name: string | null;
-    connected: boolean;
-    lastSeenAt: string | null;
-    tags: Array<string>;
-    model: { name: string } | null;
-    twin: { version: number; reported: unknown; desired: unknown; delta: unknown };
-  } | null;
-};
+
+export type ConsoleDeviceQuery = { device: { deviceId: string, name: string | null, connected: boolean, lastSeenAt: string | null, tags: Array<string>, model: { name: string } | null, twin: { version: number, reported: unknown, desired: unknown, delta: unknown } } | null };
 
 export type ConsoleTwinSubscriptionVariables = Exact<{
   deviceId: string;
   sinceVersion?: number | null | undefined;
 }>;
 
-export type ConsoleTwinSubscription = {
-  twinChanged: { version: number; twin: { version: number; reported: unknown; desired: unknown; delta: unknown } | null };
-};
+
+export type ConsoleTwinSubscription = { twinChanged: { version: number, twin: { version: number, reported: unknown, desired: unknown, delta: unknown } | null } };
 
 export type ConsoleDeviceConnectionSubscriptionVariables = Exact<{
   deviceId: string;
 }>;
 
-export type ConsoleDeviceConnectionSubscription = { deviceConnection: { connected: boolean; at: string } };
+
+export type ConsoleDeviceConnectionSubscription = { deviceConnection: { connected: boolean, at: string } };
 
 export type ConsoleUpdateDesiredMutationVariables = Exact<{
   deviceId: string;
@@ -227,13 +196,13 @@ export type ConsoleUpdateDesiredMutationVariables = Exact<{
   patch: unknown;
 }>;
 
-export type ConsoleUpdateDesiredMutation = {
-  updateDesired:
-    | { __typename: 'NotFound'; message: string }
-    | { __typename: 'UpdateDesiredPayload'; version: number; twin: { version: number; reported: unknown; desired: unknown; delta: unknown } }
-    | { __typename: 'ValidationError'; message: string; fieldErrors: Array<{ path: Array<string>; message: string }> }
-    | { __typename: 'VersionConflict'; message: string; currentVersion: number };
-};
+
+export type ConsoleUpdateDesiredMutation = { updateDesired:
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'UpdateDesiredPayload', version: number, twin: { version: number, reported: unknown, desired: unknown, delta: unknown } }
+    | { __typename: 'ValidationError', message: string, fieldErrors: Array<{ path: Array<string>, message: string }> }
+    | { __typename: 'VersionConflict', message: string, currentVersion: number }
+   };
 
 export type ConsoleFleetPageQueryVariables = Exact<{
   filter?: DeviceFilter | null | undefined;
@@ -241,44 +210,30 @@ export type ConsoleFleetPageQueryVariables = Exact<{
   after?: string | null | undefined;
 }>;
 
-export type ConsoleFleetPageQuery = {
-  devices: {
-    totalCount: number;
-    pageInfo: { hasNextPage: boolean; endCursor: string | null };
-    edges: Array<{
-      node: {
-        deviceId: string;
-        name: string | null;
-        connected: boolean;
-        lastSeenAt: string | null;
-        tags: Array<string>;
-        model: { name: string } | null;
-        twin: { delta: unknown };
-      };
-    }>;
-  };
-};
+
+export type ConsoleFleetPageQuery = { devices: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { deviceId: string, name: string | null, connected: boolean, lastSeenAt: string | null, tags: Array<string>, model: { name: string } | null, twin: { delta: unknown } } }> } };
 
 export type ConsoleOpenAlarmsQueryVariables = Exact<{
   after?: string | null | undefined;
 }>;
 
-export type ConsoleOpenAlarmsQuery = {
-  alarms: {
-    pageInfo: { hasNextPage: boolean; endCursor: string | null };
-    edges: Array<{ node: { alarmId: string; status: AlarmStatus; device: { deviceId: string } } }>;
-  };
-};
 
-export type ConsoleFleetConnectionSubscriptionVariables = Exact<{ [key: string]: never }>;
+export type ConsoleOpenAlarmsQuery = { alarms: { pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { alarmId: string, status: AlarmStatus, device: { deviceId: string } } }> } };
 
-export type ConsoleFleetConnectionSubscription = { deviceConnection: { deviceId: string; connected: boolean; at: string } };
+export type ConsoleFleetConnectionSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
-export type ConsoleFleetAlarmsSubscriptionVariables = Exact<{ [key: string]: never }>;
 
-export type ConsoleFleetAlarmsSubscription = { alarmChanged: { alarmId: string; deviceId: string; status: AlarmStatus } };
+export type ConsoleFleetConnectionSubscription = { deviceConnection: { deviceId: string, connected: boolean, at: string } };
 
-export class TypedDocumentString<TResult, TVariables> extends String implements DocumentTypeDecoration<TResult, TVariables> {
+export type ConsoleFleetAlarmsSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ConsoleFleetAlarmsSubscription = { alarmChanged: { alarmId: string, deviceId: string, status: AlarmStatus } };
+
+export class TypedDocumentString<TResult, TVariables>
+  extends String
+  implements DocumentTypeDecoration<TResult, TVariables>
+{
   __apiType?: NonNullable<DocumentTypeDecoration<TResult, TVariables>['__apiType']>;
   private value: string;
   public __meta__?: Record<string, any> | undefined;
