@@ -35,7 +35,7 @@ export function createHttpRouter(options: HttpRouterOptions): HttpHandler {
     if (url === '/metrics') {
       await options.readiness();
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(options.metrics.render());
+      res.end(await options.metrics.render());
       return;
     }
     if (url === '/') {
