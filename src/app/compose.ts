@@ -26,7 +26,8 @@ import type { Metrics } from '../metrics.ts';
 import { createBridge } from '../mqtt/bridge.ts';
 import { createMqttCommandOutbox } from '../mqtt/command-outbox.ts';
 import { createDynsecSync, type DynsecSync } from '../mqtt/dynsec/index.ts';
-import { createEmbeddedTransport } from '../mqtt/embedded/index.ts';
+import { createEmbeddedTransport, MQTT_WS_PATH, type EmbeddedTransport } from '../mqtt/embedded/index.ts';
+import { upgradeRoutes } from '../http/upgrade.ts';
 import { createExternalTransport } from '../mqtt/external-client.ts';
 import type { DeviceAuthenticator, MqttTransport } from '../mqtt/transport.ts';
 import { openSecret, sealSecret } from '../security/secrets.ts';
@@ -314,6 +315,9 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   });
   const httpServer = http.createServer((req, res) => void route(req, res));
   const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch, tokenCache.resolve);
+  // MQTT over WebSocket (MQTT_WS): the embedded broker at /mqtt on this server; with an external broker /mqtt upgrades get 404.
+  if (config.mqttWebSocket && transport.kind === 'embedded' && 'webSocket' in transport)
+    upgradeRoutes(httpServer).add(MQTT_WS_PATH, (transport as EmbeddedTransport).webSocket.handleUpgrade);
 
   const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
   // Off unless an age is configured: twin changes, final commands, audit events (docs/operations.md).

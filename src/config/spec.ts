@@ -163,6 +163,13 @@ export const VARIABLES = {
     doc: 'HTTP port for GraphQL and graphql-ws (`/graphql`), GraphiQL, `/healthz`, `/readyz` and `/metrics`; `0` picks a free port.',
   },
   HOST: { group: 'server', type: 'string', default: '0.0.0.0', doc: 'Interface the HTTP server binds to.' },
+  METRICS_TOKEN: {
+    group: 'server',
+    type: 'secret',
+    default: { unset: '`/metrics` is open to anyone who can reach the HTTP port' },
+    minLength: 16,
+    doc: '`/metrics` answers only requests with `Authorization: Bearer <token>` (others get 401, counted in `doppel_metrics_auth_refused_total`). Unset, anyone who reaches the port reads the metrics: counts and latencies, no device data, but device counts and refusal rates tell an attacker something (`docs/operations.md`, "Metrics").',
+  },
   LOG_LEVEL: {
     group: 'server',
     type: 'enum',
@@ -253,6 +260,12 @@ export const VARIABLES = {
   },
   MQTT_PORT: { group: 'mqtt', type: 'int', default: 1883, min: 0, max: 65535, doc: 'Port the embedded broker listens on (unused with `MQTT_URL`).' },
   MQTT_HOST: { group: 'mqtt', type: 'string', default: '0.0.0.0', doc: 'Interface the embedded broker binds to (unused with `MQTT_URL`).' },
+  MQTT_WS: {
+    group: 'mqtt',
+    type: 'bool',
+    default: true,
+    doc: 'Embedded broker: MQTT over WebSocket at `/mqtt` on the HTTP server (subprotocol `mqtt`; `wss://` when the API is HTTPS), with the same authentication, ACL and limits as TCP. Always off with `MQTT_URL` (devices then use the external broker\'s own WebSocket listener).',
+  },
   MQTT_MAX_CONNECTS_PER_S: {
     group: 'mqtt',
     type: 'int',

@@ -231,6 +231,10 @@ export interface Config {
   host: string;
   database: DatabaseConfig;
   mqtt: MqttConfig;
+  /** MQTT_WS: the embedded broker also listens at `/mqtt` on the HTTP server (false with an external broker). */
+  mqttWebSocket: boolean;
+  /** METRICS_TOKEN: the bearer token `/metrics` requires; unset, `/metrics` is open. */
+  metricsToken?: string;
   logLevel: LogLevel;
   /** LOG_FORMAT: `auto` resolves to pretty on a terminal, JSON otherwise (src/logger.ts). */
   logFormat: LogFormat;

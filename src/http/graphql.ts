@@ -13,6 +13,7 @@ import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { buildSchema } from '../schema/index.ts';
 import type { Edge, Transport } from './edge.ts';
+import { upgradeRoutes } from './upgrade.ts';
 import { coalesceFrames } from './ws-frames.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -165,7 +166,11 @@ export function attachWebSocket(
   resolveToken: TokenResolver,
 ) {
   metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
-  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: edge.maxBodyBytes });
+  // noServer + the server's upgrade routes: /mqtt shares the server (src/http/upgrade.ts says why).
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: edge.maxBodyBytes });
+  upgradeRoutes(httpServer).add(GRAPHQL_PATH, (request, socket, head) =>
+    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request)),
+  );
   wsServer.on('connection', (socket, request) => coalesceFrames(socket, request.socket));
   const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket; principal?: Principal; unwatch?: () => void }>(
     {
@@ -233,6 +238,7 @@ export function attachWebSocket(
   );
   return {
     async close(): Promise<void> {
+      upgradeRoutes(httpServer).remove(GRAPHQL_PATH);
       for (const client of wsServer.clients) client.close(1001, 'server shutting down');
       await disposable.dispose();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
