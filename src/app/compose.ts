@@ -294,6 +294,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     alarms,
     provisioning,
   };
+  // process_* and nodejs_* (CPU, memory, event-loop lag, GC) on this server's registry; once per registry.
+  metrics.collectProcessMetrics();
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics, resolveToken: tokenCache.resolve });
   const brokerAuth = createBrokerAuth({
@@ -309,6 +311,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   const route = createHttpRouter({
     readiness: () => readiness.check(),
     metrics,
+    metricsToken: config.metricsToken,
     brokerAuth,
     checkBody: (req) => edge.checkBody(req),
     graphql: (req, res) => yoga.requestListener(req, res),

@@ -89,6 +89,7 @@ export function createGraphQL(
         }
       : false,
     plugins: [
+      operationDurationPlugin(metrics),
       authorizationPlugin(options.tokenWatch, metrics),
       {
         // eslint-disable-next-line @typescript-eslint/unbound-method -- Yoga's endResponse is a closure, made to be destructured.
@@ -259,6 +260,33 @@ function withoutHttp(errors: readonly GraphQLError[]): GraphQLError[] {
       extensions,
     });
   });
+}
+
+/** Seconds to execute one GraphQL operation (a subscription: until its event stream is set up), by operation type. */
+export const OPERATION_SECONDS_METRIC = 'doppel_graphql_operation_seconds';
+const OPERATION_SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Times execution on every transport: one clock read at the start and one observation at the end, no
+ * allocation beyond the closure (bench:api measures this path). Parse and validation are not in it.
+ */
+function operationDurationPlugin(metrics: Metrics): Plugin<GraphQLContext> {
+  metrics.describeHistogram(OPERATION_SECONDS_METRIC, 'Seconds to execute one GraphQL operation (subscriptions: until listening), by operation (query, mutation, subscription).', OPERATION_SECONDS_BUCKETS);
+  const operationOf = (args: ExecutionArgs): string => {
+    for (const definition of args.document.definitions)
+      if (definition.kind === 'OperationDefinition' && (!args.operationName || definition.name?.value === args.operationName)) return definition.operation;
+    return 'unknown';
+  };
+  return {
+    onExecute: ({ args }) => {
+      const started = performance.now();
+      return { onExecuteDone: () => metrics.observe(OPERATION_SECONDS_METRIC, { operation: operationOf(args) }, (performance.now() - started) / 1000) };
+    },
+    onSubscribe: () => {
+      const started = performance.now();
+      return { onSubscribeResult: () => metrics.observe(OPERATION_SECONDS_METRIC, { operation: 'subscription' }, (performance.now() - started) / 1000) };
+    },
+  };
 }
 
 /**

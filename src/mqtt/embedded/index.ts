@@ -42,6 +42,9 @@ export { FrameScanner } from './frame-guard.ts';
 export { PROTOCOL_REFUSED_METRIC } from './protocol-versions.ts';
 export { MQTT_WS_PATH, type MqttWebSocketEndpoint } from './websocket.ts';
 
+/** Gauge: clients connected to the embedded broker. */
+export const CONNECTED_CLIENTS_METRIC = 'doppel_mqtt_connected_clients';
+
 export interface EmbeddedTransportOptions {
   /** TCP port; 0 picks a free one (read it back from `transport.port`). */
   port: number;
@@ -131,6 +134,9 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
   });
 
+  // Read at scrape time from Aedes' own count: nothing to keep in step.
+  options.metrics?.describe(CONNECTED_CLIENTS_METRIC, 'MQTT clients connected to the embedded broker now (devices and provisioning clients, TCP and WebSocket).', 'gauge');
+  options.metrics?.beforeRender(() => options.metrics?.set(CONNECTED_CLIENTS_METRIC, {}, listener.broker()?.connectedClients ?? 0));
   const webSocket = createMqttWebSocketEndpoint({
     accept: listener.handleStream,
     maxMessageBytes: maxPayloadBytes + FRAME_OVERHEAD_BYTES,
