@@ -154,4 +154,15 @@ describe.skipIf(embeddedBroker)(`MQTT over WebSocket with an external broker (${
     const status = await new Promise<number>((resolve) => probe.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
     expect(status).toBe(404);
   }, 60_000);
+
+  it('serves an MQTT 5 device through the broker end to end: reported state accepted, its delta delivered', async () => {
+    const creds = await registerDevice(t, null);
+    const device = await t.mqtt({ protocolVersion: 5, username: creds.username, password: creds.password, clientId: `${creds.deviceId}-v5` });
+    const messages = messageWaiter(device);
+    await device.subscribeAsync(`devices/${creds.deviceId}/twin/#`, { qos: 1 });
+    await device.publishAsync(`devices/${creds.deviceId}/twin/reported`, JSON.stringify({ state: { power: 0 }, clientToken: 'v5' }), { qos: 1 });
+    expect((await messages.next(`devices/${creds.deviceId}/twin/reported/accepted`)).json).toMatchObject({ clientToken: 'v5', version: 1 });
+    await t.gql(`mutation D($id: String!) { updateDesired(deviceId: $id, patch: {power: 7}) { __typename } }`, { id: creds.deviceId });
+    expect((await messages.next(`devices/${creds.deviceId}/twin/delta`)).json).toMatchObject({ delta: { power: 7 } });
+  }, 60_000);
 });
