@@ -179,8 +179,7 @@ export class Metrics {
   private create(name: string, kind: Kind, help: string, labelNames: string[], bounds: readonly number[], previous: Family | undefined): Family {
     if (previous) this.registry.removeSingleMetric(name);
     const config = { name, help, labelNames, registers: [this.registry] };
-    const metric =
-      kind === 'counter' ? new Counter(config) : kind === 'gauge' ? new Gauge(config) : new Histogram({ ...config, buckets: [...bounds] });
+    const metric = kind === 'counter' ? new Counter(config) : kind === 'gauge' ? new Gauge(config) : new Histogram({ ...config, buckets: [...bounds] });
     // prom-client starts an unlabelled metric at 0; ours appear with their first value, like labelled ones.
     const internal = metric as unknown as Internal<unknown>;
     internal.hashMap = previous && previous.kind !== 'histogram' && kind !== 'histogram' ? (previous.metric as unknown as Internal<unknown>).hashMap : {};

@@ -264,7 +264,7 @@ export const VARIABLES = {
     group: 'mqtt',
     type: 'bool',
     default: true,
-    doc: 'Embedded broker: MQTT over WebSocket at `/mqtt` on the HTTP server (subprotocol `mqtt`; `wss://` when the API is HTTPS), with the same authentication, ACL and limits as TCP. Always off with `MQTT_URL` (devices then use the external broker\'s own WebSocket listener).',
+    doc: "Embedded broker: MQTT over WebSocket at `/mqtt` on the HTTP server (subprotocol `mqtt`; `wss://` when the API is HTTPS), with the same authentication, ACL and limits as TCP. Always off with `MQTT_URL` (devices then use the external broker's own WebSocket listener).",
   },
   MQTT_MAX_CONNECTS_PER_S: {
     group: 'mqtt',

@@ -271,7 +271,11 @@ const OPERATION_SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
  * allocation beyond the closure (bench:api measures this path). Parse and validation are not in it.
  */
 function operationDurationPlugin(metrics: Metrics): Plugin<GraphQLContext> {
-  metrics.describeHistogram(OPERATION_SECONDS_METRIC, 'Seconds to execute one GraphQL operation (subscriptions: until listening), by operation (query, mutation, subscription).', OPERATION_SECONDS_BUCKETS);
+  metrics.describeHistogram(
+    OPERATION_SECONDS_METRIC,
+    'Seconds to execute one GraphQL operation (subscriptions: until listening), by operation (query, mutation, subscription).',
+    OPERATION_SECONDS_BUCKETS,
+  );
   const operationOf = (args: ExecutionArgs): string => {
     for (const definition of args.document.definitions)
       if (definition.kind === 'OperationDefinition' && (!args.operationName || definition.name?.value === args.operationName)) return definition.operation;

@@ -52,10 +52,7 @@ describe.skipIf(!embeddedBroker)(`MQTT over WebSocket (${modeName})`, () => {
     // QoS 1 is acknowledged once stored (docs/device-contract.md).
     expect(await storedPoints(t.database, creds.deviceId)).toBe(1);
 
-    const desired = await t.gql(
-      `mutation D($id: String!) { updateDesired(deviceId: $id, patch: {power: 40}) { __typename } }`,
-      { id: creds.deviceId },
-    );
+    const desired = await t.gql(`mutation D($id: String!) { updateDesired(deviceId: $id, patch: {power: 40}) { __typename } }`, { id: creds.deviceId });
     expect(desired.errors).toBeUndefined();
     expect((await messages.next(`devices/${creds.deviceId}/twin/delta`)).json).toMatchObject({ delta: { power: 40 } });
 

@@ -135,7 +135,11 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
   });
 
   // Read at scrape time from Aedes' own count: nothing to keep in step.
-  options.metrics?.describe(CONNECTED_CLIENTS_METRIC, 'MQTT clients connected to the embedded broker now (devices and provisioning clients, TCP and WebSocket).', 'gauge');
+  options.metrics?.describe(
+    CONNECTED_CLIENTS_METRIC,
+    'MQTT clients connected to the embedded broker now (devices and provisioning clients, TCP and WebSocket).',
+    'gauge',
+  );
   options.metrics?.beforeRender(() => options.metrics?.set(CONNECTED_CLIENTS_METRIC, {}, listener.broker()?.connectedClients ?? 0));
   const webSocket = createMqttWebSocketEndpoint({
     accept: listener.handleStream,

@@ -22,7 +22,10 @@ export const MQTT5_HINT =
 /** Returns the check: false (after counting and warning) for a CONNECT Aedes is about to refuse for its version. */
 export function createProtocolCheck(log: Logger, metrics: Metrics | undefined): (client: Client, packet: ConnectPacket) => boolean {
   const throttled = new ThrottledLog(log);
-  metrics?.describe(PROTOCOL_REFUSED_METRIC, 'MQTT CONNECTs refused by the embedded broker for their protocol version (label version: the protocol level, 5 = MQTT 5).');
+  metrics?.describe(
+    PROTOCOL_REFUSED_METRIC,
+    'MQTT CONNECTs refused by the embedded broker for their protocol version (label version: the protocol level, 5 = MQTT 5).',
+  );
   return (client, packet) => {
     const level = packet.protocolVersion ?? 0;
     if (SUPPORTED_PROTOCOL_LEVELS.has(level)) return true;

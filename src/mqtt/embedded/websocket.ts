@@ -42,7 +42,10 @@ export interface MqttWebSocketOptions {
 }
 
 export function createMqttWebSocketEndpoint({ accept, maxMessageBytes, log, metrics }: MqttWebSocketOptions): MqttWebSocketEndpoint {
-  metrics?.describe(MQTT_WS_REFUSED_METRIC, 'WebSocket connections at /mqtt closed before MQTT because they did not offer the subprotocol mqtt (label reason).');
+  metrics?.describe(
+    MQTT_WS_REFUSED_METRIC,
+    'WebSocket connections at /mqtt closed before MQTT because they did not offer the subprotocol mqtt (label reason).',
+  );
   metrics?.describe(MQTT_WS_CONNECTIONS_METRIC, 'WebSocket connections at /mqtt handed to the embedded broker.');
   const server = new WebSocketServer({
     noServer: true,
