@@ -320,7 +320,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch, tokenCache.resolve);
   // MQTT over WebSocket (MQTT_WS): the embedded broker at /mqtt on this server; with an external broker /mqtt upgrades get 404.
   if (config.mqttWebSocket && transport.kind === 'embedded' && 'webSocket' in transport)
-    upgradeRoutes(httpServer).add(MQTT_WS_PATH, (transport as EmbeddedTransport).webSocket.handleUpgrade);
+    upgradeRoutes(httpServer).add(MQTT_WS_PATH, (request, socket, head) => (transport as EmbeddedTransport).webSocket.handleUpgrade(request, socket, head));
 
   const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
   // Off unless an age is configured: twin changes, final commands, audit events (docs/operations.md).

@@ -4,6 +4,7 @@ import { createGraphQLError, createYoga, isAsyncIterable, maskError, type MaskEr
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLSchema, parse as graphqlParse, validate as graphqlValidate } from 'graphql';
+import { Kind } from 'graphql';
 import { authenticate, unauthenticated, type TokenResolver } from '../auth/authenticate.ts';
 import type { TokenWatch } from '../auth/token-watch.ts';
 import { DoppelError } from '../domain/errors.ts';
@@ -278,7 +279,7 @@ function operationDurationPlugin(metrics: Metrics): Plugin<GraphQLContext> {
   );
   const operationOf = (args: ExecutionArgs): string => {
     for (const definition of args.document.definitions)
-      if (definition.kind === 'OperationDefinition' && (!args.operationName || definition.name?.value === args.operationName)) return definition.operation;
+      if (definition.kind === Kind.OPERATION_DEFINITION && (!args.operationName || definition.name?.value === args.operationName)) return definition.operation;
     return 'unknown';
   };
   return {
