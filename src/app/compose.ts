@@ -31,7 +31,8 @@ import type { Metrics } from '../metrics.ts';
 import { createBridge } from '../mqtt/bridge.ts';
 import { createMqttCommandOutbox } from '../mqtt/command-outbox.ts';
 import { createDynsecSync, type DynsecSync } from '../mqtt/dynsec/index.ts';
-import { createEmbeddedTransport, type EmbeddedTransport } from '../mqtt/embedded/index.ts';
+import { createEmbeddedTransport, MQTT_WS_PATH, type EmbeddedTransport } from '../mqtt/embedded/index.ts';
+import { upgradeRoutes } from '../http/upgrade.ts';
 import { createExternalTransport } from '../mqtt/external-client.ts';
 import type { DeviceAuthenticator, MqttTransport } from '../mqtt/transport.ts';
 import { openSecret, sealSecret } from '../security/secrets.ts';
@@ -324,6 +325,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     alarms,
     provisioning,
   };
+  // process_* and nodejs_* (CPU, memory, event-loop lag, GC) on this server's registry; once per registry.
+  metrics.collectProcessMetrics();
   const edge = createEdge(config.graphql, metrics);
   const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics, resolveToken: tokenCache.resolve, tracer: deps.tracer });
   const brokerAuth = createBrokerAuth({
@@ -346,6 +349,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     ...(consoleRoutes ? { console: consoleRoutes } : {}),
     readiness: () => readiness.check(),
     metrics,
+    metricsToken: config.metricsToken,
     brokerAuth,
     checkBody: (req) => edge.checkBody(req),
     graphql: (req, res) => yoga.requestListener(req, res),
@@ -356,6 +360,9 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     ? (https.createServer({ minVersion: 'TLSv1.2' }, handleRequest) as unknown as http.Server)
     : http.createServer(handleRequest);
   const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch, tokenCache.resolve);
+  // MQTT over WebSocket (MQTT_WS): the embedded broker at /mqtt on this server; with an external broker /mqtt upgrades get 404.
+  if (config.mqttWebSocket && transport.kind === 'embedded' && 'webSocket' in transport)
+    upgradeRoutes(httpServer).add(MQTT_WS_PATH, (request, socket, head) => (transport as EmbeddedTransport).webSocket.handleUpgrade(request, socket, head));
 
   const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
   // Off unless an age is configured: twin changes, final commands, audit events (docs/operations.md).

@@ -52,6 +52,8 @@ export function loadConfig(env: Env = process.env): Config {
   const dynsec = read.bool('MQTT_DYNSEC') ? dynsecFrom(read, mqtt, problems) : undefined;
   const redis = redisFrom(read);
   const brokerAuthSecret = read.secret('MQTT_HTTP_AUTH_SECRET');
+  const metricsToken = read.secret('METRICS_TOKEN');
+  const mqttWebSocket = read.bool('MQTT_WS') && mqtt.kind === 'embedded';
 
   const config: Config = {
     port,
@@ -59,6 +61,8 @@ export function loadConfig(env: Env = process.env): Config {
     database,
     mqtt,
     https,
+    mqttWebSocket,
+    ...(metricsToken !== undefined ? { metricsToken } : {}),
     logLevel,
     logFormat: read.oneOf('LOG_FORMAT'),
     dataDir,

@@ -177,6 +177,13 @@ export const VARIABLES = {
     doc: 'HTTP port for GraphQL and graphql-ws (`/graphql`), GraphiQL, `/healthz`, `/readyz` and `/metrics`; `0` picks a free port.',
   },
   HOST: { group: 'server', type: 'string', default: '0.0.0.0', doc: 'Interface the HTTP server binds to.' },
+  METRICS_TOKEN: {
+    group: 'server',
+    type: 'secret',
+    default: { unset: '`/metrics` is open to anyone who can reach the HTTP port' },
+    minLength: 16,
+    doc: '`/metrics` answers only requests with `Authorization: Bearer <token>` (others get 401, counted in `doppel_metrics_auth_refused_total`). Unset, anyone who reaches the port reads the metrics: counts and latencies, no device data, but device counts and refusal rates tell an attacker something (`docs/operations.md`, "Metrics").',
+  },
   LOG_LEVEL: {
     group: 'server',
     type: 'enum',
@@ -277,6 +284,12 @@ export const VARIABLES = {
     type: 'bool',
     default: false,
     doc: 'With `NODE_ENV=production`, allow the plain listener on a non-loopback interface (passwords would cross the network in clear text); otherwise the server refuses to start.',
+  },
+  MQTT_WS: {
+    group: 'mqtt',
+    type: 'bool',
+    default: true,
+    doc: "Embedded broker: MQTT over WebSocket at `/mqtt` on the HTTP server (subprotocol `mqtt`; `wss://` when the API is HTTPS), with the same authentication, ACL and limits as TCP. Always off with `MQTT_URL` (devices then use the external broker's own WebSocket listener).",
   },
   MQTT_MAX_CONNECTS_PER_S: {
     group: 'mqtt',

@@ -254,6 +254,10 @@ export interface Config {
   mqtt: MqttConfig;
   /** HTTPS for the API, or undefined for plain HTTP. */
   https: HttpsConfig | undefined;
+  /** MQTT_WS: the embedded broker also listens at `/mqtt` on the HTTP server (false with an external broker). */
+  mqttWebSocket: boolean;
+  /** METRICS_TOKEN: the bearer token `/metrics` requires; unset, `/metrics` is open. */
+  metricsToken?: string;
   logLevel: LogLevel;
   /** LOG_FORMAT: `auto` resolves to pretty on a terminal, JSON otherwise (src/logger.ts). */
   logFormat: LogFormat;

@@ -15,6 +15,7 @@ import type { Tracer } from '@opentelemetry/api';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLSchema, parse as graphqlParse, validate as graphqlValidate } from 'graphql';
+import { Kind } from 'graphql';
 import { authenticate, unauthenticated, type TokenResolver } from '../auth/authenticate.ts';
 import type { TokenWatch } from '../auth/token-watch.ts';
 import { DoppelError } from '../domain/errors.ts';
@@ -25,6 +26,7 @@ import type { Metrics } from '../metrics.ts';
 import { buildSchema } from '../schema/index.ts';
 import type { Edge, Transport } from './edge.ts';
 import { tracingPlugin } from './tracing-plugin.ts';
+import { upgradeRoutes } from './upgrade.ts';
 import { coalesceFrames } from './ws-frames.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -121,6 +123,7 @@ export function createGraphQL(
         }
       : false,
     plugins: [
+      operationDurationPlugin(metrics),
       authorizationPlugin(options.tokenWatch, metrics),
       {
         // eslint-disable-next-line @typescript-eslint/unbound-method -- Yoga's endResponse is a closure, made to be destructured.
@@ -199,7 +202,11 @@ export function attachWebSocket(
   resolveToken: TokenResolver,
 ) {
   metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
-  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: edge.maxBodyBytes });
+  // noServer + the server's upgrade routes: /mqtt shares the server (src/http/upgrade.ts says why).
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: edge.maxBodyBytes });
+  upgradeRoutes(httpServer).add(GRAPHQL_PATH, (request, socket, head) =>
+    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request)),
+  );
   wsServer.on('connection', (socket, request) => coalesceFrames(socket, request.socket));
   const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket; principal?: Principal; unwatch?: () => void }>(
     {
@@ -267,6 +274,7 @@ export function attachWebSocket(
   );
   return {
     async close(): Promise<void> {
+      upgradeRoutes(httpServer).remove(GRAPHQL_PATH);
       for (const client of wsServer.clients) client.close(1001, 'server shutting down');
       await disposable.dispose();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
@@ -287,6 +295,37 @@ function withoutHttp(errors: readonly GraphQLError[]): GraphQLError[] {
       extensions,
     });
   });
+}
+
+/** Seconds to execute one GraphQL operation (a subscription: until its event stream is set up), by operation type. */
+export const OPERATION_SECONDS_METRIC = 'doppel_graphql_operation_seconds';
+const OPERATION_SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Times execution on every transport: one clock read at the start and one observation at the end, no
+ * allocation beyond the closure (bench:api measures this path). Parse and validation are not in it.
+ */
+function operationDurationPlugin(metrics: Metrics): Plugin<GraphQLContext> {
+  metrics.describeHistogram(
+    OPERATION_SECONDS_METRIC,
+    'Seconds to execute one GraphQL operation (subscriptions: until listening), by operation (query, mutation, subscription).',
+    OPERATION_SECONDS_BUCKETS,
+  );
+  const operationOf = (args: ExecutionArgs): string => {
+    for (const definition of args.document.definitions)
+      if (definition.kind === Kind.OPERATION_DEFINITION && (!args.operationName || definition.name?.value === args.operationName)) return definition.operation;
+    return 'unknown';
+  };
+  return {
+    onExecute: ({ args }) => {
+      const started = performance.now();
+      return { onExecuteDone: () => metrics.observe(OPERATION_SECONDS_METRIC, { operation: operationOf(args) }, (performance.now() - started) / 1000) };
+    },
+    onSubscribe: () => {
+      const started = performance.now();
+      return { onSubscribeResult: () => metrics.observe(OPERATION_SECONDS_METRIC, { operation: 'subscription' }, (performance.now() - started) / 1000) };
+    },
+  };
 }
 
 /**

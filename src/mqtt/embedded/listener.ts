@@ -4,6 +4,7 @@
  */
 import net from 'node:net';
 import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { InboundDelivery } from './delivery.ts';
@@ -34,6 +35,11 @@ export interface BrokerListener {
   readonly tlsPort: number | undefined;
   /** Swaps the TLS listener's key and certificate for new handshakes (a re-issued certificate). */
   setSecureContext(context: tls.SecureContextOptions): void;
+  /**
+   * Hands a connection that arrived another way (MQTT over WebSocket) to the same broker, hooks and
+   * frame guard as a TCP socket; destroyed at once when the broker is not running or stopping.
+   */
+  handleStream: (stream: ClientStream) => void;
 }
 
 /** MQTT over TLS next to the plain listener (./tls.ts). */
@@ -47,6 +53,9 @@ export interface BrokerTlsSetup {
   failures: HandshakeFailures;
 }
 
+/** What a client connection is to the broker and the frame guard: a byte stream with the peer's address. */
+export type ClientStream = Duplex & { remoteAddress?: string | undefined };
+
 export interface BrokerListenerOptions {
   port: number;
   host: string;
@@ -56,7 +65,7 @@ export interface BrokerListenerOptions {
   expiry: Pick<SessionExpiry, 'cancel'>;
   inbound: Pick<InboundDelivery, 'stopAccepting' | 'settled'>;
   /** Called for every accepted socket once Aedes handles it (the frame size guard). */
-  onClientSocket(client: Client, socket: net.Socket): void;
+  onClientSocket(client: Client, socket: ClientStream): void;
   closeTimeoutMs: number;
   connectTimeoutMs: number;
   /** A TLS listener too, feeding the same broker. */
@@ -65,7 +74,7 @@ export interface BrokerListenerOptions {
 
 export function createBrokerListener(options: BrokerListenerOptions): BrokerListener {
   const { log, sessions, closeTimeoutMs } = options;
-  const sockets = new Set<net.Socket>();
+  const sockets = new Set<ClientStream>();
   let aedes: Aedes | undefined;
   let server: net.Server | undefined;
   let tlsServer: TlsListener | undefined;
@@ -84,9 +93,17 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     // Small server → device writes (commands, replies) must not wait for the previous segment to be
     // acknowledged (Nagle + delayed ACK added ~25 ms to a command round trip).
     socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    options.onClientSocket(aedes.handle(socket), socket);
+    handleStream(socket);
+  }
+
+  function handleStream(stream: ClientStream): void {
+    if (!aedes || closing) {
+      stream.destroy();
+      return;
+    }
+    sockets.add(stream);
+    stream.once('close', () => sockets.delete(stream));
+    options.onClientSocket(aedes.handle(stream), stream);
   }
 
   async function start(): Promise<void> {
@@ -189,6 +206,7 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     start,
     stop,
     isReady: () => ready,
+    handleStream,
     broker: () => (stopped ? undefined : aedes),
     get port() {
       const address = server?.address();

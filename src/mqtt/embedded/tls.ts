@@ -83,7 +83,7 @@ export function createHandshakeFailures(log: Logger, metrics: Metrics | undefine
  * before Aedes parses it as a malformed MQTT packet. Wraps the client's packet parser (as
  * frame-guard.ts does), so the bytes are looked at exactly once, where Aedes reads them.
  */
-export function refuseTlsOnPlainSocket(client: Client, socket: net.Socket, failures: HandshakeFailures): void {
+export function refuseTlsOnPlainSocket(client: Client, socket: { remoteAddress?: string | undefined; destroy(): unknown }, failures: HandshakeFailures): void {
   const parser = (client as unknown as { _parser?: { parse?: (buf: Buffer) => unknown } })._parser;
   if (!parser || typeof parser.parse !== 'function') return;
   const parse = parser.parse.bind(parser);
