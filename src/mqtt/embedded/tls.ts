@@ -6,7 +6,6 @@
  * sent to the TLS port, a client that does not trust our certificate, an old protocol — and TLS sent to
  * the plain port are counted by reason and logged (throttled); none of them reaches Aedes.
  */
-import type net from 'node:net';
 import type { Client } from 'aedes';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
