@@ -106,6 +106,7 @@ const EXPECTED_FAMILIES: Record<string, string> = {
   doppel_mqtt_messages_total: 'counter',
   doppel_mqtt_oversize_total: 'counter',
   doppel_mqtt_protocol_refused_total: 'counter',
+  doppel_mqtt_tls_handshake_failures_total: 'counter',
   doppel_mqtt_rejected_total: 'counter',
   doppel_mqtt_ws_connections_total: 'counter',
   doppel_mqtt_ws_refused_total: 'counter',
