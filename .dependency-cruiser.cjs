@@ -59,6 +59,21 @@ module.exports = {
       from: { pathNot: ['^src/main[.]ts$', '^test/', '^bench/', '^scripts/'] },
       to: { path: '^src/(server|main)[.]ts$' },
     },
+    {
+      name: 'console-app-is-a-browser-client',
+      severity: 'error',
+      comment:
+        'src/console/app runs in the browser and speaks only the public GraphQL API: it imports its own files and browser packages (preact, graphql-ws), never server code or node: modules.',
+      from: { path: '^src/console/app/' },
+      to: { pathNot: ['^src/console/app/', '(^|/)node_modules/(preact|graphql-ws|@graphql-typed-document-node/core)/', '^@graphql-typed-document-node/core$'] },
+    },
+    {
+      name: 'server-does-not-import-the-console-app',
+      severity: 'error',
+      comment: 'The server bundles src/console/app (src/console/bundle.ts) but never imports it: browser code does not run in Node.',
+      from: { path: '^src/', pathNot: '^src/console/app/' },
+      to: { path: '^src/console/app/' },
+    },
   ],
   options: {
     // npm packages and the generated Prisma client are leaves here: their insides are not ours to judge.

@@ -43,7 +43,7 @@ import {
 } from './lib/common.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
-import type { ServerStarted } from './lib/server-child.ts';
+import type { ServerStartParams, ServerStarted } from './lib/server-child.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 import { postgresMatcher, processTracker } from './lib/sysstat.ts';
 
@@ -274,7 +274,9 @@ async function runMode(mode: ModeName): Promise<Row[]> {
     // Doppel.
     const server = spawnServerChild(ROOT, serverStop);
     const env = benchServerEnv(databaseUrl, { GRAPHQL_RATE_LIMIT_PER_S: '0' });
-    const started = await server.call<ServerStarted>('start', { env }, 600_000);
+    // No RSS sampling: bench:api reports CPU, not memory, and the bare baselines sample nothing (the
+    // 50 ms sampler was 2–4 % of the server's profile, charged to Doppel alone).
+    const started = await server.call<ServerStarted>('start', { env, sampleRss: false } satisfies ServerStartParams, 600_000);
     await seedApiBench((text, params) => server.call<unknown[]>('query', { text, params }, 300_000), DEVICES, UNTIL);
     const url = `${started.url}/graphql`;
     const nodeId = ((await postJson(url, started.token, body(`{ device(deviceId: "${DEVICE_PREFIX}0003") { id } }`))).device as { id: string }).id;

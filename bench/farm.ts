@@ -23,7 +23,11 @@
  * says more.
  *
  *   npm run bench:farm -- [--devices 10000] [--clients 4] [--interval 10] [--steady 30]
- *                         [--mode embedded|postgres …] [--no-kill] [--record]
+ *                         [--mode embedded|postgres …] [--no-kill] [--record] [--cpu-prof]
+ *
+ * `--cpu-prof` profiles each Doppel server over its first admission (bench/lib/farm-profiler.mjs), writes
+ * bench/profiles/farm-<mode>-….cpuprofile and prints its summary (bench/lib/profile-summary.ts): where
+ * admission time goes (docs/performance.md "Farm admission").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -40,6 +44,7 @@ import { freePort, waitForPort } from '../test/support/services.ts';
 import { commitId, createScratchDatabase, dropScratchDatabasesOnSignal, num, sleep } from './lib/common.ts';
 import type { FarmClientStatus, FarmDevice } from './lib/farm-client-child.ts';
 import { spawnChild, type RpcChild } from './lib/rpc.ts';
+import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
 import { fmt, markdownTable, table } from './lib/stats.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -55,6 +60,7 @@ const { values: opts } = parseArgs({
     'no-kill': { type: 'boolean', default: false },
     'no-baseline': { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
   },
 });
 const DEVICES = num('devices', opts.devices, 10, 50_000);
@@ -284,6 +290,15 @@ async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'doppel-farm-'));
   const port = await freePort();
   let env: Record<string, string> = { PORT: String(port), LOG_LEVEL: 'info', GRAPHQL_RATE_LIMIT_PER_S: '0' };
+  const profileName = `farm-${mode}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`;
+  const profileDir = path.join(ROOT, 'bench', 'profiles');
+  const profile = path.join(profileDir, profileName);
+  if (opts['cpu-prof']) {
+    // The server's alone (NODE_OPTIONS reaches only the process it is set for); SIGUSR2 starts and stops it.
+    env.NODE_OPTIONS = [process.env.NODE_OPTIONS ?? '', `--import=${path.join(ROOT, 'bench/lib/farm-profiler.mjs')}`].join(' ').trim();
+    env.FARM_CPU_PROFILE = profile;
+    fs.mkdirSync(profileDir, { recursive: true });
+  }
   let brokerUrl: string;
   let broker: ChildProcess | undefined;
   if (mode === 'embedded') {
@@ -322,17 +337,26 @@ async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
     mode === 'embedded' ? startOnDataDir(dataDir, env, 300_000) : spawnServer({ DOPPEL_DATA_DIR: dataDir, HOST: '127.0.0.1', ...env }, 300_000);
   let server = await start();
   cleanups.unshift(async () => {
-    server.child.kill('SIGTERM');
-    await Promise.race([server.exited, sleep(30_000)]);
+    await stopServer(server);
   });
   const token = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
   console.log(`[${target}] registering ${DEVICES} devices (registerDevices, 2,000 per call)…`);
   const devices = await register(server, token);
 
   console.log(`[${target}] ${DEVICES} devices connecting at once…`);
+  if (opts['cpu-prof']) server.child.kill('SIGUSR2');
   const { children, startedAt } = await startClients(brokerUrl, devices);
   activeClients = children;
   const admission = await awaitAdmission(activeClients, startedAt, target);
+  if (opts['cpu-prof']) {
+    server.child.kill('SIGUSR2');
+    for (let i = 0; i < 100 && !fs.existsSync(profile); i++) await sleep(100);
+    if (fs.existsSync(profile)) {
+      console.log(
+        `\n--- profile of the admission: ${target} (${path.relative(ROOT, profile)}) ---\n${renderSummary(summarizeProfile(JSON.parse(fs.readFileSync(profile, 'utf8')) as Parameters<typeof summarizeProfile>[0]))}\n`,
+      );
+    }
+  }
   report(target, admission);
   const row: Row = { target, admission };
   rows.push(row);
@@ -383,10 +407,19 @@ async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
     );
   }
   await closeClients();
-  server.child.kill('SIGTERM');
-  await Promise.race([server.exited, sleep(30_000)]);
+  await stopServer(server);
   cleanups.shift();
   broker?.kill('SIGTERM');
+}
+
+/** SIGTERM, and SIGKILL if it has not exited 30 s later (a loaded machine): no server outlives the bench. */
+async function stopServer(server: ServerProcess): Promise<void> {
+  server.child.kill('SIGTERM');
+  const exited = await Promise.race([server.exited.then(() => true), sleep(30_000).then(() => false)]);
+  if (!exited) {
+    server.child.kill('SIGKILL');
+    await server.exited;
+  }
 }
 
 function report(target: string, a: Admission): void {

@@ -9,11 +9,18 @@ import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import type { DynsecSync } from './mqtt/dynsec/index.ts';
 import type { MqttTransport } from './mqtt/transport.ts';
+import { createTracing, type Tracing } from './tracing/index.ts';
 
 /** Parts a caller may supply instead of the ones the config describes (tests, embedding). */
 export interface ServerDeps extends ResourceDeps {
   logger?: Logger;
   transport?: MqttTransport;
+  /**
+   * Tracing to use instead of the one the config describes (tests: `createTracing` with an
+   * InMemorySpanExporter). The caller shuts it down; a database the caller supplies is traced only if
+   * it was opened with this tracer.
+   */
+  tracing?: Tracing;
 }
 
 export interface RunningServer {
@@ -44,15 +51,22 @@ export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '..', 'prisma', 
 export function createServer(config: Config, deps: ServerDeps = {}) {
   const logger = deps.logger ?? createLogger(config.logLevel, {}, config.logFormat);
   const metrics = new Metrics();
+  // Off unless OTEL_EXPORTER_OTLP_ENDPOINT is set: then the no-op tracer, and nothing is wrapped.
+  const tracing = deps.tracing ?? createTracing({ config: config.tracing });
   let running: RunningServer | undefined;
   let lifecycle: Lifecycle | undefined;
 
   async function start(): Promise<RunningServer> {
     if (running) return running;
-    const resources = await openResources(config, deps, { logger, metrics, migrationsDir: MIGRATIONS_DIR });
+    const resources = await openResources(config, deps, {
+      logger,
+      metrics,
+      migrationsDir: MIGRATIONS_DIR,
+      tracer: tracing.enabled ? tracing.tracer : undefined,
+    });
     let app: ReturnType<typeof composeApp>;
     try {
-      app = composeApp(config, resources, deps, logger, metrics);
+      app = composeApp(config, resources, { ...deps, tracer: tracing.enabled ? tracing.tracer : undefined }, logger, metrics);
     } catch (error) {
       for (const component of [...resources.components].reverse()) await component.stop?.();
       throw error;
@@ -88,6 +102,8 @@ export function createServer(config: Config, deps: ServerDeps = {}) {
     const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref());
     const result = await Promise.race([stopping.then(() => 'done' as const), deadline]);
     if (result === 'timeout') logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; closing anyway');
+    // Last: the spans of the shutdown itself are exported too. Tracing a caller supplied is the caller's.
+    if (!deps.tracing) await tracing.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'could not export the last spans'));
     running = undefined;
   }
 

@@ -54,8 +54,12 @@ const FULL_ENV: Record<string, string> = {
   MQTT_DYNSEC_BATCH: '50',
   MQTT_DYNSEC_TIMEOUT_MS: '2000',
   MQTT_HTTP_AUTH_SECRET: 's'.repeat(40),
+  MQTT_WS: 'off',
+  METRICS_TOKEN: 'm'.repeat(20),
   REDIS_URL: 'rediss://cache:6380/1',
   REDIS_EVENTS_CHANNEL: 'prod:events',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318',
+  OTEL_SERVICE_NAME: 'doppel-prod',
   DOPPEL_BOOTSTRAP_TOKEN: 'off',
   API_TOKEN_RECHECK_MS: '1000',
   MQTT_PRESENCE_GRACE_S: '45',
@@ -125,6 +129,7 @@ const FULL_ENV: Record<string, string> = {
   WEBHOOK_MAX_AGE_HOURS: '2',
   WEBHOOK_DISABLE_AFTER_HOURS: '3',
   WEBHOOK_RETENTION_DAYS: '1',
+  CONSOLE: 'false',
 };
 
 describe('loadConfig through the spec builds the same Config as before', () => {
@@ -144,6 +149,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
         production: false,
       },
       https: undefined,
+      mqttWebSocket: true,
       logLevel: 'info',
       logFormat: 'auto',
       dataDir: './data',
@@ -180,6 +186,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
         retentionIntervalMs: 600_000,
         retentionBatchRows: 10_000,
       },
+      console: { enabled: true, offerBootstrapToken: true },
       graphql: {
         graphiql: true,
         introspection: true,
@@ -214,6 +221,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       dynsec: undefined,
       brokerAuthSecret: undefined,
       redis: undefined,
+      tracing: undefined,
     };
     expect(loadConfig({})).toStrictEqual(expected);
   });
@@ -234,6 +242,8 @@ describe('loadConfig through the spec builds the same Config as before', () => {
         sessionExpirySeconds: 120,
         maxInFlight: 512,
       },
+      mqttWebSocket: false,
+      metricsToken: 'm'.repeat(20),
       logLevel: 'warn',
       logFormat: 'json',
       dataDir: '/var/lib/doppel',
@@ -263,6 +273,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
         retentionIntervalMs: 60_000,
         retentionBatchRows: 1000,
       },
+      console: { enabled: false, offerBootstrapToken: false },
       graphql: {
         graphiql: true,
         introspection: true,
@@ -305,6 +316,7 @@ describe('loadConfig through the spec builds the same Config as before', () => {
       },
       brokerAuthSecret: 's'.repeat(40),
       redis: { url: 'rediss://cache:6380/1', channel: 'prod:events' },
+      tracing: { endpoint: 'https://collector:4318', serviceName: 'doppel-prod' },
     };
     expect(loadConfig(FULL_ENV)).toStrictEqual(expected);
   });

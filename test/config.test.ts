@@ -83,6 +83,14 @@ describe('configuration', () => {
     expect(problems).toMatch(/MQTT_MAX_IN_FLIGHT=0 is out of range/);
   });
 
+  it('traces only when OTEL_EXPORTER_OTLP_ENDPOINT is set, and refuses a bad endpoint', () => {
+    expect(loadConfig({ OTEL_SERVICE_NAME: 'ignored' }).tracing).toBeUndefined();
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing).toEqual({ endpoint: 'http://collector:4318', serviceName: 'doppel' });
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317', OTEL_SERVICE_NAME: 'has space' })).toThrow(
+      /OTEL_EXPORTER_OTLP_ENDPOINT must be http:\/\/… or https:\/\/…[\s\S]*OTEL_SERVICE_NAME must match/,
+    );
+  });
+
   it('fans live events out through Redis only when REDIS_URL is set, and refuses a bad one', () => {
     expect(loadConfig({}).redis).toBeUndefined();
     expect(loadConfig({ REDIS_URL: 'redis://cache:6379/0' }).redis).toEqual({ url: 'redis://cache:6379/0', channel: 'doppel:events' });

@@ -10,25 +10,25 @@ import { DEFAULT_BUCKETS, Metrics } from '../src/metrics.ts';
 const samples = (text: string, prefix: string) => text.split('\n').filter((line) => line.startsWith(prefix));
 
 describe('Metrics: histograms', () => {
-  it('renders cumulative buckets, +Inf, _sum and _count per label set, after HELP and TYPE', () => {
+  it('renders cumulative buckets, +Inf, _sum and _count per label set, after HELP and TYPE', async () => {
     const metrics = new Metrics();
     metrics.describeHistogram('doppel_test_seconds', 'Seconds per test.', [0.1, 1, 10]);
     for (const value of [0.05, 0.1, 0.5, 3, 20]) metrics.observe('doppel_test_seconds', { outcome: 'delivered' }, value);
     metrics.observe('doppel_test_seconds', { outcome: 'failed' }, 7);
-    const text = metrics.render();
+    const text = await metrics.render();
     expect(text).toContain('# HELP doppel_test_seconds Seconds per test.\n# TYPE doppel_test_seconds histogram\n');
     expect(samples(text, 'doppel_test_seconds')).toEqual([
-      // 0.1 is in le="0.1": a bucket counts observations less than or equal to its bound.
-      'doppel_test_seconds_bucket{outcome="delivered",le="0.1"} 2',
-      'doppel_test_seconds_bucket{outcome="delivered",le="1"} 3',
-      'doppel_test_seconds_bucket{outcome="delivered",le="10"} 4',
-      'doppel_test_seconds_bucket{outcome="delivered",le="+Inf"} 5',
+      // prom-client writes `le` first. 0.1 is in le="0.1": a bucket counts observations less than or equal to its bound.
+      'doppel_test_seconds_bucket{le="0.1",outcome="delivered"} 2',
+      'doppel_test_seconds_bucket{le="1",outcome="delivered"} 3',
+      'doppel_test_seconds_bucket{le="10",outcome="delivered"} 4',
+      'doppel_test_seconds_bucket{le="+Inf",outcome="delivered"} 5',
       'doppel_test_seconds_sum{outcome="delivered"} 23.65',
       'doppel_test_seconds_count{outcome="delivered"} 5',
-      'doppel_test_seconds_bucket{outcome="failed",le="0.1"} 0',
-      'doppel_test_seconds_bucket{outcome="failed",le="1"} 0',
-      'doppel_test_seconds_bucket{outcome="failed",le="10"} 1',
-      'doppel_test_seconds_bucket{outcome="failed",le="+Inf"} 1',
+      'doppel_test_seconds_bucket{le="0.1",outcome="failed"} 0',
+      'doppel_test_seconds_bucket{le="1",outcome="failed"} 0',
+      'doppel_test_seconds_bucket{le="10",outcome="failed"} 1',
+      'doppel_test_seconds_bucket{le="+Inf",outcome="failed"} 1',
       'doppel_test_seconds_sum{outcome="failed"} 7',
       'doppel_test_seconds_count{outcome="failed"} 1',
     ]);
@@ -44,13 +44,13 @@ describe('Metrics: histograms', () => {
     });
   });
 
-  it('renders an unlabelled histogram with le as its only label, beside counters and gauges', () => {
+  it('renders an unlabelled histogram with le as its only label, beside counters and gauges', async () => {
     const metrics = new Metrics();
     metrics.inc('doppel_things_total');
     metrics.set('doppel_level', {}, 3);
     metrics.describe('doppel_level', 'A level.', 'gauge');
     metrics.observe('doppel_plain_seconds', {}, 0.2);
-    const text = metrics.render();
+    const text = await metrics.render();
     expect(samples(text, 'doppel_plain_seconds')).toEqual([
       ...DEFAULT_BUCKETS.map((bound) => `doppel_plain_seconds_bucket{le="${bound}"} ${bound >= 0.2 ? 1 : 0}`),
       'doppel_plain_seconds_bucket{le="+Inf"} 1',
@@ -63,14 +63,14 @@ describe('Metrics: histograms', () => {
     expect(text.endsWith('\n')).toBe(true);
   });
 
-  it('a described histogram with no observation renders its HELP and TYPE only', () => {
+  it('a described histogram with no observation renders its HELP and TYPE only', async () => {
     const metrics = new Metrics();
     metrics.describeHistogram('doppel_idle_seconds', 'Idle.', [1]);
-    expect(metrics.render()).toBe('# HELP doppel_idle_seconds Idle.\n# TYPE doppel_idle_seconds histogram\n');
+    expect(await metrics.render()).toBe('# HELP doppel_idle_seconds Idle.\n# TYPE doppel_idle_seconds histogram\n');
     expect(metrics.histogram('doppel_idle_seconds')).toBeUndefined();
   });
 
-  it('does not record a value that is not a finite number', () => {
+  it('does not record a value that is not a finite number', async () => {
     const metrics = new Metrics();
     metrics.describeHistogram('doppel_test_seconds', 'Seconds.', [1]);
     metrics.observe('doppel_test_seconds', {}, 0.5);
@@ -85,7 +85,7 @@ describe('Metrics: histograms', () => {
     });
   });
 
-  it('refuses bucket bounds that are empty, unordered, repeated or not finite, and a name taken by a counter', () => {
+  it('refuses bucket bounds that are empty, unordered, repeated or not finite, and a name taken by a counter', async () => {
     const metrics = new Metrics();
     for (const bounds of [[], [1, 0.5], [1, 1], [0.1, NaN], [1, Infinity]])
       expect(() => metrics.describeHistogram('doppel_bad_seconds', 'Bad.', bounds)).toThrow(/strictly ascending/);

@@ -27,6 +27,11 @@ export interface ServerStartParams {
   aedesConcurrency?: number;
   /** Time and count every raw SQL statement the services issue (`database.sql`), per statement kind. */
   traceSql?: boolean;
+  /**
+   * false: no 50 ms RSS sampling (peakRss then reads the RSS at the mark and at the report only).
+   * bench:api compares this server's CPU with a bare server that samples nothing.
+   */
+  sampleRss?: boolean;
 }
 
 /** Per statement kind, since the last mark. */
@@ -74,7 +79,7 @@ let cpuMark = process.cpuUsage();
 let eluMark: EventLoopUtilization = performance.eventLoopUtilization();
 let peakRss = 0;
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-setInterval(() => {
+const rssSampler = setInterval(() => {
   const rss = process.memoryUsage.rss();
   if (rss > peakRss) peakRss = rss;
 }, 50).unref();
@@ -147,7 +152,8 @@ function mark(): void {
 }
 
 serveRpc({
-  async start({ env, traceSql, aedesConcurrency }: ServerStartParams): Promise<ServerStarted> {
+  async start({ env, traceSql, aedesConcurrency, sampleRss }: ServerStartParams): Promise<ServerStarted> {
+    if (sampleRss === false) clearInterval(rssSampler);
     if (aedesConcurrency !== undefined) patchAedesConcurrency(aedesConcurrency);
     // The benches measure the pipeline, not the edge: one admin token registers every simulated device,
     // which the per-token rate limit (a production default) would throttle.

@@ -12,7 +12,10 @@
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
+import type { Tracer } from '@opentelemetry/api';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createConsoleRoutes } from '../console/http.ts';
 import { createTokenWatch } from '../auth/token-watch.ts';
 import { createTokenCache, DEFAULT_TOKEN_CACHE_ENTRIES } from '../auth/token-cache.ts';
 import type { Config, DynsecConfig } from '../config.ts';
@@ -28,7 +31,8 @@ import type { Metrics } from '../metrics.ts';
 import { createBridge } from '../mqtt/bridge.ts';
 import { createMqttCommandOutbox } from '../mqtt/command-outbox.ts';
 import { createDynsecSync, type DynsecSync } from '../mqtt/dynsec/index.ts';
-import { createEmbeddedTransport, type EmbeddedTransport } from '../mqtt/embedded/index.ts';
+import { createEmbeddedTransport, MQTT_WS_PATH, type EmbeddedTransport } from '../mqtt/embedded/index.ts';
+import { upgradeRoutes } from '../http/upgrade.ts';
 import { createExternalTransport } from '../mqtt/external-client.ts';
 import type { DeviceAuthenticator, MqttTransport } from '../mqtt/transport.ts';
 import { openSecret, sealSecret } from '../security/secrets.ts';
@@ -69,6 +73,8 @@ import type { Resources } from './resources.ts';
 export interface ComposeDeps {
   /** A transport to use instead of the one the config describes. */
   transport?: MqttTransport;
+  /** With tracing on (src/tracing/index.ts): spans for GraphQL operations, device batches and command acks. */
+  tracer?: Tracer | undefined;
 }
 
 export interface ComposedApp {
@@ -126,6 +132,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     metrics,
     schemas: models,
     recovery: storeRecovery,
+    ...(deps.tracer ? { tracer: deps.tracer } : {}),
   });
   const lastSeen = createLastSeenTracker(database.sql, logger);
   const telemetry = createTelemetryService({
@@ -137,6 +144,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     config: config.telemetry,
     maxPayloadBytes: config.maxPayloadBytes,
     recovery: storeRecovery,
+    ...(deps.tracer ? { tracer: deps.tracer } : {}),
   });
   // What the broker asks of the registry: who may connect, who is connected, the list to mirror.
   const deviceAccess = createDeviceBrokerView({ db: database, bus, metrics, hooks });
@@ -200,6 +208,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     outbox: createMqttCommandOutbox(transport),
     audit,
     recovery: storeRecovery,
+    ...(deps.tracer ? { tracer: deps.tracer } : {}),
   });
   // Dead letters: the bridge records them; a replay runs the message through the bridge again (bound late).
   const deadLetters = createDeadLetterService({
@@ -329,8 +338,10 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     provisioning,
     deviceCertificates,
   };
+  // process_* and nodejs_* (CPU, memory, event-loop lag, GC) on this server's registry; once per registry.
+  metrics.collectProcessMetrics();
   const edge = createEdge(config.graphql, metrics);
-  const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics, resolveToken: tokenCache.resolve });
+  const yoga = createGraphQL(services, { graphiql: config.graphql.graphiql, edge, tokenWatch, metrics, resolveToken: tokenCache.resolve, tracer: deps.tracer });
   const brokerAuth = createBrokerAuth({
     secret: config.brokerAuthSecret,
     authenticator: brokerAuthenticator,
@@ -341,9 +352,17 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     logger: child('broker-auth'),
     metrics,
   });
+  const consoleRoutes = config.console.enabled
+    ? createConsoleRoutes({
+        log: child('console'),
+        bootstrapTokenFile: config.console.offerBootstrapToken ? path.resolve(config.dataDir, 'admin-token') : undefined,
+      })
+    : undefined;
   const route = createHttpRouter({
+    ...(consoleRoutes ? { console: consoleRoutes } : {}),
     readiness: () => readiness.check(),
     metrics,
+    metricsToken: config.metricsToken,
     brokerAuth,
     checkBody: (req) => edge.checkBody(req),
     graphql: (req, res) => yoga.requestListener(req, res),
@@ -354,6 +373,9 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     ? (https.createServer({ minVersion: 'TLSv1.2' }, handleRequest) as unknown as http.Server)
     : http.createServer(handleRequest);
   const ws = attachWebSocket(httpServer, yoga, services, metrics, edge, tokenWatch, tokenCache.resolve);
+  // MQTT over WebSocket (MQTT_WS): the embedded broker at /mqtt on this server; with an external broker /mqtt upgrades get 404.
+  if (config.mqttWebSocket && transport.kind === 'embedded' && 'webSocket' in transport)
+    upgradeRoutes(httpServer).add(MQTT_WS_PATH, (request, socket, head) => (transport as EmbeddedTransport).webSocket.handleUpgrade(request, socket, head));
 
   const retention = createTelemetryRetention({ sql: database.sql, logger: child('retention'), metrics, config: config.telemetry });
   // Off unless an age is configured: twin changes, final commands, audit events (docs/operations.md).

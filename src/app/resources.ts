@@ -3,6 +3,7 @@
  * bootstrap admin token) and the live event bus (with its Redis fan-out when configured). Opening them
  * is asynchronous; everything built on them is not (src/app/compose.ts).
  */
+import type { Tracer } from '@opentelemetry/api';
 import { bootstrapAdminToken } from '../auth/tokens.ts';
 import type { Config } from '../config.ts';
 import { openDatabase, type Database } from '../db/client.ts';
@@ -36,7 +37,7 @@ export const SLOW_CONSUMER_METRIC = 'doppel_subscriptions_slow_consumer_total';
 export async function openResources(
   config: Config,
   deps: ResourceDeps,
-  options: { logger: Logger; metrics: Metrics; migrationsDir: string },
+  options: { logger: Logger; metrics: Metrics; migrationsDir: string; tracer?: Tracer | undefined },
 ): Promise<Resources> {
   const { logger, metrics } = options;
   const components: Component[] = [];
@@ -47,6 +48,7 @@ export async function openResources(
     const database =
       deps.database ??
       (await openDatabase(config.database, {
+        tracer: options.tracer,
         onDiskFull: (error) =>
           logger.error(
             { err: error },

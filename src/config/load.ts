@@ -52,6 +52,8 @@ export function loadConfig(env: Env = process.env): Config {
   const dynsec = read.bool('MQTT_DYNSEC') ? dynsecFrom(read, mqtt, problems) : undefined;
   const redis = redisFrom(read);
   const brokerAuthSecret = read.secret('MQTT_HTTP_AUTH_SECRET');
+  const metricsToken = read.secret('METRICS_TOKEN');
+  const mqttWebSocket = read.bool('MQTT_WS') && mqtt.kind === 'embedded';
 
   const config: Config = {
     port,
@@ -59,6 +61,8 @@ export function loadConfig(env: Env = process.env): Config {
     database,
     mqtt,
     https,
+    mqttWebSocket,
+    ...(metricsToken !== undefined ? { metricsToken } : {}),
     logLevel,
     logFormat: read.oneOf('LOG_FORMAT'),
     dataDir,
@@ -103,6 +107,11 @@ export function loadConfig(env: Env = process.env): Config {
       retentionIntervalMs: read.int('TELEMETRY_RETENTION_INTERVAL_MS'),
       retentionBatchRows: read.int('TELEMETRY_RETENTION_BATCH_ROWS'),
     },
+    console: {
+      enabled: read.bool('CONSOLE'),
+      // A development convenience (docs/console.md): never in production.
+      offerBootstrapToken: read.bool('DOPPEL_BOOTSTRAP_TOKEN') && !production,
+    },
     graphql: {
       graphiql: read.bool('GRAPHQL_GRAPHIQL', introspection && !production),
       introspection,
@@ -145,6 +154,7 @@ export function loadConfig(env: Env = process.env): Config {
     dynsec,
     brokerAuthSecret,
     redis,
+    tracing: tracingFrom(read),
   };
 
   problems.push(...crossFieldProblems(config));
@@ -277,6 +287,13 @@ function dynsecFrom(read: EnvReader, mqtt: MqttConfig, problems: string[]): Dyns
     batchSize: read.int('MQTT_DYNSEC_BATCH'),
     timeoutMs: read.int('MQTT_DYNSEC_TIMEOUT_MS'),
   };
+}
+
+/** OTEL_EXPORTER_OTLP_ENDPOINT turns tracing on; the service name is read only then. */
+function tracingFrom(read: EnvReader): Config['tracing'] {
+  const endpoint = read.url('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (endpoint === undefined) return undefined;
+  return { endpoint: endpoint.value, serviceName: read.text('OTEL_SERVICE_NAME') };
 }
 
 /** REDIS_URL turns on the cross-instance fan-out; its channel is read only then. */

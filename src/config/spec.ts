@@ -126,6 +126,10 @@ export const GROUPS = {
     intro:
       'What an operation may ask for before anything runs, and how often one API token may ask; every limit refuses with a stable `extensions.code` (`docs/security.md`).',
   },
+  console: {
+    title: 'Console',
+    intro: 'The web console served at `/` (`docs/console.md`): written only against the public GraphQL API, bundled by the server at start, no CDN.',
+  },
   commands: { title: 'Commands', intro: 'Sending commands to devices.' },
   deadLetters: {
     title: 'Dead letters',
@@ -137,6 +141,11 @@ export const GROUPS = {
       'The change history kept in the database — twin changes, final commands, audit events — is kept forever unless given an age; older rows are deleted in the background in bounded batches (`docs/operations.md`, "History retention").',
   },
   rules: { title: 'Rules and alarms', intro: 'Rules evaluated where data is stored, their timers, and alarms (`docs/rules.md`).' },
+  tracing: {
+    title: 'Tracing',
+    intro:
+      'OpenTelemetry traces over OTLP/HTTP, off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`docs/operations.md`, "Tracing"). The exporter also reads the other standard `OTEL_EXPORTER_OTLP_*` variables itself (headers, timeout, compression).',
+  },
   webhooks: {
     title: 'Webhooks and the outbox',
     intro: 'Signed outbound events and rule actions, delivered at least once from a transactional outbox (`docs/webhooks.md`, `docs/outbox.md`).',
@@ -168,6 +177,13 @@ export const VARIABLES = {
     doc: 'HTTP port for GraphQL and graphql-ws (`/graphql`), GraphiQL, `/healthz`, `/readyz` and `/metrics`; `0` picks a free port.',
   },
   HOST: { group: 'server', type: 'string', default: '0.0.0.0', doc: 'Interface the HTTP server binds to.' },
+  METRICS_TOKEN: {
+    group: 'server',
+    type: 'secret',
+    default: { unset: '`/metrics` is open to anyone who can reach the HTTP port' },
+    minLength: 16,
+    doc: '`/metrics` answers only requests with `Authorization: Bearer <token>` (others get 401, counted in `doppel_metrics_auth_refused_total`). Unset, anyone who reaches the port reads the metrics: counts and latencies, no device data, but device counts and refusal rates tell an attacker something (`docs/operations.md`, "Metrics").',
+  },
   LOG_LEVEL: {
     group: 'server',
     type: 'enum',
@@ -268,6 +284,12 @@ export const VARIABLES = {
     type: 'bool',
     default: false,
     doc: 'With `NODE_ENV=production`, allow the plain listener on a non-loopback interface (passwords would cross the network in clear text); otherwise the server refuses to start.',
+  },
+  MQTT_WS: {
+    group: 'mqtt',
+    type: 'bool',
+    default: true,
+    doc: "Embedded broker: MQTT over WebSocket at `/mqtt` on the HTTP server (subprotocol `mqtt`; `wss://` when the API is HTTPS), with the same authentication, ACL and limits as TCP. Always off with `MQTT_URL` (devices then use the external broker's own WebSocket listener).",
   },
   MQTT_MAX_CONNECTS_PER_S: {
     group: 'mqtt',
@@ -495,6 +517,25 @@ export const VARIABLES = {
     doc: 'The pub/sub channel all instances of one deployment share; read only with `REDIS_URL`.',
   },
 
+  // tracing
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    group: 'tracing',
+    type: 'url',
+    default: { unset: 'tracing off: no spans are made' },
+    accepts: /^https?:\/\//,
+    forms: ['http://…', 'https://…'],
+    example: 'http://127.0.0.1:4318',
+    doc: 'Base URL of an OTLP/HTTP collector (spans go to `<url>/v1/traces`, or to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` when that is set). Turns tracing on: GraphQL operations, MQTT batches, command acks and database statements.',
+  },
+  OTEL_SERVICE_NAME: {
+    group: 'tracing',
+    type: 'string',
+    default: 'doppel',
+    trim: true,
+    pattern: /^\S{1,128}$/,
+    doc: 'The `service.name` every span carries; give each deployment its own. Read only with `OTEL_EXPORTER_OTLP_ENDPOINT`.',
+  },
+
   // apiTokens
   DOPPEL_BOOTSTRAP_TOKEN: {
     group: 'apiTokens',
@@ -704,6 +745,12 @@ export const VARIABLES = {
     type: 'bool',
     default: { unset: '`true`; `false` when `NODE_ENV=production` or introspection is off' },
     doc: 'Serve GraphiQL at `GET /graphql`; needs `GRAPHQL_INTROSPECTION` (GraphiQL reads the schema by introspection).',
+  },
+  CONSOLE: {
+    group: 'console',
+    type: 'bool',
+    default: true,
+    doc: 'Serve the web console at `/` (`docs/console.md`); `false` answers `/` with a redirect to `/graphql` as before.',
   },
   GRAPHQL_MAX_DEPTH: {
     group: 'graphql',

@@ -238,6 +238,14 @@ export interface WebhooksConfig {
   retentionDays: number;
 }
 
+/** The web console (src/console/, docs/console.md). */
+export interface ConsoleConfig {
+  /** CONSOLE: serve it at `/`. */
+  enabled: boolean;
+  /** Offer the bootstrap admin token file to a browser on this machine: only outside production, with DOPPEL_BOOTSTRAP_TOKEN. */
+  offerBootstrapToken: boolean;
+}
+
 export interface Config {
   /** HTTP port for GraphQL, GraphiQL, /healthz and /readyz (0 = pick a free port). */
   port: number;
@@ -246,6 +254,10 @@ export interface Config {
   mqtt: MqttConfig;
   /** HTTPS for the API, or undefined for plain HTTP. */
   https: HttpsConfig | undefined;
+  /** MQTT_WS: the embedded broker also listens at `/mqtt` on the HTTP server (false with an external broker). */
+  mqttWebSocket: boolean;
+  /** METRICS_TOKEN: the bearer token `/metrics` requires; unset, `/metrics` is open. */
+  metricsToken?: string;
   logLevel: LogLevel;
   /** LOG_FORMAT: `auto` resolves to pretty on a terminal, JSON otherwise (src/logger.ts). */
   logFormat: LogFormat;
@@ -260,6 +272,7 @@ export interface Config {
   twinLimits: TwinLimits;
   telemetry: TelemetryConfig;
   graphql: GraphQLEdgeConfig;
+  console: ConsoleConfig;
   commands: CommandsConfig;
   deadLetters: DeadLettersConfig;
   historyRetention: HistoryRetentionConfig;
@@ -293,4 +306,9 @@ export interface Config {
    * events stay in this process (one instance).
    */
   redis: { url: string; channel: string } | undefined;
+  /**
+   * OpenTelemetry tracing over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME), or undefined:
+   * off, no tracer provider, the API's no-op tracer (src/tracing/index.ts).
+   */
+  tracing: { endpoint: string; serviceName: string } | undefined;
 }

@@ -1,12 +1,14 @@
 import fs from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import type { Tracer } from '@opentelemetry/api';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { SqlDriverAdapterFactory, SqlQueryable } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type { DatabaseConfig } from '../config.ts';
 import { DISK_FULL_SQLSTATE, isDiskFull } from '../domain/faults.ts';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import { traceStatement } from '../tracing/database.ts';
 
 export type { PrismaClient };
 
@@ -64,9 +66,15 @@ export interface OpenDatabaseOptions {
   onQuery?: (sql: string) => void;
   /** PGlite: called once when a write failed for a full disk and the database was fenced (see {@link fenceAfterDiskFull}). */
   onDiskFull?: (error: unknown) => void;
+  /**
+   * With tracing on (src/tracing/index.ts): a span per statement, Prisma's and the raw `sql` helper's
+   * alike. Absent, nothing is wrapped.
+   */
+  tracer?: Tracer | undefined;
 }
 
-function createPrisma(adapter: SqlDriverAdapterFactory, onQuery?: (sql: string) => void): PrismaClient {
+function createPrisma(factory: SqlDriverAdapterFactory, onQuery?: (sql: string) => void, tracer?: Tracer): PrismaClient {
+  const adapter = tracer ? traceAdapter(factory, tracer) : factory;
   if (!onQuery) return new PrismaClient({ adapter });
   const prisma = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
   prisma.$on('query' as never, (event: { query: string }) => onQuery(event.query));
@@ -82,8 +90,8 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
     const pglite = config.dataDir ? new PGlite(config.dataDir) : new PGlite();
     await pglite.waitReady;
     const fence = fenceAfterDiskFull(pglite, options.onDiskFull);
-    const prisma = createPrisma(new PrismaPGlite(pglite), options.onQuery);
-    const runner = pgliteRunner(pglite);
+    const prisma = createPrisma(new PrismaPGlite(pglite), options.onQuery, options.tracer);
+    const runner = traceRunner(pgliteRunner(pglite), options.tracer);
     return {
       prisma,
       sql: runner,
@@ -94,7 +102,7 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
         fn({
           ...runner,
           // PGlite's own transaction() holds its lock, so Prisma queries issued meanwhile wait outside it.
-          transaction: (body) => pglite.transaction((tx) => body(pgliteRunner(tx))),
+          transaction: (body) => pglite.transaction((tx) => body(traceRunner(pgliteRunner(tx), options.tracer))),
         }),
       async close() {
         await prisma.$disconnect();
@@ -125,12 +133,11 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
   // process (seen in the chaos suite's pg_terminate_backend storm). Its holder learns of it from the next
   // query, and pg-pool drops it on release, so the event needs nothing but a listener.
   pool.on('connect', (client) => client.on('error', () => {}));
-  const prisma = createPrisma(new PrismaPg(pool), options.onQuery);
+  const prisma = createPrisma(new PrismaPg(pool), options.onQuery, options.tracer);
+  const query = async <T>(sql: string, params: readonly unknown[] = []) => (await pool.query({ text: sql, values: [...params] })).rows as T[];
   return {
     prisma,
-    sql: {
-      query: async <T>(sql: string, params: readonly unknown[] = []) => (await pool.query({ text: sql, values: [...params] })).rows as T[],
-    },
+    sql: { query: options.tracer ? traceQuery(query, options.tracer) : query },
     kind: 'postgres',
     driver: { kind: 'postgres', pool },
     async executeScript(sql) {
@@ -142,7 +149,7 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
-        return await fn(pgSession(client));
+        return await fn(pgSession(client, options.tracer));
       } catch (error) {
         broken = error instanceof Error ? error : new Error(String(error));
         throw error;
@@ -210,13 +217,16 @@ function pgliteRunner(pglite: Pick<PGlite, 'query' | 'exec'>): SqlRunner {
   };
 }
 
-function pgSession(client: pg.PoolClient): SqlSession {
-  const runner: SqlRunner = {
-    query: async <T>(sql: string, params: readonly unknown[] = []) => (await client.query({ text: sql, values: [...params] })).rows as T[],
-    executeScript: async (sql: string) => {
-      await client.query(sql);
+function pgSession(client: pg.PoolClient, tracer: Tracer | undefined): SqlSession {
+  const runner: SqlRunner = traceRunner(
+    {
+      query: async <T>(sql: string, params: readonly unknown[] = []) => (await client.query({ text: sql, values: [...params] })).rows as T[],
+      executeScript: async (sql: string) => {
+        await client.query(sql);
+      },
     },
-  };
+    tracer,
+  );
   return {
     ...runner,
     async transaction(body) {
@@ -231,4 +241,42 @@ function pgSession(client: pg.PoolClient): SqlSession {
       }
     },
   };
+}
+
+/** `query` with a span per statement (src/tracing/database.ts). */
+function traceQuery(query: SqlRunner['query'], tracer: Tracer): SqlRunner['query'] {
+  return <T>(sql: string, params?: readonly unknown[]) => traceStatement(tracer, sql, () => query<T>(sql, params));
+}
+
+/** A runner whose statements are spans when tracing is on; the runner itself when it is off. Scripts (migrations) are not traced. */
+function traceRunner(runner: SqlRunner, tracer: Tracer | undefined): SqlRunner {
+  if (!tracer) return runner;
+  const query: SqlRunner['query'] = (sql, params) => runner.query(sql, params);
+  return { ...runner, query: traceQuery(query, tracer) };
+}
+
+/**
+ * Prisma's statements as spans: its driver adapter's queryRaw and executeRaw, on the connection and on
+ * every transaction it starts, each wrapped where Prisma hands the statement to the driver.
+ */
+function traceAdapter(factory: SqlDriverAdapterFactory, tracer: Tracer): SqlDriverAdapterFactory {
+  const wrap = (queryable: SqlQueryable): void => {
+    const queryRaw = queryable.queryRaw.bind(queryable);
+    const executeRaw = queryable.executeRaw.bind(queryable);
+    queryable.queryRaw = (query) => traceStatement(tracer, query.sql, () => queryRaw(query));
+    queryable.executeRaw = (query) => traceStatement(tracer, query.sql, () => executeRaw(query));
+  };
+  const connect = factory.connect.bind(factory);
+  factory.connect = async () => {
+    const adapter = await connect();
+    wrap(adapter);
+    const startTransaction = adapter.startTransaction.bind(adapter);
+    adapter.startTransaction = async (isolationLevel) => {
+      const transaction = await startTransaction(isolationLevel);
+      wrap(transaction);
+      return transaction;
+    };
+    return adapter;
+  };
+  return factory;
 }

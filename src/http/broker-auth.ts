@@ -168,7 +168,12 @@ export function createBrokerAuth(options: BrokerAuthOptions) {
 
   /** Answers requests under /mqtt/; returns false for any other path. */
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // Every API request passes here first. A target without "mqtt" in it cannot have a path under the
+    // prefix whatever URL parsing does to it (dot segments, backslashes, absolute form; percent-encoded
+    // letters are not decoded), so it is told apart without building a URL.
+    const raw = req.url ?? '/';
+    if (!raw.includes('mqtt')) return false;
+    const url = new URL(raw, 'http://localhost');
     if (!url.pathname.startsWith(BROKER_AUTH_PREFIX)) return false;
     const endpoint = url.pathname.slice(BROKER_AUTH_PREFIX.length);
     const known = ['emqx/auth', 'emqx/acl', 'go-auth/user', 'go-auth/superuser', 'go-auth/acl'].includes(endpoint);

@@ -65,6 +65,22 @@ function overTokenLimit(query: string, max: number): boolean {
   }
 }
 
+/**
+ * Query strings already lexed and found within the token limit. Clients send the same few documents
+ * over and over (Yoga caches their parse for the same reason); a repeated one is not lexed again. Only
+ * short strings are kept and the set is emptied when full, so it is bounded in entries and in bytes.
+ */
+const WITHIN_LIMIT_MAX_ENTRIES = 1000;
+const WITHIN_LIMIT_MAX_LENGTH = 4096;
+
+/**
+ * The cost of a document for the variables it is run with, remembered per document object (Yoga's
+ * parse cache hands the same DocumentNode to every request with the same query text) and per
+ * operation name and variables, so a repeated document is priced once. A bounded number of variable
+ * sets is kept per document: a document sent with ever-new variables is priced each time instead.
+ */
+const COSTS_PER_DOCUMENT = 32;
+
 /** graphql-js says "Document contains more that N tokens. Parsing aborted." (sic) when maxTokens stops it. */
 const TOKEN_LIMIT_MESSAGE = /tokens\. Parsing aborted\./;
 
@@ -109,6 +125,37 @@ export function createEdge(config: GraphQLEdgeConfig, metrics: Metrics) {
 
   const tokenLimitError = () => edgeError('TOKEN_LIMIT_EXCEEDED', `Document has more than ${config.maxTokens} tokens; parsing stopped`, 400);
 
+  const withinTokenLimit = new Set<string>();
+  const tooManyTokens = (query: string): boolean => {
+    if (withinTokenLimit.has(query)) return false;
+    if (overTokenLimit(query, config.maxTokens)) return true;
+    if (query.length <= WITHIN_LIMIT_MAX_LENGTH) {
+      if (withinTokenLimit.size >= WITHIN_LIMIT_MAX_ENTRIES) withinTokenLimit.clear();
+      withinTokenLimit.add(query);
+    }
+    return false;
+  };
+
+  const costs = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, number>>>();
+  const costOf = (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Readonly<Record<string, unknown>> | null | undefined,
+  ): number => {
+    let bySchema = costs.get(schema);
+    if (!bySchema) costs.set(schema, (bySchema = new WeakMap()));
+    let byDocument = bySchema.get(document);
+    if (!byDocument) bySchema.set(document, (byDocument = new Map<string, number>()));
+    const key = `${operationName ?? ''}\u0000${variables && Object.keys(variables).length > 0 ? JSON.stringify(variables) : ''}`;
+    let cost = byDocument.get(key);
+    if (cost === undefined) {
+      cost = operationCost(schema, document, operationName, variables);
+      if (byDocument.size < COSTS_PER_DOCUMENT) byDocument.set(key, cost);
+    }
+    return cost;
+  };
+
   const costError = (
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -116,7 +163,7 @@ export function createEdge(config: GraphQLEdgeConfig, metrics: Metrics) {
     variables: Readonly<Record<string, unknown>> | null | undefined,
     transport: Transport,
   ): GraphQLError | null => {
-    const cost = operationCost(schema, document, operationName, variables);
+    const cost = costOf(schema, document, operationName, variables);
     if (cost <= config.maxCost) return null;
     count('COST_LIMIT_EXCEEDED', transport);
     return edgeError(
@@ -167,7 +214,7 @@ export function createEdge(config: GraphQLEdgeConfig, metrics: Metrics) {
     // turned into a GraphQL-over-HTTP parse failure, which Yoga answers with 200 to application/json
     // clients. graphql-ws operations do not pass here and are stopped by the parser below.
     onParams({ params, setResult }) {
-      if (typeof params.query === 'string' && overTokenLimit(params.query, config.maxTokens)) {
+      if (typeof params.query === 'string' && tooManyTokens(params.query)) {
         count('TOKEN_LIMIT_EXCEEDED', 'http');
         setResult({ errors: [tokenLimitError()] });
       }

@@ -1,9 +1,21 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
-import { createGraphQLError, createYoga, isAsyncIterable, maskError, type MaskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import {
+  createGraphQLError,
+  createYoga,
+  type GraphiQLOptions,
+  isAsyncIterable,
+  maskError,
+  type MaskError,
+  type Plugin,
+  type YogaServerInstance,
+} from 'graphql-yoga';
+import type { Tracer } from '@opentelemetry/api';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ExecutionArgs, ExecutionResult, GraphQLError, GraphQLSchema, parse as graphqlParse, validate as graphqlValidate } from 'graphql';
+import { Kind } from 'graphql';
 import { authenticate, unauthenticated, type TokenResolver } from '../auth/authenticate.ts';
 import type { TokenWatch } from '../auth/token-watch.ts';
 import { DoppelError } from '../domain/errors.ts';
@@ -13,6 +25,8 @@ import type { GraphQLContext } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { buildSchema } from '../schema/index.ts';
 import type { Edge, Transport } from './edge.ts';
+import { tracingPlugin } from './tracing-plugin.ts';
+import { upgradeRoutes } from './upgrade.ts';
 import { coalesceFrames } from './ws-frames.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -57,9 +71,27 @@ export const AUTH_REFUSED_METRIC = 'doppel_api_auth_refused_total';
 /** Subscriptions and graphql-ws connections ended because their token was revoked or expired. */
 export const REVOKED_SESSIONS_METRIC = 'doppel_api_sessions_ended_by_revocation_total';
 
+/** Yoga calls the renderer per request; its options are fixed at start, so the 9 MB page is built once. */
+function renderGraphiQLOnce(): (options: GraphiQLOptions) => string {
+  let page: { key: string; html: string } | undefined;
+  return (graphiqlOptions) => {
+    const key = JSON.stringify(graphiqlOptions);
+    if (page?.key !== key) page = { key, html: renderGraphiQL(graphiqlOptions) };
+    return page.html;
+  };
+}
+
 export function createGraphQL(
   services: ContextServices,
-  options: { graphiql: boolean; edge: Edge; tokenWatch: TokenWatch; metrics: Metrics; resolveToken: TokenResolver },
+  options: {
+    graphiql: boolean;
+    edge: Edge;
+    tokenWatch: TokenWatch;
+    metrics: Metrics;
+    resolveToken: TokenResolver;
+    /** Spans for GraphQL operations (src/http/tracing-plugin.ts), when tracing is on. */
+    tracer?: Tracer | undefined;
+  },
 ) {
   const { edge, metrics } = options;
   metrics.describe(AUTH_REFUSED_METRIC, 'API calls refused: no or bad token (UNAUTHENTICATED), role too low or another tenant (FORBIDDEN).');
@@ -81,6 +113,9 @@ export function createGraphQL(
       warn: (...args) => services.logger.warn({ args }, 'yoga'),
       error: (...args) => services.logger.error({ args }, 'yoga'),
     },
+    // GraphiQL's code and styles come from the server (the page inlines them, ≈ 9 MB), never a CDN: the
+    // IDE must work on a site with no internet. The page is the same for every request: rendered once.
+    renderGraphiQL: renderGraphiQLOnce(),
     graphiql: options.graphiql
       ? {
           title: 'Doppel',
@@ -88,6 +123,7 @@ export function createGraphQL(
         }
       : false,
     plugins: [
+      operationDurationPlugin(metrics),
       authorizationPlugin(options.tokenWatch, metrics),
       {
         // eslint-disable-next-line @typescript-eslint/unbound-method -- Yoga's endResponse is a closure, made to be destructured.
@@ -135,6 +171,7 @@ export function createGraphQL(
         },
       },
       edge.plugin,
+      ...(options.tracer ? [tracingPlugin(options.tracer)] : []),
     ],
     context: ({ request, wsPrincipal }): GraphQLContext => {
       const principal = wsPrincipal ?? principals.get(request);
@@ -165,7 +202,11 @@ export function attachWebSocket(
   resolveToken: TokenResolver,
 ) {
   metrics.describe(WS_ACTIVE_METRIC, 'GraphQL operations running over WebSocket (mostly subscriptions).', 'gauge');
-  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: edge.maxBodyBytes });
+  // noServer + the server's upgrade routes: /mqtt shares the server (src/http/upgrade.ts says why).
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: edge.maxBodyBytes });
+  upgradeRoutes(httpServer).add(GRAPHQL_PATH, (request, socket, head) =>
+    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request)),
+  );
   wsServer.on('connection', (socket, request) => coalesceFrames(socket, request.socket));
   const disposable = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket; principal?: Principal; unwatch?: () => void }>(
     {
@@ -233,6 +274,7 @@ export function attachWebSocket(
   );
   return {
     async close(): Promise<void> {
+      upgradeRoutes(httpServer).remove(GRAPHQL_PATH);
       for (const client of wsServer.clients) client.close(1001, 'server shutting down');
       await disposable.dispose();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
@@ -253,6 +295,37 @@ function withoutHttp(errors: readonly GraphQLError[]): GraphQLError[] {
       extensions,
     });
   });
+}
+
+/** Seconds to execute one GraphQL operation (a subscription: until its event stream is set up), by operation type. */
+export const OPERATION_SECONDS_METRIC = 'doppel_graphql_operation_seconds';
+const OPERATION_SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Times execution on every transport: one clock read at the start and one observation at the end, no
+ * allocation beyond the closure (bench:api measures this path). Parse and validation are not in it.
+ */
+function operationDurationPlugin(metrics: Metrics): Plugin<GraphQLContext> {
+  metrics.describeHistogram(
+    OPERATION_SECONDS_METRIC,
+    'Seconds to execute one GraphQL operation (subscriptions: until listening), by operation (query, mutation, subscription).',
+    OPERATION_SECONDS_BUCKETS,
+  );
+  const operationOf = (args: ExecutionArgs): string => {
+    for (const definition of args.document.definitions)
+      if (definition.kind === Kind.OPERATION_DEFINITION && (!args.operationName || definition.name?.value === args.operationName)) return definition.operation;
+    return 'unknown';
+  };
+  return {
+    onExecute: ({ args }) => {
+      const started = performance.now();
+      return { onExecuteDone: () => metrics.observe(OPERATION_SECONDS_METRIC, { operation: operationOf(args) }, (performance.now() - started) / 1000) };
+    },
+    onSubscribe: () => {
+      const started = performance.now();
+      return { onSubscribeResult: () => metrics.observe(OPERATION_SECONDS_METRIC, { operation: 'subscription' }, (performance.now() - started) / 1000) };
+    },
+  };
 }
 
 /**

@@ -141,6 +141,12 @@ describe(`GraphQL edge limits (${modeName})`, () => {
     expect(tooMany.data).toBeUndefined();
     expect(tooMany.errors?.[0]).toMatchObject({ extensions: { code: 'COST_LIMIT_EXCEEDED' } });
     expect(tooMany.errors?.[0]?.message).toMatch(/^Query cost 602 exceeds the limit of 500/);
+    // Costs are remembered per document and variables (src/http/edge.ts): the same document keeps its
+    // price per variable set, and a remembered refusal is still refused and counted each time.
+    const refusedBefore = refused(t, 'cost', 'http');
+    expect((await t.gql(page, { n: 100 })).errors).toBeUndefined();
+    expect((await t.gql(page, { n: 200 })).errors?.[0]).toMatchObject({ extensions: { code: 'COST_LIMIT_EXCEEDED' } });
+    expect(refused(t, 'cost', 'http')).toBe(refusedBefore + 1);
     // Without first, a connection counts as its default page size (100): 302.
     expect((await t.gql(`{ devices { edges { node { deviceId name } } } }`)).errors).toBeUndefined();
     expect(refused(t, 'cost', 'http')).toBeGreaterThanOrEqual(1);

@@ -14,6 +14,9 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  mutation ConsoleTestCreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken {\n        token\n        apiToken {\n          id\n        }\n      }\n    }\n  }\n": typeof types.ConsoleTestCreateTokenDocument,
+    "\n  mutation ConsoleTestRevokeToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n    }\n  }\n": typeof types.ConsoleTestRevokeTokenDocument,
+    "\n  mutation ConsoleTestSetDesired($deviceId: String!, $patch: JSON!) {\n    updateDesired(deviceId: $deviceId, patch: $patch) {\n      __typename\n    }\n  }\n": typeof types.ConsoleTestSetDesiredDocument,
     "\n  mutation CreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken { token apiToken { id name role tenantId createdBy expiresAt revokedAt } }\n      ... on ValidationError { code fieldErrors { path code message } }\n    }\n  }\n": typeof types.CreateTokenDocument,
     "\n  mutation RevokeToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n      ... on RevokedApiToken { apiToken { id revokedAt } }\n      ... on NotFound { code resource key }\n    }\n  }\n": typeof types.RevokeTokenDocument,
     "\n  query ListTokens($includeRevoked: Boolean) {\n    apiTokens(includeRevoked: $includeRevoked) { id name role tenantId createdAt createdBy expiresAt revokedAt lastUsedAt }\n  }\n": typeof types.ListTokensDocument,
@@ -43,6 +46,9 @@ type Documents = {
     "\n  query Twin($deviceId: String!) {\n    device(deviceId: $deviceId) {\n      deviceId\n      connected\n      lastSeenAt\n      twin { version reported desired delta metadata updatedAt }\n    }\n  }\n": typeof types.TwinDocument,
 };
 const documents: Documents = {
+    "\n  mutation ConsoleTestCreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken {\n        token\n        apiToken {\n          id\n        }\n      }\n    }\n  }\n": types.ConsoleTestCreateTokenDocument,
+    "\n  mutation ConsoleTestRevokeToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n    }\n  }\n": types.ConsoleTestRevokeTokenDocument,
+    "\n  mutation ConsoleTestSetDesired($deviceId: String!, $patch: JSON!) {\n    updateDesired(deviceId: $deviceId, patch: $patch) {\n      __typename\n    }\n  }\n": types.ConsoleTestSetDesiredDocument,
     "\n  mutation CreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken { token apiToken { id name role tenantId createdBy expiresAt revokedAt } }\n      ... on ValidationError { code fieldErrors { path code message } }\n    }\n  }\n": types.CreateTokenDocument,
     "\n  mutation RevokeToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n      ... on RevokedApiToken { apiToken { id revokedAt } }\n      ... on NotFound { code resource key }\n    }\n  }\n": types.RevokeTokenDocument,
     "\n  query ListTokens($includeRevoked: Boolean) {\n    apiTokens(includeRevoked: $includeRevoked) { id name role tenantId createdAt createdBy expiresAt revokedAt lastUsedAt }\n  }\n": types.ListTokensDocument,
@@ -86,6 +92,18 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ConsoleTestCreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken {\n        token\n        apiToken {\n          id\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation ConsoleTestCreateToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken {\n        token\n        apiToken {\n          id\n        }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ConsoleTestRevokeToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n    }\n  }\n"): (typeof documents)["\n  mutation ConsoleTestRevokeToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ConsoleTestSetDesired($deviceId: String!, $patch: JSON!) {\n    updateDesired(deviceId: $deviceId, patch: $patch) {\n      __typename\n    }\n  }\n"): (typeof documents)["\n  mutation ConsoleTestSetDesired($deviceId: String!, $patch: JSON!) {\n    updateDesired(deviceId: $deviceId, patch: $patch) {\n      __typename\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -21,6 +21,7 @@ import { applyMigrations } from '../../src/db/migrate.ts';
 import { WS_ACTIVE_METRIC } from '../../src/http/graphql.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createServer, MIGRATIONS_DIR, type RunningServer } from '../../src/server.ts';
+import type { Tracing } from '../../src/tracing/index.ts';
 
 export const externalDatabaseUrl = process.env.DOPPEL_TEST_DATABASE_URL || undefined;
 export const externalMqttUrl = process.env.DOPPEL_TEST_MQTT_URL || undefined;
@@ -151,7 +152,7 @@ export const scaleOutPossible = Boolean(externalDatabaseUrl && externalMqttUrl);
  * Starts a test server. With `peer`, the new server joins the peer's PostgreSQL database and
  * shared-subscription group, as a second instance of one deployment would (needs `scaleOutPossible`).
  */
-export async function startTestServer(env: Record<string, string> = {}, options: { peer?: TestServer } = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, options: { peer?: TestServer; tracing?: Tracing } = {}): Promise<TestServer> {
   const cleanups: Array<() => Promise<void>> = [];
   let databaseUrl = 'memory://';
   const { peer } = options;
@@ -188,7 +189,8 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     ...env,
   });
   const queries: string[] = [];
-  const database = await openDatabase(config.database, { onQuery: (sql) => queries.push(sql) });
+  // With `tracing`, the database is opened with its tracer, as the server opens its own (src/app/resources.ts).
+  const database = await openDatabase(config.database, { onQuery: (sql) => queries.push(sql), tracer: options.tracing?.tracer });
   cleanups.unshift(() => database.close());
   if (!peer) await applyMigrations(database, { migrationsDir: MIGRATIONS_DIR });
   const rawQueries: string[] = [];
@@ -201,7 +203,11 @@ export async function startTestServer(env: Record<string, string> = {}, options:
       },
     },
   };
-  const server = createServer(config, { database: counted, logger: createLogger(config.logLevel) });
+  const server = createServer(config, {
+    database: counted,
+    logger: createLogger(config.logLevel),
+    ...(options.tracing ? { tracing: options.tracing } : {}),
+  });
   let running: RunningServer;
   try {
     running = await server.start();

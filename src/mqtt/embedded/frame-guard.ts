@@ -4,14 +4,14 @@
  * connection whose next packet could not hold an acceptable payload. The exact limit is enforced when
  * a PUBLISH is authorized (delivery.ts); this is the coarse memory bound.
  */
-import type net from 'node:net';
 import type { Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { BrokerCounters } from './counters.ts';
+import type { ClientStream } from './listener.ts';
 import type { ClientIdentity } from './sessions.ts';
 
 /** Headroom over the payload limit: topic, ids and CONNECT strings get 64 KiB each, plus the header. */
-const FRAME_OVERHEAD_BYTES = 4 * 65_537 + 16;
+export const FRAME_OVERHEAD_BYTES = 4 * 65_537 + 16;
 
 export interface FrameGuardOptions {
   maxPayloadBytes: number;
@@ -21,7 +21,7 @@ export interface FrameGuardOptions {
 }
 
 /** Installs the guard on a client's parser, in front of Aedes' own parsing of `socket`. */
-export function guardFrameSize(client: Client, socket: net.Socket, { maxPayloadBytes, log, counters, identity }: FrameGuardOptions): void {
+export function guardFrameSize(client: Client, socket: ClientStream, { maxPayloadBytes, log, counters, identity }: FrameGuardOptions): void {
   const parser = (client as unknown as { _parser?: { parse?: (buf: Buffer) => unknown } })._parser;
   if (!parser || typeof parser.parse !== 'function') {
     log.warn('Aedes internals changed: MQTT frame size guard not installed');

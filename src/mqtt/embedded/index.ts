@@ -18,7 +18,8 @@
  *
  * Parts: authentication.ts (CONNECT), authorization.ts (ACL decisions), delivery.ts (messages both
  * ways), sessions.ts + expiry.ts (who is connected, grace-period closings), frame-guard.ts (packet
- * size while bytes arrive), listener.ts (Aedes, TCP, shutdown), counters.ts (refusals, /metrics).
+ * size while bytes arrive), listener.ts (Aedes, TCP, shutdown), counters.ts (refusals, /metrics),
+ * websocket.ts (MQTT over WebSocket at /mqtt), protocol-versions.ts (MQTT 5 refused with a hint).
  */
 import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics.ts';
@@ -28,18 +29,25 @@ import { createAuthorization } from './authorization.ts';
 import { createBrokerCounters, type EmbeddedBrokerStats } from './counters.ts';
 import { createInboundDelivery, publishThrough } from './delivery.ts';
 import { createSessionExpiry } from './expiry.ts';
-import { guardFrameSize } from './frame-guard.ts';
+import { FRAME_OVERHEAD_BYTES, guardFrameSize } from './frame-guard.ts';
 import { createBrokerListener } from './listener.ts';
 import { createProvisioningClients } from './provisioning.ts';
+import { createProtocolCheck } from './protocol-versions.ts';
 import { createSessions } from './sessions.ts';
 import { createCertificateLogins, type CertificateFacts } from './certificates.ts';
 import type { CertificateRefusalReason } from '../../security/device-certificates.ts';
 import { createHandshakeFailures, refuseTlsOnPlainSocket, type HandshakeFailureReason } from './tls.ts';
 import type tls from 'node:tls';
+import { createMqttWebSocketEndpoint, type MqttWebSocketEndpoint } from './websocket.ts';
 import type { ProvisioningGate } from '../../services/provisioning/index.ts';
 
 export { BROKER_METRIC_NAMES, type EmbeddedBrokerStats } from './counters.ts';
 export { FrameScanner } from './frame-guard.ts';
+export { PROTOCOL_REFUSED_METRIC } from './protocol-versions.ts';
+export { MQTT_WS_PATH, type MqttWebSocketEndpoint } from './websocket.ts';
+
+/** Gauge: clients connected to the embedded broker. */
+export const CONNECTED_CLIENTS_METRIC = 'doppel_mqtt_connected_clients';
 
 export interface EmbeddedTransportOptions {
   /** TCP port; 0 picks a free one (read it back from `transport.port`). */
@@ -84,6 +92,8 @@ export interface EmbeddedTransport extends MqttTransport {
   disconnectCertificate(fingerprint: string, deviceId: string): number;
   /** CONNECTs with a client certificate refused so far, by reason. */
   certificateRefusals(): Partial<Record<CertificateRefusalReason, number>>;
+  /** MQTT over WebSocket into this broker (./websocket.ts); the HTTP server routes `/mqtt` upgrades to it. */
+  readonly webSocket: MqttWebSocketEndpoint;
 }
 
 export function createEmbeddedTransport(options: EmbeddedTransportOptions): EmbeddedTransport {
@@ -117,13 +127,15 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     provisioning,
     certificates,
   });
+  const supportedProtocol = createProtocolCheck(log, options.metrics);
   const inbound = createInboundDelivery({ authorization, counters, log, maxPayloadBytes });
   const listener = createBrokerListener({
     port: options.port,
     host: options.host,
     log,
     hooks: {
-      preConnect: authentication.preConnect,
+      // An unsupported version (MQTT 5) is counted and explained here; Aedes then refuses it with CONNACK 1.
+      preConnect: (client, packet, done) => (supportedProtocol(client, packet) ? authentication.preConnect(client, packet, done) : done(null, true)),
       authenticate: authentication.authenticate,
       // Provisioning clients are no devices: their own topic rules (./provisioning.ts), everyone else the device ACL.
       authorizePublish: (client, packet, done) =>
@@ -152,8 +164,23 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
     tls: options.tls ? { ...options.tls, failures: handshakeFailures, requestCert: certificates !== undefined } : undefined,
   });
 
+  // Read at scrape time from Aedes' own count: nothing to keep in step.
+  options.metrics?.describe(
+    CONNECTED_CLIENTS_METRIC,
+    'MQTT clients connected to the embedded broker now (devices and provisioning clients, TCP and WebSocket).',
+    'gauge',
+  );
+  options.metrics?.beforeRender(() => options.metrics?.set(CONNECTED_CLIENTS_METRIC, {}, listener.broker()?.connectedClients ?? 0));
+  const webSocket = createMqttWebSocketEndpoint({
+    accept: listener.handleStream,
+    maxMessageBytes: maxPayloadBytes + FRAME_OVERHEAD_BYTES,
+    log,
+    metrics: options.metrics,
+  });
+
   return {
     kind: 'embedded',
+    webSocket,
     start: listener.start,
     stop: listener.stop,
     isReady: listener.isReady,

@@ -4,9 +4,11 @@
  */
 import net from 'node:net';
 import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { InboundDelivery } from './delivery.ts';
+import { indexRetainedMessages, type RetainedPersistence } from './retained-index.ts';
 import type { SessionExpiry } from './expiry.ts';
 import type { Sessions } from './sessions.ts';
 import { createTlsListener, type HandshakeFailures, type TlsListener } from './tls.ts';
@@ -14,6 +16,9 @@ import type tls from 'node:tls';
 
 /** The Aedes hooks that decide who gets in and what passes. */
 export type BrokerHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
+
+/** Pending TCP connections the kernel may hold for us before we accept them (see `start`). */
+const LISTEN_BACKLOG = 4096;
 
 export interface BrokerListener {
   /** Starts Aedes and listens; throws (with nothing left running) when the port cannot be bound. */
@@ -30,6 +35,11 @@ export interface BrokerListener {
   readonly tlsPort: number | undefined;
   /** Swaps the TLS listener's key and certificate for new handshakes (a re-issued certificate). */
   setSecureContext(context: tls.SecureContextOptions): void;
+  /**
+   * Hands a connection that arrived another way (MQTT over WebSocket) to the same broker, hooks and
+   * frame guard as a TCP socket; destroyed at once when the broker is not running or stopping.
+   */
+  handleStream: (stream: ClientStream) => void;
 }
 
 /** MQTT over TLS next to the plain listener (./tls.ts). */
@@ -43,6 +53,9 @@ export interface BrokerTlsSetup {
   failures: HandshakeFailures;
 }
 
+/** What a client connection is to the broker and the frame guard: a byte stream with the peer's address. */
+export type ClientStream = Duplex & { remoteAddress?: string | undefined };
+
 export interface BrokerListenerOptions {
   port: number;
   host: string;
@@ -52,7 +65,7 @@ export interface BrokerListenerOptions {
   expiry: Pick<SessionExpiry, 'cancel'>;
   inbound: Pick<InboundDelivery, 'stopAccepting' | 'settled'>;
   /** Called for every accepted socket once Aedes handles it (the frame size guard). */
-  onClientSocket(client: Client, socket: net.Socket): void;
+  onClientSocket(client: Client, socket: ClientStream): void;
   closeTimeoutMs: number;
   connectTimeoutMs: number;
   /** A TLS listener too, feeding the same broker. */
@@ -61,7 +74,7 @@ export interface BrokerListenerOptions {
 
 export function createBrokerListener(options: BrokerListenerOptions): BrokerListener {
   const { log, sessions, closeTimeoutMs } = options;
-  const sockets = new Set<net.Socket>();
+  const sockets = new Set<ClientStream>();
   let aedes: Aedes | undefined;
   let server: net.Server | undefined;
   let tlsServer: TlsListener | undefined;
@@ -80,9 +93,17 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     // Small server → device writes (commands, replies) must not wait for the previous segment to be
     // acknowledged (Nagle + delayed ACK added ~25 ms to a command round trip).
     socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    options.onClientSocket(aedes.handle(socket), socket);
+    handleStream(socket);
+  }
+
+  function handleStream(stream: ClientStream): void {
+    if (!aedes || closing) {
+      stream.destroy();
+      return;
+    }
+    sockets.add(stream);
+    stream.once('close', () => sockets.delete(stream));
+    options.onClientSocket(aedes.handle(stream), stream);
   }
 
   async function start(): Promise<void> {
@@ -109,6 +130,9 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     // Aedes emits 'error' for persistence failures; an EventEmitter 'error' without a listener would crash us.
     (broker as EventEmitter).on('error', (err: Error) => log.error({ err }, 'Aedes broker error'));
     await broker.listen();
+    // Retained messages looked up by device, not by scanning them all on every SUBSCRIBE (./retained-index.ts).
+    // Aedes creates its persistence in listen(); no client can connect before our listener below.
+    indexRetainedMessages((broker as unknown as { persistence: RetainedPersistence }).persistence);
 
     const srv = net.createServer(onConnection);
     server = srv;
@@ -116,7 +140,10 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     try {
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
-        srv.listen(options.port, options.host, () => {
+        // A farm reconnecting at once opens thousands of connections in the same second; past Node's
+        // default backlog (511) the kernel drops SYNs and each device waits out a 1 s, 3 s, 7 s…
+        // retransmission. The kernel caps it at net.core.somaxconn.
+        srv.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
           srv.off('error', reject);
           resolve();
         });
@@ -179,6 +206,7 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
     start,
     stop,
     isReady: () => ready,
+    handleStream,
     broker: () => (stopped ? undefined : aedes),
     get port() {
       const address = server?.address();

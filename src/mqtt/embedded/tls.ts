@@ -6,7 +6,6 @@
  * sent to the TLS port, a client that does not trust our certificate, an old protocol — and TLS sent to
  * the plain port are counted by reason and logged (throttled); none of them reaches Aedes.
  */
-import type net from 'node:net';
 import type { Client } from 'aedes';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -83,7 +82,7 @@ export function createHandshakeFailures(log: Logger, metrics: Metrics | undefine
  * before Aedes parses it as a malformed MQTT packet. Wraps the client's packet parser (as
  * frame-guard.ts does), so the bytes are looked at exactly once, where Aedes reads them.
  */
-export function refuseTlsOnPlainSocket(client: Client, socket: net.Socket, failures: HandshakeFailures): void {
+export function refuseTlsOnPlainSocket(client: Client, socket: { remoteAddress?: string | undefined; destroy(): unknown }, failures: HandshakeFailures): void {
   const parser = (client as unknown as { _parser?: { parse?: (buf: Buffer) => unknown } })._parser;
   if (!parser || typeof parser.parse !== 'function') return;
   const parse = parser.parse.bind(parser);

@@ -5,6 +5,7 @@
  * counted and logged at debug level, never thrown. A statement that fails deterministically is narrowed
  * down to the acks that fail alone (../poison.ts): only those fail (the bridge dead-letters them).
  */
+import { trace, type Link, type Tracer } from '@opentelemetry/api';
 import {
   commandEvents,
   transition,
@@ -18,6 +19,7 @@ import { isUuid } from '../../domain/ids.ts';
 import type { JsonValue } from '../../domain/twin.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
+import { BATCH_DEVICES_ATTRIBUTE, BATCH_ITEMS_ATTRIBUTE, linkFromTraceparent, TRACER_NAME, withSpan } from '../../tracing/index.ts';
 import { isolateFailures, ItemFailure } from '../poison.ts';
 import { SerialBatcher } from '../serial-batcher.ts';
 import { createStoreRetry, type Backoff, type StoreRecovery } from '../store-retry.ts';
@@ -25,6 +27,10 @@ import type { CommandRow, CommandStore, StoredStep } from './store.ts';
 import { throwIfStillConflicting, type CommandTransitions } from './transitions.ts';
 
 export const ACKS_IGNORED_METRIC = 'doppel_command_acks_ignored_total';
+/** The span of one batch of device acks; it links to the span that sent each acked command. */
+export const ACK_BATCH_SPAN = 'doppel.commands.acks';
+/** On each link of an ack batch's span: the command the link's span sent. */
+export const ACK_LINK_COMMAND_ATTRIBUTE = 'doppel.command.id';
 
 /** What a device says about a command (the MQTT contract's parsed ack is one). */
 export interface DeviceAck {
@@ -62,6 +68,8 @@ export interface AckOptions {
   retryBackoff?: Backoff;
   /** The process's shared store recovery (../store-retry.ts): wakes held writes when the database answers. */
   recovery?: StoreRecovery | undefined;
+  /** Spans for ack batches (src/tracing/index.ts); the no-op tracer when absent. */
+  tracer?: Tracer | undefined;
 }
 
 interface AckItem {
@@ -75,6 +83,7 @@ const unknownCommand = () => failed(new AckRefusedError('UNKNOWN_COMMAND', 'no s
 
 export function createAckProcessor(options: AckOptions): AckProcessor {
   const { store, transitions, metrics, logger } = options;
+  const tracer = options.tracer ?? trace.getTracer(TRACER_NAME);
   // Each statement is held through transient database failures (one statement: safe to run again; a
   // transition that did commit reads as a conflict next time and is re-decided).
   const held = createStoreRetry({ kind: 'command-acks', logger, metrics, backoff: options.retryBackoff, recovery: options.recovery });
@@ -114,6 +123,9 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
     let todo = indices;
     for (let attempt = 0; todo.length > 0; attempt++) {
       const loaded = new Map((await held.run(() => store.loadByIds([...new Set(todo.map((i) => items[i]!.commandId))]))).map((r) => [r.id, r]));
+      // The commands' sending spans, read with them from the database, so the trace of a sendCommand
+      // reaches its ack whichever instance took it and however many restarts lay between.
+      if (attempt === 0) trace.getActiveSpan()?.addLinks(sendingSpanLinks(loaded.values()));
       const working = new Map<string, CommandRow>();
       const steps: StoredStep[] = [];
       const refusals: Array<{ i: number; row: CommandRow; event: CommandEvent }> = [];
@@ -162,7 +174,18 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
     }
   }
 
-  const batcher = new SerialBatcher<AckItem, AckOutcome>({ maxBatch: 2000, maxPending: 20_000, flush: processAcks });
+  const batcher = new SerialBatcher<AckItem, AckOutcome>({
+    maxBatch: 2000,
+    maxPending: 20_000,
+    // A root span: the batch holds many devices' acks; each command's sending span is a link.
+    flush: (items) =>
+      withSpan(
+        tracer,
+        ACK_BATCH_SPAN,
+        { root: true, attributes: { [BATCH_DEVICES_ATTRIBUTE]: new Set(items.map((i) => i.deviceId)).size, [BATCH_ITEMS_ATTRIBUTE]: items.length } },
+        () => processAcks(items),
+      ),
+  });
 
   return {
     handleAck: (deviceId, commandId, ack, receivedAt) => batcher.submit({ deviceId, commandId, ack, receivedAt }),
@@ -172,4 +195,13 @@ export function createAckProcessor(options: AckOptions): AckProcessor {
       return batcher.drain();
     },
   };
+}
+
+function sendingSpanLinks(rows: Iterable<CommandRow>): Link[] {
+  const links: Link[] = [];
+  for (const row of rows) {
+    const link = linkFromTraceparent(row.traceparent, { [ACK_LINK_COMMAND_ATTRIBUTE]: row.id });
+    if (link) links.push(link);
+  }
+  return links;
 }

@@ -18,6 +18,7 @@
  *   fleet.ts        fleet progress events
  *   sweeper.ts      expiries, timeouts and delivery retries, periodically
  */
+import type { Tracer } from '@opentelemetry/api';
 import type { CommandsConfig } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import type { FleetProgress } from '../../domain/commands/fleet.ts';
@@ -99,6 +100,8 @@ export interface CommandServiceOptions {
   audit: Pick<AuditLog, 'record'>;
   /** The process's shared store recovery (../store-retry.ts): wakes held ack writes when the database answers. */
   recovery?: StoreRecovery;
+  /** Spans for ack batches, linked to the spans that sent the commands (src/tracing/index.ts). */
+  tracer?: Tracer;
   now?: () => number;
 }
 
@@ -117,7 +120,7 @@ export function createCommandService(options: CommandServiceOptions): CommandSer
   const fleetProgress = createFleetProgress({ db, bus, logger, now });
   const transitions = createTransitions({ store, bus, metrics, now, fleetsChanged: (ids) => fleetProgress.kick(ids) });
   const delivery = createDelivery({ store, transitions, outbox: options.outbox, logger, now });
-  const acks = createAckProcessor({ store, transitions, metrics, logger, recovery: options.recovery });
+  const acks = createAckProcessor({ store, transitions, metrics, logger, recovery: options.recovery, tracer: options.tracer });
   const sweeper = createSweeper({ store, transitions, delivery, logger, intervalMs: config.sweepIntervalMs, now });
   const validation = createCommandValidation({ models: options.models, config });
 

@@ -4,6 +4,7 @@
  * nothing), and all are created with one statement together with their FleetCommand. Fleet members are
  * not rate limited. The caller's action is audited once, on the fleet.
  */
+import { traceparentOfActiveSpan } from '../../tracing/index.ts';
 import type { CommandsConfig } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import { ValidationError } from '../../domain/errors.ts';
@@ -117,9 +118,9 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
          VALUES (gen_random_uuid(), $1, $2, $3::jsonb, $4, $5, $6) RETURNING id
        ), c AS (
          INSERT INTO "Command" (id, "tenantId", "deviceId", "fleetCommandId", name, params, "modelVersion", status, "requestedBy", "requestedById",
-                                "timeoutMs", "expiresAt", "deadlineAt", "stateTimes", "createdAt", "updatedAt")
+                                "timeoutMs", "expiresAt", "deadlineAt", "stateTimes", "createdAt", "updatedAt", traceparent)
          SELECT gen_random_uuid(), $1, m.device_uuid, f.id, $2, $3::jsonb, m.model_version, 'PENDING', $4, $5, m.timeout_ms, m.expires_at, m.expires_at,
-                $7::jsonb, $6, $6
+                $7::jsonb, $6, $6, $12
            FROM f, unnest($8::uuid[], $9::int[], $10::int[], $11::timestamptz[]) WITH ORDINALITY AS m(device_uuid, model_version, timeout_ms, expires_at, n)
           ORDER BY m.n
          RETURNING id, "deviceId", "fleetCommandId", name, seq, "createdAt"
@@ -139,6 +140,8 @@ export function createSendFleet(options: SendFleetOptions): SendFleet {
         members.map((m) => m.d.modelVersion),
         members.map((m) => m.timeoutMs),
         members.map((m) => m.expiresAt),
+        // The sending span, so each member's ack links back to it (src/tracing/traceparent.ts).
+        traceparentOfActiveSpan(),
       ],
     );
     const fleetId = rows[0]!.fleetId;

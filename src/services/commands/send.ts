@@ -3,6 +3,7 @@
  * command with the same idempotency key, rate limited per device, stored PENDING and handed to
  * delivery. The caller's action is written to the audit log once the command is stored.
  */
+import { traceparentOfActiveSpan } from '../../tracing/index.ts';
 import type { CommandsConfig } from '../../config.ts';
 import type { Database } from '../../db/client.ts';
 import { NotFoundError, RateLimitedError } from '../../domain/errors.ts';
@@ -89,8 +90,8 @@ export function createSend(options: SendOptions): (actor: Actor, input: SendComm
     const rows = await db.sql.query<{ id: string; events: number }>(
       `WITH created AS (
          INSERT INTO "Command" (id, "tenantId", "deviceId", name, params, "modelVersion", status, "idempotencyKey", "requestedBy", "requestedById",
-                                "timeoutMs", "expiresAt", "deadlineAt", "stateTimes", "createdAt", "updatedAt")
-         VALUES (gen_random_uuid(), $1, $2, $3, $4::jsonb, $5, 'PENDING', $6, $7, $8, $9, $10, $10, $11::jsonb, $12, $12)
+                                "timeoutMs", "expiresAt", "deadlineAt", "stateTimes", "createdAt", "updatedAt", traceparent)
+         VALUES (gen_random_uuid(), $1, $2, $3, $4::jsonb, $5, 'PENDING', $6, $7, $8, $9, $10, $10, $11::jsonb, $12, $12, $13)
          ON CONFLICT ("deviceId", "idempotencyKey") DO NOTHING
          RETURNING id, "deviceId" AS device_uuid, name, seq, NULL::text AS from_status, status AS to_status, "createdAt" AS at
        ), ${commandEventsCte('command_events', 'created')}
@@ -108,6 +109,9 @@ export function createSend(options: SendOptions): (actor: Actor, input: SendComm
         expiresAt,
         JSON.stringify({ PENDING: t }),
         new Date(t),
+        // The sending span (the sendCommand operation's), so the device's ack links back to it on any
+        // instance and after restarts; the MQTT payload stays as the device contract says.
+        traceparentOfActiveSpan(),
       ],
     );
     if (rows.length === 0) {

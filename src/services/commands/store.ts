@@ -26,6 +26,8 @@ export interface CommandRow extends CommandLifecycle {
   result?: JsonValue;
   error?: JsonValue;
   canceledBy?: string;
+  /** The W3C traceparent of the span that sent it, when tracing was on (src/tracing/traceparent.ts). */
+  traceparent?: string | null;
 }
 
 /** One lifecycle change to store: the row as loaded and the row the state machine made of it. */
@@ -85,7 +87,7 @@ export function commandEventsCte(name: string, changed: string): string {
 
 const SELECT_ROWS = `
   SELECT c.id, c.seq::text AS seq, c."tenantId", c."deviceId" AS "deviceUuid", d."deviceId", c."fleetCommandId", c.name, c.params,
-         c.status, c."timeoutMs", c."expiresAt", c."createdAt", c."stateTimes", d."commandsReadyAt"
+         c.status, c."timeoutMs", c."expiresAt", c."createdAt", c."stateTimes", d."commandsReadyAt", c.traceparent
     FROM "Command" c JOIN "Device" d ON d.id = c."deviceId"`;
 
 /** A command as SELECT_ROWS returns it. */
@@ -104,6 +106,7 @@ interface RawRow {
   createdAt: Date | string;
   stateTimes: Record<string, number>;
   commandsReadyAt: Date | string | null;
+  traceparent: string | null;
 }
 
 /** Epoch ms of a timestamp column (drivers return a Date or a string); null stays null. */
@@ -127,6 +130,7 @@ function toRow(r: RawRow): CommandRow {
     createdAt: epochMs(r.createdAt)!,
     stateTimes: r.stateTimes ?? {},
     deviceReadyAt: epochMs(r.commandsReadyAt),
+    traceparent: r.traceparent,
   };
 }
 

@@ -12,6 +12,7 @@
  *   - writer.ts: the one statement per batch;
  * - settle.ts: metrics, the live bus, the `telemetryStored` and `telemetryReceipts` hooks, and the messages' answers.
  */
+import { trace, type Tracer } from '@opentelemetry/api';
 import type { TelemetryConfig } from '../../config.ts';
 import type { SqlExecutor } from '../../db/client.ts';
 import { failed } from '../../domain/errors.ts';
@@ -20,11 +21,12 @@ import { DEFAULT_TELEMETRY_LIMITS, parseTelemetry, type TelemetryLimits } from '
 import type { EventBus } from '../../events/bus.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
+import { BATCH_DEVICES_ATTRIBUTE, BATCH_ITEMS_ATTRIBUTE, TRACER_NAME, withSpan } from '../../tracing/index.ts';
 import type { DomainHooks } from '../hooks.ts';
 import { eventsWrittenCounter } from '../outbox/fanout.ts';
 import { createSubscriptionFlag } from '../outbox/fanout-subscribed.ts';
 import { createStoreRetry, type Backoff, type StoreRecovery } from '../store-retry.ts';
-import { createBatchStore } from './batch-store.ts';
+import { createBatchStore, type BatchStore } from './batch-store.ts';
 import { createDeviceResolver } from './device-resolver.ts';
 import { describeTelemetryMetrics } from './metric-names.ts';
 import { createTelemetryPipeline } from './pipeline.ts';
@@ -75,6 +77,24 @@ export interface TelemetryServiceOptions {
   retryBackoff?: Backoff;
   /** The process's shared store recovery (../store-retry.ts): wakes held writes when the database answers. */
   recovery?: StoreRecovery;
+  /** Spans for stored batches (src/tracing/index.ts); the no-op tracer when absent. */
+  tracer?: Tracer;
+}
+
+/** The span of one telemetry batch as it is stored. */
+export const TELEMETRY_BATCH_SPAN = 'doppel.telemetry.batch';
+
+/** The batch store with a root span per batch: a batch carries many devices' messages and belongs to none of them. */
+function tracedBatchStore(store: BatchStore, tracer: Tracer): BatchStore {
+  return {
+    store: (points) =>
+      withSpan(
+        tracer,
+        TELEMETRY_BATCH_SPAN,
+        { root: true, attributes: { [BATCH_DEVICES_ATTRIBUTE]: new Set(points.map((p) => p.device)).size, [BATCH_ITEMS_ATTRIBUTE]: points.length } },
+        () => store.store(points),
+      ),
+  };
 }
 
 export function createTelemetryService(options: TelemetryServiceOptions): TelemetryService {
@@ -92,7 +112,7 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
   // telemetry.stored events join the tuned statement only while an endpoint subscribes (docs/outbox.md).
   const subscribed = createSubscriptionFlag(sql, 'telemetry.stored');
   const writer = createTelemetryWriter(sql, { eventsWanted: () => subscribed.current(), countEvents: eventsWrittenCounter(metrics) });
-  const store = createBatchStore({ resolver: createDeviceResolver(sql), writer, retry, now });
+  const store = tracedBatchStore(createBatchStore({ resolver: createDeviceResolver(sql), writer, retry, now }), options.tracer ?? trace.getTracer(TRACER_NAME));
   const settler = createBatchSettler({ bus, hooks, logger, metrics });
   const pipeline = createTelemetryPipeline({ config, store, settler, logger, metrics, now });
 

@@ -5,11 +5,13 @@
  * (announce.ts). Writes are guarded by the row's `revision`, so two instances handling the same device
  * never lose an update: the loser reloads and re-merges (batch.ts).
  */
+import { trace, type Tracer } from '@opentelemetry/api';
 import type { TwinLimits } from '../../domain/twin.ts';
 import type { SqlExecutor } from '../../db/client.ts';
 import type { EventBus } from '../../events/bus.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
+import { BATCH_DEVICES_ATTRIBUTE, BATCH_ITEMS_ATTRIBUTE, TRACER_NAME, withSpan } from '../../tracing/index.ts';
 import type { Actor } from '../../domain/principal.ts';
 import type { AuditLog } from '../audit.ts';
 import type { DomainHooks } from '../hooks.ts';
@@ -20,7 +22,17 @@ import { createTwinAnnouncer } from './announce.ts';
 import { createTwinBatchProcessor } from './batch.ts';
 import { createDesiredStateUpdater, type DesiredUpdate, type UpdateDesiredOutcome } from './desired.ts';
 import { createTwinLoader } from './loader.ts';
-import type { DeltaListener, GetOutcome, PatchOutcome, PatchRequest, TwinDelta, TwinOp, TwinOpOutcome, TwinSchemaSource } from './types.ts';
+import {
+  deviceIdOf,
+  type DeltaListener,
+  type GetOutcome,
+  type PatchOutcome,
+  type PatchRequest,
+  type TwinDelta,
+  type TwinOp,
+  type TwinOpOutcome,
+  type TwinSchemaSource,
+} from './types.ts';
 import { createTwinWriter } from './writer.ts';
 
 export type { DesiredUpdate, UpdateDesiredOutcome } from './desired.ts';
@@ -72,11 +84,17 @@ export interface TwinServiceOptions {
   now?: () => number;
   /** Typed twins: the merged document of a section must satisfy the device model's schema for it. */
   schemas?: TwinSchemaSource;
+  /** Spans for device batches (src/tracing/index.ts); the no-op tracer when absent. */
+  tracer?: Tracer;
 }
+
+/** The span of one batch of devices' twin messages (reports and gets), as it is stored. */
+export const TWIN_BATCH_SPAN = 'doppel.twins.batch';
 
 export function createTwinService(options: TwinServiceOptions): TwinService {
   const { sql, limits, logger } = options;
   const now = options.now ?? Date.now;
+  const tracer = options.tracer ?? trace.getTracer(TRACER_NAME);
   const loader = createTwinLoader({ sql, schemas: options.schemas });
   const announcer = createTwinAnnouncer({ bus: options.bus, hooks: options.hooks, logger });
   const retry = createStoreRetry({ kind: 'twins', logger, metrics: options.metrics, backoff: options.retryBackoff, now, recovery: options.recovery });
@@ -85,7 +103,14 @@ export function createTwinService(options: TwinServiceOptions): TwinService {
   const batcher = new SerialBatcher<TwinOp, TwinOpOutcome>({
     maxBatch: options.maxBatch ?? 1000,
     maxPending: options.maxPending ?? 20_000,
-    flush: (ops) => processor.process(ops),
+    // A root span: a batch serves many devices' messages, none of which it belongs to.
+    flush: (ops) =>
+      withSpan(
+        tracer,
+        TWIN_BATCH_SPAN,
+        { root: true, attributes: { [BATCH_DEVICES_ATTRIBUTE]: new Set(ops.map(deviceIdOf)).size, [BATCH_ITEMS_ATTRIBUTE]: ops.length } },
+        () => processor.process(ops),
+      ),
   });
   // The API's writes are batched apart and never held: during an outage a device's message stays
   // unacknowledged (the broker keeps it), but an API caller gets UNAVAILABLE at once rather than a

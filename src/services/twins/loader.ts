@@ -1,7 +1,11 @@
 /** Reads twins from the database: the working copies a batch merges into, and a device's stored delta. */
 import type { SqlExecutor } from '../../db/client.ts';
 import { canonicalJson, computeDelta, materialize, type JsonObject, type SectionMeta } from '../../domain/twin.ts';
+import { SerialBatcher } from '../serial-batcher.ts';
 import type { TwinDelta, TwinSchemaSource, WorkingTwin } from './types.ts';
+
+/** Most deltas one hand-over statement reads (bounds its parameter array, not the throughput). */
+const MAX_DELTAS_PER_STATEMENT = 2000;
 
 export interface TwinLoader {
   /**
@@ -9,7 +13,7 @@ export interface TwinLoader {
    * With a schema source, each twin of a typed device carries its model's compiled validators.
    */
   load: (deviceIds: string[]) => Promise<Map<string, WorkingTwin>>;
-  /** The stored delta of a device and its twin version, or null when there is no such device. */
+  /** The stored delta of a device and its twin version, or null when there is no such device (reads made together share one statement). */
   readDelta: (deviceId: string) => Promise<TwinDelta | null>;
 }
 
@@ -44,13 +48,28 @@ export function createTwinLoader(options: { sql: SqlExecutor; schemas?: TwinSche
     return twins;
   }
 
-  async function readDelta(deviceId: string): Promise<TwinDelta | null> {
-    const rows = await sql.query<{ version: number; delta: JsonObject }>(
-      `SELECT t.version, t.delta FROM "Twin" t JOIN "Device" d ON d.id = t."deviceId" WHERE d."deviceId" = $1 LIMIT 1`,
-      [deviceId],
-    );
-    const row = rows[0];
-    return row ? { version: Number(row.version), delta: row.delta } : null;
+  /**
+   * Deltas are read together: every read asked for while one runs (or in the same turn of the event
+   * loop) shares the next statement. They are asked for on every CONNECT and every `online` (the
+   * hand-over of src/mqtt/bridge.ts), so a farm coming back costs one statement per batch, not one per
+   * device.
+   */
+  const deltaReads = new SerialBatcher<string, TwinDelta | null>({
+    maxBatch: MAX_DELTAS_PER_STATEMENT,
+    // Bounded by the connections that can be open: at most two hand-overs per connection in flight.
+    maxPending: Number.MAX_SAFE_INTEGER,
+    async flush(deviceIds) {
+      const rows = await sql.query<{ deviceId: string; version: number; delta: JsonObject }>(
+        `SELECT d."deviceId", t.version, t.delta FROM "Twin" t JOIN "Device" d ON d.id = t."deviceId" WHERE d."deviceId" = ANY($1::text[])`,
+        [[...new Set(deviceIds)]],
+      );
+      const byId = new Map(rows.map((row) => [row.deviceId, { version: Number(row.version), delta: row.delta }]));
+      return deviceIds.map((deviceId) => byId.get(deviceId) ?? null);
+    },
+  });
+
+  function readDelta(deviceId: string): Promise<TwinDelta | null> {
+    return deltaReads.submit(deviceId);
   }
 
   return { load, readDelta };

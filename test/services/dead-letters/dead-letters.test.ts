@@ -97,7 +97,7 @@ describe(`dead letters (${modeName})`, () => {
     expect(rows[0]).toMatchObject({ replayCount: 0, lastReplayedAt: null, lastReplayResult: null, resolvedAt: null });
     expect(metrics.get(DEAD_LETTERS_METRIC, { kind: 'telemetry', code: 'STORE_REFUSED' })).toBe(1);
     expect(metrics.get(DEAD_LETTERS_METRIC, { kind: 'telemetry', code: 'INTERNAL' })).toBe(1);
-    expect(metrics.render()).toContain('doppel_dead_letters_total{code="INTERNAL",kind="telemetry"} 1');
+    expect(await metrics.render()).toContain('doppel_dead_letters_total{code="INTERNAL",kind="telemetry"} 1');
 
     // Another tenant sees none of them.
     expect(await deadLetters.list({ tenantId: uniqueTenant(), limit: 10 })).toEqual([]);

@@ -104,7 +104,7 @@ describe(`outbox deliverer (${modeName})`, () => {
     expect(lag!.buckets.at(-1)).toEqual([Infinity, 24]);
     expect(lag!.sum).toBeGreaterThanOrEqual(0);
     expect(metrics.histogram(OUTBOX_METRICS.attemptSeconds)?.count).toBe(r.requests.length);
-    expect(metrics.render()).toMatch(/^doppel_webhook_delivery_seconds_bucket\{outcome="delivered",le="\+Inf"\} 24$/m);
+    expect(await metrics.render()).toMatch(/^doppel_webhook_delivery_seconds_bucket\{le="\+Inf",outcome="delivered"\} 24$/m);
     const attempts = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "OutboxAttempt" WHERE "outboxId" = ANY($1::uuid[])`, [
       rows.map((x) => x.id),
     ]);
@@ -419,6 +419,6 @@ describe(`outbox deliverer (${modeName})`, () => {
     );
     expect(r.requests).toHaveLength(1);
     await service.stop();
-    expect(metrics.render()).toContain(`${OUTBOX_METRICS.pending} `);
+    expect(await metrics.render()).toContain(`${OUTBOX_METRICS.pending} `);
   });
 });

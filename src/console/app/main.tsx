@@ -1,0 +1,101 @@
+/**
+ * The Doppel console: a client of the public GraphQL API and nothing else, served by the server at `/`
+ * (src/console/http.ts). Pages by URL hash, so a reload or a shared link opens the same view.
+ */
+import { render } from 'preact';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { AlarmsPage } from './alarms-page.tsx';
+import { createApi, type LinkState } from './api.ts';
+import { DevicePage } from './device-page.tsx';
+import { FleetPage } from './fleet-page.tsx';
+import { forgetToken, loadToken, saveToken } from './session.ts';
+import { TokenPage } from './token-page.tsx';
+import './styles.css';
+
+type Route = { page: 'fleet' } | { page: 'alarms' } | { page: 'device'; deviceId: string };
+
+export function routeOf(hash: string): Route {
+  const device = /^#\/devices\/(.+)$/.exec(hash);
+  if (device) return { page: 'device', deviceId: decodeURIComponent(device[1]!) };
+  if (hash === '#/alarms') return { page: 'alarms' };
+  return { page: 'fleet' };
+}
+
+function App() {
+  const [token, setToken] = useState<string | null>(loadToken());
+  const [notice, setNotice] = useState<string | null>(null);
+  const [route, setRoute] = useState<Route>(routeOf(location.hash));
+  const [link, setLink] = useState<LinkState>('connecting');
+
+  useEffect(() => {
+    const onHash = () => setRoute(routeOf(location.hash));
+    addEventListener('hashchange', onHash);
+    return () => removeEventListener('hashchange', onHash);
+  }, []);
+
+  const api = useMemo(
+    () =>
+      token
+        ? createApi({
+            token,
+            onUnauthenticated: (message) => {
+              forgetToken();
+              setNotice(message);
+              setToken(null);
+            },
+            onLinkState: setLink,
+          })
+        : null,
+    [token],
+  );
+  useEffect(() => () => api?.dispose(), [api]);
+
+  if (!api)
+    return (
+      <TokenPage
+        notice={notice}
+        onToken={(value) => {
+          saveToken(value);
+          setNotice(null);
+          setToken(value);
+        }}
+      />
+    );
+  return (
+    <>
+      <header class="top">
+        <a href="#/" class="brand">
+          Doppel
+        </a>
+        <nav>
+          <a href="#/">Fleet</a>
+          <a href="#/alarms">Alarms</a>
+        </nav>
+        <span class={`link ${link}`} data-testid="link-state" title="Live updates">
+          {link === 'live' ? 'live' : link === 'connecting' ? 'connecting…' : 'reconnecting…'}
+        </span>
+        <button
+          type="button"
+          class="secondary"
+          onClick={() => {
+            forgetToken();
+            setToken(null);
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      <main>
+        {route.page === 'device' ? (
+          <DevicePage key={route.deviceId} api={api} deviceId={route.deviceId} />
+        ) : route.page === 'alarms' ? (
+          <AlarmsPage api={api} />
+        ) : (
+          <FleetPage api={api} openDevice={(id) => (location.hash = `#/devices/${encodeURIComponent(id)}`)} />
+        )}
+      </main>
+    </>
+  );
+}
+
+render(<App />, document.getElementById('app')!);
