@@ -104,6 +104,8 @@ describe.skipIf(!chromiumPath)(`the console in Chromium (${chromiumPath ?? noBro
     // The thermostat connects once the page is open, so "comes online" is seen live. It applies every
     // delta it receives and reports the new state, as firmware would.
     device = await server.mqtt({ ...credentials[thermostat]!, clientId: thermostat, connectTimeout: 30_000 });
+    // The contract's presence message: with an external broker it is how Doppel learns the device is online.
+    await device.publishAsync(`devices/${thermostat}/status`, 'online', { qos: 1, retain: true });
     await device.subscribeAsync(`devices/${thermostat}/twin/delta`, { qos: 1 });
     device.on('message', (_topic, payload) => {
       const { delta } = JSON.parse(payload.toString()) as { delta: Record<string, unknown> };
