@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS_AUTH_REFUSED_METRIC } from '../../src/http/router.ts';
 import { OPERATION_SECONDS_METRIC } from '../../src/http/graphql.ts';
-import { registerDevice } from '../support/commands.ts';
+import { commandDevice, createToaster, registerDevice, send, waitForStatus } from '../support/commands.ts';
+import { BATCH_WRITE_METRIC, COMMAND_ROUND_TRIP_METRIC, PUBLISH_TO_STORED_METRIC } from '../../src/services/latency-metrics.ts';
 import { embeddedBroker, messageWaiter, modeName, startTestServer, type TestServer } from '../support/harness.ts';
 
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
@@ -51,6 +52,20 @@ describe(`/metrics (${modeName})`, () => {
     expect((await t.gql(`{ device(deviceId: "${creds.deviceId}") { deviceId } }`)).errors).toBeUndefined();
     expect(t.running.metrics.histogram(OPERATION_SECONDS_METRIC, { operation: 'query' })?.count).toBeGreaterThan(0);
     expect(t.running.metrics.histogram(OPERATION_SECONDS_METRIC, { operation: 'mutation' })?.count).toBeGreaterThan(0);
+    // The write paths' latencies, observed by the same traffic: the report above, telemetry, a command.
+    expect(t.running.metrics.histogram(PUBLISH_TO_STORED_METRIC, { kind: 'twin' })?.count).toBeGreaterThan(0);
+    expect(t.running.metrics.histogram(BATCH_WRITE_METRIC, { kind: 'twin', outcome: 'ok' })?.count).toBeGreaterThan(0);
+    await device.publishAsync(`devices/${creds.deviceId}/telemetry`, JSON.stringify({ values: { temp: 21.5 } }), { qos: 1 });
+    await expect.poll(() => t.running.metrics.histogram(PUBLISH_TO_STORED_METRIC, { kind: 'telemetry' })?.count ?? 0, { timeout: 30_000 }).toBeGreaterThan(0);
+    expect(t.running.metrics.histogram(BATCH_WRITE_METRIC, { kind: 'telemetry', outcome: 'ok' })?.count).toBeGreaterThan(0);
+    const toaster = await registerDevice(t, await createToaster(t));
+    const toasterClient = await commandDevice(t, toaster, { autoAck: { status: 'SUCCEEDED', result: { crumbs: 0 } } });
+    const sent = await send(t, { deviceId: toaster.deviceId, name: 'toast', params: { power: 5 } });
+    await waitForStatus(t, sent.commandId as string, 'SUCCEEDED');
+    await toasterClient.client.endAsync();
+    const roundTrip = t.running.metrics.histogram(COMMAND_ROUND_TRIP_METRIC, { status: 'SUCCEEDED' });
+    expect(roundTrip?.count).toBe(1);
+    expect(roundTrip!.sum).toBeGreaterThan(0);
 
     const text = await (await scrape(`Bearer ${METRICS_TOKEN}`)).text();
     const types = familyTypes(text);
@@ -64,6 +79,8 @@ describe(`/metrics (${modeName})`, () => {
     ])
       expect(types[name], name).toBe(name.endsWith('_total') ? 'counter' : 'gauge');
     expect(text).toMatch(/^doppel_graphql_operation_seconds_count\{operation="query"\} [1-9]/m);
+    expect(text).toMatch(/^doppel_telemetry_points_pending 0$/m);
+    expect(text).toMatch(/^doppel_twin_ops_pending 0$/m);
     if (embeddedBroker) expect(text).toMatch(/^doppel_mqtt_connected_clients [1-9]/m);
     const ours = Object.fromEntries(Object.entries(types).filter(([name]) => name.startsWith('doppel_')));
     // The list is the default mode's (PGlite + Aedes); other modes drop the embedded-only families.
@@ -75,6 +92,11 @@ describe(`/metrics (${modeName})`, () => {
 /** Every doppel_* family a server exposes in this mode, with its type. */
 const EXPECTED_FAMILIES: Record<string, string> = {
   doppel_alarm_transitions_total: 'counter',
+  doppel_batch_write_seconds: 'histogram',
+  doppel_command_round_trip_seconds: 'histogram',
+  doppel_publish_to_stored_seconds: 'histogram',
+  doppel_telemetry_points_pending: 'gauge',
+  doppel_twin_ops_pending: 'gauge',
   doppel_api_auth_refused_total: 'counter',
   doppel_api_sessions_ended_by_revocation_total: 'counter',
   doppel_broker_auth_requests_total: 'counter',

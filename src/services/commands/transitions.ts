@@ -6,9 +6,13 @@
 import { transition, type CommandEvent, type CommandStatus, type TransitionReason } from '../../domain/commands/state-machine.ts';
 import type { EventBus } from '../../events/bus.ts';
 import type { Metrics } from '../../metrics.ts';
+import { createLatencyMetrics } from '../latency-metrics.ts';
 import type { CommandRow, CommandStore, RowChange, StoredStep } from './store.ts';
 
 export const TRANSITIONS_METRIC = 'doppel_command_transitions_total';
+
+/** The final states a device's ack reaches (the others — EXPIRED, CANCELED, TIMED_OUT — are Doppel's). */
+const DEVICE_FINAL = new Set<CommandStatus>(['SUCCEEDED', 'FAILED', 'REJECTED']);
 
 /** How often a batch of changes is re-decided after losing races before it is given up as a bug. */
 const MAX_ATTEMPTS = 8;
@@ -47,6 +51,7 @@ export interface TransitionsOptions {
 
 export function createTransitions(options: TransitionsOptions): CommandTransitions {
   const { store, bus, metrics, now } = options;
+  const latency = createLatencyMetrics(metrics);
 
   /** One `commandUpdated` event: the same shape for a created command and for every later step. */
   function publishUpdate(c: CreatedCommand, from: CommandStatus | null, status: CommandStatus, at: number): void {
@@ -66,6 +71,8 @@ export function createTransitions(options: TransitionsOptions): CommandTransitio
     const fleets = new Set<string>();
     for (const { from, to: c } of steps) {
       metrics.inc(TRANSITIONS_METRIC, { status: c.status });
+      // The device's final answer: creation to the answer's stored time.
+      if (DEVICE_FINAL.has(c.status)) latency.commandRoundTrip(c.status, ((c.stateTimes[c.status] ?? now()) - c.createdAt) / 1000);
       publishUpdate(c, from, c.status, c.stateTimes[c.status] ?? now());
       if (c.fleetCommandId) fleets.add(c.fleetCommandId);
     }

@@ -32,6 +32,7 @@ import { describeTelemetryMetrics } from './metric-names.ts';
 import { createTelemetryPipeline } from './pipeline.ts';
 import { createBatchSettler, type Ticket } from './settle.ts';
 import { createTelemetryWriter } from './writer.ts';
+import { createLatencyMetrics, TELEMETRY_PENDING_METRIC, timed } from '../latency-metrics.ts';
 
 export type { IngestOutcome, TelemetryIngestError, TelemetryRefusalCode } from '../../domain/telemetry/ingest-outcome.ts';
 export { TELEMETRY_BACKPRESSURE_METRIC, TELEMETRY_BATCHES_METRIC, TELEMETRY_POINTS_METRIC } from './metric-names.ts';
@@ -112,9 +113,21 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
   // telemetry.stored events join the tuned statement only while an endpoint subscribes (docs/outbox.md).
   const subscribed = createSubscriptionFlag(sql, 'telemetry.stored');
   const writer = createTelemetryWriter(sql, { eventsWanted: () => subscribed.current(), countEvents: eventsWrittenCounter(metrics) });
-  const store = tracedBatchStore(createBatchStore({ resolver: createDeviceResolver(sql), writer, retry, now }), options.tracer ?? trace.getTracer(TRACER_NAME));
+  const latency = createLatencyMetrics(metrics);
+  const traced = tracedBatchStore(
+    createBatchStore({ resolver: createDeviceResolver(sql), writer, retry, now }),
+    options.tracer ?? trace.getTracer(TRACER_NAME),
+  );
+  const store: BatchStore = {
+    store: (points) =>
+      timed(
+        () => traced.store(points),
+        (seconds, outcome) => latency.batchWrite('telemetry', seconds, outcome),
+      ),
+  };
   const settler = createBatchSettler({ bus, hooks, logger, metrics });
   const pipeline = createTelemetryPipeline({ config, store, settler, logger, metrics, now });
+  latency.watchBacklog(TELEMETRY_PENDING_METRIC, () => pipeline.pendingPoints);
 
   return {
     async ingest(deviceId, payload, receivedAt) {
@@ -125,7 +138,11 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
         ticket = { deviceId, points: parsed.points.length, resolve, reject };
       });
       const admitted = await pipeline.admit(deviceId, parsed.points, ticket);
-      if (admitted === 'accepted') return stored;
+      if (admitted === 'accepted')
+        return stored.then((outcome) => {
+          if (outcome.ok) latency.publishToStored('telemetry', (now() - receivedAt) / 1000);
+          return outcome;
+        });
       if (admitted === 'closed') return failed(new TelemetryRefusedError('SHUTTING_DOWN', 'the server is shutting down'));
       return failed(new TelemetryRefusedError('OVERLOADED', `no room for ${parsed.points.length} points within ${config.backpressureTimeoutMs} ms`));
     },

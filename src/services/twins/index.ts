@@ -34,6 +34,7 @@ import {
   type TwinSchemaSource,
 } from './types.ts';
 import { createTwinWriter } from './writer.ts';
+import { createLatencyMetrics, timed, TWIN_PENDING_METRIC } from '../latency-metrics.ts';
 
 export type { DesiredUpdate, UpdateDesiredOutcome } from './desired.ts';
 export type { DeltaListener, GetOutcome, PatchError, PatchOutcome, PatchRequest, TwinDelta, TwinSchemaSource, TwinSection, TwinSnapshot } from './types.ts';
@@ -100,6 +101,7 @@ export function createTwinService(options: TwinServiceOptions): TwinService {
   const retry = createStoreRetry({ kind: 'twins', logger, metrics: options.metrics, backoff: options.retryBackoff, now, recovery: options.recovery });
   const writer = createTwinWriter(sql, eventsWrittenCounter(options.metrics));
   const processor = createTwinBatchProcessor({ loader, writer, announcer, limits, logger, retry, now });
+  const latency = createLatencyMetrics(options.metrics);
   const batcher = new SerialBatcher<TwinOp, TwinOpOutcome>({
     maxBatch: options.maxBatch ?? 1000,
     maxPending: options.maxPending ?? 20_000,
@@ -109,7 +111,11 @@ export function createTwinService(options: TwinServiceOptions): TwinService {
         tracer,
         TWIN_BATCH_SPAN,
         { root: true, attributes: { [BATCH_DEVICES_ATTRIBUTE]: new Set(ops.map(deviceIdOf)).size, [BATCH_ITEMS_ATTRIBUTE]: ops.length } },
-        () => processor.process(ops),
+        () =>
+          timed(
+            () => processor.process(ops),
+            (seconds, outcome) => latency.batchWrite('twin', seconds, outcome),
+          ),
       ),
   });
   // The API's writes are batched apart and never held: during an outage a device's message stays
@@ -132,9 +138,14 @@ export function createTwinService(options: TwinServiceOptions): TwinService {
   });
 
   function applyPatch(request: PatchRequest): Promise<PatchOutcome> {
-    const into = request.source === 'api' ? apiBatcher : batcher;
-    return into.submit({ kind: 'patch', request, receivedAt: now() }) as Promise<PatchOutcome>;
+    const receivedAt = now();
+    if (request.source === 'api') return apiBatcher.submit({ kind: 'patch', request, receivedAt }) as Promise<PatchOutcome>;
+    return (batcher.submit({ kind: 'patch', request, receivedAt }) as Promise<PatchOutcome>).then((outcome) => {
+      if (outcome.ok) latency.publishToStored('twin', (now() - receivedAt) / 1000);
+      return outcome;
+    });
   }
+  latency.watchBacklog(TWIN_PENDING_METRIC, () => batcher.pending + apiBatcher.pending);
   const desired = createDesiredStateUpdater({ sql, audit: options.audit, applyPatch, recovery: options.recovery });
 
   return {
