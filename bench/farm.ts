@@ -23,7 +23,10 @@
  * says more.
  *
  *   npm run bench:farm -- [--devices 10000] [--clients 4] [--interval 10] [--steady 30]
- *                         [--mode embedded|postgres …] [--no-kill] [--record] [--cpu-prof]
+ *                         [--mode embedded|postgres …] [--tls] [--no-kill] [--record] [--cpu-prof]
+ *
+ * `--tls` runs the embedded mode a second time with the devices on MQTT over TLS (8883-style listener,
+ * the server's own generated CA, TLS 1.3 ECDSA P-256): the cost of TLS on admission and steady state.
  *
  * `--cpu-prof` profiles each Doppel server over its first admission (bench/lib/farm-profiler.mjs), writes
  * bench/profiles/farm-<mode>-….cpuprofile and prints its summary (bench/lib/profile-summary.ts): where
@@ -61,6 +64,7 @@ const { values: opts } = parseArgs({
     'no-baseline': { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
+    tls: { type: 'boolean', default: false },
   },
 });
 const DEVICES = num('devices', opts.devices, 10, 50_000);
@@ -112,7 +116,7 @@ const cleanups: Array<() => Promise<unknown>> = [];
  * Starts the client processes and, once every one is up (their start-up is not admission time), has
  * them connect all their devices at once. Resolves with the children and the moment connecting began.
  */
-async function startClients(url: string, devices: FarmDevice[]): Promise<{ children: RpcChild[]; startedAt: number }> {
+async function startClients(url: string, devices: FarmDevice[], ca?: string): Promise<{ children: RpcChild[]; startedAt: number }> {
   const children = Array.from({ length: Math.min(CLIENTS, devices.length) }, () => spawnChild('farm-client-child.ts'));
   cleanups.unshift(async () => {
     await Promise.all(children.map((c) => c.call('close', undefined, 60_000).catch(() => c.kill())));
@@ -120,7 +124,7 @@ async function startClients(url: string, devices: FarmDevice[]): Promise<{ child
   await Promise.all(children.map((c) => c.call('mark')));
   const startedAt = performance.now();
   await Promise.all(
-    children.map((c, i) => c.call('connect', { url, devices: devices.filter((_, j) => j % children.length === i), keepaliveSeconds: KEEPALIVE_S })),
+    children.map((c, i) => c.call('connect', { url, devices: devices.filter((_, j) => j % children.length === i), keepaliveSeconds: KEEPALIVE_S, ...(ca ? { ca } : {}) })),
   );
   return { children, startedAt };
 }
@@ -285,8 +289,8 @@ async function steadyState(server: ServerProcess, label: string): Promise<Steady
   return { cores: (after.cpu - before.cpu) / seconds, rssMb: after.rssMb, sentPerSecond: (sentAfter - sentBefore) / seconds };
 }
 
-async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
-  const target = mode === 'embedded' ? 'Doppel embedded' : 'Doppel PostgreSQL + Mosquitto (dynsec)';
+async function doppel(mode: 'embedded' | 'postgres', overTls = false): Promise<void> {
+  const target = mode === 'embedded' ? (overTls ? 'Doppel embedded, devices over TLS' : 'Doppel embedded') : 'Doppel PostgreSQL + Mosquitto (dynsec)';
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'doppel-farm-'));
   const port = await freePort();
   let env: Record<string, string> = { PORT: String(port), LOG_LEVEL: 'info', GRAPHQL_RATE_LIMIT_PER_S: '0' };
@@ -301,10 +305,18 @@ async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
   }
   let brokerUrl: string;
   let broker: ChildProcess | undefined;
+  // With TLS the devices trust the server's own CA, created in the data directory at its first start.
+  let caPem: (() => string) | undefined;
   if (mode === 'embedded') {
     const mqttPort = await freePort();
     env = { ...env, MQTT_PORT: String(mqttPort), MQTT_TLS: 'off' };
     brokerUrl = `mqtt://127.0.0.1:${mqttPort}`;
+    if (overTls) {
+      const tlsPort = await freePort();
+      env = { ...env, MQTT_TLS: 'on', MQTT_TLS_PORT: String(tlsPort), MQTT_TLS_HOST: '127.0.0.1' };
+      brokerUrl = `mqtts://127.0.0.1:${tlsPort}`;
+      caPem = () => fs.readFileSync(path.join(dataDir, 'tls', 'ca.pem'), 'utf8');
+    }
   } else {
     const scratch = await createScratchDatabase(DATABASE_URL!, 'farm');
     cleanups.push(scratch.drop);
@@ -345,7 +357,7 @@ async function doppel(mode: 'embedded' | 'postgres'): Promise<void> {
 
   console.log(`[${target}] ${DEVICES} devices connecting at once…`);
   if (opts['cpu-prof']) server.child.kill('SIGUSR2');
-  const { children, startedAt } = await startClients(brokerUrl, devices);
+  const { children, startedAt } = await startClients(brokerUrl, devices, caPem?.());
   activeClients = children;
   const admission = await awaitAdmission(activeClients, startedAt, target);
   if (opts['cpu-prof']) {
@@ -438,7 +450,10 @@ async function main(): Promise<void> {
     await bareAedes();
     if (MOSQUITTO) await bareMosquitto();
   }
-  for (const mode of modes) await doppel(mode as 'embedded' | 'postgres');
+  for (const mode of modes) {
+    await doppel(mode as 'embedded' | 'postgres');
+    if (opts.tls && mode === 'embedded') await doppel('embedded', true);
+  }
 
   const secs = (ms: number | undefined) => (ms === undefined ? 'timeout' : fmt(ms / 1000, 1));
   const header = [

@@ -22,6 +22,8 @@ export interface FarmConnectParams {
   url: string;
   devices: FarmDevice[];
   keepaliveSeconds: number;
+  /** PEM of the CA to trust for an mqtts:// url (the server's own generated CA). */
+  ca?: string;
 }
 
 /** Counters since the last mark. */
@@ -76,8 +78,9 @@ function admit(state: DeviceState): void {
   status.perSecond[second]!++;
 }
 
-function connectDevice(url: string, device: FarmDevice, keepaliveSeconds: number): DeviceState {
+function connectDevice(url: string, device: FarmDevice, keepaliveSeconds: number, ca: string | undefined): DeviceState {
   const client = mqtt.connect(url, {
+    ...(ca ? { ca } : {}),
     username: device.username,
     ...(device.password !== undefined ? { password: device.password } : {}),
     clientId: `farm-${device.deviceId}`,
@@ -112,7 +115,7 @@ function connectDevice(url: string, device: FarmDevice, keepaliveSeconds: number
 serveRpc({
   /** Starts connecting every device at once; resolves at once (poll `status`). */
   connect(params: FarmConnectParams): null {
-    for (const device of params.devices) states.push(connectDevice(params.url, device, params.keepaliveSeconds));
+    for (const device of params.devices) states.push(connectDevice(params.url, device, params.keepaliveSeconds, params.ca));
     return null;
   },
 

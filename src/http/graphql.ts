@@ -124,6 +124,7 @@ export function createGraphQL(
       : false,
     plugins: [
       operationDurationPlugin(metrics),
+      openSubscriptionsPlugin(metrics),
       authorizationPlugin(options.tokenWatch, metrics),
       {
         // eslint-disable-next-line @typescript-eslint/unbound-method -- Yoga's endResponse is a closure, made to be destructured.
@@ -325,6 +326,35 @@ function operationDurationPlugin(metrics: Metrics): Plugin<GraphQLContext> {
       const started = performance.now();
       return { onSubscribeResult: () => metrics.observe(OPERATION_SECONDS_METRIC, { operation: 'subscription' }, (performance.now() - started) / 1000) };
     },
+  };
+}
+
+/** Subscriptions whose event stream is open, by transport (ws: graphql-ws; http: Server-Sent Events). */
+export const SUBSCRIPTIONS_OPEN_METRIC = 'doppel_subscriptions_open';
+
+/**
+ * Counts a subscription from the moment its event stream exists until it ends for any reason (the
+ * client left, the stream completed or failed, the token was revoked): envelop's `onEnd` runs on all of
+ * them, and once per stream.
+ */
+function openSubscriptionsPlugin(metrics: Metrics): Plugin<GraphQLContext> {
+  metrics.describe(SUBSCRIPTIONS_OPEN_METRIC, 'GraphQL subscriptions open now, by transport (ws: graphql-ws, http: Server-Sent Events).', 'gauge');
+  return {
+    onSubscribe: ({ args }) => ({
+      onSubscribeResult: ({ result }) => {
+        if (!isAsyncIterable(result)) return;
+        const labels = { transport: (args.contextValue as { transport?: Transport }).transport ?? 'http' };
+        metrics.inc(SUBSCRIPTIONS_OPEN_METRIC, labels);
+        let ended = false;
+        return {
+          onEnd: () => {
+            if (ended) return;
+            ended = true;
+            metrics.inc(SUBSCRIPTIONS_OPEN_METRIC, labels, -1);
+          },
+        };
+      },
+    }),
   };
 }
 

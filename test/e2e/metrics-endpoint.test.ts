@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS_AUTH_REFUSED_METRIC } from '../../src/http/router.ts';
-import { OPERATION_SECONDS_METRIC } from '../../src/http/graphql.ts';
+import { OPERATION_SECONDS_METRIC, SUBSCRIPTIONS_OPEN_METRIC } from '../../src/http/graphql.ts';
 import { commandDevice, createToaster, registerDevice, send, waitForStatus } from '../support/commands.ts';
 import { BATCH_WRITE_METRIC, COMMAND_ROUND_TRIP_METRIC, PUBLISH_TO_STORED_METRIC } from '../../src/services/latency-metrics.ts';
-import { embeddedBroker, messageWaiter, modeName, startTestServer, type TestServer } from '../support/harness.ts';
+import { embeddedBroker, messageWaiter, modeName, startTestServer, subscribe, type TestServer } from '../support/harness.ts';
 
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
 let t: TestServer;
@@ -41,6 +41,32 @@ describe(`/metrics (${modeName})`, () => {
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-type')).toMatch(/^text\/plain/);
   }, 60_000);
+
+  it('counts open subscriptions by transport, graphql-ws and Server-Sent Events, until each one ends', async () => {
+    const open = (transport: string) => t.running.metrics.get(SUBSCRIPTIONS_OPEN_METRIC, { transport });
+    const [ws0, http0] = [open('ws'), open('http')];
+    const client = t.ws();
+    const live = subscribe(client, 'subscription { twinChanged { deviceId } }');
+    await t.waitForSubscriptions(1);
+    await expect.poll(() => open('ws'), { timeout: 30_000 }).toBe(ws0 + 1);
+    const abort = new AbortController();
+    const sse = await fetch(t.httpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${t.token}` },
+      body: JSON.stringify({ query: 'subscription { twinChanged { deviceId } }' }),
+      signal: abort.signal,
+    });
+    expect(sse.status).toBe(200);
+    await expect.poll(() => open('http'), { timeout: 30_000 }).toBe(http0 + 1);
+    expect(await (await scrape(`Bearer ${METRICS_TOKEN}`)).text()).toMatch(/^doppel_subscriptions_open\{transport="http"\} [1-9]/m);
+    // The client leaving ends each stream, whichever transport carried it.
+    live.unsubscribe();
+    abort.abort();
+    await sse.body?.cancel().catch(() => undefined);
+    await expect.poll(() => open('ws'), { timeout: 30_000 }).toBe(ws0);
+    await expect.poll(() => open('http'), { timeout: 30_000 }).toBe(http0);
+    await client.dispose();
+  }, 120_000);
 
   it('observes GraphQL operations by type and the device traffic, and exposes every family with its type', async () => {
     const creds = await registerDevice(t, null);
@@ -115,6 +141,7 @@ const EXPECTED_FAMILIES: Record<string, string> = {
   doppel_graphql_operation_seconds: 'histogram',
   doppel_graphql_refused_total: 'counter',
   doppel_graphql_ws_operations_active: 'gauge',
+  doppel_subscriptions_open: 'gauge',
   doppel_history_retention_batches_total: 'counter',
   doppel_history_retention_deleted_rows_total: 'counter',
   doppel_history_retention_failures_total: 'counter',
