@@ -28,6 +28,7 @@ import { createReadiness } from '../http/readiness.ts';
 import { createHttpRouter } from '../http/router.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { watchFleetGauges } from '../services/fleet-gauges.ts';
 import { createBridge } from '../mqtt/bridge.ts';
 import { createMqttCommandOutbox } from '../mqtt/command-outbox.ts';
 import { createDynsecSync, type DynsecSync } from '../mqtt/dynsec/index.ts';
@@ -298,6 +299,7 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
   // reads concurrent requests make in one turn of the event loop (src/services/device-reads.ts).
   const deviceReadBatches = createDeviceReadBatches(database.sql);
   describeDeviceReaderMetrics(metrics);
+  watchFleetGauges(metrics, database.sql);
   const deviceReader = () => createDeviceReader(database.sql, deviceReadBatches, metrics);
   const telemetryReader = () => createTelemetryReader({ query: (sql, ...params) => prisma.$queryRawUnsafe(sql, ...params), rollups, config: config.telemetry });
   // Rules: management and backtests (src/services/rules/); their actions run from the outbox (below).

@@ -108,6 +108,9 @@ describe(`/metrics (${modeName})`, () => {
     expect(text).toMatch(/^doppel_telemetry_points_pending 0$/m);
     expect(text).toMatch(/^doppel_twin_ops_pending 0$/m);
     if (embeddedBroker) expect(text).toMatch(/^doppel_mqtt_connected_clients [1-9]/m);
+    // Fleet gauges from the twin store: the device above is registered and online (in every broker mode).
+    expect(Number(/^doppel_devices_registered (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(2);
+    expect(Number(/^doppel_devices_connected (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
     const ours = Object.fromEntries(Object.entries(types).filter(([name]) => name.startsWith('doppel_')));
     // The list is the default mode's (PGlite + Aedes); other modes drop the embedded-only families.
     if (modeName === 'pglite+aedes') expect(ours).toEqual(EXPECTED_FAMILIES);
@@ -142,6 +145,8 @@ const EXPECTED_FAMILIES: Record<string, string> = {
   doppel_graphql_refused_total: 'counter',
   doppel_graphql_ws_operations_active: 'gauge',
   doppel_subscriptions_open: 'gauge',
+  doppel_devices_connected: 'gauge',
+  doppel_devices_registered: 'gauge',
   doppel_history_retention_batches_total: 'counter',
   doppel_history_retention_deleted_rows_total: 'counter',
   doppel_history_retention_failures_total: 'counter',
