@@ -18,7 +18,7 @@ import type tls from 'node:tls';
 export type BrokerHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
 
 /** Pending TCP connections the kernel may hold for us before we accept them (see `start`). */
-const LISTEN_BACKLOG = 4096;
+export const LISTEN_BACKLOG = 4096;
 
 export interface BrokerListener {
   /** Starts Aedes and listens; throws (with nothing left running) when the port cannot be bound. */
@@ -162,6 +162,7 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
         failures: setup.failures,
         // The CONNECT timeout starts once MQTT begins; the handshake before it gets the same allowance.
         handshakeTimeoutMs: options.connectTimeoutMs,
+        backlog: LISTEN_BACKLOG,
         onSecureConnection: onConnection,
       });
       try {

@@ -113,6 +113,8 @@ export interface TlsListenerOptions {
   failures: HandshakeFailures;
   /** How long a client may take to finish the handshake. */
   handshakeTimeoutMs: number;
+  /** Pending TCP connections the kernel may hold before we accept them (a farm reconnecting at once). */
+  backlog?: number;
 }
 
 export interface TlsListener {
@@ -144,7 +146,9 @@ export function createTlsListener(options: TlsListenerOptions): TlsListener {
     listen: () =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(options.port, options.host, () => {
+        // The same backlog as the plain listener: past Node's default (511) a farm's SYNs are dropped and
+        // its devices see resets and wait out TCP retransmissions (bench:farm --tls showed both).
+        server.listen({ port: options.port, host: options.host, ...(options.backlog ? { backlog: options.backlog } : {}) }, () => {
           server.off('error', reject);
           resolve();
         });
