@@ -109,6 +109,7 @@ const TOKEN_KEY = 'doppel.console.token'; // src/console/app/session.ts
 const PREFIX = 'cb';
 const VIEWPORT_SELECTOR = '[data-testid=fleet-table]';
 const BUSY_TARGET_PCT = 5;
+const KEEP_NAMES_SHIM = 'globalThis.__name = globalThis.__name || ((fn) => fn);';
 
 const deviceId = (i: number) => `${PREFIX}-${String(i).padStart(5, '0')}`;
 
@@ -170,7 +171,8 @@ function scrollThrough({ selector, step }: { selector: string; step: number }): 
   let observer: PerformanceObserver | undefined;
   try {
     observer = new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) longFrames.push({ duration: entry.duration, blockingDuration: (entry as unknown as { blockingDuration?: number }).blockingDuration ?? 0 });
+      for (const entry of list.getEntries())
+        longFrames.push({ duration: entry.duration, blockingDuration: (entry as unknown as { blockingDuration?: number }).blockingDuration ?? 0 });
     });
     observer.observe({ type: 'long-animation-frame' });
   } catch {
@@ -233,7 +235,10 @@ function openSampledTelemetry({ token, deviceId, sampleIntervalMs }: { token: st
   const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/graphql`, 'graphql-transport-ws');
   socket.onopen = () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
   socket.onmessage = (message) => {
-    const data = JSON.parse(message.data as string) as { type: string; payload?: { data?: { telemetry: { at: string; points: unknown[] } }; errors?: unknown } };
+    const data = JSON.parse(message.data as string) as {
+      type: string;
+      payload?: { data?: { telemetry: { at: string; points: unknown[] } }; errors?: unknown };
+    };
     if (data.type === 'connection_ack')
       socket.send(
         JSON.stringify({
@@ -328,14 +333,22 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 
 async function loadFleetPage(page: Page, url: string): Promise<LoadTimes> {
   await page.goto(`${url}/#/`);
-  await page.waitForFunction(
-    () => {
-      const probe = (window as unknown as { __consoleBench?: LoadProbe }).__consoleBench;
-      return probe && probe.firstRowsPainted !== null && probe.allLoaded !== null && probe.onlineShown !== null;
-    },
-    undefined,
-    { timeout: 180_000, polling: 200 },
-  );
+  await page
+    .waitForFunction(
+      () => {
+        const probe = (window as unknown as { __consoleBench?: LoadProbe }).__consoleBench;
+        return probe && probe.firstRowsPainted !== null && probe.allLoaded !== null && probe.onlineShown !== null;
+      },
+      undefined,
+      { timeout: Number(process.env.BENCH_CONSOLE_LOAD_TIMEOUT_MS ?? 180_000), polling: 200 },
+    )
+    .catch(async (error: unknown) => {
+      const seen = await page.evaluate(() => ({
+        probe: (window as unknown as { __consoleBench?: LoadProbe }).__consoleBench,
+        text: document.body.innerText.slice(0, 400),
+      }));
+      throw new Error(`the fleet page did not finish loading: ${(error as Error).message}; probe ${JSON.stringify(seen.probe)}; page: ${seen.text}`);
+    });
   return page.evaluate(() => {
     const probe = (window as unknown as { __consoleBench: LoadProbe }).__consoleBench;
     const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null;
@@ -411,12 +424,19 @@ async function run(): Promise<Results> {
       return status.admittedNow >= ONLINE ? status : undefined;
     });
     await waitFor(`the server to show ${ONLINE} devices connected`, 120_000, async () => {
-      const data = await post<{ devices: { totalCount: number } }>(graphqlUrl, started.token, '{ devices(filter: { connected: true }, first: 1) { totalCount } }');
+      const data = await post<{ devices: { totalCount: number } }>(
+        graphqlUrl,
+        started.token,
+        '{ devices(filter: { connected: true }, first: 1) { totalCount } }',
+      );
       return data.devices.totalCount === ONLINE ? true : undefined;
     });
     console.log(`[${MODE}] ${fmt(ONLINE)} devices online in ${fmt((performance.now() - t) / 1000, 1)} s`);
 
     browser = await openOfflineBrowser(started.url);
+    // tsx compiles this file with esbuild's keep-names, which wraps named inner functions in `__name(…)`;
+    // the functions serialized into the page then need that helper there too.
+    await browser.context.addInitScript({ content: KEEP_NAMES_SHIM });
     await browser.context.addInitScript(installProbe, { tokenKey: TOKEN_KEY, token: started.token, devices: DEVICES, online: ONLINE });
 
     // 1. Fleet page loads: the first one (the server bundles the console on first request), then warm ones.
@@ -428,7 +448,7 @@ async function run(): Promise<Results> {
       await page.close();
     }
     const show = (l: LoadTimes) =>
-      `first rows ${fmt(l.firstRowsPainted, 0)} ms, 10,000 shown ${fmt(l.totalShown, 0)} ms, all loaded ${fmt(l.allLoaded, 0)} ms, ${fmt(ONLINE)} online ${fmt(l.onlineShown, 0)} ms`;
+      `first rows ${fmt(l.firstRowsPainted, 0)} ms, ${fmt(DEVICES)} shown ${fmt(l.totalShown, 0)} ms, all loaded ${fmt(l.allLoaded, 0)} ms, ${fmt(ONLINE)} online ${fmt(l.onlineShown, 0)} ms`;
     console.log(`[${MODE}] fleet page, first load: ${show(cold)}`);
     for (const l of warm) console.log(`[${MODE}] fleet page, warm load: ${show(l)}`);
 
@@ -446,6 +466,7 @@ async function run(): Promise<Results> {
     await baselinePage.setContent(
       `<div data-testid="fleet-table" style="height:${height}px;overflow:auto"><div style="height:${scrolled.scrollHeight}px;background:linear-gradient(#fff,#ddd)"></div></div>`,
     );
+    await baselinePage.evaluate(KEEP_NAMES_SHIM);
     const baselineScroll = await baselinePage.evaluate(scrollThrough, { selector: VIEWPORT_SELECTOR, step: SCROLL_STEP });
     const baselineStats = frameStats(baselineScroll.timestamps);
     const seconds = (ts: number[]) => ((ts.at(-1) ?? 0) - (ts[0] ?? 0)) / 1000;
@@ -516,7 +537,14 @@ async function run(): Promise<Results> {
       mode: MODE,
       cold,
       warm,
-      scroll: { ...scrollStats, longFrames: scrolled.longFrames, longFrameMs: scrolled.longFrameMs, blockingMs: scrolled.blockingMs, rowsAtBottom: scrolled.rowsAtBottom, seconds: seconds(scrolled.timestamps) },
+      scroll: {
+        ...scrollStats,
+        longFrames: scrolled.longFrames,
+        longFrameMs: scrolled.longFrameMs,
+        blockingMs: scrolled.blockingMs,
+        rowsAtBottom: scrolled.rowsAtBottom,
+        seconds: seconds(scrolled.timestamps),
+      },
       scrollBaseline: { ...baselineStats, seconds: seconds(baselineScroll.timestamps) },
       device: deviceResult,
       deviceBaseline,
@@ -571,7 +599,14 @@ function report(r: Results): { text: string; markdown: string } {
       fmt(r.device.layoutStylePct, 2),
       `< ${BUSY_TARGET_PCT} %: ${r.device.busyPct < BUSY_TARGET_PCT ? 'met' : 'MISSED'}`,
     ],
-    ['baseline: empty page', fmt(r.deviceBaseline.wallMs / 1000, 1), fmt(r.deviceBaseline.busyPct, 2), fmt(r.deviceBaseline.scriptPct, 2), fmt(r.deviceBaseline.layoutStylePct, 2), '–'],
+    [
+      'baseline: empty page',
+      fmt(r.deviceBaseline.wallMs / 1000, 1),
+      fmt(r.deviceBaseline.busyPct, 2),
+      fmt(r.deviceBaseline.scriptPct, 2),
+      fmt(r.deviceBaseline.layoutStylePct, 2),
+      '–',
+    ],
   ];
   const notes = [
     `scroll: console ÷ baseline p99 frame = ${ratio(r.scroll.p99, r.scrollBaseline.p99)}, p50 = ${ratio(r.scroll.p50, r.scrollBaseline.p50)}; rows in view at the bottom: ${r.scroll.rowsAtBottom}`,
@@ -579,7 +614,15 @@ function report(r: Results): { text: string; markdown: string } {
     ...(r.profiles.length ? [`page CPU profiles: ${r.profiles.join(', ')}`] : []),
   ];
   const text = [table(loadHeader, loadRows), '', table(frameHeader, frameRows), '', table(busyHeader, busyRows), '', ...notes].join('\n');
-  const markdown = [markdownTable(loadHeader, loadRows), '', markdownTable(frameHeader, frameRows), '', markdownTable(busyHeader, busyRows), '', ...notes.map((n) => `- ${n}`)].join('\n');
+  const markdown = [
+    markdownTable(loadHeader, loadRows),
+    '',
+    markdownTable(frameHeader, frameRows),
+    '',
+    markdownTable(busyHeader, busyRows),
+    '',
+    ...notes.map((n) => `- ${n}`),
+  ].join('\n');
   return { text, markdown };
 }
 
