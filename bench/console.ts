@@ -36,7 +36,7 @@ import type { ConsoleDeviceParams, ConsoleDeviceStatus } from './lib/console-dev
 import { frameStats, mainThreadMetrics, mainThreadShare, type FrameStats, type MainThreadShare } from './lib/console-frames.ts';
 import type { FarmClientStatus, FarmDevice } from './lib/farm-client-child.ts';
 import { renderSummary, summarizeProfile } from './lib/profile-summary.ts';
-import { spawnChild, type RpcChild } from './lib/rpc.ts';
+import { spawnChild } from './lib/rpc.ts';
 import type { ServerStarted } from './lib/server-child.ts';
 import { fmt, markdownTable, median, table } from './lib/stats.ts';
 
