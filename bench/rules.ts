@@ -219,7 +219,11 @@ async function stepRates(label: string, mode: BenchMode, server: Server, lines: 
     if (opts['cpu-prof'] && onLastStep) await server.srv.call('mark', { profile: true });
     else await server.srv.call('mark', {});
     const step = await runStep(server, rate, STEP_MS);
-    const line = `  ${label} ${fmt(rate)} msg/s: stored ${fmt(step.achieved)} msg/s, ${step.held ? 'held' : `NOT held (${step.why})`}`;
+    // Server CPU over the step and its drain per 1,000 messages offered: robust to a noisy machine
+    // (what the work costs, not how fast a shared core ran it), and comparable with and without rules.
+    const usage = await server.srv.call<{ cpuUser: number; cpuSystem: number }>('usage');
+    const cpuMsPerK = ((usage.cpuUser + usage.cpuSystem) * 1e6) / (rate * (STEP_MS / 1000));
+    const line = `  ${label} ${fmt(rate)} msg/s: stored ${fmt(step.achieved)} msg/s, ${step.held ? 'held' : `NOT held (${step.why})`}, server CPU ${fmt(cpuMsPerK, 1)} ms per 1,000 msgs`;
     console.log(line);
     lines.push(line);
     if (step.held) sustained = rate;

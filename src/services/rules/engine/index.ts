@@ -33,7 +33,7 @@ import type { ConnectionStored, TelemetryStored, TwinsStored } from '../../hooks
 import { createDefinitionCache, loadListedPairs, loadPairs, loadVersions, SCOPE_SQL, type DefinitionCache } from './load.ts';
 import { createPairCache } from './pair-cache.ts';
 import { createCoalescer } from './coalesce.ts';
-import { mergePlans, planPair, type Observed, type PairPlan } from './plan.ts';
+import { mergePlans, planPair, SETTLED_WATERMARK_FACTOR, type Observed, type PairPlan } from './plan.ts';
 import { emptyPlan, type PairInput, type PairRow, type WritePlan } from './types.ts';
 import { pairKey, writePlan } from './writer.ts';
 
@@ -137,14 +137,17 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   }
 
   /**
-   * Stores the newest reading of the pairs remembered for at least the watermark (all of them with
+   * Stores the newest reading of the pairs remembered for at least the watermark (a settled window's:
+   * SETTLED_WATERMARK_FACTOR watermarks, ./plan.ts; all of them with
    * `everything`, on stop), so what a restart or a move forgets is bounded by RULES_STATE_WATERMARK_MS
    * even for a device that went quiet. Only lastTs / lastValue / asOf, only onto the revision they were
    * judged from and only forwards; the revision is not bumped (nothing a decision depends on changes).
    */
   async function flushObserved(everything: boolean): Promise<void> {
     const at = now();
-    const due = [...observed.values()].filter((o) => everything || at - o.since >= watermarkMs).slice(0, everything ? undefined : sweepBatchSize);
+    const due = [...observed.values()]
+      .filter((o) => everything || at - o.since >= (o.settled ? watermarkMs * SETTLED_WATERMARK_FACTOR : watermarkMs))
+      .slice(0, everything ? undefined : sweepBatchSize);
     if (due.length === 0) return;
     // The revision is bumped like any write's: another instance that judged this pair on the older row
     // reads it again instead of laying an older reading over it, and the pair cache's fingerprint of

@@ -112,6 +112,24 @@ function matches(rule: CachedRule, device: { deviceId: string; tags: string[] | 
   return rule.tags.every((t) => tags.includes(t));
 }
 
+/**
+ * The rules of one source, split by scope: a rule naming its devices is found by device id, so a batch
+ * device meets only the rules that can match it (matching all 1,000 rules of bench:rules against every
+ * device of every batch was the largest JavaScript cost of the engine: docs/performance.md "Rules engine cost").
+ */
+interface RuleBucket {
+  /** Rules with no device list (every device, or tags / model only). */
+  anyDevice: CachedRule[];
+  byDeviceId: Map<string, CachedRule[]>;
+}
+
+function candidatesIn(bucket: RuleBucket | undefined, deviceId: string, into: CachedRule[]): void {
+  if (bucket === undefined) return;
+  into.push(...bucket.anyDevice);
+  const listed = bucket.byDeviceId.get(deviceId);
+  if (listed !== undefined) into.push(...listed);
+}
+
 export interface PairCache {
   /**
    * The pairs of the enabled rules of `sourceTypes` (and, if given, one of `sourceKeys`) whose scope
@@ -134,7 +152,7 @@ export function createPairCache(options: { definitions: DefinitionCache; maxPair
   const maxPairs = options.maxPairs ?? 200_000;
   let generation: string | null = null;
   /** Per tenant: enabled rules by source (`sourceIndexKey`). */
-  const rulesByTenant = new Map<string, Map<string, CachedRule[]>>();
+  const rulesByTenant = new Map<string, Map<string, RuleBucket>>();
   /** Per device uuid, in least recently used order (a Map keeps insertion order; a use re-inserts). */
   const devices = new Map<string, DeviceEntry>();
   let pairCount = 0;
@@ -174,9 +192,15 @@ export function createPairCache(options: { definitions: DefinitionCache; maxPair
       }
       const index = rulesByTenant.get(row.tenantId)!;
       const key = sourceIndexKey(row.sourceType, row.sourceKey);
-      let list = index.get(key);
-      if (!list) index.set(key, (list = []));
-      list.push(rule);
+      let bucket = index.get(key);
+      if (!bucket) index.set(key, (bucket = { anyDevice: [], byDeviceId: new Map() }));
+      if (rule.deviceIds === null) bucket.anyDevice.push(rule);
+      else
+        for (const deviceId of rule.deviceIds) {
+          let listed = bucket.byDeviceId.get(deviceId);
+          if (!listed) bucket.byDeviceId.set(deviceId, (listed = []));
+          listed.push(rule);
+        }
     }
   }
 
@@ -213,9 +237,9 @@ export function createPairCache(options: { definitions: DefinitionCache; maxPair
       const candidates: CachedRule[] = [];
       for (const type of query.sourceTypes) {
         if (keys === null) {
-          for (const [key, list] of index) if (key.startsWith(`${type}\u0000`)) candidates.push(...list);
+          for (const [key, bucket] of index) if (key.startsWith(`${type}\u0000`)) candidatesIn(bucket, device.deviceId, candidates);
         } else {
-          for (const key of keys) candidates.push(...(index.get(sourceIndexKey(type, key)) ?? []));
+          for (const key of keys) candidatesIn(index.get(sourceIndexKey(type, key)), device.deviceId, candidates);
         }
       }
       if (candidates.length === 0) continue;

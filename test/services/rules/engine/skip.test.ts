@@ -14,6 +14,7 @@ import { createEventBus, type AlarmChangedEvent } from '../../../../src/events/b
 import { createLogger } from '../../../../src/logger.ts';
 import { Metrics } from '../../../../src/metrics.ts';
 import { createRulesEngine, STATE_SKIPS_METRIC } from '../../../../src/services/rules/engine/index.ts';
+import { SETTLED_WATERMARK_FACTOR } from '../../../../src/services/rules/engine/plan.ts';
 import type { TelemetryStored } from '../../../../src/services/hooks.ts';
 import { openTestDatabase, uniqueDeviceId } from '../../../support/harness.ts';
 import { insertRule } from './support.ts';
@@ -138,14 +139,24 @@ describe('readings that change nothing', () => {
     expect(await alarmsOf(ruleId, device.uuid)).toEqual([]);
   });
 
-  it('writes the pair once its stored state is older than the watermark', async () => {
+  it('writes a pending pair once its stored state is older than the watermark, a settled one once older than the settled watermark', async () => {
     const device = await insertDevice();
-    const ruleId = await threshold(device);
+    const pendingRule = await threshold(device, { forMs: 600_000 });
+    const settledRule = await insertRule(db.sql, {
+      scope: { deviceIds: [device.deviceId] },
+      source: { type: 'telemetry', metric: 'temp' },
+      raise: { op: '>', value: 100 },
+      severity: 'MAJOR',
+    });
     const e = engine({ stateWatermarkMs: 1 });
-    await e.rules.onTelemetryStored(batch(device, [{ ts: 1000, value: 10 }]));
-    await new Promise((r) => setTimeout(r, 20));
-    await e.rules.onTelemetryStored(batch(device, [{ ts: 3000, value: 11 }]));
-    expect((await stateOf(ruleId, device.uuid))!.lastTs!.getTime()).toBe(3000);
+    await e.rules.onTelemetryStored(batch(device, [{ ts: 1000, value: 35 }]));
+    expect((await stateOf(pendingRule, device.uuid))!.phase).toBe('PENDING_RAISE');
+    expect((await stateOf(settledRule, device.uuid))!.phase).toBe('NORMAL');
+    // Waiting is a lower bound only: the settled watermark is SETTLED_WATERMARK_FACTOR ms here.
+    await new Promise((r) => setTimeout(r, 2 * SETTLED_WATERMARK_FACTOR));
+    await e.rules.onTelemetryStored(batch(device, [{ ts: 3000, value: 36 }]));
+    expect((await stateOf(pendingRule, device.uuid))!.lastTs!.getTime()).toBe(3000);
+    expect((await stateOf(settledRule, device.uuid))!.lastTs!.getTime()).toBe(3000);
   });
 
   it('a "for" window that keeps holding is not rewritten, and its deadline raises with the newest value', async () => {
@@ -285,7 +296,34 @@ describe('flapping that stops', () => {
 });
 
 describe('the newest reading', () => {
-  it('is stored by the sweep once it stayed unwritten for the watermark, and on stop', async () => {
+  it('of a pending "for" window is stored by the sweep after one watermark, and a crash before that still raises at the deadline', async () => {
+    const device = await insertDevice();
+    const ruleId = await threshold(device, { forMs: 600_000 });
+    const e = engine({ stateWatermarkMs: 60_000 });
+    const base = Date.now();
+    e.clock.now = base;
+    // Settled readings first (not written), then the window starts (written at once) and keeps holding (not written).
+    await e.rules.onTelemetryStored(batch(device, [{ ts: base - 5000, value: 10 }]));
+    await e.rules.onTelemetryStored(batch(device, [{ ts: base - 4000, value: 11 }]));
+    await e.rules.onTelemetryStored(batch(device, [{ ts: base - 3000, value: 35 }]));
+    await e.rules.onTelemetryStored(batch(device, [{ ts: base - 2000, value: 36 }]));
+    const pending = await stateOf(ruleId, device.uuid);
+    expect([pending!.phase, pending!.lastTs!.getTime(), pending!.deadlineAt!.getTime()]).toEqual(['PENDING_RAISE', base - 3000, base - 3000 + 600_000]);
+    e.clock.now = base + 61_000;
+    await e.rules.sweep();
+    expect((await stateOf(ruleId, device.uuid))!.lastTs!.getTime()).toBe(base - 2000);
+
+    // Killed (never stopped): the next reading is remembered by the dead instance only.
+    await e.rules.onTelemetryStored(batch(device, [{ ts: base - 1000, value: 37 }]));
+    const restarted = engine({ stateWatermarkMs: 60_000 });
+    restarted.clock.now = base + 600_000;
+    await restarted.rules.sweep();
+    const alarms = await alarmsOf(ruleId, device.uuid);
+    // Raised from the database at the deadline, with the newest value stored before the crash.
+    expect(alarms.map((a) => [a.status, a.raisedAt.getTime(), a.raisedValue])).toEqual([['ACTIVE', base - 3000 + 600_000, 36]]);
+  });
+
+  it('is stored by the sweep once it stayed unwritten for the watermark (a settled window: the settled watermark), and on stop', async () => {
     const device = await insertDevice();
     const ruleId = await threshold(device);
     const e = engine({ stateWatermarkMs: 60_000 });
@@ -295,7 +333,11 @@ describe('the newest reading', () => {
     e.clock.now = Date.now();
     await e.rules.sweep();
     expect(await lastTs()).toBe(1000);
+    // NORMAL with no deadline and no alarm: one watermark is not enough, SETTLED_WATERMARK_FACTOR are.
     e.clock.now = Date.now() + 61_000;
+    await e.rules.sweep();
+    expect(await lastTs()).toBe(1000);
+    e.clock.now = Date.now() + 60_000 * SETTLED_WATERMARK_FACTOR + 1000;
     await e.rules.sweep();
     expect(await lastTs()).toBe(2000);
 
