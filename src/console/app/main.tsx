@@ -4,6 +4,7 @@
  */
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
+import { AdminTokensPage } from './admin-tokens-page.tsx';
 import { AlarmsPage } from './alarms-page.tsx';
 import { createApi, type LinkState } from './api.ts';
 import { DevicePage } from './device-page.tsx';
@@ -12,12 +13,13 @@ import { forgetToken, loadToken, saveToken } from './session.ts';
 import { TokenPage } from './token-page.tsx';
 import './styles.css';
 
-type Route = { page: 'fleet' } | { page: 'alarms' } | { page: 'device'; deviceId: string };
+type Route = { page: 'fleet' } | { page: 'alarms' } | { page: 'admin-tokens' } | { page: 'device'; deviceId: string };
 
 export function routeOf(hash: string): Route {
   const device = /^#\/devices\/(.+)$/.exec(hash);
   if (device) return { page: 'device', deviceId: decodeURIComponent(device[1]!) };
   if (hash === '#/alarms') return { page: 'alarms' };
+  if (hash === '#/admin/tokens') return { page: 'admin-tokens' };
   return { page: 'fleet' };
 }
 
@@ -70,6 +72,7 @@ function App() {
         <nav>
           <a href="#/">Fleet</a>
           <a href="#/alarms">Alarms</a>
+          <a href="#/admin/tokens">Tokens</a>
         </nav>
         <span class={`link ${link}`} data-testid="link-state" title="Live updates">
           {link === 'live' ? 'live' : link === 'connecting' ? 'connecting…' : 'reconnecting…'}
@@ -88,6 +91,8 @@ function App() {
       <main>
         {route.page === 'device' ? (
           <DevicePage key={route.deviceId} api={api} deviceId={route.deviceId} />
+        ) : route.page === 'admin-tokens' ? (
+          <AdminTokensPage api={api} />
         ) : route.page === 'alarms' ? (
           <AlarmsPage api={api} />
         ) : (

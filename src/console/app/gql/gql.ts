@@ -15,6 +15,9 @@ import * as types from './graphql.ts';
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  query ConsoleApiTokens {\n    apiTokens(includeRevoked: true) {\n      id\n      name\n      role\n      createdAt\n      expiresAt\n      lastUsedAt\n      revokedAt\n    }\n  }\n": typeof types.ConsoleApiTokensDocument,
+    "\n  mutation ConsoleCreateApiToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken {\n        token\n        apiToken {\n          id\n        }\n      }\n      ... on ValidationError {\n        message\n      }\n    }\n  }\n": typeof types.ConsoleCreateApiTokenDocument,
+    "\n  mutation ConsoleRevokeApiToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n      ... on NotFound {\n        message\n      }\n    }\n  }\n": typeof types.ConsoleRevokeApiTokenDocument,
     "\n  query ConsoleOpenAlarmList($after: String) {\n    alarms(filter: { open: true }, first: 500, after: $after) {\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        node {\n          alarmId\n          status\n          severity\n          raisedAt\n          raisedValue\n          flapping\n          rule {\n            name\n          }\n          device {\n            deviceId\n          }\n        }\n      }\n    }\n  }\n": typeof types.ConsoleOpenAlarmListDocument,
     "\n  subscription ConsoleAlarmUpdates {\n    alarmChanged {\n      alarmId\n      status\n      alarm {\n        alarmId\n        status\n        severity\n        raisedAt\n        raisedValue\n        flapping\n        rule {\n          name\n        }\n        device {\n          deviceId\n        }\n      }\n    }\n  }\n": typeof types.ConsoleAlarmUpdatesDocument,
     "\n  mutation ConsoleAcknowledgeAlarm($input: AlarmControlInput!) {\n    acknowledgeAlarm(input: $input) {\n      __typename\n      ... on Alarm {\n        alarmId\n        status\n      }\n      ... on Error {\n        message\n      }\n    }\n  }\n": typeof types.ConsoleAcknowledgeAlarmDocument,
@@ -33,6 +36,9 @@ type Documents = {
     "\n  subscription ConsoleFleetAlarms {\n    alarmChanged {\n      alarmId\n      deviceId\n      status\n    }\n  }\n": typeof types.ConsoleFleetAlarmsDocument,
 };
 const documents: Documents = {
+    "\n  query ConsoleApiTokens {\n    apiTokens(includeRevoked: true) {\n      id\n      name\n      role\n      createdAt\n      expiresAt\n      lastUsedAt\n      revokedAt\n    }\n  }\n": types.ConsoleApiTokensDocument,
+    "\n  mutation ConsoleCreateApiToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken {\n        token\n        apiToken {\n          id\n        }\n      }\n      ... on ValidationError {\n        message\n      }\n    }\n  }\n": types.ConsoleCreateApiTokenDocument,
+    "\n  mutation ConsoleRevokeApiToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n      ... on NotFound {\n        message\n      }\n    }\n  }\n": types.ConsoleRevokeApiTokenDocument,
     "\n  query ConsoleOpenAlarmList($after: String) {\n    alarms(filter: { open: true }, first: 500, after: $after) {\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        node {\n          alarmId\n          status\n          severity\n          raisedAt\n          raisedValue\n          flapping\n          rule {\n            name\n          }\n          device {\n            deviceId\n          }\n        }\n      }\n    }\n  }\n": types.ConsoleOpenAlarmListDocument,
     "\n  subscription ConsoleAlarmUpdates {\n    alarmChanged {\n      alarmId\n      status\n      alarm {\n        alarmId\n        status\n        severity\n        raisedAt\n        raisedValue\n        flapping\n        rule {\n          name\n        }\n        device {\n          deviceId\n        }\n      }\n    }\n  }\n": types.ConsoleAlarmUpdatesDocument,
     "\n  mutation ConsoleAcknowledgeAlarm($input: AlarmControlInput!) {\n    acknowledgeAlarm(input: $input) {\n      __typename\n      ... on Alarm {\n        alarmId\n        status\n      }\n      ... on Error {\n        message\n      }\n    }\n  }\n": types.ConsoleAcknowledgeAlarmDocument,
@@ -51,6 +57,18 @@ const documents: Documents = {
     "\n  subscription ConsoleFleetAlarms {\n    alarmChanged {\n      alarmId\n      deviceId\n      status\n    }\n  }\n": types.ConsoleFleetAlarmsDocument,
 };
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query ConsoleApiTokens {\n    apiTokens(includeRevoked: true) {\n      id\n      name\n      role\n      createdAt\n      expiresAt\n      lastUsedAt\n      revokedAt\n    }\n  }\n"): typeof import('./graphql.ts').ConsoleApiTokensDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ConsoleCreateApiToken($input: CreateApiTokenInput!) {\n    createApiToken(input: $input) {\n      __typename\n      ... on CreatedApiToken {\n        token\n        apiToken {\n          id\n        }\n      }\n      ... on ValidationError {\n        message\n      }\n    }\n  }\n"): typeof import('./graphql.ts').ConsoleCreateApiTokenDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ConsoleRevokeApiToken($id: ID!) {\n    revokeApiToken(id: $id) {\n      __typename\n      ... on NotFound {\n        message\n      }\n    }\n  }\n"): typeof import('./graphql.ts').ConsoleRevokeApiTokenDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -42,6 +42,16 @@ export type CommentAlarmInput = {
   text: string;
 };
 
+export type CreateApiTokenInput = {
+  /** When the token stops working; omit for no expiry. */
+  expiresAt?: string | null | undefined;
+  /** What the token is for (1–100 characters). */
+  name: string;
+  role: Role;
+  /** Must be the caller's own tenant (the default). A new tenant's first admin token comes from the CLI: `npm run token -- create --tenant <t> --role admin --name <n>`. */
+  tenantId?: string | null | undefined;
+};
+
 /** Every given condition holds (AND), within your tenant. Fleet search: docs/onboarding.md#fleet-search. */
 export type DeviceFilter = {
   /** true: the device has an open alarm (ACTIVE, ACKNOWLEDGED or LATCHED, i.e. not CLEARED); false: it has none. */
@@ -64,6 +74,15 @@ export type DeviceFilter = {
   /** Devices carrying all of these tags. */
   tags?: Array<string> | null | undefined;
 };
+
+/** What a token may do. Each role includes the ones below it. */
+export type Role =
+  /** Also manage devices, models and API tokens; read the audit log. */
+  | 'ADMIN'
+  /** Also change desired state and send commands. */
+  | 'OPERATOR'
+  /** Read devices, twins, telemetry; subscribe. */
+  | 'VIEWER';
 
 export type SendCommandInput = {
   deviceId: string;
@@ -94,6 +113,31 @@ export type TwinPathCondition = {
   /** Object keys from the section root, e.g. ["fw", "version"] (1–16 keys). */
   path: Array<string>;
 };
+
+export type ConsoleApiTokensQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ConsoleApiTokensQuery = { apiTokens: Array<{ id: string, name: string, role: Role, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null }> };
+
+export type ConsoleCreateApiTokenMutationVariables = Exact<{
+  input: CreateApiTokenInput;
+}>;
+
+
+export type ConsoleCreateApiTokenMutation = { createApiToken:
+    | { __typename: 'CreatedApiToken', token: string, apiToken: { id: string } }
+    | { __typename: 'ValidationError', message: string }
+   };
+
+export type ConsoleRevokeApiTokenMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type ConsoleRevokeApiTokenMutation = { revokeApiToken:
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'RevokedApiToken' }
+   };
 
 export type ConsoleOpenAlarmListQueryVariables = Exact<{
   after?: string | null | undefined;
@@ -249,6 +293,45 @@ export class TypedDocumentString<TResult, TVariables>
   }
 }
 
+export const ConsoleApiTokensDocument = new TypedDocumentString(`
+    query ConsoleApiTokens {
+  apiTokens(includeRevoked: true) {
+    id
+    name
+    role
+    createdAt
+    expiresAt
+    lastUsedAt
+    revokedAt
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleApiTokensQuery, ConsoleApiTokensQueryVariables>;
+export const ConsoleCreateApiTokenDocument = new TypedDocumentString(`
+    mutation ConsoleCreateApiToken($input: CreateApiTokenInput!) {
+  createApiToken(input: $input) {
+    __typename
+    ... on CreatedApiToken {
+      token
+      apiToken {
+        id
+      }
+    }
+    ... on ValidationError {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleCreateApiTokenMutation, ConsoleCreateApiTokenMutationVariables>;
+export const ConsoleRevokeApiTokenDocument = new TypedDocumentString(`
+    mutation ConsoleRevokeApiToken($id: ID!) {
+  revokeApiToken(id: $id) {
+    __typename
+    ... on NotFound {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleRevokeApiTokenMutation, ConsoleRevokeApiTokenMutationVariables>;
 export const ConsoleOpenAlarmListDocument = new TypedDocumentString(`
     query ConsoleOpenAlarmList($after: String) {
   alarms(filter: {open: true}, first: 500, after: $after) {
