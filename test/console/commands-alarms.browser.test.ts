@@ -3,7 +3,8 @@
  * server and mqtt.js devices: the toaster's out-of-range `power: 9000` is refused by the server and the
  * error shows under the field, a valid toast is sent and the history shows the device's acknowledgement
  * live; a rule raises an alarm from a device's reading, it appears live on the alarms page, and the user
- * acknowledges and clears it. Screenshots go to test/artifacts/.
+ * acknowledges and clears it; an admin creates an API token (its secret shown once), uses it, and revokes
+ * it. Screenshots go to test/artifacts/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, noBrowserReason, openOfflineBrowser, screenshot, type OfflineBrowser } from '../support/browser.ts';
@@ -97,5 +98,28 @@ describe.skipIf(!chromiumPath)(`console commands and alarms in Chromium (${chrom
     } finally {
       await device.endAsync(true);
     }
+  }, 180_000);
+
+  it('creates an API token shown once, which works until it is revoked from the page', async () => {
+    const { page } = browser;
+    await page.evaluate(() => (location.hash = '#/admin/tokens'));
+    const form = page.getByTestId('create-token');
+    await form.waitFor({ timeout: 60_000 });
+    const name = `dashboard ${Math.random().toString(36).slice(2, 8)}`;
+    await form.locator('input[name="name"]').fill(name);
+    await form.locator('select[name="role"]').selectOption('VIEWER');
+    await form.getByRole('button', { name: 'Create token' }).click();
+    const secret = (await page.getByTestId('new-token-secret').textContent({ timeout: 60_000 }))?.trim() ?? '';
+    expect(secret.length).toBeGreaterThan(20);
+    expect(await page.evaluate(() => JSON.stringify({ ...sessionStorage, ...localStorage }))).not.toContain(secret);
+    await screenshot(page, 'console-admin-tokens');
+    // The new token works over plain HTTP, as the client it was made for would use it.
+    expect((await server.gql('{ devices(first: 1) { totalCount } }', undefined, secret)).errors).toBeUndefined();
+
+    const row = page.getByTestId('token-row').filter({ hasText: name });
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await expect.poll(() => row.locator('td').nth(4).textContent(), { timeout: 60_000 }).toBe('revoked');
+    await expect.poll(async () => (await server.gql('{ devices(first: 1) { totalCount } }', undefined, secret)).status, { timeout: 30_000 }).toBe(401);
   }, 180_000);
 });
