@@ -10,8 +10,10 @@
  *
  * Connections are kept alive and reused through ./connection-pool.ts, one agent per endpoint and
  * pinned destination, so a reused socket always leads to the address checked for this attempt's host.
- * A request that fails on a reused socket before any answer (the receiver closed it while idle) is
- * sent once more on a new connection within the same deadline: at-least-once allows the repeat.
+ * A request that fails on a reused socket the receiver had just closed is a failed attempt like any
+ * other (retried by the schedule): one attempt is always one request, which the attempt log and the
+ * metrics count. Idle sockets are closed before Node's default 5 s server keep-alive ends, which makes
+ * that rare.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
@@ -105,69 +107,58 @@ export function createSender(options: SenderOptions): (input: SendInput) => Prom
     const request = (protocol === 'https:' ? https : http).request;
     const agent = pool.agentFor({ endpointId: input.endpointId, protocol, pinned, port, servername: protocol === 'https:' && !literal ? host : '' });
     const deadline = performance.now() + options.timeoutMs;
-    const attemptOnce = (): Promise<SendOutcome & { staleSocket?: boolean }> =>
-      new Promise((done) => {
-        let settled = false;
-        const finish = (outcome: SendOutcome & { staleSocket?: boolean }) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          done(outcome);
-        };
-        const req = request({
-          method: 'POST',
-          host: literal ? pinned : host,
-          port,
-          path: `${target.pathname}${target.search}`,
-          lookup,
-          ...(protocol === 'https:' && !literal ? { servername: host } : {}),
-          agent,
-          headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body.body),
-            'user-agent': userAgent,
-            ...signed.headers,
-          },
-        });
-        // One deadline for the whole attempt (connect, upload, response), not an idle timer per phase.
-        const timer = setTimeout(
-          () => {
-            req.destroy(new Error('TIMEOUT'));
-            finish(failed(`TIMEOUT: no complete answer within ${options.timeoutMs} ms`, 'error'));
-          },
-          Math.max(0, deadline - performance.now()),
-        );
-        let answered = false;
-        req.on('error', (error: NodeJS.ErrnoException) => {
-          const stale = req.reusedSocket && !answered && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
-          finish({ ...failed(`CONNECTION: ${error.code ?? error.message}`, 'error'), ...(stale ? { staleSocket: true } : {}) });
-        });
-        req.on('response', (res) => {
-          answered = true;
-          const status = res.statusCode ?? 0;
-          const retryAfterMs = parseRetryAfter(headerText(res.headers['retry-after']), now());
-          let read = 0;
-          // The answer's body is read (a little of it) and dropped: the status is all that counts. A
-          // longer body costs its socket (destroyed, not returned to the pool).
-          res.on('data', (chunk: Buffer) => {
-            read += chunk.length;
-            if (read > RESPONSE_BYTES_READ) res.destroy();
-          });
-          const complete = () => {
-            const result: AttemptResult = { kind: 'response', status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
-            finish({ result, permanent: false, outcome: outcomeOf(status) });
-          };
-          res.on('end', complete);
-          res.on('close', complete);
-          res.on('error', complete);
-        });
-        req.end(body.body);
+    return new Promise<SendOutcome>((done) => {
+      let settled = false;
+      const finish = (outcome: SendOutcome) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        done(outcome);
+      };
+      const req = request({
+        method: 'POST',
+        host: literal ? pinned : host,
+        port,
+        path: `${target.pathname}${target.search}`,
+        lookup,
+        ...(protocol === 'https:' && !literal ? { servername: host } : {}),
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body.body),
+          'user-agent': userAgent,
+          ...signed.headers,
+        },
       });
-    const first = await attemptOnce();
-    // A kept-alive socket the receiver had closed: nothing was answered, so once more on a new connection.
-    const outcome = first.staleSocket && performance.now() < deadline ? await attemptOnce() : first;
-    const { staleSocket: _stale, ...result } = outcome;
-    return result;
+      // One deadline for the whole attempt (connect, upload, response), not an idle timer per phase.
+      const timer = setTimeout(
+        () => {
+          req.destroy(new Error('TIMEOUT'));
+          finish(failed(`TIMEOUT: no complete answer within ${options.timeoutMs} ms`, 'error'));
+        },
+        Math.max(0, deadline - performance.now()),
+      );
+      req.on('error', (error: NodeJS.ErrnoException) => finish(failed(`CONNECTION: ${error.code ?? error.message}`, 'error')));
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 0;
+        const retryAfterMs = parseRetryAfter(headerText(res.headers['retry-after']), now());
+        let read = 0;
+        // The answer's body is read (a little of it) and dropped: the status is all that counts. A
+        // longer body costs its socket (destroyed, not returned to the pool).
+        res.on('data', (chunk: Buffer) => {
+          read += chunk.length;
+          if (read > RESPONSE_BYTES_READ) res.destroy();
+        });
+        const complete = () => {
+          const result: AttemptResult = { kind: 'response', status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+          finish({ result, permanent: false, outcome: outcomeOf(status) });
+        };
+        res.on('end', complete);
+        res.on('close', complete);
+        res.on('error', complete);
+      });
+      req.end(body.body);
+    });
   };
 }
 
