@@ -491,7 +491,16 @@ async function main(): Promise<void> {
     }
   }
   if (results.length === 0) return;
-  const header = ['mode', 'updates/s without', 'updates/s with 1 endpoint', 'ratio', 'outbox rows (with)', 'outbox rows (without)', 'delivered/s', 'server CPU-ms / delivered event'];
+  const header = [
+    'mode',
+    'updates/s without',
+    'updates/s with 1 endpoint',
+    'ratio',
+    'outbox rows (with)',
+    'outbox rows (without)',
+    'delivered/s',
+    'server CPU-ms / delivered event',
+  ];
   const rows = results.map(summarize);
   console.log(`\n${DEVICES} devices, QoS 1, closed loop, ${PAIRS} pair(s) of ${MEASURE_MS / 1000} s windows, commit ${commitId(ROOT)}\n`);
   console.log(table(header, rows));

@@ -50,7 +50,13 @@ const keyOf = (d: PoolDestination) => `${d.protocol}//${d.pinned}:${d.port}/${d.
 
 export function createConnectionPool(options: ConnectionPoolOptions = DEFAULT_POOL_OPTIONS): ConnectionPool {
   const agents = new Map<string, { key: string; agent: http.Agent }>();
-  const settings = { keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: options.maxSockets, timeout: options.idleMs, scheduling: 'lifo' as const };
+  const settings = {
+    keepAlive: true,
+    maxSockets: options.maxSockets,
+    maxFreeSockets: options.maxSockets,
+    timeout: options.idleMs,
+    scheduling: 'lifo' as const,
+  };
   return {
     agentFor(destination) {
       const key = keyOf(destination);
