@@ -124,9 +124,7 @@ async function startClients(url: string, devices: FarmDevice[], ca?: string): Pr
   await Promise.all(children.map((c) => c.call('mark')));
   const startedAt = performance.now();
   await Promise.all(
-    children.map((c, i) =>
-      c.call('connect', { url, devices: devices.filter((_, j) => j % children.length === i), keepaliveSeconds: KEEPALIVE_S, ...(ca ? { ca } : {}) }),
-    ),
+    children.map((c, i) => c.call('connect', { url, devices: devices.filter((_, j) => j % children.length === i), keepaliveSeconds: KEEPALIVE_S, ...(ca ? { ca } : {}) })),
   );
   return { children, startedAt };
 }
