@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
-import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionNode } from 'graphql';
+import { isObjectType, Kind, type FieldNode, type GraphQLResolveInfo, type GraphQLSchema, type SelectionNode } from 'graphql';
 import { createGraphQLError } from 'graphql-yoga';
 import type { GraphQLContext } from '../context.ts';
 import { searchesTwin, type FleetFilter } from '../domain/fleet-filter.ts';
@@ -84,6 +84,21 @@ export const DeviceRef = builder.prismaNode('Device', {
     }),
   }),
 });
+
+/**
+ * Pothos' relay plugin resolves a node's `id` with an `async` function, so a page of 100 devices that
+ * selects `id` made 100 promises, and the executor then awaited each device object as a whole
+ * (`promiseForObject`) instead of completing it in place. A device's global id is its uuid encoded,
+ * nothing to wait for: this gives the built schema's `Device.id` the same encoding, synchronously. The
+ * schema has no custom `relay.encodeGlobalID` (src/builder.ts), and `Device` runs its scopes on the
+ * type (`runScopesOnType`), so no wrapper around the field is lost.
+ */
+export function resolveDeviceIdsSynchronously(schema: GraphQLSchema): void {
+  const device = schema.getType('Device');
+  const id = isObjectType(device) ? device.getFields().id : undefined;
+  if (!id) throw new Error('the schema has no Device.id');
+  id.resolve = (parent: { id: string }) => encodeGlobalID('Device', parent.id);
+}
 
 /** Without the metadata columns; Twin.metadata loads them when asked. Every device has a twin. */
 function presentTwin(deviceUuid: string, twin: TwinState | null): Twin {

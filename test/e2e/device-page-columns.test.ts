@@ -88,6 +88,15 @@ describe(`devices page columns (${modeName})`, () => {
     expect(of(ids[1]!)).toMatchObject({ disabled: false, credentialsRevoked: false, previousSecretExpiresAt: null, name: null });
   });
 
+  it('gives each device on a page a global id that node(id) resolves back to it', async () => {
+    for (const node of await page('id')) {
+      const found = await t.gql(`query($id: ID!) { node(id: $id) { __typename ... on Device { deviceId } } }`, { id: node.id });
+      expect(found.errors).toBeUndefined();
+      expect(found.data).toEqual({ node: { __typename: 'Device', deviceId: node.deviceId } });
+      expect(Buffer.from(node.id as string, 'base64').toString()).toMatch(/^Device:[0-9a-f-]{36}$/);
+    }
+  });
+
   it('answers each field asked alone as the full selection does', async () => {
     const full = new Map((await page(FULL)).map((n) => [n.deviceId, n]));
     for (const field of DEVICE_FIELDS) {
@@ -135,7 +144,7 @@ describe(`devices page columns (${modeName})`, () => {
     const full = new Map((await page(FULL)).map((n) => [n.deviceId, n]));
     for (const { node } of (result.data as { devices: { edges: Array<{ node: { key: string; off: boolean; twin: { v: number; delta: unknown } } }> } }).devices
       .edges) {
-      const expected = full.get(node.key)! as { disabled: boolean; twin: { version: number; delta: unknown } };
+      const expected = full.get(node.key)! as unknown as { disabled: boolean; twin: { version: number; delta: unknown } };
       expect(node).toEqual({ key: node.key, off: expected.disabled, twin: { v: expected.twin.version, delta: expected.twin.delta } });
     }
   });
