@@ -1,7 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
-import { isObjectType, Kind, type FieldNode, type GraphQLResolveInfo, type GraphQLSchema, type SelectionNode } from 'graphql';
+import { Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type GraphQLSchema, type SelectionNode } from 'graphql';
 import { createGraphQLError } from 'graphql-yoga';
 import type { GraphQLContext } from '../context.ts';
 import { searchesTwin, type FleetFilter } from '../domain/fleet-filter.ts';
@@ -94,8 +94,10 @@ export const DeviceRef = builder.prismaNode('Device', {
  * type (`runScopesOnType`), so no wrapper around the field is lost.
  */
 export function resolveDeviceIdsSynchronously(schema: GraphQLSchema): void {
-  const device = schema.getType('Device');
-  const id = isObjectType(device) ? device.getFields().id : undefined;
+  // Not `isObjectType`: under vitest the schema's graphql module and this file's may be two copies
+  // (ESM and CommonJS builds), and graphql's instanceof checks refuse each other's types.
+  const device = schema.getType('Device') as Partial<GraphQLObjectType> | undefined;
+  const id = device?.getFields?.().id;
   if (!id) throw new Error('the schema has no Device.id');
   id.resolve = (parent: { id: string }) => encodeGlobalID('Device', parent.id);
 }
