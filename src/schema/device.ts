@@ -1,12 +1,20 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder.ts';
 import type { DeviceConnectionEvent } from '../events/bus.ts';
-import { Kind, type GraphQLResolveInfo, type SelectionNode } from 'graphql';
+import { Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type GraphQLSchema, type SelectionNode } from 'graphql';
 import { createGraphQLError } from 'graphql-yoga';
 import type { GraphQLContext } from '../context.ts';
 import { searchesTwin, type FleetFilter } from '../domain/fleet-filter.ts';
-import type { Twin } from '../generated/prisma/client.ts';
-import { DEVICE_COLUMNS, type TwinState } from '../services/device-reads.ts';
+import type { Device, Twin } from '../generated/prisma/client.ts';
+import {
+  DEVICE_COLUMNS,
+  EVERY_PAGE_COLUMN,
+  TWIN_STATE_COLUMNS,
+  type DeviceColumn,
+  type PageColumns,
+  type TwinState,
+  type TwinStateColumn,
+} from '../services/device-reads.ts';
 import { deviceReaderOf } from './readers.ts';
 import { TwinRef } from './twin.ts';
 import { actorOf } from '../domain/principal.ts';
@@ -77,6 +85,23 @@ export const DeviceRef = builder.prismaNode('Device', {
   }),
 });
 
+/**
+ * Pothos' relay plugin resolves a node's `id` with an `async` function, so a page of 100 devices that
+ * selects `id` made 100 promises, and the executor then awaited each device object as a whole
+ * (`promiseForObject`) instead of completing it in place. A device's global id is its uuid encoded,
+ * nothing to wait for: this gives the built schema's `Device.id` the same encoding, synchronously. The
+ * schema has no custom `relay.encodeGlobalID` (src/builder.ts), and `Device` runs its scopes on the
+ * type (`runScopesOnType`), so no wrapper around the field is lost.
+ */
+export function resolveDeviceIdsSynchronously(schema: GraphQLSchema): void {
+  // Not `isObjectType`: under vitest the schema's graphql module and this file's may be two copies
+  // (ESM and CommonJS builds), and graphql's instanceof checks refuse each other's types.
+  const device = schema.getType('Device') as Partial<GraphQLObjectType> | undefined;
+  const id = device?.getFields?.().id;
+  if (!id) throw new Error('the schema has no Device.id');
+  id.resolve = (parent: { id: string }) => encodeGlobalID('Device', parent.id);
+}
+
 /** Without the metadata columns; Twin.metadata loads them when asked. Every device has a twin. */
 function presentTwin(deviceUuid: string, twin: TwinState | null): Twin {
   if (!twin) throw new Error(`device ${deviceUuid} has no twin`);
@@ -136,14 +161,93 @@ function checkedFilter(ctx: GraphQLContext, input: DeviceFilterInput | null | un
 
 /** Whether the field being resolved selects `name` among its own fields (through fragments too). */
 function selectsField(info: GraphQLResolveInfo, name: string): boolean {
-  const visit = (selections: readonly SelectionNode[]): boolean =>
-    selections.some((selection) => {
-      if (selection.kind === Kind.FIELD) return selection.name.value === name;
-      if (selection.kind === Kind.INLINE_FRAGMENT) return visit(selection.selectionSet.selections);
-      const fragment = info.fragments[selection.name.value];
-      return fragment ? visit(fragment.selectionSet.selections) : false;
-    });
-  return info.fieldNodes.some((node) => node.selectionSet !== undefined && visit(node.selectionSet.selections));
+  return subfields(info, info.fieldNodes).some((field) => field.name.value === name);
+}
+
+/**
+ * The fields selected directly under these field nodes, through inline fragments and fragment spreads.
+ * `@skip`/`@include` are not evaluated: a field they leave out is read all the same, which costs a
+ * column and never a wrong answer.
+ */
+function subfields(info: GraphQLResolveInfo, nodes: readonly FieldNode[]): FieldNode[] {
+  const fields: FieldNode[] = [];
+  const visit = (selections: readonly SelectionNode[]) => {
+    for (const selection of selections) {
+      if (selection.kind === Kind.FIELD) fields.push(selection);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet.selections);
+      else {
+        const fragment = info.fragments[selection.name.value];
+        if (fragment) visit(fragment.selectionSet.selections);
+      }
+    }
+  };
+  for (const node of nodes) if (node.selectionSet) visit(node.selectionSet.selections);
+  return fields;
+}
+
+/**
+ * The columns each `Device` field reads, beyond the core ones every page reads (id, tenantId,
+ * deviceId: src/services/device-reads.ts). A field that is not listed (one added in another file, such
+ * as `twinHistory` or `telemetry`) makes the page read every column: listing a field here is a claim
+ * about what its resolver reads, checked field by field by test/e2e/device-page-columns.test.ts.
+ */
+const DEVICE_FIELD_COLUMNS: Readonly<Record<string, readonly DeviceColumn[]>> = {
+  __typename: [],
+  id: [],
+  deviceId: [],
+  name: ['name'],
+  tags: ['tags'],
+  connected: ['connected'],
+  lastSeenAt: ['lastSeenAt'],
+  disabled: ['disabledAt'],
+  credentialsRevoked: ['credentialsRevokedAt'],
+  previousSecretExpiresAt: ['previousSecretExpiresAt'],
+  createdAt: ['createdAt'],
+};
+
+/** The same for `Twin` (its key is always read; `metadata` loads its own columns by it). */
+const TWIN_FIELD_COLUMNS: Readonly<Record<string, readonly TwinStateColumn[]>> = {
+  __typename: [],
+  version: ['version'],
+  reported: ['reported'],
+  desired: ['desired'],
+  delta: ['delta'],
+  updatedAt: ['updatedAt'],
+  metadata: [],
+};
+
+/** What a `devices` selection needs, per field node of the parsed document (Yoga reuses it per query text). */
+const pageColumnsByNode = new WeakMap<FieldNode, PageColumns>();
+
+/** The columns the `devices` connection being resolved needs for its `edges { node { … } }`. */
+function pageColumnsOf(info: GraphQLResolveInfo): PageColumns {
+  const key = info.fieldNodes[0]!;
+  let columns = pageColumnsByNode.get(key);
+  if (columns) return columns;
+  const edges = subfields(info, info.fieldNodes).filter((field) => field.name.value === 'edges');
+  const nodes = subfields(info, edges).filter((field) => field.name.value === 'node');
+  columns = deviceColumnsOf(info, nodes);
+  pageColumnsByNode.set(key, columns);
+  return columns;
+}
+
+function deviceColumnsOf(info: GraphQLResolveInfo, deviceNodes: readonly FieldNode[]): PageColumns {
+  const device = new Set<DeviceColumn>();
+  const twinNodes: FieldNode[] = [];
+  for (const field of subfields(info, deviceNodes)) {
+    const name = field.name.value;
+    if (name === 'twin') twinNodes.push(field);
+    else if (Object.hasOwn(DEVICE_FIELD_COLUMNS, name)) for (const column of DEVICE_FIELD_COLUMNS[name]!) device.add(column);
+    else return EVERY_PAGE_COLUMN;
+  }
+  if (twinNodes.length === 0) return { device: [...device], twin: null };
+  const twin = new Set<TwinStateColumn>();
+  for (const field of subfields(info, twinNodes)) {
+    const name = field.name.value;
+    if (!Object.hasOwn(TWIN_FIELD_COLUMNS, name)) return { device: [...device], twin: TWIN_STATE_COLUMNS };
+    for (const column of TWIN_FIELD_COLUMNS[name]!) twin.add(column);
+  }
+  return { device: [...device], twin: [...twin] };
 }
 
 const DEVICE_COLUMN_SET = new Set<string>(DEVICE_COLUMNS);
@@ -193,7 +297,9 @@ builder.queryFields((t) => ({
         // finds them (one pass over the GIN matches, not two). Without twin conditions the page walks
         // the device index in order and stops after the window, and a separate count is cheaper.
         const options = { withCount: searchesTwin(filter) && selectsField(info, 'totalCount') };
-        if (readerAnswers(query)) return reader.page(ctx.principal.tenantId, filter, window, options);
+        // Only the columns the selection shows (PartialDevice): every field listed in
+        // DEVICE_FIELD_COLUMNS reads nothing else, and an unlisted one makes the page read them all.
+        if (readerAnswers(query)) return reader.pageOf(ctx.principal.tenantId, filter, window, pageColumnsOf(info), options) as Promise<Device[]>;
         // The selection needs Prisma (model, latest values, …): the window's ids by the filter SQL,
         // then the rows as planned, in the window's order.
         const ids = await reader.pageIds(ctx.principal.tenantId, filter, window, options);

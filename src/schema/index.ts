@@ -2,7 +2,7 @@
 import { builder } from '../builder.ts';
 import './scalars.ts';
 import './errors.ts';
-import './device.ts';
+import { resolveDeviceIdsSynchronously } from './device.ts';
 import './device-admin.ts';
 import './twin.ts';
 import './twin-history.ts';
@@ -26,6 +26,9 @@ let schema: ReturnType<typeof builder.toSchema> | undefined;
 
 /** The executable schema, built on first use (and once per process: it is immutable). */
 export function buildSchema() {
-  schema ??= builder.toSchema({ sortSchema: true });
+  if (!schema) {
+    schema = builder.toSchema({ sortSchema: true });
+    resolveDeviceIdsSynchronously(schema);
+  }
   return schema;
 }
