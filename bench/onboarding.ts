@@ -13,7 +13,11 @@
  * devices/s = devices created ÷ wall time of the client's requests (response parsed). Target:
  * registerDevices ≥ 5,000 devices/s on this machine.
  *
- *   npm run bench:onboarding -- [--devices 10000] [--baseline 1000] [--fleet-devices 100000] [--fleet-only] [--mode pglite|postgres] [--record]
+ *   provisioning  bench/lib/onboarding-provision.ts; per phase also the server's raw SQL statements and
+ *                 CPU-ms per device (robust to a noisy machine); --provision-only runs it alone,
+ *                 --profile DIR writes a CPU profile of each provisioning phase there
+ *
+ *   npm run bench:onboarding -- [--devices 10000] [--baseline 1000] [--fleet-devices 100000] [--fleet-only] [--provision-only] [--profile DIR] [--mode pglite|postgres] [--record]
  *   (postgres: BENCH_DATABASE_URL=postgres://… ; a scratch database is created and dropped)
  */
 import fs from 'node:fs';
@@ -32,7 +36,8 @@ import {
 } from './lib/common.ts';
 import { fmt, table } from './lib/stats.ts';
 import { fleetSearchPhase, type FleetSearchResult } from './lib/onboarding-fleet.ts';
-import { provisionPhases } from './lib/onboarding-provision.ts';
+import { provisionPhases, type PhaseCost } from './lib/onboarding-provision.ts';
+import type { ServerUsage, SqlTrace } from './lib/server-child.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const { values: opts } = parseArgs({
@@ -42,10 +47,12 @@ const { values: opts } = parseArgs({
     mode: { type: 'string', multiple: true },
     'fleet-devices': { type: 'string', default: '100000' },
     'fleet-only': { type: 'boolean', default: false },
+    'provision-only': { type: 'boolean', default: false },
+    profile: { type: 'string' },
     record: { type: 'boolean', default: false },
   },
 });
-const DEVICES = num('devices', opts.devices, 1000, 10_000);
+const DEVICES = num('devices', opts.devices, opts['provision-only'] ? 50 : 1000, 10_000);
 const BASELINE = num('baseline', opts.baseline, 50, 10_000);
 const FLEET_DEVICES = num('fleet-devices', opts['fleet-devices'], 0, 1_000_000);
 const fleetResults = new Map<string, FleetSearchResult>();
@@ -56,6 +63,7 @@ interface Phase {
   name: string;
   devices: number;
   ms: number;
+  server?: PhaseCost;
 }
 
 async function post(url: string, token: string, query: string, variables: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -110,6 +118,8 @@ async function runMode(mode: string): Promise<Phase[]> {
   const srv = spawnServerChild(ROOT, cleanups);
   try {
     const started = await srv.call<ServerStarted>('start', {
+      // The SQL trace counts the provisioning phases' statements (raw SQL only: Prisma's own queries are not in it).
+      traceSql: true,
       env: benchServerEnv(scratch?.url ?? 'memory://', {
         GRAPHQL_RATE_LIMIT_PER_S: '0',
         // 10,000 rows with a tag and a model are about 0.8 MB of variables; the answer is bigger.
@@ -121,7 +131,8 @@ async function runMode(mode: string): Promise<Phase[]> {
     if (!opts['fleet-only']) {
       // Warm-up: the first requests compile the schema paths and the statements.
       await bulk(url, started.token, 'warm', DEVICES >= 1000 ? 1000 : DEVICES).catch(() => undefined);
-      phases.push(await baseline(url, started.token, 'base'), await bulk(url, started.token, 'one', DEVICES), await bulk(url, started.token, 'batch', 1000));
+      if (!opts['provision-only'])
+        phases.push(await baseline(url, started.token, 'base'), await bulk(url, started.token, 'one', DEVICES), await bulk(url, started.token, 'batch', 1000));
       // Provisioning over MQTT, each mode (bench/lib/onboarding-provision.ts; target: claim token ≥ 500 devices/s).
       phases.push(
         ...(await provisionPhases({
@@ -130,6 +141,26 @@ async function runMode(mode: string): Promise<Phase[]> {
           mqttUrl: `mqtt://127.0.0.1:${started.mqttPort}`,
           devices: DEVICES,
           prefix: 'prov',
+          measure: {
+            before: async () => void (await srv.call('mark', { profile: opts.profile !== undefined })),
+            after: async (phase): Promise<PhaseCost> => {
+              if (opts.profile) {
+                fs.mkdirSync(opts.profile, { recursive: true });
+                await srv.call('endProfile', { file: path.join(opts.profile, `provision-${mode}-${phase}.cpuprofile`) });
+              }
+              const usage = await srv.call<ServerUsage>('usage');
+              const trace = (await srv.call<SqlTrace[]>('sqlTrace')).sort((a, b) => b.calls - a.calls);
+              const statements = trace.reduce((n, t) => n + t.calls, 0);
+              // Printed as each phase ends, so a run cut short still reports what it measured.
+              console.log(`${mode} ${phase}: ${statements} statements, ${fmt((usage.cpuUser + usage.cpuSystem) * 1000)} server CPU-ms`);
+              for (const t of trace) console.log(`  ${t.calls}× (rows/call ${fmt(t.meanBatch, 1)}) ${t.statement.slice(0, 140)}`);
+              return {
+                statements,
+                byStatement: trace.map((t) => ({ statement: t.statement, calls: t.calls, meanBatch: t.meanBatch })),
+                cpuMs: (usage.cpuUser + usage.cpuSystem) * 1000,
+              };
+            },
+          },
         })),
       );
     }
@@ -145,14 +176,38 @@ dropScratchDatabasesOnSignal();
 const lines: string[] = [];
 for (const mode of modes) {
   const phases = await runMode(mode);
-  if (phases.length > 0) {
+  const rate = (p: Phase) => (p.devices * 1000) / p.ms;
+  if (phases.length > 0 && !opts['provision-only']) {
     const base = phases[0]!;
-    const rate = (p: Phase) => (p.devices * 1000) / p.ms;
     const rows = phases.map((p) => [p.name, fmt(p.devices), fmt(p.ms), fmt(rate(p)), p === base ? '1.00' : fmt(rate(p) / rate(base), 2)]);
     const text = table(['phase', 'devices', 'ms', 'devices/s', '× baseline'], rows);
     console.log(`\n${mode}\n${text}`);
     console.log(`target registerDevices ≥ 5,000 devices/s: one call ${fmt(rate(phases[1]!))}, batches ${fmt(rate(phases[2]!))}`);
     lines.push(`### ${mode}\n\n\`\`\`\n${text}\n\`\`\`\n`);
+  }
+  const provisioning = phases.filter((p) => p.server);
+  if (provisioning.length > 0) {
+    const text = [
+      table(
+        ['provisioning phase', 'devices', 'ms', 'devices/s', 'statements/device', 'server CPU-ms/device'],
+        provisioning.map((p) => [
+          p.name,
+          fmt(p.devices),
+          fmt(p.ms),
+          fmt(rate(p)),
+          fmt(p.server!.statements / p.devices, 2),
+          fmt(p.server!.cpuMs / p.devices, 2),
+        ]),
+      ),
+      ...provisioning.map((p) =>
+        table(
+          [`${p.name.split(' (')[0]}: statement`, 'calls/device', 'rows/call'],
+          p.server!.byStatement.map((t) => [t.statement.slice(0, 110), fmt(t.calls / p.devices, 3), fmt(t.meanBatch, 1)]),
+        ),
+      ),
+    ].join('\n\n');
+    console.log(`\n${mode} provisioning (server cost)\n${text}`);
+    lines.push(`### ${mode}: provisioning, server cost\n\n\`\`\`\n${text}\n\`\`\`\n`);
   }
   const fleet = fleetResults.get(mode);
   if (fleet) {
@@ -187,7 +242,7 @@ for (const mode of modes) {
 if (opts.record) {
   const entry = [
     `\n## ${new Date().toISOString().slice(0, 10)} — ${commitId(ROOT)} — bench:onboarding — ${modes.join(', ')}\n`,
-    `command: npm run bench:onboarding -- --devices ${DEVICES} --baseline ${BASELINE} --fleet-devices ${FLEET_DEVICES}${opts['fleet-only'] ? ' --fleet-only' : ''}\n`,
+    `command: npm run bench:onboarding -- --devices ${DEVICES} --baseline ${BASELINE} --fleet-devices ${FLEET_DEVICES}${opts['fleet-only'] ? ' --fleet-only' : ''}${opts['provision-only'] ? ' --provision-only' : ''}\n`,
     ...lines,
   ];
   fs.appendFileSync(path.join(import.meta.dirname, 'RESULTS.md'), entry.join('\n'));

@@ -18,6 +18,17 @@ export interface ProvisionPhase {
   name: string;
   devices: number;
   ms: number;
+  /** What the server spent on the phase, when the caller measures it (`measure`). */
+  server?: PhaseCost;
+}
+
+/** The server's cost of one phase: robust to a noisy machine, unlike devices/s. */
+export interface PhaseCost {
+  /** Raw SQL statements the server ran (its SQL trace), in all and by kind. */
+  statements: number;
+  byStatement: Array<{ statement: string; calls: number; meanBatch: number }>;
+  /** Server process CPU (user + system), in ms. */
+  cpuMs: number;
 }
 
 export interface ProvisionBenchOptions {
@@ -30,6 +41,8 @@ export interface ProvisionBenchOptions {
   concurrency?: number;
   /** Device ids are `<prefix>-<mode>-<n>`. */
   prefix: string;
+  /** Marks the server before a phase and reads its cost after (bench/onboarding.ts: SQL trace, CPU, optional profile). */
+  measure?: { before(phase: string): Promise<void>; after(phase: string): Promise<PhaseCost> };
 }
 
 const CREATE = `mutation C($input: CreateProvisioningPolicyInput!) {
@@ -82,7 +95,14 @@ async function firstConnect(o: ProvisionBenchOptions, groupKey: string, deviceId
   await device.endAsync(true);
 }
 
-async function timed(ids: string[], concurrency: number, one: (id: string) => Promise<void>): Promise<number> {
+async function timed(
+  o: ProvisionBenchOptions,
+  phase: string,
+  ids: string[],
+  concurrency: number,
+  one: (id: string) => Promise<void>,
+): Promise<{ ms: number; server?: PhaseCost }> {
+  await o.measure?.before(phase);
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
@@ -90,7 +110,9 @@ async function timed(ids: string[], concurrency: number, one: (id: string) => Pr
       while (next < ids.length) await one(ids[next++]!);
     }),
   );
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  const server = await o.measure?.after(phase);
+  return server ? { ms, server } : { ms };
 }
 
 /** The three provisioning phases, one after the other, on fresh policies. */
@@ -104,7 +126,7 @@ export async function provisionPhases(o: ProvisionBenchOptions): Promise<Provisi
   phases.push({
     name: `provision: claim token ×${o.devices} (${concurrency} at once, connect→request→credentials→reconnect)`,
     devices: o.devices,
-    ms: await timed(claimIds, concurrency, (id) => claim(o, claimPolicy.claimToken!, id)),
+    ...(await timed(o, 'claim', claimIds, concurrency, (id) => claim(o, claimPolicy.claimToken!, id))),
   });
 
   const listIds = ids('list');
@@ -112,14 +134,14 @@ export async function provisionPhases(o: ProvisionBenchOptions): Promise<Provisi
   phases.push({
     name: `provision: allow-list ×${o.devices} (${concurrency} at once)`,
     devices: o.devices,
-    ms: await timed(listIds, concurrency, (id) => claim(o, listPolicy.claimToken!, id)),
+    ...(await timed(o, 'list', listIds, concurrency, (id) => claim(o, listPolicy.claimToken!, id))),
   });
 
   const groupPolicy = await createPolicy(o, { mode: 'GROUP_KEY' });
   phases.push({
     name: `provision: group key ×${o.devices} (${concurrency} at once, first connect registers)`,
     devices: o.devices,
-    ms: await timed(ids('group'), concurrency, (id) => firstConnect(o, groupPolicy.groupKey!, id)),
+    ...(await timed(o, 'group', ids('group'), concurrency, (id) => firstConnect(o, groupPolicy.groupKey!, id))),
   });
   return phases;
 }

@@ -45,6 +45,8 @@ export interface AttemptQuery {
 export interface AttemptLog {
   /** Stores and counts one attempt. Never throws: a failed write is logged (the metric still counts it). */
   record(attempt: AttemptRecord): Promise<void>;
+  /** Stores and counts a batch's attempts in one statement. Never throws, as {@link record}. */
+  recordMany(attempts: AttemptRecord[]): Promise<void>;
   list(query: AttemptQuery): Promise<ProvisioningAttempt[]>;
   /** Deletes all but the newest `keep` rows; returns how many went. */
   prune(keep?: number): Promise<number>;
@@ -74,6 +76,29 @@ export function createAttemptLog({ db, metrics, logger }: { db: Database; metric
       );
     } catch (err) {
       logger.error({ err, reason: a.reason, deviceId: a.deviceId }, 'could not store a provisioning attempt');
+    }
+  }
+
+  async function recordMany(batch: AttemptRecord[]): Promise<void> {
+    if (batch.length === 0) return;
+    for (const a of batch) metrics.inc(ATTEMPTS_METRIC, { mode: a.mode ?? 'unknown', reason: a.reason });
+    try {
+      await db.sql.query(
+        `INSERT INTO "ProvisioningAttempt" ("tenantId", "policyId", mode, "deviceId", "requestId", reason, accepted, message)
+         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::text[])`,
+        [
+          batch.map((a) => a.tenantId),
+          batch.map((a) => a.policyId),
+          batch.map((a) => a.mode),
+          batch.map((a) => a.deviceId),
+          batch.map((a) => a.requestId),
+          batch.map((a) => a.reason),
+          batch.map((a) => a.reason === 'ACCEPTED' || a.reason === 'ROTATED'),
+          batch.map((a) => a.message?.slice(0, 300) ?? null),
+        ],
+      );
+    } catch (err) {
+      logger.error({ err, attempts: batch.length }, 'could not store a batch of provisioning attempts');
     }
   }
 
@@ -108,5 +133,5 @@ export function createAttemptLog({ db, metrics, logger }: { db: Database; metric
     onError: (err) => logger.error({ err }, 'provisioning attempt pruning failed'),
   });
 
-  return { record, list, prune, retention };
+  return { record, recordMany, list, prune, retention };
 }

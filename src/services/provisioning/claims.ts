@@ -4,8 +4,9 @@
  * it. Every attempt is stored with its reason (./attempts.ts).
  *
  * Concurrency, by constraint and conditional statements, never check-then-insert:
- * - the policy's device counter is raised by one conditional UPDATE … RETURNING (enabled, not expired,
- *   under `maxDevices`) before the device is created, and given back if the creation loses;
+ * - creations are batched per tick (./creations.ts): the policy's device counter is raised by one
+ *   conditional UPDATE per batch granting at most what is left under `maxDevices` (enabled, not
+ *   expired) before the devices are created, and given back for those whose creation loses;
  * - an allow-list id is claimed by a conditional UPDATE (`claimedAt IS NULL`), so it is claimed once;
  * - the device itself is inserted by bulk registration (src/services/devices/bulk.ts), whose unique
  *   index on the device id makes one of two simultaneous claims for an id win.
@@ -19,6 +20,7 @@ import { parseProvisionRequest, policyRefusal, PROVISIONING_USERNAME, Provisioni
 import type { AttemptLog } from './attempts.ts';
 import type { ProvisioningPolicy } from './policies.ts';
 import type { ProvisioningServiceOptions } from './types.ts';
+import { createCreationBatcher } from './creations.ts';
 
 /** A policy row as the device side needs it: the policy as admins see it, without its timestamps and counts, plus its sealed key. */
 type PolicyRow = Omit<ProvisioningPolicy, 'createdAt' | 'updatedAt' | 'allowedIds' | 'claimedIds'> & { sealedGroupKey: string | null };
@@ -46,7 +48,18 @@ function claimTokenOf(payload: Buffer): string | undefined {
 }
 
 export function createClaims(options: ProvisioningServiceOptions, attempts: AttemptLog) {
-  const { db, logger, devices } = options;
+  const { db, devices } = options;
+  const creations = createCreationBatcher({
+    db,
+    logger: options.logger,
+    devices,
+    attempts,
+    sealSecret: options.sealSecret,
+    refusalFor: async (policyId) => {
+      const fresh = await policyById(policyId);
+      return (fresh && policyRefusal(fresh, Date.now())) ?? new ProvisioningRefusal('TOKEN_EXHAUSTED', 'the provisioning policy has no devices left');
+    },
+  });
 
   const actorFor = (p: PolicyRow): Actor => ({ tenantId: p.tenantId, actor: `provisioningPolicy:${p.id}`, actorName: p.name });
 
@@ -80,28 +93,6 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
 
   const refuseWith = (p: PolicyRow | undefined, error: ProvisioningRefusal, at: { deviceId?: string | null; requestId?: string | null }) =>
     refuse(p, error.reason, error.message, at);
-
-  /** Raises the policy's counter if it may still provision (one conditional statement); false when it may not. */
-  async function reserve(p: PolicyRow): Promise<boolean> {
-    const rows = await db.sql.query<{ id: string }>(
-      `UPDATE "ProvisioningPolicy" SET "devicesProvisioned" = "devicesProvisioned" + 1
-        WHERE id = $1::uuid AND enabled AND ("expiresAt" IS NULL OR "expiresAt" > now())
-          AND ("maxDevices" IS NULL OR "devicesProvisioned" < "maxDevices")
-        RETURNING id::text`,
-      [p.id],
-    );
-    return rows.length === 1;
-  }
-
-  async function release(p: PolicyRow): Promise<void> {
-    await db.sql.query(`UPDATE "ProvisioningPolicy" SET "devicesProvisioned" = GREATEST("devicesProvisioned" - 1, 0) WHERE id = $1::uuid`, [p.id]);
-  }
-
-  /** Why a reservation failed, from a fresh read (the counter or the policy changed since it was loaded). */
-  async function reservationRefusal(p: PolicyRow): Promise<ProvisioningRefusal> {
-    const fresh = await policyById(p.id);
-    return (fresh && policyRefusal(fresh, Date.now())) ?? new ProvisioningRefusal('TOKEN_EXHAUSTED', 'the provisioning policy has no devices left');
-  }
 
   /** The device `deviceId` as it stands, and whether this policy created it. */
   async function existing(p: PolicyRow, deviceId: string): Promise<{ tenantId: string; ownClaim: boolean; blocked: boolean } | undefined> {
@@ -143,36 +134,21 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
   }
 
   /**
-   * Creates the device for the policy: counter reserved, then bulk registration of one row (its model
-   * and tags), then the claim row. A lost race gives the counter (and an allow-list id) back.
+   * Creates the device for the policy, batched with the other creations of this tick (./creations.ts:
+   * counter, bulk registration, claim row and attempt row set-based). An id that exists already (or
+   * was created earlier in the same batch) is answered by `onTaken`; a refusal is stored by the batch.
    */
-  async function create(p: PolicyRow, deviceId: string, requestId: string | null, onLost?: () => Promise<void>): Promise<ClaimOutcome> {
-    if (!(await reserve(p))) {
-      await onLost?.();
-      return refuseWith(p, await reservationRefusal(p), { deviceId, requestId });
-    }
-    let result;
-    try {
-      result = await devices.registerMany(actorFor(p), [{ deviceId, tags: p.tags, modelName: p.modelName }], { atomic: false });
-    } catch (error) {
-      await release(p);
-      await onLost?.();
-      throw error;
-    }
-    const row = result.rows[0];
-    if (row?.status !== 'CREATED') {
-      await release(p);
-      await onLost?.();
-      return refuse(p, 'ALREADY_PROVISIONED', `device id ${JSON.stringify(deviceId)} is taken`, { deviceId, requestId });
-    }
-    await db.sql.query(
-      `INSERT INTO "ProvisioningClaim" ("deviceId", "policyId") VALUES ($1, $2::uuid)
-       ON CONFLICT ("deviceId") DO UPDATE SET "policyId" = EXCLUDED."policyId", "claimedAt" = now(), "rotatedAt" = NULL`,
-      [deviceId, p.id],
-    );
-    await attempts.record({ tenantId: p.tenantId, policyId: p.id, mode: p.mode, deviceId, requestId, reason: 'ACCEPTED', message: null });
-    logger.info({ deviceId, policyId: p.id, tenantId: p.tenantId }, 'device provisioned');
-    return { ok: true, reason: 'ACCEPTED', deviceId, username: deviceId, password: row.password };
+  async function create(
+    p: PolicyRow,
+    deviceId: string,
+    requestId: string | null,
+    onTaken: () => Promise<ClaimOutcome>,
+    secret?: string,
+  ): Promise<ClaimOutcome> {
+    const outcome = await creations.create({ policy: p, deviceId, requestId, ...(secret === undefined ? {} : { secret }) });
+    if (outcome.ok) return { ok: true, reason: 'ACCEPTED', deviceId, username: deviceId, password: outcome.password };
+    if ('taken' in outcome) return onTaken();
+    return failed(outcome.refusal);
   }
 
   /** CONNECT as `provision` with a claim token: the policy it belongs to, if it may provision now. */
@@ -225,10 +201,16 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
       const giveBack = async () => {
         await db.sql.query(`UPDATE "ProvisioningAllowedId" SET "claimedAt" = NULL WHERE "policyId" = $1::uuid AND "deviceId" = $2`, [policy.id, deviceId]);
       };
-      return create(p, deviceId, requestId, giveBack);
+      const outcome = await create(p, deviceId, requestId, async () => {
+        await giveBack();
+        return refuse(policy, 'ALREADY_PROVISIONED', `device id ${JSON.stringify(deviceId)} is taken`, { deviceId, requestId });
+      });
+      // A refused creation gives the id back to the list, to be claimed when the policy allows again.
+      if (!outcome.ok && outcome.error.reason !== 'ALREADY_PROVISIONED') await giveBack();
+      return outcome;
     }
-    if (await existing(p, deviceId)) return reprovision(p, deviceId, requestId, 'ALREADY_PROVISIONED');
-    return create(p, deviceId, requestId);
+    // No existence check first: the batch finds the ids that exist in one statement for all its requests.
+    return create(p, deviceId, requestId, () => reprovision(p, deviceId, requestId, 'ALREADY_PROVISIONED'));
   }
 
   /**
@@ -247,8 +229,8 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
       const key = policy.sealedGroupKey ? options.groupKeys.open(policy.id, policy.sealedGroupKey) : undefined;
       return key !== undefined && isDerivedKey(key, deviceId, presented);
     });
-    const known = await db.sql.query(`SELECT 1 FROM "Device" WHERE "deviceId" = $1`, [deviceId]);
     if (!p) {
+      const known = await db.sql.query(`SELECT 1 FROM "Device" WHERE "deviceId" = $1`, [deviceId]);
       // A known device with a wrong password is a failed login, not a provisioning attempt.
       if (known.length === 0) await refuse(undefined, 'BAD_DERIVED_KEY', 'the password is not a key derived by any group-key policy', { deviceId });
       return false;
@@ -258,17 +240,21 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
       await refuseWith(p, refusal, { deviceId });
       return false;
     }
-    if (known.length > 0) {
-      const outcome = await reprovision(p, deviceId, null, 'ALREADY_PROVISIONED');
-      if (!outcome.ok) return false;
-      // The rotation issued a random secret; the device knows only its derived key, which is its secret again.
-      await setSecret(deviceId, presented);
-      return true;
-    }
-    const outcome = await create(p, deviceId, null);
-    if (!outcome.ok) return false;
-    await setSecret(deviceId, presented);
-    return true;
+    const policy = p;
+    // A new id gets its derived key as its secret in the batch; a known one is re-provisioned per the policy.
+    const outcome = await create(
+      p,
+      deviceId,
+      null,
+      async () => {
+        const rotated = await reprovision(policy, deviceId, null, 'ALREADY_PROVISIONED');
+        // The rotation issued a random secret; the device knows only its derived key, which is its secret again.
+        if (rotated.ok) await setSecret(deviceId, presented);
+        return rotated;
+      },
+      presented,
+    );
+    return outcome.ok;
   }
 
   async function setSecret(deviceId: string, secret: string): Promise<void> {

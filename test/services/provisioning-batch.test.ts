@@ -1,0 +1,126 @@
+/**
+ * Provisioning creations batched per tick (src/services/provisioning/creations.ts), through the
+ * service's gate as the transports call it: requests made in the same tick share one batch, so these
+ * tests issue them with Promise.all and check the limits and refusals hold set-based.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/client.ts';
+import { createEventBus } from '../../src/events/bus.ts';
+import { createLogger } from '../../src/logger.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { createAuditLog } from '../../src/services/audit.ts';
+import { createDeviceService } from '../../src/services/devices/index.ts';
+import { createProvisioningService, type ProvisioningService } from '../../src/services/provisioning/index.ts';
+import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
+import { recordingSessions } from './devices/support.ts';
+
+let db: Database;
+let closeDatabase: () => Promise<void>;
+let provisioning: ProvisioningService;
+beforeAll(async () => {
+  ({ db, close: closeDatabase } = await openTestDatabase());
+  const logger = createLogger('silent');
+  const audit = createAuditLog({ prisma: db.prisma, logger });
+  const devices = createDeviceService({ db, bus: createEventBus(), logger, sessions: recordingSessions(), audit });
+  provisioning = createProvisioningService({
+    db,
+    logger,
+    metrics: new Metrics(),
+    audit,
+    devices,
+    // Identity sealing: these tests use claim tokens only.
+    groupKeys: { seal: (_id, key) => key, open: (_id, sealed) => sealed },
+  });
+}, 120_000);
+afterAll(async () => {
+  await closeDatabase?.();
+});
+
+// A tenant of its own: the database may be shared with other tests.
+const actor = () => ({ tenantId: `t-${randomUUID().slice(0, 8)}`, actor: 'test', actorName: 'test' });
+
+async function claimTokenPolicy(input: { maxDevices?: number; reprovision?: 'REFUSE' | 'ROTATE' } = {}) {
+  const a = actor();
+  const created = await provisioning.createPolicy(a, { name: `p-${randomUUID().slice(0, 8)}`, mode: 'CLAIM_TOKEN', ...input });
+  return { actor: a, policyId: created.policy.id, token: created.claimToken! };
+}
+
+const request = (token: string, deviceId: string) => Buffer.from(JSON.stringify({ deviceId, claimToken: token }));
+
+async function attemptsOf(policyId: string) {
+  return db.sql.query<{ deviceId: string | null; reason: string; accepted: boolean }>(
+    `SELECT "deviceId", reason, accepted FROM "ProvisioningAttempt" WHERE "policyId" = $1::uuid ORDER BY id`,
+    [policyId],
+  );
+}
+
+describe(`provisioning creations batched per tick (${modeName})`, () => {
+  it('a burst of N concurrent claims against maxDevices = N/2 grants exactly N/2; the rest are TOKEN_EXHAUSTED', async () => {
+    const N = 40;
+    const policy = await claimTokenPolicy({ maxDevices: N / 2 });
+    const ids = Array.from({ length: N }, () => uniqueDeviceId('burst'));
+    const outcomes = await Promise.all(ids.map((id, i) => provisioning.handleRequest(null, `req-${i}`, request(policy.token, id))));
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(N / 2);
+    expect(outcomes.filter((o) => !o.ok).map((o) => (o.ok ? '' : o.error.code))).toEqual(Array(N / 2).fill('TOKEN_EXHAUSTED'));
+    const rows = await db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Device" WHERE "deviceId" = ANY($1::text[])`, [ids]);
+    expect(rows[0]?.n).toBe(N / 2);
+    const counter = await db.sql.query<{ devicesProvisioned: number }>(`SELECT "devicesProvisioned" FROM "ProvisioningPolicy" WHERE id = $1::uuid`, [
+      policy.policyId,
+    ]);
+    expect(counter[0]?.devicesProvisioned).toBe(N / 2);
+    const reasons = (await attemptsOf(policy.policyId)).map((a) => a.reason).sort();
+    expect(reasons).toEqual([...Array(N / 2).fill('ACCEPTED'), ...Array(N / 2).fill('TOKEN_EXHAUSTED')].sort());
+  }, 120_000);
+
+  it('a batch holding the same device id twice: one is created, the other gets the policy answer for an existing id', async () => {
+    const refusing = await claimTokenPolicy();
+    const id = uniqueDeviceId('twice');
+    const both = await Promise.all([
+      provisioning.handleRequest(null, 'a', request(refusing.token, id)),
+      provisioning.handleRequest(null, 'b', request(refusing.token, id)),
+    ]);
+    expect(both.filter((o) => o.ok)).toHaveLength(1);
+    const refused = both.find((o) => !o.ok);
+    expect(refused && !refused.ok && refused.error.code).toBe('ALREADY_PROVISIONED');
+    expect((await db.sql.query(`SELECT 1 FROM "Device" WHERE "deviceId" = $1`, [id])).length).toBe(1);
+
+    const rotating = await claimTokenPolicy({ reprovision: 'ROTATE' });
+    const other = uniqueDeviceId('twice');
+    const answers = await Promise.all([
+      provisioning.handleRequest(null, 'c', request(rotating.token, other)),
+      provisioning.handleRequest(null, 'd', request(rotating.token, other)),
+    ]);
+    expect(answers.map((o) => (o.ok ? o.reason : o.error.code)).sort()).toEqual(['ACCEPTED', 'ROTATED']);
+    const counter = await db.sql.query<{ devicesProvisioned: number }>(`SELECT "devicesProvisioned" FROM "ProvisioningPolicy" WHERE id = $1::uuid`, [
+      rotating.policyId,
+    ]);
+    expect(counter[0]?.devicesProvisioned).toBe(1);
+  }, 120_000);
+
+  it('a batch mixing valid and refused requests stores every attempt with its reason', async () => {
+    const policy = await claimTokenPolicy({ maxDevices: 2 });
+    const existing = uniqueDeviceId('mix');
+    expect((await provisioning.handleRequest(null, 'first', request(policy.token, existing))).ok).toBe(true);
+    const fresh = [uniqueDeviceId('mix'), uniqueDeviceId('mix')];
+    const outcomes = await Promise.all([
+      provisioning.handleRequest(null, 'ok-or-exhausted-1', request(policy.token, fresh[0]!)),
+      provisioning.handleRequest(null, 'ok-or-exhausted-2', request(policy.token, fresh[1]!)),
+      provisioning.handleRequest(null, 'again', request(policy.token, existing)),
+      provisioning.handleRequest(null, 'bad-id', request(policy.token, 'not a valid id')),
+      provisioning.handleRequest(null, 'bad-json', Buffer.from('{')),
+      provisioning.handleRequest(null, 'bad-token', request('dpl_ct_nope', uniqueDeviceId('mix'))),
+    ]);
+    const codes = outcomes.map((o) => (o.ok ? o.reason : o.error.code));
+    // One of the two new ids gets the policy's last device, whichever the batch takes first.
+    expect(codes.slice(0, 2).sort()).toEqual(['ACCEPTED', 'TOKEN_EXHAUSTED']);
+    const [winner, loser] = codes[0] === 'ACCEPTED' ? [fresh[0]!, fresh[1]!] : [fresh[1]!, fresh[0]!];
+    expect(codes.slice(2)).toEqual(['ALREADY_PROVISIONED', 'INVALID_DEVICE_ID', 'INVALID_REQUEST', 'BAD_TOKEN']);
+    // Attempts of this policy (the unparseable and bad-token requests name no policy of it).
+    const stored = await attemptsOf(policy.policyId);
+    expect(stored.map((a) => `${a.deviceId ?? '-'}:${a.reason}`).sort()).toEqual(
+      [`${existing}:ACCEPTED`, `${winner}:ACCEPTED`, `${loser}:TOKEN_EXHAUSTED`, `${existing}:ALREADY_PROVISIONED`, '-:INVALID_DEVICE_ID'].sort(),
+    );
+    expect(stored.filter((a) => a.accepted)).toHaveLength(2);
+  }, 120_000);
+});
