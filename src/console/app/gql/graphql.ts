@@ -77,6 +77,17 @@ export type SendCommandInput = {
   ttlMs?: number | null | undefined;
 };
 
+/** Bucket size. Calendar buckets (DAY, WEEK, MONTH) follow the time zone, so a day is 23 or 25 hours across a DST change. */
+export type SeriesInterval =
+  | 'DAY'
+  | 'FIFTEEN_MINUTES'
+  | 'FIVE_MINUTES'
+  | 'HOUR'
+  | 'MINUTE'
+  | 'MONTH'
+  /** ISO weeks, starting on Monday. */
+  | 'WEEK';
+
 /** A condition on one leaf of a twin section: exactly one of eq, ne, lt, gt, in, exists. Values are JSON scalars (string, number, boolean; never null: use exists: false). eq/in match the same JSON type only ("1" is not 1); ne also matches devices without the leaf; lt/gt compare numbers numerically and strings by Unicode code point, and never match a leaf of another type. The path never steps into arrays. See docs/onboarding.md#fleet-search. */
 export type TwinPathCondition = {
   /** The leaf is this value. */
@@ -141,6 +152,33 @@ export type ConsoleCommentAlarmMutation = { commentAlarm:
     | { __typename: 'NotFound', message: string }
     | { __typename: 'ValidationError', message: string }
    };
+
+export type ConsoleTelemetrySampledSubscriptionVariables = Exact<{
+  deviceId: string;
+  sampleIntervalMs?: number | null | undefined;
+}>;
+
+
+export type ConsoleTelemetrySampledSubscription = { telemetry: { at: string, points: Array<{ metric: string, ts: string, value: number }> } };
+
+export type ConsoleDeviceMetricsQueryVariables = Exact<{
+  deviceId: string;
+}>;
+
+
+export type ConsoleDeviceMetricsQuery = { device: { latest: Array<{ metric: string, ts: string, value: number }> } | null };
+
+export type ConsoleDeviceSeriesQueryVariables = Exact<{
+  deviceId: string;
+  metrics: Array<string> | string;
+  interval: SeriesInterval;
+  from: string;
+  to: string;
+  timeZone?: string | null | undefined;
+}>;
+
+
+export type ConsoleDeviceSeriesQuery = { device: { series: Array<{ metric: string, buckets: Array<{ start: string, end: string, avg: number | null, min: number | null, max: number | null, count: number | null }> }> } | null };
 
 export type ConsoleCommandsQueryVariables = Exact<{
   deviceId: string;
@@ -339,6 +377,53 @@ export const ConsoleCommentAlarmDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<ConsoleCommentAlarmMutation, ConsoleCommentAlarmMutationVariables>;
+export const ConsoleTelemetrySampledDocument = new TypedDocumentString(`
+    subscription ConsoleTelemetrySampled($deviceId: String!, $sampleIntervalMs: Int) {
+  telemetry(deviceId: $deviceId, sampleIntervalMs: $sampleIntervalMs) {
+    at
+    points {
+      metric
+      ts
+      value
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleTelemetrySampledSubscription, ConsoleTelemetrySampledSubscriptionVariables>;
+export const ConsoleDeviceMetricsDocument = new TypedDocumentString(`
+    query ConsoleDeviceMetrics($deviceId: String!) {
+  device(deviceId: $deviceId) {
+    latest {
+      metric
+      ts
+      value
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleDeviceMetricsQuery, ConsoleDeviceMetricsQueryVariables>;
+export const ConsoleDeviceSeriesDocument = new TypedDocumentString(`
+    query ConsoleDeviceSeries($deviceId: String!, $metrics: [String!]!, $interval: SeriesInterval!, $from: DateTime!, $to: DateTime!, $timeZone: String) {
+  device(deviceId: $deviceId) {
+    series(
+      metrics: $metrics
+      aggregates: [AVG, MIN, MAX, COUNT]
+      interval: $interval
+      from: $from
+      to: $to
+      timeZone: $timeZone
+    ) {
+      metric
+      buckets {
+        start
+        end
+        avg
+        min
+        max
+        count
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleDeviceSeriesQuery, ConsoleDeviceSeriesQueryVariables>;
 export const ConsoleCommandsDocument = new TypedDocumentString(`
     query ConsoleCommands($deviceId: String!) {
   device(deviceId: $deviceId) {
