@@ -9,15 +9,25 @@ import { createApi, type LinkState } from './api.ts';
 import { DevicePage } from './device-page.tsx';
 import { FleetPage } from './fleet-page.tsx';
 import { forgetToken, loadToken, saveToken } from './session.ts';
+import { RuleEditorPage, RulesPage } from './rules-page.tsx';
 import { TokenPage } from './token-page.tsx';
 import './styles.css';
 
-type Route = { page: 'fleet' } | { page: 'alarms' } | { page: 'device'; deviceId: string };
+type Route =
+  | { page: 'fleet' }
+  | { page: 'alarms' }
+  | { page: 'device'; deviceId: string }
+  | { page: 'rules' }
+  | { page: 'rule'; ruleId: string | null };
 
 export function routeOf(hash: string): Route {
   const device = /^#\/devices\/(.+)$/.exec(hash);
   if (device) return { page: 'device', deviceId: decodeURIComponent(device[1]!) };
   if (hash === '#/alarms') return { page: 'alarms' };
+  if (hash === '#/rules') return { page: 'rules' };
+  if (hash === '#/rules/new') return { page: 'rule', ruleId: null };
+  const rule = /^#\/rules\/(.+)$/.exec(hash);
+  if (rule) return { page: 'rule', ruleId: decodeURIComponent(rule[1]!) };
   return { page: 'fleet' };
 }
 
@@ -70,6 +80,7 @@ function App() {
         <nav>
           <a href="#/">Fleet</a>
           <a href="#/alarms">Alarms</a>
+          <a href="#/rules">Rules</a>
         </nav>
         <span class={`link ${link}`} data-testid="link-state" title="Live updates">
           {link === 'live' ? 'live' : link === 'connecting' ? 'connecting…' : 'reconnecting…'}
@@ -90,6 +101,10 @@ function App() {
           <DevicePage key={route.deviceId} api={api} deviceId={route.deviceId} />
         ) : route.page === 'alarms' ? (
           <AlarmsPage api={api} />
+        ) : route.page === 'rules' ? (
+          <RulesPage api={api} />
+        ) : route.page === 'rule' ? (
+          <RuleEditorPage key={route.ruleId ?? 'new'} api={api} ruleId={route.ruleId} />
         ) : (
           <FleetPage api={api} openDevice={(id) => (location.hash = `#/devices/${encodeURIComponent(id)}`)} />
         )}
