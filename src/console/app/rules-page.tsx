@@ -526,7 +526,10 @@ export function RuleEditorPage({ api, ruleId }: { api: Api; ruleId: string | nul
       <h2>
         {ruleId ? (
           <>
-            Rule {form.name} <span class="muted">version {version}</span>
+            Rule {form.name}{' '}
+            <span class="muted">
+              version <span data-testid="rule-version">{version}</span>
+            </span>
           </>
         ) : (
           'New rule'
@@ -572,7 +575,7 @@ export function RuleEditorPage({ api, ruleId }: { api: Api; ruleId: string | nul
             ))}
           </select>
         </Field>
-        <label class="field">
+        <label class="check">
           <input type="checkbox" name="enabled" checked={form.enabled} onChange={(e) => update({ enabled: e.currentTarget.checked })} /> Enabled
         </label>
         <Field label="Watches" problems={[...(problems.source ?? []), ...(problems['source.type'] ?? [])]} field="source.type">
@@ -593,7 +596,7 @@ export function RuleEditorPage({ api, ruleId }: { api: Api; ruleId: string | nul
           </Field>
         )}
         <ConditionFields title="Raise when" at="raise" value={form.raise} problems={problems} onChange={(raise) => update({ raise })} />
-        <label class="field">
+        <label class="check">
           <input type="checkbox" name="hasClear" checked={form.hasClear} onChange={(e) => update({ hasClear: e.currentTarget.checked })} /> A separate clear
           condition (otherwise: clears as soon as the raise condition stops holding)
         </label>
