@@ -3,6 +3,7 @@ import type { Api } from './api.ts';
 import { describeFailure } from './errors.ts';
 import { graphql } from './gql/index.ts';
 import { CommandPanel } from './command-panel.tsx';
+import { HistoryChart, LiveTelemetryChart } from './charts.tsx';
 import { desiredPatchOf } from './twin-edit.ts';
 
 const DeviceQuery = graphql(`
@@ -248,6 +249,10 @@ export function DevicePage({ api, deviceId }: { api: Api; deviceId: string }) {
           )}
         </div>
         <TwinSection title="Delta (desired, not yet reported)" testid="delta" value={twin.delta} />
+      </div>
+      <div class="charts">
+        <LiveTelemetryChart api={api} deviceId={deviceId} />
+        <HistoryChart api={api} deviceId={deviceId} />
       </div>
       <CommandPanel api={api} deviceId={deviceId} />
     </section>

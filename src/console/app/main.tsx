@@ -10,16 +10,27 @@ import { createApi, type LinkState } from './api.ts';
 import { DevicePage } from './device-page.tsx';
 import { FleetPage } from './fleet-page.tsx';
 import { forgetToken, loadToken, saveToken } from './session.ts';
+import { RuleEditorPage, RulesPage } from './rules-page.tsx';
 import { TokenPage } from './token-page.tsx';
 import './styles.css';
 
-type Route = { page: 'fleet' } | { page: 'alarms' } | { page: 'admin-tokens' } | { page: 'device'; deviceId: string };
+type Route =
+  | { page: 'fleet' }
+  | { page: 'alarms' }
+  | { page: 'admin-tokens' }
+  | { page: 'device'; deviceId: string }
+  | { page: 'rules' }
+  | { page: 'rule'; ruleId: string | null };
 
 export function routeOf(hash: string): Route {
   const device = /^#\/devices\/(.+)$/.exec(hash);
   if (device) return { page: 'device', deviceId: decodeURIComponent(device[1]!) };
   if (hash === '#/alarms') return { page: 'alarms' };
   if (hash === '#/admin/tokens') return { page: 'admin-tokens' };
+  if (hash === '#/rules') return { page: 'rules' };
+  if (hash === '#/rules/new') return { page: 'rule', ruleId: null };
+  const rule = /^#\/rules\/(.+)$/.exec(hash);
+  if (rule) return { page: 'rule', ruleId: decodeURIComponent(rule[1]!) };
   return { page: 'fleet' };
 }
 
@@ -72,6 +83,7 @@ function App() {
         <nav>
           <a href="#/">Fleet</a>
           <a href="#/alarms">Alarms</a>
+          <a href="#/rules">Rules</a>
           <a href="#/admin/tokens">Tokens</a>
         </nav>
         <span class={`link ${link}`} data-testid="link-state" title="Live updates">
@@ -95,6 +107,10 @@ function App() {
           <AdminTokensPage api={api} />
         ) : route.page === 'alarms' ? (
           <AlarmsPage api={api} />
+        ) : route.page === 'rules' ? (
+          <RulesPage api={api} />
+        ) : route.page === 'rule' ? (
+          <RuleEditorPage key={route.ruleId ?? 'new'} api={api} ruleId={route.ruleId} />
         ) : (
           <FleetPage api={api} openDevice={(id) => (location.hash = `#/devices/${encodeURIComponent(id)}`)} />
         )}

@@ -42,6 +42,36 @@ export type CommentAlarmInput = {
   text: string;
 };
 
+export type ConditionInput = {
+  /** How long it must hold, 1 ms – 30 days; NO_DATA: the silence. */
+  forMs?: number | null | undefined;
+  /** BETWEEN / OUTSIDE. */
+  high?: number | null | undefined;
+  /** BETWEEN / OUTSIDE. */
+  low?: number | null | undefined;
+  op: ConditionOperator;
+  /** GT … NEQ: the number, boolean or string compared with. */
+  value?: unknown;
+};
+
+export type ConditionOperator =
+  /** low ≤ value ≤ high. */
+  | 'BETWEEN'
+  /** The value differs from the previous reading (takes no forMs). */
+  | 'CHANGED'
+  /** Numbers, booleans and strings. */
+  | 'EQ'
+  | 'GT'
+  | 'GTE'
+  | 'LT'
+  | 'LTE'
+  /** Numbers, booleans and strings. */
+  | 'NEQ'
+  /** Nothing arrived for forMs (required). */
+  | 'NO_DATA'
+  /** value < low or value > high. */
+  | 'OUTSIDE';
+
 export type CreateApiTokenInput = {
   /** When the token stops working; omit for no expiry. */
   expiresAt?: string | null | undefined;
@@ -84,6 +114,74 @@ export type Role =
   /** Read devices, twins, telemetry; subscribe. */
   | 'VIEWER';
 
+export type RuleActionInput = {
+  command?: string | null | undefined;
+  deviceId?: string | null | undefined;
+  endpointId?: string | null | undefined;
+  /** A string value exactly "{{value}}" or "{{deviceId}}" is replaced when it fires. */
+  params?: unknown;
+  patch?: unknown;
+  type: RuleActionType;
+};
+
+export type RuleActionType =
+  /** Notify the webhook endpoint `endpointId` of the tenant. */
+  | 'NOTIFY_WEBHOOK'
+  /** Send `command` with `params` to `deviceId` (absent: the triggering device). */
+  | 'SEND_COMMAND'
+  /** Merge `patch` into the desired state of `deviceId` (absent: the triggering device). */
+  | 'UPDATE_DESIRED';
+
+export type RuleInput = {
+  /** Absent: the raise condition negated, at once. */
+  clear?: ConditionInput | null | undefined;
+  description?: string | null | undefined;
+  /** Default true. */
+  enabled?: boolean | null | undefined;
+  /** 1–100 characters, unique in the tenant. */
+  name: string;
+  onClear?: Array<RuleActionInput> | null | undefined;
+  onRaise?: Array<RuleActionInput> | null | undefined;
+  raise: ConditionInput;
+  /** {} for every device of the tenant. */
+  scope: RuleScopeInput;
+  severity: RuleSeverity;
+  source: RuleSourceInput;
+};
+
+export type RuleScopeInput = {
+  deviceIds?: Array<string> | null | undefined;
+  model?: string | null | undefined;
+  tag?: string | null | undefined;
+  tags?: Array<string> | null | undefined;
+};
+
+export type RuleSeverity =
+  | 'CRITICAL'
+  | 'INFO'
+  | 'MAJOR'
+  | 'MINOR'
+  | 'WARNING';
+
+export type RuleSourceInput = {
+  /** TELEMETRY: the metric name. */
+  metric?: string | null | undefined;
+  /** REPORTED / DESIRED: keys from the root, e.g. ["soil","moisture"]. */
+  path?: Array<string> | null | undefined;
+  type: RuleSourceType;
+};
+
+/** What a rule watches on each device in scope. */
+export type RuleSourceType =
+  /** Whether the device is connected (a boolean). */
+  | 'CONNECTION'
+  /** A key path in the desired twin section. */
+  | 'DESIRED'
+  /** A key path in the reported twin section. */
+  | 'REPORTED'
+  /** A telemetry metric (numbers and booleans). */
+  | 'TELEMETRY';
+
 export type SendCommandInput = {
   deviceId: string;
   /** Same key and device → the same command, never a second one. */
@@ -95,6 +193,17 @@ export type SendCommandInput = {
   /** Time to live before delivery (default: the command's ttlMs). */
   ttlMs?: number | null | undefined;
 };
+
+/** Bucket size. Calendar buckets (DAY, WEEK, MONTH) follow the time zone, so a day is 23 or 25 hours across a DST change. */
+export type SeriesInterval =
+  | 'DAY'
+  | 'FIFTEEN_MINUTES'
+  | 'FIVE_MINUTES'
+  | 'HOUR'
+  | 'MINUTE'
+  | 'MONTH'
+  /** ISO weeks, starting on Monday. */
+  | 'WEEK';
 
 /** A condition on one leaf of a twin section: exactly one of eq, ne, lt, gt, in, exists. Values are JSON scalars (string, number, boolean; never null: use exists: false). eq/in match the same JSON type only ("1" is not 1); ne also matches devices without the leaf; lt/gt compare numbers numerically and strings by Unicode code point, and never match a leaf of another type. The path never steps into arrays. See docs/onboarding.md#fleet-search. */
 export type TwinPathCondition = {
@@ -186,6 +295,33 @@ export type ConsoleCommentAlarmMutation = { commentAlarm:
     | { __typename: 'ValidationError', message: string }
    };
 
+export type ConsoleTelemetrySampledSubscriptionVariables = Exact<{
+  deviceId: string;
+  sampleIntervalMs?: number | null | undefined;
+}>;
+
+
+export type ConsoleTelemetrySampledSubscription = { telemetry: { at: string, points: Array<{ metric: string, ts: string, value: number }> } };
+
+export type ConsoleDeviceMetricsQueryVariables = Exact<{
+  deviceId: string;
+}>;
+
+
+export type ConsoleDeviceMetricsQuery = { device: { latest: Array<{ metric: string, ts: string, value: number }> } | null };
+
+export type ConsoleDeviceSeriesQueryVariables = Exact<{
+  deviceId: string;
+  metrics: Array<string> | string;
+  interval: SeriesInterval;
+  from: string;
+  to: string;
+  timeZone?: string | null | undefined;
+}>;
+
+
+export type ConsoleDeviceSeriesQuery = { device: { series: Array<{ metric: string, buckets: Array<{ start: string, end: string, avg: number | null, min: number | null, max: number | null, count: number | null }> }> } | null };
+
 export type ConsoleCommandsQueryVariables = Exact<{
   deviceId: string;
 }>;
@@ -273,6 +409,97 @@ export type ConsoleFleetAlarmsSubscriptionVariables = Exact<{ [key: string]: nev
 
 
 export type ConsoleFleetAlarmsSubscription = { alarmChanged: { alarmId: string, deviceId: string, status: AlarmStatus } };
+
+export type ConsoleRuleListQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ConsoleRuleListQuery = { rules: { totalCount: number, edges: Array<{ node: { ruleId: string, name: string, enabled: boolean, severity: RuleSeverity, version: number, source: { type: RuleSourceType, metric: string | null, path: Array<string> | null }, raise: { op: ConditionOperator, value: unknown, low: number | null, high: number | null, forMs: number | null }, scope: { deviceIds: Array<string> | null, tag: string | null, tags: Array<string> | null, model: string | null } } }> }, alarms: { edges: Array<{ node: { rule: { name: string } } }> } };
+
+export type ConsoleRuleQueryVariables = Exact<{
+  ruleId: string;
+}>;
+
+
+export type ConsoleRuleQuery = { rule: { ruleId: string, name: string, description: string | null, enabled: boolean, severity: RuleSeverity, version: number, source: { type: RuleSourceType, metric: string | null, path: Array<string> | null }, raise: { op: ConditionOperator, value: unknown, low: number | null, high: number | null, forMs: number | null }, clear: { op: ConditionOperator, value: unknown, low: number | null, high: number | null, forMs: number | null } | null, scope: { deviceIds: Array<string> | null, tag: string | null, tags: Array<string> | null, model: string | null }, onRaise: Array<{ type: RuleActionType, command: string | null, deviceId: string | null, endpointId: string | null, params: unknown, patch: unknown }>, onClear: Array<{ type: RuleActionType, command: string | null, deviceId: string | null, endpointId: string | null, params: unknown, patch: unknown }> } | null };
+
+export type ConsoleCreateRuleMutationVariables = Exact<{
+  input: RuleInput;
+}>;
+
+
+export type ConsoleCreateRuleMutation = { createRule:
+    | { __typename: 'AlreadyExists', message: string }
+    | { __typename: 'Rule', ruleId: string, version: number }
+    | { __typename: 'ValidationError', message: string, fieldErrors: Array<{ path: Array<string>, message: string }> }
+   };
+
+export type ConsoleUpdateRuleMutationVariables = Exact<{
+  ruleId: string;
+  input: RuleInput;
+}>;
+
+
+export type ConsoleUpdateRuleMutation = { updateRule:
+    | { __typename: 'AlreadyExists', message: string }
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'Rule', ruleId: string, version: number }
+    | { __typename: 'ValidationError', message: string, fieldErrors: Array<{ path: Array<string>, message: string }> }
+   };
+
+export type ConsoleEnableRuleMutationVariables = Exact<{
+  ruleId: string;
+}>;
+
+
+export type ConsoleEnableRuleMutation = { enableRule:
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'Rule', ruleId: string, enabled: boolean }
+   };
+
+export type ConsoleDisableRuleMutationVariables = Exact<{
+  ruleId: string;
+}>;
+
+
+export type ConsoleDisableRuleMutation = { disableRule:
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'Rule', ruleId: string, enabled: boolean }
+   };
+
+export type ConsoleDeleteRuleMutationVariables = Exact<{
+  ruleId: string;
+}>;
+
+
+export type ConsoleDeleteRuleMutation = { deleteRule:
+    | { __typename: 'DeletedRule' }
+    | { __typename: 'NotFound', message: string }
+   };
+
+export type ConsoleTestRuleQueryVariables = Exact<{
+  input: RuleInput;
+  from: string;
+  to: string;
+  deviceIds?: Array<string> | string | null | undefined;
+}>;
+
+
+export type ConsoleTestRuleQuery = { testRule:
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'RuleBacktest', raised: number, cleared: number, openAtEnd: number, devices: number, readings: number, truncated: boolean, alarms: Array<{ deviceId: string, severity: RuleSeverity, raisedAt: string, raisedValue: unknown, clearedAt: string | null, clearedValue: unknown }> }
+    | { __typename: 'ValidationError', message: string, fieldErrors: Array<{ path: Array<string>, message: string }> }
+   };
+
+export type ConsoleBacktestSeriesQueryVariables = Exact<{
+  deviceId: string;
+  metric: string;
+  interval: SeriesInterval;
+  from: string;
+  to: string;
+}>;
+
+
+export type ConsoleBacktestSeriesQuery = { device: { series: Array<{ metric: string, buckets: Array<{ start: string, avg: number | null }> }> } | null };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -422,6 +649,53 @@ export const ConsoleCommentAlarmDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<ConsoleCommentAlarmMutation, ConsoleCommentAlarmMutationVariables>;
+export const ConsoleTelemetrySampledDocument = new TypedDocumentString(`
+    subscription ConsoleTelemetrySampled($deviceId: String!, $sampleIntervalMs: Int) {
+  telemetry(deviceId: $deviceId, sampleIntervalMs: $sampleIntervalMs) {
+    at
+    points {
+      metric
+      ts
+      value
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleTelemetrySampledSubscription, ConsoleTelemetrySampledSubscriptionVariables>;
+export const ConsoleDeviceMetricsDocument = new TypedDocumentString(`
+    query ConsoleDeviceMetrics($deviceId: String!) {
+  device(deviceId: $deviceId) {
+    latest {
+      metric
+      ts
+      value
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleDeviceMetricsQuery, ConsoleDeviceMetricsQueryVariables>;
+export const ConsoleDeviceSeriesDocument = new TypedDocumentString(`
+    query ConsoleDeviceSeries($deviceId: String!, $metrics: [String!]!, $interval: SeriesInterval!, $from: DateTime!, $to: DateTime!, $timeZone: String) {
+  device(deviceId: $deviceId) {
+    series(
+      metrics: $metrics
+      aggregates: [AVG, MIN, MAX, COUNT]
+      interval: $interval
+      from: $from
+      to: $to
+      timeZone: $timeZone
+    ) {
+      metric
+      buckets {
+        start
+        end
+        avg
+        min
+        max
+        count
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleDeviceSeriesQuery, ConsoleDeviceSeriesQueryVariables>;
 export const ConsoleCommandsDocument = new TypedDocumentString(`
     query ConsoleCommands($deviceId: String!) {
   device(deviceId: $deviceId) {
@@ -629,3 +903,234 @@ export const ConsoleFleetAlarmsDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<ConsoleFleetAlarmsSubscription, ConsoleFleetAlarmsSubscriptionVariables>;
+export const ConsoleRuleListDocument = new TypedDocumentString(`
+    query ConsoleRuleList {
+  rules(first: 500) {
+    totalCount
+    edges {
+      node {
+        ruleId
+        name
+        enabled
+        severity
+        version
+        source {
+          type
+          metric
+          path
+        }
+        raise {
+          op
+          value
+          low
+          high
+          forMs
+        }
+        scope {
+          deviceIds
+          tag
+          tags
+          model
+        }
+      }
+    }
+  }
+  alarms(filter: {open: true}, first: 500) {
+    edges {
+      node {
+        rule {
+          name
+        }
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleRuleListQuery, ConsoleRuleListQueryVariables>;
+export const ConsoleRuleDocument = new TypedDocumentString(`
+    query ConsoleRule($ruleId: String!) {
+  rule(ruleId: $ruleId) {
+    ruleId
+    name
+    description
+    enabled
+    severity
+    version
+    source {
+      type
+      metric
+      path
+    }
+    raise {
+      op
+      value
+      low
+      high
+      forMs
+    }
+    clear {
+      op
+      value
+      low
+      high
+      forMs
+    }
+    scope {
+      deviceIds
+      tag
+      tags
+      model
+    }
+    onRaise {
+      type
+      command
+      deviceId
+      endpointId
+      params
+      patch
+    }
+    onClear {
+      type
+      command
+      deviceId
+      endpointId
+      params
+      patch
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleRuleQuery, ConsoleRuleQueryVariables>;
+export const ConsoleCreateRuleDocument = new TypedDocumentString(`
+    mutation ConsoleCreateRule($input: RuleInput!) {
+  createRule(input: $input) {
+    __typename
+    ... on Rule {
+      ruleId
+      version
+    }
+    ... on ValidationError {
+      message
+      fieldErrors {
+        path
+        message
+      }
+    }
+    ... on AlreadyExists {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleCreateRuleMutation, ConsoleCreateRuleMutationVariables>;
+export const ConsoleUpdateRuleDocument = new TypedDocumentString(`
+    mutation ConsoleUpdateRule($ruleId: String!, $input: RuleInput!) {
+  updateRule(ruleId: $ruleId, input: $input) {
+    __typename
+    ... on Rule {
+      ruleId
+      version
+    }
+    ... on ValidationError {
+      message
+      fieldErrors {
+        path
+        message
+      }
+    }
+    ... on AlreadyExists {
+      message
+    }
+    ... on NotFound {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleUpdateRuleMutation, ConsoleUpdateRuleMutationVariables>;
+export const ConsoleEnableRuleDocument = new TypedDocumentString(`
+    mutation ConsoleEnableRule($ruleId: String!) {
+  enableRule(ruleId: $ruleId) {
+    __typename
+    ... on Rule {
+      ruleId
+      enabled
+    }
+    ... on NotFound {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleEnableRuleMutation, ConsoleEnableRuleMutationVariables>;
+export const ConsoleDisableRuleDocument = new TypedDocumentString(`
+    mutation ConsoleDisableRule($ruleId: String!) {
+  disableRule(ruleId: $ruleId) {
+    __typename
+    ... on Rule {
+      ruleId
+      enabled
+    }
+    ... on NotFound {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleDisableRuleMutation, ConsoleDisableRuleMutationVariables>;
+export const ConsoleDeleteRuleDocument = new TypedDocumentString(`
+    mutation ConsoleDeleteRule($ruleId: String!) {
+  deleteRule(ruleId: $ruleId) {
+    __typename
+    ... on NotFound {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleDeleteRuleMutation, ConsoleDeleteRuleMutationVariables>;
+export const ConsoleTestRuleDocument = new TypedDocumentString(`
+    query ConsoleTestRule($input: RuleInput!, $from: DateTime!, $to: DateTime!, $deviceIds: [String!]) {
+  testRule(input: $input, from: $from, to: $to, deviceIds: $deviceIds) {
+    __typename
+    ... on RuleBacktest {
+      raised
+      cleared
+      openAtEnd
+      devices
+      readings
+      truncated
+      alarms {
+        deviceId
+        severity
+        raisedAt
+        raisedValue
+        clearedAt
+        clearedValue
+      }
+    }
+    ... on ValidationError {
+      message
+      fieldErrors {
+        path
+        message
+      }
+    }
+    ... on NotFound {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleTestRuleQuery, ConsoleTestRuleQueryVariables>;
+export const ConsoleBacktestSeriesDocument = new TypedDocumentString(`
+    query ConsoleBacktestSeries($deviceId: String!, $metric: String!, $interval: SeriesInterval!, $from: DateTime!, $to: DateTime!) {
+  device(deviceId: $deviceId) {
+    series(
+      metrics: [$metric]
+      aggregates: [AVG]
+      interval: $interval
+      from: $from
+      to: $to
+    ) {
+      metric
+      buckets {
+        start
+        avg
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleBacktestSeriesQuery, ConsoleBacktestSeriesQueryVariables>;
