@@ -65,7 +65,9 @@ module.exports = {
       comment:
         'src/console/app runs in the browser and speaks only the public GraphQL API: it imports its own files and browser packages (preact, graphql-ws, uplot), never server code or node: modules.',
       from: { path: '^src/console/app/' },
-      to: { pathNot: ['^src/console/app/', '(^|/)node_modules/(preact|graphql-ws|uplot|@graphql-typed-document-node/core)/', '^@graphql-typed-document-node/core$'] },
+      to: {
+        pathNot: ['^src/console/app/', '(^|/)node_modules/(preact|graphql-ws|uplot|@graphql-typed-document-node/core)/', '^@graphql-typed-document-node/core$'],
+      },
     },
     {
       name: 'server-does-not-import-the-console-app',

@@ -22,7 +22,10 @@ describe('bucketsToColumns', () => {
         ],
       },
     ]);
-    expect(columns).toEqual([[1767225600, 1767225660], [20, 21]]);
+    expect(columns).toEqual([
+      [1767225600, 1767225660],
+      [20, 21],
+    ]);
     expect(bucketsToColumns([{ metric: 'temp', buckets: [{ start: '2026-01-01T00:00:00Z', max: 22 }] }], 'max')).toEqual([[1767225600], [22]]);
   });
 
@@ -43,8 +46,20 @@ describe('bucketsToColumns', () => {
 
   it('joins metrics on the union of starts, null where one has no bucket; skips nulls and bad dates', () => {
     const columns = bucketsToColumns([
-      { metric: 'a', buckets: [{ start: '2026-01-01T00:01:00Z', avg: 1 }, { start: 'not a date', avg: 9 }] },
-      { metric: 'b', buckets: [{ start: '2026-01-01T00:00:00Z', avg: 2 }, { start: '2026-01-01T00:01:00Z', avg: null }] },
+      {
+        metric: 'a',
+        buckets: [
+          { start: '2026-01-01T00:01:00Z', avg: 1 },
+          { start: 'not a date', avg: 9 },
+        ],
+      },
+      {
+        metric: 'b',
+        buckets: [
+          { start: '2026-01-01T00:00:00Z', avg: 2 },
+          { start: '2026-01-01T00:01:00Z', avg: null },
+        ],
+      },
     ]);
     expect(columns).toEqual([
       [1767225600, 1767225660],
@@ -60,18 +75,42 @@ const at = (second: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toIS
 describe('appendToWindow', () => {
   it('appends rows in time order, one column per metric, a new metric filled with null before it', () => {
     let w = appendToWindow(emptyWindow, [{ metric: 'temp', ts: at(0), value: 20 }], 60_000);
-    w = appendToWindow(w, [{ metric: 'temp', ts: at(1), value: 21 }, { metric: 'hum', ts: at(1), value: 40 }], 60_000);
+    w = appendToWindow(
+      w,
+      [
+        { metric: 'temp', ts: at(1), value: 21 },
+        { metric: 'hum', ts: at(1), value: 40 },
+      ],
+      60_000,
+    );
     expect(w.metrics).toEqual(['temp', 'hum']);
     expect(w.times).toHaveLength(2);
     expect(w.values).toEqual({ temp: [20, 21], hum: [null, 40] });
-    expect(windowToColumns(w, ['hum'])).toEqual([[Date.parse(at(0)) / 1000, Date.parse(at(1)) / 1000], [null, 40]]);
+    expect(windowToColumns(w, ['hum'])).toEqual([
+      [Date.parse(at(0)) / 1000, Date.parse(at(1)) / 1000],
+      [null, 40],
+    ]);
     expect(latestValue(w, 'temp')).toBe(21);
     expect(latestValue(w, 'nope')).toBeNull();
   });
 
   it('inserts a late point in place and overwrites a value at the same timestamp', () => {
-    let w = appendToWindow(emptyWindow, [{ metric: 'temp', ts: at(0), value: 1 }, { metric: 'temp', ts: at(10), value: 3 }], 60_000);
-    w = appendToWindow(w, [{ metric: 'temp', ts: at(5), value: 2 }, { metric: 'temp', ts: at(10), value: 4 }], 60_000);
+    let w = appendToWindow(
+      emptyWindow,
+      [
+        { metric: 'temp', ts: at(0), value: 1 },
+        { metric: 'temp', ts: at(10), value: 3 },
+      ],
+      60_000,
+    );
+    w = appendToWindow(
+      w,
+      [
+        { metric: 'temp', ts: at(5), value: 2 },
+        { metric: 'temp', ts: at(10), value: 4 },
+      ],
+      60_000,
+    );
     expect(w.times.map((t) => (t - Date.parse(at(0))) / 1000)).toEqual([0, 5, 10]);
     expect(w.values.temp).toEqual([1, 2, 4]);
   });
@@ -86,7 +125,16 @@ describe('appendToWindow', () => {
   });
 
   it('ignores unparseable times and non-finite values', () => {
-    expect(appendToWindow(emptyWindow, [{ metric: 'x', ts: 'garbage', value: 1 }, { metric: 'x', ts: at(0), value: Number.NaN }], 1000)).toEqual({
+    expect(
+      appendToWindow(
+        emptyWindow,
+        [
+          { metric: 'x', ts: 'garbage', value: 1 },
+          { metric: 'x', ts: at(0), value: Number.NaN },
+        ],
+        1000,
+      ),
+    ).toEqual({
       times: [],
       metrics: [],
       values: {},

@@ -95,7 +95,10 @@ function Plot({ data, labels, zone, testid, marks }: { data: AlignedColumns; lab
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), zone),
       scales: { x: { time: true } },
       series: [{ label: 'time' }, ...labels.map((label, i) => ({ label, stroke: PALETTE[i % PALETTE.length]!, width: 1.5, spanGaps: true }))],
-      axes: [{ stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.2)' } }, { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.2)' } }],
+      axes: [
+        { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.2)' } },
+        { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.2)' } },
+      ],
       hooks: {
         // Backtest marks: a vertical line at each time an alarm would have been raised.
         draw: [
@@ -308,8 +311,7 @@ export function HistoryChart({ api, deviceId }: { api: Api; deviceId: string }) 
         </label>
         {zoneChoice === 'other' && (
           <label>
-            IANA zone{' '}
-            <input name="history-zone-name" placeholder="Europe/Berlin" value={typedZone} onChange={(e) => setTypedZone(e.currentTarget.value)} />
+            IANA zone <input name="history-zone-name" placeholder="Europe/Berlin" value={typedZone} onChange={(e) => setTypedZone(e.currentTarget.value)} />
           </label>
         )}
         <button type="button" class="secondary" onClick={() => setLoads((n) => n + 1)}>
@@ -327,8 +329,8 @@ export function HistoryChart({ api, deviceId }: { api: Api; deviceId: string }) 
         </p>
       )}
       <p class="muted">
-        <span data-testid="history-buckets">{buckets}</span> buckets{zone ? `, axis in ${zone}` : ''}; buckets are computed by the server in that zone
-        (a day across a DST change is 23 or 25 hours).
+        <span data-testid="history-buckets">{buckets}</span> buckets{zone ? `, axis in ${zone}` : ''}; buckets are computed by the server in that zone (a day
+        across a DST change is 23 or 25 hours).
       </p>
       {data && chosen && zone && <Plot data={data} labels={[`${chosen} (avg)`]} zone={zone} testid="history-plot" />}
     </div>

@@ -223,7 +223,8 @@ export function inputOf(form: RuleForm): Parsed<RuleInput> {
     source.metric = form.metric.trim();
   } else if (form.sourceType === 'REPORTED' || form.sourceType === 'DESIRED') {
     const path = form.path.split('.').map((k) => k.trim());
-    if (form.path.trim() === '' || path.some((k) => k === '')) (problems['source.path'] ??= []).push('Give the twin path, keys separated by dots: battery.level');
+    if (form.path.trim() === '' || path.some((k) => k === ''))
+      (problems['source.path'] ??= []).push('Give the twin path, keys separated by dots: battery.level');
     source.path = path;
   }
   const raise = conditionInput(form.raise, 'raise', problems);

@@ -506,7 +506,8 @@ export function RuleEditorPage({ api, ruleId }: { api: Api; ruleId: string | nul
             to: new Date(toMs).toISOString(),
           });
           const series = data.device?.series ?? [];
-          if (series.some((s) => s.buckets.length > 0)) setHistory({ data: bucketsToColumns(series, 'avg'), label: `${first.deviceId} ${input.source.metric}` });
+          if (series.some((s) => s.buckets.length > 0))
+            setHistory({ data: bucketsToColumns(series, 'avg'), label: `${first.deviceId} ${input.source.metric}` });
         }
       } else if (result.__typename === 'ValidationError') {
         setProblems(problemsByField(result.fieldErrors));
@@ -649,8 +650,8 @@ export function RuleEditorPage({ api, ruleId }: { api: Api; ruleId: string | nul
         {backtest && (
           <>
             <p data-testid="backtest-summary">
-              {backtest.raised} raised, {backtest.cleared} cleared, {backtest.openAtEnd} still open at the end · {backtest.devices} devices,{' '}
-              {backtest.readings} readings{backtest.truncated ? ' (cut short by a limit: narrow the range or the devices)' : ''}
+              {backtest.raised} raised, {backtest.cleared} cleared, {backtest.openAtEnd} still open at the end · {backtest.devices} devices, {backtest.readings}{' '}
+              readings{backtest.truncated ? ' (cut short by a limit: narrow the range or the devices)' : ''}
             </p>
             {backtest.alarms.length > 0 && (
               <table class="backtest-alarms" data-testid="backtest-alarms">
@@ -719,7 +720,7 @@ function ConditionFields({
   at: 'raise' | 'clear';
   value: ConditionForm;
   problems: FieldProblems;
-  onChange(next: ConditionForm): void;
+  onChange: (next: ConditionForm) => void;
 }) {
   const operands = operandsOf(value.op);
   return (
