@@ -30,7 +30,7 @@ import {
 
 const RuleList = graphql(`
   query ConsoleRuleList {
-    rules(first: 500) {
+    rules(first: 200) {
       totalCount
       edges {
         node {
@@ -60,7 +60,7 @@ const RuleList = graphql(`
         }
       }
     }
-    alarms(filter: { open: true }, first: 500) {
+    alarms(filter: { open: true }, first: 200) {
       edges {
         node {
           rule {

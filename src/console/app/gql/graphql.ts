@@ -905,7 +905,7 @@ export const ConsoleFleetAlarmsDocument = new TypedDocumentString(`
     `) as unknown as TypedDocumentString<ConsoleFleetAlarmsSubscription, ConsoleFleetAlarmsSubscriptionVariables>;
 export const ConsoleRuleListDocument = new TypedDocumentString(`
     query ConsoleRuleList {
-  rules(first: 500) {
+  rules(first: 200) {
     totalCount
     edges {
       node {
@@ -935,7 +935,7 @@ export const ConsoleRuleListDocument = new TypedDocumentString(`
       }
     }
   }
-  alarms(filter: {open: true}, first: 500) {
+  alarms(filter: {open: true}, first: 200) {
     edges {
       node {
         rule {
