@@ -5,7 +5,7 @@ import { eventIdOf } from '../../../src/domain/webhooks/envelope.ts';
 import { verifyWebhook } from '../../../src/domain/webhooks/signing.ts';
 import { OUTBOX_METRICS, type OutboxActionRow } from '../../../src/services/outbox/index.ts';
 import { modeName, openTestDatabase } from '../../support/harness.ts';
-import { createDeliverer, createEndpoint, FAST_RETRY, insertEvents, newSecret, rowsOf, runUntil } from './fixture.ts';
+import { createDeliverer, createEndpoint, FAST_RETRY, insertEvents, newSecret, rowsOf, runUntil, stopDeliverers } from './fixture.ts';
 import { startReceiver, type Answer, type Receiver } from '../../support/webhook-receiver.ts';
 
 let db: Database;
@@ -24,6 +24,7 @@ beforeEach(async () => {
   await db.sql.query(`DELETE FROM "Outbox" WHERE kind = 'ACTION'`);
 });
 afterEach(async () => {
+  await stopDeliverers();
   await Promise.all(receivers.splice(0).map((r) => r.close()));
 });
 

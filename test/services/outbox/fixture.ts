@@ -88,6 +88,19 @@ export const baseConfig = () => ({
   pollIntervalMs: 50,
 });
 
+const deliverers = new Set<{ stop(): Promise<void> }>();
+
+/**
+ * Stops every deliverer created since the last call. A finished attempt wakes its service for another
+ * round, so a deliverer a test no longer uses can still claim the next test's rows on a pooled
+ * database (seen on PostgreSQL: the next test's runOnce found its row leased and made no attempt).
+ */
+export async function stopDeliverers(): Promise<void> {
+  const running = [...deliverers];
+  deliverers.clear();
+  await Promise.all(running.map((service) => service.stop()));
+}
+
 export function createDeliverer(
   db: Database,
   overrides: Partial<Omit<OutboxServiceOptions, 'config'>> & { config?: Partial<OutboxServiceOptions['config']> } = {},
@@ -107,6 +120,7 @@ export function createDeliverer(
     executor,
     config: { ...baseConfig(), ...overrides.config },
   });
+  deliverers.add(service);
   return { service, metrics };
 }
 
