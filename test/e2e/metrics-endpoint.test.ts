@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS_AUTH_REFUSED_METRIC } from '../../src/http/router.ts';
 import { OPERATION_SECONDS_METRIC, SUBSCRIPTIONS_OPEN_METRIC } from '../../src/http/graphql.ts';
 import { commandDevice, createToaster, registerDevice, send, waitForStatus } from '../support/commands.ts';
+import { EVALUATION_SECONDS_METRIC } from '../../src/services/rules/engine/index.ts';
 import { BATCH_WRITE_METRIC, COMMAND_ROUND_TRIP_METRIC, PUBLISH_TO_STORED_METRIC } from '../../src/services/latency-metrics.ts';
 import { embeddedBroker, messageWaiter, modeName, startTestServer, subscribe, type TestServer } from '../support/harness.ts';
 
@@ -84,6 +85,11 @@ describe(`/metrics (${modeName})`, () => {
     await device.publishAsync(`devices/${creds.deviceId}/telemetry`, JSON.stringify({ values: { temp: 21.5 } }), { qos: 1 });
     await expect.poll(() => t.running.metrics.histogram(PUBLISH_TO_STORED_METRIC, { kind: 'telemetry' })?.count ?? 0, { timeout: 30_000 }).toBeGreaterThan(0);
     expect(t.running.metrics.histogram(BATCH_WRITE_METRIC, { kind: 'telemetry', outcome: 'ok' })?.count).toBeGreaterThan(0);
+    // The stored batch is evaluated by the rules engine (with or without rules), timed in two stages.
+    for (const stage of ['wait', 'run'])
+      await expect
+        .poll(() => t.running.metrics.histogram(EVALUATION_SECONDS_METRIC, { source: 'telemetry', stage })?.count ?? 0, { timeout: 30_000 })
+        .toBeGreaterThan(0);
     const toaster = await registerDevice(t, await createToaster(t));
     const toasterClient = await commandDevice(t, toaster, { autoAck: { status: 'SUCCEEDED', result: { crumbs: 0 } } });
     const sent = await send(t, { deviceId: toaster.deviceId, name: 'toast', params: { power: 5 } });
@@ -178,6 +184,7 @@ const EXPECTED_FAMILIES: Record<string, string> = {
   doppel_presence_stale_cleared_total: 'counter',
   doppel_provisioning_attempts_total: 'counter',
   doppel_rule_evaluation_errors_total: 'counter',
+  doppel_rule_evaluation_seconds: 'histogram',
   doppel_rule_state_conflicts_total: 'counter',
   doppel_rule_state_flushes_total: 'counter',
   doppel_rule_state_skips_total: 'counter',
