@@ -105,6 +105,19 @@ interface Row {
   admission: Admission;
   steady?: Steady;
   recovery?: Admission & { serverUpMs: number };
+  /** CONNECTs the server dropped because their client had already hung up, over the admission (its /metrics). */
+  abandoned?: number | undefined;
+}
+
+/** A counter's value (summed over its labels) from the server's /metrics; undefined when it cannot be read. */
+async function scrapeCounter(server: ServerProcess, name: string): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const values = text.split('\n').filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`));
+    return values.length === 0 ? undefined : values.reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  } catch {
+    return undefined;
+  }
 }
 
 const rows: Row[] = [];
@@ -372,7 +385,9 @@ async function doppel(mode: 'embedded' | 'postgres', overTls = false): Promise<v
     }
   }
   report(target, admission);
-  const row: Row = { target, admission };
+  // Servers before the counter existed have none: shown as –.
+  const row: Row = { target, admission, abandoned: await scrapeCounter(server, 'doppel_mqtt_connects_abandoned_total') };
+  if (row.abandoned !== undefined) console.log(`  [${target}] CONNECTs dropped by the server because their client had hung up: ${row.abandoned}`);
   rows.push(row);
   if (admission.ms === undefined) {
     console.log(`  [${target}] not every device was admitted in time: no steady state or kill phase`);
@@ -463,6 +478,7 @@ async function main(): Promise<void> {
     'all admitted (s)',
     'client errors',
     'peak admissions/s',
+    'abandoned CONNECTs dropped',
     'server CPU (cores)',
     'server RSS (MB)',
     'msg/s',
@@ -475,6 +491,7 @@ async function main(): Promise<void> {
     secs(r.admission.ms),
     String(r.admission.errors + r.admission.closedBeforeAdmission),
     String(Math.max(0, ...r.admission.perSecond)),
+    r.abandoned === undefined ? '–' : String(r.abandoned),
     r.steady ? fmt(r.steady.cores, 2) : '–',
     r.steady ? fmt(r.steady.rssMb) : '–',
     r.steady ? fmt(r.steady.sentPerSecond) : '–',

@@ -163,8 +163,8 @@ export function composeApp(config: Config, resources: Resources, deps: ComposeDe
     recordTopicDenied: (session, requestId, topic) => provisioning.recordTopicDenied(session, requestId, topic),
   };
   const brokerAuthenticator: DeviceAuthenticator = {
-    async authenticate(deviceId, password) {
-      return (await deviceAccess.authenticate(deviceId, password)) || provisioningGate.authenticateDerivedKey(deviceId, password);
+    async authenticate(deviceId, password, connect) {
+      return (await deviceAccess.authenticate(deviceId, password, connect)) || provisioningGate.authenticateDerivedKey(deviceId, password);
     },
   };
 

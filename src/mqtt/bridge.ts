@@ -170,7 +170,8 @@ export function createBridge(options: BridgeOptions) {
       return;
     }
     await devices.setConnection(msg.deviceId, parsed.value === 'online' ? 'ready' : 'disconnected', msg.receivedAt);
-    if (parsed.value === 'online') {
+    // A device already gone again gets no command round: its commands wait for its next `online`.
+    if (parsed.value === 'online' && msg.dropIfGone?.() !== true) {
       // The device is subscribed: deliver what waits for it, in order.
       options.commands.onConnected(msg.deviceId);
       await handOverDelta(msg.deviceId);
@@ -278,7 +279,8 @@ export function createBridge(options: BridgeOptions) {
         await devices.setConnection(event.deviceId, event.connected ? 'connected' : 'disconnected', event.at);
         // Commands wait for the device's `online` status, which it publishes after subscribing: a
         // command published between CONNECT and SUBSCRIBE would be lost by a clean session.
-        if (event.connected) await handOverDelta(event.deviceId);
+        // A device that gave up and closed meanwhile (a storm) gets no hand-over: it comes again on its retry.
+        if (event.connected && event.dropIfGone?.() !== true) await handOverDelta(event.deviceId);
       } catch (error) {
         logger.error({ err: error, deviceId: event.deviceId }, 'recording a connection event failed');
       }

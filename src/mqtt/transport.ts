@@ -16,6 +16,12 @@ export interface InboundMessage {
   payload: Buffer;
   /** When this process received it, epoch ms. */
   receivedAt: number;
+  /**
+   * Embedded: `true` when the sender's connection has closed since (see ConnectionEvent.dropIfGone):
+   * an `online` from a device no longer there gets no command round. A `true` answer is counted as an
+   * abandoned CONNECT.
+   */
+  dropIfGone?: () => boolean;
 }
 
 /** A device's connection to the embedded broker came up or went down. */
@@ -28,6 +34,12 @@ export interface ConnectionEvent {
   connected: boolean;
   /** Epoch ms. */
   at: number;
+  /**
+   * Embedded, on a connect: `true` when the connection that raised the event has closed again (its
+   * disconnect follows or already went out), so the work that only serves a live device (the delta
+   * hand-over) is skipped. A `true` answer is counted as an abandoned CONNECT.
+   */
+  dropIfGone?: () => boolean;
 }
 
 /** Checks a device's MQTT credentials: username = device id, password = the device's secret. */
@@ -37,7 +49,16 @@ export interface DeviceAuthenticator {
    * an old secret inside its rotation grace period), after which the session is closed. Throwing (e.g.
    * the database is down) refuses with "server unavailable".
    */
-  authenticate(deviceId: string, password: Buffer | undefined): Promise<AuthDecision>;
+  authenticate(deviceId: string, password: Buffer | undefined, connect?: ConnectAttempt): Promise<AuthDecision>;
+}
+
+/** What the broker knows of the CONNECT being authenticated. */
+export interface ConnectAttempt {
+  /**
+   * `true` once the client closed its connection (it gave up waiting, typically in a storm): the
+   * authenticator may then skip it in its lookup and reject, since no answer can reach it.
+   */
+  abandoned(): boolean;
 }
 
 /** The outcome of a device authentication: refused, accepted, or accepted until `expiresAt` (epoch ms). */

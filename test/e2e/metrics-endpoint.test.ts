@@ -162,6 +162,7 @@ const EXPECTED_FAMILIES: Record<string, string> = {
   doppel_mqtt_auth_failures_total: 'counter',
   doppel_mqtt_connected_clients: 'gauge',
   doppel_mqtt_certificate_refusals_total: 'counter',
+  doppel_mqtt_connects_abandoned_total: 'counter',
   doppel_mqtt_connects_throttled_total: 'counter',
   doppel_mqtt_handler_errors_total: 'counter',
   doppel_mqtt_messages_total: 'counter',

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { isValidDeviceId } from '../../domain/ids.ts';
 import { createTokenBuckets } from '../../security/token-bucket.ts';
 import type { AuthDecision, DeviceAuthenticator } from '../transport.ts';
+import { connectionGone, countAbandoned } from './abandoned.ts';
 import type { Authorization, LastWill } from './authorization.ts';
 import type { BrokerCounters } from './counters.ts';
 import type { CertificateLogins } from './certificates.ts';
@@ -107,6 +108,11 @@ export function createAuthentication({
         return done(connackError(BAD_USERNAME_OR_PASSWORD, 'bad user name or password'), null);
       }
       const deviceId = username;
+      // Checked before the admission bucket too: a client that already left must not use up a token.
+      if (connectionGone(client)) {
+        countAbandoned(counters, log, 'before-auth', deviceId);
+        return done(connackError(SERVER_UNAVAILABLE, 'server unavailable'), null);
+      }
       if (admission && !admission.take('connects').allowed) {
         // Refused before the credentials are looked up: a storm costs the database nothing. MQTT 3.1.1
         // has no retry hint in CONNACK; "server unavailable" is the code clients treat as "try later".
@@ -119,15 +125,23 @@ export function createAuthentication({
         return done(connackError(SERVER_UNAVAILABLE, 'server unavailable'), null);
       }
       // A password CONNECT is judged on the password exactly as without certificates, whatever the TLS peer sent.
+      const attempt = { abandoned: () => connectionGone(client) };
       const certificate = password === undefined ? certificates?.peerCertificate(client) : undefined;
       Promise.resolve()
         .then((): Promise<AuthDecision | 'certificate-refused'> =>
           certificate && certificates
             ? certificates.judge(client, deviceId, certificate).then((judged) => (judged.ok ? true : ('certificate-refused' as const)))
-            : authenticator.authenticate(deviceId, password),
+            : authenticator.authenticate(deviceId, password, attempt),
         )
         .then(
           (decision) => {
+            // The client left while its credentials were looked up: nothing of it is kept (no identity,
+            // no closing timer), so Aedes, which drops the answer for a closed client, registers nothing.
+            if (connectionGone(client)) {
+              willOf.delete(client);
+              countAbandoned(counters, log, 'after-auth', deviceId);
+              return done(connackError(SERVER_UNAVAILABLE, 'server unavailable'), null);
+            }
             // Counted and logged by reason in ./certificates.ts; "not authorized" as for a refused Last Will.
             if (decision === 'certificate-refused') return done(connackError(NOT_AUTHORIZED, 'not authorized'), null);
             if (!decision) {
@@ -142,6 +156,12 @@ export function createAuthentication({
             done(null, true);
           },
           (err: unknown) => {
+            willOf.delete(client);
+            if (connectionGone(client)) {
+              // Left out of the credentials lookup (or the lookup failed after it left): no one to answer.
+              countAbandoned(counters, log, 'auth-batch', deviceId);
+              return done(connackError(SERVER_UNAVAILABLE, 'server unavailable'), null);
+            }
             log.error({ err, deviceId }, 'device authenticator failed; refusing connect with "server unavailable"');
             done(connackError(SERVER_UNAVAILABLE, 'server unavailable'), null);
           },

@@ -18,6 +18,12 @@ export interface EmbeddedBrokerStats {
   handlerErrors: number;
   /** CONNECTs refused because they came faster than the admission rate (MQTT_MAX_CONNECTS_PER_S). */
   connectsThrottled: number;
+  /**
+   * CONNECTs dropped because their client had already closed the socket (it gave up waiting, typically
+   * in a storm): before the credentials lookup, after it, before the broker registered the client, or
+   * before the post-connect work (delta hand-over, command round). Nothing is written for them.
+   */
+  connectsAbandoned: number;
 }
 
 /** /metrics names of the broker's refusal counters. */
@@ -27,6 +33,7 @@ export const BROKER_METRIC_NAMES: Record<keyof EmbeddedBrokerStats, string> = {
   oversize: 'doppel_mqtt_oversize_total',
   handlerErrors: 'doppel_mqtt_handler_errors_total',
   connectsThrottled: 'doppel_mqtt_connects_throttled_total',
+  connectsAbandoned: 'doppel_mqtt_connects_abandoned_total',
 };
 const BROKER_METRIC_HELP: Record<keyof EmbeddedBrokerStats, string> = {
   authFailures: 'MQTT CONNECTs refused: bad credentials, unknown, disabled or revoked devices, invalid usernames.',
@@ -34,6 +41,7 @@ const BROKER_METRIC_HELP: Record<keyof EmbeddedBrokerStats, string> = {
   oversize: 'MQTT payloads or packets over the size limit (the connection is closed).',
   handlerErrors: 'MQTT message handler failures (the message was still acknowledged).',
   connectsThrottled: 'MQTT CONNECTs refused with "server unavailable" because they came faster than MQTT_MAX_CONNECTS_PER_S.',
+  connectsAbandoned: 'MQTT CONNECTs dropped, with no further database work, because the client had already closed its connection (it gave up waiting).',
 };
 
 export interface BrokerCounters {
@@ -47,7 +55,7 @@ export interface BrokerCounters {
 
 export function createBrokerCounters(log: Logger, metrics: Metrics | undefined): BrokerCounters {
   const throttled = new ThrottledLog(log);
-  const counts: EmbeddedBrokerStats = { authFailures: 0, aclDenials: 0, oversize: 0, handlerErrors: 0, connectsThrottled: 0 };
+  const counts: EmbeddedBrokerStats = { authFailures: 0, aclDenials: 0, oversize: 0, handlerErrors: 0, connectsThrottled: 0, connectsAbandoned: 0 };
   for (const [key, help] of Object.entries(BROKER_METRIC_HELP)) metrics?.describe(BROKER_METRIC_NAMES[key as keyof EmbeddedBrokerStats], help);
   function bump(key: keyof EmbeddedBrokerStats): void {
     counts[key]++;

@@ -6,6 +6,7 @@
  * and resends it. Any other rejection is acknowledged, so a poison message is not redelivered forever.
  * Server → device: a packet handed to Aedes, which routes it to the subscribed devices.
  */
+import { connectionGone, countAbandoned } from './abandoned.ts';
 import type { Aedes, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { isTransientFailure } from '../../domain/faults.ts';
@@ -61,8 +62,19 @@ export function createInboundDelivery({ authorization, counters, log, maxPayload
     if (topic.kind !== 'status') packet.retain = false;
 
     const handler = messageHandler;
+    // A `status` is what starts the post-connect work (the command round): it may be skipped when the
+    // device has already gone again (./abandoned.ts).
+    const sender = client;
+    const dropIfGone =
+      topic.kind === 'status' && sender
+        ? () => {
+            if (!connectionGone(sender)) return false;
+            countAbandoned(counters, log, 'post-connect', deviceId);
+            return true;
+          }
+        : undefined;
     const run = Promise.resolve()
-      .then(() => handler({ deviceId, topic, payload, receivedAt: Date.now() }))
+      .then(() => handler({ deviceId, topic, payload, receivedAt: Date.now(), ...(dropIfGone ? { dropIfGone } : {}) }))
       .then(
         () => null,
         (err: unknown) => {

@@ -24,6 +24,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics.ts';
 import type { DeviceAuthenticator, MqttTransport } from '../transport.ts';
+import { countAbandoned } from './abandoned.ts';
 import { createAuthentication } from './authentication.ts';
 import { createAuthorization } from './authorization.ts';
 import { createBrokerCounters, type EmbeddedBrokerStats } from './counters.ts';
@@ -101,7 +102,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
   const log = options.logger;
   const counters = createBrokerCounters(log, options.metrics);
   const handshakeFailures = createHandshakeFailures(log, options.metrics);
-  const sessions = createSessions(log);
+  const sessions = createSessions(log, (deviceId) => countAbandoned(counters, log, 'post-connect', deviceId));
   const expiry = createSessionExpiry(log);
   const authorization = createAuthorization({ identity: sessions, counters, maxPayloadBytes });
   const provisioning = options.provisioning
@@ -155,6 +156,7 @@ export function createEmbeddedTransport(options: EmbeddedTransportOptions): Embe
           settled: () => Promise.all([inbound.settled(), provisioning.settled()]),
         }
       : inbound,
+    onAbandoned: (client) => countAbandoned(counters, log, 'before-register', sessions.deviceOf(client)),
     onClientSocket: (client, socket) => {
       guardFrameSize(client, socket, { maxPayloadBytes, log, counters, identity: sessions });
       refuseTlsOnPlainSocket(client, socket, handshakeFailures);

@@ -7,6 +7,7 @@ import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { Logger } from 'pino';
+import { connectionGone } from './abandoned.ts';
 import type { InboundDelivery } from './delivery.ts';
 import { indexRetainedMessages, type RetainedPersistence } from './retained-index.ts';
 import type { SessionExpiry } from './expiry.ts';
@@ -64,6 +65,8 @@ export interface BrokerListenerOptions {
   sessions: Pick<Sessions, 'opened' | 'closed' | 'deviceOf'>;
   expiry: Pick<SessionExpiry, 'cancel'>;
   inbound: Pick<InboundDelivery, 'stopAccepting' | 'settled'>;
+  /** A client that closed between its authentication and its registration was dropped (./abandoned.ts). */
+  onAbandoned(client: Client): void;
   /** Called for every accepted socket once Aedes handles it (the frame size guard). */
   onClientSocket(client: Client, socket: ClientStream): void;
   closeTimeoutMs: number;
@@ -120,7 +123,19 @@ export function createBrokerListener(options: BrokerListenerOptions): BrokerList
       concurrency: 5_000,
     });
     aedes = broker;
-    broker.on('client', (client) => sessions.opened(client));
+    broker.on('client', (client) => {
+      // Closed after its authentication but before Aedes registered it (the session steps in between are
+      // asynchronous): Aedes' close found it unregistered, so no 'clientDisconnect' will ever come and
+      // Aedes would keep it in its client table for good. Never announced as connected, and taken out.
+      if (connectionGone(client)) {
+        options.expiry.cancel(client);
+        const table = broker as unknown as { clients: Record<string, Client | undefined>; deleteClient(clientId: string): void };
+        if (table.clients[client.id] === client) table.deleteClient(client.id);
+        options.onAbandoned(client);
+        return;
+      }
+      sessions.opened(client);
+    });
     broker.on('clientDisconnect', (client) => {
       options.expiry.cancel(client);
       sessions.closed(client);

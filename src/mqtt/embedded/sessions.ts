@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { ConnectionEvent } from '../transport.ts';
+import { connectionGone, type ClosableClient } from './abandoned.ts';
 import { createDeviceClients } from './device-clients.ts';
 
 /** The part of an Aedes client sessions use (an Aedes `Client` is one). */
@@ -33,15 +34,27 @@ export interface Sessions extends ClientIdentity {
   setConnectionHandler: (handler: (ev: ConnectionEvent) => void) => void;
 }
 
-export function createSessions(log: Logger): Sessions {
+/**
+ * `onAbandoned` counts a connect whose follow-up work was skipped because its client had gone
+ * (./abandoned.ts); no-op when not given.
+ */
+export function createSessions(log: Logger, onAbandoned: (deviceId: string) => void = () => undefined): Sessions {
   const deviceOf = new WeakMap<SessionClient, string>();
   const clients = createDeviceClients<SessionClient>();
   let connectionHandler: ((ev: ConnectionEvent) => void) | undefined;
 
-  function emitConnection(deviceId: string, connected: boolean): void {
+  function emitConnection(deviceId: string, connected: boolean, client: SessionClient): void {
     if (!connectionHandler) return;
+    // On a connect, the handler may skip its follow-up work when this client has gone again meanwhile.
+    const dropIfGone = connected
+      ? () => {
+          if (!connectionGone(client as ClosableClient)) return false;
+          onAbandoned(deviceId);
+          return true;
+        }
+      : undefined;
     try {
-      connectionHandler({ deviceId, connected, at: Date.now() });
+      connectionHandler({ deviceId, connected, at: Date.now(), ...(dropIfGone ? { dropIfGone } : {}) });
     } catch (err) {
       log.error({ err, deviceId }, 'MQTT connection handler threw');
     }
@@ -55,7 +68,7 @@ export function createSessions(log: Logger): Sessions {
       if (deviceId === undefined) return;
       const first = clients.add(deviceId, client);
       log.debug({ deviceId, clientId: client.id }, 'device connected');
-      if (first) emitConnection(deviceId, true);
+      if (first) emitConnection(deviceId, true, client);
     },
     closed(client) {
       const deviceId = deviceOf.get(client);
@@ -63,7 +76,7 @@ export function createSessions(log: Logger): Sessions {
       const removal = clients.remove(deviceId, client);
       if (removal === 'untracked') return;
       log.debug({ deviceId, clientId: client.id }, 'device disconnected');
-      if (removal === 'last') emitConnection(deviceId, false);
+      if (removal === 'last') emitConnection(deviceId, false, client);
     },
     clientsOf: (deviceId) => clients.of(deviceId),
     async disconnect(deviceId) {

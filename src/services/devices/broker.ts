@@ -4,6 +4,7 @@
  */
 import { isValidDeviceId } from '../../domain/ids.ts';
 import { verifySecret } from '../../security/secrets.ts';
+import { ItemFailure } from '../poison.ts';
 import { SerialBatcher } from '../serial-batcher.ts';
 import type { DomainHooks } from '../hooks.ts';
 import { DEVICE_FACTS_SQL, eventsWrittenCounter, eventsWrittenSql, eventTypeSql, webhookFanoutCte } from '../outbox/fanout.ts';
@@ -13,9 +14,10 @@ export interface DeviceBrokerView {
   /**
    * Broker authentication: username = device id, password = its current secret, or the previous one
    * inside its grace period (then accepted until the grace ends). Disabled devices and revoked
-   * credentials are refused whatever the password.
+   * credentials are refused whatever the password. A CONNECT whose client has `abandoned` it by the
+   * time its batch is looked up is left out of the statement and rejected (no answer can reach it).
    */
-  authenticate(deviceId: string, password: Buffer | undefined): Promise<AuthDecision>;
+  authenticate(deviceId: string, password: Buffer | undefined, connect?: { abandoned(): boolean }): Promise<AuthDecision>;
   /**
    * Records a connection change and publishes it live; stale events (older than the last seen) are
    * ignored. When `connected` flips, the same statement writes the `device.connected` /
@@ -125,6 +127,20 @@ const DISCONNECT_STALE_SQL = `WITH updated AS (
        )}
        SELECT id, "deviceId", "tenantId", ${eventsWrittenSql('connection_events')} AS events FROM updated`;
 
+/** One CONNECT waiting for its credentials. */
+interface CredentialLookup {
+  deviceId: string;
+  connect: { abandoned(): boolean } | undefined;
+}
+
+/** The rejection of a CONNECT left out of its credentials lookup because its client had gone. */
+export class ConnectAbandonedError extends Error {
+  constructor(readonly deviceId: string) {
+    super(`CONNECT of ${deviceId} abandoned: the client closed its connection before its credentials were looked up`);
+    this.name = 'ConnectAbandonedError';
+  }
+}
+
 interface CredentialRow {
   device_id: string;
   secret_hash: string;
@@ -145,19 +161,23 @@ export function createDeviceBrokerView(
    * (src/security/secrets.ts), cheap next to the lookup, so nothing is cached: a rotation, revocation,
    * disabling or deletion counts from the next CONNECT on, as before.
    */
-  const credentialLookups = new SerialBatcher<string, CredentialRow | undefined>({
+  const credentialLookups = new SerialBatcher<CredentialLookup, CredentialRow | undefined>({
     maxBatch: MAX_PER_STATEMENT,
     maxPending: Number.MAX_SAFE_INTEGER,
-    async flush(deviceIds) {
-      const rows = await db.sql.query<CredentialRow>(AUTHENTICATE_SQL, [[...new Set(deviceIds)]]);
+    async flush(lookups) {
+      // In a storm a CONNECT can wait in this queue longer than its client does: one that gave up costs
+      // no row (and a batch of them no statement). Decided here, at the last moment before the query.
+      const abandoned = lookups.map((lookup) => lookup.connect?.abandoned() ?? false);
+      const wanted = [...new Set(lookups.filter((_, i) => !abandoned[i]).map((lookup) => lookup.deviceId))];
+      const rows = wanted.length === 0 ? [] : await db.sql.query<CredentialRow>(AUTHENTICATE_SQL, [wanted]);
       const byId = new Map(rows.map((row) => [row.device_id, row]));
-      return deviceIds.map((deviceId) => byId.get(deviceId));
+      return lookups.map((lookup, i) => (abandoned[i] ? new ItemFailure(new ConnectAbandonedError(lookup.deviceId)) : byId.get(lookup.deviceId)));
     },
   });
 
-  async function authenticate(deviceId: string, password: Buffer | undefined): Promise<AuthDecision> {
+  async function authenticate(deviceId: string, password: Buffer | undefined, connect?: { abandoned(): boolean }): Promise<AuthDecision> {
     if (!password || !isValidDeviceId(deviceId)) return false;
-    const device = await credentialLookups.submit(deviceId);
+    const device = await credentialLookups.submit({ deviceId, connect });
     if (!device || device.refused) return false;
     const presented = password.toString('utf8');
     if (verifySecret(presented, device.secret_hash)) return true;

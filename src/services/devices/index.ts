@@ -67,8 +67,9 @@ export interface DeviceService {
   /**
    * Broker authentication: the current secret, or the previous one inside its grace period (accepted
    * until `expiresAt`). Disabled devices and revoked credentials are refused whatever the password.
+   * A CONNECT its client has `abandoned` by the time of the lookup is left out of it and rejected.
    */
-  authenticate(deviceId: string, password: Buffer | undefined): Promise<AuthDecision>;
+  authenticate(deviceId: string, password: Buffer | undefined, connect?: { abandoned(): boolean }): Promise<AuthDecision>;
   /** Records a connection change (stale events are ignored) and publishes it live. */
   setConnection(deviceId: string, state: ConnectionState, at: number): Promise<void>;
   /** A page of devices by device id, after `after` (exclusive), for an external broker's reconcile. */

@@ -108,4 +108,94 @@ describe('embedded broker authentication', () => {
     expect((await connect(authentication, { username: 'd1', ...will(topics.status('d1'), 'x'.repeat(65)) }, 'ok')).code).toBe(5);
     expect(counters.snapshot()).toMatchObject({ aclDenials: 1, oversize: 1 });
   });
+
+  describe('a CONNECT whose client already gave up (closed its socket)', () => {
+    /** Authentication whose lookups wait for `release`, recording what each was asked and whether its client was gone by then. */
+    function held(decision: AuthDecision = { expiresAt: 1_900_000_000_000 }) {
+      const { counters, sessions } = partsFor();
+      const expiries: string[] = [];
+      const asked: Array<{ deviceId: string; goneAtLookup: boolean | undefined }> = [];
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const authentication = createAuthentication({
+        authenticator: {
+          async authenticate(deviceId, _password, attempt) {
+            await released;
+            asked.push({ deviceId, goneAtLookup: attempt?.abandoned() });
+            return decision;
+          },
+        },
+        log,
+        counters,
+        sessions,
+        expiry: { expireAt: (_client, deviceId) => void expiries.push(deviceId) },
+        authorization: createAuthorization({ identity: sessions, counters, maxPayloadBytes: 64 }),
+        maxConnectsPerSecond: 1,
+      });
+      return { authentication, counters, sessions, expiries, asked, release };
+    }
+
+    /** An Aedes client stand-in whose socket can be destroyed. */
+    function closableClient(id: string) {
+      const conn = { remoteAddress: '192.0.2.1', destroyed: false };
+      const client = Object.assign(fakeClient(id), { conn });
+      return { client, destroy: () => void (conn.destroyed = true) };
+    }
+
+    function authenticate(auth: Authentication, client: ReturnType<typeof fakeClient>, username: string) {
+      auth.preConnect(
+        client,
+        { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId: '', username } as ConnectPacket,
+        () => undefined,
+      );
+      return new Promise<number>((resolve) => auth.authenticate(client, username, Buffer.from('ok'), (err) => resolve(err?.returnCode ?? 0)));
+    }
+
+    it('is dropped before any lookup and without spending admission, counted', async () => {
+      const { authentication, counters, asked, release } = held();
+      const { client, destroy } = closableClient('d1');
+      destroy();
+      release();
+      expect(await authenticate(authentication, client, 'd1')).toBe(3);
+      expect(asked).toEqual([]);
+      expect(counters.snapshot()).toMatchObject({ connectsAbandoned: 1, connectsThrottled: 0, authFailures: 0 });
+      // The one admission token of this second is still there for a live client.
+      expect(await authenticate(authentication, closableClient('d2').client, 'd2')).toBe(0);
+    });
+
+    it('tells the authenticator at lookup time, and keeps nothing of it when it left during the lookup', async () => {
+      const { authentication, counters, sessions, expiries, asked, release } = held();
+      const { client, destroy } = closableClient('d1');
+      const answer = authenticate(authentication, client, 'd1');
+      destroy();
+      release();
+      expect(await answer).toBe(3);
+      expect(asked).toEqual([{ deviceId: 'd1', goneAtLookup: true }]);
+      // No identity and no closing timer: nothing to announce as connected, nothing to clean up.
+      expect(sessions.deviceOf(client)).toBeUndefined();
+      expect(expiries).toEqual([]);
+      expect(counters.snapshot()).toMatchObject({ connectsAbandoned: 1, authFailures: 0 });
+    });
+
+    it('is counted as abandoned, not logged as an authenticator failure, when the lookup rejects it', async () => {
+      const { counters, sessions } = partsFor();
+      const errors: unknown[] = [];
+      const authentication = createAuthentication({
+        authenticator: {
+          authenticate: () => Promise.reject(new Error('CONNECT abandoned')),
+        },
+        log: Object.assign(Object.create(log) as typeof log, { error: (...args: unknown[]) => void errors.push(args) }),
+        counters,
+        sessions,
+        expiry: { expireAt: () => undefined },
+        authorization: createAuthorization({ identity: sessions, counters, maxPayloadBytes: 64 }),
+      });
+      const { client, destroy } = closableClient('d1');
+      const answer = authenticate(authentication, client, 'd1');
+      destroy();
+      expect(await answer).toBe(3);
+      expect(errors).toEqual([]);
+      expect(counters.snapshot().connectsAbandoned).toBe(1);
+    });
+  });
 });

@@ -9,7 +9,7 @@ import { createLogger } from '../../../src/logger.ts';
 import { createEventBus } from '../../../src/events/bus.ts';
 import { createAuditLog } from '../../../src/services/audit.ts';
 import { createDeviceService } from '../../../src/services/devices/index.ts';
-import { layers } from '../../../src/services/devices/broker.ts';
+import { ConnectAbandonedError, layers } from '../../../src/services/devices/broker.ts';
 import { createTwinLoader } from '../../../src/services/twins/loader.ts';
 import { modeName, openTestDatabase, uniqueDeviceId } from '../../support/harness.ts';
 import { recordingSessions, testActor } from './support.ts';
@@ -81,6 +81,31 @@ describe(`connect storms, set-based (${modeName})`, () => {
     expect(await devices.authenticate('no spaces', Buffer.from('x'))).toBe(false);
     expect(await devices.authenticate(registered[0]!.deviceId, undefined)).toBe(false);
     expect(statements.filter((s) => s.startsWith('SELECT "deviceId" AS device_id'))).toHaveLength(1);
+  });
+
+  it('leaves CONNECTs abandoned by their clients out of the lookup, and a batch of only those costs no statement', async () => {
+    const registered = await registerMany(3);
+    const { db: countedDb, statements } = counted(db);
+    const { devices } = servicesOn(countedDb);
+    const gone = { abandoned: () => true };
+    const live = { abandoned: () => false };
+    const [first, second, third] = registered as [(typeof registered)[0], (typeof registered)[0], (typeof registered)[0]];
+    const outcomes = await Promise.allSettled([
+      devices.authenticate(first.deviceId, Buffer.from(first.password), live),
+      devices.authenticate(second.deviceId, Buffer.from(second.password), gone),
+      devices.authenticate(third.deviceId, Buffer.from(third.password)),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConnectAbandonedError);
+    expect(outcomes.filter((o) => o.status === 'fulfilled').map((o) => o.value)).toEqual([true, true]);
+
+    // Whether a client is gone is asked when its batch is looked up, not when it was queued.
+    let leaves = false;
+    const leaving = devices.authenticate(second.deviceId, Buffer.from(second.password), { abandoned: () => leaves });
+    leaves = true;
+    await expect(leaving).rejects.toBeInstanceOf(ConnectAbandonedError);
+    const lookups = statements.filter((s) => s.startsWith('SELECT "deviceId" AS device_id'));
+    expect(lookups).toHaveLength(1);
   });
 
   it('accepts the previous secret of a batch member inside its grace period, until then only', async () => {
