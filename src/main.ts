@@ -1,3 +1,5 @@
+// First: graphql must be loaded with its release-build checks before anything else imports it.
+import './graphql-release-checks.ts';
 import { loadConfigOrReport } from './config.ts';
 import { createServer } from './server.ts';
 

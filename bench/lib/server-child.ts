@@ -4,6 +4,8 @@
  * embedded Aedes or an external broker). Its `process.cpuUsage()`, RSS and event-loop figures are
  * therefore the server's alone; the orchestrator reads them over IPC at the window's edges.
  */
+// First, as in src/main.ts: graphql with its release-build checks.
+import '../../src/graphql-release-checks.ts';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { Session } from 'node:inspector/promises';
