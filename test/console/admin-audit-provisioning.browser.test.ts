@@ -125,6 +125,8 @@ describe.skipIf(!chromiumPath)(`console provisioning and audit pages in Chromium
           .textContent(),
       )
       .toContain('device.register');
+    // No subscription on this page: the header says the live link is idle, not that it is reconnecting.
+    await expect.poll(() => page.getByTestId('link-state').textContent(), { timeout: 60_000 }).toBe('idle');
     await screenshot(page, 'console-admin-audit');
 
     // Filtered by action (the API's filter): only creations are listed.

@@ -94,8 +94,8 @@ function App() {
           <a href="#/admin/provisioning">Provisioning</a>
           <a href="#/admin/audit">Audit</a>
         </nav>
-        <span class={`link ${link}`} data-testid="link-state" title="Live updates">
-          {link === 'live' ? 'live' : link === 'connecting' ? 'connecting…' : 'reconnecting…'}
+        <span class={`link ${link}`} data-testid="link-state" title={link === 'idle' ? 'This page needs no live updates' : 'Live updates'}>
+          {link === 'live' ? 'live' : link === 'connecting' ? 'connecting…' : link === 'idle' ? 'idle' : 'reconnecting…'}
         </span>
         <button
           type="button"
