@@ -145,6 +145,37 @@ describe.skipIf(!chromiumPath)(`console provisioning and audit pages in Chromium
     expect(browser.offOrigin).toEqual([]);
   }, 240_000);
 
+  it('creates an allow-list policy (its ids counted) and a group-key policy (its group key shown once)', async () => {
+    const { page } = browser;
+    await page.locator('header nav').getByRole('link', { name: 'Provisioning', exact: true }).click();
+    const form = page.getByTestId('create-policy');
+    await form.waitFor({ timeout: 60_000 });
+    const suffix = Math.random().toString(36).slice(2, 8);
+
+    await form.locator('input[name="name"]').fill(`serials ${suffix}`);
+    await form.locator('select[name="mode"]').selectOption('ALLOW_LIST');
+    await form.locator('textarea[name="allowedDeviceIds"]').fill(`sn-${suffix}-1\nsn-${suffix}-2`);
+    await form.getByRole('button', { name: 'Create policy' }).click();
+    await expect.poll(() => page.getByTestId('new-policy-secret').textContent(), { timeout: 60_000 }).toContain('Claim token');
+    const allowList = page.getByTestId('policy-row').filter({ hasText: `serials ${suffix}` });
+    await expect.poll(() => allowList.getByTestId('policy-usage').textContent(), { timeout: 60_000 }).toBe('0 devices; 0 of 2 ids claimed');
+
+    await form.locator('input[name="name"]').fill(`group ${suffix}`);
+    await form.locator('select[name="mode"]').selectOption('GROUP_KEY');
+    await form.getByRole('button', { name: 'Create policy' }).click();
+    await expect.poll(() => page.getByTestId('new-policy-secret').textContent(), { timeout: 60_000 }).toContain(`Group key of "group ${suffix}"`);
+    expect(await page.getByTestId('new-policy-secret-value').textContent()).toMatch(/^dpg_/);
+    await expect
+      .poll(() =>
+        page
+          .getByTestId('policy-row')
+          .filter({ hasText: `group ${suffix}` })
+          .getByTestId('policy-state')
+          .textContent(),
+      )
+      .toBe('active');
+  }, 120_000);
+
   it('pages the audit log with "Older events" until the oldest event', async () => {
     const { page } = browser;
     // 130 registrations through the API: more than one page (100) of device.register events.
