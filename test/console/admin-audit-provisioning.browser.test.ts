@@ -5,7 +5,7 @@
  * page); a device provisions with it over MQTT and the list counts it; disabling it from the page
  * refuses the next device, enabling it lets one in again; the audit page lists the creation and the
  * disable newest first, filters by action, and the policy is deleted from the page. A viewer token sees
- * "needs the admin role" on both pages. Screenshots go to test/artifacts/.
+ * "needs the admin role" on the admin pages. Screenshots go to test/artifacts/.
  *
  * External broker (Mosquitto of the test setup, anonymous): the request names its policy with
  * `claimToken`, as test/e2e/provisioning.test.ts explains; the embedded broker refuses a disabled
@@ -204,7 +204,7 @@ describe.skipIf(!chromiumPath)(`console provisioning and audit pages in Chromium
     await expect.poll(() => page.getByRole('button', { name: 'Older events' }).count()).toBe(0);
   }, 180_000);
 
-  it('tells a viewer that both pages need the admin role', async () => {
+  it('tells a viewer that the admin pages need the admin role', async () => {
     const created = await server.gql<{ createApiToken: { token: string } }, unknown>(
       `mutation T($input: CreateApiTokenInput!) { createApiToken(input: $input) { ... on CreatedApiToken { token } } }`,
       { input: { name: 'console viewer', role: 'VIEWER' } },
@@ -219,5 +219,7 @@ describe.skipIf(!chromiumPath)(`console provisioning and audit pages in Chromium
     await page.locator('header nav').getByRole('link', { name: 'Provisioning', exact: true }).click();
     await expect.poll(() => page.getByTestId('admin-failure').textContent(), { timeout: 60_000 }).toMatch(/need the admin role/);
     expect(await page.getByTestId('create-policy').count()).toBe(0);
+    await page.locator('header nav').getByRole('link', { name: 'Tokens', exact: true }).click();
+    await expect.poll(() => page.getByTestId('admin-failure').textContent(), { timeout: 60_000 }).toMatch(/API tokens need the admin role/);
   }, 120_000);
 });
