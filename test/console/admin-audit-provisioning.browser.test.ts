@@ -189,11 +189,15 @@ describe.skipIf(!chromiumPath)(`console provisioning and audit pages in Chromium
     }
     expect((await register(ids.at(-1)!)).errors).toBeUndefined();
     await page.locator('header nav').getByRole('link', { name: 'Audit', exact: true }).click();
+    // The unfiltered first page is in (it too may be all registrations): the filter's answer comes after it.
+    await page.getByTestId('audit-row').first().waitFor({ timeout: 60_000 });
     const filters = page.getByTestId('audit-filters');
     await filters.locator('input[name="action"]').fill('device.register');
     await filters.getByRole('button', { name: 'Filter' }).click();
     const rows = page.getByTestId('audit-row');
+    await page.getByRole('button', { name: 'Show all' }).waitFor({ timeout: 60_000 });
     await expect.poll(async () => new Set(await page.getByTestId('audit-action').allTextContents()), { timeout: 60_000 }).toEqual(new Set(['device.register']));
+    await page.getByRole('button', { name: 'Older events' }).waitFor({ timeout: 60_000 });
     expect(await rows.count()).toBe(100);
     // Newest first: the last registration leads.
     expect(await rows.first().textContent()).toContain(`device:${prefix}-129`);

@@ -3,7 +3,7 @@
  * follows the connection's endCursor). Filters are the ones the API offers: action and target. Admins only:
  * the API's FORBIDDEN is said in words.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { AUDIT_PAGE_SIZE, KNOWN_AUDIT_ACTIONS, appendOlder, auditFilterVariables, describeActor, describeDetails, timeAgo } from './admin-audit.ts';
 import { isForbidden } from './admin-tokens.ts';
 import type { Api } from './api.ts';
@@ -47,19 +47,26 @@ export function AdminAuditPage({ api }: { api: Api }) {
   const [form, setForm] = useState({ action: '', target: '' });
   const [applied, setApplied] = useState({ action: '', target: '' });
 
+  // Only the latest request may change the list: an answer for a filter the user has since changed
+  // (or an older page asked for before it) would otherwise overwrite the newer one.
+  const latestRequest = useRef(0);
+
   async function load(after: string | null, filter: typeof applied) {
+    const request = ++latestRequest.current;
     setLoading(true);
     try {
       const page = (await api.request(AuditLog, { ...auditFilterVariables(filter), ...(after ? { after } : {}) })).auditLog;
+      if (request !== latestRequest.current) return;
       const nodes = page.edges.map((edge) => edge.node);
       setEvents((shown) => (after && shown ? appendOlder(shown, nodes) : nodes));
       setOlderCursor(page.pageInfo.hasNextPage ? (page.pageInfo.endCursor ?? null) : null);
       setFailure(null);
     } catch (error) {
+      if (request !== latestRequest.current) return;
       if (!after) setEvents(null);
       setFailure(isForbidden(error) ? auditForbiddenMessage : describeFailure(error));
     } finally {
-      setLoading(false);
+      if (request === latestRequest.current) setLoading(false);
     }
   }
   useEffect(() => void load(null, applied), [api, applied]);
