@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { rowWindow } from '../../src/console/app/virtual.ts';
 import { applyConnection, openAlarmDevices, parseCondition, type FleetRow } from '../../src/console/app/fleet-state.ts';
 import { desiredPatchOf } from '../../src/console/app/twin-edit.ts';
-import { retryDelayMs } from '../../src/console/app/api.ts';
+import { linkStateAfterClose, retryDelayMs } from '../../src/console/app/api.ts';
 import { fieldOfPath, formFields, paramsFrom } from '../../src/console/app/schema-form.ts';
 
 describe('rowWindow', () => {
@@ -86,6 +86,15 @@ describe('desiredPatchOf', () => {
   it('refuses text that is not a JSON object, saying why', () => {
     expect(desiredPatchOf({}, '{ "a": ')).toMatchObject({ ok: false, problem: expect.stringContaining('not valid JSON') });
     expect(desiredPatchOf({}, '[1]')).toEqual({ ok: false, problem: 'The desired state must be a JSON object.' });
+  });
+});
+
+describe('linkStateAfterClose', () => {
+  it('is idle after the client closed its lazy socket (no subscriber left), reconnecting after any other close', () => {
+    expect(linkStateAfterClose(1000)).toBe('idle');
+    expect(linkStateAfterClose(1006)).toBe('reconnecting');
+    expect(linkStateAfterClose(1001)).toBe('reconnecting');
+    expect(linkStateAfterClose(undefined)).toBe('reconnecting');
   });
 });
 

@@ -69,7 +69,7 @@ export function AdminTokensPage({ api }: { api: Api }) {
       setTokens((await api.request(ApiTokens, {})).apiTokens);
       setFailure(null);
     } catch (error) {
-      setFailure(isForbidden(error) ? 'Only administrators may manage API tokens.' : describeFailure(error));
+      setFailure(isForbidden(error) ? 'API tokens need the admin role: this token may not manage them.' : describeFailure(error));
     }
   }
   useEffect(() => void reload(), [api]);

@@ -10,7 +10,19 @@ import type { TypedDocumentString } from './gql/graphql.ts';
 /** Close code the server uses for a refused, revoked or expired token (src/http/graphql.ts). */
 const TOKEN_REFUSED_CLOSE = 4403;
 
-export type LinkState = 'connecting' | 'live' | 'reconnecting';
+/** `idle`: the socket is closed because no page on screen subscribes to anything (the admin pages). */
+export type LinkState = 'connecting' | 'live' | 'reconnecting' | 'idle';
+
+/** graphql-ws closes its lazy socket with 1000 once the last subscription ends; it then reconnects only when a page subscribes again. */
+const CLOSED_BY_CLIENT = 1000;
+
+/**
+ * The link state after the socket closed for any reason but a refused token: the client's own close
+ * (no subscriber left) is idle, anything else (network, server restart) is a reconnect in progress.
+ */
+export function linkStateAfterClose(code: number | undefined): LinkState {
+  return code === CLOSED_BY_CLIENT ? 'idle' : 'reconnecting';
+}
 
 export interface ApiOptions {
   token: string;
@@ -43,6 +55,12 @@ export function createApi(options: ApiOptions): Api {
   const reconnectListeners = new Set<() => void>();
   let connectedOnce = false;
   let refused = false;
+  // After an idle close, the next connect is a page starting to subscribe, not a recovery.
+  let idle = false;
+  const setLinkState = (state: LinkState) => {
+    idle = state === 'idle';
+    options.onLinkState?.(state);
+  };
 
   const unauthenticated = (message: string) => {
     if (refused) return;
@@ -59,15 +77,15 @@ export function createApi(options: ApiOptions): Api {
     shouldRetry: (event) => !(isCloseEvent(event) && event.code === TOKEN_REFUSED_CLOSE),
     retryWait: (attempt) => new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt))),
     on: {
-      connecting: () => options.onLinkState?.(connectedOnce ? 'reconnecting' : 'connecting'),
+      connecting: () => setLinkState(connectedOnce && !idle ? 'reconnecting' : 'connecting'),
       connected: () => {
-        options.onLinkState?.('live');
+        setLinkState('live');
         if (connectedOnce) for (const listener of reconnectListeners) listener();
         connectedOnce = true;
       },
       closed: (event) => {
         if (isCloseEvent(event) && event.code === TOKEN_REFUSED_CLOSE) unauthenticated('The API token was refused: it was revoked, has expired, or is wrong.');
-        else options.onLinkState?.('reconnecting');
+        else setLinkState(linkStateAfterClose(isCloseEvent(event) ? event.code : undefined));
       },
     },
   });

@@ -4,6 +4,8 @@
  */
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
+import { AdminAuditPage } from './admin-audit-page.tsx';
+import { AdminProvisioningPage } from './admin-provisioning-page.tsx';
 import { AdminTokensPage } from './admin-tokens-page.tsx';
 import { AlarmsPage } from './alarms-page.tsx';
 import { createApi, type LinkState } from './api.ts';
@@ -18,6 +20,8 @@ type Route =
   | { page: 'fleet' }
   | { page: 'alarms' }
   | { page: 'admin-tokens' }
+  | { page: 'admin-audit' }
+  | { page: 'admin-provisioning' }
   | { page: 'device'; deviceId: string }
   | { page: 'rules' }
   | { page: 'rule'; ruleId: string | null };
@@ -27,6 +31,8 @@ export function routeOf(hash: string): Route {
   if (device) return { page: 'device', deviceId: decodeURIComponent(device[1]!) };
   if (hash === '#/alarms') return { page: 'alarms' };
   if (hash === '#/admin/tokens') return { page: 'admin-tokens' };
+  if (hash === '#/admin/audit') return { page: 'admin-audit' };
+  if (hash === '#/admin/provisioning') return { page: 'admin-provisioning' };
   if (hash === '#/rules') return { page: 'rules' };
   if (hash === '#/rules/new') return { page: 'rule', ruleId: null };
   const rule = /^#\/rules\/(.+)$/.exec(hash);
@@ -85,9 +91,11 @@ function App() {
           <a href="#/alarms">Alarms</a>
           <a href="#/rules">Rules</a>
           <a href="#/admin/tokens">Tokens</a>
+          <a href="#/admin/provisioning">Provisioning</a>
+          <a href="#/admin/audit">Audit</a>
         </nav>
-        <span class={`link ${link}`} data-testid="link-state" title="Live updates">
-          {link === 'live' ? 'live' : link === 'connecting' ? 'connecting…' : 'reconnecting…'}
+        <span class={`link ${link}`} data-testid="link-state" title={link === 'idle' ? 'This page needs no live updates' : 'Live updates'}>
+          {link === 'live' ? 'live' : link === 'connecting' ? 'connecting…' : link === 'idle' ? 'idle' : 'reconnecting…'}
         </span>
         <button
           type="button"
@@ -105,6 +113,10 @@ function App() {
           <DevicePage key={route.deviceId} api={api} deviceId={route.deviceId} />
         ) : route.page === 'admin-tokens' ? (
           <AdminTokensPage api={api} />
+        ) : route.page === 'admin-audit' ? (
+          <AdminAuditPage api={api} />
+        ) : route.page === 'admin-provisioning' ? (
+          <AdminProvisioningPage api={api} />
         ) : route.page === 'alarms' ? (
           <AlarmsPage api={api} />
         ) : route.page === 'rules' ? (

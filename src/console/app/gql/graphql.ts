@@ -82,6 +82,19 @@ export type CreateApiTokenInput = {
   tenantId?: string | null | undefined;
 };
 
+export type CreateProvisioningPolicyInput = {
+  /** ALLOW_LIST: the ids (serials) devices may claim, once each. */
+  allowedDeviceIds?: Array<string> | null | undefined;
+  expiresAt?: string | null | undefined;
+  maxDevices?: number | null | undefined;
+  mode: ProvisioningMode;
+  /** Model of the devices it creates (created on first use). */
+  model?: string | null | undefined;
+  name: string;
+  reprovision?: ReprovisionPolicy | null | undefined;
+  tags?: Array<string> | null | undefined;
+};
+
 /** Every given condition holds (AND), within your tenant. Fleet search: docs/onboarding.md#fleet-search. */
 export type DeviceFilter = {
   /** true: the device has an open alarm (ACTIVE, ACKNOWLEDGED or LATCHED, i.e. not CLEARED); false: it has none. */
@@ -104,6 +117,32 @@ export type DeviceFilter = {
   /** Devices carrying all of these tags. */
   tags?: Array<string> | null | undefined;
 };
+
+/** CLAIM_TOKEN: a shared token; GROUP_KEY: per-device keys derived from a group key; ALLOW_LIST: a token for listed ids, each claimed once. */
+export type ProvisioningMode =
+  | 'ALLOW_LIST'
+  | 'CLAIM_TOKEN'
+  | 'GROUP_KEY';
+
+export type ProvisioningReason =
+  | 'ACCEPTED'
+  | 'ALREADY_CLAIMED'
+  | 'ALREADY_PROVISIONED'
+  | 'BAD_DERIVED_KEY'
+  | 'BAD_TOKEN'
+  | 'INVALID_DEVICE_ID'
+  | 'INVALID_REQUEST'
+  | 'NOT_ON_ALLOW_LIST'
+  | 'POLICY_DISABLED'
+  | 'ROTATED'
+  | 'TOKEN_EXHAUSTED'
+  | 'TOKEN_EXPIRED'
+  | 'TOPIC_DENIED';
+
+/** A device the policy created asks again (factory reset): REFUSE, or ROTATE its credentials (audited). */
+export type ReprovisionPolicy =
+  | 'REFUSE'
+  | 'ROTATE';
 
 /** What a token may do. Each role includes the ones below it. */
 export type Role =
@@ -222,6 +261,54 @@ export type TwinPathCondition = {
   /** Object keys from the section root, e.g. ["fw", "version"] (1–16 keys). */
   path: Array<string>;
 };
+
+export type ConsoleAuditLogQueryVariables = Exact<{
+  after?: string | null | undefined;
+  action?: string | null | undefined;
+  target?: string | null | undefined;
+}>;
+
+
+export type ConsoleAuditLogQuery = { auditLog: { edges: Array<{ node: { id: string, createdAt: string, actor: string, actorName: string | null, action: string, target: string, details: unknown } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+
+export type ConsoleProvisioningQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ConsoleProvisioningQuery = { provisioningPolicies: Array<{ id: string, name: string, mode: ProvisioningMode, enabled: boolean, reprovision: ReprovisionPolicy, model: string | null, tags: Array<string>, maxDevices: number | null, devicesProvisioned: number, allowedIds: number, claimedIds: number, expiresAt: string | null, createdAt: string }>, provisioningAttempts: { edges: Array<{ node: { id: string, at: string, policyId: string | null, deviceId: string | null, requestId: string | null, reason: ProvisioningReason, accepted: boolean, message: string | null } }> } };
+
+export type ConsoleCreateProvisioningPolicyMutationVariables = Exact<{
+  input: CreateProvisioningPolicyInput;
+}>;
+
+
+export type ConsoleCreateProvisioningPolicyMutation = { createProvisioningPolicy:
+    | { __typename: 'AlreadyExists', message: string }
+    | { __typename: 'CreateProvisioningPolicyPayload', claimToken: string | null, groupKey: string | null, policy: { id: string, mode: ProvisioningMode } }
+    | { __typename: 'ValidationError', message: string, fieldErrors: Array<{ path: Array<string>, message: string }> }
+   };
+
+export type ConsoleSetProvisioningPolicyEnabledMutationVariables = Exact<{
+  id: string | number;
+  enabled: boolean;
+}>;
+
+
+export type ConsoleSetProvisioningPolicyEnabledMutation = { updateProvisioningPolicy:
+    | { __typename: 'AlreadyExists', message: string }
+    | { __typename: 'NotFound', message: string }
+    | { __typename: 'ProvisioningPolicy', id: string, enabled: boolean }
+    | { __typename: 'ValidationError', message: string }
+   };
+
+export type ConsoleDeleteProvisioningPolicyMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type ConsoleDeleteProvisioningPolicyMutation = { deleteProvisioningPolicy:
+    | { __typename: 'DeletedProvisioningPolicy' }
+    | { __typename: 'NotFound', message: string }
+   };
 
 export type ConsoleApiTokensQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -520,6 +607,115 @@ export class TypedDocumentString<TResult, TVariables>
   }
 }
 
+export const ConsoleAuditLogDocument = new TypedDocumentString(`
+    query ConsoleAuditLog($after: String, $action: String, $target: String) {
+  auditLog(first: 100, after: $after, action: $action, target: $target) {
+    edges {
+      node {
+        id
+        createdAt
+        actor
+        actorName
+        action
+        target
+        details
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleAuditLogQuery, ConsoleAuditLogQueryVariables>;
+export const ConsoleProvisioningDocument = new TypedDocumentString(`
+    query ConsoleProvisioning {
+  provisioningPolicies {
+    id
+    name
+    mode
+    enabled
+    reprovision
+    model
+    tags
+    maxDevices
+    devicesProvisioned
+    allowedIds
+    claimedIds
+    expiresAt
+    createdAt
+  }
+  provisioningAttempts(first: 50) {
+    edges {
+      node {
+        id
+        at
+        policyId
+        deviceId
+        requestId
+        reason
+        accepted
+        message
+      }
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleProvisioningQuery, ConsoleProvisioningQueryVariables>;
+export const ConsoleCreateProvisioningPolicyDocument = new TypedDocumentString(`
+    mutation ConsoleCreateProvisioningPolicy($input: CreateProvisioningPolicyInput!) {
+  createProvisioningPolicy(input: $input) {
+    __typename
+    ... on CreateProvisioningPolicyPayload {
+      claimToken
+      groupKey
+      policy {
+        id
+        mode
+      }
+    }
+    ... on ValidationError {
+      message
+      fieldErrors {
+        path
+        message
+      }
+    }
+    ... on AlreadyExists {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleCreateProvisioningPolicyMutation, ConsoleCreateProvisioningPolicyMutationVariables>;
+export const ConsoleSetProvisioningPolicyEnabledDocument = new TypedDocumentString(`
+    mutation ConsoleSetProvisioningPolicyEnabled($id: ID!, $enabled: Boolean!) {
+  updateProvisioningPolicy(id: $id, input: {enabled: $enabled}) {
+    __typename
+    ... on ProvisioningPolicy {
+      id
+      enabled
+    }
+    ... on NotFound {
+      message
+    }
+    ... on ValidationError {
+      message
+    }
+    ... on AlreadyExists {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleSetProvisioningPolicyEnabledMutation, ConsoleSetProvisioningPolicyEnabledMutationVariables>;
+export const ConsoleDeleteProvisioningPolicyDocument = new TypedDocumentString(`
+    mutation ConsoleDeleteProvisioningPolicy($id: ID!) {
+  deleteProvisioningPolicy(id: $id) {
+    __typename
+    ... on NotFound {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleDeleteProvisioningPolicyMutation, ConsoleDeleteProvisioningPolicyMutationVariables>;
 export const ConsoleApiTokensDocument = new TypedDocumentString(`
     query ConsoleApiTokens {
   apiTokens(includeRevoked: true) {
