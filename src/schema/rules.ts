@@ -138,6 +138,10 @@ builder.prismaNode('Rule', {
     updatedBy: t.exposeString('updatedBy', { nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    openAlarmCount: t.relationCount('alarms', {
+      where: { status: { not: 'CLEARED' } },
+      description: 'Its alarms that are not CLEARED. Counted in the same statement that reads the rules, so a page of rules is one query.',
+    }),
     versions: t.relation('versions', { description: 'Every saved version, newest first.', query: { orderBy: { version: 'desc' } } }),
   }),
 });

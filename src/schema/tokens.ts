@@ -70,6 +70,37 @@ const RevokedApiTokenRef = builder.objectRef<{ apiToken: ApiTokenShape }>('Revok
   }),
 });
 
+interface CallerShape {
+  tenantId: string;
+  role: Role;
+  name: string;
+  expiresAt: Date | null;
+}
+
+const CallerRef = builder.objectRef<CallerShape>('Caller').implement({
+  description: 'The token making the request: which tenant it acts in and what its role lets it do.',
+  fields: (t) => ({
+    tenantId: t.exposeString('tenantId'),
+    role: t.field({ type: RoleEnum, resolve: (caller) => caller.role }),
+    name: t.exposeString('name', { description: 'The name the token was created with.' }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true, description: 'When the token stops working; null if it does not expire.' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  me: t.field({
+    ...requireRole('viewer'),
+    type: CallerRef,
+    description: "The calling token's tenant and role, so a client can offer only what the role allows (the API still refuses the rest with FORBIDDEN).",
+    resolve: (_root, _args, ctx) => ({
+      tenantId: ctx.principal.tenantId,
+      role: ctx.principal.role,
+      name: ctx.principal.name,
+      expiresAt: ctx.principal.expiresAt,
+    }),
+  }),
+}));
+
 builder.queryFields((t) => ({
   apiTokens: t.field({
     ...requireRole('admin'),

@@ -535,6 +535,15 @@ const OPERATIONS: Operation[] = [
   },
   {
     root: 'Query',
+    field: 'me',
+    role: 'viewer',
+    document: `{ me { tenantId role } }`,
+    variables: () => ({}),
+    // Another tenant's token learns only about itself.
+    otherTenant: (r) => expect(r.data).toEqual({ me: { tenantId: OTHER, role: 'ADMIN' } }),
+  },
+  {
+    root: 'Query',
     field: 'apiTokens',
     role: 'admin',
     document: `{ apiTokens(includeRevoked: true) { id tenantId } }`,

@@ -3,6 +3,7 @@ import type { Api } from './api.ts';
 import { describeFailure } from './errors.ts';
 import { graphql } from './gql/index.ts';
 import type { ConsoleOpenAlarmListQuery } from './gql/graphql.ts';
+import { may, type Role } from './roles.ts';
 
 const OpenAlarmList = graphql(`
   query ConsoleOpenAlarmList($after: String) {
@@ -103,7 +104,8 @@ type AlarmRow = ConsoleOpenAlarmListQuery['alarms']['edges'][number]['node'];
 const OPEN = new Set(['ACTIVE', 'ACKNOWLEDGED', 'LATCHED']);
 
 /** Open alarms, live; acknowledge, clear and comment on each. */
-export function AlarmsPage({ api }: { api: Api }) {
+export function AlarmsPage({ api, role }: { api: Api; role: Role | null }) {
+  const canControl = may(role, 'controlAlarms');
   const [alarms, setAlarms] = useState<AlarmRow[]>([]);
   const [problem, setProblem] = useState<string | null>(null);
   const [comments, setComments] = useState<Record<string, string>>({});
@@ -193,7 +195,7 @@ export function AlarmsPage({ api }: { api: Api }) {
               <th>Raised</th>
               <th>Value</th>
               <th>Status</th>
-              <th>Act</th>
+              {canControl && <th>Act</th>}
             </tr>
           </thead>
           <tbody>
@@ -212,25 +214,27 @@ export function AlarmsPage({ api }: { api: Api }) {
                   <code>{JSON.stringify(alarm.raisedValue)}</code>
                 </td>
                 <td data-testid="alarm-status">{alarm.status}</td>
-                <td>
-                  <input
-                    name="comment"
-                    placeholder="comment"
-                    value={comments[alarm.alarmId] ?? ''}
-                    onInput={(e) => setComments({ ...comments, [alarm.alarmId]: e.currentTarget.value })}
-                  />{' '}
-                  {alarm.status === 'ACTIVE' && (
-                    <button type="button" onClick={() => void act('acknowledge', alarm.alarmId)}>
-                      Acknowledge
+                {canControl && (
+                  <td>
+                    <input
+                      name="comment"
+                      placeholder="comment"
+                      value={comments[alarm.alarmId] ?? ''}
+                      onInput={(e) => setComments({ ...comments, [alarm.alarmId]: e.currentTarget.value })}
+                    />{' '}
+                    {alarm.status === 'ACTIVE' && (
+                      <button type="button" onClick={() => void act('acknowledge', alarm.alarmId)}>
+                        Acknowledge
+                      </button>
+                    )}{' '}
+                    <button type="button" class="secondary" onClick={() => void act('clear', alarm.alarmId)}>
+                      Clear
+                    </button>{' '}
+                    <button type="button" class="secondary" onClick={() => void act('comment', alarm.alarmId)}>
+                      Comment
                     </button>
-                  )}{' '}
-                  <button type="button" class="secondary" onClick={() => void act('clear', alarm.alarmId)}>
-                    Clear
-                  </button>{' '}
-                  <button type="button" class="secondary" onClick={() => void act('comment', alarm.alarmId)}>
-                    Comment
-                  </button>
-                </td>
+                  </td>
+                )}
               </tr>
             ))}
           </tbody>

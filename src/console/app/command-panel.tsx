@@ -4,6 +4,7 @@ import { describeFailure } from './errors.ts';
 import { graphql } from './gql/index.ts';
 import type { ConsoleCommandsQuery } from './gql/graphql.ts';
 import { fieldOfPath, formFields, paramsFrom } from './schema-form.ts';
+import { NEEDS, needsRoleMessage } from './roles.ts';
 
 const CommandsQuery = graphql(`
   query ConsoleCommands($deviceId: String!) {
@@ -87,7 +88,8 @@ type Definition = NonNullable<NonNullable<ConsoleCommandsQuery['device']>['model
 const FINAL = new Set(['SUCCEEDED', 'FAILED', 'REJECTED', 'EXPIRED', 'CANCELED', 'TIMED_OUT']);
 
 /** Send a command through a form generated from its schema; the device's command history, live. */
-export function CommandPanel({ api, deviceId }: { api: Api; deviceId: string }) {
+/** `canSend` false (a viewer's token): the history only, and a note on the role sending needs. */
+export function CommandPanel({ api, deviceId, canSend }: { api: Api; deviceId: string; canSend: boolean }) {
   const [definitions, setDefinitions] = useState<Definition[]>([]);
   const [history, setHistory] = useState<CommandRow[]>([]);
   const [selected, setSelected] = useState<string>('');
@@ -168,7 +170,11 @@ export function CommandPanel({ api, deviceId }: { api: Api; deviceId: string }) 
   return (
     <div class="commands">
       <h3>Commands</h3>
-      {definitions.length === 0 ? (
+      {!canSend ? (
+        <p class="muted" data-testid="needs-role">
+          {needsRoleMessage(NEEDS.sendCommands, 'Sending commands')}
+        </p>
+      ) : definitions.length === 0 ? (
         <p class="muted">This device’s model declares no commands.</p>
       ) : (
         <form

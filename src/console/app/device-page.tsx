@@ -5,6 +5,7 @@ import { graphql } from './gql/index.ts';
 import { CommandPanel } from './command-panel.tsx';
 import { HistoryChart, LiveTelemetryChart } from './charts.tsx';
 import { desiredPatchOf } from './twin-edit.ts';
+import { may, type Role } from './roles.ts';
 
 const DeviceQuery = graphql(`
   query ConsoleDevice($deviceId: String!) {
@@ -94,7 +95,7 @@ interface Problem {
   conflictVersion?: number;
 }
 
-export function DevicePage({ api, deviceId }: { api: Api; deviceId: string }) {
+export function DevicePage({ api, deviceId, role }: { api: Api; deviceId: string; role: Role | null }) {
   const [device, setDevice] = useState<{ name: string | null; model: string | null; tags: string[] } | null>(null);
   const [connected, setConnected] = useState<{ connected: boolean; at: string | null } | null>(null);
   const [twin, setTwin] = useState<TwinView | null>(null);
@@ -207,9 +208,11 @@ export function DevicePage({ api, deviceId }: { api: Api; deviceId: string }) {
           {draft === null ? (
             <>
               <pre data-testid="desired">{JSON.stringify(twin.desired, null, 2)}</pre>
-              <button type="button" onClick={() => setDraft(JSON.stringify(twin.desired, null, 2))}>
-                Edit desired state
-              </button>
+              {may(role, 'editDesired') && (
+                <button type="button" onClick={() => setDraft(JSON.stringify(twin.desired, null, 2))}>
+                  Edit desired state
+                </button>
+              )}
             </>
           ) : (
             <form
@@ -254,7 +257,7 @@ export function DevicePage({ api, deviceId }: { api: Api; deviceId: string }) {
         <LiveTelemetryChart api={api} deviceId={deviceId} />
         <HistoryChart api={api} deviceId={deviceId} />
       </div>
-      <CommandPanel api={api} deviceId={deviceId} />
+      <CommandPanel api={api} deviceId={deviceId} canSend={may(role, 'sendCommands')} />
     </section>
   );
 }

@@ -10,8 +10,10 @@ import { AdminTokensPage } from './admin-tokens-page.tsx';
 import { AlarmsPage } from './alarms-page.tsx';
 import { createApi, type LinkState } from './api.ts';
 import { DevicePage } from './device-page.tsx';
+import { graphql } from './gql/index.ts';
 import { FleetPage } from './fleet-page.tsx';
 import { forgetToken, loadToken, saveToken } from './session.ts';
+import { may, NEEDS, needsRoleMessage, type Ability, type Role } from './roles.ts';
 import { RuleEditorPage, RulesPage } from './rules-page.tsx';
 import { TokenPage } from './token-page.tsx';
 import './styles.css';
@@ -25,6 +27,28 @@ type Route =
   | { page: 'device'; deviceId: string }
   | { page: 'rules' }
   | { page: 'rule'; ruleId: string | null };
+
+const Me = graphql(`
+  query ConsoleMe {
+    me {
+      role
+      tenantId
+    }
+  }
+`);
+
+/**
+ * The navigation, and what each page needs beyond reading: a link the token's role may not use is
+ * not shown, and its page (reached by URL) says which role it needs. The API refuses regardless.
+ */
+const NAV: ReadonlyArray<{ href: string; label: string; page: Route['page']; needs?: Ability }> = [
+  { href: '#/', label: 'Fleet', page: 'fleet' },
+  { href: '#/alarms', label: 'Alarms', page: 'alarms' },
+  { href: '#/rules', label: 'Rules', page: 'rules' },
+  { href: '#/admin/tokens', label: 'Tokens', page: 'admin-tokens', needs: 'manageTokens' },
+  { href: '#/admin/provisioning', label: 'Provisioning', page: 'admin-provisioning', needs: 'manageProvisioning' },
+  { href: '#/admin/audit', label: 'Audit', page: 'admin-audit', needs: 'readAudit' },
+];
 
 export function routeOf(hash: string): Route {
   const device = /^#\/devices\/(.+)$/.exec(hash);
@@ -45,6 +69,7 @@ function App() {
   const [notice, setNotice] = useState<string | null>(null);
   const [route, setRoute] = useState<Route>(routeOf(location.hash));
   const [link, setLink] = useState<LinkState>('connecting');
+  const [me, setMe] = useState<{ role: Role; tenantId: string } | null>(null);
 
   useEffect(() => {
     const onHash = () => setRoute(routeOf(location.hash));
@@ -68,6 +93,19 @@ function App() {
     [token],
   );
   useEffect(() => () => api?.dispose(), [api]);
+  useEffect(() => {
+    setMe(null);
+    if (!api) return;
+    let cancelled = false;
+    // A failure leaves the role unknown: the console then offers reading only (UNAUTHENTICATED signs out in api.ts).
+    api
+      .request(Me, {})
+      .then((data) => !cancelled && setMe(data.me))
+      .catch(() => undefined);
+    return () => {
+      cancelled = true;
+    };
+  }, [api]);
 
   if (!api)
     return (
@@ -80,6 +118,8 @@ function App() {
         }}
       />
     );
+  const role = me?.role ?? null;
+  const pageNeeds = NAV.find((item) => item.page === route.page)?.needs;
   return (
     <>
       <header class="top">
@@ -87,13 +127,17 @@ function App() {
           Doppel
         </a>
         <nav>
-          <a href="#/">Fleet</a>
-          <a href="#/alarms">Alarms</a>
-          <a href="#/rules">Rules</a>
-          <a href="#/admin/tokens">Tokens</a>
-          <a href="#/admin/provisioning">Provisioning</a>
-          <a href="#/admin/audit">Audit</a>
+          {NAV.filter((item) => !item.needs || may(role, item.needs)).map((item) => (
+            <a key={item.href} href={item.href}>
+              {item.label}
+            </a>
+          ))}
         </nav>
+        {me && (
+          <span class="muted" data-testid="token-role" title={`Tenant ${me.tenantId}`}>
+            {me.role.toLowerCase()}
+          </span>
+        )}
         <span class={`link ${link}`} data-testid="link-state" title={link === 'idle' ? 'This page needs no live updates' : 'Live updates'}>
           {link === 'live' ? 'live' : link === 'connecting' ? 'connecting…' : link === 'idle' ? 'idle' : 'reconnecting…'}
         </span>
@@ -109,8 +153,14 @@ function App() {
         </button>
       </header>
       <main>
-        {route.page === 'device' ? (
-          <DevicePage key={route.deviceId} api={api} deviceId={route.deviceId} />
+        {pageNeeds && !may(role, pageNeeds) ? (
+          <section class="needs-role">
+            <p class={me ? 'error' : 'muted'} role={me ? 'alert' : undefined} data-testid="needs-role">
+              {me ? needsRoleMessage(NEEDS[pageNeeds]) : 'Checking what this token may do…'}
+            </p>
+          </section>
+        ) : route.page === 'device' ? (
+          <DevicePage key={route.deviceId} api={api} deviceId={route.deviceId} role={role} />
         ) : route.page === 'admin-tokens' ? (
           <AdminTokensPage api={api} />
         ) : route.page === 'admin-audit' ? (
@@ -118,11 +168,11 @@ function App() {
         ) : route.page === 'admin-provisioning' ? (
           <AdminProvisioningPage api={api} />
         ) : route.page === 'alarms' ? (
-          <AlarmsPage api={api} />
+          <AlarmsPage api={api} role={role} />
         ) : route.page === 'rules' ? (
-          <RulesPage api={api} />
+          <RulesPage api={api} role={role} />
         ) : route.page === 'rule' ? (
-          <RuleEditorPage key={route.ruleId ?? 'new'} api={api} ruleId={route.ruleId} />
+          <RuleEditorPage key={route.ruleId ?? 'new'} api={api} ruleId={route.ruleId} role={role} />
         ) : (
           <FleetPage api={api} openDevice={(id) => (location.hash = `#/devices/${encodeURIComponent(id)}`)} />
         )}

@@ -11,6 +11,8 @@ import { bucketsToColumns, type AlignedColumns } from './chart-data.ts';
 import { describeFailure } from './errors.ts';
 import { graphql } from './gql/index.ts';
 import type { ConsoleRuleListQuery, ConsoleTestRuleQuery, RuleInput } from './gql/graphql.ts';
+import { may, NEEDS, needsRoleMessage, type Role } from './roles.ts';
+import { firstRead, nextPageVariables, withPage, type Paged } from './rules-paging.ts';
 import {
   describeCondition,
   describeScope,
@@ -29,9 +31,13 @@ import {
 } from './rule-form.ts';
 
 const RuleList = graphql(`
-  query ConsoleRuleList {
-    rules(first: 200) {
+  query ConsoleRuleList($first: Int!, $after: String) {
+    rules(first: $first, after: $after) {
       totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
       edges {
         node {
           ruleId
@@ -39,6 +45,7 @@ const RuleList = graphql(`
           enabled
           severity
           version
+          openAlarmCount
           source {
             type
             metric
@@ -56,15 +63,6 @@ const RuleList = graphql(`
             tag
             tags
             model
-          }
-        }
-      }
-    }
-    alarms(filter: { open: true }, first: 200) {
-      edges {
-        node {
-          rule {
-            name
           }
         }
       }
@@ -264,24 +262,22 @@ const BacktestSeries = graphql(`
 
 type RuleRow = ConsoleRuleListQuery['rules']['edges'][number]['node'];
 
-/** The rules of the tenant, with their open alarms; enable, disable, delete. */
-export function RulesPage({ api }: { api: Api }) {
-  const [rules, setRules] = useState<RuleRow[] | null>(null);
-  const [openAlarms, setOpenAlarms] = useState<Record<string, number>>({});
+const ruleKey = (rule: RuleRow) => rule.ruleId;
+
+/** The rules of the tenant a page at a time, with their open alarms; enable, disable, delete (operators). */
+export function RulesPage({ api, role }: { api: Api; role: Role | null }) {
+  const [list, setList] = useState<Paged<RuleRow> | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [reads, setReads] = useState(0);
+  const [loadingMore, setLoadingMore] = useState(false);
+  const canEdit = may(role, 'editRules');
 
+  // The first page; a reconnect or an action starts the list over, so nothing shown is stale.
   useEffect(() => {
     let cancelled = false;
     api
-      .request(RuleList, {})
-      .then((data) => {
-        if (cancelled) return;
-        setRules(data.rules.edges.map((e) => e.node));
-        const counts: Record<string, number> = {};
-        for (const { node } of data.alarms.edges) counts[node.rule.name] = (counts[node.rule.name] ?? 0) + 1;
-        setOpenAlarms(counts);
-      })
+      .request(RuleList, firstRead)
+      .then((data) => !cancelled && setList(withPage(null, data.rules, ruleKey)))
       .catch((error: unknown) => !cancelled && setProblem(describeFailure(error)));
     const unlisten = api.onReconnect(() => setReads((n) => n + 1));
     return () => {
@@ -289,6 +285,20 @@ export function RulesPage({ api }: { api: Api }) {
       unlisten();
     };
   }, [api, reads]);
+
+  async function more() {
+    const variables = list && nextPageVariables(list);
+    if (!variables) return;
+    setLoadingMore(true);
+    try {
+      const data = await api.request(RuleList, variables);
+      setList((current) => withPage(current, data.rules, ruleKey));
+    } catch (error) {
+      setProblem(describeFailure(error));
+    } finally {
+      setLoadingMore(false);
+    }
+  }
 
   async function act(kind: 'enable' | 'disable' | 'delete', rule: RuleRow) {
     setProblem(null);
@@ -307,10 +317,11 @@ export function RulesPage({ api }: { api: Api }) {
     }
   }
 
+  const rules = list?.items ?? null;
   return (
     <section class="rules">
       <h2>
-        Rules <span data-testid="rule-count">{rules?.length ?? '…'}</span> <a href="#/rules/new">New rule</a>
+        Rules <span data-testid="rule-count">{list ? list.totalCount : '…'}</span> {canEdit && <a href="#/rules/new">New rule</a>}
       </h2>
       {problem && (
         <p class="error" role="alert">
@@ -328,7 +339,7 @@ export function RulesPage({ api }: { api: Api }) {
               <th>Scope</th>
               <th>Open alarms</th>
               <th>Enabled</th>
-              <th>Act</th>
+              {canEdit && <th>Act</th>}
             </tr>
           </thead>
           <tbody>
@@ -340,26 +351,38 @@ export function RulesPage({ api }: { api: Api }) {
                 <td>{describeCondition(subjectOf(rule.source), rule.raise)}</td>
                 <td class={`severity ${rule.severity.toLowerCase()}`}>{rule.severity}</td>
                 <td>{describeScope(rule.scope)}</td>
-                <td data-testid="rule-open-alarms">{openAlarms[rule.name] ?? 0}</td>
+                <td data-testid="rule-open-alarms">{rule.openAlarmCount}</td>
                 <td data-testid="rule-enabled">{rule.enabled ? 'yes' : 'no'}</td>
-                <td>
-                  {rule.enabled ? (
-                    <button type="button" class="secondary" onClick={() => void act('disable', rule)}>
-                      Disable
+                {canEdit && (
+                  <td>
+                    {rule.enabled ? (
+                      <button type="button" class="secondary" onClick={() => void act('disable', rule)}>
+                        Disable
+                      </button>
+                    ) : (
+                      <button type="button" onClick={() => void act('enable', rule)}>
+                        Enable
+                      </button>
+                    )}{' '}
+                    <button type="button" class="secondary danger" onClick={() => void act('delete', rule)}>
+                      Delete
                     </button>
-                  ) : (
-                    <button type="button" onClick={() => void act('enable', rule)}>
-                      Enable
-                    </button>
-                  )}{' '}
-                  <button type="button" class="secondary danger" onClick={() => void act('delete', rule)}>
-                    Delete
-                  </button>
-                </td>
+                  </td>
+                )}
               </tr>
             ))}
           </tbody>
         </table>
+      )}
+      {list && (
+        <p class="muted">
+          <span data-testid="rules-shown">{list.items.length}</span> of {list.totalCount} shown{' '}
+          {list.nextCursor !== null && (
+            <button type="button" class="secondary" disabled={loadingMore} onClick={() => void more()}>
+              {loadingMore ? 'Loading…' : 'More'}
+            </button>
+          )}
+        </p>
       )}
     </section>
   );
@@ -380,7 +403,8 @@ function localInputValue(ms: number): string {
 type Backtest = Extract<ConsoleTestRuleQuery['testRule'], { __typename: 'RuleBacktest' }>;
 
 /** Create (ruleId null) or edit a rule, with a backtest preview of the unsaved input. */
-export function RuleEditorPage({ api, ruleId }: { api: Api; ruleId: string | null }) {
+export function RuleEditorPage({ api, ruleId, role }: { api: Api; ruleId: string | null; role: Role | null }) {
+  const canEdit = may(role, 'editRules');
   const [form, setForm] = useState<RuleForm | null>(ruleId ? null : emptyRuleForm());
   const [version, setVersion] = useState<number | null>(null);
   const [problems, setProblems] = useState<FieldProblems>({});
@@ -621,7 +645,13 @@ export function RuleEditorPage({ api, ruleId }: { api: Api; ruleId: string | nul
         <Field label="On clear: actions (JSON list)" problems={problems.onClear} field="onClear">
           <textarea name="onClear" rows={3} value={form.onClear} onInput={(e) => update({ onClear: e.currentTarget.value })} />
         </Field>
-        <button type="submit">{ruleId ? 'Save a new version' : 'Create rule'}</button>
+        {canEdit ? (
+          <button type="submit">{ruleId ? 'Save a new version' : 'Create rule'}</button>
+        ) : (
+          <p class="muted" data-testid="needs-role">
+            {needsRoleMessage(NEEDS.editRules, 'Saving a rule')}
+          </p>
+        )}
       </form>
 
       <div class="backtest chart-panel">

@@ -497,10 +497,18 @@ export type ConsoleFleetAlarmsSubscriptionVariables = Exact<{ [key: string]: nev
 
 export type ConsoleFleetAlarmsSubscription = { alarmChanged: { alarmId: string, deviceId: string, status: AlarmStatus } };
 
-export type ConsoleRuleListQueryVariables = Exact<{ [key: string]: never; }>;
+export type ConsoleMeQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ConsoleRuleListQuery = { rules: { totalCount: number, edges: Array<{ node: { ruleId: string, name: string, enabled: boolean, severity: RuleSeverity, version: number, source: { type: RuleSourceType, metric: string | null, path: Array<string> | null }, raise: { op: ConditionOperator, value: unknown, low: number | null, high: number | null, forMs: number | null }, scope: { deviceIds: Array<string> | null, tag: string | null, tags: Array<string> | null, model: string | null } } }> }, alarms: { edges: Array<{ node: { rule: { name: string } } }> } };
+export type ConsoleMeQuery = { me: { role: Role, tenantId: string } };
+
+export type ConsoleRuleListQueryVariables = Exact<{
+  first: number;
+  after?: string | null | undefined;
+}>;
+
+
+export type ConsoleRuleListQuery = { rules: { totalCount: number, pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { ruleId: string, name: string, enabled: boolean, severity: RuleSeverity, version: number, openAlarmCount: number, source: { type: RuleSourceType, metric: string | null, path: Array<string> | null }, raise: { op: ConditionOperator, value: unknown, low: number | null, high: number | null, forMs: number | null }, scope: { deviceIds: Array<string> | null, tag: string | null, tags: Array<string> | null, model: string | null } } }> } };
 
 export type ConsoleRuleQueryVariables = Exact<{
   ruleId: string;
@@ -1099,10 +1107,22 @@ export const ConsoleFleetAlarmsDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<ConsoleFleetAlarmsSubscription, ConsoleFleetAlarmsSubscriptionVariables>;
+export const ConsoleMeDocument = new TypedDocumentString(`
+    query ConsoleMe {
+  me {
+    role
+    tenantId
+  }
+}
+    `) as unknown as TypedDocumentString<ConsoleMeQuery, ConsoleMeQueryVariables>;
 export const ConsoleRuleListDocument = new TypedDocumentString(`
-    query ConsoleRuleList {
-  rules(first: 200) {
+    query ConsoleRuleList($first: Int!, $after: String) {
+  rules(first: $first, after: $after) {
     totalCount
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
     edges {
       node {
         ruleId
@@ -1110,6 +1130,7 @@ export const ConsoleRuleListDocument = new TypedDocumentString(`
         enabled
         severity
         version
+        openAlarmCount
         source {
           type
           metric
@@ -1127,15 +1148,6 @@ export const ConsoleRuleListDocument = new TypedDocumentString(`
           tag
           tags
           model
-        }
-      }
-    }
-  }
-  alarms(filter: {open: true}, first: 200) {
-    edges {
-      node {
-        rule {
-          name
         }
       }
     }
