@@ -7,15 +7,24 @@
  * rebinding gets around a check made on an earlier answer. TLS still verifies the certificate for the
  * URL's host name (`servername`). Redirects are never followed (a 3xx is a failed attempt: the next hop
  * was never checked). Nothing here throws: every way an attempt can end is a value.
+ *
+ * Connections are kept alive and reused through ./connection-pool.ts, one agent per endpoint and
+ * pinned destination, so a reused socket always leads to the address checked for this attempt's host.
+ * A request that fails on a reused socket the receiver had just closed is a failed attempt like any
+ * other (retried by the schedule): one attempt is always one request, which the attempt log and the
+ * metrics count. Idle sockets are closed before Node's default 5 s server keep-alive ends, which makes
+ * that rare.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { buildEnvelope, envelopeBody } from '../../domain/webhooks/envelope.ts';
 import { judgeResolved, parseDestination, parseIp, type DestinationPolicy } from '../../domain/webhooks/destination.ts';
 import { parseRetryAfter, type AttemptResult } from '../../domain/webhooks/schedule.ts';
 import { signWebhook } from '../../domain/webhooks/signing.ts';
+import { createConnectionPool, type ConnectionPool } from './connection-pool.ts';
 
 /** Resolves a host name to every address (the default is node:dns `lookup` with `all: true`). */
 export type Resolver = (host: string) => Promise<string[]>;
@@ -23,6 +32,8 @@ export type Resolver = (host: string) => Promise<string[]>;
 export const systemResolver: Resolver = async (host) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 export interface SendInput {
+  /** Whose connections may carry the attempt (sockets are never shared between endpoints). */
+  endpointId: string;
   event: { eventId: string; type: string; occurredAt: number; tenantId: string; data: unknown };
   url: string;
   /** The endpoint's live secrets (`whsec_…`), newest first. */
@@ -36,6 +47,8 @@ export interface SenderOptions {
   /** Unix ms for `webhook-timestamp` and Retry-After dates; default Date.now. */
   now?: () => number;
   userAgent?: string;
+  /** Keep-alive connections; default a pool of its own (DEFAULT_POOL_OPTIONS). */
+  pool?: ConnectionPool;
 }
 
 /**
@@ -54,6 +67,7 @@ export function createSender(options: SenderOptions): (input: SendInput) => Prom
   const resolve = options.resolve ?? systemResolver;
   const now = options.now ?? Date.now;
   const userAgent = options.userAgent ?? 'Doppel-Webhooks/1';
+  const pool = options.pool ?? createConnectionPool();
 
   const failed = (error: string, outcome: SendOutcome['outcome'], permanent = false): SendOutcome => ({ result: { kind: 'error', error }, permanent, outcome });
 
@@ -91,6 +105,8 @@ export function createSender(options: SenderOptions): (input: SendInput) => Prom
     };
     const target = new URL(url);
     const request = (protocol === 'https:' ? https : http).request;
+    const agent = pool.agentFor({ endpointId: input.endpointId, protocol, pinned, port, servername: protocol === 'https:' && !literal ? host : '' });
+    const deadline = performance.now() + options.timeoutMs;
     return new Promise<SendOutcome>((done) => {
       let settled = false;
       const finish = (outcome: SendOutcome) => {
@@ -106,7 +122,7 @@ export function createSender(options: SenderOptions): (input: SendInput) => Prom
         path: `${target.pathname}${target.search}`,
         lookup,
         ...(protocol === 'https:' && !literal ? { servername: host } : {}),
-        agent: false,
+        agent,
         headers: {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body.body),
@@ -115,16 +131,20 @@ export function createSender(options: SenderOptions): (input: SendInput) => Prom
         },
       });
       // One deadline for the whole attempt (connect, upload, response), not an idle timer per phase.
-      const timer = setTimeout(() => {
-        req.destroy(new Error('TIMEOUT'));
-        finish(failed(`TIMEOUT: no complete answer within ${options.timeoutMs} ms`, 'error'));
-      }, options.timeoutMs);
+      const timer = setTimeout(
+        () => {
+          req.destroy(new Error('TIMEOUT'));
+          finish(failed(`TIMEOUT: no complete answer within ${options.timeoutMs} ms`, 'error'));
+        },
+        Math.max(0, deadline - performance.now()),
+      );
       req.on('error', (error: NodeJS.ErrnoException) => finish(failed(`CONNECTION: ${error.code ?? error.message}`, 'error')));
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;
         const retryAfterMs = parseRetryAfter(headerText(res.headers['retry-after']), now());
         let read = 0;
-        // The answer's body is read (a little of it) and dropped: the status is all that counts.
+        // The answer's body is read (a little of it) and dropped: the status is all that counts. A
+        // longer body costs its socket (destroyed, not returned to the pool).
         res.on('data', (chunk: Buffer) => {
           read += chunk.length;
           if (read > RESPONSE_BYTES_READ) res.destroy();
