@@ -10,8 +10,10 @@
  * (its sockets closed) and a new one made for the new pinned address.
  *
  * Sockets are closed: after `idleMs` unused (below the 5 s keep-alive of Node's own server, so the
- * receiver rarely closes a socket we are about to reuse), when the endpoint is deleted or disabled
- * (`retain`), and on `close()`.
+ * receiver rarely closes a socket we are about to reuse; sooner when the receiver announces a shorter
+ * `Keep-Alive: timeout=`, which Node's agent honours), when the endpoint is deleted or disabled
+ * (`retain`), and on `close()`. "Rarely" is not "never": ./sender.ts sends a request lost that way
+ * once more on a fresh connection, and judges every attempt by its status line.
  */
 import http from 'node:http';
 import https from 'node:https';

@@ -91,6 +91,7 @@ export const OUTBOX_METRICS = {
   stale: 'doppel_outbox_stale_completions_total',
   roundFailures: 'doppel_outbox_round_failures_total',
   unreadableSecrets: 'doppel_webhook_secrets_unreadable_total',
+  resends: 'doppel_webhook_resends_total',
 } as const;
 
 /** One HTTP attempt: from a fast local receiver (ms) to the timeout (15 s by default). */
@@ -148,7 +149,13 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
   };
   const pool = createConnectionPool({ ...DEFAULT_POOL_OPTIONS, ...options.pool });
   const poolSweepIntervalMs = options.poolSweepIntervalMs ?? 1_000;
-  const send = createSender({ policy, timeoutMs: config.timeoutMs, pool, ...(options.resolve ? { resolve: options.resolve } : {}) });
+  const send = createSender({
+    policy,
+    timeoutMs: config.timeoutMs,
+    pool,
+    onResend: () => metrics.inc(OUTBOX_METRICS.resends),
+    ...(options.resolve ? { resolve: options.resolve } : {}),
+  });
 
   metrics.describe(OUTBOX_METRICS.delivered, 'Outbox rows delivered (webhooks answered 2xx, actions done), by kind.');
   metrics.describe(OUTBOX_METRICS.attempts, 'Webhook attempts by outcome (delivered, retry, throttled, gone, error, refused, invalid).');
@@ -164,6 +171,10 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
     DELIVERY_SECONDS_BUCKETS,
   );
   metrics.describe(OUTBOX_METRICS.claimed, 'Outbox rows leased by this instance.');
+  metrics.describe(
+    OUTBOX_METRICS.resends,
+    'Webhook requests sent again at once on a fresh connection: a reused kept-alive socket was reset before any answer.',
+  );
   metrics.describe(OUTBOX_METRICS.stale, 'Attempts that ended after their lease had passed to another deliverer (logged, row left alone).');
   metrics.describe(OUTBOX_METRICS.unreadableSecrets, 'Endpoint secrets that could not be opened with the configured key (skipped when signing).');
   metrics.describe(OUTBOX_METRICS.roundFailures, 'Deliverer rounds or completions that failed (leases expire and the rows are retried).');

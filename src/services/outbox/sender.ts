@@ -10,10 +10,21 @@
  *
  * Connections are kept alive and reused through ./connection-pool.ts, one agent per endpoint and
  * pinned destination, so a reused socket always leads to the address checked for this attempt's host.
- * A request that fails on a reused socket the receiver had just closed is a failed attempt like any
- * other (retried by the schedule): one attempt is always one request, which the attempt log and the
- * metrics count. Idle sockets are closed before Node's default 5 s server keep-alive ends, which makes
- * that rare.
+ * Keep-alive brings two races, and each has a rule:
+ *
+ * - The status line decides. Once it has arrived the attempt is judged by it (a 2xx is delivered),
+ *   whatever happens to the body or the socket afterwards. Before this rule the attempt ended only with
+ *   the body, so a socket error or the deadline between the status line and the body's end recorded a
+ *   failure for an event the receiver had accepted, and it was sent again.
+ * - A receiver may close an idle kept-alive socket just as a request is written on it; the request then
+ *   fails with ECONNRESET/EPIPE and no answer at all. Only then (a reused socket, not one byte of an
+ *   answer) is the request sent once more at once, on a connection of its own, within the same deadline
+ *   and under the same webhook-id: still one attempt in the log. The receiver may have read the first
+ *   copy (and died before answering): at-least-once, which the webhook-id lets it deduplicate.
+ *
+ * Idle sockets are closed before the receiver's announced keep-alive (`Keep-Alive: timeout=`, which
+ * Node's agent honours with a 1 s margin) and before the pool's `idleMs`, which makes the second race
+ * rare; it cannot be ruled out, as a receiver may close whenever it likes.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
@@ -49,6 +60,8 @@ export interface SenderOptions {
   userAgent?: string;
   /** Keep-alive connections; default a pool of its own (DEFAULT_POOL_OPTIONS). */
   pool?: ConnectionPool;
+  /** Called when a request lost on a reused socket is sent again on a fresh connection (a metric). */
+  onResend?: () => void;
 }
 
 /**
@@ -107,60 +120,89 @@ export function createSender(options: SenderOptions): (input: SendInput) => Prom
     const request = (protocol === 'https:' ? https : http).request;
     const agent = pool.agentFor({ endpointId: input.endpointId, protocol, pinned, port, servername: protocol === 'https:' && !literal ? host : '' });
     const deadline = performance.now() + options.timeoutMs;
-    return new Promise<SendOutcome>((done) => {
-      let settled = false;
-      const finish = (outcome: SendOutcome) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        done(outcome);
-      };
-      const req = request({
-        method: 'POST',
-        host: literal ? pinned : host,
-        port,
-        path: `${target.pathname}${target.search}`,
-        lookup,
-        ...(protocol === 'https:' && !literal ? { servername: host } : {}),
-        agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body.body),
-          'user-agent': userAgent,
-          ...signed.headers,
-        },
-      });
-      // One deadline for the whole attempt (connect, upload, response), not an idle timer per phase.
-      const timer = setTimeout(
-        () => {
-          req.destroy(new Error('TIMEOUT'));
-          finish(failed(`TIMEOUT: no complete answer within ${options.timeoutMs} ms`, 'error'));
-        },
-        Math.max(0, deadline - performance.now()),
-      );
-      req.on('error', (error: NodeJS.ErrnoException) => finish(failed(`CONNECTION: ${error.code ?? error.message}`, 'error')));
-      req.on('response', (res) => {
-        const status = res.statusCode ?? 0;
-        const retryAfterMs = parseRetryAfter(headerText(res.headers['retry-after']), now());
-        let read = 0;
-        // The answer's body is read (a little of it) and dropped: the status is all that counts. A
-        // longer body costs its socket (destroyed, not returned to the pool).
-        res.on('data', (chunk: Buffer) => {
-          read += chunk.length;
-          if (read > RESPONSE_BYTES_READ) res.destroy();
-        });
-        const complete = () => {
-          const result: AttemptResult = { kind: 'response', status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
-          finish({ result, permanent: false, outcome: outcomeOf(status) });
+
+    /**
+     * One request over `via` (a pooled agent, or `false` for a connection of its own). Resolves with how
+     * it ended, or with RESET_BEFORE_ANSWER when a kept-alive socket the agent reused was closed by the
+     * receiver before a single byte of an answer came back (see the file comment).
+     */
+    const requestOnce = (via: http.Agent | false) =>
+      new Promise<SendOutcome | typeof RESET_BEFORE_ANSWER>((done) => {
+        let settled = false;
+        let answered = false;
+        const finish = (outcome: SendOutcome | typeof RESET_BEFORE_ANSWER) => {
+          if (settled) return;
+          settled = true;
+          done(outcome);
         };
-        res.on('end', complete);
-        res.on('close', complete);
-        res.on('error', complete);
+        const req = request({
+          method: 'POST',
+          host: literal ? pinned : host,
+          port,
+          path: `${target.pathname}${target.search}`,
+          lookup,
+          ...(protocol === 'https:' && !literal ? { servername: host } : {}),
+          agent: via,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body.body),
+            'user-agent': userAgent,
+            ...signed.headers,
+          },
+        });
+        // One deadline for the whole attempt (connect, upload, status line), not an idle timer per phase.
+        // After the status line it only bounds the body's reading: the socket is destroyed, the outcome kept.
+        const timer = setTimeout(
+          () => {
+            req.destroy(new Error('TIMEOUT'));
+            finish(failed(`TIMEOUT: no answer within ${options.timeoutMs} ms`, 'error'));
+          },
+          Math.max(0, deadline - performance.now()),
+        );
+        req.on('close', () => clearTimeout(timer));
+        req.on('error', (error: NodeJS.ErrnoException) => {
+          if (req.reusedSocket && !answered && RESET_CODES.has(error.code ?? '')) finish(RESET_BEFORE_ANSWER);
+          else finish(failed(`CONNECTION: ${error.code ?? error.message}`, 'error'));
+        });
+        req.on('response', (res) => {
+          // The status line decides the attempt, here and now: a 2xx is delivered even if its body or
+          // socket fails afterwards (the receiver has processed the event; sending it again would be a
+          // repeat the receiver never asked for).
+          answered = true;
+          const status = res.statusCode ?? 0;
+          const retryAfterMs = parseRetryAfter(headerText(res.headers['retry-after']), now());
+          finish({
+            result: { kind: 'response', status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+            permanent: false,
+            outcome: outcomeOf(status),
+          });
+          // The body is read (a little of it) and dropped, so a short one frees the socket for reuse. A
+          // longer body costs its socket (destroyed, not returned to the pool); an error reading it
+          // changes nothing.
+          let read = 0;
+          res.on('data', (chunk: Buffer) => {
+            read += chunk.length;
+            if (read > RESPONSE_BYTES_READ) res.destroy();
+          });
+          res.on('error', () => {});
+        });
+        req.end(body.body);
       });
-      req.end(body.body);
-    });
+
+    const first = await requestOnce(agent);
+    if (first !== RESET_BEFORE_ANSWER) return first;
+    // Once, on a connection of its own, within what is left of the deadline, under the same webhook-id.
+    if (performance.now() >= deadline) return failed(`TIMEOUT: no answer within ${options.timeoutMs} ms`, 'error');
+    options.onResend?.();
+    const second = await requestOnce(false);
+    return second === RESET_BEFORE_ANSWER ? failed('CONNECTION: ECONNRESET', 'error') : second;
   };
 }
+
+/** Marks a request whose reused keep-alive socket was reset before any answer: sent once more, at once. */
+const RESET_BEFORE_ANSWER = Symbol('reset before answer');
+/** How a socket the receiver closed (idle) shows when a request is written on it: reset, or a broken pipe. */
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
 function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
