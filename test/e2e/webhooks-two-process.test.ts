@@ -197,8 +197,11 @@ suite('webhooks from two server processes on one database', () => {
           // Answers by clientToken: a report sent twice may be answered twice.
           const answers = new Map<string, string>();
           client.on('message', (topic, payload) => {
-            const replyTo = (JSON.parse(payload.toString()) as { clientToken?: string }).clientToken;
-            if (replyTo !== undefined) answers.set(replyTo, topic.slice(topic.lastIndexOf('/') + 1));
+            const reply = JSON.parse(payload.toString()) as { clientToken?: string; code?: string; message?: string };
+            const outcome = topic.slice(topic.lastIndexOf('/') + 1);
+            // A refusal keeps its code and message, so a failure below says why the report was rejected.
+            if (reply.clientToken !== undefined)
+              answers.set(reply.clientToken, outcome === 'accepted' ? outcome : `${outcome}: ${reply.code} ${reply.message}`);
           });
           await client.subscribeAsync(`devices/${deviceId}/twin/reported/+`, { qos: 1 });
           for (let n = from; n < from + count; n++) {
