@@ -34,7 +34,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LoadResult } from './lib/load-child.ts';
 import type { RpcChild } from './lib/rpc.ts';
-import type { ServerStarted } from './lib/server-child.ts';
+import type { ServerStarted, ServerUsage } from './lib/server-child.ts';
 import {
   benchModes,
   benchServerEnv,
@@ -74,6 +74,8 @@ const HELP = `usage: npm run bench:webhooks -- [options]
   --telemetry-batches <n>  batches per variant and round (default 60; 1,000 points over 1,000 devices each)
   --no-twin         skip the twin windows (with --telemetry)
   --drain-events <n> PENDING events seeded for the delivery measurement (default 20000)
+  --drain-only      skip the twin windows: only the delivery drain (with its CPU per event)
+  --profile <dir>   CPU-profile the server during the drain (1 ms sampling) into <dir>/webhooks-drain-<mode>.cpuprofile
   --explain         print EXPLAIN ANALYZE of the claim statement over --drain-events PENDING rows
                     spread over --devices streams (one endpoint, maxInFlight 64), on its own database
 
@@ -92,6 +94,8 @@ const { values: opts } = parseArgs({
     'telemetry-batches': { type: 'string', default: '60' },
     'no-twin': { type: 'boolean', default: false },
     'drain-events': { type: 'string', default: '20000' },
+    'drain-only': { type: 'boolean', default: false },
+    profile: { type: 'string' },
     explain: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -133,6 +137,12 @@ export interface DeliveryResult {
   seconds: number;
   /** Requests the receiver got for them (more than `delivered` only if some were sent twice). */
   requests: number;
+  /** TCP connections the receiver accepted during the drain (one per request without keep-alive). */
+  connections: number;
+  /** The server process' CPU (user + system) during the drain, ms per delivered event. */
+  serverCpuMsPerEvent: number;
+  /** The server's event-loop utilization during the drain. */
+  serverElu: number;
   /** PENDING rows right after the twin windows (delivered while the load ran: the rest). */
   pendingAfterWindows: number;
   /** How long the deliverer took to deliver those. */
@@ -145,8 +155,9 @@ const BENCH_SECRET_KEY = randomBytes(32);
 const DRAIN_EVENTS = num('drain-events', opts['drain-events'], 100, 1_000_000);
 
 /** A local receiver: answers 204 to every POST and counts them (the cheapest receiver, so the deliverer is measured). */
-async function startReceiver(): Promise<{ url: string; received: () => number; close: () => Promise<void> }> {
+async function startReceiver(): Promise<{ url: string; received: () => number; connections: () => number; close: () => Promise<void> }> {
   let received = 0;
+  let connections = 0;
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -155,11 +166,13 @@ async function startReceiver(): Promise<{ url: string; received: () => number; c
     });
   });
   server.keepAliveTimeout = 30_000;
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/bench`,
     received: () => received,
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -174,7 +187,12 @@ async function startReceiver(): Promise<{ url: string; received: () => number; c
  * the devices (one stream each, as real traffic is ordered per device), and the time until the last one
  * is DELIVERED is measured. The endpoint allows 64 deliveries in flight (its maximum).
  */
-async function measureDelivery(srv: RpcChild, endpointId: string, receiver: { received: () => number }): Promise<DeliveryResult> {
+async function measureDelivery(
+  srv: RpcChild,
+  mode: ModeName,
+  endpointId: string,
+  receiver: { received: () => number; connections: () => number },
+): Promise<DeliveryResult> {
   // Whatever the twin windows left is delivered first, so the drain starts from an empty outbox.
   const pendingAfterWindows = await count(srv, `SELECT count(*) AS n FROM "Outbox" WHERE status = 'PENDING'`);
   const settleStart = performance.now();
@@ -184,6 +202,7 @@ async function measureDelivery(srv: RpcChild, endpointId: string, receiver: { re
   }
   const settledSeconds = (performance.now() - settleStart) / 1000;
   const receivedBefore = receiver.received();
+  const connectionsBefore = receiver.connections();
   await srv.call('query', {
     text: `INSERT INTO "Outbox" (id, "eventId", "tenantId", kind, "endpointId", "deviceKey", type, "occurredAt", data)
            SELECT gen_random_uuid(), gen_random_uuid(), 'default', 'WEBHOOK', $1::uuid, d.id, 'twin.changed', now(),
@@ -193,13 +212,29 @@ async function measureDelivery(srv: RpcChild, endpointId: string, receiver: { re
             ORDER BY g`,
     params: [endpointId, DRAIN_EVENTS, DEVICES],
   });
+  // The seeding insert is not part of the drain's CPU: the mark comes after it.
+  await srv.call('mark', { profile: opts.profile !== undefined });
   const started = performance.now();
   while ((await count(srv, `SELECT count(*) AS n FROM "Outbox" WHERE status = 'PENDING'`)) > 0) {
     if (performance.now() - started > 600_000) throw new Error('the seeded events were not delivered within 10 minutes');
     await sleep(100);
   }
   const seconds = (performance.now() - started) / 1000;
-  return { delivered: DRAIN_EVENTS, seconds, requests: receiver.received() - receivedBefore, pendingAfterWindows, settledSeconds };
+  const usage = await srv.call<ServerUsage>('usage');
+  if (opts.profile !== undefined) {
+    const file = await srv.call<string | undefined>('endProfile', { file: path.resolve(opts.profile, `webhooks-drain-${mode}.cpuprofile`) });
+    console.log(`${mode} drain profile: ${file}`);
+  }
+  return {
+    delivered: DRAIN_EVENTS,
+    seconds,
+    requests: receiver.received() - receivedBefore,
+    connections: receiver.connections() - connectionsBefore,
+    serverCpuMsPerEvent: ((usage.cpuUser + usage.cpuSystem) * 1000) / DRAIN_EVENTS,
+    serverElu: usage.elu,
+    pendingAfterWindows,
+    settledSeconds,
+  };
 }
 
 const count = async (srv: RpcChild, sql: string, params: unknown[] = []) =>
@@ -256,7 +291,7 @@ async function runMode(mode: ModeName): Promise<ModeResult> {
 
     const windows: Window[] = [];
     let acceptedBefore = 0;
-    for (let pair = 0; pair < PAIRS; pair++) {
+    for (let pair = 0; pair < (opts['drain-only'] ? 0 : PAIRS); pair++) {
       for (const kind of ['without', 'with'] as const) {
         await setEnabled(kind === 'with');
         const rowsBefore = await count(srv, `SELECT count(*) AS n FROM "Outbox"`);
@@ -280,7 +315,10 @@ async function runMode(mode: ModeName): Promise<ModeResult> {
       }
     }
     await setEnabled(true);
-    const delivery = await measureDelivery(srv, endpoint!.id, receiver);
+    const delivery = await measureDelivery(srv, mode, endpoint!.id, receiver);
+    console.log(
+      `${mode} drain: ${fmt(delivery.delivered / delivery.seconds)} events/s (${delivery.delivered} in ${delivery.seconds.toFixed(1)} s), ${delivery.requests} requests over ${delivery.connections} connections, server ${delivery.serverCpuMsPerEvent.toFixed(3)} CPU-ms/event, ELU ${delivery.serverElu.toFixed(2)}`,
+    );
     return { mode, windows, delivery };
   } finally {
     for (const cleanup of cleanups) await cleanup().catch((err: unknown) => console.error('cleanup failed:', err));
@@ -303,8 +341,9 @@ function summarize(r: ModeResult): string[] {
     String(rows),
     String(stray),
     r.delivery
-      ? `${fmt(r.delivery.delivered / r.delivery.seconds)} (${r.delivery.delivered} in ${r.delivery.seconds.toFixed(1)} s, ${r.delivery.requests} requests)`
+      ? `${fmt(r.delivery.delivered / r.delivery.seconds)} (${r.delivery.delivered} in ${r.delivery.seconds.toFixed(1)} s, ${r.delivery.requests} requests, ${r.delivery.connections} connections)`
       : 'not measured',
+    r.delivery ? r.delivery.serverCpuMsPerEvent.toFixed(3) : '–',
   ];
 }
 
@@ -452,7 +491,16 @@ async function main(): Promise<void> {
     }
   }
   if (results.length === 0) return;
-  const header = ['mode', 'updates/s without', 'updates/s with 1 endpoint', 'ratio', 'outbox rows (with)', 'outbox rows (without)', 'delivered/s'];
+  const header = [
+    'mode',
+    'updates/s without',
+    'updates/s with 1 endpoint',
+    'ratio',
+    'outbox rows (with)',
+    'outbox rows (without)',
+    'delivered/s',
+    'server CPU-ms / delivered event',
+  ];
   const rows = results.map(summarize);
   console.log(`\n${DEVICES} devices, QoS 1, closed loop, ${PAIRS} pair(s) of ${MEASURE_MS / 1000} s windows, commit ${commitId(ROOT)}\n`);
   console.log(table(header, rows));

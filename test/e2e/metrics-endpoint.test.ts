@@ -209,5 +209,6 @@ const EXPECTED_FAMILIES: Record<string, string> = {
   doppel_webhook_endpoint_refusals_total: 'counter',
   doppel_webhook_endpoints_disabled_total: 'counter',
   doppel_webhook_events_failed_total: 'counter',
+  doppel_webhook_resends_total: 'counter',
   doppel_webhook_secrets_unreadable_total: 'counter',
 };

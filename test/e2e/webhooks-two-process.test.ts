@@ -118,7 +118,8 @@ interface Event {
 }
 /** What the receiver saw, in the order it happened: arrivals, and the answers it gave. */
 type Seen =
-  { kind: 'arrived'; webhookId: string; event: Event; sender: string } | { kind: 'answered'; webhookId: string; status: number | 'timeout' | 'killed' };
+  | { kind: 'arrived'; webhookId: string; event: Event; sender: string; afterKill: boolean }
+  | { kind: 'answered'; webhookId: string; status: number | 'timeout' | 'killed' };
 
 suite('webhooks from two server processes on one database', () => {
   beforeAll(async () => {
@@ -159,15 +160,20 @@ suite('webhooks from two server processes on one database', () => {
     const firstSeenOrder = new Map<string, number>();
     let holdFrom: ServerProcess | null = null;
     let held: { webhookId: string; sender: string } | undefined;
+    let killSent = false;
     receiver.answer = async ({ webhookId, nth, body, remotePort, isOpen }): Promise<Answer> => {
       const sender = senderOf(remotePort, servers);
-      seen.push({ kind: 'arrived', webhookId, event: JSON.parse(body) as Event, sender: nameOf(sender) });
+      seen.push({ kind: 'arrived', webhookId, event: JSON.parse(body) as Event, sender: nameOf(sender), afterKill: killSent });
       if (!firstSeenOrder.has(webhookId)) firstSeenOrder.set(webhookId, firstSeenOrder.size + 1);
-      if (holdFrom !== null && sender === holdFrom) {
+      if (holdFrom !== null && sender !== b) {
         // Kept open until its sender is killed (below): that process dies holding the lease. Every
         // request of it is held, so none is answered 2xx to a process about to die (whose completion
-        // might then not commit, a legitimate at-least-once repeat this test is not about).
-        held ??= { webhookId, sender: nameOf(sender) };
+        // might then not commit, a legitimate at-least-once repeat this test is not about). That
+        // includes a request whose sender cannot be told: one `a` wrote just before it was killed and
+        // the receiver reads only after, on a socket no process owns any more (inode 0 in
+        // /proc/net/tcp). Answered 2xx, it was the repeat after a 2xx with no stale completion that
+        // this test once saw (the attempt log held only the survivor's attempt).
+        if (sender === holdFrom) held ??= { webhookId, sender: nameOf(sender) };
         return { hang: true };
       }
       const order = firstSeenOrder.get(webhookId)!;
@@ -191,8 +197,11 @@ suite('webhooks from two server processes on one database', () => {
           // Answers by clientToken: a report sent twice may be answered twice.
           const answers = new Map<string, string>();
           client.on('message', (topic, payload) => {
-            const replyTo = (JSON.parse(payload.toString()) as { clientToken?: string }).clientToken;
-            if (replyTo !== undefined) answers.set(replyTo, topic.slice(topic.lastIndexOf('/') + 1));
+            const reply = JSON.parse(payload.toString()) as { clientToken?: string; code?: string; message?: string };
+            const outcome = topic.slice(topic.lastIndexOf('/') + 1);
+            // A refusal keeps its code and message, so a failure below says why the report was rejected.
+            if (reply.clientToken !== undefined)
+              answers.set(reply.clientToken, outcome === 'accepted' ? outcome : `${outcome}: ${reply.code} ${reply.message}`);
           });
           await client.subscribeAsync(`devices/${deviceId}/twin/reported/+`, { qos: 1 });
           for (let n = from; n < from + count; n++) {
@@ -222,7 +231,7 @@ suite('webhooks from two server processes on one database', () => {
      * the other instance (counted by the instances): each may have been sent again, the documented
      * at-least-once repeat; every other repeat follows a failed attempt.
      */
-    const checkDelivery = (reports: number, staleCompletions: number) => {
+    const checkDelivery = async (reports: number, staleCompletions: number) => {
       const events = eventsById();
       const accepted = acceptedIds();
       expect(new Set(accepted).size).toBe(DEVICES * reports);
@@ -236,6 +245,7 @@ suite('webhooks from two server processes on one database', () => {
       const acceptedSoFar = new Set<string>();
       const versionAccepted = new Map<string, number>(deviceIds.map((d) => [d, 0]));
       let repeatsAfterAccepted = 0;
+      const repeatedIds = new Set<string>();
       for (const s of seen) {
         if (s.kind === 'answered') {
           if (s.status === 200) {
@@ -245,15 +255,45 @@ suite('webhooks from two server processes on one database', () => {
           }
           continue;
         }
-        if (acceptedSoFar.has(s.webhookId)) repeatsAfterAccepted++;
-        else expect(s.event.data.version, `${s.event.data.deviceId} out of order`).toBe(versionAccepted.get(s.event.data.deviceId)! + 1);
+        if (acceptedSoFar.has(s.webhookId)) {
+          repeatsAfterAccepted++;
+          repeatedIds.add(s.webhookId);
+        } else expect(s.event.data.version, `${s.event.data.deviceId} out of order`).toBe(versionAccepted.get(s.event.data.deviceId)! + 1);
       }
+      if (repeatsAfterAccepted > staleCompletions) console.error(await explainRepeats(repeatedIds));
       expect(repeatsAfterAccepted).toBeLessThanOrEqual(staleCompletions);
       expect(accepted.length - acceptedSoFar.size).toBeLessThanOrEqual(staleCompletions);
       // One webhook-id was never open twice at the same moment at the receiver.
       expect(receiver!.maxConcurrentPerId).toBe(1);
       expect(receiver!.requests.every((r) => r.verified)).toBe(true);
       return repeatsAfterAccepted;
+    };
+    /**
+     * What the receiver and the deliverers recorded for each repeated event, printed when a repeat has no
+     * stale completion to explain it: the receiver's arrivals (by sender) and answers, and each attempt's
+     * status and error from the attempt log, tell a sender that recorded a failure for an answered 2xx
+     * from an instance that died before its completion committed.
+     */
+    const explainRepeats = async (ids: Set<string>) => {
+      const log = new pg.Pool({ connectionString: scratch!.url, max: 1 });
+      try {
+        const lines: string[] = [];
+        for (const id of ids) {
+          const story = seen
+            .filter((s) => s.webhookId === id)
+            .map((s) => (s.kind === 'arrived' ? `arrived from ${s.sender}${s.afterKill ? ' after the kill' : ''}` : `answered ${s.status}`));
+          const attempts = (
+            await log.query<{ attempt: number; statusCode: number | null; error: string | null; latencyMs: number | null }>(
+              `SELECT a.attempt, a."statusCode", a.error, a."latencyMs" FROM "OutboxAttempt" a JOIN "Outbox" o ON o.id = a."outboxId" WHERE replace(o."eventId"::text, '-', '') = $1 ORDER BY a.attempt`,
+              [id.replace(/^evt_/, '')],
+            )
+          ).rows;
+          lines.push(`repeat of ${id}: receiver [${story.join(', ')}]; attempts ${JSON.stringify(attempts)}`);
+        }
+        return lines.join('\n');
+      } finally {
+        await log.end();
+      }
     };
     const distinctAccepted = () => new Set(acceptedIds()).size;
 
@@ -262,7 +302,7 @@ suite('webhooks from two server processes on one database', () => {
     await until(() => distinctAccepted() >= DEVICES * FIRST_REPORTS, 'every event of part 1 accepted', 240_000);
     const staleOfA = await staleCompletions(a);
     const staleBeforeKill = staleOfA + (await staleCompletions(b));
-    const repeatsBeforeKill = checkDelivery(FIRST_REPORTS, staleBeforeKill);
+    const repeatsBeforeKill = await checkDelivery(FIRST_REPORTS, staleBeforeKill);
     const senders = new Set(seen.flatMap((s) => (s.kind === 'arrived' ? [s.sender] : [])));
     expect(senders).toEqual(new Set(['a', 'b'])); // both processes delivered
     expect(seen.some((s) => s.kind === 'answered' && s.status === 500)).toBe(true);
@@ -283,6 +323,7 @@ suite('webhooks from two server processes on one database', () => {
     holdFrom = a;
     const reporting = report(FIRST_REPORTS + 1, SECOND_REPORTS);
     await until(() => held !== undefined, 'a request from instance a to hold', 240_000);
+    killSent = true;
     a.child.kill('SIGKILL');
     await a.exited;
     seen.push({ kind: 'answered', webhookId: held!.webhookId, status: 'killed' });
@@ -290,7 +331,7 @@ suite('webhooks from two server processes on one database', () => {
     await until(() => distinctAccepted() >= DEVICES * (FIRST_REPORTS + SECOND_REPORTS), 'every event of part 2 accepted by the survivor', 240_000);
     // `a` was killed holding only unanswered requests: its stale completions are those of part 1.
     const stale = staleOfA + (await staleCompletions(b));
-    const repeats = checkDelivery(FIRST_REPORTS + SECOND_REPORTS, stale);
+    const repeats = await checkDelivery(FIRST_REPORTS + SECOND_REPORTS, stale);
     console.info(
       `two-process webhooks: ${seen.filter((s) => s.kind === 'arrived').length} requests for ${distinctAccepted()} events; ` +
         `repeats after a 2xx ${repeats} (part 1: ${repeatsBeforeKill}), stale completions ${stale}`,
@@ -301,8 +342,10 @@ suite('webhooks from two server processes on one database', () => {
     expect(resent.length).toBeGreaterThan(0);
     expect(resent.every((s) => s.kind === 'arrived' && s.sender === 'b')).toBe(true);
     expect(acceptedIds()).toContain(held!.webhookId);
-    // Nothing at all came from `a` after it died.
-    expect(afterKill.filter((s) => s.kind === 'arrived' && s.sender !== 'b')).toEqual([]);
+    // Nothing at all came from `a` after it died. A request it wrote just before may still be read after
+    // (the receiver runs behind on a loaded machine): its socket has no owner any more, so its sender is
+    // unknown, and it was held above, never answered.
+    expect(afterKill.filter((s) => s.kind === 'arrived' && s.sender === 'a')).toEqual([]);
     // The deliverers' own record: per event, attempts failed until exactly one answered 2xx, the last.
     const check = new pg.Pool({ connectionString: scratch!.url, max: 1 });
     try {

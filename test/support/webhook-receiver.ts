@@ -36,7 +36,11 @@ export interface Receiver {
     nth: number;
     body: string;
     remotePort: number;
-    /** Whether the sender still waits for the answer (false once it gave up, e.g. timed out, or died). */
+    /**
+     * Whether the sender still waits for the answer (false once it gave up, e.g. timed out, or died). A
+     * sender's FIN counts: the server keeps a half-closed socket writable, but a client that closed its
+     * side (a killed process's kernel does) never reads the answer.
+     */
     isOpen: () => boolean;
   }) => Answer | Promise<Answer>;
   /** Ends every hanging request with this status. */
@@ -88,21 +92,27 @@ export async function startReceiver(secrets: string[]): Promise<Receiver> {
       };
       receiver.requests.push(entry);
       res.on('close', () => open.set(webhookId, open.get(webhookId)! - 1));
-      void Promise.resolve(receiver.answer({ webhookId, nth, body, remotePort: entry.remotePort, isOpen: () => !res.destroyed && !req.socket.destroyed })).then(
-        (answer) => {
-          if ('hang' in answer) {
-            entry.status = 'hang';
-            hanging.push(res);
-          } else if ('destroy' in answer) {
-            entry.status = 'destroy';
-            req.socket.destroy();
-          } else {
-            entry.status = answer.status;
-            if (answer.status >= 200 && answer.status <= 299) receiver.accepted.push(webhookId);
-            res.writeHead(answer.status, answer.headers ?? {}).end('ok');
-          }
-        },
-      );
+      void Promise.resolve(
+        receiver.answer({
+          webhookId,
+          nth,
+          body,
+          remotePort: entry.remotePort,
+          isOpen: () => !res.destroyed && !req.socket.destroyed && !req.socket.readableEnded,
+        }),
+      ).then((answer) => {
+        if ('hang' in answer) {
+          entry.status = 'hang';
+          hanging.push(res);
+        } else if ('destroy' in answer) {
+          entry.status = 'destroy';
+          req.socket.destroy();
+        } else {
+          entry.status = answer.status;
+          if (answer.status >= 200 && answer.status <= 299) receiver.accepted.push(webhookId);
+          res.writeHead(answer.status, answer.headers ?? {}).end('ok');
+        }
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

@@ -33,6 +33,7 @@ import type { AuditLog } from '../audit.ts';
 import { SerialBatcher } from '../serial-batcher.ts';
 import { claimDue, type ClaimedRow } from './claim.ts';
 import { completeBatch, type Completion, type RowDecision } from './complete.ts';
+import { createConnectionPool, DEFAULT_POOL_OPTIONS, type ConnectionPoolOptions } from './connection-pool.ts';
 import { createSender, type Resolver, type SendOutcome } from './sender.ts';
 
 export { claimDue, type ClaimedRow } from './claim.ts';
@@ -90,6 +91,7 @@ export const OUTBOX_METRICS = {
   stale: 'doppel_outbox_stale_completions_total',
   roundFailures: 'doppel_outbox_round_failures_total',
   unreadableSecrets: 'doppel_webhook_secrets_unreadable_total',
+  resends: 'doppel_webhook_resends_total',
 } as const;
 
 /** One HTTP attempt: from a fast local receiver (ms) to the timeout (15 s by default). */
@@ -124,6 +126,14 @@ export interface OutboxServiceOptions {
   actionMaxInFlight?: number;
   /** How often the pending gauges are sampled, ms; default 15 s. */
   sampleIntervalMs?: number;
+  /** Keep-alive connections per endpoint (./connection-pool.ts); default DEFAULT_POOL_OPTIONS. */
+  pool?: Partial<ConnectionPoolOptions>;
+  /**
+   * How often, at most, a round checks that the endpoints holding kept-alive sockets still exist and are
+   * enabled (closing the sockets of the others), ms; default 1 s. Deletes and disables on any instance
+   * are seen this way, not only this instance's.
+   */
+  poolSweepIntervalMs?: number;
 }
 
 export function createOutboxService(options: OutboxServiceOptions): OutboxService {
@@ -137,7 +147,15 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
     // The config loader refuses a bad CIDR at start-up; anything unparsable here is left out, never widened.
     allowedNetworks: config.allowedNetworks.map(parseCidr).filter((c): c is Cidr => c !== null),
   };
-  const send = createSender({ policy, timeoutMs: config.timeoutMs, ...(options.resolve ? { resolve: options.resolve } : {}) });
+  const pool = createConnectionPool({ ...DEFAULT_POOL_OPTIONS, ...options.pool });
+  const poolSweepIntervalMs = options.poolSweepIntervalMs ?? 1_000;
+  const send = createSender({
+    policy,
+    timeoutMs: config.timeoutMs,
+    pool,
+    onResend: () => metrics.inc(OUTBOX_METRICS.resends),
+    ...(options.resolve ? { resolve: options.resolve } : {}),
+  });
 
   metrics.describe(OUTBOX_METRICS.delivered, 'Outbox rows delivered (webhooks answered 2xx, actions done), by kind.');
   metrics.describe(OUTBOX_METRICS.attempts, 'Webhook attempts by outcome (delivered, retry, throttled, gone, error, refused, invalid).');
@@ -153,6 +171,10 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
     DELIVERY_SECONDS_BUCKETS,
   );
   metrics.describe(OUTBOX_METRICS.claimed, 'Outbox rows leased by this instance.');
+  metrics.describe(
+    OUTBOX_METRICS.resends,
+    'Webhook requests sent again at once on a fresh connection: a reused kept-alive socket was reset before any answer.',
+  );
   metrics.describe(OUTBOX_METRICS.stale, 'Attempts that ended after their lease had passed to another deliverer (logged, row left alone).');
   metrics.describe(OUTBOX_METRICS.unreadableSecrets, 'Endpoint secrets that could not be opened with the configured key (skipped when signing).');
   metrics.describe(OUTBOX_METRICS.roundFailures, 'Deliverer rounds or completions that failed (leases expire and the rows are retried).');
@@ -187,6 +209,7 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
   const inFlight = new Set<Promise<void>>();
   let stopped = false;
   let lastSample = -Infinity;
+  let lastPoolSweep = -Infinity;
 
   async function loadEndpoints(ids: string[]): Promise<Map<string, { url: string; secrets: string[] }>> {
     const endpoints = new Map<string, { url: string; secrets: string[] }>();
@@ -220,7 +243,7 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
     const outcome: SendOutcome =
       endpoint === undefined
         ? { result: { kind: 'error', error: 'ENDPOINT_GONE: the endpoint was deleted' }, permanent: false, outcome: 'error' }
-        : await send({ event: row, url: endpoint.url, secrets: endpoint.secrets });
+        : await send({ endpointId: row.endpointId!, event: row, url: endpoint.url, secrets: endpoint.secrets });
     const latencyMs = performance.now() - started;
     metrics.inc(OUTBOX_METRICS.attempts, { outcome: outcome.outcome });
     metrics.observe(OUTBOX_METRICS.attemptSeconds, {}, latencyMs / 1000);
@@ -315,10 +338,20 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
     metrics.set(OUTBOX_METRICS.oldestPending, {}, Math.max(0, Number(row?.age ?? 0)));
   }
 
+  /** Closes the kept-alive sockets of endpoints deleted or disabled since they were opened (one indexed read). */
+  async function sweepPool(): Promise<void> {
+    const held = pool.endpoints();
+    if (held.length === 0 || performance.now() - lastPoolSweep < poolSweepIntervalMs) return;
+    lastPoolSweep = performance.now();
+    const live = await db.sql.query<{ id: string }>(`SELECT id FROM "WebhookEndpoint" WHERE id = ANY($1::uuid[]) AND enabled`, [held]);
+    pool.retain(new Set(live.map((r) => r.id)));
+  }
+
   /** Claims and dispatches; resolves once dispatched, with the dispatched work. */
   async function round(): Promise<{ claimed: number; work: Promise<void>[] }> {
     if (stopped) return { claimed: 0, work: [] };
     await samplePending();
+    await sweepPool();
     const room = config.claimBatch - inFlight.size;
     if (room <= 0) return { claimed: 0, work: [] };
     const claimedPerf = performance.now();
@@ -391,6 +424,7 @@ export function createOutboxService(options: OutboxServiceOptions): OutboxServic
       await tail;
       await Promise.all([...inFlight]);
       await completions.drain();
+      pool.close();
     },
     wake,
     async runOnce() {

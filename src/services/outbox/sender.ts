@@ -7,15 +7,35 @@
  * rebinding gets around a check made on an earlier answer. TLS still verifies the certificate for the
  * URL's host name (`servername`). Redirects are never followed (a 3xx is a failed attempt: the next hop
  * was never checked). Nothing here throws: every way an attempt can end is a value.
+ *
+ * Connections are kept alive and reused through ./connection-pool.ts, one agent per endpoint and
+ * pinned destination, so a reused socket always leads to the address checked for this attempt's host.
+ * Keep-alive brings two races, and each has a rule:
+ *
+ * - The status line decides. Once it has arrived the attempt is judged by it (a 2xx is delivered),
+ *   whatever happens to the body or the socket afterwards. Before this rule the attempt ended only with
+ *   the body, so a socket error or the deadline between the status line and the body's end recorded a
+ *   failure for an event the receiver had accepted, and it was sent again.
+ * - A receiver may close an idle kept-alive socket just as a request is written on it; the request then
+ *   fails with ECONNRESET/EPIPE and no answer at all. Only then (a reused socket, not one byte of an
+ *   answer) is the request sent once more at once, on a connection of its own, within the same deadline
+ *   and under the same webhook-id: still one attempt in the log. The receiver may have read the first
+ *   copy (and died before answering): at-least-once, which the webhook-id lets it deduplicate.
+ *
+ * Idle sockets are closed before the receiver's announced keep-alive (`Keep-Alive: timeout=`, which
+ * Node's agent honours with a 1 s margin) and before the pool's `idleMs`, which makes the second race
+ * rare; it cannot be ruled out, as a receiver may close whenever it likes.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { buildEnvelope, envelopeBody } from '../../domain/webhooks/envelope.ts';
 import { judgeResolved, parseDestination, parseIp, type DestinationPolicy } from '../../domain/webhooks/destination.ts';
 import { parseRetryAfter, type AttemptResult } from '../../domain/webhooks/schedule.ts';
 import { signWebhook } from '../../domain/webhooks/signing.ts';
+import { createConnectionPool, type ConnectionPool } from './connection-pool.ts';
 
 /** Resolves a host name to every address (the default is node:dns `lookup` with `all: true`). */
 export type Resolver = (host: string) => Promise<string[]>;
@@ -23,6 +43,8 @@ export type Resolver = (host: string) => Promise<string[]>;
 export const systemResolver: Resolver = async (host) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 export interface SendInput {
+  /** Whose connections may carry the attempt (sockets are never shared between endpoints). */
+  endpointId: string;
   event: { eventId: string; type: string; occurredAt: number; tenantId: string; data: unknown };
   url: string;
   /** The endpoint's live secrets (`whsec_…`), newest first. */
@@ -36,6 +58,10 @@ export interface SenderOptions {
   /** Unix ms for `webhook-timestamp` and Retry-After dates; default Date.now. */
   now?: () => number;
   userAgent?: string;
+  /** Keep-alive connections; default a pool of its own (DEFAULT_POOL_OPTIONS). */
+  pool?: ConnectionPool;
+  /** Called when a request lost on a reused socket is sent again on a fresh connection (a metric). */
+  onResend?: () => void;
 }
 
 /**
@@ -54,6 +80,7 @@ export function createSender(options: SenderOptions): (input: SendInput) => Prom
   const resolve = options.resolve ?? systemResolver;
   const now = options.now ?? Date.now;
   const userAgent = options.userAgent ?? 'Doppel-Webhooks/1';
+  const pool = options.pool ?? createConnectionPool();
 
   const failed = (error: string, outcome: SendOutcome['outcome'], permanent = false): SendOutcome => ({ result: { kind: 'error', error }, permanent, outcome });
 
@@ -91,56 +118,91 @@ export function createSender(options: SenderOptions): (input: SendInput) => Prom
     };
     const target = new URL(url);
     const request = (protocol === 'https:' ? https : http).request;
-    return new Promise<SendOutcome>((done) => {
-      let settled = false;
-      const finish = (outcome: SendOutcome) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        done(outcome);
-      };
-      const req = request({
-        method: 'POST',
-        host: literal ? pinned : host,
-        port,
-        path: `${target.pathname}${target.search}`,
-        lookup,
-        ...(protocol === 'https:' && !literal ? { servername: host } : {}),
-        agent: false,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body.body),
-          'user-agent': userAgent,
-          ...signed.headers,
-        },
-      });
-      // One deadline for the whole attempt (connect, upload, response), not an idle timer per phase.
-      const timer = setTimeout(() => {
-        req.destroy(new Error('TIMEOUT'));
-        finish(failed(`TIMEOUT: no complete answer within ${options.timeoutMs} ms`, 'error'));
-      }, options.timeoutMs);
-      req.on('error', (error: NodeJS.ErrnoException) => finish(failed(`CONNECTION: ${error.code ?? error.message}`, 'error')));
-      req.on('response', (res) => {
-        const status = res.statusCode ?? 0;
-        const retryAfterMs = parseRetryAfter(headerText(res.headers['retry-after']), now());
-        let read = 0;
-        // The answer's body is read (a little of it) and dropped: the status is all that counts.
-        res.on('data', (chunk: Buffer) => {
-          read += chunk.length;
-          if (read > RESPONSE_BYTES_READ) res.destroy();
-        });
-        const complete = () => {
-          const result: AttemptResult = { kind: 'response', status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
-          finish({ result, permanent: false, outcome: outcomeOf(status) });
+    const agent = pool.agentFor({ endpointId: input.endpointId, protocol, pinned, port, servername: protocol === 'https:' && !literal ? host : '' });
+    const deadline = performance.now() + options.timeoutMs;
+
+    /**
+     * One request over `via` (a pooled agent, or `false` for a connection of its own). Resolves with how
+     * it ended, or with RESET_BEFORE_ANSWER when a kept-alive socket the agent reused was closed by the
+     * receiver before a single byte of an answer came back (see the file comment).
+     */
+    const requestOnce = (via: http.Agent | false) =>
+      new Promise<SendOutcome | typeof RESET_BEFORE_ANSWER>((done) => {
+        let settled = false;
+        let answered = false;
+        const finish = (outcome: SendOutcome | typeof RESET_BEFORE_ANSWER) => {
+          if (settled) return;
+          settled = true;
+          done(outcome);
         };
-        res.on('end', complete);
-        res.on('close', complete);
-        res.on('error', complete);
+        const req = request({
+          method: 'POST',
+          host: literal ? pinned : host,
+          port,
+          path: `${target.pathname}${target.search}`,
+          lookup,
+          ...(protocol === 'https:' && !literal ? { servername: host } : {}),
+          agent: via,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body.body),
+            'user-agent': userAgent,
+            ...signed.headers,
+          },
+        });
+        // One deadline for the whole attempt (connect, upload, status line), not an idle timer per phase.
+        // After the status line it only bounds the body's reading: the socket is destroyed, the outcome kept.
+        const timer = setTimeout(
+          () => {
+            req.destroy(new Error('TIMEOUT'));
+            finish(failed(`TIMEOUT: no answer within ${options.timeoutMs} ms`, 'error'));
+          },
+          Math.max(0, deadline - performance.now()),
+        );
+        req.on('close', () => clearTimeout(timer));
+        req.on('error', (error: NodeJS.ErrnoException) => {
+          if (req.reusedSocket && !answered && RESET_CODES.has(error.code ?? '')) finish(RESET_BEFORE_ANSWER);
+          else finish(failed(`CONNECTION: ${error.code ?? error.message}`, 'error'));
+        });
+        req.on('response', (res) => {
+          // The status line decides the attempt, here and now: a 2xx is delivered even if its body or
+          // socket fails afterwards (the receiver has processed the event; sending it again would be a
+          // repeat the receiver never asked for).
+          answered = true;
+          const status = res.statusCode ?? 0;
+          const retryAfterMs = parseRetryAfter(headerText(res.headers['retry-after']), now());
+          finish({
+            result: { kind: 'response', status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+            permanent: false,
+            outcome: outcomeOf(status),
+          });
+          // The body is read (a little of it) and dropped, so a short one frees the socket for reuse. A
+          // longer body costs its socket (destroyed, not returned to the pool); an error reading it
+          // changes nothing.
+          let read = 0;
+          res.on('data', (chunk: Buffer) => {
+            read += chunk.length;
+            if (read > RESPONSE_BYTES_READ) res.destroy();
+          });
+          res.on('error', () => {});
+        });
+        req.end(body.body);
       });
-      req.end(body.body);
-    });
+
+    const first = await requestOnce(agent);
+    if (first !== RESET_BEFORE_ANSWER) return first;
+    // Once, on a connection of its own, within what is left of the deadline, under the same webhook-id.
+    if (performance.now() >= deadline) return failed(`TIMEOUT: no answer within ${options.timeoutMs} ms`, 'error');
+    options.onResend?.();
+    const second = await requestOnce(false);
+    return second === RESET_BEFORE_ANSWER ? failed('CONNECTION: ECONNRESET', 'error') : second;
   };
 }
+
+/** Marks a request whose reused keep-alive socket was reset before any answer: sent once more, at once. */
+const RESET_BEFORE_ANSWER = Symbol('reset before answer');
+/** How a socket the receiver closed (idle) shows when a request is written on it: reset, or a broken pipe. */
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
 function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
