@@ -31,6 +31,12 @@ export interface BulkRegisterOptions {
   dryRun?: boolean;
   /** All-or-nothing: one refused row refuses the call (the others answer NOT_CREATED). Default: per row. */
   atomic?: boolean;
+  /**
+   * Per-row mode only: the caller has just looked the ids up itself (provisioning's creation batch
+   * does, to answer taken ids before spending its policy counter), so the SELECT of taken ids is
+   * skipped; an id taken since is still answered ALREADY_EXISTS, by the INSERT's ON CONFLICT.
+   */
+  takenIdsCheckedByCaller?: boolean;
 }
 
 /** Why a row was not registered. Stable names: they are part of the GraphQL API. */
@@ -141,7 +147,8 @@ export function createBulkRegistration(options: DeviceServiceOptions): BulkRegis
         });
       }
     });
-    const taken = await takenIds([...firstIndexOf.keys()]);
+    const skipTakenCheck = (opts.takenIdsCheckedByCaller ?? false) && !atomic && !dryRun;
+    const taken = skipTakenCheck ? new Set<string>() : await takenIds([...firstIndexOf.keys()]);
     inputs.forEach((input, index) => {
       if (taken.has(input.deviceId) && firstIndexOf.get(input.deviceId) === index) fail(index, alreadyExists(index, input.deviceId));
     });

@@ -21,11 +21,18 @@ import type { AttemptLog } from './attempts.ts';
 import type { ProvisioningPolicy } from './policies.ts';
 import type { ProvisioningServiceOptions } from './types.ts';
 import { createCreationBatcher } from './creations.ts';
+import { createPolicyCache } from './policy-cache.ts';
 
 /** A policy row as the device side needs it: the policy as admins see it, without its timestamps and counts, plus its sealed key. */
 type PolicyRow = Omit<ProvisioningPolicy, 'createdAt' | 'updatedAt' | 'allowedIds' | 'claimedIds'> & { sealedGroupKey: string | null };
 
 const POLICY_COLUMNS = `id::text AS id, "tenantId", name, mode, reprovision, enabled, "expiresAt", "maxDevices", "devicesProvisioned", "modelName", tags, "sealedGroupKey"`;
+
+/** A GROUP_KEY policy with its group key opened (kept only as long as the policy cache keeps it). */
+interface GroupKeyPolicy {
+  policy: PolicyRow;
+  groupKey: string | undefined;
+}
 
 /** A provisioning client admitted at CONNECT: its policy. */
 export interface ClaimSession {
@@ -49,28 +56,55 @@ function claimTokenOf(payload: Buffer): string | undefined {
 
 export function createClaims(options: ProvisioningServiceOptions, attempts: AttemptLog) {
   const { db, devices } = options;
+  // Reads for admission only (./policy-cache.ts has the bound); writes decide on the database row.
+  const policies = createPolicyCache<PolicyRow>();
+  const groupKeyPolicies = createPolicyCache<GroupKeyPolicy[]>();
   const creations = createCreationBatcher({
     db,
     logger: options.logger,
     devices,
     attempts,
     sealSecret: options.sealSecret,
+    // The embedded broker refuses an exhausted token at CONNECT: that must hold right after the last device.
+    onExhausted: () => policiesChanged(),
     refusalFor: async (policyId) => {
-      const fresh = await policyById(policyId);
+      // The batch found the policy unable to grant: later CONNECTs must see that at once.
+      policiesChanged();
+      const fresh = await freshPolicyById(policyId);
       return (fresh && policyRefusal(fresh, Date.now())) ?? new ProvisioningRefusal('TOKEN_EXHAUSTED', 'the provisioning policy has no devices left');
     },
   });
 
   const actorFor = (p: PolicyRow): Actor => ({ tenantId: p.tenantId, actor: `provisioningPolicy:${p.id}`, actorName: p.name });
 
-  async function policyByToken(token: string): Promise<PolicyRow | undefined> {
-    const rows = await db.sql.query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM "ProvisioningPolicy" WHERE "tokenHash" = $1`, [hashSecret(token)]);
+  function policiesChanged(): void {
+    policies.clear();
+    groupKeyPolicies.clear();
+  }
+
+  function policyByToken(token: string): Promise<PolicyRow | undefined> {
+    const tokenHash = hashSecret(token);
+    return policies.get(`token:${tokenHash}`, async () => {
+      const rows = await db.sql.query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM "ProvisioningPolicy" WHERE "tokenHash" = $1`, [tokenHash]);
+      return rows[0];
+    });
+  }
+
+  function policyById(id: string): Promise<PolicyRow | undefined> {
+    return policies.get(`id:${id}`, () => freshPolicyById(id));
+  }
+
+  async function freshPolicyById(id: string): Promise<PolicyRow | undefined> {
+    const rows = await db.sql.query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM "ProvisioningPolicy" WHERE id = $1::uuid`, [id]);
     return rows[0];
   }
 
-  async function policyById(id: string): Promise<PolicyRow | undefined> {
-    const rows = await db.sql.query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM "ProvisioningPolicy" WHERE id = $1::uuid`, [id]);
-    return rows[0];
+  async function groupKeyPolicyList(): Promise<GroupKeyPolicy[]> {
+    const list = await groupKeyPolicies.get('all', async () => {
+      const rows = await db.sql.query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM "ProvisioningPolicy" WHERE mode = 'GROUP_KEY'`);
+      return rows.map((policy) => ({ policy, groupKey: policy.sealedGroupKey ? options.groupKeys.open(policy.id, policy.sealedGroupKey) : undefined }));
+    });
+    return list ?? [];
   }
 
   async function refuse(
@@ -126,6 +160,13 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
     if (p.reprovision !== 'ROTATE') {
       return refuse(p, refusal, `device ${JSON.stringify(deviceId)} was provisioned already and the policy refuses re-provisioning`, { deviceId, requestId });
     }
+    // A rotation writes without the creation batch's conditional counter: it decides on the policy as
+    // the database has it now, never on a cached read (a policy disabled elsewhere rotates nothing).
+    // Exhaustion does not stop it: a rotation uses no device of the policy's limit.
+    const current = await freshPolicyById(p.id);
+    if (!current) return refuse(undefined, 'BAD_TOKEN', 'the provisioning policy was deleted', { deviceId, requestId });
+    const currentRefusal = policyRefusal(current, Date.now());
+    if (currentRefusal && currentRefusal.reason !== 'TOKEN_EXHAUSTED') return refuseWith(current, currentRefusal, { deviceId, requestId });
     const rotated = await devices.rotateCredentials(actorFor(p), deviceId, 0);
     await db.sql.query(`UPDATE "ProvisioningClaim" SET "rotatedAt" = now() WHERE "deviceId" = $1`, [deviceId]);
     await options.audit.record({ ...actorFor(p), action: 'provisioning.rotate', target: `device:${deviceId}`, details: { policyId: p.id, requestId } });
@@ -222,13 +263,10 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
    */
   async function authenticateDerivedKey(deviceId: string, password: Buffer | undefined): Promise<boolean> {
     if (!password || !isValidDeviceId(deviceId) || deviceId === PROVISIONING_USERNAME) return false;
-    const policies = await db.sql.query<PolicyRow>(`SELECT ${POLICY_COLUMNS} FROM "ProvisioningPolicy" WHERE mode = 'GROUP_KEY'`);
-    if (policies.length === 0) return false;
+    const groupKeyed = await groupKeyPolicyList();
+    if (groupKeyed.length === 0) return false;
     const presented = password.toString('utf8');
-    const p = policies.find((policy) => {
-      const key = policy.sealedGroupKey ? options.groupKeys.open(policy.id, policy.sealedGroupKey) : undefined;
-      return key !== undefined && isDerivedKey(key, deviceId, presented);
-    });
+    const p = groupKeyed.find(({ groupKey }) => groupKey !== undefined && isDerivedKey(groupKey, deviceId, presented))?.policy;
     if (!p) {
       const known = await db.sql.query(`SELECT 1 FROM "Device" WHERE "deviceId" = $1`, [deviceId]);
       // A known device with a wrong password is a failed login, not a provisioning attempt.
@@ -271,5 +309,5 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
     await refuse(p, 'TOPIC_DENIED', `topic ${JSON.stringify(topic.slice(0, 200))} is outside provision/{requestId}/…`, { requestId });
   }
 
-  return { authenticateClaim, handleRequest, authenticateDerivedKey, recordTopicDenied };
+  return { authenticateClaim, handleRequest, authenticateDerivedKey, recordTopicDenied, policiesChanged };
 }

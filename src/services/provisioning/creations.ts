@@ -2,9 +2,9 @@
  * Device creation for provisioning, set-based: the creations asked for in the same tick (concurrent
  * claim-token and allow-list requests, group-key first connects) are handled together, with per batch
  *
- *   1. one SELECT of the ids already taken (those go to their request's re-provisioning answer, and
- *      use no counter),
- *   2. one conditional UPDATE of the policies' counters, granting each policy at most what it has left
+ *   1+2. one statement that finds the ids already taken (those go to their request's re-provisioning
+ *      answer, and use no counter) and runs one conditional UPDATE of the policies' counters for the
+ *      others, granting each policy at most what it has left
  *      (enabled, not expired, under `maxDevices`, decided by the database on the locked row, so the
  *      limit holds under concurrency); the requests beyond the grant are refused with the reason a
  *      fresh read of the policy gives (TOKEN_EXHAUSTED, POLICY_DISABLED, TOKEN_EXPIRED),
@@ -67,6 +67,8 @@ export interface CreationBatcherOptions {
   /** Why a policy granted fewer creations than asked for, from a fresh read. */
   refusalFor: (policyId: string) => Promise<ProvisioningRefusal>;
   sealSecret?: ((deviceId: string, secret: string) => string) | undefined;
+  /** A policy's counter reached its `maxDevices` in this batch (caches of policies must drop it). */
+  onExhausted?: () => void;
 }
 
 export interface CreationBatcher {
@@ -121,10 +123,28 @@ export function createCreationBatcher(options: CreationBatcherOptions): Creation
 
   async function createAll(batch: Pending[]): Promise<void> {
     if (batch.length === 0) return;
-    const takenRows = await db.sql.query<{ deviceId: string }>(`SELECT "deviceId" FROM "Device" WHERE "deviceId" = ANY($1::text[])`, [
-      batch.map((p) => p.deviceId),
-    ]);
-    const taken = new Set(takenRows.map((r) => r.deviceId));
+    // One statement for the batch: the ids already taken (those go to their request's re-provisioning
+    // answer and use no counter), and one counter UPDATE for every policy, granting each min(asked, left).
+    const rows = await db.sql.query<{ takenId: string | null; id: string | null; granted: number | null; exhausted: boolean | null }>(
+      `WITH req AS (SELECT * FROM unnest($1::text[], $2::uuid[]) AS r(device_id, policy_id)),
+            taken AS (SELECT d."deviceId" AS device_id FROM "Device" d WHERE d."deviceId" IN (SELECT device_id FROM req)),
+            asked AS (SELECT policy_id AS id, count(*)::int AS n FROM req WHERE device_id NOT IN (SELECT device_id FROM taken) GROUP BY policy_id),
+            locked AS (
+              SELECT p.id, LEAST(a.n, COALESCE(p."maxDevices" - p."devicesProvisioned", a.n)) AS granted
+                FROM "ProvisioningPolicy" p JOIN asked a ON a.id = p.id
+               WHERE p.enabled AND (p."expiresAt" IS NULL OR p."expiresAt" > now())
+                 AND (p."maxDevices" IS NULL OR p."devicesProvisioned" < p."maxDevices")
+               FOR UPDATE OF p),
+            grants AS (
+              UPDATE "ProvisioningPolicy" t SET "devicesProvisioned" = t."devicesProvisioned" + l.granted
+                FROM locked l WHERE t.id = l.id AND l.granted > 0
+              RETURNING t.id::text AS id, l.granted::int AS granted,
+                        (t."maxDevices" IS NOT NULL AND t."devicesProvisioned" >= t."maxDevices") AS exhausted)
+       SELECT NULL::text AS "takenId", id, granted, exhausted FROM grants
+       UNION ALL SELECT device_id, NULL, NULL, NULL FROM taken`,
+      [batch.map((p) => p.deviceId), batch.map((p) => p.policy.id)],
+    );
+    const taken = new Set(rows.flatMap((r) => (r.takenId === null ? [] : [r.takenId])));
     const fresh: Pending[] = [];
     for (const p of batch) {
       if (taken.has(p.deviceId)) p.resolve({ ok: false, taken: true });
@@ -132,27 +152,14 @@ export function createCreationBatcher(options: CreationBatcherOptions): Creation
     }
     if (fresh.length === 0) return;
 
-    // One counter UPDATE for every policy of the batch: each grants min(asked, left).
     const byPolicy = new Map<string, Pending[]>();
     for (const p of fresh) {
       const list = byPolicy.get(p.policy.id);
       if (list) list.push(p);
       else byPolicy.set(p.policy.id, [p]);
     }
-    const policyIds = [...byPolicy.keys()];
-    const grantedRows = await db.sql.query<{ id: string; granted: number }>(
-      `WITH asked AS (SELECT * FROM unnest($1::uuid[], $2::int[]) AS a(id, n)),
-            locked AS (
-              SELECT p.id, LEAST(a.n, COALESCE(p."maxDevices" - p."devicesProvisioned", a.n)) AS granted
-                FROM "ProvisioningPolicy" p JOIN asked a ON a.id = p.id
-               WHERE p.enabled AND (p."expiresAt" IS NULL OR p."expiresAt" > now())
-                 AND (p."maxDevices" IS NULL OR p."devicesProvisioned" < p."maxDevices")
-               FOR UPDATE OF p)
-       UPDATE "ProvisioningPolicy" t SET "devicesProvisioned" = t."devicesProvisioned" + l.granted
-         FROM locked l WHERE t.id = l.id AND l.granted > 0
-       RETURNING t.id::text AS id, l.granted::int AS granted`,
-      [policyIds, policyIds.map((id) => byPolicy.get(id)!.length)],
-    );
+    if (rows.some((r) => r.exhausted === true)) options.onExhausted?.();
+    const grantedRows = rows.flatMap((r) => (r.id === null ? [] : [{ id: r.id, granted: Number(r.granted) }]));
     const grantOf = new Map(grantedRows.map((r) => [r.id, Number(r.granted)]));
 
     const refused: AttemptRecord[] = [];
@@ -177,7 +184,8 @@ export function createCreationBatcher(options: CreationBatcherOptions): Creation
         result = await devices.registerMany(
           actorFor(policy),
           go.map((p) => ({ deviceId: p.deviceId, tags: policy.tags, modelName: policy.modelName })),
-          { atomic: false },
+          // Step 1 looked the ids up a moment ago; a registration since is caught by the INSERT's ON CONFLICT.
+          { atomic: false, takenIdsCheckedByCaller: true },
         );
       } catch (error) {
         giveBack.set(policyId, go.length);

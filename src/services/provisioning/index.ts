@@ -72,9 +72,11 @@ export interface ProvisioningService extends ProvisioningGate {
 
 export function createProvisioningService(options: ProvisioningServiceOptions): ProvisioningService {
   const attempts = createAttemptLog(options);
+  const { policiesChanged, ...claims } = createClaims(options, attempts);
   return {
-    ...createPolicyAdmin(options),
-    ...createClaims(options, attempts),
+    // Every admin change clears the device side's policy cache before the admin's call returns.
+    ...createPolicyAdmin(options, policiesChanged),
+    ...claims,
     listAttempts: (query) => attempts.list(query),
     retention: attempts.retention,
   };

@@ -61,7 +61,8 @@ const SELECT_POLICY = `SELECT p.id::text AS id, p."tenantId", p.name, p.mode, p.
 const ADD_ALLOWED_IDS = `INSERT INTO "ProvisioningAllowedId" ("policyId", "deviceId")
                          SELECT $1::uuid, unnest($2::text[]) ON CONFLICT DO NOTHING`;
 
-export function createPolicyAdmin(options: ProvisioningServiceOptions) {
+/** `policiesChanged` is told of every write, so caches of policies (./policy-cache.ts) never outlive a change made here. */
+export function createPolicyAdmin(options: ProvisioningServiceOptions, policiesChanged: () => void = () => {}) {
   const { db, audit } = options;
 
   async function load(tenantId: string, id: string): Promise<ProvisioningPolicy | undefined> {
@@ -104,6 +105,8 @@ export function createPolicyAdmin(options: ProvisioningServiceOptions) {
       if (String((error as Error).message).includes('ProvisioningPolicy_tenantId_name_key')) throw new AlreadyExistsError('ProvisioningPolicy', input.name);
       throw error;
     }
+    // A new policy is no cached miss (misses are not cached), but a new group key joins the cached list.
+    policiesChanged();
     await audit.record({
       ...actor,
       action: 'provisioning.createPolicy',
@@ -141,10 +144,12 @@ export function createPolicyAdmin(options: ProvisioningServiceOptions) {
         db.prisma.$executeRawUnsafe(ADD_ALLOWED_IDS, id, [...new Set(input.allowedDeviceIds ?? [])]),
       ]);
     } catch (error) {
+      policiesChanged();
       if (String((error as Error).message).includes('ProvisioningPolicy_tenantId_name_key'))
         throw new AlreadyExistsError('ProvisioningPolicy', input.name ?? '');
       throw error;
     }
+    policiesChanged();
     const details = Object.fromEntries(
       Object.entries({ ...input, allowedDeviceIds: input.allowedDeviceIds?.length, expiresAt: input.expiresAt?.toISOString() ?? input.expiresAt }).filter(
         ([, v]) => v !== undefined,
@@ -162,6 +167,7 @@ export function createPolicyAdmin(options: ProvisioningServiceOptions) {
       actor.tenantId,
       id,
     ]);
+    policiesChanged();
     if (!rows[0]) throw new NotFoundError('ProvisioningPolicy', id);
     await audit.record({ ...actor, action: 'provisioning.deletePolicy', target: `provisioningPolicy:${id}`, details: { name: rows[0].name } });
     return id;
