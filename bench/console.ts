@@ -15,9 +15,9 @@
  *   2. fleet page scroll: the virtualized table scrolled top to bottom in `--scroll-step` px per frame
  *      (scrollTop set in requestAnimationFrame); frame intervals from rAF timestamps, long animation frames
  *      from PerformanceObserver. Baseline: a plain scrolling div of the same height, nothing rendered.
- *   3. device page: the page of the busy device (live reported-state panel, twinChanged) plus a
- *      `telemetry(sampleIntervalMs: 1000)` subscription the bench opens in the page (the console has no
- *      telemetry chart yet), main-thread busy share over `--device-seconds` from CDP Performance.getMetrics.
+ *   3. device page: the page of the busy device (live reported-state panel on twinChanged, and the live
+ *      chart on its `telemetry(sampleIntervalMs: 1000)` subscription, counted by the plot's columns),
+ *      main-thread busy share over `--device-seconds` from CDP Performance.getMetrics.
  *      Baseline: an empty page over `--baseline-seconds`. Target: < 5 %.
  *
  *   npm run bench:console                       # embedded (PGlite + Aedes), about 3 minutes
@@ -213,49 +213,6 @@ function scrollThrough({ selector, step }: { selector: string; step: number }): 
       }),
     );
   });
-}
-
-/** What the sampled-telemetry subscription opened in the device page has received. */
-interface SampledProbe {
-  events: number;
-  errors: string[];
-}
-
-/**
- * A `telemetry(deviceId, sampleIntervalMs: 1000)` subscription over graphql-ws (graphql-transport-ws),
- * opened in the page as a live chart would, each update written into the page (what a chart's legend
- * does); a stand-in until the console's own chart exists.
- */
-function openSampledTelemetry({ token, deviceId, sampleIntervalMs }: { token: string; deviceId: string; sampleIntervalMs: number }): void {
-  const probe: SampledProbe = { events: 0, errors: [] };
-  (window as unknown as { __sampled: SampledProbe }).__sampled = probe;
-  const out = document.createElement('pre');
-  out.dataset.testid = 'bench-sampled-telemetry';
-  document.body.append(out);
-  const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/graphql`, 'graphql-transport-ws');
-  socket.onopen = () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
-  socket.onmessage = (message) => {
-    const data = JSON.parse(message.data as string) as {
-      type: string;
-      payload?: { data?: { telemetry: { at: string; points: unknown[] } }; errors?: unknown };
-    };
-    if (data.type === 'connection_ack')
-      socket.send(
-        JSON.stringify({
-          id: 'sampled',
-          type: 'subscribe',
-          payload: {
-            query: 'subscription ($d: String!, $s: Int) { telemetry(deviceId: $d, sampleIntervalMs: $s) { at points { metric value ts } } }',
-            variables: { d: deviceId, s: sampleIntervalMs },
-          },
-        }),
-      );
-    else if (data.type === 'next' && data.payload?.data) {
-      probe.events++;
-      out.textContent = JSON.stringify(data.payload.data.telemetry, null, 1);
-    } else if (data.type === 'error' || (data.type === 'next' && data.payload?.errors)) probe.errors.push(JSON.stringify(data.payload).slice(0, 300));
-  };
-  socket.onclose = (event) => probe.errors.push(`closed ${event.code} ${event.reason}`);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -501,15 +458,18 @@ async function run(): Promise<Results> {
     const devicePage = await browser.context.newPage();
     await devicePage.goto(`${started.url}/#/devices/${busy.deviceId}`);
     await devicePage.waitForSelector('[data-testid=reported]', { timeout: 60_000 });
-    await devicePage.evaluate(openSampledTelemetry, { token: started.token, deviceId: busy.deviceId, sampleIntervalMs: 1000 });
-    await devicePage.waitForFunction(() => ((window as unknown as { __sampled?: SampledProbe }).__sampled?.events ?? 0) >= 2, undefined, { timeout: 60_000 });
+    // The device page's own live chart (src/console/app/charts.tsx) holds the 1 s sampled subscription:
+    // one new column in the plot per sample, so its column count is the sample count.
+    await devicePage.waitForFunction(() => Number(document.querySelector('[data-testid=live-plot]')?.getAttribute('data-points') ?? '0') >= 2, undefined, {
+      timeout: 60_000,
+    });
     const deviceCdp = await browser.context.newCDPSession(devicePage);
     await deviceCdp.send('Performance.enable');
     const readPage = () =>
       devicePage.evaluate(() => ({
         version: Number(document.querySelector('[data-testid=twin-version]')?.textContent ?? 'NaN'),
-        sampled: (window as unknown as { __sampled: SampledProbe }).__sampled.events,
-        errors: (window as unknown as { __sampled: SampledProbe }).__sampled.errors,
+        sampled: Number(document.querySelector('[data-testid=live-plot]')?.getAttribute('data-points') ?? 'NaN'),
+        errors: [...document.querySelectorAll('[data-testid=live-chart] [role=alert]')].map((e) => e.textContent ?? ''),
       }));
     const before = await readPage();
     const sentBefore = await device.call<ConsoleDeviceStatus>('status');
@@ -520,7 +480,7 @@ async function run(): Promise<Results> {
     if (PROFILE) profiles.push(await stopProfile(deviceCdp, 'device'));
     const after = await readPage();
     const sentAfter = await device.call<ConsoleDeviceStatus>('status');
-    if (after.errors.length) throw new Error(`the sampled telemetry subscription failed: ${after.errors.join('; ')}`);
+    if (after.errors.length) throw new Error(`the live chart's sampled telemetry subscription failed: ${after.errors.join('; ')}`);
     if (browser.offOrigin.length) throw new Error(`the page asked for other origins: ${browser.offOrigin.slice(0, 3).join(', ')}`);
     const deviceShare = mainThreadShare(d0, d1);
     const deviceResult = {

@@ -52,10 +52,11 @@ describe(`outbox wiring (${modeName})`, () => {
     // The change itself also produces a twin.changed event for the endpoint; which of the two arrives
     // first depends on the round that claims them (on PostgreSQL both often go in one), so the test waits
     // for the row it wrote and checks that everything else delivered is the change's own event.
-    while (!r.accepted.includes(eventIdOf(eventId))) await new Promise((resolve) => setTimeout(resolve, 20));
+    const webhookId = eventIdOf(eventId)!;
+    while (!r.accepted.includes(webhookId)) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(r.requests.every((q) => q.verified)).toBe(true);
-    const bodies = r.requests.map((q) => JSON.parse(q.body) as { id: string; type: string; data: { deviceId: string } });
-    expect(bodies.find((b) => b.id === eventIdOf(eventId))).toMatchObject({ type: 'twin.changed', tenant: 'default', data: { deviceId } });
-    for (const other of bodies.filter((b) => b.id !== eventIdOf(eventId))) expect(other).toMatchObject({ type: 'twin.changed', data: { deviceId } });
+    const bodies = r.requests.map((q) => JSON.parse(q.body ?? 'null') as { id: string; type: string; data: { deviceId: string } });
+    expect(bodies.find((b) => b.id === webhookId)).toMatchObject({ type: 'twin.changed', tenant: 'default', data: { deviceId } });
+    for (const other of bodies.filter((b) => b.id !== webhookId)) expect(other).toMatchObject({ type: 'twin.changed', data: { deviceId } });
   }, 50_000);
 });
