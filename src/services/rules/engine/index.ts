@@ -56,6 +56,8 @@ interface Remembered extends Observed {
   revision: string;
   /** When this instance first left it unwritten on that revision (engine clock). */
   since: number;
+  /** Readings laid into this entry (it is updated in place), so a flush can tell whether it moved on. */
+  updates: number;
 }
 
 /** Default of `RulesConfig.stateWatermarkMs` (RULES_STATE_WATERMARK_MS). */
@@ -130,13 +132,27 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   /** The rules and pair states of the devices this instance judges, valid while their fingerprints hold (./pair-cache.ts). */
   const pairCache = createPairCache({ definitions, maxPairs: maxObserved });
 
+  /**
+   * Called for most pairs of every batch, so it allocates only for a pair not remembered yet on this
+   * revision: an entry on the same revision is updated in place and keeps its place in the map. The map
+   * is therefore ordered by when a pair was first left unwritten (`since`), which is the order the
+   * watermark stores them in, and the bound drops the longest-unwritten first.
+   */
   function remember(row: PairRow, seen: Observed): void {
     const key = pairKey(row.ruleId, row.deviceUuid);
     const revision = row.state!.revision;
     const before = observed.get(key);
-    const since = before !== undefined && before.revision === revision ? before.since : now();
-    observed.delete(key);
-    observed.set(key, { ...seen, ruleId: row.ruleId, deviceUuid: row.deviceUuid, revision, since });
+    if (before !== undefined && before.revision === revision) {
+      before.lastTs = seen.lastTs;
+      before.asOf = seen.asOf;
+      before.settled = seen.settled;
+      if (seen.lastValue === undefined) delete before.lastValue;
+      else before.lastValue = seen.lastValue;
+      before.updates++;
+      return;
+    }
+    if (before !== undefined) observed.delete(key);
+    observed.set(key, { ...seen, ruleId: row.ruleId, deviceUuid: row.deviceUuid, revision, since: now(), updates: 0 });
     if (observed.size > maxObserved) observed.delete(observed.keys().next().value!);
   }
 
@@ -149,9 +165,11 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
    */
   async function flushObserved(everything: boolean): Promise<void> {
     const at = now();
+    // Copies: `remember` updates an entry in place, possibly while the statement below runs.
     const due = [...observed.values()]
       .filter((o) => everything || at - o.since >= (o.settled ? watermarkMs * SETTLED_WATERMARK_FACTOR : watermarkMs))
-      .slice(0, everything ? undefined : sweepBatchSize);
+      .slice(0, everything ? undefined : sweepBatchSize)
+      .map((o) => ({ ...o, entry: o }));
     if (due.length === 0) return;
     // The revision is bumped like any write's: another instance that judged this pair on the older row
     // reads it again instead of laying an older reading over it, and the pair cache's fingerprint of
@@ -180,10 +198,11 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     // A row the guard skipped moved on under another writer: the device's cached pairs are read again.
     for (const o of due) if (!landed.has(pairKey(o.ruleId, o.deviceUuid))) pairCache.forgetDevice(o.deviceUuid);
     // Stored (or moved on under another writer): either way the row now knows better. An entry a
-    // concurrent evaluation replaced meanwhile stays.
+    // concurrent evaluation replaced or moved on meanwhile stays.
     for (const o of due) {
       const key = pairKey(o.ruleId, o.deviceUuid);
-      if (observed.get(key) === o) observed.delete(key);
+      const entry = observed.get(key);
+      if (entry === o.entry && entry.updates === o.updates) observed.delete(key);
     }
   }
 

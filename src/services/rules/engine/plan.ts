@@ -72,6 +72,17 @@ export type PairPlan =
   /** The state machine refused a user's input (no open alarm, already acknowledged). */
   | { ok: false; reason: AlarmRefusal; message: string };
 
+/** The plan of a pair that changed nothing (shared, frozen: never merged or written to). */
+const NOTHING_WRITTEN: WritePlan = Object.freeze({
+  states: Object.freeze([]),
+  alarms: Object.freeze([]),
+  events: Object.freeze([]),
+  actions: Object.freeze([]),
+}) as unknown as WritePlan;
+
+/** The edges of a pair that has none (never written to: edges are replaced, not pushed). */
+const NO_EDGES: number[] = Object.freeze([]) as unknown as number[];
+
 /** Refusals that are the normal life of a stream (replays, a sweep that lost to a reading): skipped. */
 const SKIPPED: ReadonlySet<AlarmRefusal> = new Set(['STALE', 'DUPLICATE', 'NOT_DUE']);
 
@@ -97,13 +108,17 @@ export function stateOf(row: PairRow, now: number): AlarmState {
 
 export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions): PairPlan {
   const newId = options.newId ?? randomUUID;
-  const plan = emptyPlan();
+  // Most pairs of a batch change nothing: the plan, the alarm map and a copy of the edges are made only
+  // once something is written into them (this runs for every pair of every batch).
+  let written: WritePlan | undefined;
+  const plan = (): WritePlan => (written ??= emptyPlan());
   // A pair judged for the first time starts watching at its first reading (recorded times never go
   // before the state's start, so starting at the server's clock would restamp buffered readings).
   const firstReading = inputs.find((i) => i.type === 'observe');
   let state = stateOf(row, firstReading ? Math.min(firstReading.ts, options.now) : options.now);
   let dirty = row.state === null;
-  let edges = (row.state?.recentEdges ?? []).filter((t) => typeof t === 'number');
+  const loadedEdges = row.state?.recentEdges;
+  let edges: number[] = loadedEdges === undefined || loadedEdges.length === 0 ? NO_EDGES : loadedEdges.filter((t) => typeof t === 'number');
   const storedEdges = edges;
   const loadedFlapping = row.alarm?.flapping ?? edges.length > options.flapMaxEdges;
   let flapping = loadedFlapping;
@@ -115,7 +130,8 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
     row.alarm !== null && row.state?.alarmId === row.alarm.id && row.alarm.status !== 'CLEARED'
       ? { ...row.alarm, isNew: false, expectedStatus: row.alarm.status, tenantId: row.tenantId, ruleId: row.ruleId, deviceUuid: row.deviceUuid }
       : null;
-  const touched = new Map<string, AlarmWrite>();
+  let touchedAlarms: Map<string, AlarmWrite> | undefined;
+  const touched = (): Map<string, AlarmWrite> => (touchedAlarms ??= new Map<string, AlarmWrite>());
 
   function apply(
     records: AlarmRecord[],
@@ -125,10 +141,7 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
     for (const record of records) {
       const { definition, version } = versionOf(record);
       const edge = record.cause === 'conditionRaised' || record.cause === 'conditionCleared';
-      if (edge) {
-        edges.push(record.at);
-        edges = edges.filter((t) => t > record.at - options.flapWindowMs);
-      }
+      if (edge) edges = [...edges, record.at].filter((t) => t > record.at - options.flapWindowMs);
       let alarm = current;
       if (record.from === null || alarm === null) {
         alarm = {
@@ -178,7 +191,7 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
           break;
       }
       alarm.status = record.to;
-      touched.set(alarm.id, alarm);
+      touched().set(alarm.id, alarm);
       current = record.to === 'CLEARED' ? null : alarm;
 
       // Flapping: the edge that crosses the limit is announced once (cause 'flapping'); edges while it
@@ -202,7 +215,7 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
             action.type === 'sendCommand'
               ? { ...action, deviceId: target, params: expandTemplates(action.params, trigger) }
               : { ...action, deviceId: target, patch: expandTemplates(action.patch, trigger) };
-          plan.actions.push({
+          plan().actions.push({
             eventId,
             tenantId: row.tenantId,
             actionKey: `${row.ruleId}:${version}:${kind}:${index}`,
@@ -218,7 +231,7 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
           });
         });
       }
-      plan.events.push({
+      plan().events.push({
         alarmId: alarm.id,
         from: record.from,
         to: record.to,
@@ -244,8 +257,8 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
 
   function flappingEvent(alarm: AlarmWrite, on: boolean, at: number): void {
     alarm.flapping = on;
-    touched.set(alarm.id, alarm);
-    plan.events.push({
+    touched().set(alarm.id, alarm);
+    plan().events.push({
       alarmId: alarm.id,
       from: alarm.status,
       to: alarm.status,
@@ -320,25 +333,28 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
 
   // The flag ends once the edges in the window fall back to the limit (judged at the newest time seen).
   if (latest === Number.NEGATIVE_INFINITY) latest = options.now;
-  const before = edges.length;
-  edges = edges.filter((t) => t > latest - options.flapWindowMs);
-  if (edges.length !== before) dirty = true;
+  if (edges.length > 0) {
+    const before = edges.length;
+    edges = edges.filter((t) => t > latest - options.flapWindowMs);
+    if (edges.length !== before) dirty = true;
+  }
   if (flapping && edges.length <= options.flapMaxEdges) {
     flapping = false;
     const alarm = current as AlarmWrite | null;
     if (alarm !== null && alarm.flapping) flappingEvent(alarm, false, Math.max(latest, state.asOf));
   }
 
-  const alarms = [...touched.values()];
-  if (!dirty && alarms.length === 0) return { ok: true, plan, changed: false };
+  const alarms = touchedAlarms === undefined ? [] : [...touchedAlarms.values()];
+  if (!dirty && alarms.length === 0) return { ok: true, plan: written ?? NOTHING_WRITTEN, changed: false };
   if (alarms.length === 0 && !mustWrite(row, state, edges, storedEdges, options.watermarkMs)) {
     const observed: Observed = { lastTs: state.lastTs, asOf: state.asOf, settled: isSettled(state) };
     if (state.lastValue !== undefined) observed.lastValue = state.lastValue;
-    return { ok: true, plan, changed: false, observed };
+    return { ok: true, plan: written ?? NOTHING_WRITTEN, changed: false, observed };
   }
   const open = current as AlarmWrite | null;
-  plan.alarms = alarms;
-  plan.states.push({
+  const result = plan();
+  result.alarms = alarms;
+  result.states.push({
     ruleId: row.ruleId,
     deviceUuid: row.deviceUuid,
     ruleVersion: row.ruleVersion,
@@ -349,10 +365,10 @@ export function planPair(row: PairRow, inputs: PairInput[], options: PlanOptions
     lastValue: state.lastValue,
     asOf: state.asOf,
     alarmId: open?.id ?? null,
-    recentEdges: edges,
+    recentEdges: edges === NO_EDGES ? [] : edges,
     expectedRevision: row.state?.revision ?? null,
   });
-  return { ok: true, plan, changed: true };
+  return { ok: true, plan: result, changed: true };
 }
 
 /**
