@@ -63,6 +63,8 @@ interface Phase {
   name: string;
   devices: number;
   ms: number;
+  /** Provisioning phases: the bench's own MQTT clients' CPU (this process), on the same cores as the server. */
+  clientCpuMs?: number;
   server?: PhaseCost;
 }
 
@@ -189,7 +191,7 @@ for (const mode of modes) {
   if (provisioning.length > 0) {
     const text = [
       table(
-        ['provisioning phase', 'devices', 'ms', 'devices/s', 'statements/device', 'server CPU-ms/device'],
+        ['provisioning phase', 'devices', 'ms', 'devices/s', 'statements/device', 'server CPU-ms/device', 'client CPU-ms/device'],
         provisioning.map((p) => [
           p.name,
           fmt(p.devices),
@@ -197,6 +199,7 @@ for (const mode of modes) {
           fmt(rate(p)),
           fmt(p.server!.statements / p.devices, 2),
           fmt(p.server!.cpuMs / p.devices, 2),
+          p.clientCpuMs === undefined ? '-' : fmt(p.clientCpuMs / p.devices, 2),
         ]),
       ),
       ...provisioning.map((p) =>
