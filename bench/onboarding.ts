@@ -122,6 +122,8 @@ async function runMode(mode: string): Promise<Phase[]> {
     const started = await srv.call<ServerStarted>('start', {
       // The SQL trace counts the provisioning phases' statements (raw SQL only: Prisma's own queries are not in it).
       traceSql: true,
+      // No 50 ms RSS sampling: the phases report CPU per device, and the sampler's own CPU would count in it.
+      sampleRss: false,
       env: benchServerEnv(scratch?.url ?? 'memory://', {
         GRAPHQL_RATE_LIMIT_PER_S: '0',
         // 10,000 rows with a tag and a model are about 0.8 MB of variables; the answer is bigger.
