@@ -11,6 +11,8 @@ import { createLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { createAuditLog } from '../../src/services/audit.ts';
 import { createDeviceService } from '../../src/services/devices/index.ts';
+import { createAttemptLog } from '../../src/services/provisioning/attempts.ts';
+import { createCreationBatcher } from '../../src/services/provisioning/creations.ts';
 import { createProvisioningService, type ProvisioningService } from '../../src/services/provisioning/index.ts';
 import { modeName, openTestDatabase, uniqueDeviceId } from '../support/harness.ts';
 import { recordingSessions } from './devices/support.ts';
@@ -224,5 +226,48 @@ describe(`provisioning creations batched per tick (${modeName})`, () => {
     );
     expect(later.map(codeOf)).toEqual(['ACCEPTED', 'ACCEPTED']);
     expect(await counterOf(policy.policyId)).toBe(3);
+  }, 120_000);
+});
+
+describe(`provisioning creation batch failures (${modeName})`, () => {
+  it('a batch whose statement fails rejects every request of it, the repeated id too, and creates nothing for any of them later', async () => {
+    const policy = await claimTokenPolicy();
+    const logger = createLogger('silent');
+    const devices = createDeviceService({
+      db,
+      bus: createEventBus(),
+      logger,
+      sessions: recordingSessions(),
+      audit: createAuditLog({ prisma: db.prisma, logger }),
+    });
+    // The database fails the batch's first statement once (as a lost connection would), then works again.
+    let failures = 1;
+    const query: Database['sql']['query'] = (text, params) => {
+      if (failures > 0) {
+        failures--;
+        return Promise.reject(new Error('connection lost'));
+      }
+      return db.sql.query(text, params);
+    };
+    const batcher = createCreationBatcher({
+      db: { ...db, sql: { query } } as Database,
+      logger,
+      devices,
+      attempts: createAttemptLog({ db, metrics: new Metrics(), logger }),
+      refusalFor: () => Promise.reject(new Error('not expected: the policy has no limit')),
+    });
+    const p = { id: policy.policyId, tenantId: policy.actor.tenantId, name: 'p', mode: 'CLAIM_TOKEN' as const, modelName: null, tags: [] };
+    const id = uniqueDeviceId('failed');
+    const both = await Promise.allSettled([
+      batcher.create({ policy: p, deviceId: id, requestId: 'first' }),
+      batcher.create({ policy: p, deviceId: id, requestId: 'repeated' }),
+    ]);
+    await batcher.idle();
+    expect(both.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    // Nobody holds credentials for it, so no device may exist: the repeated request was not run again.
+    expect((await db.sql.query(`SELECT 1 FROM "Device" WHERE "deviceId" = $1`, [id])).length).toBe(0);
+    expect(await counterOf(policy.policyId)).toBe(0);
+    // The batcher carries on with the next requests.
+    expect((await batcher.create({ policy: p, deviceId: uniqueDeviceId('after'), requestId: 'after' })).ok).toBe(true);
   }, 120_000);
 });

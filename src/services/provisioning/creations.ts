@@ -293,9 +293,15 @@ export function createCreationBatcher(options: CreationBatcherOptions): Creation
       );
     }
     if (unclaim.length > 0) {
+      // Locked in the batch statement's order, so a give-back and a claim meeting on two ids cannot deadlock.
       await db.sql.query(
-        `UPDATE "ProvisioningAllowedId" a SET "claimedAt" = NULL
-           FROM unnest($1::uuid[], $2::text[]) AS g(policy_id, device_id) WHERE a."policyId" = g.policy_id AND a."deviceId" = g.device_id`,
+        `WITH back AS (
+           SELECT a."policyId" AS policy_id, a."deviceId" AS device_id
+             FROM "ProvisioningAllowedId" a JOIN unnest($1::uuid[], $2::text[]) AS g(policy_id, device_id)
+               ON a."policyId" = g.policy_id AND a."deviceId" = g.device_id
+            ORDER BY a."policyId", a."deviceId"
+              FOR UPDATE OF a)
+         UPDATE "ProvisioningAllowedId" a SET "claimedAt" = NULL FROM back b WHERE a."policyId" = b.policy_id AND a."deviceId" = b.device_id`,
         [unclaim.map((p) => p.policy.id), unclaim.map((p) => p.deviceId)],
       );
     }
