@@ -63,6 +63,8 @@ interface Phase {
   name: string;
   devices: number;
   ms: number;
+  /** Provisioning phases: the bench's own MQTT clients' CPU (this process), on the same cores as the server. */
+  clientCpuMs?: number;
   server?: PhaseCost;
 }
 
@@ -120,6 +122,8 @@ async function runMode(mode: string): Promise<Phase[]> {
     const started = await srv.call<ServerStarted>('start', {
       // The SQL trace counts the provisioning phases' statements (raw SQL only: Prisma's own queries are not in it).
       traceSql: true,
+      // No 50 ms RSS sampling: the phases report CPU per device, and the sampler's own CPU would count in it.
+      sampleRss: false,
       env: benchServerEnv(scratch?.url ?? 'memory://', {
         GRAPHQL_RATE_LIMIT_PER_S: '0',
         // 10,000 rows with a tag and a model are about 0.8 MB of variables; the answer is bigger.
@@ -189,7 +193,7 @@ for (const mode of modes) {
   if (provisioning.length > 0) {
     const text = [
       table(
-        ['provisioning phase', 'devices', 'ms', 'devices/s', 'statements/device', 'server CPU-ms/device'],
+        ['provisioning phase', 'devices', 'ms', 'devices/s', 'statements/device', 'server CPU-ms/device', 'client CPU-ms/device'],
         provisioning.map((p) => [
           p.name,
           fmt(p.devices),
@@ -197,6 +201,7 @@ for (const mode of modes) {
           fmt(rate(p)),
           fmt(p.server!.statements / p.devices, 2),
           fmt(p.server!.cpuMs / p.devices, 2),
+          p.clientCpuMs === undefined ? '-' : fmt(p.clientCpuMs / p.devices, 2),
         ]),
       ),
       ...provisioning.map((p) =>

@@ -18,6 +18,8 @@ export interface ProvisionPhase {
   name: string;
   devices: number;
   ms: number;
+  /** CPU (user + system) of this process — the bench's own MQTT clients, on the same cores as the server — during the phase, in ms. */
+  clientCpuMs: number;
   /** What the server spent on the phase, when the caller measures it (`measure`). */
   server?: PhaseCost;
 }
@@ -101,9 +103,10 @@ async function timed(
   ids: string[],
   concurrency: number,
   one: (id: string) => Promise<void>,
-): Promise<{ ms: number; server?: PhaseCost }> {
+): Promise<{ ms: number; clientCpuMs: number; server?: PhaseCost }> {
   await o.measure?.before(phase);
   let next = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
@@ -111,8 +114,10 @@ async function timed(
     }),
   );
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const clientCpuMs = (cpu.user + cpu.system) / 1000;
   const server = await o.measure?.after(phase);
-  return server ? { ms, server } : { ms };
+  return server ? { ms, clientCpuMs, server } : { ms, clientCpuMs };
 }
 
 /** The three provisioning phases, one after the other, on fresh policies. */

@@ -7,7 +7,8 @@
  * - creations are batched per tick (./creations.ts): the policy's device counter is raised by one
  *   conditional UPDATE per batch granting at most what is left under `maxDevices` (enabled, not
  *   expired) before the devices are created, and given back for those whose creation loses;
- * - an allow-list id is claimed by a conditional UPDATE (`claimedAt IS NULL`), so it is claimed once;
+ * - an allow-list id is claimed by a conditional UPDATE (`claimedAt IS NULL`) in the creation batch's
+ *   statement, so it is claimed once, whichever process or batch asks;
  * - the device itself is inserted by bulk registration (src/services/devices/bulk.ts), whose unique
  *   index on the device id makes one of two simultaneous claims for an id win.
  */
@@ -150,6 +151,10 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
     refusal: 'ALREADY_PROVISIONED' | 'ALREADY_CLAIMED',
   ): Promise<ClaimOutcome> {
     const found = await existing(p, deviceId);
+    // An allow-list id claimed with no device (yet): the request that won the race is creating it, or it was deleted since.
+    if (!found && refusal === 'ALREADY_CLAIMED') {
+      return refuse(p, 'ALREADY_CLAIMED', `${JSON.stringify(deviceId)} was claimed already and has no device of this policy now`, { deviceId, requestId });
+    }
     if (!found || !found.ownClaim || found.tenantId !== p.tenantId) {
       return refuse(p, 'ALREADY_PROVISIONED', `device ${JSON.stringify(deviceId)} exists and was not provisioned by this policy`, { deviceId, requestId });
     }
@@ -188,8 +193,9 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
   ): Promise<ClaimOutcome> {
     const outcome = await creations.create({ policy: p, deviceId, requestId, ...(secret === undefined ? {} : { secret }) });
     if (outcome.ok) return { ok: true, reason: 'ACCEPTED', deviceId, username: deviceId, password: outcome.password };
-    if ('taken' in outcome) return onTaken();
-    return failed(outcome.refusal);
+    if ('refusal' in outcome) return failed(outcome.refusal);
+    // Not an allow-list request: the id exists (the allow-list answers cannot occur).
+    return onTaken();
   }
 
   /** CONNECT as `provision` with a claim token: the policy it belongs to, if it may provision now. */
@@ -228,27 +234,15 @@ export function createClaims(options: ProvisioningServiceOptions, attempts: Atte
     if (refusal) return refuseWith(p, refusal, { deviceId, requestId });
 
     if (p.mode === 'ALLOW_LIST') {
-      const claimed = await db.sql.query<{ deviceId: string }>(
-        `UPDATE "ProvisioningAllowedId" SET "claimedAt" = now() WHERE "policyId" = $1::uuid AND "deviceId" = $2 AND "claimedAt" IS NULL RETURNING "deviceId"`,
-        [p.id, deviceId],
-      );
-      if (claimed.length === 0) {
-        const listed = await db.sql.query(`SELECT 1 FROM "ProvisioningAllowedId" WHERE "policyId" = $1::uuid AND "deviceId" = $2`, [p.id, deviceId]);
-        if (listed.length === 0)
-          return refuse(p, 'NOT_ON_ALLOW_LIST', `${JSON.stringify(deviceId)} is not on the policy's allow-list`, { deviceId, requestId });
-        return reprovision(p, deviceId, requestId, 'ALREADY_CLAIMED');
-      }
-      const policy = p;
-      const giveBack = async () => {
-        await db.sql.query(`UPDATE "ProvisioningAllowedId" SET "claimedAt" = NULL WHERE "policyId" = $1::uuid AND "deviceId" = $2`, [policy.id, deviceId]);
-      };
-      const outcome = await create(p, deviceId, requestId, async () => {
-        await giveBack();
-        return refuse(policy, 'ALREADY_PROVISIONED', `device id ${JSON.stringify(deviceId)} is taken`, { deviceId, requestId });
-      });
-      // A refused creation gives the id back to the list, to be claimed when the policy allows again.
-      if (!outcome.ok && outcome.error.reason !== 'ALREADY_PROVISIONED') await giveBack();
-      return outcome;
+      // The batch claims the id (`claimedAt IS NULL`, decided by the database) with the others of the
+      // tick, and gives it back to the list when it creates no device after all.
+      const outcome = await creations.create({ policy: p, deviceId, requestId, allowList: true });
+      if (outcome.ok) return { ok: true, reason: 'ACCEPTED', deviceId, username: deviceId, password: outcome.password };
+      if ('notOnAllowList' in outcome)
+        return refuse(p, 'NOT_ON_ALLOW_LIST', `${JSON.stringify(deviceId)} is not on the policy's allow-list`, { deviceId, requestId });
+      if ('alreadyClaimed' in outcome) return reprovision(p, deviceId, requestId, 'ALREADY_CLAIMED');
+      if ('taken' in outcome) return refuse(p, 'ALREADY_PROVISIONED', `device id ${JSON.stringify(deviceId)} is taken`, { deviceId, requestId });
+      return failed(outcome.refusal);
     }
     // No existence check first: the batch finds the ids that exist in one statement for all its requests.
     return create(p, deviceId, requestId, () => reprovision(p, deviceId, requestId, 'ALREADY_PROVISIONED'));
